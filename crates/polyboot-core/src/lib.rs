@@ -1,0 +1,17 @@
+//! polyboot-core: pure logic and on-disk formats shared by the host CLI and the firmware.
+//!
+//! No I/O of its own: everything that touches a disk goes through [`block::ReadAt`] /
+//! [`block::WriteAt`], implemented by the host (files, block devices) and by the firmware
+//! (UEFI BlockIo, BIOS INT 13h). Every parser here reads untrusted bytes and must return an
+//! error, never panic, on hostile input.
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+pub mod block;
+
+/// The polyboot version, shared by every component so a drive can report what wrote it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
