@@ -15,3 +15,9 @@ pub mod block;
 
 /// The polyboot version, shared by every component so a drive can report what wrote it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub mod crc32;
+pub mod exfat;
+pub mod gpt;
+pub mod guid;
+pub mod layout;
+pub mod mbr;

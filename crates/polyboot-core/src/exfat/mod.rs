@@ -1,0 +1,1 @@
+//! exFAT: formatter, reader, writer (in progress).

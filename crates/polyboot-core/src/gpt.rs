@@ -1,0 +1,1 @@
+//! gpt (in progress).

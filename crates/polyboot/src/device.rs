@@ -1,0 +1,1 @@
+//! Target inspection and safety checks (in progress).

@@ -1,0 +1,2 @@
+//! polyboot host library: everything the CLI does, as functions the binary and tests call.
+pub mod device;
