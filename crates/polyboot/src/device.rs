@@ -1,1 +1,0 @@
-//! Target inspection and safety checks (in progress).
