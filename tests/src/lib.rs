@@ -7,6 +7,7 @@
 //! killed when the [`Vm`] is dropped, including when a test panics.
 
 pub mod artifacts;
+pub mod fixtures;
 pub mod ocr;
 pub mod vm;
 

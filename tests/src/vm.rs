@@ -257,10 +257,25 @@ impl Vm {
     /// Like [`Vm::wait_for`], but only counts output after byte `from` of the console, so a
     /// test can wait for a second occurrence (e.g. the menu coming back).
     pub fn wait_for_after(&mut self, marker: &str, from: usize) -> Result<Duration> {
+        self.wait_inner(marker, from, None)
+    }
+
+    /// Like [`Vm::wait_for`], copying the console to `echo` as it arrives (for demos).
+    pub fn wait_for_echo(&mut self, marker: &str, echo: &mut dyn Write) -> Result<Duration> {
+        self.wait_inner(marker, 0, Some(echo))
+    }
+
+    fn wait_inner(&mut self, marker: &str, from: usize, mut echo: Option<&mut dyn Write>) -> Result<Duration> {
         let needle = marker.as_bytes();
+        let mut echoed = 0;
         loop {
             {
                 let bytes = self.serial.bytes.lock().unwrap();
+                if let Some(out) = echo.as_mut() {
+                    let _ = out.write_all(&bytes[echoed..]);
+                    let _ = out.flush();
+                    echoed = bytes.len();
+                }
                 if from <= bytes.len() && contains(&bytes[from..], needle) {
                     return Ok(self.started.elapsed());
                 }
@@ -281,9 +296,11 @@ impl Vm {
             if let Some(status) = self.child.try_wait()? {
                 // Give the reader thread a moment to drain what QEMU wrote before exiting.
                 std::thread::sleep(Duration::from_millis(100));
-                if contains(&self.serial.bytes.lock().unwrap()[from..], needle) {
+                let bytes = self.serial.bytes.lock().unwrap();
+                if from <= bytes.len() && contains(&bytes[from..], needle) {
                     return Ok(self.started.elapsed());
                 }
+                drop(bytes);
                 bail!("QEMU exited ({status}) before {marker:?} appeared\n{}", self.console_tail());
             }
         }

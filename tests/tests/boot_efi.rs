@@ -1,36 +1,15 @@
 //! The boot manager boots in real firmware (OVMF) from a GPT disk built by independent tools,
 //! and reports itself and the disk it was loaded from.
 
-use polyboot_tests::{artifacts, run_tool, Disk, Firmware, Vm, VmConfig};
-use std::path::Path;
-use std::process::Command;
+use polyboot_tests::{artifacts, fixtures, Disk, Firmware, Vm, VmConfig};
 use std::time::Duration;
-
-/// A GPT disk whose first partition (ESP, FAT, at 1 MiB) holds `efi` as \EFI\BOOT\BOOTX64.EFI,
-/// made with sfdisk and mtools so the test does not depend on our own writers.
-fn make_esp_disk(path: &Path, efi: &Path) -> anyhow::Result<()> {
-    let file = std::fs::File::create(path)?;
-    file.set_len(64 << 20)?;
-    drop(file);
-    let script = "label: gpt\nstart=2048, size=61440, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name=ESP\n";
-    let mut sfdisk = Command::new("sfdisk");
-    sfdisk.arg("--quiet").arg(path).stdin(std::process::Stdio::piped());
-    let mut child = sfdisk.spawn()?;
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), script.as_bytes())?;
-    anyhow::ensure!(child.wait()?.success(), "sfdisk failed");
-    let part = format!("{}@@1M", path.display());
-    run_tool(Command::new("mformat").args(["-i", &part, "-T", "61440", "-h", "64", "-s", "32", "::"]))?;
-    run_tool(Command::new("mmd").args(["-i", &part, "::/EFI", "::/EFI/BOOT"]))?;
-    run_tool(Command::new("mcopy").args(["-i", &part]).arg(efi).arg("::/EFI/BOOT/BOOTX64.EFI"))?;
-    Ok(())
-}
 
 #[test]
 fn ovmf_boots_polyboot_efi_and_it_names_its_disk() -> anyhow::Result<()> {
     let efi = artifacts::efi_app()?;
     let dir = tempfile::tempdir()?;
     let disk = dir.path().join("esp-disk.img");
-    make_esp_disk(&disk, &efi)?;
+    fixtures::esp_disk(&disk, &efi)?;
 
     let mut vm = Vm::start(
         VmConfig::new("ovmf-boots-polyboot-efi", Firmware::Uefi)

@@ -1,1 +1,165 @@
-fn main() {}
+//! polyboot's build orchestration.
+//!
+//!   cargo xtask deps [--check]   install (or just check) the Debian packages we build and test with
+//!   cargo xtask build            host binaries (default toolchain) + firmware (Debian rustc, build-std)
+//!   cargo xtask test [ARGS]      build, then run every test (`cargo test --workspace ARGS`)
+//!   cargo xtask demo             make a drive image with a sample image and boot it in QEMU
+//!
+//! Host crates use the machine's default toolchain. Firmware needs `core`/`alloc` for bare
+//! targets, which only Debian's rustc ships (with its library source, for build-std).
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+mod demo;
+
+/// Debian packages, and a file each one provides that tells us it is installed.
+const PACKAGES: &[(&str, &str)] = &[
+    ("rustc-web", "/usr/bin/rustc"),
+    ("cargo-web", "/usr/bin/cargo"),
+    ("rust-web-src", "/usr/lib/rustlib/src/rust/library/core/Cargo.toml"),
+    ("lld", "/usr/bin/lld-link"),
+    ("qemu-system-x86", "/usr/bin/qemu-system-x86_64"),
+    ("ovmf", "/usr/share/OVMF/OVMF_CODE_4M.fd"),
+    ("mtools", "/usr/bin/mcopy"),
+    ("dosfstools", "/usr/sbin/fsck.fat"),
+    ("exfatprogs", "/usr/sbin/fsck.exfat"),
+    ("xorriso", "/usr/bin/xorriso"),
+    ("ipxe", "/usr/lib/ipxe/ipxe.iso"),
+    ("fdisk", "/usr/sbin/sfdisk"),
+    ("gdisk", "/usr/sbin/sgdisk"),
+    ("tesseract-ocr", "/usr/bin/tesseract"),
+];
+
+pub const UEFI_TARGET: &str = "x86_64-unknown-uefi";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (cmd, rest) = args.split_first().map(|(c, r)| (c.as_str(), r)).unwrap_or(("help", &[]));
+    match cmd {
+        "deps" => deps(rest.iter().any(|a| a == "--check")),
+        "build" => build(),
+        "test" => {
+            deps(true)?;
+            build()?;
+            test(rest)
+        }
+        "demo" => {
+            deps(true)?;
+            build()?;
+            demo::run(rest)
+        }
+        "help" | "--help" | "-h" => {
+            println!("{}", include_str!("main.rs").lines().skip(2).take(5).map(|l| l.trim_start_matches("//!")).collect::<Vec<_>>().join("\n"));
+            Ok(())
+        }
+        other => bail!("unknown xtask command {other:?} (try `cargo xtask help`)"),
+    }
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn missing_packages() -> Vec<&'static str> {
+    PACKAGES.iter().filter(|(_, file)| !Path::new(file).exists()).map(|(pkg, _)| *pkg).collect()
+}
+
+fn deps(check_only: bool) -> Result<()> {
+    let missing = missing_packages();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let install = format!("apt-get install -y --no-install-recommends {}", missing.join(" "));
+    let is_root = effective_uid() == 0;
+    if check_only || !is_root {
+        bail!(
+            "missing Debian packages: {}\ninstall them with:  sudo apt-get update && sudo {install}\n(or run `cargo xtask deps` as root)",
+            missing.join(", ")
+        );
+    }
+    eprintln!("xtask: installing {}", missing.join(" "));
+    run(Command::new("apt-get").arg("update"))?;
+    run(Command::new("sh").arg("-c").arg(format!("DEBIAN_FRONTEND=noninteractive {install}")))?;
+    let still = missing_packages();
+    if !still.is_empty() {
+        bail!("still missing after apt-get install: {}", still.join(", "));
+    }
+    Ok(())
+}
+
+/// Effective uid without unsafe code: /proc/self/status has it.
+fn effective_uid() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(u32::MAX)
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+fn build() -> Result<()> {
+    let root = root();
+    eprintln!("xtask: building host binaries");
+    run(cargo().current_dir(&root).args(["build", "--release", "--package", "polyboot"]))?;
+    eprintln!("xtask: building firmware ({UEFI_TARGET}) with Debian's rustc + build-std");
+    let efi = build_firmware(&root)?;
+    eprintln!("xtask: {}", efi.display());
+    Ok(())
+}
+
+/// Path of the built UEFI boot manager.
+pub fn efi_artifact(root: &Path) -> PathBuf {
+    root.join("target/firmware").join(UEFI_TARGET).join("release/polyboot-efi.efi")
+}
+
+pub fn polyboot_binary(root: &Path) -> PathBuf {
+    root.join("target/release/polyboot")
+}
+
+fn build_firmware(root: &Path) -> Result<PathBuf> {
+    let mut cmd = Command::new("/usr/bin/cargo");
+    // Whatever toolchain runs xtask must not leak into the Debian compiler's build.
+    for var in ["RUSTUP_TOOLCHAIN", "RUSTFLAGS", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET", "RUSTC_WRAPPER", "CARGO"] {
+        cmd.env_remove(var);
+    }
+    cmd.current_dir(root.join("crates/polyboot-efi"))
+        .env("RUSTC", "/usr/bin/rustc")
+        .env("RUSTC_BOOTSTRAP", "1")
+        .args(["build", "--release", "--target", UEFI_TARGET])
+        .arg("--target-dir")
+        .arg(root.join("target/firmware"))
+        .args(["-Zbuild-std=core,alloc", "-Zbuild-std-features=compiler-builtins-mem"])
+        .args(["--config", &format!("target.{UEFI_TARGET}.linker=\"lld-link\"")]);
+    run(&mut cmd)?;
+    let efi = efi_artifact(root);
+    if !efi.is_file() {
+        bail!("firmware build succeeded but {} is missing", efi.display());
+    }
+    Ok(efi)
+}
+
+fn test(extra: &[String]) -> Result<()> {
+    let root = root();
+    let mut cmd = cargo();
+    cmd.current_dir(&root)
+        .args(["test", "--workspace"])
+        .args(extra)
+        .env("POLYBOOT_EFI", efi_artifact(&root));
+    run(&mut cmd)
+}
+
+pub fn run(cmd: &mut Command) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("cannot run {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}

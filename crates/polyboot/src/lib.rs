@@ -1,2 +1,3 @@
 //! polyboot host library: everything the CLI does, as functions the binary and tests call.
+pub mod cli;
 pub mod device;

@@ -1,0 +1,35 @@
+//! Disk images built with independent tools (sfdisk, mtools), so tests of our own writers and
+//! of the firmware never depend only on our own code.
+
+use crate::run_tool;
+use anyhow::{ensure, Result};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// A 64 MiB GPT disk whose first partition (ESP, FAT, at 1 MiB) holds `efi` as
+/// `\EFI\BOOT\BOOTX64.EFI`.
+pub fn esp_disk(path: &Path, efi: &Path) -> Result<()> {
+    let file = std::fs::File::create(path)?;
+    file.set_len(64 << 20)?;
+    drop(file);
+    sfdisk(path, "label: gpt\nstart=2048, size=61440, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name=ESP\n")?;
+    let part = format!("{}@@1M", path.display());
+    run_tool(Command::new("mformat").args(["-i", &part, "-T", "61440", "-h", "64", "-s", "32", "::"]))?;
+    run_tool(Command::new("mmd").args(["-i", &part, "::/EFI", "::/EFI/BOOT"]))?;
+    run_tool(Command::new("mcopy").args(["-i", &part]).arg(efi).arg("::/EFI/BOOT/BOOTX64.EFI"))?;
+    Ok(())
+}
+
+/// Apply an sfdisk script to an image file.
+pub fn sfdisk(path: &Path, script: &str) -> Result<()> {
+    let mut child = Command::new("sfdisk")
+        .arg("--quiet")
+        .arg(path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("cannot run sfdisk (Debian package fdisk): {e}"))?;
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), script.as_bytes())?;
+    ensure!(child.wait()?.success(), "sfdisk failed on {}", path.display());
+    Ok(())
+}
