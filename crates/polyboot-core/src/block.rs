@@ -31,6 +31,8 @@ impl fmt::Display for IoError {
     }
 }
 
+impl core::error::Error for IoError {}
+
 /// Random-access reads from a device of known size.
 pub trait ReadAt {
     /// Size of the device in bytes.
