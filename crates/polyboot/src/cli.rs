@@ -1,13 +1,18 @@
 //! The command-line interface: a clap derive tree, kept apart from what the commands do.
 
-use clap::{Parser, Subcommand};
+use crate::device::parse_size;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
 
 const ABOUT: &str = "Multi-boot USB drives: copy ISO / IMG / EFI files onto the drive, pick one at boot.";
 
 const EXAMPLES: &str = "\
 Examples:
-  polyboot --version
-  polyboot help";
+  polyboot install disk.img --size 8G          make a drive image (sparse file)
+  polyboot install /dev/sdb                    lay out a USB stick (asks before erasing)
+  polyboot add disk.img debian.iso --to linux  copy an image onto the drive
+  polyboot ls disk.img linux
+  polyboot info disk.img --json";
 
 #[derive(Debug, Parser)]
 #[command(name = "polyboot", version, about = ABOUT, after_help = EXAMPLES, propagate_version = true)]
@@ -17,4 +22,117 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    Install(InstallArgs),
+    Info(InfoArgs),
+    Add(AddArgs),
+    Ls(LsArgs),
+    Rm(RmArgs),
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SchemeArg {
+    Gpt,
+    Mbr,
+}
+
+/// Lay out a whole disk or an image file as a polyboot drive (erases it).
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  polyboot install disk.img --size 8G
+  polyboot install disk.img --size 16G --mbr --sector-size 4096
+  polyboot install /dev/sdb --dry-run          print the plan, write nothing
+  polyboot install /dev/sdb --yes              no confirmation prompt")]
+pub struct InstallArgs {
+    /// Whole block device (/dev/sdX, /dev/nvmeXnY) or image file.
+    pub target: PathBuf,
+    /// Size of the image file (created sparse when absent), e.g. 8G, 512M.
+    #[arg(long, value_parser = parse_size)]
+    pub size: Option<u64>,
+    /// Partition table: GPT (default).
+    #[arg(long, conflicts_with = "mbr")]
+    pub gpt: bool,
+    /// Partition table: MBR.
+    #[arg(long)]
+    pub mbr: bool,
+    /// Space to leave unpartitioned at the end of the disk, e.g. 1G.
+    #[arg(long, value_parser = parse_size, default_value = "0")]
+    pub reserve: u64,
+    /// Volume label of the data partition (up to 11 characters).
+    #[arg(long, default_value = polyboot_core::layout::DEFAULT_DATA_LABEL)]
+    pub label: String,
+    /// Logical sector size of an image file.
+    #[arg(long, value_parser = ["512", "4096"])]
+    pub sector_size: Option<String>,
+    /// Print the plan and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation.
+    #[arg(long, short)]
+    pub yes: bool,
+    /// Allow a non-removable disk.
+    #[arg(long)]
+    pub force: bool,
+    /// The UEFI boot manager to install (default: the one built with this binary).
+    #[arg(long)]
+    pub efi: Option<PathBuf>,
+}
+
+/// Show a drive's layout, version, label, size, free space and image count.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  polyboot info disk.img\n  polyboot info /dev/sdb --json")]
+pub struct InfoArgs {
+    pub target: PathBuf,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Copy image files onto the data partition (no mounting), recording SHA-256 beside each.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  polyboot add disk.img debian.iso\n  polyboot add /dev/sdb *.iso --to linux/live")]
+pub struct AddArgs {
+    pub target: PathBuf,
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Directory on the data partition (created if needed).
+    #[arg(long, default_value = "/")]
+    pub to: String,
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// List a directory of the data partition.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  polyboot ls disk.img\n  polyboot ls disk.img linux --json")]
+pub struct LsArgs {
+    pub target: PathBuf,
+    #[arg(default_value = "/")]
+    pub path: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Remove a file (and its .sha256) or an empty directory from the data partition.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  polyboot rm disk.img linux/old.iso")]
+pub struct RmArgs {
+    pub target: PathBuf,
+    pub path: String,
+}
+
+/// Re-hash images and compare with their recorded SHA-256 (exit status 1 on a mismatch).
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  polyboot verify disk.img\n  polyboot verify disk.img linux/debian.iso --json")]
+pub struct VerifyArgs {
+    pub target: PathBuf,
+    pub path: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long, short)]
+    pub quiet: bool,
+}

@@ -1,25 +1,139 @@
 //! The `polyboot` binary: parse the command line, run the command, report errors.
 
+use anyhow::Result;
 use clap::{CommandFactory, Parser};
-use polyboot::cli::Cli;
+use polyboot::cli::{Cli, Command, InstallArgs};
+use polyboot::device::{format_size, SystemView};
+use polyboot::drive::install::{install, InstallOptions};
+use polyboot::drive::Drive;
+use polyboot::ops;
+use polyboot_core::layout::Scheme;
+use std::io::IsTerminal;
+use std::process::ExitCode;
 
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("polyboot: error: {err:#}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        None => {
-            Cli::command().print_help()?;
-            Ok(())
+fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let Some(command) = cli.command else {
+        Cli::command().print_help()?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    match command {
+        Command::Install(args) => run_install(args)?,
+        Command::Info(args) => {
+            let mut drive = Drive::open(&args.target, false)?;
+            let info = ops::info(&mut drive)?;
+            if args.json {
+                print_json(&info)?;
+            } else {
+                let l = &info.layout;
+                println!("{}: polyboot {} (layout {})", info.path, info.polyboot_version, info.layout_version);
+                println!("  partition table: {}, {}-byte sectors, {}", l.scheme, l.sector_size, format_size(l.disk_bytes));
+                if let Some(g) = &l.disk_guid {
+                    println!("  disk GUID: {g}");
+                }
+                if let Some(s) = l.mbr_signature {
+                    println!("  disk signature: {s:08x}");
+                }
+                println!("  data (partition 1): exFAT \"{}\", {} clusters of {} KiB", info.label, info.data_bytes / info.cluster_size as u64, info.cluster_size / 1024);
+                println!("    size {}, free {}", format_size(info.data_bytes), format_size(info.free_bytes));
+                println!("  boot (partition 2): {} at offset {}", format_size(l.boot.size), l.boot.offset);
+                println!("  images: {}", info.image_count);
+            }
         }
-        Some(command) => match command {},
+        Command::Add(args) => {
+            let mut drive = Drive::open(&args.target, true)?;
+            let files: Vec<&std::path::Path> = args.files.iter().map(|p| p.as_path()).collect();
+            let quiet = args.quiet || args.json || !std::io::stderr().is_terminal();
+            let added = ops::add(&mut drive, &files, &args.to, quiet)?;
+            drive.sync()?;
+            if args.json {
+                print_json(&added)?;
+            } else {
+                for a in &added {
+                    println!("added {} ({}), sha256 {}", a.path, format_size(a.size), a.sha256);
+                }
+            }
+        }
+        Command::Ls(args) => {
+            let mut drive = Drive::open(&args.target, false)?;
+            let entries = ops::ls(&mut drive, &args.path)?;
+            if args.json {
+                print_json(&entries)?;
+            } else {
+                for e in &entries {
+                    if e.dir {
+                        println!("{:>10}  {}/", "<dir>", e.name);
+                    } else {
+                        println!("{:>10}  {}", format_size(e.size), e.name);
+                    }
+                }
+            }
+        }
+        Command::Rm(args) => {
+            let mut drive = Drive::open(&args.target, true)?;
+            for p in ops::rm(&mut drive, &args.path)? {
+                println!("removed {p}");
+            }
+            drive.sync()?;
+        }
+        Command::Verify(args) => {
+            let mut drive = Drive::open(&args.target, false)?;
+            let quiet = args.quiet || args.json || !std::io::stderr().is_terminal();
+            let results = ops::verify(&mut drive, args.path.as_deref(), quiet)?;
+            let bad = results.iter().filter(|r| matches!(r.status, ops::VerifyStatus::Mismatch { .. } | ops::VerifyStatus::BadChecksumFile)).count();
+            if args.json {
+                print_json(&results)?;
+            } else {
+                for r in &results {
+                    match &r.status {
+                        ops::VerifyStatus::Ok => println!("{}: OK", r.path),
+                        ops::VerifyStatus::NoChecksum => println!("{}: no .sha256 recorded", r.path),
+                        ops::VerifyStatus::BadChecksumFile => println!("{}: FAILED (unreadable .sha256)", r.path),
+                        ops::VerifyStatus::Mismatch { expected, actual } => {
+                            println!("{}: FAILED (expected {expected}, got {actual})", r.path)
+                        }
+                    }
+                }
+            }
+            if bad > 0 {
+                eprintln!("polyboot: {bad} image(s) failed verification");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_install(args: InstallArgs) -> Result<()> {
+    let opts = InstallOptions {
+        target: args.target,
+        size: args.size,
+        scheme: if args.mbr { Scheme::Mbr } else { Scheme::Gpt },
+        reserve: args.reserve,
+        label: args.label,
+        sector_size: args.sector_size.map(|s| s.parse()).transpose()?,
+        dry_run: args.dry_run,
+        yes: args.yes,
+        force: args.force,
+        efi: args.efi,
+    };
+    let interactive = std::io::stdin().is_terminal();
+    let stdin = std::io::stdin();
+    install(&SystemView::host(), &opts, interactive, &mut stdin.lock(), &mut std::io::stdout())?;
+    Ok(())
 }

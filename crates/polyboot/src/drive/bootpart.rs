@@ -1,0 +1,207 @@
+//! The boot partition (partition 2, FAT): the UEFI boot manager and the version stamp.
+
+use super::io::RegionStream;
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+/// FAT volume label of the boot partition.
+pub const BOOT_LABEL: &[u8; 11] = b"POLYBOOTEFI";
+pub const EFI_BOOT_PATH: &str = "EFI/BOOT/BOOTX64.EFI";
+pub const STAMP_PATH: &str = "polyboot/stamp.json";
+/// Bumped when the drive layout changes in a way `update` must know about.
+pub const LAYOUT_VERSION: u32 = 1;
+
+/// `\polyboot\stamp.json`: what wrote the boot partition. Its JSON form is pinned by a test.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp {
+    pub polyboot_version: String,
+    pub layout_version: u32,
+    /// SHA-256 of `\EFI\BOOT\BOOTX64.EFI` as written.
+    pub bootx64_sha256: String,
+}
+
+/// The files the boot partition holds, read from the build before anything is written.
+pub struct BootFiles {
+    pub bootx64: Vec<u8>,
+}
+
+impl BootFiles {
+    /// `explicit` (`--efi`), else `$POLYBOOT_EFI`, else the build tree next to this binary.
+    pub fn locate(explicit: Option<&Path>) -> Result<BootFiles> {
+        let path = match explicit {
+            Some(p) => p.to_path_buf(),
+            None => match std::env::var_os("POLYBOOT_EFI") {
+                Some(p) => PathBuf::from(p),
+                None => default_efi_path()?,
+            },
+        };
+        let bootx64 = std::fs::read(&path).with_context(|| {
+            format!("reading the UEFI boot manager {} (build it with `cargo xtask build`, or pass --efi)", path.display())
+        })?;
+        if bootx64.len() < 2 || &bootx64[..2] != b"MZ" {
+            bail!("{} is not a UEFI (PE) executable", path.display());
+        }
+        Ok(BootFiles { bootx64 })
+    }
+
+    pub fn stamp(&self) -> Stamp {
+        Stamp {
+            polyboot_version: polyboot_core::VERSION.to_string(),
+            layout_version: LAYOUT_VERSION,
+            bootx64_sha256: hex(&Sha256::digest(&self.bootx64)),
+        }
+    }
+}
+
+/// `target/<profile>/polyboot` → `target/firmware/x86_64-unknown-uefi/release/polyboot-efi.efi`;
+/// an installed binary looks in `../share/polyboot/BOOTX64.EFI`.
+fn default_efi_path() -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("locating the polyboot binary")?;
+    let dir = exe.parent().context("binary has no directory")?;
+    let candidates = [
+        dir.join("../firmware/x86_64-unknown-uefi/release/polyboot-efi.efi"),
+        dir.join("../../firmware/x86_64-unknown-uefi/release/polyboot-efi.efi"),
+        dir.join("../share/polyboot/BOOTX64.EFI"),
+    ];
+    Ok(candidates.iter().find(|p| p.is_file()).unwrap_or(&candidates[0]).clone())
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Format the boot partition `[offset, offset+len)` of `file` as FAT and write the boot files.
+pub fn write_boot_partition(file: &File, offset: u64, len: u64, sector_size: u32, files: &BootFiles) -> Result<()> {
+    let opts = fatfs::FormatVolumeOptions::new()
+        .bytes_per_sector(sector_size as u16)
+        .total_sectors((len / sector_size as u64) as u32)
+        .volume_label(*BOOT_LABEL);
+    fatfs::format_volume(RegionStream::new(file, offset, len), opts).context("formatting the boot partition (FAT)")?;
+    let fs = fatfs::FileSystem::new(RegionStream::new(file, offset, len), fatfs::FsOptions::new())
+        .context("opening the new boot partition")?;
+    {
+        let root = fs.root_dir();
+        root.create_dir("EFI")?;
+        root.create_dir("EFI/BOOT")?;
+        root.create_dir("polyboot")?;
+        write_fat_file(&root, EFI_BOOT_PATH, &files.bootx64)?;
+        let stamp = serde_json::to_vec_pretty(&files.stamp())?;
+        write_fat_file(&root, STAMP_PATH, &stamp)?;
+    }
+    fs.unmount().context("closing the boot partition")?;
+    repair_dot_entries(file, offset, len)?;
+    Ok(())
+}
+
+/// The `fatfs` crate (0.3.6) writes a long-name entry in front of each new directory's "."
+/// and ".." entries; fsck.fat (rightly) wants "." and ".." in the first two slots. Move them
+/// there and mark the two freed slots deleted. Our directories are small, so only their first
+/// cluster holds these entries.
+fn repair_dot_entries(file: &File, offset: u64, len: u64) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut bpb = [0u8; 512];
+    file.read_exact_at(&mut bpb, offset)?;
+    let u16_at = |o: usize| u16::from_le_bytes([bpb[o], bpb[o + 1]]) as u64;
+    let bps = u16_at(11);
+    let spc = bpb[13] as u64;
+    let reserved = u16_at(14);
+    let fats = bpb[16] as u64;
+    let root_entries = u16_at(17);
+    let fat_sectors = u16_at(22);
+    if bps == 0 || spc == 0 || fat_sectors == 0 {
+        bail!("unexpected boot partition format (FAT32?) after formatting");
+    }
+    let root_at = offset + (reserved + fats * fat_sectors) * bps;
+    let data_at = root_at + root_entries * 32;
+    let cluster_bytes = bps * spc;
+    let cluster_at = |c: u64| data_at + (c - 2) * cluster_bytes;
+
+    // Breadth-first over directories: (position, length in bytes) of each directory's entries.
+    let mut queue = vec![(root_at, root_entries * 32, true)];
+    while let Some((at, size, is_root)) = queue.pop() {
+        let mut buf = vec![0u8; size as usize];
+        file.read_exact_at(&mut buf, at)?;
+        if !is_root && buf.len() >= 128 && buf[11] == 0x0F && buf[32] == b'.' && buf[64 + 11] == 0x0F && &buf[96..98] == b".." {
+            let dot: Vec<u8> = buf[32..64].to_vec();
+            let dotdot: Vec<u8> = buf[96..128].to_vec();
+            buf[0..32].copy_from_slice(&dot);
+            buf[32..64].copy_from_slice(&dotdot);
+            buf[64..128].fill(0);
+            buf[64] = 0xE5;
+            buf[96] = 0xE5;
+            file.write_all_at(&buf[..128], at)?;
+        }
+        for entry in buf.chunks_exact(32) {
+            if entry[0] == 0 {
+                break;
+            }
+            let is_subdir = entry[11] & 0x10 != 0 && entry[11] != 0x0F && entry[0] != 0xE5 && entry[0] != b'.';
+            if is_subdir {
+                let cluster = u16::from_le_bytes([entry[26], entry[27]]) as u64;
+                let pos = cluster_at(cluster.max(2));
+                if cluster >= 2 && pos + cluster_bytes <= offset + len {
+                    queue.push((pos, cluster_bytes, false));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_fat_file<T: fatfs::ReadWriteSeek>(root: &fatfs::Dir<'_, T>, path: &str, data: &[u8]) -> Result<()> {
+    let mut f = root.create_file(path).with_context(|| format!("creating {path} on the boot partition"))?;
+    f.truncate()?;
+    f.write_all(data).with_context(|| format!("writing {path} on the boot partition"))?;
+    f.flush()?;
+    Ok(())
+}
+
+/// Read the stamp of a boot partition; `None` when the partition is not ours.
+pub fn read_stamp(file: &File, offset: u64, len: u64) -> Result<Option<Stamp>> {
+    let Ok(fs) = fatfs::FileSystem::new(RegionStream::new(file, offset, len), fatfs::FsOptions::new()) else {
+        return Ok(None);
+    };
+    let root = fs.root_dir();
+    let Ok(mut f) = root.open_file(STAMP_PATH) else {
+        return Ok(None);
+    };
+    let mut text = Vec::new();
+    f.read_to_end(&mut text).context("reading the boot partition's stamp")?;
+    let stamp = serde_json::from_slice(&text).context("the boot partition's stamp.json is malformed")?;
+    Ok(Some(stamp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The on-disk JSON is an interface between versions: pin it.
+    #[test]
+    fn stamp_json_is_pinned() {
+        let stamp = Stamp {
+            polyboot_version: "0.1.0".into(),
+            layout_version: 1,
+            bootx64_sha256: "ab".repeat(32),
+        };
+        let fixture = include_str!("../../tests/fixtures/stamp-v1.json");
+        assert_eq!(serde_json::to_string_pretty(&stamp).unwrap(), fixture.trim_end());
+        assert_eq!(serde_json::from_str::<Stamp>(fixture).unwrap(), stamp);
+    }
+
+    #[test]
+    fn boot_partition_round_trip_512_and_4096() {
+        for ss in [512u32, 4096] {
+            let tmp = tempfile::tempfile().unwrap();
+            tmp.set_len(40 << 20).unwrap();
+            let files = BootFiles { bootx64: b"MZ fake efi".to_vec() };
+            write_boot_partition(&tmp, 1 << 20, 32 << 20, ss, &files).unwrap();
+            let stamp = read_stamp(&tmp, 1 << 20, 32 << 20).unwrap().unwrap();
+            assert_eq!(stamp, files.stamp());
+            assert!(read_stamp(&tmp, 0, 1 << 20).unwrap().is_none());
+        }
+    }
+}

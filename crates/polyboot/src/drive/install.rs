@@ -1,0 +1,154 @@
+//! `polyboot install`: lay out a disk or image file as a polyboot drive.
+//!
+//! Order of writes: data partition (exFAT), boot partition (FAT + boot files), partition
+//! table last — an install interrupted early leaves nothing that claims to be a polyboot drive.
+
+use super::bootpart::{self, BootFiles};
+use super::io::FileDevice;
+use super::sector_size_of;
+use crate::device::{self, Policy, SystemView, Target};
+use anyhow::{bail, Context, Result};
+use polyboot_core::block::{Slice, WriteAt};
+use polyboot_core::exfat;
+use polyboot_core::layout::{self, BootCode, Identity, LayoutRequest, Plan, Scheme};
+use std::io::{BufRead, Read, Write};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone)]
+pub struct InstallOptions {
+    pub target: PathBuf,
+    /// Size of a new image file (required when it does not exist; resizes an existing one).
+    pub size: Option<u64>,
+    pub scheme: Scheme,
+    pub reserve: u64,
+    pub label: String,
+    /// Logical sector size of an image file (block devices report their own).
+    pub sector_size: Option<u32>,
+    pub dry_run: bool,
+    pub yes: bool,
+    pub force: bool,
+    pub efi: Option<PathBuf>,
+}
+
+/// What `install` did (or, with `--dry-run`, would do).
+pub struct InstallOutcome {
+    pub target: Target,
+    pub plan: Plan,
+    pub written: bool,
+}
+
+/// Draw the drive's identity from the kernel's random source.
+pub fn random_identity() -> Result<(Identity, u32)> {
+    let mut bytes = [0u8; 56];
+    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).context("reading /dev/urandom")?;
+    let id: [u8; 52] = bytes[..52].try_into().unwrap();
+    let serial = u32::from_le_bytes(bytes[52..56].try_into().unwrap());
+    Ok((Identity::from_random_bytes(&id), serial))
+}
+
+/// Disk size and sector size the plan is made for.
+fn geometry(target: &Target, opts: &InstallOptions) -> Result<(u64, u32)> {
+    match target {
+        Target::ImageFile { exists, size, path } => {
+            let bytes = match (opts.size, exists) {
+                (Some(s), _) => s,
+                (None, true) => *size,
+                (None, false) => bail!("{} does not exist: give its size with --size (e.g. --size 8G)", path.display()),
+            };
+            Ok((bytes, opts.sector_size.unwrap_or(512)))
+        }
+        Target::BlockDevice(disk) => {
+            if opts.size.is_some() {
+                bail!("--size applies to image files only; {} is {} bytes", disk.path.display(), disk.size_bytes);
+            }
+            if let Some(ss) = opts.sector_size {
+                if ss != disk.logical_sector_size {
+                    bail!("{} has {}-byte sectors; --sector-size {ss} cannot change that", disk.path.display(), disk.logical_sector_size);
+                }
+            }
+            Ok((disk.size_bytes, disk.logical_sector_size))
+        }
+    }
+}
+
+pub fn plan_for(target: &Target, opts: &InstallOptions, identity: Identity) -> Result<Plan> {
+    let (disk_bytes, ss) = geometry(target, opts)?;
+    let request = LayoutRequest {
+        disk_bytes,
+        sector_size: sector_size_of(ss)?,
+        scheme: opts.scheme,
+        reserve_bytes: opts.reserve,
+        data_label: opts.label.clone(),
+        identity,
+    };
+    layout::plan(&request).map_err(|e| anyhow::anyhow!("{}: {e}", target.path().display()))
+}
+
+/// Run `install`. `input`/`output` carry the confirmation dialogue.
+pub fn install(
+    view: &SystemView,
+    opts: &InstallOptions,
+    interactive: bool,
+    input: &mut impl BufRead,
+    output: &mut impl Write,
+) -> Result<InstallOutcome> {
+    // Refusals first: nothing is read from or written to a disk we may not touch.
+    let target = device::check_erasable(view, &opts.target, &Policy { force: opts.force, min_size: 0 })?;
+    let boot_files = BootFiles::locate(opts.efi.as_deref())?;
+    let (identity, serial) = random_identity()?;
+    let plan = plan_for(&target, opts, identity)?;
+    writeln!(output, "{plan}")?;
+    if opts.dry_run {
+        writeln!(output, "dry run: nothing written")?;
+        return Ok(InstallOutcome { target, plan, written: false });
+    }
+    if !device::confirm_erase(&target, opts.yes, interactive, input, output)? {
+        bail!("not confirmed: nothing written");
+    }
+    if let Target::ImageFile { path, .. } = &target {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        // Sparse: only metadata is written, so an 8 GiB image costs a few MiB.
+        file.set_len(plan.disk_bytes).with_context(|| format!("sizing {}", path.display()))?;
+    }
+    let mut dev = FileDevice::open_rw(&opts.target)?;
+    write_drive(&mut dev, &plan, serial, &boot_files)?;
+    writeln!(output, "polyboot installed on {}", opts.target.display())?;
+    Ok(InstallOutcome { target, plan, written: true })
+}
+
+/// Carry out a plan on an opened device.
+pub fn write_drive(dev: &mut FileDevice, plan: &Plan, volume_serial: u32, boot_files: &BootFiles) -> Result<()> {
+    let ss = plan.sector_size.bytes();
+    // Any old table goes first, so a crash mid-install cannot leave an old layout pointing at
+    // half-written new file systems.
+    let zeros = vec![0u8; ss as usize * 2];
+    dev.write_at(0, &zeros).context("clearing the old partition table")?;
+
+    let mut data = Slice::new(&mut *dev, plan.data.offset_bytes, plan.data.size_bytes)
+        .map_err(|e| anyhow::anyhow!("data partition outside the disk: {e}"))?;
+    exfat::format(
+        &mut data,
+        &exfat::FormatOptions {
+            bytes_per_sector: ss as u32,
+            cluster_size: plan.exfat_cluster_bytes,
+            label: plan.data_label.clone(),
+            volume_serial,
+            // exfatprogs (1.2) reports the optional Volume GUID entry as unknown: leave it out.
+            volume_guid: None,
+            partition_offset_sectors: plan.data.first_lba,
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("formatting the data partition (exFAT): {e}"))?;
+
+    bootpart::write_boot_partition(dev.file(), plan.boot.offset_bytes, plan.boot.size_bytes, ss as u32, boot_files)?;
+    dev.sync()?;
+    layout::write_partition_table(plan, dev, BootCode::Clear)
+        .map_err(|e| anyhow::anyhow!("writing the partition table: {e}"))?;
+    dev.sync()?;
+    Ok(())
+}

@@ -1,0 +1,339 @@
+//! Commands on an existing drive: info, add, ls, rm, verify.
+
+use crate::drive::{Drive, DriveLayout};
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use polyboot_core::block::ReadAt;
+use polyboot_core::exfat::{self, ExFat, Timestamp};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::Path;
+
+/// File extensions the boot manager lists.
+pub const IMAGE_EXTENSIONS: &[&str] = &["iso", "img", "efi", "wim", "vhd", "vhdx"];
+const COPY_CHUNK: usize = 4 << 20;
+
+fn ex(e: exfat::Error) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
+
+/// Paths on the data partition are given with `/`, relative to its root.
+pub fn normalize(path: &str) -> String {
+    let trimmed = path.trim_matches('/');
+    format!("/{trimmed}")
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir == "/" {
+        format!("/{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+pub fn is_image_name(name: &str) -> bool {
+    name.rsplit_once('.').is_some_and(|(_, ext)| IMAGE_EXTENSIONS.iter().any(|e| ext.eq_ignore_ascii_case(e)))
+}
+
+fn now() -> Timestamp {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    Timestamp::from_unix(secs)
+}
+
+#[derive(Debug, Serialize)]
+pub struct Info {
+    pub path: String,
+    pub layout: DriveLayout,
+    pub polyboot_version: String,
+    pub layout_version: u32,
+    pub label: String,
+    pub cluster_size: u32,
+    pub data_bytes: u64,
+    pub free_bytes: u64,
+    pub image_count: usize,
+}
+
+pub fn info(drive: &mut Drive) -> Result<Info> {
+    let path = drive.path.display().to_string();
+    let layout = drive.layout.clone();
+    let stamp = drive.stamp.clone();
+    let mut fs = drive.data()?;
+    let cluster = fs.cluster_size() as u64;
+    let free = fs.free_clusters().map_err(ex)? as u64 * cluster;
+    let mut images = Vec::new();
+    walk(&mut fs, "/", &mut |p, e| {
+        if !e.is_dir() && is_image_name(&e.name) {
+            images.push(p.to_string());
+        }
+    })?;
+    Ok(Info {
+        path,
+        layout,
+        polyboot_version: stamp.polyboot_version,
+        layout_version: stamp.layout_version,
+        label: fs.label().to_string(),
+        cluster_size: fs.cluster_size(),
+        data_bytes: fs.cluster_count() as u64 * cluster,
+        free_bytes: free,
+        image_count: images.len(),
+    })
+}
+
+/// Visit every entry below `dir`, depth first.
+pub fn walk<D: ReadAt>(fs: &mut ExFat<D>, dir: &str, visit: &mut dyn FnMut(&str, &exfat::DirEntry)) -> Result<()> {
+    let entries = fs.read_dir(dir).map_err(ex).with_context(|| format!("listing {dir}"))?;
+    for e in entries {
+        let p = join(dir, &e.name);
+        visit(&p, &e);
+        if e.is_dir() {
+            walk(fs, &p, visit)?;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+pub struct ListEntry {
+    pub name: String,
+    pub path: String,
+    pub dir: bool,
+    pub size: u64,
+}
+
+pub fn ls(drive: &mut Drive, path: &str) -> Result<Vec<ListEntry>> {
+    let dir = normalize(path);
+    let mut fs = drive.data()?;
+    let entries = fs.read_dir(&dir).map_err(ex).with_context(|| format!("listing {dir}"))?;
+    Ok(entries
+        .into_iter()
+        .map(|e| ListEntry { path: join(&dir, &e.name), dir: e.is_dir(), size: if e.is_dir() { 0 } else { e.size }, name: e.name })
+        .collect())
+}
+
+fn progress(len: u64, what: &str, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}")
+            .unwrap()
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+#[derive(Debug, Serialize)]
+pub struct Added {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// Copy host files into `to_dir` on the data partition, hashing in the same pass, and record
+/// each hash in a `<name>.sha256` file beside it (`sha256sum -c` format).
+pub fn add(drive: &mut Drive, files: &[&Path], to_dir: &str, quiet: bool) -> Result<Vec<Added>> {
+    let dir = normalize(to_dir);
+    let mut fs = drive.data()?;
+    let time = now();
+    if dir != "/" {
+        fs.create_dir_all(&dir, time).map_err(ex).with_context(|| format!("creating {dir}"))?;
+    }
+    let mut added = Vec::new();
+    for src in files {
+        let name = src.file_name().and_then(|n| n.to_str()).with_context(|| format!("{}: no usable file name", src.display()))?;
+        let dest = join(&dir, name);
+        let mut input = std::fs::File::open(src).with_context(|| format!("opening {}", src.display()))?;
+        let size = input.metadata()?.len();
+        let sidecar_text_len = 64 + 2 + name.len() + 1;
+        // Room for the image and its sidecar, checked before anything is written.
+        let cluster = fs.cluster_size() as u64;
+        let needed = size.div_ceil(cluster) + (sidecar_text_len as u64).div_ceil(cluster);
+        let free = fs.free_clusters().map_err(ex)? as u64;
+        if needed > free {
+            bail!(
+                "{}: not enough space on the drive: needs {} clusters ({} bytes), {} free",
+                src.display(), needed, needed * cluster, free
+            );
+        }
+        let bar = progress(size, name, quiet);
+        let sha = {
+            let mut writer = fs.create_file(&dest, size, time).map_err(ex).with_context(|| format!("creating {dest}"))?;
+            // Until the copy completes the file claims no valid data.
+            writer.set_valid_data_length(0).map_err(ex)?;
+            let result = copy_hashing(&mut input, size, &mut writer, &bar);
+            match result {
+                Ok((sha, valid_len)) => {
+                    writer.set_valid_data_length(valid_len).map_err(ex)?;
+                    sha
+                }
+                Err(e) => {
+                    drop(writer);
+                    let _ = fs.remove(&dest);
+                    return Err(e.context(format!("copying {} to {dest}", src.display())));
+                }
+            }
+        };
+        bar.finish_and_clear();
+        let hex = crate::drive::bootpart::hex(&sha);
+        let sidecar = format!("{hex}  {name}\n");
+        let sidecar_path = format!("{dest}.sha256");
+        if fs.metadata(&sidecar_path).is_ok() {
+            fs.remove(&sidecar_path).map_err(ex)?;
+        }
+        fs.write_file(&sidecar_path, sidecar.as_bytes(), time).map_err(ex).with_context(|| format!("writing {sidecar_path}"))?;
+        added.push(Added { path: dest, size, sha256: hex });
+    }
+    fs.flush().map_err(ex)?;
+    Ok(added)
+}
+
+/// Copy `size` bytes, hashing them; trailing all-zero chunks are not written (they lie past the
+/// valid data length, which reads as zeros), so sparse images copy fast. Returns the hash and
+/// the valid data length.
+fn copy_hashing<D: polyboot_core::block::WriteAt>(
+    input: &mut std::fs::File,
+    size: u64,
+    writer: &mut exfat::FileWriter<'_, D>,
+    bar: &ProgressBar,
+) -> Result<([u8; 32], u64)> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; COPY_CHUNK];
+    let mut pos = 0u64;
+    let mut written_to = 0u64; // everything before this offset is on the drive
+    while pos < size {
+        let n = ((size - pos) as usize).min(COPY_CHUNK);
+        input.read_exact(&mut buf[..n]).context("reading the source (did it shrink during the copy?)")?;
+        hasher.update(&buf[..n]);
+        if buf[..n].iter().any(|&b| b != 0) {
+            // Zero chunks skipped so far lie inside the valid data now: write them.
+            let zeros = vec![0u8; COPY_CHUNK];
+            while written_to < pos {
+                let z = ((pos - written_to) as usize).min(COPY_CHUNK);
+                writer.write_at(written_to, &zeros[..z]).map_err(ex)?;
+                written_to += z as u64;
+            }
+            writer.write_at(pos, &buf[..n]).map_err(ex)?;
+            written_to = pos + n as u64;
+        }
+        pos += n as u64;
+        bar.set_position(pos);
+    }
+    let mut extra = [0u8; 1];
+    if input.read(&mut extra)? != 0 {
+        bail!("the source grew during the copy");
+    }
+    Ok((hasher.finalize().into(), written_to))
+}
+
+pub fn rm(drive: &mut Drive, path: &str) -> Result<Vec<String>> {
+    let p = normalize(path);
+    let mut fs = drive.data()?;
+    fs.remove(&p).map_err(ex).with_context(|| format!("removing {p}"))?;
+    let mut removed = vec![p.clone()];
+    let sidecar = format!("{p}.sha256");
+    if fs.metadata(&sidecar).is_ok() {
+        fs.remove(&sidecar).map_err(ex).with_context(|| format!("removing {sidecar}"))?;
+        removed.push(sidecar);
+    }
+    fs.flush().map_err(ex)?;
+    Ok(removed)
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum VerifyStatus {
+    Ok,
+    Mismatch { expected: String, actual: String },
+    NoChecksum,
+    BadChecksumFile,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Verified {
+    pub path: String,
+    pub status: VerifyStatus,
+}
+
+/// Re-hash images against their `.sha256` files: one path, or every image on the drive.
+pub fn verify(drive: &mut Drive, path: Option<&str>, quiet: bool) -> Result<Vec<Verified>> {
+    let mut fs = drive.data()?;
+    let targets: Vec<String> = match path {
+        Some(p) => vec![normalize(p)],
+        None => {
+            let mut all = Vec::new();
+            walk(&mut fs, "/", &mut |p, e| {
+                if !e.is_dir() && is_image_name(&e.name) {
+                    all.push(p.to_string());
+                }
+            })?;
+            all
+        }
+    };
+    let mut results = Vec::new();
+    for t in targets {
+        let meta = fs.metadata(&t).map_err(ex).with_context(|| format!("{t}"))?;
+        let status = match fs.read_to_vec(&format!("{t}.sha256")) {
+            Err(exfat::Error::NotFound) => VerifyStatus::NoChecksum,
+            Err(e) => return Err(ex(e)),
+            Ok(text) => match parse_sidecar(&text) {
+                None => VerifyStatus::BadChecksumFile,
+                Some(expected) => {
+                    let bar = progress(meta.size, &t, quiet);
+                    let actual = hash_file(&mut fs, &t, meta.size, &bar)?;
+                    bar.finish_and_clear();
+                    if actual == expected {
+                        VerifyStatus::Ok
+                    } else {
+                        VerifyStatus::Mismatch { expected, actual }
+                    }
+                }
+            },
+        };
+        results.push(Verified { path: t, status });
+    }
+    Ok(results)
+}
+
+fn parse_sidecar(text: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(text).ok()?;
+    let hex = text.split_whitespace().next()?.to_ascii_lowercase();
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some(hex)
+}
+
+fn hash_file<D: ReadAt>(fs: &mut ExFat<D>, path: &str, size: u64, bar: &ProgressBar) -> Result<String> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; COPY_CHUNK];
+    let mut pos = 0;
+    while pos < size {
+        let n = ((size - pos) as usize).min(COPY_CHUNK);
+        let got = fs.read_file(path, pos, &mut buf[..n]).map_err(ex)?;
+        if got == 0 {
+            bail!("{path}: short read at {pos}");
+        }
+        hasher.update(&buf[..got]);
+        pos += got as u64;
+        bar.set_position(pos);
+    }
+    Ok(crate::drive::bootpart::hex(&hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_paths() {
+        assert_eq!(normalize("a/b/"), "/a/b");
+        assert_eq!(normalize("/"), "/");
+        assert_eq!(join("/", "x"), "/x");
+        assert!(is_image_name("Debian.ISO") && is_image_name("a.vhdx") && !is_image_name("a.iso.sha256"));
+        assert_eq!(parse_sidecar(format!("{}  x.iso\n", "Ab".repeat(32)).as_bytes()), Some("ab".repeat(32)));
+        assert_eq!(parse_sidecar(b"zz  x.iso"), None);
+    }
+}
