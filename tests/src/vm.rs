@@ -331,7 +331,18 @@ impl Vm {
         let mut guard = self.monitor.lock().unwrap();
         if guard.is_none() {
             let path = self._run_dir.path().join("monitor.sock");
-            let mut stream = UnixStream::connect(&path).context("connecting to the QEMU monitor")?;
+            // QEMU creates this socket only after the serial socket got its connection.
+            let mut tries = 0;
+            let mut stream = loop {
+                match UnixStream::connect(&path) {
+                    Ok(s) => break s,
+                    Err(_) if tries < 200 => {
+                        tries += 1;
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    Err(e) => return Err(e).context("connecting to the QEMU monitor"),
+                }
+            };
             stream.set_read_timeout(Some(Duration::from_secs(30)))?;
             read_until_prompt(&mut stream)?;
             *guard = Some(stream);
