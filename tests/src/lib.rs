@@ -23,6 +23,19 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Deterministic pseudo-random bytes (xorshift): content checks then catch misplaced clusters.
+pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 32) as u8
+        })
+        .collect()
+}
+
 /// Run a command, failing with its output when it does not succeed. Missing tools give an
 /// error naming the Debian package that provides them.
 pub fn run_tool(cmd: &mut std::process::Command) -> anyhow::Result<String> {

@@ -6,63 +6,24 @@
 //! Images are sparse temp files; nothing is mounted. The tests fail (not skip) when exfatprogs
 //! is missing.
 
-use polyboot_core::block::{check_range, IoError, ReadAt, WriteAt};
+use polyboot_tests::pattern;
+use polyboot_core::block::{ReadAt, WriteAt};
 use polyboot_core::exfat::{self, ExFat, FormatInfo, FormatOptions, Timestamp};
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// A host file as a block device.
-struct HostImage {
-    file: File,
-    size: u64,
+/// A host file as a block device: the CLI's own adaptor.
+type HostImage = polyboot::drive::io::FileDevice;
+
+/// Create a sparse image of `size` bytes.
+fn create_image(path: &Path, size: u64) -> HostImage {
+    let file = std::fs::File::create(path).unwrap();
+    file.set_len(size).unwrap();
+    HostImage::open_rw(path).unwrap()
 }
 
-impl HostImage {
-    /// Create a sparse image of `size` bytes.
-    fn create(path: &Path, size: u64) -> HostImage {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)
-            .unwrap();
-        file.set_len(size).unwrap();
-        HostImage { file, size }
-    }
-
-    fn open(path: &Path) -> HostImage {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .unwrap();
-        let size = file.metadata().unwrap().len();
-        HostImage { file, size }
-    }
-}
-
-impl ReadAt for HostImage {
-    fn size(&self) -> u64 {
-        self.size
-    }
-    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), IoError> {
-        check_range(offset, buf.len(), self.size)?;
-        self.file
-            .read_exact_at(buf, offset)
-            .map_err(|e| IoError::Device(e.to_string()))
-    }
-}
-
-impl WriteAt for HostImage {
-    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<(), IoError> {
-        check_range(offset, buf.len(), self.size)?;
-        self.file
-            .write_all_at(buf, offset)
-            .map_err(|e| IoError::Device(e.to_string()))
-    }
+fn open_image(path: &Path) -> HostImage {
+    HostImage::open_rw(path).unwrap()
 }
 
 const T: Timestamp = Timestamp::EPOCH;
@@ -122,7 +83,7 @@ fn assert_no_lost_clusters(image: &Path) {
         free_before,
         "fsck changed the allocation:\n{out}"
     );
-    let mut fs = ExFat::open(HostImage::open(image)).unwrap();
+    let mut fs = ExFat::open(open_image(image)).unwrap();
     match fs.read_dir("/LOST+FOUND") {
         Ok(lost) => assert!(lost.is_empty(), "fsck rescued lost clusters into {lost:?}"),
         Err(exfat::Error::NotFound) => {}
@@ -140,20 +101,9 @@ fn dump_field(image: &Path, field: &str) -> String {
         .unwrap_or_else(|| panic!("dump.exfat printed no {field:?}:\n{out}"))
 }
 
-fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 32) as u8
-        })
-        .collect()
-}
 
 fn format_image(path: &Path, size: u64, opts: &FormatOptions) -> FormatInfo {
-    let mut img = HostImage::create(path, size);
+    let mut img = create_image(path, size);
     exfat::format(&mut img, opts).unwrap()
 }
 
@@ -213,7 +163,7 @@ fn our_format_passes_fsck_and_dump_sees_the_layout() {
             format!("{:#x}", opts.volume_serial)
         );
 
-        let mut fs = ExFat::open(HostImage::open(&image)).unwrap();
+        let mut fs = ExFat::open(open_image(&image)).unwrap();
         assert_eq!(fs.label(), label);
         assert_eq!(fs.free_clusters().unwrap(), info.free_clusters);
         assert_no_lost_clusters(&image);
@@ -246,7 +196,7 @@ fn volume_guid_entry_is_accepted() {
         code == 0 && out.contains("clean") && other_errors.is_empty(),
         "fsck.exfat -n (exit {code}):\n{out}"
     );
-    let fs = ExFat::open(HostImage::open(&image)).unwrap();
+    let fs = ExFat::open(open_image(&image)).unwrap();
     assert_eq!(fs.volume_guid(), Some(guid));
     assert_eq!(fs.label(), "GUID");
 }
@@ -275,7 +225,7 @@ fn our_writer_output_passes_fsck() {
         },
     );
     assert_eq!(info.cluster_size, 32 << 10);
-    let mut fs = ExFat::open(HostImage::open(&image)).unwrap();
+    let mut fs = ExFat::open(open_image(&image)).unwrap();
 
     let dirs = [
         "/ISO/Linux/Ubuntu",
@@ -333,7 +283,7 @@ fn our_writer_output_passes_fsck() {
     // Everything reads back after reopening.
     let free = fs.free_clusters().unwrap();
     drop(fs);
-    let mut fs = ExFat::open(HostImage::open(&image)).unwrap();
+    let mut fs = ExFat::open(open_image(&image)).unwrap();
     assert_eq!(fs.free_clusters().unwrap(), free);
     for (path, data) in &files {
         assert_eq!(&read_all(&mut fs, path), data, "{path}");
@@ -379,7 +329,7 @@ fn fragmented_files_pass_fsck() {
             ..Default::default()
         },
     );
-    let mut fs = ExFat::open(HostImage::open(&image)).unwrap();
+    let mut fs = ExFat::open(open_image(&image)).unwrap();
     // Fill the volume with 256 KiB files (allocated, content left sparse), then punch holes.
     fs.create_dir("/fill", T).unwrap();
     let mut count = 0;
@@ -410,7 +360,7 @@ fn fragmented_files_pass_fsck() {
     }
     drop(fs);
 
-    let mut fs = ExFat::open(HostImage::open(&image)).unwrap();
+    let mut fs = ExFat::open(open_image(&image)).unwrap();
     assert_eq!(read_all(&mut fs, "/fragmented.iso"), data);
     for i in 0..100 {
         assert_eq!(
@@ -428,14 +378,14 @@ fn mkfs_images_are_read_and_extended() {
     let variants: [(&str, &[&str]); 3] = [("4K", &[]), ("64K", &[]), ("32K", &["--pack-bitmap"])];
     for (cluster, extra) in variants {
         let image = dir.path().join(format!("mkfs-{cluster}.img"));
-        drop(HostImage::create(&image, 256 * MIB));
+        drop(create_image(&image, 256 * MIB));
         let mut args = vec!["-c", cluster, "-L", "MKFSLBL"];
         args.extend_from_slice(extra);
         args.push(image.to_str().unwrap());
         let (code, out) = run("mkfs.exfat", &args);
         assert_eq!(code, 0, "mkfs.exfat {args:?}:\n{out}");
 
-        let mut fs = ExFat::open(HostImage::open(&image)).unwrap();
+        let mut fs = ExFat::open(open_image(&image)).unwrap();
         assert_eq!(fs.label(), "MKFSLBL");
         assert_eq!(
             fs.cluster_size().to_string(),
@@ -463,7 +413,7 @@ fn mkfs_images_are_read_and_extended() {
         files.remove(5);
         drop(fs);
 
-        let mut fs = ExFat::open(HostImage::open(&image)).unwrap();
+        let mut fs = ExFat::open(open_image(&image)).unwrap();
         for (path, data) in &files {
             assert_eq!(&read_all(&mut fs, path), data, "{path}");
         }
@@ -512,14 +462,14 @@ fn files_created_by_exfatprogs_are_read() {
     // /LOST+FOUND: entry sets, name hashes and checksums all written by exfatprogs.
     let dir = tempfile::tempdir().unwrap();
     let image = dir.path().join("rescue.img");
-    drop(HostImage::create(&image, 64 * MIB));
+    drop(create_image(&image, 64 * MIB));
     let (code, out) = run(
         "mkfs.exfat",
         &["-c", "4K", "-L", "RESCUE", image.to_str().unwrap()],
     );
     assert_eq!(code, 0, "{out}");
 
-    let mut img = HostImage::open(&image);
+    let mut img = open_image(&image);
     let geo = Geometry::read(&mut img);
     assert_eq!(geo.sector_shift, 9);
     let cluster_size = 1usize << geo.cluster_shift;
@@ -555,7 +505,7 @@ fn files_created_by_exfatprogs_are_read() {
     drop(img);
     let (_, out) = run("fsck.exfat", &["-y", "-s", image.to_str().unwrap()]);
 
-    let mut fs = ExFat::open(HostImage::open(&image)).unwrap();
+    let mut fs = ExFat::open(open_image(&image)).unwrap();
     assert_eq!(fs.label(), "RESCUE");
     let root = fs.read_dir("/").unwrap();
     let lost_dir = root

@@ -9,7 +9,6 @@
 //! devices, no loop devices.
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -20,48 +19,12 @@ use polyboot_core::guid::Guid;
 use polyboot_core::layout::{self, BootCode, Identity, LayoutRequest, Plan, Scheme, GIB, MIB, TIB};
 use polyboot_core::mbr::Mbr;
 
-/// An image file as a polyboot device.
-struct FileDevice {
-    file: File,
-    size: u64,
-}
+/// An image file as a polyboot device: the CLI's own adaptor.
+use polyboot::drive::io::FileDevice;
 
-impl FileDevice {
-    fn open(path: &Path) -> Result<FileDevice> {
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .open(path)
-            .with_context(|| format!("open {}", path.display()))?;
-        let size = file.metadata()?.len();
-        Ok(FileDevice { file, size })
-    }
-}
-
-fn io_error(e: std::io::Error) -> IoError {
-    IoError::Device(e.to_string())
-}
-
-/// `IoError` is `no_std` and not a `std::error::Error`; carry its text.
+/// `IoError` carries its text into anyhow.
 fn io(e: IoError) -> anyhow::Error {
     anyhow::anyhow!("{e}")
-}
-
-impl ReadAt for FileDevice {
-    fn size(&self) -> u64 {
-        self.size
-    }
-    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), IoError> {
-        polyboot_core::block::check_range(offset, buf.len(), self.size)?;
-        self.file.read_exact_at(buf, offset).map_err(io_error)
-    }
-}
-
-impl WriteAt for FileDevice {
-    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<(), IoError> {
-        polyboot_core::block::check_range(offset, buf.len(), self.size)?;
-        self.file.write_all_at(buf, offset).map_err(io_error)
-    }
 }
 
 /// A sparse, zero-filled image of `size` bytes.
@@ -90,7 +53,7 @@ fn write_plan(
         identity(),
     ))?;
     let path = blank_image(dir, "disk.img", disk_bytes)?;
-    let mut dev = FileDevice::open(&path)?;
+    let mut dev = FileDevice::open_rw(&path)?;
     layout::write_partition_table(&plan, &mut dev, BootCode::Clear)?;
     Ok((path, plan))
 }
@@ -343,7 +306,7 @@ fn check_against_hand_numbers(plan: &Plan, case: &Case) {
 
 /// Our reader agrees with what we planned, and finds the sector size on its own.
 fn check_read_back(image: &Path, plan: &Plan) -> Result<()> {
-    let mut dev = FileDevice::open(image)?;
+    let mut dev = FileDevice::open_rw(image)?;
     let mbr = {
         let mut sector = [0u8; 512];
         dev.read_at(0, &mut sector).map_err(io)?;
@@ -625,7 +588,7 @@ fn our_parser_reads_sgdisk_tables() -> Result<()> {
     )?;
     let dump = sfdisk_dump(&image)?;
 
-    let mut dev = FileDevice::open(&image)?;
+    let mut dev = FileDevice::open_rw(&image)?;
     assert_eq!(
         gpt::detect_sector_size(&mut dev).map_err(io)?,
         Some(SectorSize::B512)
@@ -691,7 +654,7 @@ fn our_parser_reads_fdisk_4096_gpt() -> Result<()> {
     run(&fdisk(), &["-b", "4096", path_str(&image)], Some(script))?;
     let (fields, listed) = fdisk_details(&image, SectorSize::B4096, true)?;
 
-    let mut dev = FileDevice::open(&image)?;
+    let mut dev = FileDevice::open_rw(&image)?;
     assert_eq!(
         gpt::detect_sector_size(&mut dev).map_err(io)?,
         Some(SectorSize::B4096)
@@ -741,7 +704,7 @@ fn our_parser_reads_sfdisk_mbr() -> Result<()> {
     run(&sfdisk(), &[path_str(&image)], Some(script))?;
     let dump = sfdisk_dump(&image)?;
 
-    let mut dev = FileDevice::open(&image)?;
+    let mut dev = FileDevice::open_rw(&image)?;
     let mut sector = [0u8; 512];
     dev.read_at(0, &mut sector).map_err(io)?;
     let mbr = Mbr::parse(&sector)?;
@@ -773,7 +736,7 @@ fn sgdisk_rewrites_our_table_and_we_read_it() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let (image, plan) = write_plan(dir.path(), 512 * MIB, SectorSize::B512, Scheme::Gpt)?;
     run(&sgdisk(), &["-c", "2:RENAMED", path_str(&image)], None)?;
-    let mut dev = FileDevice::open(&image)?;
+    let mut dev = FileDevice::open_rw(&image)?;
     let got = gpt::read(&mut dev, SectorSize::B512)?;
     assert_eq!((got.primary_problem, got.backup_problem), (None, None));
     let mut expected = plan.gpt.clone().unwrap();
@@ -797,7 +760,7 @@ fn switching_schemes_leaves_no_stale_table() -> Result<()> {
         Scheme::Mbr,
         identity(),
     ))?;
-    let mut dev = FileDevice::open(&image)?;
+    let mut dev = FileDevice::open_rw(&image)?;
     layout::write_partition_table(&mbr_plan, &mut dev, BootCode::Keep)?;
     let dump = sfdisk_dump(&image)?; // fails on stderr warnings such as a leftover GPT
     assert_eq!(dump.field("label"), Some("dos"));

@@ -1,7 +1,7 @@
 //! `install`, `info`, `add`, `ls`, `rm`, `verify` on image files, checked with independent
 //! tools: sfdisk / fdisk, fsck.exfat / dump.exfat, mtools / fsck.fat.
 
-use polyboot_tests::run_tool;
+use polyboot_tests::{pattern, run_tool};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -136,18 +136,6 @@ fn refuses_directories_character_devices_and_non_drives() {
     assert!(err.contains("not a polyboot drive"), "{err}");
 }
 
-/// Deterministic pseudo-random bytes, so content checks catch misplaced clusters.
-fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 #[test]
 fn add_ls_rm_verify_200_files_fragmented_unicode_sparse() {
