@@ -16,6 +16,7 @@ pub mod block;
 /// The polyboot version, shared by every component so a drive can report what wrote it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub mod crc32;
+pub mod drive;
 pub mod exfat;
 pub mod gpt;
 pub mod guid;

@@ -1,14 +1,20 @@
 //! polyboot-efi: the UEFI boot manager.
 //!
-//! Stage 1 (foundation): identify itself and the disk it was loaded from, then return to the
-//! firmware. The menu and the virtual-disk boot path build on this.
+//! Finds the drive it was loaded from, reads the exFAT data partition through the firmware's
+//! BlockIO with polyboot-core's reader, lists the images on it, and (next) boots the chosen one.
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
-use alloc::string::String;
+mod disk;
+
+use alloc::format;
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use polyboot_core::block::{ReadAt, Slice};
+use polyboot_core::exfat::ExFat;
+use polyboot_core::gpt::SectorSize;
 use core::fmt::Write;
 use uefi::prelude::*;
 use uefi::proto::device_path::text::{AllowShortcuts, DisplayOnly};
@@ -29,8 +35,49 @@ fn main() -> Status {
         }
         Err(msg) => println!("polyboot: cannot identify the boot device: {msg}"),
     }
+    if let Err(msg) = run() {
+        println!("polyboot: error: {msg}");
+    }
     println!("polyboot: returning to firmware");
     Status::SUCCESS
+}
+
+fn run() -> Result<(), String> {
+    let started = uefi::runtime::get_time().ok();
+    let handle = disk::find_boot_disk()?;
+    let mut drive = disk::FirmwareDisk::open(handle)?;
+    let sector_size = SectorSize::from_bytes(drive.block_size());
+    let loc = polyboot_core::drive::locate(&mut drive, sector_size).map_err(|e| e.to_string())?;
+    println!(
+        "polyboot: {} drive, {}-byte sectors, data partition at {} ({} bytes)",
+        loc.scheme, loc.sector_size, loc.data.offset, loc.data.size
+    );
+    let part = Slice::new(&mut drive, loc.data.offset, loc.data.size).map_err(|e| e.to_string())?;
+    let mut fs = ExFat::open(part).map_err(|e| format!("the data partition is not readable exFAT: {e}"))?;
+    println!("polyboot: data volume \"{}\"", fs.label());
+    let mut images = Vec::new();
+    list_images(&mut fs, String::from("/"), 0, &mut images);
+    for (path, size) in &images {
+        println!("polyboot: image {path} ({size} bytes)");
+    }
+    drop(fs);
+    let _ = started;
+    println!("polyboot: {} images, {} sectors read in {} reads", images.len(), drive.sectors_read, drive.read_calls);
+    Ok(())
+}
+
+fn list_images<D: ReadAt>(fs: &mut ExFat<D>, dir: String, depth: u32, out: &mut Vec<(String, u64)>) {
+    let Ok(entries) = fs.read_dir(&dir) else { return };
+    for e in entries {
+        let path = if dir == "/" { format!("/{}", e.name) } else { format!("{dir}/{}", e.name) };
+        if e.is_dir() {
+            if depth < 10 {
+                list_images(fs, path, depth + 1, out);
+            }
+        } else if e.name.to_ascii_lowercase().ends_with(".iso") {
+            out.push((path, e.size));
+        }
+    }
 }
 
 struct BootDevice {
