@@ -8,6 +8,8 @@
 extern crate alloc;
 
 mod disk;
+mod image;
+mod vblock;
 
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -60,10 +62,44 @@ fn run() -> Result<(), String> {
     for (path, size) in &images {
         println!("polyboot: image {path} ({size} bytes)");
     }
+    // Interim chooser until the menu lands: a digit picks an image.
+    let extents: Vec<_> = images.iter().map(|(p, _)| fs.extents(p).unwrap_or_default()).collect();
     drop(fs);
     let _ = started;
     println!("polyboot: {} images, {} sectors read in {} reads", images.len(), drive.sectors_read, drive.read_calls);
+    for (i, (path, _)) in images.iter().enumerate() {
+        println!("  {}) {path}", i + 1);
+    }
+    println!("polyboot: press a digit to boot");
+    let Some(choice) = read_digit() else { return Ok(()) };
+    let Some((path, size)) = images.get(choice.wrapping_sub(1)) else { return Ok(()) };
+    println!("polyboot: booting {path}");
+    let media = image::ExtentFile {
+        disk: disk::FirmwareDisk::open(handle)?,
+        partition_offset: loc.data.offset,
+        extents: extents[choice - 1].clone(),
+        file_size: *size,
+        block_size: 2048,
+    };
+    let dev = vblock::Installed::install(alloc::boxed::Box::new(media), choice as u8)?;
+    match dev.boot() {
+        Ok(status) => println!("polyboot: the image returned {status:?}"),
+        Err(msg) => println!("polyboot: cannot boot {path}: {msg}"),
+    }
     Ok(())
+}
+
+fn read_digit() -> Option<usize> {
+    loop {
+        let key = uefi::system::with_stdin(|stdin| stdin.read_key().ok().flatten());
+        if let Some(uefi::proto::console::text::Key::Printable(c)) = key {
+            let c = char::from(c);
+            if let Some(d) = c.to_digit(10) {
+                return Some(d as usize);
+            }
+        }
+        boot::stall(core::time::Duration::from_millis(20));
+    }
 }
 
 fn list_images<D: ReadAt>(fs: &mut ExFat<D>, dir: String, depth: u32, out: &mut Vec<(String, u64)>) {
