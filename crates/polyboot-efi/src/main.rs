@@ -74,18 +74,44 @@ fn run() -> Result<(), String> {
     let Some(choice) = read_digit() else { return Ok(()) };
     let Some((path, size)) = images.get(choice.wrapping_sub(1)) else { return Ok(()) };
     println!("polyboot: booting {path}");
+    let lower = path.to_ascii_lowercase();
+    if lower.ends_with(".efi") {
+        return boot_efi_file(handle, &loc, path);
+    }
     let media = image::ExtentFile {
         disk: disk::FirmwareDisk::open(handle)?,
         partition_offset: loc.data.offset,
         extents: extents[choice - 1].clone(),
         file_size: *size,
-        block_size: 2048,
+        // An ISO is a CD-ROM (2048-byte blocks); an IMG is a hard disk (512-byte sectors).
+        block_size: if lower.ends_with(".img") { 512 } else { 2048 },
     };
     let dev = vblock::Installed::install(alloc::boxed::Box::new(media), choice as u8)?;
     match dev.boot() {
         Ok(status) => println!("polyboot: the image returned {status:?}"),
         Err(msg) => println!("polyboot: cannot boot {path}: {msg}"),
     }
+    Ok(())
+}
+
+/// A bare EFI application on the data partition: load it from memory and start it.
+fn boot_efi_file(handle: uefi::Handle, loc: &polyboot_core::drive::DriveLocation, path: &str) -> Result<(), String> {
+    let mut drive = disk::FirmwareDisk::open(handle)?;
+    let part = Slice::new(&mut drive, loc.data.offset, loc.data.size).map_err(|e| e.to_string())?;
+    let mut fs = ExFat::open(part).map_err(|e| e.to_string())?;
+    let bytes = fs.read_to_vec(path).map_err(|e| format!("reading {path}: {e}"))?;
+    let image = boot::load_image(
+        boot::image_handle(),
+        boot::LoadImageSource::FromBuffer { buffer: &bytes, file_path: None },
+    )
+    .map_err(|e| format!("LoadImage({path}) failed: {:?}", e.status()))?;
+    drop(bytes);
+    println!("polyboot: starting {path}");
+    let status = match boot::start_image(image) {
+        Ok(()) => Status::SUCCESS,
+        Err(e) => e.status(),
+    };
+    println!("polyboot: the image returned {status:?}");
     Ok(())
 }
 
@@ -110,7 +136,7 @@ fn list_images<D: ReadAt>(fs: &mut ExFat<D>, dir: String, depth: u32, out: &mut 
             if depth < 10 {
                 list_images(fs, path, depth + 1, out);
             }
-        } else if e.name.to_ascii_lowercase().ends_with(".iso") {
+        } else if [".iso", ".img", ".efi"].iter().any(|x| e.name.to_ascii_lowercase().ends_with(x)) {
             out.push((path, e.size));
         }
     }
