@@ -1,0 +1,377 @@
+//! Writes the seed corpora of the fuzz targets: `polyboot-fuzz-seedgen [CORPUS_DIR]`
+//! (default: fuzz/corpus). Seeds are built with polyboot's own writers, so they are valid
+//! inputs the fuzzer starts mutating from; nothing binary is committed.
+//!
+//! - gpt: disk images with a protective MBR and a GPT at 512 and 4096-byte sectors: the
+//!   drive layout (`layout::plan` + `layout::write_partition_table`) scaled down to a few
+//!   hundred KiB, compact tables with a short entry array, a disk with only the backup
+//!   copy intact, and an MBR-scheme drive.
+//! - mbr: the protective MBR, the MBR-scheme layout with boot code, a four-entry table.
+//! - exfat_boot: the start of a formatted and populated exFAT volume (its metadata).
+//! - exfat_dir: that volume's root directory cluster.
+
+#[path = "../../common/exfat_fixup.rs"]
+mod exfat_fixup;
+#[path = "../../common/exfat_image.rs"]
+mod exfat_image;
+#[path = "../../common/exfat_walk.rs"]
+mod exfat_walk;
+#[path = "../../common/gpt_fixup.rs"]
+mod gpt_fixup;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use polyboot_core::block::{MemDevice, WriteAt};
+use polyboot_core::exfat::ExFat;
+use polyboot_core::gpt::{self, Gpt, GptPartition, PartitionName, SectorSize};
+use polyboot_core::guid::Guid;
+use polyboot_core::layout::{self, BootCode, Identity, LayoutRequest, Scheme, MIB};
+use polyboot_core::mbr::{types, Mbr, MbrPartition};
+
+fn main() {
+    let dir = std::env::args_os()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus"));
+    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+    let dir = dir.canonicalize().unwrap_or(dir);
+    let mut count = 0;
+    let mut put = |target: &str, name: &str, bytes: &[u8]| {
+        check_fixups_keep_valid_input(target, name, bytes);
+        let d = dir.join(target);
+        fs::create_dir_all(&d).unwrap_or_else(|e| panic!("create {}: {e}", d.display()));
+        let path = d.join(format!("seed-{name}"));
+        fs::write(&path, bytes).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        count += 1;
+    };
+
+    for ss in [SectorSize::B512, SectorSize::B4096] {
+        let disk = scaled_layout_image(ss);
+        put("gpt", &format!("layout-{ss}"), &disk);
+        let compact = compact_image(ss);
+        put("gpt", &format!("compact-{ss}"), &compact);
+        // Primary header gone: only the backup at the end is usable.
+        let mut backup_only = compact.clone();
+        let n = ss.bytes() as usize;
+        backup_only[n..2 * n].fill(0);
+        put("gpt", &format!("backup-only-{ss}"), &backup_only);
+        put("mbr", &format!("protective-{ss}"), &disk[..512]);
+    }
+    let mbr_disk = mbr_layout_lba0();
+    put("gpt", "mbr-scheme", &mbr_disk);
+    put("mbr", "layout", &mbr_disk[..512]);
+    put("mbr", "four-entries", &four_entry_mbr().to_bytes());
+
+    let image = exfat_image::build();
+    check_exfat_image(&image);
+    // Everything up to the end of the root directory: boot regions, FAT, bitmap, up-case
+    // table and root (the exfat_boot target zero-extends its input to 1 MiB).
+    let metadata_end = image.root_offset + image.cluster_bytes;
+    put("exfat_boot", "formatted", &image.bytes[..metadata_end]);
+    put("exfat_dir", "root", image.root_cluster());
+    // An empty root (no bitmap / up-case entries): a volume that must fail to open.
+    put("exfat_dir", "end-of-directory", &[0u8; 32]);
+
+    check_fixups_repair(&image);
+
+    println!("seedgen: wrote {count} seeds under {}", dir.display());
+}
+
+/// The image must really hold what the exFAT targets are meant to exercise, and the
+/// targets' walker must accept it (no false alarms on a valid volume).
+fn check_exfat_image(image: &exfat_image::Image) {
+    let mut dev = MemDevice::from_vec(image.bytes.clone());
+    let mut fs = ExFat::open(&mut dev).expect("open the seed volume");
+    let names = |fs: &mut ExFat<&mut MemDevice>, path: &str| -> Vec<String> {
+        fs.read_dir(path)
+            .expect("list")
+            .into_iter()
+            .map(|e| e.name)
+            .collect()
+    };
+    let root = names(&mut fs, "/");
+    for expected in ["boot", "iso", "README.TXT", "empty", "sparse.img"] {
+        assert!(
+            root.iter().any(|n| n == expected),
+            "{expected} missing from {root:?}"
+        );
+    }
+    let mut iso = names(&mut fs, "/iso");
+    iso.sort();
+    assert_eq!(iso, ["fragmented.bin", "part0.bin", "part2.bin"]);
+    let fragmented = fs.metadata("/iso/fragmented.bin").unwrap();
+    assert!(
+        !fragmented.contiguous,
+        "fragmented.bin should use a FAT chain"
+    );
+    assert!(
+        fs.file_extents(&fragmented).unwrap().len() >= 2,
+        "fragmented.bin should have several extents"
+    );
+    let sparse = fs.metadata("/sparse.img").unwrap();
+    assert!(sparse.valid_data_length < sparse.size);
+    assert_eq!(
+        fs.read_to_vec("/boot/grub/grub.cfg").unwrap()[..9],
+        *b"menuentry"
+    );
+    exfat_walk::walk(&mut fs);
+}
+
+/// The up-case table of the exFAT seed volume.
+fn exfat_upcase() -> exfat_fixup::Upcase {
+    exfat_fixup::Upcase::from_volume(&exfat_image::build().bytes)
+}
+
+/// The targets' checksum repair must not change a valid input (else it repairs wrongly).
+fn check_fixups_keep_valid_input(target: &str, name: &str, bytes: &[u8]) {
+    let mut fixed = bytes.to_vec();
+    match (target, name) {
+        ("gpt", _) => {
+            for ss in [512, 4096] {
+                gpt_fixup::fix_crcs(&mut fixed, ss);
+            }
+        }
+        ("exfat_boot", _) => {
+            let root = exfat_fixup::root_cluster_range(&fixed).expect("root cluster of the seed");
+            let upcase = exfat_fixup::Upcase::from_volume(&fixed);
+            exfat_fixup::fix_entry_sets(&mut fixed[root], &upcase);
+            exfat_fixup::fix_boot_checksums(&mut fixed);
+        }
+        ("exfat_dir", _) => exfat_fixup::fix_entry_sets(&mut fixed, &exfat_upcase()),
+        _ => {}
+    }
+    assert!(
+        fixed == bytes,
+        "checksum repair changed the valid {target} seed {name}"
+    );
+}
+
+/// ... and must make a field change that breaks only a checksum acceptable again.
+fn check_fixups_repair(image: &exfat_image::Image) {
+    let ss = SectorSize::B512;
+    let mut disk = compact_image(ss);
+    disk[2 * 512 + 56] = b'D'; // first letter of partition 1's name in the primary array
+    assert!(gpt::read(&mut MemDevice::from_vec(disk.clone()), ss)
+        .unwrap()
+        .primary_problem
+        .is_some());
+    gpt_fixup::fix_crcs(&mut disk, 512);
+    let read = gpt::read(&mut MemDevice::from_vec(disk), ss).unwrap();
+    assert!(read.primary_problem.is_none(), "GPT CRC repair");
+    assert_eq!(
+        read.gpt.partition(1).unwrap().name.to_string_lossy(),
+        "Data"
+    );
+
+    let mut vol = image.bytes.clone();
+    vol[100] ^= 0xFF; // volume serial
+    assert!(ExFat::open(MemDevice::from_vec(vol.clone()))
+        .unwrap()
+        .opened_from_backup());
+    exfat_fixup::fix_boot_checksums(&mut vol);
+    let fs = ExFat::open(MemDevice::from_vec(vol)).unwrap();
+    assert!(
+        !fs.opened_from_backup() && fs.volume_serial() == 0x5059_4C42 ^ 0xFF,
+        "boot checksum repair"
+    );
+
+    let mut vol = image.bytes.clone();
+    let upcase = exfat_fixup::Upcase::from_volume(&vol);
+    let root = &mut vol[image.root_offset..image.root_offset + image.cluster_bytes];
+    let at = root
+        .windows(20)
+        .position(|w| {
+            w == "README"
+                .encode_utf16()
+                .flat_map(u16::to_le_bytes)
+                .chain([b'.', 0, b'T', 0, b'X', 0, b'T', 0])
+                .collect::<Vec<u8>>()
+        })
+        .unwrap();
+    root[at] = b'Q';
+    // A non-ASCII letter: its hash needs the volume's own up-case table (ï -> Ï, ö -> Ö).
+    let at = root
+        .windows(2)
+        .position(|w| w == 0xEFu16.to_le_bytes())
+        .unwrap();
+    root[at] = 0xF6;
+    exfat_fixup::fix_entry_sets(root, &upcase);
+    let mut fs = ExFat::open(MemDevice::from_vec(vol)).unwrap();
+    let listing = fs.read_dir_report("/").unwrap();
+    assert!(
+        listing.corrupt.is_empty(),
+        "entry set repair left {:?}",
+        listing.corrupt
+    );
+    let names: Vec<String> = listing.entries.into_iter().map(|e| e.name).collect();
+    assert!(
+        names.iter().any(|n| n == "QEADME.TXT"),
+        "entry set checksum repair: {names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n.starts_with("Ünöcødé")),
+        "name hash repair: {names:?}"
+    );
+}
+
+fn identity() -> Identity {
+    let mut bytes = [0u8; 52];
+    for (i, b) in bytes.iter_mut().enumerate() {
+        *b = (i as u8).wrapping_mul(37).wrapping_add(11);
+    }
+    Identity::from_random_bytes(&bytes)
+}
+
+/// The layout polyboot writes, planned for the smallest disk it accepts, then with every
+/// LBA divided so the whole image is 256 KiB (512-byte sectors) or 512 KiB (4096): same
+/// GUIDs, types, names, attributes and protective MBR shape, written by
+/// `layout::write_partition_table`.
+fn scaled_layout_image(ss: SectorSize) -> Vec<u8> {
+    let req = LayoutRequest::new(128 * MIB, ss, Scheme::Gpt, identity());
+    let mut plan = layout::plan(&req).expect("plan the layout");
+    let big = plan.gpt.clone().expect("a GPT plan has a table");
+
+    let small_sectors = match ss {
+        SectorSize::B512 => 512,
+        SectorSize::B4096 => 128,
+    };
+    let mut small = Gpt::new(ss, small_sectors, big.disk_guid).expect("small GPT geometry");
+    let (first, last) = (small.first_usable_lba, small.last_usable_lba);
+    // Keep the plan's proportions inside the small usable area.
+    let scale = |lba: u64| {
+        first
+            + (lba - big.first_usable_lba) * (last - first)
+                / (big.last_usable_lba - big.first_usable_lba)
+    };
+    for (number, p) in big.partitions() {
+        // Scale [first, last + 1) so partitions that touch keep touching without overlapping.
+        let (a, end) = (scale(p.first_lba), scale(p.last_lba + 1));
+        let scaled = GptPartition {
+            first_lba: a,
+            last_lba: (end - 1).max(a),
+            ..*p
+        };
+        small
+            .set_partition(number, scaled)
+            .expect("scaled partition fits");
+    }
+    small.validate().expect("scaled table is valid");
+
+    plan.disk_sectors = small_sectors;
+    plan.disk_bytes = small_sectors * ss.bytes();
+    plan.mbr = Mbr::protective(small_sectors);
+    plan.gpt = Some(small);
+    let mut dev = MemDevice::new(plan.disk_bytes as usize);
+    let boot_code = boot_code();
+    layout::write_partition_table(&plan, &mut dev, BootCode::Install(&boot_code))
+        .expect("write the layout");
+    let read = gpt::read(&mut dev, ss).expect("the seed reads back");
+    assert!(read.backup_problem.is_none());
+    dev.data
+}
+
+/// A tiny disk with a short entry array (one sector's worth of entries), three partitions
+/// with attributes and a non-ASCII name: 8 KiB at 512-byte sectors, 64 KiB at 4096.
+fn compact_image(ss: SectorSize) -> Vec<u8> {
+    let sectors = 16;
+    let entries = (ss.bytes() / 128) as usize;
+    let mut table = Gpt {
+        sector_size: ss,
+        disk_sectors: sectors,
+        disk_guid: guid(1),
+        first_usable_lba: 3,
+        last_usable_lba: sectors - 4,
+        entries: vec![None; entries],
+    };
+    let part = |n: u8, type_guid, first, last, attributes, name: &str| GptPartition {
+        type_guid,
+        unique_guid: guid(n),
+        first_lba: first,
+        last_lba: last,
+        attributes,
+        name: PartitionName::new(name).unwrap(),
+    };
+    table
+        .set_partition(1, part(2, Guid::MICROSOFT_BASIC_DATA, 3, 6, 0, "data"))
+        .unwrap();
+    table
+        .set_partition(
+            2,
+            part(
+                3,
+                Guid::EFI_SYSTEM,
+                7,
+                9,
+                gpt::attributes::REQUIRED_PARTITION,
+                "ESP-é",
+            ),
+        )
+        .unwrap();
+    table
+        .set_partition(
+            entries as u32,
+            part(
+                4,
+                guid(9),
+                10,
+                12,
+                1 << 63 | gpt::attributes::LEGACY_BIOS_BOOTABLE,
+                "",
+            ),
+        )
+        .unwrap();
+    let mut dev = MemDevice::new((sectors * ss.bytes()) as usize);
+    gpt::write(&mut dev, &table).expect("write the compact table");
+    dev.write_at(0, &Mbr::protective(sectors).to_bytes())
+        .unwrap();
+    let read = gpt::read(&mut dev, ss).expect("the seed reads back");
+    assert_eq!(read.gpt, table);
+    dev.data
+}
+
+/// LBA 0 and a little more of an MBR-scheme drive (no GPT at all).
+fn mbr_layout_lba0() -> Vec<u8> {
+    let req = LayoutRequest::new(128 * MIB, SectorSize::B512, Scheme::Mbr, identity());
+    let plan = layout::plan(&req).expect("plan the MBR layout");
+    let mut mbr = plan.mbr.clone();
+    mbr.boot_code = boot_code();
+    let mut out = vec![0u8; 4096];
+    out[..512].copy_from_slice(&mbr.to_bytes());
+    out
+}
+
+fn four_entry_mbr() -> Mbr {
+    let mut mbr = Mbr::empty(0x1234_5678);
+    mbr.boot_code = boot_code();
+    let entries = [
+        (true, types::EXFAT_NTFS, 2048, 4096),
+        (false, types::EFI_SYSTEM, 6144, 2048),
+        (false, 0x83, 8192, 0xFFFF_0000),
+        (false, 0x05, 1, 2047),
+    ];
+    for (slot, (active, partition_type, first_lba, sector_count)) in entries.into_iter().enumerate()
+    {
+        mbr.partitions[slot] = Some(MbrPartition {
+            active,
+            partition_type,
+            first_lba,
+            sector_count,
+        });
+    }
+    assert_eq!(Mbr::parse(&mbr.to_bytes()).as_ref(), Ok(&mbr));
+    mbr
+}
+
+fn boot_code() -> [u8; 440] {
+    let mut code = [0u8; 440];
+    code[..3].copy_from_slice(&[0xEB, 0x63, 0x90]);
+    for (i, b) in code.iter_mut().enumerate().skip(3) {
+        *b = (i % 251) as u8;
+    }
+    code
+}
+
+fn guid(n: u8) -> Guid {
+    Guid::from_random_bytes([n.wrapping_mul(29).wrapping_add(1); 16])
+}
