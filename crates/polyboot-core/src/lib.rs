@@ -22,3 +22,6 @@ pub mod gpt;
 pub mod guid;
 pub mod layout;
 pub mod mbr;
+pub mod config;
+pub mod menu;
+pub mod natsort;

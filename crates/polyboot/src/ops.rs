@@ -83,14 +83,29 @@ pub fn info(drive: &mut Drive) -> Result<Info> {
     })
 }
 
-/// Visit every entry below `dir`, depth first.
+/// Directories nested deeper than this are not walked (a hostile volume can loop).
+const MAX_WALK_DEPTH: usize = 64;
+
+/// Visit every entry below `dir`, depth first. A directory reached twice (a loop in a
+/// corrupted or hostile volume) is visited once; nesting is bounded.
 pub fn walk<D: ReadAt>(fs: &mut ExFat<D>, dir: &str, visit: &mut dyn FnMut(&str, &exfat::DirEntry)) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    walk_inner(fs, dir, 0, &mut seen, visit)
+}
+
+fn walk_inner<D: ReadAt>(
+    fs: &mut ExFat<D>,
+    dir: &str,
+    depth: usize,
+    seen: &mut std::collections::HashSet<u32>,
+    visit: &mut dyn FnMut(&str, &exfat::DirEntry),
+) -> Result<()> {
     let entries = fs.read_dir(dir).map_err(ex).with_context(|| format!("listing {dir}"))?;
     for e in entries {
         let p = join(dir, &e.name);
         visit(&p, &e);
-        if e.is_dir() {
-            walk(fs, &p, visit)?;
+        if e.is_dir() && depth < MAX_WALK_DEPTH && seen.insert(e.first_cluster) {
+            walk_inner(fs, &p, depth + 1, seen, visit)?;
         }
     }
     Ok(())

@@ -1,0 +1,1771 @@
+//! The boot menu: which files become entries (the scan) and the menu itself as pure state.
+//!
+//! Nothing here draws or reads keys: the firmware turns key presses into [`Key`]s, feeds them to
+//! [`Menu::key`] and timer ticks to [`Menu::tick`], draws [`Menu::visible`] and
+//! [`Menu::selected_info_line`], and carries out the returned [`Action`].
+//!
+//! # Scan rules (Ventoy-compatible unless noted)
+//!
+//! - Images are recognised by extension, case-insensitively: `.iso`, `.img`, `.efi`, `.wim`,
+//!   `.vhd`, `.vhdx` ([`ImageKind`]). A name that is only an extension (`.iso`) is not an image.
+//! - The search starts at [`ScanOptions::root`] (`VTOY_DEFAULT_SEARCH_ROOT`). If that directory
+//!   cannot be listed the whole volume is searched instead and the failure is reported.
+//! - Depth is counted from the search root, which is level 0 (`VTOY_MAX_SEARCH_LEVEL`): depth 0
+//!   lists only the root's own files. Default [`DEFAULT_MAX_DEPTH`] (Ventoy's default is
+//!   unlimited); values above [`MAX_DEPTH_LIMIT`] are clamped.
+//! - Skipped directories ([`should_skip_dir`], case-insensitive): `.Trash*` (`.Trashes`,
+//!   `.Trash-1000`), `$RECYCLE.BIN`, `System Volume Information`. Other directories whose names
+//!   start with `.` *are* searched, as Ventoy does: users do keep images in `.images/`, and the
+//!   macOS metadata directories (`.fseventsd`, `.Spotlight-V100`) hold no image files anyway.
+//! - A subdirectory holding a *file* whose name starts with `.polybootignore` or
+//!   `.ventoyignore` (case-insensitive, so `.ventoyignore.txt` made by Windows Explorer counts
+//!   too) is skipped with everything below it. As in Ventoy the marker is not honoured in the
+//!   search root itself (a drive whose menu would be empty by design makes no sense).
+//! - `._*` files (macOS AppleDouble metadata, [`should_skip_file`]) are skipped when
+//!   [`ScanOptions::filter_dot_underscore`] is set (the default; `VTOY_FILT_DOT_UNDERSCORE_FILE`).
+//! - Files smaller than [`ScanOptions::min_size`] (default 32 KiB, Ventoy's rule) are skipped,
+//!   except `.efi` files: an EFI application such as a shell or memtest can be a few KiB, and
+//!   their size says nothing about whether they are real.
+//! - Bounds against huge or corrupt volumes: at most [`ScanOptions::max_images`] images and
+//!   [`ScanOptions::max_dirs`] directory listings (a corrupt volume can make a directory contain
+//!   itself); hitting one sets [`ScanReport::limit`]. The walk is iterative (no recursion).
+//! - Entry names that cannot be a single path component (empty, `.`, `..`, containing `/`,
+//!   `\` or NUL — exFAT stores none of these) are ignored.
+//! - Unreadable directories are reported in [`ScanReport::errors`] and the walk goes on.
+//! - Order: each directory's entries are sorted with [`natural_cmp`] and walked depth-first, so
+//!   directories and files interleave like a tree view (`/a/x.iso`, `/b.iso`, `/c/y.iso`).
+//!
+//! # Menu behaviour
+//!
+//! - Items: every image, then the fixed entries Reboot, Power off, Firmware setup.
+//! - Up/Down/PageUp/PageDown/Home/End *clamp* at the ends rather than wrap: holding a key never
+//!   spins past the end, and End reaches the fixed entries in one key press. PageUp/PageDown
+//!   move the selection by the visible height.
+//! - Typing a printable character appends it to the filter: the visible list keeps the items
+//!   whose label (the image path, or "Reboot"...) contains the filter case-insensitively.
+//!   Backspace removes the last character, Escape clears the filter. The selected item stays
+//!   selected while it still matches; otherwise the first match is selected. When nothing
+//!   matches the list is empty and Enter does nothing.
+//! - Enter on an image returns [`Action::Boot`] unless its status is [`Status::NotBootable`], in
+//!   which case it returns [`Action::ShowReason`] so the caller can show why.
+//! - Timeout: a [`Countdown`] runs only when a default image is set ([`Menu::set_default`], an
+//!   exact path like Ventoy's `VTOY_DEFAULT_IMAGE`); any key cancels it. On expiry the default
+//!   is booted (or its reason shown if it turned out not bootable). A timeout of 0 boots the
+//!   default on the first tick, like GRUB's `timeout=0`.
+
+use crate::block::ReadAt;
+use crate::exfat::{self, ExFat};
+use crate::natsort::natural_cmp;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt;
+
+// ------------------------------------------------------------------------------------------
+// Image kinds and name rules
+// ------------------------------------------------------------------------------------------
+
+/// What kind of image a file is, from its extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ImageKind {
+    Iso,
+    Img,
+    Efi,
+    Wim,
+    Vhd,
+    Vhdx,
+}
+
+impl ImageKind {
+    pub const ALL: [ImageKind; 6] = [
+        ImageKind::Iso,
+        ImageKind::Img,
+        ImageKind::Efi,
+        ImageKind::Wim,
+        ImageKind::Vhd,
+        ImageKind::Vhdx,
+    ];
+
+    /// The kind of a file name (`"Debian.ISO"` → `Iso`); `None` for other files and for names
+    /// that are only an extension (`".iso"`).
+    pub fn from_name(name: &str) -> Option<ImageKind> {
+        let (stem, ext) = name.rsplit_once('.')?;
+        if stem.is_empty() {
+            return None;
+        }
+        ImageKind::from_extension(ext)
+    }
+
+    /// The kind for an extension without the dot, case-insensitive.
+    pub fn from_extension(ext: &str) -> Option<ImageKind> {
+        ImageKind::ALL.into_iter().find(|k| ext.eq_ignore_ascii_case(k.extension()))
+    }
+
+    /// The extension in lower case, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ImageKind::Iso => "iso",
+            ImageKind::Img => "img",
+            ImageKind::Efi => "efi",
+            ImageKind::Wim => "wim",
+            ImageKind::Vhd => "vhd",
+            ImageKind::Vhdx => "vhdx",
+        }
+    }
+
+    /// Short upper-case name for the menu ("ISO").
+    pub fn label(self) -> &'static str {
+        match self {
+            ImageKind::Iso => "ISO",
+            ImageKind::Img => "IMG",
+            ImageKind::Efi => "EFI",
+            ImageKind::Wim => "WIM",
+            ImageKind::Vhd => "VHD",
+            ImageKind::Vhdx => "VHDX",
+        }
+    }
+
+    /// Whether polyboot can boot this kind at all today. WIM and VHD(X) are listed (so users
+    /// see their files were found) but marked "not bootable yet".
+    pub fn is_bootable_yet(self) -> bool {
+        matches!(self, ImageKind::Iso | ImageKind::Img | ImageKind::Efi)
+    }
+
+    /// Whether [`ScanOptions::min_size`] applies (everything but `.efi`).
+    pub fn has_min_size(self) -> bool {
+        self != ImageKind::Efi
+    }
+}
+
+impl fmt::Display for ImageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+fn starts_with_ignore_ascii_case(name: &str, prefix: &str) -> bool {
+    name.len() >= prefix.len()
+        && name.as_bytes().iter().zip(prefix.as_bytes()).all(|(a, b)| a.eq_ignore_ascii_case(b))
+}
+
+/// Directories never searched: trash and Windows system directories (case-insensitive).
+pub fn should_skip_dir(name: &str) -> bool {
+    starts_with_ignore_ascii_case(name, ".trash")
+        || name.eq_ignore_ascii_case("$RECYCLE.BIN")
+        || name.eq_ignore_ascii_case("System Volume Information")
+}
+
+/// `._*` files: macOS AppleDouble metadata, never images (skipped when filtering is on).
+pub fn should_skip_file(name: &str) -> bool {
+    name.starts_with("._")
+}
+
+/// A file whose presence makes the scan skip its directory (`.polybootignore`,
+/// `.ventoyignore`, any suffix, case-insensitive).
+pub fn is_ignore_marker(name: &str) -> bool {
+    starts_with_ignore_ascii_case(name, ".polybootignore")
+        || starts_with_ignore_ascii_case(name, ".ventoyignore")
+}
+
+/// A name usable as one path component.
+fn valid_component(name: &str) -> bool {
+    !matches!(name, "" | "." | "..") && !name.contains(['/', '\\', '\0'])
+}
+
+/// Normalise an absolute path as written in a config file: `/` or `\` separators, repeated and
+/// trailing separators and `.` components dropped. `None` when it is not absolute or contains
+/// `..`. `"//ISO/./x.iso"` → `"/ISO/x.iso"`, `"/"` → `"/"`.
+pub fn normalize_path(path: &str) -> Option<String> {
+    if !path.starts_with(['/', '\\']) {
+        return None;
+    }
+    let mut out = String::with_capacity(path.len());
+    for part in path.split(['/', '\\']) {
+        match part {
+            "" | "." => {}
+            ".." => return None,
+            _ if part.contains('\0') => return None,
+            _ => {
+                out.push('/');
+                out.push_str(part);
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    Some(out)
+}
+
+fn join(dir: &str, name: &str) -> String {
+    let mut path = String::with_capacity(dir.len() + 1 + name.len());
+    path.push_str(dir);
+    if !dir.ends_with('/') {
+        path.push('/');
+    }
+    path.push_str(name);
+    path
+}
+
+/// Unicode case-insensitive equality (full lower-case mapping).
+fn eq_ignore_case(a: &str, b: &str) -> bool {
+    a.chars().flat_map(char::to_lowercase).eq(b.chars().flat_map(char::to_lowercase))
+}
+
+/// Human-readable size with binary units and one decimal: `512 B`, `2.0 MiB`, `4.7 GiB`.
+pub fn format_size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let b = u128::from(bytes);
+    let mut unit: u128 = 1024;
+    let mut i = 0;
+    while i + 1 < UNITS.len() && b >= unit * 1024 {
+        unit *= 1024;
+        i += 1;
+    }
+    let mut tenths = (b * 10 + unit / 2) / unit;
+    // 1023.96 KiB rounds to 1024.0: show it as 1.0 MiB instead.
+    if tenths >= 10240 && i + 1 < UNITS.len() {
+        unit *= 1024;
+        i += 1;
+        tenths = (b * 10 + unit / 2) / unit;
+    }
+    let name = UNITS.get(i).copied().unwrap_or("EiB");
+    format!("{}.{} {}", tenths / 10, tenths % 10, name)
+}
+
+// ------------------------------------------------------------------------------------------
+// Scanner
+// ------------------------------------------------------------------------------------------
+
+/// One entry of a directory listing, as a [`DirSource`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceEntry {
+    pub name: String,
+    pub is_dir: bool,
+    /// File size in bytes (ignored for directories).
+    pub size: u64,
+}
+
+/// Something that lists directories by absolute path (`"/"`, `"/ISO/linux"`): the exFAT data
+/// partition in the firmware and the CLI, an in-memory tree in tests.
+pub trait DirSource {
+    type Error: fmt::Display;
+    fn list(&mut self, path: &str) -> Result<Vec<SourceEntry>, Self::Error>;
+}
+
+impl<D: ReadAt> DirSource for ExFat<D> {
+    type Error = exfat::Error;
+
+    fn list(&mut self, path: &str) -> Result<Vec<SourceEntry>, exfat::Error> {
+        Ok(self
+            .read_dir(path)?
+            .into_iter()
+            .map(|e| SourceEntry { is_dir: e.is_dir(), name: e.name, size: e.size })
+            .collect())
+    }
+}
+
+impl<T: DirSource + ?Sized> DirSource for &mut T {
+    type Error = T::Error;
+    fn list(&mut self, path: &str) -> Result<Vec<SourceEntry>, T::Error> {
+        (**self).list(path)
+    }
+}
+
+/// Default search depth below the search root (Ventoy: unlimited).
+pub const DEFAULT_MAX_DEPTH: u32 = 10;
+/// Largest depth honoured; larger settings (and Ventoy's `"max"`) are clamped to this.
+pub const MAX_DEPTH_LIMIT: u32 = 64;
+/// Default cap on the number of images listed.
+pub const DEFAULT_MAX_IMAGES: usize = 10_000;
+/// Default cap on the number of directories listed (the root included).
+pub const DEFAULT_MAX_DIRS: usize = 10_000;
+/// Ventoy's minimum image size: smaller files are not images.
+pub const DEFAULT_MIN_SIZE: u64 = 32 * 1024;
+/// At most this many entries are recorded in [`ScanReport::skipped`].
+pub const MAX_SKIPPED_RECORDED: usize = 1_000;
+
+/// What to scan and the bounds of the walk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanOptions {
+    /// Absolute path of the directory to search (normalised with [`normalize_path`]).
+    pub root: String,
+    /// Levels of subdirectories below `root` to search; 0 = the root's own files only.
+    pub max_depth: u32,
+    pub max_images: usize,
+    pub max_dirs: usize,
+    /// Files smaller than this are skipped (not `.efi` files).
+    pub min_size: u64,
+    /// Skip `._*` files.
+    pub filter_dot_underscore: bool,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            root: String::from("/"),
+            max_depth: DEFAULT_MAX_DEPTH,
+            max_images: DEFAULT_MAX_IMAGES,
+            max_dirs: DEFAULT_MAX_DIRS,
+            min_size: DEFAULT_MIN_SIZE,
+            filter_dot_underscore: true,
+        }
+    }
+}
+
+/// An image found by the scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageEntry {
+    /// Absolute path on the data partition (`/ISO/debian.iso`).
+    pub path: String,
+    /// The file name (last path component).
+    pub name: String,
+    pub kind: ImageKind,
+    pub size: u64,
+}
+
+/// A directory that could not be listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanError {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for ScanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Why something that might have been wanted was left out (for `polyboot check` and the
+/// firmware's diagnostics screen). Only image-named files and directories are recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// An image-named file below the minimum size.
+    TooSmall,
+    /// A `._*` file.
+    DotUnderscore,
+    /// A directory holding `.polybootignore` / `.ventoyignore`.
+    IgnoreMarker,
+    /// A directory below the maximum depth.
+    TooDeep,
+}
+
+/// Which bound stopped the scan early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanLimit {
+    /// [`ScanOptions::max_images`] images were found; the rest were not listed.
+    Images,
+    /// [`ScanOptions::max_dirs`] directories were listed; further ones were not.
+    Directories,
+}
+
+/// The result of [`scan`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ScanReport {
+    /// The directory actually searched ("/" after a fallback).
+    pub root: String,
+    /// Images in menu order.
+    pub images: Vec<ImageEntry>,
+    /// Directories that could not be listed.
+    pub errors: Vec<ScanError>,
+    /// Up to [`MAX_SKIPPED_RECORDED`] skipped files and directories, with the reason.
+    pub skipped: Vec<(String, SkipReason)>,
+    pub limit: Option<ScanLimit>,
+}
+
+impl ScanReport {
+    fn skip(&mut self, path: String, reason: SkipReason) {
+        if self.skipped.len() < MAX_SKIPPED_RECORDED {
+            self.skipped.push((path, reason));
+        }
+    }
+}
+
+struct Frame {
+    path: String,
+    depth: u32,
+    entries: vec::IntoIter<SourceEntry>,
+}
+
+fn list_sorted<S: DirSource + ?Sized>(
+    source: &mut S,
+    path: &str,
+    listed: &mut usize,
+) -> Result<Vec<SourceEntry>, String> {
+    *listed = listed.saturating_add(1);
+    let mut entries = source.list(path).map_err(|e| e.to_string())?;
+    entries.sort_by(|a, b| natural_cmp(&a.name, &b.name));
+    Ok(entries)
+}
+
+/// Walk `source` from `options.root` and collect the images; see the module documentation for
+/// the rules. Never fails: problems are in [`ScanReport::errors`].
+pub fn scan<S: DirSource + ?Sized>(source: &mut S, options: &ScanOptions) -> ScanReport {
+    let mut report = ScanReport { root: String::from("/"), ..ScanReport::default() };
+    let max_depth = options.max_depth.min(MAX_DEPTH_LIMIT);
+    let mut listed = 0usize;
+
+    let root = match normalize_path(&options.root) {
+        Some(root) => root,
+        None => {
+            report.errors.push(ScanError {
+                path: options.root.clone(),
+                message: String::from(
+                    "search root is not an absolute path; searching the whole volume",
+                ),
+            });
+            String::from("/")
+        }
+    };
+    let (root, entries) = match list_sorted(source, &root, &mut listed) {
+        Ok(entries) => (root, entries),
+        Err(message) if root != "/" => {
+            report.errors.push(ScanError {
+                path: root,
+                message: format!("{message}; searching the whole volume instead"),
+            });
+            match list_sorted(source, "/", &mut listed) {
+                Ok(entries) => (String::from("/"), entries),
+                Err(message) => {
+                    report.errors.push(ScanError { path: String::from("/"), message });
+                    return report;
+                }
+            }
+        }
+        Err(message) => {
+            report.errors.push(ScanError { path: root, message });
+            return report;
+        }
+    };
+    report.root = root.clone();
+
+    let mut stack = vec![Frame { path: root, depth: 0, entries: entries.into_iter() }];
+    while let Some(frame) = stack.last_mut() {
+        let Some(entry) = frame.entries.next() else {
+            stack.pop();
+            continue;
+        };
+        if !valid_component(&entry.name) {
+            continue;
+        }
+        let depth = frame.depth;
+        let path = join(&frame.path, &entry.name);
+        if entry.is_dir {
+            if should_skip_dir(&entry.name) {
+                continue;
+            }
+            if depth >= max_depth {
+                report.skip(path, SkipReason::TooDeep);
+                continue;
+            }
+            if listed >= options.max_dirs {
+                report.limit = Some(ScanLimit::Directories);
+                continue;
+            }
+            match list_sorted(source, &path, &mut listed) {
+                Err(message) => report.errors.push(ScanError { path, message }),
+                Ok(entries) => {
+                    if entries.iter().any(|e| !e.is_dir && is_ignore_marker(&e.name)) {
+                        report.skip(path, SkipReason::IgnoreMarker);
+                    } else {
+                        stack.push(Frame { path, depth: depth + 1, entries: entries.into_iter() });
+                    }
+                }
+            }
+        } else {
+            let Some(kind) = ImageKind::from_name(&entry.name) else {
+                continue;
+            };
+            if options.filter_dot_underscore && should_skip_file(&entry.name) {
+                report.skip(path, SkipReason::DotUnderscore);
+                continue;
+            }
+            if kind.has_min_size() && entry.size < options.min_size {
+                report.skip(path, SkipReason::TooSmall);
+                continue;
+            }
+            if report.images.len() >= options.max_images {
+                report.limit = Some(ScanLimit::Images);
+                break;
+            }
+            report.images.push(ImageEntry { path, name: entry.name, kind, size: entry.size });
+        }
+    }
+    report
+}
+
+// ------------------------------------------------------------------------------------------
+// Menu
+// ------------------------------------------------------------------------------------------
+
+/// What the caller found out about an image (set with [`Menu::set_status`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// Not examined yet: Enter still tries to boot it.
+    Unknown,
+    /// Boot records found for these firmware modes.
+    Bootable { bios: bool, uefi: bool },
+    /// Cannot be booted; the text says why (shown on the info line and on Enter).
+    NotBootable(String),
+}
+
+impl Status {
+    /// The short form used on the info line: "UEFI+BIOS", "UEFI", "not bootable: ...".
+    pub fn describe(&self) -> String {
+        match self {
+            Status::Unknown => String::from("not checked"),
+            Status::Bootable { bios: true, uefi: true } => String::from("UEFI+BIOS"),
+            Status::Bootable { bios: false, uefi: true } => String::from("UEFI"),
+            Status::Bootable { bios: true, uefi: false } => String::from("BIOS"),
+            Status::Bootable { bios: false, uefi: false } => String::from("no boot mode"),
+            Status::NotBootable(reason) => format!("not bootable: {reason}"),
+        }
+    }
+}
+
+/// Reason given for kinds that [`ImageKind::is_bootable_yet`] rejects.
+pub fn not_bootable_yet_reason(kind: ImageKind) -> String {
+    format!("{} images are not bootable yet", kind.label())
+}
+
+/// One menu line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MenuItem {
+    Image { image: ImageEntry, status: Status },
+    Reboot,
+    PowerOff,
+    FirmwareSetup,
+}
+
+impl MenuItem {
+    /// The text shown in the list and matched by the filter: the image path, or the name of a
+    /// fixed entry.
+    pub fn label(&self) -> &str {
+        match self {
+            MenuItem::Image { image, .. } => &image.path,
+            MenuItem::Reboot => "Reboot",
+            MenuItem::PowerOff => "Power off",
+            MenuItem::FirmwareSetup => "Firmware setup",
+        }
+    }
+
+    pub fn image(&self) -> Option<&ImageEntry> {
+        match self {
+            MenuItem::Image { image, .. } => Some(image),
+            _ => None,
+        }
+    }
+
+    pub fn status(&self) -> Option<&Status> {
+        match self {
+            MenuItem::Image { status, .. } => Some(status),
+            _ => None,
+        }
+    }
+}
+
+/// Input to the menu, already decoded from the firmware's key codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Home,
+    End,
+    Enter,
+    Escape,
+    Backspace,
+    Char(char),
+}
+
+/// What the caller must do after [`Menu::key`] or [`Menu::tick`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Nothing changed.
+    None,
+    /// The state changed: draw the menu again.
+    Redraw,
+    /// Boot the image at this index of [`Menu::items`].
+    Boot(usize),
+    /// The image at this index is not bootable: show its [`Status::NotBootable`] reason.
+    ShowReason(usize),
+    Reboot,
+    PowerOff,
+    FirmwareSetup,
+}
+
+/// A menu timeout, as pure state: the caller reports elapsed time with [`Countdown::tick`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Countdown {
+    pub remaining_ms: u64,
+}
+
+impl Countdown {
+    pub fn new(secs: u32) -> Countdown {
+        Countdown { remaining_ms: u64::from(secs) * 1000 }
+    }
+
+    /// Whole seconds left, rounded up (what to display: "Booting in 5 s").
+    pub fn remaining_secs(&self) -> u64 {
+        self.remaining_ms.div_ceil(1000)
+    }
+
+    pub fn is_expired(&self) -> bool {
+        self.remaining_ms == 0
+    }
+
+    /// Count down by `elapsed_ms`; true when the displayed seconds changed.
+    pub fn tick(&mut self, elapsed_ms: u64) -> bool {
+        let before = self.remaining_secs();
+        self.remaining_ms = self.remaining_ms.saturating_sub(elapsed_ms);
+        self.remaining_secs() != before
+    }
+}
+
+/// One row to draw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Row<'a> {
+    /// Index into [`Menu::items`].
+    pub index: usize,
+    pub item: &'a MenuItem,
+    pub selected: bool,
+}
+
+/// Longest filter, in characters; further typing is ignored.
+pub const MAX_FILTER_CHARS: usize = 64;
+/// Visible height before [`Menu::set_height`] is called.
+pub const DEFAULT_HEIGHT: usize = 16;
+
+/// The boot menu state. Fields are private to keep the invariants: `visible` holds the item
+/// indices matching `filter` in order, `selected < visible.len()` (0 when empty) and
+/// `top <= selected < top + height` whenever the list is not empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Menu {
+    items: Vec<MenuItem>,
+    filter: String,
+    selected: usize,
+    top: usize,
+    height: usize,
+    visible: Vec<usize>,
+    default: Option<usize>,
+    countdown: Option<Countdown>,
+}
+
+impl Menu {
+    /// A menu of `images` (in the given order) followed by the fixed entries. Kinds that are
+    /// not bootable yet start as [`Status::NotBootable`], the others as [`Status::Unknown`].
+    pub fn new(images: Vec<ImageEntry>) -> Menu {
+        let mut items: Vec<MenuItem> = images
+            .into_iter()
+            .map(|image| {
+                let status = if image.kind.is_bootable_yet() {
+                    Status::Unknown
+                } else {
+                    Status::NotBootable(not_bootable_yet_reason(image.kind))
+                };
+                MenuItem::Image { image, status }
+            })
+            .collect();
+        items.extend([MenuItem::Reboot, MenuItem::PowerOff, MenuItem::FirmwareSetup]);
+        let visible = (0..items.len()).collect();
+        Menu {
+            items,
+            filter: String::new(),
+            selected: 0,
+            top: 0,
+            height: DEFAULT_HEIGHT,
+            visible,
+            default: None,
+            countdown: None,
+        }
+    }
+
+    pub fn items(&self) -> &[MenuItem] {
+        &self.items
+    }
+
+    /// Number of images (the items before the fixed entries).
+    pub fn image_count(&self) -> usize {
+        self.items.len().saturating_sub(3)
+    }
+
+    pub fn filter(&self) -> &str {
+        &self.filter
+    }
+
+    /// Position of the selection in the visible (filtered) list.
+    pub fn selected(&self) -> usize {
+        self.selected
+    }
+
+    /// Position in the visible list of the first row drawn.
+    pub fn top(&self) -> usize {
+        self.top
+    }
+
+    pub fn height(&self) -> usize {
+        self.height
+    }
+
+    /// How many items match the filter.
+    pub fn visible_len(&self) -> usize {
+        self.visible.len()
+    }
+
+    /// Index into [`items`](Self::items) of the selected item; `None` when nothing matches.
+    pub fn selected_index(&self) -> Option<usize> {
+        self.visible.get(self.selected).copied()
+    }
+
+    /// The default image chosen with [`set_default`](Self::set_default).
+    pub fn default_index(&self) -> Option<usize> {
+        self.default
+    }
+
+    pub fn countdown(&self) -> Option<&Countdown> {
+        self.countdown.as_ref()
+    }
+
+    /// Record what the caller found out about image `index`; false if it is not an image.
+    pub fn set_status(&mut self, index: usize, new: Status) -> bool {
+        match self.items.get_mut(index) {
+            Some(MenuItem::Image { status, .. }) => {
+                *status = new;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Rows available for the list (0 is treated as 1); keeps the selection in view.
+    pub fn set_height(&mut self, rows: usize) {
+        self.height = rows.max(1);
+        self.scroll();
+    }
+
+    /// The rows to draw, top to bottom: at most `height`.
+    pub fn visible(&self) -> Vec<Row<'_>> {
+        self.visible
+            .iter()
+            .enumerate()
+            .skip(self.top)
+            .take(self.height)
+            .filter_map(|(pos, &index)| {
+                Some(Row { index, item: self.items.get(index)?, selected: pos == self.selected })
+            })
+            .collect()
+    }
+
+    /// The image whose path is `path`: exact match first, then case-insensitive (exFAT names
+    /// are case-insensitive, so `/iso/x.iso` names the same file as `/ISO/x.iso`). The path is
+    /// normalised first (`//ISO/x.iso/` works); relative paths never match.
+    pub fn find_image(&self, path: &str) -> Option<usize> {
+        let path = normalize_path(path)?;
+        let images =
+            || self.items.iter().enumerate().filter_map(|(i, item)| Some((i, &item.image()?.path)));
+        images()
+            .find(|(_, p)| **p == path)
+            .or_else(|| images().find(|(_, p)| eq_ignore_case(p, &path)))
+            .map(|(i, _)| i)
+    }
+
+    /// Make the image at `path` the default and select it (clearing any filter). Returns its
+    /// index, or `None` (nothing changes) when no image has that path.
+    pub fn set_default(&mut self, path: &str) -> Option<usize> {
+        let index = self.find_image(path)?;
+        self.default = Some(index);
+        if !self.visible.contains(&index) {
+            self.filter.clear();
+            self.refilter();
+        }
+        self.select_index(index);
+        Some(index)
+    }
+
+    /// Select item `index` if it is visible; false otherwise.
+    pub fn select_index(&mut self, index: usize) -> bool {
+        match self.visible.iter().position(|&i| i == index) {
+            Some(pos) => {
+                self.selected = pos;
+                self.scroll();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Start the timeout. Only armed when a default image is set and not known to be
+    /// unbootable; returns whether it was armed.
+    pub fn start_countdown(&mut self, secs: u32) -> bool {
+        let armed = match self.default.and_then(|i| self.items.get(i)) {
+            Some(MenuItem::Image { status, .. }) => !matches!(status, Status::NotBootable(_)),
+            _ => false,
+        };
+        self.countdown = armed.then(|| Countdown::new(secs));
+        armed
+    }
+
+    /// Advance the timeout by `elapsed_ms`. Returns `Redraw` when the displayed seconds
+    /// change, and on expiry `Boot(default)` (or `ShowReason(default)` if the default was
+    /// found unbootable since); `None` when no countdown runs.
+    pub fn tick(&mut self, elapsed_ms: u64) -> Action {
+        let Some(countdown) = &mut self.countdown else {
+            return Action::None;
+        };
+        let changed = countdown.tick(elapsed_ms);
+        if !countdown.is_expired() {
+            return if changed { Action::Redraw } else { Action::None };
+        }
+        self.countdown = None;
+        match self.default {
+            Some(index) => {
+                self.select_index(index);
+                self.activate(index)
+            }
+            None => Action::Redraw,
+        }
+    }
+
+    /// Handle one key press. Any key cancels a running countdown.
+    pub fn key(&mut self, key: Key) -> Action {
+        let cancelled = self.countdown.take().is_some();
+        let action = self.handle(key);
+        if cancelled && action == Action::None {
+            Action::Redraw
+        } else {
+            action
+        }
+    }
+
+    fn handle(&mut self, key: Key) -> Action {
+        let len = self.visible.len();
+        let last = len.saturating_sub(1);
+        let target = match key {
+            Key::Up => self.selected.saturating_sub(1),
+            Key::Down => self.selected.saturating_add(1).min(last),
+            Key::PageUp => self.selected.saturating_sub(self.height),
+            Key::PageDown => self.selected.saturating_add(self.height).min(last),
+            Key::Home => 0,
+            Key::End => last,
+            Key::Enter => {
+                return match self.selected_index() {
+                    Some(index) => self.activate(index),
+                    None => Action::None,
+                }
+            }
+            Key::Escape => {
+                if self.filter.is_empty() {
+                    return Action::None;
+                }
+                self.filter.clear();
+                self.refilter();
+                return Action::Redraw;
+            }
+            Key::Backspace => {
+                if self.filter.pop().is_none() {
+                    return Action::None;
+                }
+                self.refilter();
+                return Action::Redraw;
+            }
+            Key::Char(c) => {
+                if c.is_control() || self.filter.chars().count() >= MAX_FILTER_CHARS {
+                    return Action::None;
+                }
+                self.filter.push(c);
+                self.refilter();
+                return Action::Redraw;
+            }
+        };
+        if target == self.selected {
+            return Action::None;
+        }
+        self.selected = target;
+        self.scroll();
+        Action::Redraw
+    }
+
+    /// What Enter (or the timeout) on item `index` does.
+    fn activate(&self, index: usize) -> Action {
+        match self.items.get(index) {
+            Some(MenuItem::Image { status: Status::NotBootable(_), .. }) => {
+                Action::ShowReason(index)
+            }
+            Some(MenuItem::Image { .. }) => Action::Boot(index),
+            Some(MenuItem::Reboot) => Action::Reboot,
+            Some(MenuItem::PowerOff) => Action::PowerOff,
+            Some(MenuItem::FirmwareSetup) => Action::FirmwareSetup,
+            None => Action::None,
+        }
+    }
+
+    /// Recompute `visible` after a filter change, keeping the selected item when it still
+    /// matches and otherwise selecting the first match.
+    fn refilter(&mut self) {
+        let previous = self.selected_index();
+        let needle = self.filter.to_lowercase();
+        self.visible = self
+            .items
+            .iter()
+            .enumerate()
+            .filter(|(_, item)| needle.is_empty() || item.label().to_lowercase().contains(&needle))
+            .map(|(i, _)| i)
+            .collect();
+        self.selected =
+            previous.and_then(|p| self.visible.iter().position(|&i| i == p)).unwrap_or(0);
+        self.scroll();
+    }
+
+    /// Restore `top <= selected < top + height`, and use the whole height when the list
+    /// shrank (no blank rows at the bottom while earlier rows are scrolled away).
+    fn scroll(&mut self) {
+        let len = self.visible.len();
+        self.selected = self.selected.min(len.saturating_sub(1));
+        let max_top = len.saturating_sub(self.height);
+        if self.selected < self.top {
+            self.top = self.selected;
+        } else if self.selected >= self.top.saturating_add(self.height) {
+            self.top = self.selected + 1 - self.height;
+        }
+        self.top = self.top.min(max_top);
+    }
+
+    /// The line describing item `index`:
+    /// `"ipxe.iso  2.0 MiB  UEFI+BIOS  /samples/ipxe.iso"`, or with the reason when it is not
+    /// bootable. Empty for an out-of-range index.
+    pub fn info_line(&self, index: usize) -> String {
+        match self.items.get(index) {
+            Some(MenuItem::Image { image, status }) => {
+                let status = match status {
+                    Status::Unknown => format!("{} (not checked)", image.kind.label()),
+                    other => other.describe(),
+                };
+                format!("{}  {}  {}  {}", image.name, format_size(image.size), status, image.path)
+            }
+            Some(MenuItem::Reboot) => String::from("Reboot: restart the computer"),
+            Some(MenuItem::PowerOff) => String::from("Power off: turn the computer off"),
+            Some(MenuItem::FirmwareSetup) => {
+                String::from("Firmware setup: restart into the firmware's setup screens")
+            }
+            None => String::new(),
+        }
+    }
+
+    /// [`info_line`](Self::info_line) of the selection, or a "no match" note.
+    pub fn selected_info_line(&self) -> String {
+        match self.selected_index() {
+            Some(index) => self.info_line(index),
+            None => format!("nothing matches \"{}\" (Backspace / Esc to edit)", self.filter),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::collections::BTreeMap;
+    use alloc::string::ToString;
+
+    const KIB: u64 = 1024;
+    const BIG: u64 = 700 * 1024 * 1024;
+
+    /// An in-memory directory tree.
+    #[derive(Default)]
+    struct MemTree {
+        dirs: BTreeMap<String, Vec<SourceEntry>>,
+        broken: BTreeMap<String, String>,
+        listed: Vec<String>,
+    }
+
+    fn split(path: &str) -> (&str, &str) {
+        match path.rsplit_once('/') {
+            Some(("", name)) => ("/", name),
+            Some((parent, name)) => (parent, name),
+            None => ("/", path),
+        }
+    }
+
+    impl MemTree {
+        fn new() -> Self {
+            let mut t = MemTree::default();
+            t.dirs.insert("/".into(), Vec::new());
+            t
+        }
+        fn dir(&mut self, path: &str) -> &mut Self {
+            if !self.dirs.contains_key(path) {
+                self.dirs.insert(path.into(), Vec::new());
+                let (parent, name) = split(path);
+                self.dir(parent);
+                self.dirs.get_mut(parent).unwrap().push(SourceEntry {
+                    name: name.into(),
+                    is_dir: true,
+                    size: 4096,
+                });
+            }
+            self
+        }
+        fn file(&mut self, path: &str, size: u64) -> &mut Self {
+            let (parent, name) = split(path);
+            self.dir(parent);
+            self.dirs.get_mut(parent).unwrap().push(SourceEntry {
+                name: name.into(),
+                is_dir: false,
+                size,
+            });
+            self
+        }
+        fn broken(&mut self, path: &str, message: &str) -> &mut Self {
+            self.dir(path);
+            self.broken.insert(path.into(), message.into());
+            self
+        }
+    }
+
+    impl DirSource for MemTree {
+        type Error = String;
+        fn list(&mut self, path: &str) -> Result<Vec<SourceEntry>, String> {
+            self.listed.push(path.into());
+            if let Some(message) = self.broken.get(path) {
+                return Err(message.clone());
+            }
+            self.dirs.get(path).cloned().ok_or_else(|| "no such directory".to_string())
+        }
+    }
+
+    fn paths(report: &ScanReport) -> Vec<&str> {
+        report.images.iter().map(|i| i.path.as_str()).collect()
+    }
+
+    fn scan_default(tree: &mut MemTree) -> ScanReport {
+        scan(tree, &ScanOptions::default())
+    }
+
+    // ---------------------------------------------------------------- kinds and name rules
+
+    #[test]
+    fn kinds_from_names() {
+        let cases = [
+            ("debian.iso", Some(ImageKind::Iso)),
+            ("Debian.ISO", Some(ImageKind::Iso)),
+            ("disk.Img", Some(ImageKind::Img)),
+            ("BOOTX64.EFI", Some(ImageKind::Efi)),
+            ("install.wim", Some(ImageKind::Wim)),
+            ("win.vhd", Some(ImageKind::Vhd)),
+            ("win.VHDX", Some(ImageKind::Vhdx)),
+            ("a.b.iso", Some(ImageKind::Iso)),
+            ("archive.iso.zip", None),
+            ("iso", None),
+            (".iso", None),
+            ("readme.txt", None),
+            ("x.", None),
+            ("", None),
+        ];
+        for (name, want) in cases {
+            assert_eq!(ImageKind::from_name(name), want, "{name}");
+        }
+        for kind in ImageKind::ALL {
+            assert_eq!(ImageKind::from_extension(kind.extension()), Some(kind));
+        }
+        assert!(ImageKind::Iso.is_bootable_yet());
+        assert!(ImageKind::Img.is_bootable_yet());
+        assert!(ImageKind::Efi.is_bootable_yet());
+        assert!(!ImageKind::Wim.is_bootable_yet());
+        assert!(!ImageKind::Vhd.is_bootable_yet());
+        assert!(!ImageKind::Vhdx.is_bootable_yet());
+    }
+
+    #[test]
+    fn skip_rules() {
+        for name in [
+            ".Trashes",
+            ".Trash-1000",
+            ".trash",
+            "$RECYCLE.BIN",
+            "$Recycle.Bin",
+            "System Volume Information",
+            "SYSTEM VOLUME INFORMATION",
+        ] {
+            assert!(should_skip_dir(name), "{name}");
+        }
+        for name in [".images", "Trash", "ISO", "System", ".fseventsd", "$RECYCLE.BIN2x"] {
+            assert!(!should_skip_dir(name), "{name}");
+        }
+        assert!(should_skip_file("._debian.iso"));
+        assert!(!should_skip_file(".debian.iso"));
+        assert!(!should_skip_file("_debian.iso"));
+        for name in [".ventoyignore", ".VentoyIgnore", ".ventoyignore.txt", ".polybootignore"] {
+            assert!(is_ignore_marker(name), "{name}");
+        }
+        for name in ["ventoyignore", ".ventoy", "x.ventoyignore", ".polyboot"] {
+            assert!(!is_ignore_marker(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn path_normalisation() {
+        assert_eq!(normalize_path("/").as_deref(), Some("/"));
+        assert_eq!(normalize_path("//").as_deref(), Some("/"));
+        assert_eq!(normalize_path("/ISO/").as_deref(), Some("/ISO"));
+        assert_eq!(normalize_path("//ISO/./x.iso").as_deref(), Some("/ISO/x.iso"));
+        assert_eq!(normalize_path("\\ISO\\x.iso").as_deref(), Some("/ISO/x.iso"));
+        assert_eq!(normalize_path("/a b/c d.iso").as_deref(), Some("/a b/c d.iso"));
+        assert_eq!(normalize_path("ISO/x.iso"), None);
+        assert_eq!(normalize_path(""), None);
+        assert_eq!(normalize_path("/ISO/../x.iso"), None);
+        assert_eq!(normalize_path("/a\0b"), None);
+    }
+
+    #[test]
+    fn sizes() {
+        let cases = [
+            (0, "0 B"),
+            (1023, "1023 B"),
+            (1024, "1.0 KiB"),
+            (1536, "1.5 KiB"),
+            (2 * 1024 * 1024, "2.0 MiB"),
+            (1024 * 1024 - 1, "1.0 MiB"),
+            (4_700_000_000, "4.4 GiB"),
+            (u64::MAX, "16.0 EiB"),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(format_size(bytes), want, "{bytes}");
+        }
+    }
+
+    // ---------------------------------------------------------------- scanner
+
+    #[test]
+    fn tree_walk_in_natural_order() {
+        let mut t = MemTree::new();
+        t.file("/b.iso", BIG)
+            .file("/a/x10.iso", BIG)
+            .file("/a/x9.iso", BIG)
+            .file("/c.img", BIG)
+            .file("/A2.iso", BIG)
+            .file("/readme.txt", BIG)
+            .file("/c/deep/z.WIM", BIG)
+            .file("/c/y.vhdx", BIG)
+            .file("/c/Y.vhd", BIG)
+            .file("/disk10.iso", BIG)
+            .file("/disk9.iso", BIG);
+        let r = scan_default(&mut t);
+        assert_eq!(
+            paths(&r),
+            [
+                "/a/x9.iso",
+                "/a/x10.iso",
+                "/A2.iso",
+                "/b.iso",
+                "/c/deep/z.WIM",
+                "/c/Y.vhd",
+                "/c/y.vhdx",
+                "/c.img",
+                "/disk9.iso",
+                "/disk10.iso",
+            ]
+        );
+        assert_eq!(r.root, "/");
+        assert!(r.errors.is_empty() && r.limit.is_none());
+        let z = &r.images[4];
+        assert_eq!((z.name.as_str(), z.kind, z.size), ("z.WIM", ImageKind::Wim, BIG));
+    }
+
+    #[test]
+    fn skipped_directories_and_files() {
+        let mut t = MemTree::new();
+        t.file("/.Trashes/501/old.iso", BIG)
+            .file("/.Trash-1000/files/old.iso", BIG)
+            .file("/$RECYCLE.BIN/S-1-5-21/$R123.iso", BIG)
+            .file("/system volume information/x.iso", BIG)
+            .file("/.images/hidden-dir.iso", BIG)
+            .file("/._apple.iso", BIG)
+            .file("/.dotfile.iso", BIG)
+            .file("/keep.iso", BIG);
+        let r = scan_default(&mut t);
+        assert_eq!(paths(&r), ["/.dotfile.iso", "/.images/hidden-dir.iso", "/keep.iso"]);
+        assert_eq!(r.skipped, [("/._apple.iso".to_string(), SkipReason::DotUnderscore)]);
+        // Skipped system directories are never even listed.
+        assert!(!t.listed.iter().any(|p| p.contains("Trash") || p.contains("RECYCLE")));
+
+        let options = ScanOptions { filter_dot_underscore: false, ..ScanOptions::default() };
+        let r = scan(&mut t, &options);
+        assert_eq!(
+            paths(&r),
+            ["/._apple.iso", "/.dotfile.iso", "/.images/hidden-dir.iso", "/keep.iso"]
+        );
+    }
+
+    #[test]
+    fn ignore_markers() {
+        let mut t = MemTree::new();
+        t.file("/ISO/a.iso", BIG)
+            .file("/office/.ventoyignore", 0)
+            .file("/office/office.iso", BIG)
+            .file("/office/sub/deeper.iso", BIG)
+            .file("/work/.polybootignore", 0)
+            .file("/work/w.iso", BIG)
+            .file("/win/.ventoyignore.txt", 4)
+            .file("/win/w.iso", BIG)
+            .file("/dirmark/.ventoyignore/x.iso", BIG) // a directory named like a marker
+            .file("/dirmark/m.iso", BIG)
+            .file("/.ventoyignore", 0) // not honoured in the search root
+            .file("/root.iso", BIG);
+        let r = scan_default(&mut t);
+        assert_eq!(
+            paths(&r),
+            ["/dirmark/.ventoyignore/x.iso", "/dirmark/m.iso", "/ISO/a.iso", "/root.iso"]
+        );
+        let ignored: Vec<&str> = r
+            .skipped
+            .iter()
+            .filter(|(_, why)| *why == SkipReason::IgnoreMarker)
+            .map(|(p, _)| p.as_str())
+            .collect();
+        assert_eq!(ignored, ["/office", "/win", "/work"]);
+        assert!(!t.listed.iter().any(|p| p == "/office/sub"));
+    }
+
+    #[test]
+    fn depth_limit() {
+        let mut t = MemTree::new();
+        t.file("/0.iso", BIG)
+            .file("/l1/1.iso", BIG)
+            .file("/l1/l2/2.iso", BIG)
+            .file("/l1/l2/l3/3.iso", BIG);
+        let depth = |d: u32, t: &mut MemTree| {
+            let r = scan(t, &ScanOptions { max_depth: d, ..ScanOptions::default() });
+            paths(&r).into_iter().map(String::from).collect::<Vec<_>>()
+        };
+        assert_eq!(depth(0, &mut t), ["/0.iso"]);
+        assert_eq!(depth(1, &mut t), ["/0.iso", "/l1/1.iso"]); // digits sort before letters
+        assert_eq!(depth(2, &mut t), ["/0.iso", "/l1/1.iso", "/l1/l2/2.iso"]);
+        assert_eq!(depth(10, &mut t).len(), 4);
+        let r = scan(&mut t, &ScanOptions { max_depth: 1, ..ScanOptions::default() });
+        assert_eq!(r.skipped, [("/l1/l2".to_string(), SkipReason::TooDeep)]);
+
+        // Depths beyond the hard limit are clamped.
+        let mut deep = MemTree::new();
+        let mut path = String::new();
+        for i in 0..100 {
+            path.push_str(&format!("/d{i}"));
+        }
+        deep.file(&format!("{path}/bottom.iso"), BIG).file("/d0/top.iso", BIG);
+        let r = scan(&mut deep, &ScanOptions { max_depth: u32::MAX, ..ScanOptions::default() });
+        assert_eq!(paths(&r), ["/d0/top.iso"]);
+        assert_eq!(deep.listed.len(), 1 + MAX_DEPTH_LIMIT as usize);
+    }
+
+    #[test]
+    fn minimum_size() {
+        let mut t = MemTree::new();
+        t.file("/small.iso", 32 * KIB - 1)
+            .file("/exact.iso", 32 * KIB)
+            .file("/tiny.img", 512)
+            .file("/shell.efi", 4 * KIB)
+            .file("/empty.efi", 0)
+            .file("/small.wim", 10);
+        let r = scan_default(&mut t);
+        assert_eq!(paths(&r), ["/empty.efi", "/exact.iso", "/shell.efi"]);
+        let too_small: Vec<&str> = r.skipped.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(too_small, ["/small.iso", "/small.wim", "/tiny.img"]);
+        assert!(r.skipped.iter().all(|(_, why)| *why == SkipReason::TooSmall));
+
+        let r = scan(&mut t, &ScanOptions { min_size: 0, ..ScanOptions::default() });
+        assert_eq!(r.images.len(), 6);
+    }
+
+    #[test]
+    fn search_root() {
+        let mut t = MemTree::new();
+        t.file("/outside.iso", BIG)
+            .file("/ISO/in.iso", BIG)
+            .file("/ISO/linux/deb.iso", BIG)
+            .file("/ISO/linux/old/old.iso", BIG);
+        let opts = |root: &str, max_depth| ScanOptions {
+            root: root.into(),
+            max_depth,
+            ..ScanOptions::default()
+        };
+        let r = scan(&mut t, &opts("/ISO", 10));
+        assert_eq!(r.root, "/ISO");
+        assert_eq!(paths(&r), ["/ISO/in.iso", "/ISO/linux/deb.iso", "/ISO/linux/old/old.iso"]);
+        // Depth counts from the search root.
+        let r = scan(&mut t, &opts("/ISO/", 1));
+        assert_eq!(paths(&r), ["/ISO/in.iso", "/ISO/linux/deb.iso"]);
+        let r = scan(&mut t, &opts("\\ISO\\linux", 0));
+        assert_eq!(paths(&r), ["/ISO/linux/deb.iso"]);
+
+        // A missing root falls back to the whole volume, and says so.
+        let r = scan(&mut t, &opts("/Missing", 10));
+        assert_eq!(r.root, "/");
+        assert_eq!(r.images.len(), 4);
+        assert_eq!(r.errors.len(), 1);
+        assert_eq!(r.errors[0].path, "/Missing");
+        assert!(r.errors[0].message.contains("no such directory"));
+        assert!(r.errors[0].message.contains("whole volume"));
+
+        // A relative root is not guessed at.
+        let r = scan(&mut t, &opts("ISO", 10));
+        assert_eq!((r.root.as_str(), r.images.len(), r.errors.len()), ("/", 4, 1));
+    }
+
+    #[test]
+    fn unreadable_directories_are_reported() {
+        let mut t = MemTree::new();
+        t.file("/a.iso", BIG)
+            .file("/bad/lost.iso", BIG)
+            .broken("/bad", "corrupt exFAT file system: bad cluster chain")
+            .file("/good/g.iso", BIG);
+        let r = scan_default(&mut t);
+        assert_eq!(paths(&r), ["/a.iso", "/good/g.iso"]);
+        assert_eq!(
+            r.errors,
+            [ScanError {
+                path: "/bad".into(),
+                message: "corrupt exFAT file system: bad cluster chain".into()
+            }]
+        );
+        assert_eq!(r.errors[0].to_string(), "/bad: corrupt exFAT file system: bad cluster chain");
+
+        // Even the root failing is a report, not a panic or an error.
+        let mut t = MemTree::new();
+        t.broken("/", "device error: timeout");
+        let r = scan_default(&mut t);
+        assert!(r.images.is_empty());
+        assert_eq!(r.errors.len(), 1);
+    }
+
+    #[test]
+    fn hostile_names_are_ignored() {
+        let mut t = MemTree::new();
+        t.file("/ok.iso", BIG);
+        for name in ["", ".", "..", "a/b.iso", "a\\b.iso", "nul\0.iso"] {
+            t.dirs.get_mut("/").unwrap().push(SourceEntry {
+                name: name.into(),
+                is_dir: false,
+                size: BIG,
+            });
+            t.dirs.get_mut("/").unwrap().push(SourceEntry {
+                name: name.into(),
+                is_dir: true,
+                size: 0,
+            });
+        }
+        let r = scan_default(&mut t);
+        assert_eq!(paths(&r), ["/ok.iso"]);
+        assert_eq!(t.listed, ["/"]);
+    }
+
+    #[test]
+    fn a_thousand_entries() {
+        let mut t = MemTree::new();
+        for i in (0..1000).rev() {
+            t.file(&format!("/iso/image-{i}.iso"), BIG + i);
+        }
+        let r = scan_default(&mut t);
+        assert_eq!(r.images.len(), 1000);
+        for (i, image) in r.images.iter().enumerate() {
+            assert_eq!(image.path, format!("/iso/image-{i}.iso"));
+            assert_eq!(image.size, BIG + i as u64);
+        }
+        assert!(r.limit.is_none());
+
+        let r = scan(&mut t, &ScanOptions { max_images: 100, ..ScanOptions::default() });
+        assert_eq!(r.images.len(), 100);
+        assert_eq!(r.images[99].name, "image-99.iso");
+        assert_eq!(r.limit, Some(ScanLimit::Images));
+    }
+
+    /// A corrupt volume where every directory contains itself twice: the directory budget
+    /// stops the exponential walk.
+    #[test]
+    fn directory_budget_stops_loops() {
+        struct Loop(usize);
+        impl DirSource for Loop {
+            type Error = &'static str;
+            fn list(&mut self, _path: &str) -> Result<Vec<SourceEntry>, &'static str> {
+                self.0 += 1;
+                Ok(vec![
+                    SourceEntry { name: "a".into(), is_dir: true, size: 0 },
+                    SourceEntry { name: "b".into(), is_dir: true, size: 0 },
+                    SourceEntry { name: "x.iso".into(), is_dir: false, size: BIG },
+                ])
+            }
+        }
+        let mut source = Loop(0);
+        let options =
+            ScanOptions { max_depth: MAX_DEPTH_LIMIT, max_dirs: 500, ..ScanOptions::default() };
+        let r = scan(&mut source, &options);
+        assert_eq!(source.0, 500);
+        assert_eq!(r.limit, Some(ScanLimit::Directories));
+        assert_eq!(r.images.len(), 500);
+        // Depth-first: the deepest directory's image comes first.
+        assert_eq!(r.images[0].path, format!("{}/x.iso", "/a".repeat(64)));
+    }
+
+    #[test]
+    fn scans_an_exfat_volume() {
+        use crate::block::MemDevice;
+        use crate::exfat::{format as mkfs, FormatOptions, Timestamp};
+        let mut dev = MemDevice::new(16 << 20);
+        mkfs(&mut dev, &FormatOptions { label: "POLYBOOT".into(), ..Default::default() }).unwrap();
+        let mut fs = ExFat::open(dev).unwrap();
+        let t = Timestamp::EPOCH;
+        fs.create_dir_all("/ISO/linux", t).unwrap();
+        fs.create_dir_all("/EFI/BOOT", t).unwrap();
+        fs.create_dir_all("/skip", t).unwrap();
+        fs.create_file("/ISO/linux/debian-12.iso", 1 << 20, t).unwrap();
+        fs.create_file("/ISO/linux/debian-9.iso", 1 << 20, t).unwrap();
+        fs.create_file("/ISO/tiny.iso", 100, t).unwrap();
+        fs.create_file("/EFI/BOOT/BOOTX64.EFI", 5000, t).unwrap();
+        fs.create_file("/skip/.ventoyignore", 0, t).unwrap();
+        fs.create_file("/skip/x.iso", 1 << 20, t).unwrap();
+        let r = scan(&mut fs, &ScanOptions::default());
+        assert_eq!(
+            paths(&r),
+            ["/EFI/BOOT/BOOTX64.EFI", "/ISO/linux/debian-9.iso", "/ISO/linux/debian-12.iso"]
+        );
+        assert_eq!(r.images[1].size, 1 << 20);
+        let r = scan(&mut fs, &ScanOptions { root: "/nope".into(), ..ScanOptions::default() });
+        assert_eq!(
+            r.errors[0].message,
+            "no such file or directory; searching the whole volume instead"
+        );
+    }
+
+    // ---------------------------------------------------------------- menu
+
+    fn image(path: &str, size: u64) -> ImageEntry {
+        let name = path.rsplit('/').next().unwrap().to_string();
+        let kind = ImageKind::from_name(&name).unwrap();
+        ImageEntry { path: path.into(), name, kind, size }
+    }
+
+    /// 20 images `/iso/img-0.iso` .. `/iso/img-19.iso` plus the three fixed entries.
+    fn menu20() -> Menu {
+        Menu::new((0..20).map(|i| image(&format!("/iso/img-{i}.iso"), BIG)).collect())
+    }
+
+    fn labels(menu: &Menu) -> Vec<String> {
+        menu.visible().iter().map(|r| r.item.label().to_string()).collect()
+    }
+
+    fn selected_label(menu: &Menu) -> &str {
+        menu.items()[menu.selected_index().unwrap()].label()
+    }
+
+    #[test]
+    fn new_menu_has_fixed_entries_and_initial_status() {
+        let menu = Menu::new(vec![
+            image("/a.iso", BIG),
+            image("/win/install.wim", BIG),
+            image("/w.vhdx", BIG),
+        ]);
+        assert_eq!(menu.image_count(), 3);
+        let items = menu.items();
+        assert_eq!(items.len(), 6);
+        assert_eq!(items[0].status(), Some(&Status::Unknown));
+        assert_eq!(
+            items[1].status(),
+            Some(&Status::NotBootable("WIM images are not bootable yet".into()))
+        );
+        assert_eq!(
+            items[2].status(),
+            Some(&Status::NotBootable("VHDX images are not bootable yet".into()))
+        );
+        assert_eq!(items[3..], [MenuItem::Reboot, MenuItem::PowerOff, MenuItem::FirmwareSetup]);
+        assert_eq!(menu.selected_index(), Some(0));
+
+        let empty = Menu::new(Vec::new());
+        assert_eq!(empty.image_count(), 0);
+        assert_eq!(empty.items().len(), 3);
+    }
+
+    #[test]
+    fn navigation_clamps_and_scrolls() {
+        let mut m = menu20(); // 23 items
+        m.set_height(5);
+        assert_eq!(labels(&m)[0], "/iso/img-0.iso");
+        assert_eq!(m.key(Key::Up), Action::None); // clamp at the top
+        assert_eq!(m.key(Key::Down), Action::Redraw);
+        assert_eq!((m.selected(), m.top()), (1, 0));
+        for _ in 0..4 {
+            m.key(Key::Down);
+        }
+        assert_eq!((m.selected(), m.top()), (5, 1)); // scrolled by one
+        assert_eq!(m.key(Key::PageDown), Action::Redraw);
+        assert_eq!((m.selected(), m.top()), (10, 6));
+        assert_eq!(m.key(Key::PageUp), Action::Redraw);
+        assert_eq!((m.selected(), m.top()), (5, 5));
+        m.key(Key::PageUp);
+        m.key(Key::PageUp);
+        assert_eq!((m.selected(), m.top()), (0, 0));
+        assert_eq!(m.key(Key::PageUp), Action::None);
+        assert_eq!(m.key(Key::End), Action::Redraw);
+        assert_eq!((m.selected(), m.top()), (22, 18));
+        assert_eq!(selected_label(&m), "Firmware setup");
+        assert_eq!(m.key(Key::Down), Action::None); // clamp at the bottom
+        assert_eq!(m.key(Key::PageDown), Action::None);
+        assert_eq!(m.key(Key::End), Action::None);
+        let rows = m.visible();
+        assert_eq!(rows.len(), 5);
+        assert_eq!(rows.iter().filter(|r| r.selected).count(), 1);
+        assert!(rows[4].selected && rows[4].index == 22);
+        assert_eq!(m.key(Key::Home), Action::Redraw);
+        assert_eq!((m.selected(), m.top()), (0, 0));
+
+        // Resizing keeps the selection in view.
+        m.key(Key::End);
+        m.set_height(2);
+        assert_eq!((m.selected(), m.top()), (22, 21));
+        m.set_height(100);
+        assert_eq!(m.top(), 0);
+        assert_eq!(m.visible().len(), 23);
+        m.set_height(0);
+        assert_eq!(m.height(), 1);
+        assert_eq!(m.visible().len(), 1);
+        assert!(m.visible()[0].selected);
+    }
+
+    #[test]
+    fn filter_narrows_and_keeps_selection_valid() {
+        let mut m = menu20();
+        m.set_height(5);
+        m.key(Key::End); // Firmware setup
+        assert_eq!(m.key(Key::Char('I')), Action::Redraw); // "i" matches /iso/... and Firmware
+        assert_eq!(selected_label(&m), "Firmware setup"); // still matches: kept
+        assert_eq!(m.filter(), "I");
+        for c in "MG-1".chars() {
+            m.key(Key::Char(c));
+        }
+        // "img-1" matches img-1 and img-10..img-19; Firmware setup no longer: first match.
+        assert_eq!(m.visible_len(), 11);
+        assert_eq!(selected_label(&m), "/iso/img-1.iso");
+        assert_eq!((m.selected(), m.top()), (0, 0));
+        m.key(Key::End);
+        assert_eq!(selected_label(&m), "/iso/img-19.iso");
+        assert_eq!(m.top(), 6);
+        m.key(Key::Char('9')); // only img-19, still selected
+        assert_eq!(labels(&m), ["/iso/img-19.iso"]);
+        assert_eq!((m.selected(), m.top()), (0, 0));
+        assert_eq!(m.key(Key::Backspace), Action::Redraw);
+        assert_eq!(m.visible_len(), 11);
+        assert_eq!(selected_label(&m), "/iso/img-19.iso");
+        assert_eq!(m.top(), 6);
+
+        // No match: empty list, Enter does nothing.
+        m.key(Key::Char('x'));
+        assert_eq!(m.visible_len(), 0);
+        assert!(m.visible().is_empty());
+        assert_eq!(m.selected_index(), None);
+        assert_eq!(m.key(Key::Enter), Action::None);
+        assert_eq!(m.key(Key::Down), Action::None);
+        assert!(m.selected_info_line().starts_with("nothing matches \"IMG-1x\""));
+
+        // Escape clears the filter; the list is whole again.
+        assert_eq!(m.key(Key::Escape), Action::Redraw);
+        assert_eq!(m.filter(), "");
+        assert_eq!(m.visible_len(), 23);
+        assert_eq!(m.key(Key::Escape), Action::None);
+        assert_eq!(m.key(Key::Backspace), Action::None);
+
+        // Control characters are not typed; the filter length is bounded.
+        assert_eq!(m.key(Key::Char('\u{7}')), Action::None);
+        for _ in 0..200 {
+            m.key(Key::Char('z'));
+        }
+        assert_eq!(m.filter().chars().count(), MAX_FILTER_CHARS);
+
+        // Fixed entries are found by name too.
+        m.key(Key::Escape);
+        for c in "pOw".chars() {
+            m.key(Key::Char(c));
+        }
+        assert_eq!(labels(&m), ["Power off"]);
+        assert_eq!(m.key(Key::Enter), Action::PowerOff);
+    }
+
+    #[test]
+    fn enter_boots_or_explains() {
+        let mut m =
+            Menu::new(vec![image("/a.iso", BIG), image("/b.img", BIG), image("/w.wim", BIG)]);
+        assert_eq!(m.key(Key::Enter), Action::Boot(0)); // Unknown: try it
+        assert!(m.set_status(1, Status::Bootable { bios: true, uefi: true }));
+        m.key(Key::Down);
+        assert_eq!(m.key(Key::Enter), Action::Boot(1));
+        m.key(Key::Down);
+        assert_eq!(m.key(Key::Enter), Action::ShowReason(2));
+        assert!(m.set_status(0, Status::NotBootable("no El Torito boot catalog".into())));
+        m.key(Key::Home);
+        assert_eq!(m.key(Key::Enter), Action::ShowReason(0));
+        m.key(Key::Down);
+        m.key(Key::Down);
+        m.key(Key::Down);
+        assert_eq!(m.key(Key::Enter), Action::Reboot);
+        m.key(Key::Down);
+        assert_eq!(m.key(Key::Enter), Action::PowerOff);
+        m.key(Key::Down);
+        assert_eq!(m.key(Key::Enter), Action::FirmwareSetup);
+        assert!(!m.set_status(3, Status::Unknown)); // not an image
+        assert!(!m.set_status(99, Status::Unknown));
+    }
+
+    #[test]
+    fn info_lines() {
+        let mut m = Menu::new(vec![
+            image("/samples/ipxe.iso", 2 * 1024 * 1024),
+            image("/win/install.wim", 4_700_000_000),
+        ]);
+        assert_eq!(m.info_line(0), "ipxe.iso  2.0 MiB  ISO (not checked)  /samples/ipxe.iso");
+        m.set_status(0, Status::Bootable { bios: true, uefi: true });
+        assert_eq!(m.info_line(0), "ipxe.iso  2.0 MiB  UEFI+BIOS  /samples/ipxe.iso");
+        assert_eq!(m.selected_info_line(), m.info_line(0));
+        m.set_status(0, Status::Bootable { bios: false, uefi: true });
+        assert_eq!(m.info_line(0), "ipxe.iso  2.0 MiB  UEFI  /samples/ipxe.iso");
+        m.set_status(0, Status::Bootable { bios: true, uefi: false });
+        assert_eq!(m.info_line(0), "ipxe.iso  2.0 MiB  BIOS  /samples/ipxe.iso");
+        assert_eq!(
+            m.info_line(1),
+            "install.wim  4.4 GiB  not bootable: WIM images are not bootable yet  /win/install.wim"
+        );
+        assert!(m.info_line(2).starts_with("Reboot"));
+        assert!(m.info_line(3).starts_with("Power off"));
+        assert!(m.info_line(4).starts_with("Firmware setup"));
+        assert_eq!(m.info_line(5), "");
+    }
+
+    #[test]
+    fn default_image_by_path() {
+        let mut m = menu20();
+        assert_eq!(m.find_image("/iso/img-7.iso"), Some(7));
+        assert_eq!(m.find_image("//iso//img-7.iso/"), Some(7));
+        assert_eq!(m.find_image("/ISO/IMG-7.ISO"), Some(7)); // exFAT is case-insensitive
+        assert_eq!(m.find_image("iso/img-7.iso"), None);
+        assert_eq!(m.find_image("/iso/img-77.iso"), None);
+        assert_eq!(m.find_image("/iso"), None);
+
+        // Exact match wins over a case-insensitive one.
+        let m2 = Menu::new(vec![image("/A.iso", BIG), image("/a.iso", BIG)]);
+        assert_eq!(m2.find_image("/a.iso"), Some(1));
+        assert_eq!(m2.find_image("/A.iso"), Some(0));
+
+        m.set_height(5);
+        for c in "img-3".chars() {
+            m.key(Key::Char(c));
+        }
+        assert_eq!(m.set_default("/iso/img-17.iso"), Some(17));
+        assert_eq!(m.filter(), ""); // cleared so the default is visible
+        assert_eq!(m.selected_index(), Some(17));
+        assert_eq!(m.default_index(), Some(17));
+        assert!(m.top() <= 17 && 17 < m.top() + 5);
+        assert_eq!(m.set_default("/nope.iso"), None);
+        assert_eq!(m.default_index(), Some(17));
+    }
+
+    #[test]
+    fn countdown_state() {
+        let mut c = Countdown::new(5);
+        assert_eq!((c.remaining_ms, c.remaining_secs()), (5000, 5));
+        assert!(!c.tick(999));
+        assert_eq!(c.remaining_secs(), 5);
+        assert!(c.tick(1));
+        assert_eq!(c.remaining_secs(), 4);
+        assert!(c.tick(u64::MAX));
+        assert!(c.is_expired());
+        assert_eq!(c.remaining_secs(), 0);
+        assert_eq!(Countdown::new(u32::MAX).remaining_secs(), u64::from(u32::MAX));
+    }
+
+    #[test]
+    fn menu_timeout_boots_default() {
+        let mut m = menu20();
+        assert!(!m.start_countdown(5)); // no default: never auto-boot
+        assert_eq!(m.tick(10_000), Action::None);
+
+        m.set_default("/iso/img-3.iso");
+        assert!(m.start_countdown(3));
+        assert_eq!(m.tick(500), Action::None);
+        assert_eq!(m.tick(500), Action::Redraw); // 3 s -> 2 s
+        assert_eq!(m.countdown().unwrap().remaining_secs(), 2);
+        assert_eq!(m.tick(1999), Action::Redraw);
+        assert_eq!(m.tick(1), Action::Boot(3));
+        assert!(m.countdown().is_none());
+        assert_eq!(m.tick(1000), Action::None);
+
+        // Any key cancels it; a key that otherwise does nothing still redraws (to remove
+        // the countdown line).
+        assert!(m.start_countdown(3));
+        assert_eq!(m.key(Key::Escape), Action::Redraw);
+        assert!(m.countdown().is_none());
+        assert_eq!(m.tick(5000), Action::None);
+        assert!(m.start_countdown(3));
+        assert_eq!(m.key(Key::Down), Action::Redraw);
+        assert_eq!(m.selected_index(), Some(4));
+        assert!(m.start_countdown(3));
+        assert_eq!(m.key(Key::Enter), Action::Boot(4)); // the key still acts
+
+        // Timeout 0 boots on the first tick.
+        assert!(m.start_countdown(0));
+        assert_eq!(m.tick(0), Action::Boot(3));
+        assert_eq!(m.selected_index(), Some(3));
+
+        // The default found unbootable meanwhile: show why instead of booting.
+        assert!(m.start_countdown(1));
+        m.set_status(3, Status::NotBootable("broken".into()));
+        assert_eq!(m.tick(1000), Action::ShowReason(3));
+        assert!(!m.start_countdown(1)); // and it is not armed again
+
+        // A WIM default is not armed at all.
+        let mut w = Menu::new(vec![image("/w.wim", BIG)]);
+        assert_eq!(w.set_default("/w.wim"), Some(0));
+        assert!(!w.start_countdown(5));
+    }
+
+    #[test]
+    fn random_keys_keep_invariants() {
+        let mut m = menu20();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let keys = [
+            Key::Up,
+            Key::Down,
+            Key::PageUp,
+            Key::PageDown,
+            Key::Home,
+            Key::End,
+            Key::Backspace,
+            Key::Escape,
+            Key::Char('1'),
+            Key::Char('i'),
+            Key::Char('o'),
+            Key::Char('-'),
+            Key::Char('q'),
+        ];
+        for step in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if step % 97 == 0 {
+                m.set_height((x % 9) as usize);
+            }
+            let key = keys[(x % keys.len() as u64) as usize];
+            let _ = m.key(key);
+            let len = m.visible_len();
+            if len == 0 {
+                assert_eq!((m.selected(), m.top()), (0, 0));
+            } else {
+                assert!(m.selected() < len);
+                assert!(m.top() <= m.selected() && m.selected() < m.top() + m.height());
+                assert!(m.top() + m.height().min(len) <= len);
+            }
+            let rows = m.visible();
+            assert!(rows.len() <= m.height());
+            assert_eq!(rows.iter().filter(|r| r.selected).count(), usize::from(len > 0));
+        }
+    }
+}
