@@ -136,6 +136,9 @@ impl<D: ReadAt> Slice<D> {
     pub fn into_inner(self) -> D {
         self.inner
     }
+    pub fn inner(&self) -> &D {
+        &self.inner
+    }
     pub fn inner_mut(&mut self) -> &mut D {
         &mut self.inner
     }

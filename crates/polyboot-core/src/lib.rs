@@ -25,3 +25,6 @@ pub mod mbr;
 pub mod config;
 pub mod menu;
 pub mod natsort;
+pub mod eltorito;
+pub mod iso9660;
+pub mod vdisk;

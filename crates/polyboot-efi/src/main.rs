@@ -1,23 +1,33 @@
 //! polyboot-efi: the UEFI boot manager.
 //!
 //! Finds the drive it was loaded from, reads the exFAT data partition through the firmware's
-//! BlockIO with polyboot-core's reader, lists the images on it, and (next) boots the chosen one.
+//! BlockIO with polyboot-core's reader, lists the images on it in a menu, and boots the chosen
+//! one straight from the file: ISO as a virtual CD-ROM, IMG as a virtual hard disk, `.efi`
+//! from memory. Anything that goes wrong comes back to the menu with the reason.
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
+mod clock;
 mod disk;
 mod image;
+mod probe;
+mod ui;
 mod vblock;
 
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use polyboot_core::block::{ReadAt, Slice};
-use polyboot_core::exfat::ExFat;
-use polyboot_core::gpt::SectorSize;
 use core::fmt::Write;
+use disk::FirmwareDisk;
+use polyboot_core::block::Slice;
+use polyboot_core::config::{self, Firmware};
+use polyboot_core::drive::DriveLocation;
+use polyboot_core::exfat::{self, ExFat};
+use polyboot_core::gpt::SectorSize;
+use polyboot_core::menu::{self, Action, ImageEntry, ImageKind, Menu};
 use uefi::prelude::*;
 use uefi::proto::device_path::text::{AllowShortcuts, DisplayOnly};
 use uefi::proto::device_path::{DevicePath, DeviceSubType, DeviceType};
@@ -29,6 +39,7 @@ fn main() -> Status {
     if uefi::helpers::init().is_err() {
         return Status::ABORTED;
     }
+    clock::init();
     println!("polyboot {}", polyboot_core::VERSION);
     match boot_device_description() {
         Ok(desc) => {
@@ -37,109 +48,195 @@ fn main() -> Status {
         }
         Err(msg) => println!("polyboot: cannot identify the boot device: {msg}"),
     }
-    if let Err(msg) = run() {
-        println!("polyboot: error: {msg}");
+    match Session::open() {
+        Ok(mut session) => session.run(),
+        Err(msg) => {
+            println!("polyboot: error: {msg}");
+            ui::pause("polyboot cannot show its menu", 10);
+        }
     }
     println!("polyboot: returning to firmware");
     Status::SUCCESS
 }
 
-fn run() -> Result<(), String> {
-    let started = uefi::runtime::get_time().ok();
-    let handle = disk::find_boot_disk()?;
-    let mut drive = disk::FirmwareDisk::open(handle)?;
-    let sector_size = SectorSize::from_bytes(drive.block_size());
-    let loc = polyboot_core::drive::locate(&mut drive, sector_size).map_err(|e| e.to_string())?;
-    println!(
-        "polyboot: {} drive, {}-byte sectors, data partition at {} ({} bytes)",
-        loc.scheme, loc.sector_size, loc.data.offset, loc.data.size
-    );
-    let part = Slice::new(&mut drive, loc.data.offset, loc.data.size).map_err(|e| e.to_string())?;
-    let mut fs = ExFat::open(part).map_err(|e| format!("the data partition is not readable exFAT: {e}"))?;
-    println!("polyboot: data volume \"{}\"", fs.label());
-    let mut images = Vec::new();
-    list_images(&mut fs, String::from("/"), 0, &mut images);
-    for (path, size) in &images {
-        println!("polyboot: image {path} ({size} bytes)");
+type DataVolume = ExFat<Slice<FirmwareDisk>>;
+
+/// The drive, its data volume and the menu built from it.
+struct Session {
+    disk_handle: Handle,
+    location: DriveLocation,
+    fs: DataVolume,
+    menu: Menu,
+    title: String,
+    /// Distinguishes the device paths of successive virtual devices.
+    boots: u8,
+}
+
+impl Session {
+    fn open() -> Result<Session, String> {
+        let disk_handle = disk::find_boot_disk()?;
+        let mut drive = FirmwareDisk::open(disk_handle)?;
+        let sector_size = SectorSize::from_bytes(drive.block_size());
+        let location = polyboot_core::drive::locate(&mut drive, sector_size).map_err(|e| e.to_string())?;
+        println!(
+            "polyboot: {} drive, {}-byte sectors, data partition at {} ({} bytes)",
+            location.scheme, location.sector_size, location.data.offset, location.data.size
+        );
+        let part = Slice::new(drive, location.data.offset, location.data.size).map_err(|e| e.to_string())?;
+        let mut fs = ExFat::open(part).map_err(|e| format!("the data partition is not readable exFAT: {e}"))?;
+        println!("polyboot: data volume \"{}\"", fs.label());
+
+        let config = load_config(&mut fs);
+        let report = menu::scan(&mut fs, &config.scan_options());
+        for err in &report.errors {
+            println!("polyboot: scan: {err}");
+        }
+        if report.limit.is_some() {
+            println!("polyboot: scan stopped at a limit ({:?}); not every image is listed", report.limit);
+        }
+        let mut menu = Menu::new(report.images.clone());
+        for (index, image) in report.images.iter().enumerate() {
+            if let Some(status) = probe::status(&mut fs, image) {
+                menu.set_status(index, status);
+            }
+        }
+        if let Some(default) = &config.default_image {
+            if menu.set_default(default).is_none() {
+                println!("polyboot: config: default image {default} is not on the drive");
+            }
+        }
+        if let Some(secs) = config.timeout_secs {
+            menu.start_countdown(secs);
+        }
+        let stats = fs.device().inner();
+        println!(
+            "polyboot: menu ready: {} images, {} ms, {} sectors read in {} reads",
+            menu.image_count(),
+            clock::now_ms(),
+            stats.sectors_read,
+            stats.read_calls
+        );
+        let title = format!("polyboot {}  -  {} images on {}", polyboot_core::VERSION, menu.image_count(), fs.label());
+        Ok(Session { disk_handle, location, fs, menu, title, boots: 0 })
     }
-    // Interim chooser until the menu lands: a digit picks an image.
-    let extents: Vec<_> = images.iter().map(|(p, _)| fs.extents(p).unwrap_or_default()).collect();
-    drop(fs);
-    let _ = started;
-    println!("polyboot: {} images, {} sectors read in {} reads", images.len(), drive.sectors_read, drive.read_calls);
-    for (i, (path, _)) in images.iter().enumerate() {
-        println!("  {}) {path}", i + 1);
+
+    fn run(&mut self) {
+        loop {
+            match ui::run(&mut self.menu, &self.title) {
+                Action::Boot(index) => {
+                    let Some(image) = self.menu.items().get(index).and_then(|i| i.image()).cloned() else { continue };
+                    clear_screen();
+                    println!("polyboot: booting {}", image.path);
+                    let message = match self.boot(&image) {
+                        Ok(status) => format!("polyboot: {} returned {status:?}", image.path),
+                        Err(msg) => format!("polyboot: cannot boot {}: {msg}", image.path),
+                    };
+                    ui::pause(&message, 10);
+                    println!("polyboot: back to the menu");
+                }
+                Action::ShowReason(index) => {
+                    let line = self.menu.info_line(index);
+                    clear_screen();
+                    ui::pause(&format!("polyboot: {line}"), 10);
+                    println!("polyboot: back to the menu");
+                }
+                Action::Reboot => ui::reboot(),
+                Action::PowerOff => ui::power_off(),
+                Action::FirmwareSetup => {
+                    let msg = ui::firmware_setup();
+                    clear_screen();
+                    ui::pause(&format!("polyboot: {msg}"), 10);
+                }
+                Action::None | Action::Redraw => {}
+            }
+        }
     }
-    println!("polyboot: press a digit to boot");
-    let Some(choice) = read_digit() else { return Ok(()) };
-    let Some((path, size)) = images.get(choice.wrapping_sub(1)) else { return Ok(()) };
-    println!("polyboot: booting {path}");
-    let lower = path.to_ascii_lowercase();
-    if lower.ends_with(".efi") {
-        return boot_efi_file(handle, &loc, path);
+
+    fn boot(&mut self, image: &ImageEntry) -> Result<Status, String> {
+        match image.kind {
+            ImageKind::Efi => {
+                let bytes = self.fs.read_to_vec(&image.path).map_err(|e| format!("reading the file: {e}"))?;
+                let loaded = boot::load_image(
+                    boot::image_handle(),
+                    boot::LoadImageSource::FromBuffer { buffer: &bytes, file_path: None },
+                )
+                .map_err(|e| format!("the firmware refused to load it ({:?})", e.status()))?;
+                drop(bytes);
+                println!("polyboot: starting {}", image.path);
+                Ok(match boot::start_image(loaded) {
+                    Ok(()) => Status::SUCCESS,
+                    Err(e) => e.status(),
+                })
+            }
+            ImageKind::Iso | ImageKind::Img => {
+                let media = self.virtual_media(image)?;
+                self.boots = self.boots.wrapping_add(1);
+                let device = vblock::Installed::install(media, self.boots)?;
+                device.boot()
+            }
+            other => Err(menu::not_bootable_yet_reason(other)),
+        }
     }
-    let media = image::ExtentFile {
-        disk: disk::FirmwareDisk::open(handle)?,
-        partition_offset: loc.data.offset,
-        extents: extents[choice - 1].clone(),
-        file_size: *size,
+
+    fn virtual_media(&mut self, image: &ImageEntry) -> Result<Box<dyn vblock::VirtualMedia>, String> {
+        let meta = self.fs.metadata(&image.path).map_err(|e| format!("{e}"))?;
+        let extents = self.fs.extents(&image.path).map_err(|e| format!("mapping the file: {e}"))?;
+        check_extents(&extents, meta.size, self.location.data.size)?;
         // An ISO is a CD-ROM (2048-byte blocks); an IMG is a hard disk (512-byte sectors).
-        block_size: if lower.ends_with(".img") { 512 } else { 2048 },
-    };
-    let dev = vblock::Installed::install(alloc::boxed::Box::new(media), choice as u8)?;
-    match dev.boot() {
-        Ok(status) => println!("polyboot: the image returned {status:?}"),
-        Err(msg) => println!("polyboot: cannot boot {path}: {msg}"),
+        let block_size = if image.kind == ImageKind::Img { 512 } else { 2048 };
+        Ok(Box::new(image::ExtentFile {
+            disk: FirmwareDisk::open(self.disk_handle)?,
+            partition_offset: self.location.data.offset,
+            extents,
+            file_size: meta.size,
+            block_size,
+        }))
+    }
+}
+
+/// The extents must cover the file and stay inside the partition: a corrupt volume must not
+/// make the virtual device read someone else's sectors.
+fn check_extents(extents: &[exfat::Extent], file_size: u64, partition_size: u64) -> Result<(), String> {
+    for e in extents {
+        if e.device_offset.checked_add(e.len).is_none_or(|end| end > partition_size) {
+            return Err("the file's clusters lie outside the data partition (corrupt file system)".to_string());
+        }
+    }
+    let mapped: u64 = extents.iter().map(|e| e.len).sum();
+    if mapped > file_size {
+        return Err("the file maps more bytes than its size (corrupt file system)".to_string());
     }
     Ok(())
 }
 
-/// A bare EFI application on the data partition: load it from memory and start it.
-fn boot_efi_file(handle: uefi::Handle, loc: &polyboot_core::drive::DriveLocation, path: &str) -> Result<(), String> {
-    let mut drive = disk::FirmwareDisk::open(handle)?;
-    let part = Slice::new(&mut drive, loc.data.offset, loc.data.size).map_err(|e| e.to_string())?;
-    let mut fs = ExFat::open(part).map_err(|e| e.to_string())?;
-    let bytes = fs.read_to_vec(path).map_err(|e| format!("reading {path}: {e}"))?;
-    let image = boot::load_image(
-        boot::image_handle(),
-        boot::LoadImageSource::FromBuffer { buffer: &bytes, file_path: None },
-    )
-    .map_err(|e| format!("LoadImage({path}) failed: {:?}", e.status()))?;
-    drop(bytes);
-    println!("polyboot: starting {path}");
-    let status = match boot::start_image(image) {
-        Ok(()) => Status::SUCCESS,
-        Err(e) => e.status(),
+fn clear_screen() {
+    uefi::system::with_stdout(|out| {
+        let _ = out.clear();
+    });
+}
+
+/// Read `/polyboot/polyboot.json` and `/ventoy/ventoy.json`; problems are reported, defaults used.
+fn load_config(fs: &mut DataVolume) -> config::BootConfig {
+    let mut read = |path: &str| -> Option<Vec<u8>> {
+        match fs.metadata(path) {
+            Ok(m) if m.size as usize > config::MAX_CONFIG_BYTES => {
+                println!("polyboot: config: {path} is larger than {} bytes; ignored", config::MAX_CONFIG_BYTES);
+                None
+            }
+            Ok(_) => fs.read_to_vec(path).ok(),
+            Err(_) => None,
+        }
     };
-    println!("polyboot: the image returned {status:?}");
-    Ok(())
-}
-
-fn read_digit() -> Option<usize> {
-    loop {
-        let key = uefi::system::with_stdin(|stdin| stdin.read_key().ok().flatten());
-        if let Some(uefi::proto::console::text::Key::Printable(c)) = key {
-            let c = char::from(c);
-            if let Some(d) = c.to_digit(10) {
-                return Some(d as usize);
-            }
-        }
-        boot::stall(core::time::Duration::from_millis(20));
+    let ours = read(config::POLYBOOT_JSON);
+    let ventoy = read(config::VENTOY_JSON);
+    let (cfg, errors) = config::load(ours.as_deref(), ventoy.as_deref(), Firmware::Uefi);
+    for e in &errors {
+        println!("polyboot: config: {e}");
     }
-}
-
-fn list_images<D: ReadAt>(fs: &mut ExFat<D>, dir: String, depth: u32, out: &mut Vec<(String, u64)>) {
-    let Ok(entries) = fs.read_dir(&dir) else { return };
-    for e in entries {
-        let path = if dir == "/" { format!("/{}", e.name) } else { format!("{dir}/{}", e.name) };
-        if e.is_dir() {
-            if depth < 10 {
-                list_images(fs, path, depth + 1, out);
-            }
-        } else if [".iso", ".img", ".efi"].iter().any(|x| e.name.to_ascii_lowercase().ends_with(x)) {
-            out.push((path, e.size));
-        }
+    for w in &cfg.warnings {
+        println!("polyboot: config: {w}");
     }
+    cfg
 }
 
 struct BootDevice {

@@ -12,7 +12,8 @@ Examples:
   polyboot install /dev/sdb                    lay out a USB stick (asks before erasing)
   polyboot add disk.img debian.iso --to linux  copy an image onto the drive
   polyboot ls disk.img linux
-  polyboot info disk.img --json";
+  polyboot info disk.img --json
+  polyboot update /dev/sdb                     new boot files, the images stay";
 
 #[derive(Debug, Parser)]
 #[command(name = "polyboot", version, about = ABOUT, after_help = EXAMPLES, propagate_version = true)]
@@ -29,6 +30,7 @@ pub enum Command {
     Ls(LsArgs),
     Rm(RmArgs),
     Verify(VerifyArgs),
+    Update(UpdateArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -135,4 +137,29 @@ pub struct VerifyArgs {
     pub json: bool,
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// Replace the boot files of a polyboot drive with this build's (the images stay).
+///
+/// Only the boot partition and the boot code are written; the data partition, the partition
+/// table and the disk's identity are not touched. Crash-safe: an interrupted update leaves a
+/// drive that boots (old or new version), and running it again completes the job.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  polyboot update /dev/sdb
+  polyboot update disk.img --dry-run           show old and new versions, write nothing
+  polyboot update disk.img --efi BOOTX64.EFI --json")]
+pub struct UpdateArgs {
+    /// Whole block device (/dev/sdX, /dev/nvmeXnY) or image file holding a polyboot drive.
+    pub target: PathBuf,
+    /// Show what would change and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The UEFI boot manager to install (default: the one built with this binary).
+    #[arg(long)]
+    pub efi: Option<PathBuf>,
+    /// Print the old and new versions and what was done as JSON.
+    #[arg(long)]
+    pub json: bool,
 }

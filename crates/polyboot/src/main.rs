@@ -5,6 +5,7 @@ use clap::{CommandFactory, Parser};
 use polyboot::cli::{Cli, Command, InstallArgs};
 use polyboot::device::{format_size, SystemView};
 use polyboot::drive::install::{install, InstallOptions};
+use polyboot::drive::update::{update, UpdateOptions};
 use polyboot::drive::Drive;
 use polyboot::ops;
 use polyboot_core::layout::Scheme;
@@ -113,6 +114,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if bad > 0 {
                 eprintln!("polyboot: {bad} image(s) failed verification");
                 return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Update(args) => {
+            let opts = UpdateOptions { target: args.target, dry_run: args.dry_run, efi: args.efi };
+            if args.json {
+                print_json(&update(&SystemView::host(), &opts, &mut std::io::sink())?)?;
+            } else {
+                update(&SystemView::host(), &opts, &mut std::io::stdout())?;
             }
         }
     }

@@ -117,16 +117,26 @@ pub struct ListEntry {
     pub path: String,
     pub dir: bool,
     pub size: u64,
+    /// Separate runs of clusters holding the file's data (1 = contiguous; 0 = empty).
+    pub fragments: usize,
 }
 
 pub fn ls(drive: &mut Drive, path: &str) -> Result<Vec<ListEntry>> {
     let dir = normalize(path);
     let mut fs = drive.data()?;
     let entries = fs.read_dir(&dir).map_err(ex).with_context(|| format!("listing {dir}"))?;
-    Ok(entries
-        .into_iter()
-        .map(|e| ListEntry { path: join(&dir, &e.name), dir: e.is_dir(), size: if e.is_dir() { 0 } else { e.size }, name: e.name })
-        .collect())
+    let mut listing = Vec::with_capacity(entries.len());
+    for e in entries {
+        let fragments = if e.is_dir() { 0 } else { fs.file_extents(&e).map_err(ex)?.len() };
+        listing.push(ListEntry {
+            path: join(&dir, &e.name),
+            dir: e.is_dir(),
+            size: if e.is_dir() { 0 } else { e.size },
+            name: e.name,
+            fragments,
+        });
+    }
+    Ok(listing)
 }
 
 fn progress(len: u64, what: &str, quiet: bool) -> ProgressBar {

@@ -20,7 +20,7 @@ fn boots(name: &str, sector_size: u32, scheme: &str, usb: bool) -> anyhow::Resul
     }
     let mut vm = Vm::start(VmConfig::new(name, Firmware::Uefi).disk(disk).timeout(Duration::from_secs(60)))?;
     let t = vm.wait_for(&format!("polyboot {}", env!("CARGO_PKG_VERSION")))?;
-    vm.wait_for("polyboot: returning to firmware")?;
+    vm.wait_for("polyboot: menu ready")?;
     let console = vm.serial_text();
     let part = if scheme == "--gpt" { "HD(2,GPT," } else { "HD(2,MBR," };
     assert!(console.contains(part), "loaded from partition 2:\n{console}");

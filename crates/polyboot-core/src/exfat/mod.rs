@@ -36,6 +36,7 @@
 
 mod boot;
 mod dirent;
+mod file;
 mod format;
 mod name;
 mod time;
@@ -53,6 +54,7 @@ use core::fmt;
 pub use format::{format, recommended_cluster_size, FormatInfo, FormatOptions};
 pub use time::Timestamp;
 pub use volume::{CorruptEntrySet, DirEntry, DirListing, ExFat, Extent, Metadata};
+pub use file::FileReader;
 pub use writer::FileWriter;
 
 /// File attribute bits (the `FileAttributes` field of a File directory entry).

@@ -951,3 +951,20 @@ fn entry_sets_may_span_clusters() {
     assert_eq!(fs.read_dir("/d").unwrap().len(), 6);
     assert!(fs.metadata("/d").unwrap().size >= 6 * 19 * ENTRY_SIZE);
 }
+
+#[test]
+fn file_reader_reads_a_file_as_a_device() {
+    use crate::block::ReadAt;
+    let mut dev = MemDevice::new(8 << 20);
+    format(&mut dev, &FormatOptions { bytes_per_sector: 512, cluster_size: 4096, ..FormatOptions::default() }).unwrap();
+    let mut fs = ExFat::open(dev).unwrap();
+    let data = pattern(9, 20_000);
+    fs.write_file("/f.bin", &data, Timestamp::EPOCH).unwrap();
+    let mut file = fs.open_file("/f.bin").unwrap();
+    assert_eq!(file.size(), 20_000);
+    let mut buf = [0u8; 5000];
+    file.read_at(4000, &mut buf).unwrap();
+    assert_eq!(&buf[..], &data[4000..9000]);
+    assert!(file.read_at(19_000, &mut buf).is_err());
+    assert!(fs.open_file("/").is_err());
+}

@@ -55,6 +55,11 @@ impl BootFiles {
             bootx64_sha256: hex(&Sha256::digest(&self.bootx64)),
         }
     }
+
+    /// `stamp.json` exactly as `install` and `update` write it.
+    pub fn stamp_json(&self) -> Result<Vec<u8>> {
+        Ok(serde_json::to_vec_pretty(&self.stamp())?)
+    }
 }
 
 /// `target/<profile>/polyboot` → `target/firmware/x86_64-unknown-uefi/release/polyboot-efi.efi`;
@@ -89,8 +94,7 @@ pub fn write_boot_partition(file: &File, offset: u64, len: u64, sector_size: u32
         root.create_dir("EFI/BOOT")?;
         root.create_dir("polyboot")?;
         write_fat_file(&root, EFI_BOOT_PATH, &files.bootx64)?;
-        let stamp = serde_json::to_vec_pretty(&files.stamp())?;
-        write_fat_file(&root, STAMP_PATH, &stamp)?;
+        write_fat_file(&root, STAMP_PATH, &files.stamp_json()?)?;
     }
     fs.unmount().context("closing the boot partition")?;
     repair_dot_entries(file, offset, len)?;

@@ -3,6 +3,7 @@
 pub mod bootpart;
 pub mod install;
 pub mod io;
+pub mod update;
 
 use anyhow::{bail, Context, Result};
 use io::FileDevice;

@@ -1,0 +1,210 @@
+//! The menu on the UEFI text console (mirrored to the serial console by the firmware).
+//! All menu logic lives in `polyboot_core::menu`; this file only draws and reads keys.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use polyboot_core::menu::{Action, Key, Menu, Status};
+use uefi::boot::{self, EventType, TimerTrigger, Tpl};
+use uefi::proto::console::text::{Color, Key as UefiKey, ScanCode};
+use uefi::runtime::{self, ResetType, VariableAttributes, VariableVendor};
+use uefi::{cstr16, system, CString16};
+
+/// Rows above the list (title, search line) and below it (separator, info line, help line).
+const HEADER_ROWS: usize = 2;
+const FOOTER_ROWS: usize = 3;
+const TICK_MS: u64 = 100;
+
+fn screen_size() -> (usize, usize) {
+    system::with_stdout(|out| out.current_mode().ok().flatten().map(|m| (m.columns(), m.rows())))
+        .unwrap_or((80, 25))
+}
+
+fn put(row: usize, text: &str, cols: usize, highlight: bool) {
+    // Pad to the full width so a shorter line overwrites a longer one; keep the last column
+    // empty, writing there scrolls some consoles.
+    let width = cols.saturating_sub(1);
+    let mut line: String = text.chars().take(width).collect();
+    while line.chars().count() < width {
+        line.push(' ');
+    }
+    let text16 = CString16::try_from(line.as_str()).unwrap_or_else(|_| CString16::try_from("?").unwrap());
+    system::with_stdout(|out| {
+        let _ = out.set_cursor_position(0, row);
+        if highlight {
+            let _ = out.set_color(Color::Black, Color::LightGray);
+        }
+        let _ = out.output_string(&text16);
+        if highlight {
+            let _ = out.set_color(Color::LightGray, Color::Black);
+        }
+    });
+}
+
+fn status_tag(status: Option<&Status>) -> String {
+    match status {
+        Some(Status::Bootable { bios, uefi }) => match (*uefi, *bios) {
+            (true, true) => String::from("UEFI+BIOS"),
+            (true, false) => String::from("UEFI"),
+            (false, true) => String::from("BIOS only"),
+            (false, false) => String::from("-"),
+        },
+        Some(Status::NotBootable(_)) => String::from("not bootable"),
+        _ => String::new(),
+    }
+}
+
+pub fn draw(menu: &Menu, title: &str) {
+    let (cols, rows) = screen_size();
+    put(0, title, cols, false);
+    let search = if menu.filter().is_empty() {
+        String::from("type to search; arrows / PgUp / PgDn / Home / End, Enter to boot")
+    } else {
+        format!("search: {}_", menu.filter())
+    };
+    put(1, &search, cols, false);
+    let list_rows = rows.saturating_sub(HEADER_ROWS + FOOTER_ROWS).max(1);
+    let visible = menu.visible();
+    for i in 0..list_rows {
+        let row = HEADER_ROWS + i;
+        match visible.get(i) {
+            Some(r) => {
+                let label = r.item.label();
+                let tag = status_tag(r.item.status());
+                let room = cols.saturating_sub(4 + tag.len() + 1);
+                let mut text: String = format!("  {label}").chars().take(room).collect();
+                while text.chars().count() < room {
+                    text.push(' ');
+                }
+                text.push_str(&tag);
+                put(row, &text, cols, r.selected);
+            }
+            None => put(row, "", cols, false),
+        }
+    }
+    let bottom = HEADER_ROWS + list_rows;
+    put(bottom, &"-".repeat(cols.saturating_sub(1)), cols, false);
+    put(bottom + 1, &menu.selected_info_line(), cols, false);
+    let countdown = match menu.countdown() {
+        Some(c) => format!("booting the default in {} s (any key stops)", c.remaining_secs()),
+        None => String::new(),
+    };
+    put(bottom + 2, &countdown, cols, false);
+}
+
+fn map_key(key: UefiKey) -> Option<Key> {
+    Some(match key {
+        UefiKey::Special(ScanCode::UP) => Key::Up,
+        UefiKey::Special(ScanCode::DOWN) => Key::Down,
+        UefiKey::Special(ScanCode::PAGE_UP) => Key::PageUp,
+        UefiKey::Special(ScanCode::PAGE_DOWN) => Key::PageDown,
+        UefiKey::Special(ScanCode::HOME) => Key::Home,
+        UefiKey::Special(ScanCode::END) => Key::End,
+        UefiKey::Special(ScanCode::ESCAPE) => Key::Escape,
+        UefiKey::Special(_) => return None,
+        UefiKey::Printable(c) => match char::from(c) {
+            '\r' | '\n' => Key::Enter,
+            '\u{8}' | '\u{7f}' => Key::Backspace,
+            c if !c.is_control() => Key::Char(c),
+            _ => return None,
+        },
+    })
+}
+
+/// Run the menu until it yields an action other than a redraw.
+pub fn run(menu: &mut Menu, title: &str) -> Action {
+    let (_, rows) = screen_size();
+    menu.set_height(rows.saturating_sub(HEADER_ROWS + FOOTER_ROWS).max(1));
+    system::with_stdout(|out| {
+        let _ = out.clear();
+        let _ = out.enable_cursor(false);
+    });
+    draw(menu, title);
+    // SAFETY: a plain timer event without a notification function.
+    let timer = unsafe { boot::create_event(EventType::TIMER, Tpl::APPLICATION, None, None) }.ok();
+    if let Some(t) = &timer {
+        let _ = boot::set_timer(t, TimerTrigger::Periodic(core::time::Duration::from_millis(TICK_MS)));
+    }
+    let action = loop {
+        let key_event = system::with_stdin(|input| input.wait_for_key_event().ok());
+        let mut events: Vec<uefi::Event> = Vec::new();
+        if let Some(k) = key_event {
+            events.push(k);
+        }
+        if let (Some(t), true) = (&timer, menu.countdown().is_some()) {
+            // SAFETY: the event stays alive for the duration of the wait.
+            events.push(unsafe { t.unsafe_clone() });
+        }
+        if events.is_empty() {
+            boot::stall(core::time::Duration::from_millis(TICK_MS));
+        } else {
+            let _ = boot::wait_for_event(&mut events);
+        }
+        let mut action = Action::None;
+        if menu.countdown().is_some() && timer.as_ref().is_some_and(|t| boot::check_event(unsafe { &t.unsafe_clone() }).unwrap_or(false)) {
+            action = menu.tick(TICK_MS);
+        }
+        while let Some(key) = system::with_stdin(|input| input.read_key().ok().flatten()) {
+            if let Some(k) = map_key(key) {
+                match menu.key(k) {
+                    Action::None => {}
+                    Action::Redraw => action = Action::Redraw,
+                    other => {
+                        action = other;
+                        break;
+                    }
+                }
+            }
+        }
+        match action {
+            Action::None => {}
+            Action::Redraw => draw(menu, title),
+            other => break other,
+        }
+    };
+    if let Some(t) = timer {
+        let _ = boot::close_event(t);
+    }
+    action
+}
+
+/// Show a message under the menu and wait for a key (or `secs` seconds).
+pub fn pause(message: &str, secs: u64) {
+    uefi::println!("{message}");
+    uefi::println!("press any key to return to the menu");
+    let mut waited = 0;
+    while waited < secs * 1000 {
+        if system::with_stdin(|input| input.read_key().ok().flatten()).is_some() {
+            break;
+        }
+        boot::stall(core::time::Duration::from_millis(50));
+        waited += 50;
+    }
+}
+
+pub fn reboot() -> ! {
+    runtime::reset(ResetType::COLD, uefi::Status::SUCCESS, None)
+}
+
+pub fn power_off() -> ! {
+    runtime::reset(ResetType::SHUTDOWN, uefi::Status::SUCCESS, None)
+}
+
+/// Ask the firmware to open its setup screen at the next boot, then reboot. Returns only
+/// with the reason it cannot.
+pub fn firmware_setup() -> String {
+    const BOOT_TO_FW_UI: u64 = 1;
+    let mut buf = [0u8; 8];
+    let supported = runtime::get_variable(cstr16!("OsIndicationsSupported"), &VariableVendor::GLOBAL_VARIABLE, &mut buf)
+        .ok()
+        .map(|(data, _)| u64::from_le_bytes(data.try_into().unwrap_or([0; 8])))
+        .unwrap_or(0);
+    if supported & BOOT_TO_FW_UI == 0 {
+        return String::from("this firmware does not offer booting into its setup screen");
+    }
+    let attrs = VariableAttributes::NON_VOLATILE | VariableAttributes::BOOTSERVICE_ACCESS | VariableAttributes::RUNTIME_ACCESS;
+    match runtime::set_variable(cstr16!("OsIndications"), &VariableVendor::GLOBAL_VARIABLE, attrs, &BOOT_TO_FW_UI.to_le_bytes()) {
+        Ok(()) => reboot(),
+        Err(e) => format!("cannot set OsIndications: {:?}", e.status()),
+    }
+}
