@@ -28,6 +28,7 @@ use polyboot_core::drive::DriveLocation;
 use polyboot_core::exfat::{self, ExFat};
 use polyboot_core::gpt::SectorSize;
 use polyboot_core::menu::{self, Action, ImageEntry, ImageKind, Menu};
+use polyboot_core::vdisk::VirtualDisk;
 use uefi::prelude::*;
 use uefi::proto::device_path::text::{AllowShortcuts, DisplayOnly};
 use uefi::proto::device_path::{DevicePath, DeviceSubType, DeviceType};
@@ -184,13 +185,9 @@ impl Session {
         check_extents(&extents, meta.size, self.location.data.size)?;
         // An ISO is a CD-ROM (2048-byte blocks); an IMG is a hard disk (512-byte sectors).
         let block_size = if image.kind == ImageKind::Img { 512 } else { 2048 };
-        Ok(Box::new(image::ExtentFile {
-            disk: FirmwareDisk::open(self.disk_handle)?,
-            partition_offset: self.location.data.offset,
-            extents,
-            file_size: meta.size,
-            block_size,
-        }))
+        let layout = VirtualDisk::new(block_size, meta.size, self.location.data.offset, extents)
+            .map_err(|e| format!("the file's layout is inconsistent: {e}"))?;
+        Ok(Box::new(image::DiskImage { disk: FirmwareDisk::open(self.disk_handle)?, layout }))
     }
 }
 
