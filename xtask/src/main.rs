@@ -4,6 +4,7 @@
 //!   cargo xtask build            host binaries (default toolchain) + firmware (Debian rustc, build-std)
 //!   cargo xtask test [ARGS]      build, then run every test (`cargo test --workspace ARGS`)
 //!   cargo xtask demo             make a drive image with a sample image and boot it in QEMU
+//!   cargo xtask bench            throughput of `add` vs dd and of SHA-256 vs sha256sum (ratios)
 //!
 //! Host crates use the machine's default toolchain. Firmware needs `core`/`alloc` for bare
 //! targets, which only Debian's rustc ships (with its library source, for build-std).
@@ -12,6 +13,7 @@ use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod bench;
 mod demo;
 
 /// Debian packages, and a file each one provides that tells us it is installed.
@@ -49,6 +51,11 @@ fn main() -> Result<()> {
             deps(true)?;
             build()?;
             demo::run(rest)
+        }
+        "bench" => {
+            deps(true)?;
+            build()?;
+            bench::run(rest)
         }
         "help" | "--help" | "-h" => {
             println!("{}", include_str!("main.rs").lines().skip(2).take(5).map(|l| l.trim_start_matches("//!")).collect::<Vec<_>>().join("\n"));
