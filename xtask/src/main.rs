@@ -5,6 +5,7 @@
 //!   cargo xtask test [ARGS]      build, then run every test (`cargo test --workspace ARGS`)
 //!   cargo xtask demo             make a drive image with a sample image and boot it in QEMU
 //!   cargo xtask bench            throughput of `add` vs dd and of SHA-256 vs sha256sum (ratios)
+//!   cargo xtask bench-boot       boot overhead vs -cdrom, in-firmware read path, 1,000-image scan
 //!
 //! Host crates use the machine's default toolchain. Firmware needs `core`/`alloc` for bare
 //! targets, which only Debian's rustc ships (with its library source, for build-std).
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod bench;
+mod bench_boot;
 mod demo;
 
 /// Debian packages, and a file each one provides that tells us it is installed.
@@ -52,13 +54,20 @@ fn main() -> Result<()> {
             build()?;
             demo::run(rest)
         }
+        "bench-boot" => {
+            deps(true)?;
+            build()?;
+            bench_boot::run(rest)
+        }
         "bench" => {
             deps(true)?;
             build()?;
             bench::run(rest)
         }
         "help" | "--help" | "-h" => {
-            println!("{}", include_str!("main.rs").lines().skip(2).take(5).map(|l| l.trim_start_matches("//!")).collect::<Vec<_>>().join("\n"));
+            let usage: Vec<&str> =
+                include_str!("main.rs").lines().filter_map(|l| l.strip_prefix("//!   cargo xtask")).collect();
+            println!("usage:\n{}", usage.iter().map(|l| format!("  cargo xtask{l}")).collect::<Vec<_>>().join("\n"));
             Ok(())
         }
         other => bail!("unknown xtask command {other:?} (try `cargo xtask help`)"),

@@ -174,6 +174,8 @@ pub struct ConfigLayer {
     /// Already clamped to [`MAX_DEPTH_LIMIT`].
     pub max_depth: Option<u32>,
     pub filter_dot_underscore: Option<bool>,
+    /// Diagnostics: an image whose full read the boot manager times (polyboot.json only).
+    pub read_benchmark: Option<String>,
     /// Problems that did not stop the file from being used (without the file name).
     pub warnings: Vec<String>,
 }
@@ -197,6 +199,9 @@ pub struct BootConfig {
     pub max_depth: u32,
     /// Skip macOS `._*` files.
     pub filter_dot_underscore: bool,
+    /// Diagnostics: time reading this image through the virtual device against raw reads of
+    /// the same sectors, once the menu is ready (`diagnostics.read_benchmark`).
+    pub read_benchmark: Option<String>,
     /// Each prefixed with the file it comes from.
     pub warnings: Vec<String>,
 }
@@ -209,6 +214,7 @@ impl Default for BootConfig {
             search_root: String::from("/"),
             max_depth: DEFAULT_MAX_DEPTH,
             filter_dot_underscore: true,
+            read_benchmark: None,
             warnings: Vec::new(),
         }
     }
@@ -236,6 +242,9 @@ impl BootConfig {
             }
             if let Some(filter) = layer.filter_dot_underscore {
                 config.filter_dot_underscore = filter;
+            }
+            if let Some(path) = layer.read_benchmark {
+                config.read_benchmark = Some(path);
             }
             // polyboot.json's warnings first.
             let mut ours: Vec<String> =
@@ -472,6 +481,7 @@ pub fn parse_polyboot(bytes: &[u8], firmware: Firmware) -> Result<ConfigLayer, C
             "version" => check_version(value, &mut layer),
             "menu" => parse_section(key, value, &mut layer, menu_setting),
             "search" => parse_section(key, value, &mut layer, search_setting),
+            "diagnostics" => parse_section(key, value, &mut layer, diagnostics_setting),
             _ if base.starts_with('_') => {}
             _ => layer.warn(format!("unknown key \"{}\" (ignored)", excerpt(key))),
         }
@@ -536,6 +546,24 @@ fn menu_setting(section: &str, name: &str, value: &Value, layer: &mut ConfigLaye
             other => layer.warn(format!(
                 "\"{section}.default\" must be a path string or null, not {} (ignored)",
                 kind_of(other)
+            )),
+        },
+        _ => return false,
+    }
+    true
+}
+
+fn diagnostics_setting(section: &str, name: &str, value: &Value, layer: &mut ConfigLayer) -> bool {
+    match name {
+        "read_benchmark" => match value.as_str() {
+            Some(s) => {
+                if let Some(path) = config_path(s, &format!("\"{section}.read_benchmark\""), layer) {
+                    layer.read_benchmark = Some(path);
+                }
+            }
+            None => layer.warn(format!(
+                "\"{section}.read_benchmark\" must be a path string, not {} (ignored)",
+                kind_of(value)
             )),
         },
         _ => return false,
@@ -737,6 +765,7 @@ mod tests {
                 search_root: Some("/".into()),
                 max_depth: Some(6),
                 filter_dot_underscore: Some(true),
+                read_benchmark: None,
                 warnings: vec![],
             }
         );
@@ -776,6 +805,7 @@ mod tests {
                 search_root: None,
                 max_depth: None,
                 filter_dot_underscore: Some(false),
+                read_benchmark: None,
                 warnings: vec!["plugins not supported by polyboot (ignored): auto_install, \
                      image_blacklist, menu_alias, menu_class, menu_tip, persistence, theme"
                     .into()],
@@ -1096,4 +1126,16 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn diagnostics_read_benchmark_path() {
+        let (cfg, errors) =
+            load(Some(br#"{"diagnostics": {"read_benchmark": "/samples/ipxe.iso"}}"#), None, Firmware::Uefi);
+        assert!(errors.is_empty() && cfg.warnings.is_empty(), "{errors:?} {:?}", cfg.warnings);
+        assert_eq!(cfg.read_benchmark.as_deref(), Some("/samples/ipxe.iso"));
+        let (cfg, _) = load(Some(br#"{"diagnostics": {"read_benchmark": 3}}"#), None, Firmware::Uefi);
+        assert_eq!(cfg.read_benchmark, None);
+        assert_eq!(cfg.warnings.len(), 1);
+    }
+
 }

@@ -9,6 +9,7 @@
 
 extern crate alloc;
 
+mod bench;
 mod clock;
 mod disk;
 mod image;
@@ -117,6 +118,9 @@ impl Session {
             stats.sectors_read,
             stats.read_calls
         );
+        if let Some(path) = &config.read_benchmark {
+            bench::read_benchmark(&mut fs, disk_handle, &location, path);
+        }
         let title = format!("polyboot {}  -  {} images on {}", polyboot_core::VERSION, menu.image_count(), fs.label());
         Ok(Session { disk_handle, location, fs, menu, title, boots: 0 })
     }
@@ -172,7 +176,7 @@ impl Session {
             ImageKind::Iso | ImageKind::Img => {
                 let media = self.virtual_media(image)?;
                 self.boots = self.boots.wrapping_add(1);
-                let device = vblock::Installed::install(media, self.boots)?;
+                let device = vblock::Installed::install(media, self.boots, true)?;
                 device.boot()
             }
             other => Err(menu::not_bootable_yet_reason(other)),

@@ -131,17 +131,23 @@ pub fn run(menu: &mut Menu, title: &str) -> Action {
         if let Some(k) = key_event {
             events.push(k);
         }
-        if let (Some(t), true) = (&timer, menu.countdown().is_some()) {
-            // SAFETY: the event stays alive for the duration of the wait.
-            events.push(unsafe { t.unsafe_clone() });
-        }
-        if events.is_empty() {
+        let timer_index = match (&timer, menu.countdown().is_some()) {
+            (Some(t), true) => {
+                // SAFETY: the event stays alive for the duration of the wait.
+                events.push(unsafe { t.unsafe_clone() });
+                Some(events.len() - 1)
+            }
+            _ => None,
+        };
+        // WaitForEvent resets the event it reports: which one fired comes from its index.
+        let fired = if events.is_empty() {
             boot::stall(core::time::Duration::from_millis(TICK_MS));
+            None
         } else {
-            let _ = boot::wait_for_event(&mut events);
-        }
+            boot::wait_for_event(&mut events).ok()
+        };
         let mut action = Action::None;
-        if menu.countdown().is_some() && timer.as_ref().is_some_and(|t| boot::check_event(unsafe { &t.unsafe_clone() }).unwrap_or(false)) {
+        if fired.is_some() && fired == timer_index {
             action = menu.tick(TICK_MS);
         }
         while let Some(key) = system::with_stdin(|input| input.read_key().ok().flatten()) {

@@ -136,8 +136,9 @@ pub struct Installed {
 }
 
 impl Installed {
-    /// Install the BlockIO + device path on a new handle and let the firmware's drivers bind.
-    pub fn install(backend: Box<dyn VirtualMedia>, serial: u8) -> Result<Installed, String> {
+    /// Install the BlockIO + device path on a new handle; with `connect`, let the firmware's
+    /// drivers bind (partitions, El Torito, FAT).
+    pub fn install(backend: Box<dyn VirtualMedia>, serial: u8, connect: bool) -> Result<Installed, String> {
         let bs = backend.block_size();
         let size = backend.size();
         if bs == 0 || size < bs as u64 {
@@ -191,9 +192,15 @@ impl Installed {
             )
         }
         .map_err(|e| format!("installing the virtual device path: {:?}", e.status()))?;
-        // Partition / El Torito / FAT drivers bind; "not found" just means nothing did.
-        let _ = boot::connect_controller(handle, &[], None, true);
+        if connect {
+            // Partition / El Torito / FAT drivers bind; "not found" just means nothing did.
+            let _ = boot::connect_controller(handle, &[], None, true);
+        }
         Ok(installed)
+    }
+
+    pub fn handle(&self) -> Handle {
+        self.handle
     }
 
     pub fn read_errors(&self) -> u32 {

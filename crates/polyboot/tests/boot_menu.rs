@@ -198,3 +198,24 @@ fn thousand_images_in_nested_directories_reach_the_menu() {
     let menu = vm.serial_text();
     assert!(menu.contains("/isos/set-0/level-0/image-0-0.iso") && !menu.contains("not bootable"), "{menu}");
 }
+
+#[test]
+fn ventoy_control_plugin_default_image_boots_after_the_timeout_without_keys() {
+    let drive = TestDrive::new("256M");
+    drive.add(&[Path::new(artifacts::IPXE_ISO), Path::new("/usr/lib/ipxe/ipxe.efi")], "/iso");
+    // Ventoy's own configuration file and keys.
+    let cfg_dir = drive.dir.path().join("ventoy");
+    std::fs::create_dir_all(&cfg_dir).unwrap();
+    let cfg = cfg_dir.join("ventoy.json");
+    std::fs::write(
+        &cfg,
+        r#"{ "control": [ { "VTOY_MENU_TIMEOUT": "2" }, { "VTOY_DEFAULT_IMAGE": "/iso/ipxe.iso" } ],
+             "theme": { "file": "/ventoy/theme/theme.txt" } }"#,
+    )
+    .unwrap();
+    drive.add(&[&cfg], "/ventoy");
+    let mut vm = drive.boot("menu-ventoy-default-timeout");
+    vm.wait_for("booting the default in").unwrap();
+    vm.wait_for("polyboot: booting /iso/ipxe.iso").unwrap();
+    vm.wait_for(artifacts::IPXE_MARKER).unwrap();
+}
