@@ -220,40 +220,77 @@ pub fn add(drive: &mut Drive, files: &[&Path], to_dir: &str, quiet: bool) -> Res
 
 /// Copy `size` bytes, hashing them; trailing all-zero chunks are not written (they lie past the
 /// valid data length, which reads as zeros), so sparse images copy fast. Returns the hash and
-/// the valid data length.
+/// the valid data length. SHA-256 runs on a second thread, overlapping the writes: hashing
+/// alone is slower than the storage on a fast machine.
 fn copy_hashing<D: polyboot_core::block::WriteAt>(
     input: &mut std::fs::File,
     size: u64,
     writer: &mut exfat::FileWriter<'_, D>,
     bar: &ProgressBar,
 ) -> Result<([u8; 32], u64)> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; COPY_CHUNK];
+    use std::sync::{mpsc, Arc};
+    // Chunks in flight to the hasher; bounds the memory to a few chunks.
+    let (to_hasher, chunks) = mpsc::sync_channel::<Arc<Vec<u8>>>(2);
+    std::thread::scope(|scope| {
+        let hasher = scope.spawn(move || {
+            let mut hasher = Sha256::new();
+            for chunk in chunks {
+                hasher.update(&chunk[..]);
+            }
+            <[u8; 32]>::from(hasher.finalize())
+        });
+        let copied = copy_chunks(input, size, writer, bar, &to_hasher);
+        drop(to_hasher);
+        let digest = hasher.join().map_err(|_| anyhow::anyhow!("the hashing thread panicked"))?;
+        copied.map(|valid_len| (digest, valid_len))
+    })
+}
+
+fn copy_chunks<D: polyboot_core::block::WriteAt>(
+    input: &mut std::fs::File,
+    size: u64,
+    writer: &mut exfat::FileWriter<'_, D>,
+    bar: &ProgressBar,
+    to_hasher: &std::sync::mpsc::SyncSender<std::sync::Arc<Vec<u8>>>,
+) -> Result<u64> {
+    use std::sync::Arc;
+    // Buffers shared with the hasher; one is reused once the hasher has let go of it.
+    let mut recycled: Vec<Arc<Vec<u8>>> = Vec::new();
     let mut pos = 0u64;
     let mut written_to = 0u64; // everything before this offset is on the drive
     while pos < size {
         let n = ((size - pos) as usize).min(COPY_CHUNK);
-        input.read_exact(&mut buf[..n]).context("reading the source (did it shrink during the copy?)")?;
-        hasher.update(&buf[..n]);
-        if buf[..n].iter().any(|&b| b != 0) {
-            // Zero chunks skipped so far lie inside the valid data now: write them.
-            let zeros = vec![0u8; COPY_CHUNK];
-            while written_to < pos {
-                let z = ((pos - written_to) as usize).min(COPY_CHUNK);
-                writer.write_at(written_to, &zeros[..z]).map_err(ex)?;
-                written_to += z as u64;
+        let reusable = recycled.iter().position(|b| Arc::strong_count(b) == 1);
+        let mut buf = reusable.and_then(|i| Arc::try_unwrap(recycled.swap_remove(i)).ok()).unwrap_or_default();
+        buf.resize(n, 0);
+        input.read_exact(&mut buf).context("reading the source (did it shrink during the copy?)")?;
+        let chunk = Arc::new(buf);
+        to_hasher.send(Arc::clone(&chunk)).map_err(|_| anyhow::anyhow!("the hashing thread stopped"))?;
+        if chunk.iter().any(|&b| b != 0) {
+            if written_to < pos {
+                // Zero chunks skipped so far lie inside the valid data now: write them.
+                let zeros = vec![0u8; COPY_CHUNK];
+                while written_to < pos {
+                    let z = ((pos - written_to) as usize).min(COPY_CHUNK);
+                    writer.write_at(written_to, &zeros[..z]).map_err(ex)?;
+                    written_to += z as u64;
+                }
             }
-            writer.write_at(pos, &buf[..n]).map_err(ex)?;
+            writer.write_at(pos, &chunk).map_err(ex)?;
             written_to = pos + n as u64;
         }
         pos += n as u64;
         bar.set_position(pos);
+        recycled.push(chunk);
+        if recycled.len() > 4 {
+            recycled.remove(0);
+        }
     }
     let mut extra = [0u8; 1];
     if input.read(&mut extra)? != 0 {
         bail!("the source grew during the copy");
     }
-    Ok((hasher.finalize().into(), written_to))
+    Ok(written_to)
 }
 
 pub fn rm(drive: &mut Drive, path: &str) -> Result<Vec<String>> {

@@ -138,7 +138,7 @@ fn refuses_directories_character_devices_and_non_drives() {
 
 
 #[test]
-fn add_ls_rm_verify_200_files_fragmented_unicode_sparse() {
+fn add_ls_rm_verify_200_files_unicode_long_names_sparse_5g() {
     let dir = tempfile::tempdir().unwrap();
     let img = dir.path().join("drive.img");
     let s = img.to_str().unwrap();
@@ -175,13 +175,12 @@ fn add_ls_rm_verify_200_files_fragmented_unicode_sparse() {
     assert_eq!(listing.as_array().unwrap().len(), 40, "20 images + 20 .sha256 files");
     assert!(listing.as_array().unwrap().iter().any(|e| e["name"] == "Ünïcödé-日本語-3-0.iso"));
 
-    // Fragmentation: remove every other file of a batch, then fill the holes with a file
-    // larger than any hole.
+    // Removal: every other file of one batch.
     for path in added_paths.iter().filter(|p| p.contains("level-1/")).step_by(2) {
         ok(&["rm", s, path]);
     }
     let big = pattern(7, 3_000_000);
-    let big_path = src.join("fragmented.iso");
+    let big_path = src.join("big.iso");
     std::fs::write(&big_path, &big).unwrap();
 
     // A sparse 5 GiB image.
@@ -200,14 +199,47 @@ fn add_ls_rm_verify_200_files_fragmented_unicode_sparse() {
     // 150 images (every fourth file is .bin), 10 removed, 2 added.
     assert_eq!(info["image_count"].as_u64().unwrap(), 142, "{info}");
 
-    // Content read back through our reader and compared with the source via sha256sum.
-    let sums = run_tool(Command::new("sha256sum").arg(&big_path)).unwrap();
-    let want = sums.split_whitespace().next().unwrap();
-    let added: Value = serde_json::from_str(&ok(&["verify", s, "/fragmented.iso", "--json"])).unwrap();
-    assert_eq!(added[0]["status"], "ok");
-    let sidecar_listing = ok(&["ls", s, "/"]);
-    assert!(sidecar_listing.contains("fragmented.iso.sha256"), "{sidecar_listing}");
-    assert_eq!(want.len(), 64);
+    // The big file reads back with the hash recorded while adding it.
+    let sidecar = ok(&["ls", s, "/", "--json"]);
+    assert!(sidecar.contains("big.iso.sha256"), "{sidecar}");
+    let verified: Value = serde_json::from_str(&ok(&["verify", s, "/big.iso", "--json"])).unwrap();
+    assert_eq!(verified[0]["status"], "ok");
+}
+
+#[test]
+fn files_that_end_up_fragmented_pass_fsck_and_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("frag.img");
+    let s = img.to_str().unwrap();
+    ok(&["install", s, "--size", "128M"]);
+    // Fill the volume with 1 MiB files, free every other one, then add a file larger than any
+    // hole: it can only be stored in pieces.
+    let src = dir.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    let free = info(&img)["free_bytes"].as_u64().unwrap();
+    let count = (free >> 20) as usize - 2;
+    let files: Vec<PathBuf> = (0..count)
+        .map(|i| {
+            let p = src.join(format!("fill{i:03}.bin"));
+            std::fs::write(&p, pattern(i as u64, 1 << 20)).unwrap();
+            p
+        })
+        .collect();
+    let mut args = vec!["add", "-q", s, "--to", "fill"];
+    args.extend(files.iter().map(|p| p.to_str().unwrap()));
+    ok(&args);
+    for i in (0..count).step_by(2) {
+        ok(&["rm", s, &format!("/fill/fill{i:03}.bin")]);
+    }
+    let big = src.join("pieces.iso");
+    std::fs::write(&big, pattern(99, 10 << 20)).unwrap();
+    ok(&["add", "-q", s, big.to_str().unwrap()]);
+    let listing: Value = serde_json::from_str(&ok(&["ls", s, "/", "--json"])).unwrap();
+    let entry = listing.as_array().unwrap().iter().find(|e| e["name"] == "pieces.iso").unwrap().clone();
+    assert!(entry["fragments"].as_u64().unwrap() >= 10, "stored in pieces: {entry}");
+    let verified: Value = serde_json::from_str(&ok(&["verify", s, "/pieces.iso", "--json"])).unwrap();
+    assert_eq!(verified[0]["status"], "ok", "every byte reads back through our reader");
+    fsck_exfat(&img);
 }
 
 #[test]
@@ -219,7 +251,8 @@ fn verify_detects_corruption_and_full_drive_is_a_clear_error() {
     let file = dir.path().join("x.iso");
     std::fs::write(&file, pattern(1, 200_000)).unwrap();
     let added: Value = serde_json::from_str(&ok(&["add", s, file.to_str().unwrap(), "--json"])).unwrap();
-    assert_eq!(added[0]["sha256"].as_str().unwrap().len(), 64);
+    let sums = run_tool(Command::new("sha256sum").arg(&file)).unwrap();
+    assert_eq!(added[0]["sha256"].as_str().unwrap(), sums.split_whitespace().next().unwrap(), "recorded hash = sha256sum");
     ok(&["verify", s]);
 
     // Flip one byte of the file's data behind the file system's back.
