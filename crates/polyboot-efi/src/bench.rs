@@ -11,7 +11,6 @@ use polyboot_core::drive::DriveLocation;
 use polyboot_core::exfat::ExFat;
 use polyboot_core::vdisk::VirtualDisk;
 use uefi::boot::{self, OpenProtocolAttributes, OpenProtocolParams};
-use uefi::println;
 use uefi::proto::media::block::BlockIO;
 use uefi::Handle;
 

@@ -9,6 +9,14 @@
 
 extern crate alloc;
 
+/// Like `uefi::println!`, but a console that fails (a serial port timing out, a broken GOP)
+/// must not bring the boot manager down: write errors are ignored.
+macro_rules! println {
+    ($($arg:tt)*) => {
+        $crate::console_line(format_args!($($arg)*))
+    };
+}
+
 mod bench;
 mod clock;
 mod disk;
@@ -34,7 +42,15 @@ use uefi::prelude::*;
 use uefi::proto::device_path::text::{AllowShortcuts, DisplayOnly};
 use uefi::proto::device_path::{DevicePath, DeviceSubType, DeviceType};
 use uefi::proto::loaded_image::LoadedImage;
-use uefi::{boot, println};
+use uefi::boot;
+
+/// polyboot never exits boot services itself, so the console is always there to try.
+pub(crate) fn console_line(args: core::fmt::Arguments) {
+    uefi::system::with_stdout(|out| {
+        let _ = out.write_fmt(args);
+        let _ = out.write_str("\r\n");
+    });
+}
 
 #[entry]
 fn main() -> Status {

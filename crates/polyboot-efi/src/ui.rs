@@ -176,8 +176,8 @@ pub fn run(menu: &mut Menu, title: &str) -> Action {
 
 /// Show a message under the menu and wait for a key (or `secs` seconds).
 pub fn pause(message: &str, secs: u64) {
-    uefi::println!("{message}");
-    uefi::println!("press any key to return to the menu");
+    println!("{message}");
+    println!("press any key to return to the menu");
     let mut waited = 0;
     while waited < secs * 1000 {
         if system::with_stdin(|input| input.read_key().ok().flatten()).is_some() {

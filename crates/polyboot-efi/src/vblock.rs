@@ -251,7 +251,7 @@ impl Installed {
                     LoadImageSource::FromDevicePath { device_path: path, boot_policy: uefi::proto::BootPolicy::ExactMatch },
                 ) {
                     Ok(image) => {
-                        uefi::println!("polyboot: starting {loader}");
+                        println!("polyboot: starting {loader}");
                         let status = match boot::start_image(image) {
                             Ok(()) => Status::SUCCESS,
                             Err(e) => e.status(),
