@@ -415,6 +415,23 @@ impl Vm {
         }
     }
 
+    /// Wait until the guest powers the machine off (QEMU exits by itself); returns the time
+    /// since start. Fails at the VM's deadline.
+    pub fn wait_exit(&mut self) -> Result<Duration> {
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                if !status.success() {
+                    bail!("QEMU exited with {status}\n{}", self.console_tail());
+                }
+                return Ok(self.started.elapsed());
+            }
+            if Instant::now() >= self.deadline {
+                bail!("timed out after {:?} waiting for VM '{}' to power off\n{}", self.config.timeout, self.config.name, self.console_tail());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Stop QEMU now (also done on drop).
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -219,3 +219,18 @@ fn ventoy_control_plugin_default_image_boots_after_the_timeout_without_keys() {
     vm.wait_for("polyboot: booting /iso/ipxe.iso").unwrap();
     vm.wait_for(artifacts::IPXE_MARKER).unwrap();
 }
+
+#[test]
+fn power_off_entry_turns_the_machine_off() {
+    let drive = TestDrive::new("256M");
+    drive.add(&[Path::new(artifacts::IPXE_ISO)], "/");
+    let mut vm = drive.boot("menu-power-off");
+    // The fixed entries follow the images; End selects the last one (Firmware setup), Up the
+    // one before it.
+    vm.send_key("end").unwrap();
+    vm.send_key("up").unwrap();
+    vm.wait_for("Power off").unwrap();
+    vm.send_key("ret").unwrap();
+    let t = vm.wait_exit().unwrap();
+    eprintln!("powered off after {t:?}");
+}
