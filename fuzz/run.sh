@@ -20,6 +20,14 @@
 #
 # FUZZ_TIMEOUT: seconds one input may take before it counts as a hang (default 30).
 # Targets run one after another, one process each (the machines have 2 cores).
+#
+# Dictionaries: fuzz/dict/<target>.dict, when it exists, is passed with -dict=.
+#
+# Works from any directory. On a fresh machine it needs rustup's stable toolchain (cargo on
+# PATH or in ~/.cargo/bin) and a C++ compiler (libfuzzer-sys builds libFuzzer); the first
+# run installs cargo-fuzz (about 1 minute on 2 busy cores), builds the seed generator
+# (about 10 s) and the 8 targets (about 1 minute). Every step's failure ends the script
+# with a non-zero status.
 set -uo pipefail
 
 if [[ $# -lt 1 || ! "$1" =~ ^[0-9]+$ || "$1" -eq 0 ]]; then
@@ -29,15 +37,34 @@ fi
 seconds=$1
 shift
 
-fuzz_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(dirname "$fuzz_dir")
-cd "$repo" || exit 2
+fuzz_dir=$(CDPATH='' cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P) || exit 2
+repo=$(dirname -- "$fuzz_dir")
+cd -- "$repo" || exit 2
+total_start=$SECONDS
+
+# cargo from rustup when this shell's PATH does not have it (fresh CI shells).
+if ! command -v cargo >/dev/null 2>&1 && [[ -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo" ]]; then
+    export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "fuzz: cargo not found (install Rust with rustup)" >&2
+    exit 1
+fi
+# libfuzzer-sys compiles libFuzzer (C++) in its build script.
+if [[ -z "${CXX:-}" ]] && ! command -v c++ >/dev/null 2>&1 && ! command -v g++ >/dev/null 2>&1 \
+    && ! command -v clang++ >/dev/null 2>&1; then
+    echo "fuzz: no C++ compiler (c++, g++ or clang++; or set CXX): libfuzzer-sys needs one" >&2
+    exit 1
+fi
 
 export CARGO_TARGET_DIR="$fuzz_dir/target"
 sanitizer=${FUZZ_SANITIZER:-none}
 timeout=${FUZZ_TIMEOUT:-30}
 log_dir="$CARGO_TARGET_DIR/fuzz-logs"
-mkdir -p "$log_dir"
+if ! mkdir -p "$log_dir"; then
+    echo "fuzz: cannot create $log_dir" >&2
+    exit 1
+fi
 
 # 1. cargo-fuzz.
 if ! cargo fuzz --version >/dev/null 2>&1; then
@@ -65,24 +92,45 @@ if [[ -n "${FUZZ_RUSTC:-}" ]]; then
     export RUSTC="$FUZZ_RUSTC"
 fi
 echo "fuzz: compiler: $(${RUSTC:-rustc} --version), sanitizer: $sanitizer"
+if ! all_targets=$(cargo fuzz list); then
+    echo "fuzz: cargo fuzz list failed" >&2
+    exit 1
+fi
 if [[ $# -gt 0 ]]; then
     targets=("$@")
+    for t in "${targets[@]}"; do
+        if ! grep -qxF -- "$t" <<<"$all_targets"; then
+            echo "fuzz: unknown target $t (targets: ${all_targets//$'\n'/ })" >&2
+            exit 2
+        fi
+    done
 else
-    mapfile -t targets < <(cargo fuzz list)
+    mapfile -t targets <<<"$all_targets"
 fi
-if [[ ${#targets[@]} -eq 0 ]]; then
+if [[ ${#targets[@]} -eq 0 || -z "${targets[0]}" ]]; then
     echo "fuzz: no fuzz targets found" >&2
     exit 1
 fi
 start=$SECONDS
-for t in "${targets[@]}"; do
-    if ! cargo fuzz build --sanitizer "$sanitizer" "$t" >"$log_dir/build-$t.log" 2>&1; then
-        tail -n 40 "$log_dir/build-$t.log" >&2
-        echo "fuzz: target $t does not build" >&2
-        echo "fuzz: 0 passed, ${#targets[@]} failed"
-        exit 1
-    fi
-done
+# One cargo invocation for all of them (shared dependencies build once, in parallel).
+build_log="$log_dir/build.log"
+if [[ $# -gt 0 ]]; then
+    build_ok=1
+    rm -f "$build_log.tmp"
+    for t in "${targets[@]}"; do
+        cargo fuzz build --sanitizer "$sanitizer" "$t" >>"$build_log.tmp" 2>&1 || { build_ok=0; break; }
+    done
+    mv -f "$build_log.tmp" "$build_log"
+else
+    build_ok=1
+    cargo fuzz build --sanitizer "$sanitizer" >"$build_log" 2>&1 || build_ok=0
+fi
+if [[ $build_ok -ne 1 ]]; then
+    tail -n 40 "$build_log" >&2
+    echo "fuzz: the targets do not build (log: $build_log)" >&2
+    echo "fuzz: 0 passed, ${#targets[@]} failed"
+    exit 1
+fi
 echo "fuzz: built ${#targets[@]} targets (${targets[*]}) in $((SECONDS - start)) s"
 
 # 4. Run each target for SECONDS.
@@ -91,10 +139,20 @@ failed=0
 failed_names=()
 for t in "${targets[@]}"; do
     log="$log_dir/$t.log"
-    echo "fuzz: $t: running for $seconds s"
-    cargo fuzz run --sanitizer "$sanitizer" "$t" -- \
+    extra=()
+    dict="$fuzz_dir/dict/$t.dict"
+    if [[ -f "$dict" ]]; then
+        extra+=("-dict=$dict")
+    fi
+    echo "fuzz: $t: running for $seconds s${extra:+ (dictionary dict/$t.dict)}"
+    # Watchdog in case libFuzzer itself stops honouring -max_total_time / -timeout.
+    watchdog=()
+    if command -v timeout >/dev/null 2>&1; then
+        watchdog=(timeout --kill-after=30 $((seconds + 2 * timeout + 300)))
+    fi
+    ${watchdog[@]+"${watchdog[@]}"} cargo fuzz run --sanitizer "$sanitizer" "$t" -- \
         -max_total_time="$seconds" -rss_limit_mb=2048 -timeout="$timeout" \
-        -print_final_stats=1 >"$log" 2>&1
+        -print_final_stats=1 ${extra[@]+"${extra[@]}"} >"$log" 2>&1
     rc=$?
     done_line=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -n 1)
     if [[ $rc -eq 0 && -n "$done_line" ]]; then
@@ -111,7 +169,7 @@ for t in "${targets[@]}"; do
             echo "fuzz: $t: input $artifact ($(stat -c %s "$artifact") bytes), hex (first 4 KiB):"
             head -c 4096 "$artifact" | od -An -v -tx1 | tr -d ' \n' | fold -w 128
             echo
-            echo "fuzz: $t: reproduce with: RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR=$CARGO_TARGET_DIR cargo fuzz run -s $sanitizer $t $artifact"
+            echo "fuzz: $t: reproduce with: cd $repo && RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR=$CARGO_TARGET_DIR cargo fuzz run -s $sanitizer $t $artifact"
         fi
     fi
 done
@@ -119,5 +177,6 @@ done
 if [[ $failed -gt 0 ]]; then
     echo "fuzz: failed targets: ${failed_names[*]}"
 fi
+echo "fuzz: total time $((SECONDS - total_start)) s"
 echo "fuzz: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

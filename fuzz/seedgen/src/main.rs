@@ -9,7 +9,14 @@
 //! - mbr: the protective MBR, the MBR-scheme layout with boot code, a four-entry table.
 //! - exfat_boot: the start of a formatted and populated exFAT volume (its metadata).
 //! - exfat_dir: that volume's root directory cluster.
+//! - iso9660, eltorito: a small hand-built ISO (Rock Ridge, Joliet, El Torito BIOS + EFI,
+//!   see iso.rs) and variants of it, and the first 256 KiB of Debian's ipxe.iso made a valid
+//!   volume when that file is installed (skipped, with a note, when it is not).
+//! - config: the polyboot.json / ventoy.json test fixtures and small files for each rule.
+//! - vdisk: virtual disk descriptions (see common/vdisk_desc.rs and vdisk_seeds.rs).
 
+#[path = "../../common/eltorito_fixup.rs"]
+mod eltorito_fixup;
 #[path = "../../common/exfat_fixup.rs"]
 mod exfat_fixup;
 #[path = "../../common/exfat_image.rs"]
@@ -18,16 +25,26 @@ mod exfat_image;
 mod exfat_walk;
 #[path = "../../common/gpt_fixup.rs"]
 mod gpt_fixup;
+#[path = "../../common/vdisk_desc.rs"]
+mod vdisk_desc;
+
+mod config_seeds;
+mod iso;
+mod vdisk_seeds;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use polyboot_core::block::{MemDevice, WriteAt};
+use polyboot_core::config::{self, Firmware};
+use polyboot_core::eltorito::{self, Platform};
 use polyboot_core::exfat::ExFat;
 use polyboot_core::gpt::{self, Gpt, GptPartition, PartitionName, SectorSize};
 use polyboot_core::guid::Guid;
+use polyboot_core::iso9660::{self, NameMode};
 use polyboot_core::layout::{self, BootCode, Identity, LayoutRequest, Scheme, MIB};
 use polyboot_core::mbr::{types, Mbr, MbrPartition};
+use polyboot_core::vdisk::{Extent, VirtualDisk};
 
 fn main() {
     let dir = std::env::args_os()
@@ -74,6 +91,45 @@ fn main() {
     put("exfat_dir", "end-of-directory", &[0u8; 32]);
 
     check_fixups_repair(&image);
+
+    let hand = iso::hand_built();
+    check_hand_built_iso(&hand);
+    let plain = iso::without_rock_ridge(&hand);
+    check_plain_iso(&plain);
+    let bios_only = iso::bios_only(&hand);
+    check_bios_only(&bios_only);
+    for (name, img) in [
+        ("hand-built", &hand),
+        ("no-rock-ridge", &plain),
+        ("bios-only", &bios_only),
+    ] {
+        put("iso9660", name, img);
+        put("eltorito", name, img);
+    }
+    match iso::ipxe_head(Path::new(iso::IPXE_ISO)) {
+        Ok(head) => {
+            check_ipxe_head(&head);
+            put("iso9660", "ipxe-head", &head);
+            put("eltorito", "ipxe-head", &head);
+        }
+        Err(why) => println!("seedgen: no ipxe.iso seed ({why}); the hand-built ISO seeds only"),
+    }
+
+    for (name, bytes) in config_seeds::seeds() {
+        check_config_seed(name, &bytes);
+        put("config", name, &bytes);
+    }
+
+    for (name, desc) in vdisk_seeds::seeds() {
+        let bytes = vdisk_desc::encode(&desc);
+        assert_eq!(
+            vdisk_desc::decode(&bytes),
+            desc,
+            "vdisk seed {name} does not round-trip"
+        );
+        check_vdisk_seed(name, &desc);
+        put("vdisk", name, &bytes);
+    }
 
     println!("seedgen: wrote {count} seeds under {}", dir.display());
 }
@@ -139,6 +195,7 @@ fn check_fixups_keep_valid_input(target: &str, name: &str, bytes: &[u8]) {
             exfat_fixup::fix_boot_checksums(&mut fixed);
         }
         ("exfat_dir", _) => exfat_fixup::fix_entry_sets(&mut fixed, &exfat_upcase()),
+        ("eltorito", _) => eltorito_fixup::fix_validation_checksum(&mut fixed),
         _ => {}
     }
     assert!(
@@ -374,4 +431,159 @@ fn boot_code() -> [u8; 440] {
 
 fn guid(n: u8) -> Guid {
     Guid::from_random_bytes([n.wrapping_mul(29).wrapping_add(1); 16])
+}
+
+/// The hand-built ISO reads as built: both trees, Rock Ridge names (one continued in a CE
+/// area), the relocated directory, the two-extent file, and both boot entries.
+fn check_hand_built_iso(img: &[u8]) {
+    let mut dev = MemDevice::from_vec(img.to_vec());
+    let info = iso9660::probe(&mut dev).expect("probe the hand-built ISO");
+    assert!(info.rock_ridge(), "Rock Ridge");
+    assert_eq!(info.volume_id, "POLYBOOT_SEED");
+    let joliet = info.joliet.clone().expect("Joliet tree");
+    assert_eq!(
+        (joliet.level, joliet.volume_id.as_str()),
+        (3, "polyboot seed")
+    );
+    assert_eq!(info.preferred_tree(), &info.primary);
+    assert_eq!(info.el_torito_catalog, Some(30));
+
+    for tree in [&info.primary, &joliet.tree] {
+        let cfg = iso9660::lookup(&mut dev, tree, "/boot/grub/grub.cfg").expect("grub.cfg");
+        assert_eq!(
+            iso9660::read_to_vec(&mut dev, &cfg, 1 << 20).unwrap(),
+            iso::GRUB_CFG_TEXT
+        );
+        let big = iso9660::lookup(&mut dev, tree, "/big.bin").expect("big.bin");
+        assert_eq!(big.sections.len(), 2, "big.bin has two extents");
+        let data = iso9660::read_to_vec(&mut dev, &big, 1 << 20).unwrap();
+        assert_eq!(data.len(), iso::SECTOR + iso::BIG_TAIL);
+        assert!(data.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
+        let readme = iso9660::lookup(&mut dev, tree, "/ReadMe.txt").expect("ReadMe.txt");
+        assert_eq!(readme.name(), "ReadMe.txt");
+        assert_eq!(
+            iso9660::read_to_vec(&mut dev, &readme, 1 << 20).unwrap(),
+            iso::README_TEXT
+        );
+    }
+    // Rock Ridge: the CL placeholder is the directory, its RE original is hidden.
+    let note = iso9660::lookup(&mut dev, &info.primary, "/deep/note.txt").expect("relocated dir");
+    assert_eq!(
+        iso9660::read_to_vec(&mut dev, &note, 1 << 20).unwrap(),
+        iso::NOTE_TEXT
+    );
+    let rr_moved = iso9660::lookup(&mut dev, &info.primary, "/rr_moved").unwrap();
+    let moved = iso9660::read_dir(&mut dev, &info.primary, &rr_moved.record).unwrap();
+    assert!(moved.is_empty(), "relocated original listed: {moved:?}");
+    let mut paths = Vec::new();
+    iso9660::walk(&mut dev, &info.primary, 8, |path, _| {
+        paths.push(path.to_string());
+        true
+    })
+    .unwrap();
+    paths.sort();
+    let expected = [
+        "/ReadMe.txt",
+        "/big.bin",
+        "/boot",
+        "/boot.catalog",
+        "/boot/grub",
+        "/boot/grub/grub.cfg",
+        "/deep",
+        "/deep/note.txt",
+        "/efi.img",
+        "/eltorito.img",
+        "/rr_moved",
+    ];
+    assert_eq!(paths, expected);
+
+    let catalog = eltorito::read_catalog(&mut dev).expect("boot catalog");
+    assert_eq!(catalog.entries.len(), 2);
+    assert!(catalog.can_boot_bios() && catalog.can_boot_uefi());
+    assert_eq!(catalog.efi_entry().unwrap().platform, Platform::Efi);
+    assert_eq!(catalog.efi_image_range(&mut dev), Some((33 * 2048, 4096)));
+}
+
+fn check_plain_iso(img: &[u8]) {
+    let mut dev = MemDevice::from_vec(img.to_vec());
+    let info = iso9660::probe(&mut dev).expect("probe the ISO without Rock Ridge");
+    assert_eq!(info.primary.mode, NameMode::Plain);
+    assert_eq!(info.preferred_tree().mode, NameMode::Joliet);
+    let cfg = iso9660::lookup(&mut dev, &info.primary, "/BOOT/GRUB/GRUB.CFG").unwrap();
+    assert_eq!(cfg.name(), "GRUB.CFG");
+}
+
+fn check_bios_only(img: &[u8]) {
+    let mut dev = MemDevice::from_vec(img.to_vec());
+    let catalog = eltorito::read_catalog(&mut dev).expect("BIOS-only catalog");
+    assert!(catalog.can_boot_bios() && !catalog.can_boot_uefi());
+    assert!(eltorito::uefi_boot_reason(&Ok(catalog)).is_some());
+}
+
+/// The ipxe.iso head is a valid volume whose El Torito entries lie inside it.
+fn check_ipxe_head(img: &[u8]) {
+    let mut dev = MemDevice::from_vec(img.to_vec());
+    let info = iso9660::probe(&mut dev).expect("probe the ipxe.iso head");
+    assert_eq!(info.volume_bytes(), iso::IPXE_HEAD as u64);
+    let mut entries = 0;
+    iso9660::walk(&mut dev, info.preferred_tree(), 8, |_, _| {
+        entries += 1;
+        true
+    })
+    .expect("walk the ipxe.iso head");
+    assert!(entries > 0);
+    let catalog = eltorito::read_catalog(&mut dev).expect("ipxe.iso head boot catalog");
+    assert!(catalog.can_boot_bios() || catalog.can_boot_uefi());
+}
+
+fn check_config_seed(name: &str, bytes: &[u8]) {
+    // Every seed must at least be read without panicking; the valid ones must parse.
+    let valid = !matches!(name, "utf16" | "not-object" | "syntax" | "nesting-33")
+        && !name.starts_with("pair");
+    for firmware in [Firmware::Uefi, Firmware::Bios] {
+        let p = config::parse_polyboot(bytes, firmware);
+        let v = config::parse_ventoy(bytes, firmware);
+        if valid {
+            assert!(p.is_ok() && v.is_ok(), "config seed {name}: {p:?} {v:?}");
+        }
+    }
+    if name == "ventoy-fixture" {
+        let (c, errors) = config::load(None, Some(bytes), Firmware::Bios);
+        assert!(errors.is_empty());
+        assert_eq!(
+            c.timeout_secs,
+            Some(20),
+            "control_legacy applies under BIOS"
+        );
+    }
+}
+
+/// A description meant to build a disk does (and one meant to be refused is refused).
+fn check_vdisk_seed(name: &str, desc: &vdisk_desc::Desc) {
+    let mut prev_end = 0u64;
+    let extents = desc
+        .extents
+        .iter()
+        .map(|e| {
+            let file_offset = if e.absolute {
+                e.offset
+            } else {
+                prev_end + e.offset
+            };
+            prev_end = file_offset + e.len;
+            Extent {
+                file_offset,
+                device_offset: e.device_offset,
+                len: e.len,
+            }
+        })
+        .collect();
+    let disk = VirtualDisk::new(
+        desc.block_size,
+        desc.image_len,
+        desc.partition_offset,
+        extents,
+    );
+    let refused = matches!(name, "unsorted-extents" | "size-overflow");
+    assert_eq!(disk.is_err(), refused, "vdisk seed {name}: {disk:?}");
 }
