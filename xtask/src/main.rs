@@ -2,7 +2,7 @@
 //!
 //!   cargo xtask deps [--check]   install (or just check) the Debian packages we build and test with
 //!   cargo xtask build            host binaries (default toolchain) + firmware (Debian rustc, build-std)
-//!   cargo xtask test [ARGS]      build, then run every test (`cargo test --workspace ARGS`)
+//!   cargo xtask test [ARGS]      build, fuzz every parser briefly, run every test (`cargo test --workspace ARGS`)
 //!   cargo xtask demo             make a drive image with a sample image and boot it in QEMU
 //!   cargo xtask bench            throughput of `add` vs dd and of SHA-256 vs sha256sum (ratios)
 //!   cargo xtask bench-boot       boot overhead vs -cdrom, in-firmware read path, 1,000-image scan
@@ -34,6 +34,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("fdisk", "/usr/sbin/sfdisk"),
     ("gdisk", "/usr/sbin/sgdisk"),
     ("tesseract-ocr", "/usr/bin/tesseract"),
+    // libFuzzer (cargo fuzz) is C++.
+    ("g++", "/usr/bin/g++"),
 ];
 
 pub const UEFI_TARGET: &str = "x86_64-unknown-uefi";
@@ -162,8 +164,20 @@ fn build_firmware(root: &Path) -> Result<PathBuf> {
     Ok(efi)
 }
 
+/// Seconds per fuzz target in `cargo xtask test` (`POLYBOOT_FUZZ_SECONDS`, 0 skips).
+const DEFAULT_FUZZ_SECONDS: u32 = 10;
+
 fn test(extra: &[String]) -> Result<()> {
     let root = root();
+    let fuzz_seconds: u32 = match std::env::var("POLYBOOT_FUZZ_SECONDS") {
+        Ok(v) => v.parse().context("POLYBOOT_FUZZ_SECONDS must be a number of seconds")?,
+        Err(_) => DEFAULT_FUZZ_SECONDS,
+    };
+    if fuzz_seconds > 0 {
+        // First, so the test runner's summary is the last thing printed.
+        eprintln!("xtask: fuzzing every parser for {fuzz_seconds} s each (POLYBOOT_FUZZ_SECONDS=0 skips)");
+        run(Command::new("bash").arg(root.join("fuzz/run.sh")).arg(fuzz_seconds.to_string()))?;
+    }
     let mut cmd = cargo();
     cmd.current_dir(&root)
         .args(["test", "--workspace"])
