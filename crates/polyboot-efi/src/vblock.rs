@@ -12,6 +12,7 @@ use core::ffi::c_void;
 use polyboot_core::block::IoError;
 use uefi::boot::{self, LoadImageSource, OpenProtocolAttributes, OpenProtocolParams};
 use uefi::proto::device_path::DevicePath;
+use uefi::proto::media::file::{File, FileAttribute, FileMode};
 use uefi::proto::media::fs::SimpleFileSystem;
 use uefi::{Handle, Status};
 use uefi_raw::protocol::block::{BlockIoMedia, BlockIoProtocol, Lba};
@@ -119,6 +120,41 @@ fn file_path_node(path: &str) -> Vec<u8> {
         n.extend_from_slice(&u.to_le_bytes());
     }
     n
+}
+
+/// Boot loaders to try on an image's EFI system partition: the removable-media path first,
+/// then other executables in `\EFI\BOOT` (GRUB first), leaving out shim's helpers (MokManager,
+/// fallback), which are not boot loaders.
+fn loader_candidates(fs_handle: Handle) -> Vec<String> {
+    const DEFAULT: &str = "\\EFI\\BOOT\\BOOTX64.EFI";
+    let mut others: Vec<String> = Vec::new();
+    if let Ok(mut fs) = unsafe {
+        boot::open_protocol::<SimpleFileSystem>(
+            OpenProtocolParams { handle: fs_handle, agent: boot::image_handle(), controller: None },
+            OpenProtocolAttributes::GetProtocol,
+        )
+    } {
+        if let Ok(mut root) = fs.open_volume() {
+            if let Ok(dir) = root.open(uefi::cstr16!("\\EFI\\BOOT"), FileMode::Read, FileAttribute::empty()) {
+                if let Some(mut dir) = dir.into_directory() {
+                    // Bounded: a hostile image cannot make us list forever.
+                    for _ in 0..256 {
+                        let Ok(Some(info)) = dir.read_entry_boxed() else { break };
+                        let name = info.file_name().to_string();
+                        let upper = name.to_ascii_uppercase();
+                        let helper = upper.starts_with("MM") || upper.starts_with("FB");
+                        if upper.ends_with(".EFI") && upper != "BOOTX64.EFI" && !helper && !info.is_directory() {
+                            others.push(format!("\\EFI\\BOOT\\{name}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    others.sort_by_key(|n| (!n.to_ascii_uppercase().contains("GRUB"), n.clone()));
+    let mut all = alloc::vec![String::from(DEFAULT)];
+    all.extend(others);
+    all
 }
 
 /// Device path bytes without the end node.
@@ -240,10 +276,10 @@ impl Installed {
             });
         }
         let mut last_error = String::new();
-        for (_, body) in &file_systems {
-            for loader in ["\\EFI\\BOOT\\BOOTX64.EFI"] {
+        for (handle, body) in &file_systems {
+            for loader in loader_candidates(*handle) {
                 let mut full = body.clone();
-                full.extend_from_slice(&file_path_node(loader));
+                full.extend_from_slice(&file_path_node(&loader));
                 full.extend_from_slice(&END_NODE);
                 let Ok(path) = <&DevicePath>::try_from(full.as_slice()) else { continue };
                 match boot::load_image(

@@ -234,3 +234,33 @@ fn power_off_entry_turns_the_machine_off() {
     let t = vm.wait_exit().unwrap();
     eprintln!("powered off after {t:?}");
 }
+
+#[test]
+fn iso_without_bootx64_falls_back_to_another_loader_in_efi_boot() {
+    let drive = TestDrive::new("256M");
+    // An ISO mastered with xorriso whose EFI boot image (FAT, made with mtools) holds only
+    // \EFI\BOOT\grubx64.efi (Debian's iPXE EFI build) plus a shim helper that must be skipped.
+    let root = drive.dir.path().join("isoroot");
+    std::fs::create_dir_all(&root).unwrap();
+    let efi_img = root.join("efi.img");
+    let f = std::fs::File::create(&efi_img).unwrap();
+    f.set_len(4 << 20).unwrap();
+    drop(f);
+    let part = efi_img.to_str().unwrap();
+    polyboot_tests::run_tool(Command::new("mformat").args(["-i", part, "::"])).unwrap();
+    polyboot_tests::run_tool(Command::new("mmd").args(["-i", part, "::/EFI", "::/EFI/BOOT"])).unwrap();
+    polyboot_tests::run_tool(Command::new("mcopy").args(["-i", part, "/usr/lib/ipxe/ipxe.efi", "::/EFI/BOOT/grubx64.efi"])).unwrap();
+    polyboot_tests::run_tool(Command::new("mcopy").args(["-i", part, "/usr/lib/ipxe/ipxe.efi", "::/EFI/BOOT/mmx64.efi"])).unwrap();
+    let iso = drive.dir.path().join("grub-only.iso");
+    polyboot_tests::run_tool(Command::new("xorriso").args(["-as", "mkisofs", "-quiet", "-o"]).arg(&iso).args([
+        "-e",
+        "efi.img",
+        "-no-emul-boot",
+    ]).arg(&root))
+    .unwrap();
+    drive.add(&[&iso], "/");
+    let mut vm = drive.boot("menu-iso-loader-fallback");
+    choose(&mut vm, "grub-only");
+    vm.wait_for("polyboot: starting \\EFI\\BOOT\\grubx64.efi").unwrap();
+    vm.wait_for(artifacts::IPXE_MARKER).unwrap();
+}
