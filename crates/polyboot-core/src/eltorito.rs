@@ -868,13 +868,8 @@ mod tests {
 
     #[test]
     fn random_catalogs_never_panic() {
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = crate::testutil::Rng(0x9E37_79B9_7F4A_7C15u64);
+        let mut next = move || rng.next();
         for round in 0..2000 {
             let mut cat = hybrid();
             if round % 2 == 0 {

@@ -1690,13 +1690,8 @@ mod tests {
         // Flip bytes all over the metadata sectors of the sample and make sure everything
         // still returns (errors are fine).
         let img = sample();
-        let mut x = 0x1234_5678_9abc_def0u64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = crate::testutil::Rng(0x1234_5678_9abc_def0u64);
+        let mut next = move || rng.next();
         for _ in 0..400 {
             let mut data = img.data.clone();
             for _ in 0..1 + next() % 8 {

@@ -12,6 +12,8 @@ extern crate alloc;
 extern crate std;
 
 pub mod block;
+#[cfg(test)]
+mod testutil;
 
 /// The polyboot version, shared by every component so a drive can report what wrote it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

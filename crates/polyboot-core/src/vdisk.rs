@@ -517,22 +517,7 @@ mod tests {
     use crate::block::MemDevice;
     use alloc::vec;
 
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            if n == 0 {
-                0
-            } else {
-                self.next() % n
-            }
-        }
-    }
+    use crate::testutil::Rng;
 
     /// Counts device reads.
     struct Counting {

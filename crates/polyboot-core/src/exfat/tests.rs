@@ -40,19 +40,7 @@ fn pattern(seed: u32, len: usize) -> Vec<u8> {
         .collect()
 }
 
-/// xorshift for the fuzz-style tests.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use crate::testutil::Rng;
 
 fn read_all<D: ReadAt>(fs: &mut ExFat<D>, path: &str) -> Vec<u8> {
     fs.read_to_vec(path).unwrap()

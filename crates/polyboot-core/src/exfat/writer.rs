@@ -353,18 +353,15 @@ impl<D: WriteAt> ExFat<D> {
     ) -> Result<FileWriter<'_, D>, Error> {
         let (mut parent, name) = self.parent_and_name(path)?;
         let set = self.create_in(&mut parent, &name, NewEntry::File { size }, &time)?;
-        let runs = self.cluster_runs(
-            set.stream.first_cluster,
-            set.stream.no_fat_chain,
-            Some(size),
-        )?;
+        self.writer_for(set)
+    }
+
+    /// A writer over the clusters of an existing file's entry set.
+    fn writer_for(&mut self, set: FileSet) -> Result<FileWriter<'_, D>, Error> {
+        let size = set.stream.data_length;
+        let runs = self.cluster_runs(set.stream.first_cluster, set.stream.no_fat_chain, Some(size))?;
         let extents = self.runs_to_extents(&runs, size);
-        Ok(FileWriter {
-            fs: self,
-            set,
-            extents,
-            position: 0,
-        })
+        Ok(FileWriter { fs: self, set, extents, position: 0 })
     }
 
     /// Create a file holding `data`.
@@ -380,19 +377,7 @@ impl<D: WriteAt> ExFat<D> {
             _ => return Err(Error::IsADirectory),
         };
         self.ensure_writable()?;
-        let size = set.stream.data_length;
-        let runs = self.cluster_runs(
-            set.stream.first_cluster,
-            set.stream.no_fat_chain,
-            Some(size),
-        )?;
-        let extents = self.runs_to_extents(&runs, size);
-        Ok(FileWriter {
-            fs: self,
-            set,
-            extents,
-            position: 0,
-        })
+        self.writer_for(set)
     }
 
     /// Remove a file or an empty directory.

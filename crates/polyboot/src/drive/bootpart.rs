@@ -97,7 +97,7 @@ pub fn write_boot_partition(file: &File, offset: u64, len: u64, sector_size: u32
         write_fat_file(&root, STAMP_PATH, &files.stamp_json()?)?;
     }
     fs.unmount().context("closing the boot partition")?;
-    repair_dot_entries(file, offset, len)?;
+    repair_dot_entries(file, offset, len, sector_size)?;
     Ok(())
 }
 
@@ -105,24 +105,11 @@ pub fn write_boot_partition(file: &File, offset: u64, len: u64, sector_size: u32
 /// and ".." entries; fsck.fat (rightly) wants "." and ".." in the first two slots. Move them
 /// there and mark the two freed slots deleted. Our directories are small, so only their first
 /// cluster holds these entries.
-fn repair_dot_entries(file: &File, offset: u64, len: u64) -> Result<()> {
+fn repair_dot_entries(file: &File, offset: u64, len: u64, sector_size: u32) -> Result<()> {
     use std::os::unix::fs::FileExt;
-    let mut bpb = [0u8; 512];
-    file.read_exact_at(&mut bpb, offset)?;
-    let u16_at = |o: usize| u16::from_le_bytes([bpb[o], bpb[o + 1]]) as u64;
-    let bps = u16_at(11);
-    let spc = bpb[13] as u64;
-    let reserved = u16_at(14);
-    let fats = bpb[16] as u64;
-    let root_entries = u16_at(17);
-    let fat_sectors = u16_at(22);
-    if bps == 0 || spc == 0 || fat_sectors == 0 {
-        bail!("unexpected boot partition format (FAT32?) after formatting");
-    }
-    let root_at = offset + (reserved + fats * fat_sectors) * bps;
-    let data_at = root_at + root_entries * 32;
-    let cluster_bytes = bps * spc;
-    let cluster_at = |c: u64| data_at + (c - 2) * cluster_bytes;
+    let fat = super::update::FatGeometry::read(file, offset, len, sector_size)?;
+    let (root_at, root_entries, cluster_bytes) = (fat.root_at, fat.root_entries, fat.cluster_bytes);
+    let cluster_at = |c: u64| fat.cluster_at(c as u32);
 
     // Breadth-first over directories: (position, length in bytes) of each directory's entries.
     let mut queue = vec![(root_at, root_entries * 32, true)];

@@ -631,8 +631,23 @@ struct Fat<'f> {
     fat: Vec<u8>,
 }
 
-impl<'f> Fat<'f> {
-    fn open(file: &'f File, base: u64, len: u64, sector_size: u32) -> Result<Fat<'f>> {
+/// Where the parts of polyboot's FAT16 boot partition are, read from its boot sector and
+/// checked; shared with the writer's fix-up pass in `bootpart`.
+pub(super) struct FatGeometry {
+    pub bps: u64,
+    pub cluster_bytes: u64,
+    pub fats: u64,
+    pub fat_sectors: u64,
+    pub fat_at: u64,
+    pub root_at: u64,
+    pub root_entries: u64,
+    pub data_at: u64,
+    /// Highest valid cluster number.
+    pub max_cluster: u32,
+}
+
+impl FatGeometry {
+    pub(super) fn read(file: &File, base: u64, len: u64, sector_size: u32) -> Result<FatGeometry> {
         let mut bpb = [0u8; 64];
         file.read_exact_at(&mut bpb, base).context("reading the boot partition's boot sector")?;
         let u16_at = |o: usize| u16::from_le_bytes([bpb[o], bpb[o + 1]]) as u64;
@@ -657,21 +672,41 @@ impl<'f> Fat<'f> {
         let clusters = (total - first_data) / spc;
         ensure!((4085..65525).contains(&clusters), "partition 2 is not FAT16 ({clusters} clusters)");
         ensure!(fat_sectors * bps >= (clusters + 2) * 2, "partition 2's FAT is too small for its clusters");
-        let fat_at = base + reserved * bps;
-        let mut fat = vec![0u8; (fat_sectors * bps) as usize];
-        file.read_exact_at(&mut fat, fat_at).context("reading the FAT of partition 2")?;
-        Ok(Fat {
-            file,
-            base,
+        Ok(FatGeometry {
             bps,
             cluster_bytes: bps * spc,
             fats,
-            fat_bytes: fat_sectors * bps,
-            fat_at,
+            fat_sectors,
+            fat_at: base + reserved * bps,
             root_at: base + (reserved + fats * fat_sectors) * bps,
             root_entries,
             data_at: base + first_data * bps,
             max_cluster: (clusters + 1) as u32,
+        })
+    }
+
+    pub(super) fn cluster_at(&self, c: u32) -> u64 {
+        self.data_at + (c as u64 - 2) * self.cluster_bytes
+    }
+}
+
+impl<'f> Fat<'f> {
+    fn open(file: &'f File, base: u64, len: u64, sector_size: u32) -> Result<Fat<'f>> {
+        let g = FatGeometry::read(file, base, len, sector_size)?;
+        let mut fat = vec![0u8; (g.fat_sectors * g.bps) as usize];
+        file.read_exact_at(&mut fat, g.fat_at).context("reading the FAT of partition 2")?;
+        Ok(Fat {
+            file,
+            base,
+            bps: g.bps,
+            cluster_bytes: g.cluster_bytes,
+            fats: g.fats,
+            fat_bytes: g.fat_sectors * g.bps,
+            fat_at: g.fat_at,
+            root_at: g.root_at,
+            root_entries: g.root_entries,
+            data_at: g.data_at,
+            max_cluster: g.max_cluster,
             fat,
         })
     }
