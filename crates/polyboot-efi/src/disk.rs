@@ -41,10 +41,20 @@ impl Drop for AlignedBuf {
     }
 }
 
-/// Bytes of the read-ahead window for small reads (directory entries, FAT blocks).
+/// Bytes of each read-ahead window for small reads (directory entries, FAT blocks, headers).
 const CACHE_BYTES: usize = 64 * 1024;
+/// Windows kept: directory clusters stay cached while the headers of many images are probed.
+const CACHE_WINDOWS: usize = 8;
 /// Largest single BlockIO transfer we issue for big reads.
 const MAX_TRANSFER: usize = 1024 * 1024;
+
+/// One cached run of blocks.
+struct Window {
+    buf: AlignedBuf,
+    /// Byte offset on the disk, and how many bytes are valid.
+    at: u64,
+    len: usize,
+}
 
 /// A whole disk as a byte-addressed device. Counts what it reads, for the scan statistics.
 pub struct FirmwareDisk {
@@ -52,10 +62,8 @@ pub struct FirmwareDisk {
     media_id: u32,
     block_size: u64,
     size: u64,
-    cache: AlignedBuf,
-    /// Byte offset of the cache window, and how many bytes of it are valid.
-    cache_at: u64,
-    cache_len: usize,
+    /// Least recently used first.
+    windows: Vec<Window>,
     bounce: AlignedBuf,
     pub sectors_read: u64,
     pub read_calls: u64,
@@ -85,9 +93,7 @@ impl FirmwareDisk {
             media_id,
             block_size,
             size,
-            cache: AlignedBuf::new(CACHE_BYTES, align),
-            cache_at: 0,
-            cache_len: 0,
+            windows: (0..CACHE_WINDOWS).map(|_| Window { buf: AlignedBuf::new(CACHE_BYTES, align), at: 0, len: 0 }).collect(),
             bounce: AlignedBuf::new(MAX_TRANSFER, align),
             sectors_read: 0,
             read_calls: 0,
@@ -98,11 +104,15 @@ impl FirmwareDisk {
         self.block_size
     }
 
-    fn read_blocks_into(&mut self, lba: u64, into_bounce: bool, len: usize) -> Result<(), IoError> {
+    /// Read `len` bytes of whole blocks at `lba` into the bounce buffer, or into window `slot`.
+    fn read_blocks_into(&mut self, lba: u64, slot: Option<usize>, len: usize) -> Result<(), IoError> {
         self.read_calls += 1;
         self.sectors_read += len as u64 / self.block_size;
         let media_id = self.media_id;
-        let buf = if into_bounce { &mut self.bounce.as_mut_slice()[..len] } else { &mut self.cache.as_mut_slice()[..len] };
+        let buf = match slot {
+            None => &mut self.bounce.as_mut_slice()[..len],
+            Some(i) => &mut self.windows[i].buf.as_mut_slice()[..len],
+        };
         self.bio
             .read_blocks(media_id, lba, buf)
             .map_err(|e| IoError::Device(alloc::format!("BlockIO read of {len} bytes at LBA {lba}: {:?}", e.status())))
@@ -121,30 +131,34 @@ impl ReadAt for FirmwareDisk {
         while done < buf.len() {
             let pos = offset + done as u64;
             let want = buf.len() - done;
-            // Served from the cache window?
-            if pos >= self.cache_at && pos < self.cache_at + self.cache_len as u64 {
-                let from = (pos - self.cache_at) as usize;
-                let n = want.min(self.cache_len - from);
-                buf[done..done + n].copy_from_slice(&self.cache.as_slice()[from..from + n]);
+            // Served from a cached window? (Move it to the most recently used end.)
+            if let Some(i) = self.windows.iter().position(|w| pos >= w.at && pos < w.at + w.len as u64) {
+                let w = self.windows.remove(i);
+                let from = (pos - w.at) as usize;
+                let n = want.min(w.len - from);
+                buf[done..done + n].copy_from_slice(&w.buf.as_slice()[from..from + n]);
+                self.windows.push(w);
                 done += n;
                 continue;
             }
             if pos % bs == 0 && want as u64 >= bs * 8 {
                 // Big aligned read: whole blocks through the bounce buffer, no caching.
                 let n = (want - want % bs as usize).min(MAX_TRANSFER);
-                self.read_blocks_into(pos / bs, true, n)?;
+                self.read_blocks_into(pos / bs, None, n)?;
                 buf[done..done + n].copy_from_slice(&self.bounce.as_slice()[..n]);
                 done += n;
                 continue;
             }
-            // Small or unaligned: refill the cache window starting at the containing block.
+            // Small or unaligned: refill the least recently used window from the containing block.
             let start = pos - pos % bs;
             let len = (CACHE_BYTES as u64).min(self.size - start) as usize;
             let len = len - len % bs as usize;
-            self.cache_len = 0;
-            self.read_blocks_into(start / bs, false, len)?;
-            self.cache_at = start;
-            self.cache_len = len;
+            self.windows[0].len = 0;
+            self.read_blocks_into(start / bs, Some(0), len)?;
+            let mut w = self.windows.remove(0);
+            w.at = start;
+            w.len = len;
+            self.windows.push(w);
         }
         Ok(())
     }
