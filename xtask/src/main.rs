@@ -34,6 +34,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("fdisk", "/usr/sbin/sfdisk"),
     ("gdisk", "/usr/sbin/sgdisk"),
     ("tesseract-ocr", "/usr/bin/tesseract"),
+    ("cpio", "/usr/bin/cpio"),
     // libFuzzer (cargo fuzz) is C++.
     ("g++", "/usr/bin/g++"),
 ];

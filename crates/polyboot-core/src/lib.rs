@@ -30,3 +30,5 @@ pub mod natsort;
 pub mod eltorito;
 pub mod iso9660;
 pub mod vdisk;
+pub mod bootcfg;
+pub mod cpio;
