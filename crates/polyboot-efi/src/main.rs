@@ -21,7 +21,6 @@ mod bench;
 mod clock;
 mod disk;
 mod image;
-mod probe;
 mod ui;
 mod vblock;
 
@@ -114,7 +113,7 @@ impl Session {
         }
         let mut menu = Menu::new(report.images.clone());
         for (index, image) in report.images.iter().enumerate() {
-            if let Some(status) = probe::status(&mut fs, image) {
+            if let Some(status) = polyboot_core::probe::status(&mut fs, image) {
                 menu.set_status(index, status);
             }
         }

@@ -30,6 +30,7 @@ pub enum Command {
     Ls(LsArgs),
     Rm(RmArgs),
     Verify(VerifyArgs),
+    Check(CheckArgs),
     Update(UpdateArgs),
 }
 
@@ -160,6 +161,17 @@ pub struct UpdateArgs {
     #[arg(long)]
     pub efi: Option<PathBuf>,
     /// Print the old and new versions and what was done as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Explain whether images will boot: boot modes, initrds, init family, polyboot's verdict.
+/// TARGET is a polyboot drive (every image on it, or IMAGE) or an image file on this machine.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  polyboot check disk.img\n  polyboot check disk.img linux/debian-live.iso --json\n  polyboot check ~/Downloads/fedora.iso")]
+pub struct CheckArgs {
+    pub target: PathBuf,
+    pub image: Option<String>,
     #[arg(long)]
     pub json: bool,
 }

@@ -35,6 +35,41 @@ fn run(cli: Cli) -> Result<ExitCode> {
     };
     match command {
         Command::Install(args) => run_install(args)?,
+        Command::Check(args) => {
+            let results = match Drive::open(&args.target, false) {
+                Ok(mut drive) => polyboot::check::check_drive(&mut drive, args.image.as_deref())?,
+                Err(drive_error) if args.image.is_none() && args.target.is_file() => {
+                    vec![polyboot::check::check_host_file(&args.target).map_err(|e| e.context(format!("{drive_error:#}")))?]
+                }
+                Err(e) => return Err(e),
+            };
+            if args.json {
+                print_json(&results)?;
+            } else {
+                for r in &results {
+                    let modes = match (r.uefi, r.bios) {
+                        (true, true) => "UEFI+BIOS",
+                        (true, false) => "UEFI",
+                        (false, true) => "BIOS only",
+                        (false, false) => "none",
+                    };
+                    println!("{} ({}, {}): boot modes {modes}", r.path, r.kind, format_size(r.size));
+                    if !r.kernels.is_empty() {
+                        println!("  kernels: {}", r.kernels.join(", "));
+                    }
+                    if !r.initrds.is_empty() {
+                        println!("  initrds: {}", r.initrds.join(", "));
+                    }
+                    if let Some(f) = &r.init_family {
+                        println!("  init: {f}");
+                    }
+                    for w in &r.warnings {
+                        println!("  note: {w}");
+                    }
+                    println!("  {}: {}", if r.expected_to_work { "OK" } else { "PROBLEM" }, r.verdict);
+                }
+            }
+        }
         Command::Info(args) => {
             let mut drive = Drive::open(&args.target, false)?;
             let info = ops::info(&mut drive)?;

@@ -1,32 +1,38 @@
-//! What the menu says about each image before the user picks it: which firmware can boot it,
-//! or why it cannot boot. Reads only a few sectors per image.
+//! Whether an image can boot, and if not why: shared by the boot menu and `polyboot check`.
+//! Reads only a few sectors per image.
 
 use alloc::format;
 use alloc::string::String;
-use polyboot_core::block::ReadAt;
-use polyboot_core::eltorito;
-use polyboot_core::exfat::ExFat;
-use polyboot_core::gpt;
-use polyboot_core::guid::Guid;
-use polyboot_core::iso9660::{self, IsoError};
-use polyboot_core::mbr::{self, Mbr};
-use polyboot_core::menu::{ImageEntry, ImageKind, Status};
+use crate::block::ReadAt;
+use crate::eltorito;
+use crate::exfat::ExFat;
+use crate::gpt;
+use crate::guid::Guid;
+use crate::iso9660::{self, IsoError};
+use crate::mbr::{self, Mbr};
+use crate::menu::{ImageEntry, ImageKind, Status};
 
-/// `None` leaves the menu's own status (e.g. "not bootable yet" for WIM / VHD).
+/// Status of an image on an exFAT volume; `None` leaves the menu's own status (e.g. "not
+/// bootable yet" for WIM / VHD).
 pub fn status<D: ReadAt>(fs: &mut ExFat<D>, image: &ImageEntry) -> Option<Status> {
     let mut file = match fs.open_file(&image.path) {
         Ok(f) => f,
         Err(e) => return Some(Status::NotBootable(format!("cannot open the file: {e}"))),
     };
-    Some(match image.kind {
-        ImageKind::Iso => iso_status(&mut file),
-        ImageKind::Img => disk_image_status(&mut file),
-        ImageKind::Efi => efi_status(&mut file),
+    image_status(image.kind, &mut file)
+}
+
+/// Status of an image of `kind` read from `file` (a file on the drive, or on the host).
+pub fn image_status<R: ReadAt>(kind: ImageKind, file: &mut R) -> Option<Status> {
+    Some(match kind {
+        ImageKind::Iso => iso_status(file),
+        ImageKind::Img => disk_image_status(file),
+        ImageKind::Efi => efi_status(file),
         _ => return None,
     })
 }
 
-fn iso_status<R: ReadAt>(file: &mut R) -> Status {
+pub fn iso_status<R: ReadAt>(file: &mut R) -> Status {
     match iso9660::probe(file) {
         Ok(_) => {}
         Err(IsoError::Truncated { needed, have }) => {

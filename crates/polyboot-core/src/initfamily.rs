@@ -1,0 +1,95 @@
+//! Which init system a Linux ISO's initrd runs, read from the kernel command lines its boot
+//! configuration passes: that decides how the booted system searches for its medium.
+
+use crate::bootcfg::BootConfigReport;
+use core::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InitFamily {
+    /// Debian live-boot on initramfs-tools (`boot=live`).
+    LiveBoot,
+    /// Ubuntu's casper on initramfs-tools (`boot=casper`).
+    Casper,
+    /// dracut's dmsquash-live (`root=live:…`, `rd.live.image`): Fedora, openSUSE, RHEL family.
+    DracutLive,
+    /// Arch's mkinitcpio archiso hooks (`archisobasedir=`, `archisolabel=`, `archisosearchuuid=`).
+    Archiso,
+    /// An initrd with a command line none of the above recognise (installers, custom inits).
+    Other,
+    /// No Linux kernel with an initrd: nothing to find a medium (iPXE, memtest, EFI tools).
+    NoneNeeded,
+}
+
+impl InitFamily {
+    pub fn describe(self) -> &'static str {
+        match self {
+            InitFamily::LiveBoot => "live-boot (initramfs-tools)",
+            InitFamily::Casper => "casper (initramfs-tools)",
+            InitFamily::DracutLive => "dracut dmsquash-live",
+            InitFamily::Archiso => "archiso (mkinitcpio)",
+            InitFamily::Other => "other / custom init (e.g. an installer)",
+            InitFamily::NoneNeeded => "none needed (no Linux initrd)",
+        }
+    }
+}
+
+impl fmt::Display for InitFamily {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+/// The family of the first recognisable entry that loads an initrd.
+pub fn detect(report: &BootConfigReport) -> InitFamily {
+    let mut any_initrd = false;
+    for entry in report.entries.iter().filter(|e| !e.initrds.is_empty()) {
+        any_initrd = true;
+        if let Some(family) = family_of_cmdline(&entry.cmdline) {
+            return family;
+        }
+    }
+    if any_initrd {
+        InitFamily::Other
+    } else {
+        InitFamily::NoneNeeded
+    }
+}
+
+/// Recognise a family from one kernel command line.
+pub fn family_of_cmdline(cmdline: &str) -> Option<InitFamily> {
+    for arg in cmdline.split_whitespace() {
+        let (key, value) = arg.split_once('=').unwrap_or((arg, ""));
+        match key {
+            "boot" if value == "live" => return Some(InitFamily::LiveBoot),
+            "boot" if value == "casper" => return Some(InitFamily::Casper),
+            "root" if value.starts_with("live:") => return Some(InitFamily::DracutLive),
+            "rd.live.image" => return Some(InitFamily::DracutLive),
+            "archisobasedir" | "archisolabel" | "archisosearchuuid" | "archisodevice" => {
+                return Some(InitFamily::Archiso)
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_lines_of_real_distributions() {
+        let cases = [
+            ("boot=live components quiet splash findiso=${iso_path}", Some(InitFamily::LiveBoot)),
+            ("file=/cdrom/preseed/ubuntu.seed boot=casper quiet splash ---", Some(InitFamily::Casper)),
+            ("root=live:CDLABEL=Fedora-WS-Live-40 rd.live.image quiet", Some(InitFamily::DracutLive)),
+            ("rd.live.image root=live:LABEL=x", Some(InitFamily::DracutLive)),
+            ("archisobasedir=arch archisosearchuuid=2024-01-01-00-00-00-00", Some(InitFamily::Archiso)),
+            ("vga=788 --- quiet", None),
+            ("", None),
+        ];
+        for (cmdline, want) in cases {
+            assert_eq!(family_of_cmdline(cmdline), want, "{cmdline}");
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! `polyboot check`: explain, before anyone reaches the firmware, whether each image will boot
+//! and what it needs — boot modes, the initrds its boot configuration loads, the init family
+//! that will look for its medium, and polyboot's verdict.
+
+use crate::drive::io::FileDevice;
+use crate::drive::Drive;
+use anyhow::{Context, Result};
+use polyboot_core::block::ReadAt;
+use polyboot_core::bootcfg;
+use polyboot_core::initfamily::{self, InitFamily};
+use polyboot_core::menu::{self, ImageKind, Status};
+use polyboot_core::probe;
+use serde::Serialize;
+use std::path::Path;
+
+#[derive(Debug, Serialize)]
+pub struct ImageCheck {
+    pub path: String,
+    pub size: u64,
+    pub kind: &'static str,
+    pub uefi: bool,
+    pub bios: bool,
+    /// Why UEFI cannot boot it, when it cannot.
+    pub problem: Option<String>,
+    pub kernels: Vec<String>,
+    pub initrds: Vec<String>,
+    pub init_family: Option<String>,
+    /// Will it work with this polyboot, and if not what is missing.
+    pub expected_to_work: bool,
+    pub verdict: String,
+    pub warnings: Vec<String>,
+}
+
+/// Check one image read from `file`.
+pub fn check_image<R: ReadAt>(path: &str, kind: ImageKind, file: &mut R) -> ImageCheck {
+    let size = file.size();
+    let status = probe::image_status(kind, file).unwrap_or_else(|| Status::NotBootable(menu::not_bootable_yet_reason(kind)));
+    let (uefi, bios, problem) = match &status {
+        Status::Bootable { bios, uefi } => (*uefi, *bios, None),
+        Status::NotBootable(reason) => (false, reason.starts_with("BIOS only"), Some(reason.clone())),
+        Status::Unknown => (false, false, None),
+    };
+    let mut check = ImageCheck {
+        path: path.to_string(),
+        size,
+        kind: kind.label(),
+        uefi,
+        bios,
+        problem,
+        kernels: Vec::new(),
+        initrds: Vec::new(),
+        init_family: None,
+        expected_to_work: false,
+        verdict: String::new(),
+        warnings: Vec::new(),
+    };
+    let mut family = InitFamily::NoneNeeded;
+    if kind == ImageKind::Iso && check.problem.is_none() {
+        match bootcfg::find_boot_entries(file) {
+            Ok(report) => {
+                family = initfamily::detect(&report);
+                check.kernels = dedup(report.entries.iter().filter_map(|e| e.kernel.clone()));
+                check.initrds = report.initrds.iter().map(|i| i.path.clone()).collect();
+                check.warnings = report.warnings.iter().map(|w| w.to_string()).collect();
+                check.init_family = Some(family.to_string());
+            }
+            Err(e) => check.warnings.push(format!("boot configuration unreadable: {e}")),
+        }
+    }
+    (check.expected_to_work, check.verdict) = match (&status, family) {
+        (Status::NotBootable(reason), _) => (false, format!("will not boot in UEFI: {reason}")),
+        (Status::Unknown, _) => (false, "UEFI boot not certain: no EFI system partition found in its partition table".into()),
+        (_, InitFamily::NoneNeeded) => (true, "expected to boot in UEFI".into()),
+        (_, family) => (
+            false,
+            format!(
+                "boots its kernel in UEFI, but {family} will then look for its medium, which is a file on \
+                 the exFAT partition: that needs polyboot's initrd hook, not available in this version"
+            ),
+        ),
+    };
+    check
+}
+
+fn dedup(items: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for i in items {
+        if !out.contains(&i) {
+            out.push(i);
+        }
+    }
+    out
+}
+
+/// Every image on a drive, or the one at `image`.
+pub fn check_drive(drive: &mut Drive, image: Option<&str>) -> Result<Vec<ImageCheck>> {
+    let mut fs = drive.data()?;
+    let images: Vec<(String, ImageKind)> = match image {
+        Some(p) => {
+            let path = crate::ops::normalize(p);
+            let kind = ImageKind::from_name(&path).with_context(|| format!("{path}: not an image file polyboot lists"))?;
+            vec![(path, kind)]
+        }
+        None => {
+            let report = menu::scan(&mut fs, &menu::ScanOptions::default());
+            report.images.into_iter().map(|i| (i.path, i.kind)).collect()
+        }
+    };
+    let mut out = Vec::new();
+    for (path, kind) in images {
+        let mut file = fs.open_file(&path).map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+        out.push(check_image(&path, kind, &mut file));
+    }
+    Ok(out)
+}
+
+/// An image file on the host, before it is copied to a drive.
+pub fn check_host_file(path: &Path) -> Result<ImageCheck> {
+    let name = path.to_string_lossy();
+    let kind = ImageKind::from_name(&name).with_context(|| format!("{name}: not a polyboot drive nor an image file (.iso, .img, .efi, .wim, .vhd, .vhdx)"))?;
+    let mut dev = FileDevice::open(path)?;
+    Ok(check_image(&name, kind, &mut dev))
+}

@@ -1,0 +1,127 @@
+//! `polyboot check` on real and mastered ISOs, on the host and on a drive.
+
+use polyboot_tests::run_tool;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn polyboot(args: &[&str]) -> (bool, String, String) {
+    let fake_efi = std::env::temp_dir().join("polyboot-check-test.efi");
+    std::fs::write(&fake_efi, b"MZ test").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_polyboot"))
+        .args(args)
+        .env("POLYBOOT_EFI", std::env::var_os("POLYBOOT_EFI").unwrap_or(fake_efi.into()))
+        .output()
+        .unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn check_json(args: &[&str]) -> Vec<Value> {
+    let mut a = vec!["check"];
+    a.extend_from_slice(args);
+    a.push("--json");
+    let (ok, out, err) = polyboot(&a);
+    assert!(ok, "{err}");
+    serde_json::from_str::<Value>(&out).unwrap().as_array().unwrap().clone()
+}
+
+/// A live ISO's shape: a GRUB config loading a kernel and an initrd with `cmdline`, and an El
+/// Torito EFI image (FAT, made with mtools) so UEFI can boot it; mastered with xorriso.
+fn live_like_iso(dir: &Path, name: &str, cmdline: &str) -> PathBuf {
+    let root = dir.join(format!("{name}-root"));
+    std::fs::create_dir_all(root.join("live")).unwrap();
+    std::fs::create_dir_all(root.join("boot/grub")).unwrap();
+    std::fs::write(
+        root.join("boot/grub/grub.cfg"),
+        format!("set timeout=1\nmenuentry \"Live\" {{\n  linux /live/vmlinuz {cmdline}\n  initrd /live/initrd.img\n}}\n"),
+    )
+    .unwrap();
+    std::fs::write(root.join("live/vmlinuz"), vec![1u8; 100_000]).unwrap();
+    std::fs::write(root.join("live/initrd.img"), vec![2u8; 200_000]).unwrap();
+    let efi = root.join("efi.img");
+    std::fs::File::create(&efi).unwrap().set_len(2 << 20).unwrap();
+    let e = efi.to_str().unwrap();
+    run_tool(Command::new("mformat").args(["-i", e, "::"])).unwrap();
+    run_tool(Command::new("mmd").args(["-i", e, "::/EFI", "::/EFI/BOOT"])).unwrap();
+    run_tool(Command::new("mcopy").args(["-i", e, "/usr/lib/ipxe/ipxe.efi", "::/EFI/BOOT/BOOTX64.EFI"])).unwrap();
+    let iso = dir.join(format!("{name}.iso"));
+    run_tool(Command::new("xorriso").args(["-as", "mkisofs", "-quiet", "-R", "-J", "-o"]).arg(&iso).args(["-e", "efi.img", "-no-emul-boot"]).arg(&root))
+        .unwrap();
+    iso
+}
+
+#[test]
+fn ipxe_iso_is_expected_to_boot() {
+    let r = &check_json(&["/usr/lib/ipxe/ipxe.iso"])[0];
+    assert_eq!((r["uefi"].as_bool(), r["bios"].as_bool()), (Some(true), Some(true)), "{r}");
+    assert_eq!(r["expected_to_work"], true, "{r}");
+    assert_eq!(r["initrds"].as_array().unwrap().len(), 0);
+    assert_eq!(r["init_family"], "none needed (no Linux initrd)");
+}
+
+#[test]
+fn truncated_iso_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let iso = std::fs::read("/usr/lib/ipxe/ipxe.iso").unwrap();
+    let broken = dir.path().join("broken.iso");
+    std::fs::write(&broken, &iso[..iso.len() / 3]).unwrap();
+    let r = &check_json(&[broken.to_str().unwrap()])[0];
+    assert_eq!(r["expected_to_work"], false);
+    assert!(r["problem"].as_str().unwrap().contains("truncated"), "{r}");
+    let (ok, out, _) = polyboot(&["check", broken.to_str().unwrap()]);
+    assert!(ok && out.contains("PROBLEM: will not boot in UEFI: truncated"), "{out}");
+}
+
+#[test]
+fn live_isos_report_their_initrds_and_init_family() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("debian-live", "boot=live components quiet", "live-boot (initramfs-tools)"),
+        ("fedora-live", "root=live:CDLABEL=Fedora-Live rd.live.image quiet", "dracut dmsquash-live"),
+        ("ubuntu", "boot=casper quiet splash ---", "casper (initramfs-tools)"),
+        ("installer", "vga=788 --- quiet", "other / custom init (e.g. an installer)"),
+    ];
+    for (name, cmdline, family) in cases {
+        let iso = live_like_iso(dir.path(), name, cmdline);
+        let r = &check_json(&[iso.to_str().unwrap()])[0];
+        assert_eq!(r["uefi"], true, "{r}");
+        assert_eq!(r["initrds"], serde_json::json!(["/live/initrd.img"]), "{r}");
+        assert_eq!(r["kernels"], serde_json::json!(["/live/vmlinuz"]), "{r}");
+        assert_eq!(r["init_family"], family, "{r}");
+        // Honest until the initrd hook exists: the kernel boots, the medium is not found.
+        assert_eq!(r["expected_to_work"], false, "{r}");
+        assert!(r["verdict"].as_str().unwrap().contains("initrd hook"), "{r}");
+    }
+}
+
+#[test]
+fn check_every_image_on_a_drive_or_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("drive.img");
+    let s = img.to_str().unwrap();
+    let (ok, _, err) = polyboot(&["install", s, "--size", "256M"]);
+    assert!(ok, "{err}");
+    let live = live_like_iso(dir.path(), "debian-live", "boot=live");
+    let wim = dir.path().join("install.wim");
+    std::fs::write(&wim, vec![0u8; 64 << 10]).unwrap();
+    let (ok, _, err) = polyboot(&["add", "-q", s, "/usr/lib/ipxe/ipxe.iso", live.to_str().unwrap(), wim.to_str().unwrap(), "--to", "isos"]);
+    assert!(ok, "{err}");
+    let all = check_json(&[s]);
+    let paths: Vec<&str> = all.iter().map(|r| r["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["/isos/debian-live.iso", "/isos/install.wim", "/isos/ipxe.iso"]);
+    assert!(all[1]["verdict"].as_str().unwrap().contains("not bootable yet"), "{}", all[1]);
+    let one = check_json(&[s, "isos/ipxe.iso"]);
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0]["expected_to_work"], true);
+    let (ok, _, err) = polyboot(&["check", s, "isos/missing.iso"]);
+    assert!(!ok && err.contains("missing.iso"), "{err}");
+}
+
+#[test]
+fn a_file_that_is_neither_drive_nor_image_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("notes.txt");
+    std::fs::write(&f, b"hello").unwrap();
+    let (ok, _, err) = polyboot(&["check", f.to_str().unwrap()]);
+    assert!(!ok && err.contains("not a polyboot drive"), "{err}");
+}
