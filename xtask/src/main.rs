@@ -35,6 +35,14 @@ const PACKAGES: &[(&str, &str)] = &[
     ("gdisk", "/usr/sbin/sgdisk"),
     ("tesseract-ocr", "/usr/bin/tesseract"),
     ("cpio", "/usr/bin/cpio"),
+    // polyboot-hook's tests: a real kernel + initrd, busybox, and every initrd compressor.
+    ("linux-image-amd64", "/usr/share/doc/linux-image-amd64"),
+    ("initramfs-tools", "/usr/sbin/update-initramfs"),
+    ("busybox-static", "/bin/busybox"),
+    ("lz4", "/usr/bin/lz4"),
+    ("zstd", "/usr/bin/zstd"),
+    ("bzip2", "/bin/bzip2"),
+    ("xz-utils", "/usr/bin/xz"),
     // libFuzzer (cargo fuzz) is C++.
     ("g++", "/usr/bin/g++"),
 ];

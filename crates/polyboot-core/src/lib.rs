@@ -22,6 +22,7 @@ pub mod drive;
 pub mod exfat;
 pub mod gpt;
 pub mod guid;
+pub mod handoff;
 pub mod initfamily;
 pub mod layout;
 pub mod mbr;

@@ -1,0 +1,286 @@
+//! The hook's steps as PID 1 (guest only; the pieces they call are unit-tested).
+
+use crate::cpio::{self, RootedFs};
+use crate::discover::{self, BlockDisk};
+use crate::dm::{self, Table};
+use crate::modules;
+use polyboot_core::handoff::{DriveIdentity, Handoff, HANDOFF_PATH, ORIGINAL_INITRD_PATH};
+use std::ffi::CString;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Where the hook mounts proc, sysfs and devtmpfs: out of the way of the original initrd's own
+/// `/sys` and `/dev` entries, which are unpacked into the rootfs as the kernel would.
+/// devtmpfs is one shared instance, so what we create there (`mapper/polyboot`) is in the
+/// `/dev` the original init mounts later.
+const PROC: &str = "/polyboot/proc";
+const SYS: &str = "/polyboot/sys";
+const DEV: &str = "/polyboot/dev";
+
+/// Name of the mapped image: `/dev/mapper/polyboot`.
+pub const DM_NAME: &str = "polyboot";
+/// How long to wait for the drive in total (`polyboot.wait=SECONDS` on the kernel command
+/// line changes it), and before loading modules.
+const WAIT_TOTAL: Duration = Duration::from_secs(20);
+/// We run before any udev, so on most distributions the USB / disk drivers are modules that
+/// nobody has loaded yet: load them as soon as the first scan misses the drive (already
+/// loaded and built-in ones cost nothing).
+const WAIT_BEFORE_MODULES: Duration = Duration::ZERO;
+
+/// Log lines to /dev/kmsg (falling back to stderr before /dev exists).
+pub struct Log {
+    kmsg: Option<std::fs::File>,
+}
+
+impl Log {
+    fn open(&mut self) {
+        self.kmsg = std::fs::OpenOptions::new().write(true).open(format!("{DEV}/kmsg")).ok();
+    }
+    /// `level`: 3 error, 5 notice (shown on the console unless `quiet`), 6 info.
+    pub fn say(&mut self, level: u8, msg: &str) {
+        for line in msg.lines() {
+            let text = format!("<{level}>polyboot: {line}\n");
+            let ok = self.kmsg.as_mut().is_some_and(|k| k.write_all(text.as_bytes()).is_ok());
+            if !ok {
+                let _ = std::io::stderr().write_all(&text.as_bytes()[3..]);
+            }
+        }
+    }
+}
+
+fn mount(src: &str, target: &str, fstype: &str) -> std::io::Result<()> {
+    let _ = std::fs::create_dir_all(target);
+    let (s, t, f) = (CString::new(src)?, CString::new(target)?, CString::new(fstype)?);
+    // SAFETY: valid NUL-terminated strings; no data argument.
+    let r = unsafe { libc::mount(s.as_ptr(), t.as_ptr(), f.as_ptr(), libc::MS_NOSUID, std::ptr::null()) };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn umount(target: &str) {
+    if let Ok(t) = CString::new(target) {
+        // SAFETY: valid NUL-terminated path.
+        unsafe { libc::umount2(t.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+fn kernel_release() -> String {
+    // SAFETY: uname fills the zeroed struct; its fields are NUL-terminated.
+    unsafe {
+        let mut u: libc::utsname = std::mem::zeroed();
+        if libc::uname(&mut u) != 0 {
+            return String::new();
+        }
+        std::ffi::CStr::from_ptr(u.release.as_ptr()).to_string_lossy().into_owned()
+    }
+}
+
+/// `polyboot.wait=SECONDS` from the kernel command line, if present and valid.
+pub fn wait_from_cmdline(cmdline: &str) -> Option<Duration> {
+    cmdline
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix("polyboot.wait="))
+        .next_back()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// Wait for the drive; load modules once if it is late. Returns the disk or says why not.
+fn wait_for_disk(h: &Handoff, log: &mut Log) -> Result<BlockDisk, String> {
+    let wait_total = std::fs::read_to_string(format!("{PROC}/cmdline"))
+        .ok()
+        .and_then(|c| wait_from_cmdline(&c))
+        .unwrap_or(WAIT_TOTAL);
+    let start = Instant::now();
+    let mut loaded_modules = false;
+    let mut last_rejected = Vec::new();
+    loop {
+        let (found, rejected) =
+            discover::find_disk(&Path::new(SYS).join("block"), h, |d| discover::open_disk_node(Path::new(DEV), d));
+        if let Some(d) = found {
+            return Ok(d);
+        }
+        last_rejected = if rejected.is_empty() { last_rejected } else { rejected };
+        if !loaded_modules && start.elapsed() >= WAIT_BEFORE_MODULES {
+            loaded_modules = true;
+            let rel = kernel_release();
+            match modules::module_dir(Path::new("/"), &rel) {
+                Some(dir) => {
+                    let lines = modules::load_all(&dir, modules::WANTED);
+                    log.say(5, &format!("drive not found yet; modules from {}: {}", dir.display(), lines.join("; ")));
+                }
+                None => log.say(5, &format!("drive not found yet, and no module tree for kernel {rel}")),
+            }
+        }
+        if start.elapsed() >= wait_total {
+            let mut why = format!("no disk of {} bytes with {} after {:?}", h.disk_size, describe(&h.identity), wait_total);
+            for r in &last_rejected {
+                why.push_str(&format!("; {}: {}", r.name, r.why));
+            }
+            return Err(why);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn describe(id: &DriveIdentity) -> String {
+    match id {
+        DriveIdentity::Gpt(g) => format!("GPT disk GUID {g}"),
+        DriveIdentity::Mbr(s) => format!("MBR signature {s:08x}"),
+    }
+}
+
+fn map_image(h: &Handoff, log: &mut Log) -> Result<(), String> {
+    let disk = wait_for_disk(h, log)?;
+    log.say(5, &format!("drive is /dev/{} ({}:{})", disk.name, disk.major, disk.minor));
+    let table = Table::for_image(h, disk.major, disk.minor);
+    let text = table.to_string();
+    let first: Vec<&str> = text.lines().take(4).collect();
+    log.say(6, &format!("table: {} targets, {} sectors: {}{}", table.targets.len(), table.sectors(), first.join(", "), if table.targets.len() > 4 { ", ..." } else { "" }));
+    let control = format!("{DEV}/mapper/control");
+    let control = Path::new(&control);
+    if !control.exists() {
+        // dm-mod is a module on most distributions: load it even when the disk was there.
+        if let Some(dir) = modules::module_dir(Path::new("/"), &kernel_release()) {
+            log.say(6, &modules::load_all(&dir, &["dm_mod"]).join("; "));
+        }
+    }
+    if !control.exists() {
+        // devtmpfs makes it once dm-mod is loaded; make it ourselves if not (misc 10:236).
+        let _ = std::fs::create_dir_all(format!("{DEV}/mapper"));
+        if let Ok(c) = CString::new(format!("{DEV}/mapper/control")) {
+            // SAFETY: valid path.
+            unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o600, libc::makedev(10, 236)) };
+        }
+    }
+    let uuid = format!("POLYBOOT-{}", match h.identity {
+        DriveIdentity::Gpt(g) => g.to_string(),
+        DriveIdentity::Mbr(s) => format!("{s:08x}"),
+    });
+    let (major, minor) = dm::create_linear(control, DM_NAME, &uuid, &table).map_err(|e| format!("device-mapper: {e}"))?;
+    // What udev would do: /dev/mapper/NAME -> ../dm-N (devtmpfs made /dev/dm-N).
+    let link = format!("{DEV}/mapper/{DM_NAME}");
+    let _ = std::fs::remove_file(&link);
+    if let Err(e) = std::os::unix::fs::symlink(format!("../dm-{minor}"), &link) {
+        log.say(3, &format!("{link}: {e}"));
+    }
+    log.say(5, &format!("mapped the image read-only as /dev/mapper/{DM_NAME} (dm-{minor}, {major}:{minor})"));
+    Ok(())
+}
+
+fn unpack_original(log: &mut Log) -> Result<(), String> {
+    let path = Path::new("/").join(ORIGINAL_INITRD_PATH);
+    let data = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    // Free the page cache copy before unpacking doubles the memory in use.
+    let _ = std::fs::remove_file(&path);
+    let mut fs = RootedFs { root: "/".into(), chown: true };
+    let r = cpio::unpack_initramfs(&data, &mut fs);
+    match r {
+        Ok(rep) => {
+            let streams: Vec<String> = rep.streams.iter().map(|s| s.to_string()).collect();
+            log.say(5, &format!(
+                "unpacked the original initrd: {} bytes, {} archives, {} entries, compressed streams: [{}]",
+                data.len(),
+                rep.archives,
+                rep.entries,
+                streams.join(", ")
+            ));
+            if !rep.warnings.is_empty() {
+                let shown: Vec<&str> = rep.warnings.iter().take(5).map(String::as_str).collect();
+                log.say(4, &format!("{} warnings: {}{}", rep.warnings.len(), shown.join("; "), if rep.warnings.len() > 5 { "; ..." } else { "" }));
+            }
+            Ok(())
+        }
+        Err(e) => Err(format!("unpacking the original initrd: {e}")),
+    }
+}
+
+pub fn main() -> ! {
+    let mut log = Log { kmsg: None };
+    // SAFETY: plain syscall.
+    unsafe { libc::umask(0) };
+    let init_before = std::fs::metadata("/init").map(|m| (m.dev(), m.ino())).ok();
+    let mut mounted = Vec::new();
+    for (src, target, fstype) in [("proc", PROC, "proc"), ("sysfs", SYS, "sysfs"), ("devtmpfs", DEV, "devtmpfs")] {
+        match mount(src, target, fstype) {
+            Ok(()) => mounted.push(target),
+            Err(e) => log.say(3, &format!("mount {fstype} on {target}: {e}")),
+        }
+    }
+    log.open();
+    // /dev/kmsg rate-limits writers to a burst of 10 lines; lift that while we run and put
+    // the kernel's setting back before exec (printk.devkmsg= on the command line wins).
+    let devkmsg = format!("{PROC}/sys/kernel/printk_devkmsg");
+    let devkmsg_before = std::fs::read_to_string(&devkmsg).ok();
+    if devkmsg_before.as_deref().map(str::trim) == Some("ratelimit") {
+        let _ = std::fs::write(&devkmsg, "on\n");
+    }
+    log.say(5, &format!("polyboot-hook {} starting", polyboot_core::VERSION));
+
+    let handoff = std::fs::read(Path::new("/").join(HANDOFF_PATH))
+        .map_err(|e| format!("/{HANDOFF_PATH}: {e}"))
+        .and_then(|b| Handoff::decode(&b).map_err(|e| format!("/{HANDOFF_PATH}: {e}")));
+    match &handoff {
+        Ok(h) => log.say(5, &format!(
+            "hand-off: {}, disk {} bytes, image {} bytes in {} extents",
+            describe(&h.identity),
+            h.disk_size,
+            h.image_size,
+            h.extents.len()
+        )),
+        Err(e) => log.say(3, e),
+    }
+
+    if let Err(e) = unpack_original(&mut log) {
+        log.say(3, &e);
+    }
+
+    if let Ok(h) = &handoff {
+        if let Err(e) = map_image(h, &mut log) {
+            log.say(3, &format!("the image is not mapped: {e}"));
+        }
+    }
+
+    if let Some(before) = devkmsg_before {
+        let _ = std::fs::write(&devkmsg, before);
+    }
+    for target in mounted.iter().rev() {
+        umount(target);
+    }
+
+    let args: Vec<String> = std::env::args().collect();
+    let argv0 = args.first().cloned().unwrap_or_else(|| "/init".into());
+    let replaced = std::fs::metadata("/init").map(|m| (m.dev(), m.ino())).ok() != init_before;
+    let candidates: &[&str] = if replaced { &["/init", "/sbin/init", "/etc/init", "/bin/init", "/bin/sh"] } else { &["/sbin/init", "/etc/init", "/bin/init", "/bin/sh"] };
+    if !replaced {
+        log.say(3, "the original initrd has no /init of its own");
+    }
+    for c in candidates {
+        log.say(5, &format!("exec {c}"));
+        let e = std::process::Command::new(c).arg0(if *c == "/init" { argv0.as_str() } else { c }).args(&args[args.len().min(1)..]).exec();
+        log.say(3, &format!("exec {c}: {e}"));
+    }
+    log.say(3, "nothing left to run");
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_option_from_the_kernel_command_line() {
+        assert_eq!(wait_from_cmdline("console=ttyS0 polyboot.wait=5 quiet\n"), Some(Duration::from_secs(5)));
+        assert_eq!(wait_from_cmdline("polyboot.wait=5 polyboot.wait=60"), Some(Duration::from_secs(60)));
+        assert_eq!(wait_from_cmdline("polyboot.wait=soon"), None);
+        assert_eq!(wait_from_cmdline("xpolyboot.wait=5"), None);
+        assert_eq!(wait_from_cmdline(""), None);
+    }
+}
