@@ -17,21 +17,21 @@ mod testutil;
 
 /// The polyboot version, shared by every component so a drive can report what wrote it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub mod bootcfg;
+pub mod config;
+pub mod cpio;
 pub mod crc32;
 pub mod drive;
+pub mod eltorito;
 pub mod exfat;
 pub mod gpt;
 pub mod guid;
 pub mod handoff;
 pub mod initfamily;
+pub mod iso9660;
 pub mod layout;
 pub mod mbr;
-pub mod config;
 pub mod menu;
 pub mod natsort;
-pub mod eltorito;
-pub mod iso9660;
-pub mod vdisk;
-pub mod bootcfg;
-pub mod cpio;
 pub mod probe;
+pub mod vdisk;
