@@ -33,3 +33,29 @@ pub fn sfdisk(path: &Path, script: &str) -> Result<()> {
     ensure!(child.wait()?.success(), "sfdisk failed on {}", path.display());
     Ok(())
 }
+
+/// A Linux live ISO built by `tests/fixtures/live/<script>` (e.g. `build-live-build.sh`,
+/// `build-dracut.sh`), from the per-machine cache outside the repository
+/// (`POLYBOOT_FIXTURE_CACHE`, default `/var/cache/polyboot-fixtures`), keyed by the SHA-256 of
+/// the script and the files it includes. Builds it when absent (as root, about 5–10 minutes;
+/// the build's progress goes to stderr) through `cached.sh`, which locks so that parallel tests
+/// build once. `POLYBOOT_FIXTURE_NO_BUILD=1` makes a missing ISO an error instead.
+pub fn live_iso(script: &str) -> Result<std::path::PathBuf> {
+    let dir = crate::workspace_root().join("tests/fixtures/live");
+    let out = Command::new("bash")
+        .arg(dir.join("cached.sh"))
+        .arg(dir.join(script))
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| anyhow::anyhow!("cannot run tests/fixtures/live/cached.sh: {e}"))?;
+    ensure!(
+        out.status.success(),
+        "building the live fixture {script} failed ({}); it needs root and the Debian packages \
+         live-build, debootstrap, squashfs-tools, xorriso, grub-common, grub-pc-bin, \
+         grub-efi-amd64-bin, mtools",
+        out.status
+    );
+    let path = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    ensure!(path.is_file(), "cached.sh printed {}, which is not a file", path.display());
+    Ok(path)
+}
