@@ -13,7 +13,9 @@ pub mod vm;
 
 pub use vm::{Disk, DiskInterface, Firmware, Vm, VmConfig};
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// The workspace root (tests run with the crate directory as cwd; this does not rely on it).
 pub fn workspace_root() -> PathBuf {
@@ -34,6 +36,42 @@ pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
             (x >> 32) as u8
         })
         .collect()
+}
+
+/// The path of an independent tool, looked up on `PATH` and in the sbin directories (where
+/// fsck / partitioning tools live, not always on a user's `PATH`). Panics naming the Debian
+/// package when it is missing: an oracle test must not pass without its oracle.
+pub fn find_tool(name: &str) -> PathBuf {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    dirs.extend(["/usr/sbin", "/sbin", "/usr/local/sbin", "/usr/bin", "/bin"].map(PathBuf::from));
+    dirs.into_iter()
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("`{name}` is not installed ({})", tool_package_hint(name)))
+}
+
+/// `xorriso ARGS` in a fixed locale, failing with its output when it does not succeed.
+pub fn xorriso(args: &[&str]) -> String {
+    run_tool(Command::new(find_tool("xorriso")).args(args).env("LC_ALL", "C.UTF-8")).unwrap()
+}
+
+/// `path -> (start lba, size)` of every data file, from `xorriso [pre] -indev iso -find /
+/// -exec report_lba`. `pre` selects the tree xorriso reads (`-read_fs ecma119|norock`).
+pub fn xorriso_files(iso: &Path, pre: &[&str]) -> BTreeMap<String, (u32, u64)> {
+    let mut args = pre.to_vec();
+    args.extend(["-indev", iso.to_str().unwrap(), "-find", "/", "-exec", "report_lba"]);
+    let out = xorriso(&args);
+    let mut map = BTreeMap::new();
+    for line in out.lines().filter(|l| l.starts_with("File data lba:")) {
+        let rest = &line["File data lba:".len()..];
+        let fields: Vec<&str> = rest.splitn(5, ',').map(str::trim).collect();
+        assert_eq!(fields.len(), 5, "{line}");
+        let path = fields[4].trim_matches('\'').to_string();
+        let lba: u32 = fields[1].parse().unwrap();
+        let size: u64 = fields[3].parse().unwrap();
+        assert!(map.insert(path, (lba, size)).is_none(), "{line}");
+    }
+    map
 }
 
 /// Run a command, failing with its output when it does not succeed. Missing tools give an
@@ -60,8 +98,8 @@ fn tool_package_hint(program: &str) -> &'static str {
     match program {
         "mformat" | "mcopy" | "mmd" | "mdir" | "mtype" => "Debian package mtools",
         "fsck.fat" | "mkfs.fat" => "Debian package dosfstools",
-        "fsck.exfat" | "mkfs.exfat" | "dump.exfat" => "Debian package exfatprogs",
-        "sfdisk" => "Debian package fdisk",
+        "fsck.exfat" | "mkfs.exfat" | "dump.exfat" | "exfatlabel" => "Debian package exfatprogs",
+        "sfdisk" | "fdisk" | "isosize" => "Debian packages fdisk / util-linux",
         "sgdisk" => "Debian package gdisk",
         "xorriso" => "Debian package xorriso",
         "tesseract" => "Debian package tesseract-ocr",

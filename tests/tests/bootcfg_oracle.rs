@@ -9,60 +9,9 @@
 use polyboot_core::block::MemDevice;
 use polyboot_core::bootcfg::{self, BootConfigReport, Loader, TreeKind, WarningKind};
 use polyboot_core::iso9660;
-use polyboot_tests::{pattern, run_tool, workspace_root};
+use polyboot_tests::{pattern, workspace_root, xorriso, xorriso_files};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn tool(name: &str) -> PathBuf {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    dirs.extend(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from));
-    dirs.into_iter()
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} not found: run `cargo xtask deps`"))
-}
-
-fn xorriso(args: &[&str]) -> String {
-    run_tool(
-        Command::new(tool("xorriso"))
-            .args(args)
-            .env("LC_ALL", "C.UTF-8"),
-    )
-    .unwrap()
-}
-
-/// `path -> (lba, size)` of every file, from `xorriso [pre] -indev iso -find / -exec report_lba`.
-fn xorriso_files(iso: &Path, pre: &[&str]) -> BTreeMap<String, (u32, u64)> {
-    let mut args = pre.to_vec();
-    args.extend([
-        "-indev",
-        iso.to_str().unwrap(),
-        "-find",
-        "/",
-        "-exec",
-        "report_lba",
-    ]);
-    let mut map = BTreeMap::new();
-    for line in xorriso(&args)
-        .lines()
-        .filter(|l| l.starts_with("File data lba:"))
-    {
-        let fields: Vec<&str> = line["File data lba:".len()..]
-            .splitn(5, ',')
-            .map(str::trim)
-            .collect();
-        assert_eq!(fields.len(), 5, "{line}");
-        let path = fields[4].trim_matches('\'').to_string();
-        map.insert(
-            path,
-            (fields[1].parse().unwrap(), fields[3].parse().unwrap()),
-        );
-    }
-    map
-}
 
 fn fixtures() -> PathBuf {
     workspace_root().join("crates/polyboot-core/tests/fixtures/bootcfg")

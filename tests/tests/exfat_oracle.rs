@@ -6,10 +6,10 @@
 //! Images are sparse temp files; nothing is mounted. The tests fail (not skip) when exfatprogs
 //! is missing.
 
-use polyboot_tests::pattern;
+use polyboot_tests::{find_tool, pattern};
 use polyboot_core::block::{ReadAt, WriteAt};
 use polyboot_core::exfat::{self, ExFat, FormatInfo, FormatOptions, Timestamp};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 /// A host file as a block device: the CLI's own adaptor.
@@ -30,23 +30,10 @@ const T: Timestamp = Timestamp::EPOCH;
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
 
-/// Find an exfatprogs tool (they live in sbin, often not on a user's PATH).
-fn tool(name: &str) -> PathBuf {
-    let path_dirs = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
-    let extra = ["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from);
-    path_dirs
-        .into_iter()
-        .chain(extra)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} not found: install exfatprogs (e.g. `apt-get install exfatprogs`) to run the exFAT oracle tests"))
-}
 
 /// Run an exfatprogs tool; returns (exit code, stdout + stderr).
 fn run(name: &str, args: &[&str]) -> (i32, String) {
-    let out = Command::new(tool(name))
+    let out = Command::new(find_tool(name))
         .args(args)
         .env("LC_ALL", "C.UTF-8")
         .output()

@@ -13,7 +13,7 @@ use polyboot_core::eltorito::{self, ElToritoError, Emulation, Platform};
 use polyboot_core::exfat::{self, ExFat, FormatOptions, Timestamp};
 use polyboot_core::iso9660::{self, IsoError, IsoInfo, NameMode, Tree};
 use polyboot_core::vdisk::{RegionSource, VirtualDisk};
-use polyboot_tests::{pattern, run_tool};
+use polyboot_tests::{find_tool, pattern, run_tool, xorriso, xorriso_files};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,53 +21,6 @@ use std::process::Command;
 type FileDevice = polyboot::drive::io::FileDevice;
 
 const IPXE_ISO: &str = "/usr/lib/ipxe/ipxe.iso";
-
-/// Find a tool also in the sbin directories (not always on a user's PATH).
-fn tool(name: &str) -> PathBuf {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    dirs.extend(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from));
-    dirs.into_iter()
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} not found: run `cargo xtask deps`"))
-}
-
-fn xorriso(args: &[&str]) -> String {
-    run_tool(
-        Command::new(tool("xorriso"))
-            .args(args)
-            .env("LC_ALL", "C.UTF-8"),
-    )
-    .unwrap()
-}
-
-/// `path -> (start lba, size)` of every data file, from `xorriso [pre] -indev iso -find /
-/// -exec report_lba`. `pre` selects the tree xorriso reads (`-read_fs ecma119|norock`).
-fn xorriso_files(iso: &Path, pre: &[&str]) -> BTreeMap<String, (u32, u64)> {
-    let mut args = pre.to_vec();
-    args.extend([
-        "-indev",
-        iso.to_str().unwrap(),
-        "-find",
-        "/",
-        "-exec",
-        "report_lba",
-    ]);
-    let out = xorriso(&args);
-    let mut map = BTreeMap::new();
-    for line in out.lines().filter(|l| l.starts_with("File data lba:")) {
-        let rest = &line["File data lba:".len()..];
-        let fields: Vec<&str> = rest.splitn(5, ',').map(str::trim).collect();
-        assert_eq!(fields.len(), 5, "{line}");
-        let path = fields[4].trim_matches('\'').to_string();
-        let lba: u32 = fields[1].parse().unwrap();
-        let size: u64 = fields[3].parse().unwrap();
-        assert!(map.insert(path, (lba, size)).is_none(), "{line}");
-    }
-    map
-}
 
 /// Every directory path (except `/`), from `xorriso -find / -type d`.
 fn xorriso_dirs(iso: &Path, pre: &[&str]) -> Vec<String> {
@@ -160,7 +113,7 @@ fn xorriso_catalog(iso: &Path) -> OracleCatalog {
 
 /// Volume space size in 2048-byte sectors, from util-linux `isosize -x`.
 fn isosize_sectors(iso: &Path) -> u32 {
-    let out = run_tool(Command::new(tool("isosize")).arg("-x").arg(iso)).unwrap();
+    let out = run_tool(Command::new(find_tool("isosize")).arg("-x").arg(iso)).unwrap();
     // "sector count: 845, sector size: 2048"
     let count = out
         .split("sector count:")
@@ -414,7 +367,7 @@ fn relocated_deep_directories_follow_rock_ridge() {
 /// A FAT image made by mtools (`mformat -C`), `kib` KiB.
 fn mformat_image(path: &Path, kib: u32) {
     let sectors = (kib * 2).to_string();
-    run_tool(Command::new(tool("mformat")).args([
+    run_tool(Command::new(find_tool("mformat")).args([
         "-C",
         "-i",
         path.to_str().unwrap(),
@@ -432,7 +385,7 @@ fn mformat_image(path: &Path, kib: u32) {
 /// A FAT image made by dosfstools (`mkfs.fat -C`), `kib` KiB.
 fn mkfs_fat_image(path: &Path, kib: u32) {
     run_tool(
-        Command::new(tool("mkfs.fat"))
+        Command::new(find_tool("mkfs.fat"))
             .arg("-C")
             .arg(path)
             .arg(kib.to_string()),

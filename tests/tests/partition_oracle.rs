@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{ensure, Context, Result};
+use polyboot_tests::find_tool;
 use polyboot_core::block::{IoError, ReadAt, WriteAt};
 use polyboot_core::gpt::{self, SectorSize};
 use polyboot_core::guid::Guid;
@@ -58,28 +59,14 @@ fn write_plan(
     Ok((path, plan))
 }
 
-/// A partitioning tool, or a failure naming the Debian package that provides it.
-fn tool(name: &str, package: &str) -> PathBuf {
-    let path_dirs = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
-    let sbin = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from);
-    path_dirs
-        .into_iter()
-        .chain(sbin)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("`{name}` is not installed: install the Debian package `{package}` (apt-get install {package})"))
-}
-
 fn sfdisk() -> PathBuf {
-    tool("sfdisk", "fdisk")
+    find_tool("sfdisk")
 }
 fn fdisk() -> PathBuf {
-    tool("fdisk", "fdisk")
+    find_tool("fdisk")
 }
 fn sgdisk() -> PathBuf {
-    tool("sgdisk", "gdisk")
+    find_tool("sgdisk")
 }
 
 /// Run a tool; fail on a non-zero exit. Returns (stdout, stderr).
