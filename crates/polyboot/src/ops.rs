@@ -324,42 +324,57 @@ pub struct Verified {
 
 /// Re-hash images against their `.sha256` files: one path, or every image on the drive.
 pub fn verify(drive: &mut Drive, path: Option<&str>, quiet: bool) -> Result<Vec<Verified>> {
-    let mut fs = drive.data()?;
-    let targets: Vec<String> = match path {
-        Some(p) => vec![normalize(p)],
-        None => {
-            let mut all = Vec::new();
-            walk(&mut fs, "/", &mut |p, e| {
-                if !e.is_dir() && is_image_name(&e.name) {
-                    all.push(p.to_string());
-                }
-            })?;
-            all
-        }
-    };
+    // First the file system: which files, their recorded hashes and where their bytes are.
+    let mut pending = Vec::new();
     let mut results = Vec::new();
-    for t in targets {
-        let meta = fs.metadata(&t).map_err(ex).with_context(|| format!("{t}"))?;
-        let status = match fs.read_to_vec(&format!("{t}.sha256")) {
-            Err(exfat::Error::NotFound) => VerifyStatus::NoChecksum,
-            Err(e) => return Err(ex(e)),
-            Ok(text) => match parse_sidecar(&text) {
-                None => VerifyStatus::BadChecksumFile,
-                Some(expected) => {
-                    let bar = progress(meta.size, &t, quiet);
-                    let actual = hash_file(&mut fs, &t, meta.size, &bar)?;
-                    bar.finish_and_clear();
-                    if actual == expected {
-                        VerifyStatus::Ok
-                    } else {
-                        VerifyStatus::Mismatch { expected, actual }
+    {
+        let mut fs = drive.data()?;
+        let targets: Vec<String> = match path {
+            Some(p) => vec![normalize(p)],
+            None => {
+                let mut all = Vec::new();
+                walk(&mut fs, "/", &mut |p, e| {
+                    if !e.is_dir() && is_image_name(&e.name) {
+                        all.push(p.to_string());
                     }
-                }
-            },
+                })?;
+                all
+            }
         };
-        results.push(Verified { path: t, status });
+        for t in targets {
+            let meta = fs.metadata(&t).map_err(ex).with_context(|| t.clone())?;
+            let status = match fs.read_to_vec(&format!("{t}.sha256")) {
+                Err(exfat::Error::NotFound) => Some(VerifyStatus::NoChecksum),
+                Err(e) => return Err(ex(e)),
+                Ok(text) => match parse_sidecar(&text) {
+                    None => Some(VerifyStatus::BadChecksumFile),
+                    Some(expected) => {
+                        let extents = fs.file_extents(&meta).map_err(ex).with_context(|| t.clone())?;
+                        pending.push((results.len(), meta.size, extents, expected));
+                        None
+                    }
+                },
+            };
+            results.push((t, status));
+        }
     }
-    Ok(results)
+    // Then the data, each file's extents read once, in large sequential reads.
+    let data_offset = drive.layout.data.offset;
+    for (index, size, extents, expected) in pending {
+        let bar = progress(size, &results[index].0, quiet);
+        let actual = hash_extents(drive.device(), data_offset, size, extents, &bar)
+            .with_context(|| results[index].0.clone())?;
+        bar.finish_and_clear();
+        results[index].1 = Some(if actual == expected {
+            VerifyStatus::Ok
+        } else {
+            VerifyStatus::Mismatch { expected, actual }
+        });
+    }
+    Ok(results
+        .into_iter()
+        .map(|(path, status)| Verified { path, status: status.expect("every file has a status") })
+        .collect())
 }
 
 fn parse_sidecar(text: &[u8]) -> Option<String> {
@@ -368,18 +383,24 @@ fn parse_sidecar(text: &[u8]) -> Option<String> {
     (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some(hex)
 }
 
-fn hash_file<D: ReadAt>(fs: &mut ExFat<D>, path: &str, size: u64, bar: &ProgressBar) -> Result<String> {
+/// SHA-256 of a file's bytes given its extents (bytes past the valid data read as zeros).
+fn hash_extents(
+    dev: &mut crate::drive::io::FileDevice,
+    partition_offset: u64,
+    size: u64,
+    extents: Vec<exfat::Extent>,
+    bar: &ProgressBar,
+) -> Result<String> {
+    let layout = polyboot_core::vdisk::VirtualDisk::new(512, size, partition_offset, extents)
+        .map_err(|e| anyhow::anyhow!("the file's layout is inconsistent: {e}"))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; COPY_CHUNK];
     let mut pos = 0;
     while pos < size {
         let n = ((size - pos) as usize).min(COPY_CHUNK);
-        let got = fs.read_file(path, pos, &mut buf[..n]).map_err(ex)?;
-        if got == 0 {
-            bail!("{path}: short read at {pos}");
-        }
-        hasher.update(&buf[..got]);
-        pos += got as u64;
+        layout.read(dev, pos, &mut buf[..n]).map_err(|e| anyhow::anyhow!("reading at {pos}: {e}"))?;
+        hasher.update(&buf[..n]);
+        pos += n as u64;
         bar.set_position(pos);
     }
     Ok(crate::drive::bootpart::hex(&hasher.finalize()))
