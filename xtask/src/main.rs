@@ -45,6 +45,13 @@ const PACKAGES: &[(&str, &str)] = &[
     ("xz-utils", "/usr/bin/xz"),
     // libFuzzer (cargo fuzz) is C++.
     ("g++", "/usr/bin/g++"),
+    // Windows To Go: wimlib (linked), its tools and ntfs-3g for the independent checks,
+    // hivex for reading back the registry hives we write.
+    ("libwim-dev", "/usr/include/wimlib.h"),
+    ("pkg-config", "/usr/bin/pkg-config"),
+    ("wimtools", "/usr/bin/wimcapture"),
+    ("ntfs-3g", "/usr/sbin/mkntfs"),
+    ("libhivex-bin", "/usr/bin/hivexsh"),
 ];
 
 pub const UEFI_TARGET: &str = "x86_64-unknown-uefi";
