@@ -35,3 +35,4 @@ pub mod menu;
 pub mod natsort;
 pub mod probe;
 pub mod vdisk;
+pub mod wim;

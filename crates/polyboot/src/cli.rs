@@ -13,7 +13,8 @@ Examples:
   polyboot add disk.img debian.iso --to linux  copy an image onto the drive
   polyboot ls disk.img linux
   polyboot info disk.img --json
-  polyboot update /dev/sdb                     new boot files, the images stay";
+  polyboot update /dev/sdb                     new boot files, the images stay
+  polyboot wtg editions Win11.iso              list a Windows image's editions";
 
 #[derive(Debug, Parser)]
 #[command(name = "polyboot", version, about = ABOUT, after_help = EXAMPLES, propagate_version = true)]
@@ -32,6 +33,7 @@ pub enum Command {
     Verify(VerifyArgs),
     Check(CheckArgs),
     Update(UpdateArgs),
+    Wtg(WtgArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -174,4 +176,49 @@ pub struct CheckArgs {
     pub image: Option<String>,
     #[arg(long)]
     pub json: bool,
+}
+
+/// Windows To Go: list the editions of a Windows image (ISO, WIM, ESD or split SWM).
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  polyboot wtg editions Win11_English_x64.iso\n  polyboot wtg editions install.esd --json")]
+pub struct WtgArgs {
+    #[command(subcommand)]
+    pub command: WtgCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WtgCommand {
+    Editions(WtgEditionsArgs),
+}
+
+/// List the editions (WIM images) of a Windows image: index, edition, architecture, version, size, name.
+///
+/// IMAGE is a Windows ISO (its sources/install.wim, install.esd or split
+/// install.swm + install2.swm ... are read in place, nothing is extracted) or a WIM / ESD /
+/// SWM file (the other parts of a split set are found beside it).
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  polyboot wtg editions Win11_23H2_English_x64.iso
+  polyboot wtg editions install.esd --json
+  polyboot wtg editions install.swm                  split set: install2.swm ... beside it
+  polyboot wtg editions win.iso --edition Professional  only the edition it picks (or an error)
+  polyboot wtg editions win.iso --index 7             index out of range: says which exist")]
+pub struct WtgEditionsArgs {
+    pub image: PathBuf,
+    #[command(flatten)]
+    pub select: WtgSelectArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Choosing one edition of a Windows image.
+#[derive(Debug, Args)]
+pub struct WtgSelectArgs {
+    /// The edition's image index (1, 2, ...; see `polyboot wtg editions`).
+    #[arg(long, conflicts_with = "edition")]
+    pub index: Option<u32>,
+    /// The edition by ID (e.g. Professional) or by name, ignoring case.
+    #[arg(long)]
+    pub edition: Option<String>,
 }

@@ -159,6 +159,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 update(&SystemView::host(), &opts, &mut std::io::stdout())?;
             }
         }
+        Command::Wtg(args) => polyboot::wtg::run(args)?,
     }
     Ok(ExitCode::SUCCESS)
 }

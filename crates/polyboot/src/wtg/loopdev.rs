@@ -1,0 +1,95 @@
+//! A read-only loop device over one byte range of a file, detached on drop.
+//!
+//! wimlib opens WIMs by path only (no read callback), so a WIM inside an ISO is handed to it as
+//! `/dev/loopN` mapping exactly the file's bytes: wimlib reads block devices like files (tested
+//! with wiminfo / wimapply / wimverify). Needs root (loop devices), like writing a target disk.
+
+use anyhow::{bail, Context, Result};
+use polyboot_core::iso9660::IsoEntry;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub struct LoopDevice {
+    path: PathBuf,
+}
+
+impl LoopDevice {
+    /// Map `[offset, offset + len)` of `file`. The kernel sizes loop devices in 512-byte
+    /// sectors and would cut a partial last sector (and with it the WIM's XML at the end), so
+    /// the length is rounded up: the few extra bytes come from the ISO's sector padding and
+    /// wimlib ignores them.
+    pub fn map(file: &Path, offset: u64, len: u64) -> Result<LoopDevice> {
+        if offset % 512 != 0 {
+            bail!(
+                "{}: offset {offset} is not a multiple of 512, cannot map it as a loop device",
+                file.display()
+            );
+        }
+        let sizelimit = len.div_ceil(512) * 512;
+        let out = Command::new("losetup")
+            .args(["--read-only", "--find", "--show", "--offset"])
+            .arg(offset.to_string())
+            .arg("--sizelimit")
+            .arg(sizelimit.to_string())
+            .arg(file)
+            .output()
+            .context("running losetup (util-linux) to map the install image inside the ISO")?;
+        if !out.status.success() {
+            bail!(
+                "losetup could not map {} (offset {offset}, {sizelimit} bytes; loop devices need root): {}",
+                file.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if !path.starts_with("/dev/") {
+            bail!(
+                "losetup printed no device: {:?}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        Ok(LoopDevice { path })
+    }
+
+    /// Map a file of an ISO image. Its sections must follow each other in the ISO (xorriso and
+    /// Microsoft's tools write them so); a fragmented file would need device-mapper.
+    pub fn map_iso_file(iso: &Path, entry: &IsoEntry) -> Result<LoopDevice> {
+        let first = entry
+            .sections
+            .first()
+            .context("ISO file without data sections")?;
+        let mut next = first.offset;
+        for s in &entry.sections {
+            if s.offset != next {
+                bail!(
+                    "{} is stored in non-adjacent pieces in {}: extract it first",
+                    entry.name(),
+                    iso.display()
+                );
+            }
+            next = s.offset + u64::from(s.len);
+        }
+        Self::map(iso, first.offset, entry.size)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for LoopDevice {
+    fn drop(&mut self) {
+        // Best effort: a failure leaves a read-only loop device behind, named in the message.
+        match Command::new("losetup")
+            .arg("--detach")
+            .arg(&self.path)
+            .status()
+        {
+            Ok(s) if s.success() => {}
+            _ => eprintln!(
+                "polyboot: warning: could not detach {}",
+                self.path.display()
+            ),
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! `polyboot wtg`: Windows To Go from Linux. This part reads Windows images (ISO / WIM / ESD /
+//! split SWM), lists and selects editions, and applies one with wimlib (NTFS-3G mode).
+
+pub mod loopdev;
+pub mod select;
+pub mod source;
+
+use crate::cli::{WtgArgs, WtgCommand, WtgEditionsArgs, WtgSelectArgs};
+use crate::device::format_size;
+use anyhow::{Context, Result};
+use loopdev::LoopDevice;
+use polyboot_wimlib::{Progress, Wim};
+use select::{Edition, Selection};
+use serde::Serialize;
+use source::ImageSource;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+/// What `wtg editions` prints.
+#[derive(Debug, Serialize)]
+pub struct EditionsReport {
+    /// The path given (ISO or image file).
+    pub image: String,
+    /// The install image inside the ISO (`sources/install.wim`), when it is one.
+    pub iso_path: Option<String>,
+    /// WIM, ESD (solid resources) or SWM (split set).
+    pub format: &'static str,
+    pub compression: &'static str,
+    pub solid: bool,
+    pub parts: u16,
+    /// Bytes of the image file(s).
+    pub file_bytes: u64,
+    /// 1-based index of the bootable image (WinPE), when set.
+    pub boot_index: Option<u32>,
+    pub editions: Vec<Edition>,
+}
+
+impl EditionsReport {
+    pub fn new(source: &ImageSource) -> EditionsReport {
+        let h = &source.info.header;
+        let first = source.first();
+        EditionsReport {
+            image: first.host_path.display().to_string(),
+            iso_path: first.iso_path.clone(),
+            format: if h.is_split() {
+                "SWM"
+            } else if source.info.solid {
+                "ESD"
+            } else {
+                "WIM"
+            },
+            compression: h.compression.name(),
+            solid: source.info.solid,
+            parts: h.total_parts,
+            file_bytes: source.parts.iter().map(|p| p.size).sum(),
+            boot_index: Some(h.boot_index).filter(|&i| i != 0),
+            editions: source.info.xml.images.iter().map(Edition::from).collect(),
+        }
+    }
+}
+
+/// List the editions of the image at `path`.
+pub fn editions(path: &Path) -> Result<EditionsReport> {
+    Ok(EditionsReport::new(&source::open(path)?))
+}
+
+impl WtgSelectArgs {
+    pub fn selection(&self) -> Option<Selection> {
+        match (&self.index, &self.edition) {
+            (Some(i), _) => Some(Selection::Index(*i)),
+            (None, Some(e)) => Some(Selection::Edition(e.clone())),
+            (None, None) => None,
+        }
+    }
+}
+
+/// A WIM opened with wimlib, through loop devices when it lives inside an ISO. Field order
+/// matters: the WIM is freed before its loop devices are detached.
+pub struct OpenedImage {
+    pub wim: Wim,
+    _loops: Vec<LoopDevice>,
+}
+
+/// Open `source` with wimlib, all parts of a split set referenced.
+pub fn open_wimlib(source: &ImageSource) -> Result<OpenedImage> {
+    let mut loops = Vec::new();
+    let mut paths = Vec::new();
+    for part in &source.parts {
+        match &part.iso_entry {
+            Some(entry) => {
+                let l = LoopDevice::map_iso_file(&part.host_path, entry)
+                    .with_context(|| format!("mapping {}", part.describe()))?;
+                paths.push(l.path().to_path_buf());
+                loops.push(l);
+            }
+            None => paths.push(part.host_path.clone()),
+        }
+    }
+    let wim = Wim::open_split(&paths[0], &paths[1..])
+        .with_context(|| format!("opening {} with wimlib", source.first().describe()))?;
+    let count = wim.image_count();
+    if count as usize != source.info.xml.images.len() {
+        anyhow::bail!(
+            "{}: wimlib sees {count} images, polyboot's reader {}",
+            source.first().describe(),
+            source.info.xml.images.len()
+        );
+    }
+    Ok(OpenedImage { wim, _loops: loops })
+}
+
+/// Apply edition `index` of `source` to the unmounted NTFS volume `target` (a partition, or a
+/// file holding a bare NTFS filesystem) in wimlib's NTFS-3G mode. `cancel` aborts at the next
+/// progress report with [`polyboot_wimlib::Error::Cancelled`] in the chain: the volume is then
+/// incomplete, and the caller must not mark the target as done.
+pub fn apply(
+    source: &ImageSource,
+    index: u32,
+    target: &Path,
+    cancel: Option<&AtomicBool>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<()> {
+    let mut img = open_wimlib(source)?;
+    img.wim.apply_ntfs(index, target, cancel, progress)?;
+    Ok(())
+}
+
+/// `wimlib_verify_wim` over every part of `source`.
+pub fn verify(
+    source: &ImageSource,
+    cancel: Option<&AtomicBool>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<()> {
+    let mut img = open_wimlib(source)?;
+    img.wim.verify(cancel, progress)?;
+    Ok(())
+}
+
+/// The `wtg` subcommands.
+pub fn run(args: WtgArgs) -> Result<()> {
+    match args.command {
+        WtgCommand::Editions(a) => run_editions(a),
+    }
+}
+
+fn run_editions(args: WtgEditionsArgs) -> Result<()> {
+    let mut report = editions(&args.image)?;
+    if let Some(sel) = args.select.selection() {
+        let chosen = select::select(&report.editions, &sel)?.clone();
+        report.editions = vec![chosen];
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    let what = match &report.iso_path {
+        Some(p) => format!("{p} in {}", report.image),
+        None => report.image.clone(),
+    };
+    let parts = if report.parts > 1 {
+        format!(", {} parts", report.parts)
+    } else {
+        String::new()
+    };
+    let solid = if report.solid { " solid" } else { "" };
+    println!(
+        "{what}: {} ({}{solid}{parts}), {}",
+        report.format,
+        report.compression,
+        format_size(report.file_bytes)
+    );
+    println!(
+        "{:>5}  {:<22} {:<7} {:<16} {:>10}  NAME",
+        "INDEX", "EDITION", "ARCH", "VERSION", "SIZE"
+    );
+    for e in &report.editions {
+        println!(
+            "{:>5}  {:<22} {:<7} {:<16} {:>10}  {}",
+            e.index,
+            e.edition.as_deref().unwrap_or("-"),
+            e.arch.as_deref().unwrap_or("-"),
+            e.version.as_deref().unwrap_or("-"),
+            e.total_bytes.map_or_else(|| "-".to_string(), format_size),
+            e.label(),
+        );
+    }
+    Ok(())
+}
