@@ -11,6 +11,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod bcd;
 pub mod block;
 #[cfg(test)]
 mod testutil;
@@ -34,5 +35,6 @@ pub mod mbr;
 pub mod menu;
 pub mod natsort;
 pub mod probe;
+pub mod regf;
 pub mod vdisk;
 pub mod wim;
