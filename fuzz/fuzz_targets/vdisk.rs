@@ -249,7 +249,7 @@ fn run(desc: &Desc, dev: &mut MemDevice) {
                 let data: Vec<u8> = (0..len as usize)
                     .map(|i| vdisk_desc::fill_byte(fill, i))
                     .collect();
-                (RegionSource::Memory(data.clone()), Src::Memory(data))
+                (RegionSource::Memory(data.as_slice().into()), Src::Memory(data))
             }
             SourceDesc::Image { offset } => (RegionSource::Image { offset }, Src::Image(offset)),
         };

@@ -257,16 +257,26 @@ impl Vm {
     /// Like [`Vm::wait_for`], but only counts output after byte `from` of the console, so a
     /// test can wait for a second occurrence (e.g. the menu coming back).
     pub fn wait_for_after(&mut self, marker: &str, from: usize) -> Result<Duration> {
-        self.wait_inner(marker, from, None)
+        self.wait_inner(&[marker], from, None).map(|(_, t)| t)
     }
 
     /// Like [`Vm::wait_for`], copying the console to `echo` as it arrives (for demos).
     pub fn wait_for_echo(&mut self, marker: &str, echo: &mut dyn Write) -> Result<Duration> {
-        self.wait_inner(marker, 0, Some(echo))
+        self.wait_inner(&[marker], 0, Some(echo)).map(|(_, t)| t)
     }
 
-    fn wait_inner(&mut self, marker: &str, from: usize, mut echo: Option<&mut dyn Write>) -> Result<Duration> {
-        let needle = marker.as_bytes();
+    /// Wait until one of `markers` appears (e.g. a success marker or an emergency shell's
+    /// prompt); returns which one (the first in `markers` order when several have) and when.
+    pub fn wait_for_any(&mut self, markers: &[&str]) -> Result<(usize, Duration)> {
+        self.wait_inner(markers, 0, None)
+    }
+
+    fn wait_inner(&mut self, markers: &[&str], from: usize, mut echo: Option<&mut dyn Write>) -> Result<(usize, Duration)> {
+        let marker = markers.join("\" or \"");
+        let found = |bytes: &[u8]| {
+            let hay = if from <= bytes.len() { &bytes[from..] } else { &[][..] };
+            markers.iter().position(|m| contains(hay, m.as_bytes()))
+        };
         let mut echoed = 0;
         loop {
             {
@@ -276,8 +286,8 @@ impl Vm {
                     let _ = out.flush();
                     echoed = bytes.len();
                 }
-                if from <= bytes.len() && contains(&bytes[from..], needle) {
-                    return Ok(self.started.elapsed());
+                if let Some(i) = found(&bytes) {
+                    return Ok((i, self.started.elapsed()));
                 }
                 let now = Instant::now();
                 if now < self.deadline {
@@ -297,8 +307,8 @@ impl Vm {
                 // Give the reader thread a moment to drain what QEMU wrote before exiting.
                 std::thread::sleep(Duration::from_millis(100));
                 let bytes = self.serial.bytes.lock().unwrap();
-                if from <= bytes.len() && contains(&bytes[from..], needle) {
-                    return Ok(self.started.elapsed());
+                if let Some(i) = found(&bytes) {
+                    return Ok((i, self.started.elapsed()));
                 }
                 drop(bytes);
                 bail!("QEMU exited ({status}) before {marker:?} appeared\n{}", self.console_tail());

@@ -620,7 +620,7 @@ fn ipxe_iso_through_a_fragmented_virtual_disk() {
     let cfg = iso9660::lookup(&mut disk.reader(&mut phys), &tree, "/isolinux.cfg").unwrap();
     let new = b"DEFAULT polyboot\n".to_vec();
     let at = disk
-        .append_region(2048, RegionSource::Memory(new.clone()))
+        .append_region(2048, RegionSource::Memory(new.clone().into()))
         .unwrap();
     let fields = iso9660::extent_fields((at / 2048) as u32, new.len() as u32);
     disk.add_override(

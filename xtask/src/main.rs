@@ -45,6 +45,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("xz-utils", "/usr/bin/xz"),
     // libFuzzer (cargo fuzz) is C++.
     ("g++", "/usr/bin/g++"),
+    // strip: polyboot-hook is embedded in the boot manager without its symbols.
+    ("binutils", "/usr/bin/strip"),
     // Windows To Go: wimlib (linked), its tools and ntfs-3g for the independent checks,
     // hivex for reading back the registry hives we write.
     ("libwim-dev", "/usr/include/wimlib.h"),
@@ -158,7 +160,28 @@ pub fn polyboot_binary(root: &Path) -> PathBuf {
     root.join("target/release/polyboot")
 }
 
+/// polyboot-hook as the boot manager embeds it: static (no dynamic libraries in someone
+/// else's initramfs) and stripped (it is copied into RAM with every wrapped initrd).
+pub fn hook_artifact(root: &Path) -> PathBuf {
+    root.join("target/firmware/polyboot-hook")
+}
+
+fn build_hook(root: &Path) -> Result<PathBuf> {
+    let target = "x86_64-unknown-linux-gnu";
+    // The same flags as polyboot-hook's own VM tests use, so both share one build.
+    run(cargo()
+        .current_dir(root)
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .args(["build", "--release", "--package", "polyboot-hook", "--target", target]))?;
+    let built = root.join("target").join(target).join("release/polyboot-hook");
+    let out = hook_artifact(root);
+    std::fs::create_dir_all(out.parent().unwrap())?;
+    run(Command::new("strip").arg("-o").arg(&out).arg(&built))?;
+    Ok(out)
+}
+
 fn build_firmware(root: &Path) -> Result<PathBuf> {
+    let hook = build_hook(root)?;
     let mut cmd = Command::new("/usr/bin/cargo");
     // Whatever toolchain runs xtask must not leak into the Debian compiler's build.
     for var in ["RUSTUP_TOOLCHAIN", "RUSTFLAGS", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET", "RUSTC_WRAPPER", "CARGO"] {
@@ -167,6 +190,7 @@ fn build_firmware(root: &Path) -> Result<PathBuf> {
     cmd.current_dir(root.join("crates/polyboot-efi"))
         .env("RUSTC", "/usr/bin/rustc")
         .env("RUSTC_BOOTSTRAP", "1")
+        .env("POLYBOOT_HOOK", &hook)
         .args(["build", "--release", "--target", UEFI_TARGET])
         .arg("--target-dir")
         .arg(root.join("target/firmware"))

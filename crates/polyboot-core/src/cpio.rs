@@ -179,7 +179,7 @@ impl CpioLayout {
                 continue;
             }
             let source = match p {
-                LayoutPart::Memory(b) => RegionSource::Memory(b.clone()),
+                LayoutPart::Memory(b) => RegionSource::Memory(b.as_slice().into()),
                 LayoutPart::External { index, .. } => RegionSource::Image {
                     offset: image_offset(*index),
                 },

@@ -2,7 +2,8 @@
 //! the booted Linux) about the drive and the image it booted.
 //!
 //! The record travels inside the wrapped initrd as the file [`HANDOFF_PATH`]; the original
-//! initrd travels beside it as [`ORIGINAL_INITRD_PATH`]. All integers little-endian.
+//! initrds travel beside it in [`ORIGINAL_INITRDS_DIR`] (see `initrd_wrap`). All integers
+//! little-endian.
 //!
 //! | offset | size | field                                                            |
 //! |--------|------|------------------------------------------------------------------|
@@ -24,9 +25,10 @@
 //!
 //! Extent disk offsets are absolute bytes from the start of the *disk* (the partition offset
 //! already added), so the hook can build a device-mapper table without more arithmetic.
-//! Extents are listed in file order, contiguous from file offset 0, and together cover at
-//! least the image size (the last one may run on to the end of its cluster). Offsets are
-//! multiples of 512 so they map onto device-mapper sectors.
+//! Extents are listed in file order, contiguous from file offset 0 (the last one may run on
+//! to the end of its cluster). They may cover less than the image size: an exFAT file's bytes
+//! past its valid data length are not stored and read as zeros. Offsets are multiples of 512
+//! so they map onto device-mapper sectors.
 //!
 //! A later version may append persistence extents after the image extents; the header length
 //! and total length fields let it do so without changing what version 1 readers see.
@@ -38,8 +40,11 @@ use core::fmt;
 
 /// Path of the record inside the wrapped initrd (relative to `/`).
 pub const HANDOFF_PATH: &str = "polyboot/handoff.bin";
-/// Path of the original initrd, stored as one file inside the wrapped initrd.
-pub const ORIGINAL_INITRD_PATH: &str = "polyboot/initrd.orig";
+/// Directory of the original initrds, each stored as one file inside its wrapped initrd and
+/// named by its position in the boot configuration (`0000`, `0001`, ...): a boot entry that
+/// loads several initrds (early microcode first) gets each wrapped, and the hook unpacks them
+/// in name order.
+pub const ORIGINAL_INITRDS_DIR: &str = "polyboot/initrds";
 
 pub const MAGIC: [u8; 9] = *b"PBHANDOFF";
 pub const VERSION: u8 = 1;
@@ -119,8 +124,6 @@ pub enum HandoffError {
     NoExtents,
     /// Extent `index` is empty, unaligned, out of order, or reaches past the disk.
     BadExtent { index: u32, why: &'static str },
-    /// The extents cover fewer bytes than the image size.
-    ExtentsTooShort { covered: u64, image_size: u64 },
     /// The data partition starts past the end of the disk.
     BadPartitionOffset(u64),
 }
@@ -143,9 +146,6 @@ impl fmt::Display for HandoffError {
             TooManyExtents(n) => write!(f, "{n} extents is more than the limit of {MAX_EXTENTS}"),
             NoExtents => f.write_str("the image has no extents"),
             BadExtent { index, why } => write!(f, "extent {index}: {why}"),
-            ExtentsTooShort { covered, image_size } => {
-                write!(f, "extents cover {covered} bytes, less than the image size {image_size}")
-            }
             BadPartitionOffset(o) => write!(f, "partition offset {o} is past the end of the disk"),
         }
     }
@@ -209,9 +209,6 @@ impl Handoff {
             if e.len % 512 != 0 && i + 1 != self.extents.len() {
                 return bad("length is not a multiple of 512");
             }
-        }
-        if next < self.image_size {
-            return Err(HandoffError::ExtentsTooShort { covered: next, image_size: self.image_size });
         }
         Ok(())
     }
@@ -343,6 +340,13 @@ mod tests {
     }
 
     #[test]
+    fn extents_may_stop_before_the_image_end() {
+        // An exFAT file whose valid data length is 8 KiB of a 1 MiB image: the rest is zeros.
+        let h = Handoff { image_size: 1 << 20, ..sample() };
+        assert_eq!(Handoff::decode(&h.encode()).unwrap(), h);
+    }
+
+    #[test]
     fn round_trips() {
         let h = sample();
         let bytes = h.encode();
@@ -392,7 +396,6 @@ mod tests {
             (52, &[0xFF, 0xFF, 0xFF, 0xFF], |e| matches!(e, HandoffError::TooManyExtents(_))),
             (52, &[3, 0, 0, 0], |e| matches!(e, HandoffError::Truncated { .. })),
             (52, &[0, 0, 0, 0], |e| matches!(e, HandoffError::NoExtents)),
-            (64, &[0, 0, 1, 0, 0, 0, 0, 0], |e| matches!(e, HandoffError::ExtentsTooShort { .. })),
             (56, &[0xFF; 8], |e| matches!(e, HandoffError::BadPartitionOffset(_))),
             // second extent: wrong file offset, unaligned, past the disk, overflowing length
             (72 + 24, &[1, 0x20], |e| matches!(e, HandoffError::BadExtent { index: 1, .. })),

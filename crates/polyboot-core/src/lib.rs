@@ -29,6 +29,7 @@ pub mod gpt;
 pub mod guid;
 pub mod handoff;
 pub mod initfamily;
+pub mod initrd_wrap;
 pub mod iso9660;
 pub mod layout;
 pub mod mbr;

@@ -16,6 +16,7 @@
 //! read of a contiguous file costs exactly one read of the underlying device.
 
 use alloc::format;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -32,8 +33,9 @@ pub struct ByteOverride {
 /// Where the bytes of a virtual region come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RegionSource {
-    /// A memory buffer; bytes past its end (up to the region length) read as zeros.
-    Memory(Vec<u8>),
+    /// A memory buffer; bytes past its end (up to the region length) read as zeros. Shared,
+    /// so that one large buffer (polyboot-hook's archive) can back many regions.
+    Memory(Arc<[u8]>),
     /// Image bytes starting at this image offset (mapped through the extents).
     Image { offset: u64 },
 }
@@ -612,7 +614,7 @@ mod tests {
             let len = 1 + rng.below(3000);
             let source = if rng.below(2) == 0 || image_len < len {
                 let data_len = rng.below(len + 1) as usize;
-                RegionSource::Memory((0..data_len).map(|_| rng.next() as u8).collect())
+                RegionSource::Memory((0..data_len).map(|_| rng.next() as u8).collect::<Vec<u8>>().into())
             } else {
                 RegionSource::Image {
                     offset: rng.below(image_len - len + 1),
@@ -792,7 +794,7 @@ mod tests {
         .unwrap();
         assert_eq!((disk.size(), disk.block_count()), (3072, 6));
         let at = disk
-            .append_region(1000, RegionSource::Memory(vec![7; 600]))
+            .append_region(1000, RegionSource::Memory(vec![7; 600].into()))
             .unwrap();
         assert_eq!(at, 3072);
         assert_eq!(disk.size(), 4096);
@@ -859,11 +861,11 @@ mod tests {
         assert_eq!(d.extents().len(), 1);
         let mut d = VirtualDisk::new(512, 1000, 0, vec![ext(0, 0, 1000)]).unwrap();
         assert_eq!(
-            d.add_region(0, 0, RegionSource::Memory(vec![])),
+            d.add_region(0, 0, RegionSource::Memory(vec![].into())),
             Err(VdiskError::EmptyRegion)
         );
         assert_eq!(
-            d.add_region(0, 4, RegionSource::Memory(vec![1; 5])),
+            d.add_region(0, 4, RegionSource::Memory(vec![1; 5].into())),
             Err(VdiskError::MemoryTooLong { len: 4, data: 5 })
         );
         assert!(matches!(
@@ -875,22 +877,22 @@ mod tests {
             Err(VdiskError::RegionSourceBeyondImage { .. })
         ));
         assert_eq!(
-            d.add_region(u64::MAX, 2, RegionSource::Memory(vec![])),
+            d.add_region(u64::MAX, 2, RegionSource::Memory(vec![].into())),
             Err(VdiskError::SizeOverflow)
         );
-        d.add_region(2000, 100, RegionSource::Memory(vec![]))
+        d.add_region(2000, 100, RegionSource::Memory(vec![].into()))
             .unwrap();
         assert!(matches!(
-            d.add_region(2099, 10, RegionSource::Memory(vec![])),
+            d.add_region(2099, 10, RegionSource::Memory(vec![].into())),
             Err(VdiskError::RegionOverlap { .. })
         ));
         assert!(matches!(
-            d.add_region(1950, 51, RegionSource::Memory(vec![])),
+            d.add_region(1950, 51, RegionSource::Memory(vec![].into())),
             Err(VdiskError::RegionOverlap { .. })
         ));
-        d.add_region(1950, 50, RegionSource::Memory(vec![]))
+        d.add_region(1950, 50, RegionSource::Memory(vec![].into()))
             .unwrap();
-        d.add_region(2100, 1, RegionSource::Memory(vec![])).unwrap();
+        d.add_region(2100, 1, RegionSource::Memory(vec![].into())).unwrap();
         assert_eq!(
             d.regions().iter().map(|r| r.at).collect::<Vec<_>>(),
             [1950, 2000, 2100]
@@ -938,7 +940,7 @@ mod tests {
         // Redirect grub.cfg to new content in a region past the end of the ISO.
         let new = b"menuentry polyboot {}\n".to_vec();
         let at = disk
-            .append_region(2048, RegionSource::Memory(new.clone()))
+            .append_region(2048, RegionSource::Memory(new.clone().into()))
             .unwrap();
         let lba = (at / 2048) as u32;
         disk.add_override(

@@ -21,6 +21,7 @@ mod bench;
 mod clock;
 mod disk;
 mod image;
+mod linux;
 mod ui;
 mod vblock;
 
@@ -204,8 +205,11 @@ impl Session {
         check_inside_partition(&extents, self.location.data.size)?;
         // An ISO is a CD-ROM (2048-byte blocks); an IMG is a hard disk (512-byte sectors).
         let block_size = if image.kind == ImageKind::Img { 512 } else { 2048 };
-        let layout = VirtualDisk::new(block_size, meta.size, self.location.data.offset, extents)
+        let mut layout = VirtualDisk::new(block_size, meta.size, self.location.data.offset, extents.clone())
             .map_err(|e| format!("the file's layout is inconsistent: {e}"))?;
+        if image.kind == ImageKind::Iso {
+            linux::wrap_initrds(&mut layout, FirmwareDisk::open(self.disk_handle)?, &self.location, &extents);
+        }
         Ok(Box::new(image::DiskImage { disk: FirmwareDisk::open(self.disk_handle)?, layout }))
     }
 }

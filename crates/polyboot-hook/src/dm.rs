@@ -1,17 +1,25 @@
-//! The image as a read-only device-mapper device: a `linear` table built from the hand-off
-//! record's extents (pure, unit-tested), and the three DM ioctls that create it (guest only).
+//! The image as a read-only device-mapper device: a table of `linear` targets built from the
+//! hand-off record's extents, plus a `zero` target for an image tail that has no extents
+//! (pure, unit-tested), and the three DM ioctls that create it (guest only).
 
 use polyboot_core::handoff::Handoff;
 use std::fmt;
 use std::io;
 
-/// One `linear` target: `length` sectors of the mapped device from `start`, read from the
-/// disk at sector `disk_sector`. Sectors are 512 bytes, as device-mapper counts them.
+/// One target: `length` sectors of the mapped device from `start`, read from the disk from
+/// sector `disk_sector` (`linear`), or zeros when `disk_sector` is `None` (`zero`). Sectors
+/// are 512 bytes, as device-mapper counts them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LinearTarget {
     pub start: u64,
     pub length: u64,
-    pub disk_sector: u64,
+    pub disk_sector: Option<u64>,
+}
+
+impl LinearTarget {
+    fn kind(&self) -> &'static str {
+        if self.disk_sector.is_some() { "linear" } else { "zero" }
+    }
 }
 
 /// A device-mapper table for the image on disk `major:minor`.
@@ -38,9 +46,16 @@ impl Table {
             let length = e.len.div_ceil(512).min(total - start);
             let disk_sector = e.disk_offset / 512;
             match targets.last_mut() {
-                Some(t) if t.start + t.length == start && t.disk_sector + t.length == disk_sector => t.length += length,
-                _ => targets.push(LinearTarget { start, length, disk_sector }),
+                Some(t) if t.start + t.length == start && t.disk_sector.map(|d| d + t.length) == Some(disk_sector) => {
+                    t.length += length
+                }
+                _ => targets.push(LinearTarget { start, length, disk_sector: Some(disk_sector) }),
             }
+        }
+        // Bytes past the file's valid data length have no extent: they read as zeros.
+        let mapped = targets.last().map_or(0, |t| t.start + t.length);
+        if mapped < total {
+            targets.push(LinearTarget { start: mapped, length: total - mapped, disk_sector: None });
         }
         Table { major, minor, targets }
     }
@@ -49,9 +64,12 @@ impl Table {
         self.targets.last().map_or(0, |t| t.start + t.length)
     }
 
-    /// The parameter string of one target (`major:minor offset`).
+    /// The parameter string of one target (`major:minor offset`; empty for `zero`).
     pub fn params(&self, t: &LinearTarget) -> String {
-        format!("{}:{} {}", self.major, self.minor, t.disk_sector)
+        match t.disk_sector {
+            Some(sector) => format!("{}:{} {}", self.major, self.minor, sector),
+            None => String::new(),
+        }
     }
 }
 
@@ -59,7 +77,9 @@ impl Table {
 impl fmt::Display for Table {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for t in &self.targets {
-            writeln!(f, "{} {} linear {}", t.start, t.length, self.params(t))?;
+            let params = self.params(t);
+            let sep = if params.is_empty() { "" } else { " " };
+            writeln!(f, "{} {} {}{sep}{params}", t.start, t.length, t.kind())?;
         }
         Ok(())
     }
@@ -115,7 +135,7 @@ pub fn table_payload(t: &Table) -> Vec<u8> {
         s[0..8].copy_from_slice(&tg.start.to_ne_bytes());
         s[8..16].copy_from_slice(&tg.length.to_ne_bytes());
         s[20..24].copy_from_slice(&(len as u32).to_ne_bytes());
-        s[24..30].copy_from_slice(b"linear");
+        s[24..24 + tg.kind().len()].copy_from_slice(tg.kind().as_bytes());
         s[DM_SPEC_SIZE..DM_SPEC_SIZE + params.len()].copy_from_slice(params.as_bytes());
     }
     out
@@ -193,6 +213,19 @@ mod tests {
         // extents beyond the image size are not mapped
         let t = Table::for_image(&h(&[(0, 4096, 4096), (4096, 1 << 20, 4096)], 4096), 8, 0);
         assert_eq!(t.targets.len(), 1);
+    }
+
+    #[test]
+    fn a_tail_without_extents_reads_as_zeros() {
+        // Valid data length 8 KiB of a 1 MiB + 100 byte image.
+        let t = Table::for_image(&h(&[(0, 0x20_0000, 8192)], (1 << 20) + 100), 8, 0);
+        assert_eq!(t.to_string(), "0 16 linear 8:0 4096\n16 2033 zero\n");
+        assert_eq!(t.sectors(), 2049);
+        let p = table_payload(&t);
+        // the zero target: a spec with empty parameters (NUL) padded: 40 + 1 -> 48
+        assert_eq!(p.len(), 56 + 48);
+        assert_eq!(&p[56 + 24..56 + 29], b"zero\0");
+        assert_eq!(u32::from_ne_bytes(p[56 + 20..56 + 24].try_into().unwrap()), 48);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! polyboot-hook: polyboot's `/init` inside the booted Linux.
 //!
 //! The boot manager serves each initrd of a Linux ISO wrapped as
-//! `[our cpio: /init = this program, /polyboot/handoff.bin][/polyboot/initrd.orig = the
-//! original initrd]`, so the kernel unpacks only those three files and runs us. We then:
+//! `[our cpio: /init = this program, /polyboot/handoff.bin][/polyboot/initrds/NNNN = the
+//! original initrd]` (core `initrd_wrap`), so the kernel unpacks only those files and runs
+//! us. We then:
 //!
 //! 1. mount `/proc`, `/sys` and `/dev` (devtmpfs) and log to `/dev/kmsg` (`polyboot:` prefix);
 //! 2. read the hand-off record ([`polyboot_core::handoff`]);
@@ -12,7 +13,8 @@
 //! 4. wait for the drive ([`discover`]: size + GPT disk GUID / MBR signature), loading
 //!    usb-storage, uas, sd_mod and dm-mod from the unpacked module tree if it does not appear
 //!    ([`modules`]);
-//! 5. map the image read-only as `/dev/mapper/polyboot` ([`dm`]);
+//! 5. map the image read-only as `/dev/mapper/polyboot` ([`dm`]), and tell init families that
+//!    do not probe device-mapper devices where it is ([`hints`]);
 //! 6. unmount what we mounted and exec `/init` (now the original) with our arguments and
 //!    environment, as PID 1.
 //!
@@ -23,5 +25,6 @@ pub mod cpio;
 pub mod decompress;
 pub mod discover;
 pub mod dm;
+pub mod hints;
 pub mod modules;
 pub mod run;

@@ -4,7 +4,7 @@ use crate::cpio::{self, RootedFs};
 use crate::discover::{self, BlockDisk};
 use crate::dm::{self, Table};
 use crate::modules;
-use polyboot_core::handoff::{DriveIdentity, Handoff, HANDOFF_PATH, ORIGINAL_INITRD_PATH};
+use polyboot_core::handoff::{DriveIdentity, Handoff, HANDOFF_PATH, ORIGINAL_INITRDS_DIR};
 use std::ffi::CString;
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
@@ -173,18 +173,32 @@ fn map_image(h: &Handoff, log: &mut Log) -> Result<(), String> {
     Ok(())
 }
 
-fn unpack_original(log: &mut Log) -> Result<(), String> {
-    let path = Path::new("/").join(ORIGINAL_INITRD_PATH);
-    let data = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+/// The original initrds the wrapped files carried, in name (= load) order.
+fn original_initrds() -> Result<Vec<std::path::PathBuf>, String> {
+    let dir = Path::new("/").join(ORIGINAL_INITRDS_DIR);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(format!("{} is empty", dir.display()));
+    }
+    Ok(files)
+}
+
+fn unpack_original(path: &Path, log: &mut Log) -> Result<(), String> {
+    let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     // Free the page cache copy before unpacking doubles the memory in use.
-    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(path);
     let mut fs = RootedFs { root: "/".into(), chown: true };
     let r = cpio::unpack_initramfs(&data, &mut fs);
     match r {
         Ok(rep) => {
             let streams: Vec<String> = rep.streams.iter().map(|s| s.to_string()).collect();
             log.say(5, &format!(
-                "unpacked the original initrd: {} bytes, {} archives, {} entries, compressed streams: [{}]",
+                "unpacked the original initrd {}: {} bytes, {} archives, {} entries, compressed streams: [{}]",
+                path.display(),
                 data.len(),
                 rep.archives,
                 rep.entries,
@@ -196,7 +210,7 @@ fn unpack_original(log: &mut Log) -> Result<(), String> {
             }
             Ok(())
         }
-        Err(e) => Err(format!("unpacking the original initrd: {e}")),
+        Err(e) => Err(format!("unpacking the original initrd {}: {e}", path.display())),
     }
 }
 
@@ -236,13 +250,27 @@ pub fn main() -> ! {
         Err(e) => log.say(3, e),
     }
 
-    if let Err(e) = unpack_original(&mut log) {
-        log.say(3, &e);
+    match original_initrds() {
+        Ok(files) => {
+            for f in files {
+                if let Err(e) = unpack_original(&f, &mut log) {
+                    log.say(3, &e);
+                }
+            }
+        }
+        Err(e) => log.say(3, &format!("no original initrd: {e}")),
     }
 
     if let Ok(h) = &handoff {
-        if let Err(e) = map_image(h, &mut log) {
-            log.say(3, &format!("the image is not mapped: {e}"));
+        match map_image(h, &mut log) {
+            Ok(()) => {
+                let cmdline = std::fs::read_to_string(format!("{PROC}/cmdline")).unwrap_or_default();
+                match crate::hints::apply(Path::new("/"), &cmdline, &format!("/dev/mapper/{DM_NAME}")) {
+                    Ok(done) => done.iter().for_each(|d| log.say(5, d)),
+                    Err(e) => log.say(3, &format!("writing the init family's hints: {e}")),
+                }
+            }
+            Err(e) => log.say(3, &format!("the image is not mapped: {e}")),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Boots Debian's kernel in QEMU (SeaBIOS, TCG) with `-kernel`/`-initrd`, where the initrd is
-//! wrapped as the boot manager will wrap it: [our cpio: /init = polyboot-hook (static),
-//! /polyboot/handoff.bin, /polyboot/initrd.orig = the original initrd]. The original initrd is
+//! wrapped as the boot manager wraps it (core `initrd_wrap`): [our cpio: /init = polyboot-hook
+//! (static), /polyboot/handoff.bin][a cpio holding /polyboot/initrds/0000 = the original
+//! initrd]. The original initrd is
 //! an uncompressed microcode-style cpio + a zstd cpio holding busybox, an `/init` script and
 //! the kernel modules the hook must load itself (virtio_pci, virtio_blk as .ko.xz, dm-mod as
 //! .ko.zst, xhci-pci, usb-storage, uas, sd_mod: all modules in Debian's kernel). The virtual disk is a polyboot GPT disk holding a
@@ -15,6 +16,7 @@
 
 use polyboot_core::gpt::SectorSize;
 use polyboot_core::handoff::{DiskExtent, DriveIdentity, Handoff, ImageKind};
+use polyboot_core::initrd_wrap;
 use polyboot_core::layout::{plan, write_partition_table, BootCode, Identity, LayoutRequest, Scheme};
 use polyboot_tests::{Firmware, Vm, VmConfig};
 use std::io::Write;
@@ -215,14 +217,15 @@ fn boot(name: &str, wrong_identity: bool, usb: bool, append: &str) -> String {
         ],
     };
 
-    // The wrapped initrd.
-    let wrap = work.path().join("wrap");
-    std::fs::create_dir_all(wrap.join("polyboot")).unwrap();
-    std::fs::copy(hook_binary(), wrap.join("init")).unwrap();
-    std::fs::write(wrap.join("polyboot/handoff.bin"), handoff.encode()).unwrap();
-    std::fs::write(wrap.join("polyboot/initrd.orig"), original_initrd(&release, work.path())).unwrap();
+    // The wrapped initrd, laid out by the same core code the boot manager uses: the hook
+    // archive, then the archive that carries the original initrd.
+    let original = original_initrd(&release, work.path());
+    let hook = std::fs::read(hook_binary()).unwrap();
+    let mut wrapped = initrd_wrap::hook_archive(&hook, &handoff.encode()).unwrap();
+    let layout = initrd_wrap::original_archive(0, original.len() as u64).unwrap();
+    wrapped.extend(layout.to_bytes(|_| Some(original.as_slice())).unwrap());
     let initrd = work.path().join("initrd.img");
-    std::fs::write(&initrd, cpio_dir(&wrap)).unwrap();
+    std::fs::write(&initrd, wrapped).unwrap();
 
     let mut cfg = VmConfig::new(name, Firmware::Bios)
         // Not `.disk()`: with -kernel, SeaBIOS' linuxboot ROM holds bootindex 0.

@@ -1,0 +1,121 @@
+//! Linux live ISOs booted from a polyboot drive (issue 5's end-to-end tests): the boot
+//! manager wraps the initrds the ISO's GRUB loads, polyboot-hook maps the ISO file as
+//! `/dev/mapper/polyboot`, and the distribution's own init finds its medium there.
+//!
+//! The ISOs are the repository's fixtures (`tests/fixtures/live/`), built on first use and
+//! cached outside the repository keyed by the build script's hash. Each guest prints a
+//! marker line naming the device its live medium is mounted from.
+
+use polyboot_tests::{artifacts, fixtures, Disk, Firmware, Vm, VmConfig};
+use std::path::Path;
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// One TCG guest at a time: these boots take a minute or more each on two cores.
+static ONE_VM: Mutex<()> = Mutex::new(());
+
+fn polyboot(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_polyboot"))
+        .args(args)
+        .env("POLYBOOT_EFI", artifacts::efi_app().unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "polyboot {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split_whitespace().find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// The whole line of the serial console that contains `needle` (waiting for its end).
+fn line_with(vm: &Vm, needle: &str) -> String {
+    for _ in 0..100 {
+        let text = vm.serial_text();
+        if let Some(at) = text.find(needle) {
+            if let Some(end) = text[at..].find('\n') {
+                return text[at..at + end].trim_end().to_string();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no complete line with {needle:?}");
+}
+
+/// Install a drive, add the fixture ISO, boot it from the menu and return the marker line.
+fn boot_live_iso(script: &str, marker: &str, name: &str) -> String {
+    let iso = fixtures::live_iso(script).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let drive = dir.path().join("drive.img");
+    let drive_s = drive.to_str().unwrap();
+    polyboot(&["install", drive_s, "--size", "1G"]);
+    polyboot(&["add", "-q", drive_s, "--to", "/live", iso.to_str().unwrap()]);
+    let file_name = iso.file_name().unwrap().to_str().unwrap();
+
+    let _one = ONE_VM.lock().unwrap_or_else(|e| e.into_inner());
+    let mut vm = Vm::start(
+        VmConfig::new(name, Firmware::Uefi)
+            .disk(Disk::new(Path::new(&drive)).usb())
+            .memory_mib(1024)
+            .timeout(Duration::from_secs(480)),
+    )
+    .unwrap();
+    vm.wait_for("polyboot: menu ready:").unwrap();
+    vm.wait_for("----------").unwrap();
+    vm.send_serial(file_name.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    vm.send_serial(b"\r").unwrap();
+    vm.wait_for(&format!("polyboot: booting /live/{file_name}")).unwrap();
+    vm.wait_for("polyboot: linux: wrapped initrd").unwrap();
+    let needle = format!("{marker} medium=");
+    let (which, t) = vm.wait_for_any(&[&needle, INITRAMFS_TOOLS_SHELL, DRACUT_SHELL]).unwrap();
+    if which != 0 {
+        panic!("{name}: the guest's initramfs gave up and started a shell; what it saw:\n{}", shell_diagnostics(&mut vm));
+    }
+    let line = line_with(&vm, &format!("{marker} medium="));
+    eprintln!("{name}: booted to the marker in {t:?}: {line}");
+    let console = vm.serial_text();
+    for l in console.lines().filter(|l| l.contains("polyboot:") && !l.contains('\x1b')) {
+        eprintln!("  {l}");
+    }
+    line
+}
+
+/// Emergency shell prompts: the medium was not found.
+const INITRAMFS_TOOLS_SHELL: &str = "(initramfs) ";
+const DRACUT_SHELL: &str = ":/#";
+
+/// Ask the emergency shell what it sees (mounts, block devices, labels, the boot log).
+fn shell_diagnostics(vm: &mut Vm) -> String {
+    let mark = vm.serial_len();
+    let script = "echo DIAG-BEGIN; cat /proc/mounts; ls -l /dev/mapper /dev/disk/by-label /dev/disk/by-uuid; \
+        blkid; cat /proc/cmdline; tail -n 40 /boot.log; tail -n 80 /run/initramfs/rdsosreport.txt; echo DIAG-$((40+2))-END\r";
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = vm.send_serial(script.as_bytes());
+    // The shell computes the end marker, so its echo of the command line does not match.
+    let _ = vm.wait_for_after("DIAG-42-END", mark);
+    let text = vm.serial_text();
+    text[mark.min(text.len())..].to_string()
+}
+
+/// The live medium is polyboot's device-mapper device, holding the ISO's file system.
+fn assert_polyboot_medium(line: &str, medium: &str) {
+    assert_eq!(field(line, "medium"), Some(medium), "{line}");
+    assert_eq!(field(line, "dm"), Some("polyboot"), "the medium is not polyboot's device: {line}");
+    let device = field(line, "device").unwrap_or_default();
+    assert!(device.starts_with("/dev/dm-") || device == "/dev/mapper/polyboot", "{line}");
+    assert_eq!(field(line, "fstype"), Some("iso9660"), "{line}");
+}
+
+#[test]
+fn live_build_iso_finds_its_medium_on_the_polyboot_drive_under_ovmf() {
+    let line = boot_live_iso("build-live-build.sh", "POLYBOOT-LIVE-MARKER", "live-build-from-drive-uefi");
+    assert_polyboot_medium(&line, "/run/live/medium");
+}
+
+#[test]
+fn dracut_iso_finds_its_medium_on_the_polyboot_drive_under_ovmf() {
+    let line = boot_live_iso("build-dracut.sh", "POLYBOOT-DRACUT-MARKER", "dracut-from-drive-uefi");
+    assert_polyboot_medium(&line, "/run/initramfs/live");
+}
