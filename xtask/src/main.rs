@@ -43,6 +43,14 @@ const PACKAGES: &[(&str, &str)] = &[
     ("zstd", "/usr/bin/zstd"),
     ("bzip2", "/bin/bzip2"),
     ("xz-utils", "/usr/bin/xz"),
+    // The Linux live fixture ISOs (tests/fixtures/live/, built on first use and cached
+    // outside the repository): live-build and a debootstrap root mastered by grub-mkrescue.
+    ("live-build", "/usr/bin/lb"),
+    ("debootstrap", "/usr/sbin/debootstrap"),
+    ("squashfs-tools", "/usr/bin/mksquashfs"),
+    ("grub-common", "/usr/bin/grub-mkrescue"),
+    ("grub-pc-bin", "/usr/lib/grub/i386-pc/modinfo.sh"),
+    ("grub-efi-amd64-bin", "/usr/lib/grub/x86_64-efi/modinfo.sh"),
     // libFuzzer (cargo fuzz) is C++.
     ("g++", "/usr/bin/g++"),
     // strip: polyboot-hook is embedded in the boot manager without its symbols.

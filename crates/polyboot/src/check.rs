@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use polyboot_core::block::ReadAt;
 use polyboot_core::bootcfg;
 use polyboot_core::initfamily::{self, InitFamily};
+use polyboot_core::initrd_wrap;
 use polyboot_core::menu::{self, ImageKind, Status};
 use polyboot_core::probe;
 use serde::Serialize;
@@ -24,6 +25,8 @@ pub struct ImageCheck {
     pub problem: Option<String>,
     pub kernels: Vec<String>,
     pub initrds: Vec<String>,
+    /// Initrds the boot manager will not wrap, with the reason.
+    pub unwrapped_initrds: Vec<String>,
     pub init_family: Option<String>,
     /// Will it work with this polyboot, and if not what is missing.
     pub expected_to_work: bool,
@@ -49,6 +52,7 @@ pub fn check_image<R: ReadAt>(path: &str, kind: ImageKind, file: &mut R) -> Imag
         problem,
         kernels: Vec::new(),
         initrds: Vec::new(),
+        unwrapped_initrds: Vec::new(),
         init_family: None,
         expected_to_work: false,
         verdict: String::new(),
@@ -61,25 +65,67 @@ pub fn check_image<R: ReadAt>(path: &str, kind: ImageKind, file: &mut R) -> Imag
                 family = initfamily::detect(&report);
                 check.kernels = dedup(report.entries.iter().filter_map(|e| e.kernel.clone()));
                 check.initrds = report.initrds.iter().map(|i| i.path.clone()).collect();
+                // The boot manager's own plan (the hook's size does not change which are wrapped).
+                let plan = initrd_wrap::plan(&report.initrds, size, size, Vec::new().into());
+                check.unwrapped_initrds = plan.skipped.iter().map(|s| format!("{}: {}", s.path, s.reason)).collect();
+                // Initrds the entries name that are not files of the ISO 9660 tree (e.g. inside
+                // the El Torito image) are not wrapped either.
+                for e in &report.entries {
+                    for i in &e.initrds {
+                        let known = report.initrds.iter().any(|f| &f.path == i);
+                        let line = format!("{i}: not in the ISO 9660 file tree");
+                        if !known && !check.unwrapped_initrds.contains(&line) {
+                            check.unwrapped_initrds.push(line);
+                        }
+                    }
+                }
                 check.warnings = report.warnings.iter().map(|w| w.to_string()).collect();
                 check.init_family = Some(family.to_string());
             }
             Err(e) => check.warnings.push(format!("boot configuration unreadable: {e}")),
         }
     }
-    (check.expected_to_work, check.verdict) = match (&status, family) {
-        (Status::NotBootable(reason), _) => (false, format!("will not boot in UEFI: {reason}")),
-        (Status::Unknown, _) => (false, "UEFI boot not certain: no EFI system partition found in its partition table".into()),
-        (_, InitFamily::NoneNeeded) => (true, "expected to boot in UEFI".into()),
-        (_, family) => (
-            false,
-            format!(
-                "boots its kernel in UEFI, but {family} will then look for its medium, which is a file on \
-                 the exFAT partition: that needs polyboot's initrd hook, not available in this version"
-            ),
-        ),
-    };
+    (check.expected_to_work, check.verdict) = verdict(&status, family, &check.unwrapped_initrds);
     check
+}
+
+fn verdict(status: &Status, family: InitFamily, unwrapped: &[String]) -> (bool, String) {
+    match status {
+        Status::NotBootable(reason) => return (false, format!("will not boot in UEFI: {reason}")),
+        Status::Unknown => {
+            return (false, "UEFI boot not certain: no EFI system partition found in its partition table".into())
+        }
+        Status::Bootable { .. } => {}
+    }
+    let how = match family {
+        InitFamily::NoneNeeded => return (true, "expected to boot in UEFI".into()),
+        _ if !unwrapped.is_empty() => {
+            return (
+                false,
+                format!(
+                    "boots its kernel in UEFI, but {family} will look for its medium and {} of its initrds cannot be \
+                     wrapped with polyboot's hook ({}), so the medium may not be found",
+                    unwrapped.len(),
+                    unwrapped.join("; ")
+                ),
+            )
+        }
+        InitFamily::LiveBoot => "live-boot is pointed at it (LIVE_MEDIA), as it skips device-mapper devices when probing",
+        InitFamily::DracutLive => "dracut finds it by label through polyboot's udev rule",
+        InitFamily::Casper | InitFamily::Archiso => {
+            "it should be found by label / UUID through polyboot's udev rule (not yet verified with this family)"
+        }
+        InitFamily::Other => {
+            return (
+                false,
+                format!(
+                    "boots its kernel in UEFI; polyboot maps the ISO as /dev/mapper/polyboot, but {family} is not a \
+                     family polyboot knows, so whether it looks there is uncertain"
+                ),
+            )
+        }
+    };
+    (true, format!("expected to boot in UEFI: polyboot wraps its initrds so that its hook maps the ISO as /dev/mapper/polyboot; {how}"))
 }
 
 fn dedup(items: impl Iterator<Item = String>) -> Vec<String> {

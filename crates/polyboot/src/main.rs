@@ -60,6 +60,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     if !r.initrds.is_empty() {
                         println!("  initrds: {}", r.initrds.join(", "));
                     }
+                    for u in &r.unwrapped_initrds {
+                        println!("  not wrapped: {u}");
+                    }
                     if let Some(f) = &r.init_family {
                         println!("  init: {f}");
                     }
