@@ -30,6 +30,7 @@ pub mod guid;
 pub mod handoff;
 pub mod initfamily;
 pub mod initrd_wrap;
+pub mod int13;
 pub mod iso9660;
 pub mod layout;
 pub mod mbr;

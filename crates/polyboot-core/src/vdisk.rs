@@ -377,7 +377,9 @@ impl VirtualDisk {
         DiskReader { disk: self, dev }
     }
 
-    fn apply_overrides(&self, offset: u64, buf: &mut [u8]) {
+    /// Apply the byte overrides to `buf`, which holds the bytes at `offset` (for callers that
+    /// carry out [`plan_read`](Self::plan_read) themselves, like the BIOS INT 13h handler).
+    pub fn apply_overrides(&self, offset: u64, buf: &mut [u8]) {
         let end = offset + buf.len() as u64;
         for o in &self.overrides {
             let o_end = o.at + o.bytes.len() as u64;
