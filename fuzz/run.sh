@@ -26,7 +26,7 @@
 # Works from any directory. On a fresh machine it needs rustup's stable toolchain (cargo on
 # PATH or in ~/.cargo/bin) and a C++ compiler (libfuzzer-sys builds libFuzzer); the first
 # run installs cargo-fuzz (about 1 minute on 2 busy cores), builds the seed generator
-# (about 10 s) and the 8 targets (about 1 minute). Every step's failure ends the script
+# (about 10 s) and the targets (a few minutes). Every step's failure ends the script
 # with a non-zero status.
 set -uo pipefail
 

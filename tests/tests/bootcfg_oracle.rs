@@ -298,3 +298,18 @@ fn plain_iso9660_case_insensitive() {
     let oracle = xorriso_files(&iso, &[]);
     check_records(&dev, &report, &oracle, &src_lower, &[TreeKind::Primary]);
 }
+
+/// Found by the `bootcfg` fuzz target: one "kernel ... is not in the ISO" warning per entry
+/// used to escape the warning limit.
+#[test]
+fn missing_kernels_respect_the_warning_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let cfg: String = (0..300).map(|i| format!("menuentry \"k{i}\" {{\n  linux /k{i}\n}}\n")).collect();
+    put(&src, "boot/grub/grub.cfg", cfg.as_bytes());
+    let mut dev = mkisofs(&["-R", "-V", "MANY"], &src, &tmp.path().join("many.iso"));
+    let report = bootcfg::find_boot_entries(&mut dev).unwrap();
+    assert_eq!(report.entries.len(), 300);
+    assert_eq!(report.warnings.len(), bootcfg::MAX_WARNINGS);
+    assert!(report.warnings.iter().all(|w| w.kind == WarningKind::MissingFile));
+}

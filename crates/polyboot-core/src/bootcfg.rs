@@ -1417,7 +1417,7 @@ pub fn find_boot_entries<D: ReadAt + ?Sized>(iso: &mut D) -> Result<BootConfigRe
                         line: 0,
                         detail: format!("kernel {k} is not in the ISO"),
                     };
-                    if !report.warnings.contains(&w) {
+                    if report.warnings.len() < MAX_WARNINGS && !report.warnings.contains(&w) {
                         report.warnings.push(w);
                     }
                 }

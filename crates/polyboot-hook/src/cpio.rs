@@ -347,16 +347,20 @@ fn extract_cpio_sequence(data: &[u8], fs: &mut dyn Fs, report: &mut Report) -> R
     Ok(())
 }
 
-/// Unpack a whole initramfs image: [zeros][raw or compressed cpio]... as the kernel does.
-pub fn unpack_initramfs(data: &[u8], fs: &mut dyn Fs) -> Result<Report, CpioError> {
+/// Unpack a whole initramfs image: [zeros][raw or compressed cpio]... as the kernel does,
+/// decompressing at most `max_output` bytes in all.
+pub fn unpack_initramfs(data: &[u8], fs: &mut dyn Fs, max_output: usize) -> Result<Report, CpioError> {
     let mut report = Report::default();
+    let mut budget = max_output;
     let mut at = skip_zeros(data, 0);
     while at < data.len() {
         let rest = &data[at..];
         match decompress::detect(rest) {
             Some(Format::Cpio) => at = extract_archive(data, at, fs, &mut report)?,
             Some(format) => {
-                let (out, used) = decompress::decompress(format, rest).map_err(|source| CpioError::Decompress { at, source })?;
+                let (out, used) =
+                    decompress::decompress(format, rest, budget).map_err(|source| CpioError::Decompress { at, source })?;
+                budget -= out.len();
                 report.streams.push(format);
                 extract_cpio_sequence(&out, fs, &mut report)?;
                 at += used.max(1);
@@ -431,7 +435,7 @@ mod tests {
         let sub = dir.path().join("root");
         std::fs::create_dir(&sub).unwrap();
         let mut f = RootedFs { root: sub.clone(), chown: false };
-        let r = unpack_initramfs(&a, &mut f).unwrap();
+        let r = unpack_initramfs(&a, &mut f, 1 << 30).unwrap();
         assert_eq!(std::fs::read(sub.join("bin/hello")).unwrap(), b"#!/bin/sh\necho hi\n");
         assert_eq!(std::fs::read_link(sub.join("sh")).unwrap(), Path::new("bin/hello"));
         assert_eq!(std::fs::read(sub.join("abs")).unwrap(), b"abs");
@@ -454,7 +458,7 @@ mod tests {
         entry(&mut a, "b", S_IFREG | 0o644, b"shared", 9, 2);
         trailer(&mut a);
         let dir = tempfile::tempdir().unwrap();
-        let r = unpack_initramfs(&a, &mut fs(&dir)).unwrap();
+        let r = unpack_initramfs(&a, &mut fs(&dir), 1 << 30).unwrap();
         assert_eq!(std::fs::read(dir.path().join("init")).unwrap(), b"theirs");
         assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), b"shared");
         assert_eq!(r.archives, 2);
@@ -483,7 +487,7 @@ mod tests {
         a[..6].copy_from_slice(b"070702"); // check field is 0, sum is 0x126
         trailer(&mut a);
         let dir = tempfile::tempdir().unwrap();
-        let r = unpack_initramfs(&a, &mut fs(&dir)).unwrap();
+        let r = unpack_initramfs(&a, &mut fs(&dir), 1 << 30).unwrap();
         assert!(r.warnings[0].contains("checksum"));
     }
 
@@ -494,7 +498,7 @@ mod tests {
         trailer(&mut a);
         let dir = tempfile::tempdir().unwrap();
         for n in 0..a.len() {
-            let _ = unpack_initramfs(&a[..n], &mut fs(&dir));
+            let _ = unpack_initramfs(&a[..n], &mut fs(&dir), 1 << 30);
         }
         let mut x = 0x9E37_79B9u32;
         for i in 0..a.len() * 4 {
@@ -503,15 +507,15 @@ mod tests {
             x ^= x >> 17;
             x ^= x << 5;
             b[i % a.len()] = x as u8;
-            let _ = unpack_initramfs(&b, &mut fs(&dir));
+            let _ = unpack_initramfs(&b, &mut fs(&dir), 1 << 30);
         }
         // namesize / filesize pointing far past the end
         let mut b = a.clone();
         b[94..102].copy_from_slice(b"ffffffff");
-        assert!(unpack_initramfs(&b, &mut fs(&dir)).is_err());
+        assert!(unpack_initramfs(&b, &mut fs(&dir), 1 << 30).is_err());
         let mut b = a.clone();
         b[54..62].copy_from_slice(b"ffffffff");
-        assert!(unpack_initramfs(&b, &mut fs(&dir)).is_err());
-        assert!(matches!(unpack_initramfs(b"hello world", &mut fs(&dir)), Err(CpioError::UnknownData { .. })));
+        assert!(unpack_initramfs(&b, &mut fs(&dir), 1 << 30).is_err());
+        assert!(matches!(unpack_initramfs(b"hello world", &mut fs(&dir), 1 << 30), Err(CpioError::UnknownData { .. })));
     }
 }

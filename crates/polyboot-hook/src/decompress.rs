@@ -104,23 +104,44 @@ impl BufRead for Counted<'_> {
     }
 }
 
-/// Decode one compressed stream at the start of `input`; returns the output and the number
-/// of input bytes the stream used. `Format::Cpio` is not a compression and is refused here.
-pub fn decompress(format: Format, input: &[u8]) -> Result<(Vec<u8>, usize), DecompressError> {
-    let mut out = Vec::new();
+/// A `Vec` that refuses to grow past `limit` bytes: a few KiB of hostile input can claim
+/// gigabytes of output, and the hook runs as PID 1, where running out of memory panics the
+/// kernel instead of failing one program.
+struct Capped {
+    out: Vec<u8>,
+    limit: usize,
+}
+
+impl io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.out.len() + buf.len() > self.limit {
+            return Err(io::Error::other(format!("output exceeds the limit of {} bytes", self.limit)));
+        }
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Read a decoder to its end into `out`, refusing more than its limit.
+fn drain(format: Format, mut d: impl Read, out: &mut Capped) -> Result<(), DecompressError> {
+    io::copy(&mut d, out).map(|_| ()).map_err(|e| err(format, e))
+}
+
+/// Decode one compressed stream at the start of `input`, producing at most `limit` bytes;
+/// returns the output and the number of input bytes the stream used. `Format::Cpio` is not a
+/// compression and is refused here.
+pub fn decompress(format: Format, input: &[u8], limit: usize) -> Result<(Vec<u8>, usize), DecompressError> {
+    let mut out = Capped { out: Vec::new(), limit };
     let mut rd = Counted { data: input, pos: 0 };
     match format {
-        Format::Gzip => {
-            let mut d = flate2::bufread::GzDecoder::new(&mut rd);
-            d.read_to_end(&mut out).map_err(|e| err(format, e))?;
-        }
-        Format::Bzip2 => {
-            let mut d = bzip2::bufread::BzDecoder::new(&mut rd);
-            d.read_to_end(&mut out).map_err(|e| err(format, e))?;
-        }
+        Format::Gzip => drain(format, flate2::bufread::GzDecoder::new(&mut rd), &mut out)?,
+        Format::Bzip2 => drain(format, bzip2::bufread::BzDecoder::new(&mut rd), &mut out)?,
         Format::Zstd => {
-            let mut d = ruzstd::decoding::StreamingDecoder::new(&mut rd).map_err(|e| err(format, e))?;
-            d.read_to_end(&mut out).map_err(|e| err(format, e))?;
+            let d = ruzstd::decoding::StreamingDecoder::new(&mut rd).map_err(|e| err(format, e))?;
+            drain(format, d, &mut out)?;
         }
         Format::Lzma => {
             // lzma-rs refuses input after the end-of-stream marker, but the marker check stops
@@ -130,7 +151,7 @@ pub fn decompress(format: Format, input: &[u8]) -> Result<(Vec<u8>, usize), Deco
                 if end >= input.len() {
                     return Err(err(format, e));
                 }
-                out.clear();
+                out.out.clear();
                 let mut one = Counted { data: &input[..end], pos: 0 };
                 lzma_rs::lzma_decompress(&mut one, &mut out).map_err(|_| err(format, e))?;
                 rd.pos = end;
@@ -148,7 +169,7 @@ pub fn decompress(format: Format, input: &[u8]) -> Result<(Vec<u8>, usize), Deco
         }
         Format::Cpio | Format::Lzo => return Err(err(format, "no decoder for this format")),
     }
-    Ok((out, rd.pos))
+    Ok((out.out, rd.pos))
 }
 
 /// The length of the xz stream at the start of `data`. lzma-rs insists on end of input after
@@ -182,7 +203,7 @@ const LZ4_LEGACY_BLOCK: usize = 8 << 20;
 /// 8 MiB once decompressed. The format has no end marker: the stream ends at the end of the
 /// input, at a zero size (padding), or at a word that cannot be a block (too large, or a block
 /// that does not decode — the start of whatever archive follows).
-fn lz4_legacy(input: &[u8], out: &mut Vec<u8>) -> Result<usize, DecompressError> {
+fn lz4_legacy(input: &[u8], out: &mut Capped) -> Result<usize, DecompressError> {
     let f = Format::Lz4Legacy;
     let mut pos = 4;
     let max_compressed = LZ4_LEGACY_BLOCK + LZ4_LEGACY_BLOCK / 255 + 16;
@@ -200,7 +221,7 @@ fn lz4_legacy(input: &[u8], out: &mut Vec<u8>) -> Result<usize, DecompressError>
         }
         match lz4_flex::block::decompress_into(&input[pos + 4..pos + 4 + size], &mut buf) {
             Ok(n) => {
-                out.extend_from_slice(&buf[..n]);
+                io::Write::write_all(out, &buf[..n]).map_err(|e| err(f, e))?;
                 pos += 4 + size;
                 blocks += 1;
             }
@@ -235,6 +256,19 @@ mod tests {
     }
 
     #[test]
+    fn output_is_capped() {
+        // 1 MiB of zeros compresses to about a kilobyte; a 64 KiB cap refuses it.
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&vec![0u8; 1 << 20]).unwrap();
+        let gz = gz.finish().unwrap();
+        assert!(gz.len() < 4096);
+        let e = decompress(Format::Gzip, &gz, 64 << 10).unwrap_err();
+        assert!(e.to_string().contains("limit"), "{e}");
+        assert_eq!(decompress(Format::Gzip, &gz, 1 << 20).unwrap().0.len(), 1 << 20);
+    }
+
+    #[test]
     fn garbage_after_magic_is_an_error_not_a_panic() {
         let magics: [&[u8]; 6] = [
             &[0x1f, 0x8b, 8, 0],
@@ -249,7 +283,7 @@ mod tests {
             for tail in [&[][..], &[0xff; 64][..], &[0x00; 64][..], &[0x41; 300][..]] {
                 let mut v = m.to_vec();
                 v.extend_from_slice(tail);
-                if let Ok((_, used)) = decompress(f, &v) {
+                if let Ok((_, used)) = decompress(f, &v, 1 << 20) {
                     assert!(used <= v.len());
                 }
             }

@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 
 /// What the hook asks for when the drive does not show up; order matters little as
 /// dependencies come first anyway.
+/// A kernel module is at most a few MiB; a compressed one that claims more is corrupt.
+const MAX_MODULE_BYTES: usize = 64 << 20;
+
 pub const WANTED: &[&str] =
     &["dm_mod", "xhci_pci", "ehci_pci", "usb_storage", "uas", "sd_mod", "virtio_pci", "virtio_blk", "virtio_scsi"];
 
@@ -72,13 +75,11 @@ pub fn read_module(path: &Path) -> std::io::Result<Vec<u8>> {
     } else if name.ends_with(".zst") {
         crate::decompress::Format::Zstd
     } else if name.ends_with(".gz") {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out)?;
-        return Ok(out);
+        crate::decompress::Format::Gzip
     } else {
         return Ok(raw);
     };
-    crate::decompress::decompress(format, &raw).map(|(out, _)| out).map_err(|e| bad(e.to_string()))
+    crate::decompress::decompress(format, &raw, MAX_MODULE_BYTES).map(|(out, _)| out).map_err(|e| bad(e.to_string()))
 }
 
 /// Load one module image with init_module(2). Already loaded counts as success.

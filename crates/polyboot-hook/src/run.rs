@@ -187,12 +187,27 @@ fn original_initrds() -> Result<Vec<std::path::PathBuf>, String> {
     Ok(files)
 }
 
+/// How many bytes the original initrds may decompress to: what the kernel reports available
+/// (the rootfs they unpack into is RAM), less a margin for the system that boots from them;
+/// a fixed guess when /proc is not there.
+fn unpack_budget() -> usize {
+    let available = std::fs::read_to_string(format!("{PROC}/meminfo")).ok().and_then(|m| mem_available(&m));
+    available.map_or(1 << 30, |bytes| (bytes / 4 * 3) as usize)
+}
+
+/// `MemAvailable` from /proc/meminfo, in bytes.
+pub fn mem_available(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
 fn unpack_original(path: &Path, log: &mut Log) -> Result<(), String> {
     let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     // Free the page cache copy before unpacking doubles the memory in use.
     let _ = std::fs::remove_file(path);
     let mut fs = RootedFs { root: "/".into(), chown: true };
-    let r = cpio::unpack_initramfs(&data, &mut fs);
+    let r = cpio::unpack_initramfs(&data, &mut fs, unpack_budget());
     match r {
         Ok(rep) => {
             let streams: Vec<String> = rep.streams.iter().map(|s| s.to_string()).collect();
@@ -302,6 +317,14 @@ pub fn main() -> ! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_available_from_meminfo() {
+        let m = "MemTotal:        1004032 kB\nMemFree:          812000 kB\nMemAvailable:     900000 kB\n";
+        assert_eq!(mem_available(m), Some(900000 * 1024));
+        assert_eq!(mem_available("MemTotal: 5 kB\n"), None);
+        assert_eq!(mem_available("MemAvailable: lots kB\n"), None);
+    }
 
     #[test]
     fn wait_option_from_the_kernel_command_line() {

@@ -94,7 +94,7 @@ fn check_tree(out: &Path) {
 fn unpack(image: &[u8]) -> (tempfile::TempDir, polyboot_hook::cpio::Report) {
     let out = tempfile::tempdir().unwrap();
     let mut fs = RootedFs { root: out.path().to_path_buf(), chown: false };
-    let report = unpack_initramfs(image, &mut fs).unwrap_or_else(|e| panic!("{e}"));
+    let report = unpack_initramfs(image, &mut fs, 1 << 30).unwrap_or_else(|e| panic!("{e}"));
     (out, report)
 }
 
@@ -165,7 +165,7 @@ fn truncated_compressed_streams_fail_cleanly() {
         for cut in [c.len() / 2, c.len() - 1] {
             let out = tempfile::tempdir().unwrap();
             let mut fs = RootedFs { root: out.path().to_path_buf(), chown: false };
-            assert!(unpack_initramfs(&c[..cut], &mut fs).is_err(), "{tool} cut at {cut}");
+            assert!(unpack_initramfs(&c[..cut], &mut fs, 1 << 30).is_err(), "{tool} cut at {cut}");
         }
     }
 }

@@ -14,6 +14,9 @@
 //!   volume when that file is installed (skipped, with a note, when it is not).
 //! - config: the polyboot.json / ventoy.json test fixtures and small files for each rule.
 //! - vdisk: virtual disk descriptions (see common/vdisk_desc.rs and vdisk_seeds.rs).
+//! - bootcfg, handoff, initrd_wrap, initramfs: see linux_seeds.rs (real boot configurations,
+//!   a small live ISO, encoded hand-off records, wrap descriptions, newc archives plain and
+//!   compressed in every format polyboot-hook reads).
 
 #[path = "../../common/eltorito_fixup.rs"]
 mod eltorito_fixup;
@@ -30,6 +33,7 @@ mod vdisk_desc;
 
 mod config_seeds;
 mod iso;
+mod linux_seeds;
 mod vdisk_seeds;
 
 use std::fs;
@@ -129,6 +133,23 @@ fn main() {
         );
         check_vdisk_seed(name, &desc);
         put("vdisk", name, &bytes);
+    }
+
+    for (name, bytes) in linux_seeds::bootcfg_seeds() {
+        check_bootcfg_seed(name, &bytes);
+        put("bootcfg", name, &bytes);
+    }
+    for (name, bytes) in linux_seeds::handoff_seeds() {
+        polyboot_core::handoff::Handoff::decode(&bytes)
+            .unwrap_or_else(|e| panic!("handoff seed {name}: {e}"));
+        put("handoff", name, &bytes);
+    }
+    for (name, bytes) in linux_seeds::initrd_wrap_seeds() {
+        put("initrd_wrap", name, &bytes);
+    }
+    for (name, bytes) in linux_seeds::initramfs_seeds() {
+        check_initramfs_seed(&name, &bytes);
+        put("initramfs", &name, &bytes);
     }
 
     println!("seedgen: wrote {count} seeds under {}", dir.display());
@@ -586,4 +607,78 @@ fn check_vdisk_seed(name: &str, desc: &vdisk_desc::Desc) {
     );
     let refused = matches!(name, "unsorted-extents" | "size-overflow");
     assert_eq!(disk.is_err(), refused, "vdisk seed {name}: {disk:?}");
+}
+
+/// The live ISO seeds must be read as built: every configuration found, both initrds with a
+/// record in each tree.
+fn check_bootcfg_seed(name: &str, bytes: &[u8]) {
+    use polyboot_core::bootcfg;
+    if !name.starts_with("iso") {
+        assert!(bytes.starts_with(b"/") || name == "positional" || name == "grub-quoting");
+        return;
+    }
+    let mut dev = MemDevice::from_vec(bytes.to_vec());
+    let r = bootcfg::find_boot_entries(&mut dev).expect("live ISO seed");
+    let paths: Vec<&str> = r.initrds.iter().map(|i| i.path.as_str()).collect();
+    assert_eq!(paths, ["/live/ucode.img", "/live/initrd.img"], "bootcfg seed {name}: {r:#?}");
+    let trees = if name == "iso" { 2 } else { 1 };
+    assert!(r.initrds.iter().all(|i| i.records.len() == trees), "bootcfg seed {name}: {r:#?}");
+    for f in [
+        "/boot/grub/grub.cfg",
+        "/boot/grub/vars.cfg",
+        "/boot/grub/loopback.cfg",
+        "/isolinux/isolinux.cfg",
+        "/isolinux/live.cfg",
+        "/loader/entries/live.conf",
+    ] {
+        // (Without Joliet or Rock Ridge, entries are named from the primary tree: LIVE.CONF.)
+        assert!(
+            r.files.iter().any(|x| x.eq_ignore_ascii_case(f)),
+            "bootcfg seed {name}: {f} not read: {r:#?}"
+        );
+    }
+    assert!(
+        r.warnings.iter().all(|w| w.kind != bootcfg::WarningKind::MissingFile),
+        "bootcfg seed {name}: {:#?}",
+        r.warnings
+    );
+}
+
+/// Every initramfs seed unpacks with polyboot-hook, with the streams it was built from.
+fn check_initramfs_seed(name: &str, bytes: &[u8]) {
+    use polyboot_hook::cpio::{unpack_initramfs, Fs};
+    use std::io;
+    struct Null;
+    impl Fs for Null {
+        fn mkdir(&mut self, _: &Path, _: u32) -> io::Result<()> {
+            Ok(())
+        }
+        fn write_file(&mut self, _: &Path, _: u32, _: &[u8]) -> io::Result<()> {
+            Ok(())
+        }
+        fn symlink(&mut self, _: &[u8], _: &Path) -> io::Result<()> {
+            Ok(())
+        }
+        fn mknod(&mut self, _: &Path, _: u32, _: u32, _: u32) -> io::Result<()> {
+            Ok(())
+        }
+        fn hard_link(&mut self, _: &Path, _: &Path) -> io::Result<()> {
+            Ok(())
+        }
+        fn set_owner(&mut self, _: &Path, _: u32, _: u32) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let r = unpack_initramfs(bytes, &mut Null, 1 << 30)
+        .unwrap_or_else(|e| panic!("initramfs seed {name}: {e}"));
+    let want_streams = match name {
+        "gzip-zstd" => 2,
+        n if n.starts_with("microcode-") => 1,
+        _ => 0,
+    };
+    assert_eq!(r.streams.len(), want_streams, "initramfs seed {name}: {r:?}");
+    assert!(r.entries > 0, "initramfs seed {name}");
+    let refused = r.warnings.iter().filter(|w| w.contains("leaves the root")).count();
+    let want_refused = if name == "odd-entries" || name.starts_with("microcode-") { 1 } else { 0 };
+    assert_eq!(refused, want_refused, "initramfs seed {name}: {:?}", r.warnings);
 }

@@ -1,0 +1,359 @@
+//! The ISO boot configuration parsers (`bootcfg`): GRUB, isolinux / syslinux and
+//! systemd-boot entries, and `find_boot_entries` on whole ISO images. Must never panic.
+//!
+//! An input that looks like an ISO 9660 image (`CD001` at 32 KiB + 1) goes to
+//! `find_boot_entries` (then `initrd_wrap::plan` + `apply` on the initrds it found). Any other
+//! input is a set of configuration files separated by NUL bytes: a file whose text starts
+//! with `/` is named by its first line, the others by their position (`/boot/grub/grub.cfg`,
+//! `/isolinux/isolinux.cfg`, `/boot/grub/loopback.cfg`, ...; see `NAMES`), so `source`,
+//! `configfile`, `INCLUDE` and `MENU INCLUDE` reach the other fuzzed files. `/big.cfg`, when
+//! no file has that name, is served once per parse as a file of `MAX_FILE_SIZE + 1` bytes.
+//! The first file is parsed as GRUB (with `prefix` and `root` set as `find_boot_entries`
+//! does) and as syslinux (base directory: its parent), every file as a systemd-boot entry.
+//!
+//! Checked for every parse:
+//! - the loader is only asked for normalised absolute paths; `files` lists only files it
+//!   served, the first file first, at most `MAX_FILES`, each at most `MAX_FILE_SIZE` bytes
+//!   and `MAX_TOTAL_BYTES` together; a missing first file gives nothing but one warning;
+//! - at most `MAX_ENTRIES` entries and `MAX_WARNINGS` distinct warnings, each naming a file
+//!   read (or none) and a line inside it;
+//! - kernels and initrds are normalised absolute paths (`normalize_path` is idempotent on
+//!   them), entries come from files read, `initrd_paths` is the distinct union in order;
+//! - keyword gates: no `linux` in the GRUB files (quotes and backslashes removed) means no
+//!   kernel, no `initrd` means no initrd-only entries and no initrds; syslinux needs
+//!   `kernel` / `linux` / `default` for any entry and `initrd` for any initrd; systemd-boot
+//!   needs `linux` or `initrd` for an entry, keeps at most 64 initrds.
+//!
+//! On ISO images: the same bounds on the report, distinct entries and files, every initrd
+//! listed by some entry, its records (primary first, one per tree) hold in the image the
+//! extent and size they report, sizes are the sum of the sections, and the wrap plan lists
+//! each initrd once and applies to a virtual disk of the image.
+#![no_main]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use libfuzzer_sys::fuzz_target;
+use polyboot_core::block::MemDevice;
+use polyboot_core::bootcfg::{
+    self, normalize_path, Loader, Parsed, TreeKind, WarningKind, MAX_ENTRIES, MAX_FILES,
+    MAX_FILE_SIZE, MAX_TOTAL_BYTES, MAX_WARNINGS,
+};
+use polyboot_core::initrd_wrap;
+use polyboot_core::iso9660::RECORD_EXTENT_FIELD;
+use polyboot_core::vdisk::{Extent, VirtualDisk};
+
+/// Names of the files by position (unless a file names itself).
+const NAMES: &[&str] = &[
+    "/boot/grub/grub.cfg",
+    "/isolinux/isolinux.cfg",
+    "/boot/grub/loopback.cfg",
+    "/isolinux/menu.cfg",
+    "/isolinux/txt.cfg",
+    "/boot/grub/x86_64-efi/grub.cfg",
+    "/isolinux/stdmenu.cfg",
+    "/boot/grub/config.cfg",
+    "/loader/entries/a.conf",
+];
+const BIG: &str = "/big.cfg";
+/// Files taken from one input.
+const MAX_INPUT_FILES: usize = 300;
+
+fuzz_target!(|data: &[u8]| {
+    if data.len() >= 0x8006 && &data[0x8001..0x8006] == b"CD001" {
+        check_iso(data);
+        return;
+    }
+    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut order: Vec<String> = Vec::new();
+    for (i, chunk) in data.split(|&b| b == 0).take(MAX_INPUT_FILES).enumerate() {
+        let (name, body) = if chunk.first() == Some(&b'/') {
+            let end = chunk.iter().position(|&b| b == b'\n').unwrap_or(chunk.len());
+            let name = normalize_path(&String::from_utf8_lossy(&chunk[..end]));
+            (name, &chunk[(end + 1).min(chunk.len())..])
+        } else {
+            let name = NAMES.get(i).map_or_else(|| format!("/f{i}.cfg"), |n| String::from(*n));
+            (name, chunk)
+        };
+        if !files.contains_key(&name) {
+            files.insert(name.clone(), body.to_vec());
+            order.push(name);
+        }
+    }
+    let top = order[0].clone();
+    let parent = parent_dir(&top);
+
+    let mut calls: Vec<String> = Vec::new();
+    let p = bootcfg::parse_grub(
+        &top,
+        &[("prefix", parent.as_str()), ("root", "cd0")],
+        loader(&files, &mut calls),
+    );
+    check_parsed(&p, Loader::Grub, &files, &top, &calls);
+
+    let mut calls: Vec<String> = Vec::new();
+    let p = bootcfg::parse_syslinux(&top, &parent, loader(&files, &mut calls));
+    check_parsed(&p, Loader::Syslinux, &files, &top, &calls);
+
+    for name in &order {
+        check_systemd_boot(name, &files[name]);
+    }
+});
+
+fn parent_dir(p: &str) -> String {
+    match p.rfind('/') {
+        Some(0) | None => String::from("/"),
+        Some(i) => String::from(&p[..i]),
+    }
+}
+
+fn loader<'a>(
+    files: &'a BTreeMap<String, Vec<u8>>,
+    calls: &'a mut Vec<String>,
+) -> impl FnMut(&str) -> Option<Vec<u8>> + 'a {
+    let mut big_served = false;
+    move |p: &str| {
+        check_path(p, "path asked of the loader");
+        calls.push(String::from(p));
+        if let Some(d) = files.get(p) {
+            return Some(d.clone());
+        }
+        if p == BIG && !big_served {
+            big_served = true;
+            return Some(vec![b'#'; MAX_FILE_SIZE as usize + 1]);
+        }
+        None
+    }
+}
+
+fn check_path(p: &str, what: &str) {
+    assert!(p.starts_with('/'), "{what} {p:?} is not absolute");
+    assert_eq!(normalize_path(p), p, "{what} {p:?} is not normalised");
+}
+
+/// The text the parsers see (byte order mark dropped, invalid UTF-8 replaced).
+fn text_of(data: &[u8]) -> String {
+    let data = data.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(data);
+    String::from_utf8_lossy(data).into_owned()
+}
+
+/// GRUB text with what a word's characters may be separated by removed: quotes,
+/// backslashes and backslash-newline continuations.
+fn grub_joined(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+            }
+            '"' | '\'' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn check_parsed(
+    p: &Parsed,
+    loader: Loader,
+    files: &BTreeMap<String, Vec<u8>>,
+    top: &str,
+    calls: &[String],
+) {
+    // Files read.
+    assert!(p.files.len() <= MAX_FILES, "{} files", p.files.len());
+    let mut total = 0u64;
+    for f in &p.files {
+        let data = files.get(f).unwrap_or_else(|| panic!("{f:?} listed but never served"));
+        assert!(calls.contains(f));
+        assert!(data.len() as u64 <= MAX_FILE_SIZE);
+        total += data.len() as u64;
+    }
+    assert!(total <= MAX_TOTAL_BYTES, "{total} bytes of configuration");
+    if files.contains_key(top) {
+        assert_eq!(p.files.first().map(String::as_str), Some(top));
+    } else {
+        assert!(p.files.is_empty() && p.entries.is_empty());
+        assert_eq!(p.warnings.len(), 1);
+        assert_eq!(p.warnings[0].kind, WarningKind::MissingFile);
+    }
+
+    // Warnings.
+    assert!(p.warnings.len() <= MAX_WARNINGS, "{} warnings", p.warnings.len());
+    for (i, w) in p.warnings.iter().enumerate() {
+        assert!(!p.warnings[..i].contains(w), "duplicate warning {w:?}");
+        assert!(!w.to_string().is_empty());
+        if !w.file.is_empty() {
+            check_path(&w.file, "warning file");
+        }
+        if let Some(data) = files.get(&w.file) {
+            let lines = data.iter().filter(|&&b| b == b'\n').count() + 1;
+            assert!(w.line <= lines, "{w:?}: file has {lines} lines");
+        } else if w.file != BIG {
+            // Only the top file's own "not found" names no file read.
+            assert!(w.file.is_empty() && w.line == 0, "{w:?}");
+        }
+    }
+
+    // Entries.
+    assert!(p.entries.len() <= MAX_ENTRIES, "{} entries", p.entries.len());
+    for e in &p.entries {
+        assert_eq!(e.loader, loader);
+        if let Some(k) = &e.kernel {
+            check_path(k, "kernel");
+        }
+        for i in &e.initrds {
+            check_path(i, "initrd");
+        }
+        assert!(p.files.contains(&e.source), "entry from {:?}, not read", e.source);
+        match loader {
+            Loader::Grub => {
+                if e.kernel.is_none() {
+                    assert!(e.cmdline.is_empty() && !e.initrds.is_empty(), "{e:?}");
+                }
+            }
+            Loader::Syslinux => assert!(e.title.is_some() && e.kernel.is_some(), "{e:?}"),
+            Loader::SystemdBoot => unreachable!(),
+        }
+    }
+    let mut union: Vec<String> = Vec::new();
+    for e in &p.entries {
+        for i in &e.initrds {
+            if !union.contains(i) {
+                union.push(i.clone());
+            }
+        }
+    }
+    assert_eq!(p.initrd_paths(), union);
+
+    // Keyword gates on the text of the files read.
+    let texts: Vec<String> = p.files.iter().map(|f| text_of(&files[f])).collect();
+    match loader {
+        Loader::Grub => {
+            let joined: Vec<String> = texts.iter().map(|t| grub_joined(t)).collect();
+            if !joined.iter().any(|t| t.contains("linux")) {
+                assert!(p.entries.iter().all(|e| e.kernel.is_none()), "a kernel without `linux`");
+            }
+            if !joined.iter().any(|t| t.contains("initrd")) {
+                assert!(
+                    p.entries.iter().all(|e| e.kernel.is_some() && e.initrds.is_empty()),
+                    "an initrd without `initrd`"
+                );
+            }
+        }
+        Loader::Syslinux => {
+            let lower: Vec<String> = texts.iter().map(|t| t.to_ascii_lowercase()).collect();
+            let has = |w: &str| lower.iter().any(|t| t.contains(w));
+            if !has("kernel") && !has("linux") && !has("default") {
+                assert!(p.entries.is_empty(), "an entry without kernel / linux / default");
+            }
+            if !has("initrd") {
+                assert!(p.entries.iter().all(|e| e.initrds.is_empty()));
+            }
+        }
+        Loader::SystemdBoot => unreachable!(),
+    }
+}
+
+fn check_systemd_boot(name: &str, data: &[u8]) {
+    let e = bootcfg::parse_systemd_boot_entry(name, data);
+    let has = |w: &[u8]| data.windows(w.len()).any(|x| x == w);
+    let Some(e) = e else { return };
+    assert!(has(b"linux") || has(b"initrd"), "an entry without `linux` / `initrd`");
+    assert_eq!(e.loader, Loader::SystemdBoot);
+    assert_eq!(e.source, normalize_path(name));
+    assert!(e.kernel.is_some() || !e.initrds.is_empty());
+    if let Some(k) = &e.kernel {
+        check_path(k, "systemd-boot kernel");
+    }
+    assert!(e.initrds.len() <= 64);
+    for i in &e.initrds {
+        check_path(i, "systemd-boot initrd");
+    }
+}
+
+fn le32(b: &[u8], at: u64) -> Option<u32> {
+    let at = usize::try_from(at).ok()?;
+    Some(u32::from_le_bytes(b.get(at..at.checked_add(4)?)?.try_into().ok()?))
+}
+
+fn check_iso(data: &[u8]) {
+    let mut dev = MemDevice::from_vec(data.to_vec());
+    let r = match bootcfg::find_boot_entries(&mut dev) {
+        Ok(r) => r,
+        Err(e) => {
+            assert!(!e.to_string().is_empty());
+            return;
+        }
+    };
+    assert!(r.entries.len() <= MAX_ENTRIES);
+    assert!(r.warnings.len() <= MAX_WARNINGS, "{} warnings", r.warnings.len());
+    for (i, w) in r.warnings.iter().enumerate() {
+        assert!(!r.warnings[..i].contains(w), "duplicate warning {w:?}");
+    }
+    for (i, f) in r.files.iter().enumerate() {
+        check_path(f, "file read");
+        assert!(!r.files[..i].contains(f));
+    }
+    for (i, e) in r.entries.iter().enumerate() {
+        if let Some(k) = &e.kernel {
+            check_path(k, "kernel");
+        }
+        for p in &e.initrds {
+            check_path(p, "initrd");
+        }
+        assert!(
+            !r.entries[..i].iter().any(|o| o.loader == e.loader
+                && o.kernel == e.kernel
+                && o.initrds == e.initrds
+                && o.cmdline == e.cmdline),
+            "duplicate entry {e:?}"
+        );
+    }
+    for (i, f) in r.initrds.iter().enumerate() {
+        assert!(!r.initrds[..i].iter().any(|o| o.path == f.path));
+        assert!(r.entries.iter().any(|e| e.initrds.contains(&f.path)), "{} loaded by no entry", f.path);
+        assert!(!f.records.is_empty() && f.records.len() <= 2);
+        assert_eq!(f.size, f.records[0].size);
+        if f.records.len() == 2 {
+            assert_eq!(
+                (f.records[0].tree, f.records[1].tree),
+                (TreeKind::Primary, TreeKind::Joliet)
+            );
+        }
+        for rec in &f.records {
+            let ro = rec.record_offset;
+            let ext = le32(data, ro + RECORD_EXTENT_FIELD).expect("record inside the image");
+            let len = le32(data, ro + RECORD_EXTENT_FIELD + 8).expect("record inside the image");
+            let ext_attr = data[ro as usize + 1];
+            assert_eq!(rec.lba, ext.saturating_add(u32::from(ext_attr)), "{}: record LBA", f.path);
+            assert!(!rec.sections.is_empty());
+            let s = &rec.sections[0];
+            assert_eq!(s.record_offset, ro);
+            assert_eq!((s.offset, s.len), ((u64::from(ext) + u64::from(ext_attr)) * 2048, len));
+            let sum: u64 = rec.sections.iter().map(|s| u64::from(s.len)).sum();
+            assert_eq!(rec.size, sum, "{}: size is not the sum of the sections", f.path);
+        }
+    }
+
+    // Wrap what was found: each initrd listed once, and the plan fits a disk of the image.
+    let image_len = data.len() as u64;
+    let hook: Arc<[u8]> = initrd_wrap::hook_archive(b"HOOK", b"HANDOFF").unwrap().into();
+    let plan = initrd_wrap::plan(&r.initrds, image_len, image_len, hook);
+    for f in &r.initrds {
+        let n = plan.wrapped.iter().flat_map(|w| &w.paths).filter(|p| **p == f.path).count()
+            + plan.skipped.iter().filter(|s| s.path == f.path).count();
+        assert_eq!(n, 1, "{} listed {n} times", f.path);
+    }
+    let mut disk = VirtualDisk::new(
+        2048,
+        image_len,
+        0,
+        vec![Extent { file_offset: 0, device_offset: 0, len: image_len }],
+    )
+    .unwrap();
+    initrd_wrap::apply(&plan, &mut disk).expect("apply the wrap plan");
+}

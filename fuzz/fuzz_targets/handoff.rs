@@ -1,0 +1,246 @@
+//! The hand-off record (`handoff::Handoff`) the boot manager gives polyboot-hook. Must never
+//! panic; beyond that:
+//!
+//! - `decode` on the input, and on the input with its CRC-32 repaired (so the semantic checks
+//!   behind the checksum are reached): an accepted record passes `validate`, re-encodes to a
+//!   record that decodes to the same value, and re-encodes to exactly the input's first
+//!   `total length` bytes when (and only when) the input is canonical (header length 72,
+//!   total = 72 + 24·extents, reserved bytes and an MBR identity's unused bytes zero: the
+//!   format lets a reader ignore everything else). Bytes after the record never matter.
+//!   Errors agree with the bytes (bad magic really is bad, a CRC mismatch names two
+//!   different values, the computed one being the real CRC, ...).
+//! - A `Handoff` built from the input (fields biased towards valid layouts):
+//!   `decode(encode(h))` is exactly `validate(h).map(|_| h)`, and `validate` accepts it
+//!   exactly when a reference written from the module documentation (with 128-bit
+//!   arithmetic, so no overflow corner is shared with the code) says it is valid.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use polyboot_core::crc32::crc32;
+use polyboot_core::guid::Guid;
+use polyboot_core::handoff::{
+    DiskExtent, DriveIdentity, Handoff, HandoffError, ImageKind, EXTENT_LEN, HEADER_LEN, MAGIC,
+    MAX_EXTENTS, VERSION,
+};
+
+fuzz_target!(|data: &[u8]| {
+    check_decode(data);
+    if let Some(fixed) = with_crc_repaired(data) {
+        check_decode(&fixed);
+    }
+    check_built(&build(data));
+});
+
+fn le16(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+fn le32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+/// The input with the CRC field recomputed over its claimed total length (when it has one
+/// that fits the input).
+fn with_crc_repaired(data: &[u8]) -> Option<Vec<u8>> {
+    if data.len() < 20 {
+        return None;
+    }
+    let total = le32(data, 12) as usize;
+    if total < 20 || total > data.len() {
+        return None;
+    }
+    let mut v = data.to_vec();
+    v[16..20].fill(0);
+    let crc = crc32(&v[..total]);
+    v[16..20].copy_from_slice(&crc.to_le_bytes());
+    Some(v)
+}
+
+fn check_decode(data: &[u8]) {
+    let result = Handoff::decode(data);
+    match &result {
+        Ok(h) => {
+            assert!(data.len() >= HEADER_LEN);
+            assert_eq!(&data[..9], &MAGIC);
+            assert_eq!(data[9], VERSION);
+            assert_eq!(h.validate(), Ok(()));
+            let header_len = le16(data, 10) as usize;
+            let total = le32(data, 12) as usize;
+            assert!(header_len >= HEADER_LEN && total >= header_len && total <= data.len());
+            assert!(header_len + EXTENT_LEN * h.extents.len() <= total);
+            assert_eq!(le32(data, 52) as usize, h.extents.len());
+            // The record alone, and with other bytes after it, decode the same.
+            assert_eq!(Handoff::decode(&data[..total]).as_ref(), Ok(h));
+            let mut longer = data[..total].to_vec();
+            longer.extend_from_slice(&[0xA5; 7]);
+            assert_eq!(Handoff::decode(&longer).as_ref(), Ok(h));
+
+            let enc = h.encode();
+            assert_eq!(enc.len(), HEADER_LEN + EXTENT_LEN * h.extents.len());
+            assert_eq!(Handoff::decode(&enc).as_ref(), Ok(h));
+            let unused_id_zero = match h.identity {
+                DriveIdentity::Gpt(_) => true,
+                DriveIdentity::Mbr(_) => data[28..40].iter().all(|&b| b == 0),
+            };
+            let canonical = header_len == HEADER_LEN
+                && total == enc.len()
+                && data[22..24] == [0, 0]
+                && unused_id_zero;
+            assert_eq!(
+                enc == data[..total],
+                canonical,
+                "re-encoding vs canonical input (header {header_len}, total {total})"
+            );
+        }
+        Err(e) => {
+            assert!(!e.to_string().is_empty());
+            match *e {
+                HandoffError::BadMagic => assert!(data.len() >= 9 && data[..9] != MAGIC),
+                HandoffError::Truncated { need, have } => {
+                    assert!(need > have, "{e:?}");
+                    assert!(have <= data.len() as u64, "{e:?}");
+                }
+                HandoffError::UnsupportedVersion(v) => {
+                    assert!(data.len() >= 20 && v == data[9] && v != VERSION)
+                }
+                HandoffError::BadHeaderLength(l) => {
+                    assert!((l as usize) < HEADER_LEN && l == le16(data, 10))
+                }
+                HandoffError::BadTotalLength(t) => {
+                    assert!(t == le32(data, 12) && t < u32::from(le16(data, 10)))
+                }
+                HandoffError::CrcMismatch { stored, computed } => {
+                    assert_ne!(stored, computed);
+                    assert_eq!(stored, le32(data, 16));
+                    let total = le32(data, 12) as usize;
+                    let mut v = data[..total].to_vec();
+                    v[16..20].fill(0);
+                    assert_eq!(computed, crc32(&v));
+                }
+                HandoffError::UnknownIdentityKind(k) => {
+                    assert!(k == data[20] && k != 1 && k != 2)
+                }
+                HandoffError::UnknownImageKind(k) => assert!(k == data[21] && k != 1 && k != 2),
+                HandoffError::TooManyExtents(n) => {
+                    assert!(n > MAX_EXTENTS && n == le32(data, 52))
+                }
+                _ => {}
+            }
+            // Whatever is wrong stays wrong with more bytes after the record's claimed end,
+            // unless the record was truncated.
+            if !matches!(e, HandoffError::Truncated { .. }) && data.len() >= 20 {
+                let mut longer = data.to_vec();
+                longer.extend_from_slice(&[0; 5]);
+                assert!(Handoff::decode(&longer).is_err());
+            }
+        }
+    }
+}
+
+/// Little reader over the fuzz input; zeros once it runs out.
+struct Bytes<'a>(&'a [u8]);
+
+impl Bytes<'_> {
+    fn u8(&mut self) -> u8 {
+        match self.0.split_first() {
+            Some((&b, rest)) => {
+                self.0 = rest;
+                b
+            }
+            None => 0,
+        }
+    }
+    fn u64(&mut self, n: usize) -> u64 {
+        (0..n).fold(0u64, |v, i| v | u64::from(self.u8()) << (8 * i))
+    }
+}
+
+/// A hand-off value from the input. The first byte picks how "valid" each field tends to be.
+fn build(data: &[u8]) -> Handoff {
+    let mut b = Bytes(data);
+    let mode = b.u8();
+    let identity = if b.u8() & 1 == 0 {
+        let mut g = [0u8; 16];
+        g.iter_mut().for_each(|x| *x = b.u8());
+        DriveIdentity::Gpt(Guid(g))
+    } else {
+        DriveIdentity::Mbr(b.u64(4) as u32)
+    };
+    let image_kind = if b.u8() & 1 == 0 { ImageKind::Iso } else { ImageKind::Img };
+    let sector_size = match b.u8() % 4 {
+        0 | 1 => 512,
+        2 => 4096,
+        _ => b.u64(4) as u32,
+    };
+    // Sizes in 512-byte units, sometimes arbitrary (mode bit 0).
+    let raw = mode & 1 != 0;
+    let disk_size = if raw { b.u64(8) } else { b.u64(3) << 9 };
+    let partition_offset = if raw { b.u64(8) } else { b.u64(2) << 9 };
+    let image_size = b.u64(if raw { 8 } else { 3 });
+    let n = usize::from(b.u8() % 9);
+    let mut extents = Vec::with_capacity(n);
+    let mut file_offset = 0u64;
+    for _ in 0..n {
+        let e = if mode & 2 != 0 {
+            DiskExtent { file_offset: b.u64(8), disk_offset: b.u64(8), len: b.u64(8) }
+        } else {
+            // Contiguous, aligned except for an occasional odd length.
+            let len = match b.u8() % 4 {
+                0 => b.u64(2),
+                _ => b.u64(1) << 9,
+            };
+            let disk_offset = partition_offset.wrapping_add(b.u64(2) << 9);
+            DiskExtent { file_offset, disk_offset, len }
+        };
+        file_offset = file_offset.wrapping_add(e.len);
+        extents.push(e);
+    }
+    Handoff { identity, disk_size, sector_size, partition_offset, image_kind, image_size, extents }
+}
+
+/// Validity by the module documentation, in 128-bit arithmetic.
+fn reference_valid(h: &Handoff) -> bool {
+    if h.sector_size != 512 && h.sector_size != 4096 {
+        return false;
+    }
+    if h.partition_offset >= h.disk_size || h.extents.is_empty() {
+        return false;
+    }
+    if h.extents.len() > MAX_EXTENTS as usize {
+        return false;
+    }
+    let disk = u128::from(h.disk_size);
+    let mut next = 0u128;
+    for (i, e) in h.extents.iter().enumerate() {
+        let (fo, d, len) = (u128::from(e.file_offset), u128::from(e.disk_offset), u128::from(e.len));
+        let last = i + 1 == h.extents.len();
+        let ok = len > 0
+            && fo == next
+            && d % 512 == 0
+            && fo % 512 == 0
+            && d + len.div_ceil(512) * 512 <= disk
+            // The rounded-up length and the end must be representable in u64.
+            && len.div_ceil(512) * 512 <= u128::from(u64::MAX)
+            && d >= u128::from(h.partition_offset)
+            && (last || len % 512 == 0);
+        if !ok {
+            return false;
+        }
+        next = fo + len;
+        if next > u128::from(u64::MAX) {
+            return false;
+        }
+    }
+    true
+}
+
+fn check_built(h: &Handoff) {
+    let v = h.validate();
+    if let Err(e) = &v {
+        assert!(!e.to_string().is_empty());
+    }
+    assert_eq!(v.is_ok(), reference_valid(h), "validate {v:?} for {h:?}");
+    let enc = h.encode();
+    assert_eq!(enc.len(), HEADER_LEN + EXTENT_LEN * h.extents.len());
+    assert_eq!(&enc[..9], &MAGIC);
+    assert_eq!(Handoff::decode(&enc), v.map(|_| h.clone()));
+}
