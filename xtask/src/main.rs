@@ -51,6 +51,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("grub-common", "/usr/bin/grub-mkrescue"),
     ("grub-pc-bin", "/usr/lib/grub/i386-pc/modinfo.sh"),
     ("grub-efi-amd64-bin", "/usr/lib/grub/x86_64-efi/modinfo.sh"),
+    // systemd-boot for the El Torito initrd test's ISO (crates/polyboot/tests/boot_eltorito_initrd.rs).
+    ("systemd-boot-efi", "/usr/lib/systemd/boot/efi/systemd-bootx64.efi"),
     // libFuzzer (cargo fuzz) is C++.
     ("g++", "/usr/bin/g++"),
     // strip: polyboot-hook is embedded in the boot manager without its symbols.

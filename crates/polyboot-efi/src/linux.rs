@@ -43,6 +43,17 @@ fn handoff(location: &DriveLocation, disk_size: u64, image_size: u64, extents: &
     Ok(h)
 }
 
+/// polyboot-hook's archive (core `initrd_wrap::hook_archive`) with the hand-off record of an
+/// ISO of `image_size` bytes at `extents`: the front of every wrapped initrd, also those read
+/// from the El Torito image (`efifs`).
+pub fn hook_archive(location: &DriveLocation, disk_size: u64, image_size: u64, extents: &[Extent]) -> Result<Arc<[u8]>, String> {
+    if HOOK.is_empty() {
+        return Err(String::from("this build has no polyboot-hook"));
+    }
+    let h = handoff(location, disk_size, image_size, extents)?;
+    initrd_wrap::hook_archive(HOOK, &h.encode()).map(Into::into).map_err(|e| format!("{e}"))
+}
+
 /// Wrap the initrds of the ISO served by `layout`. Problems are printed and leave the image as
 /// it is: an unwrapped live ISO still boots its kernel, and says itself what it misses.
 pub fn wrap_initrds(layout: &mut VirtualDisk, disk: FirmwareDisk, location: &DriveLocation, extents: &[Extent]) {

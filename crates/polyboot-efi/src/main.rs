@@ -20,6 +20,7 @@ macro_rules! println {
 mod bench;
 mod clock;
 mod disk;
+mod efifs;
 mod image;
 mod linux;
 mod ui;
@@ -28,6 +29,7 @@ mod vblock;
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::{String, ToString};
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt::Write;
 use disk::FirmwareDisk;
@@ -190,16 +192,23 @@ impl Session {
                 })
             }
             ImageKind::Iso | ImageKind::Img => {
-                let media = self.virtual_media(image)?;
+                let (media, hook_archive) = self.virtual_media(image)?;
                 self.boots = self.boots.wrapping_add(1);
                 let device = vblock::Installed::install(media, self.boots, true)?;
-                device.boot()
+                // Initrds inside the El Torito EFI image, read through the firmware's FAT driver.
+                let esp = hook_archive.map(|a| efifs::wrap_eltorito_initrds(&device.file_systems(), &a));
+                let status = device.boot();
+                // The real file systems go back before the device is disconnected.
+                drop(esp);
+                status
             }
             other => Err(menu::not_bootable_yet_reason(other)),
         }
     }
 
-    fn virtual_media(&mut self, image: &ImageEntry) -> Result<Box<dyn vblock::VirtualMedia>, String> {
+    /// The image as a virtual device's medium, and for an ISO polyboot-hook's archive for
+    /// wrapping initrds (or why there is none).
+    fn virtual_media(&mut self, image: &ImageEntry) -> Result<(Box<dyn vblock::VirtualMedia>, Option<Result<Arc<[u8]>, String>>), String> {
         let meta = self.fs.metadata(&image.path).map_err(|e| format!("{e}"))?;
         let extents = self.fs.extents(&image.path).map_err(|e| format!("mapping the file: {e}"))?;
         check_inside_partition(&extents, self.location.data.size)?;
@@ -207,10 +216,13 @@ impl Session {
         let block_size = if image.kind == ImageKind::Img { 512 } else { 2048 };
         let mut layout = VirtualDisk::new(block_size, meta.size, self.location.data.offset, extents.clone())
             .map_err(|e| format!("the file's layout is inconsistent: {e}"))?;
+        let mut hook_archive = None;
         if image.kind == ImageKind::Iso {
-            linux::wrap_initrds(&mut layout, FirmwareDisk::open(self.disk_handle)?, &self.location, &extents);
+            let disk = FirmwareDisk::open(self.disk_handle)?;
+            hook_archive = Some(linux::hook_archive(&self.location, polyboot_core::block::ReadAt::size(&disk), layout.image_len(), &extents));
+            linux::wrap_initrds(&mut layout, disk, &self.location, &extents);
         }
-        Ok(Box::new(image::DiskImage { disk: FirmwareDisk::open(self.disk_handle)?, layout }))
+        Ok((Box::new(image::DiskImage { disk: FirmwareDisk::open(self.disk_handle)?, layout }), hook_archive))
     }
 }
 

@@ -245,7 +245,7 @@ impl Installed {
     }
 
     /// File systems the firmware found on the virtual device.
-    fn file_systems(&self) -> Vec<(Handle, Vec<u8>)> {
+    pub fn file_systems(&self) -> Vec<(Handle, Vec<u8>)> {
         let mut found = Vec::new();
         let Ok(handles) = boot::find_handles::<SimpleFileSystem>() else { return found };
         for h in handles {
