@@ -3,7 +3,6 @@
 //! `.ko.xz` / `.ko.zst` / `.ko.gz` ourselves so no kernel decompression support is needed.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// What the hook asks for when the drive does not show up; order matters little as
