@@ -17,7 +17,8 @@
 //!   `[hook archive][original archive: header | the original initrd | trailer]`, the
 //!   original bytes read on demand through the real file.
 //!
-//! Nothing is written to the drive or to the image.
+//! Nothing is written to the drive or to the image. The host (`polyboot check`) runs the same
+//! [`find_initrds`] over core's [`crate::fat`] reader, so it reports what the firmware wraps.
 
 use alloc::format;
 use alloc::string::String;
@@ -100,6 +101,8 @@ pub struct EspConfig {
     /// Distinct initrd paths (absolute, `/`-separated, as the configuration spells them),
     /// in first-seen order.
     pub initrds: Vec<String>,
+    /// The boot entries found (for the init family of what boots).
+    pub entries: Vec<bootcfg::BootEntry>,
     /// Configuration files read.
     pub files: Vec<String>,
     pub warnings: Vec<Warning>,
@@ -148,6 +151,11 @@ where
             let path = resolve("/", &path);
             if !out.initrds.iter().any(|o| same_path(o, &path)) && out.initrds.len() < 4 * MAX_WRAPPED {
                 out.initrds.push(path);
+            }
+        }
+        for e in p.entries {
+            if !out.entries.contains(&e) && out.entries.len() < bootcfg::MAX_ENTRIES {
+                out.entries.push(e);
             }
         }
         out.files.extend(p.files);

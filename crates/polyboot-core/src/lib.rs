@@ -26,6 +26,7 @@ pub mod drive;
 pub mod eltorito;
 pub mod esp_wrap;
 pub mod exfat;
+pub mod fat;
 pub mod gpt;
 pub mod guid;
 pub mod handoff;

@@ -5,8 +5,11 @@
 use crate::drive::io::FileDevice;
 use crate::drive::Drive;
 use anyhow::{Context, Result};
-use polyboot_core::block::ReadAt;
-use polyboot_core::bootcfg;
+use polyboot_core::block::{ReadAt, Slice};
+use polyboot_core::eltorito;
+use polyboot_core::esp_wrap;
+use polyboot_core::fat::{Fat, FatError};
+use polyboot_core::bootcfg::{self, WarningKind};
 use polyboot_core::initfamily::{self, InitFamily};
 use polyboot_core::initrd_wrap;
 use polyboot_core::menu::{self, ImageKind, Status};
@@ -65,21 +68,33 @@ pub fn check_image<R: ReadAt>(path: &str, kind: ImageKind, file: &mut R) -> Imag
                 family = initfamily::detect(&report);
                 check.kernels = dedup(report.entries.iter().filter_map(|e| e.kernel.clone()));
                 check.initrds = report.initrds.iter().map(|i| i.path.clone()).collect();
+                check.warnings = report.warnings.iter().map(|w| w.to_string()).collect();
                 // The boot manager's own plan (the hook's size does not change which are wrapped).
                 let plan = initrd_wrap::plan(&report.initrds, size, size, Vec::new().into());
                 check.unwrapped_initrds = plan.skipped.iter().map(|s| format!("{}: {}", s.path, s.reason)).collect();
-                // Initrds the entries name that are not files of the ISO 9660 tree (e.g. inside
-                // the El Torito image) are not wrapped either.
+                // Initrds in the El Torito EFI image (systemd-boot entries, e.g. archiso): the
+                // boot manager serves those wrapped through the firmware's file system.
+                let esp = eltorito_esp_config(file, &mut check.warnings).unwrap_or_default();
+                check.initrds.extend(esp.initrds.iter().map(|i| format!("{i} (El Torito image)")));
+                check.kernels.extend(esp.entries.iter().filter_map(|e| e.kernel.as_ref()).map(|k| format!("{k} (El Torito image)")));
+                if matches!(family, InitFamily::NoneNeeded | InitFamily::Other) {
+                    let esp_report = bootcfg::BootConfigReport { entries: esp.entries.clone(), ..Default::default() };
+                    let esp_family = initfamily::detect(&esp_report);
+                    if esp_family != InitFamily::NoneNeeded {
+                        family = esp_family;
+                    }
+                }
+                // Initrds the ISO 9660 entries name that are in neither place are not wrapped.
                 for e in &report.entries {
                     for i in &e.initrds {
-                        let known = report.initrds.iter().any(|f| &f.path == i);
+                        let known = report.initrds.iter().any(|f| &f.path == i)
+                            || esp.initrds.iter().any(|f| esp_wrap::same_path(f, i));
                         let line = format!("{i}: not in the ISO 9660 file tree");
                         if !known && !check.unwrapped_initrds.contains(&line) {
                             check.unwrapped_initrds.push(line);
                         }
                     }
                 }
-                check.warnings = report.warnings.iter().map(|w| w.to_string()).collect();
                 check.init_family = Some(family.to_string());
             }
             Err(e) => check.warnings.push(format!("boot configuration unreadable: {e}")),
@@ -126,6 +141,36 @@ fn verdict(status: &Status, family: InitFamily, unwrapped: &[String]) -> (bool, 
         }
     };
     (true, format!("expected to boot in UEFI: polyboot wraps its initrds so that its hook maps the ISO as /dev/mapper/polyboot; {how}"))
+}
+
+/// The boot configuration inside the ISO's El Torito EFI image, when it is a readable FAT
+/// volume with one; problems reading it become warnings.
+fn eltorito_esp_config<R: ReadAt>(iso: &mut R, warnings: &mut Vec<String>) -> Option<esp_wrap::EspConfig> {
+    let catalog = eltorito::read_catalog(&mut *iso).ok()?;
+    let entry = catalog.efi_entry()?.clone();
+    let at = entry.image_offset();
+    let len = eltorito::fat_image_size(&mut *iso, at)?;
+    let mut fat = match Slice::new(&mut *iso, at, len).map_err(FatError::Io).and_then(Fat::open) {
+        Ok(f) => f,
+        Err(e) => {
+            warnings.push(format!("El Torito EFI image: {e}"));
+            return None;
+        }
+    };
+    let names: Vec<String> = fat
+        .read_dir(bootcfg::LOADER_ENTRIES_DIR)
+        .map(|v| v.into_iter().filter(|e| !e.is_dir).map(|e| e.name).collect())
+        .unwrap_or_default();
+    let config = esp_wrap::find_initrds(&names, |p| fat.read_file(p, bootcfg::MAX_FILE_SIZE).ok());
+    // Keep only initrds that exist in the image, as the boot manager does.
+    let mut config = config;
+    config.initrds.retain(|p| fat.lookup(p).is_ok_and(|e| !e.is_dir));
+    // The image's GRUB usually searches for the ISO and reads the ISO's own grub.cfg, which
+    // from inside the image looks like a loop or a missing file: only report real trouble.
+    for w in config.warnings.iter().filter(|w| matches!(w.kind, WarningKind::ReadError | WarningKind::Limit)) {
+        warnings.push(format!("El Torito EFI image: {w}"));
+    }
+    (!config.files.is_empty()).then_some(config)
 }
 
 fn dedup(items: impl Iterator<Item = String>) -> Vec<String> {

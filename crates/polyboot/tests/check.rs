@@ -126,3 +126,43 @@ fn a_file_that_is_neither_drive_nor_image_is_refused() {
     let (ok, _, err) = polyboot(&["check", f.to_str().unwrap()]);
     assert!(!ok && err.contains("not a polyboot drive"), "{err}");
 }
+
+/// archiso's shape: the UEFI boot is systemd-boot inside the El Torito image, with the kernel
+/// and initrd stored there too. `check` reads that FAT image with core's reader and reports the
+/// initrd the boot manager serves wrapped from it.
+#[test]
+fn initrds_inside_the_eltorito_image_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("arch-root");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("README"), b"archiso-like").unwrap();
+    let efi = root.join("efiboot.img");
+    std::fs::File::create(&efi).unwrap().set_len(4 << 20).unwrap();
+    let e = efi.to_str().unwrap();
+    run_tool(Command::new("mformat").args(["-i", e, "::"])).unwrap();
+    for d in ["::/EFI", "::/EFI/BOOT", "::/loader", "::/loader/entries", "::/arch", "::/arch/boot", "::/arch/boot/x86_64"] {
+        run_tool(Command::new("mmd").args(["-i", e, d])).unwrap();
+    }
+    let put = |name: &str, data: &[u8], to: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, data).unwrap();
+        run_tool(Command::new("mcopy").args(["-i", e]).arg(&p).arg(to)).unwrap();
+    };
+    put("boot.efi", b"MZ systemd-boot stand-in", "::/EFI/BOOT/BOOTX64.EFI");
+    put(
+        "entry.conf",
+        b"title Arch Linux install medium\nlinux /arch/boot/x86_64/vmlinuz-linux\ninitrd /arch/boot/x86_64/initramfs-linux.img\noptions archisobasedir=arch archisosearchuuid=2024-01-01-00-00-00-00\n",
+        "::/loader/entries/01-archiso-x86_64-linux.conf",
+    );
+    put("vmlinuz", &[1u8; 50_000], "::/arch/boot/x86_64/vmlinuz-linux");
+    put("initramfs", &[2u8; 80_000], "::/arch/boot/x86_64/initramfs-linux.img");
+    let iso = dir.path().join("arch.iso");
+    run_tool(Command::new("xorriso").args(["-as", "mkisofs", "-quiet", "-R", "-J", "-o"]).arg(&iso).args(["-e", "efiboot.img", "-no-emul-boot"]).arg(&root))
+        .unwrap();
+    let r = &check_json(&[iso.to_str().unwrap()])[0];
+    assert_eq!(r["initrds"], serde_json::json!(["/arch/boot/x86_64/initramfs-linux.img (El Torito image)"]), "{r}");
+    assert_eq!(r["kernels"], serde_json::json!(["/arch/boot/x86_64/vmlinuz-linux (El Torito image)"]), "{r}");
+    assert_eq!(r["init_family"], "archiso (mkinitcpio)", "{r}");
+    assert_eq!(r["unwrapped_initrds"], serde_json::json!([]), "{r}");
+    assert_eq!(r["expected_to_work"], true, "{r}");
+}

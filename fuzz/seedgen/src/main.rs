@@ -118,6 +118,22 @@ fn main() {
         }
         Err(why) => println!("seedgen: no ipxe.iso seed ({why}); the hand-built ISO seeds only"),
     }
+    // fat: the El Torito EFI image (a small FAT12 volume) of Debian's ipxe.iso.
+    match std::fs::read(iso::IPXE_ISO) {
+        Ok(bytes) => {
+            let mut dev = polyboot_core::block::MemDevice::from_vec(bytes);
+            let catalog = polyboot_core::eltorito::read_catalog(&mut dev).expect("ipxe.iso has a boot catalog");
+            let entry = catalog.efi_entry().expect("ipxe.iso has an EFI boot image").clone();
+            let at = entry.image_offset();
+            let len = polyboot_core::eltorito::fat_image_size(&mut dev, at).expect("its EFI image is FAT");
+            let image = dev.data[at as usize..(at + len) as usize].to_vec();
+            let mut fat = polyboot_core::fat::Fat::open(polyboot_core::block::MemDevice::from_vec(image.clone()))
+                .expect("our FAT reader opens ipxe.iso's EFI image");
+            assert!(fat.read_file("/EFI/BOOT/BOOTX64.EFI", 4 << 20).is_ok_and(|b| b.starts_with(b"MZ")));
+            put("fat", "ipxe-efi-image", &image);
+        }
+        Err(why) => println!("seedgen: no FAT seed from ipxe.iso ({why})"),
+    }
 
     for (name, bytes) in config_seeds::seeds() {
         check_config_seed(name, &bytes);
