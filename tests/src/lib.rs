@@ -103,6 +103,7 @@ fn tool_package_hint(program: &str) -> &'static str {
         "sgdisk" => "Debian package gdisk",
         "xorriso" => "Debian package xorriso",
         "tesseract" => "Debian package tesseract-ocr",
+        "qemu-img" | "qemu-nbd" => "Debian package qemu-utils",
         p if p.starts_with("qemu") => "Debian package qemu-system-x86",
         _ => "run `cargo xtask deps`",
     }

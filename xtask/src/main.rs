@@ -6,6 +6,7 @@
 //!   cargo xtask demo             make a drive image with a sample image and boot it in QEMU
 //!   cargo xtask bench            throughput of `add` vs dd and of SHA-256 vs sha256sum (ratios)
 //!   cargo xtask bench-boot       boot overhead vs -cdrom, in-firmware read path, 1,000-image scan
+//!   cargo xtask bench-wtg        `wtg create` apply throughput vs wimapply of the same WIM (ratio)
 //!
 //! Host crates use the machine's default toolchain. Firmware needs `core`/`alloc` for bare
 //! targets, which only Debian's rustc ships (with its library source, for build-std).
@@ -16,6 +17,7 @@ use std::process::Command;
 
 mod bench;
 mod bench_boot;
+mod bench_wtg;
 mod demo;
 
 /// Debian packages, and a file each one provides that tells us it is installed.
@@ -64,6 +66,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("wimtools", "/usr/bin/wimcapture"),
     ("ntfs-3g", "/usr/sbin/mkntfs"),
     ("libhivex-bin", "/usr/bin/hivexsh"),
+    // `wtg create --vhd/--vhdx` is checked with qemu-img.
+    ("qemu-utils", "/usr/bin/qemu-img"),
 ];
 
 pub const UEFI_TARGET: &str = "x86_64-unknown-uefi";
@@ -89,6 +93,7 @@ fn main() -> Result<()> {
             build()?;
             bench_boot::run(rest)
         }
+        "bench-wtg" => bench_wtg::run(rest),
         "bench" => {
             deps(true)?;
             build()?;

@@ -41,4 +41,7 @@ pub mod natsort;
 pub mod probe;
 pub mod regf;
 pub mod vdisk;
+pub mod vhd;
+pub mod vhdx;
 pub mod wim;
+pub mod wtglayout;

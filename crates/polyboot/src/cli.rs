@@ -14,7 +14,8 @@ Examples:
   polyboot ls disk.img linux
   polyboot info disk.img --json
   polyboot update /dev/sdb                     new boot files, the images stay
-  polyboot wtg editions Win11.iso              list a Windows image's editions";
+  polyboot wtg editions Win11.iso              list a Windows image's editions
+  polyboot wtg create Win11.iso /dev/sdb --index 1   a Windows To Go drive";
 
 #[derive(Debug, Parser)]
 #[command(name = "polyboot", version, about = ABOUT, after_help = EXAMPLES, propagate_version = true)]
@@ -178,9 +179,10 @@ pub struct CheckArgs {
     pub json: bool,
 }
 
-/// Windows To Go: list the editions of a Windows image (ISO, WIM, ESD or split SWM).
+/// Windows To Go: list the editions of a Windows image (ISO, WIM, ESD or split SWM), write a
+/// Windows To Go drive, image file, VHD or VHDX from one.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  polyboot wtg editions Win11_English_x64.iso\n  polyboot wtg editions install.esd --json")]
+#[command(after_help = "Examples:\n  polyboot wtg editions Win11_English_x64.iso\n  polyboot wtg editions install.esd --json\n  polyboot wtg create Win11_English_x64.iso /dev/sdb --edition Professional")]
 pub struct WtgArgs {
     #[command(subcommand)]
     pub command: WtgCommand,
@@ -189,6 +191,71 @@ pub struct WtgArgs {
 #[derive(Debug, Subcommand)]
 pub enum WtgCommand {
     Editions(WtgEditionsArgs),
+    Create(WtgCreateArgs),
+}
+
+/// Write a Windows To Go drive: partition TARGET, apply one edition of IMAGE, make it bootable.
+///
+/// TARGET is a whole disk (/dev/sdX; erased, with the same safety checks as `install`), a raw
+/// image file, or with --vhd / --vhdx a virtual disk file. GPT (default): ESP (FAT32, 260 MiB),
+/// MSR (128 MiB) and Windows (NTFS); --mbr: Windows (NTFS, active) and a small FAT32 ESP.
+/// The edition is applied with wimlib in NTFS-3G mode; the BCD store is written by polyboot's
+/// own registry code (\EFI\Microsoft\Boot\BCD, and \Boot\BCD with --mbr); the SYSTEM hive
+/// gets the Windows To Go policy (PortableOperatingSystem = 1, SanPolicy = 4).
+///
+/// Ctrl-C or any failure leaves the target without a partition table (the table is written
+/// last), and VHD / VHDX files are only created once complete. Needs root (loop devices,
+/// mkntfs, ntfs-3g, mkfs.fat).
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  polyboot wtg create Win11.iso /dev/sdb --edition Professional
+  polyboot wtg create install.wim wtg.img --index 3 --size 64G
+  polyboot wtg create Win10.iso /dev/sdb --mbr --index 1     BIOS and UEFI
+  polyboot wtg create install.esd win.vhdx --vhdx --size 64G --index 6
+  polyboot wtg create Win11.iso /dev/sdb --index 1 --unattend autounattend.xml --drivers ./drivers
+  polyboot wtg create Win11.iso /dev/sdb --index 1 --dry-run  print the plan, write nothing")]
+pub struct WtgCreateArgs {
+    /// Windows ISO, WIM, ESD or split SWM.
+    pub image: PathBuf,
+    /// Whole disk, image file, or VHD / VHDX file to create.
+    pub target: PathBuf,
+    #[command(flatten)]
+    pub select: WtgSelectArgs,
+    /// MBR partition table (BIOS and UEFI boot) instead of GPT (UEFI).
+    #[arg(long)]
+    pub mbr: bool,
+    /// Size of a new image / VHD / VHDX file, e.g. 64G.
+    #[arg(long, value_parser = parse_size)]
+    pub size: Option<u64>,
+    /// Write a fixed VHD (raw disk + footer).
+    #[arg(long, conflicts_with = "vhdx")]
+    pub vhd: bool,
+    /// Write a dynamic VHDX.
+    #[arg(long)]
+    pub vhdx: bool,
+    /// Copy this answer file to Windows\Panther\unattend.xml.
+    #[arg(long)]
+    pub unattend: Option<PathBuf>,
+    /// Copy this folder of driver packages (.inf + files) to Windows\polyboot-drivers and add
+    /// it to the driver search path (DevicePath).
+    #[arg(long)]
+    pub drivers: Option<PathBuf>,
+    /// Leave the host's internal disks online (no SanPolicy = 4).
+    #[arg(long)]
+    pub no_internal_disks_offline: bool,
+    /// Print the plan and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation.
+    #[arg(long, short)]
+    pub yes: bool,
+    /// Allow a non-removable disk.
+    #[arg(long)]
+    pub force: bool,
+    /// Print a JSON report (the plan and what was done) on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// List the editions (WIM images) of a Windows image: index, edition, architecture, version, size, name.

@@ -19,6 +19,20 @@ impl LoopDevice {
     /// the length is rounded up: the few extra bytes come from the ISO's sector padding and
     /// wimlib ignores them.
     pub fn map(file: &Path, offset: u64, len: u64) -> Result<LoopDevice> {
+        Self::map_with(file, offset, len, true)
+    }
+
+    /// Map `[offset, offset + len)` of `file` (an image file or a whole disk) read-write: how
+    /// `wtg create` hands one partition to mkntfs, wimlib and ntfs-3g before any partition
+    /// table exists. `len` must be a multiple of 512.
+    pub fn map_rw(file: &Path, offset: u64, len: u64) -> Result<LoopDevice> {
+        if len % 512 != 0 {
+            bail!("{}: length {len} is not a multiple of 512", file.display());
+        }
+        Self::map_with(file, offset, len, false)
+    }
+
+    fn map_with(file: &Path, offset: u64, len: u64, read_only: bool) -> Result<LoopDevice> {
         if offset % 512 != 0 {
             bail!(
                 "{}: offset {offset} is not a multiple of 512, cannot map it as a loop device",
@@ -26,14 +40,18 @@ impl LoopDevice {
             );
         }
         let sizelimit = len.div_ceil(512) * 512;
-        let out = Command::new("losetup")
-            .args(["--read-only", "--find", "--show", "--offset"])
+        let mut cmd = Command::new("losetup");
+        if read_only {
+            cmd.arg("--read-only");
+        }
+        let out = cmd
+            .args(["--find", "--show", "--offset"])
             .arg(offset.to_string())
             .arg("--sizelimit")
             .arg(sizelimit.to_string())
             .arg(file)
             .output()
-            .context("running losetup (util-linux) to map the install image inside the ISO")?;
+            .context("running losetup (util-linux)")?;
         if !out.status.success() {
             bail!(
                 "losetup could not map {} (offset {offset}, {sizelimit} bytes; loop devices need root): {}",
@@ -75,6 +93,22 @@ impl LoopDevice {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// A detached loop device that is still open (e.g. by an ntfs-3g process exiting after its
+    /// unmount) goes away only at its last close: wait for that, up to 5 s, so the device is
+    /// really free when we return.
+    fn wait_gone(&self) {
+        let Some(name) = self.path.file_name() else {
+            return;
+        };
+        let backing = Path::new("/sys/block").join(name).join("loop/backing_file");
+        for _ in 0..50 {
+            if !backing.exists() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
 }
 
 impl Drop for LoopDevice {
@@ -85,7 +119,7 @@ impl Drop for LoopDevice {
             .arg(&self.path)
             .status()
         {
-            Ok(s) if s.success() => {}
+            Ok(s) if s.success() => self.wait_gone(),
             _ => eprintln!(
                 "polyboot: warning: could not detach {}",
                 self.path.display()

@@ -1,11 +1,17 @@
-//! `polyboot wtg`: Windows To Go from Linux. This part reads Windows images (ISO / WIM / ESD /
-//! split SWM), lists and selects editions, and applies one with wimlib (NTFS-3G mode).
+//! `polyboot wtg`: Windows To Go from Linux. This module reads Windows images (ISO / WIM / ESD /
+//! split SWM), lists and selects editions, and applies one with wimlib (NTFS-3G mode);
+//! [`create`] writes a whole Windows To Go target (layout, apply, BCD, policy), with [`esp`]
+//! (the FAT32 ESP), [`mount`] (ntfs-3g mounts) and [`vhdxfile`] (raw to VHDX).
 
+pub mod create;
+pub mod esp;
 pub mod loopdev;
+pub mod mount;
 pub mod select;
 pub mod source;
+pub mod vhdxfile;
 
-use crate::cli::{WtgArgs, WtgCommand, WtgEditionsArgs, WtgSelectArgs};
+use crate::cli::{WtgArgs, WtgCommand, WtgCreateArgs, WtgEditionsArgs, WtgSelectArgs};
 use crate::device::format_size;
 use anyhow::{Context, Result};
 use loopdev::LoopDevice;
@@ -140,7 +146,80 @@ pub fn verify(
 pub fn run(args: WtgArgs) -> Result<()> {
     match args.command {
         WtgCommand::Editions(a) => run_editions(a),
+        WtgCommand::Create(a) => run_create(a),
     }
+}
+
+/// Set by SIGINT during `wtg create`: the apply stops at its next progress report.
+static CANCEL: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigint(_: libc::c_int) {
+    CANCEL.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn run_create(args: WtgCreateArgs) -> Result<()> {
+    use std::io::IsTerminal;
+    let opts = create::CreateOptions {
+        image: args.image,
+        target: args.target,
+        selection: args.select.selection(),
+        scheme: if args.mbr {
+            polyboot_core::wtglayout::WtgScheme::Mbr
+        } else {
+            polyboot_core::wtglayout::WtgScheme::Gpt
+        },
+        size: args.size,
+        container: if args.vhd {
+            create::Container::Vhd
+        } else if args.vhdx {
+            create::Container::Vhdx
+        } else {
+            create::Container::Raw
+        },
+        unattend: args.unattend,
+        drivers: args.drivers,
+        internal_disks_offline: !args.no_internal_disks_offline,
+        dry_run: args.dry_run,
+        yes: args.yes,
+        force: args.force,
+    };
+    // Ctrl-C cancels the apply cleanly (the target is left without a partition table)
+    // instead of killing the process in the middle of a write.
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t);
+    }
+    let quiet = args.json || !std::io::stderr().is_terminal();
+    let mut progress = create::progress_bar(quiet);
+    let stdin = std::io::stdin();
+    let interactive = stdin.is_terminal();
+    let report = if args.json {
+        create::create(
+            &crate::device::SystemView::host(),
+            &opts,
+            Some(&CANCEL),
+            &mut progress,
+            interactive,
+            &mut stdin.lock(),
+            &mut std::io::stderr(),
+        )?
+    } else {
+        create::create(
+            &crate::device::SystemView::host(),
+            &opts,
+            Some(&CANCEL),
+            &mut progress,
+            interactive,
+            &mut stdin.lock(),
+            &mut std::io::stdout(),
+        )?
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        create::print_summary(&report);
+    }
+    Ok(())
 }
 
 fn run_editions(args: WtgEditionsArgs) -> Result<()> {

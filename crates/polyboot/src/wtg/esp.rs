@@ -1,0 +1,184 @@
+//! The FAT32 EFI system partition of a Windows To Go drive: formatted with `mkfs.fat -F 32`
+//! (dosfstools) on a loop device over the partition (so the boot sector carries the right
+//! hidden-sector count), then filled with the `fatfs` crate.
+
+use crate::drive::io::RegionStream;
+use anyhow::{bail, ensure, Context, Result};
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::process::Command;
+
+/// Format `dev` (a loop device over exactly the partition) as FAT32.
+pub fn format(dev: &Path, sector_size: u64, hidden_sectors: u64, label: &str) -> Result<()> {
+    let out = Command::new("mkfs.fat")
+        .args(["-F", "32", "-I", "-n", label, "-S"])
+        .arg(sector_size.to_string())
+        .arg("-h")
+        .arg(hidden_sectors.to_string())
+        .arg(dev)
+        .output()
+        .context("running mkfs.fat (dosfstools) to format the ESP")?;
+    if !out.status.success() {
+        bail!(
+            "mkfs.fat could not format the ESP on {}: {}",
+            dev.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// Files to write: (path with '/' separators, contents).
+pub type FileList = Vec<(String, Vec<u8>)>;
+
+/// Write `files` into the FAT file system on `dev` (whole device = the file system),
+/// creating directories as needed.
+pub fn write_files(dev: &Path, files: &FileList) -> Result<()> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dev)
+        .with_context(|| format!("opening {} (ESP)", dev.display()))?;
+    let len = std::fs::metadata(dev)
+        .map(|m| m.len())
+        .ok()
+        .filter(|&l| l > 0)
+        .map_or_else(|| device_len(&file), Ok)?;
+    {
+        let fs = fatfs::FileSystem::new(RegionStream::new(&file, 0, len), fatfs::FsOptions::new())
+            .context("opening the new ESP (FAT32)")?;
+        write_all(&fs.root_dir(), files)?;
+        fs.unmount().context("closing the ESP")?;
+    }
+    repair_dot_entries(&file)?;
+    file.sync_all().context("syncing the ESP")?;
+    Ok(())
+}
+
+fn write_all<T: fatfs::ReadWriteSeek>(root: &fatfs::Dir<'_, T>, files: &FileList) -> Result<()> {
+    {
+        for (path, data) in files {
+            let parts: Vec<&str> = path.split('/').collect();
+            let mut dir = String::new();
+            for p in &parts[..parts.len() - 1] {
+                dir = if dir.is_empty() {
+                    p.to_string()
+                } else {
+                    format!("{dir}/{p}")
+                };
+                if root.open_dir(&dir).is_err() {
+                    root.create_dir(&dir)
+                        .with_context(|| format!("creating {dir} on the ESP"))?;
+                }
+            }
+            let mut f = root
+                .create_file(path)
+                .with_context(|| format!("creating {path} on the ESP"))?;
+            f.truncate()?;
+            f.write_all(data)
+                .with_context(|| format!("writing {path} on the ESP"))?;
+            f.flush()?;
+        }
+    }
+    Ok(())
+}
+
+fn device_len(file: &File) -> Result<u64> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = file;
+    f.seek(SeekFrom::End(0)).context("sizing the ESP device")
+}
+
+/// The `fatfs` crate (0.3.6) writes a long-name entry in front of each new directory's "."
+/// and ".." entries; fsck.fat wants "." and ".." in the first two slots. Move them there
+/// (the same repair as `drive::bootpart`, for FAT32: directories are cluster chains).
+fn repair_dot_entries(file: &File) -> Result<()> {
+    let mut bpb = [0u8; 64];
+    file.read_exact_at(&mut bpb, 0)
+        .context("reading the ESP's boot sector")?;
+    let u16_at = |o: usize| u16::from_le_bytes([bpb[o], bpb[o + 1]]) as u64;
+    let u32_at = |o: usize| u32::from_le_bytes(bpb[o..o + 4].try_into().unwrap()) as u64;
+    let (bps, spc, reserved, fats) = (u16_at(11), bpb[13] as u64, u16_at(14), bpb[16] as u64);
+    let fat_sectors = u32_at(36);
+    let root_cluster = u32_at(44);
+    ensure!(
+        bps >= 512 && spc > 0 && fats > 0 && fat_sectors > 0 && u16_at(22) == 0,
+        "the ESP is not the FAT32 file system mkfs.fat wrote"
+    );
+    let cluster_bytes = bps * spc;
+    let fat_at = reserved * bps;
+    let data_at = (reserved + fats * fat_sectors) * bps;
+    let max_cluster = fat_sectors * bps / 4;
+    let next = |c: u64| -> Result<u64> {
+        let mut e = [0u8; 4];
+        file.read_exact_at(&mut e, fat_at + c * 4)?;
+        Ok(u32::from_le_bytes(e) as u64 & 0x0FFF_FFFF)
+    };
+    let mut queue = vec![(root_cluster, true, false)];
+    let mut seen = 0usize;
+    while let Some((first, is_root, parent_is_root)) = queue.pop() {
+        seen += 1;
+        ensure!(seen < 100_000, "ESP directory tree too large or looping");
+        let mut c = first;
+        let mut first_cluster = true;
+        let mut steps = 0;
+        while (2..max_cluster).contains(&c) && steps < 65_536 {
+            steps += 1;
+            let at = data_at + (c - 2) * cluster_bytes;
+            let mut buf = vec![0u8; cluster_bytes as usize];
+            file.read_exact_at(&mut buf, at)?;
+            if first_cluster
+                && !is_root
+                && buf.len() >= 128
+                && buf[11] == 0x0F
+                && buf[32] == b'.'
+                && buf[64 + 11] == 0x0F
+                && &buf[96..98] == b".."
+            {
+                let dot = buf[32..64].to_vec();
+                let dotdot = buf[96..128].to_vec();
+                buf[0..32].copy_from_slice(&dot);
+                buf[32..64].copy_from_slice(&dotdot);
+                buf[64..128].fill(0);
+                buf[64] = 0xE5;
+                buf[96] = 0xE5;
+                file.write_all_at(&buf[..128], at)?;
+            }
+            // On FAT32 a ".." that leads to the root directory holds cluster 0, not the
+            // root's cluster (fatfs writes the latter; fsck.fat rejects it).
+            if first_cluster
+                && parent_is_root
+                && buf.len() >= 64
+                && &buf[32..34] == b".."
+                && buf[32 + 11] & 0x10 != 0
+            {
+                buf[32 + 20..32 + 22].fill(0);
+                buf[32 + 26..32 + 28].fill(0);
+                file.write_all_at(&buf[32..64], at + 32)?;
+            }
+            first_cluster = false;
+            let mut end = false;
+            for e in buf.chunks_exact(32) {
+                if e[0] == 0 {
+                    end = true;
+                    break;
+                }
+                let subdir = e[11] & 0x10 != 0 && e[11] != 0x0F && e[0] != 0xE5 && e[0] != b'.';
+                if subdir {
+                    let cl = (u16::from_le_bytes([e[20], e[21]]) as u64) << 16
+                        | u16::from_le_bytes([e[26], e[27]]) as u64;
+                    if cl >= 2 {
+                        queue.push((cl, false, is_root));
+                    }
+                }
+            }
+            if end {
+                break;
+            }
+            c = next(c)?;
+        }
+    }
+    Ok(())
+}
