@@ -163,6 +163,8 @@ fn build() -> Result<()> {
     eprintln!("xtask: building firmware ({UEFI_TARGET}) with Debian's rustc + build-std");
     let efi = build_firmware(&root)?;
     eprintln!("xtask: {}", efi.display());
+    let bios = build_bios(&root)?;
+    eprintln!("xtask: {}", bios.display());
     Ok(())
 }
 
@@ -219,6 +221,39 @@ fn build_firmware(root: &Path) -> Result<PathBuf> {
     Ok(efi)
 }
 
+/// Path of the built BIOS boot code: `[stage 0: 440 bytes][zeros to 512][stage 1]`.
+pub fn bios_artifact(root: &Path) -> PathBuf {
+    root.join("target/firmware/polyboot-bios.bin")
+}
+
+/// The legacy BIOS boot code (crates/polyboot-bios): a custom 32-bit bare target (JSON) with
+/// 16-bit entry code in global_asm!, linked at its load addresses, then made a flat binary.
+fn build_bios(root: &Path) -> Result<PathBuf> {
+    let dir = root.join("crates/polyboot-bios");
+    let target_dir = root.join("target/firmware");
+    let mut cmd = Command::new("/usr/bin/cargo");
+    for var in ["RUSTUP_TOOLCHAIN", "RUSTFLAGS", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET", "RUSTC_WRAPPER", "CARGO"] {
+        cmd.env_remove(var);
+    }
+    cmd.current_dir(&dir)
+        .env("RUSTC", "/usr/bin/rustc")
+        .env("RUSTC_BOOTSTRAP", "1")
+        .args(["build", "--release", "--target", "i686-polyboot-bios.json", "-Zjson-target-spec"])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .args(["-Zbuild-std=core,alloc", "-Zbuild-std-features=compiler-builtins-mem"]);
+    run(&mut cmd)?;
+    let elf = target_dir.join("i686-polyboot-bios/release/polyboot-bios");
+    let out = bios_artifact(root);
+    run(Command::new("objcopy").args(["-O", "binary"]).arg(&elf).arg(&out))?;
+    let bin = std::fs::read(&out)?;
+    if bin.len() <= 512 || &bin[416..420] != b"PBS0" || &bin[514..518] != b"PBS1" {
+        bail!("{} is not a polyboot BIOS image (stage 0 / stage 1 magic missing)", out.display());
+    }
+    eprintln!("xtask: BIOS boot code: stage 0 440 bytes, stage 1 {} KiB", (bin.len() - 512).div_ceil(1024));
+    Ok(out)
+}
+
 /// Seconds per fuzz target in `cargo xtask test` (`POLYBOOT_FUZZ_SECONDS`, 0 skips).
 const DEFAULT_FUZZ_SECONDS: u32 = 10;
 
@@ -233,11 +268,14 @@ fn test(extra: &[String]) -> Result<()> {
         eprintln!("xtask: fuzzing every parser for {fuzz_seconds} s each (POLYBOOT_FUZZ_SECONDS=0 skips)");
         run(Command::new("bash").arg(root.join("fuzz/run.sh")).arg(fuzz_seconds.to_string()))?;
     }
+    // The BIOS boot code's pure modules, on the host (its own workspace).
+    run(cargo().current_dir(root.join("crates/polyboot-bios")).args(["test", "--bins"]))?;
     let mut cmd = cargo();
     cmd.current_dir(&root)
         .args(["test", "--workspace"])
         .args(extra)
-        .env("POLYBOOT_EFI", efi_artifact(&root));
+        .env("POLYBOOT_EFI", efi_artifact(&root))
+        .env("POLYBOOT_BIOS", bios_artifact(&root));
     run(&mut cmd)
 }
 

@@ -146,9 +146,21 @@ pub fn write_drive(dev: &mut FileDevice, plan: &Plan, volume_serial: u32, boot_f
     .map_err(|e| anyhow::anyhow!("formatting the data partition (exFAT): {e}"))?;
 
     bootpart::write_boot_partition(dev.file(), plan.boot.offset_bytes, plan.boot.size_bytes, ss as u32, boot_files)?;
+    // BIOS boot code: stage 1 into the loader gap's first slot, stage 0 with the table.
+    let stage0 = match &boot_files.bios {
+        Some(bios) => {
+            let [slot, _] = bios.slots(&plan.boot_code.loader_gap, ss)?;
+            dev.write_at(slot, &bios.stage1_sectors(ss)).context("writing the BIOS loader into the loader gap")?;
+            Some(bios.stage0_for(ss, slot)?)
+        }
+        None => None,
+    };
     dev.sync()?;
-    layout::write_partition_table(plan, dev, BootCode::Clear)
-        .map_err(|e| anyhow::anyhow!("writing the partition table: {e}"))?;
+    let boot_code = match &stage0 {
+        Some(code) => BootCode::Install(code),
+        None => BootCode::Clear,
+    };
+    layout::write_partition_table(plan, dev, boot_code).map_err(|e| anyhow::anyhow!("writing the partition table: {e}"))?;
     dev.sync()?;
     Ok(())
 }

@@ -41,11 +41,14 @@
 //! entries as the final ones (`BOOTX64.NEW` / `BOOTX64.EFI`, `stamp.new` / `stamp.json`: one
 //! each), so the switch rewrites slots in place.
 //!
-//! Boot code: sector 0 is rewritten in one write that carries its bytes 440.. (disk
-//! signature, partition table) back exactly as read; gap sectors are written only where they
-//! differ. Nothing boots from them today (no BIOS loader yet: both are zeros, as `install`
-//! leaves them). A future BIOS loader must keep the same property: write the new stage 2 to
-//! a free gap slot first, then switch the MBR to it with the one sector-0 write.
+//! Boot code (legacy BIOS, see [`bootpart::BiosCode`]): the MBR's stage 0 loads stage 1 from
+//! one of two slots in the loader gap. The new stage 1 goes into the slot the current stage 0
+//! does not load (only sectors that differ are written; sync), then sector 0 is rewritten in
+//! ONE write that carries its bytes 440.. (disk signature, partition table) back exactly as
+//! read and switches stage 0 to the new slot (sync); only then is the rest of the gap (the
+//! old slot, anything else) zeroed. A power cut leaves the old or the new boot code whole.
+//! A build without the BIOS artefact has no boot code: both areas become zeros, as its
+//! `install` leaves them.
 //!
 //! The stamp goes last: a stamp naming the new build means everything before it is done.
 //!
@@ -163,12 +166,6 @@ const STAMP_FILE: Managed = Managed {
     old_short: *b"STAMP   OLD",
 };
 
-/// MBR bytes 0..440 of the current build. There is no BIOS loader yet: zeros, which is what
-/// `install` writes (`BootCode::Clear`).
-const MBR_BOOT_CODE: [u8; BOOT_CODE_LEN] = [0; BOOT_CODE_LEN];
-/// Fill of the loader gap of the current build (no BIOS loader yet).
-const GAP_FILL: u8 = 0;
-
 /// `POLYBOOT_FAILPOINT`, checked once.
 struct Failpoints(Option<String>);
 
@@ -231,7 +228,7 @@ pub fn update(view: &SystemView, opts: &UpdateOptions, out: &mut impl Write) -> 
     let untidy = fat.untidy().context("checking partition 2 before writing")?;
     let efi_stale = old_efi.as_deref() != Some(files.bootx64.as_slice());
     let stamp_stale = old_stamp_bytes.as_deref() != Some(new_stamp_json.as_slice());
-    let boot_code = BootCodeAreas::read(&mut drive, &file)?;
+    let boot_code = BootCodeAreas::read(&mut drive, &file, files.bios.as_ref())?;
     if efi_stale {
         fat.check_switchable(efi_dir, &EFI_FILE)?;
     }
@@ -333,11 +330,14 @@ struct BootCodeAreas {
     sector0: Vec<u8>,
     /// Byte range of the loader gap (empty when it cannot be established safely).
     gap: std::ops::Range<u64>,
+    /// What to write: stage 0 for the target slot, stage 1 padded to whole sectors, and the
+    /// slot's byte offset. `None`: nothing to write.
+    plan: Option<([u8; BOOT_CODE_LEN], Vec<u8>, u64)>,
     stale: bool,
 }
 
 impl BootCodeAreas {
-    fn read(drive: &mut Drive, file: &File) -> Result<BootCodeAreas> {
+    fn read(drive: &mut Drive, file: &File, bios: Option<&bootpart::BiosCode>) -> Result<BootCodeAreas> {
         let ss = drive.layout.sector_size as u64;
         let data_start = drive.layout.data.offset;
         let gap_start = match drive.layout.scheme {
@@ -358,35 +358,78 @@ impl BootCodeAreas {
         let mut sector0 = vec![0u8; ss as usize];
         file.read_exact_at(&mut sector0, 0).context("reading sector 0")?;
         let gap = gap_start.min(data_start)..data_start;
-        let mut stale = sector0[..BOOT_CODE_LEN] != MBR_BOOT_CODE;
-        if !stale {
+        let read_gap = || -> Result<Vec<u8>> {
             let mut buf = vec![0u8; (gap.end - gap.start) as usize];
             file.read_exact_at(&mut buf, gap.start).context("reading the loader gap")?;
-            stale = buf.iter().any(|&b| b != GAP_FILL);
+            Ok(buf)
+        };
+        let bios = match bios {
+            // The gap cannot be located safely: leave the boot code alone.
+            Some(_) if gap.is_empty() => {
+                return Ok(BootCodeAreas { sector_size: ss, sector0, gap, plan: None, stale: false });
+            }
+            Some(bios) => bios,
+            // A build without BIOS boot code: the current boot code is none (zeros), as
+            // `install` writes it.
+            None => {
+                let stale = sector0[..BOOT_CODE_LEN].iter().any(|&b| b != 0) || read_gap()?.iter().any(|&b| b != 0);
+                let plan = Some(([0u8; BOOT_CODE_LEN], Vec::new(), gap.start));
+                return Ok(BootCodeAreas { sector_size: ss, sector0, gap, plan, stale });
+            }
+        };
+        let slots = bios.slots(&gap, ss)?;
+        let stage1 = bios.stage1_sectors(ss);
+        // The slot the current stage 0 loads, if it is ours and points at one of them.
+        let current = bootpart::stage1_location(&sector0[..BOOT_CODE_LEN])
+            .filter(|l| u64::from(l.sector_size) == ss)
+            .and_then(|l| slots.iter().position(|&s| s == l.lba * ss));
+        // Up to date: stage 0 is the new one for that slot, the slot holds the new stage 1,
+        // and the rest of the gap is zeros.
+        let mut stale = true;
+        if let Some(i) = current {
+            if sector0[..BOOT_CODE_LEN] == bios.stage0_for(ss, slots[i])? {
+                let buf = read_gap()?;
+                let at = (slots[i] - gap.start) as usize;
+                stale = buf[at..at + stage1.len()] != stage1[..]
+                    || buf[..at].iter().chain(&buf[at + stage1.len()..]).any(|&b| b != 0);
+            }
         }
-        Ok(BootCodeAreas { sector_size: ss, sector0, gap, stale })
+        let target = slots[match current {
+            Some(0) => 1,
+            _ => 0,
+        }];
+        let plan = Some((bios.stage0_for(ss, target)?, stage1, target));
+        Ok(BootCodeAreas { sector_size: ss, sector0, gap, plan, stale })
     }
 
-    /// Gap first, then the MBR code in one write of sector 0 (see the module comment).
+    /// New stage 1 into the free slot, then stage 0 in one write of sector 0, then the rest of
+    /// the gap zeroed (see the module comment).
     fn write(&self, file: &File) -> Result<()> {
+        let Some((stage0, stage1, slot)) = &self.plan else { return Ok(()) };
         let sync = || file.sync_all().context("flushing the target to stable storage");
         let ss = self.sector_size;
-        let want = vec![GAP_FILL; ss as usize];
-        let mut have = vec![0u8; ss as usize];
-        let mut at = self.gap.start;
-        while at + ss <= self.gap.end {
-            file.read_exact_at(&mut have, at)?;
-            if have != want {
-                file.write_all_at(&want, at).context("writing the loader gap")?;
+        let write_differing = |at: u64, want: &[u8]| -> Result<()> {
+            let mut have = vec![0u8; ss as usize];
+            for (i, chunk) in want.chunks(ss as usize).enumerate() {
+                let pos = at + i as u64 * ss;
+                file.read_exact_at(&mut have, pos)?;
+                if have != chunk {
+                    file.write_all_at(chunk, pos).context("writing the loader gap")?;
+                }
             }
-            at += ss;
-        }
+            Ok(())
+        };
+        write_differing(*slot, stage1)?;
         sync()?;
         let mut sector0 = vec![0u8; ss as usize];
         file.read_exact_at(&mut sector0, 0)?;
         ensure!(sector0 == self.sector0, "sector 0 changed while polyboot was running");
-        sector0[..BOOT_CODE_LEN].copy_from_slice(&MBR_BOOT_CODE);
+        sector0[..BOOT_CODE_LEN].copy_from_slice(stage0);
         file.write_all_at(&sector0, 0).context("writing the MBR boot code")?;
+        sync()?;
+        let end = slot + stage1.len() as u64;
+        write_differing(self.gap.start, &vec![0u8; (slot - self.gap.start) as usize])?;
+        write_differing(end, &vec![0u8; (self.gap.end - end) as usize])?;
         sync()
     }
 }

@@ -1,0 +1,383 @@
+# polyboot stage 1: entry, BIOS-call thunk, and the resident INT 13h / INT 15h hooks
+# (GNU as, AT&T syntax).
+#
+# Stage 0 loads stage 1 to 4000:0000 (linear 0x40000, where link.ld links it) and jumps here
+# with DL = boot drive. This file holds only what the CPU mode requires in assembly:
+# - the switch to 32-bit protected mode (flat segments, no paging, interrupts off), then
+#   `stage1_main` in Rust;
+# - `bios_call`: drop back to real mode to run one BIOS routine, return to protected mode;
+# - `int13_hook`: the INT 13h handler installed when an image boots. Requests for the
+#   emulated drive switch to protected mode and run `int13_emulate` (Rust); others go to the
+#   original handler untouched;
+# - `int15_hook`: E820 answers with our resident memory (stage 1, the heap) taken out.
+# The 16-bit code runs with CS = 0x4000: it addresses its data as (symbol - stage1_start).
+
+    .set    SEG1, 0x4000                # = stage1_start >> 4 (checked in link.ld)
+
+    .section .stage1.entry, "awx"
+    .code16
+    .global stage1_start
+stage1_start:
+    jmp     s1_real_entry
+    .ascii  "PBS1"                      # at offset 2: lets the host check the artifact
+
+s1_real_entry:
+    cli
+    movw    $SEG1, %ax
+    movw    %ax, %ds
+    movw    %ax, %es
+    movw    %ax, %ss
+    movw    $(rm_stack_top - stage1_start), %sp
+    movb    %dl, (bios_drive - stage1_start)
+    sti
+
+    # A20 on, so addresses above 1 MiB (the heap) do not wrap: ask the BIOS (INT 15h
+    # AX=2401h), and set the "fast A20" bit of port 92h too (harmless if already on).
+    movw    $0x2401, %ax
+    int     $0x15
+    inb     $0x92, %al
+    testb   $2, %al
+    jnz     1f
+    orb     $2, %al
+    andb    $0xFE, %al                  # bit 0 would reset the machine
+    outb    %al, $0x92
+1:
+    cli                                 # no IDT in protected mode: interrupts stay off there
+    lgdtl   (gdt_desc - stage1_start)
+    movl    %cr0, %eax
+    orb     $1, %al                     # PE
+    movl    %eax, %cr0
+    ljmpl   $0x08, $s1_pm_entry         # load CS with the flat 32-bit code segment
+
+    .code32
+s1_pm_entry:
+    movw    $0x10, %ax
+    movw    %ax, %ds
+    movw    %ax, %es
+    movw    %ax, %fs
+    movw    %ax, %gs
+    movw    %ax, %ss
+    movl    $__stack_top, %esp
+    cld
+    movl    $__bss_start, %edi          # zero .bss (the stack is in it, still unused)
+    movl    $__bss_end, %ecx
+    subl    %edi, %ecx
+    xorl    %eax, %eax
+    rep stosb
+    movzbl  bios_drive, %eax
+    pushl   %eax
+    call    stage1_main
+2:  hlt
+    jmp     2b
+
+# void bios_call(uint32_t vector): run the real-mode routine at vector (segment:offset as in
+# the IVT, offset in the low word) as if by INT, with the registers in `thunk_regs`, and store
+# the registers and flags it returns there. Callee-saved registers are preserved (cdecl).
+    .global bios_call
+bios_call:
+    pushl   %ebp
+    pushl   %ebx
+    pushl   %esi
+    pushl   %edi
+    movl    20(%esp), %eax
+    movl    %eax, thunk_vector
+    movl    %esp, saved_esp
+    ljmp    $0x18, $(s1_pm16 - stage1_start)   # 16-bit protected mode first
+
+    .code16
+s1_pm16:
+    movw    $0x20, %ax                  # 64 KiB-limit data segments, as real mode expects
+    movw    %ax, %ds
+    movw    %ax, %es
+    movw    %ax, %fs
+    movw    %ax, %gs
+    movw    %ax, %ss
+    movl    %cr0, %eax
+    andb    $0xFE, %al                  # PE off
+    movl    %eax, %cr0
+    ljmp    $SEG1, $(s1_real - stage1_start)   # reload CS with a real-mode segment
+
+s1_real:
+    movw    $SEG1, %ax
+    movw    %ax, %ss
+    movw    $(rm_stack_top - stage1_start), %sp
+    xorw    %ax, %ax
+    movw    %ax, %fs
+    movw    %ax, %gs
+    movw    %cs:(thunk_regs + 30 - stage1_start), %es
+    movl    %cs:(thunk_regs + 4 - stage1_start), %ebx
+    movl    %cs:(thunk_regs + 8 - stage1_start), %ecx
+    movl    %cs:(thunk_regs + 12 - stage1_start), %edx
+    movl    %cs:(thunk_regs + 16 - stage1_start), %esi
+    movl    %cs:(thunk_regs + 20 - stage1_start), %edi
+    movl    %cs:(thunk_regs + 24 - stage1_start), %ebp
+    movl    %cs:(thunk_regs + 0 - stage1_start), %eax
+    movw    %cs:(thunk_regs + 28 - stage1_start), %ds
+    # What INT does: push FLAGS (with IF set, so IRET re-enables interrupts), enter the
+    # handler with IF clear, far call through the vector.
+    sti
+    pushfw
+    cli
+    lcallw  *%cs:(thunk_vector - stage1_start)
+
+    # DS may have changed: store through CS.
+    movl    %eax, %cs:(thunk_regs + 0 - stage1_start)
+    movl    %ebx, %cs:(thunk_regs + 4 - stage1_start)
+    movl    %ecx, %cs:(thunk_regs + 8 - stage1_start)
+    movl    %edx, %cs:(thunk_regs + 12 - stage1_start)
+    movl    %esi, %cs:(thunk_regs + 16 - stage1_start)
+    movl    %edi, %cs:(thunk_regs + 20 - stage1_start)
+    movl    %ebp, %cs:(thunk_regs + 24 - stage1_start)
+    movw    %ds, %cs:(thunk_regs + 28 - stage1_start)
+    movw    %es, %cs:(thunk_regs + 30 - stage1_start)
+    pushfl
+    popl    %cs:(thunk_regs + 32 - stage1_start)
+    cli
+    lgdtl   %cs:(gdt_desc - stage1_start)   # the BIOS may have loaded its own GDT
+    movl    %cr0, %eax
+    orb     $1, %al
+    movl    %eax, %cr0
+    ljmpl   $0x08, $s1_pm_back
+
+    .code32
+s1_pm_back:
+    movw    $0x10, %ax
+    movw    %ax, %ds
+    movw    %ax, %es
+    movw    %ax, %fs
+    movw    %ax, %gs
+    movw    %ax, %ss
+    movl    saved_esp, %esp
+    cld                                 # the Rust ABI wants DF clear; the BIOS may not
+    popl    %edi
+    popl    %esi
+    popl    %ebx
+    popl    %ebp
+    ret
+
+# A real-mode "handler" for idling: wait for the next interrupt (timer, keyboard, serial)
+# with interrupts on, so waiting costs no CPU and the BIOS tick count advances.
+    .code16
+    .global rm_idle
+rm_idle:
+    sti
+    hlt
+    iret
+
+# Start a boot image (reached through bios_call, with DL set): give it the conventional
+# stack below 0000:7C00 rather than our thunk's, and far-jump to boot_target.
+    .global rm_boot
+rm_boot:
+    cli
+    xorw    %ax, %ax
+    movw    %ax, %ss
+    movw    $0x7C00, %sp
+    movw    %ax, %ds
+    movw    %ax, %es
+    sti
+    ljmpw   *%cs:(boot_target - stage1_start)
+
+# INT 13h while an image boots. Drives outside [hook_route_lo, hook_route_hi] (drives the
+# emulation neither is nor renumbers): straight to the original handler. Others: save the
+# caller's registers in hook_regs, run int13_emulate(&hook_regs) in protected mode (the
+# emulation, or the original handler with the drive number shifted), return its registers,
+# and its CF in the caller's saved FLAGS.
+    .global int13_hook
+int13_hook:
+    cmpb    %cs:(hook_route_lo - stage1_start), %dl
+    jb      0f
+    cmpb    %cs:(hook_route_hi - stage1_start), %dl
+    jbe     1f
+0:  ljmpw   *%cs:(hook_orig13 - stage1_start)
+1:
+    movl    %eax, %cs:(hook_regs + 0 - stage1_start)
+    movl    %ebx, %cs:(hook_regs + 4 - stage1_start)
+    movl    %ecx, %cs:(hook_regs + 8 - stage1_start)
+    movl    %edx, %cs:(hook_regs + 12 - stage1_start)
+    movl    %esi, %cs:(hook_regs + 16 - stage1_start)
+    movl    %edi, %cs:(hook_regs + 20 - stage1_start)
+    movl    %ebp, %cs:(hook_regs + 24 - stage1_start)
+    movw    %ds, %cs:(hook_regs + 28 - stage1_start)
+    movw    %es, %cs:(hook_regs + 30 - stage1_start)
+    movw    %fs, %cs:(caller_fs - stage1_start)
+    movw    %gs, %cs:(caller_gs - stage1_start)
+    movw    %ss, %cs:(caller_ss - stage1_start)
+    movw    %sp, %cs:(caller_sp - stage1_start)
+    cli
+    sgdtl   %cs:(caller_gdtr - stage1_start)   # the caller may rely on its GDT register
+    lgdtl   %cs:(gdt_desc - stage1_start)
+    movl    %cr0, %eax
+    orb     $1, %al
+    movl    %eax, %cr0
+    ljmpl   $0x08, $h_pm
+
+    .code32
+h_pm:
+    movw    $0x10, %ax
+    movw    %ax, %ds
+    movw    %ax, %es
+    movw    %ax, %fs
+    movw    %ax, %gs
+    movw    %ax, %ss
+    movl    $__stack_top, %esp          # the menu's stack: the menu is gone by now
+    cld
+    pushl   $hook_regs
+    call    int13_emulate
+    addl    $4, %esp
+    ljmp    $0x18, $(h_pm16 - stage1_start)
+
+    .code16
+h_pm16:
+    movw    $0x20, %ax
+    movw    %ax, %ds
+    movw    %ax, %es
+    movw    %ax, %ss
+    movl    %cr0, %eax
+    andb    $0xFE, %al
+    movl    %eax, %cr0
+    ljmp    $SEG1, $(h_real - stage1_start)
+h_real:
+    lgdtl   %cs:(caller_gdtr - stage1_start)
+    movw    %cs:(caller_ss - stage1_start), %ss
+    movw    %cs:(caller_sp - stage1_start), %sp
+    movw    %cs:(caller_fs - stage1_start), %fs
+    movw    %cs:(caller_gs - stage1_start), %gs
+    pushw   %bp                         # the caller's FLAGS are at 6(%bp): IP, CS, FLAGS
+    movw    %sp, %bp
+    testb   $1, %cs:(hook_regs + 32 - stage1_start)
+    jz      2f
+    orb     $1, 6(%bp)
+    jmp     3f
+2:  andb    $0xFE, 6(%bp)
+3:  popw    %bp
+    movl    %cs:(hook_regs + 0 - stage1_start), %eax
+    movl    %cs:(hook_regs + 4 - stage1_start), %ebx
+    movl    %cs:(hook_regs + 8 - stage1_start), %ecx
+    movl    %cs:(hook_regs + 12 - stage1_start), %edx
+    movl    %cs:(hook_regs + 16 - stage1_start), %esi
+    movl    %cs:(hook_regs + 20 - stage1_start), %edi
+    movl    %cs:(hook_regs + 24 - stage1_start), %ebp
+    movw    %cs:(hook_regs + 30 - stage1_start), %es
+    movw    %cs:(hook_regs + 28 - stage1_start), %ds
+    iret
+
+# INT 15h: E820 answers (from the original handler) with our resident ranges taken out of
+# usable memory: [hook_res_low, 0xA0000) and [hook_res_high, hook_res_high_end). An entry
+# that starts inside one becomes reserved (type 2); one that runs into one is cut short.
+# Everything else goes to the original handler.
+    .global int15_hook
+int15_hook:
+    cmpl    $0xE820, %eax
+    jne     9f
+    cmpl    $0x534D4150, %edx
+    jne     9f
+    pushfw
+    lcallw  *%cs:(hook_orig15 - stage1_start)
+    pushw   %bp
+    movw    %sp, %bp
+    jc      8f
+    andb    $0xFE, 6(%bp)
+    pushal
+    movl    %cs:(hook_res_low - stage1_start), %ebx
+    movl    $0xA0000, %ecx
+    call    e820_clip
+    movl    %cs:(hook_res_high - stage1_start), %ebx
+    movl    %cs:(hook_res_high_end - stage1_start), %ecx
+    call    e820_clip
+    popal
+    popw    %bp
+    iret
+8:  orb     $1, 6(%bp)
+    popw    %bp
+    iret
+9:  ljmpw   *%cs:(hook_orig15 - stage1_start)
+
+# Clip the E820 entry at ES:DI against [EBX, ECX). Clobbers EAX, EDX.
+e820_clip:
+    cmpl    %ecx, %ebx
+    jae     2f                          # empty range
+    cmpl    $1, %es:16(%di)             # usable RAM only
+    jne     2f
+    cmpl    $0, %es:4(%di)              # base above 4 GiB: not ours
+    jne     2f
+    movl    %es:(%di), %eax             # base
+    movl    $0xFFFFFFFF, %edx           # end, saturated at 4 GiB
+    cmpl    $0, %es:12(%di)
+    jne     3f
+    movl    %es:8(%di), %edx
+    addl    %eax, %edx
+    jnc     3f
+    movl    $0xFFFFFFFF, %edx
+3:  cmpl    %ebx, %eax
+    jb      1f
+    cmpl    %ecx, %eax
+    jae     2f
+    movl    $2, %es:16(%di)             # starts inside: reserved
+    ret
+1:  cmpl    %ebx, %edx                  # starts below: cut it at the range
+    jbe     2f
+    movl    %ebx, %edx
+    subl    %eax, %edx
+    movl    %edx, %es:8(%di)
+    movl    $0, %es:12(%di)
+2:  ret
+
+    .p2align 3
+gdt:
+    .quad 0
+    .quad 0x00CF9A000000FFFF            # 0x08: 32-bit code, base 0, limit 4 GiB
+    .quad 0x00CF92000000FFFF            # 0x10: 32-bit data, base 0, limit 4 GiB
+    .quad 0x00009A040000FFFF            # 0x18: 16-bit code, base 0x40000, limit 64 KiB
+    .quad 0x000092040000FFFF            # 0x20: 16-bit data, base 0x40000, limit 64 KiB
+gdt_end:
+gdt_desc:
+    .word   gdt_end - gdt - 1
+    .long   gdt
+caller_gdtr:
+    .word   0
+    .long   0
+
+    .p2align 2
+    .global thunk_regs
+thunk_regs:                             # struct Regs in bios.rs: keep the offsets in step
+    .space  36
+    .global hook_regs
+hook_regs:
+    .space  36
+thunk_vector:
+    .long   0
+saved_esp:
+    .long   0
+caller_ss:  .word 0
+caller_sp:  .word 0
+caller_fs:  .word 0
+caller_gs:  .word 0
+# struct HookState in bios.rs: keep the order in step.
+    .global hook_state
+hook_state:
+hook_orig13:        .long 0
+hook_orig15:        .long 0
+hook_res_low:       .long 0xA0000
+hook_res_high:      .long 0
+hook_res_high_end:  .long 0
+hook_route_lo:      .byte 0xFF             # nothing routed until Rust sets the range
+hook_route_hi:      .byte 0x00
+                    .byte 0, 0
+    .global boot_target
+boot_target:                            # far pointer for rm_boot
+    .long   0
+    .global bios_drive
+bios_drive:
+    .byte   0
+    .p2align 4
+rm_stack:
+    .space  2048                        # real-mode stack of the thunk (and stage 1's start)
+rm_stack_top:
+    .global __stage1_16bit_end
+__stage1_16bit_end:
+
+    .section .bss.stack, "aw", @nobits
+    .p2align 4
+    .space  65536
+    .global __stack_top
+__stack_top:

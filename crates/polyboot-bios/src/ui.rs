@@ -1,0 +1,137 @@
+//! The menu on VGA text mode and the serial console: the core `Menu` model drives both.
+//! VGA is redrawn in place; the serial console gets the visible rows as lines when they
+//! change (a terminal-independent transcript that tests and remote users can read).
+
+use crate::bios::{self, Regs};
+use crate::console::{self, vga_line, Input, COLS, INVERSE, NORMAL, ROWS, TITLE};
+use alloc::format;
+use alloc::string::String;
+use polyboot_core::menu::{Action, Menu, MenuItem, Status};
+
+const HEADER_ROWS: usize = 2;
+const FOOTER_ROWS: usize = 3;
+/// BIOS timer: 1573040 ticks per day, about 54.9 ms each.
+const TICK_MS: u64 = 55;
+
+fn status_tag(status: Option<&Status>) -> &'static str {
+    match status {
+        Some(Status::NotBootable(_)) => "not bootable",
+        _ => "",
+    }
+}
+
+fn draw(menu: &Menu, title: &str, serial: bool) {
+    vga_line(0, title, TITLE);
+    let search = if menu.filter().is_empty() {
+        String::from("type to search; arrows / PgUp / PgDn / Home / End, Enter to boot")
+    } else {
+        format!("search: {}_", menu.filter())
+    };
+    vga_line(1, &search, NORMAL);
+    let list_rows = ROWS - HEADER_ROWS - FOOTER_ROWS;
+    let visible = menu.visible();
+    if serial {
+        println!("polyboot-bios: menu: {}", search);
+    }
+    for i in 0..list_rows {
+        let row = HEADER_ROWS + i;
+        match visible.get(i) {
+            Some(r) => {
+                let tag = status_tag(r.item.status());
+                let room = COLS - tag.len() - 2;
+                let mut text: String = format!("  {}", r.item.label()).chars().take(room).collect();
+                while text.chars().count() < room {
+                    text.push(' ');
+                }
+                text.push_str(tag);
+                vga_line(row, &text, if r.selected { INVERSE } else { NORMAL });
+                if serial {
+                    println!("polyboot-bios: menu: {} {}", if r.selected { '>' } else { ' ' }, r.item.label());
+                }
+            }
+            None => vga_line(row, "", NORMAL),
+        }
+    }
+    let bottom = HEADER_ROWS + list_rows;
+    vga_line(bottom, &"-".repeat(COLS - 1), NORMAL);
+    vga_line(bottom + 1, &menu.selected_info_line(), NORMAL);
+    let countdown = match menu.countdown() {
+        Some(c) => format!("booting the default in {} s (any key stops)", c.remaining_secs()),
+        None => String::new(),
+    };
+    vga_line(bottom + 2, &countdown, NORMAL);
+}
+
+/// Run the menu until it yields an action other than a redraw.
+pub fn run(menu: &mut Menu, title: &str) -> Action {
+    menu.set_height(ROWS - HEADER_ROWS - FOOTER_ROWS);
+    console::vga_clear();
+    draw(menu, title, true);
+    let mut input = Input::default();
+    let mut last_tick = bios::ticks();
+    loop {
+        let mut action = Action::None;
+        while let Some(key) = input.poll() {
+            match menu.key(key) {
+                Action::None => {}
+                Action::Redraw => action = Action::Redraw,
+                other => return other,
+            }
+        }
+        if menu.countdown().is_some() {
+            let now = bios::ticks();
+            let elapsed = now.wrapping_sub(last_tick);
+            if elapsed > 0 {
+                last_tick = now;
+                match menu.tick(u64::from(elapsed.min(1_000)) * TICK_MS) {
+                    Action::None => {}
+                    Action::Redraw => action = Action::Redraw,
+                    other => return other,
+                }
+            }
+        } else {
+            last_tick = bios::ticks();
+        }
+        match action {
+            Action::None => bios::idle(),
+            Action::Redraw => draw(menu, title, true),
+            other => return other,
+        }
+    }
+}
+
+/// Carry out a menu action (booting is not there yet in BIOS mode: say so).
+pub fn act(menu: &mut Menu, action: Action) {
+    match action {
+        Action::Boot(index) | Action::ShowReason(index) => {
+            let label = menu.items().get(index).map(MenuItem::label).unwrap_or("?");
+            let message = match menu.items().get(index).and_then(MenuItem::status) {
+                Some(Status::NotBootable(why)) => format!("{label} cannot boot: {why}"),
+                _ => format!("{label}: booting images in BIOS mode is not implemented yet"),
+            };
+            pause(&message);
+        }
+        Action::Reboot => {
+            println!("polyboot-bios: rebooting");
+            // Keyboard controller pulse of the reset line, then a triple-fault-free fallback.
+            let mut r = Regs::default();
+            // SAFETY: port 0x64 command 0xFE resets the machine.
+            unsafe { core::arch::asm!("out 0x64, al", in("al") 0xFEu8) };
+            bios::int(0x19, &mut r);
+        }
+        Action::PowerOff => pause("power off is not available in BIOS mode; switch the machine off"),
+        Action::FirmwareSetup => pause("BIOS setup cannot be entered from here; press the setup key at power-on"),
+        Action::None | Action::Redraw => {}
+    }
+}
+
+pub fn pause(message: &str) {
+    println!("polyboot-bios: {message}");
+    vga_line(ROWS - 2, message, TITLE);
+    vga_line(ROWS - 1, "press any key to return to the menu", NORMAL);
+    let mut input = Input::default();
+    let start = bios::ticks();
+    while input.poll().is_none() && bios::ticks().wrapping_sub(start) < 18 * 30 {
+        bios::idle();
+    }
+}
