@@ -122,6 +122,45 @@ pub fn find_disk(
     (None, rejected)
 }
 
+/// A partition of a disk as the kernel lists it (`/sys/block/sda/sda1`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockPartition {
+    pub name: String,
+    pub major: u32,
+    pub minor: u32,
+    /// Byte offset on the disk and size.
+    pub start: u64,
+    pub size: u64,
+}
+
+/// The partition of `disk` that starts at byte `offset` (the data partition, from the
+/// hand-off record), if the kernel lists it.
+pub fn find_partition(sys_block: &Path, disk: &BlockDisk, offset: u64) -> Option<BlockPartition> {
+    let rd = std::fs::read_dir(sys_block.join(&disk.name)).ok()?;
+    for e in rd.flatten() {
+        let dir = e.path();
+        let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok().map(|s| s.trim().to_string());
+        // Partitions are the subdirectories with a `partition` file; sizes count 512 bytes.
+        if read("partition").is_none() {
+            continue;
+        }
+        let (Some(start), Some(size)) = (read("start").and_then(|s| s.parse::<u64>().ok()), read("size").and_then(|s| s.parse::<u64>().ok())) else {
+            continue;
+        };
+        let Some((major, minor)) = read("dev").and_then(|d| {
+            let (a, b) = d.split_once(':')?;
+            Some((a.parse().ok()?, b.parse().ok()?))
+        }) else {
+            continue;
+        };
+        if start.checked_mul(512) == Some(offset) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            return Some(BlockPartition { name, major, minor, start: offset, size: size.saturating_mul(512) });
+        }
+    }
+    None
+}
+
 /// Open `/dev/NAME`, creating a node under `dev_dir` from `major:minor` if devtmpfs has
 /// not made one (yet).
 pub fn open_disk_node(dev_dir: &Path, d: &BlockDisk) -> std::io::Result<Box<dyn ReadAt>> {
@@ -228,6 +267,25 @@ mod tests {
             let (found, _) = find_disk(t.path(), &h, |_| Ok(Box::new(ours.clone()) as Box<dyn ReadAt>));
             assert!(found.is_none());
         }
+    }
+
+    #[test]
+    fn finds_the_data_partition_by_its_start() {
+        let t = tempfile::tempdir().unwrap();
+        fake_sys(t.path(), "sda", "8:0", SIZE / 512);
+        for (name, dev, start, size) in [("sda1", "8:1", 2048u64, 1000u64), ("sda2", "8:2", 4096, 500)] {
+            let d = t.path().join("sda").join(name);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("partition"), "1\n").unwrap();
+            std::fs::write(d.join("dev"), format!("{dev}\n")).unwrap();
+            std::fs::write(d.join("start"), format!("{start}\n")).unwrap();
+            std::fs::write(d.join("size"), format!("{size}\n")).unwrap();
+        }
+        let disk = list_disks(t.path()).remove(0);
+        let p = find_partition(t.path(), &disk, 1 << 20).unwrap();
+        assert_eq!(p, BlockPartition { name: "sda1".into(), major: 8, minor: 1, start: 1 << 20, size: 1000 * 512 });
+        assert_eq!(find_partition(t.path(), &disk, 4096 * 512).unwrap().name, "sda2");
+        assert_eq!(find_partition(t.path(), &disk, 12345), None);
     }
 
     #[test]

@@ -36,6 +36,14 @@ impl Table {
     /// and on the disk merge into one target. The record has been validated by
     /// [`Handoff::decode`], so offsets are sector-aligned and in order.
     pub fn for_image(h: &Handoff, major: u32, minor: u32) -> Table {
+        Table::for_image_on(h, major, minor, 0)
+    }
+
+    /// [`Table::for_image`] on a block device that starts at byte `base` of the disk (the data
+    /// partition): mapping the partition rather than the whole disk leaves the drive's other
+    /// partitions (the boot partition) mountable in the booted system. The extents lie within
+    /// the data partition (`Handoff::validate` checks they start past its offset).
+    pub fn for_image_on(h: &Handoff, major: u32, minor: u32, base: u64) -> Table {
         let total = h.image_size.div_ceil(512);
         let mut targets: Vec<LinearTarget> = Vec::new();
         for e in &h.extents {
@@ -44,7 +52,7 @@ impl Table {
                 break;
             }
             let length = e.len.div_ceil(512).min(total - start);
-            let disk_sector = e.disk_offset / 512;
+            let disk_sector = e.disk_offset.saturating_sub(base) / 512;
             match targets.last_mut() {
                 Some(t) if t.start + t.length == start && t.disk_sector.map(|d| d + t.length) == Some(disk_sector) => {
                     t.length += length
@@ -213,6 +221,13 @@ mod tests {
         // extents beyond the image size are not mapped
         let t = Table::for_image(&h(&[(0, 4096, 4096), (4096, 1 << 20, 4096)], 4096), 8, 0);
         assert_eq!(t.targets.len(), 1);
+    }
+
+    #[test]
+    fn on_the_data_partition_sectors_count_from_its_start() {
+        let hh = h(&[(0, 0x20_0000, 0x1_0000)], 0x1_0000);
+        let t = Table::for_image_on(&hh, 8, 1, 1 << 20);
+        assert_eq!(t.to_string(), "0 128 linear 8:1 2048\n");
     }
 
     #[test]

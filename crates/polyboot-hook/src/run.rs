@@ -138,7 +138,16 @@ fn describe(id: &DriveIdentity) -> String {
 fn map_image(h: &Handoff, log: &mut Log) -> Result<(), String> {
     let disk = wait_for_disk(h, log)?;
     log.say(5, &format!("drive is /dev/{} ({}:{})", disk.name, disk.major, disk.minor));
-    let table = Table::for_image(h, disk.major, disk.minor);
+    // Map through the data partition when the kernel lists it and it holds every extent, so
+    // the drive's boot partition stays mountable; else through the whole disk.
+    let image_end = h.extents.iter().map(|e| e.disk_offset + e.len.next_multiple_of(512)).max().unwrap_or(0);
+    let table = match discover::find_partition(&Path::new(SYS).join("block"), &disk, h.partition_offset) {
+        Some(p) if image_end <= p.start + p.size => {
+            log.say(6, &format!("mapping through the data partition /dev/{} ({}:{})", p.name, p.major, p.minor));
+            Table::for_image_on(h, p.major, p.minor, p.start)
+        }
+        _ => Table::for_image(h, disk.major, disk.minor),
+    };
     let text = table.to_string();
     let first: Vec<&str> = text.lines().take(4).collect();
     log.say(6, &format!("table: {} targets, {} sectors: {}{}", table.targets.len(), table.sectors(), first.join(", "), if table.targets.len() > 4 { ", ..." } else { "" }));
