@@ -21,13 +21,30 @@ static mut PARAMS: Packet2 = Packet2([0; 0x42]);
 #[repr(C, align(16))]
 struct Packet2([u8; 0x42]);
 
+/// What BOUNCE holds: `len` bytes of `drive` from byte `at`. Shared by every `BiosDisk`
+/// (there is one buffer), so a handle never trusts bytes another handle's read replaced.
+#[derive(Clone, Copy)]
+struct Cached {
+    drive: u8,
+    at: u64,
+    len: usize,
+}
+static mut CACHED: Cached = Cached { drive: 0, at: 0, len: 0 };
+
+fn cached() -> Cached {
+    // SAFETY: single-threaded.
+    unsafe { addr_of!(CACHED).read() }
+}
+
+fn set_cached(c: Cached) {
+    // SAFETY: single-threaded.
+    unsafe { addr_of_mut!(CACHED).write(c) }
+}
+
 pub struct BiosDisk {
     drive: u8,
     sector_size: u32,
     size: u64,
-    /// Bytes of the device held in BOUNCE: `[cached_at, cached_at + cached_len)`.
-    cached_at: u64,
-    cached_len: usize,
     pub read_calls: u32,
 }
 
@@ -57,7 +74,7 @@ impl BiosDisk {
         if !matches!(sector_size, 512 | 4096) {
             return Err(format!("drive {drive:#04x}: unsupported sector size {sector_size}"));
         }
-        Ok(BiosDisk { drive, sector_size, size: sectors * u64::from(sector_size), cached_at: 0, cached_len: 0, read_calls: 0 })
+        Ok(BiosDisk { drive, sector_size, size: sectors * u64::from(sector_size), read_calls: 0 })
     }
 
     pub fn sector_size(&self) -> u32 {
@@ -68,7 +85,7 @@ impl BiosDisk {
     fn fill(&mut self, at: u64, len: usize) -> Result<(), IoError> {
         let ss = u64::from(self.sector_size);
         let count = (len as u64).div_ceil(ss) as u16;
-        self.cached_len = 0;
+        set_cached(Cached { drive: self.drive, at: 0, len: 0 });
         self.read_calls += 1;
         // SAFETY: single-threaded; DAP and BOUNCE are in low memory.
         let r = unsafe {
@@ -88,8 +105,7 @@ impl BiosDisk {
         if r.carry() {
             return Err(IoError::Device(format!("INT 13h AH=42h: {count} sectors at LBA {}: status {:#04x}", at / ss, r.ah())));
         }
-        self.cached_at = at;
-        self.cached_len = count as usize * self.sector_size as usize;
+        set_cached(Cached { drive: self.drive, at, len: count as usize * self.sector_size as usize });
         Ok(())
     }
 }
@@ -107,14 +123,16 @@ impl ReadAt for BiosDisk {
         let mut done = 0usize;
         while done < buf.len() {
             let pos = offset + done as u64;
-            if !(pos >= self.cached_at && pos < self.cached_at + self.cached_len as u64) {
+            let mut c = cached();
+            if !(c.drive == self.drive && pos >= c.at && pos < c.at + c.len as u64) {
                 let start = pos - pos % WINDOW as u64;
                 let len = (WINDOW as u64).min(self.size - start) as usize;
                 self.fill(start, len)?;
+                c = cached();
             }
-            let from = (pos - self.cached_at) as usize;
-            let n = (buf.len() - done).min(self.cached_len - from);
-            // SAFETY: single-threaded; from + n <= cached_len <= WINDOW.
+            let from = (pos - c.at) as usize;
+            let n = (buf.len() - done).min(c.len - from);
+            // SAFETY: single-threaded; from + n <= c.len <= WINDOW.
             let src = unsafe { &(&(*addr_of!(BOUNCE)).0)[from..from + n] };
             buf[done..done + n].copy_from_slice(src);
             done += n;

@@ -66,9 +66,13 @@ fn prepare(fs: &mut ExFat<Slice<BiosDisk>>, location: &DriveLocation, image: &Im
         return Err(String::from("the file's clusters lie outside the data partition (corrupt file system)"));
     }
     let is_img = image.kind == ImageKind::Img;
-    let vdisk = VirtualDisk::new(if is_img { 512 } else { 2048 }, meta.size, location.data.offset, extents)
+    let mut vdisk = VirtualDisk::new(if is_img { 512 } else { 2048 }, meta.size, location.data.offset, extents)
         .map_err(|e| format!("the file's layout is inconsistent: {e}"))?;
     let mut disk = BiosDisk::open(boot_drive)?;
+    if !is_img {
+        // Before the drive's size is taken: the wrapped initrds lie past the ISO's end.
+        crate::linux::wrap_initrds(&mut vdisk, &mut disk, location);
+    }
     let (drive, entry, boot) = if is_img {
         // An IMG is the first hard disk: its MBR boots as a BIOS would boot it.
         let mut mbr = [0u8; 512];

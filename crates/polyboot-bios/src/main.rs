@@ -35,6 +35,8 @@ mod disk;
 #[cfg(not(test))]
 mod emu;
 #[cfg(not(test))]
+mod linux;
+#[cfg(not(test))]
 mod ui;
 
 #[cfg(not(test))]

@@ -34,6 +34,8 @@
 //! and total length fields let it do so without changing what version 1 readers see.
 
 use crate::crc32::crc32;
+use crate::drive::DriveLocation;
+use crate::exfat::Extent;
 use crate::guid::Guid;
 use alloc::vec::Vec;
 use core::fmt;
@@ -126,6 +128,8 @@ pub enum HandoffError {
     BadExtent { index: u32, why: &'static str },
     /// The data partition starts past the end of the disk.
     BadPartitionOffset(u64),
+    /// The drive has neither a GPT disk GUID nor an MBR signature to be recognised by.
+    NoIdentity,
 }
 
 impl fmt::Display for HandoffError {
@@ -147,6 +151,7 @@ impl fmt::Display for HandoffError {
             NoExtents => f.write_str("the image has no extents"),
             BadExtent { index, why } => write!(f, "extent {index}: {why}"),
             BadPartitionOffset(o) => write!(f, "partition offset {o} is past the end of the disk"),
+            NoIdentity => f.write_str("the drive has neither a GPT disk GUID nor an MBR signature"),
         }
     }
 }
@@ -164,6 +169,42 @@ fn le64(b: &[u8], at: usize) -> u64 {
 }
 
 impl Handoff {
+    /// The record for an image file of `image_size` bytes stored at `extents` (offsets within
+    /// the data partition, as the exFAT reader gives them) on the drive at `location`, whose
+    /// whole-disk size is `disk_size`: what both boot managers (UEFI and BIOS) hand over.
+    pub fn for_image(
+        location: &DriveLocation,
+        disk_size: u64,
+        image_kind: ImageKind,
+        image_size: u64,
+        extents: &[Extent],
+    ) -> Result<Handoff, HandoffError> {
+        let identity = match (location.disk_guid, location.mbr_signature) {
+            (Some(guid), _) => DriveIdentity::Gpt(guid),
+            (None, Some(sig)) => DriveIdentity::Mbr(sig),
+            (None, None) => return Err(HandoffError::NoIdentity),
+        };
+        let part = location.data.offset;
+        let h = Handoff {
+            identity,
+            disk_size,
+            sector_size: location.sector_size,
+            partition_offset: part,
+            image_kind,
+            image_size,
+            extents: extents
+                .iter()
+                .map(|e| DiskExtent {
+                    file_offset: e.file_offset,
+                    disk_offset: part.saturating_add(e.device_offset),
+                    len: e.len,
+                })
+                .collect(),
+        };
+        h.validate()?;
+        Ok(h)
+    }
+
     /// Check the semantic rules (see the module documentation). `decode` runs this; encoders
     /// should run it too before writing a record.
     pub fn validate(&self) -> Result<(), HandoffError> {
@@ -337,6 +378,37 @@ mod tests {
                 DiskExtent { file_offset: 8192, disk_offset: (1 << 20) + 4 * 65536, len: 8192 },
             ],
         }
+    }
+
+    #[test]
+    fn built_for_an_image_on_a_drive() {
+        use crate::drive::{DriveLocation, PartitionSpan};
+        use crate::layout::Scheme;
+        let span = |number, offset, size| PartitionSpan { number, offset, size };
+        let mut loc = DriveLocation {
+            scheme: Scheme::Gpt,
+            sector_size: 512,
+            data: span(1, 1 << 20, 100 << 20),
+            boot: span(2, 101 << 20, 32 << 20),
+            disk_guid: Some(Guid([7; 16])),
+            mbr_signature: Some(0x1234_5678),
+        };
+        let extents = [
+            Extent { file_offset: 0, device_offset: 0x1_0000, len: 0x2000 },
+            Extent { file_offset: 0x2000, device_offset: 0x8_0000, len: 0x1000 },
+        ];
+        let h = Handoff::for_image(&loc, 200 << 20, ImageKind::Iso, 0x2800, &extents).unwrap();
+        assert_eq!(h.identity, DriveIdentity::Gpt(Guid([7; 16])), "the GPT GUID wins");
+        assert_eq!(h.extents[1], DiskExtent { file_offset: 0x2000, disk_offset: (1 << 20) + 0x8_0000, len: 0x1000 });
+        assert_eq!(h.partition_offset, 1 << 20);
+        loc.disk_guid = None;
+        let h = Handoff::for_image(&loc, 200 << 20, ImageKind::Img, 0x2800, &extents).unwrap();
+        assert_eq!(h.identity, DriveIdentity::Mbr(0x1234_5678));
+        loc.mbr_signature = None;
+        assert_eq!(Handoff::for_image(&loc, 200 << 20, ImageKind::Iso, 0x2800, &extents), Err(HandoffError::NoIdentity));
+        // The record's own rules still apply: here an extent past the disk.
+        let loc = DriveLocation { disk_guid: Some(Guid([7; 16])), ..loc };
+        assert!(matches!(Handoff::for_image(&loc, (1 << 20) + 0x4_0000, ImageKind::Iso, 0x2800, &extents), Err(HandoffError::BadExtent { index: 1, .. })));
     }
 
     #[test]

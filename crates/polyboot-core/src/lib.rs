@@ -24,6 +24,7 @@ pub mod cpio;
 pub mod crc32;
 pub mod drive;
 pub mod eltorito;
+pub mod embedded_hook;
 pub mod esp_wrap;
 pub mod exfat;
 pub mod fat;

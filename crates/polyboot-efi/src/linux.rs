@@ -13,45 +13,33 @@ use polyboot_core::block::ReadAt;
 use polyboot_core::bootcfg;
 use polyboot_core::drive::DriveLocation;
 use polyboot_core::exfat::Extent;
-use polyboot_core::handoff::{DiskExtent, DriveIdentity, Handoff, ImageKind};
+use polyboot_core::handoff::{Handoff, ImageKind};
 use polyboot_core::initrd_wrap;
 use polyboot_core::vdisk::VirtualDisk;
 
-/// polyboot-hook, static and stripped, embedded by `build.rs` (empty when built without it).
-static HOOK: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/polyboot-hook.bin"));
+/// polyboot-hook, static and stripped, embedded by `build.rs` behind core's `embedded_hook`
+/// header (which BIOS stage 1 looks for in this file); empty when built without it.
+static EMBEDDED_HOOK: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/polyboot-hook.bin"));
+
+/// The hook's bytes (empty when this build has none).
+fn hook() -> &'static [u8] {
+    polyboot_core::embedded_hook::find_embedded_hook(EMBEDDED_HOOK).unwrap_or(&[])
+}
 
 /// The hand-off record for an ISO whose data lies at `extents` of the data partition.
 fn handoff(location: &DriveLocation, disk_size: u64, image_size: u64, extents: &[Extent]) -> Result<Handoff, String> {
-    let identity = match (location.disk_guid, location.mbr_signature) {
-        (Some(guid), _) => DriveIdentity::Gpt(guid),
-        (None, Some(sig)) => DriveIdentity::Mbr(sig),
-        (None, None) => return Err(String::from("the drive has neither a GPT disk GUID nor an MBR signature")),
-    };
-    let h = Handoff {
-        identity,
-        disk_size,
-        sector_size: location.sector_size,
-        partition_offset: location.data.offset,
-        image_kind: ImageKind::Iso,
-        image_size,
-        extents: extents
-            .iter()
-            .map(|e| DiskExtent { file_offset: e.file_offset, disk_offset: location.data.offset + e.device_offset, len: e.len })
-            .collect(),
-    };
-    h.validate().map_err(|e| format!("hand-off record: {e}"))?;
-    Ok(h)
+    Handoff::for_image(location, disk_size, ImageKind::Iso, image_size, extents).map_err(|e| format!("hand-off record: {e}"))
 }
 
 /// polyboot-hook's archive (core `initrd_wrap::hook_archive`) with the hand-off record of an
 /// ISO of `image_size` bytes at `extents`: the front of every wrapped initrd, also those read
 /// from the El Torito image (`efifs`).
 pub fn hook_archive(location: &DriveLocation, disk_size: u64, image_size: u64, extents: &[Extent]) -> Result<Arc<[u8]>, String> {
-    if HOOK.is_empty() {
+    if hook().is_empty() {
         return Err(String::from("this build has no polyboot-hook"));
     }
     let h = handoff(location, disk_size, image_size, extents)?;
-    initrd_wrap::hook_archive(HOOK, &h.encode()).map(Into::into).map_err(|e| format!("{e}"))
+    initrd_wrap::hook_archive(hook(), &h.encode()).map(Into::into).map_err(|e| format!("{e}"))
 }
 
 /// Wrap the initrds of the ISO served by `layout`. Problems are printed and leave the image as
@@ -69,7 +57,7 @@ pub fn wrap_initrds(layout: &mut VirtualDisk, disk: FirmwareDisk, location: &Dri
         println!("polyboot: linux: no initrd in the boot configuration ({} files read)", report.files.len());
         return;
     }
-    if HOOK.is_empty() {
+    if hook().is_empty() {
         println!("polyboot: linux: this build has no polyboot-hook; initrds are not wrapped");
         return;
     }
@@ -80,7 +68,7 @@ pub fn wrap_initrds(layout: &mut VirtualDisk, disk: FirmwareDisk, location: &Dri
             return;
         }
     };
-    let archive: Arc<[u8]> = match initrd_wrap::hook_archive(HOOK, &h.encode()) {
+    let archive: Arc<[u8]> = match initrd_wrap::hook_archive(hook(), &h.encode()) {
         Ok(a) => a.into(),
         Err(e) => {
             println!("polyboot: linux: initrds not wrapped: {e}");

@@ -45,6 +45,12 @@ fn line_with(vm: &Vm, needle: &str) -> String {
 
 /// Install a drive, add the fixture ISO, boot it from the menu and return the marker line.
 fn boot_live_iso(script: &str, marker: &str, name: &str) -> String {
+    boot_live_iso_with(script, marker, name, Firmware::Uefi)
+}
+
+/// The same under `firmware`: OVMF (the UEFI boot manager) or SeaBIOS (BIOS stage 1, which
+/// serves the ISO as an INT 13h CD with the same wrapped initrds).
+fn boot_live_iso_with(script: &str, marker: &str, name: &str, firmware: Firmware) -> String {
     let iso = fixtures::live_iso(script).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let drive = dir.path().join("drive.img");
@@ -54,20 +60,31 @@ fn boot_live_iso(script: &str, marker: &str, name: &str) -> String {
     let file_name = iso.file_name().unwrap().to_str().unwrap();
 
     let _one = ONE_VM.lock().unwrap_or_else(|e| e.into_inner());
+    let bios = firmware == Firmware::Bios;
     let mut vm = Vm::start(
-        VmConfig::new(name, Firmware::Uefi)
+        VmConfig::new(name, firmware)
             .disk(Disk::new(Path::new(&drive)).usb())
             .memory_mib(1024)
             .timeout(Duration::from_secs(480)),
     )
     .unwrap();
-    vm.wait_for("polyboot: menu ready:").unwrap();
-    vm.wait_for("----------").unwrap();
-    vm.send_serial(file_name.as_bytes()).unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-    vm.send_serial(b"\r").unwrap();
-    vm.wait_for(&format!("polyboot: booting /live/{file_name}")).unwrap();
-    vm.wait_for("polyboot: linux: wrapped initrd").unwrap();
+    if bios {
+        // The only image on the drive is selected: Enter boots it.
+        vm.wait_for("polyboot-bios: menu ready: 1 images").unwrap();
+        vm.wait_for(&format!("polyboot-bios: menu: > /live/{file_name}")).unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        vm.send_serial(b"\r").unwrap();
+        vm.wait_for("polyboot-bios: linux: wrapped initrd").unwrap();
+        vm.wait_for(&format!("polyboot-bios: booting /live/{file_name}: El Torito no-emulation, as CD drive")).unwrap();
+    } else {
+        vm.wait_for("polyboot: menu ready:").unwrap();
+        vm.wait_for("----------").unwrap();
+        vm.send_serial(file_name.as_bytes()).unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        vm.send_serial(b"\r").unwrap();
+        vm.wait_for(&format!("polyboot: booting /live/{file_name}")).unwrap();
+        vm.wait_for("polyboot: linux: wrapped initrd").unwrap();
+    }
     let needle = format!("{marker} medium=");
     let (which, t) = vm.wait_for_any(&[&needle, INITRAMFS_TOOLS_SHELL, DRACUT_SHELL]).unwrap();
     if which != 0 {
@@ -76,7 +93,7 @@ fn boot_live_iso(script: &str, marker: &str, name: &str) -> String {
     let line = line_with(&vm, &format!("{marker} medium="));
     eprintln!("{name}: booted to the marker in {t:?}: {line}");
     let console = vm.serial_text();
-    for l in console.lines().filter(|l| l.contains("polyboot:") && !l.contains('\x1b')) {
+    for l in console.lines().filter(|l| (l.contains("polyboot:") || l.contains("polyboot-bios:")) && !l.contains('\x1b')) {
         eprintln!("  {l}");
     }
     line
@@ -118,4 +135,13 @@ fn live_build_iso_finds_its_medium_on_the_polyboot_drive_under_ovmf() {
 fn dracut_iso_finds_its_medium_on_the_polyboot_drive_under_ovmf() {
     let line = boot_live_iso("build-dracut.sh", "POLYBOOT-DRACUT-MARKER", "dracut-from-drive-uefi");
     assert_polyboot_medium(&line, "/run/initramfs/live");
+}
+
+/// Issue 6: the same live-build ISO from the same kind of drive under SeaBIOS. Stage 1 reads
+/// polyboot-hook out of BOOTX64.EFI on the boot partition, wraps the initrd ISOLINUX loads
+/// in the virtual disk the INT 13h CD emulation serves, and the hook maps the ISO in Linux.
+#[test]
+fn live_build_iso_finds_its_medium_on_the_polyboot_drive_under_seabios() {
+    let line = boot_live_iso_with("build-live-build.sh", "POLYBOOT-LIVE-MARKER", "live-build-from-drive-bios", Firmware::Bios);
+    assert_polyboot_medium(&line, "/run/live/medium");
 }
