@@ -171,6 +171,44 @@ fn seabios_boots_a_floppy_emulation_iso() {
     eprintln!("bios-floppy-emulation: marker after {t:?}");
 }
 
+/// An ISO mastered by xorriso whose El Torito boot image uses hard-disk emulation (a small
+/// disk image with one partition, whose MBR code prints a marker) boots as hard disk 0x80.
+#[test]
+fn seabios_boots_a_hard_disk_emulation_iso() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    const MARKER: &str = "polyboot-test: hard-disk emulation MBR running";
+    // 4 MiB disk: the marker code as its MBR, one partition (the emulation requires exactly
+    // one) from sector 2048 to the end, CHS 16 heads x 32 sectors.
+    let mut disk = floppy_image(MARKER);
+    disk.resize(4 << 20, 0);
+    let entry = &mut disk[446..462];
+    entry[0] = 0x80;
+    entry[1..4].copy_from_slice(&[4, 1, 0]); // start CHS of LBA 2048: c0 h4 s1
+    entry[4] = 0x83;
+    entry[5..8].copy_from_slice(&[15, 32 | 0x00, 15]); // end CHS: c15 h15 s32
+    entry[8..12].copy_from_slice(&2048u32.to_le_bytes());
+    entry[12..16].copy_from_slice(&((4u32 << 20) / 512 - 2048).to_le_bytes());
+    std::fs::write(root.join("hd.img"), &disk).unwrap();
+    let iso = dir.path().join("hd.iso");
+    let out = Command::new("xorriso")
+        .args(["-as", "mkisofs", "-quiet", "-o", iso.to_str().unwrap(), "-b", "hd.img", "-hard-disk-boot", "-c", "boot.cat"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "xorriso: {}", String::from_utf8_lossy(&out.stderr));
+    let img = dir.path().join("drive.img");
+    polyboot(&["install", img.to_str().unwrap(), "--size", "256M", "--yes"]);
+    polyboot(&["add", img.to_str().unwrap(), iso.to_str().unwrap()]);
+    let mut vm = boot("bios-hard-disk-emulation", &img);
+    vm.wait_for(MENU_READY).unwrap();
+    vm.send_serial(b"\r").unwrap();
+    vm.wait_for("polyboot-bios: booting /hd.iso: El Torito hard-disk emulation, as hard disk 0x80").unwrap();
+    let t = vm.wait_for(MARKER).unwrap();
+    eprintln!("bios-hard-disk-emulation: marker after {t:?}");
+}
+
 /// An ISO with only a UEFI El Torito entry is listed as not bootable, and Enter says why.
 #[test]
 fn seabios_explains_a_uefi_only_iso() {
