@@ -8,6 +8,8 @@
 //! ISO; systemd-boot from Debian's `systemd-boot-efi`, the kernel from `linux-image-amd64`,
 //! busybox from `busybox-static`.
 
+mod common;
+use common::polyboot;
 use polyboot_tests::{artifacts, find_tool, run_tool, Disk, Firmware, Vm, VmConfig};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,16 +18,6 @@ use std::time::Duration;
 
 const SYSTEMD_BOOT: &str = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi";
 const MARKER: &str = "ELTORITO-INIT";
-
-fn polyboot(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_polyboot"))
-        .args(args)
-        .env("POLYBOOT_EFI", artifacts::efi_app().unwrap())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "polyboot {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn sh(cmd: &str, dir: &Path) -> Vec<u8> {
     let out = Command::new("sh").arg("-c").arg(cmd).current_dir(dir).stderr(Stdio::inherit()).output().unwrap();

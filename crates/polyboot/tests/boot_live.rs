@@ -6,24 +6,15 @@
 //! cached outside the repository keyed by the build script's hash. Each guest prints a
 //! marker line naming the device its live medium is mounted from.
 
-use polyboot_tests::{artifacts, fixtures, Disk, Firmware, Vm, VmConfig};
+mod common;
+use common::polyboot;
+use polyboot_tests::{fixtures, Disk, Firmware, Vm, VmConfig};
 use std::path::Path;
-use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
 /// One TCG guest at a time: these boots take a minute or more each on two cores.
 static ONE_VM: Mutex<()> = Mutex::new(());
-
-fn polyboot(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_polyboot"))
-        .args(args)
-        .env("POLYBOOT_EFI", artifacts::efi_app().unwrap())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "polyboot {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     line.split_whitespace().find_map(|w| w.strip_prefix(key)?.strip_prefix('='))

@@ -1,6 +1,8 @@
 //! The UEFI boot manager, end to end: drives made by `polyboot install` + `add`, booted in
 //! OVMF; images chosen in the menu by keystrokes; markers printed by the booted images.
 
+mod common;
+use common::polyboot;
 use polyboot_tests::{artifacts, fixtures, Disk, Firmware, Vm, VmConfig};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -13,16 +15,6 @@ const BACK_TO_MENU: &str = "polyboot: back to the menu";
 struct TestDrive {
     dir: tempfile::TempDir,
     image: PathBuf,
-}
-
-fn polyboot(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_polyboot"))
-        .args(args)
-        .env("POLYBOOT_EFI", artifacts::efi_app().unwrap())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "polyboot {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 impl TestDrive {
