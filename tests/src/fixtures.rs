@@ -59,3 +59,30 @@ pub fn live_iso(script: &str) -> Result<std::path::PathBuf> {
     ensure!(path.is_file(), "cached.sh printed {}, which is not a file", path.display());
     Ok(path)
 }
+
+/// The newest `/boot/vmlinuz-*` whose modules are installed (Debian's `linux-image-amd64`),
+/// and its release: the real kernel the hook's and the El Torito initrd tests boot.
+pub fn host_kernel() -> Option<(std::path::PathBuf, String)> {
+    let mut names: Vec<String> =
+        std::fs::read_dir("/boot").ok()?.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+        .into_iter()
+        .rev()
+        .filter(|n| n.starts_with("vmlinuz-"))
+        .map(|k| (Path::new("/boot").join(&k), k.trim_start_matches("vmlinuz-").to_string()))
+        .find(|(_, release)| Path::new("/lib/modules").join(release).join("modules.dep").exists())
+}
+
+/// `input` piped through `cmd args` (a compressor), its standard output; panics on failure.
+pub fn pipe(cmd: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut c = Command::new(cmd).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut stdin = c.stdin.take().unwrap();
+    let input = input.to_vec();
+    let t = std::thread::spawn(move || stdin.write_all(&input));
+    let out = c.wait_with_output().unwrap();
+    t.join().unwrap().unwrap();
+    assert!(out.status.success(), "{cmd} {args:?} failed");
+    out.stdout
+}

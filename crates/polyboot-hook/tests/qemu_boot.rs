@@ -18,8 +18,7 @@ use polyboot_core::gpt::SectorSize;
 use polyboot_core::handoff::{DiskExtent, DriveIdentity, Handoff, ImageKind};
 use polyboot_core::initrd_wrap;
 use polyboot_core::layout::{plan, write_partition_table, BootCode, Identity, LayoutRequest, Scheme};
-use polyboot_tests::{Firmware, Vm, VmConfig};
-use std::io::Write;
+use polyboot_tests::{fixtures, Firmware, Vm, VmConfig};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -38,25 +37,6 @@ fn sh(cmd: &str, dir: &Path) -> Vec<u8> {
 
 fn cpio_dir(dir: &Path) -> Vec<u8> {
     sh("find . | LC_ALL=C sort | cpio -o --quiet -H newc", dir)
-}
-
-fn pipe(cmd: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
-    let mut c = Command::new(cmd).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
-    let mut stdin = c.stdin.take().unwrap();
-    let input = input.to_vec();
-    let t = std::thread::spawn(move || stdin.write_all(&input));
-    let out = c.wait_with_output().unwrap();
-    t.join().unwrap().unwrap();
-    assert!(out.status.success());
-    out.stdout
-}
-
-fn kernel() -> Option<(PathBuf, String)> {
-    let mut v: Vec<_> = std::fs::read_dir("/boot").ok()?.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-    v.sort();
-    let k = v.into_iter().rev().find(|n| n.starts_with("vmlinuz-"))?;
-    let release = k.trim_start_matches("vmlinuz-").to_string();
-    Path::new("/lib/modules").join(&release).join("modules.dep").exists().then(|| (Path::new("/boot").join(&k), release))
 }
 
 fn hook_binary() -> PathBuf {
@@ -140,9 +120,9 @@ busybox poweroff -f
             std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
             let raw = std::fs::read(sys.join(p)).unwrap();
             let data = if p.ends_with("virtio_blk.ko") {
-                pipe("xz", &["--check=crc32", "-c"], &raw)
+                fixtures::pipe("xz", &["--check=crc32", "-c"], &raw)
             } else if p.ends_with("dm-mod.ko") {
-                pipe("zstd", &["-q", "-c"], &raw)
+                fixtures::pipe("zstd", &["-q", "-c"], &raw)
             } else {
                 raw
             };
@@ -160,7 +140,7 @@ busybox poweroff -f
     std::fs::create_dir_all(ucode.join("kernel/x86/microcode")).unwrap();
     std::fs::write(ucode.join("kernel/x86/microcode/GenuineIntel.bin"), b"not really microcode").unwrap();
     let mut initrd = cpio_dir(&ucode);
-    initrd.extend_from_slice(&pipe("zstd", &["-q", "-c", "-3"], &cpio_dir(&root)));
+    initrd.extend_from_slice(&fixtures::pipe("zstd", &["-q", "-c", "-3"], &cpio_dir(&root)));
     initrd
 }
 
@@ -183,7 +163,7 @@ fn all_deps_of(_sys_dep: &str, out_dep: &str) -> Vec<String> {
 /// original init has finished.
 fn boot(name: &str, wrong_identity: bool, usb: bool, append: &str) -> String {
     // Missing tools fail the test: `cargo xtask deps` installs them, and a skip would pass.
-    let Some((vmlinuz, release)) = kernel() else {
+    let Some((vmlinuz, release)) = fixtures::host_kernel() else {
         panic!("no /boot/vmlinuz-* with modules: install linux-image-amd64 (cargo xtask deps)");
     };
     assert!(Path::new("/usr/bin/busybox").exists(), "no /usr/bin/busybox: install busybox-static (cargo xtask deps)");

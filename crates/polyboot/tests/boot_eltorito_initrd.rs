@@ -10,8 +10,7 @@
 
 mod common;
 use common::polyboot;
-use polyboot_tests::{artifacts, find_tool, run_tool, Disk, Firmware, Vm, VmConfig};
-use std::io::Write;
+use polyboot_tests::{artifacts, find_tool, fixtures, run_tool, Disk, Firmware, Vm, VmConfig};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -25,29 +24,9 @@ fn sh(cmd: &str, dir: &Path) -> Vec<u8> {
     out.stdout
 }
 
-fn pipe(cmd: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
-    let mut c = Command::new(cmd).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
-    let mut stdin = c.stdin.take().unwrap();
-    let input = input.to_vec();
-    let t = std::thread::spawn(move || stdin.write_all(&input));
-    let out = c.wait_with_output().unwrap();
-    t.join().unwrap().unwrap();
-    assert!(out.status.success());
-    out.stdout
-}
-
 /// The newest `/boot/vmlinuz-*` whose modules are installed, and its release.
 fn kernel() -> (PathBuf, String) {
-    let mut v: Vec<_> = std::fs::read_dir("/boot")
-        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
-        .unwrap_or_default();
-    v.sort();
-    v.into_iter()
-        .rev()
-        .filter(|n| n.starts_with("vmlinuz-"))
-        .map(|k| (Path::new("/boot").join(&k), k.trim_start_matches("vmlinuz-").to_string()))
-        .find(|(_, release)| Path::new("/lib/modules").join(release).join("modules.dep").exists())
-        .expect("no /boot/vmlinuz-* with modules: install linux-image-amd64 (cargo xtask deps)")
+    fixtures::host_kernel().expect("no /boot/vmlinuz-* with modules: install linux-image-amd64 (cargo xtask deps)")
 }
 
 /// The original initrd: busybox, an `/init` that reports whether polyboot's device-mapper
@@ -120,7 +99,7 @@ busybox poweroff -f
     }
     std::fs::write(mdir.join("modules.dep"), out_dep).unwrap();
     let cpio = sh("find . | LC_ALL=C sort | cpio -o --quiet -H newc", &root);
-    pipe("gzip", &["-n", "-6"], &cpio)
+    fixtures::pipe("gzip", &["-n", "-6"], &cpio)
 }
 
 /// The ISO: an El Torito EFI image (FAT) holding `loader` (systemd-boot) as the
