@@ -226,6 +226,11 @@ pub fn bios_artifact(root: &Path) -> PathBuf {
     root.join("target/firmware/polyboot-bios.bin")
 }
 
+/// The Windows To Go BIOS loader (same stage 0, stage 1 that starts `\bootmgr`).
+pub fn wtg_bios_artifact(root: &Path) -> PathBuf {
+    root.join("target/firmware/polyboot-wtg-bios.bin")
+}
+
 /// The legacy BIOS boot code (crates/polyboot-bios): a custom 32-bit bare target (JSON) with
 /// 16-bit entry code in global_asm!, linked at its load addresses, then made a flat binary.
 fn build_bios(root: &Path) -> Result<PathBuf> {
@@ -243,14 +248,16 @@ fn build_bios(root: &Path) -> Result<PathBuf> {
         .arg(&target_dir)
         .args(["-Zbuild-std=core,alloc", "-Zbuild-std-features=compiler-builtins-mem"]);
     run(&mut cmd)?;
-    let elf = target_dir.join("i686-polyboot-bios/release/polyboot-bios");
-    let out = bios_artifact(root);
-    run(Command::new("objcopy").args(["-O", "binary"]).arg(&elf).arg(&out))?;
-    let bin = std::fs::read(&out)?;
-    if bin.len() <= 512 || &bin[416..420] != b"PBS0" || &bin[514..518] != b"PBS1" {
-        bail!("{} is not a polyboot BIOS image (stage 0 / stage 1 magic missing)", out.display());
+    for (name, out) in [("polyboot-bios", bios_artifact(root)), ("polyboot-wtg-bios", wtg_bios_artifact(root))] {
+        let elf = target_dir.join("i686-polyboot-bios/release").join(name);
+        run(Command::new("objcopy").args(["-O", "binary"]).arg(&elf).arg(&out))?;
+        let bin = std::fs::read(&out)?;
+        if bin.len() <= 512 || &bin[416..420] != b"PBS0" || &bin[514..518] != b"PBS1" {
+            bail!("{} is not a polyboot BIOS image (stage 0 / stage 1 magic missing)", out.display());
+        }
+        eprintln!("xtask: {name}: stage 0 440 bytes, stage 1 {} KiB", (bin.len() - 512).div_ceil(1024));
     }
-    eprintln!("xtask: BIOS boot code: stage 0 440 bytes, stage 1 {} KiB", (bin.len() - 512).div_ceil(1024));
+    let out = bios_artifact(root);
     Ok(out)
 }
 
@@ -275,7 +282,8 @@ fn test(extra: &[String]) -> Result<()> {
         .args(["test", "--workspace"])
         .args(extra)
         .env("POLYBOOT_EFI", efi_artifact(&root))
-        .env("POLYBOOT_BIOS", bios_artifact(&root));
+        .env("POLYBOOT_BIOS", bios_artifact(&root))
+        .env("POLYBOOT_WTG_BIOS", wtg_bios_artifact(&root));
     run(&mut cmd)
 }
 

@@ -39,6 +39,7 @@ pub mod layout;
 pub mod mbr;
 pub mod menu;
 pub mod natsort;
+pub mod ntfs;
 pub mod probe;
 pub mod regf;
 pub mod vdisk;

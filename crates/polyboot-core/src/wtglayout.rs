@@ -333,8 +333,9 @@ impl WtgPlan {
         Ok(gpt)
     }
 
-    /// The MBR sector: a protective MBR (GPT), or the real table (MBR). Boot code stays zero:
-    /// polyboot has no NT6 boot code of its own (see the `wtg create` docs).
+    /// The MBR sector: a protective MBR (GPT), or the real table (MBR), with zero boot code;
+    /// `wtg create --mbr` then writes polyboot's own BIOS loader (`polyboot-wtg-bios`: stage 0
+    /// here, stage 1 in the gap), which starts `\bootmgr` as an NT6 boot record would.
     pub fn mbr(&self) -> Mbr {
         match self.scheme {
             WtgScheme::Gpt => Mbr::protective(self.disk_sectors),

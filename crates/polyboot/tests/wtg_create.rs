@@ -583,13 +583,31 @@ fn check_target(dir: &Path, img: &Path, report: &Json, tree: &Path, mbr: bool, o
         let bcd_bios = dir.join("BCD.bios");
         std::fs::write(&bcd_bios, ntfscat(&ntfs, "/Boot/BCD")).unwrap();
         check_bcd(&bcd_bios, windows_part, windows_part, false);
-        // The MBR boot code is left zero (no Microsoft boot code is shipped).
-        let mut mbr_sector = [0u8; 512];
+        // No Microsoft boot code is shipped: the MBR holds polyboot's stage 0, patched to load
+        // the Windows To Go loader's stage 1 from LBA 1, when the loader was built; else zeros.
+        let mut head = vec![0u8; 1024];
         std::fs::File::open(img)
             .unwrap()
-            .read_exact_at(&mut mbr_sector, 0)
+            .read_exact_at(&mut head, 0)
             .unwrap();
-        assert!(mbr_sector[..440].iter().all(|&b| b == 0));
+        let notes = report["notes"].to_string();
+        if &head[416..420] == b"PBS0" {
+            assert_eq!(
+                u16::from_le_bytes([head[420], head[421]]),
+                512,
+                "stage 0 sector size"
+            );
+            assert_eq!(
+                u64::from_le_bytes(head[432..440].try_into().unwrap()),
+                1,
+                "stage 1 LBA"
+            );
+            assert_eq!(&head[514..518], b"PBS1", "stage 1 in LBA 1");
+            assert!(notes.contains("polyboot's own loader"), "{notes}");
+        } else {
+            assert!(head[..440].iter().all(|&b| b == 0));
+            assert!(notes.contains("was not found"), "{notes}");
+        }
     }
 }
 
@@ -651,10 +669,108 @@ fn mbr_image_file_bios_and_uefi() {
     assert_eq!(report["scheme"], "mbr");
     assert_eq!(report["firmware"], serde_json::json!(["uefi", "bios"]));
     assert!(
-        report["notes"].to_string().contains("NT6 boot code"),
+        report["notes"].to_string().contains("BIOS boot"),
         "{report}"
     );
     check_target(dir.path(), &img, &report, &tree, true, true);
+}
+
+/// A 16-bit stand-in for BOOTMGR: checks that it runs at 2000:0000 with DL = 80h and an NTFS
+/// boot sector at 0000:7C00 (the OEM ID "NTFS" at 7C03h), then prints a marker to COM1.
+fn bootmgr_standin() -> Vec<u8> {
+    let mut code: Vec<u8> = vec![
+        0xFA, // 00 cli
+        0x8C, 0xC8, // 01 mov ax, cs
+        0x3D, 0x00, 0x20, // 03 cmp ax, 2000h
+        0x75, 0x29, // 06 jne bad
+        0xE8, 0x00, 0x00, // 08 call next
+        0x58, // 0B next: pop ax (= 000Bh when loaded at offset 0)
+        0x3D, 0x0B, 0x00, // 0C cmp ax, 000Bh
+        0x75, 0x20, // 0F jne bad
+        0x80, 0xFA, 0x80, // 11 cmp dl, 80h
+        0x75, 0x1B, // 14 jne bad
+        0x31, 0xC0, // 16 xor ax, ax
+        0x8E, 0xC0, // 18 mov es, ax
+        0x26, 0x81, 0x3E, 0x03, 0x7C, b'N', b'T', // 1A cmp word es:[7C03h], "NT"
+        0x75, 0x0E, // 21 jne bad
+        0x26, 0x81, 0x3E, 0x05, 0x7C, b'F', b'S', // 23 cmp word es:[7C05h], "FS"
+        0x75, 0x05, // 2A jne bad
+        0xBE, 0x46, 0x00, // 2C mov si, ok
+        0xEB, 0x03, // 2F jmp print
+        0xBE, 0x00, 0x00, // 31 bad: mov si, bad_msg (patched below)
+        0x8C, 0xC8, // 34 print: mov ax, cs
+        0x8E, 0xD8, // 36 mov ds, ax
+        0xBA, 0xF8, 0x03, // 38 mov dx, 3F8h
+        0xAC, // 3B next: lodsb
+        0x84, 0xC0, // 3C test al, al
+        0x74, 0x03, // 3E jz done
+        0xEE, // 40 out dx, al
+        0xEB, 0xF8, // 41 jmp next
+        0xF4, // 43 done: hlt
+        0xEB, 0xFD, // 44 jmp done
+    ];
+    assert_eq!(code.len(), 0x46);
+    code.extend_from_slice(BOOTMGR_OK.as_bytes());
+    code.extend_from_slice(b"\r\n\0");
+    let bad = code.len() as u16;
+    code[0x32..0x34].copy_from_slice(&bad.to_le_bytes());
+    code.extend_from_slice(b"BOOTMGR-STANDIN: wrong load address, drive or boot sector\r\n\0");
+    // Pad like a real bootmgr (hundreds of KiB, several NTFS runs) so the loader's whole-file
+    // read and the copy to 2000:0000 over stage 1 are exercised.
+    code.extend(pattern(11, 300_000));
+    code
+}
+
+const BOOTMGR_OK: &str = "BOOTMGR-STANDIN dl=80 bpb=NTFS";
+
+/// `wtg create --mbr` onto an image file, booted under SeaBIOS (TCG): polyboot's stage 0 →
+/// the Windows To Go loader in the gap → `\bootmgr` from the NTFS partition at 2000:0000 with
+/// DL = 80h and the partition's boot sector at 0000:7C00.
+#[test]
+fn mbr_image_starts_bootmgr_under_seabios() {
+    use polyboot_tests::{Disk, Firmware, Vm, VmConfig};
+    if !is_root() {
+        return;
+    }
+    let wtg_bios = polyboot_tests::workspace_root().join("target/firmware/polyboot-wtg-bios.bin");
+    if std::env::var_os("POLYBOOT_WTG_BIOS").is_none() && !wtg_bios.is_file() {
+        eprintln!(
+            "skipped: {} is missing (cargo xtask build)",
+            wtg_bios.display()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tree = fake_windows_tree(dir.path(), None, false);
+    std::fs::write(tree.join("Windows/Boot/PCAT/bootmgr"), bootmgr_standin()).unwrap();
+    let wim = make_wim(dir.path(), &tree, "install.wim", "XPRESS", false, true);
+    let img = dir.path().join("wtg-bios.img");
+    let report = create_ok(&[
+        wim.to_str().unwrap(),
+        img.to_str().unwrap(),
+        "--size",
+        "300M",
+        "--mbr",
+    ]);
+    assert!(
+        report["notes"]
+            .to_string()
+            .contains("polyboot's own loader"),
+        "{report}"
+    );
+    let mut vm = Vm::start(
+        VmConfig::new("wtg-bios", Firmware::Bios)
+            .disk(Disk::new(&img))
+            .timeout(std::time::Duration::from_secs(240)),
+    )
+    .unwrap();
+    vm.wait_for("polyboot-wtg-bios: starting \\bootmgr")
+        .unwrap();
+    let t = vm.wait_for(BOOTMGR_OK).unwrap();
+    eprintln!(
+        "wtg-bios: bootmgr stand-in ran after {t:?}\n{}",
+        vm.serial_text()
+    );
 }
 
 #[test]

@@ -23,6 +23,7 @@ use super::mount::{create_dir_ci, find_ci, NtfsMount};
 use super::select::{self, Edition, Selection};
 use super::source::{self, ImageSource};
 use crate::device::{self, format_size, Policy, SystemView, Target};
+use crate::drive::bootpart::BiosCode;
 use crate::drive::io::FileDevice;
 use anyhow::{bail, Context, Result};
 use polyboot_core::bcd::{self, BcdFirmware, StoreConfig};
@@ -401,6 +402,10 @@ pub fn create(
         let mut dev = FileDevice::open_rw(&work)?;
         plan.write_table(&mut dev)
             .map_err(|e| anyhow::anyhow!("writing the partition table: {e}"))?;
+        if plan.scheme == WtgScheme::Mbr {
+            install_bios_loader(&plan, &dev, &mut report)
+                .map_err(|e| unfinished(e, opts, new_file))?;
+        }
         dev.sync()?;
     }
     match opts.container {
@@ -449,6 +454,78 @@ pub fn create(
     report.written = true;
     writeln!(output, "Windows To Go written to {}", opts.target.display())?;
     Ok(report)
+}
+
+/// `$POLYBOOT_WTG_BIOS` (must exist), else the build tree or install next to this binary.
+fn wtg_bios_path() -> Result<Option<PathBuf>> {
+    if let Some(p) = std::env::var_os("POLYBOOT_WTG_BIOS") {
+        let p = PathBuf::from(p);
+        if !p.is_file() {
+            bail!("POLYBOOT_WTG_BIOS={}: no such file", p.display());
+        }
+        return Ok(Some(p));
+    }
+    let exe = std::env::current_exe().context("locating the polyboot binary")?;
+    let dir = exe.parent().context("binary has no directory")?;
+    let candidates = [
+        dir.join("../firmware/polyboot-wtg-bios.bin"),
+        dir.join("../../firmware/polyboot-wtg-bios.bin"),
+        dir.join("../share/polyboot/polyboot-wtg-bios.bin"),
+    ];
+    Ok(candidates.into_iter().find(|p| p.is_file()))
+}
+
+/// BIOS boot for the MBR layout: Windows' own chain is MBR code → the NT6 boot record of the
+/// active NTFS partition (boot sector + BOOTMGR loader) → `\bootmgr`. polyboot ships no
+/// Microsoft code and mkntfs's boot sector loads NTLDR, so the NT6 boot record is replaced by
+/// an MBR + gap loader of our own (crates/polyboot-bios, `polyboot-wtg-bios`): polyboot's
+/// stage 0 in the MBR (patched as `install` patches it) loads a stage 1 from the gap before
+/// the first partition, which reads `\bootmgr` from the active NTFS partition, puts that
+/// partition's boot sector at 0000:7C00 and starts BOOTMGR at 2000:0000 with DL = the boot
+/// drive, as the NT6 boot record would. The NTFS boot sector itself is left as mkntfs wrote it.
+fn install_bios_loader(plan: &WtgPlan, dev: &FileDevice, report: &mut CreateReport) -> Result<()> {
+    let Some(path) = wtg_bios_path()? else {
+        report.notes.push(
+            "BIOS boot: polyboot's Windows To Go BIOS loader (polyboot-wtg-bios.bin) was not found \
+             (build it with `cargo xtask build`, or set POLYBOOT_WTG_BIOS): the MBR boot code is left zero, \
+             so this disk boots in UEFI mode only"
+                .into(),
+        );
+        return Ok(());
+    };
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let code = BiosCode::parse(&bytes)
+        .with_context(|| format!("{} is not polyboot's BIOS boot code", path.display()))?;
+    let ss = plan.sector_size.bytes();
+    // Stage 1 right after sector 0, in the gap before the first partition.
+    let at = ss;
+    let stage1 = code.stage1_sectors(ss);
+    let first = plan
+        .partitions
+        .iter()
+        .map(|p| p.offset_bytes)
+        .min()
+        .unwrap_or(0);
+    if at + stage1.len() as u64 > first {
+        bail!(
+            "the Windows To Go BIOS loader ({} bytes) does not fit the {} bytes before the first partition",
+            stage1.len(),
+            first.saturating_sub(at)
+        );
+    }
+    let stage0 = code.stage0_for(ss, at)?;
+    dev.file()
+        .write_all_at_ctx(&stage1, at)
+        .context("writing the BIOS loader's stage 1")?;
+    dev.file()
+        .write_all_at_ctx(&stage0, 0)
+        .context("writing the MBR boot code")?;
+    report.notes.push(format!(
+        "BIOS boot: polyboot's own loader (no Microsoft code) is in the MBR and the {} bytes after it; \
+         it starts \\bootmgr from the active NTFS partition in place of Windows' NT6 boot record",
+        stage1.len()
+    ));
+    Ok(())
 }
 
 /// Ctrl-C after the apply: stop before the next step (the target still has no table).
@@ -695,11 +772,6 @@ fn build_windows_partition(
         let store = bcd::build_store(&store_config(plan, edition, BcdFirmware::Bios, ts)?)
             .map_err(|e| anyhow::anyhow!("building the BIOS BCD store: {e}"))?;
         std::fs::write(boot.join("BCD"), store).context("writing \\Boot\\BCD")?;
-        report.notes.push(
-            "BIOS boot also needs Windows' NT6 boot code in the MBR and the NTFS boot sector; polyboot does not ship Microsoft's boot code: \
-             the MBR boot code is zero and the NTFS boot sector is mkntfs's (run `ms-sys -7` and `ms-sys -n` or Windows' `bootsect /nt60` for BIOS boot)"
-                .into(),
-        );
     }
     m.unmount()?;
     drop(lo);
