@@ -13,7 +13,7 @@ pub mod vm;
 
 pub use vm::{Disk, DiskInterface, Firmware, Vm, VmConfig};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -107,4 +107,36 @@ fn tool_package_hint(program: &str) -> &'static str {
         p if p.starts_with("qemu") => "Debian package qemu-system-x86",
         _ => "run `cargo xtask deps`",
     }
+}
+
+/// Every path below `root` (`/Windows`, `/Windows/System32/ntoskrnl.exe`, ...): what a tree
+/// copied onto a disk image should list.
+pub fn host_paths(root: &Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            out.insert(format!("/{}", p.strip_prefix(root).unwrap().display()));
+            if p.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Every path of an NTFS image, from ntfs-3g's `ntfsls -R` ("/dir:" headers, then the names).
+pub fn ntfs_paths(img: &Path) -> BTreeSet<String> {
+    let out = run_tool(Command::new(find_tool("ntfsls")).arg("-R").arg(img)).unwrap();
+    let mut paths = BTreeSet::new();
+    let mut dir = String::new();
+    for line in out.lines().filter(|l| !l.is_empty()) {
+        if let Some(d) = line.strip_suffix(':').filter(|d| d.starts_with('/')) {
+            dir = d.trim_end_matches('/').to_string();
+        } else if line != "." && line != ".." {
+            paths.insert(format!("{dir}/{line}"));
+        }
+    }
+    paths
 }

@@ -4,9 +4,9 @@
 //! formatted with `mkntfs`, read back with `ntfsls` / `ntfscat`.
 
 use polyboot::wtg::{self, source};
-use polyboot_tests::{find_tool, pattern, run_tool};
+use polyboot_tests::{find_tool, host_paths, ntfs_paths, pattern, run_tool};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -438,37 +438,6 @@ fn ntfs_image(dir: &Path, name: &str) -> PathBuf {
     )
     .unwrap();
     img
-}
-
-/// Every path below `root` (`/Windows`, `/Windows/System32/ntoskrnl.exe`, ...).
-fn host_paths(root: &Path) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            out.insert(format!("/{}", p.strip_prefix(root).unwrap().display()));
-            if p.is_dir() {
-                stack.push(p);
-            }
-        }
-    }
-    out
-}
-
-/// Every path of an NTFS image, from `ntfsls -R` ("/dir:" headers, then the names).
-fn ntfs_paths(img: &Path) -> BTreeSet<String> {
-    let out = run_tool(Command::new(find_tool("ntfsls")).arg("-R").arg(img)).unwrap();
-    let mut paths = BTreeSet::new();
-    let mut dir = String::new();
-    for line in out.lines().filter(|l| !l.is_empty()) {
-        if let Some(d) = line.strip_suffix(':').filter(|d| d.starts_with('/')) {
-            dir = d.trim_end_matches('/').to_string();
-        } else if line != "." && line != ".." {
-            paths.insert(format!("{dir}/{line}"));
-        }
-    }
-    paths
 }
 
 /// The applied volume holds exactly the tree, byte for byte (`ntfscat`).

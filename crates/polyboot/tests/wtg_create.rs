@@ -13,7 +13,7 @@ use polyboot_core::bcd::{self, Device, Partition};
 use polyboot_core::guid::Guid;
 use polyboot_core::regf::{HiveBuilder, KeyNode, Value};
 use polyboot_core::wtglayout::WtgScheme;
-use polyboot_tests::{find_tool, pattern, run_tool};
+use polyboot_tests::{find_tool, host_paths, ntfs_paths, pattern, run_tool};
 use serde_json::Value as Json;
 use std::collections::BTreeSet;
 use std::os::unix::fs::FileExt;
@@ -193,36 +193,6 @@ fn partition(report: &Json, role: &str) -> (u64, u64, Option<String>) {
         p["size"].as_u64().unwrap(),
         p["guid"].as_str().map(str::to_string),
     )
-}
-
-/// Every path below `root` (`/Windows`, `/Windows/System32/ntoskrnl.exe`, ...).
-fn host_paths(root: &Path) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            out.insert(format!("/{}", p.strip_prefix(root).unwrap().display()));
-            if p.is_dir() {
-                stack.push(p);
-            }
-        }
-    }
-    out
-}
-
-fn ntfs_paths(img: &Path) -> BTreeSet<String> {
-    let out = run_tool(Command::new(find_tool("ntfsls")).arg("-R").arg(img)).unwrap();
-    let mut paths = BTreeSet::new();
-    let mut dir = String::new();
-    for line in out.lines().filter(|l| !l.is_empty()) {
-        if let Some(d) = line.strip_suffix(':').filter(|d| d.starts_with('/')) {
-            dir = d.trim_end_matches('/').to_string();
-        } else if line != "." && line != ".." {
-            paths.insert(format!("{dir}/{line}"));
-        }
-    }
-    paths
 }
 
 fn ntfscat(img: &Path, path: &str) -> Vec<u8> {
