@@ -148,14 +148,31 @@ fn floppy_image(marker: &str) -> Vec<u8> {
 /// drive 0x00 (CHS reads through the emulation) and prints its marker.
 #[test]
 fn seabios_boots_a_floppy_emulation_iso() {
+    const MARKER: &str = "polyboot-test: floppy emulation boot sector running";
+    boot_emulated_iso(
+        "bios-floppy-emulation",
+        "floppy",
+        &floppy_image(MARKER),
+        &[],
+        "El Torito floppy emulation, as floppy drive 0x00",
+        MARKER,
+    );
+}
+
+/// Master `NAME.iso` whose El Torito boot image is `image` (`emulation`: xorriso's option for
+/// its kind; none for floppy, which xorriso infers from the size), put it on a drive, boot it
+/// from the BIOS menu and wait for the boot line saying how it is emulated, then `marker`.
+fn boot_emulated_iso(vm_name: &str, name: &str, image: &[u8], emulation: &[&str], how: &str, marker: &str) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
     std::fs::create_dir(&root).unwrap();
-    const MARKER: &str = "polyboot-test: floppy emulation boot sector running";
-    std::fs::write(root.join("floppy.img"), floppy_image(MARKER)).unwrap();
-    let iso = dir.path().join("floppy.iso");
+    let image_name = format!("{name}.img");
+    std::fs::write(root.join(&image_name), image).unwrap();
+    let iso = dir.path().join(format!("{name}.iso"));
     let out = Command::new("xorriso")
-        .args(["-as", "mkisofs", "-quiet", "-o", iso.to_str().unwrap(), "-b", "floppy.img", "-c", "boot.cat"])
+        .args(["-as", "mkisofs", "-quiet", "-o", iso.to_str().unwrap(), "-b", &image_name])
+        .args(emulation)
+        .args(["-c", "boot.cat"])
         .arg(&root)
         .output()
         .unwrap();
@@ -163,21 +180,18 @@ fn seabios_boots_a_floppy_emulation_iso() {
     let img = dir.path().join("drive.img");
     polyboot(&["install", img.to_str().unwrap(), "--size", "256M", "--yes"]);
     polyboot(&["add", img.to_str().unwrap(), iso.to_str().unwrap()]);
-    let mut vm = boot("bios-floppy-emulation", &img);
+    let mut vm = boot(vm_name, &img);
     vm.wait_for(MENU_READY).unwrap();
     vm.send_serial(b"\r").unwrap();
-    vm.wait_for("polyboot-bios: booting /floppy.iso: El Torito floppy emulation, as floppy drive 0x00").unwrap();
-    let t = vm.wait_for(MARKER).unwrap();
-    eprintln!("bios-floppy-emulation: marker after {t:?}");
+    vm.wait_for(&format!("polyboot-bios: booting /{name}.iso: {how}")).unwrap();
+    let t = vm.wait_for(marker).unwrap();
+    eprintln!("{vm_name}: marker after {t:?}");
 }
 
 /// An ISO mastered by xorriso whose El Torito boot image uses hard-disk emulation (a small
 /// disk image with one partition, whose MBR code prints a marker) boots as hard disk 0x80.
 #[test]
 fn seabios_boots_a_hard_disk_emulation_iso() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
-    std::fs::create_dir(&root).unwrap();
     const MARKER: &str = "polyboot-test: hard-disk emulation MBR running";
     // 4 MiB disk: the marker code as its MBR, one partition (the emulation requires exactly
     // one) from sector 2048 to the end, CHS 16 heads x 32 sectors.
@@ -187,26 +201,17 @@ fn seabios_boots_a_hard_disk_emulation_iso() {
     entry[0] = 0x80;
     entry[1..4].copy_from_slice(&[4, 1, 0]); // start CHS of LBA 2048: c0 h4 s1
     entry[4] = 0x83;
-    entry[5..8].copy_from_slice(&[15, 32 | 0x00, 15]); // end CHS: c15 h15 s32
+    entry[5..8].copy_from_slice(&[15, 32, 15]); // end CHS: c15 h15 s32
     entry[8..12].copy_from_slice(&2048u32.to_le_bytes());
     entry[12..16].copy_from_slice(&((4u32 << 20) / 512 - 2048).to_le_bytes());
-    std::fs::write(root.join("hd.img"), &disk).unwrap();
-    let iso = dir.path().join("hd.iso");
-    let out = Command::new("xorriso")
-        .args(["-as", "mkisofs", "-quiet", "-o", iso.to_str().unwrap(), "-b", "hd.img", "-hard-disk-boot", "-c", "boot.cat"])
-        .arg(&root)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "xorriso: {}", String::from_utf8_lossy(&out.stderr));
-    let img = dir.path().join("drive.img");
-    polyboot(&["install", img.to_str().unwrap(), "--size", "256M", "--yes"]);
-    polyboot(&["add", img.to_str().unwrap(), iso.to_str().unwrap()]);
-    let mut vm = boot("bios-hard-disk-emulation", &img);
-    vm.wait_for(MENU_READY).unwrap();
-    vm.send_serial(b"\r").unwrap();
-    vm.wait_for("polyboot-bios: booting /hd.iso: El Torito hard-disk emulation, as hard disk 0x80").unwrap();
-    let t = vm.wait_for(MARKER).unwrap();
-    eprintln!("bios-hard-disk-emulation: marker after {t:?}");
+    boot_emulated_iso(
+        "bios-hard-disk-emulation",
+        "hd",
+        &disk,
+        &["-hard-disk-boot"],
+        "El Torito hard-disk emulation, as hard disk 0x80",
+        MARKER,
+    );
 }
 
 /// An ISO with only a UEFI El Torito entry is listed as not bootable, and Enter says why.
