@@ -86,3 +86,50 @@ pub fn pipe(cmd: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
     assert!(out.status.success(), "{cmd} {args:?} failed");
     out.stdout
 }
+
+/// An ISO shaped like Microsoft's Windows ISOs: a UDF 1.02 bridge (made by genisoimage -udf)
+/// whose ISO 9660 tree does *not* list `files`, so only a UDF reader finds them. `files` are
+/// `(path in the ISO, host file)`, e.g. `("sources/install.wim", wim)`.
+///
+/// genisoimage's -hide hides a file from its UDF tree too, so the file is written to both
+/// trees and then renamed in the ISO 9660 records: its plain identifier (`INSTALL.WIM;1`,
+/// upper case, no Rock Ridge / Joliet) gets an `X` for its first letter. The UDF names are
+/// the host's lower-case names and are left alone. `isoinfo` (genisoimage's reader) then
+/// checks that no hidden name is left in the ISO 9660 tree.
+pub fn windows_shaped_iso(dir: &Path, name: &str, files: &[(&str, &Path)]) -> Result<std::path::PathBuf> {
+    let root = dir.join(format!("{name}-root"));
+    std::fs::create_dir_all(root.join("sources"))?;
+    std::fs::write(root.join("setup.exe"), b"MZ")?;
+    std::fs::write(root.join("README.TXT"), b"This disc contains a UDF file system.\r\n")?;
+    let mut hidden = Vec::new();
+    for (to, from) in files {
+        ensure!(to.bytes().all(|b| !b.is_ascii_uppercase()), "{to}: lower-case names only");
+        std::fs::copy(from, root.join(to))?;
+        let leaf = to.rsplit('/').next().unwrap_or(to);
+        hidden.push(leaf.to_ascii_uppercase());
+    }
+    let iso = dir.join(name);
+    run_tool(Command::new(crate::find_tool("genisoimage")).args(["-quiet", "-udf", "-V", "WIN_SHAPED", "-o"]).arg(&iso).arg(&root))?;
+    let mut bytes = std::fs::read(&iso)?;
+    for h in &hidden {
+        let id = format!("{h};1");
+        let mut renamed = 0;
+        let mut at = 0;
+        while let Some(i) = find(&bytes[at..], id.as_bytes()) {
+            bytes[at + i] = b'X';
+            renamed += 1;
+            at += i + 1;
+        }
+        ensure!(renamed > 0, "{id} not found in the ISO 9660 records of {}", iso.display());
+    }
+    std::fs::write(&iso, &bytes)?;
+    let listing = run_tool(Command::new(crate::find_tool("isoinfo")).args(["-f", "-i"]).arg(&iso))?;
+    for h in &hidden {
+        ensure!(!listing.to_ascii_uppercase().contains(&format!("/{h};")), "{h} still in the ISO 9660 tree:\n{listing}");
+    }
+    Ok(iso)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}

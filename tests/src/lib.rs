@@ -102,6 +102,8 @@ fn tool_package_hint(program: &str) -> &'static str {
         "sfdisk" | "fdisk" | "isosize" => "Debian packages fdisk / util-linux",
         "sgdisk" => "Debian package gdisk",
         "xorriso" => "Debian package xorriso",
+        "genisoimage" | "isoinfo" => "Debian package genisoimage",
+        "mkudffs" | "udfinfo" => "Debian package udftools",
         "tesseract" => "Debian package tesseract-ocr",
         "qemu-img" | "qemu-nbd" => "Debian package qemu-utils",
         p if p.starts_with("qemu") => "Debian package qemu-system-x86",

@@ -68,6 +68,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("libhivex-bin", "/usr/bin/hivexsh"),
     // `wtg create --vhd/--vhdx` is checked with qemu-img.
     ("qemu-utils", "/usr/bin/qemu-img"),
+    // UDF: genisoimage masters UDF bridge ISOs shaped like Microsoft's (and its isoinfo reads
+    // the ISO 9660 tree); udftools' mkudffs / udfinfo make and describe other UDF volumes.
+    ("genisoimage", "/usr/bin/genisoimage"),
+    ("udftools", "/usr/bin/udfinfo"),
 ];
 
 pub const UEFI_TARGET: &str = "x86_64-unknown-uefi";

@@ -333,7 +333,7 @@ mod tests {
         let data = initrd_file(&mut iso, "/data.bin");
         assert_eq!(data.records.len(), 2, "primary and Joliet");
         let archive: Arc<[u8]> = vec![1u8; 8].into();
-        let p = plan(&[data.clone()], img.len() as u64, 0, archive);
+        let p = plan(core::slice::from_ref(&data), img.len() as u64, 0, archive);
         let w = &p.wrapped[0];
         assert_eq!(p.overrides.len(), 2);
         for (o, r) in p.overrides.iter().zip(&data.records) {

@@ -42,6 +42,7 @@ pub mod natsort;
 pub mod ntfs;
 pub mod probe;
 pub mod regf;
+pub mod udf;
 pub mod vdisk;
 pub mod vhd;
 pub mod vhdx;

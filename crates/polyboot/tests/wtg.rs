@@ -1,9 +1,12 @@
 //! `polyboot wtg`: editions of synthetic Windows images made with wimlib's own tools
 //! (wimcapture / wimappend / wimsplit, XPRESS, LZX, LZMS and solid), bare and inside xorriso
 //! ISOs, checked against `wiminfo`; and the wimlib apply in NTFS-3G mode into an image file
-//! formatted with `mkntfs`, read back with `ntfsls` / `ntfscat`.
+//! formatted with `mkntfs`, read back with `ntfsls` / `ntfscat`. ISOs shaped like Microsoft's
+//! (genisoimage UDF bridge whose ISO 9660 tree does not list the install image) are read
+//! through their UDF tree.
 
 use polyboot::wtg::{self, source};
+use polyboot_tests::fixtures::windows_shaped_iso;
 use polyboot_tests::{find_tool, host_paths, ntfs_paths, pattern, run_tool};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -304,6 +307,100 @@ fn editions_inside_an_iso_wim_esd_and_split() {
     );
 }
 
+/// Microsoft's ISOs list install.wim only in their UDF tree: found there, for a whole WIM and
+/// for a split set, and reported as such.
+#[test]
+fn editions_inside_a_windows_shaped_udf_iso() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = fake_windows_tree(dir.path());
+    let wim = make_wim(dir.path(), &tree, "lzx.wim", "LZX", false);
+    let iso = windows_shaped_iso(dir.path(), "win.iso", &[("sources/install.wim", &wim)]).unwrap();
+    let report = editions_json(&iso);
+    assert_matches_wiminfo(&report, &wim);
+    assert_eq!(
+        (report["iso_path"].as_str(), report["iso_tree"].as_str()),
+        (Some("sources/install.wim"), Some("UDF"))
+    );
+    let (ok, out, err) = polyboot(&["wtg", "editions", iso.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("sources/install.wim (UDF) in "), "{out}");
+
+    let parts = split(dir.path(), &wim);
+    let files: Vec<(String, &Path)> = parts
+        .iter()
+        .map(|p| {
+            (
+                format!("sources/{}", p.file_name().unwrap().to_str().unwrap()),
+                p.as_path(),
+            )
+        })
+        .collect();
+    let files: Vec<(&str, &Path)> = files.iter().map(|(a, b)| (a.as_str(), *b)).collect();
+    let iso = windows_shaped_iso(dir.path(), "split.iso", &files).unwrap();
+    let report = editions_json(&iso);
+    assert_matches_wiminfo(&report, &wim);
+    assert_eq!(
+        (
+            report["format"].as_str(),
+            report["parts"].as_u64(),
+            report["iso_tree"].as_str()
+        ),
+        (Some("SWM"), Some(parts.len() as u64), Some("UDF"))
+    );
+}
+
+/// Overwrite the tags of the UDF anchors (tag identifier 2 at sector 256, N - 256 or N - 1 of
+/// a 2048-byte-sector image), leaving the volume recognition sequence: a UDF volume that
+/// cannot be read.
+fn break_udf_anchor(iso: &Path) {
+    let mut bytes = std::fs::read(iso).unwrap();
+    let n = bytes.len() / 2048;
+    let mut broken = 0;
+    for s in [256, n - 256, n - 1] {
+        let at = s * 2048;
+        if bytes[at..at + 2] == [2, 0] {
+            bytes[at..at + 16].fill(0xEE);
+            broken += 1;
+        }
+    }
+    assert!(broken > 0, "no UDF anchor found in {}", iso.display());
+    std::fs::write(iso, &bytes).unwrap();
+}
+
+/// A damaged UDF tree: the ISO 9660 tree is used when it lists the image; when it does not,
+/// the error says what was wrong with the UDF tree.
+#[test]
+fn a_damaged_udf_tree_falls_back_or_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = fake_windows_tree(dir.path());
+    let wim = make_wim(dir.path(), &tree, "x.wim", "XPRESS", false);
+    let root = dir.path().join("bridge-root");
+    std::fs::create_dir_all(root.join("sources")).unwrap();
+    std::fs::copy(&wim, root.join("sources/install.wim")).unwrap();
+    let bridge = dir.path().join("bridge.iso");
+    run_tool(
+        Command::new(find_tool("genisoimage"))
+            .args(["-quiet", "-udf", "-R", "-J", "-o"])
+            .arg(&bridge)
+            .arg(&root),
+    )
+    .unwrap();
+    assert_eq!(editions_json(&bridge)["iso_tree"], "UDF");
+    break_udf_anchor(&bridge);
+    let report = editions_json(&bridge);
+    assert_matches_wiminfo(&report, &wim);
+    assert_eq!(report["iso_tree"], "ISO 9660");
+
+    let iso = windows_shaped_iso(dir.path(), "win.iso", &[("sources/install.wim", &wim)]).unwrap();
+    break_udf_anchor(&iso);
+    let err = editions_error(&[iso.to_str().unwrap()]);
+    assert!(
+        err.contains("no Windows install image in this ISO")
+            && err.contains("UDF tree could not be read"),
+        "{err}"
+    );
+}
+
 /// wimsplit into `install.swm`, `install2.swm`, ... (parts of at most 1 MiB: at least 2).
 fn split(dir: &Path, wim: &Path) -> Vec<PathBuf> {
     let out = dir.join("split");
@@ -551,6 +648,12 @@ fn apply_straight_out_of_an_iso() {
     let files: Vec<(&str, &Path)> = files.iter().map(|(a, b)| (a.as_str(), *b)).collect();
     let iso = iso_of(dir.path(), "split.iso", &files);
     apply_and_check(&iso, 2, &tree, dir.path(), "iso-split.ntfs");
+
+    // Through the UDF tree of a Microsoft-shaped ISO, whole and split.
+    let iso = windows_shaped_iso(dir.path(), "udf.iso", &[("sources/install.wim", &wim)]).unwrap();
+    apply_and_check(&iso, 3, &tree, dir.path(), "udf.ntfs");
+    let iso = windows_shaped_iso(dir.path(), "udf-split.iso", &files).unwrap();
+    apply_and_check(&iso, 1, &tree, dir.path(), "udf-split.ntfs");
 }
 
 #[test]

@@ -13,6 +13,7 @@ use polyboot_core::bcd::{self, Device, Partition};
 use polyboot_core::guid::Guid;
 use polyboot_core::regf::{HiveBuilder, KeyNode, Value};
 use polyboot_core::wtglayout::WtgScheme;
+use polyboot_tests::fixtures::windows_shaped_iso;
 use polyboot_tests::{find_tool, host_paths, ntfs_paths, pattern, run_tool};
 use serde_json::Value as Json;
 use std::collections::BTreeSet;
@@ -1291,26 +1292,15 @@ fn help_has_examples() {
     }
 }
 
-/// The install image read in place from a Windows-like ISO (sources/install.esd, solid LZMS),
-/// chosen by edition name.
+/// The install image read in place from an ISO shaped like Microsoft's (sources/install.esd,
+/// solid LZMS, listed only in the UDF tree), chosen by edition name.
 #[test]
 fn from_an_iso_by_edition() {
     if !is_root() {
         return;
     }
     let (dir, tree, wim) = setup("LZMS", true);
-    let root = dir.path().join("iso-root");
-    std::fs::create_dir_all(root.join("sources")).unwrap();
-    std::fs::copy(&wim, root.join("sources/install.esd")).unwrap();
-    std::fs::write(root.join("setup.exe"), b"MZ").unwrap();
-    let iso = dir.path().join("win.iso");
-    run_tool(
-        Command::new(find_tool("xorriso"))
-            .args(["-as", "mkisofs", "-quiet", "-R", "-J", "-o"])
-            .arg(&iso)
-            .arg(&root),
-    )
-    .unwrap();
+    let iso = windows_shaped_iso(dir.path(), "win.iso", &[("sources/install.esd", &wim)]).unwrap();
     let img = dir.path().join("wtg.img");
     let report = create_ok(&[
         iso.to_str().unwrap(),
@@ -1324,7 +1314,7 @@ fn from_an_iso_by_edition() {
         report["image"]
             .as_str()
             .unwrap()
-            .starts_with("sources/install.esd in "),
+            .starts_with("sources/install.esd (UDF) in "),
         "{report}"
     );
     assert_eq!(report["edition"]["edition"], "Professional");

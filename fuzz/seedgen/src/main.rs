@@ -17,6 +17,9 @@
 //! - bootcfg, handoff, initrd_wrap, initramfs: see linux_seeds.rs (real boot configurations,
 //!   a small live ISO, encoded hand-off records, wrap descriptions, newc archives plain and
 //!   compressed in every format polyboot-hook reads).
+//! - ntfs: mkntfs volumes with files copied in by ntfscp (ntfs_seeds.rs; needs ntfs-3g).
+//! - udf: hand-built UDF 1.02 and 2.50 (metadata partition) images, and genisoimage / mkudffs
+//!   images when those are installed (udf_seeds.rs).
 
 #[path = "../../common/eltorito_fixup.rs"]
 mod eltorito_fixup;
@@ -34,6 +37,8 @@ mod vdisk_desc;
 mod config_seeds;
 mod iso;
 mod linux_seeds;
+mod ntfs_seeds;
+mod udf_seeds;
 mod vdisk_seeds;
 
 use std::fs;
@@ -166,6 +171,19 @@ fn main() {
     for (name, bytes) in linux_seeds::initramfs_seeds() {
         check_initramfs_seed(&name, &bytes);
         put("initramfs", &name, &bytes);
+    }
+
+    for (name, bytes) in udf_seeds::hand_built() {
+        put("udf", &name, &bytes);
+    }
+    match udf_seeds::tool_seeds() {
+        Ok(seeds) => seeds.iter().for_each(|(name, bytes)| put("udf", name, bytes)),
+        Err(why) => println!("seedgen: no genisoimage / mkudffs seeds for udf ({why}); the hand-built ones only"),
+    }
+
+    match ntfs_seeds::seeds() {
+        Ok(seeds) => seeds.iter().for_each(|(name, bytes)| put("ntfs", name, bytes)),
+        Err(why) => println!("seedgen: no ntfs seeds ({why}); polyboot has no NTFS writer of its own"),
     }
 
     println!("seedgen: wrote {count} seeds under {}", dir.display());

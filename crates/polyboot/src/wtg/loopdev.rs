@@ -5,7 +5,6 @@
 //! with wiminfo / wimapply / wimverify). Needs root (loop devices), like writing a target disk.
 
 use anyhow::{bail, Context, Result};
-use polyboot_core::iso9660::IsoEntry;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -67,27 +66,6 @@ impl LoopDevice {
             );
         }
         Ok(LoopDevice { path })
-    }
-
-    /// Map a file of an ISO image. Its sections must follow each other in the ISO (xorriso and
-    /// Microsoft's tools write them so); a fragmented file would need device-mapper.
-    pub fn map_iso_file(iso: &Path, entry: &IsoEntry) -> Result<LoopDevice> {
-        let first = entry
-            .sections
-            .first()
-            .context("ISO file without data sections")?;
-        let mut next = first.offset;
-        for s in &entry.sections {
-            if s.offset != next {
-                bail!(
-                    "{} is stored in non-adjacent pieces in {}: extract it first",
-                    entry.name(),
-                    iso.display()
-                );
-            }
-            next = s.offset + u64::from(s.len);
-        }
-        Self::map(iso, first.offset, entry.size)
     }
 
     pub fn path(&self) -> &Path {

@@ -29,6 +29,8 @@ pub struct EditionsReport {
     pub image: String,
     /// The install image inside the ISO (`sources/install.wim`), when it is one.
     pub iso_path: Option<String>,
+    /// The ISO's directory tree that holds it: "UDF" or "ISO 9660".
+    pub iso_tree: Option<&'static str>,
     /// WIM, ESD (solid resources) or SWM (split set).
     pub format: &'static str,
     pub compression: &'static str,
@@ -48,6 +50,7 @@ impl EditionsReport {
         EditionsReport {
             image: first.host_path.display().to_string(),
             iso_path: first.iso_path.clone(),
+            iso_tree: first.iso_member.as_ref().map(|m| m.tree().name()),
             format: if h.is_split() {
                 "SWM"
             } else if source.info.solid {
@@ -92,14 +95,14 @@ pub fn open_wimlib(source: &ImageSource) -> Result<OpenedImage> {
     let mut loops = Vec::new();
     let mut paths = Vec::new();
     for part in &source.parts {
-        match &part.iso_entry {
-            Some(entry) => {
-                let l = LoopDevice::map_iso_file(&part.host_path, entry)
-                    .with_context(|| format!("mapping {}", part.describe()))?;
-                paths.push(l.path().to_path_buf());
-                loops.push(l);
-            }
-            None => paths.push(part.host_path.clone()),
+        if part.iso_member.is_some() {
+            let (offset, len) = part.host_range()?;
+            let l = LoopDevice::map(&part.host_path, offset, len)
+                .with_context(|| format!("mapping {}", part.describe()))?;
+            paths.push(l.path().to_path_buf());
+            loops.push(l);
+        } else {
+            paths.push(part.host_path.clone());
         }
     }
     let wim = Wim::open_split(&paths[0], &paths[1..])
@@ -232,9 +235,10 @@ fn run_editions(args: WtgEditionsArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
-    let what = match &report.iso_path {
-        Some(p) => format!("{p} in {}", report.image),
-        None => report.image.clone(),
+    let what = match (&report.iso_path, report.iso_tree) {
+        (Some(p), Some(t)) => format!("{p} ({t}) in {}", report.image),
+        (Some(p), None) => format!("{p} in {}", report.image),
+        _ => report.image.clone(),
     };
     let parts = if report.parts > 1 {
         format!(", {} parts", report.parts)

@@ -1,16 +1,99 @@
 //! Finding the Windows install image: a WIM / ESD / split SWM file on the host, or one inside
 //! a Windows ISO (`sources/install.wim`, `install.esd`, `install.swm` + `install2.swm` ...),
 //! read in place through the ISO's directory records — nothing is extracted.
+//!
+//! An ISO can describe its files twice: in the ISO 9660 tree and in a UDF tree. Microsoft's
+//! ISOs put everything but a README in the UDF tree only (and install.wim is often over 4 GiB,
+//! more than one ISO 9660 record can describe), so the UDF tree is searched first; images made
+//! by ISO 9660-only tools (xorriso, genisoimage without -udf) are found in their ISO 9660 tree.
 
 use crate::drive::io::FileDevice;
 use anyhow::{bail, Context, Result};
 use polyboot_core::block::ReadAt;
 use polyboot_core::iso9660::{self, IsoEntry, IsoError};
+use polyboot_core::udf::{self, UdfEntry, UdfError, UdfFile, UdfVolume};
 use polyboot_core::wim::{self, IsoFile, WimError, WimInfo};
 use std::path::{Path, PathBuf};
 
 /// Where the ISO keeps the install image.
 pub const ISO_SOURCES_DIR: &str = "sources";
+
+/// Which directory tree of an ISO described a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IsoTree {
+    Udf,
+    Iso9660,
+}
+
+impl IsoTree {
+    pub fn name(self) -> &'static str {
+        match self {
+            IsoTree::Udf => "UDF",
+            IsoTree::Iso9660 => "ISO 9660",
+        }
+    }
+}
+
+/// A file inside an ISO image, as one of its trees records it.
+#[derive(Debug, Clone)]
+pub enum IsoMember {
+    Iso9660(IsoEntry),
+    Udf(Box<UdfVolume>, UdfEntry),
+}
+
+impl IsoMember {
+    pub fn tree(&self) -> IsoTree {
+        match self {
+            IsoMember::Iso9660(_) => IsoTree::Iso9660,
+            IsoMember::Udf(..) => IsoTree::Udf,
+        }
+    }
+
+    pub fn size(&self) -> u64 {
+        match self {
+            IsoMember::Iso9660(e) => e.size,
+            IsoMember::Udf(_, e) => e.size,
+        }
+    }
+
+    /// The file's bytes as one range `(offset, len)` of the ISO, when they are stored in one
+    /// piece (or in pieces that follow each other): what a loop device can map.
+    pub fn contiguous_range(&self) -> Option<(u64, u64)> {
+        match self {
+            IsoMember::Udf(_, e) => e.contiguous_range(),
+            IsoMember::Iso9660(e) => {
+                let first = e.sections.first()?;
+                let mut next = first.offset;
+                for s in &e.sections {
+                    if s.offset != next {
+                        return None;
+                    }
+                    next = s.offset.checked_add(u64::from(s.len))?;
+                }
+                (next - first.offset >= e.size).then_some((first.offset, e.size))
+            }
+        }
+    }
+
+    /// How many separate pieces hold the file (for the error when it is not contiguous).
+    pub fn pieces(&self) -> usize {
+        match self {
+            IsoMember::Iso9660(e) => e.sections.len(),
+            IsoMember::Udf(_, e) => match &e.data {
+                udf::UdfData::Inline(_) => 1,
+                udf::UdfData::Extents(x) => x.len(),
+            },
+        }
+    }
+
+    /// The file as a device, read through its tree's records.
+    fn reader<'a>(&self, dev: &'a mut FileDevice) -> Result<Box<dyn ReadAt + 'a>> {
+        Ok(match self {
+            IsoMember::Iso9660(e) => Box::new(IsoFile::new(dev, e.clone())?),
+            IsoMember::Udf(vol, e) => Box::new(UdfFile::new(dev, (**vol).clone(), e.clone())?),
+        })
+    }
+}
 
 /// One file of the image (one part of a split set).
 #[derive(Debug, Clone)]
@@ -19,18 +102,36 @@ pub struct Part {
     pub host_path: PathBuf,
     /// Path inside the ISO (`sources/install.wim`), when it is in one.
     pub iso_path: Option<String>,
-    /// The ISO directory entry: where the bytes are inside the ISO.
-    pub iso_entry: Option<IsoEntry>,
+    /// Where the bytes are inside the ISO.
+    pub iso_member: Option<IsoMember>,
     pub size: u64,
 }
 
 impl Part {
-    /// `sources/install.wim in win.iso`, or the host path.
+    /// `sources/install.wim (UDF) in win.iso`, or the host path.
     pub fn describe(&self) -> String {
-        match &self.iso_path {
-            Some(p) => format!("{p} in {}", self.host_path.display()),
-            None => self.host_path.display().to_string(),
+        match (&self.iso_path, &self.iso_member) {
+            (Some(p), Some(m)) => {
+                format!("{p} ({}) in {}", m.tree().name(), self.host_path.display())
+            }
+            (Some(p), None) => format!("{p} in {}", self.host_path.display()),
+            _ => self.host_path.display().to_string(),
         }
+    }
+
+    /// The range of `host_path` holding this part: all of it for a host file, the member's
+    /// bytes for a file in an ISO. Errors when the member is stored in separate pieces.
+    pub fn host_range(&self) -> Result<(u64, u64)> {
+        let Some(m) = &self.iso_member else {
+            return Ok((0, self.size));
+        };
+        m.contiguous_range().with_context(|| {
+            format!(
+                "{} is stored in {} separate pieces of the ISO; polyboot reads an install image in place only when it is stored in one piece (as in Microsoft's ISOs): extract it (e.g. `7z x`) and give the .wim file instead",
+                self.describe(),
+                m.pieces()
+            )
+        })
     }
 }
 
@@ -62,23 +163,45 @@ pub fn open(path: &Path) -> Result<ImageSource> {
                 .with_context(|| format!("{}: corrupt Windows image header", path.display()))
         }
     }
-    match iso9660::probe(&mut dev) {
-        Ok(info) => open_in_iso(path, dev, &info),
-        Err(IsoError::Io(e)) => Err(e).with_context(|| format!("reading {}", path.display())),
-        Err(_) => bail!(
-            "{}: not a Windows image (neither a WIM / ESD / SWM file nor an ISO 9660 image)",
-            path.display()
-        ),
+    let udf = udf::probe(&mut dev);
+    let iso = iso9660::probe(&mut dev);
+    let mut trees: Vec<Box<dyn Tree>> = Vec::new();
+    let mut udf_problem = None;
+    match udf {
+        Ok(vol) => trees.push(Box::new(UdfTree(vol))),
+        Err(UdfError::NotUdf) => {}
+        Err(UdfError::Io(e)) => {
+            return Err(e).with_context(|| format!("reading {}", path.display()))
+        }
+        // A damaged or unsupported UDF tree: the ISO 9660 tree may still hold the image.
+        Err(e) => udf_problem = Some(e),
     }
+    match iso {
+        Ok(info) => trees.push(Box::new(Iso9660Tree(info.preferred_tree().clone()))),
+        Err(IsoError::Io(e)) => {
+            return Err(e).with_context(|| format!("reading {}", path.display()))
+        }
+        Err(_) => {}
+    }
+    if trees.is_empty() {
+        if let Some(e) = udf_problem {
+            bail!("{}: unreadable UDF file system: {e}", path.display());
+        }
+        bail!(
+            "{}: not a Windows image (neither a WIM / ESD / SWM file nor an ISO 9660 / UDF image)",
+            path.display()
+        );
+    }
+    open_in_iso(path, dev, &trees, udf_problem)
 }
 
 fn read_info<R: ReadAt>(what: &str, dev: &mut R) -> Result<WimInfo> {
     wim::read_info(dev).map_err(|e| match e {
         WimError::NotWim => anyhow::anyhow!("{what}: not a Windows image (no WIM header)"),
-        // Only the ISO 9660 tree is read: files of 4 GiB and more are described by the UDF
-        // tree of Microsoft's ISOs, which the ISO 9660 records cut short.
-        WimError::Truncated { .. } if what.contains(" in ") => anyhow::anyhow!(
-            "{what}: {e} (an install image over 4 GiB in an ISO whose ISO 9660 tree cannot describe it needs UDF, not supported yet)"
+        // An ISO 9660 record cannot describe 4 GiB or more (without multi-extent records,
+        // which Microsoft's tools do not write): only the UDF tree has the whole file.
+        WimError::Truncated { .. } if what.contains("(ISO 9660) in ") => anyhow::anyhow!(
+            "{what}: {e} (the ISO 9660 tree describes only the start of this file and the ISO has no readable UDF tree)"
         ),
         e => anyhow::anyhow!("{what}: {e}"),
     })
@@ -88,7 +211,7 @@ fn open_host_wim(path: &Path, mut dev: FileDevice) -> Result<ImageSource> {
     let first = Part {
         host_path: path.to_path_buf(),
         iso_path: None,
-        iso_entry: None,
+        iso_member: None,
         size: dev.size(),
     };
     let info = read_info(&first.describe(), &mut dev)?;
@@ -119,7 +242,7 @@ fn open_host_wim(path: &Path, mut dev: FileDevice) -> Result<ImageSource> {
         let part = Part {
             host_path: p,
             iso_path: None,
-            iso_entry: None,
+            iso_member: None,
             size: d.size(),
         };
         check_part(&part.describe(), &mut d, &info, n)?;
@@ -146,38 +269,77 @@ fn check_part<R: ReadAt>(what: &str, dev: &mut R, first: &WimInfo, n: u16) -> Re
     Ok(())
 }
 
-fn open_in_iso(path: &Path, mut dev: FileDevice, iso: &iso9660::IsoInfo) -> Result<ImageSource> {
-    let tree = iso.preferred_tree().clone();
+/// One directory tree of an ISO, searched by path.
+trait Tree {
+    fn find(&self, dev: &mut FileDevice, path: &str) -> Result<Option<IsoMember>>;
+}
+
+struct UdfTree(UdfVolume);
+
+impl Tree for UdfTree {
+    fn find(&self, dev: &mut FileDevice, path: &str) -> Result<Option<IsoMember>> {
+        match self.0.lookup(dev, path) {
+            Ok(e) if !e.is_dir() => Ok(Some(IsoMember::Udf(Box::new(self.0.clone()), e))),
+            Ok(_) | Err(UdfError::NotFound) | Err(UdfError::NotADirectory) => Ok(None),
+            Err(e) => Err(anyhow::anyhow!("reading the ISO's UDF directories: {e}")),
+        }
+    }
+}
+
+struct Iso9660Tree(iso9660::Tree);
+
+impl Tree for Iso9660Tree {
+    fn find(&self, dev: &mut FileDevice, path: &str) -> Result<Option<IsoMember>> {
+        match iso9660::lookup(dev, &self.0, path) {
+            Ok(e) if !e.is_dir() => Ok(Some(IsoMember::Iso9660(e))),
+            Ok(_) | Err(IsoError::NotFound) | Err(IsoError::NotADirectory) => Ok(None),
+            Err(e) => Err(anyhow::anyhow!("reading the ISO 9660 directories: {e}")),
+        }
+    }
+}
+
+/// Find the install image in the first tree (UDF before ISO 9660) that has one; later parts
+/// of a split set come from the same tree.
+fn open_in_iso(
+    path: &Path,
+    mut dev: FileDevice,
+    trees: &[Box<dyn Tree>],
+    udf_problem: Option<UdfError>,
+) -> Result<ImageSource> {
     let mut found = None;
-    for name in wim::INSTALL_IMAGE_NAMES {
-        let iso_path = format!("{ISO_SOURCES_DIR}/{name}");
-        match iso9660::lookup(&mut dev, &tree, &iso_path) {
-            Ok(e) if !e.is_dir() => {
-                found = Some((name, iso_path, e));
-                break;
-            }
-            Ok(_) | Err(IsoError::NotFound) | Err(IsoError::NotADirectory) => {}
-            Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("{}: reading the ISO's directories", path.display()))
+    'trees: for tree in trees {
+        for name in wim::INSTALL_IMAGE_NAMES {
+            let iso_path = format!("{ISO_SOURCES_DIR}/{name}");
+            let member = tree
+                .find(&mut dev, &iso_path)
+                .with_context(|| path.display().to_string())?;
+            if let Some(m) = member {
+                found = Some((tree, name, iso_path, m));
+                break 'trees;
             }
         }
     }
-    let Some((name, iso_path, entry)) = found else {
+    let Some((tree, name, iso_path, member)) = found else {
+        let udf_note = match udf_problem {
+            Some(e) => format!(" (its UDF tree could not be read: {e})"),
+            None => String::new(),
+        };
         bail!(
-            "{}: no Windows install image in this ISO (looked for {ISO_SOURCES_DIR}/install.wim, install.esd and install.swm)",
+            "{}: no Windows install image in this ISO (looked for {ISO_SOURCES_DIR}/install.wim, install.esd and install.swm){udf_note}",
             path.display()
         );
     };
-    let part = |iso_path: String, entry: IsoEntry| Part {
+    let part = |iso_path: String, m: IsoMember| Part {
         host_path: path.to_path_buf(),
         iso_path: Some(iso_path),
-        size: entry.size,
-        iso_entry: Some(entry),
+        size: m.size(),
+        iso_member: Some(m),
     };
-    let first = part(iso_path, entry.clone());
-    let mut file = IsoFile::new(&mut dev, entry).with_context(|| first.describe())?;
-    let info = read_info(&first.describe(), &mut file)?;
+    let first = part(iso_path, member.clone());
+    let info = {
+        let mut file = member.reader(&mut dev).with_context(|| first.describe())?;
+        read_info(&first.describe(), &mut &mut *file)?
+    };
     let total = info.header.total_parts;
     if info.header.part_number != 1 {
         bail!(
@@ -190,18 +352,15 @@ fn open_in_iso(path: &Path, mut dev: FileDevice, iso: &iso9660::IsoInfo) -> Resu
     let mut parts = vec![first];
     for n in 2..=total {
         let p = format!("{ISO_SOURCES_DIR}/{}", wim::split_part_name(name, n));
-        let e = iso9660::lookup(&mut dev, &tree, &p)
-            .ok()
-            .filter(|e| !e.is_dir())
-            .with_context(|| {
-                format!(
-                    "{}: split image incomplete: {p} (part {n} of {total}) is missing",
-                    path.display()
-                )
-            })?;
-        let part = part(p, e.clone());
-        let mut file = IsoFile::new(&mut dev, e).with_context(|| part.describe())?;
-        check_part(&part.describe(), &mut file, &info, n)?;
+        let m = tree.find(&mut dev, &p).ok().flatten().with_context(|| {
+            format!(
+                "{}: split image incomplete: {p} (part {n} of {total}) is missing",
+                path.display()
+            )
+        })?;
+        let part = part(p, m.clone());
+        let mut file = m.reader(&mut dev).with_context(|| part.describe())?;
+        check_part(&part.describe(), &mut &mut *file, &info, n)?;
         parts.push(part);
     }
     Ok(ImageSource { parts, info })
