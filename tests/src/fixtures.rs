@@ -97,7 +97,25 @@ pub fn pipe(cmd: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
 /// the host's lower-case names and are left alone. `isoinfo` (genisoimage's reader) then
 /// checks that no hidden name is left in the ISO 9660 tree.
 pub fn windows_shaped_iso(dir: &Path, name: &str, files: &[(&str, &Path)]) -> Result<std::path::PathBuf> {
+    windows_shaped_iso_with(dir, name, files, &[], &[])
+}
+
+/// [`windows_shaped_iso`] with `visible` files listed in both trees and extra genisoimage
+/// arguments (e.g. `-e efi/microsoft/boot/efisys.bin -no-emul-boot` for an El Torito EFI
+/// image among the visible files).
+pub fn windows_shaped_iso_with(
+    dir: &Path,
+    name: &str,
+    files: &[(&str, &Path)],
+    visible: &[(&str, &Path)],
+    args: &[&str],
+) -> Result<std::path::PathBuf> {
     let root = dir.join(format!("{name}-root"));
+    for (to, from) in visible {
+        let to = root.join(to);
+        std::fs::create_dir_all(to.parent().unwrap_or(&root))?;
+        std::fs::copy(from, to)?;
+    }
     std::fs::create_dir_all(root.join("sources"))?;
     std::fs::write(root.join("setup.exe"), b"MZ")?;
     std::fs::write(root.join("README.TXT"), b"This disc contains a UDF file system.\r\n")?;
@@ -109,7 +127,7 @@ pub fn windows_shaped_iso(dir: &Path, name: &str, files: &[(&str, &Path)]) -> Re
         hidden.push(leaf.to_ascii_uppercase());
     }
     let iso = dir.join(name);
-    run_tool(Command::new(crate::find_tool("genisoimage")).args(["-quiet", "-udf", "-V", "WIN_SHAPED", "-o"]).arg(&iso).arg(&root))?;
+    run_tool(Command::new(crate::find_tool("genisoimage")).args(["-quiet", "-udf", "-V", "WIN_SHAPED"]).args(args).arg("-o").arg(&iso).arg(&root))?;
     let mut bytes = std::fs::read(&iso)?;
     for h in &hidden {
         let id = format!("{h};1");

@@ -14,6 +14,8 @@ use polyboot_core::initfamily::{self, InitFamily};
 use polyboot_core::initrd_wrap;
 use polyboot_core::menu::{self, ImageKind, Status};
 use polyboot_core::probe;
+use polyboot_core::wim;
+use crate::isofiles::IsoTrees;
 use serde::Serialize;
 use std::path::Path;
 
@@ -35,6 +37,34 @@ pub struct ImageCheck {
     pub expected_to_work: bool,
     pub verdict: String,
     pub warnings: Vec<String>,
+    /// A Windows Setup or Windows PE medium, when the ISO is one.
+    pub windows: Option<WindowsMedia>,
+}
+
+/// A Windows medium, recognised by its `sources/boot.wim` (in the UDF tree of Microsoft's ISOs,
+/// or the ISO 9660 tree of others).
+#[derive(Debug, Serialize, Clone, PartialEq, Eq)]
+pub struct WindowsMedia {
+    /// "setup" when an install image is present too, "pe" for a boot.wim alone.
+    pub kind: &'static str,
+    /// `sources/boot.wim (UDF)`.
+    pub boot_wim: String,
+    /// `sources/install.wim (UDF)`, on Setup media.
+    pub install_image: Option<String>,
+}
+
+/// Look for `sources/boot.wim` and an install image in the ISO's trees (UDF first).
+fn windows_media<R: ReadAt>(iso: &mut R) -> Option<WindowsMedia> {
+    let trees = IsoTrees::open(&mut *iso).ok()??;
+    let boot = trees.find_first(&mut *iso, &["sources/boot.wim"]).ok()??;
+    let install: Vec<String> = wim::INSTALL_IMAGE_NAMES.iter().map(|n| format!("sources/{n}")).collect();
+    let install = trees.find_first(&mut *iso, &install).ok().flatten();
+    let describe = |path: &str, tree: crate::isofiles::IsoTree| format!("{path} ({})", tree.name());
+    Some(WindowsMedia {
+        kind: if install.is_some() { "setup" } else { "pe" },
+        boot_wim: describe(&boot.path, boot.member.tree()),
+        install_image: install.map(|f| describe(&f.path, f.member.tree())),
+    })
 }
 
 /// Check one image read from `file`.
@@ -60,6 +90,7 @@ pub fn check_image<R: ReadAt>(path: &str, kind: ImageKind, file: &mut R) -> Imag
         expected_to_work: false,
         verdict: String::new(),
         warnings: Vec::new(),
+        windows: None,
     };
     let mut family = InitFamily::NoneNeeded;
     if kind == ImageKind::Iso && check.problem.is_none() {
@@ -101,7 +132,33 @@ pub fn check_image<R: ReadAt>(path: &str, kind: ImageKind, file: &mut R) -> Imag
         }
     }
     (check.expected_to_work, check.verdict) = verdict(&status, family, &check.unwrapped_initrds);
+    if kind == ImageKind::Iso {
+        check.windows = windows_media(file);
+        if let (Some(w), Status::Bootable { .. }) = (&check.windows, &status) {
+            (check.expected_to_work, check.verdict) = (false, windows_verdict(w));
+        }
+    }
     check
+}
+
+/// Windows media start their boot manager from the El Torito image, but what runs next looks
+/// for the medium again once Windows' own drivers have replaced the firmware's: the ISO that
+/// polyboot serves through the firmware is gone by then.
+fn windows_verdict(w: &WindowsMedia) -> String {
+    match &w.install_image {
+        Some(install) => format!(
+            "Windows Setup medium: its boot manager and Windows PE ({}) can start from the drive, but Setup then looks for \
+             {install} on a DVD or USB medium and polyboot does not yet present the ISO to Windows, so Setup is expected to \
+             stop asking for a media driver (not verified: no Windows image is booted on these machines). For a \
+             portable Windows installed from this ISO, use `polyboot wtg create`",
+            w.boot_wim
+        ),
+        None => format!(
+            "Windows PE medium: its boot manager loads {} into memory and Windows PE runs from there, but anything it \
+             starts from the ISO itself will not find it (polyboot does not yet present the ISO to Windows); not verified",
+            w.boot_wim
+        ),
+    }
 }
 
 fn verdict(status: &Status, family: InitFamily, unwrapped: &[String]) -> (bool, String) {

@@ -3,5 +3,6 @@ pub mod check;
 pub mod cli;
 pub mod device;
 pub mod drive;
+pub mod isofiles;
 pub mod ops;
 pub mod wtg;

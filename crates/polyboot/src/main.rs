@@ -66,6 +66,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     if let Some(f) = &r.init_family {
                         println!("  init: {f}");
                     }
+                    if let Some(w) = &r.windows {
+                        let install = w.install_image.as_deref().map(|i| format!(", install image {i}")).unwrap_or_default();
+                        println!("  windows: {} medium, {}{install}", w.kind, w.boot_wim);
+                    }
                     for w in &r.warnings {
                         println!("  note: {w}");
                     }

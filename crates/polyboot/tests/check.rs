@@ -1,5 +1,6 @@
 //! `polyboot check` on real and mastered ISOs, on the host and on a drive.
 
+use polyboot_tests::fixtures::windows_shaped_iso_with;
 use polyboot_tests::run_tool;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -165,4 +166,48 @@ fn initrds_inside_the_eltorito_image_are_reported() {
     assert_eq!(r["init_family"], "archiso (mkinitcpio)", "{r}");
     assert_eq!(r["unwrapped_initrds"], serde_json::json!([]), "{r}");
     assert_eq!(r["expected_to_work"], true, "{r}");
+}
+
+/// Windows media (UDF-only `sources/boot.wim`, as in Microsoft's ISOs, and an El Torito EFI
+/// image) are recognised through their UDF tree and get a verdict that says what will go wrong.
+#[test]
+fn windows_media_are_recognised_and_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let efi = dir.path().join("efisys.bin");
+    std::fs::File::create(&efi).unwrap().set_len(1440 << 10).unwrap();
+    let e = efi.to_str().unwrap();
+    run_tool(Command::new("mformat").args(["-i", e, "-f", "1440", "::"])).unwrap();
+    run_tool(Command::new("mmd").args(["-i", e, "::/EFI", "::/EFI/BOOT"])).unwrap();
+    run_tool(Command::new("mcopy").args(["-i", e, "/usr/lib/ipxe/ipxe.efi", "::/EFI/BOOT/BOOTX64.EFI"])).unwrap();
+    let wim = dir.path().join("any.wim");
+    std::fs::write(&wim, b"MSWIM\0\0\0 stand-in").unwrap();
+    let visible = [("efi/microsoft/boot/efisys.bin", efi.as_path())];
+    let args = ["-e", "efi/microsoft/boot/efisys.bin", "-no-emul-boot"];
+
+    let files = [("sources/boot.wim", wim.as_path()), ("sources/install.esd", wim.as_path())];
+    let iso = windows_shaped_iso_with(dir.path(), "setup.iso", &files, &visible, &args).unwrap();
+    let r = &check_json(&[iso.to_str().unwrap()])[0];
+    assert_eq!(r["uefi"], true, "{r}");
+    assert_eq!(
+        r["windows"],
+        serde_json::json!({"kind": "setup", "boot_wim": "sources/boot.wim (UDF)", "install_image": "sources/install.esd (UDF)"}),
+        "{r}"
+    );
+    assert_eq!(r["expected_to_work"], false, "{r}");
+    let verdict = r["verdict"].as_str().unwrap();
+    assert!(verdict.starts_with("Windows Setup medium") && verdict.contains("polyboot wtg create"), "{verdict}");
+    let (ok, out, err) = polyboot(&["check", iso.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(out.contains("  windows: setup medium, sources/boot.wim (UDF), install image sources/install.esd (UDF)"), "{out}");
+    assert!(out.contains("  PROBLEM: Windows Setup medium"), "{out}");
+
+    let iso = windows_shaped_iso_with(dir.path(), "pe.iso", &files[..1], &visible, &args).unwrap();
+    let r = &check_json(&[iso.to_str().unwrap()])[0];
+    assert_eq!(r["windows"]["kind"], "pe", "{r}");
+    assert_eq!(r["windows"]["install_image"], Value::Null, "{r}");
+    assert!(r["verdict"].as_str().unwrap().starts_with("Windows PE medium"), "{r}");
+
+    // Not Windows: no `windows` entry.
+    let r = &check_json(&["/usr/lib/ipxe/ipxe.iso"])[0];
+    assert_eq!(r["windows"], Value::Null, "{r}");
 }

@@ -1259,11 +1259,11 @@ fn cancel_leaves_no_complete_looking_target() {
             assert!(partial.is_empty(), "{partial:?}");
         }
     }
-    // No loop device or mount of ours is left behind.
+    // No loop device of ours is left behind, hence no ntfs-3g mount either: a mounted loop
+    // device stays listed (with its backing file in `dir`) until it is unmounted. (Mounts are
+    // not looked for by name: the other tests of this file mount theirs at the same time.)
     let loops = run_tool(Command::new(find_tool("losetup")).arg("-a")).unwrap();
     assert!(!loops.contains(dir.path().to_str().unwrap()), "{loops}");
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!mounts.contains("polyboot-wtg-"), "{mounts}");
 }
 
 #[test]

@@ -8,92 +8,14 @@
 //! by ISO 9660-only tools (xorriso, genisoimage without -udf) are found in their ISO 9660 tree.
 
 use crate::drive::io::FileDevice;
+use crate::isofiles::{IsoMember, IsoTrees};
 use anyhow::{bail, Context, Result};
 use polyboot_core::block::ReadAt;
-use polyboot_core::iso9660::{self, IsoEntry, IsoError};
-use polyboot_core::udf::{self, UdfEntry, UdfError, UdfFile, UdfVolume};
-use polyboot_core::wim::{self, IsoFile, WimError, WimInfo};
+use polyboot_core::wim::{self, WimError, WimInfo};
 use std::path::{Path, PathBuf};
 
 /// Where the ISO keeps the install image.
 pub const ISO_SOURCES_DIR: &str = "sources";
-
-/// Which directory tree of an ISO described a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IsoTree {
-    Udf,
-    Iso9660,
-}
-
-impl IsoTree {
-    pub fn name(self) -> &'static str {
-        match self {
-            IsoTree::Udf => "UDF",
-            IsoTree::Iso9660 => "ISO 9660",
-        }
-    }
-}
-
-/// A file inside an ISO image, as one of its trees records it.
-#[derive(Debug, Clone)]
-pub enum IsoMember {
-    Iso9660(IsoEntry),
-    Udf(Box<UdfVolume>, UdfEntry),
-}
-
-impl IsoMember {
-    pub fn tree(&self) -> IsoTree {
-        match self {
-            IsoMember::Iso9660(_) => IsoTree::Iso9660,
-            IsoMember::Udf(..) => IsoTree::Udf,
-        }
-    }
-
-    pub fn size(&self) -> u64 {
-        match self {
-            IsoMember::Iso9660(e) => e.size,
-            IsoMember::Udf(_, e) => e.size,
-        }
-    }
-
-    /// The file's bytes as one range `(offset, len)` of the ISO, when they are stored in one
-    /// piece (or in pieces that follow each other): what a loop device can map.
-    pub fn contiguous_range(&self) -> Option<(u64, u64)> {
-        match self {
-            IsoMember::Udf(_, e) => e.contiguous_range(),
-            IsoMember::Iso9660(e) => {
-                let first = e.sections.first()?;
-                let mut next = first.offset;
-                for s in &e.sections {
-                    if s.offset != next {
-                        return None;
-                    }
-                    next = s.offset.checked_add(u64::from(s.len))?;
-                }
-                (next - first.offset >= e.size).then_some((first.offset, e.size))
-            }
-        }
-    }
-
-    /// How many separate pieces hold the file (for the error when it is not contiguous).
-    pub fn pieces(&self) -> usize {
-        match self {
-            IsoMember::Iso9660(e) => e.sections.len(),
-            IsoMember::Udf(_, e) => match &e.data {
-                udf::UdfData::Inline(_) => 1,
-                udf::UdfData::Extents(x) => x.len(),
-            },
-        }
-    }
-
-    /// The file as a device, read through its tree's records.
-    fn reader<'a>(&self, dev: &'a mut FileDevice) -> Result<Box<dyn ReadAt + 'a>> {
-        Ok(match self {
-            IsoMember::Iso9660(e) => Box::new(IsoFile::new(dev, e.clone())?),
-            IsoMember::Udf(vol, e) => Box::new(UdfFile::new(dev, (**vol).clone(), e.clone())?),
-        })
-    }
-}
 
 /// One file of the image (one part of a split set).
 #[derive(Debug, Clone)]
@@ -163,36 +85,14 @@ pub fn open(path: &Path) -> Result<ImageSource> {
                 .with_context(|| format!("{}: corrupt Windows image header", path.display()))
         }
     }
-    let udf = udf::probe(&mut dev);
-    let iso = iso9660::probe(&mut dev);
-    let mut trees: Vec<Box<dyn Tree>> = Vec::new();
-    let mut udf_problem = None;
-    match udf {
-        Ok(vol) => trees.push(Box::new(UdfTree(vol))),
-        Err(UdfError::NotUdf) => {}
-        Err(UdfError::Io(e)) => {
-            return Err(e).with_context(|| format!("reading {}", path.display()))
-        }
-        // A damaged or unsupported UDF tree: the ISO 9660 tree may still hold the image.
-        Err(e) => udf_problem = Some(e),
-    }
-    match iso {
-        Ok(info) => trees.push(Box::new(Iso9660Tree(info.preferred_tree().clone()))),
-        Err(IsoError::Io(e)) => {
-            return Err(e).with_context(|| format!("reading {}", path.display()))
-        }
-        Err(_) => {}
-    }
-    if trees.is_empty() {
-        if let Some(e) = udf_problem {
-            bail!("{}: unreadable UDF file system: {e}", path.display());
-        }
-        bail!(
+    let trees = IsoTrees::open(&mut dev).with_context(|| format!("reading {}", path.display()))?;
+    match trees {
+        Some(trees) => open_in_iso(path, dev, &trees),
+        None => bail!(
             "{}: not a Windows image (neither a WIM / ESD / SWM file nor an ISO 9660 / UDF image)",
             path.display()
-        );
+        ),
     }
-    open_in_iso(path, dev, &trees, udf_problem)
 }
 
 fn read_info<R: ReadAt>(what: &str, dev: &mut R) -> Result<WimInfo> {
@@ -269,58 +169,18 @@ fn check_part<R: ReadAt>(what: &str, dev: &mut R, first: &WimInfo, n: u16) -> Re
     Ok(())
 }
 
-/// One directory tree of an ISO, searched by path.
-trait Tree {
-    fn find(&self, dev: &mut FileDevice, path: &str) -> Result<Option<IsoMember>>;
-}
-
-struct UdfTree(UdfVolume);
-
-impl Tree for UdfTree {
-    fn find(&self, dev: &mut FileDevice, path: &str) -> Result<Option<IsoMember>> {
-        match self.0.lookup(dev, path) {
-            Ok(e) if !e.is_dir() => Ok(Some(IsoMember::Udf(Box::new(self.0.clone()), e))),
-            Ok(_) | Err(UdfError::NotFound) | Err(UdfError::NotADirectory) => Ok(None),
-            Err(e) => Err(anyhow::anyhow!("reading the ISO's UDF directories: {e}")),
-        }
-    }
-}
-
-struct Iso9660Tree(iso9660::Tree);
-
-impl Tree for Iso9660Tree {
-    fn find(&self, dev: &mut FileDevice, path: &str) -> Result<Option<IsoMember>> {
-        match iso9660::lookup(dev, &self.0, path) {
-            Ok(e) if !e.is_dir() => Ok(Some(IsoMember::Iso9660(e))),
-            Ok(_) | Err(IsoError::NotFound) | Err(IsoError::NotADirectory) => Ok(None),
-            Err(e) => Err(anyhow::anyhow!("reading the ISO 9660 directories: {e}")),
-        }
-    }
-}
-
 /// Find the install image in the first tree (UDF before ISO 9660) that has one; later parts
 /// of a split set come from the same tree.
-fn open_in_iso(
-    path: &Path,
-    mut dev: FileDevice,
-    trees: &[Box<dyn Tree>],
-    udf_problem: Option<UdfError>,
-) -> Result<ImageSource> {
-    let mut found = None;
-    'trees: for tree in trees {
-        for name in wim::INSTALL_IMAGE_NAMES {
-            let iso_path = format!("{ISO_SOURCES_DIR}/{name}");
-            let member = tree
-                .find(&mut dev, &iso_path)
-                .with_context(|| path.display().to_string())?;
-            if let Some(m) = member {
-                found = Some((tree, name, iso_path, m));
-                break 'trees;
-            }
-        }
-    }
-    let Some((tree, name, iso_path, member)) = found else {
-        let udf_note = match udf_problem {
+fn open_in_iso(path: &Path, mut dev: FileDevice, trees: &IsoTrees) -> Result<ImageSource> {
+    let candidates: Vec<String> = wim::INSTALL_IMAGE_NAMES
+        .iter()
+        .map(|name| format!("{ISO_SOURCES_DIR}/{name}"))
+        .collect();
+    let found = trees
+        .find_first(&mut dev, &candidates)
+        .with_context(|| path.display().to_string())?;
+    let Some(found) = found else {
+        let udf_note = match &trees.udf_problem {
             Some(e) => format!(" (its UDF tree could not be read: {e})"),
             None => String::new(),
         };
@@ -329,15 +189,16 @@ fn open_in_iso(
             path.display()
         );
     };
+    let name = wim::INSTALL_IMAGE_NAMES[found.index];
     let part = |iso_path: String, m: IsoMember| Part {
         host_path: path.to_path_buf(),
         iso_path: Some(iso_path),
         size: m.size(),
         iso_member: Some(m),
     };
-    let first = part(iso_path, member.clone());
+    let first = part(found.path, found.member.clone());
     let info = {
-        let mut file = member.reader(&mut dev).with_context(|| first.describe())?;
+        let mut file = found.member.reader(&mut dev).with_context(|| first.describe())?;
         read_info(&first.describe(), &mut &mut *file)?
     };
     let total = info.header.total_parts;
@@ -352,12 +213,16 @@ fn open_in_iso(
     let mut parts = vec![first];
     for n in 2..=total {
         let p = format!("{ISO_SOURCES_DIR}/{}", wim::split_part_name(name, n));
-        let m = tree.find(&mut dev, &p).ok().flatten().with_context(|| {
-            format!(
-                "{}: split image incomplete: {p} (part {n} of {total}) is missing",
-                path.display()
-            )
-        })?;
+        let m = trees
+            .find_in(found.tree, &mut dev, &p)
+            .ok()
+            .flatten()
+            .with_context(|| {
+                format!(
+                    "{}: split image incomplete: {p} (part {n} of {total}) is missing",
+                    path.display()
+                )
+            })?;
         let part = part(p, m.clone());
         let mut file = m.reader(&mut dev).with_context(|| part.describe())?;
         check_part(&part.describe(), &mut &mut *file, &info, n)?;
