@@ -291,6 +291,20 @@ pub fn tag_checksum(tag: &[u8]) -> u8 {
         .fold(0u8, |s, (_, &b)| s.wrapping_add(b))
 }
 
+/// Fill in the tag of descriptor `d` (the whole descriptor, at least 16 bytes): identifier
+/// `id`, version 2, location `loc`, the CRC over the rest of `d`, the checksum. The reader never
+/// writes; this is for the builders of test images and fuzz seeds.
+pub fn seal_tag(d: &mut [u8], id: u16, loc: u32) {
+    d[0..2].copy_from_slice(&id.to_le_bytes());
+    d[2..4].copy_from_slice(&2u16.to_le_bytes());
+    d[12..16].copy_from_slice(&loc.to_le_bytes());
+    let crc_len = u16::try_from(d.len() - 16).unwrap_or(u16::MAX);
+    d[10..12].copy_from_slice(&crc_len.to_le_bytes());
+    let crc = crc_itu(&d[16..16 + usize::from(crc_len)]);
+    d[8..10].copy_from_slice(&crc.to_le_bytes());
+    d[4] = tag_checksum(d);
+}
+
 /// Check a descriptor tag: checksum, version, identifier (one of `ids`), location (when
 /// given) and the CRC when its length fits in `buf`. Returns the identifier.
 fn check_tag(buf: &[u8], ids: &[u16], location: Option<u32>, what: &str) -> Result<u16, UdfError> {
@@ -1132,17 +1146,7 @@ mod tests {
             .collect()
     }
 
-    /// Fill in a descriptor's tag: identifier, version 2, location, CRC over the rest, checksum.
-    fn seal(d: &mut [u8], id: u16, loc: u32) {
-        d[0..2].copy_from_slice(&id.to_le_bytes());
-        d[2..4].copy_from_slice(&2u16.to_le_bytes());
-        d[12..16].copy_from_slice(&loc.to_le_bytes());
-        let crc_len = (d.len() - 16) as u16;
-        d[10..12].copy_from_slice(&crc_len.to_le_bytes());
-        let crc = crc_itu(&d[16..]);
-        d[8..10].copy_from_slice(&crc.to_le_bytes());
-        d[4] = tag_checksum(d);
-    }
+    use super::seal_tag as seal;
 
     fn short_ad(len: u32, ty: u32, lbn: u32) -> Vec<u8> {
         [(ty << 30 | len).to_le_bytes(), lbn.to_le_bytes()].concat()

@@ -280,15 +280,7 @@ fn editions_inside_an_iso_wim_esd_and_split() {
     );
 
     let parts = split(dir.path(), &wim);
-    let files: Vec<(String, &Path)> = parts
-        .iter()
-        .map(|p| {
-            (
-                format!("sources/{}", p.file_name().unwrap().to_str().unwrap()),
-                p.as_path(),
-            )
-        })
-        .collect();
+    let files = under_sources(&parts);
     let files: Vec<(&str, &Path)> = files.iter().map(|(a, b)| (a.as_str(), *b)).collect();
     let iso = iso_of(dir.path(), "split.iso", &files);
     let report = editions_json(&iso);
@@ -326,15 +318,7 @@ fn editions_inside_a_windows_shaped_udf_iso() {
     assert!(out.starts_with("sources/install.wim (UDF) in "), "{out}");
 
     let parts = split(dir.path(), &wim);
-    let files: Vec<(String, &Path)> = parts
-        .iter()
-        .map(|p| {
-            (
-                format!("sources/{}", p.file_name().unwrap().to_str().unwrap()),
-                p.as_path(),
-            )
-        })
-        .collect();
+    let files = under_sources(&parts);
     let files: Vec<(&str, &Path)> = files.iter().map(|(a, b)| (a.as_str(), *b)).collect();
     let iso = windows_shaped_iso(dir.path(), "split.iso", &files).unwrap();
     let report = editions_json(&iso);
@@ -399,6 +383,14 @@ fn a_damaged_udf_tree_falls_back_or_is_named() {
             && err.contains("UDF tree could not be read"),
         "{err}"
     );
+}
+
+/// `(sources/NAME, part)` for each part of a split set: where an ISO keeps them.
+fn under_sources(parts: &[PathBuf]) -> Vec<(String, &Path)> {
+    parts
+        .iter()
+        .map(|p| (format!("sources/{}", p.file_name().unwrap().to_str().unwrap()), p.as_path()))
+        .collect()
 }
 
 /// wimsplit into `install.swm`, `install2.swm`, ... (parts of at most 1 MiB: at least 2).
@@ -636,15 +628,7 @@ fn apply_straight_out_of_an_iso() {
     apply_and_check(&iso, 1, &tree, dir.path(), "iso.ntfs");
 
     let parts = split(dir.path(), &wim);
-    let files: Vec<(String, &Path)> = parts
-        .iter()
-        .map(|p| {
-            (
-                format!("sources/{}", p.file_name().unwrap().to_str().unwrap()),
-                p.as_path(),
-            )
-        })
-        .collect();
+    let files = under_sources(&parts);
     let files: Vec<(&str, &Path)> = files.iter().map(|(a, b)| (a.as_str(), *b)).collect();
     let iso = iso_of(dir.path(), "split.iso", &files);
     apply_and_check(&iso, 2, &tree, dir.path(), "iso-split.ntfs");

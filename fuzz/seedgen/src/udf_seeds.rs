@@ -6,7 +6,7 @@
 //! (skipped, with the reason returned, when they are not).
 
 use polyboot_core::block::MemDevice;
-use polyboot_core::udf::{self, crc_itu, tag_checksum};
+use polyboot_core::udf::{self, seal_tag as seal};
 use std::path::Path;
 use std::process::Command;
 
@@ -15,16 +15,6 @@ const BS: usize = 512;
 const PART: u32 = 264;
 const PART_LEN: u32 = 40;
 
-fn seal(d: &mut [u8], id: u16, loc: u32) {
-    d[0..2].copy_from_slice(&id.to_le_bytes());
-    d[2..4].copy_from_slice(&2u16.to_le_bytes());
-    d[12..16].copy_from_slice(&loc.to_le_bytes());
-    let crc_len = (d.len() - 16) as u16;
-    d[10..12].copy_from_slice(&crc_len.to_le_bytes());
-    let crc = crc_itu(&d[16..]);
-    d[8..10].copy_from_slice(&crc.to_le_bytes());
-    d[4] = tag_checksum(d);
-}
 
 fn short_ad(len: u32, ty: u32, lbn: u32) -> Vec<u8> {
     [(ty << 30 | len).to_le_bytes(), lbn.to_le_bytes()].concat()
