@@ -640,6 +640,48 @@ fn apply_straight_out_of_an_iso() {
     apply_and_check(&iso, 1, &tree, dir.path(), "udf-split.ntfs");
 }
 
+/// An install image over 1 GiB: UDF records it as several extents (at most 1 GiB each), which
+/// must still be handed to wimlib as one loop device over adjacent bytes. The WIM is stored
+/// uncompressed around a sparse 1.1 GiB file with pattern bytes at its start, at 1 GiB and at
+/// its end, so it really is that large; wimlib verifies every resource's SHA-1 (the big
+/// file's spans the extents) through the loop device.
+#[test]
+fn an_install_image_over_1_gib_in_a_udf_iso() {
+    if !is_root() {
+        eprintln!("skipped: loop devices need root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tree = fake_windows_tree(dir.path());
+    let big = tree.join("Windows/big.bin");
+    let file = std::fs::File::create(&big).unwrap();
+    file.set_len(1100 << 20).unwrap();
+    use std::os::unix::fs::FileExt;
+    for (i, at) in [0u64, 1 << 30, (1100 << 20) - 4096].into_iter().enumerate() {
+        file.write_all_at(&pattern(i as u64, 4096), at).unwrap();
+    }
+    drop(file);
+    let wim = make_wim(dir.path(), &tree, "big.wim", "none", false);
+    std::fs::remove_file(&big).unwrap();
+    let size = std::fs::metadata(&wim).unwrap().len();
+    assert!(size > 1100 << 20, "{size}");
+    let iso = windows_shaped_iso(dir.path(), "big.iso", &[("sources/install.wim", &wim)]).unwrap();
+    std::fs::remove_file(&wim).unwrap();
+
+    let src = source::open(&iso).unwrap();
+    let Some(polyboot::isofiles::IsoMember::Udf(_, entry)) = &src.first().iso_member else {
+        panic!("not found in the UDF tree: {:?}", src.first());
+    };
+    let polyboot_core::udf::UdfData::Extents(extents) = &entry.data else {
+        panic!("{entry:?}");
+    };
+    assert!(extents.len() >= 2, "{extents:?}");
+    assert_eq!(src.first().host_range().unwrap().1, size);
+    let mut verified = 0;
+    wtg::verify(&src, None, &mut |p| verified = p.done).unwrap();
+    assert!(verified >= size / 2, "{verified} of {size}");
+}
+
 #[test]
 fn cancel_stops_the_apply_with_an_error() {
     let dir = tempfile::tempdir().unwrap();
