@@ -3,7 +3,8 @@
 //! since a mutation would otherwise almost always stop at the first tag. On a volume that
 //! probes, a bounded walk (depth 8, 500 entries) checks:
 //!
-//! - recorded extents lie inside the image, and their lengths add up to at most the size;
+//! - extents add up to at most the size; when a recorded one holding some of the first 64 KiB
+//!   leaves the image (a truncated image lists its files all the same), reading them fails;
 //! - `contiguous_range`, when Some, is `(offset, size)` inside the image, and the first
 //!   64 KiB of the file read through `read_file` are exactly those bytes of the image;
 //! - `UdfFile` has the entry's size and reads what `read_file` reads; reading past the size
@@ -46,18 +47,17 @@ fn repair_tags(data: &mut [u8]) {
 
 fn check_entry(vol: &udf::UdfVolume, dev: &mut MemDevice, e: &UdfEntry) {
     let size = dev.size();
+    let n = e.size.min(READ_CAP) as usize;
+    // Does a recorded extent holding some of the first `n` bytes leave the image (a truncated
+    // image)? Then reading them must fail.
+    let mut cut_in_head = false;
     if let UdfData::Extents(x) = &e.data {
         let mut total = 0u64;
         for ext in x {
             assert!(ext.len > 0, "{}: empty extent", e.name);
-            if ext.recorded {
-                assert!(
-                    ext.offset
-                        .checked_add(ext.len)
-                        .is_some_and(|end| end <= size),
-                    "{}: extent outside",
-                    e.name
-                );
+            let outside = ext.offset.checked_add(ext.len).is_none_or(|end| end > size);
+            if ext.recorded && outside && total < n as u64 {
+                cut_in_head = true;
             }
             total += ext.len;
         }
@@ -77,9 +77,11 @@ fn check_entry(vol: &udf::UdfVolume, dev: &mut MemDevice, e: &UdfEntry) {
         assert!(UdfFile::new(&mut *dev, vol, e).is_err());
         return;
     }
-    let n = e.size.min(READ_CAP) as usize;
     let mut buf = vec![0u8; n];
     let read = vol.read_file(dev, e, 0, &mut buf);
+    if cut_in_head {
+        assert!(read.is_err(), "{}: read bytes from beyond the image", e.name);
+    }
     if let Some((off, _)) = range {
         read.as_ref().expect("a contiguous file reads");
         assert!(

@@ -174,6 +174,8 @@ pub struct UdfEntry {
     pub data: UdfData,
     /// Partition reference number and logical block of the (extended) file entry.
     icb: (u16, u32),
+    /// Size of the image it was read from: [`UdfEntry::contiguous_range`] stays inside it.
+    image_size: u64,
 }
 
 impl UdfEntry {
@@ -190,7 +192,7 @@ impl UdfEntry {
     /// The single byte range [offset, offset+size) of the image holding the whole file when
     /// its recorded extents are adjacent and cover `size` (the usual case: writers lay files
     /// out contiguously, and UDF splits files over 1 GiB into several adjacent extents). None
-    /// for inline data, holes, fragments and empty files.
+    /// for inline data, holes, fragments, empty files and files the image cuts short.
     pub fn contiguous_range(&self) -> Option<(u64, u64)> {
         let UdfData::Extents(extents) = &self.data else {
             return None;
@@ -203,7 +205,8 @@ impl UdfEntry {
             }
             end = end.checked_add(e.len)?;
         }
-        (end - first.offset == self.size && self.size > 0).then_some((first.offset, self.size))
+        (end - first.offset == self.size && self.size > 0 && end <= self.image_size)
+            .then_some((first.offset, self.size))
     }
 }
 
@@ -736,7 +739,9 @@ impl UdfVolume {
     }
 
     /// Image byte extents of `len` bytes from block `lbn` of partition reference `part`,
-    /// appended to `out`. Everything must lie inside the partition and the image.
+    /// appended to `out`. Everything must lie inside the partition; whether it lies inside the
+    /// image is checked when it is read (a truncated image still lists every file, and only the
+    /// files it cuts fail to read).
     fn map(
         &self,
         part: u16,
@@ -759,12 +764,6 @@ impl UdfVolume {
                     )));
                 }
                 let abs = start + off;
-                if abs.checked_add(len).is_none_or(|e| e > self.dev_size) {
-                    return Err(corrupt(format!(
-                        "extent at byte {abs} ({len} bytes) beyond the end of the image ({} bytes; truncated?)",
-                        self.dev_size
-                    )));
-                }
                 out.push(ByteExtent {
                     offset: abs,
                     len,
@@ -815,6 +814,7 @@ impl UdfVolume {
     fn read_block<R: ReadAt>(&self, dev: &mut R, part: u16, lbn: u32) -> Result<Vec<u8>, UdfError> {
         let mut pieces = Vec::new();
         self.map(part, lbn, u64::from(self.block_size), &mut pieces)?;
+        check_in_image(&pieces, self.dev_size, "descriptor")?;
         let mut buf = vec![0u8; self.block_size as usize];
         read_extents(dev, &pieces, None, 0, &mut buf)?;
         Ok(buf)
@@ -877,6 +877,7 @@ impl UdfVolume {
                 size,
                 data,
                 icb: (part, lbn),
+                image_size: self.dev_size,
             },
             file_type,
         ))
@@ -1050,6 +1051,19 @@ impl UdfVolume {
     ) -> Result<(), UdfError> {
         read_entry(dev, entry, None, offset, buf)
     }
+}
+
+/// Every recorded extent of `pieces` inside an image of `dev_size` bytes.
+fn check_in_image(pieces: &[ByteExtent], dev_size: u64, what: &str) -> Result<(), UdfError> {
+    for e in pieces.iter().filter(|e| e.recorded) {
+        if e.offset.checked_add(e.len).is_none_or(|end| end > dev_size) {
+            return Err(corrupt(format!(
+                "{what} at byte {} ({} bytes) beyond the end of the image ({dev_size} bytes; truncated?)",
+                e.offset, e.len
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn read_entry<R: ReadAt>(
@@ -1810,10 +1824,14 @@ mod tests {
         };
         // Past the partition, past the image, a huge length with nothing behind it.
         assert!(lookup(build(short_ad(2 * bs, 0, PART_LEN - 1), 4096, 0)).is_err());
+        // A truncated image still lists the file; reading it fails, and it has no range.
         let mut dev = build(short_ad(bs, 0, 100), 2048, 0);
         dev.data.truncate((PART as usize + 50) * 2048);
+        let (vol, mut dev, e) = lookup(dev).expect("listed although cut off");
+        assert!(e.contiguous_range().is_none());
+        let mut one = [0u8; 1];
         assert!(
-            lookup(dev).is_err(),
+            matches!(vol.read_file(&mut dev, &e, 0, &mut one), Err(UdfError::Io(_))),
             "extent beyond the end of a truncated image"
         );
         let (vol, mut dev, e) = lookup(build(short_ad(bs, 0, 20), u64::MAX, 0)).unwrap();

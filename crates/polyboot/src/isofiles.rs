@@ -68,6 +68,21 @@ impl IsoMember {
         }
     }
 
+    /// The end of the file's last byte in the ISO: past the ISO's size when the ISO is
+    /// truncated.
+    pub fn data_end(&self) -> u64 {
+        match self {
+            IsoMember::Iso9660(e) => e.sections.iter().map(|s| s.offset.saturating_add(u64::from(s.len))).max(),
+            IsoMember::Udf(_, e) => match &e.data {
+                udf::UdfData::Inline(_) => None,
+                udf::UdfData::Extents(x) => {
+                    x.iter().filter(|x| x.recorded).map(|x| x.offset.saturating_add(x.len)).max()
+                }
+            },
+        }
+        .unwrap_or(0)
+    }
+
     /// How many separate pieces hold the file (for the error when it is not contiguous).
     pub fn pieces(&self) -> usize {
         match self {

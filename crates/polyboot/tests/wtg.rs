@@ -333,6 +333,35 @@ fn editions_inside_a_windows_shaped_udf_iso() {
     );
 }
 
+/// A truncated ISO (an interrupted download) still lists install.wim in its UDF tree; the
+/// error says the ISO is truncated, for the whole image and for a later part of a split set.
+#[test]
+fn a_truncated_udf_iso_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = fake_windows_tree(dir.path());
+    let wim = make_wim(dir.path(), &tree, "x.wim", "LZX", false);
+    let iso = windows_shaped_iso(dir.path(), "win.iso", &[("sources/install.wim", &wim)]).unwrap();
+    let cut = |iso: &Path, keep: u64| {
+        let f = std::fs::OpenOptions::new().write(true).open(iso).unwrap();
+        f.set_len(keep).unwrap();
+    };
+    let len = std::fs::metadata(&iso).unwrap().len();
+    cut(&iso, len - 450 * 1024); // genisoimage pads 300 KiB at the end
+    let err = editions_error(&[iso.to_str().unwrap()]);
+    assert!(
+        err.contains("sources/install.wim (UDF) in ") && err.contains("the ISO is truncated"),
+        "{err}"
+    );
+    let parts = split(dir.path(), &wim);
+    let files = under_sources(&parts);
+    let files: Vec<(&str, &Path)> = files.iter().map(|(a, b)| (a.as_str(), *b)).collect();
+    let iso = windows_shaped_iso(dir.path(), "split.iso", &files).unwrap();
+    let len = std::fs::metadata(&iso).unwrap().len();
+    cut(&iso, len - 450 * 1024); // genisoimage pads 300 KiB at the end
+    let err = editions_error(&[iso.to_str().unwrap()]);
+    assert!(err.contains("the ISO is truncated"), "{err}");
+}
+
 /// Overwrite the tags of the UDF anchors (tag identifier 2 at sector 256, N - 256 or N - 1 of
 /// a 2048-byte-sector image), leaving the volume recognition sequence: a UDF volume that
 /// cannot be read.

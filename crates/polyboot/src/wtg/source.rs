@@ -169,6 +169,19 @@ fn check_part<R: ReadAt>(what: &str, dev: &mut R, first: &WimInfo, n: u16) -> Re
     Ok(())
 }
 
+/// A truncated ISO (an interrupted download) still lists its files; say so plainly when the
+/// install image's bytes run past its end.
+fn check_not_cut(part: &Part, iso_size: u64) -> Result<()> {
+    let end = part.iso_member.as_ref().map_or(0, IsoMember::data_end);
+    if end > iso_size {
+        bail!(
+            "{}: the ISO is truncated: this file's bytes run to offset {end} but the ISO has only {iso_size} bytes (download or copy it again)",
+            part.describe()
+        );
+    }
+    Ok(())
+}
+
 /// Find the install image in the first tree (UDF before ISO 9660) that has one; later parts
 /// of a split set come from the same tree.
 fn open_in_iso(path: &Path, mut dev: FileDevice, trees: &IsoTrees) -> Result<ImageSource> {
@@ -197,6 +210,7 @@ fn open_in_iso(path: &Path, mut dev: FileDevice, trees: &IsoTrees) -> Result<Ima
         iso_member: Some(m),
     };
     let first = part(found.path, found.member.clone());
+    check_not_cut(&first, dev.size())?;
     let info = {
         let mut file = found.member.reader(&mut dev).with_context(|| first.describe())?;
         read_info(&first.describe(), &mut &mut *file)?
@@ -224,6 +238,7 @@ fn open_in_iso(path: &Path, mut dev: FileDevice, trees: &IsoTrees) -> Result<Ima
                 )
             })?;
         let part = part(p, m.clone());
+        check_not_cut(&part, dev.size())?;
         let mut file = m.reader(&mut dev).with_context(|| part.describe())?;
         check_part(&part.describe(), &mut &mut *file, &info, n)?;
         parts.push(part);
