@@ -27,3 +27,22 @@ fn unknown_subcommand_fails() {
     let (ok, _) = polyboot(&["frobnicate"]);
     assert!(!ok);
 }
+
+/// `polyboot ... | head`: once the reader is gone, the program ends quietly (SIGPIPE), as
+/// other tools do, instead of panicking on its next print.
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_polyboot"))
+        .args(["check", "/usr/lib/ipxe/ipxe.iso", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader exits before anything is printed
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?} {stderr}", out.status);
+}

@@ -317,6 +317,23 @@ fn editions_inside_a_windows_shaped_udf_iso() {
     assert!(ok, "{err}");
     assert!(out.starts_with("sources/install.wim (UDF) in "), "{out}");
 
+    // UDF only, no ISO 9660 volume at all (what `oscdimg -u2` writes): the recognition
+    // sequence moved to sector 16, the ISO 9660 descriptors gone; isoinfo no longer reads it.
+    let udf_only = dir.path().join("udf-only.iso");
+    let mut bytes = std::fs::read(&iso).unwrap();
+    let sector = |n: usize| n * 2048..(n + 1) * 2048;
+    let vrs: Vec<usize> = (16..32).filter(|&n| [&b"BEA01"[..], b"NSR02", b"TEA01"].contains(&&bytes[sector(n)][1..6])).collect();
+    assert_eq!(vrs.len(), 3, "{vrs:?}");
+    for n in 16..vrs[2] + 1 {
+        let src = vrs.get(n - 16).map(|&s| bytes[sector(s)].to_vec()).unwrap_or(vec![0; 2048]);
+        bytes[sector(n)].copy_from_slice(&src);
+    }
+    std::fs::write(&udf_only, &bytes).unwrap();
+    assert!(run_tool(Command::new(find_tool("isoinfo")).arg("-d").arg("-i").arg(&udf_only)).map_or(true, |o| o.contains("NOT in ISO 9660")));
+    let report = editions_json(&udf_only);
+    assert_matches_wiminfo(&report, &wim);
+    assert_eq!(report["iso_tree"], "UDF");
+
     let parts = split(dir.path(), &wim);
     let files = under_sources(&parts);
     let files: Vec<(&str, &Path)> = files.iter().map(|(a, b)| (a.as_str(), *b)).collect();
