@@ -115,6 +115,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 for a in &added {
                     println!("added {} ({}), sha256 {}", a.path, format_size(a.size), a.sha256);
+                    if let (Some(false), Some(v)) = (a.expected_to_work, &a.verdict) {
+                        println!("  PROBLEM: {v}");
+                    }
                 }
             }
         }

@@ -5,6 +5,7 @@ use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use polyboot_core::block::ReadAt;
 use polyboot_core::exfat::{self, ExFat, Timestamp};
+use polyboot_core::menu;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -158,6 +159,10 @@ pub struct Added {
     pub path: String,
     pub size: u64,
     pub sha256: String,
+    /// `polyboot check`'s answer for the image (None for files the menu does not list), so
+    /// a problem is known when the file is copied, not at the firmware.
+    pub expected_to_work: Option<bool>,
+    pub verdict: Option<String>,
 }
 
 /// Copy host files into `to_dir` on the data partition, hashing in the same pass, and record
@@ -212,7 +217,15 @@ pub fn add(drive: &mut Drive, files: &[&Path], to_dir: &str, quiet: bool) -> Res
             fs.remove(&sidecar_path).map_err(ex)?;
         }
         fs.write_file(&sidecar_path, sidecar.as_bytes(), time).map_err(ex).with_context(|| format!("writing {sidecar_path}"))?;
-        added.push(Added { path: dest, size, sha256: hex });
+        // Checked on the host file: the same bytes, and a failure here changes nothing.
+        let check = menu::ImageKind::from_name(name).and_then(|_| crate::check::check_host_file(src).ok());
+        added.push(Added {
+            path: dest,
+            size,
+            sha256: hex,
+            expected_to_work: check.as_ref().map(|c| c.expected_to_work),
+            verdict: check.map(|c| c.verdict),
+        });
     }
     fs.flush().map_err(ex)?;
     Ok(added)

@@ -8,7 +8,10 @@ use std::process::Command;
 
 fn polyboot(args: &[&str]) -> (bool, String, String) {
     let fake_efi = std::env::temp_dir().join("polyboot-check-test.efi");
-    std::fs::write(&fake_efi, b"MZ test").unwrap();
+    // Private name, then rename: tests running at the same time never see a half-written file.
+    let tmp = fake_efi.with_extension(format!("efi.{}.{:?}", std::process::id(), std::thread::current().id()));
+    std::fs::write(&tmp, b"MZ test").unwrap();
+    std::fs::rename(&tmp, &fake_efi).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_polyboot"))
         .args(args)
         .env("POLYBOOT_EFI", std::env::var_os("POLYBOOT_EFI").unwrap_or(fake_efi.into()))
@@ -210,4 +213,35 @@ fn windows_media_are_recognised_and_explained() {
     // Not Windows: no `windows` entry.
     let r = &check_json(&["/usr/lib/ipxe/ipxe.iso"])[0];
     assert_eq!(r["windows"], Value::Null, "{r}");
+}
+
+/// `add` answers `check`'s question as it copies: a problem is known before anyone reaches
+/// the firmware. Files the menu does not list get no verdict.
+#[test]
+fn add_says_which_images_will_not_boot() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("drive.img");
+    let s = img.to_str().unwrap();
+    let (ok, _, err) = polyboot(&["install", s, "--size", "128M"]);
+    assert!(ok, "{err}");
+    let wim = dir.path().join("install.wim");
+    std::fs::write(&wim, vec![0u8; 64 << 10]).unwrap();
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, b"not an image\n").unwrap();
+    let (ok, out, err) = polyboot(&["add", "--json", s, "/usr/lib/ipxe/ipxe.iso", wim.to_str().unwrap(), notes.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let added: Vec<Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(added[0]["expected_to_work"], true, "{}", added[0]);
+    assert_eq!(added[1]["expected_to_work"], false, "{}", added[1]);
+    assert!(added[1]["verdict"].as_str().unwrap().contains("not bootable yet"), "{}", added[1]);
+    assert_eq!((&added[2]["expected_to_work"], &added[2]["verdict"]), (&Value::Null, &Value::Null), "{}", added[2]);
+    // The verdict is check's own.
+    let checked = check_json(&[s, "install.wim"]);
+    assert_eq!(added[1]["verdict"], checked[0]["verdict"]);
+
+    let (ok, out, err) = polyboot(&["add", s, wim.to_str().unwrap(), "--to", "again"]);
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("added /again/install.wim"), "{out}");
+    assert!(lines[1].starts_with("  PROBLEM: ") && lines[1].contains("not bootable yet"), "{out}");
 }

@@ -12,7 +12,11 @@ fn efi() -> PathBuf {
         return PathBuf::from(p);
     }
     let p = std::env::temp_dir().join("polyboot-test-fake.efi");
-    std::fs::write(&p, b"MZ not really an EFI app").unwrap();
+    // Written under a private name, then renamed: the other tests, running at the same time,
+    // must never read a half-written file.
+    let tmp = p.with_extension(format!("efi.{}.{:?}", std::process::id(), std::thread::current().id()));
+    std::fs::write(&tmp, b"MZ not really an EFI app").unwrap();
+    std::fs::rename(&tmp, &p).unwrap();
     p
 }
 
