@@ -1,11 +1,8 @@
 //! Finding the Windows install image: a WIM / ESD / split SWM file on the host, or one inside
 //! a Windows ISO (`sources/install.wim`, `install.esd`, `install.swm` + `install2.swm` ...),
 //! read in place through the ISO's directory records — nothing is extracted.
-//!
-//! An ISO can describe its files twice: in the ISO 9660 tree and in a UDF tree. Microsoft's
-//! ISOs put everything but a README in the UDF tree only (and install.wim is often over 4 GiB,
-//! more than one ISO 9660 record can describe), so the UDF tree is searched first; images made
-//! by ISO 9660-only tools (xorriso, genisoimage without -udf) are found in their ISO 9660 tree.
+//! The ISO's UDF tree (where Microsoft's ISOs keep them) is searched before its ISO 9660 tree:
+//! see [`crate::isofiles`].
 
 use crate::drive::io::FileDevice;
 use crate::isofiles::{IsoMember, IsoTrees};
