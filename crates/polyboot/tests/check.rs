@@ -1,24 +1,12 @@
 //! `polyboot check` on real and mastered ISOs, on the host and on a drive.
 
+mod common;
+use common::run as polyboot;
 use polyboot_tests::fixtures::windows_shaped_iso_with;
 use polyboot_tests::run_tool;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn polyboot(args: &[&str]) -> (bool, String, String) {
-    let fake_efi = std::env::temp_dir().join("polyboot-check-test.efi");
-    // Private name, then rename: tests running at the same time never see a half-written file.
-    let tmp = fake_efi.with_extension(format!("efi.{}.{:?}", std::process::id(), std::thread::current().id()));
-    std::fs::write(&tmp, b"MZ test").unwrap();
-    std::fs::rename(&tmp, &fake_efi).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_polyboot"))
-        .args(args)
-        .env("POLYBOOT_EFI", std::env::var_os("POLYBOOT_EFI").unwrap_or(fake_efi.into()))
-        .output()
-        .unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
 
 fn check_json(args: &[&str]) -> Vec<Value> {
     let mut a = vec!["check"];

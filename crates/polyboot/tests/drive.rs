@@ -1,27 +1,15 @@
 //! `install`, `info`, `add`, `ls`, `rm`, `verify` on image files, checked with independent
 //! tools: sfdisk / fdisk, fsck.exfat / dump.exfat, mtools / fsck.fat.
 
+mod common;
+use common::efi_or_stand_in;
 use polyboot_tests::{pattern, run_tool};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn efi() -> PathBuf {
-    // A real build when the tests run under `cargo xtask test`; any PE file will do otherwise.
-    if let Some(p) = std::env::var_os("POLYBOOT_EFI") {
-        return PathBuf::from(p);
-    }
-    let p = std::env::temp_dir().join("polyboot-test-fake.efi");
-    // Written under a private name, then renamed: the other tests, running at the same time,
-    // must never read a half-written file.
-    let tmp = p.with_extension(format!("efi.{}.{:?}", std::process::id(), std::thread::current().id()));
-    std::fs::write(&tmp, b"MZ not really an EFI app").unwrap();
-    std::fs::rename(&tmp, &p).unwrap();
-    p
-}
-
 fn polyboot(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_polyboot")).args(args).env("POLYBOOT_EFI", efi()).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_polyboot")).args(args).env("POLYBOOT_EFI", efi_or_stand_in()).output().unwrap()
 }
 
 #[track_caller]
@@ -78,7 +66,7 @@ fn check_boot_partition(img: &Path) {
     assert!(listing.contains("BOOTX64.EFI"), "{listing}");
     let copied = img.with_extension("efi");
     run_tool(Command::new("mcopy").arg("-n").arg("-i").arg(&p2).arg("::/EFI/BOOT/BOOTX64.EFI").arg(&copied)).unwrap();
-    assert_eq!(std::fs::read(&copied).unwrap(), std::fs::read(efi()).unwrap());
+    assert_eq!(std::fs::read(&copied).unwrap(), std::fs::read(efi_or_stand_in()).unwrap());
     std::fs::remove_file(p2).unwrap();
 }
 

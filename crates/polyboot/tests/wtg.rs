@@ -5,6 +5,8 @@
 //! (genisoimage UDF bridge whose ISO 9660 tree does not list the install image) are read
 //! through their UDF tree.
 
+mod common;
+use common::run as polyboot;
 use polyboot::wtg::{self, source};
 use polyboot_tests::fixtures::windows_shaped_iso;
 use polyboot_tests::{find_tool, host_paths, ntfs_paths, pattern, run_tool};
@@ -13,18 +15,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-
-fn polyboot(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_polyboot"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn editions_json(image: &Path) -> Value {
     let (ok, out, err) = polyboot(&["wtg", "editions", image.to_str().unwrap(), "--json"]);

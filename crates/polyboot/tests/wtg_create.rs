@@ -7,6 +7,8 @@
 //! No Windows is booted: that needs a real Windows image. These tests need root (loop
 //! devices, ntfs-3g FUSE mounts) and skip otherwise.
 
+mod common;
+use common::run as polyboot;
 use polyboot::device::SystemView;
 use polyboot::wtg::create::{self, Container, CreateOptions};
 use polyboot_core::bcd::{self, Device, Partition};
@@ -31,18 +33,6 @@ fn is_root() -> bool {
         eprintln!("skipped: wtg create needs root (loop devices, ntfs-3g)");
     }
     root
-}
-
-fn polyboot(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_polyboot"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// A SYSTEM hive as Windows Setup leaves it, reduced to what the policy step touches.
