@@ -15,6 +15,9 @@
 //!   arithmetic, so no overflow corner is shared with the code) says it is valid.
 #![no_main]
 
+#[path = "../common/input_bytes.rs"]
+mod input_bytes;
+use input_bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use polyboot_core::crc32::crc32;
 use polyboot_core::guid::Guid;
@@ -133,24 +136,6 @@ fn check_decode(data: &[u8]) {
                 assert!(Handoff::decode(&longer).is_err());
             }
         }
-    }
-}
-
-/// Little reader over the fuzz input; zeros once it runs out.
-struct Bytes<'a>(&'a [u8]);
-
-impl Bytes<'_> {
-    fn u8(&mut self) -> u8 {
-        match self.0.split_first() {
-            Some((&b, rest)) => {
-                self.0 = rest;
-                b
-            }
-            None => 0,
-        }
-    }
-    fn u64(&mut self, n: usize) -> u64 {
-        (0..n).fold(0u64, |v, i| v | u64::from(self.u8()) << (8 * i))
     }
 }
 

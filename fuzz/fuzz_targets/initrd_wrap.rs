@@ -23,6 +23,9 @@
 //!   original bytes, padding and a `TRAILER!!!` entry, nothing more.
 #![no_main]
 
+#[path = "../common/input_bytes.rs"]
+mod input_bytes;
+use input_bytes::Bytes;
 use std::cell::RefCell;
 use std::sync::Arc;
 
@@ -45,29 +48,6 @@ thread_local! {
 
 fn image_byte(i: u64) -> u8 {
     (i.wrapping_mul(0x9E37_79B9) >> 13) as u8 ^ (i as u8)
-}
-
-struct Bytes<'a>(&'a [u8]);
-
-impl Bytes<'_> {
-    fn u8(&mut self) -> u8 {
-        match self.0.split_first() {
-            Some((&b, rest)) => {
-                self.0 = rest;
-                b
-            }
-            None => 0,
-        }
-    }
-    fn u64(&mut self, n: usize) -> u64 {
-        (0..n).fold(0u64, |v, i| v | u64::from(self.u8()) << (8 * i))
-    }
-    fn take(&mut self, n: usize) -> Vec<u8> {
-        let n = n.min(self.0.len());
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
-        a.to_vec()
-    }
 }
 
 struct Input {

@@ -49,14 +49,16 @@ pub const README_TEXT: &[u8] = b"polyboot fuzz seed: hand-built ISO 9660 image\n
 pub const BIG_TAIL: usize = 1000;
 const EFI_IMAGE_BYTES: usize = 4096;
 
-fn both16(v: u16) -> [u8; 4] {
+/// A both-endian 16-bit field (ECMA-119 7.2.3).
+pub fn both16(v: u16) -> [u8; 4] {
     let mut out = [0u8; 4];
     out[..2].copy_from_slice(&v.to_le_bytes());
     out[2..].copy_from_slice(&v.to_be_bytes());
     out
 }
 
-fn both32(v: u32) -> [u8; 8] {
+/// A both-endian 32-bit field (ECMA-119 7.3.3).
+pub fn both32(v: u32) -> [u8; 8] {
     let mut out = [0u8; 8];
     out[..4].copy_from_slice(&v.to_le_bytes());
     out[4..].copy_from_slice(&v.to_be_bytes());

@@ -160,19 +160,7 @@ pub fn bootcfg_seeds() -> Vec<(&'static str, Vec<u8>)> {
 
 const SECTOR: usize = 2048;
 
-fn both16(v: u16) -> [u8; 4] {
-    let mut out = [0u8; 4];
-    out[..2].copy_from_slice(&v.to_le_bytes());
-    out[2..].copy_from_slice(&v.to_be_bytes());
-    out
-}
-
-fn both32(v: u32) -> [u8; 8] {
-    let mut out = [0u8; 8];
-    out[..4].copy_from_slice(&v.to_le_bytes());
-    out[4..].copy_from_slice(&v.to_be_bytes());
-    out
-}
+use crate::iso::{both16, both32};
 
 fn record(id: &[u8], lba: usize, len: usize, dir: bool) -> Vec<u8> {
     let pad = usize::from(id.len() % 2 == 0);
