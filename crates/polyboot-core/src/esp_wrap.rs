@@ -42,29 +42,13 @@ pub const MAX_PATH: usize = 4096;
 /// absolute path as returned by this function). A leading `\` or `/` in `name` starts from
 /// the root; `..` never climbs above it.
 pub fn resolve(dir: &str, name: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    let absolute = name.starts_with(['\\', '/']);
-    if !absolute {
-        parts.extend(dir.split(['/', '\\']).filter(|c| !c.is_empty() && *c != "."));
+    // The same normalisation as paths in boot configurations; neither string can start with
+    // a GRUB `(device)` here, so that part of it never applies.
+    if name.starts_with(['\\', '/']) {
+        bootcfg::normalize_path(name)
+    } else {
+        bootcfg::normalize_path(&format!("{dir}/{name}"))
     }
-    for c in name.split(['\\', '/']) {
-        match c {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            c => parts.push(c),
-        }
-    }
-    let mut out = String::new();
-    for p in &parts {
-        out.push('/');
-        out.push_str(p);
-    }
-    if out.is_empty() {
-        out.push('/');
-    }
-    out
 }
 
 /// The directory containing `path` (an absolute path from [`resolve`]).
