@@ -43,6 +43,20 @@ pub enum SchemeArg {
     Mbr,
 }
 
+/// The safety switches of every command that erases a disk (install, wtg create).
+#[derive(Debug, Args)]
+pub struct EraseArgs {
+    /// Print the plan and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation.
+    #[arg(long, short)]
+    pub yes: bool,
+    /// Allow a non-removable disk.
+    #[arg(long)]
+    pub force: bool,
+}
+
 /// Lay out a whole disk or an image file as a polyboot drive (erases it).
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -72,15 +86,8 @@ pub struct InstallArgs {
     /// Logical sector size of an image file.
     #[arg(long, value_parser = ["512", "4096"])]
     pub sector_size: Option<String>,
-    /// Print the plan and write nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Do not ask for confirmation.
-    #[arg(long, short)]
-    pub yes: bool,
-    /// Allow a non-removable disk.
-    #[arg(long)]
-    pub force: bool,
+    #[command(flatten)]
+    pub erase: EraseArgs,
     /// The UEFI boot manager to install (default: the one built with this binary).
     #[arg(long)]
     pub efi: Option<PathBuf>,
@@ -244,15 +251,8 @@ pub struct WtgCreateArgs {
     /// Leave the host's internal disks online (no SanPolicy = 4).
     #[arg(long)]
     pub no_internal_disks_offline: bool,
-    /// Print the plan and write nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Do not ask for confirmation.
-    #[arg(long, short)]
-    pub yes: bool,
-    /// Allow a non-removable disk.
-    #[arg(long)]
-    pub force: bool,
+    #[command(flatten)]
+    pub erase: EraseArgs,
     /// Print a JSON report (the plan and what was done) on stdout.
     #[arg(long)]
     pub json: bool,

@@ -188,9 +188,9 @@ fn run_install(args: InstallArgs) -> Result<()> {
         reserve: args.reserve,
         label: args.label,
         sector_size: args.sector_size.map(|s| s.parse()).transpose()?,
-        dry_run: args.dry_run,
-        yes: args.yes,
-        force: args.force,
+        dry_run: args.erase.dry_run,
+        yes: args.erase.yes,
+        force: args.erase.force,
         efi: args.efi,
     };
     let interactive = std::io::stdin().is_terminal();

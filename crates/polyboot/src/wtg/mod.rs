@@ -182,9 +182,9 @@ fn run_create(args: WtgCreateArgs) -> Result<()> {
         unattend: args.unattend,
         drivers: args.drivers,
         internal_disks_offline: !args.no_internal_disks_offline,
-        dry_run: args.dry_run,
-        yes: args.yes,
-        force: args.force,
+        dry_run: args.erase.dry_run,
+        yes: args.erase.yes,
+        force: args.erase.force,
     };
     // Ctrl-C cancels the apply cleanly (the target is left without a partition table)
     // instead of killing the process in the middle of a write.
@@ -196,27 +196,21 @@ fn run_create(args: WtgCreateArgs) -> Result<()> {
     let mut progress = create::progress_bar(quiet);
     let stdin = std::io::stdin();
     let interactive = stdin.is_terminal();
-    let report = if args.json {
-        create::create(
-            &crate::device::SystemView::host(),
-            &opts,
-            Some(&CANCEL),
-            &mut progress,
-            interactive,
-            &mut stdin.lock(),
-            &mut std::io::stderr(),
-        )?
+    // With --json, stdout carries only the report: the dialogue and plan go to stderr.
+    let mut dialogue: Box<dyn std::io::Write> = if args.json {
+        Box::new(std::io::stderr())
     } else {
-        create::create(
-            &crate::device::SystemView::host(),
-            &opts,
-            Some(&CANCEL),
-            &mut progress,
-            interactive,
-            &mut stdin.lock(),
-            &mut std::io::stdout(),
-        )?
+        Box::new(std::io::stdout())
     };
+    let report = create::create(
+        &crate::device::SystemView::host(),
+        &opts,
+        Some(&CANCEL),
+        &mut progress,
+        interactive,
+        &mut stdin.lock(),
+        &mut dialogue,
+    )?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
