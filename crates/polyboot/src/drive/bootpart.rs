@@ -249,14 +249,7 @@ fn repair_dot_entries(file: &File, offset: u64, len: u64, sector_size: u32) -> R
     while let Some((at, size, is_root)) = queue.pop() {
         let mut buf = vec![0u8; size as usize];
         file.read_exact_at(&mut buf, at)?;
-        if !is_root && buf.len() >= 128 && buf[11] == 0x0F && buf[32] == b'.' && buf[64 + 11] == 0x0F && &buf[96..98] == b".." {
-            let dot: Vec<u8> = buf[32..64].to_vec();
-            let dotdot: Vec<u8> = buf[96..128].to_vec();
-            buf[0..32].copy_from_slice(&dot);
-            buf[32..64].copy_from_slice(&dotdot);
-            buf[64..128].fill(0);
-            buf[64] = 0xE5;
-            buf[96] = 0xE5;
+        if !is_root && move_dot_entries_first(&mut buf) {
             file.write_all_at(&buf[..128], at)?;
         }
         for entry in buf.chunks_exact(32) {
@@ -274,6 +267,23 @@ fn repair_dot_entries(file: &File, offset: u64, len: u64, sector_size: u32) -> R
         }
     }
     Ok(())
+}
+
+/// In the first bytes of a directory `fatfs` wrote (long-name entry, ".", long-name entry,
+/// ".."), move "." and ".." to the first two slots and mark the two slots after them deleted.
+/// Returns whether `dir[..128]` changed (and must be written back).
+pub(crate) fn move_dot_entries_first(dir: &mut [u8]) -> bool {
+    let fatfs_shape =
+        dir.len() >= 128 && dir[11] == 0x0F && dir[32] == b'.' && dir[64 + 11] == 0x0F && &dir[96..98] == b"..";
+    if !fatfs_shape {
+        return false;
+    }
+    dir.copy_within(32..64, 0);
+    dir.copy_within(96..128, 32);
+    dir[64..128].fill(0);
+    dir[64] = 0xE5;
+    dir[96] = 0xE5;
+    true
 }
 
 fn write_fat_file<T: fatfs::ReadWriteSeek>(root: &fatfs::Dir<'_, T>, path: &str, data: &[u8]) -> Result<()> {

@@ -2,6 +2,7 @@
 //! (dosfstools) on a loop device over the partition (so the boot sector carries the right
 //! hidden-sector count), then filled with the `fatfs` crate.
 
+use crate::drive::bootpart::move_dot_entries_first;
 use crate::drive::io::RegionStream;
 use anyhow::{bail, ensure, Context, Result};
 use std::fs::File;
@@ -93,7 +94,7 @@ fn device_len(file: &File) -> Result<u64> {
 
 /// The `fatfs` crate (0.3.6) writes a long-name entry in front of each new directory's "."
 /// and ".." entries; fsck.fat wants "." and ".." in the first two slots. Move them there
-/// (the same repair as `drive::bootpart`, for FAT32: directories are cluster chains).
+/// (`drive::bootpart`'s repair of one directory, over FAT32's cluster-chain directories).
 fn repair_dot_entries(file: &File) -> Result<()> {
     let mut bpb = [0u8; 64];
     file.read_exact_at(&mut bpb, 0)
@@ -129,21 +130,7 @@ fn repair_dot_entries(file: &File) -> Result<()> {
             let at = data_at + (c - 2) * cluster_bytes;
             let mut buf = vec![0u8; cluster_bytes as usize];
             file.read_exact_at(&mut buf, at)?;
-            if first_cluster
-                && !is_root
-                && buf.len() >= 128
-                && buf[11] == 0x0F
-                && buf[32] == b'.'
-                && buf[64 + 11] == 0x0F
-                && &buf[96..98] == b".."
-            {
-                let dot = buf[32..64].to_vec();
-                let dotdot = buf[96..128].to_vec();
-                buf[0..32].copy_from_slice(&dot);
-                buf[32..64].copy_from_slice(&dotdot);
-                buf[64..128].fill(0);
-                buf[64] = 0xE5;
-                buf[96] = 0xE5;
+            if first_cluster && !is_root && move_dot_entries_first(&mut buf) {
                 file.write_all_at(&buf[..128], at)?;
             }
             // On FAT32 a ".." that leads to the root directory holds cluster 0, not the
