@@ -111,6 +111,11 @@ fn tool_package_hint(program: &str) -> &'static str {
     }
 }
 
+/// `hivexget HIVE KEY VALUE`: the value as hivex prints it (with its newline).
+pub fn hivexget(hive: &Path, key: &str, value: &str) -> String {
+    run_tool(Command::new(find_tool("hivexget")).arg(hive).arg(key).arg(value)).unwrap()
+}
+
 /// Every path below `root` (`/Windows`, `/Windows/System32/ntoskrnl.exe`, ...): what a tree
 /// copied onto a disk image should list.
 pub fn host_paths(root: &Path) -> BTreeSet<String> {

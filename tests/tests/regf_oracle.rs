@@ -16,7 +16,7 @@ use std::process::Command;
 use polyboot_core::bcd::{self, BcdFirmware, Device, Partition, StoreConfig};
 use polyboot_core::guid::Guid;
 use polyboot_core::regf::{self, Hive, HiveBuilder, KeyNode, Value};
-use polyboot_tests::{find_tool, pattern, run_tool};
+use polyboot_tests::{find_tool, hivexget, pattern, run_tool};
 
 /// `hivexsh [-w] -f SCRIPT HIVE`, failing with its output when it does not succeed.
 fn hivexsh(hive: &Path, script: &str, write: bool) -> String {
@@ -31,15 +31,6 @@ fn hivexsh(hive: &Path, script: &str, write: bool) -> String {
     run_tool(&mut cmd).unwrap()
 }
 
-fn hivexget(hive: &Path, key: &str, value: &str) -> String {
-    run_tool(
-        Command::new(find_tool("hivexget"))
-            .arg(hive)
-            .arg(key)
-            .arg(value),
-    )
-    .unwrap()
-}
 
 /// `hivexml`, without the `<byte_runs>` (file offsets differ between writers).
 fn hivexml(hive: &Path) -> String {

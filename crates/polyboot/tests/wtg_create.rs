@@ -200,16 +200,9 @@ fn ntfscat(img: &Path, path: &str) -> Vec<u8> {
     out.stdout
 }
 
+/// [`polyboot_tests::hivexget`] without the trailing newline.
 fn hivexget(hive: &Path, key: &str, value: &str) -> String {
-    run_tool(
-        Command::new(find_tool("hivexget"))
-            .arg(hive)
-            .arg(key)
-            .arg(value),
-    )
-    .unwrap()
-    .trim()
-    .to_string()
+    polyboot_tests::hivexget(hive, key, value).trim().to_string()
 }
 
 /// The `Element` value of one BCD element, as `hivexsh lsval` prints it (`hex(3):aa,bb,..`
