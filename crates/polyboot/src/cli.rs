@@ -15,7 +15,8 @@ Examples:
   polyboot info disk.img --json
   polyboot update /dev/sdb                     new boot files, the images stay
   polyboot wtg editions Win11.iso              list a Windows image's editions
-  polyboot wtg create Win11.iso /dev/sdb --index 1   a Windows To Go drive";
+  polyboot wtg create Win11.iso /dev/sdb --index 1   a Windows To Go drive
+  polyboot completions bash > ~/.local/share/bash-completion/completions/polyboot";
 
 #[derive(Debug, Parser)]
 #[command(name = "polyboot", version, about = ABOUT, after_help = EXAMPLES, propagate_version = true)]
@@ -35,6 +36,9 @@ pub enum Command {
     Check(CheckArgs),
     Update(UpdateArgs),
     Wtg(WtgArgs),
+    Completions(CompletionsArgs),
+    #[command(hide = true)]
+    Manpages(ManpagesArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -97,7 +101,10 @@ pub struct InstallArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  polyboot info disk.img\n  polyboot info /dev/sdb --json")]
 pub struct InfoArgs {
+    /// The polyboot drive: a whole disk (/dev/sdb, /dev/nvme0n1; not a partition) or a drive
+    /// image file made by `polyboot install`.
     pub target: PathBuf,
+    /// Print the report as JSON (for scripts) instead of text.
     #[arg(long)]
     pub json: bool,
 }
@@ -106,12 +113,17 @@ pub struct InfoArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  polyboot add disk.img debian.iso\n  polyboot add /dev/sdb *.iso --to linux/live")]
 pub struct AddArgs {
+    /// The polyboot drive: a whole disk (/dev/sdb, /dev/nvme0n1; not a partition) or a drive
+    /// image file made by `polyboot install`.
     pub target: PathBuf,
+    /// Image files on this machine to copy (.iso, .img, .efi, .wim, .vhd, .vhdx show in the
+    /// boot menu; other files are copied as they are, e.g. ventoy.json with --to ventoy).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// Directory on the data partition (created if needed).
     #[arg(long, default_value = "/")]
     pub to: String,
+    /// Print what was copied (path, size, SHA-256, boot verdict) as JSON instead of text.
     #[arg(long)]
     pub json: bool,
     /// No progress bar.
@@ -123,9 +135,13 @@ pub struct AddArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  polyboot ls disk.img\n  polyboot ls disk.img linux --json")]
 pub struct LsArgs {
+    /// The polyboot drive: a whole disk (/dev/sdb, /dev/nvme0n1; not a partition) or a drive
+    /// image file made by `polyboot install`.
     pub target: PathBuf,
+    /// Directory on the data partition, e.g. linux or /linux/live (default: the top level).
     #[arg(default_value = "/")]
     pub path: String,
+    /// Print the entries (path, size, directory or not, fragments) as JSON instead of text.
     #[arg(long)]
     pub json: bool,
 }
@@ -134,7 +150,11 @@ pub struct LsArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  polyboot rm disk.img linux/old.iso")]
 pub struct RmArgs {
+    /// The polyboot drive: a whole disk (/dev/sdb, /dev/nvme0n1; not a partition) or a drive
+    /// image file made by `polyboot install`.
     pub target: PathBuf,
+    /// File (its .sha256 is removed with it) or empty directory on the data partition, e.g.
+    /// linux/old.iso.
     pub path: String,
 }
 
@@ -142,10 +162,15 @@ pub struct RmArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  polyboot verify disk.img\n  polyboot verify disk.img linux/debian.iso --json")]
 pub struct VerifyArgs {
+    /// The polyboot drive: a whole disk (/dev/sdb, /dev/nvme0n1; not a partition) or a drive
+    /// image file made by `polyboot install`.
     pub target: PathBuf,
+    /// One image on the data partition, e.g. linux/debian.iso (default: every image on the drive).
     pub path: Option<String>,
+    /// Print each image's result (OK, no checksum, mismatch) as JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -160,6 +185,7 @@ pub struct VerifyArgs {
 Examples:
   polyboot update /dev/sdb
   polyboot update disk.img --dry-run           show old and new versions, write nothing
+  polyboot update /dev/sdb --yes               the same as without --yes: update never asks
   polyboot update disk.img --efi BOOTX64.EFI --json")]
 pub struct UpdateArgs {
     /// Whole block device (/dev/sdX, /dev/nvmeXnY) or image file holding a polyboot drive.
@@ -167,6 +193,10 @@ pub struct UpdateArgs {
     /// Show what would change and write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Accepted so scripts can pass --yes to every command; update asks nothing (it never
+    /// erases images, and an interrupted update leaves a drive that boots).
+    #[arg(long, short)]
+    pub yes: bool,
     /// The UEFI boot manager to install (default: the one built with this binary).
     #[arg(long)]
     pub efi: Option<PathBuf>,
@@ -272,9 +302,11 @@ Examples:
   polyboot wtg editions win.iso --edition Professional  only the edition it picks (or an error)
   polyboot wtg editions win.iso --index 7             index out of range: says which exist")]
 pub struct WtgEditionsArgs {
+    /// Windows ISO, WIM, ESD, or the first part of a split SWM set (install.swm).
     pub image: PathBuf,
     #[command(flatten)]
     pub select: WtgSelectArgs,
+    /// Print the editions as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
 }
@@ -288,4 +320,33 @@ pub struct WtgSelectArgs {
     /// The edition by ID (e.g. Professional) or by name, ignoring case.
     #[arg(long)]
     pub edition: Option<String>,
+}
+
+/// Print a shell completion script for polyboot on stdout.
+///
+/// Install it where your shell looks for completions (see the examples), then start a new
+/// shell. Completes subcommands, options and file names.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  polyboot completions bash > ~/.local/share/bash-completion/completions/polyboot
+  polyboot completions zsh > ~/.zfunc/_polyboot         with fpath+=~/.zfunc in ~/.zshrc
+  polyboot completions fish > ~/.config/fish/completions/polyboot.fish
+  polyboot completions elvish >> ~/.config/elvish/rc.elv
+  polyboot completions powershell >> $PROFILE")]
+pub struct CompletionsArgs {
+    /// The shell to write the script for.
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+/// Write polyboot's man pages into DIR: polyboot.1 and one page per subcommand
+/// (polyboot-install.1, polyboot-wtg-create.1, ...).
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  polyboot manpages target/man && man -l target/man/polyboot.1")]
+pub struct ManpagesArgs {
+    /// Directory to write the pages into (created if missing; existing pages are replaced).
+    pub dir: PathBuf,
 }

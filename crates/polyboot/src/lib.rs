@@ -2,6 +2,7 @@
 pub mod check;
 pub mod cli;
 pub mod device;
+pub mod docs;
 pub mod drive;
 pub mod isofiles;
 pub mod ops;
