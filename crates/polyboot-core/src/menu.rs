@@ -32,6 +32,10 @@
 //! - Entry names that cannot be a single path component (empty, `.`, `..`, containing `/`,
 //!   `\` or NUL — exFAT stores none of these) are ignored.
 //! - Unreadable directories are reported in [`ScanReport::errors`] and the walk goes on.
+//! - Everything left out is recorded in [`ScanReport::skipped`] with a [`SkipReason`]: the
+//!   skipped directories (not what they hold), `._*`, too small and non-image files; not the
+//!   ignore markers and `.sha256` checksum files ([`is_bookkeeping_file`]). The boot managers
+//!   ignore the list; `polyboot check` shows it.
 //! - Order: each directory's entries are sorted with [`natural_cmp`] and walked depth-first, so
 //!   directories and files interleave like a tree view (`/a/x.iso`, `/b.iso`, `/c/y.iso`).
 //!
@@ -341,18 +345,88 @@ impl fmt::Display for ScanError {
     }
 }
 
-/// Why something that might have been wanted was left out (for `polyboot check` and the
-/// firmware's diagnostics screen). Only image-named files and directories are recorded.
+/// Why a file or directory the scan met is not in the menu (for `polyboot check` and the
+/// firmware's diagnostics screen). Every file is recorded except the scan's and polyboot's own
+/// bookkeeping ([`is_bookkeeping_file`]); a skipped directory is recorded once, not what it
+/// holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SkipReason {
-    /// An image-named file below the minimum size.
-    TooSmall,
-    /// A `._*` file.
+    /// An image-named file below the minimum size (`min_size`, from [`ScanOptions`]): a
+    /// truncated copy or download, or not an image at all.
+    TooSmall { size: u64, min_size: u64 },
+    /// A `._*` file (macOS metadata).
     DotUnderscore,
     /// A directory holding `.polybootignore` / `.ventoyignore`.
     IgnoreMarker,
+    /// A trash or Windows system directory ([`should_skip_dir`]).
+    SystemDirectory,
     /// A directory below the maximum depth.
     TooDeep,
+    /// A file whose name has no image extension ([`ImageKind`]).
+    UnknownExtension,
+}
+
+impl SkipReason {
+    /// A short stable name for machine-readable output: `too_small`, `dot_underscore`,
+    /// `ignore_marker`, `system_directory`, `too_deep`, `unknown_extension`.
+    pub fn code(self) -> &'static str {
+        match self {
+            SkipReason::TooSmall { .. } => "too_small",
+            SkipReason::DotUnderscore => "dot_underscore",
+            SkipReason::IgnoreMarker => "ignore_marker",
+            SkipReason::SystemDirectory => "system_directory",
+            SkipReason::TooDeep => "too_deep",
+            SkipReason::UnknownExtension => "unknown_extension",
+        }
+    }
+
+    /// Whether the skipped entry is an image file the user meant to boot and will not find in
+    /// the menu (image-named, left out only for its size); the other reasons are deliberate
+    /// or concern files that are not images.
+    pub fn is_problem(self) -> bool {
+        matches!(self, SkipReason::TooSmall { .. })
+    }
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkipReason::TooSmall { size, min_size } => write!(
+                f,
+                "too small or truncated: {} is under the {} an image needs",
+                format_size(*size),
+                format_size(*min_size)
+            ),
+            SkipReason::DotUnderscore => f.write_str("macOS metadata file (._*)"),
+            SkipReason::IgnoreMarker => f.write_str(
+                "ignored directory: it holds a .polybootignore / .ventoyignore file (nothing below it is listed)",
+            ),
+            SkipReason::SystemDirectory => f.write_str(
+                "ignored directory: trash or Windows system directory (nothing below it is listed)",
+            ),
+            SkipReason::TooDeep => {
+                f.write_str("deeper than the search depth (nothing below it is listed)")
+            }
+            SkipReason::UnknownExtension => f.write_str(
+                "unknown extension (images end in .iso, .img, .efi, .wim, .vhd or .vhdx)",
+            ),
+        }
+    }
+}
+
+/// Files the scan passes over without recording them in [`ScanReport::skipped`]: the ignore
+/// markers (their directory is recorded instead) and `polyboot add`'s `<image>.sha256`
+/// checksum files; neither was meant to be a menu entry. The boot configuration files
+/// ([`crate::config::POLYBOOT_JSON`], [`crate::config::VENTOY_JSON`]) are not recorded either.
+pub fn is_bookkeeping_file(name: &str) -> bool {
+    let b = name.as_bytes();
+    is_ignore_marker(name)
+        || b.len() >= 7 && b[b.len() - 7..].eq_ignore_ascii_case(b".sha256")
+}
+
+/// `/polyboot/polyboot.json` or `/ventoy/ventoy.json` (case-insensitive, as exFAT looks them up).
+fn is_config_file(path: &str) -> bool {
+    [crate::config::POLYBOOT_JSON, crate::config::VENTOY_JSON].iter().any(|c| eq_ignore_case(c, path))
 }
 
 /// Which bound stopped the scan early.
@@ -373,8 +447,11 @@ pub struct ScanReport {
     pub images: Vec<ImageEntry>,
     /// Directories that could not be listed.
     pub errors: Vec<ScanError>,
-    /// Up to [`MAX_SKIPPED_RECORDED`] skipped files and directories, with the reason.
+    /// Up to [`MAX_SKIPPED_RECORDED`] skipped files and directories, with the reason, in walk
+    /// order.
     pub skipped: Vec<(String, SkipReason)>,
+    /// How many more were skipped once `skipped` was full.
+    pub skipped_not_recorded: usize,
     pub limit: Option<ScanLimit>,
 }
 
@@ -382,6 +459,8 @@ impl ScanReport {
     fn skip(&mut self, path: String, reason: SkipReason) {
         if self.skipped.len() < MAX_SKIPPED_RECORDED {
             self.skipped.push((path, reason));
+        } else {
+            self.skipped_not_recorded = self.skipped_not_recorded.saturating_add(1);
         }
     }
 }
@@ -457,6 +536,7 @@ pub fn scan<S: DirSource + ?Sized>(source: &mut S, options: &ScanOptions) -> Sca
         let path = join(&frame.path, &entry.name);
         if entry.is_dir {
             if should_skip_dir(&entry.name) {
+                report.skip(path, SkipReason::SystemDirectory);
                 continue;
             }
             if depth >= max_depth {
@@ -478,15 +558,20 @@ pub fn scan<S: DirSource + ?Sized>(source: &mut S, options: &ScanOptions) -> Sca
                 }
             }
         } else {
-            let Some(kind) = ImageKind::from_name(&entry.name) else {
+            if is_bookkeeping_file(&entry.name) || is_config_file(&path) {
                 continue;
-            };
+            }
             if options.filter_dot_underscore && should_skip_file(&entry.name) {
                 report.skip(path, SkipReason::DotUnderscore);
                 continue;
             }
+            let Some(kind) = ImageKind::from_name(&entry.name) else {
+                report.skip(path, SkipReason::UnknownExtension);
+                continue;
+            };
             if kind.has_min_size() && entry.size < options.min_size {
-                report.skip(path, SkipReason::TooSmall);
+                let reason = SkipReason::TooSmall { size: entry.size, min_size: options.min_size };
+                report.skip(path, reason);
                 continue;
             }
             if report.images.len() >= options.max_images {
@@ -1189,7 +1274,17 @@ mod tests {
             .file("/keep.iso", BIG);
         let r = scan_default(&mut t);
         assert_eq!(paths(&r), ["/.dotfile.iso", "/.images/hidden-dir.iso", "/keep.iso"]);
-        assert_eq!(r.skipped, [("/._apple.iso".to_string(), SkipReason::DotUnderscore)]);
+        let skipped: Vec<(&str, SkipReason)> = r.skipped.iter().map(|(p, why)| (p.as_str(), *why)).collect();
+        assert_eq!(
+            skipped,
+            [
+                ("/$RECYCLE.BIN", SkipReason::SystemDirectory),
+                ("/._apple.iso", SkipReason::DotUnderscore),
+                ("/.Trash-1000", SkipReason::SystemDirectory),
+                ("/.Trashes", SkipReason::SystemDirectory),
+                ("/system volume information", SkipReason::SystemDirectory),
+            ]
+        );
         // Skipped system directories are never even listed.
         assert!(!t.listed.iter().any(|p| p.contains("Trash") || p.contains("RECYCLE")));
 
@@ -1274,10 +1369,68 @@ mod tests {
         assert_eq!(paths(&r), ["/empty.efi", "/exact.iso", "/shell.efi"]);
         let too_small: Vec<&str> = r.skipped.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(too_small, ["/small.iso", "/small.wim", "/tiny.img"]);
-        assert!(r.skipped.iter().all(|(_, why)| *why == SkipReason::TooSmall));
+        let small = |size| SkipReason::TooSmall { size, min_size: 32 * KIB };
+        let reasons: Vec<SkipReason> = r.skipped.iter().map(|(_, why)| *why).collect();
+        assert_eq!(reasons, [small(32 * KIB - 1), small(10), small(512)]);
+        assert!(reasons.iter().all(|why| why.is_problem() && why.code() == "too_small"));
+        assert_eq!(
+            small(5 * KIB).to_string(),
+            "too small or truncated: 5.0 KiB is under the 32.0 KiB an image needs"
+        );
 
         let r = scan(&mut t, &ScanOptions { min_size: 0, ..ScanOptions::default() });
         assert_eq!(r.images.len(), 6);
+    }
+
+    #[test]
+    fn files_that_are_not_images_are_recorded_with_the_reason() {
+        let mut t = MemTree::new();
+        t.file("/junk.bin", BIG)
+            .file("/debian.iso", BIG)
+            .file("/debian.iso.sha256", 80) // add's checksum file: bookkeeping
+            .file("/DEBIAN.ISO.SHA256", 80)
+            .file("/._notes.txt", 10) // metadata, whatever its extension
+            .file("/notes", 10)
+            .file("/sub/.ventoyignore", 0) // reported as its directory
+            .file("/sub/x.iso", BIG)
+            .file("/iso/archive.iso.zip", BIG)
+            .file("/ventoy/ventoy.json", 100) // boot configuration
+            .file("/Polyboot/POLYBOOT.JSON", 100)
+            .file("/ventoy/theme.txt", 100);
+        let r = scan_default(&mut t);
+        assert_eq!(paths(&r), ["/debian.iso"]);
+        let skipped: Vec<(&str, &str)> = r.skipped.iter().map(|(p, why)| (p.as_str(), why.code())).collect();
+        assert_eq!(
+            skipped,
+            [
+                ("/._notes.txt", "dot_underscore"),
+                ("/iso/archive.iso.zip", "unknown_extension"),
+                ("/junk.bin", "unknown_extension"),
+                ("/notes", "unknown_extension"),
+                ("/sub", "ignore_marker"),
+                ("/ventoy/theme.txt", "unknown_extension"),
+            ]
+        );
+        assert!(r.skipped.iter().all(|(_, why)| !why.is_problem()));
+        assert!(SkipReason::UnknownExtension.to_string().starts_with("unknown extension"));
+        assert!(SkipReason::IgnoreMarker.to_string().contains(".ventoyignore"));
+        assert!(SkipReason::SystemDirectory.to_string().starts_with("ignored directory"));
+        for name in ["x.iso.sha256", "X.ISO.SHA256", ".polybootignore", ".ventoyignore.txt"] {
+            assert!(is_bookkeeping_file(name), "{name}");
+        }
+        for name in ["sha256", "x.sha25", "x.iso", "ventoy.json"] {
+            assert!(!is_bookkeeping_file(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn skipped_entries_past_the_cap_are_counted() {
+        let mut t = MemTree::new();
+        for i in 0..MAX_SKIPPED_RECORDED + 5 {
+            t.file(&format!("/f{i}.txt"), 1);
+        }
+        let r = scan_default(&mut t);
+        assert_eq!((r.skipped.len(), r.skipped_not_recorded), (MAX_SKIPPED_RECORDED, 5));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use polyboot_core::eltorito;
 use polyboot_core::esp_wrap;
 use polyboot_core::fat::{Fat, FatError};
 use polyboot_core::bootcfg::{self, WarningKind};
+use polyboot_core::config;
 use polyboot_core::initfamily::{self, InitFamily};
 use polyboot_core::initrd_wrap;
 use polyboot_core::menu::{self, ImageKind, Status};
@@ -240,9 +241,63 @@ fn dedup(items: impl Iterator<Item = String>) -> Vec<String> {
     out
 }
 
-/// Every image on a drive, or the one at `image`.
-pub fn check_drive(drive: &mut Drive, image: Option<&str>) -> Result<Vec<ImageCheck>> {
+/// A file or directory on the drive that the boot menu does not list, and why (core's scan
+/// decides; see [`menu::SkipReason`]).
+#[derive(Debug, Serialize, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub path: String,
+    /// `too_small`, `dot_underscore`, `ignore_marker`, `system_directory`, `too_deep`,
+    /// `unknown_extension` ([`menu::SkipReason::code`]) or `unreadable` (a directory the scan
+    /// could not list).
+    pub reason: &'static str,
+    /// The reason for people.
+    pub detail: String,
+    /// An image the menu will not show although it was meant to be one (too small or
+    /// truncated): makes `check` exit with status 1.
+    pub problem: bool,
+}
+
+/// What `check` found on a drive (or about one image file).
+#[derive(Debug, Serialize, Default)]
+pub struct CheckReport {
+    /// The images the menu lists (or the one asked about), checked.
+    pub images: Vec<ImageCheck>,
+    /// Everything else the boot manager's scan met and left out.
+    pub skipped: Vec<Skipped>,
+    /// The scan's other findings: boot configuration errors and warnings, limits reached.
+    pub notes: Vec<String>,
+}
+
+impl CheckReport {
+    /// Whether any image it reports is expected not to boot (`check` exits with status 1).
+    pub fn has_problem(&self) -> bool {
+        self.images.iter().any(|i| !i.expected_to_work) || self.skipped.iter().any(|s| s.problem)
+    }
+}
+
+/// The boot configuration as the UEFI boot manager reads it (its own parser); problems are
+/// added to `notes`, as the boot manager prints them.
+fn drive_config<D: ReadAt>(fs: &mut polyboot_core::exfat::ExFat<D>, notes: &mut Vec<String>) -> config::BootConfig {
+    let mut read = |path: &str| match fs.metadata(path) {
+        Ok(m) if m.size > config::MAX_CONFIG_BYTES as u64 => {
+            notes.push(format!("config: {path} is larger than {} bytes; the boot menu ignores it", config::MAX_CONFIG_BYTES));
+            None
+        }
+        Ok(_) => fs.read_to_vec(path).ok(),
+        Err(_) => None,
+    };
+    let ours = read(config::POLYBOOT_JSON);
+    let ventoy = read(config::VENTOY_JSON);
+    let (cfg, errors) = config::load(ours.as_deref(), ventoy.as_deref(), config::Firmware::Uefi);
+    notes.extend(errors.iter().map(|e| format!("config: {e}; the boot menu ignores the file")));
+    notes.extend(cfg.warnings.iter().map(|w| format!("config: {w}")));
+    cfg
+}
+
+/// Every image on a drive and every file the menu skips, or the one image at `image`.
+pub fn check_drive(drive: &mut Drive, image: Option<&str>) -> Result<CheckReport> {
     let mut fs = drive.data()?;
+    let mut report = CheckReport::default();
     let images: Vec<(String, ImageKind)> = match image {
         Some(p) => {
             let path = crate::ops::normalize(p);
@@ -250,16 +305,38 @@ pub fn check_drive(drive: &mut Drive, image: Option<&str>) -> Result<Vec<ImageCh
             vec![(path, kind)]
         }
         None => {
-            let report = menu::scan(&mut fs, &menu::ScanOptions::default());
-            report.images.into_iter().map(|i| (i.path, i.kind)).collect()
+            // The boot manager's own scan, with the drive's configuration.
+            let cfg = drive_config(&mut fs, &mut report.notes);
+            let scan = menu::scan(&mut fs, &cfg.scan_options());
+            report.skipped = scan
+                .skipped
+                .iter()
+                .map(|(path, why)| Skipped { path: path.clone(), reason: why.code(), detail: why.to_string(), problem: why.is_problem() })
+                .collect();
+            report.skipped.extend(scan.errors.iter().map(|e| Skipped {
+                path: e.path.clone(),
+                reason: "unreadable",
+                detail: format!("cannot be read: {}", e.message),
+                problem: false,
+            }));
+            if scan.skipped_not_recorded > 0 {
+                report.notes.push(format!("{} more skipped files and directories are not listed", scan.skipped_not_recorded));
+            }
+            if let Some(limit) = scan.limit {
+                let what = match limit {
+                    menu::ScanLimit::Images => "images",
+                    menu::ScanLimit::Directories => "directories",
+                };
+                report.notes.push(format!("the scan stopped at its limit of {what}: not every image is listed"));
+            }
+            scan.images.into_iter().map(|i| (i.path, i.kind)).collect()
         }
     };
-    let mut out = Vec::new();
     for (path, kind) in images {
         let mut file = fs.open_file(&path).map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
-        out.push(check_image(&path, kind, &mut file));
+        report.images.push(check_image(&path, kind, &mut file));
     }
-    Ok(out)
+    Ok(report)
 }
 
 /// An image file on the host, before it is copied to a drive.

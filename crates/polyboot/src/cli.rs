@@ -207,13 +207,31 @@ pub struct UpdateArgs {
 
 /// Explain whether images will boot: boot modes, initrds, init family, polyboot's verdict.
 /// TARGET is a polyboot drive (every image on it, or IMAGE) or an image file on this machine.
+/// On a whole drive it also lists every file and directory the boot menu skips, with the
+/// reason (`skipped PATH: REASON`: too small or truncated, ignored directory, `._*` file,
+/// unknown extension, too deep, unreadable), and reads the drive's boot configuration
+/// (polyboot.json / ventoy.json) as the boot manager does.
+///
+/// Exit status: 0 when every image reported is expected to boot; 1 when any is not (a
+/// PROBLEM verdict, or an image file the menu leaves out as too small or truncated), and on
+/// errors.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  polyboot check disk.img\n  polyboot check disk.img linux/debian-live.iso --json\n  polyboot check ~/Downloads/fedora.iso")]
+#[command(after_help = "Examples:\n  polyboot check disk.img\n  polyboot check disk.img linux/debian-live.iso --json\n  polyboot check ~/Downloads/fedora.iso\n  polyboot check disk.img --json --with-skipped")]
 pub struct CheckArgs {
+    /// A polyboot drive (a whole disk such as /dev/sdb, or a drive image file made by
+    /// `polyboot install`), or an image file on this machine to check before copying it.
     pub target: PathBuf,
+    /// Check only this image on the drive (its path on the data partition, e.g.
+    /// linux/debian.iso) instead of everything.
     pub image: Option<String>,
+    /// Print the results as JSON (for scripts): an array with one object per checked image.
     #[arg(long)]
     pub json: bool,
+    /// With --json: print one object {"images": [...], "skipped": [{"path", "reason",
+    /// "detail", "problem"}], "notes": [...]} instead of the array, so the skipped files
+    /// are in the JSON too.
+    #[arg(long, requires = "json")]
+    pub with_skipped: bool,
 }
 
 /// Windows To Go: list the editions of a Windows image (ISO, WIM, ESD or split SWM), write a

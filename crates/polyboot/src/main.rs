@@ -42,17 +42,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match command {
         Command::Install(args) => run_install(args)?,
         Command::Check(args) => {
-            let results = match Drive::open(&args.target, false) {
+            let report = match Drive::open(&args.target, false) {
                 Ok(mut drive) => polyboot::check::check_drive(&mut drive, args.image.as_deref())?,
                 Err(drive_error) if args.image.is_none() && args.target.is_file() => {
-                    vec![polyboot::check::check_host_file(&args.target).map_err(|e| e.context(format!("{drive_error:#}")))?]
+                    let image = polyboot::check::check_host_file(&args.target).map_err(|e| e.context(format!("{drive_error:#}")))?;
+                    polyboot::check::CheckReport { images: vec![image], ..Default::default() }
                 }
                 Err(e) => return Err(e),
             };
-            if args.json {
-                print_json(&results)?;
+            if args.json && args.with_skipped {
+                print_json(&report)?;
+            } else if args.json {
+                print_json(&report.images)?;
             } else {
-                for r in &results {
+                for r in &report.images {
                     let modes = match (r.uefi, r.bios) {
                         (true, true) => "UEFI+BIOS",
                         (true, false) => "UEFI",
@@ -81,6 +84,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     }
                     println!("  {}: {}", if r.expected_to_work { "OK" } else { "PROBLEM" }, r.verdict);
                 }
+                for s in &report.skipped {
+                    println!("skipped {}: {}{}", s.path, s.detail, if s.problem { " (PROBLEM)" } else { "" });
+                }
+                for n in &report.notes {
+                    println!("note: {n}");
+                }
+            }
+            if report.has_problem() {
+                return Ok(ExitCode::FAILURE);
             }
         }
         Command::Info(args) => {
@@ -118,6 +130,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     if let (Some(false), Some(v)) = (a.expected_to_work, &a.verdict) {
                         println!("  PROBLEM: {v}");
                     }
+                }
+            }
+            // The boot manager's parser on a ventoy.json / polyboot.json: said even with --json.
+            for a in &added {
+                if let Some(e) = &a.config_error {
+                    eprintln!("warning: {}: {e}; copied anyway, the boot menu will ignore it", a.path);
+                }
+                for w in &a.config_warnings {
+                    eprintln!("note: {}: {w}", a.path);
                 }
             }
         }

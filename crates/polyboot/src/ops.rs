@@ -163,6 +163,35 @@ pub struct Added {
     /// a problem is known when the file is copied, not at the firmware.
     pub expected_to_work: Option<bool>,
     pub verdict: Option<String>,
+    /// For `/ventoy/ventoy.json` and `/polyboot/polyboot.json`: why the boot manager's own
+    /// parser refuses the file (`line 3, column 5: ...`), in which case the boot menu ignores
+    /// it; None when it is accepted or is not a configuration file.
+    pub config_error: Option<String>,
+    /// For those files: what the boot manager's parser warns about (unknown keys, values it
+    /// does not honour) while still using the file.
+    pub config_warnings: Vec<String>,
+}
+
+/// Parse a file copied to `dest` with the boot manager's own parser when `dest` is one of the
+/// boot configuration files: (error, warnings). Syntax errors carry the line and column.
+fn validate_config(dest: &str, src: &Path, size: u64) -> Result<(Option<String>, Vec<String>)> {
+    use polyboot_core::config::{self, ConfigError, Firmware};
+    let parse: fn(&[u8], Firmware) -> Result<config::ConfigLayer, ConfigError> = if dest.eq_ignore_ascii_case(config::VENTOY_JSON) {
+        config::parse_ventoy
+    } else if dest.eq_ignore_ascii_case(config::POLYBOOT_JSON) {
+        config::parse_polyboot
+    } else {
+        return Ok((None, Vec::new()));
+    };
+    if size > config::MAX_CONFIG_BYTES as u64 {
+        let error = ConfigError::TooLarge { size: usize::try_from(size).unwrap_or(usize::MAX), limit: config::MAX_CONFIG_BYTES };
+        return Ok((Some(error.to_string()), Vec::new()));
+    }
+    let bytes = std::fs::read(src).with_context(|| format!("reading {}", src.display()))?;
+    Ok(match parse(&bytes, Firmware::Uefi) {
+        Ok(layer) => (None, layer.warnings),
+        Err(e) => (Some(e.to_string()), Vec::new()),
+    })
 }
 
 /// Copy host files into `to_dir` on the data partition, hashing in the same pass, and record
@@ -219,12 +248,15 @@ pub fn add(drive: &mut Drive, files: &[&Path], to_dir: &str, quiet: bool) -> Res
         fs.write_file(&sidecar_path, sidecar.as_bytes(), time).map_err(ex).with_context(|| format!("writing {sidecar_path}"))?;
         // Checked on the host file: the same bytes, and a failure here changes nothing.
         let check = menu::ImageKind::from_name(name).and_then(|_| crate::check::check_host_file(src).ok());
+        let (config_error, config_warnings) = validate_config(&dest, src, size)?;
         added.push(Added {
             path: dest,
             size,
             sha256: hex,
             expected_to_work: check.as_ref().map(|c| c.expected_to_work),
             verdict: check.map(|c| c.verdict),
+            config_error,
+            config_warnings,
         });
     }
     fs.flush().map_err(ex)?;

@@ -8,13 +8,17 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// `check ... --json`: the array of checked images. The exit status says whether all of them
+/// are expected to work (none of the targets checked this way holds a skipped image).
 fn check_json(args: &[&str]) -> Vec<Value> {
     let mut a = vec!["check"];
     a.extend_from_slice(args);
     a.push("--json");
     let (ok, out, err) = polyboot(&a);
-    assert!(ok, "{err}");
-    serde_json::from_str::<Value>(&out).unwrap().as_array().unwrap().clone()
+    let results = serde_json::from_str::<Value>(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}")).as_array().unwrap().clone();
+    let all_work = results.iter().all(|r| r["expected_to_work"] == true);
+    assert_eq!(ok, all_work, "exit status vs verdicts: {out} {err}");
+    results
 }
 
 /// A live ISO's shape: a GRUB config loading a kernel and an initrd with `cmdline`, and an El
@@ -61,7 +65,7 @@ fn truncated_iso_is_explained() {
     assert_eq!(r["expected_to_work"], false);
     assert!(r["problem"].as_str().unwrap().contains("truncated"), "{r}");
     let (ok, out, _) = polyboot(&["check", broken.to_str().unwrap()]);
-    assert!(ok && out.contains("PROBLEM: will not boot in UEFI: truncated"), "{out}");
+    assert!(!ok && out.contains("PROBLEM: will not boot in UEFI: truncated"), "{out}");
 }
 
 #[test]
@@ -188,7 +192,7 @@ fn windows_media_are_recognised_and_explained() {
     let verdict = r["verdict"].as_str().unwrap();
     assert!(verdict.starts_with("Windows Setup medium") && verdict.contains("polyboot wtg create"), "{verdict}");
     let (ok, out, err) = polyboot(&["check", iso.to_str().unwrap()]);
-    assert!(ok, "{err}");
+    assert!(!ok, "a PROBLEM verdict is exit status 1: {out} {err}");
     assert!(out.contains("  windows: setup medium, sources/boot.wim (UDF), install image sources/install.esd (UDF)"), "{out}");
     assert!(out.contains("  PROBLEM: Windows Setup medium"), "{out}");
 
@@ -232,4 +236,146 @@ fn add_says_which_images_will_not_boot() {
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with("added /again/install.wim"), "{out}");
     assert!(lines[1].starts_with("  PROBLEM: ") && lines[1].contains("not bootable yet"), "{out}");
+}
+
+fn new_drive(dir: &Path) -> String {
+    let img = dir.join("drive.img");
+    let s = img.to_str().unwrap().to_string();
+    let (ok, _, err) = polyboot(&["install", &s, "--size", "128M"]);
+    assert!(ok, "{err}");
+    s
+}
+
+/// Copy `name` (written with `data`) to `to` on the drive.
+fn add_file(drive: &str, dir: &Path, name: &str, data: &[u8], to: &str) -> (bool, String, String) {
+    let host = dir.join("files").join(to.trim_start_matches('/')).join(name);
+    std::fs::create_dir_all(host.parent().unwrap()).unwrap();
+    std::fs::write(&host, data).unwrap();
+    polyboot(&["add", "-q", drive, host.to_str().unwrap(), "--to", to])
+}
+
+/// `check DRIVE` lists what the menu shows and every candidate the boot manager's scan skips,
+/// each with its reason, under the drive's own configuration (here a search depth of 1); it
+/// exits with status 1 while an image file is left out as too small, 0 once it is gone.
+#[test]
+fn check_lists_every_skipped_file_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = new_drive(dir.path());
+    let ipxe = std::fs::read("/usr/lib/ipxe/ipxe.iso").unwrap();
+    let files: [(&str, &[u8], &str); 10] = [
+        ("ipxe.iso", &ipxe, "/isos"),
+        ("junk.iso", &[7u8; 5000], "/"),
+        ("junk.bin", b"not an image", "/"),
+        ("._ipxe.iso", &ipxe, "/isos"),
+        ("old.iso", &ipxe, "/.Trash-1000"),
+        ("old.iso", &ipxe, "/$RECYCLE.BIN"),
+        ("x.iso", &ipxe, "/System Volume Information"),
+        (".ventoyignore", b"", "/office"),
+        ("office.iso", &ipxe, "/office"),
+        ("deep.iso", &ipxe, "/isos/older"),
+    ];
+    for (name, data, to) in files {
+        let (ok, _, err) = add_file(&s, dir.path(), name, data, to);
+        assert!(ok, "{name}: {err}");
+    }
+    let (ok, _, err) = add_file(&s, dir.path(), "polyboot.json", br#"{"search": {"max_depth": 1}}"#, "/polyboot");
+    assert!(ok && err.is_empty(), "{err}");
+
+    let (ok, out, err) = polyboot(&["check", &s]);
+    assert!(!ok, "junk.iso is an image the menu leaves out: exit status 1\n{out}{err}");
+    assert!(out.starts_with("/isos/ipxe.iso (ISO, 2.0 MiB): boot modes UEFI+BIOS\n"), "{out}");
+    let skipped: Vec<&str> = out.lines().filter(|l| l.starts_with("skipped ")).collect();
+    assert_eq!(
+        skipped,
+        [
+            "skipped /$RECYCLE.BIN: ignored directory: trash or Windows system directory (nothing below it is listed)",
+            "skipped /.Trash-1000: ignored directory: trash or Windows system directory (nothing below it is listed)",
+            "skipped /isos/._ipxe.iso: macOS metadata file (._*)",
+            "skipped /isos/older: deeper than the search depth (nothing below it is listed)",
+            "skipped /junk.bin: unknown extension (images end in .iso, .img, .efi, .wim, .vhd or .vhdx)",
+            "skipped /junk.iso: too small or truncated: 4.9 KiB is under the 32.0 KiB an image needs (PROBLEM)",
+            "skipped /office: ignored directory: it holds a .polybootignore / .ventoyignore file (nothing below it is listed)",
+            "skipped /System Volume Information: ignored directory: trash or Windows system directory (nothing below it is listed)",
+        ],
+        "{out}"
+    );
+    // Only the images the menu lists are checked.
+    assert_eq!(out.lines().filter(|l| l.contains("boot modes")).count(), 1, "{out}");
+
+    // --json keeps its array of checked images; --with-skipped adds the rest.
+    let (ok, out, err) = polyboot(&["check", &s, "--json"]);
+    assert!(!ok, "{err}");
+    let images: Vec<Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!((images.len(), &images[0]["path"]), (1, &Value::from("/isos/ipxe.iso")), "{out}");
+    let (ok, out, err) = polyboot(&["check", &s, "--json", "--with-skipped"]);
+    assert!(!ok, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["images"][0]["path"], "/isos/ipxe.iso", "{report}");
+    let reasons: Vec<(&str, &str, bool)> = report["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["path"].as_str().unwrap(), s["reason"].as_str().unwrap(), s["problem"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("/$RECYCLE.BIN", "system_directory", false),
+            ("/.Trash-1000", "system_directory", false),
+            ("/isos/._ipxe.iso", "dot_underscore", false),
+            ("/isos/older", "too_deep", false),
+            ("/junk.bin", "unknown_extension", false),
+            ("/junk.iso", "too_small", true),
+            ("/office", "ignore_marker", false),
+            ("/System Volume Information", "system_directory", false),
+        ]
+    );
+    assert_eq!(report["notes"], serde_json::json!([]), "{report}");
+
+    // Without the too-small image nothing reported is a problem: exit status 0, and the
+    // deliberate skips are still listed.
+    let (ok, _, err) = polyboot(&["rm", &s, "junk.iso"]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = polyboot(&["check", &s]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("\nskipped /junk.bin: unknown extension"), "{out}");
+    assert!(!out.contains("junk.iso") && !out.contains("PROBLEM"), "{out}");
+}
+
+/// `add` of a ventoy.json the boot manager's parser refuses: the same line / column error the
+/// boot menu would print, the file copied all the same, and `check` says the menu ignores it.
+#[test]
+fn add_of_a_broken_ventoy_json_says_where_and_copies_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = new_drive(dir.path());
+    let broken = b"{\n  \"control\": [\n    {\"VTOY_MENU_TIMEOUT\": \"5\"},\n  ]\n}\n";
+    let (ok, out, err) = add_file(&s, dir.path(), "ventoy.json", broken, "ventoy");
+    assert!(ok, "{err}");
+    assert_eq!(
+        err.trim_end(),
+        "warning: /ventoy/ventoy.json: line 4, column 3: trailing comma; copied anyway, the boot menu will ignore it",
+        "{out}"
+    );
+    let (ok, listing, err) = polyboot(&["ls", &s, "ventoy"]);
+    assert!(ok && listing.contains("ventoy.json"), "{listing}{err}");
+
+    // --json carries it too (the boot manager looks the path up ignoring case); a valid
+    // polyboot.json has no error.
+    let (ok, _, err) = polyboot(&["rm", &s, "ventoy/ventoy.json"]);
+    assert!(ok, "{err}");
+    let host = dir.path().join("files/ventoy/ventoy.json");
+    let (ok, out, err) = polyboot(&["add", "--json", &s, host.to_str().unwrap(), "--to", "/Ventoy"]);
+    assert!(ok, "{err}");
+    let added: Vec<Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(added[0]["config_error"], "line 4, column 3: trailing comma", "{out}");
+    let (ok, out, err) = add_file(&s, dir.path(), "polyboot.json", br#"{"menu": {"timeout": 5}, "colour": 1}"#, "polyboot");
+    assert!(ok && out.starts_with("added /polyboot/polyboot.json"), "{out}{err}");
+    assert!(!err.contains("warning:") && err.contains("note: /polyboot/polyboot.json: ") && err.contains("colour"), "{err}");
+    let (ok, out, _) = add_file(&s, dir.path(), "notes.json", b"{", "ventoy");
+    assert!(ok && !out.contains("warning"), "only the configuration files are parsed: {out}");
+
+    // check reads the drive's configuration as the boot manager does.
+    let (ok, out, err) = polyboot(&["check", &s]);
+    assert!(ok, "no image, nothing expected not to boot: {out}{err}");
+    assert!(out.contains("note: config: /ventoy/ventoy.json: line 4, column 3: trailing comma; the boot menu ignores the file"), "{out}");
 }
