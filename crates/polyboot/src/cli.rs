@@ -36,6 +36,7 @@ pub enum Command {
     Check(CheckArgs),
     Update(UpdateArgs),
     Wtg(WtgArgs),
+    Vm(VmArgs),
     Completions(CompletionsArgs),
     #[command(hide = true)]
     Manpages(ManpagesArgs),
@@ -367,4 +368,90 @@ Examples:
 pub struct ManpagesArgs {
     /// Directory to write the pages into (created if missing; existing pages are replaced).
     pub dir: PathBuf,
+}
+
+/// Boot a polyboot drive, a drive image or a single ISO / IMG file in QEMU for a quick try.
+///
+/// TARGET is a polyboot drive (a USB stick such as /dev/sdb, or an image file made by
+/// `polyboot install`), attached as a USB stick the way a user boots it; or a bare ISO (booted
+/// as a CD-ROM) or IMG / other disk image (booted as a USB disk). Writes are discarded by
+/// default (-snapshot: TARGET is only read, so a real stick is never written); --write lets
+/// the VM write, refused for mounted disks and the system disk. A block device needs root to
+/// read.
+///
+/// The console: with --serial, or when there is no display ($DISPLAY / $WAYLAND_DISPLAY unset,
+/// or QEMU without a window UI), this terminal is the VM's serial console (what the firmware
+/// and polyboot's menu print, and the keys you type; Ctrl-] stops the VM). Otherwise QEMU
+/// opens a window and the serial console is only logged (--log-dir). KVM is used when it
+/// really works here (tried with a tiny guest), TCG otherwise; the line printed at start says
+/// which, and why not KVM.
+///
+/// Exit status: 0 when --expect's TEXT appeared (or, without --expect, when the VM stopped
+/// normally or --timeout passed); 1 when TEXT did not appear before --timeout or the VM's end,
+/// or on an error.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  polyboot vm disk.img                           boot a drive image (UEFI, window or terminal)
+  sudo polyboot vm /dev/sdb --serial             a real stick, read-only, console in this terminal
+  polyboot vm disk.img --bios --serial           legacy BIOS (SeaBIOS)
+  polyboot vm disk.img --image debian.iso        pick an image in the menu and boot it
+  polyboot vm ~/Downloads/debian.iso             a bare ISO, booted as a CD-ROM
+  polyboot vm disk.img --serial --image ipxe.iso --expect \"iPXE initialising devices\" --timeout 120
+                                                 for scripts: exit 0 once the text appears
+  polyboot vm disk.img --dry-run                 print the QEMU command line, start nothing")]
+pub struct VmArgs {
+    /// A polyboot drive (/dev/sdX or an image file), or a bare .iso (CD-ROM) / .img (disk) file.
+    pub target: PathBuf,
+    /// Boot with UEFI firmware (OVMF, a private copy of its variable store): the default.
+    #[arg(long, conflicts_with = "bios")]
+    pub uefi: bool,
+    /// Boot with legacy BIOS firmware (SeaBIOS): polyboot's MBR boot code.
+    #[arg(long)]
+    pub bios: bool,
+    /// Boot this image from polyboot's menu: its path on the drive or a unique part of it
+    /// (e.g. ipxe.iso), typed into the menu's search on the serial console, then Enter.
+    #[arg(long, value_name = "PATH")]
+    pub image: Option<String>,
+    /// Use this terminal as the VM's console (serial port on stdin / stdout, no window).
+    #[arg(long)]
+    pub serial: bool,
+    /// Discard the VM's writes (the default): TARGET is opened read-only.
+    #[arg(long, conflicts_with = "no_snapshot")]
+    pub snapshot: bool,
+    /// Let the VM write to TARGET (refused for a mounted disk or the system disk).
+    #[arg(long = "no-snapshot", visible_alias = "write")]
+    pub no_snapshot: bool,
+    /// Guest memory, e.g. 2G or 512M (a bare number is MiB).
+    #[arg(long, value_name = "SIZE", default_value = "2G", value_parser = crate::vm::parse_memory)]
+    pub memory: u64,
+    /// Stop the VM after SECONDS (for scripts; exit status 1 if --expect's TEXT has not appeared).
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+    /// Stop the VM and exit 0 as soon as the serial console prints TEXT.
+    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
+    pub expect: Option<String>,
+    /// Accelerator: auto (KVM when it really works, else TCG), kvm or tcg.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub accel: VmAccelArg,
+    /// Keep the serial log (serial.log), the QEMU command line and QEMU's stderr in DIR.
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+    /// Print the QEMU command line (and what would be typed into the menu); start nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the plan (with --dry-run) or the plan and the outcome as JSON on stdout; the
+    /// serial console then goes to stderr.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum VmAccelArg {
+    /// KVM when /dev/kvm really runs a guest, else TCG.
+    Auto,
+    /// KVM, or an error saying why not.
+    Kvm,
+    /// QEMU's software emulation (slow, works everywhere).
+    Tcg,
 }

@@ -6,4 +6,5 @@ pub mod docs;
 pub mod drive;
 pub mod isofiles;
 pub mod ops;
+pub mod vm;
 pub mod wtg;

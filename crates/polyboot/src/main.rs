@@ -197,6 +197,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Wtg(args) => polyboot::wtg::run(args)?,
+        Command::Vm(args) => return polyboot::vm::run(args),
         Command::Completions(args) => polyboot::docs::completions(args.shell, &mut std::io::stdout()),
         Command::Manpages(args) => {
             for page in polyboot::docs::manpages(&args.dir)? {
