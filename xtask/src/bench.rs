@@ -1,5 +1,8 @@
-//! `cargo xtask bench [--runs N] [--mib N]`: throughput figures, each printed as a ratio against
-//! a baseline measured in the same run. Nothing is asserted: they are to read.
+//! `cargo xtask bench [--runs N] [--mib N] [--smoke]`: throughput figures, each printed as a ratio
+//! against a baseline measured in the same run. Nothing is asserted about speed: they are to read.
+//! `--smoke` (what `cargo xtask test` runs) is one run of 64 MiB: every step and every figure, in
+//! a few seconds; the run fails if a step fails or a figure cannot be produced.
+//! polyboot's output is read from `--json`, never from its human text.
 //!
 //! 1. `polyboot add` (release binary) of a pseudo-random file (default 2 GiB) into an image made
 //!    by `polyboot install IMG --size 4G`, against `dd bs=4M conv=notrunc,fsync` of the same
@@ -48,9 +51,14 @@ struct Options {
     size: u64,
 }
 
+fn smoke(args: &[String]) -> bool {
+    args.iter().any(|a| a == "--smoke")
+}
+
 fn parse(args: &[String]) -> Result<Options> {
-    let mut opts = Options { runs: 3, size: 2 * GIB };
-    let mut it = args.iter();
+    // `--smoke` changes the defaults; an explicit --runs / --mib still wins.
+    let mut opts = if smoke(args) { Options { runs: 1, size: 64 * MIB } } else { Options { runs: 3, size: 2 * GIB } };
+    let mut it = args.iter().filter(|a| *a != "--smoke");
     while let Some(a) = it.next() {
         let mut value = |name: &str| -> Result<u64> {
             it.next().and_then(|v| v.parse().ok()).with_context(|| format!("{name} needs a positive number"))
@@ -58,7 +66,7 @@ fn parse(args: &[String]) -> Result<Options> {
         match a.as_str() {
             "--runs" => opts.runs = value("--runs")?.max(1) as usize,
             "--mib" => opts.size = value("--mib")?.max(64) * MIB,
-            other => bail!("unknown bench option {other:?} (options: --runs N, --mib N)"),
+            other => bail!("unknown bench option {other:?} (options: --runs N, --mib N, --smoke)"),
         }
     }
     Ok(opts)
@@ -91,7 +99,8 @@ pub fn run(args: &[String]) -> Result<()> {
     let expected = make_source(&src, opts.size)?;
     warm(&src)?;
 
-    println!("polyboot bench — {} MiB source, {} run(s) each, median; MB/s and GB/s are 10^6 / 10^9 bytes/s", opts.size / MIB, opts.runs);
+    println!("polyboot bench{} — {} MiB source, {} run(s) each, median; MB/s and GB/s are 10^6 / 10^9 bytes/s",
+        if smoke(args) { " (smoke configuration: nothing asserted about speed)" } else { "" }, opts.size / MIB, opts.runs);
     println!("machine: {} CPU(s), {}, load average {}; image on {} ({}), source on {}",
         cpus(), cpu_model(), load_average(), out_dir.path().display(), fs_type(out_dir.path()), fs_type(in_dir.path()));
     println!();
@@ -101,13 +110,22 @@ pub fn run(args: &[String]) -> Result<()> {
     let img = out_dir.path().join("drive.img");
     let pass = add_vs_dd(&tools, &img)?;
     println!("add vs dd: {} MiB into a 4G image file, to the same blocks (allocated by a first add); both fsync at the end", opts.size / MIB);
-    report(&pass, opts.size);
+    report(&pass, opts.size)?;
 
     // Cross-check of hashing in the release binary, and of the image after all those writes.
     let t = Instant::now();
-    let out = Command::new(&polyboot).args(["verify", utf8(&img)?, "/source.img", "--quiet"]).stdin(Stdio::null()).output()?;
+    let out = Command::new(&polyboot).args(["verify", utf8(&img)?, "/source.img", "--json"]).stdin(Stdio::null()).output()?;
     let verify_time = t.elapsed();
     check("polyboot verify", &out)?;
+    let verified = json("polyboot verify --json", &out)?;
+    let status = verified
+        .as_array()
+        .and_then(|r| r.iter().find(|v| v["path"] == "/source.img"))
+        .map(|v| v["status"].clone())
+        .with_context(|| format!("polyboot verify --json has no entry for /source.img: {verified}"))?;
+    if status != "ok" {
+        bail!("polyboot verify of /source.img after the runs: {status}");
+    }
     std::fs::remove_file(&img)?;
 
     if fs_type(in_dir.path()) == "tmpfs" && available(in_dir.path()).unwrap_or(0) >= opts.size + 512 * MIB {
@@ -115,7 +133,7 @@ pub fn run(args: &[String]) -> Result<()> {
         let pass = add_vs_dd(&tools, &img)?;
         std::fs::remove_file(&img)?;
         println!("the same with the image on tmpfs (no device: what is left is CPU work — reading, hashing, copying)");
-        report(&pass, opts.size);
+        report(&pass, opts.size)?;
     }
 
     // 2. SHA-256 alone.
@@ -150,7 +168,7 @@ pub fn run(args: &[String]) -> Result<()> {
     println!("SHA-256 of {} MiB in memory: sha2 {} (as polyboot), CPU SHA extensions (sha_ni): {}", hash_len / MIB, sha2_version(&root), if sha_ni { "yes" } else { "no" });
     println!("  sha2, one digest() call over the buffer: {:5.2} GB/s   runs: {}", gbs(median(&ours)), list(&ours, gbs));
     println!("  sha256sum FILE (page cache):             {:5.2} GB/s   runs: {}", gbs(median(&theirs)), list(&theirs, gbs));
-    println!("  ratio sha2/sha256sum = {:.2}; aim >= 1.5 GB/s{}", median(&theirs).as_secs_f64() / median(&ours).as_secs_f64(),
+    println!("  ratio sha2/sha256sum = {:.2}; aim >= 1.5 GB/s{}", figure("sha2/sha256sum", median(&theirs).as_secs_f64() / median(&ours).as_secs_f64())?,
         if sha_ni { "" } else { " (no SHA-NI here: the aim does not apply)" });
     if optimised {
         println!("  (xtask is a debug build; the time is in sha2's compression, built at opt-level 3 by [profile.dev.package.sha2])");
@@ -200,12 +218,15 @@ fn add_vs_dd(t: &Tools, img: &Path) -> Result<Pass> {
     };
     let add = || -> Result<Run> {
         sync()?;
-        let (out, took) = polyboot(&["add", img_s, utf8(t.src)?])?;
+        let (out, took) = polyboot(&["add", img_s, utf8(t.src)?, "--json"])?;
         check("polyboot add", &out)?;
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let got = stdout.split("sha256 ").nth(1).map(|s| s.trim()).unwrap_or("");
-        if got != t.expected {
-            bail!("polyboot add reported sha256 {got:?}, the source's is {}", t.expected);
+        let added = json("polyboot add --json", &out)?;
+        let entry = match added.as_array().map(|a| a.as_slice()) {
+            Some([one]) => one,
+            _ => bail!("polyboot add --json: expected one added file, got {added}"),
+        };
+        if entry["sha256"] != t.expected || entry["size"] != t.size {
+            bail!("polyboot add reported sha256 {} and size {}; the source's are {} and {}", entry["sha256"], entry["size"], t.expected, t.size);
         }
         Ok(took)
     };
@@ -260,7 +281,7 @@ fn locate(img: &Path, src: &Path, size: u64) -> Result<u64> {
     Ok(offset)
 }
 
-fn report(pass: &Pass, size: u64) {
+fn report(pass: &Pass, size: u64) -> Result<()> {
     let mbs = |d: Duration| size as f64 / d.as_secs_f64() / 1e6;
     let walls = |runs: &[Run]| runs.iter().map(|r| r.wall).collect::<Vec<_>>();
     let (add_med, add_user, add_sys) = summary(&pass.add);
@@ -268,9 +289,18 @@ fn report(pass: &Pass, size: u64) {
     let f = &pass.first_add;
     println!("  polyboot add (release, SHA-256 on): {:7.1} MB/s   runs: {}   CPU user {add_user:.2} s, sys {add_sys:.2} s", mbs(add_med), list(&walls(&pass.add), mbs));
     println!("  dd bs=4M conv=notrunc,fsync:        {:7.1} MB/s   runs: {}   CPU user {dd_user:.2} s, sys {dd_sys:.2} s", mbs(dd_med), list(&walls(&pass.dd), mbs));
-    println!("  ratio add/dd = {:.2} (aim >= 0.90)", dd_med.as_secs_f64() / add_med.as_secs_f64());
+    println!("  ratio add/dd = {:.2} (aim >= 0.90)", figure("add/dd", dd_med.as_secs_f64() / add_med.as_secs_f64())?);
     println!("  (first add, allocating the blocks: {:.1} MB/s, CPU user {:.2} s, sys {:.2} s; not in the ratio)", mbs(f.wall), f.user, f.sys);
     println!();
+    Ok(())
+}
+
+/// A figure that could be computed (finite and positive), or the run fails.
+fn figure(what: &str, value: f64) -> Result<f64> {
+    if !value.is_finite() || value <= 0.0 {
+        bail!("figure {what} could not be produced ({value})");
+    }
+    Ok(value)
 }
 
 /// Pseudo-random, never-zero content, fast even in a debug build: 4 KiB pieces of a 1 MiB
@@ -324,6 +354,12 @@ fn sync() -> Result<()> {
 
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg").map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
+}
+
+/// A command's standard output as JSON (`--json`).
+pub(crate) fn json(what: &str, out: &std::process::Output) -> Result<serde_json::Value> {
+    serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("{what}: stdout is not JSON:\n{}", String::from_utf8_lossy(&out.stdout)))
 }
 
 fn check(what: &str, out: &std::process::Output) -> Result<()> {

@@ -1,4 +1,4 @@
-//! `cargo xtask bench-wtg [--runs N] [--mib N]`: the apply step of `polyboot wtg create`
+//! `cargo xtask bench-wtg [--runs N] [--mib N] [--smoke]`: the apply step of `polyboot wtg create`
 //! against `wimapply` of the same WIM to the same kind of target, as a ratio measured in the
 //! same run. Nothing is asserted: the figures are to read (aim: ratio >= 0.95).
 //!
@@ -16,7 +16,12 @@
 //! - Both read the WIM from the page cache (it is read once beforehand), each starts after a
 //!   `sync`, runs alternate which goes first, and the medians are compared (default 5 runs).
 //!
-//! Needs root (loop devices, ntfs-3g). Disk use: about 3 x `--mib` for the images.
+//! `--smoke` (what `cargo xtask test` runs): one run of a 16 MiB tree, every step and both
+//! figures; nothing asserted about speed, but the run fails when a step or a figure fails.
+//!
+//! Needs root (loop devices, ntfs-3g) and wimtools, ntfs-3g and libhivex-bin (`cargo xtask
+//! deps`): without them it stops with an error naming what is missing. Disk use: about
+//! 3 x `--mib` for the images.
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -72,8 +77,10 @@ struct Options {
 }
 
 fn parse(args: &[String]) -> Result<Options> {
-    let mut opts = Options { runs: 5, mib: 300 };
-    let mut it = args.iter();
+    // `--smoke` changes the defaults; an explicit --runs / --mib still wins.
+    let smoke = args.iter().any(|a| a == "--smoke");
+    let mut opts = if smoke { Options { runs: 1, mib: 16 } } else { Options { runs: 5, mib: 300 } };
+    let mut it = args.iter().filter(|a| *a != "--smoke");
     while let Some(a) = it.next() {
         let mut value = |name: &str| -> Result<u64> {
             it.next()
@@ -83,7 +90,7 @@ fn parse(args: &[String]) -> Result<Options> {
         match a.as_str() {
             "--runs" => opts.runs = value("--runs")?.max(1) as usize,
             "--mib" => opts.mib = value("--mib")?.max(16),
-            other => bail!("unknown bench-wtg option {other:?} (options: --runs N, --mib N)"),
+            other => bail!("unknown bench-wtg option {other:?} (options: --runs N, --mib N, --smoke)"),
         }
     }
     Ok(opts)
@@ -205,29 +212,49 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-fn json_number(json: &str, key: &str) -> Result<f64> {
-    let at = json
-        .find(&format!("\"{key}\":"))
-        .with_context(|| format!("no {key} in the report"))?;
-    let rest = json[at + key.len() + 3..].trim_start();
-    let end = rest
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e' || c == '-' || c == '+'))
-        .unwrap_or(rest.len());
-    rest[..end]
-        .parse()
-        .with_context(|| format!("{key} in the report"))
+/// A number of `wtg create --json`'s report.
+fn json_number(report: &serde_json::Value, key: &str) -> Result<f64> {
+    report[key]
+        .as_f64()
+        .with_context(|| format!("no number {key} in the report: {report}"))
 }
 
-/// The Windows partition's (offset, size) from the report's JSON.
-fn windows_partition(json: &str) -> Result<(u64, u64)> {
-    let at = json
-        .find("\"role\": \"windows\"")
-        .context("no windows partition in the report")?;
-    let rest = &json[at..];
-    Ok((
-        json_number(rest, "offset")? as u64,
-        json_number(rest, "size")? as u64,
-    ))
+/// The Windows partition's (offset, size) from the report.
+fn windows_partition(report: &serde_json::Value) -> Result<(u64, u64)> {
+    let part = report["partitions"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["role"] == "windows"))
+        .with_context(|| format!("no windows partition in the report: {report}"))?;
+    match (part["offset"].as_u64(), part["size"].as_u64()) {
+        (Some(offset), Some(size)) => Ok((offset, size)),
+        _ => bail!("windows partition without offset/size in the report: {part}"),
+    }
+}
+
+/// Tools the bench runs, with the package that has them: missing ones stop it with one message.
+const TOOLS: &[(&str, &str)] = &[
+    ("wimcapture", "wimtools"),
+    ("wimapply", "wimtools"),
+    ("mkntfs", "ntfs-3g"),
+    ("hivexget", "libhivex-bin"),
+    ("losetup", "mount"),
+];
+
+fn check_tools() -> Result<()> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs: Vec<PathBuf> = std::env::split_paths(&path).chain(["/usr/sbin".into(), "/sbin".into()]).collect();
+    let missing: Vec<String> = TOOLS
+        .iter()
+        .filter(|(tool, _)| !dirs.iter().any(|d| d.join(tool).is_file()))
+        .map(|(tool, pkg)| format!("{tool} (package {pkg})"))
+        .collect();
+    if !missing.is_empty() {
+        bail!("bench-wtg needs {}: install them with `cargo xtask deps`", missing.join(", "));
+    }
+    if !Path::new("/dev/loop-control").exists() {
+        bail!("bench-wtg needs loop devices (/dev/loop-control is missing: `modprobe loop`, or a privileged container)");
+    }
+    Ok(())
 }
 
 pub fn run(args: &[String]) -> Result<()> {
@@ -236,6 +263,7 @@ pub fn run(args: &[String]) -> Result<()> {
     if unsafe { libc_geteuid() } != 0 {
         bail!("bench-wtg needs root (loop devices, ntfs-3g)");
     }
+    check_tools()?;
     let root = crate::root();
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -302,6 +330,11 @@ pub fn run(args: &[String]) -> Result<()> {
                 .arg(&img)
                 .args(["--size", &size, "--yes", "--json"]),
         )?;
+        let report: serde_json::Value = serde_json::from_str(&report)
+            .with_context(|| format!("wtg create --json: stdout is not JSON:\n{report}"))?;
+        if report["written"] != true {
+            bail!("wtg create --json: the report says nothing was written: {report}");
+        }
         std::fs::remove_file(&img)?;
         let (off, len) = windows_partition(&report)?;
         Ok((
@@ -359,6 +392,9 @@ pub fn run(args: &[String]) -> Result<()> {
                 (s, a, baseline_run(off, len)?)
             }
         };
+        if !(applied > 0.0 && secs > 0.0 && base_secs > 0.0) {
+            bail!("run {}: no figure (applied {applied} bytes in {secs} s; wimapply {base_secs} s)", run + 1);
+        }
         ours.push(applied / secs);
         theirs.push(applied / base_secs);
         println!(

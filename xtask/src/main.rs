@@ -2,7 +2,7 @@
 //!
 //!   cargo xtask deps [--check]   install (or just check) the Debian packages we build and test with
 //!   cargo xtask build            host binaries (default toolchain) + firmware (Debian rustc, build-std)
-//!   cargo xtask test [ARGS]      build, fuzz every parser briefly, run every test (`cargo test --workspace ARGS`)
+//!   cargo xtask test [ARGS]      build, fuzz every parser briefly, bench* --smoke, run every test (`cargo test --workspace ARGS`)
 //!   cargo xtask demo             make a drive image with a sample image and boot it in QEMU
 //!   cargo xtask bench            throughput of `add` vs dd and of SHA-256 vs sha256sum (ratios)
 //!   cargo xtask bench-boot       boot overhead vs -cdrom, in-firmware read path, 1,000-image scan
@@ -281,6 +281,16 @@ fn test(extra: &[String]) -> Result<()> {
     }
     // The BIOS boot code's pure modules, on the host (its own workspace).
     run(cargo().current_dir(root.join("crates/polyboot-bios")).args(["test", "--bins"]))?;
+    // Every benchmark in its smoke configuration (one run, small sizes; nothing asserted about
+    // speed), so one that no longer runs fails here; before the tests, whose summary ends the output.
+    if std::env::var("POLYBOOT_BENCH_SMOKE").as_deref() != Ok("0") {
+        eprintln!("xtask: benchmarks, smoke configuration (about a minute; POLYBOOT_BENCH_SMOKE=0 skips)");
+        let (smoke, started) = (["--smoke".to_string()], std::time::Instant::now());
+        bench::run(&smoke).context("cargo xtask bench --smoke")?;
+        bench_boot::run(&smoke).context("cargo xtask bench-boot --smoke")?;
+        bench_wtg::run(&smoke).context("cargo xtask bench-wtg --smoke")?;
+        eprintln!("xtask: benchmark smoke runs done in {:.0} s", started.elapsed().as_secs_f64());
+    }
     let mut cmd = cargo();
     cmd.current_dir(&root)
         .args(["test", "--workspace"])
