@@ -2,6 +2,8 @@
 //! `tests/fixtures/bootcfg/` (see the README there) and on hand-made edge cases.
 
 use super::*;
+use crate::block::ReadAt;
+use alloc::string::ToString;
 use alloc::vec;
 use std::collections::BTreeMap;
 

@@ -1,0 +1,254 @@
+//! GRUB script as words and commands: quotes removed, `$name` / `${name}` references kept as
+//! variable pieces (expanded later by `grub`, once every assignment is known), comments and
+//! line continuations dropped. No evaluation happens here.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::MAX_WORD;
+
+
+/// One word of a GRUB command as written: its text with quotes removed, plus the names of
+/// the variables it refers to (expanded later, once assignments are known).
+#[derive(Debug, Clone, Default)]
+pub(super) struct Word {
+    /// Pieces: literal text or a variable reference.
+    pub(super) pieces: Vec<Piece>,
+    /// The word is an unquoted `{` or `}` on its own.
+    pub(super) brace: Option<char>,
+    /// Some part of the word was quoted.
+    pub(super) quoted: bool,
+    /// Fully literal (no variables).
+    pub(super) raw: String,
+}
+
+#[derive(Debug, Clone)]
+pub(super) enum Piece {
+    Lit(String),
+    Var(String),
+}
+
+impl Word {
+    fn push_char(&mut self, c: char) {
+        self.raw.push(c);
+        match self.pieces.last_mut() {
+            Some(Piece::Lit(s)) => s.push(c),
+            _ => self.pieces.push(Piece::Lit(String::from(c))),
+        }
+    }
+    fn push_var(&mut self, name: String) {
+        self.raw.push_str("${");
+        self.raw.push_str(&name);
+        self.raw.push('}');
+        self.pieces.push(Piece::Var(name));
+    }
+    pub(super) fn has_vars(&self) -> bool {
+        self.pieces.iter().any(|p| matches!(p, Piece::Var(_)))
+    }
+}
+
+/// One command: its words and the line it starts on.
+#[derive(Debug, Clone)]
+pub(super) struct Command {
+    pub(super) words: Vec<Word>,
+    pub(super) line: usize,
+}
+
+fn is_var_start(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '?' || c == '#' || c == '@' || c == '*'
+}
+
+/// Split GRUB script text into commands. Separators: newline and `;` outside quotes, and
+/// unquoted `{` / `}` words (which also become commands of their own).
+pub(super) fn grub_commands(text: &str) -> Vec<Command> {
+    let mut cmds = Vec::new();
+    let mut words: Vec<Word> = Vec::new();
+    let mut cur: Option<Word> = None;
+    let mut line = 1usize;
+    let mut cmd_line = 1usize;
+    let mut chars = text.chars().peekable();
+
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' => {
+                end_word(&mut words, &mut cur);
+                end_command(&mut cmds, &mut words, cmd_line);
+                line += 1;
+                cmd_line = line;
+            }
+            ';' => {
+                end_word(&mut words, &mut cur);
+                end_command(&mut cmds, &mut words, cmd_line);
+                cmd_line = line;
+            }
+            ' ' | '\t' | '\r' => end_word(&mut words, &mut cur),
+            '#' if cur.is_none() => {
+                // Comment to the end of the line.
+                while let Some(&n) = chars.peek() {
+                    if n == '\n' {
+                        break;
+                    }
+                    chars.next();
+                }
+            }
+            '\\' => match chars.next() {
+                Some('\n') => line += 1, // line continuation
+                Some(n) => cur.get_or_insert_with(Word::default).push_char(n),
+                None => {}
+            },
+            '\'' => {
+                let w = cur.get_or_insert_with(Word::default);
+                line += read_single_quoted(&mut chars, w);
+            }
+            '"' => {
+                let w = cur.get_or_insert_with(Word::default);
+                line += read_double_quoted(&mut chars, w);
+            }
+            '$' => {
+                let w = cur.get_or_insert_with(Word::default);
+                read_var(&mut chars, w);
+            }
+            c => {
+                let w = cur.get_or_insert_with(Word::default);
+                if w.raw.len() < MAX_WORD {
+                    w.push_char(c);
+                }
+            }
+        }
+    }
+    end_word(&mut words, &mut cur);
+    end_command(&mut cmds, &mut words, cmd_line);
+    cmds
+}
+
+type Chars<'t> = core::iter::Peekable<core::str::Chars<'t>>;
+
+/// Finish the word being read, if any; an unquoted lone `{` / `}` becomes a brace word.
+fn end_word(words: &mut Vec<Word>, cur: &mut Option<Word>) {
+    if let Some(mut w) = cur.take() {
+        if !w.quoted && w.pieces.len() == 1 && (w.raw == "{" || w.raw == "}") {
+            w.brace = w.raw.chars().next();
+        }
+        words.push(w);
+    }
+}
+
+/// Finish the command being read. `{` and `}` words split commands:
+/// `menuentry x {` -> [menuentry x] [{].
+fn end_command(cmds: &mut Vec<Command>, words: &mut Vec<Word>, line: usize) {
+    let mut current = Vec::new();
+    for w in words.drain(..) {
+        if w.brace.is_some() {
+            if !current.is_empty() {
+                cmds.push(Command {
+                    words: core::mem::take(&mut current),
+                    line,
+                });
+            }
+            cmds.push(Command {
+                words: alloc::vec![w],
+                line,
+            });
+        } else {
+            current.push(w);
+        }
+    }
+    if !current.is_empty() {
+        cmds.push(Command {
+            words: current,
+            line,
+        });
+    }
+}
+
+/// The rest of a `'...'` string (after the opening quote), taken literally. Returns the
+/// number of newlines inside it.
+fn read_single_quoted(chars: &mut Chars<'_>, w: &mut Word) -> usize {
+    let mut newlines = 0;
+    for n in chars.by_ref() {
+        if n == '\'' {
+            break;
+        }
+        if n == '\n' {
+            newlines += 1;
+        }
+        if w.raw.len() < MAX_WORD {
+            w.push_char(n);
+        }
+    }
+    w.quoted = true;
+    newlines
+}
+
+/// The rest of a `"..."` string (after the opening quote): `\"`, `\\` and `\$` escaped,
+/// `\` + newline a continuation, variables kept as references. Returns the number of
+/// newlines consumed.
+fn read_double_quoted(chars: &mut Chars<'_>, w: &mut Word) -> usize {
+    let mut newlines = 0;
+    w.quoted = true;
+    while let Some(n) = chars.next() {
+        match n {
+            '"' => break,
+            '\\' => match chars.peek() {
+                Some(&e @ ('"' | '\\' | '$')) => {
+                    chars.next();
+                    w.push_char(e);
+                }
+                Some('\n') => {
+                    chars.next();
+                    newlines += 1;
+                }
+                _ => w.push_char('\\'),
+            },
+            '$' => read_var(chars, w),
+            '\n' => {
+                newlines += 1;
+                w.push_char(n);
+            }
+            n => {
+                if w.raw.len() < MAX_WORD {
+                    w.push_char(n)
+                }
+            }
+        }
+    }
+    newlines
+}
+
+fn read_var(chars: &mut Chars<'_>, w: &mut Word) {
+    match chars.peek() {
+        Some('{') => {
+            chars.next();
+            let mut name = String::new();
+            for n in chars.by_ref() {
+                if n == '}' {
+                    break;
+                }
+                if name.len() < 256 {
+                    name.push(n);
+                }
+            }
+            w.push_var(name);
+        }
+        Some(&c) if is_var_start(c) => {
+            let mut name = String::new();
+            while let Some(&n) = chars.peek() {
+                if n.is_ascii_alphanumeric() || n == '_' {
+                    name.push(n);
+                    chars.next();
+                    if name.len() >= 256 {
+                        break;
+                    }
+                } else {
+                    if name.is_empty() {
+                        name.push(n);
+                        chars.next();
+                    }
+                    break;
+                }
+            }
+            w.push_var(name);
+        }
+        _ => w.push_char('$'),
+    }
+}
