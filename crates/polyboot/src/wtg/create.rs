@@ -204,9 +204,122 @@ pub fn create(
     output: &mut impl Write,
 ) -> Result<CreateReport> {
     // 1. Refusals: nothing is written until the plan is made and confirmed.
+    let Planned {
+        source,
+        edition,
+        plan,
+        target,
+        disk_bytes,
+        mut report,
+    } = plan_create(view, opts, output)?;
+    if opts.dry_run {
+        writeln!(output, "dry run: nothing written")?;
+        return Ok(report);
+    }
+    if let Some(t) = &target {
+        if !device::confirm_erase(t, opts.yes, interactive, input, output)? {
+            bail!("not confirmed: nothing written");
+        }
+    }
+
+    // The file the raw disk is built in.
+    let mut cleanup = Cleanup(Vec::new());
+    let new_file = matches!(target, Some(Target::ImageFile { exists: false, .. }));
+    let work = prepare_work_file(opts, target.as_ref(), disk_bytes, &mut cleanup)?;
+
+    // 2. No partition table from here until the end.
+    clear_partition_table(&plan, &work)?;
+
+    // 3. + 4. The Windows partition.
+    let (applied, seconds) = build_windows_partition(
+        &source,
+        &edition,
+        opts,
+        &plan,
+        &work,
+        cancel,
+        progress,
+        &mut report,
+    )
+    .map_err(|e| unfinished(e, opts, new_file))?;
+    report.applied_bytes = applied;
+    report.apply_seconds = seconds;
+
+    // 5. The ESP.
+    check_cancel(cancel)
+        .and_then(|()| build_esp(&plan, &edition, &work, &mut report))
+        .map_err(|e| unfinished(e, opts, new_file))?;
+
+    // 6. The partition table, then the container.
+    check_cancel(cancel).map_err(|e| unfinished(e, opts, new_file))?;
+    {
+        let mut dev = FileDevice::open_rw(&work)?;
+        plan.write_table(&mut dev)
+            .map_err(|e| anyhow::anyhow!("writing the partition table: {e}"))?;
+        if plan.scheme == WtgScheme::Mbr {
+            install_bios_loader(&plan, &dev, &mut report)
+                .map_err(|e| unfinished(e, opts, new_file))?;
+        }
+        dev.sync()?;
+    }
+    finish_container(opts, target.as_ref(), disk_bytes, &work, &mut cleanup)?;
+    cleanup.0.retain(|p| p != &opts.target);
+    report.written = true;
+    writeln!(output, "Windows To Go written to {}", opts.target.display())?;
+    Ok(report)
+}
+
+/// What step 1 decided: the image and edition, the layout, the target, the report so far.
+struct Planned {
+    source: ImageSource,
+    edition: Edition,
+    plan: WtgPlan,
+    /// The checked target; `None` for a VHD / VHDX (a new file).
+    target: Option<Target>,
+    disk_bytes: u64,
+    report: CreateReport,
+}
+
+/// Step 1: open the image, choose the edition, check the target and the customizations, make
+/// the layout and show it. Nothing is written.
+fn plan_create(view: &SystemView, opts: &CreateOptions, output: &mut impl Write) -> Result<Planned> {
     let source = source::open(&opts.image)?;
     let edition = choose(&source, opts.selection.as_ref())?;
-    let (disk_bytes, sector_size, target) = match opts.container {
+    let (disk_bytes, sector_size, target) = target_disk(view, opts)?;
+    refuse_image_as_target(&source, opts)?;
+    let plan = plan_layout(opts, &edition, disk_bytes, sector_size)?;
+    check_customizations(opts)?;
+    let mut report = report_for(&source, &edition, opts, &plan);
+    if opts.container == Container::Vhd && opts.size != Some(disk_bytes) {
+        report.notes.push(format!(
+            "VHD size rounded down to its CHS geometry: {disk_bytes} bytes (every VHD reader then agrees on it)"
+        ));
+    }
+    if edition.total_bytes.is_none() {
+        report
+            .notes
+            .push("the image's XML has no TOTALBYTES: only the minimum size was checked".into());
+    }
+    writeln!(
+        output,
+        "Windows To Go: {} (index {}) from {}\n{plan}",
+        edition.label(),
+        edition.index,
+        source.first().describe()
+    )?;
+    Ok(Planned {
+        source,
+        edition,
+        plan,
+        target,
+        disk_bytes,
+        report,
+    })
+}
+
+/// The disk's size and sector size, and the checked target (`None` for a VHD / VHDX).
+fn target_disk(view: &SystemView, opts: &CreateOptions) -> Result<(u64, u64, Option<Target>)> {
+    Ok(match opts.container {
         Container::Raw => {
             let target = device::check_erasable(
                 view,
@@ -264,8 +377,11 @@ pub fn create(
             };
             (size, 512, None)
         }
-    };
-    // The target must not be (a part of) the image it is made from.
+    })
+}
+
+/// The target must not be (a part of) the image it is made from.
+fn refuse_image_as_target(source: &ImageSource, opts: &CreateOptions) -> Result<()> {
     if let Ok(t) = opts.target.canonicalize() {
         for part in &source.parts {
             if part.host_path.canonicalize().is_ok_and(|p| p == t) {
@@ -276,6 +392,16 @@ pub fn create(
             }
         }
     }
+    Ok(())
+}
+
+/// The partition layout for this disk, with new random identifiers.
+fn plan_layout(
+    opts: &CreateOptions,
+    edition: &Edition,
+    disk_bytes: u64,
+    sector_size: u64,
+) -> Result<WtgPlan> {
     let sector = SectorSize::from_bytes(sector_size).with_context(|| {
         format!(
             "{}: {sector_size}-byte sectors are not supported",
@@ -286,14 +412,18 @@ pub fn create(
         bail!("the disk size {disk_bytes} is not a multiple of the {sector_size}-byte sector size");
     }
     let identity = WtgIdentity::from_random_bytes(&random_bytes::<68>()?);
-    let plan = wtglayout::plan(&WtgRequest {
+    wtglayout::plan(&WtgRequest {
         disk_bytes,
         sector_size: sector,
         scheme: opts.scheme,
         image_bytes: edition.total_bytes.unwrap_or(0),
         identity,
     })
-    .map_err(|e| anyhow::anyhow!("{}: {e}", opts.target.display()))?;
+    .map_err(|e| anyhow::anyhow!("{}: {e}", opts.target.display()))
+}
+
+/// `--unattend` is a readable file, `--drivers` a readable directory.
+fn check_customizations(opts: &CreateOptions) -> Result<()> {
     for p in [&opts.unattend, &opts.drivers].into_iter().flatten() {
         std::fs::metadata(p).with_context(|| format!("reading {}", p.display()))?;
     }
@@ -307,36 +437,17 @@ pub fn create(
             bail!("--drivers {}: not a directory", d.display());
         }
     }
-    let mut report = report_for(&source, &edition, opts, &plan);
-    if opts.container == Container::Vhd && opts.size != Some(disk_bytes) {
-        report.notes.push(format!(
-            "VHD size rounded down to its CHS geometry: {disk_bytes} bytes (every VHD reader then agrees on it)"
-        ));
-    }
-    if edition.total_bytes.is_none() {
-        report
-            .notes
-            .push("the image's XML has no TOTALBYTES: only the minimum size was checked".into());
-    }
-    writeln!(
-        output,
-        "Windows To Go: {} (index {}) from {}\n{plan}",
-        edition.label(),
-        edition.index,
-        source.first().describe()
-    )?;
-    if opts.dry_run {
-        writeln!(output, "dry run: nothing written")?;
-        return Ok(report);
-    }
-    if let Some(t) = &target {
-        if !device::confirm_erase(t, opts.yes, interactive, input, output)? {
-            bail!("not confirmed: nothing written");
-        }
-    }
+    Ok(())
+}
 
-    // The file the raw disk is built in.
-    let mut cleanup = Cleanup(Vec::new());
+/// The path the raw disk is built at (the target itself, or a `.partial` file for a VHD /
+/// VHDX), created and sized when it is a file; files to remove on failure go to `cleanup`.
+fn prepare_work_file(
+    opts: &CreateOptions,
+    target: Option<&Target>,
+    disk_bytes: u64,
+    cleanup: &mut Cleanup,
+) -> Result<PathBuf> {
     let work = match opts.container {
         Container::Raw => opts.target.clone(),
         Container::Vhd => partial_path(&opts.target, ".partial"),
@@ -362,55 +473,33 @@ pub fn create(
         f.set_len(disk_bytes)
             .with_context(|| format!("sizing {}", work.display()))?;
     }
+    Ok(work)
+}
 
-    // 2. No partition table from here until the end.
-    {
-        let dev = FileDevice::open_rw(&work)?;
-        for (at, len) in plan.table_areas() {
-            dev.file()
-                .write_all_at_ctx(&vec![0u8; len as usize], at)
-                .with_context(|| {
-                    format!("clearing the old partition table of {}", work.display())
-                })?;
-        }
-        dev.sync()?;
+/// Step 2: zero the areas any partition table of the disk lives in (GPT backup included).
+fn clear_partition_table(plan: &WtgPlan, work: &Path) -> Result<()> {
+    let dev = FileDevice::open_rw(work)?;
+    for (at, len) in plan.table_areas() {
+        dev.file()
+            .write_all_at_ctx(&vec![0u8; len as usize], at)
+            .with_context(|| format!("clearing the old partition table of {}", work.display()))?;
     }
+    dev.sync()?;
+    Ok(())
+}
 
-    // 3. + 4. The Windows partition.
-    let (applied, seconds) = build_windows_partition(
-        &source,
-        &edition,
-        opts,
-        &plan,
-        &work,
-        cancel,
-        progress,
-        &mut report,
-    )
-    .map_err(|e| unfinished(e, opts, new_file))?;
-    report.applied_bytes = applied;
-    report.apply_seconds = seconds;
-
-    // 5. The ESP.
-    check_cancel(cancel)
-        .and_then(|()| build_esp(&plan, &edition, &work, &mut report))
-        .map_err(|e| unfinished(e, opts, new_file))?;
-
-    // 6. The partition table, then the container.
-    check_cancel(cancel).map_err(|e| unfinished(e, opts, new_file))?;
-    {
-        let mut dev = FileDevice::open_rw(&work)?;
-        plan.write_table(&mut dev)
-            .map_err(|e| anyhow::anyhow!("writing the partition table: {e}"))?;
-        if plan.scheme == WtgScheme::Mbr {
-            install_bios_loader(&plan, &dev, &mut report)
-                .map_err(|e| unfinished(e, opts, new_file))?;
-        }
-        dev.sync()?;
-    }
+/// After the table: tell the kernel about a block device's partitions, or turn the raw file
+/// into the VHD (footer) / VHDX (conversion) and give it its final name.
+fn finish_container(
+    opts: &CreateOptions,
+    target: Option<&Target>,
+    disk_bytes: u64,
+    work: &Path,
+    cleanup: &mut Cleanup,
+) -> Result<()> {
     match opts.container {
         Container::Raw => {
-            if let Some(Target::BlockDevice(d)) = &target {
+            if let Some(Target::BlockDevice(d)) = target {
                 // Best effort: the kernel learns the new partitions (a loop device without
                 // partition scanning refuses; the table is on the disk either way).
                 let _ = Command::new("blockdev")
@@ -432,28 +521,25 @@ pub fn create(
             );
             let f = std::fs::OpenOptions::new()
                 .write(true)
-                .open(&work)
+                .open(work)
                 .with_context(|| format!("opening {}", work.display()))?;
             f.write_all_at_ctx(&footer, disk_bytes)
                 .with_context(|| format!("writing the VHD footer of {}", work.display()))?;
             f.sync_all().context("syncing the VHD")?;
-            std::fs::rename(&work, &opts.target).with_context(|| {
+            std::fs::rename(work, &opts.target).with_context(|| {
                 format!("renaming {} to {}", work.display(), opts.target.display())
             })?;
         }
         Container::Vhdx => {
             let out = partial_path(&opts.target, ".partial");
             cleanup.0.push(out.clone());
-            super::vhdxfile::convert(&work, &out, random_bytes::<48>()?)?;
+            super::vhdxfile::convert(work, &out, random_bytes::<48>()?)?;
             std::fs::rename(&out, &opts.target).with_context(|| {
                 format!("renaming {} to {}", out.display(), opts.target.display())
             })?;
         }
     }
-    cleanup.0.retain(|p| p != &opts.target);
-    report.written = true;
-    writeln!(output, "Windows To Go written to {}", opts.target.display())?;
-    Ok(report)
+    Ok(())
 }
 
 /// `$POLYBOOT_WTG_BIOS` (must exist), else the build tree or install next to this binary.
@@ -627,9 +713,44 @@ fn build_windows_partition(
     report: &mut CreateReport,
 ) -> Result<(u64, f64)> {
     let win = plan.windows();
-    let ss = plan.sector_size.bytes();
     let lo = LoopDevice::map_rw(work, win.offset_bytes, win.size_bytes)
         .context("mapping the Windows partition")?;
+    let (applied, seconds) = format_and_apply(source, edition, plan, &lo, cancel, progress)?;
+
+    let m = NtfsMount::mount(lo.path())?;
+    let root = m.root();
+    check_boot_files(root, edition, plan)?;
+    let ts = filetime_now();
+    set_system_policy(root, opts, ts)?;
+    if let Some(u) = &opts.unattend {
+        let dir = create_dir_ci(root, UNATTEND_DIR)?;
+        std::fs::copy(u, dir.join("unattend.xml")).with_context(|| {
+            format!("copying {} to Windows\\Panther\\unattend.xml", u.display())
+        })?;
+    }
+    if let Some(d) = &opts.drivers {
+        add_drivers(root, d, ts, report)?;
+    }
+    if plan.scheme == WtgScheme::Mbr {
+        install_bios_boot_files(root, plan, edition, ts)?;
+    }
+    m.unmount()?;
+    drop(lo);
+    Ok((applied, seconds))
+}
+
+/// mkntfs on the Windows partition, then the image applied to it. Returns the bytes applied
+/// and the seconds the apply took.
+fn format_and_apply(
+    source: &ImageSource,
+    edition: &Edition,
+    plan: &WtgPlan,
+    lo: &LoopDevice,
+    cancel: Option<&AtomicBool>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(u64, f64)> {
+    let win = plan.windows();
+    let ss = plan.sector_size.bytes();
     // The partition start (hidden sectors) and a geometry go into the NTFS boot sector:
     // Windows' NTFS boot code needs them to find bootmgr when booting from BIOS.
     run_tool(
@@ -656,10 +777,11 @@ fn build_windows_partition(
             progress(p)
         },
     )?;
-    let seconds = started.elapsed().as_secs_f64();
+    Ok((applied, started.elapsed().as_secs_f64()))
+}
 
-    let m = NtfsMount::mount(lo.path())?;
-    let root = m.root();
+/// The applied image is Windows and has the boot files this layout's firmware needs.
+fn check_boot_files(root: &Path, edition: &Edition, plan: &WtgPlan) -> Result<()> {
     let uefi_needed = [BOOTMGFW, WINLOAD_EFI];
     let bios_needed = [BOOTMGR_PCAT, WINLOAD_EXE];
     if find_ci(root, "Windows/System32").is_none() {
@@ -687,11 +809,13 @@ fn build_windows_partition(
             missing.iter().map(|f| f.replace('/', "\\")).collect::<Vec<_>>().join(", ")
         );
     }
-    let ts = filetime_now();
+    Ok(())
+}
 
-    // The portable-workspace policy. A dirty hive (changes only in SYSTEM.LOG1/LOG2) is
-    // refused: writing the primary file alone would throw those changes away and leave a
-    // hive that no longer matches its logs.
+/// The portable-workspace policy in the SYSTEM hive. A dirty hive (changes only in
+/// SYSTEM.LOG1/LOG2) is refused: writing the primary file alone would throw those changes
+/// away and leave a hive that no longer matches its logs.
+fn set_system_policy(root: &Path, opts: &CreateOptions, ts: u64) -> Result<()> {
     let sys_path = find_ci(root, SYSTEM_HIVE).expect("checked above");
     let bytes = std::fs::read(&sys_path).with_context(|| format!("reading {}", SYSTEM_HIVE))?;
     let mut hive = Hive::parse(&bytes)
@@ -705,77 +829,73 @@ fn build_windows_partition(
         .to_bytes()
         .map_err(|e| anyhow::anyhow!("writing the SYSTEM hive: {e}"))?;
     std::fs::write(&sys_path, new).with_context(|| format!("writing {SYSTEM_HIVE}"))?;
+    Ok(())
+}
 
-    if let Some(u) = &opts.unattend {
-        let dir = create_dir_ci(root, UNATTEND_DIR)?;
-        std::fs::copy(u, dir.join("unattend.xml")).with_context(|| {
-            format!("copying {} to Windows\\Panther\\unattend.xml", u.display())
-        })?;
+/// `--drivers`: the folder copied to [`DRIVERS_DIR`] and named in the SOFTWARE hive's
+/// `DevicePath` (when the image has that hive).
+fn add_drivers(root: &Path, d: &Path, ts: u64, report: &mut CreateReport) -> Result<()> {
+    let dest = create_dir_ci(root, DRIVERS_DIR)?;
+    let n = copy_tree(d, &dest)?;
+    let infs = count_inf(d);
+    if infs == 0 {
+        report
+            .notes
+            .push(format!("--drivers {}: no .inf file found", d.display()));
     }
-    if let Some(d) = &opts.drivers {
-        let dest = create_dir_ci(root, DRIVERS_DIR)?;
-        let n = copy_tree(d, &dest)?;
-        let infs = count_inf(d);
-        if infs == 0 {
-            report
-                .notes
-                .push(format!("--drivers {}: no .inf file found", d.display()));
-        }
-        match find_ci(root, SOFTWARE_HIVE) {
-            Some(p) => {
-                let bytes = std::fs::read(&p).context("reading the SOFTWARE hive")?;
-                let mut sw = Hive::parse(&bytes).map_err(|e| anyhow::anyhow!("Windows\\System32\\config\\SOFTWARE: {e}"))?;
-                if sw.dirty {
-                    bail!("Windows\\System32\\config\\SOFTWARE is dirty (changes only in its logs): refusing to edit it for --drivers");
-                }
-                let key = sw
-                    .root
-                    .create_path(r"Microsoft\Windows\CurrentVersion", ts)
-                    .map_err(|e| anyhow::anyhow!("SOFTWARE hive: {e}"))?;
-                let current = key
-                    .value("DevicePath")
-                    .and_then(|v| v.as_string())
-                    .unwrap_or_else(|| r"%SystemRoot%\inf".into());
-                let ours = r"%SystemRoot%\polyboot-drivers";
-                if !current.split(';').any(|p| p.eq_ignore_ascii_case(ours)) {
-                    key.set_value(regf::Value::expand_sz("DevicePath", &format!("{current};{ours}")));
-                }
-                std::fs::write(&p, sw.to_bytes().map_err(|e| anyhow::anyhow!("SOFTWARE hive: {e}"))?)
-                    .context("writing the SOFTWARE hive")?;
-                report.notes.push(format!(
-                    "{n} driver files copied to Windows\\polyboot-drivers, added to DevicePath: Plug and Play installs them when it finds a matching device (signed drivers only on x64)"
-                ));
+    match find_ci(root, SOFTWARE_HIVE) {
+        Some(p) => {
+            let bytes = std::fs::read(&p).context("reading the SOFTWARE hive")?;
+            let mut sw = Hive::parse(&bytes).map_err(|e| anyhow::anyhow!("Windows\\System32\\config\\SOFTWARE: {e}"))?;
+            if sw.dirty {
+                bail!("Windows\\System32\\config\\SOFTWARE is dirty (changes only in its logs): refusing to edit it for --drivers");
             }
-            None => report.notes.push(format!(
-                "{n} driver files copied to Windows\\polyboot-drivers; the image has no SOFTWARE hive, so DevicePath was not updated"
-            )),
+            let key = sw
+                .root
+                .create_path(r"Microsoft\Windows\CurrentVersion", ts)
+                .map_err(|e| anyhow::anyhow!("SOFTWARE hive: {e}"))?;
+            let current = key
+                .value("DevicePath")
+                .and_then(|v| v.as_string())
+                .unwrap_or_else(|| r"%SystemRoot%\inf".into());
+            let ours = r"%SystemRoot%\polyboot-drivers";
+            if !current.split(';').any(|p| p.eq_ignore_ascii_case(ours)) {
+                key.set_value(regf::Value::expand_sz("DevicePath", &format!("{current};{ours}")));
+            }
+            std::fs::write(&p, sw.to_bytes().map_err(|e| anyhow::anyhow!("SOFTWARE hive: {e}"))?)
+                .context("writing the SOFTWARE hive")?;
+            report.notes.push(format!(
+                "{n} driver files copied to Windows\\polyboot-drivers, added to DevicePath: Plug and Play installs them when it finds a matching device (signed drivers only on x64)"
+            ));
         }
+        None => report.notes.push(format!(
+            "{n} driver files copied to Windows\\polyboot-drivers; the image has no SOFTWARE hive, so DevicePath was not updated"
+        )),
     }
+    Ok(())
+}
 
-    if plan.scheme == WtgScheme::Mbr {
-        // BIOS: bootmgr at the root of the active partition, its resources in \Boot, and
-        // \Boot\BCD naming this partition.
-        let pcat = find_ci(root, BOOT_PCAT_DIR).expect("checked above");
-        let boot = create_dir_ci(root, "Boot")?;
-        copy_tree(&pcat, &boot)?;
-        // bootmgr (and bootnxt, in Windows 10 and later) live at the root of the partition.
-        for name in ["bootmgr", "bootnxt"] {
-            if let Some(found) = find_name_ci(&boot, name) {
-                std::fs::rename(boot.join(&found), root.join(&found)).with_context(|| {
-                    format!("moving {found} to the root of the Windows partition")
-                })?;
-            }
+/// BIOS (MBR layout): bootmgr at the root of the active partition, its resources in \Boot,
+/// and \Boot\BCD naming this partition.
+fn install_bios_boot_files(root: &Path, plan: &WtgPlan, edition: &Edition, ts: u64) -> Result<()> {
+    let pcat = find_ci(root, BOOT_PCAT_DIR).expect("checked above");
+    let boot = create_dir_ci(root, "Boot")?;
+    copy_tree(&pcat, &boot)?;
+    // bootmgr (and bootnxt, in Windows 10 and later) live at the root of the partition.
+    for name in ["bootmgr", "bootnxt"] {
+        if let Some(found) = find_name_ci(&boot, name) {
+            std::fs::rename(boot.join(&found), root.join(&found)).with_context(|| {
+                format!("moving {found} to the root of the Windows partition")
+            })?;
         }
-        if let Some(fonts) = find_ci(root, BOOT_FONTS_DIR) {
-            copy_tree(&fonts, &create_dir_ci(&boot, "Fonts")?)?;
-        }
-        let store = bcd::build_store(&store_config(plan, edition, BcdFirmware::Bios, ts)?)
-            .map_err(|e| anyhow::anyhow!("building the BIOS BCD store: {e}"))?;
-        std::fs::write(boot.join("BCD"), store).context("writing \\Boot\\BCD")?;
     }
-    m.unmount()?;
-    drop(lo);
-    Ok((applied, seconds))
+    if let Some(fonts) = find_ci(root, BOOT_FONTS_DIR) {
+        copy_tree(&fonts, &create_dir_ci(&boot, "Fonts")?)?;
+    }
+    let store = bcd::build_store(&store_config(plan, edition, BcdFirmware::Bios, ts)?)
+        .map_err(|e| anyhow::anyhow!("building the BIOS BCD store: {e}"))?;
+    std::fs::write(boot.join("BCD"), store).context("writing \\Boot\\BCD")?;
+    Ok(())
 }
 
 fn find_name_ci(dir: &Path, name: &str) -> Option<String> {
