@@ -35,6 +35,7 @@ use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
 use polyboot_core::block::MemDevice;
+use polyboot_core::bytes;
 use polyboot_core::bootcfg::{
     self, normalize_path, Loader, Parsed, TreeKind, WarningKind, MAX_ENTRIES, MAX_FILES,
     MAX_FILE_SIZE, MAX_TOTAL_BYTES, MAX_WARNINGS,
@@ -275,11 +276,6 @@ fn check_systemd_boot(name: &str, data: &[u8]) {
     }
 }
 
-fn le32(b: &[u8], at: u64) -> Option<u32> {
-    let at = usize::try_from(at).ok()?;
-    Some(u32::from_le_bytes(b.get(at..at.checked_add(4)?)?.try_into().ok()?))
-}
-
 fn check_iso(data: &[u8]) {
     let mut dev = MemDevice::from_vec(data.to_vec());
     let r = match bootcfg::find_boot_entries(&mut dev) {
@@ -326,8 +322,8 @@ fn check_iso(data: &[u8]) {
         }
         for rec in &f.records {
             let ro = rec.record_offset;
-            let ext = le32(data, ro + RECORD_EXTENT_FIELD).expect("record inside the image");
-            let len = le32(data, ro + RECORD_EXTENT_FIELD + 8).expect("record inside the image");
+            let ext = bytes::le32(data, (ro + RECORD_EXTENT_FIELD) as usize).expect("record inside the image");
+            let len = bytes::le32(data, (ro + RECORD_EXTENT_FIELD + 8) as usize).expect("record inside the image");
             let ext_attr = data[ro as usize + 1];
             assert_eq!(rec.lba, ext.saturating_add(u32::from(ext_attr)), "{}: record LBA", f.path);
             assert!(!rec.sections.is_empty());

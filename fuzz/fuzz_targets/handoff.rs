@@ -19,6 +19,7 @@
 mod input_bytes;
 use input_bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
+use polyboot_core::bytes::{le16, le32};
 use polyboot_core::crc32::crc32;
 use polyboot_core::guid::Guid;
 use polyboot_core::handoff::{
@@ -34,20 +35,13 @@ fuzz_target!(|data: &[u8]| {
     check_built(&build(data));
 });
 
-fn le16(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
-}
-
 /// The input with the CRC field recomputed over its claimed total length (when it has one
 /// that fits the input).
 fn with_crc_repaired(data: &[u8]) -> Option<Vec<u8>> {
     if data.len() < 20 {
         return None;
     }
-    let total = le32(data, 12) as usize;
+    let total = le32(data, 12).unwrap() as usize;
     if total < 20 || total > data.len() {
         return None;
     }
@@ -66,11 +60,11 @@ fn check_decode(data: &[u8]) {
             assert_eq!(&data[..9], &MAGIC);
             assert_eq!(data[9], VERSION);
             assert_eq!(h.validate(), Ok(()));
-            let header_len = le16(data, 10) as usize;
-            let total = le32(data, 12) as usize;
+            let header_len = le16(data, 10).unwrap() as usize;
+            let total = le32(data, 12).unwrap() as usize;
             assert!(header_len >= HEADER_LEN && total >= header_len && total <= data.len());
             assert!(header_len + EXTENT_LEN * h.extents.len() <= total);
-            assert_eq!(le32(data, 52) as usize, h.extents.len());
+            assert_eq!(le32(data, 52).unwrap() as usize, h.extents.len());
             // The record alone, and with other bytes after it, decode the same.
             assert_eq!(Handoff::decode(&data[..total]).as_ref(), Ok(h));
             let mut longer = data[..total].to_vec();
@@ -106,15 +100,15 @@ fn check_decode(data: &[u8]) {
                     assert!(data.len() >= 20 && v == data[9] && v != VERSION)
                 }
                 HandoffError::BadHeaderLength(l) => {
-                    assert!((l as usize) < HEADER_LEN && l == le16(data, 10))
+                    assert!((l as usize) < HEADER_LEN && l == le16(data, 10).unwrap())
                 }
                 HandoffError::BadTotalLength(t) => {
-                    assert!(t == le32(data, 12) && t < u32::from(le16(data, 10)))
+                    assert!(t == le32(data, 12).unwrap() && t < u32::from(le16(data, 10).unwrap()))
                 }
                 HandoffError::CrcMismatch { stored, computed } => {
                     assert_ne!(stored, computed);
-                    assert_eq!(stored, le32(data, 16));
-                    let total = le32(data, 12) as usize;
+                    assert_eq!(stored, le32(data, 16).unwrap());
+                    let total = le32(data, 12).unwrap() as usize;
                     let mut v = data[..total].to_vec();
                     v[16..20].fill(0);
                     assert_eq!(computed, crc32(&v));
@@ -124,7 +118,7 @@ fn check_decode(data: &[u8]) {
                 }
                 HandoffError::UnknownImageKind(k) => assert!(k == data[21] && k != 1 && k != 2),
                 HandoffError::TooManyExtents(n) => {
-                    assert!(n > MAX_EXTENTS && n == le32(data, 52))
+                    assert!(n > MAX_EXTENTS && n == le32(data, 52).unwrap())
                 }
                 _ => {}
             }

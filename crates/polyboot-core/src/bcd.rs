@@ -37,6 +37,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+use crate::bytes;
 use crate::guid::Guid;
 use crate::regf::{self, Hive, HiveBuilder, KeyNode, RegfError, Value};
 
@@ -204,14 +205,7 @@ pub fn encode_device(device: &Device) -> Vec<u8> {
 /// Decode a device element's blob (untrusted: errors, never panics).
 pub fn decode_device(blob: &[u8]) -> Result<Device, DeviceError> {
     let truncated = DeviceError::Truncated { len: blob.len() };
-    let u32_at = |at: usize| -> Result<u32, DeviceError> {
-        Ok(u32::from_le_bytes(
-            blob.get(at..at + 4)
-                .ok_or(truncated)?
-                .try_into()
-                .unwrap_or([0; 4]),
-        ))
-    };
+    let u32_at = |at: usize| bytes::le32(blob, at).map_err(|_| truncated);
     let kind = u32_at(0x10)?;
     let declared = u32_at(0x18)? as usize;
     if blob.len() - 0x10 < declared {
@@ -223,24 +217,16 @@ pub fn decode_device(blob: &[u8]) -> Result<Device, DeviceError> {
             if blob.len() < 0x48 {
                 return Err(truncated);
             }
-            let guid_at = |at: usize| {
-                let mut g = [0u8; 16];
-                g.copy_from_slice(&blob[at..at + 16]);
-                Guid(g)
-            };
+            let guid_at = |at: usize| bytes::array(blob, at).map(Guid).map_err(|_| truncated);
             match u32_at(0x34)? {
                 0 => Ok(Device::Partition(Partition::Gpt {
-                    partition: guid_at(0x20),
-                    disk: guid_at(0x38),
+                    partition: guid_at(0x20)?,
+                    disk: guid_at(0x38)?,
                 })),
-                1 => {
-                    let mut off = [0u8; 8];
-                    off.copy_from_slice(&blob[0x20..0x28]);
-                    Ok(Device::Partition(Partition::Mbr {
-                        offset: u64::from_le_bytes(off),
-                        signature: u32_at(0x38)?,
-                    }))
-                }
+                1 => Ok(Device::Partition(Partition::Mbr {
+                    offset: bytes::le64(blob, 0x20).map_err(|_| truncated)?,
+                    signature: u32_at(0x38)?,
+                })),
                 s => Err(DeviceError::UnknownStyle(s)),
             }
         }

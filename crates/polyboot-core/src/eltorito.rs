@@ -26,6 +26,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::block::{IoError, ReadAt};
+use crate::bytes::{self, Fields};
 use crate::iso9660::{self, IsoError, SECTOR_SIZE};
 
 /// Most catalog sectors read (64 entries each). Real catalogs use one.
@@ -303,10 +304,10 @@ fn parse_boot_entry(
         platform,
         bootable,
         media: Emulation::from_media(e[1]),
-        load_segment: u16::from_le_bytes([e[2], e[3]]),
+        load_segment: e.le16::<2>(),
         system_type: e[4],
-        sector_count: u16::from_le_bytes([e[6], e[7]]),
-        load_rba: u32::from_le_bytes([e[8], e[9], e[10], e[11]]),
+        sector_count: e.le16::<6>(),
+        load_rba: e.le32::<8>(),
         default_entry,
         catalog_offset,
     })
@@ -336,9 +337,7 @@ pub fn parse_catalog<D: ReadAt + ?Sized>(
     if v[30] != 0x55 || v[31] != 0xAA {
         return Err(ElToritoError::BadValidationEntry("key bytes are not 55 AA"));
     }
-    let sum = v.chunks_exact(2).fold(0u16, |acc, w| {
-        acc.wrapping_add(u16::from_le_bytes([w[0], w[1]]))
-    });
+    let sum = bytes::utf16le_units(&v).fold(0u16, u16::wrapping_add);
     if sum != 0 {
         return Err(ElToritoError::BadChecksum { sum });
     }
@@ -354,7 +353,7 @@ pub fn parse_catalog<D: ReadAt + ?Sized>(
             break;
         }
         let section_platform = Platform::from_id(h[1]);
-        let count = u16::from_le_bytes([h[2], h[3]]);
+        let count = h.le16::<2>();
         index += 1;
         for _ in 0..count {
             let e = r.entry(dev, index)?.ok_or(ElToritoError::BadEntry {
@@ -417,12 +416,12 @@ pub fn parse_catalog<D: ReadAt + ?Sized>(
 pub fn fat_image_size<D: ReadAt + ?Sized>(dev: &mut D, offset: u64) -> Option<u64> {
     let mut bs = [0u8; 512];
     dev.read_at(offset, &mut bs).ok()?;
-    let bytes_per_sector = u16::from_le_bytes([bs[11], bs[12]]);
+    let bytes_per_sector = bs.le16::<11>();
     let sectors_per_cluster = bs[13];
-    let reserved = u16::from_le_bytes([bs[14], bs[15]]);
+    let reserved = bs.le16::<14>();
     let fats = bs[16];
-    let total16 = u16::from_le_bytes([bs[19], bs[20]]);
-    let total32 = u32::from_le_bytes([bs[32], bs[33], bs[34], bs[35]]);
+    let total16 = bs.le16::<19>();
+    let total32 = bs.le32::<32>();
     let jump = bs[0] == 0xEB || bs[0] == 0xE9;
     let signature = bs[510] == 0x55 && bs[511] == 0xAA;
     let sane = matches!(bytes_per_sector, 512 | 1024 | 2048 | 4096)

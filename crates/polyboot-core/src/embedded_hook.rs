@@ -25,7 +25,7 @@ pub fn find_embedded_hook(bytes: &[u8]) -> Option<&[u8]> {
 
 /// The payload of a header at the start of `bytes`, when it is complete and valid.
 fn payload(bytes: &[u8]) -> Option<&[u8]> {
-    let len = u32::from_le_bytes(bytes.get(MAGIC.len()..HEADER_LEN)?.try_into().ok()?) as usize;
+    let len = crate::bytes::le32(bytes, MAGIC.len()).ok()? as usize;
     let hook = bytes.get(HEADER_LEN..HEADER_LEN.checked_add(len)?)?;
     hook.starts_with(b"\x7fELF").then_some(hook)
 }

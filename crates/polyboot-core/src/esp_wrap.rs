@@ -28,6 +28,7 @@ use alloc::vec::Vec;
 use crate::bootcfg::{self, Parsed, Warning};
 use crate::cpio::{CpioLayout, LayoutPart};
 use crate::initrd_wrap::{self, SkipReason, Skipped, MAX_WRAPPED};
+use crate::path;
 
 /// GRUB configurations looked for in the FAT image (paths from its root). A GRUB reading
 /// the FAT itself does not go through the firmware's file protocol, so these only matter
@@ -42,23 +43,13 @@ pub const MAX_PATH: usize = 4096;
 /// absolute path as returned by this function). A leading `\` or `/` in `name` starts from
 /// the root; `..` never climbs above it.
 pub fn resolve(dir: &str, name: &str) -> String {
-    // The same normalisation as paths in boot configurations; neither string can start with
-    // a GRUB `(device)` here, so that part of it never applies.
-    if name.starts_with(['\\', '/']) {
-        bootcfg::normalize_path(name)
-    } else {
-        bootcfg::normalize_path(&format!("{dir}/{name}"))
-    }
+    // The same normalisation as paths in boot configurations (`..` clamped at the root).
+    path::resolve(dir, name)
 }
 
 /// The directory containing `path` (an absolute path from [`resolve`]).
 pub fn parent(path: &str) -> String {
     resolve(path, "..")
-}
-
-/// One component as FAT compares it: trailing spaces and periods dropped, case folded.
-fn fold_component(c: &str) -> impl Iterator<Item = char> + '_ {
-    c.trim_end_matches([' ', '.']).chars().flat_map(char::to_uppercase)
 }
 
 /// Whether two absolute paths from [`resolve`] name the same file on a FAT volume
@@ -70,7 +61,7 @@ pub fn same_path(a: &str, b: &str) -> bool {
         match (ca.next(), cb.next()) {
             (None, None) => return true,
             (Some(x), Some(y)) => {
-                if !fold_component(x).eq(fold_component(y)) {
+                if !path::fat_name_eq(x, y) {
                     return false;
                 }
             }

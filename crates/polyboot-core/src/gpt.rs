@@ -25,6 +25,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::block::{IoError, ReadAt, WriteAt};
+use crate::bytes::{self, Fields};
 use crate::crc32::crc32;
 use crate::guid::Guid;
 
@@ -334,23 +335,24 @@ impl GptPartition {
         }
     }
 
-    /// Decode one entry; `None` for an unused entry (zero type GUID). `raw` must be at least
-    /// 128 bytes (the caller slices the entry array).
-    fn decode(raw: &[u8]) -> Option<GptPartition> {
-        let type_guid = guid_at(raw, 0);
+    /// Decode one entry (the first 128 bytes of its slot in the entry array); `None` for an
+    /// unused entry (zero type GUID).
+    fn decode(raw: &[u8; ENTRY_SIZE as usize]) -> Option<GptPartition> {
+        let type_guid = Guid(raw.bytes_at::<0, 16>());
         if type_guid.is_zero() {
             return None;
         }
         let mut name = [0u16; NAME_UNITS];
-        for (i, unit) in name.iter_mut().enumerate() {
-            *unit = u16::from_le_bytes([raw[56 + 2 * i], raw[57 + 2 * i]]);
+        let name_bytes: [u8; 2 * NAME_UNITS] = raw.bytes_at::<56, { 2 * NAME_UNITS }>();
+        for (unit, v) in name.iter_mut().zip(bytes::utf16le_units(&name_bytes)) {
+            *unit = v;
         }
         Some(GptPartition {
             type_guid,
-            unique_guid: guid_at(raw, 16),
-            first_lba: le64(raw, 32),
-            last_lba: le64(raw, 40),
-            attributes: le64(raw, 48),
+            unique_guid: Guid(raw.bytes_at::<16, 16>()),
+            first_lba: raw.le64::<32>(),
+            last_lba: raw.le64::<40>(),
+            attributes: raw.le64::<48>(),
             name: PartitionName(name),
         })
     }
@@ -388,21 +390,21 @@ impl GptHeader {
     /// Decode and check what a header can check about itself: signature, revision, size, CRC.
     /// `sector` is one logical sector.
     pub fn parse(sector: &[u8]) -> Result<GptHeader, GptError> {
-        if sector.len() < HEADER_SIZE as usize {
+        let Ok(h) = bytes::chunk::<{ HEADER_SIZE as usize }>(sector, 0) else {
             return Err(GptError::BadHeaderSize(sector.len() as u32));
-        }
-        if sector[..8] != SIGNATURE {
+        };
+        if h[..8] != SIGNATURE {
             return Err(GptError::BadSignature);
         }
-        let revision = le32(sector, 8);
+        let revision = h.le32::<8>();
         if revision >> 16 != 1 {
             return Err(GptError::UnsupportedRevision(revision));
         }
-        let header_size = le32(sector, 12);
+        let header_size = h.le32::<12>();
         if header_size < HEADER_SIZE || header_size as usize > sector.len() {
             return Err(GptError::BadHeaderSize(header_size));
         }
-        let stored = le32(sector, 16);
+        let stored = h.le32::<16>();
         let mut copy = Vec::from(&sector[..header_size as usize]);
         copy[16..20].fill(0);
         let computed = crc32(&copy);
@@ -412,15 +414,15 @@ impl GptHeader {
         Ok(GptHeader {
             revision,
             header_size,
-            my_lba: le64(sector, 24),
-            alternate_lba: le64(sector, 32),
-            first_usable_lba: le64(sector, 40),
-            last_usable_lba: le64(sector, 48),
-            disk_guid: guid_at(sector, 56),
-            entries_lba: le64(sector, 72),
-            entry_count: le32(sector, 80),
-            entry_size: le32(sector, 84),
-            entries_crc32: le32(sector, 88),
+            my_lba: h.le64::<24>(),
+            alternate_lba: h.le64::<32>(),
+            first_usable_lba: h.le64::<40>(),
+            last_usable_lba: h.le64::<48>(),
+            disk_guid: Guid(h.bytes_at::<56, 16>()),
+            entries_lba: h.le64::<72>(),
+            entry_count: h.le32::<80>(),
+            entry_size: h.le32::<84>(),
+            entries_crc32: h.le32::<88>(),
         })
     }
 
@@ -835,7 +837,8 @@ fn read_copy<D: ReadAt + ?Sized>(
     }
     let entries = array
         .chunks_exact(header.entry_size as usize)
-        .map(GptPartition::decode)
+        // Every slot holds an entry: entry_size >= ENTRY_SIZE (check_placement).
+        .map(|slot| bytes::chunk(slot, 0).ok().and_then(GptPartition::decode))
         .collect();
     let gpt = Gpt {
         sector_size,
@@ -880,26 +883,11 @@ pub fn detect_sector_size<D: ReadAt + ?Sized>(dev: &mut D) -> Result<Option<Sect
     Ok(None)
 }
 
-fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn le64(b: &[u8], at: usize) -> u64 {
-    let mut v = [0u8; 8];
-    v.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(v)
-}
-
-fn guid_at(b: &[u8], at: usize) -> Guid {
-    let mut g = [0u8; 16];
-    g.copy_from_slice(&b[at..at + 16]);
-    Guid(g)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::block::MemDevice;
+    use crate::bytes::{le32, le64};
     use std::string::ToString;
 
     const MIB: u64 = 1 << 20;
@@ -998,10 +986,10 @@ mod tests {
         let h = &dev.data[512..1024];
         assert_eq!(&h[..8], b"EFI PART");
         assert_eq!(&h[8..16], &[0, 0, 1, 0, 92, 0, 0, 0]);
-        assert_eq!(le64(h, 24), 1);
-        assert_eq!(le64(h, 32), 131_071);
-        assert_eq!(le64(h, 72), 2);
-        assert_eq!((le32(h, 80), le32(h, 84)), (128, 128));
+        assert_eq!(le64(h, 24).unwrap(), 1);
+        assert_eq!(le64(h, 32).unwrap(), 131_071);
+        assert_eq!(le64(h, 72).unwrap(), 2);
+        assert_eq!((le32(h, 80).unwrap(), le32(h, 84).unwrap()), (128, 128));
         // Entry 2 at byte 1024 + 128: type GUID in mixed-endian order.
         assert_eq!(&dev.data[1152..1156], &[0x28, 0x73, 0x2A, 0xC1]);
         assert_eq!(
@@ -1012,7 +1000,7 @@ mod tests {
         let backup = &dev.data[131_071 * 512..];
         assert_eq!(&backup[..8], b"EFI PART");
         assert_eq!(
-            (le64(backup, 24), le64(backup, 32), le64(backup, 72)),
+            (le64(backup, 24).unwrap(), le64(backup, 32).unwrap(), le64(backup, 72).unwrap()),
             (131_071, 1, 131_039)
         );
         assert_eq!(
@@ -1078,7 +1066,7 @@ mod tests {
         let h = &mut dev.data[512..1024];
         edit(h);
         h[16..20].fill(0);
-        let size = (le32(h, 12) as usize).clamp(92, 512);
+        let size = (le32(h, 12).unwrap() as usize).clamp(92, 512);
         let crc = crc32(&h[..size]);
         h[16..20].copy_from_slice(&crc.to_le_bytes());
         dev

@@ -33,6 +33,7 @@
 //! A later version may append persistence extents after the image extents; the header length
 //! and total length fields let it do so without changing what version 1 readers see.
 
+use crate::bytes::{self, Fields};
 use crate::crc32::crc32;
 use crate::drive::DriveLocation;
 use crate::exfat::Extent;
@@ -157,16 +158,6 @@ impl fmt::Display for HandoffError {
 }
 
 impl core::error::Error for HandoffError {}
-
-fn le16(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(b[at..at + 4].try_into().unwrap_or([0; 4]))
-}
-fn le64(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(b[at..at + 8].try_into().unwrap_or([0; 8]))
-}
 
 impl Handoff {
     /// The record for an image file of `image_size` bytes stored at `extents` (offsets within
@@ -295,24 +286,24 @@ impl Handoff {
     /// a sector, say); bytes past the record's total length are ignored.
     pub fn decode(bytes: &[u8]) -> Result<Handoff, HandoffError> {
         let have = bytes.len() as u64;
-        if bytes.len() < 20 {
+        let Ok(head) = bytes::chunk::<20>(bytes, 0) else {
             return Err(if bytes.len() >= 9 && bytes[..9] != MAGIC {
                 HandoffError::BadMagic
             } else {
                 HandoffError::Truncated { need: HEADER_LEN as u64, have }
             });
-        }
-        if bytes[..9] != MAGIC {
+        };
+        if head[..9] != MAGIC {
             return Err(HandoffError::BadMagic);
         }
-        if bytes[9] != VERSION {
-            return Err(HandoffError::UnsupportedVersion(bytes[9]));
+        if head[9] != VERSION {
+            return Err(HandoffError::UnsupportedVersion(head[9]));
         }
-        let header_len = le16(bytes, 10);
+        let header_len = head.le16::<10>();
         if (header_len as usize) < HEADER_LEN {
             return Err(HandoffError::BadHeaderLength(header_len));
         }
-        let total = le32(bytes, 12);
+        let total = head.le32::<12>();
         if (total as u64) < header_len as u64 {
             return Err(HandoffError::BadTotalLength(total));
         }
@@ -320,20 +311,22 @@ impl Handoff {
             return Err(HandoffError::Truncated { need: total as u64, have });
         }
         let rec = &bytes[..total as usize];
-        let stored = le32(rec, 16);
+        // At least the fixed header: total >= header_len >= HEADER_LEN.
+        let fixed = bytes::chunk::<HEADER_LEN>(rec, 0).map_err(|_| HandoffError::BadTotalLength(total))?;
+        let stored = fixed.le32::<16>();
         let mut copy = Vec::from(rec);
         copy[16..20].fill(0);
         let computed = crc32(&copy);
         if stored != computed {
             return Err(HandoffError::CrcMismatch { stored, computed });
         }
-        let identity = match rec[20] {
-            1 => DriveIdentity::Gpt(Guid(rec[24..40].try_into().unwrap_or([0; 16]))),
-            2 => DriveIdentity::Mbr(le32(rec, 24)),
+        let identity = match fixed[20] {
+            1 => DriveIdentity::Gpt(Guid(fixed.bytes_at::<24, 16>())),
+            2 => DriveIdentity::Mbr(fixed.le32::<24>()),
             k => return Err(HandoffError::UnknownIdentityKind(k)),
         };
-        let image_kind = ImageKind::from_code(rec[21]).ok_or(HandoffError::UnknownImageKind(rec[21]))?;
-        let count = le32(rec, 52);
+        let image_kind = ImageKind::from_code(fixed[21]).ok_or(HandoffError::UnknownImageKind(fixed[21]))?;
+        let count = fixed.le32::<52>();
         if count > MAX_EXTENTS {
             return Err(HandoffError::TooManyExtents(count));
         }
@@ -344,15 +337,16 @@ impl Handoff {
         }
         let extents = rec[ext_start..ext_end as usize]
             .chunks_exact(EXTENT_LEN)
-            .map(|c| DiskExtent { file_offset: le64(c, 0), disk_offset: le64(c, 8), len: le64(c, 16) })
+            .filter_map(|c| <&[u8; EXTENT_LEN]>::try_from(c).ok())
+            .map(|c| DiskExtent { file_offset: c.le64::<0>(), disk_offset: c.le64::<8>(), len: c.le64::<16>() })
             .collect();
         let h = Handoff {
             identity,
-            disk_size: le64(rec, 40),
-            sector_size: le32(rec, 48),
-            partition_offset: le64(rec, 56),
+            disk_size: fixed.le64::<40>(),
+            sector_size: fixed.le32::<48>(),
+            partition_offset: fixed.le64::<56>(),
             image_kind,
-            image_size: le64(rec, 64),
+            image_size: fixed.le64::<64>(),
             extents,
         };
         h.validate()?;

@@ -31,6 +31,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::block::{IoError, ReadAt};
+use crate::bytes::{self, Fields};
 
 /// ISO 9660 logical sector (and logical block) size; the only block size accepted.
 pub const SECTOR_SIZE: u64 = 2048;
@@ -334,14 +335,6 @@ impl IsoInfo {
     }
 }
 
-fn le16(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-
-fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
 /// The 16-byte extent location + data length fields (both-endian) of a directory record,
 /// to be written at `record_offset + RECORD_EXTENT_FIELD` to redirect a record.
 pub fn extent_fields(lba: u32, len: u32) -> [u8; 16] {
@@ -364,7 +357,7 @@ fn field_text(b: &[u8]) -> String {
 
 /// Text of a UCS-2 big-endian field (Joliet), trailing spaces and NULs removed.
 fn ucs2_text(b: &[u8]) -> String {
-    let units = b.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]]));
+    let units = bytes::utf16be_units(b);
     let s: String = char::decode_utf16(units)
         .map(|c| c.unwrap_or('\u{FFFD}'))
         .collect();
@@ -427,7 +420,7 @@ pub fn el_torito_catalog_lba(desc: &[u8]) -> Option<u32> {
     }
     let id = &desc[7..39];
     let ok = id.starts_with(EL_TORITO_ID) && id[EL_TORITO_ID.len()..].iter().all(|&c| c == 0);
-    ok.then(|| le32(desc, 71))
+    ok.then(|| bytes::le32(desc, 71).ok()).flatten()
 }
 
 fn joliet_level(desc: &[u8]) -> Option<u8> {
@@ -461,11 +454,16 @@ pub fn probe<D: ReadAt + ?Sized>(dev: &mut D) -> Result<IsoInfo, IsoError> {
         Ok(true)
     })?;
     let (pvd_sector, d) = pvd.ok_or(IsoError::NoPrimaryDescriptor)?;
-    let block_size = le16(&d, 128);
+    // Descriptors are whole sectors (for_each_volume_descriptor).
+    let short = |_| IsoError::BadDescriptor {
+        sector: pvd_sector,
+        reason: "descriptor shorter than a sector",
+    };
+    let block_size = bytes::le16(&d, 128).map_err(short)?;
     if u64::from(block_size) != SECTOR_SIZE {
         return Err(IsoError::UnsupportedBlockSize(block_size));
     }
-    let volume_space_size = le32(&d, 80);
+    let volume_space_size = bytes::le32(&d, 80).map_err(short)?;
     if volume_space_size <= FIRST_DESCRIPTOR_SECTOR {
         return Err(IsoError::BadDescriptor {
             sector: pvd_sector,
@@ -624,10 +622,16 @@ impl Susp {
                     self.has_name = true;
                 }
                 b"CE" if len >= 28 => {
-                    self.continuation = Some((le32(e, 4), le32(e, 12), le32(e, 20)));
+                    if let Ok(ce) = bytes::chunk::<28>(e, 0) {
+                        self.continuation = Some((ce.le32::<4>(), ce.le32::<12>(), ce.le32::<20>()));
+                    }
                 }
                 b"RE" => self.relocated = true,
-                b"CL" if len >= 12 => self.child_link = Some(le32(e, 4)),
+                b"CL" if len >= 12 => {
+                    if let Ok(lba) = bytes::le32(e, 4) {
+                        self.child_link = Some(lba);
+                    }
+                }
                 b"ST" => break,
                 _ => {}
             }
@@ -675,13 +679,14 @@ fn parse_record(
             _ => strip_version(String::from_utf8_lossy(id).into_owned(), is_dir),
         },
     };
+    let fixed = bytes::chunk::<MIN_RECORD_LEN>(b, 0).map_err(|_| bad("record shorter than 34 bytes"))?;
     let su_start = (33 + id_len + usize::from(id_len % 2 == 0)).min(len);
     let rec = DirRecord {
         record_offset: offset,
         record_len: b[0],
-        extent_lba: le32(b, 2),
+        extent_lba: fixed.le32::<2>(),
         ext_attr_len: b[1],
-        data_len: le32(b, 10),
+        data_len: fixed.le32::<10>(),
         flags: rec_flags,
         kind,
         name: iso_name.clone(),
@@ -876,7 +881,7 @@ impl<'d, D: ReadAt + ?Sized> Entries<'d, D> {
         }
         rec.extent_lba = lba;
         rec.ext_attr_len = first[1];
-        rec.data_len = le32(&first, 10);
+        rec.data_len = first.le32::<10>();
         rec.flags |= flags::DIRECTORY;
         Ok(())
     }

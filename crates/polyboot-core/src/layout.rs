@@ -24,6 +24,7 @@ use core::fmt;
 use core::ops::Range;
 
 use crate::block::{IoError, WriteAt};
+use crate::bytes::Fields;
 use crate::gpt::{self, Gpt, GptError, GptPartition, PartitionName, SectorSize};
 use crate::guid::Guid;
 use crate::mbr::{self, Mbr, MbrPartition, BOOT_CODE_LEN};
@@ -87,7 +88,7 @@ impl Identity {
             g.copy_from_slice(&bytes[at..at + 16]);
             Guid::from_random_bytes(g)
         };
-        let signature = u32::from_le_bytes([bytes[48], bytes[49], bytes[50], bytes[51]]);
+        let signature = bytes.le32::<48>();
         Identity {
             disk_guid: guid(0),
             data_partition_guid: guid(16),

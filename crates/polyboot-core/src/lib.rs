@@ -19,6 +19,7 @@ mod testutil;
 /// The polyboot version, shared by every component so a drive can report what wrote it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub mod bootcfg;
+pub mod bytes;
 pub mod config;
 pub mod cpio;
 pub mod crc32;
@@ -40,6 +41,7 @@ pub mod mbr;
 pub mod menu;
 pub mod natsort;
 pub mod ntfs;
+pub mod path;
 pub mod probe;
 pub mod regf;
 pub mod udf;

@@ -13,6 +13,8 @@
 
 use core::fmt;
 
+use crate::bytes::{self, Fields};
+
 /// Size of the record.
 pub const MBR_SIZE: usize = 512;
 /// Bytes 0..440 belong to the boot code.
@@ -179,16 +181,18 @@ impl Mbr {
         if rec[BOOT_SIGNATURE_OFFSET..] != BOOT_SIGNATURE {
             return Err(MbrError::MissingBootSignature);
         }
-        let mut mbr = Mbr::empty(le32(&rec[DISK_SIGNATURE_OFFSET..]));
+        let mut mbr = Mbr::empty(rec.le32::<DISK_SIGNATURE_OFFSET>());
         mbr.boot_code.copy_from_slice(&rec[..BOOT_CODE_LEN]);
-        mbr.reserved = u16::from_le_bytes([rec[444], rec[445]]);
+        mbr.reserved = rec.le16::<444>();
         for (i, slot) in mbr.partitions.iter_mut().enumerate() {
             let at = PARTITION_TABLE_OFFSET + i * PARTITION_ENTRY_SIZE;
-            let e = &rec[at..at + PARTITION_ENTRY_SIZE];
+            // Inside the record: the four entries end at the boot signature.
+            let e = bytes::chunk::<PARTITION_ENTRY_SIZE>(rec, at)
+                .map_err(|_| MbrError::TooShort { len: sector.len() })?;
             let status = e[0];
             let partition_type = e[4];
-            let first_lba = le32(&e[8..]);
-            let sector_count = le32(&e[12..]);
+            let first_lba = e.le32::<8>();
+            let sector_count = e.le32::<12>();
             // An entry is unused when its type is 0 (DOS, Windows) or its length is 0 (Linux).
             if partition_type == 0 || sector_count == 0 {
                 continue;
@@ -293,10 +297,6 @@ pub fn chs(lba: u64) -> [u8; 3] {
         (sector as u8) | (((cylinder >> 8) as u8) << 6),
         cylinder as u8,
     ]
-}
-
-fn le32(b: &[u8]) -> u32 {
-    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
 }
 
 #[cfg(test)]

@@ -60,6 +60,7 @@
 use crate::block::ReadAt;
 use crate::exfat::{self, ExFat};
 use crate::natsort::natural_cmp;
+use crate::path::{eq_ignore_case, join};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec;
@@ -177,45 +178,9 @@ fn valid_component(name: &str) -> bool {
     !matches!(name, "" | "." | "..") && !name.contains(['/', '\\', '\0'])
 }
 
-/// Normalise an absolute path as written in a config file: `/` or `\` separators, repeated and
-/// trailing separators and `.` components dropped. `None` when it is not absolute or contains
-/// `..`. `"//ISO/./x.iso"` → `"/ISO/x.iso"`, `"/"` → `"/"`.
-pub fn normalize_path(path: &str) -> Option<String> {
-    if !path.starts_with(['/', '\\']) {
-        return None;
-    }
-    let mut out = String::with_capacity(path.len());
-    for part in path.split(['/', '\\']) {
-        match part {
-            "" | "." => {}
-            ".." => return None,
-            _ if part.contains('\0') => return None,
-            _ => {
-                out.push('/');
-                out.push_str(part);
-            }
-        }
-    }
-    if out.is_empty() {
-        out.push('/');
-    }
-    Some(out)
-}
-
-fn join(dir: &str, name: &str) -> String {
-    let mut path = String::with_capacity(dir.len() + 1 + name.len());
-    path.push_str(dir);
-    if !dir.ends_with('/') {
-        path.push('/');
-    }
-    path.push_str(name);
-    path
-}
-
-/// Unicode case-insensitive equality (full lower-case mapping).
-fn eq_ignore_case(a: &str, b: &str) -> bool {
-    a.chars().flat_map(char::to_lowercase).eq(b.chars().flat_map(char::to_lowercase))
-}
+/// Normalise an absolute path as written in a config file (see
+/// [`crate::path::normalize_absolute`]): `None` when it is not absolute or contains `..`.
+pub use crate::path::normalize_absolute as normalize_path;
 
 /// Human-readable size with binary units and one decimal: `512 B`, `2.0 MiB`, `4.7 GiB`.
 pub fn format_size(bytes: u64) -> String {
@@ -1068,13 +1033,7 @@ mod tests {
         listed: Vec<String>,
     }
 
-    fn split(path: &str) -> (&str, &str) {
-        match path.rsplit_once('/') {
-            Some(("", name)) => ("/", name),
-            Some((parent, name)) => (parent, name),
-            None => ("/", path),
-        }
-    }
+    use crate::path::split;
 
     impl MemTree {
         fn new() -> Self {

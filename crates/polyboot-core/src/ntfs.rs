@@ -19,6 +19,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::block::{IoError, ReadAt};
+use crate::bytes::{le16, le32, le64, OutOfBounds};
 
 /// Most runs accepted in one runlist.
 pub const MAX_RUNS: usize = 65536;
@@ -83,18 +84,10 @@ impl From<IoError> for NtfsError {
     }
 }
 
-fn le16(b: &[u8], at: usize) -> Result<u16, NtfsError> {
-    b.get(at..at + 2).map(|s| u16::from_le_bytes([s[0], s[1]])).ok_or(NtfsError::Corrupt("field beyond its structure"))
-}
-fn le32(b: &[u8], at: usize) -> Result<u32, NtfsError> {
-    b.get(at..at + 4)
-        .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-        .ok_or(NtfsError::Corrupt("field beyond its structure"))
-}
-fn le64(b: &[u8], at: usize) -> Result<u64, NtfsError> {
-    b.get(at..at + 8)
-        .map(|s| u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]))
-        .ok_or(NtfsError::Corrupt("field beyond its structure"))
+impl From<OutOfBounds> for NtfsError {
+    fn from(_: OutOfBounds) -> Self {
+        NtfsError::Corrupt("field beyond its structure")
+    }
 }
 
 /// The boot sector fields this reader uses.
@@ -365,7 +358,7 @@ pub fn parse_record(number: u64, rec: &[u8], total_clusters: u64, cluster_size: 
         let name_ofs = usize::from(le16(a, 0x0A)?);
         let aflags = le16(a, 0x0C)?;
         let name_bytes = a.get(name_ofs..name_ofs + 2 * name_len).ok_or(NtfsError::Corrupt("attribute name"))?;
-        let name: Vec<u16> = name_bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+        let name: Vec<u16> = crate::bytes::utf16le_units(name_bytes).collect();
         if ty == AT_ATTRIBUTE_LIST {
             has_attribute_list = true;
         }
@@ -638,7 +631,7 @@ impl<D: ReadAt> Ntfs<D> {
                 None => return Err(NtfsError::Corrupt("$FILE_NAME key")),
             };
             let name = key.get(0x42..0x42 + 2 * name_len).ok_or(NtfsError::Corrupt("$FILE_NAME name"))?;
-            let name: Vec<u16> = name.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+            let name: Vec<u16> = crate::bytes::utf16le_units(name).collect();
             let fref = le64(e, 0)?;
             let fflags = le32(key, 0x38)?;
             if namespace != 2 {

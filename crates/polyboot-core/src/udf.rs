@@ -44,6 +44,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::block::{check_range, IoError, ReadAt};
+use crate::bytes::{le16, le32, le64, OutOfBounds};
 
 /// Unit of the volume recognition sequence (which starts at sector 16).
 pub const SECTOR: u64 = 2048;
@@ -237,20 +238,10 @@ pub struct UdfVolume {
     dev_size: u64,
 }
 
-fn le16(b: &[u8], at: usize) -> Result<u16, UdfError> {
-    b.get(at..at + 2)
-        .map(|s| u16::from_le_bytes([s[0], s[1]]))
-        .ok_or_else(|| corrupt("field beyond its descriptor"))
-}
-fn le32(b: &[u8], at: usize) -> Result<u32, UdfError> {
-    b.get(at..at + 4)
-        .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-        .ok_or_else(|| corrupt("field beyond its descriptor"))
-}
-fn le64(b: &[u8], at: usize) -> Result<u64, UdfError> {
-    b.get(at..at + 8)
-        .map(|s| u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]))
-        .ok_or_else(|| corrupt("field beyond its descriptor"))
+impl From<OutOfBounds> for UdfError {
+    fn from(_: OutOfBounds) -> Self {
+        corrupt("field beyond its descriptor")
+    }
 }
 
 /// CRC-ITU-T (CCITT): polynomial 0x1021, MSB first, initial value 0, no final XOR.
@@ -356,9 +347,7 @@ fn decode_cs0(b: &[u8]) -> Option<String> {
             if rest.len() % 2 != 0 {
                 return None;
             }
-            let units = rest
-                .chunks_exact(2)
-                .map(|c| u16::from_be_bytes([c[0], c[1]]));
+            let units = crate::bytes::utf16be_units(rest);
             Some(
                 char::decode_utf16(units)
                     .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
@@ -600,8 +589,10 @@ impl UdfVolume {
             )));
         }
         let volume_id = decode_dstring(&lvd[84..212]);
-        let udf_revision = (&lvd[217..236] == b"*OSTA UDF Compliant")
-            .then(|| u16::from_le_bytes([lvd[240], lvd[241]]));
+        let udf_revision = match &lvd[217..236] == b"*OSTA UDF Compliant" {
+            true => Some(le16(lvd, 240)?),
+            false => None,
+        };
         let fsd = (le32(lvd, 252)?, le16(lvd, 256)?);
         let table_len = le32(lvd, 264)? as usize;
         let count = le32(lvd, 268)?;

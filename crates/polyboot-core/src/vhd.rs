@@ -1,6 +1,8 @@
 //! Fixed VHD (Microsoft Virtual Hard Disk Image Format Specification 1.0): a raw disk image
 //! followed by a 512-byte footer. All footer fields are big-endian.
 
+use crate::bytes::{self, Fields};
+
 /// Length of the footer.
 pub const FOOTER_LEN: usize = 512;
 pub const COOKIE: &[u8; 8] = b"conectix";
@@ -105,18 +107,18 @@ pub struct Footer {
 
 /// Parse a footer (untrusted bytes): cookie and checksum must match.
 pub fn parse_footer(b: &[u8]) -> Option<Footer> {
-    let f: &[u8; FOOTER_LEN] = b.get(..FOOTER_LEN)?.try_into().ok()?;
+    let f = bytes::chunk::<FOOTER_LEN>(b, 0).ok()?;
     if &f[0..8] != COOKIE {
         return None;
     }
-    let stored = u32::from_be_bytes(f[64..68].try_into().ok()?);
+    let stored = f.be32::<64>();
     if stored != checksum(f) {
         return None;
     }
     Some(Footer {
-        current_size: u64::from_be_bytes(f[48..56].try_into().ok()?),
-        disk_type: u32::from_be_bytes(f[60..64].try_into().ok()?),
-        geometry: (u16::from_be_bytes([f[56], f[57]]), f[58], f[59]),
+        current_size: f.be64::<48>(),
+        disk_type: f.be32::<60>(),
+        geometry: (f.be16::<56>(), f[58], f[59]),
     })
 }
 

@@ -17,6 +17,7 @@
 
 use alloc::vec::Vec;
 
+use crate::bytes;
 use crate::guid::Guid;
 
 pub const MIB: u64 = 1 << 20;
@@ -254,51 +255,46 @@ pub fn parse_summary(head: &[u8]) -> Option<VhdxSummary> {
     if head.get(..8)? != b"vhdxfile" {
         return None;
     }
-    let le32 = |b: &[u8], at: usize| -> Option<u32> {
-        Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
-    };
-    let le64 = |b: &[u8], at: usize| -> Option<u64> {
-        Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
-    };
     let mut h = head.get(64 * 1024..64 * 1024 + 4096)?.to_vec();
-    let stored = le32(&h, 4)?;
+    let stored = bytes::le32(&h, 4).ok()?;
     h[4..8].fill(0);
     if &h[..4] != b"head" || crc32c(&h) != stored {
         return None;
     }
     let mut r = head.get(192 * 1024..256 * 1024)?.to_vec();
-    let stored = le32(&r, 4)?;
+    let stored = bytes::le32(&r, 4).ok()?;
     r[4..8].fill(0);
     if &r[..4] != b"regi" || crc32c(&r) != stored {
         return None;
     }
     let mut bat = None;
     let mut meta = None;
-    for i in 0..le32(&r, 8)?.min(2047) as usize {
+    for i in 0..bytes::le32(&r, 8).ok()?.min(2047) as usize {
         let at = 16 + i * 32;
         let g = r.get(at..at + 16)?;
         if g == BAT_REGION.to_bytes() {
-            bat = le64(&r, at + 16);
+            bat = bytes::le64(&r, at + 16).ok();
         } else if g == METADATA_REGION.to_bytes() {
-            meta = le64(&r, at + 16);
+            meta = bytes::le64(&r, at + 16).ok();
         }
     }
-    let m = head.get(meta? as usize..meta? as usize + METADATA_LENGTH as usize)?;
+    // Checked: a hostile offset near u64::MAX must not overflow the range.
+    let m = bytes::slice(head, usize::try_from(meta?).ok()?, METADATA_LENGTH as usize).ok()?;
     if &m[..8] != b"metadata" {
         return None;
     }
-    let n = u16::from_le_bytes([m[10], m[11]]) as usize;
+    let n = bytes::le16(m, 10).ok()? as usize;
     let (mut size, mut block, mut sector) = (None, None, None);
     for i in 0..n.min(2047) {
         let at = 32 + i * 32;
         let g = m.get(at..at + 16)?;
-        let off = le32(m, at + 16)? as usize;
+        let off = bytes::le32(m, at + 16).ok()? as usize;
         if g == VIRTUAL_DISK_SIZE.to_bytes() {
-            size = le64(m, off);
+            size = bytes::le64(m, off).ok();
         } else if g == FILE_PARAMETERS.to_bytes() {
-            block = le32(m, off);
+            block = bytes::le32(m, off).ok();
         } else if g == LOGICAL_SECTOR_SIZE.to_bytes() {
-            sector = le32(m, off);
+            sector = bytes::le32(m, off).ok();
         }
     }
     Some(VhdxSummary {

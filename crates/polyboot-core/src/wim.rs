@@ -26,6 +26,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::block::{check_range, IoError, ReadAt};
+use crate::bytes::{self, Fields};
 use crate::iso9660::{self, IsoEntry, IsoError};
 
 /// Size of the on-disk header; the only size wimlib (and we) accept.
@@ -191,13 +192,13 @@ pub struct ResourceHeader {
 }
 
 impl ResourceHeader {
-    fn parse(b: &[u8]) -> ResourceHeader {
-        let raw = le64(b, 0);
+    fn parse(b: &[u8; 24]) -> ResourceHeader {
+        let raw = b.le64::<0>();
         ResourceHeader {
             size_in_wim: raw & 0x00ff_ffff_ffff_ffff,
             flags: (raw >> 56) as u8,
-            offset: le64(b, 8),
-            original_size: le64(b, 16),
+            offset: b.le64::<8>(),
+            original_size: b.le64::<16>(),
         }
     }
     pub fn is_empty(&self) -> bool {
@@ -260,23 +261,21 @@ pub struct WimHeader {
 impl WimHeader {
     /// Parse and check the first [`HEADER_SIZE`] bytes of a file.
     pub fn parse(b: &[u8]) -> Result<WimHeader, WimError> {
-        if b.len() < HEADER_SIZE {
-            return Err(WimError::NotWim);
-        }
+        let b = bytes::chunk::<HEADER_SIZE>(b, 0).map_err(|_| WimError::NotWim)?;
         let pipable = match &b[..8] {
             m if m == MAGIC => false,
             m if m == PIPABLE_MAGIC => true,
             _ => return Err(WimError::NotWim),
         };
-        let header_size = le32(b, 8);
+        let header_size = b.le32::<8>();
         if header_size as usize != HEADER_SIZE {
             return Err(WimError::BadHeaderSize(header_size));
         }
-        let version = le32(b, 12);
+        let version = b.le32::<12>();
         if version != VERSION_DEFAULT && version != VERSION_SOLID {
             return Err(WimError::UnknownVersion(version));
         }
-        let hdr_flags = le32(b, 16);
+        let hdr_flags = b.le32::<16>();
         let compression = if hdr_flags & flags::COMPRESSION == 0 {
             Compression::None
         } else {
@@ -292,24 +291,23 @@ impl WimHeader {
                 _ => return Err(WimError::UnknownCompression(hdr_flags)),
             }
         };
-        let chunk_size = le32(b, 20);
+        let chunk_size = b.le32::<20>();
         // wimlib's limits: a power of two from 4 KiB (XPRESS) to 1 GiB (LZMS); 0 is allowed
         // (and ignored) in uncompressed files.
         let chunk_ok = chunk_size.is_power_of_two() && (1 << 12..=1 << 30).contains(&chunk_size);
         if compression != Compression::None && !chunk_ok {
             return Err(WimError::BadChunkSize(chunk_size));
         }
-        let mut guid = [0u8; 16];
-        guid.copy_from_slice(&b[24..40]);
-        let part_number = le16(b, 40);
-        let total_parts = le16(b, 42);
+        let guid = b.bytes_at::<24, 16>();
+        let part_number = b.le16::<40>();
+        let total_parts = b.le16::<42>();
         if total_parts == 0 || part_number == 0 || part_number > total_parts {
             return Err(WimError::BadPart {
                 part: part_number,
                 total: total_parts,
             });
         }
-        let image_count = le32(b, 44);
+        let image_count = b.le32::<44>();
         if image_count as usize > MAX_IMAGES {
             return Err(WimError::TooManyImages(image_count));
         }
@@ -323,11 +321,11 @@ impl WimHeader {
             part_number,
             total_parts,
             image_count,
-            blob_table: ResourceHeader::parse(&b[48..72]),
-            xml: ResourceHeader::parse(&b[72..96]),
-            boot_metadata: ResourceHeader::parse(&b[96..120]),
-            boot_index: le32(b, 120),
-            integrity: ResourceHeader::parse(&b[124..148]),
+            blob_table: ResourceHeader::parse(&b.bytes_at::<48, 24>()),
+            xml: ResourceHeader::parse(&b.bytes_at::<72, 24>()),
+            boot_metadata: ResourceHeader::parse(&b.bytes_at::<96, 24>()),
+            boot_index: b.le32::<120>(),
+            integrity: ResourceHeader::parse(&b.bytes_at::<124, 24>()),
         })
     }
 
@@ -552,9 +550,7 @@ pub fn decode_utf16le(bytes: &[u8]) -> Result<String, WimError> {
     if bytes.len() % 2 != 0 {
         return Err(WimError::BadXml("odd number of bytes in UTF-16 text"));
     }
-    let units = bytes
-        .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]));
+    let units = crate::bytes::utf16le_units(bytes);
     let mut s: String = char::decode_utf16(units)
         .map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER))
         .collect();
@@ -897,20 +893,6 @@ impl<D: ReadAt> ReadAt for IsoFile<D> {
         }
         Ok(())
     }
-}
-
-fn le16(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-
-fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn le64(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(a)
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use core::fmt;
 
 use crate::bcd::Partition;
 use crate::block::WriteAt;
+use crate::bytes::Fields;
 use crate::gpt::{self, Gpt, GptError, GptPartition, PartitionName, SectorSize};
 use crate::guid::Guid;
 use crate::mbr::{self, Mbr, MbrPartition};
@@ -86,7 +87,7 @@ impl WtgIdentity {
             x.copy_from_slice(&b[i * 16..i * 16 + 16]);
             Guid::from_random_bytes(x)
         };
-        let sig = u32::from_le_bytes([b[64], b[65], b[66], b[67]]);
+        let sig = b.le32::<64>();
         WtgIdentity {
             disk_guid: g(0),
             esp_guid: g(1),

@@ -219,7 +219,7 @@ unsafe extern "efiapi" fn proxy_read(this: *mut FileProtocolV1, size: *mut usize
         if n > header {
             // SAFETY: the real driver wrote `n` bytes there.
             let bytes = unsafe { core::slice::from_raw_parts(buffer as *const u8, n) };
-            let units: Vec<u16> = bytes[header..].chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).take_while(|&u| u != 0).collect();
+            let units: Vec<u16> = polyboot_core::bytes::utf16le_units(&bytes[header..]).take_while(|&u| u != 0).collect();
             let name: String = char::decode_utf16(units).map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER)).collect();
             let dir = p.path.as_deref().unwrap_or("/");
             if let Some(index) = p.wrapper.find(&esp_wrap::resolve(dir, &name)) {

@@ -6,6 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use polyboot_core::block::ReadAt;
 use polyboot_core::exfat::{self, ExFat, Timestamp};
 use polyboot_core::menu;
+use polyboot_core::path::{self, join};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -19,18 +20,10 @@ fn ex(e: exfat::Error) -> anyhow::Error {
     anyhow::anyhow!("{e}")
 }
 
-/// Paths on the data partition are given with `/`, relative to its root.
-pub fn normalize(path: &str) -> String {
-    let trimmed = path.trim_matches('/');
-    format!("/{trimmed}")
-}
-
-fn join(dir: &str, name: &str) -> String {
-    if dir == "/" {
-        format!("/{name}")
-    } else {
-        format!("{dir}/{name}")
-    }
+/// Paths on the data partition are given with `/`, relative to its root (core
+/// [`path::clean`]: `..` is left for the file system to refuse).
+pub fn normalize(p: &str) -> String {
+    path::clean(p)
 }
 
 pub fn is_image_name(name: &str) -> bool {

@@ -2,6 +2,7 @@
 
 use super::{corrupt, Error};
 use crate::block::{ReadAt, WriteAt};
+use crate::bytes::Fields;
 use alloc::vec;
 
 pub(crate) const FS_NAME: &[u8; 8] = b"EXFAT   ";
@@ -96,15 +97,15 @@ impl BootSector {
             return Err(corrupt!("unsupported exFAT revision {major}.{minor:02}"));
         }
         let b = BootSector {
-            partition_offset: le64(s, 64),
-            volume_length: le64(s, 72),
-            fat_offset: le32(s, 80),
-            fat_length: le32(s, 84),
-            cluster_heap_offset: le32(s, 88),
-            cluster_count: le32(s, 92),
-            root_cluster: le32(s, 96),
-            volume_serial: le32(s, 100),
-            volume_flags: le16(s, OFFSET_VOLUME_FLAGS),
+            partition_offset: s.le64::<64>(),
+            volume_length: s.le64::<72>(),
+            fat_offset: s.le32::<80>(),
+            fat_length: s.le32::<84>(),
+            cluster_heap_offset: s.le32::<88>(),
+            cluster_count: s.le32::<92>(),
+            root_cluster: s.le32::<96>(),
+            volume_serial: s.le32::<100>(),
+            volume_flags: s.le16::<OFFSET_VOLUME_FLAGS>(),
             bytes_per_sector_shift: s[108],
             sectors_per_cluster_shift: s[109],
             number_of_fats: s[110],
@@ -298,18 +299,4 @@ pub(crate) fn read_boot_regions<D: ReadAt + ?Sized>(
         }
     }
     Err(main_err)
-}
-
-pub(crate) fn le16(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-
-pub(crate) fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-pub(crate) fn le64(b: &[u8], at: usize) -> u64 {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(w)
 }

@@ -1,9 +1,9 @@
 //! 32-byte directory entries and file entry sets (File + Stream Extension + File Name...).
 
 use super::attributes;
-use super::boot::{le16, le32, le64};
 use super::time::Timestamp;
 use super::upcase::UpcaseTable;
+use crate::bytes::{self, Fields};
 use alloc::vec::Vec;
 
 pub(crate) const ENTRY_SIZE: u64 = 32;
@@ -63,9 +63,9 @@ impl FileSet {
     pub fn times(&self) -> (Timestamp, Timestamp, Timestamp) {
         let e = &self.entries[0];
         (
-            Timestamp::decode(le32(e, 8), e[20], e[22]),
-            Timestamp::decode(le32(e, 12), e[21], e[23]),
-            Timestamp::decode(le32(e, 16), 0, e[24]),
+            Timestamp::decode(e.le32::<8>(), e[20], e[22]),
+            Timestamp::decode(e.le32::<12>(), e[21], e[23]),
+            Timestamp::decode(e.le32::<16>(), 0, e[24]),
         )
     }
 
@@ -172,7 +172,7 @@ pub(crate) fn parse_file_set(
     if entries.len() < 3 {
         return Err("file entry set too short");
     }
-    if le16(&entries[0], 2) != set_checksum(entries) {
+    if entries[0].le16::<2>() != set_checksum(entries) {
         return Err("entry set checksum mismatch");
     }
     let stream_entry = &entries[1];
@@ -192,9 +192,9 @@ pub(crate) fn parse_file_set(
         if entry[0] != TYPE_FILE_NAME {
             return Err("missing file name entry");
         }
-        for i in 0..NAME_UNITS_PER_ENTRY {
+        for unit in bytes::utf16le_units(&entry[2..]).take(NAME_UNITS_PER_ENTRY) {
             if name.len() < name_len {
-                name.push(le16(entry, 2 + 2 * i));
+                name.push(unit);
             }
         }
     }
@@ -206,14 +206,14 @@ pub(crate) fn parse_file_set(
     {
         return Err("unknown critical secondary entry");
     }
-    let name_hash = le16(stream_entry, 4);
+    let name_hash = stream_entry.le16::<4>();
     if upcase.name_hash(&name) != name_hash {
         return Err("name hash mismatch");
     }
     let stream = StreamInfo {
-        first_cluster: le32(stream_entry, 20),
-        data_length: le64(stream_entry, 24),
-        valid_data_length: le64(stream_entry, 8),
+        first_cluster: stream_entry.le32::<20>(),
+        data_length: stream_entry.le64::<24>(),
+        valid_data_length: stream_entry.le64::<8>(),
         no_fat_chain: stream_entry[1] & FLAG_NO_FAT_CHAIN != 0,
     };
     if stream.valid_data_length > stream.data_length {
@@ -235,7 +235,7 @@ pub(crate) fn parse_file_set(
             }
         }
     }
-    let attributes = le16(&entries[0], 4);
+    let attributes = entries[0].le16::<4>();
     if attributes & attributes::DIRECTORY != 0 && stream.data_length > MAX_DIRECTORY_BYTES {
         return Err("directory larger than 256 MiB");
     }

@@ -1,7 +1,7 @@
 //! Unit tests on in-memory volumes. Independent checks against exfatprogs live in
 //! tests/tests/exfat_oracle.rs.
 
-use super::boot::{self, boot_checksum_add};
+use super::boot::boot_checksum_add;
 use super::dirent::{set_checksum, ENTRY_SIZE};
 use super::upcase::{generate_table, name_hash_upcased, table_checksum_add, UpcaseDecoder};
 use super::*;
@@ -93,7 +93,7 @@ fn format_then_open_reports_layout() {
     let root = fs.metadata("/").unwrap();
     assert!(root.is_dir());
     assert_eq!(root.size, 4096);
-    assert_eq!(boot::le64(&fs.device().data, 64), 2048, "PartitionOffset");
+    assert_eq!(crate::bytes::le64(&fs.device().data, 64).unwrap(), 2048, "PartitionOffset");
 }
 
 #[test]
@@ -191,8 +191,8 @@ fn boot_checksum_skips_flags_and_detects_damage() {
             sum = (if sum & 1 != 0 { 0x8000_0000 } else { 0 }) + (sum >> 1) + u32::from(b);
         }
     }
-    assert_eq!(boot::le32(&dev.data, 11 * 512), sum);
-    assert_eq!(boot::le32(&dev.data, 12 * 512 - 4), sum);
+    assert_eq!(crate::bytes::le32(&dev.data, 11 * 512).unwrap(), sum);
+    assert_eq!(crate::bytes::le32(&dev.data, 12 * 512 - 4).unwrap(), sum);
     // The backup region is identical.
     assert_eq!(dev.data[..12 * 512], dev.data[12 * 512..24 * 512]);
 }
@@ -313,10 +313,10 @@ fn upcase_table_round_trips_and_checksums() {
         .map(|i| &data[root + 32 * i..root + 32 * i + 32])
         .find(|e| e[0] == 0x82)
         .unwrap();
-    let (cluster, len) = (boot::le32(entry, 20), boot::le64(entry, 24) as usize);
+    let (cluster, len) = (crate::bytes::le32(entry, 20).unwrap(), crate::bytes::le64(entry, 24).unwrap() as usize);
     let at = fs.cluster_offset(cluster) as usize;
     assert_eq!(&data[at..at + len], &table[..]);
-    assert_eq!(boot::le32(entry, 4), table_checksum_add(0, &table));
+    assert_eq!(crate::bytes::le32(entry, 4).unwrap(), table_checksum_add(0, &table));
     let mut by_hand = 0u32;
     for &b in &table {
         by_hand = (if by_hand & 1 != 0 { 0x8000_0000 } else { 0 }) + (by_hand >> 1) + u32::from(b);
@@ -740,8 +740,8 @@ fn corrupt_entry_sets_are_skipped_and_reported() {
             .map(|i| root + 32 * i)
             .find(|&at| {
                 data[at] == 0xC1
-                    && boot::le16(data, at + 2) == units[0]
-                    && boot::le16(data, at + 4) == units[1]
+                    && crate::bytes::le16(data, at + 2).unwrap() == units[0]
+                    && crate::bytes::le16(data, at + 4).unwrap() == units[1]
             })
             .unwrap()
     };
@@ -801,7 +801,7 @@ fn fat_loops_and_bad_chains_are_errors() {
     let meta = fs.metadata("/frag").unwrap();
     assert!(!meta.contiguous);
     let fat = fs.boot.active_fat_start() as usize;
-    let second = boot::le32(&fs.device().data, fat + 4 * meta.first_cluster as usize);
+    let second = crate::bytes::le32(&fs.device().data, fat + 4 * meta.first_cluster as usize).unwrap();
 
     // Loop: the second cluster points back at the first.
     let mut dev = fs.device().clone();

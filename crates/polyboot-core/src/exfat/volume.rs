@@ -1,7 +1,7 @@
 //! Opening a volume and everything read-only: FAT chains, directory scanning, path lookup,
 //! file reads and extent maps.
 
-use super::boot::{self, le32, le64, BootSector, VOLUME_FLAG_DIRTY};
+use super::boot::{self, BootSector, VOLUME_FLAG_DIRTY};
 use super::dirent::{
     parse_file_set, FileSet, RawEntry, BENIGN, ENTRY_SIZE, IN_USE, MAX_DIRECTORY_BYTES, SECONDARY,
     TYPE_ALLOCATION_BITMAP, TYPE_END_OF_DIRECTORY, TYPE_FILE, TYPE_UPCASE_TABLE, TYPE_VOLUME_GUID,
@@ -15,6 +15,7 @@ use super::upcase::{
 use super::writer::AllocBitmap;
 use super::{attributes, corrupt, Error, MAX_LABEL_UNITS};
 use crate::block::ReadAt;
+use crate::bytes::{self, Fields};
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -504,18 +505,18 @@ impl<D: ReadAt> ExFat<D> {
             match e[0] {
                 TYPE_END_OF_DIRECTORY => break,
                 TYPE_ALLOCATION_BITMAP if bitmap.is_none() && e[1] & 1 == active_fat => {
-                    bitmap = Some((le32(&e, 20), le64(&e, 24)));
+                    bitmap = Some((e.le32::<20>(), e.le64::<24>()));
                 }
                 TYPE_UPCASE_TABLE if upcase.is_none() => {
-                    upcase = Some((le32(&e, 20), le64(&e, 24), le32(&e, 4)))
+                    upcase = Some((e.le32::<20>(), e.le64::<24>(), e.le32::<4>()))
                 }
                 TYPE_VOLUME_LABEL => {
                     // A label longer than allowed is cut rather than making the volume unreadable.
                     let count = usize::from(e[1]).min(MAX_LABEL_UNITS);
-                    let units: Vec<u16> = (0..count).map(|i| boot::le16(&e, 2 + 2 * i)).collect();
+                    let units: Vec<u16> = bytes::utf16le_units(&e[2..]).take(count).collect();
                     self.label = decode_utf16_lossy(&units);
                 }
-                TYPE_VOLUME_GUID if super::dirent::set_checksum(&[e]) == boot::le16(&e, 2) => {
+                TYPE_VOLUME_GUID if super::dirent::set_checksum(&[e]) == e.le16::<2>() => {
                     let mut guid = [0u8; 16];
                     guid.copy_from_slice(&e[6..22]);
                     self.volume_guid = Some(guid);
@@ -603,7 +604,9 @@ impl<D: ReadAt> ExFat<D> {
             self.fat_cache.block_offset = block_offset;
             self.fat_cache.valid = true;
         }
-        Ok(le32(&self.fat_cache.data, (offset - block_offset) as usize))
+        // 4-byte aligned inside the 512-byte block: the FAT starts on a sector boundary.
+        bytes::le32(&self.fat_cache.data, (offset - block_offset) as usize)
+            .map_err(|_| corrupt!("FAT entry beyond its block"))
     }
 
     /// The cluster after `cluster` in its FAT chain, or None at the end of the chain.
