@@ -147,3 +147,12 @@ pub fn ntfs_paths(img: &Path) -> BTreeSet<String> {
     }
     paths
 }
+
+/// Tests that need root (loop devices, mounting through FUSE, ntfs-3g) call this first. Not
+/// being root fails the test with the reason: a test that cannot run must not count as passed.
+/// CI and `cargo xtask test` run as root.
+pub fn require_root(why: &str) {
+    // SAFETY: geteuid has no preconditions and touches no memory.
+    let root = unsafe { libc::geteuid() } == 0;
+    assert!(root, "this test needs root ({why}): run it as root, e.g. `sudo cargo xtask test`");
+}

@@ -14,10 +14,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-fn can_mount() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    root && Path::new("/dev/fuse").exists() && Command::new("losetup").arg("--version").output().is_ok()
+/// Filling NTFS images through ntfs-3g needs root, losetup and /dev/fuse: fail, naming what
+/// is missing, rather than pass without having run.
+fn require_mount() {
+    polyboot_tests::require_root("losetup and ntfs-3g mounts");
+    assert!(Path::new("/dev/fuse").exists(), "/dev/fuse is missing: ntfs-3g cannot mount");
+    assert!(Command::new("losetup").arg("--version").output().is_ok(), "losetup is missing (util-linux)");
 }
 
 struct Loop(String);
@@ -87,10 +89,7 @@ fn fill(mnt: &Path) -> Expected {
 
 #[test]
 fn reads_what_ntfs3g_wrote() {
-    if !can_mount() {
-        eprintln!("SKIP: needs root, losetup and /dev/fuse to fill NTFS images with ntfs-3g");
-        return;
-    }
+    require_mount();
     for (cluster, mib) in [(4096u32, 48u64), (512, 32), (65536, 96)] {
         let tmp = tempfile::tempdir().unwrap();
         let img = tmp.path().join("ntfs.img");

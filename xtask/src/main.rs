@@ -1,9 +1,11 @@
 //! polyboot's build orchestration.
 //!
 //!   cargo xtask deps [--check]   install (or just check) the Debian packages we build and test with
+//!                                (demo, test and bench* install them too: as root, or through sudo)
 //!   cargo xtask build            host binaries (default toolchain) + firmware (Debian rustc, build-std)
 //!   cargo xtask test [ARGS]      build, fuzz every parser briefly, bench* --smoke, run every test (`cargo test --workspace ARGS`)
 //!   cargo xtask demo             make a drive image with a sample image and boot it in QEMU
+//!   cargo xtask dist             tarball + .deb (binary, boot files, man pages, completions) in target/dist
 //!   cargo xtask bench            throughput of `add` vs dd and of SHA-256 vs sha256sum (ratios)
 //!   cargo xtask bench-boot       boot overhead vs -cdrom, in-firmware read path, 1,000-image scan
 //!   cargo xtask bench-wtg        `wtg create` apply throughput vs wimapply of the same WIM (ratio)
@@ -19,6 +21,7 @@ mod bench;
 mod bench_boot;
 mod bench_wtg;
 mod demo;
+mod dist;
 
 /// Debian packages, and a file each one provides that tells us it is installed.
 const PACKAGES: &[(&str, &str)] = &[
@@ -72,34 +75,55 @@ const PACKAGES: &[(&str, &str)] = &[
     // the ISO 9660 tree); udftools' mkudffs / udfinfo make and describe other UDF volumes.
     ("genisoimage", "/usr/bin/genisoimage"),
     ("udftools", "/usr/bin/udfinfo"),
+    // The man pages `polyboot manpages` writes are rendered by man in the CLI tests.
+    ("man-db", "/usr/bin/man"),
 ];
 
 pub const UEFI_TARGET: &str = "x86_64-unknown-uefi";
 
-fn main() -> Result<()> {
+fn main() {
+    if let Err(err) = dispatch() {
+        // One clear message; the chain of causes, and a backtrace only when asked for
+        // (RUST_BACKTRACE is set machine-wide here, so it cannot be the switch).
+        eprintln!("xtask: error: {err:#}");
+        if std::env::var_os("XTASK_BACKTRACE").is_some() {
+            eprintln!("{:?}", err.backtrace());
+        }
+        std::process::exit(1);
+    }
+}
+
+fn dispatch() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (cmd, rest) = args.split_first().map(|(c, r)| (c.as_str(), r)).unwrap_or(("help", &[]));
     match cmd {
         "deps" => deps(rest.iter().any(|a| a == "--check")),
         "build" => build(),
         "test" => {
-            deps(true)?;
+            deps(false)?;
             build()?;
+            // The packages too: a test installs the .deb into a scratch root and boots from it.
+            dist::run(&[])?;
             test(rest)
         }
         "demo" => {
-            deps(true)?;
+            deps(false)?;
             build()?;
             demo::run(rest)
         }
         "bench-boot" => {
-            deps(true)?;
+            deps(false)?;
             build()?;
             bench_boot::run(rest)
         }
+        "dist" => {
+            deps(false)?;
+            build()?;
+            dist::run(rest)
+        }
         "bench-wtg" => bench_wtg::run(rest),
         "bench" => {
-            deps(true)?;
+            deps(false)?;
             build()?;
             bench::run(rest)
         }
@@ -117,31 +141,101 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
+/// Packages that must come from the same QEMU build as `qemu-system-x86`. A base image may
+/// carry a newer `qemu-utils` (from backports) than the archive's `qemu-system-x86`; the newer
+/// one `Breaks` the older system emulator, and apt then removes it on its own. Asking for it at
+/// the emulator's candidate version (a downgrade when needed) converges instead.
+const SAME_VERSION_AS_QEMU: &[&str] = &["qemu-utils"];
+
+/// Packages of PACKAGES that dpkg does not list as installed, or whose marker file is gone.
 fn missing_packages() -> Vec<&'static str> {
-    PACKAGES.iter().filter(|(_, file)| !Path::new(file).exists()).map(|(pkg, _)| *pkg).collect()
+    let names: Vec<&str> = PACKAGES.iter().map(|(pkg, _)| *pkg).collect();
+    let installed = installed_packages(&names);
+    PACKAGES
+        .iter()
+        .filter(|(pkg, file)| !installed.iter().any(|i| i == pkg) || !Path::new(file).exists())
+        .map(|(pkg, _)| *pkg)
+        .collect()
 }
 
+/// The subset of `names` that dpkg reports as "install ok installed".
+fn installed_packages(names: &[&str]) -> Vec<String> {
+    let out = Command::new("dpkg-query").args(["-W", "-f=${Package} ${db:Status-Abbrev}\n"]).args(names).output();
+    let Ok(out) = out else { return Vec::new() };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (pkg, status) = l.split_once(' ')?;
+            // "ii " = desired install, currently installed, no error.
+            (status.trim_end() == "ii").then(|| pkg.split(':').next().unwrap_or(pkg).to_string())
+        })
+        .collect()
+}
+
+/// apt's candidate version of a package (after `apt-get update`).
+fn candidate_version(pkg: &str) -> Option<String> {
+    let out = Command::new("apt-cache").args(["policy", pkg]).output().ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Candidate:").map(|v| v.trim().to_string()))
+        .filter(|v| v != "(none)")
+}
+
+/// The `apt-get install` arguments that bring every package of PACKAGES in, in one transaction
+/// (every package named, not only the missing ones, so apt resolves them together).
+fn install_arguments() -> Vec<String> {
+    let qemu = candidate_version("qemu-system-x86");
+    PACKAGES
+        .iter()
+        .map(|(pkg, _)| match (&qemu, SAME_VERSION_AS_QEMU.contains(pkg)) {
+            (Some(version), true) => format!("{pkg}={version}"),
+            _ => pkg.to_string(),
+        })
+        .collect()
+}
+
+/// Bring the machine to the state the build and the tests need. As root it runs apt itself;
+/// otherwise through `sudo`, saying so. `check_only` only reports.
 fn deps(check_only: bool) -> Result<()> {
     let missing = missing_packages();
     if missing.is_empty() {
         return Ok(());
     }
-    let install = format!("apt-get install -y --no-install-recommends {}", missing.join(" "));
-    let is_root = effective_uid() == 0;
-    if check_only || !is_root {
+    if check_only {
         bail!(
-            "missing Debian packages: {}\ninstall them with:  sudo apt-get update && sudo {install}\n(or run `cargo xtask deps` as root)",
+            "missing Debian packages: {}\ninstall them with `cargo xtask deps` (as root, or it uses sudo)",
             missing.join(", ")
         );
     }
-    eprintln!("xtask: installing {}", missing.join(" "));
-    run(Command::new("apt-get").arg("update"))?;
-    run(Command::new("sh").arg("-c").arg(format!("DEBIAN_FRONTEND=noninteractive {install}")))?;
-    let still = missing_packages();
-    if !still.is_empty() {
-        bail!("still missing after apt-get install: {}", still.join(", "));
+    let sudo = effective_uid() != 0;
+    if sudo {
+        eprintln!("xtask: not root: installing the missing packages through sudo (it may ask for your password)");
     }
-    Ok(())
+    let apt = |args: &[String]| -> Result<()> {
+        let mut cmd = if sudo { Command::new("sudo") } else { Command::new("env") };
+        if sudo {
+            cmd.arg("env");
+        }
+        cmd.arg("DEBIAN_FRONTEND=noninteractive").arg("apt-get").args(args);
+        eprintln!("xtask: {}apt-get {}", if sudo { "sudo " } else { "" }, args.join(" "));
+        run(&mut cmd)
+    };
+    eprintln!("xtask: missing Debian packages: {}", missing.join(" "));
+    apt(&["update".to_string(), "-qq".to_string()])?;
+    // Twice at most: a second pass picks up anything the first one removed while resolving.
+    for pass in 1..=2 {
+        let mut args: Vec<String> =
+            ["install", "-y", "-q", "--no-install-recommends", "--allow-downgrades"].map(String::from).to_vec();
+        args.extend(install_arguments());
+        apt(&args)?;
+        let still = missing_packages();
+        if still.is_empty() {
+            eprintln!("xtask: every package the build and the tests need is installed");
+            return Ok(());
+        }
+        eprintln!("xtask: after apt-get pass {pass}, still missing: {}", still.join(", "));
+    }
+    bail!("still missing after apt-get install: {}", missing_packages().join(", "))
 }
 
 /// Effective uid without unsafe code: /proc/self/status has it.

@@ -644,19 +644,11 @@ fn apply_to_ntfs_reads_back_with_ntfs3g_tools() {
     apply_and_check(&parts[0], 3, &tree, dir.path(), "split.ntfs");
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
 /// The WIM inside the ISO is applied through a read-only loop device over its bytes: nothing
 /// is extracted. Loop devices need root.
 #[test]
 fn apply_straight_out_of_an_iso() {
-    if !is_root() {
-        eprintln!("skipped: loop devices need root");
-        return;
-    }
+    polyboot_tests::require_root("loop devices");
     let dir = tempfile::tempdir().unwrap();
     let tree = fake_windows_tree(dir.path());
     let wim = make_wim(dir.path(), &tree, "install.wim", "LZX", false);
@@ -683,10 +675,7 @@ fn apply_straight_out_of_an_iso() {
 /// file's spans the extents) through the loop device.
 #[test]
 fn an_install_image_over_1_gib_in_a_udf_iso() {
-    if !is_root() {
-        eprintln!("skipped: loop devices need root");
-        return;
-    }
+    polyboot_tests::require_root("loop devices");
     let dir = tempfile::tempdir().unwrap();
     let tree = fake_windows_tree(dir.path());
     let big = tree.join("Windows/big.bin");

@@ -26,15 +26,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 const MIB: u64 = 1 << 20;
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        eprintln!("skipped: wtg create needs root (loop devices, ntfs-3g)");
-    }
-    root
-}
-
 /// A SYSTEM hive as Windows Setup leaves it, reduced to what the policy step touches.
 fn system_hive() -> Vec<u8> {
     let mut root = KeyNode::new("ROOT");
@@ -574,9 +565,7 @@ fn setup(compress: &str, solid: bool) -> (tempfile::TempDir, PathBuf, PathBuf) {
 
 #[test]
 fn gpt_image_file_for_every_compression() {
-    if !is_root() {
-        return;
-    }
+    polyboot_tests::require_root("wtg create: loop devices, ntfs-3g");
     for (compress, solid) in [
         ("XPRESS", false),
         ("LZX", false),
@@ -607,9 +596,7 @@ fn gpt_image_file_for_every_compression() {
 
 #[test]
 fn mbr_image_file_bios_and_uefi() {
-    if !is_root() {
-        return;
-    }
+    polyboot_tests::require_root("wtg create: loop devices, ntfs-3g");
     let (dir, tree, wim) = setup("XPRESS", false);
     let img = dir.path().join("wtg-mbr.img");
     // One edition: no --index needed.
@@ -683,17 +670,13 @@ const BOOTMGR_OK: &str = "BOOTMGR-STANDIN dl=80 bpb=NTFS";
 #[test]
 fn mbr_image_starts_bootmgr_under_seabios() {
     use polyboot_tests::{Disk, Firmware, Vm, VmConfig};
-    if !is_root() {
-        return;
-    }
+    polyboot_tests::require_root("wtg create: loop devices, ntfs-3g");
     let wtg_bios = polyboot_tests::workspace_root().join("target/firmware/polyboot-wtg-bios.bin");
-    if std::env::var_os("POLYBOOT_WTG_BIOS").is_none() && !wtg_bios.is_file() {
-        eprintln!(
-            "skipped: {} is missing (cargo xtask build)",
-            wtg_bios.display()
-        );
-        return;
-    }
+    assert!(
+        std::env::var_os("POLYBOOT_WTG_BIOS").is_some() || wtg_bios.is_file(),
+        "{} is missing: build it with `cargo xtask build` (or run `cargo xtask test`)",
+        wtg_bios.display()
+    );
     let dir = tempfile::tempdir().unwrap();
     let tree = fake_windows_tree(dir.path(), None, false);
     std::fs::write(tree.join("Windows/Boot/PCAT/bootmgr"), bootmgr_standin()).unwrap();
@@ -729,9 +712,7 @@ fn mbr_image_starts_bootmgr_under_seabios() {
 
 #[test]
 fn unattend_drivers_and_internal_disks_online() {
-    if !is_root() {
-        return;
-    }
+    polyboot_tests::require_root("wtg create: loop devices, ntfs-3g");
     let dir = tempfile::tempdir().unwrap();
     let tree = fake_windows_tree(dir.path(), None, true);
     let wim = make_wim(dir.path(), &tree, "install.wim", "LZX", false, true);
@@ -794,9 +775,7 @@ fn qemu_img(args: &[&str]) -> String {
 
 #[test]
 fn vhd_target() {
-    if !is_root() {
-        return;
-    }
+    polyboot_tests::require_root("wtg create: loop devices, ntfs-3g");
     let (dir, tree, wim) = setup("LZX", false);
     let vhd = dir.path().join("wtg.vhd");
     let report = create_ok(&[
@@ -869,9 +848,7 @@ fn vhd_target() {
 
 #[test]
 fn vhdx_target() {
-    if !is_root() {
-        return;
-    }
+    polyboot_tests::require_root("wtg create: loop devices, ntfs-3g");
     let (dir, tree, wim) = setup("LZMS", true);
     let vhdx = dir.path().join("wtg.vhdx");
     let report = create_ok(&[
@@ -950,9 +927,7 @@ fn vhdx_conversion_matches_the_raw_image() {
 
 #[test]
 fn clear_errors_change_nothing() {
-    if !is_root() {
-        return;
-    }
+    polyboot_tests::require_root("wtg create: loop devices, ntfs-3g");
     let dir = tempfile::tempdir().unwrap();
     let tree = fake_windows_tree(dir.path(), None, false);
     let wim = make_wim(dir.path(), &tree, "install.wim", "XPRESS", false, true);
@@ -1112,9 +1087,7 @@ fn assert_no_table(img: &Path) {
 
 #[test]
 fn dry_run_writes_nothing() {
-    if !is_root() {
-        return;
-    }
+    polyboot_tests::require_root("wtg create: loop devices, ntfs-3g");
     let (dir, _tree, wim) = setup("XPRESS", false);
     let img = dir.path().join("dry.img");
     let (ok, out, err) = polyboot(&[
@@ -1166,9 +1139,7 @@ fn dry_run_writes_nothing() {
 /// image without a partition table; a VHD is not created at all.
 #[test]
 fn cancel_leaves_no_complete_looking_target() {
-    if !is_root() {
-        return;
-    }
+    polyboot_tests::require_root("wtg create: loop devices, ntfs-3g");
     let (dir, _tree, wim) = setup("LZX", false);
     // An existing, complete Windows To Go image: a cancelled run over it must not leave its
     // old (or a new) partition table behind.
@@ -1279,9 +1250,7 @@ fn help_has_examples() {
 /// solid LZMS, listed only in the UDF tree), chosen by edition name.
 #[test]
 fn from_an_iso_by_edition() {
-    if !is_root() {
-        return;
-    }
+    polyboot_tests::require_root("wtg create: loop devices, ntfs-3g");
     let (dir, tree, wim) = setup("LZMS", true);
     let iso = windows_shaped_iso(dir.path(), "win.iso", &[("sources/install.esd", &wim)]).unwrap();
     let img = dir.path().join("wtg.img");
