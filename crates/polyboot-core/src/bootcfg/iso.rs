@@ -7,10 +7,11 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use super::{
-    parent_dir, parse_grub, parse_syslinux, parse_systemd_boot_entry, BootEntry, Parsed,
+    parse_grub, parse_syslinux, parse_systemd_boot_entry, BootEntry, Parsed,
     Warning, WarningKind, MAX_ENTRIES, MAX_FILES, MAX_FILE_SIZE, MAX_WARNINGS,
 };
 use crate::block::ReadAt;
+use crate::path;
 use crate::iso9660::{self, IsoEntry, IsoError, Section, Tree};
 
 /// Which directory tree of the ISO a record belongs to.
@@ -105,12 +106,12 @@ pub fn find_boot_entries<D: ReadAt + ?Sized>(iso: &mut D) -> Result<BootConfigRe
     };
     let mut parsed: Vec<Parsed> = Vec::new();
     parse_top_configs(&mut files, GRUB_CONFIGS, &mut parsed, |cfg, load| {
-        let prefix = parent_dir(cfg);
-        parse_grub(cfg, &[("prefix", prefix.as_str()), ("root", "cd0")], load)
+        let prefix = path::parent(cfg);
+        parse_grub(cfg, &[("prefix", prefix), ("root", "cd0")], load)
     });
     parse_top_configs(&mut files, SYSLINUX_CONFIGS, &mut parsed, |cfg, load| {
-        let base = parent_dir(cfg);
-        parse_syslinux(cfg, &base, load)
+        let base = path::parent(cfg);
+        parse_syslinux(cfg, base, load)
     });
     let read_errors = files.read_errors;
     parsed.push(read_systemd_boot_entries(iso, [&tree, &info.primary]));

@@ -24,6 +24,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+use crate::path;
+
 mod grub;
 mod grub_lexer;
 mod iso;
@@ -175,26 +177,7 @@ impl Parsed {
 /// Normalise a path inside the ISO: a `(device)` prefix removed, `\` as `/`, leading `/`,
 /// no empty or `.` components, `..` resolved (never above the root).
 pub fn normalize_path(p: &str) -> String {
-    let p = strip_device(p);
-    let mut parts: Vec<&str> = Vec::new();
-    for c in p.split(['/', '\\']) {
-        match c {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            c => parts.push(c),
-        }
-    }
-    let mut out = String::new();
-    for c in parts {
-        out.push('/');
-        out.push_str(c);
-    }
-    if out.is_empty() {
-        out.push('/');
-    }
-    out
+    path::normalize_clamped(strip_device(p))
 }
 
 /// `(hd0,1)/boot/x` -> `/boot/x`; `($root)/x` -> `/x`; anything else unchanged.
@@ -207,23 +190,9 @@ fn strip_device(p: &str) -> &str {
     p
 }
 
+/// `p` (a `(device)` prefix removed) opened from the directory `dir`.
 fn join(dir: &str, p: &str) -> String {
-    let p = strip_device(p);
-    if p.starts_with('/') || p.starts_with('\\') {
-        normalize_path(p)
-    } else {
-        let mut s = String::from(dir);
-        s.push('/');
-        s.push_str(p);
-        normalize_path(&s)
-    }
-}
-
-fn parent_dir(p: &str) -> String {
-    match p.rfind('/') {
-        Some(0) | None => String::from("/"),
-        Some(i) => String::from(&p[..i]),
-    }
+    path::resolve(dir, strip_device(p))
 }
 
 fn text_of(data: &[u8]) -> String {

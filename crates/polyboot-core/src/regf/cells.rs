@@ -1,5 +1,5 @@
 //! The hive file's fixed layout, shared by the reader and the writer: nk / vk flags, cell
-//! header sizes, little-endian field reads and the base block checksum.
+//! header sizes and the base block checksum (fields are read with [`crate::bytes`]).
 
 // nk flags.
 const KEY_VOLATILE: u16 = 0x0001;
@@ -21,20 +21,10 @@ pub(super) const NK_FIXED: usize = 0x4C;
 pub(super) const VK_FIXED: usize = 0x14;
 pub(super) const SK_FIXED: usize = 0x14;
 
-// Little-endian fields, `None` past the end of the slice.
-pub(super) fn le16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
-}
-pub(super) fn le32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-pub(super) fn le64(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
-}
-
-/// XOR of the base block's first 127 dwords, with 0 and -1 mapped away as Windows does.
+/// XOR of the base block's first 127 dwords, with 0 and -1 mapped away as Windows does
+/// (of the whole dwords there are when `block` is shorter than 508 bytes).
 pub fn base_block_checksum(block: &[u8]) -> u32 {
-    let x = block[..508].chunks_exact(4).fold(0u32, |x, c| {
+    let x = block[..block.len().min(508)].chunks_exact(4).fold(0u32, |x, c| {
         x ^ u32::from_le_bytes([c[0], c[1], c[2], c[3]])
     });
     match x {

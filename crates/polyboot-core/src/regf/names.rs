@@ -80,9 +80,7 @@ pub(super) fn utf16z(s: &str) -> Vec<u8> {
 }
 
 pub(super) fn utf16_units(b: &[u8]) -> Vec<u16> {
-    b.chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
-        .collect()
+    crate::bytes::utf16le_units(b).collect()
 }
 
 pub(super) fn decode_utf16_lossy(units: &[u16]) -> String {

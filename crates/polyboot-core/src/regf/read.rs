@@ -9,13 +9,14 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::cells::{
-    base_block_checksum, le16, le32, le64, HBIN_HEADER, KEY_COMPUTED_FLAGS, KEY_COMP_NAME, NK_FIXED,
+    base_block_checksum, HBIN_HEADER, KEY_COMPUTED_FLAGS, KEY_COMP_NAME, NK_FIXED,
     NONE, SK_FIXED, VALUE_COMP_NAME, VK_FIXED,
 };
 use super::names::{
     check_key_name, check_subkey_names, check_value_name, decode_name, decode_utf16_lossy,
     utf16_units,
 };
+use crate::bytes;
 use super::{Hive, KeyNode, RegfError, Value, BIG_DATA_SEGMENT, BLOCK, MAX_DEPTH};
 
 /// [`Hive::parse`]: see the module docs of [`super`] for the limits.
@@ -62,16 +63,16 @@ impl<'a> Parser<'a> {
                 offset: 0,
             });
         }
-        let stored = le32(base, 0x1FC).unwrap_or(0);
+        let stored = bytes::le32(base, 0x1FC).unwrap_or(0);
         let computed = base_block_checksum(base);
         if stored != computed {
             return Err(RegfError::BadChecksum { stored, computed });
         }
-        let (major, minor) = (le32(base, 0x14).unwrap_or(0), le32(base, 0x18).unwrap_or(0));
+        let (major, minor) = (bytes::le32(base, 0x14).unwrap_or(0), bytes::le32(base, 0x18).unwrap_or(0));
         if major != 1 || minor > 6 {
             return Err(RegfError::UnsupportedVersion { major, minor });
         }
-        let data_len = le32(base, 0x28).unwrap_or(0) as usize;
+        let data_len = bytes::le32(base, 0x28).unwrap_or(0) as usize;
         if data_len == 0 || data_len % BLOCK != 0 {
             return Err(RegfError::BadHbin {
                 offset: BLOCK as u32,
@@ -90,11 +91,11 @@ impl<'a> Parser<'a> {
             used: vec![0; slots.div_ceil(64)],
             security: BTreeMap::new(),
             file_name: decode_utf16_lossy(&units[..end]),
-            timestamp: le64(base, 0x0C).unwrap_or(0),
+            timestamp: bytes::le64(base, 0x0C).unwrap_or(0),
             minor,
-            sequence: le32(base, 4).max(le32(base, 8)).unwrap_or(0),
-            dirty: le32(base, 4) != le32(base, 8),
-            root_offset: le32(base, 0x24).unwrap_or(NONE),
+            sequence: bytes::le32(base, 4).ok().max(bytes::le32(base, 8).ok()).unwrap_or(0),
+            dirty: bytes::le32(base, 4).ok() != bytes::le32(base, 8).ok(),
+            root_offset: bytes::le32(base, 0x24).unwrap_or(NONE),
         };
         p.scan_bins()?;
         Ok(p)
@@ -115,8 +116,8 @@ impl<'a> Parser<'a> {
                     offset: file_off,
                 });
             }
-            let size = le32(hdr, 8).unwrap_or(0) as usize;
-            if le32(hdr, 4) != Some(at as u32)
+            let size = bytes::le32(hdr, 8).unwrap_or(0) as usize;
+            if bytes::le32(hdr, 4).ok() != Some(at as u32)
                 || size == 0
                 || size % BLOCK != 0
                 || size > self.bins.len() - at
@@ -127,7 +128,7 @@ impl<'a> Parser<'a> {
             let mut cell = at + HBIN_HEADER;
             while cell < end {
                 let raw =
-                    le32(self.bins, cell).ok_or(RegfError::BadHbin { offset: file_off })? as i32;
+                    bytes::le32(self.bins, cell).map_err(|_| RegfError::BadHbin { offset: file_off })? as i32;
                 let len = raw.unsigned_abs() as usize;
                 if len < 8 || len % 8 != 0 || len > end - cell {
                     return Err(RegfError::BadHbin { offset: file_off });
@@ -149,7 +150,7 @@ impl<'a> Parser<'a> {
             return Err(RegfError::BadCell { what, offset });
         }
         // A recorded start has a valid negative size inside its bin.
-        let len = (le32(self.bins, o).unwrap_or(0) as i32).unsigned_abs() as usize;
+        let len = (bytes::le32(self.bins, o).unwrap_or(0) as i32).unsigned_abs() as usize;
         self.bins
             .get(o + 4..o + len)
             .ok_or(RegfError::BadCell { what, offset })
@@ -223,10 +224,10 @@ impl<'a> Parser<'a> {
         if nk.len() < NK_FIXED || &nk[..2] != b"nk" {
             return Err(RegfError::BadSignature { what: "nk", offset });
         }
-        let r32 = |at| le32(nk, at).unwrap_or(0);
-        let flags = le16(nk, 2).unwrap_or(0);
-        let name_len = le16(nk, 0x48).unwrap_or(0) as usize;
-        let class_len = le16(nk, 0x4A).unwrap_or(0) as usize;
+        let r32 = |at| bytes::le32(nk, at).unwrap_or(0);
+        let flags = bytes::le16(nk, 2).unwrap_or(0);
+        let name_len = bytes::le16(nk, 0x48).unwrap_or(0) as usize;
+        let class_len = bytes::le16(nk, 0x4A).unwrap_or(0) as usize;
         let raw_name = nk
             .get(NK_FIXED..NK_FIXED + name_len)
             .ok_or(RegfError::BadCell {
@@ -236,7 +237,7 @@ impl<'a> Parser<'a> {
         let name = decode_name(raw_name, flags & KEY_COMP_NAME != 0);
         check_key_name(&name, is_root)?;
         let mut node = KeyNode::new(&name);
-        node.timestamp = le64(nk, 4).unwrap_or(0);
+        node.timestamp = bytes::le64(nk, 4).unwrap_or(0);
         node.flags = flags & !KEY_COMPUTED_FLAGS;
 
         if class_len > 0 {
@@ -268,7 +269,7 @@ impl<'a> Parser<'a> {
             }
             node.values.reserve(n_values);
             for i in 0..n_values {
-                let vk = le32(list, i * 4).unwrap_or(NONE);
+                let vk = bytes::le32(list, i * 4).unwrap_or(NONE);
                 node.values.push(self.read_value(vk)?);
             }
         }
@@ -302,7 +303,7 @@ impl<'a> Parser<'a> {
                 offset: at,
             });
         }
-        let count = le16(list, 2).unwrap_or(0) as usize;
+        let count = bytes::le16(list, 2).unwrap_or(0) as usize;
         let (stride, ri) = match &list[..2] {
             b"lf" | b"lh" => (8, false),
             b"li" => (4, false),
@@ -321,7 +322,7 @@ impl<'a> Parser<'a> {
             });
         }
         for i in 0..count {
-            let entry = le32(list, 4 + i * stride).unwrap_or(NONE);
+            let entry = bytes::le32(list, 4 + i * stride).unwrap_or(NONE);
             if ri {
                 self.read_subkey_list(entry, out, false)?;
             } else {
@@ -336,11 +337,11 @@ impl<'a> Parser<'a> {
         if vk.len() < VK_FIXED || &vk[..2] != b"vk" {
             return Err(RegfError::BadSignature { what: "vk", offset });
         }
-        let name_len = le16(vk, 2).unwrap_or(0) as usize;
-        let size_raw = le32(vk, 4).unwrap_or(0);
-        let data_at = le32(vk, 8).unwrap_or(NONE);
-        let kind = le32(vk, 0x0C).unwrap_or(0);
-        let flags = le16(vk, 0x10).unwrap_or(0);
+        let name_len = bytes::le16(vk, 2).unwrap_or(0) as usize;
+        let size_raw = bytes::le32(vk, 4).unwrap_or(0);
+        let data_at = bytes::le32(vk, 8).unwrap_or(NONE);
+        let kind = bytes::le32(vk, 0x0C).unwrap_or(0);
+        let flags = bytes::le16(vk, 0x10).unwrap_or(0);
         let raw_name = vk
             .get(VK_FIXED..VK_FIXED + name_len)
             .ok_or(RegfError::BadCell {
@@ -383,8 +384,8 @@ impl<'a> Parser<'a> {
 
     /// Big data: a `db` cell naming a list of segment cells of 16344 bytes each.
     fn read_big_data(&mut self, at: u32, db: &[u8], size: usize) -> Result<Vec<u8>, RegfError> {
-        let count = le16(db, 2).unwrap_or(0) as usize;
-        let list_at = le32(db, 4).unwrap_or(NONE);
+        let count = bytes::le16(db, 2).unwrap_or(0) as usize;
+        let list_at = bytes::le32(db, 4).unwrap_or(NONE);
         let list = self.claim(list_at, "big data segment list")?;
         if count > list.len() / 4 || count.saturating_mul(BIG_DATA_SEGMENT) < size {
             return Err(RegfError::BadCount {
@@ -395,7 +396,7 @@ impl<'a> Parser<'a> {
         let mut data = Vec::with_capacity(size);
         for i in 0..count {
             let want = (size - data.len()).min(BIG_DATA_SEGMENT);
-            let seg_at = le32(list, i * 4).unwrap_or(NONE);
+            let seg_at = bytes::le32(list, i * 4).unwrap_or(NONE);
             let seg = self.claim(seg_at, "big data segment")?;
             let piece = seg.get(..want).ok_or(RegfError::BadCell {
                 what: "big data segment",
@@ -424,7 +425,7 @@ impl<'a> Parser<'a> {
                 offset: at,
             });
         }
-        let len = le32(sk, 0x10).unwrap_or(0) as usize;
+        let len = bytes::le32(sk, 0x10).unwrap_or(0) as usize;
         let sd: Arc<[u8]> = sk
             .get(SK_FIXED..SK_FIXED.saturating_add(len))
             .ok_or(RegfError::BadCell {

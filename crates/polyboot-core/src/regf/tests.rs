@@ -1,9 +1,10 @@
 //! Unit tests of the hive reader and writer: round trips, the layout Windows expects, and
 //! hostile files (truncations, bad offsets, cycles, absurd counts, random mutations).
 
-use super::cells::{le16, le32, HBIN_HEADER, KEY_NO_DELETE, NK_FIXED};
+use super::cells::{HBIN_HEADER, KEY_NO_DELETE, NK_FIXED};
 use super::names::{folded, utf16z};
 use super::*;
+use crate::bytes;
 use alloc::format;
 use alloc::string::ToString;
 use alloc::vec;
@@ -66,13 +67,13 @@ fn find_nk(file: &[u8], name: &str) -> usize {
     let bins = &file[BLOCK..];
     let mut at = 0;
     while at < bins.len() {
-        let size = le32(bins, at + 8).unwrap() as usize;
+        let size = bytes::le32(bins, at + 8).unwrap() as usize;
         let mut c = at + HBIN_HEADER;
         while c < at + size {
-            let len = (le32(bins, c).unwrap() as i32).unsigned_abs() as usize;
+            let len = (bytes::le32(bins, c).unwrap() as i32).unsigned_abs() as usize;
             let d = &bins[c + 4..c + len];
             if &d[..2] == b"nk" {
-                let n = le16(d, 0x48).unwrap() as usize;
+                let n = bytes::le16(d, 0x48).unwrap() as usize;
                 if d.get(NK_FIXED..NK_FIXED + n) == Some(name.as_bytes()) {
                     return c;
                 }
@@ -142,24 +143,24 @@ fn layout_is_what_windows_expects() {
     let bytes = HiveBuilder::new(sample_tree()).build().unwrap();
     assert_eq!(&bytes[..4], b"regf");
     assert_eq!(
-        le32(&bytes, 0x24),
+        bytes::le32(&bytes, 0x24).ok(),
         Some(0x20),
         "root right after the first bin header"
     );
-    assert_eq!(le32(&bytes, 0x1FC), Some(base_block_checksum(&bytes)));
-    assert_eq!(le32(&bytes, 0x28).unwrap() as usize, bytes.len() - BLOCK);
+    assert_eq!(bytes::le32(&bytes, 0x1FC).ok(), Some(base_block_checksum(&bytes)));
+    assert_eq!(bytes::le32(&bytes, 0x28).unwrap() as usize, bytes.len() - BLOCK);
     assert_eq!(bytes.len() % BLOCK, 0);
     // Every bin a multiple of 4096 and fully covered by cells.
     let mut at = BLOCK;
     let mut bins = 0;
     while at < bytes.len() {
         assert_eq!(&bytes[at..at + 4], b"hbin");
-        assert_eq!(le32(&bytes, at + 4).unwrap() as usize, at - BLOCK);
-        let size = le32(&bytes, at + 8).unwrap() as usize;
+        assert_eq!(bytes::le32(&bytes, at + 4).unwrap() as usize, at - BLOCK);
+        let size = bytes::le32(&bytes, at + 8).unwrap() as usize;
         assert_eq!(size % BLOCK, 0);
         let mut c = at + HBIN_HEADER;
         while c < at + size {
-            let len = (le32(&bytes, c).unwrap() as i32).unsigned_abs() as usize;
+            let len = (bytes::le32(&bytes, c).unwrap() as i32).unsigned_abs() as usize;
             assert!(len >= 8 && len % 8 == 0);
             c += len;
         }
@@ -170,24 +171,24 @@ fn layout_is_what_windows_expects() {
     assert!(bins > 2);
     // 1200 subkeys: an ri index over lh leaves of at most MAX_LEAF_ENTRIES, sorted.
     let many = find_nk(&bytes, "Many");
-    let list = le32(&bytes[BLOCK..], many + 4 + 0x1C).unwrap() as usize;
+    let list = bytes::le32(&bytes[BLOCK..], many + 4 + 0x1C).unwrap() as usize;
     let ri = &bytes[BLOCK + list + 4..];
     assert_eq!(&ri[..2], b"ri");
-    assert_eq!(le16(ri, 2), Some(3));
+    assert_eq!(bytes::le16(ri, 2).ok(), Some(3));
     let mut names = Vec::new();
     for i in 0..3 {
-        let leaf_at = le32(ri, 4 + 4 * i).unwrap() as usize;
+        let leaf_at = bytes::le32(ri, 4 + 4 * i).unwrap() as usize;
         let leaf = &bytes[BLOCK + leaf_at + 4..];
         assert_eq!(&leaf[..2], b"lh");
-        let n = le16(leaf, 2).unwrap() as usize;
+        let n = bytes::le16(leaf, 2).unwrap() as usize;
         assert!(n <= MAX_LEAF_ENTRIES);
         for j in 0..n {
-            let nk = le32(leaf, 4 + 8 * j).unwrap() as usize;
+            let nk = bytes::le32(leaf, 4 + 8 * j).unwrap() as usize;
             let d = &bytes[BLOCK + nk + 4..];
             let name =
-                core::str::from_utf8(&d[NK_FIXED..NK_FIXED + le16(d, 0x48).unwrap() as usize])
+                core::str::from_utf8(&d[NK_FIXED..NK_FIXED + bytes::le16(d, 0x48).unwrap() as usize])
                     .unwrap();
-            assert_eq!(le32(leaf, 8 + 8 * j), Some(lh_hash(name)));
+            assert_eq!(bytes::le32(leaf, 8 + 8 * j).ok(), Some(lh_hash(name)));
             names.push(name.to_string());
         }
     }
@@ -285,11 +286,11 @@ fn parser_depth_limit() {
     let mut b = HiveBuilder::new(root).build().unwrap();
     assert!(Hive::parse(&b).is_ok());
     // Hide x from the root, and hang its list (holding y) under d512: y is level 513.
-    let root_list = le32(&b[BLOCK..], 0x20 + 4 + 0x1C).unwrap() as usize;
+    let root_list = bytes::le32(&b[BLOCK..], 0x20 + 4 + 0x1C).unwrap() as usize;
     patch32(&mut b, 0x20 + 4 + 0x14, 1);
     b[BLOCK + root_list + 6..BLOCK + root_list + 8].copy_from_slice(&1u16.to_le_bytes());
     let x = find_nk(&b, "x");
-    let x_list = le32(&b[BLOCK..], x + 4 + 0x1C).unwrap();
+    let x_list = bytes::le32(&b[BLOCK..], x + 4 + 0x1C).unwrap();
     let deepest = find_nk(&b, &format!("d{MAX_DEPTH}"));
     patch32(&mut b, deepest + 4 + 0x14, 1);
     patch32(&mut b, deepest + 4 + 0x1C, x_list);
@@ -331,7 +332,7 @@ fn base_block_errors() {
     assert!(dirty.dirty);
     assert_eq!(dirty.sequence, 9);
     let clean = dirty.to_bytes().unwrap();
-    assert_eq!((le32(&clean, 4), le32(&clean, 8)), (Some(10), Some(10)));
+    assert_eq!((bytes::le32(&clean, 4).ok(), bytes::le32(&clean, 8).ok()), (Some(10), Some(10)));
     assert!(!Hive::parse(&clean).unwrap().dirty);
 }
 
@@ -363,13 +364,13 @@ fn bad_offsets_and_overlaps() {
     // A value list entry pointing into the middle of another cell.
     let mut b = good.clone();
     let nk = find_nk(&b, "Polyboot");
-    let list = le32(&b[BLOCK..], nk + 4 + 0x28).unwrap() as usize;
+    let list = bytes::le32(&b[BLOCK..], nk + 4 + 0x28).unwrap() as usize;
     patch32(&mut b, list + 4, nk as u32 + 16);
     assert!(matches!(Hive::parse(&b), Err(RegfError::BadCell { .. })));
     // A free cell is not a key.
     let mut b = good.clone();
     let nk = find_nk(&b, "Many");
-    let size = le32(&b[BLOCK..], nk).unwrap() as i32;
+    let size = bytes::le32(&b[BLOCK..], nk).unwrap() as i32;
     patch32(&mut b, nk, (-size) as u32);
     assert!(matches!(Hive::parse(&b), Err(RegfError::BadCell { .. })));
 }
@@ -386,13 +387,13 @@ fn cycles_and_shared_cells_are_refused() {
     // C's subkey list is A's list (which leads back to B, C, ...).
     let a = find_nk(&good, "A");
     let c = find_nk(&good, "C");
-    let a_list = le32(&good[BLOCK..], a + 4 + 0x1C).unwrap();
+    let a_list = bytes::le32(&good[BLOCK..], a + 4 + 0x1C).unwrap();
     let mut b = good.clone();
     patch32(&mut b, c + 4 + 0x14, 1);
     patch32(&mut b, c + 4 + 0x1C, a_list);
     assert!(matches!(Hive::parse(&b), Err(RegfError::CellReused { .. })));
     // Root's list points at the root itself: a cycle through the key cell.
-    let root_list = le32(&good[BLOCK..], 0x20 + 4 + 0x1C).unwrap() as usize;
+    let root_list = bytes::le32(&good[BLOCK..], 0x20 + 4 + 0x1C).unwrap() as usize;
     let mut b = good.clone();
     patch32(&mut b, root_list + 4 + 4, 0x20);
     assert!(matches!(Hive::parse(&b), Err(RegfError::CellReused { .. })));
@@ -424,8 +425,8 @@ fn absurd_counts() {
     patch32(&mut b, many + 4 + 0x14, 1199);
     assert!(matches!(Hive::parse(&b), Err(RegfError::BadCount { .. })));
     // Inline data longer than 4 bytes.
-    let list = le32(&good[BLOCK..], nk + 4 + 0x28).unwrap() as usize;
-    let vk = le32(&good[BLOCK..], list + 4).unwrap() as usize;
+    let list = bytes::le32(&good[BLOCK..], nk + 4 + 0x28).unwrap() as usize;
+    let vk = bytes::le32(&good[BLOCK..], list + 4).unwrap() as usize;
     let mut b = good.clone();
     patch32(&mut b, vk + 4 + 4, 0x8000_0005);
     assert!(Hive::parse(&b).is_err());
@@ -567,10 +568,10 @@ fn reads_lf_and_li_lists() {
     }
     let good = HiveBuilder::new(root).build().unwrap();
     let expect = Hive::parse(&good).unwrap();
-    let list = le32(&good[BLOCK..], 0x20 + 4 + 0x1C).unwrap() as usize;
+    let list = bytes::le32(&good[BLOCK..], 0x20 + 4 + 0x1C).unwrap() as usize;
     let at = BLOCK + list + 4;
     let entries: Vec<u32> = (0..3)
-        .map(|i| le32(&good, at + 4 + 8 * i).unwrap())
+        .map(|i| bytes::le32(&good, at + 4 + 8 * i).unwrap())
         .collect();
     // lf: the same layout with name hints instead of hashes.
     let mut b = good.clone();
@@ -594,22 +595,22 @@ fn reads_lf_and_li_lists() {
 #[test]
 fn default_descriptor_is_well_formed() {
     let sd = default_security_descriptor();
-    assert_eq!((sd[0], le16(&sd, 2)), (1, Some(0x8004)));
-    let owner = le32(&sd, 4).unwrap() as usize;
-    let group = le32(&sd, 8).unwrap() as usize;
-    let dacl = le32(&sd, 16).unwrap() as usize;
-    assert_eq!(le32(&sd, 12), Some(0), "no SACL");
+    assert_eq!((sd[0], bytes::le16(&sd, 2).ok()), (1, Some(0x8004)));
+    let owner = bytes::le32(&sd, 4).unwrap() as usize;
+    let group = bytes::le32(&sd, 8).unwrap() as usize;
+    let dacl = bytes::le32(&sd, 16).unwrap() as usize;
+    assert_eq!(bytes::le32(&sd, 12).ok(), Some(0), "no SACL");
     // S-1-5-32-544 (Administrators), S-1-5-18 (SYSTEM).
     assert_eq!(&sd[owner..owner + 8], &[1, 2, 0, 0, 0, 0, 0, 5]);
-    assert_eq!(le32(&sd, owner + 12), Some(544));
+    assert_eq!(bytes::le32(&sd, owner + 12).ok(), Some(544));
     assert_eq!(&sd[group..group + 8], &[1, 1, 0, 0, 0, 0, 0, 5]);
-    assert_eq!(le32(&sd, group + 8), Some(18));
-    let acl_size = le16(&sd, dacl + 2).unwrap() as usize;
+    assert_eq!(bytes::le32(&sd, group + 8).ok(), Some(18));
+    let acl_size = bytes::le16(&sd, dacl + 2).unwrap() as usize;
     assert_eq!(dacl + acl_size, sd.len());
-    let count = le16(&sd, dacl + 4).unwrap();
+    let count = bytes::le16(&sd, dacl + 4).unwrap();
     let mut ace = dacl + 8;
     for _ in 0..count {
-        let size = le16(&sd, ace + 2).unwrap() as usize;
+        let size = bytes::le16(&sd, ace + 2).unwrap() as usize;
         let sid_len = 8 + 4 * sd[ace + 9] as usize;
         assert_eq!(size, 8 + sid_len);
         ace += size;
@@ -630,7 +631,7 @@ fn security_cells_are_shared_and_linked() {
     let mut sks = Vec::new();
     let mut c = BLOCK + HBIN_HEADER;
     while c < bytes.len() {
-        let len = (le32(&bytes, c).unwrap() as i32).unsigned_abs() as usize;
+        let len = (bytes::le32(&bytes, c).unwrap() as i32).unsigned_abs() as usize;
         if &bytes[c + 4..c + 6] == b"sk" {
             sks.push(c - BLOCK);
         }
@@ -640,12 +641,12 @@ fn security_cells_are_shared_and_linked() {
     let bins = &bytes[BLOCK..];
     let refs: Vec<u32> = sks
         .iter()
-        .map(|&s| le32(bins, s + 4 + 0x0C).unwrap())
+        .map(|&s| bytes::le32(bins, s + 4 + 0x0C).unwrap())
         .collect();
     assert_eq!(refs, [1, 4]);
-    assert_eq!(le32(bins, sks[0] + 4 + 4), Some(sks[1] as u32));
-    assert_eq!(le32(bins, sks[1] + 4 + 4), Some(sks[0] as u32));
-    assert_eq!(le32(bins, sks[0] + 4 + 8), Some(sks[1] as u32));
+    assert_eq!(bytes::le32(bins, sks[0] + 4 + 4).ok(), Some(sks[1] as u32));
+    assert_eq!(bytes::le32(bins, sks[1] + 4 + 4).ok(), Some(sks[0] as u32));
+    assert_eq!(bytes::le32(bins, sks[0] + 4 + 8).ok(), Some(sks[1] as u32));
     let hive = Hive::parse(&bytes).unwrap();
     assert_eq!(
         hive.root.get("d").unwrap().security.as_deref(),
