@@ -9,54 +9,16 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::fmt;
 
-use crate::block::{IoError, ReadAt};
+use super::dirent;
+use super::geometry::{Geometry, BOOT_SECTOR_LEN};
+use super::{FatError, FatType};
+use crate::block::ReadAt;
 
 /// Most directory entries (32-byte slots) read from one directory.
 pub const MAX_DIR_ENTRIES: usize = 65536;
 /// Most path components followed by [`Fat::lookup`].
 pub const MAX_DEPTH: usize = 32;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FatError {
-    Io(IoError),
-    /// The boot sector does not describe a usable FAT volume; the text says which field.
-    NotFat(&'static str),
-    /// A cluster chain leaves the volume, loops, or ends before the file does.
-    BadChain(u32),
-    NotFound,
-    NotADirectory,
-    TooLarge { size: u64, limit: u64 },
-}
-
-impl fmt::Display for FatError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FatError::Io(e) => write!(f, "{e}"),
-            FatError::NotFat(why) => write!(f, "not a FAT file system: {why}"),
-            FatError::BadChain(c) => write!(f, "broken cluster chain at cluster {c}"),
-            FatError::NotFound => f.write_str("no such file or directory"),
-            FatError::NotADirectory => f.write_str("not a directory"),
-            FatError::TooLarge { size, limit } => write!(f, "file of {size} bytes is larger than the limit of {limit}"),
-        }
-    }
-}
-
-impl core::error::Error for FatError {}
-
-impl From<IoError> for FatError {
-    fn from(e: IoError) -> Self {
-        FatError::Io(e)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FatType {
-    Fat12,
-    Fat16,
-    Fat32,
-}
 
 /// One directory entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,72 +59,25 @@ fn le32(b: &[u8], at: usize) -> u32 {
 impl<D: ReadAt> Fat<D> {
     /// Read the boot sector of the volume that fills `dev`.
     pub fn open(mut dev: D) -> Result<Fat<D>, FatError> {
-        let mut bs = [0u8; 512];
+        let mut bs = [0u8; BOOT_SECTOR_LEN];
         dev.read_at(0, &mut bs)?;
-        let bytes_per_sector = le16(&bs, 11);
-        if !bytes_per_sector.is_power_of_two() || !(512..=4096).contains(&bytes_per_sector) {
-            return Err(FatError::NotFat("bytes per sector"));
-        }
-        let spc = u32::from(bs[13]);
-        if !spc.is_power_of_two() || spc > 128 {
-            return Err(FatError::NotFat("sectors per cluster"));
-        }
-        let reserved = le16(&bs, 14);
-        let fats = u32::from(bs[16]);
-        let root_entries = le16(&bs, 17);
-        let total = if le16(&bs, 19) != 0 { le16(&bs, 19) } else { le32(&bs, 32) };
-        let fat_sectors = if le16(&bs, 22) != 0 { le16(&bs, 22) } else { le32(&bs, 36) };
-        if reserved == 0 || fats == 0 || fat_sectors == 0 || total == 0 {
-            return Err(FatError::NotFat("reserved sectors, FAT count, FAT size or total size is zero"));
-        }
-        let ss = u64::from(bytes_per_sector);
-        let root_sectors = (u64::from(root_entries) * 32).div_ceil(ss);
-        let meta = u64::from(reserved) + u64::from(fats) * u64::from(fat_sectors) + root_sectors;
-        if meta >= u64::from(total) {
-            return Err(FatError::NotFat("no room for data"));
-        }
-        let clusters = (u64::from(total) - meta) / u64::from(spc);
-        let fat_type = if clusters < 4085 {
-            FatType::Fat12
-        } else if clusters < 65525 {
-            FatType::Fat16
-        } else {
-            FatType::Fat32
+        let g = Geometry::parse(&bs)?;
+        let root = match g.fat_type {
+            FatType::Fat32 => DirLoc::Chain(g.root_cluster),
+            _ => DirLoc::FixedRoot { offset: g.root_dir_offset(), len: g.root_dir_bytes() },
         };
-        let fat_offset = u64::from(reserved) * ss;
-        let root_offset = fat_offset + u64::from(fats) * u64::from(fat_sectors) * ss;
-        // The FAT must be able to describe every cluster.
-        let fat_bits = match fat_type {
-            FatType::Fat12 => 12,
-            FatType::Fat16 => 16,
-            FatType::Fat32 => 32,
-        };
-        if (clusters + 2) * fat_bits > u64::from(fat_sectors) * ss * 8 {
-            return Err(FatError::NotFat("FAT too small for the cluster count"));
-        }
-        let root = match fat_type {
-            FatType::Fat32 => DirLoc::Chain(le32(&bs, 44) & 0x0FFF_FFFF),
-            _ if root_entries == 0 => return Err(FatError::NotFat("no root directory")),
-            _ => DirLoc::FixedRoot { offset: root_offset, len: u64::from(root_entries) * 32 },
-        };
-        let fat = Fat {
-            dev,
-            fat_type,
-            cluster_bytes: ss * u64::from(spc),
-            fat_offset,
-            data_offset: root_offset + root_sectors * ss,
-            cluster_count: clusters as u32,
-            root,
-        };
-        if let DirLoc::Chain(c) = fat.root {
-            if !fat.is_data_cluster(c) {
-                return Err(FatError::NotFat("root cluster"));
-            }
-        }
-        if fat.data_offset + clusters * fat.cluster_bytes > fat.dev.size() {
+        if g.data_end() > dev.size() {
             return Err(FatError::NotFat("the volume is larger than its image"));
         }
-        Ok(fat)
+        Ok(Fat {
+            dev,
+            fat_type: g.fat_type,
+            cluster_bytes: g.cluster_bytes(),
+            fat_offset: g.fat_offset(0),
+            data_offset: g.data_offset(),
+            cluster_count: g.cluster_count,
+            root,
+        })
     }
 
     fn is_data_cluster(&self, c: u32) -> bool {
@@ -327,48 +242,46 @@ fn names_equal(a: &str, b: &str) -> bool {
 fn parse_dir(bytes: &[u8]) -> Vec<FatEntry> {
     let mut out = Vec::new();
     // Pending long-name parts: (sequence number, 13 UTF-16 units), and their checksum.
-    let mut lfn: Vec<(u8, [u16; 13])> = Vec::new();
+    let mut lfn: Vec<(u8, [u16; dirent::LFN_UNITS])> = Vec::new();
     let mut lfn_sum: Option<u8> = None;
-    for slot in bytes.chunks_exact(32).take(MAX_DIR_ENTRIES) {
-        match slot[0] {
-            0x00 => break,
-            0xE5 => {
+    for slot in dirent::slots(bytes).take(MAX_DIR_ENTRIES) {
+        match slot[dirent::NAME] {
+            dirent::END_OF_DIR => break,
+            dirent::DELETED => {
                 lfn.clear();
                 continue;
             }
             _ => {}
         }
-        let attr = slot[11];
-        if attr & 0x3F == 0x0F {
-            let seq = slot[0];
-            if seq & 0x40 != 0 {
+        let attr = slot[dirent::ATTR];
+        if dirent::is_lfn(slot) {
+            let seq = slot[dirent::LFN_ORDER];
+            if seq & dirent::LFN_LAST != 0 {
                 lfn.clear();
-                lfn_sum = Some(slot[13]);
-            } else if lfn_sum != Some(slot[13]) {
+                lfn_sum = Some(slot[dirent::LFN_CHECKSUM]);
+            } else if lfn_sum != Some(slot[dirent::LFN_CHECKSUM]) {
                 lfn.clear();
                 lfn_sum = None;
             }
-            let mut units = [0u16; 13];
-            for (i, at) in [1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30].iter().enumerate() {
-                units[i] = u16::from_le_bytes([slot[*at], slot[*at + 1]]);
-            }
-            lfn.push((seq & 0x1F, units));
+            lfn.push((seq & dirent::LFN_ORDER_MASK, dirent::lfn_units(slot)));
             continue;
         }
-        let long = take_long_name(&mut lfn, lfn_sum.take(), &slot[..11]);
-        if attr & 0x08 != 0 {
-            continue; // volume label
+        let short = dirent::short_name(slot);
+        let long = take_long_name(&mut lfn, lfn_sum.take(), &short);
+        if attr & dirent::ATTR_VOLUME_ID != 0 {
+            continue;
         }
-        let short = short_name(slot);
+        let short = dirent::short_name_text(&short, slot[dirent::NT_CASE]);
         if short == "." || short == ".." {
             continue;
         }
-        let cluster = (le16(slot, 20) << 16) | le16(slot, 26);
         out.push(FatEntry {
             name: long.unwrap_or(short),
-            is_dir: attr & 0x10 != 0,
-            size: le32(slot, 28),
-            first_cluster: cluster & 0x0FFF_FFFF,
+            is_dir: attr & dirent::ATTR_DIRECTORY != 0,
+            size: dirent::file_size(slot),
+            // The high word counts on FAT12/16 too: a reader of hostile images takes the
+            // field as written (the chain checks bound it).
+            first_cluster: dirent::first_cluster(slot, true),
         });
     }
     out
@@ -376,14 +289,10 @@ fn parse_dir(bytes: &[u8]) -> Vec<FatEntry> {
 
 /// The long name collected for the short entry `name11`, if its parts are complete
 /// (numbered n..1) and their checksum matches.
-fn take_long_name(parts: &mut Vec<(u8, [u16; 13])>, sum: Option<u8>, name11: &[u8]) -> Option<String> {
+fn take_long_name(parts: &mut Vec<(u8, [u16; dirent::LFN_UNITS])>, sum: Option<u8>, name11: &[u8; 11]) -> Option<String> {
     let parts = core::mem::take(parts);
     let sum = sum?;
-    let mut check: u8 = 0;
-    for b in name11 {
-        check = check.rotate_right(1).wrapping_add(*b);
-    }
-    if check != sum || parts.is_empty() {
+    if dirent::lfn_checksum(name11) != sum || parts.is_empty() {
         return None;
     }
     // Stored last part first: sequence numbers must run n, n-1, ..., 1.
@@ -391,38 +300,13 @@ fn take_long_name(parts: &mut Vec<(u8, [u16; 13])>, sum: Option<u8>, name11: &[u
     if parts.iter().enumerate().any(|(i, (seq, _))| usize::from(*seq) != n - i) {
         return None;
     }
-    let mut units: Vec<u16> = Vec::with_capacity(n * 13);
+    let mut units: Vec<u16> = Vec::with_capacity(n * dirent::LFN_UNITS);
     for (_, u) in parts.iter().rev() {
         units.extend_from_slice(u);
     }
     let end = units.iter().position(|&u| u == 0 || u == 0xFFFF).unwrap_or(units.len());
     let name: String = char::decode_utf16(units[..end].iter().copied()).map(|r| r.unwrap_or('\u{FFFD}')).collect();
     (!name.is_empty()).then_some(name)
-}
-
-/// The 8.3 name, lower-cased where the entry's NT case flags say so.
-fn short_name(slot: &[u8]) -> String {
-    let case = slot[12];
-    let part = |b: &[u8], lower: bool| -> String {
-        let end = b.iter().rposition(|&c| c != b' ').map_or(0, |p| p + 1);
-        b[..end]
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| {
-                // 0x05 stands for a leading 0xE5.
-                let c = if i == 0 && c == 0x05 { 0xE5 } else { c };
-                let ch = if c.is_ascii() { c as char } else { '\u{FFFD}' };
-                if lower { ch.to_ascii_lowercase() } else { ch }
-            })
-            .collect()
-    };
-    let base = part(&slot[0..8], case & 0x08 != 0);
-    let ext = part(&slot[8..11], case & 0x10 != 0);
-    if ext.is_empty() {
-        base
-    } else {
-        alloc::format!("{base}.{ext}")
-    }
 }
 
 #[cfg(test)]
