@@ -43,6 +43,12 @@ impl FileDevice {
         &self.file
     }
 
+    /// A second handle on the same open file (its writes and syncs are the same file's).
+    pub fn try_clone(&self) -> Result<Self> {
+        let file = self.file.try_clone().context("duplicating the device handle")?;
+        Ok(FileDevice { file, size: self.size })
+    }
+
     pub fn sync(&self) -> Result<()> {
         self.file.sync_all().context("flushing the target to stable storage")
     }

@@ -1,5 +1,6 @@
 //! A polyboot drive on the host: its layout, the boot partition and the exFAT data partition.
 
+pub mod bootcode;
 pub mod bootpart;
 pub mod install;
 pub mod io;

@@ -12,10 +12,11 @@
 //! not at all; writes issued since the last `sync` (fsync, which also flushes the device's
 //! cache) may land in any subset. So wherever order matters we sync in between.
 //!
-//! Partition 2 is written with a few raw FAT16 operations here, not with the `fatfs` crate,
-//! because the order of writes is the whole point (and `fatfs` frees a removed file's clusters
-//! *before* unlinking it, and marks the volume dirty while it works). Each file is replaced in
-//! three steps, the stamp after everything else:
+//! Partition 2 is written with core's ordered FAT16 writer ([`polyboot_core::fat::write`],
+//! which writes only what it is told), not with the `fatfs` crate, because the order of writes
+//! is the whole point (and `fatfs` frees a removed file's clusters *before* unlinking it, and
+//! marks the volume dirty while it works). The order and the syncs are this module's. Each
+//! file is replaced in three steps, the stamp after everything else:
 //!
 //! 1. **Write the new file under a temporary name** (`BOOTX64.NEW`): data into free clusters,
 //!    the cluster chain into FAT 1 then FAT 2, sync; then its directory entries (one long-name
@@ -41,7 +42,7 @@
 //! entries as the final ones (`BOOTX64.NEW` / `BOOTX64.EFI`, `stamp.new` / `stamp.json`: one
 //! each), so the switch rewrites slots in place.
 //!
-//! Boot code (legacy BIOS, see [`bootpart::BiosCode`]): the MBR's stage 0 loads stage 1 from
+//! Boot code (legacy BIOS, see [`super::bootcode`]): the MBR's stage 0 loads stage 1 from
 //! one of two slots in the loader gap. The new stage 1 goes into the slot the current stage 0
 //! does not load (only sectors that differ are written; sync), then sector 0 is rewritten in
 //! ONE write that carries its bytes 440.. (disk signature, partition table) back exactly as
@@ -66,18 +67,21 @@
 //! [`STEP_FAILPOINTS`] at step boundaries, [`TORN_FAILPOINTS`] between the writes of a step.
 //! Unset, they do nothing.
 
+use super::bootcode::BootCodeAreas;
 use super::bootpart::{self, BootFiles, Stamp, LAYOUT_VERSION};
+use super::io::FileDevice;
 use super::Drive;
 use crate::device::{self, Policy, SystemView, Target};
 use anyhow::{bail, ensure, Context, Result};
-use polyboot_core::gpt::{self, HeaderKind};
-use polyboot_core::layout::Scheme;
-use polyboot_core::mbr::BOOT_CODE_LEN;
+use polyboot_core::block::Slice;
+use polyboot_core::fat::dirent::{self, DosTimestamp};
+use polyboot_core::fat::listing::{EntrySet, Listing};
+use polyboot_core::fat::write::{Dir, Fat16Writer, SlotEdit};
+use polyboot_core::fat::FatError;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
 pub const FAILPOINT_ENV: &str = "POLYBOOT_FAILPOINT";
@@ -214,7 +218,7 @@ pub fn update(view: &SystemView, opts: &UpdateOptions, out: &mut impl Write) -> 
     }
     let layout = drive.layout.clone();
     let file = drive.device().file().try_clone().context("duplicating the device handle")?;
-    let mut fat = Fat::open(&file, layout.boot.offset, layout.boot.size, layout.sector_size)?;
+    let mut fat = BootFat::open(drive.device().try_clone()?, &file, &layout)?;
 
     // Everything is read and checked before the first write.
     let new_stamp = files.stamp();
@@ -228,7 +232,14 @@ pub fn update(view: &SystemView, opts: &UpdateOptions, out: &mut impl Write) -> 
     let untidy = fat.untidy().context("checking partition 2 before writing")?;
     let efi_stale = old_efi.as_deref() != Some(files.bootx64.as_slice());
     let stamp_stale = old_stamp_bytes.as_deref() != Some(new_stamp_json.as_slice());
-    let boot_code = BootCodeAreas::read(&mut drive, &file, files.bios.as_ref())?;
+    let boot_code = BootCodeAreas::read(
+        drive.device(),
+        &file,
+        layout.scheme,
+        layout.sector_size,
+        layout.data.offset,
+        files.bios.as_ref(),
+    )?;
     if efi_stale {
         fat.check_switchable(efi_dir, &EFI_FILE)?;
     }
@@ -314,7 +325,7 @@ pub fn update(view: &SystemView, opts: &UpdateOptions, out: &mut impl Write) -> 
     fat.tidy()?;
 
     // Read back what the drive now holds.
-    let fat = Fat::open(&file, layout.boot.offset, layout.boot.size, layout.sector_size)?;
+    let mut fat = BootFat::open(drive.device().try_clone()?, &file, &layout)?;
     ensure!(fat.read_managed(efi_dir, &EFI_FILE)?.as_deref() == Some(files.bootx64.as_slice()), "BOOTX64.EFI reads back wrong after the update");
     ensure!(fat.read_managed(stamp_dir, &STAMP_FILE)?.as_deref() == Some(new_stamp_json.as_slice()), "stamp.json reads back wrong after the update");
     ensure!(fat.untidy()?.is_none(), "partition 2 is not tidy after the update");
@@ -324,636 +335,82 @@ pub fn update(view: &SystemView, opts: &UpdateOptions, out: &mut impl Write) -> 
     Ok(report)
 }
 
-/// The boot-code areas as found, and whether they differ from the current build's.
-struct BootCodeAreas {
-    sector_size: u64,
-    sector0: Vec<u8>,
-    /// Byte range of the loader gap (empty when it cannot be established safely).
-    gap: std::ops::Range<u64>,
-    /// What to write: stage 0 for the target slot, stage 1 padded to whole sectors, and the
-    /// slot's byte offset. `None`: nothing to write.
-    plan: Option<([u8; BOOT_CODE_LEN], Vec<u8>, u64)>,
-    stale: bool,
-}
-
-impl BootCodeAreas {
-    fn read(drive: &mut Drive, file: &File, bios: Option<&bootpart::BiosCode>) -> Result<BootCodeAreas> {
-        let ss = drive.layout.sector_size as u64;
-        let data_start = drive.layout.data.offset;
-        let gap_start = match drive.layout.scheme {
-            Scheme::Mbr => ss,
-            Scheme::Gpt => {
-                let sector_size = super::sector_size_of(ss as u32)?;
-                let read = gpt::read(drive.device(), sector_size).map_err(|e| anyhow::anyhow!("the GPT is unreadable: {e}"))?;
-                // Only behind a primary table we could read: otherwise we do not know for
-                // sure where its entry array ends, and leave the gap alone.
-                if read.source == HeaderKind::Primary && read.primary_problem.is_none() && read.header.entries_lba >= 2 {
-                    let array = (read.header.entry_count as u64 * read.header.entry_size as u64).div_ceil(ss);
-                    (read.header.entries_lba + array) * ss
-                } else {
-                    data_start
-                }
-            }
-        };
-        let mut sector0 = vec![0u8; ss as usize];
-        file.read_exact_at(&mut sector0, 0).context("reading sector 0")?;
-        let gap = gap_start.min(data_start)..data_start;
-        let read_gap = || -> Result<Vec<u8>> {
-            let mut buf = vec![0u8; (gap.end - gap.start) as usize];
-            file.read_exact_at(&mut buf, gap.start).context("reading the loader gap")?;
-            Ok(buf)
-        };
-        let bios = match bios {
-            // The gap cannot be located safely: leave the boot code alone.
-            Some(_) if gap.is_empty() => {
-                return Ok(BootCodeAreas { sector_size: ss, sector0, gap, plan: None, stale: false });
-            }
-            Some(bios) => bios,
-            // A build without BIOS boot code: the current boot code is none (zeros), as
-            // `install` writes it.
-            None => {
-                let stale = sector0[..BOOT_CODE_LEN].iter().any(|&b| b != 0) || read_gap()?.iter().any(|&b| b != 0);
-                let plan = Some(([0u8; BOOT_CODE_LEN], Vec::new(), gap.start));
-                return Ok(BootCodeAreas { sector_size: ss, sector0, gap, plan, stale });
-            }
-        };
-        let slots = bios.slots(&gap, ss)?;
-        let stage1 = bios.stage1_sectors(ss);
-        // The slot the current stage 0 loads, if it is ours and points at one of them.
-        let current = bootpart::stage1_location(&sector0[..BOOT_CODE_LEN])
-            .filter(|l| u64::from(l.sector_size) == ss)
-            .and_then(|l| slots.iter().position(|&s| s == l.lba * ss));
-        // Up to date: stage 0 is the new one for that slot, the slot holds the new stage 1,
-        // and the rest of the gap is zeros.
-        let mut stale = true;
-        if let Some(i) = current {
-            if sector0[..BOOT_CODE_LEN] == bios.stage0_for(ss, slots[i])? {
-                let buf = read_gap()?;
-                let at = (slots[i] - gap.start) as usize;
-                stale = buf[at..at + stage1.len()] != stage1[..]
-                    || buf[..at].iter().chain(&buf[at + stage1.len()..]).any(|&b| b != 0);
-            }
-        }
-        let target = slots[match current {
-            Some(0) => 1,
-            _ => 0,
-        }];
-        let plan = Some((bios.stage0_for(ss, target)?, stage1, target));
-        Ok(BootCodeAreas { sector_size: ss, sector0, gap, plan, stale })
-    }
-
-    /// New stage 1 into the free slot, then stage 0 in one write of sector 0, then the rest of
-    /// the gap zeroed (see the module comment).
-    fn write(&self, file: &File) -> Result<()> {
-        let Some((stage0, stage1, slot)) = &self.plan else { return Ok(()) };
-        let sync = || file.sync_all().context("flushing the target to stable storage");
-        let ss = self.sector_size;
-        let write_differing = |at: u64, want: &[u8]| -> Result<()> {
-            let mut have = vec![0u8; ss as usize];
-            for (i, chunk) in want.chunks(ss as usize).enumerate() {
-                let pos = at + i as u64 * ss;
-                file.read_exact_at(&mut have, pos)?;
-                if have != chunk {
-                    file.write_all_at(chunk, pos).context("writing the loader gap")?;
-                }
-            }
-            Ok(())
-        };
-        write_differing(*slot, stage1)?;
-        sync()?;
-        let mut sector0 = vec![0u8; ss as usize];
-        file.read_exact_at(&mut sector0, 0)?;
-        ensure!(sector0 == self.sector0, "sector 0 changed while polyboot was running");
-        sector0[..BOOT_CODE_LEN].copy_from_slice(stage0);
-        file.write_all_at(&sector0, 0).context("writing the MBR boot code")?;
-        sync()?;
-        let end = slot + stage1.len() as u64;
-        write_differing(self.gap.start, &vec![0u8; (slot - self.gap.start) as usize])?;
-        write_differing(end, &vec![0u8; (self.gap.end - end) as usize])?;
-        sync()
-    }
-}
-
 // ---------------------------------------------------------------------------------------
-// Raw FAT16: just what update needs, with the write order under our control.
-
-const ENTRY: u64 = 32;
-const ATTR_LFN: u8 = 0x0F;
-const ATTR_VOLUME: u8 = 0x08;
-const ATTR_DIR: u8 = 0x10;
-const DELETED: u8 = 0xE5;
-const FAT16_BAD: u16 = 0xFFF7;
-const FAT16_EOC: u16 = 0xFFFF;
-const LFN_UNITS: usize = 13;
-
-/// A directory slot to write: absolute byte position in the device, new content.
-type Edit = (u64, [u8; 32]);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Dir {
-    /// The fixed root directory area of FAT12/16.
-    Root,
-    Cluster(u32),
-}
-
-/// A directory's slots, read from the disk.
-struct Listing {
-    /// Absolute byte position (in the file) and content of each 32-byte slot, in order.
-    slots: Vec<(u64, [u8; 32])>,
-    /// Index of the first end-of-directory slot (first byte 0), or `slots.len()`.
-    end: usize,
-    /// Whether every slot from `end` on is zero, so slots past the end may be used.
-    tail_clean: bool,
-    sets: Vec<EntrySet>,
-}
-
-/// A file or directory: its valid LFN slots and its short entry (indices into the listing).
-struct EntrySet {
-    lfn: Vec<usize>,
-    sfn: usize,
-    long: Option<String>,
-}
-
-impl Listing {
-    fn sfn(&self, set: &EntrySet) -> &[u8; 32] {
-        &self.slots[set.sfn].1
-    }
-
-    fn short_name(&self, set: &EntrySet) -> [u8; 11] {
-        self.sfn(set)[..11].try_into().unwrap()
-    }
-
-    fn first_cluster(&self, set: &EntrySet) -> u32 {
-        let e = self.sfn(set);
-        u16::from_le_bytes([e[26], e[27]]) as u32
-    }
-
-    fn size(&self, set: &EntrySet) -> u32 {
-        let e = self.sfn(set);
-        u32::from_le_bytes(e[28..32].try_into().unwrap())
-    }
-
-    fn is_dir(&self, set: &EntrySet) -> bool {
-        self.sfn(set)[11] & ATTR_DIR != 0
-    }
-
-    /// Sets named `name` (long name, or short name when there is no long one), ignoring case.
-    fn named<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a EntrySet> + 'a {
-        let name = name.to_string();
-        self.sets.iter().filter(move |s| match &s.long {
-            Some(long) => long.eq_ignore_ascii_case(&name),
-            None => display_short(&self.short_name(s)).eq_ignore_ascii_case(&name),
-        })
-    }
-
-    fn find(&self, name: &str) -> Result<Option<&EntrySet>> {
-        let mut it = self.named(name);
-        let first = it.next();
-        if first.is_some() && it.next().is_some() {
-            bail!("partition 2 has two entries named {name}: check it with fsck.fat");
-        }
-        Ok(first)
-    }
-
-    fn with_short(&self, short: &[u8; 11]) -> impl Iterator<Item = &EntrySet> + '_ {
-        let short = *short;
-        self.sets.iter().filter(move |s| self.short_name(s) == short)
-    }
-
-    /// Our temporary or old copies of `m`.
-    fn leftovers<'a>(&'a self, m: &'a Managed) -> impl Iterator<Item = &'a EntrySet> + 'a {
-        self.sets.iter().filter(move |s| {
-            let short = self.short_name(s);
-            short == m.temp_short
-                || short == m.old_short
-                || s.long.as_deref().is_some_and(|l| l.eq_ignore_ascii_case(m.temp_long))
-        })
-    }
-
-    fn slot_free(&self, i: usize, also_free: &[usize]) -> bool {
-        self.slots[i].1[0] == DELETED || (i >= self.end && self.tail_clean) || also_free.contains(&i)
-    }
-
-    /// The first run of `n` free slots inside the sector starting at `sector` (absolute).
-    fn free_run_in_sector(&self, sector: u64, bps: u64, n: usize, also_free: &[usize]) -> Option<usize> {
-        let in_sector: Vec<usize> =
-            (0..self.slots.len()).filter(|&i| self.slots[i].0 >= sector && self.slots[i].0 < sector + bps).collect();
-        // A run may reach past the end marker but not start behind it: entries after the end
-        // marker are invisible.
-        in_sector.windows(n).find(|w| w[0] <= self.end && w.iter().all(|&i| self.slot_free(i, also_free))).map(|w| w[0])
-    }
-}
-
-fn display_short(short: &[u8; 11]) -> String {
-    let base = String::from_utf8_lossy(&short[..8]).trim_end().to_string();
-    let ext = String::from_utf8_lossy(&short[8..]).trim_end().to_string();
-    if ext.is_empty() {
-        base
-    } else {
-        format!("{base}.{ext}")
-    }
-}
-
-fn lfn_checksum(short: &[u8; 11]) -> u8 {
-    short.iter().fold(0u8, |sum, &b| ((sum & 1) << 7).wrapping_add(sum >> 1).wrapping_add(b))
-}
-
-fn lfn_count(name: &str) -> usize {
-    name.encode_utf16().count().div_ceil(LFN_UNITS)
-}
-
-/// Byte offsets of the 13 UTF-16 units inside an LFN entry.
-fn lfn_unit_offset(j: usize) -> usize {
-    match j {
-        0..=4 => 1 + 2 * j,
-        5..=10 => 14 + 2 * (j - 5),
-        _ => 28 + 2 * (j - 11),
-    }
-}
-
-/// The LFN entries for `name`, in on-disk order (last part first), for the short name `short`.
-fn lfn_entries(name: &str, short: &[u8; 11]) -> Vec<[u8; 32]> {
-    let units: Vec<u16> = name.encode_utf16().collect();
-    let n = units.len().div_ceil(LFN_UNITS);
-    let checksum = lfn_checksum(short);
-    (1..=n)
-        .rev()
-        .map(|k| {
-            let mut e = [0u8; 32];
-            e[0] = k as u8 | if k == n { 0x40 } else { 0 };
-            e[11] = ATTR_LFN;
-            e[13] = checksum;
-            let chunk = &units[(k - 1) * LFN_UNITS..(k * LFN_UNITS).min(units.len())];
-            let mut part = [0xFFFFu16; LFN_UNITS];
-            part[..chunk.len()].copy_from_slice(chunk);
-            if chunk.len() < LFN_UNITS {
-                part[chunk.len()] = 0;
-            }
-            for (j, u) in part.iter().enumerate() {
-                let o = lfn_unit_offset(j);
-                e[o..o + 2].copy_from_slice(&u.to_le_bytes());
-            }
-            e
-        })
-        .collect()
-}
-
-/// The long name spelled by `lfn` (on-disk order) if they form a valid set for `short`.
-fn decode_lfn(lfn: &[[u8; 32]], short: &[u8; 11]) -> Option<String> {
-    let n = lfn.len();
-    if n == 0 || n > 20 {
-        return None;
-    }
-    let checksum = lfn_checksum(short);
-    let mut units = Vec::new();
-    for (i, e) in lfn.iter().enumerate() {
-        let order = (n - i) as u8 | if i == 0 { 0x40 } else { 0 };
-        if e[0] != order || e[13] != checksum {
-            return None;
-        }
-    }
-    for e in lfn.iter().rev() {
-        for j in 0..LFN_UNITS {
-            let o = lfn_unit_offset(j);
-            let u = u16::from_le_bytes([e[o], e[o + 1]]);
-            if u == 0 {
-                break;
-            }
-            units.push(u);
-        }
-    }
-    String::from_utf16(&units).ok()
-}
+// Partition 2 through core's ordered FAT16 writer; the order of writes and syncs is decided
+// here, the FAT logic is in `polyboot_core::fat`.
 
 /// Local time in FAT's date and time formats.
-fn dos_now() -> (u16, u16) {
+fn dos_now() -> DosTimestamp {
     // SAFETY: time(NULL) and localtime_r with valid pointers.
     let tm = unsafe {
         let t = libc::time(std::ptr::null_mut());
         let mut tm: libc::tm = std::mem::zeroed();
         if libc::localtime_r(&t, &mut tm).is_null() {
-            return (0, (1 << 5) | 1);
+            return DosTimestamp::EPOCH;
         }
         tm
     };
-    let year = (tm.tm_year + 1900).clamp(1980, 2107) as u16;
-    let date = ((year - 1980) << 9) | (((tm.tm_mon + 1) as u16) << 5) | tm.tm_mday as u16;
-    let time = ((tm.tm_hour as u16) << 11) | ((tm.tm_min as u16) << 5) | (tm.tm_sec as u16 / 2);
-    (time, date)
+    DosTimestamp::new(tm.tm_year + 1900, (tm.tm_mon + 1) as u32, tm.tm_mday as u32, tm.tm_hour as u32, tm.tm_min as u32, tm.tm_sec as u32)
 }
 
-fn short_entry(short: &[u8; 11], first_cluster: u32, size: u32) -> [u8; 32] {
-    let (time, date) = dos_now();
-    let mut e = [0u8; 32];
-    e[..11].copy_from_slice(short);
-    e[11] = 0x20; // archive
-    e[14..16].copy_from_slice(&time.to_le_bytes());
-    e[16..18].copy_from_slice(&date.to_le_bytes());
-    e[18..20].copy_from_slice(&date.to_le_bytes());
-    e[22..24].copy_from_slice(&time.to_le_bytes());
-    e[24..26].copy_from_slice(&date.to_le_bytes());
-    e[26..28].copy_from_slice(&(first_cluster as u16).to_le_bytes());
-    e[28..32].copy_from_slice(&size.to_le_bytes());
-    e
+/// An error of core's FAT code, said about partition 2.
+fn part2(e: FatError) -> anyhow::Error {
+    anyhow::anyhow!("partition 2: {e}")
 }
 
-/// Partition 2, opened raw. Holds FAT 1 in memory; [`Fat::commit_fat`] writes it out.
-struct Fat<'f> {
+/// Our temporary or old copies of `m` in `listing`.
+fn leftovers<'a>(listing: &'a Listing, m: &'a Managed) -> impl Iterator<Item = &'a EntrySet> + 'a {
+    listing.sets.iter().filter(move |s| {
+        let short = listing.short_name(s);
+        short == m.temp_short || short == m.old_short || s.long.as_deref().is_some_and(|l| l.eq_ignore_ascii_case(m.temp_long))
+    })
+}
+
+/// The one entry named `name` in `listing`.
+fn find<'a>(listing: &'a Listing, name: &str) -> Result<Option<&'a EntrySet>> {
+    listing.find(name).map_err(|_| anyhow::anyhow!("partition 2 has two entries named {name}: check it with fsck.fat"))
+}
+
+fn short_text(short: &[u8; 11]) -> String {
+    dirent::short_name_text(short, 0)
+}
+
+/// Partition 2 as `update` writes it: core's writer (which writes only what it is told, and
+/// holds FAT 1 in memory until told to write it) plus the syncs and failpoints.
+struct BootFat<'f> {
+    fat: Fat16Writer<Slice<FileDevice>>,
+    /// The drive, for syncs.
     file: &'f File,
-    base: u64,
-    bps: u64,
-    cluster_bytes: u64,
-    fats: u64,
-    fat_bytes: u64,
-    fat_at: u64,
-    root_at: u64,
-    root_entries: u64,
-    data_at: u64,
-    /// Highest valid cluster number.
-    max_cluster: u32,
-    fat: Vec<u8>,
 }
 
-/// Where the parts of polyboot's FAT16 boot partition are, read from its boot sector and
-/// checked; shared with the writer's fix-up pass in `bootpart`.
-pub(super) struct FatGeometry {
-    pub bps: u64,
-    pub cluster_bytes: u64,
-    pub fats: u64,
-    pub fat_sectors: u64,
-    pub fat_at: u64,
-    pub root_at: u64,
-    pub root_entries: u64,
-    pub data_at: u64,
-    /// Highest valid cluster number.
-    pub max_cluster: u32,
-}
-
-impl FatGeometry {
-    pub(super) fn read(file: &File, base: u64, len: u64, sector_size: u32) -> Result<FatGeometry> {
-        let mut bpb = [0u8; 64];
-        file.read_exact_at(&mut bpb, base).context("reading the boot partition's boot sector")?;
-        let u16_at = |o: usize| u16::from_le_bytes([bpb[o], bpb[o + 1]]) as u64;
-        let bps = u16_at(11);
-        let spc = bpb[13] as u64;
-        let reserved = u16_at(14);
-        let fats = bpb[16] as u64;
-        let root_entries = u16_at(17);
-        let total = match u16_at(19) {
-            0 => u32::from_le_bytes(bpb[32..36].try_into().unwrap()) as u64,
-            n => n,
-        };
-        let fat_sectors = u16_at(22);
+impl<'f> BootFat<'f> {
+    fn open(dev: FileDevice, file: &'f File, layout: &super::DriveLayout) -> Result<BootFat<'f>> {
+        let part = Slice::new(dev, layout.boot.offset, layout.boot.size).map_err(|e| anyhow::anyhow!("partition 2 lies outside the disk: {e}"))?;
+        let fat = Fat16Writer::open(part)
+            .map_err(|e| anyhow::anyhow!("partition 2 does not hold the FAT16 file system polyboot writes (reinstall the drive): {e}"))?;
         ensure!(
-            bps == sector_size as u64 && spc.is_power_of_two() && reserved >= 1 && fats >= 1 && fat_sectors > 0 && root_entries > 0,
-            "partition 2 does not hold the FAT16 file system polyboot writes (reinstall the drive)"
+            fat.geometry().bytes_per_sector == layout.sector_size,
+            "partition 2 does not hold the FAT16 file system polyboot writes (reinstall the drive): its sectors are not the drive's"
         );
-        ensure!(total * bps <= len, "partition 2's file system is larger than the partition");
-        let root_sectors = (root_entries * ENTRY).div_ceil(bps);
-        let first_data = reserved + fats * fat_sectors + root_sectors;
-        ensure!(total > first_data, "partition 2's file system has no data area");
-        let clusters = (total - first_data) / spc;
-        ensure!((4085..65525).contains(&clusters), "partition 2 is not FAT16 ({clusters} clusters)");
-        ensure!(fat_sectors * bps >= (clusters + 2) * 2, "partition 2's FAT is too small for its clusters");
-        Ok(FatGeometry {
-            bps,
-            cluster_bytes: bps * spc,
-            fats,
-            fat_sectors,
-            fat_at: base + reserved * bps,
-            root_at: base + (reserved + fats * fat_sectors) * bps,
-            root_entries,
-            data_at: base + first_data * bps,
-            max_cluster: (clusters + 1) as u32,
-        })
-    }
-
-    pub(super) fn cluster_at(&self, c: u32) -> u64 {
-        self.data_at + (c as u64 - 2) * self.cluster_bytes
-    }
-}
-
-impl<'f> Fat<'f> {
-    fn open(file: &'f File, base: u64, len: u64, sector_size: u32) -> Result<Fat<'f>> {
-        let g = FatGeometry::read(file, base, len, sector_size)?;
-        let mut fat = vec![0u8; (g.fat_sectors * g.bps) as usize];
-        file.read_exact_at(&mut fat, g.fat_at).context("reading the FAT of partition 2")?;
-        Ok(Fat {
-            file,
-            base,
-            bps: g.bps,
-            cluster_bytes: g.cluster_bytes,
-            fats: g.fats,
-            fat_bytes: g.fat_sectors * g.bps,
-            fat_at: g.fat_at,
-            root_at: g.root_at,
-            root_entries: g.root_entries,
-            data_at: g.data_at,
-            max_cluster: g.max_cluster,
-            fat,
-        })
-    }
-
-    fn get(&self, c: u32) -> u16 {
-        let i = 2 * c as usize;
-        u16::from_le_bytes([self.fat[i], self.fat[i + 1]])
-    }
-
-    fn set(&mut self, c: u32, v: u16) {
-        let i = 2 * c as usize;
-        self.fat[i..i + 2].copy_from_slice(&v.to_le_bytes());
-    }
-
-    fn cluster_at(&self, c: u32) -> u64 {
-        self.data_at + (c as u64 - 2) * self.cluster_bytes
+        Ok(BootFat { fat, file })
     }
 
     fn sync(&self) -> Result<()> {
         self.file.sync_all().context("flushing the target to stable storage")
     }
 
-    fn chain(&self, first: u32) -> Result<Vec<u32>> {
-        let mut chain = Vec::new();
-        let mut c = first;
-        loop {
-            ensure!((2..=self.max_cluster).contains(&c), "a cluster chain of partition 2 leaves the volume (cluster {c})");
-            ensure!(chain.len() < self.max_cluster as usize, "a cluster chain of partition 2 loops");
-            chain.push(c);
-            match self.get(c) {
-                0 => bail!("a cluster chain of partition 2 runs into free cluster {c}"),
-                FAT16_BAD => bail!("a cluster chain of partition 2 runs into a bad cluster"),
-                n if n >= 0xFFF8 => return Ok(chain),
-                n => c = n as u32,
-            }
-        }
+    fn list(&mut self, dir: Dir) -> Result<Listing> {
+        self.fat.list(dir).map_err(part2)
     }
 
-    fn list(&self, dir: Dir) -> Result<Listing> {
-        let positions: Vec<u64> = match dir {
-            Dir::Root => (0..self.root_entries).map(|i| self.root_at + i * ENTRY).collect(),
-            Dir::Cluster(first) => {
-                let per_cluster = self.cluster_bytes / ENTRY;
-                let chain = self.chain(first)?;
-                chain.into_iter().flat_map(|c| (0..per_cluster).map(move |i| self.cluster_at(c) + i * ENTRY)).collect()
-            }
-        };
-        let mut slots = Vec::with_capacity(positions.len());
-        for pos in positions {
-            let mut e = [0u8; 32];
-            self.file.read_exact_at(&mut e, pos).context("reading a directory of partition 2")?;
-            slots.push((pos, e));
-        }
-        let end = slots.iter().position(|(_, e)| e[0] == 0).unwrap_or(slots.len());
-        let tail_clean = slots[end..].iter().all(|(_, e)| e.iter().all(|&b| b == 0));
-        let mut sets = Vec::new();
-        let mut pending: Vec<usize> = Vec::new();
-        for (i, (_, e)) in slots[..end].iter().enumerate() {
-            if e[0] == DELETED {
-                pending.clear();
-            } else if e[11] & 0x3F == ATTR_LFN {
-                if e[0] & 0x40 != 0 {
-                    pending.clear();
-                }
-                pending.push(i);
-            } else {
-                let lfn = std::mem::take(&mut pending);
-                let short: [u8; 11] = e[..11].try_into().unwrap();
-                if e[11] & ATTR_VOLUME != 0 || short[0] == b'.' {
-                    continue;
-                }
-                let raw: Vec<[u8; 32]> = lfn.iter().map(|&j| slots[j].1).collect();
-                let long = decode_lfn(&raw, &short);
-                let lfn = if long.is_some() { lfn } else { Vec::new() };
-                sets.push(EntrySet { lfn, sfn: i, long });
-            }
-        }
-        Ok(Listing { slots, end, tail_clean, sets })
-    }
-
-    fn lookup_dir(&self, path: &[&str]) -> Result<Dir> {
-        let mut dir = Dir::Root;
-        for (depth, name) in path.iter().enumerate() {
-            let listing = self.list(dir)?;
-            let Some(set) = listing.find(name)?.filter(|s| listing.is_dir(s)) else {
-                bail!("partition 2 has no directory \\{}: reinstall the drive", path[..=depth].join("\\"));
-            };
-            let first = listing.first_cluster(set);
-            ensure!(first >= 2, "directory \\{} of partition 2 has no cluster", path[..=depth].join("\\"));
-            dir = Dir::Cluster(first);
-        }
-        Ok(dir)
-    }
-
-    fn read_set(&self, listing: &Listing, set: &EntrySet) -> Result<Vec<u8>> {
-        let size = listing.size(set) as u64;
-        let first = listing.first_cluster(set);
-        if size == 0 {
-            return Ok(Vec::new());
-        }
-        let chain = self.chain(first)?;
-        ensure!(chain.len() as u64 * self.cluster_bytes >= size, "a file on partition 2 is shorter than its size says");
-        let mut data = vec![0u8; size as usize];
-        for (i, chunk) in data.chunks_mut(self.cluster_bytes as usize).enumerate() {
-            self.file.read_exact_at(chunk, self.cluster_at(chain[i])).context("reading a file of partition 2")?;
-        }
-        Ok(data)
-    }
-
-    /// The content of `m` on the drive; `None` when it is missing.
-    fn read_managed(&self, dir: Dir, m: &Managed) -> Result<Option<Vec<u8>>> {
-        let listing = self.list(dir)?;
-        match listing.find(m.long)? {
-            Some(set) if listing.is_dir(set) => bail!("{} on partition 2 is a directory", m.display),
-            Some(set) => Ok(Some(self.read_set(&listing, set)?)),
-            None => Ok(None),
-        }
-    }
-
-    fn has_leftovers(&self, dir: Dir, m: &Managed) -> Result<bool> {
-        Ok(self.list(dir)?.leftovers(m).next().is_some())
-    }
-
-    /// Refuse (before anything is written) when `m` cannot be switched with one sector write.
-    fn check_switchable(&self, dir: Dir, m: &Managed) -> Result<()> {
-        let listing = self.list(dir)?;
-        let leftover_slots: Vec<usize> = listing.leftovers(m).flat_map(|s| s.lfn.iter().copied().chain([s.sfn])).collect();
-        self.temp_slots(&listing, m, &leftover_slots).map(|_| ())
-    }
-
-    /// Where the temporary entries of `m` go: the first slot of a free run, in the sector of
-    /// the old entry set when there is one, else in any one sector of the directory.
-    fn temp_slots(&self, listing: &Listing, m: &Managed, also_free: &[usize]) -> Result<usize> {
-        ensure!(lfn_count(m.temp_long) == lfn_count(m.long), "internal: temporary and final names need the same number of LFN entries");
-        let n = lfn_count(m.temp_long) + 1;
-        let where_ = m.dir.join("\\");
-        for short in [m.temp_short, m.old_short] {
-            ensure!(
-                listing.with_short(&short).all(|s| also_free.contains(&s.sfn)),
-                "\\{where_} on partition 2 holds a file whose short name is {} (reserved for updates): remove it",
-                display_short(&short)
-            );
-        }
-        match listing.find(m.long)? {
-            Some(old) => {
-                let sector = self.sector_of(listing.slots[old.sfn].0);
-                let old_slots = old.lfn.iter().chain([&old.sfn]);
-                let straddles = old_slots.into_iter().any(|&i| self.sector_of(listing.slots[i].0) != sector);
-                ensure!(
-                    !straddles,
-                    "{}'s directory entries straddle two sectors of \\{where_}, so they cannot be switched in one write; \
-                     refusing to update (nothing written): move other files out of \\{where_} on partition 2, or reinstall",
-                    m.display
-                );
-                listing.free_run_in_sector(sector, self.bps, n, also_free).with_context(|| {
-                    format!(
-                        "the directory sector of {} has no {n} free slots for the new file's entries, so the switch \
-                         could not be one write; refusing to update (nothing written): move other files out of \\{where_} \
-                         on partition 2, or reinstall",
-                        m.display
-                    )
-                })
-            }
-            None => {
-                ensure!(listing.with_short(&m.short).next().is_none(), "\\{where_} holds another file named {}", display_short(&m.short));
-                let mut sectors: Vec<u64> = listing.slots.iter().map(|(p, _)| self.sector_of(*p)).collect();
-                sectors.dedup();
-                sectors
-                    .into_iter()
-                    .find_map(|s| listing.free_run_in_sector(s, self.bps, n, also_free))
-                    .with_context(|| format!("\\{where_} on partition 2 is full"))
-            }
-        }
-    }
-
-    fn sector_of(&self, pos: u64) -> u64 {
-        pos - (pos - self.base) % self.bps
-    }
-
-    /// Apply `edits` (absolute slot position, new content) that lie in one sector with ONE write.
-    fn write_sector(&self, edits: &[Edit]) -> Result<()> {
-        let sector = self.sector_of(edits[0].0);
-        let mut buf = vec![0u8; self.bps as usize];
-        self.file.read_exact_at(&mut buf, sector).context("reading a directory sector of partition 2")?;
-        for (pos, e) in edits {
-            ensure!(self.sector_of(*pos) == sector, "internal: directory edits span two sectors");
-            let o = (pos - sector) as usize;
-            buf[o..o + 32].copy_from_slice(e);
-        }
-        self.file.write_all_at(&buf, sector).context("writing a directory sector of partition 2")
+    fn sector_bytes(&self) -> u64 {
+        self.fat.geometry().sector_bytes()
     }
 
     /// Write the in-memory FAT 1 to every FAT copy (only sectors that differ), FAT 1 first.
-    fn commit_fat(&self, failpoints: &Failpoints, after_fat1: Option<&str>) -> Result<()> {
-        let mut disk = vec![0u8; self.fat_bytes as usize];
-        for copy in 0..self.fats {
-            let at = self.fat_at + copy * self.fat_bytes;
-            self.file.read_exact_at(&mut disk, at).context("reading a FAT of partition 2")?;
-            let bps = self.bps as usize;
-            for (i, (want, have)) in self.fat.chunks(bps).zip(disk.chunks(bps)).enumerate() {
-                if want != have {
-                    self.file.write_all_at(want, at + (i * bps) as u64).context("writing a FAT of partition 2")?;
-                }
-            }
+    fn commit_fat(&mut self, failpoints: &Failpoints, after_fat1: Option<&str>) -> Result<()> {
+        for copy in 0..self.fat.geometry().fat_count {
+            self.fat.write_fat_copy(copy).map_err(part2).context("writing a FAT of partition 2")?;
             if copy == 0 {
                 if let Some(name) = after_fat1 {
                     failpoints.hit(name);
@@ -963,78 +420,126 @@ impl<'f> Fat<'f> {
         Ok(())
     }
 
-    /// Clusters reachable from the directory tree; `Err` when the tree is inconsistent
-    /// (a chain into free space, a loop, a cluster used twice).
-    fn reachable(&self) -> Result<Vec<bool>> {
-        let mut used = vec![false; self.max_cluster as usize + 1];
-        let mut dirs = vec![Dir::Root];
-        while let Some(dir) = dirs.pop() {
+    fn lookup_dir(&mut self, path: &[&str]) -> Result<Dir> {
+        let mut dir = Dir::Root;
+        for (depth, name) in path.iter().enumerate() {
             let listing = self.list(dir)?;
-            for set in &listing.sets {
-                let first = listing.first_cluster(set);
-                if first == 0 {
-                    continue;
-                }
-                for c in self.chain(first)? {
-                    ensure!(!used[c as usize], "cluster {c} of partition 2 belongs to two files");
-                    used[c as usize] = true;
-                }
-                if listing.is_dir(set) {
-                    dirs.push(Dir::Cluster(first));
-                }
-            }
+            let Some(set) = find(&listing, name)?.filter(|s| listing.is_dir(s)) else {
+                bail!("partition 2 has no directory \\{}: reinstall the drive", path[..=depth].join("\\"));
+            };
+            let first = listing.first_cluster(set);
+            ensure!(first >= 2, "directory \\{} of partition 2 has no cluster", path[..=depth].join("\\"));
+            dir = Dir::Cluster(first);
         }
-        Ok(used)
+        Ok(dir)
     }
 
-    /// What [`Fat::tidy`] would repair (`None`: nothing). Errors when the file system is
+    /// The content of `m` on the drive; `None` when it is missing.
+    fn read_managed(&mut self, dir: Dir, m: &Managed) -> Result<Option<Vec<u8>>> {
+        let listing = self.list(dir)?;
+        match find(&listing, m.long)? {
+            Some(set) if listing.is_dir(set) => bail!("{} on partition 2 is a directory", m.display),
+            Some(set) => Ok(Some(self.fat.read_file(&listing, set).map_err(part2).context("reading a file of partition 2")?)),
+            None => Ok(None),
+        }
+    }
+
+    fn has_leftovers(&mut self, dir: Dir, m: &Managed) -> Result<bool> {
+        Ok(leftovers(&self.list(dir)?, m).next().is_some())
+    }
+
+    /// What [`BootFat::tidy`] would repair (`None`: nothing). Errors when the file system is
     /// inconsistent beyond that, which `update` does not try to fix.
-    fn untidy(&self) -> Result<Option<String>> {
-        let used = self.reachable().context("partition 2 is inconsistent: check it with `fsck.fat`")?;
+    fn untidy(&mut self) -> Result<Option<String>> {
+        let u = self.fat.untidiness().map_err(part2).context("partition 2 is inconsistent: check it with `fsck.fat`")?;
         let mut problems = Vec::new();
-        let lost = (2..=self.max_cluster).filter(|&c| !used[c as usize] && !matches!(self.get(c), 0 | FAT16_BAD)).count();
-        if lost > 0 {
-            problems.push(format!("{lost} cluster(s) allocated to no file"));
+        if u.lost_clusters > 0 {
+            problems.push(format!("{} cluster(s) allocated to no file", u.lost_clusters));
         }
-        let mut copy = vec![0u8; self.fat_bytes as usize];
-        for i in 1..self.fats {
-            self.file.read_exact_at(&mut copy, self.fat_at + i * self.fat_bytes)?;
-            if copy != self.fat {
-                problems.push(format!("FAT {} differs from FAT 1", i + 1));
-            }
+        for i in &u.differing_fats {
+            problems.push(format!("FAT {} differs from FAT 1", i + 1));
         }
-        if self.dirty_flag()? {
+        if u.dirty {
             problems.push("dirty flag set".to_string());
         }
         Ok((!problems.is_empty()).then(|| problems.join(", ")))
-    }
-
-    fn dirty_flag(&self) -> Result<bool> {
-        let mut b = [0u8; 1];
-        self.file.read_exact_at(&mut b, self.base + 0x25)?;
-        Ok(b[0] & 1 != 0)
     }
 
     /// Free clusters no file reaches, bring every FAT copy in line with FAT 1, clear the
     /// dirty flag. Each of these writes is harmless in any order: no file refers to what
     /// changes.
     fn tidy(&mut self) -> Result<()> {
-        let used = self.reachable().context("partition 2 is inconsistent: check it with `fsck.fat`")?;
-        for c in 2..=self.max_cluster {
-            if !used[c as usize] && !matches!(self.get(c), 0 | FAT16_BAD) {
-                self.set(c, 0);
-            }
-        }
+        self.fat.free_lost_clusters().map_err(part2).context("partition 2 is inconsistent: check it with `fsck.fat`")?;
         self.commit_fat(&Failpoints(None), None)?;
         self.sync()?;
-        if self.dirty_flag()? {
-            let mut sector = vec![0u8; self.bps as usize];
-            self.file.read_exact_at(&mut sector, self.base)?;
-            sector[0x25] &= !1;
-            self.file.write_all_at(&sector, self.base).context("clearing the dirty flag of partition 2")?;
+        if self.fat.dirty().map_err(part2)? {
+            self.fat.clear_dirty().map_err(part2).context("clearing the dirty flag of partition 2")?;
             self.sync()?;
         }
         Ok(())
+    }
+
+    /// Apply `edits` that lie in one sector with ONE write.
+    fn write_sector(&mut self, edits: &[SlotEdit]) -> Result<()> {
+        match self.fat.write_slots(edits) {
+            Err(FatError::EditsSpanSectors) => bail!("internal: directory edits span two sectors"),
+            r => r.map_err(part2).context("writing a directory sector of partition 2"),
+        }
+    }
+
+    /// Refuse (before anything is written) when `m` cannot be switched with one sector write.
+    fn check_switchable(&mut self, dir: Dir, m: &Managed) -> Result<()> {
+        let listing = self.list(dir)?;
+        let leftover_slots: Vec<usize> = leftovers(&listing, m).flat_map(|s| s.slot_indices()).collect();
+        self.temp_slots(&listing, m, &leftover_slots).map(|_| ())
+    }
+
+    /// Where the temporary entries of `m` go: the first slot of a free run, in the sector of
+    /// the old entry set when there is one, else in any one sector of the directory.
+    fn temp_slots(&self, listing: &Listing, m: &Managed, also_free: &[usize]) -> Result<usize> {
+        ensure!(
+            dirent::lfn_count(m.temp_long) == dirent::lfn_count(m.long),
+            "internal: temporary and final names need the same number of LFN entries"
+        );
+        let n = dirent::lfn_count(m.temp_long) + 1;
+        let where_ = m.dir.join("\\");
+        let bps = self.sector_bytes();
+        for short in [m.temp_short, m.old_short] {
+            ensure!(
+                listing.with_short(&short).all(|s| also_free.contains(&s.sfn)),
+                "\\{where_} on partition 2 holds a file whose short name is {} (reserved for updates): remove it",
+                short_text(&short)
+            );
+        }
+        match find(listing, m.long)? {
+            Some(old) => {
+                let sector = self.fat.sector_of(listing.slots[old.sfn].0);
+                let straddles = old.slot_indices().any(|i| self.fat.sector_of(listing.slots[i].0) != sector);
+                ensure!(
+                    !straddles,
+                    "{}'s directory entries straddle two sectors of \\{where_}, so they cannot be switched in one write; \
+                     refusing to update (nothing written): move other files out of \\{where_} on partition 2, or reinstall",
+                    m.display
+                );
+                listing.free_run_in_sector(sector, bps, n, also_free).with_context(|| {
+                    format!(
+                        "the directory sector of {} has no {n} free slots for the new file's entries, so the switch \
+                         could not be one write; refusing to update (nothing written): move other files out of \\{where_} \
+                         on partition 2, or reinstall",
+                        m.display
+                    )
+                })
+            }
+            None => {
+                ensure!(listing.with_short(&m.short).next().is_none(), "\\{where_} holds another file named {}", short_text(&m.short));
+                let mut sectors: Vec<u64> = listing.slots.iter().map(|(p, _)| self.fat.sector_of(*p)).collect();
+                sectors.dedup();
+                sectors
+                    .into_iter()
+                    .find_map(|s| listing.free_run_in_sector(s, bps, n, also_free))
+                    .with_context(|| format!("\\{where_} on partition 2 is full"))
+            }
+        }
     }
 
     /// Unlink an entry set (LFN-only sectors first, then the sector of the short entry), then
@@ -1043,16 +548,16 @@ impl<'f> Fat<'f> {
         let first = listing.first_cluster(set);
         // A leftover's chain may be cut short by an earlier power cut: free what is reachable,
         // tidy takes the rest.
-        let chain = if first >= 2 { self.chain(first).unwrap_or_default() } else { Vec::new() };
-        let sfn_sector = self.sector_of(listing.slots[set.sfn].0);
+        let chain = if first >= 2 { self.fat.chain(first).unwrap_or_default() } else { Vec::new() };
+        let sfn_sector = self.fat.sector_of(listing.slots[set.sfn].0);
         let deleted = |i: usize| {
             let mut e = listing.slots[i].1;
-            e[0] = DELETED;
+            e[dirent::NAME] = dirent::DELETED;
             (listing.slots[i].0, e)
         };
-        let mut by_sector: Vec<(u64, Vec<Edit>)> = Vec::new();
-        for &i in set.lfn.iter().chain([&set.sfn]) {
-            let s = self.sector_of(listing.slots[i].0);
+        let mut by_sector: Vec<(u64, Vec<SlotEdit>)> = Vec::new();
+        for i in set.slot_indices() {
+            let s = self.fat.sector_of(listing.slots[i].0);
             match by_sector.iter_mut().find(|(x, _)| *x == s) {
                 Some((_, edits)) => edits.push(deleted(i)),
                 None => by_sector.push((s, vec![deleted(i)])),
@@ -1066,9 +571,7 @@ impl<'f> Fat<'f> {
         if let Some(t) = torn {
             failpoints.hit(&format!("{t}-unlinked"));
         }
-        for c in chain {
-            self.set(c, 0);
-        }
+        self.fat.free_chain(&chain);
         self.commit_fat(failpoints, torn.map(|t| format!("{t}-fat1")).as_deref())?;
         self.sync()
     }
@@ -1076,7 +579,7 @@ impl<'f> Fat<'f> {
     fn remove_leftovers(&mut self, dir: Dir, m: &Managed, failpoints: &Failpoints) -> Result<()> {
         loop {
             let listing = self.list(dir)?;
-            let Some(set) = listing.leftovers(m).next() else {
+            let Some(set) = leftovers(&listing, m).next() else {
                 return Ok(());
             };
             self.remove(&listing, set, failpoints, None)?;
@@ -1089,27 +592,19 @@ impl<'f> Fat<'f> {
         // 1. The new file under its temporary name.
         let listing = self.list(dir)?;
         let first_slot = self.temp_slots(&listing, m, &[])?;
-        let count = (data.len() as u64).div_ceil(self.cluster_bytes) as usize;
-        let clusters: Vec<u32> = (2..=self.max_cluster).filter(|&c| self.get(c) == 0).take(count).collect();
+        let count = (data.len() as u64).div_ceil(self.fat.geometry().cluster_bytes()) as usize;
+        let clusters = self.fat.free_clusters(count);
         ensure!(clusters.len() == count, "partition 2 has no room for the new {} ({} bytes)", m.display, data.len());
-        let mut buf = vec![0u8; self.cluster_bytes as usize];
-        for (chunk, &c) in data.chunks(self.cluster_bytes as usize).zip(&clusters) {
-            buf.fill(0);
-            buf[..chunk.len()].copy_from_slice(chunk);
-            self.file.write_all_at(&buf, self.cluster_at(c)).with_context(|| format!("writing the new {}", m.display))?;
-        }
+        self.fat.write_clusters(&clusters, data).map_err(part2).with_context(|| format!("writing the new {}", m.display))?;
         failpoints.hit(&format!("{tag}-new-data"));
-        for (i, &c) in clusters.iter().enumerate() {
-            let next = clusters.get(i + 1).map_or(FAT16_EOC, |&n| n as u16);
-            self.set(c, next);
-        }
+        self.fat.link_chain(&clusters);
         self.commit_fat(failpoints, Some(format!("{tag}-new-fat1").as_str()))?;
         self.sync()?;
         failpoints.hit(&format!("{tag}-new-fat"));
         let first_cluster = clusters.first().copied().unwrap_or(0);
-        let mut entries = lfn_entries(m.temp_long, &m.temp_short);
-        entries.push(short_entry(&m.temp_short, first_cluster, data.len() as u32));
-        let edits: Vec<Edit> = entries.into_iter().enumerate().map(|(k, e)| (listing.slots[first_slot + k].0, e)).collect();
+        let mut entries = dirent::lfn_entries(m.temp_long, &m.temp_short);
+        entries.push(dirent::file_entry(&m.temp_short, first_cluster, data.len() as u32, dos_now()));
+        let edits: Vec<SlotEdit> = entries.into_iter().enumerate().map(|(k, e)| (listing.slots[first_slot + k].0, e)).collect();
         self.write_sector(&edits)?;
         self.sync()?;
         failpoints.hit(&format!("{tag}-new-written"));
@@ -1121,26 +616,26 @@ impl<'f> Fat<'f> {
             .next()
             .filter(|s| s.long.as_deref() == Some(m.temp_long))
             .with_context(|| format!("the new {} is not where it was written", m.display))?;
-        let old = listing.find(m.long)?;
+        let old = find(&listing, m.long)?;
         let final_short = old.map_or(m.short, |o| listing.short_name(o));
         let mut edits = Vec::new();
         if let Some(old) = old {
             for &i in &old.lfn {
                 let mut e = listing.slots[i].1;
-                e[0] = DELETED;
+                e[dirent::NAME] = dirent::DELETED;
                 edits.push((listing.slots[i].0, e));
             }
             let mut e = listing.slots[old.sfn].1;
-            e[..11].copy_from_slice(&m.old_short);
+            e[..dirent::NAME_LEN].copy_from_slice(&m.old_short);
             edits.push((listing.slots[old.sfn].0, e));
         }
-        let lfn = lfn_entries(m.long, &final_short);
+        let lfn = dirent::lfn_entries(m.long, &final_short);
         ensure!(lfn.len() == temp.lfn.len(), "internal: LFN slot count mismatch");
         for (&i, e) in temp.lfn.iter().zip(lfn) {
             edits.push((listing.slots[i].0, e));
         }
         let mut e = listing.slots[temp.sfn].1;
-        e[..11].copy_from_slice(&final_short);
+        e[..dirent::NAME_LEN].copy_from_slice(&final_short);
         edits.push((listing.slots[temp.sfn].0, e));
         self.write_sector(&edits)?; // checks that every edit lies in the one sector
         self.sync()?;
@@ -1161,26 +656,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lfn_entries_match_what_fatfs_writes_and_decode_back() {
-        // fatfs 0.3.6 writes this entry in front of BOOTX64.EFI (taken from an installed drive).
-        let e = &lfn_entries("BOOTX64.EFI", b"BOOTX64 EFI")[0];
-        assert_eq!(e[0], 0x41);
-        assert_eq!(e[11], 0x0F);
-        assert_eq!(e[13], 29);
-        assert_eq!(&e[28..32], &[0, 0, 0xFF, 0xFF]);
-        let long = "a long name that needs two or three entries.json";
-        let entries = lfn_entries(long, b"ALONGN~1JSO");
-        assert_eq!(entries.len(), lfn_count(long));
-        assert_eq!(decode_lfn(&entries, b"ALONGN~1JSO").as_deref(), Some(long));
-        assert_eq!(decode_lfn(&entries, b"ALONGN~2JSO"), None, "checksum of another short name");
-        assert_eq!(lfn_checksum(b"STAMP~1 JSO"), 161);
-    }
-
-    #[test]
     fn temporary_names_need_as_many_lfn_entries_as_final_names() {
         for m in [&EFI_FILE, &STAMP_FILE] {
-            assert_eq!(lfn_count(m.temp_long), lfn_count(m.long), "{}", m.long);
-            assert_eq!(display_short(&m.temp_short).to_ascii_lowercase(), m.temp_long.to_ascii_lowercase());
+            assert_eq!(dirent::lfn_count(m.temp_long), dirent::lfn_count(m.long), "{}", m.long);
+            assert_eq!(short_text(&m.temp_short).to_ascii_lowercase(), m.temp_long.to_ascii_lowercase());
+            // The short names are the ones FAT implementations derive from the long names.
+            for (long, short) in [(m.long, m.short), (m.temp_long, m.temp_short)] {
+                assert_eq!(dirent::generate_short_name(long, |_| false), Some(short), "{long}");
+            }
         }
     }
 
@@ -1233,7 +716,7 @@ mod tests {
         let install = crate::drive::install::InstallOptions {
             target: node.clone(),
             size: None,
-            scheme: Scheme::Gpt,
+            scheme: polyboot_core::layout::Scheme::Gpt,
             reserve: 0,
             label: "POLYBOOT".into(),
             sector_size: None,

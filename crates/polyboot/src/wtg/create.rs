@@ -23,7 +23,7 @@ use super::mount::{create_dir_ci, find_ci, NtfsMount};
 use super::select::{self, Edition, Selection};
 use super::source::{self, ImageSource};
 use crate::device::{self, format_size, Policy, SystemView, Target};
-use crate::drive::bootpart::BiosCode;
+use crate::drive::bootcode::BiosCode;
 use crate::drive::io::FileDevice;
 use anyhow::{bail, Context, Result};
 use polyboot_core::bcd::{self, BcdFirmware, StoreConfig};

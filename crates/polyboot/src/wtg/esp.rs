@@ -2,9 +2,10 @@
 //! (dosfstools) on a loop device over the partition (so the boot sector carries the right
 //! hidden-sector count), then filled with the `fatfs` crate.
 
-use crate::drive::bootpart::move_dot_entries_first;
 use crate::drive::io::RegionStream;
 use anyhow::{bail, ensure, Context, Result};
+use polyboot_core::fat::geometry::BOOT_SECTOR_LEN;
+use polyboot_core::fat::{dirent, FatType, Geometry};
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -94,30 +95,24 @@ fn device_len(file: &File) -> Result<u64> {
 
 /// The `fatfs` crate (0.3.6) writes a long-name entry in front of each new directory's "."
 /// and ".." entries; fsck.fat wants "." and ".." in the first two slots. Move them there
-/// (`drive::bootpart`'s repair of one directory, over FAT32's cluster-chain directories).
+/// ([`dirent::move_dot_entries_first`], as for the boot partition, here over FAT32's
+/// cluster-chain directories).
 fn repair_dot_entries(file: &File) -> Result<()> {
-    let mut bpb = [0u8; 64];
-    file.read_exact_at(&mut bpb, 0)
+    let mut bs = [0u8; BOOT_SECTOR_LEN];
+    file.read_exact_at(&mut bs, 0)
         .context("reading the ESP's boot sector")?;
-    let u16_at = |o: usize| u16::from_le_bytes([bpb[o], bpb[o + 1]]) as u64;
-    let u32_at = |o: usize| u32::from_le_bytes(bpb[o..o + 4].try_into().unwrap()) as u64;
-    let (bps, spc, reserved, fats) = (u16_at(11), bpb[13] as u64, u16_at(14), bpb[16] as u64);
-    let fat_sectors = u32_at(36);
-    let root_cluster = u32_at(44);
-    ensure!(
-        bps >= 512 && spc > 0 && fats > 0 && fat_sectors > 0 && u16_at(22) == 0,
-        "the ESP is not the FAT32 file system mkfs.fat wrote"
-    );
-    let cluster_bytes = bps * spc;
-    let fat_at = reserved * bps;
-    let data_at = (reserved + fats * fat_sectors) * bps;
-    let max_cluster = fat_sectors * bps / 4;
-    let next = |c: u64| -> Result<u64> {
+    let g = Geometry::parse(&bs)
+        .ok()
+        .filter(|g| g.fat_type == FatType::Fat32)
+        .context("the ESP is not the FAT32 file system mkfs.fat wrote")?;
+    let cluster_bytes = g.cluster_bytes();
+    let next = |c: u32| -> Result<u32> {
         let mut e = [0u8; 4];
-        file.read_exact_at(&mut e, fat_at + c * 4)?;
-        Ok(u32::from_le_bytes(e) as u64 & 0x0FFF_FFFF)
+        file.read_exact_at(&mut e, g.fat_offset(0) + u64::from(c) * 4)?;
+        Ok(u32::from_le_bytes(e) & 0x0FFF_FFFF)
     };
-    let mut queue = vec![(root_cluster, true, false)];
+    const E: usize = dirent::ENTRY_SIZE;
+    let mut queue = vec![(g.root_cluster, true, false)];
     let mut seen = 0usize;
     while let Some((first, is_root, parent_is_root)) = queue.pop() {
         seen += 1;
@@ -125,37 +120,35 @@ fn repair_dot_entries(file: &File) -> Result<()> {
         let mut c = first;
         let mut first_cluster = true;
         let mut steps = 0;
-        while (2..max_cluster).contains(&c) && steps < 65_536 {
+        while g.is_data_cluster(c) && steps < 65_536 {
             steps += 1;
-            let at = data_at + (c - 2) * cluster_bytes;
+            let at = g.cluster_offset(c);
             let mut buf = vec![0u8; cluster_bytes as usize];
             file.read_exact_at(&mut buf, at)?;
-            if first_cluster && !is_root && move_dot_entries_first(&mut buf) {
-                file.write_all_at(&buf[..128], at)?;
+            if first_cluster && !is_root && dirent::move_dot_entries_first(&mut buf) {
+                file.write_all_at(&buf[..4 * E], at)?;
             }
             // On FAT32 a ".." that leads to the root directory holds cluster 0, not the
             // root's cluster (fatfs writes the latter; fsck.fat rejects it).
             if first_cluster
                 && parent_is_root
-                && buf.len() >= 64
-                && &buf[32..34] == b".."
-                && buf[32 + 11] & 0x10 != 0
+                && buf.len() >= 2 * E
+                && &buf[E..E + 2] == b".."
+                && buf[E + dirent::ATTR] & dirent::ATTR_DIRECTORY != 0
             {
-                buf[32 + 20..32 + 22].fill(0);
-                buf[32 + 26..32 + 28].fill(0);
-                file.write_all_at(&buf[32..64], at + 32)?;
+                buf[E + dirent::CLUSTER_HIGH..E + dirent::CLUSTER_HIGH + 2].fill(0);
+                buf[E + dirent::CLUSTER_LOW..E + dirent::CLUSTER_LOW + 2].fill(0);
+                file.write_all_at(&buf[E..2 * E], at + E as u64)?;
             }
             first_cluster = false;
             let mut end = false;
-            for e in buf.chunks_exact(32) {
-                if e[0] == 0 {
+            for e in dirent::slots(&buf) {
+                if e[dirent::NAME] == dirent::END_OF_DIR {
                     end = true;
                     break;
                 }
-                let subdir = e[11] & 0x10 != 0 && e[11] != 0x0F && e[0] != 0xE5 && e[0] != b'.';
-                if subdir {
-                    let cl = (u16::from_le_bytes([e[20], e[21]]) as u64) << 16
-                        | u16::from_le_bytes([e[26], e[27]]) as u64;
+                if dirent::is_subdirectory(e) {
+                    let cl = dirent::first_cluster(e, true);
                     if cl >= 2 {
                         queue.push((cl, false, is_root));
                     }
