@@ -7,6 +7,8 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use crate::bytes::{self, Fields};
+
 /// Bytes in one directory slot.
 pub const ENTRY_SIZE: usize = 32;
 /// One directory slot, short or long-name.
@@ -93,16 +95,12 @@ pub fn is_subdirectory(e: &RawEntry) -> bool {
     e[ATTR] & ATTR_DIRECTORY != 0 && e[ATTR] != ATTR_LFN && e[NAME] != DELETED && !is_dot(e)
 }
 
-fn u16_at(e: &RawEntry, at: usize) -> u16 {
-    u16::from_le_bytes([e[at], e[at + 1]])
-}
-
 /// The first cluster. FAT12/16 keep only the low 16 bits (the high field may hold other
 /// things there), so callers pass whether the volume is FAT32.
 pub fn first_cluster(e: &RawEntry, fat32: bool) -> u32 {
-    let low = u32::from(u16_at(e, CLUSTER_LOW));
+    let low = u32::from(e.le16::<CLUSTER_LOW>());
     if fat32 {
-        (u32::from(u16_at(e, CLUSTER_HIGH)) << 16 | low) & 0x0FFF_FFFF
+        (u32::from(e.le16::<CLUSTER_HIGH>()) << 16 | low) & 0x0FFF_FFFF
     } else {
         low
     }
@@ -114,7 +112,7 @@ pub fn set_first_cluster(e: &mut RawEntry, c: u32) {
 }
 
 pub fn file_size(e: &RawEntry) -> u32 {
-    u32::from_le_bytes([e[FILE_SIZE], e[FILE_SIZE + 1], e[FILE_SIZE + 2], e[FILE_SIZE + 3]])
+    e.le32::<FILE_SIZE>()
 }
 
 /// The short name as text ("NAME.EXT"), lower-cased where the NT `case` flags say so.
@@ -153,8 +151,11 @@ pub fn lfn_count(name: &str) -> usize {
 /// The 13 UTF-16 units of a long-name entry.
 pub fn lfn_units(e: &RawEntry) -> [u16; LFN_UNITS] {
     let mut units = [0u16; LFN_UNITS];
+    // Every offset lies inside the 32-byte entry, so each read succeeds.
     for (u, &at) in units.iter_mut().zip(&LFN_UNIT_OFFSETS) {
-        *u = u16_at(e, at);
+        if let Ok(v) = bytes::le16(e, at) {
+            *u = v;
+        }
     }
     units
 }

@@ -3,6 +3,7 @@
 //! data cluster.
 
 use super::{FatError, FatType};
+use crate::bytes::Fields;
 
 /// Bytes of the boot sector that [`Geometry::parse`] reads.
 pub const BOOT_SECTOR_LEN: usize = 512;
@@ -28,13 +29,6 @@ pub const DIRTY: u8 = 0x01;
 pub const FAT16_MIN_CLUSTERS: u64 = 4085;
 pub const FAT32_MIN_CLUSTERS: u64 = 65525;
 
-fn le16(b: &[u8], at: usize) -> u32 {
-    u32::from(u16::from_le_bytes([b[at], b[at + 1]]))
-}
-fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
 /// A FAT volume's layout, from its boot sector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Geometry {
@@ -59,7 +53,7 @@ impl Geometry {
     /// bytes give [`FatError::NotFat`] (naming the field), never a panic. Whether the volume
     /// fits its device is the caller's check ([`Geometry::data_end`]).
     pub fn parse(bs: &[u8; BOOT_SECTOR_LEN]) -> Result<Geometry, FatError> {
-        let bytes_per_sector = le16(bs, BYTES_PER_SECTOR);
+        let bytes_per_sector = u32::from(bs.le16::<BYTES_PER_SECTOR>());
         if !bytes_per_sector.is_power_of_two() || !(512..=4096).contains(&bytes_per_sector) {
             return Err(FatError::NotFat("bytes per sector"));
         }
@@ -67,11 +61,17 @@ impl Geometry {
         if !spc.is_power_of_two() || spc > 128 {
             return Err(FatError::NotFat("sectors per cluster"));
         }
-        let reserved = le16(bs, RESERVED_SECTORS);
+        let reserved = u32::from(bs.le16::<RESERVED_SECTORS>());
         let fats = u32::from(bs[FAT_COUNT]);
-        let root_entries = le16(bs, ROOT_ENTRIES);
-        let total = if le16(bs, TOTAL_SECTORS_16) != 0 { le16(bs, TOTAL_SECTORS_16) } else { le32(bs, TOTAL_SECTORS_32) };
-        let fat_sectors = if le16(bs, FAT_SECTORS_16) != 0 { le16(bs, FAT_SECTORS_16) } else { le32(bs, FAT32_FAT_SECTORS) };
+        let root_entries = u32::from(bs.le16::<ROOT_ENTRIES>());
+        let total = match bs.le16::<TOTAL_SECTORS_16>() {
+            0 => bs.le32::<TOTAL_SECTORS_32>(),
+            n => u32::from(n),
+        };
+        let fat_sectors = match bs.le16::<FAT_SECTORS_16>() {
+            0 => bs.le32::<FAT32_FAT_SECTORS>(),
+            n => u32::from(n),
+        };
         if reserved == 0 || fats == 0 || fat_sectors == 0 || total == 0 {
             return Err(FatError::NotFat("reserved sectors, FAT count, FAT size or total size is zero"));
         }
@@ -99,7 +99,7 @@ impl Geometry {
             return Err(FatError::NotFat("FAT too small for the cluster count"));
         }
         let root_cluster = match fat_type {
-            FatType::Fat32 => le32(bs, FAT32_ROOT_CLUSTER) & 0x0FFF_FFFF,
+            FatType::Fat32 => bs.le32::<FAT32_ROOT_CLUSTER>() & 0x0FFF_FFFF,
             _ if root_entries == 0 => return Err(FatError::NotFat("no root directory")),
             _ => 0,
         };

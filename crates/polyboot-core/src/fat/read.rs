@@ -14,6 +14,7 @@ use super::dirent;
 use super::geometry::{Geometry, BOOT_SECTOR_LEN};
 use super::{FatError, FatType};
 use crate::block::ReadAt;
+use crate::bytes::Fields;
 
 /// Most directory entries (32-byte slots) read from one directory.
 pub const MAX_DIR_ENTRIES: usize = 65536;
@@ -47,13 +48,6 @@ pub struct Fat<D> {
     /// Clusters 2 .. 2 + cluster_count are data clusters.
     cluster_count: u32,
     root: DirLoc,
-}
-
-fn le16(b: &[u8], at: usize) -> u32 {
-    u32::from(u16::from_le_bytes([b[at], b[at + 1]]))
-}
-fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
 impl<D: ReadAt> Fat<D> {
@@ -95,11 +89,11 @@ impl<D: ReadAt> Fat<D> {
         self.dev.read_at(self.fat_offset + at, &mut b[..width])?;
         let v = match self.fat_type {
             FatType::Fat12 => {
-                let w = le16(&b, 0);
+                let w = u32::from(b.le16::<0>());
                 if c & 1 == 1 { w >> 4 } else { w & 0xFFF }
             }
-            FatType::Fat16 => le16(&b, 0),
-            FatType::Fat32 => le32(&b, 0) & 0x0FFF_FFFF,
+            FatType::Fat16 => u32::from(b.le16::<0>()),
+            FatType::Fat32 => b.le32::<0>() & 0x0FFF_FFFF,
         };
         Ok(if v >= end { u32::MAX } else { v })
     }
