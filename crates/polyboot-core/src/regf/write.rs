@@ -306,6 +306,33 @@ impl Writer {
         parent: u32,
         is_root: bool,
     ) -> Result<(), RegfError> {
+        let nk = self.nk_cell(k, parent, is_root);
+        let s = at as usize + 4;
+        self.bins[s..s + nk.len()].copy_from_slice(&nk);
+
+        if let Some(class) = k.class.as_ref().filter(|c| !c.is_empty()) {
+            let c = self.put(class);
+            self.write_u32(at, 0x30, c);
+        }
+        if !k.values.is_empty() {
+            let mut list = Vec::with_capacity(k.values.len() * 4);
+            for v in &k.values {
+                list.extend(self.write_value(v).to_le_bytes());
+            }
+            let l = self.put(&list);
+            self.write_u32(at, 0x28, l);
+        }
+        if !k.subkeys.is_empty() {
+            let list = self.write_subkeys(k, at)?;
+            self.write_u32(at, 0x1C, list);
+        }
+        Ok(())
+    }
+
+    /// The nk cell of `k`: flags, counts, parent, security cell, the largest names and data
+    /// below it, and its name. The class, value list and subkey list offsets are left
+    /// [`NONE`] for [`Writer::write_key`] to fill.
+    fn nk_cell(&self, k: &KeyNode, parent: u32, is_root: bool) -> Vec<u8> {
         let (name, compressed) = encode_name(&k.name);
         let mut flags = k.flags & !KEY_COMPUTED_FLAGS;
         if compressed {
@@ -354,64 +381,52 @@ impl Writer {
         let class_len = k.class.as_ref().map_or(0, Vec::len);
         nk[0x4A..0x4C].copy_from_slice(&(class_len as u16).to_le_bytes());
         nk.extend_from_slice(&name);
-        let s = at as usize + 4;
-        self.bins[s..s + nk.len()].copy_from_slice(&nk);
+        nk
+    }
 
-        if let Some(class) = k.class.as_ref().filter(|c| !c.is_empty()) {
-            let c = self.put(class);
-            self.write_u32(at, 0x30, c);
+    /// Write the subkeys of the key at `at` (sorted as Windows looks them up) and their
+    /// `lh` leaves, under an `ri` index when there are several; returns the list's offset.
+    fn write_subkeys(&mut self, k: &KeyNode, at: u32) -> Result<u32, RegfError> {
+        // Windows binary-searches the lists: sort by upper-cased name.
+        let mut order: Vec<(Vec<u16>, &KeyNode)> =
+            k.subkeys.iter().map(|s| (folded(&s.name), s)).collect();
+        order.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut entries = Vec::with_capacity(order.len());
+        for (_, s) in &order {
+            let child_at = self.alloc(NK_FIXED + encode_name(&s.name).0.len());
+            entries.push((child_at, lh_hash(&s.name)));
         }
-        if !k.values.is_empty() {
-            let mut list = Vec::with_capacity(k.values.len() * 4);
-            for v in &k.values {
-                list.extend(self.write_value(v).to_le_bytes());
-            }
-            let l = self.put(&list);
-            self.write_u32(at, 0x28, l);
+        for ((_, s), (child_at, _)) in order.iter().zip(&entries) {
+            self.write_key(s, *child_at, at, false)?;
         }
-        if !k.subkeys.is_empty() {
-            // Windows binary-searches the lists: sort by upper-cased name.
-            let mut order: Vec<(Vec<u16>, &KeyNode)> =
-                k.subkeys.iter().map(|s| (folded(&s.name), s)).collect();
-            order.sort_by(|a, b| a.0.cmp(&b.0));
-            let mut entries = Vec::with_capacity(order.len());
-            for (_, s) in &order {
-                let child_at = self.alloc(NK_FIXED + encode_name(&s.name).0.len());
-                entries.push((child_at, lh_hash(&s.name)));
-            }
-            for ((_, s), (child_at, _)) in order.iter().zip(&entries) {
-                self.write_key(s, *child_at, at, false)?;
-            }
-            let leaves: Vec<u32> = entries
-                .chunks(MAX_LEAF_ENTRIES)
-                .map(|chunk| {
-                    let mut lh = Vec::with_capacity(4 + chunk.len() * 8);
-                    lh.extend(b"lh");
-                    lh.extend((chunk.len() as u16).to_le_bytes());
-                    for (o, h) in chunk {
-                        lh.extend(o.to_le_bytes());
-                        lh.extend(h.to_le_bytes());
-                    }
-                    self.put(&lh)
-                })
-                .collect();
-            let list = if leaves.len() == 1 {
-                leaves[0]
-            } else {
-                let n = u16::try_from(leaves.len()).map_err(|_| RegfError::TooLarge {
-                    what: "subkey list",
-                })?;
-                let mut ri = Vec::with_capacity(4 + leaves.len() * 4);
-                ri.extend(b"ri");
-                ri.extend(n.to_le_bytes());
-                for l in leaves {
-                    ri.extend(l.to_le_bytes());
+        let leaves: Vec<u32> = entries
+            .chunks(MAX_LEAF_ENTRIES)
+            .map(|chunk| {
+                let mut lh = Vec::with_capacity(4 + chunk.len() * 8);
+                lh.extend(b"lh");
+                lh.extend((chunk.len() as u16).to_le_bytes());
+                for (o, h) in chunk {
+                    lh.extend(o.to_le_bytes());
+                    lh.extend(h.to_le_bytes());
                 }
-                self.put(&ri)
-            };
-            self.write_u32(at, 0x1C, list);
-        }
-        Ok(())
+                self.put(&lh)
+            })
+            .collect();
+        let list = if leaves.len() == 1 {
+            leaves[0]
+        } else {
+            let n = u16::try_from(leaves.len()).map_err(|_| RegfError::TooLarge {
+                what: "subkey list",
+            })?;
+            let mut ri = Vec::with_capacity(4 + leaves.len() * 4);
+            ri.extend(b"ri");
+            ri.extend(n.to_le_bytes());
+            for l in leaves {
+                ri.extend(l.to_le_bytes());
+            }
+            self.put(&ri)
+        };
+        Ok(list)
     }
 
     fn write_value(&mut self, v: &Value) -> u32 {
