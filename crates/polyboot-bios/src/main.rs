@@ -149,7 +149,7 @@ mod stage1 {
                 };
                 if iso9660::probe(&mut file).is_err() {
                     // The same wording as under UEFI (truncated copies, not an ISO).
-                    return Some(probe::iso_status(&mut file));
+                    return Some(probe::iso_status(&mut file, Firmware::Bios));
                 }
                 Some(match eltorito::read_catalog(&mut file) {
                     Ok(catalog) if catalog.can_boot_bios() => Status::Bootable { bios: true, uefi: catalog.uefi_reason().is_none() },

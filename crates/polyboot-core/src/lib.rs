@@ -44,6 +44,7 @@ pub mod ntfs;
 pub mod path;
 pub mod probe;
 pub mod regf;
+pub mod session;
 pub mod udf;
 pub mod vdisk;
 pub mod vhd;

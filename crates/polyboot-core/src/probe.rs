@@ -1,9 +1,10 @@
-//! Whether an image can boot, and if not why: shared by the boot menu and `polyboot check`.
-//! Reads only a few sectors per image.
+//! Whether an image can boot, and if not why: shared by the boot menus (UEFI and BIOS) and
+//! `polyboot check`. Reads only a few sectors per image.
 
 use alloc::format;
 use alloc::string::String;
 use crate::block::ReadAt;
+use crate::config::Firmware;
 use crate::eltorito;
 use crate::exfat::ExFat;
 use crate::gpt;
@@ -12,27 +13,31 @@ use crate::iso9660::{self, IsoError};
 use crate::mbr::{self, Mbr};
 use crate::menu::{ImageEntry, ImageKind, Status};
 
-/// Status of an image on an exFAT volume; `None` leaves the menu's own status (e.g. "not
-/// bootable yet" for WIM / VHD).
-pub fn status<D: ReadAt>(fs: &mut ExFat<D>, image: &ImageEntry) -> Option<Status> {
+/// Status under `firmware` of an image on an exFAT volume; `None` leaves the menu's own status
+/// (e.g. "not bootable yet" for WIM / VHD).
+pub fn status<D: ReadAt>(fs: &mut ExFat<D>, image: &ImageEntry, firmware: Firmware) -> Option<Status> {
     let mut file = match fs.open_file(&image.path) {
         Ok(f) => f,
         Err(e) => return Some(Status::NotBootable(format!("cannot open the file: {e}"))),
     };
-    image_status(image.kind, &mut file)
+    image_status(image.kind, &mut file, firmware)
 }
 
-/// Status of an image of `kind` read from `file` (a file on the drive, or on the host).
-pub fn image_status<R: ReadAt>(kind: ImageKind, file: &mut R) -> Option<Status> {
-    Some(match kind {
-        ImageKind::Iso => iso_status(file),
-        ImageKind::Img => disk_image_status(file),
-        ImageKind::Efi => efi_status(file),
+/// Status under `firmware` of an image of `kind` read from `file` (a file on the drive, or on
+/// the host). Under BIOS a disk image is left to the menu (its MBR is checked when it boots).
+pub fn image_status<R: ReadAt>(kind: ImageKind, file: &mut R, firmware: Firmware) -> Option<Status> {
+    Some(match (kind, firmware) {
+        (ImageKind::Iso, _) => iso_status(file, firmware),
+        (ImageKind::Img, Firmware::Uefi) => disk_image_status(file),
+        (ImageKind::Efi, Firmware::Uefi) => efi_status(file),
+        (ImageKind::Efi, Firmware::Bios) => Status::NotBootable(String::from("an EFI application needs UEFI firmware")),
         _ => return None,
     })
 }
 
-pub fn iso_status<R: ReadAt>(file: &mut R) -> Status {
+/// Status of an ISO under `firmware`: a damaged or truncated copy is reported the same under
+/// both; then the El Torito catalog must have an entry for this firmware.
+pub fn iso_status<R: ReadAt>(file: &mut R, firmware: Firmware) -> Status {
     match iso9660::probe(file) {
         Ok(_) => {}
         Err(IsoError::Truncated { needed, have }) => {
@@ -43,10 +48,12 @@ pub fn iso_status<R: ReadAt>(file: &mut R) -> Status {
         Err(e) => return Status::NotBootable(format!("not a valid ISO: {e}")),
     }
     match eltorito::read_catalog(file) {
-        Ok(catalog) => match catalog.uefi_reason() {
-            None => Status::Bootable { bios: catalog.can_boot_bios(), uefi: true },
-            Some(reason) if catalog.can_boot_bios() => Status::NotBootable(format!("BIOS only: {reason}")),
-            Some(reason) => Status::NotBootable(String::from(reason)),
+        Ok(catalog) => match (firmware, catalog.uefi_reason()) {
+            (Firmware::Uefi, None) => Status::Bootable { bios: catalog.can_boot_bios(), uefi: true },
+            (Firmware::Uefi, Some(reason)) if catalog.can_boot_bios() => Status::NotBootable(format!("BIOS only: {reason}")),
+            (Firmware::Uefi, Some(reason)) => Status::NotBootable(String::from(reason)),
+            (Firmware::Bios, uefi) if catalog.can_boot_bios() => Status::Bootable { bios: true, uefi: uefi.is_none() },
+            (Firmware::Bios, _) => Status::NotBootable(String::from("no BIOS El Torito boot entry: this ISO boots in UEFI mode only")),
         },
         Err(e) => Status::NotBootable(format!("not bootable: {e}")),
     }

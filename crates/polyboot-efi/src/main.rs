@@ -28,18 +28,14 @@ mod vblock;
 
 use alloc::boxed::Box;
 use alloc::format;
-use alloc::string::{String, ToString};
+use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt::Write;
 use disk::FirmwareDisk;
-use polyboot_core::block::Slice;
-use polyboot_core::config::{self, Firmware};
-use polyboot_core::drive::DriveLocation;
-use polyboot_core::exfat::{self, ExFat};
-use polyboot_core::gpt::SectorSize;
-use polyboot_core::menu::{self, Action, ImageEntry, ImageKind, Menu};
-use polyboot_core::vdisk::VirtualDisk;
+use polyboot_core::block::ReadAt;
+use polyboot_core::menu::{self, Action, ImageEntry, ImageKind};
+use polyboot_core::session::{self, BootSession, Firmware, HookSource};
 use uefi::prelude::*;
 use uefi::proto::device_path::text::{AllowShortcuts, DisplayOnly};
 use uefi::proto::device_path::{DevicePath, DeviceSubType, DeviceType};
@@ -79,14 +75,15 @@ fn main() -> Status {
     Status::SUCCESS
 }
 
-type DataVolume = ExFat<Slice<FirmwareDisk>>;
+/// Where core's boot session logs: the console, behind our prefix.
+fn log(args: core::fmt::Arguments<'_>) {
+    println!("polyboot: {args}");
+}
 
-/// The drive, its data volume and the menu built from it.
+/// The drive, core's boot session on it (data volume, configuration, menu) and the title.
 struct Session {
     disk_handle: Handle,
-    location: DriveLocation,
-    fs: DataVolume,
-    menu: Menu,
+    boot: BootSession<FirmwareDisk>,
     title: String,
     /// Distinguishes the device paths of successive virtual devices.
     boots: u8,
@@ -95,59 +92,29 @@ struct Session {
 impl Session {
     fn open() -> Result<Session, String> {
         let disk_handle = disk::find_boot_disk()?;
-        let mut drive = FirmwareDisk::open(disk_handle)?;
-        let sector_size = SectorSize::from_bytes(drive.block_size());
-        let location = polyboot_core::drive::locate(&mut drive, sector_size).map_err(|e| e.to_string())?;
-        println!(
-            "polyboot: {} drive, {}-byte sectors, data partition at {} ({} bytes)",
-            location.scheme, location.sector_size, location.data.offset, location.data.size
-        );
-        let part = Slice::new(drive, location.data.offset, location.data.size).map_err(|e| e.to_string())?;
-        let mut fs = ExFat::open(part).map_err(|e| format!("the data partition is not readable exFAT: {e}"))?;
-        println!("polyboot: data volume \"{}\"", fs.label());
-
-        let config = load_config(&mut fs);
-        let report = menu::scan(&mut fs, &config.scan_options());
-        for err in &report.errors {
-            println!("polyboot: scan: {err}");
-        }
-        if report.limit.is_some() {
-            println!("polyboot: scan stopped at a limit ({:?}); not every image is listed", report.limit);
-        }
-        let mut menu = Menu::new(report.images.clone());
-        for (index, image) in report.images.iter().enumerate() {
-            if let Some(status) = polyboot_core::probe::status(&mut fs, image) {
-                menu.set_status(index, status);
-            }
-        }
-        if let Some(default) = &config.default_image {
-            if menu.set_default(default).is_none() {
-                println!("polyboot: config: default image {default} is not on the drive");
-            }
-        }
-        if let Some(secs) = config.timeout_secs {
-            menu.start_countdown(secs);
-        }
-        let stats = fs.device().inner();
+        let drive = FirmwareDisk::open(disk_handle)?;
+        let sector_bytes = drive.block_size();
+        let mut boot = BootSession::open(drive, sector_bytes, Firmware::Uefi, &mut log)?;
+        let stats = boot.fs.device().inner();
         println!(
             "polyboot: menu ready: {} images, {} ms, {} sectors read in {} reads",
-            menu.image_count(),
+            boot.menu.image_count(),
             clock::now_ms(),
             stats.sectors_read,
             stats.read_calls
         );
-        if let Some(path) = &config.read_benchmark {
-            bench::read_benchmark(&mut fs, disk_handle, &location, path);
+        if let Some(path) = &boot.config.read_benchmark {
+            bench::read_benchmark(&mut boot.fs, disk_handle, &boot.location, path);
         }
-        let title = format!("polyboot {}  -  {} images on {}", polyboot_core::VERSION, menu.image_count(), fs.label());
-        Ok(Session { disk_handle, location, fs, menu, title, boots: 0 })
+        let title = boot.title();
+        Ok(Session { disk_handle, boot, title, boots: 0 })
     }
 
     fn run(&mut self) {
         loop {
-            match ui::run(&mut self.menu, &self.title) {
+            match ui::run(&mut self.boot.menu, &self.title) {
                 Action::Boot(index) => {
-                    let Some(image) = self.menu.items().get(index).and_then(|i| i.image()).cloned() else { continue };
+                    let Some(image) = self.boot.menu.items().get(index).and_then(|i| i.image()).cloned() else { continue };
                     clear_screen();
                     println!("polyboot: booting {}", image.path);
                     let message = match self.boot(&image) {
@@ -158,7 +125,7 @@ impl Session {
                     println!("polyboot: back to the menu");
                 }
                 Action::ShowReason(index) => {
-                    let line = self.menu.info_line(index);
+                    let line = self.boot.menu.info_line(index);
                     clear_screen();
                     ui::pause(&format!("polyboot: {line}"), 10);
                     println!("polyboot: back to the menu");
@@ -178,7 +145,7 @@ impl Session {
     fn boot(&mut self, image: &ImageEntry) -> Result<Status, String> {
         match image.kind {
             ImageKind::Efi => {
-                let bytes = self.fs.read_to_vec(&image.path).map_err(|e| format!("reading the file: {e}"))?;
+                let bytes = self.boot.fs.read_to_vec(&image.path).map_err(|e| format!("reading the file: {e}"))?;
                 let loaded = boot::load_image(
                     boot::image_handle(),
                     boot::LoadImageSource::FromBuffer { buffer: &bytes, file_path: None },
@@ -209,62 +176,22 @@ impl Session {
     /// The image as a virtual device's medium, and for an ISO polyboot-hook's archive for
     /// wrapping initrds (or why there is none).
     fn virtual_media(&mut self, image: &ImageEntry) -> Result<(Box<dyn vblock::VirtualMedia>, Option<Result<Arc<[u8]>, String>>), String> {
-        let meta = self.fs.metadata(&image.path).map_err(|e| format!("{e}"))?;
-        let extents = self.fs.extents(&image.path).map_err(|e| format!("mapping the file: {e}"))?;
-        check_inside_partition(&extents, self.location.data.size)?;
-        // An ISO is a CD-ROM (2048-byte blocks); an IMG is a hard disk (512-byte sectors).
-        let block_size = if image.kind == ImageKind::Img { 512 } else { 2048 };
-        let mut layout = VirtualDisk::new(block_size, meta.size, self.location.data.offset, extents.clone())
-            .map_err(|e| format!("the file's layout is inconsistent: {e}"))?;
+        let mut layout = self.boot.virtual_disk(image)?;
         let mut hook_archive = None;
         if image.kind == ImageKind::Iso {
-            let disk = FirmwareDisk::open(self.disk_handle)?;
-            hook_archive = Some(linux::hook_archive(&self.location, polyboot_core::block::ReadAt::size(&disk), layout.image_len(), &extents));
-            linux::wrap_initrds(&mut layout, disk, &self.location, &extents);
+            let mut disk = FirmwareDisk::open(self.disk_handle)?;
+            let location = &self.boot.location;
+            hook_archive = Some(session::hook_archive(linux::hook(), location, disk.size(), &layout));
+            session::wrap_initrds(&mut layout, &mut disk, location, HookSource::Embedded(linux::hook()), &mut log);
         }
         Ok((Box::new(image::DiskImage { disk: FirmwareDisk::open(self.disk_handle)?, layout }), hook_archive))
     }
-}
-
-/// The extents must stay inside the partition: a corrupt volume must not make the virtual
-/// device read someone else's sectors. (`VirtualDisk::new` checks them against the file.)
-fn check_inside_partition(extents: &[exfat::Extent], partition_size: u64) -> Result<(), String> {
-    for e in extents {
-        if e.device_offset.checked_add(e.len).is_none_or(|end| end > partition_size) {
-            return Err("the file's clusters lie outside the data partition (corrupt file system)".to_string());
-        }
-    }
-    Ok(())
 }
 
 fn clear_screen() {
     uefi::system::with_stdout(|out| {
         let _ = out.clear();
     });
-}
-
-/// Read `/polyboot/polyboot.json` and `/ventoy/ventoy.json`; problems are reported, defaults used.
-fn load_config(fs: &mut DataVolume) -> config::BootConfig {
-    let mut read = |path: &str| -> Option<Vec<u8>> {
-        match fs.metadata(path) {
-            Ok(m) if m.size as usize > config::MAX_CONFIG_BYTES => {
-                println!("polyboot: config: {path} is larger than {} bytes; ignored", config::MAX_CONFIG_BYTES);
-                None
-            }
-            Ok(_) => fs.read_to_vec(path).ok(),
-            Err(_) => None,
-        }
-    };
-    let ours = read(config::POLYBOOT_JSON);
-    let ventoy = read(config::VENTOY_JSON);
-    let (cfg, errors) = config::load(ours.as_deref(), ventoy.as_deref(), Firmware::Uefi);
-    for e in &errors {
-        println!("polyboot: config: {e}");
-    }
-    for w in &cfg.warnings {
-        println!("polyboot: config: {w}");
-    }
-    cfg
 }
 
 struct BootDevice {

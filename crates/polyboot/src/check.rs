@@ -71,7 +71,7 @@ fn windows_media<R: ReadAt>(iso: &mut R) -> Option<WindowsMedia> {
 /// Check one image read from `file`.
 pub fn check_image<R: ReadAt>(path: &str, kind: ImageKind, file: &mut R) -> ImageCheck {
     let size = file.size();
-    let status = probe::image_status(kind, file).unwrap_or_else(|| Status::NotBootable(menu::not_bootable_yet_reason(kind)));
+    let status = probe::image_status(kind, file, config::Firmware::Uefi).unwrap_or_else(|| Status::NotBootable(menu::not_bootable_yet_reason(kind)));
     let (uefi, bios, problem) = match &status {
         Status::Bootable { bios, uefi } => (*uefi, *bios, None),
         Status::NotBootable(reason) => (false, reason.starts_with("BIOS only"), Some(reason.clone())),

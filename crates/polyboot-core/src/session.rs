@@ -1,0 +1,271 @@
+//! One boot session, for both firmware adapters: everything the boot manager decides between
+//! "here is the boot drive" and "serve this virtual medium".
+//!
+//! [`BootSession::open`] locates the polyboot partitions on the drive (any [`ReadAt`]: UEFI
+//! BlockIo, BIOS INT 13h, a file in tests), opens the exFAT data volume, loads the
+//! configuration, scans for images and builds the menu for the firmware it runs under
+//! (statuses, default image, countdown). [`virtual_disk`] turns a menu image into the
+//! [`VirtualDisk`] the firmware serves, with its bounds check; [`wrap_initrds`] wraps a Linux
+//! ISO's initrds into it (boot configuration → hand-off record → polyboot-hook → plan → apply).
+//!
+//! The adapters (`polyboot-efi`, `polyboot-bios`) keep only firmware I/O and printing: every
+//! line is handed to their [`Log`] callback without a prefix ("config: ...", "linux: ..."),
+//! and they print it behind their own ("polyboot:", "polyboot-bios:").
+
+use crate::block::{ReadAt, Slice};
+use crate::bootcfg;
+use crate::config::{self, BootConfig};
+use crate::drive::{self, DriveLocation, PartitionSpan};
+use crate::embedded_hook;
+use crate::exfat::{ExFat, Extent};
+use crate::fat::Fat;
+use crate::gpt::SectorSize;
+use crate::handoff::{self, Handoff};
+use crate::initrd_wrap::{self, WrapPlan};
+use crate::menu::{self, ImageEntry, ImageKind, Menu};
+use crate::probe;
+use crate::vdisk::VirtualDisk;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt;
+
+pub use crate::config::Firmware;
+
+/// Where a session's lines go: one call per line, without the adapter's prefix.
+pub type Log<'a> = &'a mut dyn FnMut(fmt::Arguments<'_>);
+
+/// The exFAT data partition of the boot drive.
+pub type DataVolume<D> = ExFat<Slice<D>>;
+
+/// The drive, its data volume, the configuration and the menu built from them.
+pub struct BootSession<D: ReadAt> {
+    pub firmware: Firmware,
+    pub location: DriveLocation,
+    pub fs: DataVolume<D>,
+    pub config: BootConfig,
+    pub menu: Menu,
+}
+
+impl<D: ReadAt> BootSession<D> {
+    /// Open the session on the boot drive `drive` of `sector_bytes`-byte logical sectors
+    /// (probed when that is not 512 or 4096). Errors say why there can be no menu.
+    pub fn open(mut drive: D, sector_bytes: u64, firmware: Firmware, log: Log<'_>) -> Result<Self, String> {
+        let location = drive::locate(&mut drive, SectorSize::from_bytes(sector_bytes)).map_err(|e| e.to_string())?;
+        log(format_args!(
+            "{} drive, {}-byte sectors, data partition at {} ({} bytes)",
+            location.scheme, location.sector_size, location.data.offset, location.data.size
+        ));
+        let mut fs = open_data_volume(drive, &location.data)?;
+        log(format_args!("data volume \"{}\"", fs.label()));
+        let config = load_config(&mut fs, firmware, log);
+        let menu = build_menu(&mut fs, &config, firmware, log);
+        Ok(BootSession { firmware, location, fs, config, menu })
+    }
+
+    /// The menu's title line.
+    pub fn title(&self) -> String {
+        let firmware = match self.firmware {
+            Firmware::Uefi => "",
+            Firmware::Bios => " (BIOS)",
+        };
+        format!("polyboot {}{firmware}  -  {} images on {}", crate::VERSION, self.menu.image_count(), self.fs.label())
+    }
+
+    /// `image` as the virtual medium the firmware serves (see [`virtual_disk`]).
+    pub fn virtual_disk(&mut self, image: &ImageEntry) -> Result<VirtualDisk, String> {
+        virtual_disk(&mut self.fs, &self.location.data, image)
+    }
+}
+
+/// The exFAT file system on the data partition `data` of `drive`.
+pub fn open_data_volume<D: ReadAt>(drive: D, data: &PartitionSpan) -> Result<DataVolume<D>, String> {
+    let part = Slice::new(drive, data.offset, data.size).map_err(|e| e.to_string())?;
+    ExFat::open(part).map_err(|e| format!("the data partition is not readable exFAT: {e}"))
+}
+
+/// Read `/polyboot/polyboot.json` and `/ventoy/ventoy.json` (with the key suffixes of
+/// `firmware`); problems are logged and the defaults used.
+pub fn load_config<D: ReadAt>(fs: &mut ExFat<D>, firmware: Firmware, log: Log<'_>) -> BootConfig {
+    let mut read = |path: &str| -> Option<Vec<u8>> {
+        match fs.metadata(path) {
+            Ok(m) if m.size as usize > config::MAX_CONFIG_BYTES => {
+                log(format_args!("config: {path} is larger than {} bytes; ignored", config::MAX_CONFIG_BYTES));
+                None
+            }
+            Ok(_) => fs.read_to_vec(path).ok(),
+            Err(_) => None,
+        }
+    };
+    let ours = read(config::POLYBOOT_JSON);
+    let ventoy = read(config::VENTOY_JSON);
+    let (cfg, errors) = config::load(ours.as_deref(), ventoy.as_deref(), firmware);
+    for e in &errors {
+        log(format_args!("config: {e}"));
+    }
+    for w in &cfg.warnings {
+        log(format_args!("config: {w}"));
+    }
+    cfg
+}
+
+/// Scan the volume as `config` says and build the menu: each image's status under
+/// `firmware` ([`probe::status`]), the default image and the countdown.
+pub fn build_menu<D: ReadAt>(fs: &mut ExFat<D>, config: &BootConfig, firmware: Firmware, log: Log<'_>) -> Menu {
+    let report = menu::scan(fs, &config.scan_options());
+    for err in &report.errors {
+        log(format_args!("scan: {err}"));
+    }
+    if report.limit.is_some() {
+        log(format_args!("scan stopped at a limit ({:?}); not every image is listed", report.limit));
+    }
+    let mut menu = Menu::new(report.images.clone());
+    for (index, image) in report.images.iter().enumerate() {
+        if let Some(status) = probe::status(fs, image, firmware) {
+            menu.set_status(index, status);
+        }
+    }
+    if let Some(default) = &config.default_image {
+        if menu.set_default(default).is_none() {
+            log(format_args!("config: default image {default} is not on the drive"));
+        }
+    }
+    if let Some(secs) = config.timeout_secs {
+        menu.start_countdown(secs);
+    }
+    menu
+}
+
+/// `image` on the data volume `fs` (the partition `data` of the drive) as the virtual medium
+/// the firmware serves: an ISO as a CD-ROM (2048-byte blocks), anything else as a hard disk
+/// (512-byte sectors), read from the file's extents on the drive.
+pub fn virtual_disk<D: ReadAt>(fs: &mut ExFat<D>, data: &PartitionSpan, image: &ImageEntry) -> Result<VirtualDisk, String> {
+    let meta = fs.metadata(&image.path).map_err(|e| format!("{e}"))?;
+    let extents = fs.extents(&image.path).map_err(|e| format!("mapping the file: {e}"))?;
+    check_inside_partition(&extents, data.size)?;
+    let block_size = if image.kind == ImageKind::Img { 512 } else { 2048 };
+    VirtualDisk::new(block_size, meta.size, data.offset, extents).map_err(|e| format!("the file's layout is inconsistent: {e}"))
+}
+
+/// The extents must stay inside the partition: a corrupt volume must not make the virtual
+/// device read someone else's sectors. (`VirtualDisk::new` checks them against the file.)
+fn check_inside_partition(extents: &[Extent], partition_size: u64) -> Result<(), String> {
+    if extents.iter().any(|e| e.device_offset.checked_add(e.len).is_none_or(|end| end > partition_size)) {
+        return Err(String::from("the file's clusters lie outside the data partition (corrupt file system)"));
+    }
+    Ok(())
+}
+
+/// Where polyboot-hook comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum HookSource<'a> {
+    /// In memory: the UEFI boot manager carries it (empty when built without it).
+    Embedded(&'a [u8]),
+    /// Read from the UEFI boot manager [`BOOT_MANAGER`] on the boot partition (the small BIOS
+    /// boot code has no room for it), so one file switch updates the hook for both firmware.
+    BootManager,
+}
+
+/// Where the UEFI boot manager (and with it polyboot-hook) is on the boot partition.
+pub const BOOT_MANAGER: &str = "EFI/BOOT/BOOTX64.EFI";
+/// Larger than any boot manager we build; a bound on what a corrupt entry makes us allocate.
+const MAX_BOOT_MANAGER: u64 = 16 << 20;
+
+/// The hand-off record for the ISO served by `layout` from the data partition of `location`
+/// on a drive of `disk_size` bytes.
+fn handoff(location: &DriveLocation, disk_size: u64, layout: &VirtualDisk) -> Result<Handoff, String> {
+    Handoff::for_image(location, disk_size, handoff::ImageKind::Iso, layout.image_len(), layout.extents())
+        .map_err(|e| format!("hand-off record: {e}"))
+}
+
+/// polyboot-hook's archive (core `initrd_wrap::hook_archive`) with the hand-off record of the
+/// ISO served by `layout`: the front of every wrapped initrd, also of those the UEFI boot
+/// manager wraps inside the El Torito image.
+pub fn hook_archive(hook: &[u8], location: &DriveLocation, disk_size: u64, layout: &VirtualDisk) -> Result<Arc<[u8]>, String> {
+    if hook.is_empty() {
+        return Err(String::from("this build has no polyboot-hook"));
+    }
+    let h = handoff(location, disk_size, layout)?;
+    initrd_wrap::hook_archive(hook, &h.encode()).map(Into::into).map_err(|e| format!("{e}"))
+}
+
+/// polyboot-hook's archive with `handoff` inside, the hook read from [`BOOT_MANAGER`] on the
+/// boot partition of `location`; the file's bytes are dropped once the hook is copied.
+fn boot_manager_hook_archive<D: ReadAt>(disk: &mut D, location: &DriveLocation, handoff: &[u8], log: Log<'_>) -> Result<Vec<u8>, String> {
+    let efi = {
+        let part = Slice::new(&mut *disk, location.boot.offset, location.boot.size)
+            .map_err(|e| format!("the boot partition lies outside the drive: {e}"))?;
+        let mut fat = Fat::open(part).map_err(|e| format!("the boot partition is not readable FAT: {e}"))?;
+        fat.read_file(BOOT_MANAGER, MAX_BOOT_MANAGER).map_err(|e| format!("reading \\EFI\\BOOT\\BOOTX64.EFI: {e}"))?
+    };
+    let hook = embedded_hook::find_embedded_hook(&efi)
+        .ok_or_else(|| String::from("\\EFI\\BOOT\\BOOTX64.EFI carries no polyboot-hook (built without it)"))?;
+    log(format_args!("linux: polyboot-hook ({} bytes) from \\EFI\\BOOT\\BOOTX64.EFI ({} bytes)", hook.len(), efi.len()));
+    let archive = initrd_wrap::hook_archive(hook, handoff).map_err(|e| format!("{e}"));
+    // Freed only now: a bump heap reclaims a block only when it is its most recent one.
+    drop(efi);
+    archive
+}
+
+/// Wrap the initrds of the Linux ISO served by `layout` (read through `disk`, the boot drive
+/// of `location`) so that polyboot-hook runs first and maps the ISO in the booted system.
+/// Returns the applied plan; problems are logged and leave the image as it is (`None`): an
+/// unwrapped live ISO still boots its kernel, and says itself what it misses.
+pub fn wrap_initrds<D: ReadAt>(
+    layout: &mut VirtualDisk,
+    disk: &mut D,
+    location: &DriveLocation,
+    hook: HookSource<'_>,
+    log: Log<'_>,
+) -> Option<WrapPlan> {
+    let disk_size = disk.size();
+    let report = match bootcfg::find_boot_entries(&mut layout.reader(&mut *disk)) {
+        Ok(r) => r,
+        Err(e) => {
+            log(format_args!("linux: cannot read the ISO's boot configuration: {e}"));
+            return None;
+        }
+    };
+    if report.initrds.is_empty() {
+        log(format_args!("linux: no initrd in the boot configuration ({} files read)", report.files.len()));
+        return None;
+    }
+    if matches!(hook, HookSource::Embedded(h) if h.is_empty()) {
+        log(format_args!("linux: this build has no polyboot-hook; initrds are not wrapped"));
+        return None;
+    }
+    let archive = handoff(location, disk_size, layout).and_then(|h| match hook {
+        HookSource::Embedded(bytes) => initrd_wrap::hook_archive(bytes, &h.encode()).map_err(|e| format!("{e}")),
+        HookSource::BootManager => boot_manager_hook_archive(disk, location, &h.encode(), log),
+    });
+    let archive: Arc<[u8]> = match archive {
+        Ok(a) => a.into(),
+        Err(e) => {
+            log(format_args!("linux: initrds not wrapped: {e}"));
+            return None;
+        }
+    };
+    let plan = initrd_wrap::plan(&report.initrds, layout.image_len(), layout.size(), archive);
+    if let Err(e) = initrd_wrap::apply(&plan, layout) {
+        // `plan` places everything past the image, where nothing else is: a bug, not input.
+        log(format_args!("linux: initrds not wrapped: {e}"));
+        return None;
+    }
+    for w in &plan.wrapped {
+        log(format_args!(
+            "linux: wrapped initrd {} ({} bytes) as {} bytes at block {}",
+            w.paths.join(", "),
+            w.original_size,
+            w.len,
+            w.lba()
+        ));
+    }
+    for s in &plan.skipped {
+        log(format_args!("linux: initrd {} not wrapped: {}", s.path, s.reason));
+    }
+    Some(plan)
+}
+
+#[cfg(test)]
+mod tests;
