@@ -121,7 +121,10 @@ fn dispatch() -> Result<()> {
             build()?;
             dist::run(rest)
         }
-        "bench-wtg" => bench_wtg::run(rest),
+        "bench-wtg" => {
+            deps(false)?;
+            bench_wtg::run(rest)
+        }
         "bench" => {
             deps(false)?;
             build()?;
