@@ -22,6 +22,8 @@
 # Targets run one after another, one process each (the machines have 2 cores).
 #
 # Dictionaries: fuzz/dict/<target>.dict, when it exists, is passed with -dict=.
+# Options: fuzz/fuzz_targets/<target>.options, when it exists, holds more libFuzzer flags, one
+# per line (blank lines and lines starting with # ignored), e.g. the target's -max_len.
 #
 # Works from any directory. On a fresh machine it needs rustup's stable toolchain (cargo on
 # PATH or in ~/.cargo/bin) and a C++ compiler (libfuzzer-sys builds libFuzzer); the first
@@ -141,10 +143,21 @@ for t in "${targets[@]}"; do
     log="$log_dir/$t.log"
     extra=()
     dict="$fuzz_dir/dict/$t.dict"
+    notes=""
     if [[ -f "$dict" ]]; then
         extra+=("-dict=$dict")
+        notes+=" dictionary dict/$t.dict"
     fi
-    echo "fuzz: $t: running for $seconds s${extra:+ (dictionary dict/$t.dict)}"
+    options="$fuzz_dir/fuzz_targets/$t.options"
+    if [[ -f "$options" ]]; then
+        while IFS= read -r line || [[ -n "$line" ]]; do
+            line=${line%$'\r'}
+            [[ -z "${line//[[:space:]]/}" || "$line" =~ ^[[:space:]]*# ]] && continue
+            extra+=("$line")
+            notes+=" $line"
+        done <"$options"
+    fi
+    echo "fuzz: $t: running for $seconds s${notes:+ (${notes# })}"
     # Watchdog in case libFuzzer itself stops honouring -max_total_time / -timeout.
     watchdog=()
     if command -v timeout >/dev/null 2>&1; then

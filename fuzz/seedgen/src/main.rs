@@ -20,6 +20,11 @@
 //! - ntfs: mkntfs volumes with files copied in by ntfscp (ntfs_seeds.rs; needs ntfs-3g).
 //! - udf: hand-built UDF 1.02 and 2.50 (metadata partition) images, and genisoimage / mkudffs
 //!   images when those are installed (udf_seeds.rs).
+//! - fat: ipxe.iso's EFI image and small mkfs.fat + mtools FAT12 volumes (fat_seeds.rs).
+//! - regf: BCD stores and trees written by polyboot, the same edited by hivexsh, bins alone
+//!   and recipes (regf_seeds.rs).
+//! - wim: wimcapture WIMs and an xorriso ISO holding one as sources/install.wim;
+//!   embedded_hook: a stand-in boot manager with decoy headers (wim_seeds.rs).
 
 #[path = "../../common/eltorito_fixup.rs"]
 mod eltorito_fixup;
@@ -35,11 +40,14 @@ mod gpt_fixup;
 mod vdisk_desc;
 
 mod config_seeds;
+mod fat_seeds;
 mod iso;
 mod linux_seeds;
 mod ntfs_seeds;
+mod regf_seeds;
 mod udf_seeds;
 mod vdisk_seeds;
+mod wim_seeds;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -139,6 +147,10 @@ fn main() {
         }
         Err(why) => println!("seedgen: no FAT seed from ipxe.iso ({why})"),
     }
+    match fat_seeds::seeds() {
+        Ok(seeds) => seeds.iter().for_each(|(name, bytes)| put("fat", name, bytes)),
+        Err(why) => println!("seedgen: no mkfs.fat seeds ({why}); needs dosfstools and mtools"),
+    }
 
     for (name, bytes) in config_seeds::seeds() {
         check_config_seed(name, &bytes);
@@ -184,6 +196,20 @@ fn main() {
     match ntfs_seeds::seeds() {
         Ok(seeds) => seeds.iter().for_each(|(name, bytes)| put("ntfs", name, bytes)),
         Err(why) => println!("seedgen: no ntfs seeds ({why}); polyboot has no NTFS writer of its own"),
+    }
+
+    let (regf, note) = regf_seeds::seeds();
+    regf.iter().for_each(|(name, bytes)| put("regf", name, bytes));
+    if let Some(why) = note {
+        println!("seedgen: no hivex-edited regf seeds ({why}); polyboot's own hives only");
+    }
+    match wim_seeds::wim_seeds() {
+        Ok(seeds) => seeds.iter().for_each(|(name, bytes)| put("wim", name, bytes)),
+        Err(why) => println!("seedgen: no wim seeds ({why}); needs wimtools and xorriso"),
+    }
+    for (name, bytes) in wim_seeds::embedded_hook_seeds() {
+        assert!(polyboot_core::embedded_hook::find_embedded_hook(&bytes).is_some(), "embedded_hook seed {name}");
+        put("embedded_hook", &name, &bytes);
     }
 
     println!("seedgen: wrote {count} seeds under {}", dir.display());

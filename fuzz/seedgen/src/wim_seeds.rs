@@ -1,0 +1,87 @@
+//! wim seeds: WIM files captured by wimlib (`wimcapture`: one image, and two images with a
+//! description each, solid and not) and an ISO holding one as `sources/install.wim`
+//! (`xorriso`), as the `wim` target reads both; embedded_hook seeds: a stand-in boot manager
+//! holding a decoy magic, a truncated header and then a valid hook.
+
+use std::path::Path;
+use std::process::Command;
+
+use polyboot_core::block::MemDevice;
+use polyboot_core::embedded_hook::MAGIC;
+use polyboot_core::wim;
+
+fn run(cmd: &mut Command) -> Result<(), String> {
+    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("{cmd:?}: {}", String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    Ok(())
+}
+
+fn read(p: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))
+}
+
+fn build(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let src = dir.join("src");
+    std::fs::create_dir_all(src.join("Windows/System32")).map_err(|e| e.to_string())?;
+    std::fs::write(src.join("Windows/System32/a.txt"), b"polyboot wim seed\n").map_err(|e| e.to_string())?;
+    std::fs::write(src.join("b.bin"), vec![7u8; 3000]).map_err(|e| e.to_string())?;
+    let one = dir.join("one.wim");
+    run(Command::new("wimcapture").arg(&src).arg(&one).args(["Seed", "--compress=none"]))?;
+    let two = dir.join("two.wim");
+    run(Command::new("wimcapture").arg(&src).arg(&two).args(["Windows 10 Pro", "the first", "--compress=LZX"]))?;
+    run(Command::new("wimappend").arg(&src).arg(&two).args(["Windows 10 Home", "the second"]))?;
+    let solid = dir.join("solid.wim");
+    run(Command::new("wimcapture").arg(&src).arg(&solid).args(["Solid", "--solid"]))?;
+    let iso_root = dir.join("iso");
+    std::fs::create_dir_all(iso_root.join("sources")).map_err(|e| e.to_string())?;
+    std::fs::copy(&one, iso_root.join("sources/install.wim")).map_err(|e| e.to_string())?;
+    let iso = dir.join("seed.iso");
+    run(Command::new("xorriso").args(["-as", "mkisofs", "-quiet", "-J", "-o"]).arg(&iso).arg(&iso_root))?;
+    Ok(vec![
+        ("wimcapture-one".into(), read(&one)?),
+        ("wimcapture-two".into(), read(&two)?),
+        ("wimcapture-solid".into(), read(&solid)?),
+        ("xorriso-install-wim".into(), read(&iso)?),
+    ])
+}
+
+/// `(name, bytes)` seeds, each WIM read by our reader; Err(why) when wimlib or xorriso is
+/// missing or fails.
+pub fn wim_seeds() -> Result<Vec<(String, Vec<u8>)>, String> {
+    let dir = std::env::temp_dir().join(format!("polyboot-wim-seeds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let result = build(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    let seeds = result?;
+    for (name, bytes) in &seeds {
+        if name.starts_with("wimcapture") {
+            wim::read_info(&mut MemDevice::from_vec(bytes.clone()))
+                .unwrap_or_else(|e| panic!("wim seed {name}: our reader refuses it: {e}"));
+        }
+    }
+    Ok(seeds)
+}
+
+pub fn embedded_hook_seeds() -> Vec<(String, Vec<u8>)> {
+    let mut elf = b"\x7fELF\x02\x01\x01".to_vec();
+    elf.resize(600, 0x90);
+    let mut efi = b"MZ".to_vec();
+    efi.resize(512, 0);
+    // The magic as the binary's own constant, then a header whose length runs past the end of
+    // its payload's ELF signature check, then the real hook.
+    efi.extend_from_slice(&MAGIC);
+    efi.extend_from_slice(b"rodata");
+    efi.extend_from_slice(&MAGIC);
+    efi.extend_from_slice(&4u32.to_le_bytes());
+    efi.extend_from_slice(b"\x7fEL");
+    efi.extend_from_slice(&MAGIC);
+    efi.extend_from_slice(&(elf.len() as u32).to_le_bytes());
+    efi.extend_from_slice(&elf);
+    efi.extend_from_slice(&[0u8; 64]);
+    let mut plain = MAGIC.to_vec();
+    plain.extend_from_slice(&(elf.len() as u32).to_le_bytes());
+    plain.extend_from_slice(&elf);
+    vec![("decoys-then-hook".into(), efi), ("hook-only".into(), plain)]
+}
