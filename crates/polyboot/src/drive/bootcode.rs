@@ -5,6 +5,7 @@
 
 use super::io::FileDevice;
 use anyhow::{bail, ensure, Context, Result};
+use polyboot_core::bytes;
 use polyboot_core::gpt::{self, HeaderKind, SectorSize};
 use polyboot_core::layout::Scheme;
 use polyboot_core::mbr::BOOT_CODE_LEN;
@@ -133,11 +134,10 @@ pub fn stage1_location(code: &[u8]) -> Option<Stage1Location> {
     if code.len() < STAGE0_LEN || &code[STAGE0_MAGIC_AT..STAGE0_MAGIC_AT + 4] != STAGE0_MAGIC {
         return None;
     }
-    let u16_at = |i: usize| u16::from_le_bytes([code[i], code[i + 1]]);
     Some(Stage1Location {
-        sector_size: u32::from(u16_at(STAGE0_SECTOR_SIZE_AT)),
-        lba: u64::from_le_bytes(code[STAGE0_LBA_AT..STAGE0_LBA_AT + 8].try_into().unwrap()),
-        sectors: u16_at(STAGE0_COUNT_AT),
+        sector_size: u32::from(bytes::le16(code, STAGE0_SECTOR_SIZE_AT).ok()?),
+        lba: bytes::le64(code, STAGE0_LBA_AT).ok()?,
+        sectors: bytes::le16(code, STAGE0_COUNT_AT).ok()?,
     })
 }
 
