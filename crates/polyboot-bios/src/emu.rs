@@ -60,14 +60,8 @@ struct Boot {
 }
 
 fn prepare(fs: &mut ExFat<Slice<BiosDisk>>, location: &DriveLocation, image: &ImageEntry, boot_drive: u8) -> Result<(u32, u8), String> {
-    let meta = fs.metadata(&image.path).map_err(|e| format!("{e}"))?;
-    let extents = fs.extents(&image.path).map_err(|e| format!("mapping the file: {e}"))?;
-    if extents.iter().any(|e| e.device_offset.checked_add(e.len).is_none_or(|end| end > location.data.size)) {
-        return Err(String::from("the file's clusters lie outside the data partition (corrupt file system)"));
-    }
+    let mut vdisk = polyboot_core::session::virtual_disk(fs, &location.data, image)?;
     let is_img = image.kind == ImageKind::Img;
-    let mut vdisk = VirtualDisk::new(if is_img { 512 } else { 2048 }, meta.size, location.data.offset, extents)
-        .map_err(|e| format!("the file's layout is inconsistent: {e}"))?;
     let mut disk = BiosDisk::open(boot_drive)?;
     if !is_img {
         // Before the drive's size is taken: the wrapped initrds lie past the ISO's end.

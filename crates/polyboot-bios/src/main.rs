@@ -44,12 +44,8 @@ mod stage1 {
     use crate::disk::BiosDisk;
     use crate::{bios, console, emu, heap, ui};
     use alloc::string::String;
-    use alloc::vec::Vec;
-    use polyboot_core::block::Slice;
-    use polyboot_core::config::{self, Firmware};
-    use polyboot_core::exfat::ExFat;
-    use polyboot_core::gpt::SectorSize;
-    use polyboot_core::menu::{self, Action, ImageEntry, ImageKind, Menu, MenuItem, Status};
+    use polyboot_core::menu::{Action, ImageKind, MenuItem, Status};
+    use polyboot_core::session::{BootSession, Firmware};
 
     /// At most this much heap (the rest of memory is the booted system's).
     const MAX_HEAP: u64 = 32 << 20;
@@ -82,108 +78,37 @@ mod stage1 {
         }
     }
 
-    type DataVolume = ExFat<Slice<BiosDisk>>;
+    /// Where core's boot session logs: the console, behind our prefix.
+    pub(crate) fn log(args: core::fmt::Arguments<'_>) {
+        println!("polyboot-bios: {args}");
+    }
 
     fn run(drive: u8) -> Result<(), String> {
-        let mut disk = BiosDisk::open(drive)?;
-        let sector_size = SectorSize::from_bytes(u64::from(disk.sector_size()));
-        let location = polyboot_core::drive::locate(&mut disk, sector_size).map_err(|e| alloc::format!("{e}"))?;
-        println!(
-            "polyboot-bios: {} drive, {}-byte sectors, data partition at {} ({} bytes)",
-            location.scheme, location.sector_size, location.data.offset, location.data.size
-        );
-        let part = Slice::new(disk, location.data.offset, location.data.size).map_err(|e| alloc::format!("{e}"))?;
-        let mut fs = ExFat::open(part).map_err(|e| alloc::format!("the data partition is not readable exFAT: {e}"))?;
-        println!("polyboot-bios: data volume \"{}\"", fs.label());
-        let config = load_config(&mut fs);
-        let report = menu::scan(&mut fs, &config.scan_options());
-        for err in &report.errors {
-            println!("polyboot-bios: scan: {err}");
-        }
-        let mut menu = Menu::new(report.images.clone());
-        for (index, image) in report.images.iter().enumerate() {
-            if let Some(status) = bios_status(&mut fs, image) {
-                menu.set_status(index, status);
-            }
-        }
-        if let Some(default) = &config.default_image {
-            if menu.set_default(default).is_none() {
-                println!("polyboot-bios: config: default image {default} is not on the drive");
-            }
-        }
-        if let Some(secs) = config.timeout_secs {
-            menu.start_countdown(secs);
-        }
+        let disk = BiosDisk::open(drive)?;
+        let sector_bytes = u64::from(disk.sector_size());
+        let mut session = BootSession::open(disk, sector_bytes, Firmware::Bios, &mut log)?;
         let (used, cap) = heap::stats();
         println!(
             "polyboot-bios: menu ready: {} images ({} disk reads, heap {} KiB of {} KiB)",
-            menu.image_count(),
-            fs.device().inner().read_calls,
+            session.menu.image_count(),
+            session.fs.device().inner().read_calls,
             used / 1024,
             cap / 1024
         );
-        let title = alloc::format!("polyboot {} (BIOS)  -  {} images on {}", polyboot_core::VERSION, menu.image_count(), fs.label());
+        let title = session.title();
         loop {
-            let action = ui::run(&mut menu, &title);
+            let action = ui::run(&mut session.menu, &title);
             if let Action::Boot(index) = action {
-                if let Some(MenuItem::Image { image, status }) = menu.items().get(index).cloned() {
+                if let Some(MenuItem::Image { image, status }) = session.menu.items().get(index).cloned() {
                     if matches!(image.kind, ImageKind::Iso | ImageKind::Img) && !matches!(status, Status::NotBootable(_)) {
-                        let why = emu::boot_image(&mut fs, &location, &image, drive);
+                        let why = emu::boot_image(&mut session.fs, &session.location, &image, drive);
                         ui::pause(&alloc::format!("{} cannot boot: {why}", image.path));
                         continue;
                     }
                 }
             }
-            ui::act(&mut menu, action);
+            ui::act(&mut session.menu, action);
         }
-    }
-
-    /// Whether `image` can boot here, in BIOS mode (core's `probe` answers for UEFI).
-    fn bios_status(fs: &mut DataVolume, image: &ImageEntry) -> Option<Status> {
-        use polyboot_core::{eltorito, iso9660, probe};
-        match image.kind {
-            ImageKind::Iso => {
-                let mut file = match fs.open_file(&image.path) {
-                    Ok(f) => f,
-                    Err(e) => return Some(Status::NotBootable(alloc::format!("cannot open the file: {e}"))),
-                };
-                if iso9660::probe(&mut file).is_err() {
-                    // The same wording as under UEFI (truncated copies, not an ISO).
-                    return Some(probe::iso_status(&mut file, Firmware::Bios));
-                }
-                Some(match eltorito::read_catalog(&mut file) {
-                    Ok(catalog) if catalog.can_boot_bios() => Status::Bootable { bios: true, uefi: catalog.uefi_reason().is_none() },
-                    Ok(_) => Status::NotBootable(String::from("no BIOS El Torito boot entry: this ISO boots in UEFI mode only")),
-                    Err(e) => Status::NotBootable(alloc::format!("not bootable: {e}")),
-                })
-            }
-            ImageKind::Efi => Some(Status::NotBootable(String::from("an EFI application needs UEFI firmware"))),
-            _ => None,
-        }
-    }
-
-    /// `/polyboot/polyboot.json` and `/ventoy/ventoy.json` (keys with `_legacy` apply here).
-    fn load_config(fs: &mut DataVolume) -> config::BootConfig {
-        let mut read = |path: &str| -> Option<Vec<u8>> {
-            match fs.metadata(path) {
-                Ok(m) if m.size as usize > config::MAX_CONFIG_BYTES => {
-                    println!("polyboot-bios: config: {path} is larger than {} bytes; ignored", config::MAX_CONFIG_BYTES);
-                    None
-                }
-                Ok(_) => fs.read_to_vec(path).ok(),
-                Err(_) => None,
-            }
-        };
-        let ours = read(config::POLYBOOT_JSON);
-        let ventoy = read(config::VENTOY_JSON);
-        let (cfg, errors) = config::load(ours.as_deref(), ventoy.as_deref(), Firmware::Bios);
-        for e in &errors {
-            println!("polyboot-bios: config: {e}");
-        }
-        for w in &cfg.warnings {
-            println!("polyboot-bios: config: {w}");
-        }
-        cfg
     }
 
     #[panic_handler]
