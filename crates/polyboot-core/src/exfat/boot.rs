@@ -13,6 +13,9 @@ pub(crate) const BACKUP_BOOT_REGION_SECTOR: u64 = 12;
 /// First sector the FAT may start at (both boot regions come before it).
 pub(crate) const MIN_FAT_OFFSET: u32 = 24;
 pub(crate) const MAX_CLUSTER_COUNT: u32 = 0xFFFF_FFF5;
+/// Cluster numbers start at 2: FAT entries 0 and 1 are reserved.
+pub(crate) const FIRST_CLUSTER: u32 = 2;
+pub(crate) const FAT_END_OF_CHAIN: u32 = 0xFFFF_FFFF;
 
 pub(crate) const VOLUME_FLAG_ACTIVE_FAT: u16 = 0x0001;
 pub(crate) const VOLUME_FLAG_DIRTY: u16 = 0x0002;

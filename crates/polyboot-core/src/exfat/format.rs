@@ -2,14 +2,14 @@
 //! Only these metadata regions are written, so formatting a sparse multi-GB image is cheap.
 
 use super::boot::{
-    write_boot_region, BootSector, BACKUP_BOOT_REGION_SECTOR, MAX_CLUSTER_COUNT, MIN_FAT_OFFSET,
+    write_boot_region, BootSector, BACKUP_BOOT_REGION_SECTOR, FAT_END_OF_CHAIN, FIRST_CLUSTER,
+    MAX_CLUSTER_COUNT, MIN_FAT_OFFSET,
 };
 use super::dirent::{
     build_volume_guid_entry, TYPE_ALLOCATION_BITMAP, TYPE_UPCASE_TABLE, TYPE_VOLUME_LABEL,
 };
 use super::name::validate_label;
 use super::upcase::{generate_table, table_checksum_add};
-use super::volume::{FAT_END_OF_CHAIN, FIRST_CLUSTER};
 use super::Error;
 use crate::block::WriteAt;
 use alloc::string::String;

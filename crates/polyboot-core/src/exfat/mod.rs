@@ -31,9 +31,11 @@
 //! - `name`: file name validation, path splitting, UTF-16 decoding.
 //! - `time`: exFAT timestamps.
 //! - `volume`: opening a volume, FAT chains, directory scanning, the read API.
+//! - `bitmap`: the allocation bitmap (which clusters are in use), kept by the writer.
 //! - `writer`: allocation, directory updates, the write API.
 //! - `format`: the formatter.
 
+mod bitmap;
 mod boot;
 mod dirent;
 mod file;

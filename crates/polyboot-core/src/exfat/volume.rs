@@ -1,7 +1,8 @@
 //! Opening a volume and everything read-only: FAT chains, directory scanning, path lookup,
 //! file reads and extent maps.
 
-use super::boot::{self, BootSector, VOLUME_FLAG_DIRTY};
+use super::bitmap::AllocBitmap;
+use super::boot::{self, BootSector, FAT_END_OF_CHAIN, FIRST_CLUSTER, VOLUME_FLAG_DIRTY};
 use super::dirent::{
     parse_file_set, FileSet, RawEntry, BENIGN, ENTRY_SIZE, IN_USE, MAX_DIRECTORY_BYTES, SECONDARY,
     TYPE_ALLOCATION_BITMAP, TYPE_END_OF_DIRECTORY, TYPE_FILE, TYPE_UPCASE_TABLE, TYPE_VOLUME_GUID,
@@ -12,17 +13,12 @@ use super::time::Timestamp;
 use super::upcase::{
     name_hash_upcased, table_checksum_add, UpcaseDecoder, UpcaseTable, MAX_TABLE_BYTES,
 };
-use super::writer::AllocBitmap;
 use super::{attributes, corrupt, Error, MAX_LABEL_UNITS};
 use crate::block::ReadAt;
 use crate::bytes::{self, Fields};
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
-
-pub(crate) const FAT_END_OF_CHAIN: u32 = 0xFFFF_FFFF;
-/// Cluster numbers start at 2: FAT entries 0 and 1 are reserved.
-pub(crate) const FIRST_CLUSTER: u32 = 2;
 
 /// A run of file bytes stored contiguously on the volume.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
