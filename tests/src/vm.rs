@@ -43,6 +43,10 @@ impl Disk {
         self.interface = DiskInterface::Usb;
         self
     }
+    pub fn ide(mut self) -> Self {
+        self.interface = DiskInterface::Ide;
+        self
+    }
     pub fn block_size(mut self, size: u32) -> Self {
         self.logical_block_size = size;
         self
@@ -60,6 +64,8 @@ pub struct VmConfig {
     /// Hard limit for the whole run: every wait fails once it has passed.
     pub timeout: Duration,
     pub extra_args: Vec<String>,
+    /// QEMU machine type: "q35" (default) or "pc" (i440FX: ISA floppy controller, IDE).
+    pub machine: &'static str,
 }
 
 impl VmConfig {
@@ -72,6 +78,7 @@ impl VmConfig {
             memory_mib: 512,
             timeout: Duration::from_secs(120),
             extra_args: Vec::new(),
+            machine: "q35",
         }
     }
     pub fn disk(mut self, disk: Disk) -> Self {
@@ -94,13 +101,17 @@ impl VmConfig {
         self.extra_args.push(arg.to_string());
         self
     }
+    pub fn machine(mut self, machine: &'static str) -> Self {
+        self.machine = machine;
+        self
+    }
 
     /// The QEMU command line for this configuration (sockets and files inside `run_dir`).
     pub fn qemu_args(&self, run_dir: &Path) -> Vec<String> {
         let p = |name: &str| run_dir.join(name).to_string_lossy().into_owned();
         let mut args: Vec<String> = vec![
             "-machine".into(),
-            "q35".into(),
+            self.machine.into(),
             "-accel".into(),
             "tcg".into(),
             "-m".into(),

@@ -12,11 +12,50 @@ const WINDOW: usize = 32 * 1024;
 
 #[repr(C, align(4096))]
 struct Bounce([u8; WINDOW]);
+/// Last in memory (link.ld): the hooks do not use it, so their copy of stage 1 ends before.
+#[link_section = ".menu_bounce"]
 static mut BOUNCE: Bounce = Bounce([0; WINDOW]);
 
 #[repr(C, align(16))]
 struct Packet([u8; 16]);
 static mut DAP: Packet = Packet([0; 16]);
+
+/// Where our reads of the drive put their disk packet and data: as this code addresses them,
+/// and as real-mode linear addresses for the BIOS. The statics above, until the hooks move
+/// to the top of conventional memory (`resident.rs`), which gives a smaller bounce buffer
+/// there (`window` bytes).
+#[derive(Clone, Copy)]
+pub struct Buffers {
+    pub dap: usize,
+    pub dap_linear: usize,
+    pub bounce: usize,
+    pub bounce_linear: usize,
+    pub window: usize,
+}
+
+static mut BUFFERS: Option<Buffers> = None;
+
+fn buffers() -> Buffers {
+    // SAFETY: single-threaded.
+    unsafe { addr_of!(BUFFERS).read() }.unwrap_or_else(|| Buffers {
+        dap: addr_of!(DAP) as usize,
+        dap_linear: addr_of!(DAP) as usize,
+        bounce: addr_of!(BOUNCE) as usize,
+        bounce_linear: addr_of!(BOUNCE) as usize,
+        window: WINDOW,
+    })
+}
+
+/// Give the copy of stage 1 that serves the hooks (`resident.rs`; `in_copy` turns an address
+/// of ours into the copy's) the buffers `b` and an empty cache; the running copy keeps its own.
+pub fn set_in_copy(in_copy: impl Fn(usize) -> usize, b: Buffers) {
+    // SAFETY: the copy is a byte-for-byte image of our statics, not in use yet.
+    unsafe {
+        (in_copy(addr_of!(BUFFERS) as usize) as *mut Option<Buffers>).write(Some(b));
+        (in_copy(addr_of!(CACHED) as usize) as *mut Cached).write(Cached { drive: 0, at: 0, len: 0 });
+    }
+}
+
 static mut PARAMS: Packet2 = Packet2([0; 0x42]);
 #[repr(C, align(16))]
 struct Packet2([u8; 0x42]);
@@ -87,17 +126,19 @@ impl BiosDisk {
         let count = (len as u64).div_ceil(ss) as u16;
         set_cached(Cached { drive: self.drive, at: 0, len: 0 });
         self.read_calls += 1;
-        // SAFETY: single-threaded; DAP and BOUNCE are in low memory.
+        let b = buffers();
+        debug_assert!(len <= b.window);
+        // SAFETY: single-threaded; the packet and the bounce buffer are in low memory.
         let r = unsafe {
-            let (bseg, boff) = far(addr_of!(BOUNCE) as usize);
-            let dap = &mut *addr_of_mut!(DAP);
-            dap.0[0] = 16;
-            dap.0[1] = 0;
-            dap.0[2..4].copy_from_slice(&count.to_le_bytes());
-            dap.0[4..6].copy_from_slice(&boff.to_le_bytes());
-            dap.0[6..8].copy_from_slice(&bseg.to_le_bytes());
-            dap.0[8..16].copy_from_slice(&(at / ss).to_le_bytes());
-            let (seg, off) = far(addr_of!(DAP) as usize);
+            let (bseg, boff) = far(b.bounce_linear);
+            let dap = &mut *(b.dap as *mut [u8; 16]);
+            dap[0] = 16;
+            dap[1] = 0;
+            dap[2..4].copy_from_slice(&count.to_le_bytes());
+            dap[4..6].copy_from_slice(&boff.to_le_bytes());
+            dap[6..8].copy_from_slice(&bseg.to_le_bytes());
+            dap[8..16].copy_from_slice(&(at / ss).to_le_bytes());
+            let (seg, off) = far(b.dap_linear);
             let mut r = Regs { eax: 0x4200, edx: u32::from(self.drive), esi: off as u32, ds: seg, ..Regs::default() };
             bios::disk_int(&mut r);
             r
@@ -125,15 +166,16 @@ impl ReadAt for BiosDisk {
             let pos = offset + done as u64;
             let mut c = cached();
             if !(c.drive == self.drive && pos >= c.at && pos < c.at + c.len as u64) {
-                let start = pos - pos % WINDOW as u64;
-                let len = (WINDOW as u64).min(self.size - start) as usize;
+                let window = buffers().window as u64;
+                let start = pos - pos % window;
+                let len = window.min(self.size - start) as usize;
                 self.fill(start, len)?;
                 c = cached();
             }
             let from = (pos - c.at) as usize;
             let n = (buf.len() - done).min(c.len - from);
-            // SAFETY: single-threaded; from + n <= c.len <= WINDOW.
-            let src = unsafe { &(&(*addr_of!(BOUNCE)).0)[from..from + n] };
+            // SAFETY: single-threaded; from + n <= c.len <= the window.
+            let src = unsafe { core::slice::from_raw_parts((buffers().bounce + from) as *const u8, n) };
             buf[done..done + n].copy_from_slice(src);
             done += n;
         }

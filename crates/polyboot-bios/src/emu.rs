@@ -3,8 +3,9 @@
 //! through core's `VirtualDisk`) answers as a drive of its own. Request decoding is here; the
 //! translation (sectors → virtual-disk bytes, drive numbers) is core's `int13`.
 //!
-//! Resident while the image runs: stage 1 (0x40000 up, taken out of the BIOS base memory
-//! size) and the heap (top of memory, taken out of E820 by the INT 15h hook).
+//! Resident while the image runs: the 16-bit page of stage 1 at the top of conventional
+//! memory and a copy of the rest in the heap (`resident.rs`), taken out of the BIOS base
+//! memory size and E820; where the EBDA leaves no room for that, stage 1 in place (0x40000 up).
 
 use crate::bios::{self, HookState, Regs};
 use crate::disk::BiosDisk;
@@ -116,6 +117,10 @@ fn prepare(fs: &mut ExFat<Slice<BiosDisk>>, location: &DriveLocation, image: &Im
         DriveKind::HardDisk => (DriveMap::new(DriveKind::HardDisk, &[]), (0x80, 0xDF)),
     };
 
+    let plan = crate::resident::plan();
+    if plan.is_none() {
+        println!("polyboot-bios: no room below the EBDA for the hooks: they stay at {RESIDENT_LOW:#x}");
+    }
     let load = u32::from(boot.segment) * 16;
     if load < 0x500 || load as usize + boot.len > RESIDENT_LOW as usize {
         return Err(format!(
@@ -134,7 +139,7 @@ fn prepare(fs: &mut ExFat<Slice<BiosDisk>>, location: &DriveLocation, image: &Im
     unsafe {
         *addr_of_mut!(EMU) = Some(Emulator { disk, vdisk, drive, map, entry, last_status: 0 });
     }
-    install_hooks(route);
+    install_hooks(route, plan);
     match drive.kind {
         DriveKind::Floppy => set_floppy_count(1),
         DriveKind::HardDisk => {
@@ -148,13 +153,20 @@ fn prepare(fs: &mut ExFat<Slice<BiosDisk>>, location: &DriveLocation, image: &Im
     }
     // SAFETY: conventional memory below stage 1, checked above; nothing of ours lives there.
     unsafe { core::ptr::copy_nonoverlapping(code.as_ptr(), load as *mut u8, boot.len) };
+    if let Some(plan) = plan {
+        crate::resident::relocate(plan);
+    }
     Ok((load, map.emulated))
 }
 
 /// Hook INT 13h (for drives `route`, inclusive) and INT 15h, and take our memory out of the
-/// BIOS's base memory size.
-fn install_hooks(route: (u8, u8)) {
+/// BIOS's base memory size: from the low copy of `plan` up, or from stage 1 up.
+fn install_hooks(route: (u8, u8), plan: Option<crate::resident::Plan>) {
     let (heap_start, heap_end) = crate::heap::region();
+    let (res_low, seg) = match plan {
+        Some(p) => (p.base as u32, p.segment()),
+        None => (RESIDENT_LOW, (RESIDENT_LOW >> 4) as u16),
+    };
     // SAFETY: the IVT and BIOS data area are identity-mapped; interrupts are off.
     unsafe {
         let ivt = 0 as *mut u32;
@@ -163,17 +175,17 @@ fn install_hooks(route: (u8, u8)) {
         bios::hook_state_ptr().write_volatile(HookState {
             orig13,
             orig15: read_volatile(ivt.add(0x15)),
-            res_low: RESIDENT_LOW,
+            res_low,
             res_high: heap_start as u32,
             res_high_end: heap_end as u32,
             route_lo: route.0,
             route_hi: route.1,
             _pad: [0; 2],
         });
-        write_volatile(ivt.add(0x13), vector(int13_hook as *const () as usize));
-        write_volatile(ivt.add(0x15), vector(int15_hook as *const () as usize));
+        write_volatile(ivt.add(0x13), vector_in(seg, int13_hook as *const () as usize));
+        write_volatile(ivt.add(0x15), vector_in(seg, int15_hook as *const () as usize));
         let base_kib = 0x413 as *mut u16;
-        let ours = (RESIDENT_LOW / 1024) as u16;
+        let ours = (res_low / 1024) as u16;
         if read_volatile(base_kib) > ours {
             write_volatile(base_kib, ours);
         }
@@ -202,7 +214,12 @@ fn set_floppy_count(n: u8) {
 }
 
 fn vector(addr: usize) -> u32 {
-    (RESIDENT_LOW >> 4) << 16 | (addr as u32 - RESIDENT_LOW)
+    vector_in((RESIDENT_LOW >> 4) as u16, addr)
+}
+
+/// The same code in the copy of stage 1's 16-bit page at segment `seg`.
+fn vector_in(seg: u16, addr: usize) -> u32 {
+    u32::from(seg) << 16 | (addr as u32 - RESIDENT_LOW)
 }
 
 /// Jump to the boot image in real mode with DL = the emulated drive.
@@ -219,9 +236,9 @@ fn set_ah(regs: &mut Regs, ah: u8) {
     regs.eax = (regs.eax & !0xFF00) | (u32::from(ah) << 8);
 }
 
-/// Linear address of DS:SI.
+/// The caller's DS:SI, as the hook code reaches it.
 fn ds_si(regs: &Regs) -> usize {
-    usize::from(regs.ds) * 16 + (regs.esi & 0xFFFF) as usize
+    crate::resident::low(usize::from(regs.ds) * 16 + (regs.esi & 0xFFFF) as usize)
 }
 
 /// The INT 13h hook's request for the emulated drive (called from stage1.s in protected mode).
@@ -283,7 +300,7 @@ fn request(emu: &mut Emulator, regs: &mut Regs) -> Result<Option<u8>, u8> {
         0x02 => {
             let count = regs.eax as u8;
             let (offset, len) = emu.drive.range_chs(regs.ecx as u16, (regs.edx >> 8) as u8, count).map_err(|s| s as u8)?;
-            let dest = usize::from(regs.es) * 16 + (regs.ebx & 0xFFFF) as usize;
+            let dest = crate::resident::low(usize::from(regs.es) * 16 + (regs.ebx & 0xFFFF) as usize);
             // SAFETY: the caller's ES:BX buffer of `count` sectors, identity-mapped.
             let buf = unsafe { core::slice::from_raw_parts_mut(dest as *mut u8, len) };
             emu.vdisk.read(&mut emu.disk, offset, buf).map_err(|e| {
@@ -353,6 +370,7 @@ fn request(emu: &mut Emulator, regs: &mut Regs) -> Result<Option<u8>, u8> {
                 } else {
                     usize::from(seg) * 16 + usize::from(off)
                 };
+                let dest = crate::resident::low(dest);
                 (count, dest, u64::from_le_bytes(raw[8..16].try_into().unwrap()))
             };
             let fail = |dap: *mut u8, s: u8| {

@@ -37,6 +37,8 @@ mod emu;
 #[cfg(not(test))]
 mod linux;
 #[cfg(not(test))]
+mod resident;
+#[cfg(not(test))]
 mod ui;
 
 #[cfg(not(test))]

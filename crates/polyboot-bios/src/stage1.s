@@ -11,8 +11,32 @@
 #   original handler untouched;
 # - `int15_hook`: E820 answers with our resident memory (stage 1, the heap) taken out.
 # The 16-bit code runs with CS = 0x4000: it addresses its data as (symbol - stage1_start).
+#
+# Once an image boots, this first page (the 16-bit code and data, `.p2align 12` below) is
+# copied to the top of conventional memory (segment `rm_seg`), the rest of stage 1 to the
+# heap above 1 MiB, and the hooks run the Rust code with paging on (`pm_cr3`, `pm_cr0`):
+# the link addresses of this page map to the low copy, those of the rest to the high copy,
+# and everything else is identity-mapped, so the booted system may use 0x40000..0x9A000
+# (GRUB's scratch area at 0x68000, memtest's 0x10000..0x94000) without overwriting us.
+# The far jumps back to real mode go through `far_*` pointers for the same reason.
 
     .set    SEG1, 0x4000                # = stage1_start >> 4 (checked in link.ld)
+
+# CR0 |= pm_cr0 (PE, and PG once relocated: CR3 = pm_cr3, CR4.PSE for the 4 MiB identity
+# pages), from real mode; a far jump to 32-bit code must follow. Clobbers EAX. A macro, not
+# a call: with paging on, the caller's stack may lie in memory that is mapped elsewhere.
+.macro pm_on
+    movl    %cs:(pm_cr3 - stage1_start), %eax
+    testl   %eax, %eax
+    jz      77f
+    movl    %eax, %cr3
+    movl    %cr4, %eax
+    orb     $0x10, %al                  # PSE
+    movl    %eax, %cr4
+77: movl    %cr0, %eax
+    orl     %cs:(pm_cr0 - stage1_start), %eax
+    movl    %eax, %cr0
+.endm
 
     .section .stage1.entry, "awx"
     .code16
@@ -93,14 +117,14 @@ s1_pm16:
     movw    %ax, %gs
     movw    %ax, %ss
     movl    %cr0, %eax
-    andb    $0xFE, %al                  # PE off
+    andl    $0x7FFFFFFE, %eax           # PE off (and PG, when the hooks run paged)
     movl    %eax, %cr0
-    ljmp    $SEG1, $(s1_real - stage1_start)   # reload CS with a real-mode segment
+    ljmpw   *%cs:(far_s1_real - stage1_start)   # reload CS with a real-mode segment
 
 s1_real:
-    movw    $SEG1, %ax
+    movw    %cs, %ax
     movw    %ax, %ss
-    movw    $(rm_stack_top - stage1_start), %sp
+    movl    $(rm_stack_top - stage1_start), %esp   # all of ESP: the BIOS may use it
     xorw    %ax, %ax
     movw    %ax, %fs
     movw    %ax, %gs
@@ -134,9 +158,7 @@ s1_real:
     popl    %cs:(thunk_regs + 32 - stage1_start)
     cli
     lgdtl   %cs:(gdt_desc - stage1_start)   # the BIOS may have loaded its own GDT
-    movl    %cr0, %eax
-    orb     $1, %al
-    movl    %eax, %cr0
+    pm_on
     ljmpl   $0x08, $s1_pm_back
 
     .code32
@@ -202,13 +224,12 @@ int13_hook:
     movw    %fs, %cs:(caller_fs - stage1_start)
     movw    %gs, %cs:(caller_gs - stage1_start)
     movw    %ss, %cs:(caller_ss - stage1_start)
-    movw    %sp, %cs:(caller_sp - stage1_start)
+    movl    %esp, %cs:(caller_sp - stage1_start)   # all of it: callers such as GRUB
+                                        # use ESP (not only SP) when they switch modes
     cli
     sgdtl   %cs:(caller_gdtr - stage1_start)   # the caller may rely on its GDT register
     lgdtl   %cs:(gdt_desc - stage1_start)
-    movl    %cr0, %eax
-    orb     $1, %al
-    movl    %eax, %cr0
+    pm_on
     ljmpl   $0x08, $h_pm
 
     .code32
@@ -233,13 +254,13 @@ h_pm16:
     movw    %ax, %es
     movw    %ax, %ss
     movl    %cr0, %eax
-    andb    $0xFE, %al
+    andl    $0x7FFFFFFE, %eax
     movl    %eax, %cr0
-    ljmp    $SEG1, $(h_real - stage1_start)
+    ljmpw   *%cs:(far_h_real - stage1_start)
 h_real:
     lgdtl   %cs:(caller_gdtr - stage1_start)
     movw    %cs:(caller_ss - stage1_start), %ss
-    movw    %cs:(caller_sp - stage1_start), %sp
+    movl    %cs:(caller_sp - stage1_start), %esp
     movw    %cs:(caller_fs - stage1_start), %fs
     movw    %cs:(caller_gs - stage1_start), %gs
     pushw   %bp                         # the caller's FLAGS are at 6(%bp): IP, CS, FLAGS
@@ -323,6 +344,8 @@ e820_clip:
 2:  ret
 
     .p2align 3
+    .global stage1_gdt
+stage1_gdt:
 gdt:
     .quad 0
     .quad 0x00CF9A000000FFFF            # 0x08: 32-bit code, base 0, limit 4 GiB
@@ -348,8 +371,8 @@ thunk_vector:
     .long   0
 saved_esp:
     .long   0
+caller_sp:  .long 0
 caller_ss:  .word 0
-caller_sp:  .word 0
 caller_fs:  .word 0
 caller_gs:  .word 0
 # struct HookState in bios.rs: keep the order in step.
@@ -369,10 +392,25 @@ boot_target:                            # far pointer for rm_boot
     .global bios_drive
 bios_drive:
     .byte   0
+# Far pointers to the real-mode re-entry points (segment patched when relocated).
+    .global far_s1_real
+    .global far_h_real
+far_s1_real:        .word s1_real - stage1_start, SEG1
+far_h_real:         .word h_real - stage1_start, SEG1
+# Paging for the hooks once relocated (0: none), and the CR0 bits that enter protected mode.
+    .global pm_cr3
+pm_cr3:             .long 0
+    .global pm_cr0
+pm_cr0:             .long 1
+    .global low_dap
+    .p2align 4
+low_dap:                                # the disk packet for our own reads of the drive
+    .space  16
     .p2align 4
 rm_stack:
     .space  2048                        # real-mode stack of the thunk (and stage 1's start)
 rm_stack_top:
+    .p2align 12                         # this page is what gets copied low (see the top)
     .global __stage1_16bit_end
 __stage1_16bit_end:
 
