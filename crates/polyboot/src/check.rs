@@ -300,7 +300,7 @@ pub fn check_drive(drive: &mut Drive, image: Option<&str>) -> Result<CheckReport
     let mut report = CheckReport::default();
     let images: Vec<(String, ImageKind)> = match image {
         Some(p) => {
-            let path = crate::ops::normalize(p);
+            let path = polyboot_core::path::clean(p);
             let kind = ImageKind::from_name(&path).with_context(|| format!("{path}: not an image file polyboot lists"))?;
             vec![(path, kind)]
         }
