@@ -423,7 +423,7 @@ pub struct VmArgs {
     #[arg(long = "no-snapshot", visible_alias = "write")]
     pub no_snapshot: bool,
     /// Guest memory, e.g. 2G or 512M (a bare number is MiB).
-    #[arg(long, value_name = "SIZE", default_value = "2G", value_parser = crate::vm::parse_memory)]
+    #[arg(long, value_name = "SIZE", default_value = "2G", value_parser = crate::vm::plan::parse_memory)]
     pub memory: u64,
     /// Stop the VM after SECONDS (for scripts; exit status 1 if --expect's TEXT has not appeared).
     #[arg(long, value_name = "SECONDS")]

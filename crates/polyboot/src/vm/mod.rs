@@ -295,8 +295,3 @@ fn kvm_hlt_guest() -> Result<(), String> {
         result
     }
 }
-
-/// For `--memory`.
-pub fn parse_memory(text: &str) -> Result<u64, String> {
-    plan::parse_memory(text)
-}
