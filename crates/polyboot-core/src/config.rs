@@ -59,10 +59,8 @@ use alloc::vec::Vec;
 use core::fmt;
 use serde_json::{Map, Value};
 
-/// Where our configuration lives on the data partition.
-pub const POLYBOOT_JSON: &str = "/polyboot/polyboot.json";
-/// Where Ventoy's configuration lives on the data partition.
-pub const VENTOY_JSON: &str = "/ventoy/ventoy.json";
+// Where the two configuration files live: defined with the scan, which passes over them.
+pub use crate::menu::{POLYBOOT_JSON, VENTOY_JSON};
 /// Larger files are refused without being parsed.
 pub const MAX_CONFIG_BYTES: usize = 1 << 20;
 /// Deepest `{`/`[` nesting accepted (real files need 4).

@@ -382,16 +382,21 @@ impl fmt::Display for SkipReason {
 /// Files the scan passes over without recording them in [`ScanReport::skipped`]: the ignore
 /// markers (their directory is recorded instead) and `polyboot add`'s `<image>.sha256`
 /// checksum files; neither was meant to be a menu entry. The boot configuration files
-/// ([`crate::config::POLYBOOT_JSON`], [`crate::config::VENTOY_JSON`]) are not recorded either.
+/// ([`POLYBOOT_JSON`], [`VENTOY_JSON`]) are not recorded either.
 pub fn is_bookkeeping_file(name: &str) -> bool {
     let b = name.as_bytes();
     is_ignore_marker(name)
         || b.len() >= 7 && b[b.len() - 7..].eq_ignore_ascii_case(b".sha256")
 }
 
+/// Where our configuration lives on the data partition (read by `config`).
+pub const POLYBOOT_JSON: &str = "/polyboot/polyboot.json";
+/// Where Ventoy's configuration lives on the data partition (read by `config`).
+pub const VENTOY_JSON: &str = "/ventoy/ventoy.json";
+
 /// `/polyboot/polyboot.json` or `/ventoy/ventoy.json` (case-insensitive, as exFAT looks them up).
 fn is_config_file(path: &str) -> bool {
-    [crate::config::POLYBOOT_JSON, crate::config::VENTOY_JSON].iter().any(|c| eq_ignore_case(c, path))
+    [POLYBOOT_JSON, VENTOY_JSON].iter().any(|c| eq_ignore_case(c, path))
 }
 
 /// Which bound stopped the scan early.
