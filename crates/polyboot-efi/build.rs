@@ -9,13 +9,19 @@ use std::path::PathBuf;
 
 fn main() {
     println!("cargo:rerun-if-env-changed=POLYBOOT_HOOK");
-    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR")).join("polyboot-hook.bin");
+    let out =
+        PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR")).join("polyboot-hook.bin");
     match std::env::var_os("POLYBOOT_HOOK") {
         Some(path) => {
             let path = PathBuf::from(path);
             println!("cargo:rerun-if-changed={}", path.display());
-            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("POLYBOOT_HOOK={}: {e}", path.display()));
-            assert!(bytes.starts_with(b"\x7fELF"), "POLYBOOT_HOOK={} is not an ELF executable", path.display());
+            let bytes = std::fs::read(&path)
+                .unwrap_or_else(|e| panic!("POLYBOOT_HOOK={}: {e}", path.display()));
+            assert!(
+                bytes.starts_with(b"\x7fELF"),
+                "POLYBOOT_HOOK={} is not an ELF executable",
+                path.display()
+            );
             let len = u32::try_from(bytes.len()).expect("polyboot-hook is larger than 4 GiB");
             let mut embedded = Vec::with_capacity(12 + bytes.len());
             embedded.extend_from_slice(b"PBHOOK01");

@@ -34,8 +34,8 @@ pub fn fix_validation_checksum(img: &mut [u8]) {
         return;
     };
     entry[28..30].fill(0);
-    let sum = entry.chunks_exact(2).fold(0u16, |acc, w| {
-        acc.wrapping_add(u16::from_le_bytes([w[0], w[1]]))
-    });
+    let sum = entry
+        .chunks_exact(2)
+        .fold(0u16, |acc, w| acc.wrapping_add(u16::from_le_bytes([w[0], w[1]])));
     entry[28..30].copy_from_slice(&sum.wrapping_neg().to_le_bytes());
 }

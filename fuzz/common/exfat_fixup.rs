@@ -39,16 +39,18 @@ pub struct Upcase(Vec<u16>);
 impl Upcase {
     /// a-z to A-Z only: the fallback when the volume's table can't be found.
     pub fn ascii() -> Upcase {
-        Upcase((0..=0xFFFFu32).map(|u| if (0x61..=0x7A).contains(&u) { u - 0x20 } else { u } as u16).collect())
+        Upcase(
+            (0..=0xFFFFu32)
+                .map(|u| if (0x61..=0x7A).contains(&u) { u - 0x20 } else { u } as u16)
+                .collect(),
+        )
     }
 
     /// Decode a stored table: one up-case unit per code unit, where 0xFFFF followed by `n`
     /// stands for `n` units that map to themselves.
     pub fn decode(bytes: &[u8]) -> Upcase {
         let mut map: Vec<u16> = (0..=0xFFFFu32).map(|u| u as u16).collect();
-        let mut values = bytes
-            .chunks_exact(2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]));
+        let mut values = bytes.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]]));
         let mut unit = 0usize;
         while unit < map.len() {
             match values.next() {
@@ -122,11 +124,7 @@ pub fn fix_entry_sets(dir: &mut [u8], upcase: &Upcase) {
             let name: Vec<u16> = dir[stream + 32..end * 32]
                 .chunks_exact(32)
                 .take_while(|e| e[0] == 0xC1)
-                .flat_map(|e| {
-                    e[2..32]
-                        .chunks_exact(2)
-                        .map(|u| u16::from_le_bytes([u[0], u[1]]))
-                })
+                .flat_map(|e| e[2..32].chunks_exact(2).map(|u| u16::from_le_bytes([u[0], u[1]])))
                 .take(name_len)
                 .collect();
             let hash = upcase.name_hash(name.into_iter());

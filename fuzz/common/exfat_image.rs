@@ -30,9 +30,7 @@ impl Image {
 }
 
 fn pattern(seed: u8, len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
 }
 
 pub fn build() -> Image {
@@ -50,18 +48,13 @@ pub fn build() -> Image {
         let mut fs = ExFat::open(&mut dev).expect("open the freshly formatted image");
         let t = Timestamp::from_unix(1_700_000_000);
         fs.create_dir_all("/boot/grub", t).unwrap();
-        fs.write_file(
-            "/boot/grub/grub.cfg",
-            b"menuentry \"polyboot\" { chainloader /x }\n",
-            t,
-        )
-        .unwrap();
+        fs.write_file("/boot/grub/grub.cfg", b"menuentry \"polyboot\" { chainloader /x }\n", t)
+            .unwrap();
         fs.create_dir("/iso", t).unwrap();
         // Three clusters each (8 KiB + a little).
         for i in 0..4u8 {
             let name = format!("/iso/part{i}.bin");
-            fs.write_file(&name, &pattern(i, 8192 + 100 * i as usize), t)
-                .unwrap();
+            fs.write_file(&name, &pattern(i, 8192 + 100 * i as usize), t).unwrap();
         }
         // Fill the volume, punch two holes, and make a file that can only be stored as a
         // FAT chain across them; then free the filler again.
@@ -70,27 +63,15 @@ pub fn build() -> Image {
         drop(fs.create_file("/filler.bin", filler_bytes, t).unwrap());
         fs.remove("/iso/part1.bin").unwrap();
         fs.remove("/iso/part3.bin").unwrap();
-        fs.write_file(
-            "/iso/fragmented.bin",
-            &pattern(7, 6 * CLUSTER_BYTES as usize + 10),
-            t,
-        )
-        .unwrap();
+        fs.write_file("/iso/fragmented.bin", &pattern(7, 6 * CLUSTER_BYTES as usize + 10), t)
+            .unwrap();
         fs.remove("/filler.bin").unwrap();
 
-        fs.write_file("/README.TXT", b"polyboot fuzz image\n", t)
-            .unwrap();
-        fs.write_file(
-            "/Ünïcødé – a rather long file name.text",
-            &pattern(9, 300),
-            t,
-        )
-        .unwrap();
+        fs.write_file("/README.TXT", b"polyboot fuzz image\n", t).unwrap();
+        fs.write_file("/Ünïcødé – a rather long file name.text", &pattern(9, 300), t).unwrap();
         fs.write_file("/empty", b"", t).unwrap();
         {
-            let mut sparse = fs
-                .create_file("/sparse.img", 5 * CLUSTER_BYTES as u64, t)
-                .unwrap();
+            let mut sparse = fs.create_file("/sparse.img", 5 * CLUSTER_BYTES as u64, t).unwrap();
             sparse.write_at(0, &pattern(3, 5000)).unwrap();
             sparse.set_valid_data_length(5000).unwrap();
         }
@@ -98,9 +79,5 @@ pub fn build() -> Image {
     }
     let root_offset = info.cluster_heap_offset_sectors as usize * info.bytes_per_sector as usize
         + (info.root_cluster as usize - 2) * info.cluster_size as usize;
-    Image {
-        bytes: dev.data,
-        root_offset,
-        cluster_bytes: info.cluster_size as usize,
-    }
+    Image { bytes: dev.data, root_offset, cluster_bytes: info.cluster_size as usize }
 }

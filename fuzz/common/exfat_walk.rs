@@ -16,21 +16,13 @@ const MAX_LOOKUP_DEPTH: usize = 3;
 const READ_WINDOW: usize = 16 << 10;
 
 pub fn walk(fs: &mut ExFat<&mut MemDevice>) {
-    let _ = (
-        fs.label().len(),
-        fs.volume_guid(),
-        fs.volume_serial(),
-        fs.is_dirty(),
-    );
+    let _ = (fs.label().len(), fs.volume_guid(), fs.volume_serial(), fs.is_dirty());
     let _ = fs.opened_from_backup();
     let (cluster_size, heap) = (fs.cluster_size() as u64, fs.cluster_heap_offset());
     assert!(cluster_size.is_power_of_two());
     let size = fs.device().size();
     let heap_end = heap + fs.cluster_count() as u64 * cluster_size;
-    assert!(
-        heap_end <= size,
-        "cluster heap ends at {heap_end}, past the device ({size})"
-    );
+    assert!(heap_end <= size, "cluster heap ends at {heap_end}, past the device ({size})");
     if let Ok(free) = fs.free_clusters() {
         assert!(free <= fs.cluster_count());
     }
@@ -78,19 +70,10 @@ fn check_file(fs: &mut ExFat<&mut MemDevice>, file: &DirEntry) {
     if let Some(extents) = &extents {
         let mut expect_offset = 0u64;
         for e in extents {
-            assert_eq!(
-                e.file_offset, expect_offset,
-                "extents are not consecutive: {extents:?}"
-            );
+            assert_eq!(e.file_offset, expect_offset, "extents are not consecutive: {extents:?}");
             assert!(e.len > 0, "empty extent: {extents:?}");
-            let end = e
-                .device_offset
-                .checked_add(e.len)
-                .expect("extent end overflows");
-            assert!(
-                end <= dev_size,
-                "extent {e:?} reaches past the device ({dev_size} bytes)"
-            );
+            let end = e.device_offset.checked_add(e.len).expect("extent end overflows");
+            assert!(end <= dev_size, "extent {e:?} reaches past the device ({dev_size} bytes)");
             expect_offset += e.len;
         }
         let valid = file.valid_data_length.min(file.size);
@@ -134,18 +117,12 @@ fn compare_with_extents(
     let mut expect = vec![0u8; data.len()];
     for e in extents {
         let from = offset.max(e.file_offset);
-        let to = (offset + data.len() as u64)
-            .min(e.file_offset + e.len)
-            .min(valid);
+        let to = (offset + data.len() as u64).min(e.file_offset + e.len).min(valid);
         if from < to {
             let dst = &mut expect[(from - offset) as usize..(to - offset) as usize];
             let at = (e.device_offset + (from - e.file_offset)) as usize;
             dst.copy_from_slice(&fs.device().data[at..at + dst.len()]);
         }
     }
-    assert!(
-        expect == data,
-        "read_at and file_extents disagree for {:?} at {offset}",
-        file.name
-    );
+    assert!(expect == data, "read_at and file_extents disagree for {:?} at {offset}", file.name);
 }

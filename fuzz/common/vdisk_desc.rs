@@ -182,11 +182,7 @@ impl<'a> Reader<'a> {
 pub fn decode(data: &[u8]) -> Desc {
     let mut r = Reader::new(data);
     let b = r.u8();
-    let block_size = if b < 0xF0 {
-        512 << (b % 8)
-    } else {
-        r.uint(4) as u32
-    };
+    let block_size = if b < 0xF0 { 512 << (b % 8) } else { r.uint(4) as u32 };
     let image_len = r.num(MAX_IMAGE);
     let partition_offset = r.num(MAX_PARTITION_OFFSET);
     let device_len = r.num(MAX_DEVICE).min(MAX_DEVICE);
@@ -207,14 +203,9 @@ pub fn decode(data: &[u8]) -> Desc {
             let at = (flags & 1 == 0).then(|| r.num(MAX_REGION_AT));
             let len = r.num(MAX_REGION_LEN);
             let source = if flags & 2 != 0 {
-                SourceDesc::Image {
-                    offset: r.num(MAX_IMAGE),
-                }
+                SourceDesc::Image { offset: r.num(MAX_IMAGE) }
             } else {
-                SourceDesc::Memory {
-                    len: r.u16(),
-                    fill: r.u8(),
-                }
+                SourceDesc::Memory { len: r.u16(), fill: r.u8() }
             };
             RegionDesc { at, len, source }
         })
@@ -230,35 +221,16 @@ pub fn decode(data: &[u8]) -> Desc {
     while !r.at_end() && reads.len() < MAX_READS {
         let read_len = |r: &mut Reader| r.u16() % (MAX_READ as u16 + 1);
         reads.push(match r.u8() % 3 {
-            0 => ReadDesc::Read {
-                at: r.offset(),
-                len: read_len(&mut r),
-            },
+            0 => ReadDesc::Read { at: r.offset(), len: read_len(&mut r) },
             1 => {
                 let lba = r.num(MAX_VIRTUAL / 512);
                 let b = r.u8();
-                ReadDesc::Blocks {
-                    lba,
-                    blocks: (b & 0x7F) % 5,
-                    short: b & 0x80 != 0,
-                }
+                ReadDesc::Blocks { lba, blocks: (b & 0x7F) % 5, short: b & 0x80 != 0 }
             }
-            _ => ReadDesc::Reader {
-                at: r.offset(),
-                len: read_len(&mut r),
-            },
+            _ => ReadDesc::Reader { at: r.offset(), len: read_len(&mut r) },
         });
     }
-    Desc {
-        block_size,
-        image_len,
-        partition_offset,
-        device_len,
-        extents,
-        regions,
-        overrides,
-        reads,
-    }
+    Desc { block_size, image_len, partition_offset, device_len, extents, regions, overrides, reads }
 }
 
 /// The inverse of [`decode`] for descriptions whose values are in range (seeds).

@@ -35,11 +35,11 @@ use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
 use polyboot_core::block::MemDevice;
-use polyboot_core::bytes;
 use polyboot_core::bootcfg::{
     self, normalize_path, Loader, Parsed, TreeKind, WarningKind, MAX_ENTRIES, MAX_FILES,
     MAX_FILE_SIZE, MAX_TOTAL_BYTES, MAX_WARNINGS,
 };
+use polyboot_core::bytes;
 use polyboot_core::initrd_wrap;
 use polyboot_core::iso9660::RECORD_EXTENT_FIELD;
 use polyboot_core::vdisk::{Extent, VirtualDisk};
@@ -311,7 +311,11 @@ fn check_iso(data: &[u8]) {
     }
     for (i, f) in r.initrds.iter().enumerate() {
         assert!(!r.initrds[..i].iter().any(|o| o.path == f.path));
-        assert!(r.entries.iter().any(|e| e.initrds.contains(&f.path)), "{} loaded by no entry", f.path);
+        assert!(
+            r.entries.iter().any(|e| e.initrds.contains(&f.path)),
+            "{} loaded by no entry",
+            f.path
+        );
         assert!(!f.records.is_empty() && f.records.len() <= 2);
         assert_eq!(f.size, f.records[0].size);
         if f.records.len() == 2 {
@@ -322,8 +326,10 @@ fn check_iso(data: &[u8]) {
         }
         for rec in &f.records {
             let ro = rec.record_offset;
-            let ext = bytes::le32(data, (ro + RECORD_EXTENT_FIELD) as usize).expect("record inside the image");
-            let len = bytes::le32(data, (ro + RECORD_EXTENT_FIELD + 8) as usize).expect("record inside the image");
+            let ext = bytes::le32(data, (ro + RECORD_EXTENT_FIELD) as usize)
+                .expect("record inside the image");
+            let len = bytes::le32(data, (ro + RECORD_EXTENT_FIELD + 8) as usize)
+                .expect("record inside the image");
             let ext_attr = data[ro as usize + 1];
             assert_eq!(rec.lba, ext.saturating_add(u32::from(ext_attr)), "{}: record LBA", f.path);
             assert!(!rec.sections.is_empty());

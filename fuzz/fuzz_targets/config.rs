@@ -30,13 +30,7 @@ fuzz_target!(|data: &[u8]| {
         check_load(Some(data), None, firmware, Some(polyboot.clone()), None);
         check_load(None, Some(data), firmware, None, Some(ventoy.clone()));
         if (a, b) == (data, data) {
-            check_load(
-                Some(data),
-                Some(data),
-                firmware,
-                Some(polyboot),
-                Some(ventoy),
-            );
+            check_load(Some(data), Some(data), firmware, Some(polyboot), Some(ventoy));
         } else {
             let pa = parsed(config::parse_polyboot(a, firmware), a);
             let vb = parsed(config::parse_ventoy(b, firmware), b);
@@ -66,10 +60,7 @@ fn parsed(
                 ConfigError::TooDeep { line, column }
                 | ConfigError::Syntax { line, column, .. } => {
                     // Positions lie within the text (serde_json counts from 1; 0 = unknown).
-                    assert!(
-                        *line <= bytes.len() + 1 && *column <= bytes.len() + 1,
-                        "{e:?}"
-                    );
+                    assert!(*line <= bytes.len() + 1 && *column <= bytes.len() + 1, "{e:?}");
                 }
                 _ => {}
             }
@@ -129,16 +120,8 @@ fn check_load(
     assert_eq!(config, BootConfig::merge(polyboot.clone(), ventoy.clone()));
 
     // The bounds of the merged configuration.
-    assert!(
-        config.max_depth <= MAX_DEPTH_LIMIT,
-        "max_depth {}",
-        config.max_depth
-    );
-    assert!(
-        config.warnings.len() <= MAX_WARNINGS + 1,
-        "{} warnings",
-        config.warnings.len()
-    );
+    assert!(config.max_depth <= MAX_DEPTH_LIMIT, "max_depth {}", config.max_depth);
+    assert!(config.warnings.len() <= MAX_WARNINGS + 1, "{} warnings", config.warnings.len());
     check_path(&config.search_root, "search root");
     if let Some(path) = &config.default_image {
         check_path(path, "default image");
@@ -148,16 +131,8 @@ fn check_load(
     }
     let options = config.scan_options();
     assert_eq!(
-        (
-            options.root.as_str(),
-            options.max_depth,
-            options.filter_dot_underscore
-        ),
-        (
-            config.search_root.as_str(),
-            config.max_depth,
-            config.filter_dot_underscore
-        )
+        (options.root.as_str(), options.max_depth, options.filter_dot_underscore),
+        (config.search_root.as_str(), config.max_depth, config.filter_dot_underscore)
     );
 
     // Precedence, setting by setting: polyboot.json, then ventoy.json, then the default.
@@ -169,42 +144,31 @@ fn check_load(
         .map_or(defaults.timeout_secs, |l| l.timeout_secs.unwrap());
     assert_eq!(config.timeout_secs, timeout);
     let default_image = pick(&|l| l.default_image.is_some())
-        .map_or(defaults.default_image.clone(), |l| {
-            l.default_image.clone().unwrap()
-        });
+        .map_or(defaults.default_image.clone(), |l| l.default_image.clone().unwrap());
     assert_eq!(config.default_image, default_image);
-    let root = pick(&|l| l.search_root.is_some()).map_or(defaults.search_root.clone(), |l| {
-        l.search_root.clone().unwrap()
-    });
+    let root = pick(&|l| l.search_root.is_some())
+        .map_or(defaults.search_root.clone(), |l| l.search_root.clone().unwrap());
     assert_eq!(config.search_root, root);
     let depth =
         pick(&|l| l.max_depth.is_some()).map_or(defaults.max_depth, |l| l.max_depth.unwrap());
     assert_eq!(config.max_depth, depth);
     let filter = pick(&|l| l.filter_dot_underscore.is_some())
-        .map_or(defaults.filter_dot_underscore, |l| {
-            l.filter_dot_underscore.unwrap()
-        });
+        .map_or(defaults.filter_dot_underscore, |l| l.filter_dot_underscore.unwrap());
     assert_eq!(config.filter_dot_underscore, filter);
     let benchmark =
         pick(&|l| l.read_benchmark.is_some()).map(|l| l.read_benchmark.clone().unwrap());
     assert_eq!(config.read_benchmark, benchmark);
 
     // Every warning says which file it is about, except the merge's own and the overflow line.
-    let layer_warnings = polyboot
-        .iter()
-        .chain(ventoy.iter())
-        .map(|l| l.warnings.len())
-        .sum::<usize>();
+    let layer_warnings =
+        polyboot.iter().chain(ventoy.iter()).map(|l| l.warnings.len()).sum::<usize>();
     let timeout_warning =
         usize::from(config.timeout_secs.is_some() && config.default_image.is_none());
     let total = layer_warnings + timeout_warning;
     if total <= MAX_WARNINGS {
         assert_eq!(config.warnings.len(), total);
         for w in &config.warnings[..layer_warnings] {
-            assert!(
-                w.starts_with(POLYBOOT_JSON) || w.starts_with(VENTOY_JSON),
-                "{w:?}"
-            );
+            assert!(w.starts_with(POLYBOOT_JSON) || w.starts_with(VENTOY_JSON), "{w:?}");
         }
     } else {
         assert_eq!(config.warnings.len(), MAX_WARNINGS + 1);

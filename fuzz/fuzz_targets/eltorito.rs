@@ -44,10 +44,7 @@ fn check(dev: &mut MemDevice) {
             return;
         }
     };
-    assert_eq!(
-        eltorito::find_boot_record(&mut *dev).ok(),
-        Some(catalog.catalog_lba)
-    );
+    assert_eq!(eltorito::find_boot_record(&mut *dev).ok(), Some(catalog.catalog_lba));
     assert_eq!(reason.is_none(), catalog.can_boot_uefi());
     check_catalog(&catalog, size);
 
@@ -64,10 +61,7 @@ fn check(dev: &mut MemDevice) {
     match (catalog.efi_entry(), range) {
         (Some(e), Some((start, len))) => {
             assert_eq!(start, e.image_offset());
-            assert!(
-                start < size && start + len <= size,
-                "EFI image {start}+{len} in {size}"
-            );
+            assert!(start < size && start + len <= size, "EFI image {start}+{len} in {size}");
             // Never shorter than the sectors the entry declares (when they fit).
             let declared = u64::from(e.sector_count) * VIRTUAL_SECTOR;
             assert!(len >= declared.min(size - start));
@@ -97,17 +91,10 @@ fn check_catalog(catalog: &BootCatalog, size: u64) {
         assert!(e.catalog_offset > last && (e.catalog_offset - base) % 32 == 0);
         last = e.catalog_offset;
     }
-    assert!(
-        last + 32 <= size,
-        "catalog entry at {last} past the image ({size})"
-    );
+    assert!(last + 32 <= size, "catalog entry at {last} past the image ({size})");
     for e in catalog.entries.iter().filter(|e| e.bootable) {
         let end = e.image_offset() + e.declared_len().max(VIRTUAL_SECTOR);
-        assert!(
-            end <= size,
-            "bootable image {}..{end} past the image ({size})",
-            e.image_offset()
-        );
+        assert!(end <= size, "bootable image {}..{end} past the image ({size})", e.image_offset());
     }
     assert!(catalog.id_string.len() <= 24 * 3);
 }

@@ -8,11 +8,16 @@ use libfuzzer_sys::fuzz_target;
 use polyboot_core::embedded_hook::{find_embedded_hook, HEADER_LEN, MAGIC};
 
 fn valid_at(data: &[u8], at: usize) -> bool {
-    let Some(len) = data.get(at + MAGIC.len()..at + HEADER_LEN).map(|b| u32::from_le_bytes(b.try_into().unwrap()) as usize) else {
+    let Some(len) = data
+        .get(at + MAGIC.len()..at + HEADER_LEN)
+        .map(|b| u32::from_le_bytes(b.try_into().unwrap()) as usize)
+    else {
         return false;
     };
     data[at..].starts_with(&MAGIC)
-        && data.get(at + HEADER_LEN..).is_some_and(|rest| rest.len() >= len && rest[..len].starts_with(b"\x7fELF"))
+        && data
+            .get(at + HEADER_LEN..)
+            .is_some_and(|rest| rest.len() >= len && rest[..len].starts_with(b"\x7fELF"))
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -23,10 +28,14 @@ fuzz_target!(|data: &[u8]| {
         (Some(hook), Some(at)) => {
             let start = hook.as_ptr() as usize - data.as_ptr() as usize;
             assert_eq!(start, at + HEADER_LEN);
-            let len = u32::from_le_bytes(data[at + MAGIC.len()..at + HEADER_LEN].try_into().unwrap()) as usize;
+            let len =
+                u32::from_le_bytes(data[at + MAGIC.len()..at + HEADER_LEN].try_into().unwrap())
+                    as usize;
             assert_eq!(hook.len(), len);
             assert!(hook.starts_with(b"\x7fELF"));
         }
-        (found, first) => panic!("found {:?}, first valid header at {first:?}", found.map(|h| h.len())),
+        (found, first) => {
+            panic!("found {:?}, first valid header at {first:?}", found.map(|h| h.len()))
+        }
     }
 });

@@ -24,17 +24,25 @@ fuzz_target!(|data: &[u8]| {
                 return;
             }
             budget -= 1;
-            if e.name.is_empty() || e.name.contains(['/', '\\']) || e.name == "." || e.name == ".." {
+            if e.name.is_empty() || e.name.contains(['/', '\\']) || e.name == "." || e.name == ".."
+            {
                 continue;
             }
-            let path = if dir == "/" { format!("/{}", e.name) } else { format!("{dir}/{}", e.name) };
+            let path =
+                if dir == "/" { format!("/{}", e.name) } else { format!("{dir}/{}", e.name) };
             let first = entries.iter().position(|o| o.name.eq_ignore_ascii_case(&e.name)).unwrap();
             if first == i && lookups > 0 {
                 lookups -= 1;
                 match fat.lookup(&path) {
-                    Ok(found) => assert_eq!((found.first_cluster, found.size, found.is_dir), (e.first_cluster, e.size, e.is_dir), "{path}"),
+                    Ok(found) => assert_eq!(
+                        (found.first_cluster, found.size, found.is_dir),
+                        (e.first_cluster, e.size, e.is_dir),
+                        "{path}"
+                    ),
                     // Only an I/O or chain error on the way can make a listed name vanish.
-                    Err(FatError::NotFound) | Err(FatError::NotADirectory) => panic!("{path} listed but not found"),
+                    Err(FatError::NotFound) | Err(FatError::NotADirectory) => {
+                        panic!("{path} listed but not found")
+                    }
                     Err(_) => {}
                 }
             }
@@ -45,7 +53,9 @@ fuzz_target!(|data: &[u8]| {
             } else if first == i {
                 match fat.read_file(&path, READ_LIMIT) {
                     Ok(bytes) => assert_eq!(bytes.len() as u64, u64::from(e.size), "{path}"),
-                    Err(FatError::TooLarge { size, limit }) => assert!(size > limit && limit == READ_LIMIT),
+                    Err(FatError::TooLarge { size, limit }) => {
+                        assert!(size > limit && limit == READ_LIMIT)
+                    }
                     Err(_) => {}
                 }
             }

@@ -56,10 +56,7 @@ fn check_image(data: &[u8]) {
         }
     }
     if any_ok {
-        assert!(
-            detected.is_some(),
-            "gpt::read succeeded but detect_sector_size found nothing"
-        );
+        assert!(detected.is_some(), "gpt::read succeeded but detect_sector_size found nothing");
     }
     // Reading must not have changed the device.
     assert_eq!(dev.data, data);
@@ -74,11 +71,7 @@ fn check_image(data: &[u8]) {
 /// 92-byte revision 1.0 form the encoder writes.
 fn check_header_round_trip(h: &GptHeader, ss: SectorSize) {
     let again = GptHeader::parse(&h.encode(ss)).expect("an encoded header must parse");
-    let expected = GptHeader {
-        revision: REVISION_1_0,
-        header_size: HEADER_SIZE,
-        ..*h
-    };
+    let expected = GptHeader { revision: REVISION_1_0, header_size: HEADER_SIZE, ..*h };
     assert_eq!(again, expected);
 }
 
@@ -89,13 +82,9 @@ fn check_read(read: &GptRead, ss: SectorSize, len: u64) {
     assert_eq!(g.disk_sectors, disk_sectors);
     assert_eq!(g.entries.len(), h.entry_count as usize);
     assert_eq!(g.disk_guid, h.disk_guid);
-    assert_eq!(
-        (g.first_usable_lba, g.last_usable_lba),
-        (h.first_usable_lba, h.last_usable_lba)
-    );
+    assert_eq!((g.first_usable_lba, g.last_usable_lba), (h.first_usable_lba, h.last_usable_lba));
     assert!(g.first_usable_lba <= g.last_usable_lba && g.last_usable_lba < disk_sectors);
-    g.check_partitions()
-        .expect("read returned a table with invalid partitions");
+    g.check_partitions().expect("read returned a table with invalid partitions");
     for (_, p) in g.partitions() {
         assert!(!p.type_guid.is_zero());
         assert!(p.sectors() > 0);
@@ -112,10 +101,7 @@ fn check_read(read: &GptRead, ss: SectorSize, len: u64) {
             assert!(read.backup_problem.is_none());
         }
     }
-    for problem in [&read.primary_problem, &read.backup_problem]
-        .into_iter()
-        .flatten()
-    {
+    for problem in [&read.primary_problem, &read.backup_problem].into_iter().flatten() {
         let _ = problem.to_string();
     }
     check_header_round_trip(h, ss);
@@ -141,10 +127,7 @@ fn check_rewrite(read: &GptRead) {
     dev.write_at(ss, &vec![0u8; ss as usize]).unwrap();
     let from_backup = gpt::read(&mut dev, g.sector_size).expect("the backup copy must be usable");
     assert_eq!(from_backup.source, HeaderKind::Backup);
-    assert!(matches!(
-        from_backup.primary_problem,
-        Some(GptError::BadSignature)
-    ));
+    assert!(matches!(from_backup.primary_problem, Some(GptError::BadSignature)));
     assert_eq!(&from_backup.gpt, g);
     assert_eq!(from_backup.header, g.header(HeaderKind::Backup));
 }

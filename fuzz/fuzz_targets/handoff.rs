@@ -190,7 +190,8 @@ fn reference_valid(h: &Handoff) -> bool {
     let disk = u128::from(h.disk_size);
     let mut next = 0u128;
     for (i, e) in h.extents.iter().enumerate() {
-        let (fo, d, len) = (u128::from(e.file_offset), u128::from(e.disk_offset), u128::from(e.len));
+        let (fo, d, len) =
+            (u128::from(e.file_offset), u128::from(e.disk_offset), u128::from(e.len));
         let last = i + 1 == h.extents.len();
         let ok = len > 0
             && fo == next

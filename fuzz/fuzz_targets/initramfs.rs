@@ -116,7 +116,8 @@ enum Op {
 }
 
 fn fnv(data: &[u8]) -> u64 {
-    data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+    data.iter()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
         ^ data.len() as u64
 }
 
@@ -201,7 +202,11 @@ fuzz_target!(|data: &[u8]| {
                 .windows(2)
                 .filter(|w| matches!(w, [Op::Link(_, a), Op::Write(b, _)] if a == b))
                 .count();
-            assert!(fs.ops.len() - after_link <= report.entries, "{} ops, {report:?}", fs.ops.len());
+            assert!(
+                fs.ops.len() - after_link <= report.entries,
+                "{} ops, {report:?}",
+                fs.ops.len()
+            );
             if data.iter().any(|&b| b != 0) {
                 assert!(report.archives + report.streams.len() >= 1, "{report:?}");
             }
@@ -321,7 +326,8 @@ fn ref_archive(data: &[u8], start: usize, e: &mut Expect) -> Option<usize> {
             let s = std::str::from_utf8(&h[6 + 8 * i..14 + 8 * i]).ok()?;
             *v = u32::from_str_radix(s, 16).ok()?;
         }
-        let [ino, mode, _uid, _gid, nlink, _mtime, size, devmaj, devmin, rmaj, rmin, namesize, _check] = f;
+        let [ino, mode, _uid, _gid, nlink, _mtime, size, devmaj, devmin, rmaj, rmin, namesize, _check] =
+            f;
         let namesize = namesize as usize;
         if namesize == 0 {
             return None;

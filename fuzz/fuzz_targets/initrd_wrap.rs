@@ -32,10 +32,10 @@ use std::sync::Arc;
 use libfuzzer_sys::fuzz_target;
 use polyboot_core::block::{MemDevice, ReadAt};
 use polyboot_core::bootcfg::{FileRecord, InitrdFile, TreeKind};
-use polyboot_core::iso9660::Section;
 use polyboot_core::initrd_wrap::{
     self, original_archive, original_name, SkipReason, WrapPlan, MAX_WRAPPED,
 };
+use polyboot_core::iso9660::Section;
 use polyboot_core::vdisk::{Extent, RegionSource, VirtualDisk};
 
 const SECTOR: u64 = 2048;
@@ -87,11 +87,8 @@ fn decode(data: &[u8]) -> Input {
         let (lba, size) = match initrds.get(usize::from(b.u8())).filter(|_| flags & 4 != 0) {
             Some(prev) => (prev.records[0].lba, prev.records[0].size),
             None => {
-                let lba = if flags & 0x80 != 0 {
-                    b.u64(4) as u32
-                } else {
-                    (b.u64(2) % blocks) as u32
-                };
+                let lba =
+                    if flags & 0x80 != 0 { b.u64(4) as u32 } else { (b.u64(2) % blocks) as u32 };
                 let size = match (flags >> 3) & 3 {
                     0 => b.u64(2),
                     1 => b.u64(3),
@@ -108,16 +105,10 @@ fn decode(data: &[u8]) -> Input {
         for r in 0..nrec {
             let rf = b.u8();
             let record_offset = if rf & 0x80 != 0 { b.u64(8) } else { b.u64(3) % (image_len + 64) };
-            let (rlba, rsize) = if r > 0 && rf & 0x40 != 0 {
-                (b.u64(2) as u32, b.u64(2))
-            } else {
-                (lba, size)
-            };
-            let section = Section {
-                record_offset,
-                offset: u64::from(rlba) * SECTOR,
-                len: rsize as u32,
-            };
+            let (rlba, rsize) =
+                if r > 0 && rf & 0x40 != 0 { (b.u64(2) as u32, b.u64(2)) } else { (lba, size) };
+            let section =
+                Section { record_offset, offset: u64::from(rlba) * SECTOR, len: rsize as u32 };
             let sections = if rf % 8 == 0 { vec![section, section] } else { vec![section] };
             records.push(FileRecord {
                 tree: if rf & 0x20 != 0 { TreeKind::Joliet } else { TreeKind::Primary },
@@ -161,9 +152,8 @@ fn check_plan(input: &Input, plan: &WrapPlan) {
     // Each initrd once, with the right verdict.
     let mut wrapped_of: Vec<Option<usize>> = Vec::new();
     for f in &input.initrds {
-        let in_wrapped: Vec<usize> = (0..plan.wrapped.len())
-            .filter(|&i| plan.wrapped[i].paths.contains(&f.path))
-            .collect();
+        let in_wrapped: Vec<usize> =
+            (0..plan.wrapped.len()).filter(|&i| plan.wrapped[i].paths.contains(&f.path)).collect();
         let skipped: Vec<SkipReason> =
             plan.skipped.iter().filter(|s| s.path == f.path).map(|s| s.reason).collect();
         for i in &in_wrapped {
@@ -185,9 +175,9 @@ fn check_plan(input: &Input, plan: &WrapPlan) {
         let offset = u64::from(first.lba) * SECTOR;
         let multi = f.records.iter().any(|r| r.sections.len() > 1);
         let outside = offset.checked_add(first.size).is_none_or(|e| e > input.image_len)
-            || f.records.iter().any(|r| {
-                r.record_offset.checked_add(18).is_none_or(|e| e > input.image_len)
-            });
+            || f.records
+                .iter()
+                .any(|r| r.record_offset.checked_add(18).is_none_or(|e| e > input.image_len));
         match (skipped.first(), in_wrapped.first()) {
             (Some(&reason), None) => {
                 let expect = if multi {
@@ -206,8 +196,10 @@ fn check_plan(input: &Input, plan: &WrapPlan) {
                             f.path
                         );
                         // Never skipped when another path already wraps the same data.
-                        assert!(!plan.wrapped.iter().any(|w| w.original_offset == offset
-                            && w.original_size == first.size));
+                        assert!(!plan
+                            .wrapped
+                            .iter()
+                            .any(|w| w.original_offset == offset && w.original_size == first.size));
                         if reason == SkipReason::TooMany {
                             assert_eq!(plan.wrapped.len(), MAX_WRAPPED);
                         } else {
@@ -227,7 +219,11 @@ fn check_plan(input: &Input, plan: &WrapPlan) {
                 wrapped_of.push(None);
             }
             (None, Some(&i)) => {
-                assert!(!multi && !outside, "{} wrapped but multi {multi} outside {outside}", f.path);
+                assert!(
+                    !multi && !outside,
+                    "{} wrapped but multi {multi} outside {outside}",
+                    f.path
+                );
                 let w = &plan.wrapped[i];
                 assert_eq!((w.original_offset, w.original_size), (offset, first.size));
                 wrapped_of.push(Some(i));

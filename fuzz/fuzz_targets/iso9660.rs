@@ -59,18 +59,12 @@ fn check(dev: &mut MemDevice, info: &IsoInfo) {
         (NameMode::RockRidge { .. }, _) | (_, None) => assert_eq!(preferred, &info.primary),
         (_, Some(j)) => assert_eq!(preferred, &j.tree),
     }
-    assert_eq!(
-        info.rock_ridge(),
-        matches!(info.primary.mode, NameMode::RockRidge { .. })
-    );
+    assert_eq!(info.rock_ridge(), matches!(info.primary.mode, NameMode::RockRidge { .. }));
     if let Some(j) = &info.joliet {
         assert!((1..=3).contains(&j.level));
         assert_eq!(j.tree.mode, NameMode::Joliet);
     }
-    assert_eq!(
-        info.el_torito_catalog,
-        eltorito::find_boot_record(&mut *dev).ok()
-    );
+    assert_eq!(info.el_torito_catalog, eltorito::find_boot_record(&mut *dev).ok());
     let _ = (info.system_id.len(), info.volume_id.len(), info.pvd_sector);
 
     // The preferred tree is one of these two, walked either way.
@@ -105,25 +99,15 @@ fn check_tree(dev: &mut MemDevice, tree: &Tree) {
         let _ = e.to_string();
     }
 
-    let mut t = Traversal {
-        nodes: Vec::new(),
-        dirs: 0,
-        complete: true,
-    };
+    let mut t = Traversal { nodes: Vec::new(), dirs: 0, complete: true };
     t.list(dev, tree, &tree.root, "", 0, true);
     // Both saw the whole tree: the same entries at the same paths.
     if result.is_ok() && walked.len() < WALK_ENTRIES && t.complete {
-        let mut ours: Vec<(String, u64)> = t
-            .nodes
-            .iter()
-            .map(|n| (n.path.clone(), n.entry.record_offset()))
-            .collect();
+        let mut ours: Vec<(String, u64)> =
+            t.nodes.iter().map(|n| (n.path.clone(), n.entry.record_offset())).collect();
         ours.sort();
         walked.sort();
-        assert!(
-            ours == walked,
-            "walk visited {walked:?}, listing every directory gives {ours:?}"
-        );
+        assert!(ours == walked, "walk visited {walked:?}, listing every directory gives {ours:?}");
     }
 
     let mut lookups = 0;
@@ -216,11 +200,7 @@ impl Traversal {
                     subdirs.push((child.clone(), entry.record.clone(), node_canonical));
                 }
             }
-            self.nodes.push(Node {
-                path: child,
-                entry,
-                canonical: node_canonical,
-            });
+            self.nodes.push(Node { path: child, entry, canonical: node_canonical });
         }
         for (child, record, node_canonical) in subdirs {
             self.list(dev, tree, &record, &child, depth + 1, node_canonical);
@@ -271,44 +251,25 @@ fn check_entry(dev: &mut MemDevice, entry: &IsoEntry) {
             (got, expect) => panic!(
                 "read_to_vec gave {:?}, the sections are {}",
                 got.map(|v| v.len()),
-                if expect.is_some() {
-                    "inside the image"
-                } else {
-                    "outside the image"
-                }
+                if expect.is_some() { "inside the image" } else { "outside the image" }
             ),
         }
     }
 
     // Windows at the start, across the first section's end and at the end of the file.
     let first_len = entry.sections[0].len as u64;
-    for offset in [
-        0,
-        first_len.saturating_sub(100),
-        entry.size.saturating_sub(300),
-        entry.size,
-    ] {
+    for offset in [0, first_len.saturating_sub(100), entry.size.saturating_sub(300), entry.size] {
         let mut buf = [0u8; 512];
         let n = entry.size.saturating_sub(offset).min(512) as usize;
         let expect = window(&dev.data, entry, offset, n);
         match iso9660::read_file(&mut *dev, entry, offset, &mut buf) {
             Ok(got) => {
-                assert_eq!(
-                    got, n,
-                    "read_file at {offset} of a {}-byte file",
-                    entry.size
-                );
+                assert_eq!(got, n, "read_file at {offset} of a {}-byte file", entry.size);
                 let expect = expect.expect("read_file succeeded on sections outside the image");
-                assert!(
-                    buf[..n] == expect[..],
-                    "read_file at {offset} differs from the sections"
-                );
+                assert!(buf[..n] == expect[..], "read_file at {offset} differs from the sections");
             }
             Err(e) => {
-                assert!(
-                    expect.is_none(),
-                    "read_file at {offset} failed inside the image: {e}"
-                );
+                assert!(expect.is_none(), "read_file at {offset} failed inside the image: {e}");
             }
         }
     }

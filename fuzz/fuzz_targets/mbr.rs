@@ -14,11 +14,7 @@ fuzz_target!(|data: &[u8]| {
             // Display must not panic either.
             let _ = e.to_string();
             if data.len() >= MBR_SIZE {
-                assert!(
-                    !matches!(e, MbrError::TooShort { .. }),
-                    "{e:?} for {} bytes",
-                    data.len()
-                );
+                assert!(!matches!(e, MbrError::TooShort { .. }), "{e:?} for {} bytes", data.len());
             } else {
                 assert_eq!(e, MbrError::TooShort { len: data.len() });
             }
@@ -62,11 +58,7 @@ fn accepted(mbr: &Mbr, data: &[u8]) {
         let raw = &data[at..at + PARTITION_ENTRY_SIZE];
         assert_eq!(raw[0], if p.active { 0x80 } else { 0x00 });
         assert_eq!(raw[4], p.partition_type);
-        assert_eq!(
-            raw[8..16],
-            bytes[at + 8..at + 16],
-            "LBA fields of entry {number} changed"
-        );
+        assert_eq!(raw[8..16], bytes[at + 8..at + 16], "LBA fields of entry {number} changed");
         assert!(p.first_lba != 0 && p.sector_count != 0 && p.partition_type != 0);
         if p.partition_type != types::GPT_PROTECTIVE {
             max_end = max_end.max(p.end_lba());

@@ -26,16 +26,22 @@ fuzz_target!(|data: &[u8]| {
                 return;
             }
             budget -= 1;
-            if e.name.is_empty() || e.name.contains(['/', '\\']) || e.name == "." || e.name == ".." {
+            if e.name.is_empty() || e.name.contains(['/', '\\']) || e.name == "." || e.name == ".."
+            {
                 continue;
             }
-            let path = if dir == "/" { format!("/{}", e.name) } else { format!("{dir}/{}", e.name) };
+            let path =
+                if dir == "/" { format!("/{}", e.name) } else { format!("{dir}/{}", e.name) };
             let first = entries.iter().position(|o| fold(&o.name) == fold(&e.name)).unwrap();
             if first == i {
                 match fs.lookup(&path) {
-                    Ok(found) => assert_eq!((found.record, found.sequence), (e.record, e.sequence), "{path}"),
+                    Ok(found) => {
+                        assert_eq!((found.record, found.sequence), (e.record, e.sequence), "{path}")
+                    }
                     // Only a corrupt structure on the way can make a listed name vanish.
-                    Err(NtfsError::NotFound) | Err(NtfsError::NotADirectory) => panic!("{path} listed but not found"),
+                    Err(NtfsError::NotFound) | Err(NtfsError::NotADirectory) => {
+                        panic!("{path} listed but not found")
+                    }
                     Err(_) => {}
                 }
             }
@@ -44,7 +50,8 @@ fuzz_target!(|data: &[u8]| {
                     stack.push((path, depth + 1));
                 }
             } else if first == i {
-                let size = fs.lookup_record(&path).ok().and_then(|r| fs.data(&r).ok()).map(|v| v.size());
+                let size =
+                    fs.lookup_record(&path).ok().and_then(|r| fs.data(&r).ok()).map(|v| v.size());
                 match fs.read_file(&path, READ_LIMIT) {
                     Ok(bytes) => assert_eq!(Some(bytes.len() as u64), size, "{path}"),
                     Err(NtfsError::TooLarge { size: s, limit }) => {

@@ -121,10 +121,7 @@ fn walk(hive: &Hive) -> usize {
         if looked_up < 64 && cost <= budget && !path.split('\\').any(str::is_empty) {
             looked_up += 1;
             budget -= cost;
-            let found = hive
-                .root
-                .get(&path)
-                .expect("every key is found by its path");
+            let found = hive.root.get(&path).expect("every key is found by its path");
             assert!(std::ptr::eq(found, key) || path.is_empty());
         }
         for v in &key.values {
@@ -141,11 +138,7 @@ fn walk(hive: &Hive) -> usize {
             assert!(key.value(&v.name).is_some());
         }
         for s in &key.subkeys {
-            let p = if path.is_empty() {
-                s.name.clone()
-            } else {
-                format!("{path}\\{}", s.name)
-            };
+            let p = if path.is_empty() { s.name.clone() } else { format!("{path}\\{}", s.name) };
             stack.push((p, s, cost.saturating_add(key.subkeys.len())));
         }
     }
@@ -156,7 +149,8 @@ fn walk(hive: &Hive) -> usize {
                 let _ = o.device(*t);
             }
         }
-    }    keys
+    }
+    keys
 }
 
 /// The tree as the writer stores it: subkeys sorted by upper-cased name, every key with a

@@ -66,11 +66,7 @@ fn check_entry(vol: &udf::UdfVolume, dev: &mut MemDevice, e: &UdfEntry) {
     let range = e.contiguous_range();
     if let Some((off, len)) = range {
         assert_eq!(len, e.size);
-        assert!(
-            off.checked_add(len).is_some_and(|end| end <= size),
-            "{}: range outside",
-            e.name
-        );
+        assert!(off.checked_add(len).is_some_and(|end| end <= size), "{}: range outside", e.name);
         assert!(matches!(e.data, UdfData::Extents(_)));
     }
     if e.kind == UdfKind::Directory {
@@ -90,10 +86,7 @@ fn check_entry(vol: &udf::UdfVolume, dev: &mut MemDevice, e: &UdfEntry) {
             e.name
         );
     }
-    assert!(
-        vol.read_file(dev, e, e.size, &mut [0u8; 1]).is_err(),
-        "read past the size"
-    );
+    assert!(vol.read_file(dev, e, e.size, &mut [0u8; 1]).is_err(), "read past the size");
     let mut file = UdfFile::new(&mut *dev, vol, e).expect("a file opens");
     assert_eq!(file.size(), e.size);
     if n > 0 {

@@ -85,9 +85,7 @@ impl Model {
         let mut kept: Vec<Extent> = Vec::new();
         for e in extents.iter().filter(|e| e.len > 0) {
             let end = e.file_offset.checked_add(e.len)?;
-            partition_offset
-                .checked_add(e.device_offset)?
-                .checked_add(e.len)?;
+            partition_offset.checked_add(e.device_offset)?.checked_add(e.len)?;
             if end > image_len {
                 return None;
             }
@@ -135,10 +133,7 @@ impl Model {
     }
 
     fn add_override(&mut self, at: u64, bytes: Vec<u8>) -> bool {
-        if at
-            .checked_add(bytes.len() as u64)
-            .is_none_or(|e| e > self.size)
-        {
+        if at.checked_add(bytes.len() as u64).is_none_or(|e| e > self.size) {
             return false;
         }
         if !bytes.is_empty() {
@@ -152,11 +147,7 @@ impl Model {
         for e in &self.extents {
             if e.file_offset <= q && q < e.file_offset + e.len {
                 let at = self.partition_offset + e.device_offset + (q - e.file_offset);
-                return dev
-                    .get(at as usize)
-                    .copied()
-                    .filter(|_| at < dev.len() as u64)
-                    .ok_or(());
+                return dev.get(at as usize).copied().filter(|_| at < dev.len() as u64).ok_or(());
             }
         }
         Ok(0)
@@ -204,30 +195,12 @@ fn run(desc: &Desc, dev: &mut MemDevice) {
     let mut extents = Vec::new();
     let mut prev_end = 0u64;
     for e in &desc.extents {
-        let file_offset = if e.absolute {
-            e.offset
-        } else {
-            prev_end.saturating_add(e.offset)
-        };
+        let file_offset = if e.absolute { e.offset } else { prev_end.saturating_add(e.offset) };
         prev_end = file_offset.saturating_add(e.len);
-        extents.push(Extent {
-            file_offset,
-            device_offset: e.device_offset,
-            len: e.len,
-        });
+        extents.push(Extent { file_offset, device_offset: e.device_offset, len: e.len });
     }
-    let model = Model::new(
-        desc.block_size,
-        desc.image_len,
-        desc.partition_offset,
-        &extents,
-    );
-    let disk = VirtualDisk::new(
-        desc.block_size,
-        desc.image_len,
-        desc.partition_offset,
-        extents,
-    );
+    let model = Model::new(desc.block_size, desc.image_len, desc.partition_offset, &extents);
+    let disk = VirtualDisk::new(desc.block_size, desc.image_len, desc.partition_offset, extents);
     let (mut disk, mut model) = match (disk, model) {
         (Ok(disk), Some(model)) => (disk, model),
         (Err(e), None) => {
@@ -246,9 +219,8 @@ fn run(desc: &Desc, dev: &mut MemDevice) {
     for r in &desc.regions {
         let (source, src) = match r.source {
             SourceDesc::Memory { len, fill } => {
-                let data: Vec<u8> = (0..len as usize)
-                    .map(|i| vdisk_desc::fill_byte(fill, i))
-                    .collect();
+                let data: Vec<u8> =
+                    (0..len as usize).map(|i| vdisk_desc::fill_byte(fill, i)).collect();
                 (RegionSource::Memory(data.as_slice().into()), Src::Memory(data))
             }
             SourceDesc::Image { offset } => (RegionSource::Image { offset }, Src::Image(offset)),
@@ -276,9 +248,8 @@ fn run(desc: &Desc, dev: &mut MemDevice) {
 
     for o in &desc.overrides {
         let at = o.at.resolve(model.size);
-        let bytes: Vec<u8> = (0..o.len as usize)
-            .map(|i| vdisk_desc::fill_byte(o.fill, i))
-            .collect();
+        let bytes: Vec<u8> =
+            (0..o.len as usize).map(|i| vdisk_desc::fill_byte(o.fill, i)).collect();
         let expect = model.add_override(at, bytes.clone());
         match disk.add_override(at, bytes) {
             Ok(()) => assert!(expect, "override of {} bytes at {at} accepted", o.len),
@@ -359,23 +330,15 @@ fn check_read(disk: &VirtualDisk, model: &Model, dev: &mut MemDevice, offset: u6
                         a + w[0].len as u64 == b
                     }
                     (
-                        PieceSource::Memory {
-                            region: r,
-                            offset: a,
-                        },
-                        PieceSource::Memory {
-                            region: s,
-                            offset: b,
-                        },
+                        PieceSource::Memory { region: r, offset: a },
+                        PieceSource::Memory { region: s, offset: b },
                     ) => r == s && a + w[0].len == b,
                     _ => false,
                 };
                 assert!(!mergeable, "pieces left unmerged: {pieces:?}");
             }
-            let device_pieces = pieces
-                .iter()
-                .filter(|p| matches!(p.source, PieceSource::Device { .. }))
-                .count();
+            let device_pieces =
+                pieces.iter().filter(|p| matches!(p.source, PieceSource::Device { .. })).count();
             if ok {
                 assert_eq!(reads, device_pieces, "device reads for {pieces:?}");
             }

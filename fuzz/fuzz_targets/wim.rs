@@ -62,10 +62,7 @@ fn check_file<D: ReadAt>(dev: &mut D) -> Result<WimInfo, WimError> {
     let header = wim::read_header(dev);
     if let Ok(h) = &header {
         assert!(size >= HEADER_SIZE as u64);
-        assert!(
-            h.part_number >= 1 && h.part_number <= h.total_parts,
-            "{h:?}"
-        );
+        assert!(h.part_number >= 1 && h.part_number <= h.total_parts, "{h:?}");
         assert!(h.image_count as usize <= MAX_IMAGES);
         let _ = h.guid_hex();
         if let Ok(xml) = wim::read_xml_bytes(dev, h) {
@@ -151,11 +148,7 @@ fn wrapped(text: &str, parsed: &Result<WimXml, WimError>) {
     match (parsed, &got) {
         (Ok(x), Ok(info)) => assert_eq!(&info.xml, x),
         (Ok(x), Err(e)) => {
-            let sequential = x
-                .images
-                .iter()
-                .enumerate()
-                .all(|(n, im)| im.index as usize == n + 1);
+            let sequential = x.images.iter().enumerate().all(|(n, im)| im.index as usize == n + 1);
             assert!(
                 !sequential || xml.len() as u64 > wim::MAX_XML_BYTES,
                 "read_info refused a valid document: {e:?}"

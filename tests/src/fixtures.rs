@@ -12,9 +12,14 @@ pub fn esp_disk(path: &Path, efi: &Path) -> Result<()> {
     let file = std::fs::File::create(path)?;
     file.set_len(64 << 20)?;
     drop(file);
-    sfdisk(path, "label: gpt\nstart=2048, size=61440, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name=ESP\n")?;
+    sfdisk(
+        path,
+        "label: gpt\nstart=2048, size=61440, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name=ESP\n",
+    )?;
     let part = format!("{}@@1M", path.display());
-    run_tool(Command::new("mformat").args(["-i", &part, "-T", "61440", "-h", "64", "-s", "32", "::"]))?;
+    run_tool(
+        Command::new("mformat").args(["-i", &part, "-T", "61440", "-h", "64", "-s", "32", "::"]),
+    )?;
     run_tool(Command::new("mmd").args(["-i", &part, "::/EFI", "::/EFI/BOOT"]))?;
     run_tool(Command::new("mcopy").args(["-i", &part]).arg(efi).arg("::/EFI/BOOT/BOOTX64.EFI"))?;
     Ok(())
@@ -63,8 +68,11 @@ pub fn live_iso(script: &str) -> Result<std::path::PathBuf> {
 /// The newest `/boot/vmlinuz-*` whose modules are installed (Debian's `linux-image-amd64`),
 /// and its release: the real kernel the hook's and the El Torito initrd tests boot.
 pub fn host_kernel() -> Option<(std::path::PathBuf, String)> {
-    let mut names: Vec<String> =
-        std::fs::read_dir("/boot").ok()?.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> = std::fs::read_dir("/boot")
+        .ok()?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
     names.sort();
     names
         .into_iter()
@@ -77,7 +85,8 @@ pub fn host_kernel() -> Option<(std::path::PathBuf, String)> {
 /// `input` piped through `cmd args` (a compressor), its standard output; panics on failure.
 pub fn pipe(cmd: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
     use std::io::Write;
-    let mut c = Command::new(cmd).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut c =
+        Command::new(cmd).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     let mut stdin = c.stdin.take().unwrap();
     let input = input.to_vec();
     let t = std::thread::spawn(move || stdin.write_all(&input));
@@ -96,7 +105,11 @@ pub fn pipe(cmd: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
 /// upper case, no Rock Ridge / Joliet) gets an `X` for its first letter. The UDF names are
 /// the host's lower-case names and are left alone. `isoinfo` (genisoimage's reader) then
 /// checks that no hidden name is left in the ISO 9660 tree.
-pub fn windows_shaped_iso(dir: &Path, name: &str, files: &[(&str, &Path)]) -> Result<std::path::PathBuf> {
+pub fn windows_shaped_iso(
+    dir: &Path,
+    name: &str,
+    files: &[(&str, &Path)],
+) -> Result<std::path::PathBuf> {
     windows_shaped_iso_with(dir, name, files, &[], &[])
 }
 
@@ -127,7 +140,14 @@ pub fn windows_shaped_iso_with(
         hidden.push(leaf.to_ascii_uppercase());
     }
     let iso = dir.join(name);
-    run_tool(Command::new(crate::find_tool("genisoimage")).args(["-quiet", "-udf", "-V", "WIN_SHAPED"]).args(args).arg("-o").arg(&iso).arg(&root))?;
+    run_tool(
+        Command::new(crate::find_tool("genisoimage"))
+            .args(["-quiet", "-udf", "-V", "WIN_SHAPED"])
+            .args(args)
+            .arg("-o")
+            .arg(&iso)
+            .arg(&root),
+    )?;
     let mut bytes = std::fs::read(&iso)?;
     for h in &hidden {
         let id = format!("{h};1");
@@ -143,7 +163,10 @@ pub fn windows_shaped_iso_with(
     std::fs::write(&iso, &bytes)?;
     let listing = run_tool(Command::new(crate::find_tool("isoinfo")).args(["-f", "-i"]).arg(&iso))?;
     for h in &hidden {
-        ensure!(!listing.to_ascii_uppercase().contains(&format!("/{h};")), "{h} still in the ISO 9660 tree:\n{listing}");
+        ensure!(
+            !listing.to_ascii_uppercase().contains(&format!("/{h};")),
+            "{h} still in the ISO 9660 tree:\n{listing}"
+        );
     }
     Ok(iso)
 }

@@ -42,7 +42,8 @@ pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
 /// fsck / partitioning tools live, not always on a user's `PATH`). Panics naming the Debian
 /// package when it is missing: an oracle test must not pass without its oracle.
 pub fn find_tool(name: &str) -> PathBuf {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    let mut dirs: Vec<PathBuf> =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
     dirs.extend(["/usr/sbin", "/sbin", "/usr/local/sbin", "/usr/bin", "/bin"].map(PathBuf::from));
     dirs.into_iter()
         .map(|d| d.join(name))

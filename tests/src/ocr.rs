@@ -61,7 +61,8 @@ pub fn to_ocr_pgm(img: &Rgb, scale: usize) -> Vec<u8> {
 
 /// OCR a PPM screendump; returns the recognised text.
 pub fn read_screen(ppm_path: &Path) -> Result<String> {
-    let data = std::fs::read(ppm_path).with_context(|| format!("reading {}", ppm_path.display()))?;
+    let data =
+        std::fs::read(ppm_path).with_context(|| format!("reading {}", ppm_path.display()))?;
     let img = parse_ppm(&data)?;
     let pgm = ppm_path.with_extension("ocr.pgm");
     std::fs::write(&pgm, to_ocr_pgm(&img, 3))?;

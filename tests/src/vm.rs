@@ -37,7 +37,12 @@ pub struct Disk {
 
 impl Disk {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Disk { path: path.into(), interface: DiskInterface::Virtio, logical_block_size: 512, read_only: false }
+        Disk {
+            path: path.into(),
+            interface: DiskInterface::Virtio,
+            logical_block_size: 512,
+            read_only: false,
+        }
     }
     pub fn usb(mut self) -> Self {
         self.interface = DiskInterface::Usb;
@@ -146,16 +151,26 @@ impl VmConfig {
             let bs = disk.logical_block_size;
             let sizes = format!("logical_block_size={bs},physical_block_size={bs}");
             let device = match disk.interface {
-                DiskInterface::Virtio => format!("virtio-blk-pci,drive=disk{i},{sizes},bootindex={i}"),
-                DiskInterface::Usb => format!("usb-storage,bus=xhci.0,drive=disk{i},{sizes},bootindex={i}"),
+                DiskInterface::Virtio => {
+                    format!("virtio-blk-pci,drive=disk{i},{sizes},bootindex={i}")
+                }
+                DiskInterface::Usb => {
+                    format!("usb-storage,bus=xhci.0,drive=disk{i},{sizes},bootindex={i}")
+                }
                 DiskInterface::Ide => format!("ide-hd,drive=disk{i},{sizes},bootindex={i}"),
             };
             args.extend(["-device".into(), device]);
         }
         if let Some(iso) = &self.cdrom {
             args.push("-drive".into());
-            args.push(format!("if=none,id=cd0,format=raw,media=cdrom,readonly=on,file={}", iso.display()));
-            args.extend(["-device".into(), format!("ide-cd,drive=cd0,bootindex={}", self.disks.len())]);
+            args.push(format!(
+                "if=none,id=cd0,format=raw,media=cdrom,readonly=on,file={}",
+                iso.display()
+            ));
+            args.extend([
+                "-device".into(),
+                format!("ide-cd,drive=cd0,bootindex={}", self.disks.len()),
+            ]);
         }
         args.extend(self.extra_args.iter().cloned());
         args
@@ -204,7 +219,9 @@ impl Vm {
                 Ok(())
             });
         }
-        let mut child = cmd.spawn().context("cannot start qemu-system-x86_64 (Debian package qemu-system-x86)")?;
+        let mut child = cmd
+            .spawn()
+            .context("cannot start qemu-system-x86_64 (Debian package qemu-system-x86)")?;
         let started = Instant::now();
         let deadline = started + config.timeout;
 
@@ -214,7 +231,8 @@ impl Vm {
                 Ok(s) => break s,
                 Err(_) if started.elapsed() < Duration::from_secs(30) => {
                     if let Some(status) = child.try_wait()? {
-                        let err = std::fs::read_to_string(log_dir.join("qemu.stderr")).unwrap_or_default();
+                        let err = std::fs::read_to_string(log_dir.join("qemu.stderr"))
+                            .unwrap_or_default();
                         bail!("QEMU exited at start with {status}: {err}");
                     }
                     std::thread::sleep(Duration::from_millis(20));
@@ -282,7 +300,12 @@ impl Vm {
         self.wait_inner(markers, 0, None)
     }
 
-    fn wait_inner(&mut self, markers: &[&str], from: usize, mut echo: Option<&mut dyn Write>) -> Result<(usize, Duration)> {
+    fn wait_inner(
+        &mut self,
+        markers: &[&str],
+        from: usize,
+        mut echo: Option<&mut dyn Write>,
+    ) -> Result<(usize, Duration)> {
         let marker = markers.join("\" or \"");
         let found = |bytes: &[u8]| {
             let hay = if from <= bytes.len() { &bytes[from..] } else { &[][..] };
@@ -334,7 +357,8 @@ impl Vm {
 
     fn console_tail(&self) -> String {
         let text = self.serial_text();
-        let tail: String = text.chars().rev().take(3000).collect::<Vec<_>>().into_iter().rev().collect();
+        let tail: String =
+            text.chars().rev().take(3000).collect::<Vec<_>>().into_iter().rev().collect();
         let stderr = std::fs::read_to_string(self.log_dir.join("qemu.stderr")).unwrap_or_default();
         format!(
             "--- serial console (last 3000 chars; full log in {}) ---\n{tail}\n--- qemu stderr ---\n{stderr}",
@@ -429,7 +453,10 @@ impl Vm {
                 return Ok((self.started.elapsed(), seen));
             }
             if Instant::now() >= self.deadline {
-                bail!("timed out waiting for {text:?} on screen of VM '{}'; last OCR:\n{seen}", self.config.name);
+                bail!(
+                    "timed out waiting for {text:?} on screen of VM '{}'; last OCR:\n{seen}",
+                    self.config.name
+                );
             }
             attempt += 1;
             std::thread::sleep(Duration::from_millis(500));
@@ -447,7 +474,12 @@ impl Vm {
                 return Ok(self.started.elapsed());
             }
             if Instant::now() >= self.deadline {
-                bail!("timed out after {:?} waiting for VM '{}' to power off\n{}", self.config.timeout, self.config.name, self.console_tail());
+                bail!(
+                    "timed out after {:?} waiting for VM '{}' to power off\n{}",
+                    self.config.timeout,
+                    self.config.name,
+                    self.console_tail()
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -22,7 +22,8 @@ fn ovmf_boots_polyboot_efi_and_it_names_its_disk() -> anyhow::Result<()> {
     let console = vm.serial_text();
     eprintln!("banner {banner:?} after {t:?}");
 
-    let loaded_from = line_after(&console, "polyboot: loaded from ").expect("no 'loaded from' line");
+    let loaded_from =
+        line_after(&console, "polyboot: loaded from ").expect("no 'loaded from' line");
     let disk_path = line_after(&console, "polyboot: disk ").expect("no 'disk' line");
     eprintln!("loaded from: {loaded_from}\ndisk: {disk_path}");
     // The app was loaded from partition 1 of a GPT disk: its path ends in a GPT hard-drive
@@ -30,7 +31,10 @@ fn ovmf_boots_polyboot_efi_and_it_names_its_disk() -> anyhow::Result<()> {
     assert!(loaded_from.contains("HD(1,GPT,"), "{loaded_from}");
     assert!(disk_path.starts_with("PciRoot("), "{disk_path}");
     assert!(!disk_path.contains("HD("), "{disk_path}");
-    assert!(loaded_from.starts_with(&format!("{disk_path}/HD(1,GPT,")), "{loaded_from} vs {disk_path}");
+    assert!(
+        loaded_from.starts_with(&format!("{disk_path}/HD(1,GPT,")),
+        "{loaded_from} vs {disk_path}"
+    );
     assert!(t < Duration::from_secs(30), "banner took {t:?}");
     Ok(())
 }

@@ -70,12 +70,7 @@ fn check_records(
                 r.record_offset
             );
             let data_at = lba as usize * 2048;
-            assert_eq!(
-                &dev.data[data_at..data_at + want.len()],
-                &want[..],
-                "{}",
-                f.path
-            );
+            assert_eq!(&dev.data[data_at..data_at + want.len()], &want[..], "{}", f.path);
         }
     }
 }
@@ -90,24 +85,14 @@ fn initrd_paths(r: &BootConfigReport) -> Vec<&str> {
 fn live_build_iso() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
-    for f in [
-        "grub.cfg",
-        "config.cfg",
-        "theme.cfg",
-        "install.cfg",
-        "install_start.cfg",
-        "loopback.cfg",
-    ] {
+    for f in
+        ["grub.cfg", "config.cfg", "theme.cfg", "install.cfg", "install_start.cfg", "loopback.cfg"]
+    {
         copy_fixture(&src, &format!("live-build/{f}"), &format!("boot/grub/{f}"));
     }
-    for f in [
-        "isolinux.cfg",
-        "menu.cfg",
-        "live.cfg",
-        "install_text.cfg",
-        "utilities.cfg",
-        "stdmenu.cfg",
-    ] {
+    for f in
+        ["isolinux.cfg", "menu.cfg", "live.cfg", "install_text.cfg", "utilities.cfg", "stdmenu.cfg"]
+    {
         copy_fixture(&src, &format!("live-build/{f}"), &format!("isolinux/{f}"));
     }
     put(&src, "live/vmlinuz-6.1.0-27-amd64", &pattern(1, 5000));
@@ -119,57 +104,28 @@ fn live_build_iso() {
     let mut dev = mkisofs(&["-R", "-J", "-V", "LIVE"], &src, &iso);
 
     let report = bootcfg::find_boot_entries(&mut dev).unwrap();
-    assert_eq!(
-        initrd_paths(&report),
-        ["/live/initrd.img-6.1.0-27-amd64", "/install/initrd.gz"]
-    );
-    assert!(
-        report
-            .files
-            .contains(&"/boot/grub/loopback.cfg".to_string()),
-        "{:?}",
-        report.files
-    );
-    assert!(
-        report.files.contains(&"/isolinux/live.cfg".to_string()),
-        "{:?}",
-        report.files
-    );
+    assert_eq!(initrd_paths(&report), ["/live/initrd.img-6.1.0-27-amd64", "/install/initrd.gz"]);
+    assert!(report.files.contains(&"/boot/grub/loopback.cfg".to_string()), "{:?}", report.files);
+    assert!(report.files.contains(&"/isolinux/live.cfg".to_string()), "{:?}", report.files);
     let live = report
         .entries
         .iter()
         .find(|e| e.loader == Loader::Grub && e.title.as_deref() == Some("Live system (amd64)"))
         .unwrap();
     assert!(live.cmdline.starts_with("boot=live components"));
-    let sys = report
-        .entries
-        .iter()
-        .find(|e| e.loader == Loader::Syslinux)
-        .unwrap();
+    let sys = report.entries.iter().find(|e| e.loader == Loader::Syslinux).unwrap();
     assert_eq!(sys.kernel.as_deref(), Some("/live/vmlinuz-6.1.0-27-amd64"));
     // No kernel or initrd is missing; memtest.cfg is.
     assert!(
-        !report
-            .warnings
-            .iter()
-            .any(|w| w.kind == WarningKind::MissingFile
-                && (w.detail.contains("kernel") || w.detail.contains("initrd"))),
+        !report.warnings.iter().any(|w| w.kind == WarningKind::MissingFile
+            && (w.detail.contains("kernel") || w.detail.contains("initrd"))),
         "{:#?}",
         report.warnings
     );
-    assert!(report
-        .warnings
-        .iter()
-        .any(|w| w.detail.contains("memtest.cfg")));
+    assert!(report.warnings.iter().any(|w| w.detail.contains("memtest.cfg")));
 
     let oracle = xorriso_files(&iso, &[]);
-    check_records(
-        &dev,
-        &report,
-        &oracle,
-        &src,
-        &[TreeKind::Primary, TreeKind::Joliet],
-    );
+    check_records(&dev, &report, &oracle, &src, &[TreeKind::Primary, TreeKind::Joliet]);
     // The Joliet records are where xorriso's Joliet view says too.
     let joliet = xorriso_files(&iso, &["-read_fs", "norock"]);
     for f in &report.initrds {
@@ -185,11 +141,7 @@ fn debian_installer_iso_with_loader_entries() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     copy_fixture(&src, "debian-installer-12/grub.cfg", "boot/grub/grub.cfg");
-    copy_fixture(
-        &src,
-        "debian-installer-12/efi-grub.cfg",
-        "EFI/boot/grub.cfg",
-    );
+    copy_fixture(&src, "debian-installer-12/efi-grub.cfg", "EFI/boot/grub.cfg");
     put(&src, "debian-installer/amd64/linux", &pattern(6, 4000));
     put(&src, "debian-installer/amd64/initrd.gz", &pattern(7, 9000));
     put(
@@ -203,24 +155,10 @@ fn debian_installer_iso_with_loader_entries() {
     let mut dev = mkisofs(&["-R", "-V", "DI"], &src, &iso);
 
     let report = bootcfg::find_boot_entries(&mut dev).unwrap();
-    assert_eq!(
-        initrd_paths(&report),
-        ["/debian-installer/amd64/initrd.gz", "/arch/ucode.img"]
-    );
+    assert_eq!(initrd_paths(&report), ["/debian-installer/amd64/initrd.gz", "/arch/ucode.img"]);
     // /boot/grub/grub.cfg read directly and through /EFI/BOOT/grub.cfg: entries deduplicated.
-    assert_eq!(
-        report
-            .entries
-            .iter()
-            .filter(|e| e.loader == Loader::Grub)
-            .count(),
-        26
-    );
-    let sd = report
-        .entries
-        .iter()
-        .find(|e| e.loader == Loader::SystemdBoot)
-        .unwrap();
+    assert_eq!(report.entries.iter().filter(|e| e.loader == Loader::Grub).count(), 26);
+    let sd = report.entries.iter().find(|e| e.loader == Loader::SystemdBoot).unwrap();
     assert_eq!(sd.cmdline, "archisolabel=X");
     assert_eq!(sd.source, "/loader/entries/01-live.conf");
     assert!(report
@@ -245,23 +183,11 @@ fn joliet_only_iso_records_found_by_extent() {
     let report = bootcfg::find_boot_entries(&mut dev).unwrap();
     assert_eq!(initrd_paths(&report), ["/debian-installer/amd64/initrd.gz"]);
     let oracle = xorriso_files(&iso, &[]);
-    check_records(
-        &dev,
-        &report,
-        &oracle,
-        &src,
-        &[TreeKind::Primary, TreeKind::Joliet],
-    );
+    check_records(&dev, &report, &oracle, &src, &[TreeKind::Primary, TreeKind::Joliet]);
     // The primary record really is under another name.
     let ecma = xorriso_files(&iso, &["-read_fs", "ecma119"]);
-    let (name, _) = ecma
-        .iter()
-        .find(|(_, v)| v.0 == report.initrds[0].records[0].lba)
-        .unwrap();
-    assert!(
-        !name.eq_ignore_ascii_case("/debian-installer/amd64/initrd.gz"),
-        "{name}"
-    );
+    let (name, _) = ecma.iter().find(|(_, v)| v.0 == report.initrds[0].records[0].lba).unwrap();
+    assert!(!name.eq_ignore_ascii_case("/debian-installer/amd64/initrd.gz"), "{name}");
 }
 
 /// A plain ISO 9660 image (no Rock Ridge, no Joliet: upper-case names) with an isolinux
@@ -281,10 +207,7 @@ fn plain_iso9660_case_insensitive() {
     let iso = tmp.path().join("plain.iso");
     let mut dev = mkisofs(&["-V", "PLAIN"], &src, &iso);
     let report = bootcfg::find_boot_entries(&mut dev).unwrap();
-    assert_eq!(
-        initrd_paths(&report),
-        ["/boot/initrd.gz", "/boot/extra.img"]
-    );
+    assert_eq!(initrd_paths(&report), ["/boot/initrd.gz", "/boot/extra.img"]);
     assert_eq!(report.entries.len(), 1);
     assert_eq!(
         report.entries[0].cmdline,
@@ -305,7 +228,8 @@ fn plain_iso9660_case_insensitive() {
 fn missing_kernels_respect_the_warning_limit() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
-    let cfg: String = (0..300).map(|i| format!("menuentry \"k{i}\" {{\n  linux /k{i}\n}}\n")).collect();
+    let cfg: String =
+        (0..300).map(|i| format!("menuentry \"k{i}\" {{\n  linux /k{i}\n}}\n")).collect();
     put(&src, "boot/grub/grub.cfg", cfg.as_bytes());
     let mut dev = mkisofs(&["-R", "-V", "MANY"], &src, &tmp.path().join("many.iso"));
     let report = bootcfg::find_boot_entries(&mut dev).unwrap();

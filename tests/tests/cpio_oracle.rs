@@ -41,10 +41,7 @@ fn cpio(dir: &Path, args: &[&str], input: &[u8]) -> (String, String) {
     writer.join().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        out.status.success(),
-        "cpio {args:?} failed:\n{stdout}\n{stderr}"
-    );
+    assert!(out.status.success(), "cpio {args:?} failed:\n{stdout}\n{stderr}");
     (stdout, stderr)
 }
 
@@ -102,9 +99,7 @@ fn gnu_cpio_lists_and_extracts_our_archive() {
         "{verbose}"
     );
     assert!(
-        verbose
-            .lines()
-            .any(|l| l.starts_with("drwx------") && l.ends_with("polyboot/sub")),
+        verbose.lines().any(|l| l.starts_with("drwx------") && l.ends_with("polyboot/sub")),
         "{verbose}"
     );
 
@@ -119,17 +114,10 @@ fn gnu_cpio_lists_and_extracts_our_archive() {
         assert_eq!(md.mtime(), 1_700_000_000, "{name}");
     }
     assert_eq!(
-        std::fs::metadata(out.join("polyboot/sub"))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o7777,
+        std::fs::metadata(out.join("polyboot/sub")).unwrap().permissions().mode() & 0o7777,
         0o700
     );
-    assert_eq!(
-        std::fs::read_link(out.join("polyboot/link")).unwrap(),
-        Path::new("../init")
-    );
+    assert_eq!(std::fs::read_link(out.join("polyboot/link")).unwrap(), Path::new("../init"));
 }
 
 /// The wrapper layout: our entries, then the original initrd as an external payload. Built
@@ -152,10 +140,7 @@ fn wrapped_initrd_comes_out_identical_and_concatenation_works() {
             .stderr(Stdio::piped())
             .spawn()
             .and_then(|mut c| {
-                c.stdin
-                    .take()
-                    .unwrap()
-                    .write_all(b"init\nscripts\nscripts/live\n")?;
+                c.stdin.take().unwrap().write_all(b"init\nscripts\nscripts/live\n")?;
                 c.wait_with_output()
             })
             .unwrap();
@@ -171,25 +156,16 @@ fn wrapped_initrd_comes_out_identical_and_concatenation_works() {
     let (w, files) = sample();
     let (layout, index) =
         cpio::wrap_initrd(w, "polyboot/initrd.orig", initrd.len() as u64).unwrap();
-    assert!(matches!(
-        layout.parts[1],
-        LayoutPart::External { index: 0, .. }
-    ));
+    assert!(matches!(layout.parts[1], LayoutPart::External { index: 0, .. }));
     let off = layout.external_offset(index).unwrap();
     let archive = layout.to_bytes(|_| Some(&initrd[..])).unwrap();
-    assert_eq!(
-        &archive[off as usize..off as usize + initrd.len()],
-        &initrd[..]
-    );
+    assert_eq!(&archive[off as usize..off as usize + initrd.len()], &initrd[..]);
     assert_eq!(archive.len() % 4, 0);
 
     let out = tmp.path().join("out");
     std::fs::create_dir(&out).unwrap();
     cpio(&out, &["-idm"], &archive);
-    assert_eq!(
-        std::fs::read(out.join("polyboot/initrd.orig")).unwrap(),
-        initrd
-    );
+    assert_eq!(std::fs::read(out.join("polyboot/initrd.orig")).unwrap(), initrd);
     assert_eq!(std::fs::read(out.join("init")).unwrap(), files[0].1);
 
     // Concatenation: ours, then GNU cpio's uncompressed archive. cpio reads ours up to our
@@ -201,15 +177,9 @@ fn wrapped_initrd_comes_out_identical_and_concatenation_works() {
     assert!(first.lines().any(|l| l == "polyboot/initrd.orig"));
     assert!(!first.lines().any(|l| l == "scripts/live"));
     let (second, _) = cpio(tmp.path(), &["-t"], &both[layout.len() as usize..]);
-    assert_eq!(
-        second.lines().collect::<Vec<_>>(),
-        ["init", "scripts", "scripts/live"]
-    );
+    assert_eq!(second.lines().collect::<Vec<_>>(), ["init", "scripts", "scripts/live"]);
     let out2 = tmp.path().join("out2");
     std::fs::create_dir(&out2).unwrap();
     cpio(&out2, &["-idm"], &both[layout.len() as usize..]);
-    assert_eq!(
-        std::fs::read(out2.join("scripts/live")).unwrap(),
-        pattern(7, 3333)
-    );
+    assert_eq!(std::fs::read(out2.join("scripts/live")).unwrap(), pattern(7, 3333));
 }

@@ -6,9 +6,9 @@
 //! Images are sparse temp files; nothing is mounted. The tests fail (not skip) when exfatprogs
 //! is missing.
 
-use polyboot_tests::{find_tool, pattern};
 use polyboot_core::block::{ReadAt, WriteAt};
 use polyboot_core::exfat::{self, ExFat, FormatInfo, FormatOptions, Timestamp};
+use polyboot_tests::{find_tool, pattern};
 use std::path::Path;
 use std::process::Command;
 
@@ -30,7 +30,6 @@ const T: Timestamp = Timestamp::EPOCH;
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
 
-
 /// Run an exfatprogs tool; returns (exit code, stdout + stderr).
 fn run(name: &str, args: &[&str]) -> (i32, String) {
     let out = Command::new(find_tool(name))
@@ -38,11 +37,8 @@ fn run(name: &str, args: &[&str]) -> (i32, String) {
         .env("LC_ALL", "C.UTF-8")
         .output()
         .unwrap_or_else(|e| panic!("running {name}: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -61,10 +57,7 @@ fn assert_fsck_clean(image: &Path) {
 fn assert_no_lost_clusters(image: &Path) {
     let free_before = dump_field(image, "Free Clusters:");
     let (_, out) = run("fsck.exfat", &["-y", "-s", image.to_str().unwrap()]);
-    assert!(
-        !out.contains("ERROR"),
-        "fsck.exfat -y -s {image:?} repaired something:\n{out}"
-    );
+    assert!(!out.contains("ERROR"), "fsck.exfat -y -s {image:?} repaired something:\n{out}");
     assert_eq!(
         dump_field(image, "Free Clusters:"),
         free_before,
@@ -88,15 +81,13 @@ fn dump_field(image: &Path, field: &str) -> String {
         .unwrap_or_else(|| panic!("dump.exfat printed no {field:?}:\n{out}"))
 }
 
-
 fn format_image(path: &Path, size: u64, opts: &FormatOptions) -> FormatInfo {
     let mut img = create_image(path, size);
     exfat::format(&mut img, opts).unwrap()
 }
 
 fn read_all(fs: &mut ExFat<HostImage>, path: &str) -> Vec<u8> {
-    fs.read_to_vec(path)
-        .unwrap_or_else(|e| panic!("reading {path}: {e}"))
+    fs.read_to_vec(path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
 }
 
 #[test]
@@ -118,37 +109,19 @@ fn our_format_passes_fsck_and_dump_sees_the_layout() {
             ..Default::default()
         };
         let info = format_image(&image, size, &opts);
-        let expected_cluster = if cluster_size == 0 {
-            exfat::recommended_cluster_size(size)
-        } else {
-            cluster_size
-        };
+        let expected_cluster =
+            if cluster_size == 0 { exfat::recommended_cluster_size(size) } else { cluster_size };
         assert_eq!(info.cluster_size, expected_cluster);
 
         assert_fsck_clean(&image);
         if !label.is_empty() {
             assert_eq!(dump_field(&image, "Volume label:"), label);
         }
-        assert_eq!(
-            dump_field(&image, "Cluster size:"),
-            info.cluster_size.to_string()
-        );
-        assert_eq!(
-            dump_field(&image, "Sector Size Bits:"),
-            bps.trailing_zeros().to_string()
-        );
-        assert_eq!(
-            dump_field(&image, "Total Clusters:"),
-            info.cluster_count.to_string()
-        );
-        assert_eq!(
-            dump_field(&image, "Free Clusters:"),
-            info.free_clusters.to_string()
-        );
-        assert_eq!(
-            dump_field(&image, "Volume Serial:"),
-            format!("{:#x}", opts.volume_serial)
-        );
+        assert_eq!(dump_field(&image, "Cluster size:"), info.cluster_size.to_string());
+        assert_eq!(dump_field(&image, "Sector Size Bits:"), bps.trailing_zeros().to_string());
+        assert_eq!(dump_field(&image, "Total Clusters:"), info.cluster_count.to_string());
+        assert_eq!(dump_field(&image, "Free Clusters:"), info.free_clusters.to_string());
+        assert_eq!(dump_field(&image, "Volume Serial:"), format!("{:#x}", opts.volume_serial));
 
         let mut fs = ExFat::open(open_image(&image)).unwrap();
         assert_eq!(fs.label(), label);
@@ -165,20 +138,14 @@ fn volume_guid_entry_is_accepted() {
     format_image(
         &image,
         64 * MIB,
-        &FormatOptions {
-            label: "GUID".into(),
-            volume_guid: Some(guid),
-            ..Default::default()
-        },
+        &FormatOptions { label: "GUID".into(), volume_guid: Some(guid), ..Default::default() },
     );
     // exfatprogs before 1.2.1 does not know the (valid, benign) Volume GUID entry type 0xA0
     // and prints an error for it while still calling the volume clean; anything else is a
     // real problem.
     let (code, out) = run("fsck.exfat", &["-n", image.to_str().unwrap()]);
-    let other_errors: Vec<&str> = out
-        .lines()
-        .filter(|l| l.contains("ERROR") && !l.contains("0xa0"))
-        .collect();
+    let other_errors: Vec<&str> =
+        out.lines().filter(|l| l.contains("ERROR") && !l.contains("0xa0")).collect();
     assert!(
         code == 0 && out.contains("clean") && other_errors.is_empty(),
         "fsck.exfat -n (exit {code}):\n{out}"
@@ -206,10 +173,7 @@ fn our_writer_output_passes_fsck() {
     let info = format_image(
         &image,
         6 * GIB,
-        &FormatOptions {
-            label: "WRITER".into(),
-            ..Default::default()
-        },
+        &FormatOptions { label: "WRITER".into(), ..Default::default() },
     );
     assert_eq!(info.cluster_size, 32 << 10);
     let mut fs = ExFat::open(open_image(&image)).unwrap();
@@ -231,24 +195,18 @@ fn our_writer_output_passes_fsck() {
         let parent = if i % 3 != 0 { "/many" } else { dirs[i % 4] };
         let path = format!("{parent}/{}", file_name(i));
         let data = pattern(i as u64, (i * 7919) % 100_000);
-        fs.write_file(&path, &data, Timestamp::from_unix(1_700_000_000 + i as i64))
-            .unwrap();
+        fs.write_file(&path, &data, Timestamp::from_unix(1_700_000_000 + i as i64)).unwrap();
         files.push((path, data));
     }
     let many = fs.metadata("/many").unwrap();
-    assert!(
-        many.size > u64::from(info.cluster_size) && !many.contiguous,
-        "{many:?}"
-    );
+    assert!(many.size > u64::from(info.cluster_size) && !many.contiguous, "{many:?}");
 
     // A 5 GiB sparse file: all clusters allocated, only the ends written.
     fs.create_dir("/persistence", T).unwrap();
     let big_size = 5 * GIB;
     let head = pattern(1000, MIB as usize);
     let tail = pattern(1001, MIB as usize);
-    let mut w = fs
-        .create_file("/persistence/casper-rw", big_size, T)
-        .unwrap();
+    let mut w = fs.create_file("/persistence/casper-rw", big_size, T).unwrap();
     w.write_at(0, &head).unwrap();
     w.write_at(big_size - MIB, &tail).unwrap();
     assert_eq!(w.extents().len(), 1);
@@ -257,12 +215,7 @@ fn our_writer_output_passes_fsck() {
     for i in (0..200).step_by(10) {
         fs.remove(&files[i].0).unwrap();
     }
-    files = files
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| i % 10 != 0)
-        .map(|(_, f)| f)
-        .collect();
+    files = files.into_iter().enumerate().filter(|(i, _)| i % 10 != 0).map(|(_, f)| f).collect();
     fs.remove_dir_all("/deep/1/2/3").unwrap();
     files.retain(|(path, _)| !path.starts_with("/deep/1/2/3/"));
     fs.write_file("/empty.txt", b"", T).unwrap();
@@ -276,25 +229,17 @@ fn our_writer_output_passes_fsck() {
         assert_eq!(&read_all(&mut fs, path), data, "{path}");
     }
     let big = fs.metadata("/persistence/casper-rw").unwrap();
-    assert_eq!(
-        (big.size, big.valid_data_length, big.contiguous),
-        (big_size, big_size, true)
-    );
+    assert_eq!((big.size, big.valid_data_length, big.contiguous), (big_size, big_size, true));
     let extents = fs.extents("/persistence/casper-rw").unwrap();
     assert_eq!(extents.len(), 1);
     assert_eq!(extents[0].len, big_size);
     let mut buf = vec![0u8; MIB as usize];
     fs.read_file("/persistence/casper-rw", 0, &mut buf).unwrap();
     assert_eq!(buf, head);
-    fs.read_file("/persistence/casper-rw", big_size - MIB, &mut buf)
-        .unwrap();
+    fs.read_file("/persistence/casper-rw", big_size - MIB, &mut buf).unwrap();
     assert_eq!(buf, tail);
-    fs.read_file("/persistence/casper-rw", 2 * GIB, &mut buf)
-        .unwrap();
-    assert!(
-        buf.iter().all(|&b| b == 0),
-        "unwritten part of a sparse image reads as zeros"
-    );
+    fs.read_file("/persistence/casper-rw", 2 * GIB, &mut buf).unwrap();
+    assert!(buf.iter().all(|&b| b == 0), "unwritten part of a sparse image reads as zeros");
     assert_eq!(fs.metadata("/deep/1/2").unwrap().name, "2");
     assert_eq!(fs.metadata("/deep/1/2/3"), Err(exfat::Error::NotFound));
 
@@ -310,11 +255,7 @@ fn fragmented_files_pass_fsck() {
     format_image(
         &image,
         64 * MIB,
-        &FormatOptions {
-            label: "FRAG".into(),
-            cluster_size: 4096,
-            ..Default::default()
-        },
+        &FormatOptions { label: "FRAG".into(), cluster_size: 4096, ..Default::default() },
     );
     let mut fs = ExFat::open(open_image(&image)).unwrap();
     // Fill the volume with 256 KiB files (allocated, content left sparse), then punch holes.
@@ -338,12 +279,7 @@ fn fragmented_files_pass_fsck() {
     // A directory that grows into the holes as well.
     fs.create_dir("/names", T).unwrap();
     for i in 0..100 {
-        fs.write_file(
-            &format!("/names/{}", file_name(i)),
-            &pattern(i as u64, 10_000),
-            T,
-        )
-        .unwrap();
+        fs.write_file(&format!("/names/{}", file_name(i)), &pattern(i as u64, 10_000), T).unwrap();
     }
     drop(fs);
 
@@ -374,14 +310,8 @@ fn mkfs_images_are_read_and_extended() {
 
         let mut fs = ExFat::open(open_image(&image)).unwrap();
         assert_eq!(fs.label(), "MKFSLBL");
-        assert_eq!(
-            fs.cluster_size().to_string(),
-            dump_field(&image, "Cluster size:")
-        );
-        assert_eq!(
-            fs.free_clusters().unwrap().to_string(),
-            dump_field(&image, "Free Clusters:")
-        );
+        assert_eq!(fs.cluster_size().to_string(), dump_field(&image, "Cluster size:"));
+        assert_eq!(fs.free_clusters().unwrap().to_string(), dump_field(&image, "Free Clusters:"));
         assert!(fs.read_dir("/").unwrap().is_empty());
         assert!(fs.metadata("/").unwrap().is_dir());
 
@@ -450,10 +380,7 @@ fn files_created_by_exfatprogs_are_read() {
     let dir = tempfile::tempdir().unwrap();
     let image = dir.path().join("rescue.img");
     drop(create_image(&image, 64 * MIB));
-    let (code, out) = run(
-        "mkfs.exfat",
-        &["-c", "4K", "-L", "RESCUE", image.to_str().unwrap()],
-    );
+    let (code, out) = run("mkfs.exfat", &["-c", "4K", "-L", "RESCUE", image.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
 
     let mut img = open_image(&image);
@@ -462,26 +389,17 @@ fn files_created_by_exfatprogs_are_read() {
     let cluster_size = 1usize << geo.cluster_shift;
     // Find the allocation bitmap through the root directory.
     let mut root = vec![0u8; cluster_size];
-    img.read_at(geo.cluster(geo.root_cluster), &mut root)
-        .unwrap();
-    let bitmap_entry = root
-        .chunks(32)
-        .find(|e| e[0] == 0x81)
-        .expect("bitmap entry");
+    img.read_at(geo.cluster(geo.root_cluster), &mut root).unwrap();
+    let bitmap_entry = root.chunks(32).find(|e| e[0] == 0x81).expect("bitmap entry");
     let bitmap_cluster = u32::from_le_bytes(bitmap_entry[20..24].try_into().unwrap());
     // Orphan clusters near the end of the heap: data, FAT chain, bitmap bits.
     let first = geo.cluster_count - 20;
     let orphan: Vec<u32> = (first..first + 3).collect();
     let data = pattern(99, 3 * cluster_size);
     for (n, &c) in orphan.iter().enumerate() {
-        img.write_at(
-            geo.cluster(c),
-            &data[n * cluster_size..(n + 1) * cluster_size],
-        )
-        .unwrap();
+        img.write_at(geo.cluster(c), &data[n * cluster_size..(n + 1) * cluster_size]).unwrap();
         let next = orphan.get(n + 1).copied().unwrap_or(0xFFFF_FFFF);
-        img.write_at(geo.fat_offset + 4 * u64::from(c), &next.to_le_bytes())
-            .unwrap();
+        img.write_at(geo.fat_offset + 4 * u64::from(c), &next.to_le_bytes()).unwrap();
         let bit = c - 2;
         let at = geo.cluster(bitmap_cluster) + u64::from(bit / 8);
         let mut byte = [0u8];
@@ -503,11 +421,7 @@ fn files_created_by_exfatprogs_are_read() {
     assert!(listing.corrupt.is_empty(), "{:?}", listing.corrupt);
     assert_eq!(listing.entries.len(), 1, "{listing:?}\nfsck said:\n{out}");
     let rescued = &listing.entries[0];
-    let path = format!(
-        "/{}/{}",
-        lost_dir.name.to_lowercase(),
-        rescued.name.to_lowercase()
-    );
+    let path = format!("/{}/{}", lost_dir.name.to_lowercase(), rescued.name.to_lowercase());
     assert_eq!(rescued.size, data.len() as u64);
     assert_eq!(read_all(&mut fs, &path), data);
     let extents = fs.extents(&path).unwrap();
@@ -515,18 +429,9 @@ fn files_created_by_exfatprogs_are_read() {
     assert_eq!(extents[0].device_offset, geo.cluster(first));
 
     // And we can keep writing next to exfatprogs' entries.
-    fs.write_file(
-        &format!("/{}/ours.txt", lost_dir.name),
-        b"written by polyboot",
-        T,
-    )
-    .unwrap();
+    fs.write_file(&format!("/{}/ours.txt", lost_dir.name), b"written by polyboot", T).unwrap();
     assert_eq!(
-        fs.write_file(
-            &format!("/{}/{}", lost_dir.name, rescued.name.to_uppercase()),
-            b"",
-            T
-        ),
+        fs.write_file(&format!("/{}/{}", lost_dir.name, rescued.name.to_uppercase()), b"", T),
         Err(exfat::Error::AlreadyExists)
     );
     drop(fs);

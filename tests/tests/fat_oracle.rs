@@ -20,7 +20,10 @@ fn mkfs(img: &Path, fat_bits: u32, sector: u32, kib: u64) {
 }
 
 fn mtools(tool: &str, img: &Path, args: &[&str]) {
-    run_tool(Command::new(find_tool(tool)).env("MTOOLS_SKIP_CHECK", "1").arg("-i").arg(img).args(args)).unwrap();
+    run_tool(
+        Command::new(find_tool(tool)).env("MTOOLS_SKIP_CHECK", "1").arg("-i").arg(img).args(args),
+    )
+    .unwrap();
 }
 
 fn put(img: &Path, tmp: &Path, path: &str, data: &[u8]) {
@@ -40,10 +43,17 @@ fn reads_what_mtools_wrote() {
         let tmp = tempfile::tempdir().unwrap();
         let img = tmp.path().join("esp.img");
         mkfs(&img, bits, sector, kib);
-        mtools("mmd", &img, &["::/loader", "::/loader/entries", "::/EFI", "::/EFI/BOOT", "::/arch", "::/arch/boot"]);
+        mtools(
+            "mmd",
+            &img,
+            &["::/loader", "::/loader/entries", "::/EFI", "::/EFI/BOOT", "::/arch", "::/arch/boot"],
+        );
         let mut files: Vec<(String, Vec<u8>)> = vec![
             ("/loader/loader.conf".into(), b"timeout 3\ndefault arch.conf\n".to_vec()),
-            ("/loader/entries/archiso-x86_64-linux.conf".into(), b"title Arch\nlinux /arch/boot/vmlinuz-linux\n".to_vec()),
+            (
+                "/loader/entries/archiso-x86_64-linux.conf".into(),
+                b"title Arch\nlinux /arch/boot/vmlinuz-linux\n".to_vec(),
+            ),
             ("/EFI/BOOT/BOOTX64.EFI".into(), pattern(1, 70_000)),
             ("/arch/boot/empty".into(), Vec::new()),
             ("/UPPER.TXT".into(), b"short name".to_vec()),
@@ -68,7 +78,11 @@ fn reads_what_mtools_wrote() {
         for (path, data) in &files {
             assert_eq!(&fat.read_file(path, 1 << 20).unwrap(), data, "FAT{bits} {path}");
             // FAT names compare without case.
-            assert_eq!(&fat.read_file(&path.to_uppercase(), 1 << 20).unwrap(), data, "FAT{bits} {path}");
+            assert_eq!(
+                &fat.read_file(&path.to_uppercase(), 1 << 20).unwrap(),
+                data,
+                "FAT{bits} {path}"
+            );
         }
         let names = |v: Vec<polyboot_core::fat::FatEntry>| {
             let mut n: Vec<String> = v.into_iter().map(|e| e.name).collect();
@@ -80,6 +94,9 @@ fn reads_what_mtools_wrote() {
             names(fat.read_dir("/").unwrap()),
             ["EFI", "UPPER.TXT", "a file with spaces and a rather long name.txt", "arch", "loader"]
         );
-        assert_eq!(names(fat.read_dir("/arch/boot").unwrap()), ["a", "c", "empty", "initramfs-linux.img"]);
+        assert_eq!(
+            names(fat.read_dir("/arch/boot").unwrap()),
+            ["a", "c", "empty", "initramfs-linux.img"]
+        );
     }
 }

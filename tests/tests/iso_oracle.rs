@@ -56,12 +56,7 @@ struct OracleCatalog {
 }
 
 fn xorriso_catalog(iso: &Path) -> OracleCatalog {
-    let out = xorriso(&[
-        "-indev",
-        iso.to_str().unwrap(),
-        "-report_el_torito",
-        "plain",
-    ]);
+    let out = xorriso(&["-indev", iso.to_str().unwrap(), "-report_el_torito", "plain"]);
     let mut catalog = None;
     let mut path = None;
     let mut entries = Vec::new();
@@ -104,25 +99,14 @@ fn xorriso_catalog(iso: &Path) -> OracleCatalog {
             _ => {}
         }
     }
-    OracleCatalog {
-        lba: catalog,
-        path,
-        entries,
-    }
+    OracleCatalog { lba: catalog, path, entries }
 }
 
 /// Volume space size in 2048-byte sectors, from util-linux `isosize -x`.
 fn isosize_sectors(iso: &Path) -> u32 {
     let out = run_tool(Command::new(find_tool("isosize")).arg("-x").arg(iso)).unwrap();
     // "sector count: 845, sector size: 2048"
-    let count = out
-        .split("sector count:")
-        .nth(1)
-        .unwrap()
-        .split(',')
-        .next()
-        .unwrap()
-        .trim();
+    let count = out.split("sector count:").nth(1).unwrap().split(',').next().unwrap().trim();
     assert!(out.contains("sector size: 2048"), "{out}");
     count.parse().unwrap()
 }
@@ -142,10 +126,7 @@ fn our_tree<D: ReadAt>(dev: &mut D, tree: &Tree) -> (BTreeMap<String, (u32, u64)
         if e.is_dir() {
             dirs.push(path.to_string());
         } else {
-            assert!(
-                files.insert(path.to_string(), (e.lba(), e.size)).is_none(),
-                "{path} twice"
-            );
+            assert!(files.insert(path.to_string(), (e.lba(), e.size)).is_none(), "{path} twice");
         }
         true
     })
@@ -165,10 +146,7 @@ fn make_tree(src: &Path) {
     write(&src.join("empty.dat"), b"");
     write(&src.join("big.bin"), &pattern(1, 3 << 20));
     write(&src.join("Mixed Case Name With Spaces.txt"), b"mixed\n");
-    write(
-        &src.join("gr\u{fc}\u{df}e-\u{65e5}\u{672c}.txt"),
-        "unicode\n".as_bytes(),
-    );
+    write(&src.join("gr\u{fc}\u{df}e-\u{65e5}\u{672c}.txt"), "unicode\n".as_bytes());
     write(&src.join("boot/grub/grub.cfg"), b"set timeout=5\n");
     write(&src.join("casper/initrd.gz"), &pattern(2, 70_000));
     write(&src.join("deep/a/b/c/d/e/f/g/h/i/j/file.txt"), b"deep\n");
@@ -212,13 +190,8 @@ fn check_tree_against(
         assert_eq!(upper.record_offset(), e.record_offset(), "{path}");
         // The record's own bytes hold the extent (needed to override records later).
         let mut raw = [0u8; 16];
-        dev.read_at(e.record_offset() + iso9660::RECORD_EXTENT_FIELD, &mut raw)
-            .unwrap();
-        assert_eq!(
-            raw,
-            iso9660::extent_fields(e.record.extent_lba, e.record.data_len),
-            "{path}"
-        );
+        dev.read_at(e.record_offset() + iso9660::RECORD_EXTENT_FIELD, &mut raw).unwrap();
+        assert_eq!(raw, iso9660::extent_fields(e.record.extent_lba, e.record.data_len), "{path}");
         if let Some(src) = src {
             let data = iso9660::read_to_vec(dev, &e, 64 << 20).unwrap();
             let want = std::fs::read(src.join(path.trim_start_matches('/'))).unwrap();
@@ -248,22 +221,13 @@ fn plain_rock_ridge_iso_matches_xorriso() {
     let files = xorriso_files(&iso, &[]);
     assert_eq!(files.len(), 308);
     let tree = info.preferred_tree().clone();
-    check_tree_against(
-        &mut dev,
-        &tree,
-        &files,
-        &xorriso_dirs(&iso, &[]),
-        Some(&src),
-    );
+    check_tree_against(&mut dev, &tree, &files, &xorriso_dirs(&iso, &[]), Some(&src));
     // The 300-file directory spans several sectors.
     let many = iso9660::lookup(&mut dev, &tree, "/many").unwrap();
     assert!(many.size > 4 * 2048, "{}", many.size);
 
     // Plain ISO 9660 names of the same volume.
-    let plain = Tree {
-        mode: NameMode::Plain,
-        root: info.primary.root.clone(),
-    };
+    let plain = Tree { mode: NameMode::Plain, root: info.primary.root.clone() };
     let files = xorriso_files(&iso, &["-read_fs", "ecma119"]);
     check_tree_against(
         &mut dev,
@@ -276,10 +240,7 @@ fn plain_rock_ridge_iso_matches_xorriso() {
     // Not bootable.
     let cat = eltorito::read_catalog(&mut dev);
     assert_eq!(cat, Err(ElToritoError::NoBootRecord));
-    assert_eq!(
-        eltorito::uefi_boot_reason(&cat).unwrap(),
-        "no El Torito boot record"
-    );
+    assert_eq!(eltorito::uefi_boot_reason(&cat).unwrap(), "no El Torito boot record");
 }
 
 #[test]
@@ -287,10 +248,7 @@ fn joliet_iso_matches_xorriso() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     make_tree(&src);
-    for (name, extra) in [
-        ("rr-joliet.iso", &[][..]),
-        ("joliet-only.iso", &["--norock"][..]),
-    ] {
+    for (name, extra) in [("rr-joliet.iso", &[][..]), ("joliet-only.iso", &["--norock"][..])] {
         let iso = tmp.path().join(name);
         let mut args = vec!["-J", "-joliet-long", "-V", "JOLIET_VOL"];
         args.extend_from_slice(extra);
@@ -306,10 +264,7 @@ fn joliet_iso_matches_xorriso() {
             assert_eq!(info.preferred_tree(), &joliet.tree);
         }
         let files = xorriso_files(&iso, &["-read_fs", "norock"]);
-        assert!(
-            files.contains_key("/gr\u{fc}\u{df}e-\u{65e5}\u{672c}.txt"),
-            "{files:?}"
-        );
+        assert!(files.contains_key("/gr\u{fc}\u{df}e-\u{65e5}\u{672c}.txt"), "{files:?}");
         let dirs = xorriso_dirs(&iso, &["-read_fs", "norock"]);
         check_tree_against(&mut dev, &joliet.tree.clone(), &files, &dirs, Some(&src));
     }
@@ -345,21 +300,12 @@ fn relocated_deep_directories_follow_rock_ridge() {
     assert_eq!(ours, files);
     // xorriso hides the relocation directory in the Rock Ridge view; we show it (it is a
     // real directory without an RE entry), so compare without it.
-    let dirs: Vec<String> = dirs
-        .into_iter()
-        .filter(|d| !d.starts_with("/RR_MOVED"))
-        .collect();
+    let dirs: Vec<String> = dirs.into_iter().filter(|d| !d.starts_with("/RR_MOVED")).collect();
     assert_eq!(dirs, xorriso_dirs(&iso, &[]));
     let deep = iso9660::lookup(&mut dev, &tree, "/a/b/c/d/e/f/g/h/i/j/file.txt").unwrap();
-    assert_eq!(
-        iso9660::read_to_vec(&mut dev, &deep, 100).unwrap(),
-        b"deep\n"
-    );
+    assert_eq!(iso9660::read_to_vec(&mut dev, &deep, 100).unwrap(), b"deep\n");
     // The plain ISO 9660 view has it under RR_MOVED.
-    let plain = Tree {
-        mode: NameMode::Plain,
-        root: info.primary.root.clone(),
-    };
+    let plain = Tree { mode: NameMode::Plain, root: info.primary.root.clone() };
     let moved = iso9660::lookup(&mut dev, &plain, "/RR_MOVED/H/I/J/FILE.TXT").unwrap();
     assert_eq!(moved.lba(), deep.lba());
 }
@@ -384,13 +330,7 @@ fn mformat_image(path: &Path, kib: u32) {
 
 /// A FAT image made by dosfstools (`mkfs.fat -C`), `kib` KiB.
 fn mkfs_fat_image(path: &Path, kib: u32) {
-    run_tool(
-        Command::new(find_tool("mkfs.fat"))
-            .arg("-C")
-            .arg(path)
-            .arg(kib.to_string()),
-    )
-    .unwrap();
+    run_tool(Command::new(find_tool("mkfs.fat")).arg("-C").arg(path).arg(kib.to_string())).unwrap();
 }
 
 /// Compare our catalog with xorriso's report, entry by entry.
@@ -447,10 +387,7 @@ fn bios_and_efi_el_torito_entries_match_xorriso() {
     let files = xorriso_files(&iso, &[]);
     let (efi_lba, efi_size) = files["/boot/efi.img"];
     assert_eq!(efi_size, 1440 * 1024);
-    assert_eq!(
-        cat.efi_image_range(&mut dev),
-        Some((u64::from(efi_lba) * 2048, efi_size))
-    );
+    assert_eq!(cat.efi_image_range(&mut dev), Some((u64::from(efi_lba) * 2048, efi_size)));
     let bios = cat.bios_entry().unwrap();
     assert_eq!(bios.load_rba, files["/boot/bios.bin"].0);
 
@@ -463,10 +400,7 @@ fn bios_and_efi_el_torito_entries_match_xorriso() {
         let mut mem = MemDevice::from_vec(bytes.clone());
         let c = eltorito::read_catalog(&mut mem).unwrap();
         assert_eq!(c.efi_entry().unwrap().sector_count, count);
-        assert_eq!(
-            c.efi_image_range(&mut mem),
-            Some((u64::from(efi_lba) * 2048, efi_size))
-        );
+        assert_eq!(c.efi_image_range(&mut mem), Some((u64::from(efi_lba) * 2048, efi_size)));
     }
 }
 
@@ -487,16 +421,10 @@ fn large_efi_image_has_sector_count_zero() {
     assert!(efi.default_entry);
     assert_eq!(efi.sector_count, 0);
     assert!(cat.can_boot_uefi() && !cat.can_boot_bios());
-    assert_eq!(
-        cat.bios_reason(),
-        Some("no x86 BIOS boot entry in the El Torito catalog")
-    );
+    assert_eq!(cat.bios_reason(), Some("no x86 BIOS boot entry in the El Torito catalog"));
     let (lba, size) = xorriso_files(&iso, &[])["/efi.img"];
     assert_eq!(size, 40_000 * 1024);
-    assert_eq!(
-        cat.efi_image_range(&mut dev),
-        Some((u64::from(lba) * 2048, size))
-    );
+    assert_eq!(cat.efi_image_range(&mut dev), Some((u64::from(lba) * 2048, size)));
 }
 
 #[test]
@@ -505,17 +433,7 @@ fn bios_only_iso_explains_why_uefi_cannot_boot() {
     let src = tmp.path().join("src");
     write(&src.join("isolinux.bin"), &pattern(4, 4096));
     let iso = tmp.path().join("bios.iso");
-    mkisofs(
-        &[
-            "-b",
-            "isolinux.bin",
-            "-no-emul-boot",
-            "-boot-load-size",
-            "4",
-        ],
-        &iso,
-        &src,
-    );
+    mkisofs(&["-b", "isolinux.bin", "-no-emul-boot", "-boot-load-size", "4"], &iso, &src);
     let mut dev = open(&iso);
     let cat = eltorito::read_catalog(&mut dev);
     check_catalog(&iso, cat.as_ref().unwrap());
@@ -586,19 +504,14 @@ fn ipxe_iso_through_a_fragmented_virtual_disk() {
         let mut vol = vol;
         exfat::format(
             &mut vol,
-            &FormatOptions {
-                label: "POLYBOOT".into(),
-                cluster_size: 4096,
-                ..Default::default()
-            },
+            &FormatOptions { label: "POLYBOOT".into(), cluster_size: 4096, ..Default::default() },
         )
         .unwrap();
         let mut fs = ExFat::open(vol).unwrap();
         let t = Timestamp::EPOCH;
         fs.create_dir_all("/iso", t).unwrap();
         for i in 0..8 {
-            fs.write_file(&format!("/fill{i}"), &pattern(10 + i, 300_000), t)
-                .unwrap();
+            fs.write_file(&format!("/fill{i}"), &pattern(10 + i, 300_000), t).unwrap();
         }
         for i in (0..8).step_by(2) {
             fs.remove(&format!("/fill{i}")).unwrap();
@@ -606,10 +519,7 @@ fn ipxe_iso_through_a_fragmented_virtual_disk() {
         fs.write_file(path, &content, t).unwrap();
         fs.extents(path).unwrap()
     };
-    assert!(
-        extents.len() > 1,
-        "the file should be fragmented: {extents:?}"
-    );
+    assert!(extents.len() > 1, "the file should be fragmented: {extents:?}");
     let mut disk = VirtualDisk::new(2048, content.len() as u64, part, extents).unwrap();
     let mut whole = vec![0u8; content.len()];
     disk.read(&mut phys, 0, &mut whole).unwrap();
@@ -619,15 +529,9 @@ fn ipxe_iso_through_a_fragmented_virtual_disk() {
     let tree = info.preferred_tree().clone();
     let cfg = iso9660::lookup(&mut disk.reader(&mut phys), &tree, "/isolinux.cfg").unwrap();
     let new = b"DEFAULT polyboot\n".to_vec();
-    let at = disk
-        .append_region(2048, RegionSource::Memory(new.clone().into()))
-        .unwrap();
+    let at = disk.append_region(2048, RegionSource::Memory(new.clone().into())).unwrap();
     let fields = iso9660::extent_fields((at / 2048) as u32, new.len() as u32);
-    disk.add_override(
-        cfg.record_offset() + iso9660::RECORD_EXTENT_FIELD,
-        fields.to_vec(),
-    )
-    .unwrap();
+    disk.add_override(cfg.record_offset() + iso9660::RECORD_EXTENT_FIELD, fields.to_vec()).unwrap();
     let mut r = disk.reader(&mut phys);
     let cfg = iso9660::lookup(&mut r, &tree, "/isolinux.cfg").unwrap();
     assert_eq!(iso9660::read_to_vec(&mut r, &cfg, 4096).unwrap(), new);
@@ -640,44 +544,20 @@ fn truncated_ipxe_iso_reports_numbers() {
     let content = std::fs::read(&iso).unwrap();
     let needed = u64::from(isosize_sectors(&iso)) * 2048;
     let tmp = tempfile::tempdir().unwrap();
-    for cut in [
-        1_000_000usize,
-        needed as usize - 1,
-        17 * 2048 + 5,
-        40 * 2048,
-    ] {
+    for cut in [1_000_000usize, needed as usize - 1, 17 * 2048 + 5, 40 * 2048] {
         let path = tmp.path().join("cut.iso");
         std::fs::write(&path, &content[..cut]).unwrap();
         let err = iso9660::probe(&mut open(&path)).unwrap_err();
-        assert_eq!(
-            err,
-            IsoError::Truncated {
-                needed,
-                have: cut as u64
-            }
-        );
+        assert_eq!(err, IsoError::Truncated { needed, have: cut as u64 });
         let msg = err.to_string();
-        assert!(
-            msg.contains(&needed.to_string()) && msg.contains(&cut.to_string()),
-            "{msg}"
-        );
+        assert!(msg.contains(&needed.to_string()) && msg.contains(&cut.to_string()), "{msg}");
     }
     // Too short for even the first volume descriptor.
-    let err = iso9660::probe(&mut MemDevice::from_vec(
-        content[..16 * 2048 + 100].to_vec(),
-    ))
-    .unwrap_err();
-    assert_eq!(
-        err,
-        IsoError::TooSmall {
-            size: 16 * 2048 + 100
-        }
-    );
+    let err =
+        iso9660::probe(&mut MemDevice::from_vec(content[..16 * 2048 + 100].to_vec())).unwrap_err();
+    assert_eq!(err, IsoError::TooSmall { size: 16 * 2048 + 100 });
     // Exactly the volume: fine.
-    assert!(iso9660::probe(&mut MemDevice::from_vec(
-        content[..needed as usize].to_vec()
-    ))
-    .is_ok());
+    assert!(iso9660::probe(&mut MemDevice::from_vec(content[..needed as usize].to_vec())).is_ok());
     // Not an ISO at all.
     let err = iso9660::probe(&mut MemDevice::from_vec(pattern(5, 1 << 20))).unwrap_err();
     assert_eq!(err, IsoError::NotIso);
@@ -699,30 +579,19 @@ fn hostile_catalogs_in_a_real_iso() {
     // EFI entry pointing past the end.
     let mut b = content.clone();
     b[efi + 8..efi + 12].copy_from_slice(&(content.len() as u32 / 2048 + 1).to_le_bytes());
-    assert!(matches!(
-        parse(&b),
-        Err(ElToritoError::EntryOutOfBounds { .. })
-    ));
+    assert!(matches!(parse(&b), Err(ElToritoError::EntryOutOfBounds { .. })));
     // EFI entry whose sector count reaches past the end.
     let mut b = content.clone();
     let last = content.len() as u32 / 2048 - 1;
     b[efi + 8..efi + 12].copy_from_slice(&last.to_le_bytes());
     b[efi + 6..efi + 8].copy_from_slice(&5u16.to_le_bytes());
-    assert!(matches!(
-        parse(&b),
-        Err(ElToritoError::EntryOutOfBounds { .. })
-    ));
+    assert!(matches!(parse(&b), Err(ElToritoError::EntryOutOfBounds { .. })));
     // Catalog pointer past the end of the image.
     let mut b = content.clone();
-    let brvd = (16..32)
-        .map(|s| s * 2048)
-        .find(|&o| b[o] == 0 && &b[o + 1..o + 6] == b"CD001")
-        .unwrap();
+    let brvd =
+        (16..32).map(|s| s * 2048).find(|&o| b[o] == 0 && &b[o + 1..o + 6] == b"CD001").unwrap();
     b[brvd + 71..brvd + 75].copy_from_slice(&0x00FF_FFFFu32.to_le_bytes());
-    assert!(matches!(
-        parse(&b),
-        Err(ElToritoError::CatalogOutOfBounds { .. })
-    ));
+    assert!(matches!(parse(&b), Err(ElToritoError::CatalogOutOfBounds { .. })));
     // An endless chain of "more sections follow" headers.
     let mut b = content.clone();
     let mut header = [0u8; 32];

@@ -17,7 +17,12 @@ use std::time::Duration;
 static ONE_VM: Mutex<()> = Mutex::new(());
 
 /// Boot `iso` from the CD-ROM and return the marker line (`MARKER medium=... source=...`).
-fn boot_to_marker(script: &str, marker: &str, name: &str, firmware: Firmware) -> anyhow::Result<String> {
+fn boot_to_marker(
+    script: &str,
+    marker: &str,
+    name: &str,
+    firmware: Firmware,
+) -> anyhow::Result<String> {
     let iso = fixtures::live_iso(script)?;
     let _one = ONE_VM.lock().unwrap_or_else(|e| e.into_inner());
     let mut vm = Vm::start(
@@ -65,7 +70,8 @@ const DRACUT_MARKER: &str = "POLYBOOT-DRACUT-MARKER";
 #[test]
 #[ignore = "builds a live-build ISO on first use (~10 min as root) and boots it under TCG (~2 min)"]
 fn live_build_iso_boots_from_cdrom_under_ovmf() -> anyhow::Result<()> {
-    let line = boot_to_marker(LIVE_BUILD, LIVE_MARKER, "live-fixture-live-build-uefi", Firmware::Uefi)?;
+    let line =
+        boot_to_marker(LIVE_BUILD, LIVE_MARKER, "live-fixture-live-build-uefi", Firmware::Uefi)?;
     assert_cdrom_medium(&line, "/run/live/medium");
     Ok(())
 }
@@ -73,7 +79,8 @@ fn live_build_iso_boots_from_cdrom_under_ovmf() -> anyhow::Result<()> {
 #[test]
 #[ignore = "builds a live-build ISO on first use (~10 min as root) and boots it under TCG (~2 min)"]
 fn live_build_iso_boots_from_cdrom_under_seabios() -> anyhow::Result<()> {
-    let line = boot_to_marker(LIVE_BUILD, LIVE_MARKER, "live-fixture-live-build-bios", Firmware::Bios)?;
+    let line =
+        boot_to_marker(LIVE_BUILD, LIVE_MARKER, "live-fixture-live-build-bios", Firmware::Bios)?;
     assert_cdrom_medium(&line, "/run/live/medium");
     Ok(())
 }

@@ -19,7 +19,10 @@ use std::process::Command;
 fn require_mount() {
     polyboot_tests::require_root("losetup and ntfs-3g mounts");
     assert!(Path::new("/dev/fuse").exists(), "/dev/fuse is missing: ntfs-3g cannot mount");
-    assert!(Command::new("losetup").arg("--version").output().is_ok(), "losetup is missing (util-linux)");
+    assert!(
+        Command::new("losetup").arg("--version").output().is_ok(),
+        "losetup is missing (util-linux)"
+    );
 }
 
 struct Loop(String);
@@ -48,7 +51,11 @@ fn fill(mnt: &Path) -> Expected {
     put(&mut files, "empty", Vec::new());
     put(&mut files, "Ünïcødé ファイル.txt", pattern(3, 3000));
     for i in 0..600 {
-        put(&mut files, &format!("many/entry number {i:04} with a fairly long name.txt"), format!("entry {i}\n").into_bytes());
+        put(
+            &mut files,
+            &format!("many/entry number {i:04} with a fairly long name.txt"),
+            format!("entry {i}\n").into_bytes(),
+        );
     }
     // Sparse: 1 MiB hole, 5000 bytes of data, hole to 3 MiB.
     {
@@ -79,8 +86,10 @@ fn fill(mnt: &Path) -> Expected {
     put(&mut files, "fragmented.bin", pattern(6, (n / 2 - 2).max(2) * (96 << 10) * 3 / 4));
     let mut dirs = BTreeMap::new();
     for d in ["", "Boot", "Boot/Fonts", "many", "fill"] {
-        let mut names: Vec<String> =
-            std::fs::read_dir(mnt.join(d)).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let mut names: Vec<String> = std::fs::read_dir(mnt.join(d))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
         names.sort();
         dirs.insert(d.to_string(), names);
     }
@@ -100,7 +109,10 @@ fn reads_what_ntfs3g_wrote() {
                 .arg(&img),
         )
         .unwrap();
-        let dev = run_tool(Command::new("losetup").args(["-f", "--show"]).arg(&img)).unwrap().trim().to_string();
+        let dev = run_tool(Command::new("losetup").args(["-f", "--show"]).arg(&img))
+            .unwrap()
+            .trim()
+            .to_string();
         let lo = Loop(dev.clone());
         let mnt = tmp.path().join("mnt");
         std::fs::create_dir(&mnt).unwrap();
@@ -113,12 +125,17 @@ fn reads_what_ntfs3g_wrote() {
         let mut fs = Ntfs::open(MemDevice::from_vec(bytes)).unwrap();
         assert_eq!(fs.boot.cluster_size, cluster);
         for (path, data) in &files {
-            let got = fs.read_file(path, 64 << 20).unwrap_or_else(|e| panic!("cluster {cluster}: {path}: {e}"));
+            let got = fs
+                .read_file(path, 64 << 20)
+                .unwrap_or_else(|e| panic!("cluster {cluster}: {path}: {e}"));
             assert!(got == *data, "cluster {cluster}: {path}: contents differ");
             if path.is_ascii() {
                 // ASCII names compare without case, with either separator.
                 let upper = path.to_uppercase().replace('/', "\\");
-                assert!(fs.read_file(&upper, 64 << 20).unwrap() == *data, "cluster {cluster}: {upper}");
+                assert!(
+                    fs.read_file(&upper, 64 << 20).unwrap() == *data,
+                    "cluster {cluster}: {upper}"
+                );
             }
         }
         for (dir, want) in &dirs {
@@ -127,7 +144,9 @@ fn reads_what_ntfs3g_wrote() {
                 .read_dir(dir)
                 .unwrap()
                 .into_iter()
-                .filter(|e| !(dir.is_empty() && (e.record < 16 || e.name == "." || e.name == "$Extend")))
+                .filter(|e| {
+                    !(dir.is_empty() && (e.record < 16 || e.name == "." || e.name == "$Extend"))
+                })
                 .map(|e| e.name)
                 .collect();
             got.sort();
@@ -136,11 +155,18 @@ fn reads_what_ntfs3g_wrote() {
         // The big directory really is an $INDEX_ALLOCATION B-tree, and the fragmented file has
         // several runs.
         let many = fs.lookup_record("many").unwrap();
-        assert!(many.attributes.iter().any(|a| a.ty == 0xA0), "cluster {cluster}: /many has no $INDEX_ALLOCATION");
+        assert!(
+            many.attributes.iter().any(|a| a.ty == 0xA0),
+            "cluster {cluster}: /many has no $INDEX_ALLOCATION"
+        );
         let frag = fs.lookup_record("fragmented.bin").unwrap();
         match fs.data(&frag).unwrap() {
             AttrValue::NonResident { runs, .. } => {
-                assert!(runs.len() > 1, "cluster {cluster}: fragmented.bin has {} run(s)", runs.len())
+                assert!(
+                    runs.len() > 1,
+                    "cluster {cluster}: fragmented.bin has {} run(s)",
+                    runs.len()
+                )
             }
             v => panic!("fragmented.bin is {v:?}"),
         }
@@ -149,7 +175,10 @@ fn reads_what_ntfs3g_wrote() {
         assert_eq!(fs.read_file("/Boot", 1 << 20), Err(NtfsError::IsADirectory));
         assert_eq!(fs.read_file("/nope", 1 << 20), Err(NtfsError::NotFound));
         assert_eq!(fs.read_file("/bootmgr/x", 1 << 20), Err(NtfsError::NotADirectory));
-        assert!(matches!(fs.read_file("/bootmgr", 1000), Err(NtfsError::TooLarge { size: 400_000, limit: 1000 })));
+        assert!(matches!(
+            fs.read_file("/bootmgr", 1000),
+            Err(NtfsError::TooLarge { size: 400_000, limit: 1000 })
+        ));
         eprintln!("cluster {cluster}: {} files, {} directories read back", files.len(), dirs.len());
     }
 }

@@ -13,12 +13,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{ensure, Context, Result};
-use polyboot_tests::find_tool;
 use polyboot_core::block::{IoError, ReadAt, WriteAt};
 use polyboot_core::gpt::{self, SectorSize};
 use polyboot_core::guid::Guid;
 use polyboot_core::layout::{self, BootCode, Identity, LayoutRequest, Plan, Scheme, GIB, MIB, TIB};
 use polyboot_core::mbr::Mbr;
+use polyboot_tests::find_tool;
 
 /// An image file as a polyboot device: the CLI's own adaptor.
 use polyboot::drive::io::FileDevice;
@@ -47,12 +47,7 @@ fn write_plan(
     sector_size: SectorSize,
     scheme: Scheme,
 ) -> Result<(PathBuf, Plan)> {
-    let plan = layout::plan(&LayoutRequest::new(
-        disk_bytes,
-        sector_size,
-        scheme,
-        identity(),
-    ))?;
+    let plan = layout::plan(&LayoutRequest::new(disk_bytes, sector_size, scheme, identity()))?;
     let path = blank_image(dir, "disk.img", disk_bytes)?;
     let mut dev = FileDevice::open_rw(&path)?;
     layout::write_partition_table(&plan, &mut dev, BootCode::Clear)?;
@@ -125,10 +120,7 @@ struct SfdiskDump {
 
 impl SfdiskDump {
     fn field(&self, key: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 }
 
@@ -141,10 +133,7 @@ fn sfdisk_dump(image: &Path) -> Result<SfdiskDump> {
         if let Some(rest) = line.strip_prefix(device) {
             // "<device>N : start=  2048, size=  192512, type=..., uuid=..., name="...""
             let (number, attrs) = rest.split_once(" : ").context("partition line")?;
-            let mut p = ToolPartition {
-                number: number.trim().parse()?,
-                ..Default::default()
-            };
+            let mut p = ToolPartition { number: number.trim().parse()?, ..Default::default() };
             for attr in attrs.split(", ") {
                 match attr.split_once('=') {
                     Some(("start", v)) => p.start = v.trim().parse()?,
@@ -193,11 +182,7 @@ fn fdisk_details(
         "Device,Start,Sectors,Id,Boot"
     };
     let ss = sector_size.bytes().to_string();
-    let (stdout, stderr) = run(
-        &fdisk(),
-        &["-b", &ss, "-x", "-o", columns, path_str(image)],
-        None,
-    )?;
+    let (stdout, stderr) = run(&fdisk(), &["-b", &ss, "-x", "-o", columns, path_str(image)], None)?;
     ensure!(stderr.trim().is_empty(), "fdisk complained:\n{stderr}");
     let device = path_str(image);
     let mut fields = Vec::new();
@@ -230,10 +215,7 @@ fn fdisk_details(
 }
 
 fn field<'a>(fields: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    fields
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
+    fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
 /// What the plan says partitions 1 and 2 are, in a tool's terms.
@@ -241,11 +223,7 @@ fn expected_partitions(plan: &Plan) -> Vec<ToolPartition> {
     [&plan.data, &plan.boot]
         .into_iter()
         .map(|p| match &p.entry {
-            layout::EntryKind::Gpt {
-                type_guid,
-                unique_guid,
-                name,
-            } => ToolPartition {
+            layout::EntryKind::Gpt { type_guid, unique_guid, name } => ToolPartition {
                 number: p.number,
                 start: p.first_lba,
                 sectors: p.sectors,
@@ -254,10 +232,7 @@ fn expected_partitions(plan: &Plan) -> Vec<ToolPartition> {
                 name: name.clone(),
                 bootable: false,
             },
-            layout::EntryKind::Mbr {
-                partition_type,
-                active,
-            } => ToolPartition {
+            layout::EntryKind::Mbr { partition_type, active } => ToolPartition {
                 number: p.number,
                 start: p.first_lba,
                 sectors: p.sectors,
@@ -278,17 +253,8 @@ struct Case {
 }
 
 fn check_against_hand_numbers(plan: &Plan, case: &Case) {
-    let got = (
-        plan.data.first_lba,
-        plan.data.sectors,
-        plan.boot.first_lba,
-        plan.boot.sectors,
-    );
-    assert_eq!(
-        got, case.expected,
-        "{} bytes, {}-byte sectors",
-        case.disk_bytes, case.sector_size
-    );
+    let got = (plan.data.first_lba, plan.data.sectors, plan.boot.first_lba, plan.boot.sectors);
+    assert_eq!(got, case.expected, "{} bytes, {}-byte sectors", case.disk_bytes, case.sector_size);
 }
 
 /// Our reader agrees with what we planned, and finds the sector size on its own.
@@ -301,10 +267,7 @@ fn check_read_back(image: &Path, plan: &Plan) -> Result<()> {
     };
     assert_eq!(mbr, plan.mbr);
     if let Some(table) = &plan.gpt {
-        assert_eq!(
-            gpt::detect_sector_size(&mut dev).map_err(io)?,
-            Some(plan.sector_size)
-        );
+        assert_eq!(gpt::detect_sector_size(&mut dev).map_err(io)?, Some(plan.sector_size));
         let got = gpt::read(&mut dev, plan.sector_size)?;
         assert_eq!(&got.gpt, table);
         assert_eq!((got.primary_problem, got.backup_problem), (None, None));
@@ -342,43 +305,22 @@ fn gpt_512_images_pass_sfdisk_and_sgdisk() -> Result<()> {
         let dump = sfdisk_dump(&image)?;
         assert_eq!(dump.field("label"), Some("gpt"));
         assert_eq!(dump.field("sector-size"), Some("512"));
-        assert_eq!(
-            dump.field("label-id"),
-            Some(table.disk_guid.to_string().as_str())
-        );
+        assert_eq!(dump.field("label-id"), Some(table.disk_guid.to_string().as_str()));
         assert_eq!(dump.field("first-lba"), Some("2048"));
         let last_usable = case.disk_bytes / 512 - 34;
-        assert_eq!(
-            dump.field("last-lba"),
-            Some(last_usable.to_string().as_str())
-        );
+        assert_eq!(dump.field("last-lba"), Some(last_usable.to_string().as_str()));
         assert_eq!(dump.partitions, expected_partitions(&plan));
-        assert_eq!(
-            dump.partitions[0].type_code,
-            "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7"
-        );
-        assert_eq!(
-            dump.partitions[1].type_code,
-            "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
-        );
+        assert_eq!(dump.partitions[0].type_code, "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7");
+        assert_eq!(dump.partitions[1].type_code, "C12A7328-F81F-11D2-BA4B-00A0C93EC93B");
         assert_eq!(dump.partitions[1].name, "POLYBOOT-EFI");
 
         let (verify, _) = run(&sfdisk(), &["--verify", path_str(&image)], None)?;
-        ensure!(
-            verify.contains("No errors detected."),
-            "sfdisk --verify:\n{verify}"
-        );
+        ensure!(verify.contains("No errors detected."), "sfdisk --verify:\n{verify}");
 
         let (sg, sg_err) = run(&sgdisk(), &["-v", path_str(&image)], None)?;
-        ensure!(
-            sg.contains("No problems found."),
-            "sgdisk -v:\n{sg}\n{sg_err}"
-        );
+        ensure!(sg.contains("No problems found."), "sgdisk -v:\n{sg}\n{sg_err}");
         // sgdisk says "Creating new GPT entries" when it finds no table: it must have found ours.
-        ensure!(
-            !sg.contains("Creating new GPT"),
-            "sgdisk did not find the GPT:\n{sg}"
-        );
+        ensure!(!sg.contains("Creating new GPT"), "sgdisk did not find the GPT:\n{sg}");
         ensure!(!sg.contains("Problem"), "sgdisk -v:\n{sg}");
 
         check_read_back(&image, &plan)?;
@@ -418,10 +360,7 @@ fn gpt_4096_images_pass_fdisk() -> Result<()> {
             field(&fields, "Sector size (logical/physical)"),
             Some("4096 bytes / 4096 bytes")
         );
-        assert_eq!(
-            field(&fields, "Disk identifier"),
-            Some(table.disk_guid.to_string().as_str())
-        );
+        assert_eq!(field(&fields, "Disk identifier"), Some(table.disk_guid.to_string().as_str()));
         assert_eq!(field(&fields, "First usable LBA"), Some("256"));
         assert_eq!(
             field(&fields, "Last usable LBA"),
@@ -479,10 +418,7 @@ fn mbr_512_images_pass_sfdisk() -> Result<()> {
         assert!(dump.partitions.iter().all(|p| !p.bootable));
 
         let (verify, _) = run(&sfdisk(), &["--verify", path_str(&image)], None)?;
-        ensure!(
-            verify.contains("No errors detected."),
-            "sfdisk --verify:\n{verify}"
-        );
+        ensure!(verify.contains("No errors detected."), "sfdisk --verify:\n{verify}");
 
         check_read_back(&image, &plan)?;
     }
@@ -529,10 +465,7 @@ fn mbr_4096_images_pass_fdisk() -> Result<()> {
 #[test]
 fn mbr_of_2_tib_at_512_is_refused() {
     let req = LayoutRequest::new(2 * TIB, SectorSize::B512, Scheme::Mbr, identity());
-    assert!(matches!(
-        layout::plan(&req),
-        Err(layout::LayoutError::MbrTooLarge { .. })
-    ));
+    assert!(matches!(layout::plan(&req), Err(layout::LayoutError::MbrTooLarge { .. })));
 }
 
 /// Tables sgdisk creates (512-byte sectors), read by our parser, compared with sfdisk's view.
@@ -576,23 +509,14 @@ fn our_parser_reads_sgdisk_tables() -> Result<()> {
     let dump = sfdisk_dump(&image)?;
 
     let mut dev = FileDevice::open_rw(&image)?;
-    assert_eq!(
-        gpt::detect_sector_size(&mut dev).map_err(io)?,
-        Some(SectorSize::B512)
-    );
+    assert_eq!(gpt::detect_sector_size(&mut dev).map_err(io)?, Some(SectorSize::B512));
     let got = gpt::read(&mut dev, SectorSize::B512)?;
     assert_eq!((got.primary_problem, got.backup_problem), (None, None));
     let table = got.gpt;
     assert_eq!(table.disk_guid, Guid::parse(disk_guid)?);
     assert_eq!(table.disk_guid.to_string(), dump.field("label-id").unwrap());
-    assert_eq!(
-        table.first_usable_lba.to_string(),
-        dump.field("first-lba").unwrap()
-    );
-    assert_eq!(
-        table.last_usable_lba.to_string(),
-        dump.field("last-lba").unwrap()
-    );
+    assert_eq!(table.first_usable_lba.to_string(), dump.field("first-lba").unwrap());
+    assert_eq!(table.last_usable_lba.to_string(), dump.field("last-lba").unwrap());
     assert_eq!(table.entries.len(), 128);
 
     let ours: Vec<ToolPartition> = table
@@ -611,16 +535,10 @@ fn our_parser_reads_sgdisk_tables() -> Result<()> {
     assert_eq!(ours.iter().map(|p| p.number).collect::<Vec<_>>(), [1, 3]);
     assert_eq!(table.partition(1).unwrap().type_guid, Guid::EFI_SYSTEM);
     assert_eq!(table.partition(1).unwrap().sectors(), 64 * MIB / 512);
-    assert_eq!(
-        table.partition(3).unwrap().type_guid,
-        Guid::MICROSOFT_BASIC_DATA
-    );
+    assert_eq!(table.partition(3).unwrap().type_guid, Guid::MICROSOFT_BASIC_DATA);
     assert_eq!(table.partition(3).unwrap().name.to_string(), "Données");
     assert_eq!(table.partition(3).unwrap().attributes, 1 << 63);
-    assert_eq!(
-        table.partition(3).unwrap().unique_guid.to_string(),
-        data_guid
-    );
+    assert_eq!(table.partition(3).unwrap().unique_guid.to_string(), data_guid);
 
     // Our reader falls back to sgdisk's backup when the primary header is damaged.
     dev.write_at(512 + 24, &[0xFF]).map_err(io)?;
@@ -642,25 +560,16 @@ fn our_parser_reads_fdisk_4096_gpt() -> Result<()> {
     let (fields, listed) = fdisk_details(&image, SectorSize::B4096, true)?;
 
     let mut dev = FileDevice::open_rw(&image)?;
-    assert_eq!(
-        gpt::detect_sector_size(&mut dev).map_err(io)?,
-        Some(SectorSize::B4096)
-    );
+    assert_eq!(gpt::detect_sector_size(&mut dev).map_err(io)?, Some(SectorSize::B4096));
     let got = gpt::read(&mut dev, SectorSize::B4096)?;
     assert_eq!((got.primary_problem, got.backup_problem), (None, None));
     let table = got.gpt;
-    assert_eq!(
-        Some(table.disk_guid.to_string().as_str()),
-        field(&fields, "Disk identifier")
-    );
+    assert_eq!(Some(table.disk_guid.to_string().as_str()), field(&fields, "Disk identifier"));
     assert_eq!(
         Some(table.first_usable_lba.to_string().as_str()),
         field(&fields, "First usable LBA")
     );
-    assert_eq!(
-        Some(table.last_usable_lba.to_string().as_str()),
-        field(&fields, "Last usable LBA")
-    );
+    assert_eq!(Some(table.last_usable_lba.to_string().as_str()), field(&fields, "Last usable LBA"));
     let ours: Vec<ToolPartition> = table
         .partitions()
         .map(|(number, p)| ToolPartition {
@@ -741,12 +650,8 @@ fn sgdisk_rewrites_our_table_and_we_read_it() -> Result<()> {
 fn switching_schemes_leaves_no_stale_table() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let (image, _) = write_plan(dir.path(), 256 * MIB, SectorSize::B512, Scheme::Gpt)?;
-    let mbr_plan = layout::plan(&LayoutRequest::new(
-        256 * MIB,
-        SectorSize::B512,
-        Scheme::Mbr,
-        identity(),
-    ))?;
+    let mbr_plan =
+        layout::plan(&LayoutRequest::new(256 * MIB, SectorSize::B512, Scheme::Mbr, identity()))?;
     let mut dev = FileDevice::open_rw(&image)?;
     layout::write_partition_table(&mbr_plan, &mut dev, BootCode::Keep)?;
     let dump = sfdisk_dump(&image)?; // fails on stderr warnings such as a leftover GPT
@@ -754,10 +659,7 @@ fn switching_schemes_leaves_no_stale_table() -> Result<()> {
     assert_eq!(dump.partitions, expected_partitions(&mbr_plan));
     // With the GPT gone sgdisk sees only the MBR (and, told nothing, "converts" it in memory).
     let (sg, _) = run(&sgdisk(), &["-v", path_str(&image)], None)?;
-    ensure!(
-        sg.contains("Found invalid GPT and valid MBR"),
-        "sgdisk -v:\n{sg}"
-    );
+    ensure!(sg.contains("Found invalid GPT and valid MBR"), "sgdisk -v:\n{sg}");
     check_read_back(&image, &mbr_plan)?;
     Ok(())
 }

@@ -31,7 +31,6 @@ fn hivexsh(hive: &Path, script: &str, write: bool) -> String {
     run_tool(&mut cmd).unwrap()
 }
 
-
 /// `hivexml`, without the `<byte_runs>` (file offsets differ between writers).
 fn hivexml(hive: &Path) -> String {
     let xml = run_tool(Command::new(find_tool("hivexml")).arg(hive)).unwrap();
@@ -39,10 +38,7 @@ fn hivexml(hive: &Path) -> String {
     let mut rest = xml.as_str();
     while let Some(start) = rest.find("<byte_runs>") {
         out.push_str(&rest[..start]);
-        let end = rest[start..]
-            .find("</byte_runs>")
-            .expect("unterminated byte_runs")
-            + start;
+        let end = rest[start..].find("</byte_runs>").expect("unterminated byte_runs") + start;
         rest = &rest[end + "</byte_runs>".len()..];
     }
     out.push_str(rest);
@@ -60,9 +56,7 @@ enum Shown {
 
 /// A quoted string with `\"` and `\\` escapes; returns it and the rest of the line.
 fn unquote(s: &str) -> (String, &str) {
-    let s = s
-        .strip_prefix('"')
-        .unwrap_or_else(|| panic!("no quote: {s}"));
+    let s = s.strip_prefix('"').unwrap_or_else(|| panic!("no quote: {s}"));
     let mut out = String::new();
     let mut chars = s.char_indices();
     while let Some((i, c)) = chars.next() {
@@ -112,12 +106,7 @@ fn assert_shown(ours: &Value, shown: &Shown) {
     match shown {
         Shown::Text(kind, text) => {
             assert_eq!(*kind, ours.kind, "{}", ours.name);
-            assert_eq!(
-                ours.as_string().as_deref(),
-                Some(text.as_str()),
-                "{}",
-                ours.name
-            );
+            assert_eq!(ours.as_string().as_deref(), Some(text.as_str()), "{}", ours.name);
         }
         Shown::Bytes(kind, bytes) => {
             assert_eq!(*kind, ours.kind, "{}", ours.name);
@@ -136,10 +125,7 @@ fn base64_decode(s: &str) -> Vec<u8> {
         b'/' => 63,
         _ => panic!("not base64: {c}"),
     };
-    let clean: Vec<u8> = s
-        .bytes()
-        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
-        .collect();
+    let clean: Vec<u8> = s.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=').collect();
     let mut out = Vec::new();
     for chunk in clean.chunks(4) {
         let mut n = 0u32;
@@ -153,9 +139,7 @@ fn base64_decode(s: &str) -> Vec<u8> {
 
 /// The attribute `value="..."` of hivexml's `<value ... key="KEY" ...>` element.
 fn xml_value(xml: &str, key: &str) -> String {
-    let at = xml
-        .find(&format!("key=\"{key}\""))
-        .unwrap_or_else(|| panic!("no value {key}"));
+    let at = xml.find(&format!("key=\"{key}\"")).unwrap_or_else(|| panic!("no value {key}"));
     let v = xml[at..].find("value=\"").unwrap() + at + "value=\"".len();
     let end = xml[v..].find('"').unwrap() + v;
     xml[v..end].to_string()
@@ -168,9 +152,7 @@ fn count_keys(k: &KeyNode) -> usize {
 fn sample_tree() -> KeyNode {
     let mut root = KeyNode::new("ROOT");
     root.timestamp = 0x01DA_1234_5678_9ABC;
-    let a = root
-        .create_path("Software\\Polyboot", 0x01D0_0000_0000_0000)
-        .unwrap();
+    let a = root.create_path("Software\\Polyboot", 0x01D0_0000_0000_0000).unwrap();
     a.set_value(Value::sz("Name", "polyboot"));
     a.set_value(Value::expand_sz("Path", "%SystemRoot%\\system32"));
     a.set_value(Value::dword("Dword", 7));
@@ -184,9 +166,7 @@ fn sample_tree() -> KeyNode {
     a.set_value(Value::binary("Big", &pattern(1, 40_000)));
     a.set_value(Value::binary("Edge", &pattern(2, regf::BIG_DATA_SEGMENT)));
     a.set_value(Value::sz("Ünïcode", "日本語"));
-    root.create_path("Ünïcode\\日本語\\キー", 0)
-        .unwrap()
-        .set_value(Value::dword("x", 1));
+    root.create_path("Ünïcode\\日本語\\キー", 0).unwrap().set_value(Value::dword("x", 1));
     root.create_path("A\\B\\C\\D", 0).unwrap();
     let many = root.create_path("Many", 0).unwrap();
     for i in (0..1200).rev() {
@@ -207,22 +187,13 @@ fn hives_we_write_read_back_in_hivex() {
     assert_eq!(xml.matches("<node ").count(), count_keys(&tree));
     assert!(xml.contains("<node name=\"キー\">"));
     assert_eq!(base64_decode(&xml_value(&xml, "Big")), pattern(1, 40_000));
-    assert_eq!(
-        base64_decode(&xml_value(&xml, "Edge")),
-        pattern(2, regf::BIG_DATA_SEGMENT)
-    );
+    assert_eq!(base64_decode(&xml_value(&xml, "Edge")), pattern(2, regf::BIG_DATA_SEGMENT));
 
     // hivexget: single values.
     assert_eq!(hivexget(&hive, "\\Software\\Polyboot", "Dword"), "7\n");
-    assert_eq!(
-        hivexget(&hive, "\\Software\\Polyboot", "Name"),
-        "polyboot\n"
-    );
+    assert_eq!(hivexget(&hive, "\\Software\\Polyboot", "Name"), "polyboot\n");
     // hivex lists the terminating empty string as a last, empty item.
-    assert_eq!(
-        hivexget(&hive, "\\Software\\Polyboot", "Multi"),
-        "one\ntwo\nthree\n\n"
-    );
+    assert_eq!(hivexget(&hive, "\\Software\\Polyboot", "Multi"), "one\ntwo\nthree\n\n");
     assert_eq!(hivexget(&hive, "\\Ünïcode\\日本語\\キー", "x"), "1\n");
 
     // hivexsh: every value's type and bytes, in order; the 1200 subkeys, sorted.
@@ -239,10 +210,7 @@ fn hives_we_write_read_back_in_hivex() {
     let expect: Vec<String> = (0..1200).map(|i| format!("Key{i:04}")).collect();
     assert_eq!(names, expect);
     let out = hivexsh(&hive, "ls\n", false);
-    assert_eq!(
-        out.lines().collect::<Vec<_>>(),
-        ["A", "Many", "Software", "Ünïcode"]
-    );
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["A", "Many", "Software", "Ünïcode"]);
 }
 
 #[test]
@@ -254,10 +222,7 @@ fn hives_hivex_edits_read_back_in_ours() {
     // hivexsh reads lines of at most about 8 KiB, so the longest value it can set is about
     // 4000 bytes: hivex-written big data cannot be made here (our big data is checked the
     // other way round, above).
-    let big: Vec<String> = pattern(3, 4000)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let big: Vec<String> = pattern(3, 4000).iter().map(|b| format!("{b:02x}")).collect();
     let mut script = String::from("add FromHivex\ncd FromHivex\nsetval 6\n");
     script += "Text\nstring:hello\nExp\nexpandstring:%TEMP%\nD\ndword:0x12345678\n";
     // (hivexsh's own `qword:` leaves stack garbage in the upper bytes: hex:11 instead.)
@@ -278,10 +243,7 @@ fn hives_hivex_edits_read_back_in_ours() {
     assert_eq!(k.value("Exp").unwrap().kind, regf::REG_EXPAND_SZ);
     assert_eq!(k.value("Exp").unwrap().as_string().unwrap(), "%TEMP%");
     assert_eq!(k.value("D").unwrap().as_dword(), Some(0x1234_5678));
-    assert_eq!(
-        k.value("Q").unwrap().as_qword(),
-        Some(0x1122_3344_5566_7788)
-    );
+    assert_eq!(k.value("Q").unwrap().as_qword(), Some(0x1122_3344_5566_7788));
     assert_eq!(k.value("").unwrap().data, [0xde, 0xad]);
     assert_eq!(k.value("Big").unwrap().data, pattern(3, 4000));
     let subs: Vec<&str> = k.subkeys.iter().map(|s| s.name.as_str()).collect();
@@ -305,12 +267,7 @@ fn hives_hivex_edits_read_back_in_ours() {
     let rewritten = dir.path().join("rewritten");
     std::fs::write(&rewritten, parsed.to_bytes().unwrap()).unwrap();
     assert_eq!(hivexml(&rewritten), hivexml(&hive));
-    assert_eq!(
-        Hive::parse(&std::fs::read(&rewritten).unwrap())
-            .unwrap()
-            .root,
-        parsed.root
-    );
+    assert_eq!(Hive::parse(&std::fs::read(&rewritten).unwrap()).unwrap().root, parsed.root);
 }
 
 #[test]
@@ -318,15 +275,8 @@ fn system_hive_policy_reads_back_in_hivexget() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("SYSTEM");
     let mut system = Hive::new("SYSTEM");
-    system
-        .root
-        .create_path("Select", 0)
-        .unwrap()
-        .set_value(Value::dword("Current", 1));
-    system
-        .root
-        .create_path("ControlSet001\\Control", 0)
-        .unwrap();
+    system.root.create_path("Select", 0).unwrap().set_value(Value::dword("Current", 1));
+    system.root.create_path("ControlSet001\\Control", 0).unwrap();
     system
         .root
         .create_path("ControlSet001\\Services\\partmgr", 0)
@@ -343,35 +293,19 @@ fn system_hive_policy_reads_back_in_hivexget() {
     let mut hive = Hive::parse(&std::fs::read(&path).unwrap()).unwrap();
     regf::set_portable_workspace_policy(&mut hive, true, 0x01DA_0000_0000_0000).unwrap();
     std::fs::write(&path, hive.to_bytes().unwrap()).unwrap();
+    assert_eq!(hivexget(&path, "\\ControlSet001\\Control", "PortableOperatingSystem"), "1\n");
     assert_eq!(
-        hivexget(&path, "\\ControlSet001\\Control", "PortableOperatingSystem"),
-        "1\n"
-    );
-    assert_eq!(
-        hivexget(
-            &path,
-            "\\ControlSet001\\Services\\partmgr\\Parameters",
-            "SanPolicy"
-        ),
+        hivexget(&path, "\\ControlSet001\\Services\\partmgr\\Parameters", "SanPolicy"),
         "4\n"
     );
-    assert_eq!(
-        hivexget(&path, "\\ControlSet001\\Services\\partmgr", "Start"),
-        "0\n"
-    );
-    assert_eq!(
-        hivexget(&path, "\\ControlSet001\\Control\\Keep", "V"),
-        "kept\n"
-    );
+    assert_eq!(hivexget(&path, "\\ControlSet001\\Services\\partmgr", "Start"), "0\n");
+    assert_eq!(hivexget(&path, "\\ControlSet001\\Control\\Keep", "V"), "kept\n");
 }
 
 /// `Objects\{guid}\Elements\<type>\Element` as hivexsh prints it.
 fn element_shown(hive: &Path, object: &str, element: u32) -> Shown {
-    let out = hivexsh(
-        hive,
-        &format!("cd \\Objects\\{object}\\Elements\\{element:08x}\nlsval\n"),
-        false,
-    );
+    let out =
+        hivexsh(hive, &format!("cd \\Objects\\{object}\\Elements\\{element:08x}\nlsval\n"), false);
     let mut values = parse_lsval(&out);
     assert_eq!(values.len(), 1, "{out}");
     let (name, shown) = values.remove(0);
@@ -392,29 +326,15 @@ fn bcd_stores_read_back_in_hivexsh() {
     let esp = Guid::parse("11111111-2222-3333-4444-555555555555").unwrap();
     let ntfs = Guid::parse("a0b1c2d3-e4f5-0617-2839-4a5b6c7d8e9f").unwrap();
     let loader = Guid::parse("{6a2d1f5e-8c3b-4d7a-9e0f-1b2c3d4e5f60}").unwrap();
-    let mbr = Partition::Mbr {
-        signature: 0xB3EB_A8F1,
-        offset: 0x15F0_0000,
-    };
+    let mbr = Partition::Mbr { signature: 0xB3EB_A8F1, offset: 0x15F0_0000 };
     let cases = [
         (
             BcdFirmware::Uefi,
-            Partition::Gpt {
-                disk,
-                partition: esp,
-            },
-            Partition::Gpt {
-                disk,
-                partition: ntfs,
-            },
+            Partition::Gpt { disk, partition: esp },
+            Partition::Gpt { disk, partition: ntfs },
             "\\Windows\\system32\\winload.efi",
         ),
-        (
-            BcdFirmware::Bios,
-            mbr,
-            mbr,
-            "\\Windows\\system32\\winload.exe",
-        ),
+        (BcdFirmware::Bios, mbr, mbr, "\\Windows\\system32\\winload.exe"),
     ];
     for (firmware, boot, windows, winload) in cases {
         let dir = tempfile::tempdir().unwrap();
@@ -447,9 +367,8 @@ fn bcd_stores_read_back_in_hivexsh() {
                 .map(String::from)
                 .collect()
         };
-        let mut mgr_expect = vec![
-            "11000001", "12000004", "12000005", "23000003", "24000001", "25000004",
-        ];
+        let mut mgr_expect =
+            vec!["11000001", "12000004", "12000005", "23000003", "24000001", "25000004"];
         if firmware == BcdFirmware::Uefi {
             mgr_expect.insert(1, "12000002");
         }
@@ -463,23 +382,10 @@ fn bcd_stores_read_back_in_hivexsh() {
         );
 
         // Device blobs, decoded from hivex's bytes, name our partitions.
-        assert_eq!(
-            shown_device(&path, bootmgr, 0x1100_0001),
-            Device::Partition(boot)
-        );
-        assert_eq!(
-            shown_device(&path, loader_key, 0x1100_0001),
-            Device::Partition(windows)
-        );
-        assert_eq!(
-            shown_device(&path, loader_key, 0x2100_0001),
-            Device::Partition(windows)
-        );
-        if let Partition::Gpt {
-            disk: d,
-            partition: p,
-        } = windows
-        {
+        assert_eq!(shown_device(&path, bootmgr, 0x1100_0001), Device::Partition(boot));
+        assert_eq!(shown_device(&path, loader_key, 0x1100_0001), Device::Partition(windows));
+        assert_eq!(shown_device(&path, loader_key, 0x2100_0001), Device::Partition(windows));
+        if let Partition::Gpt { disk: d, partition: p } = windows {
             let Shown::Bytes(_, blob) = element_shown(&path, loader_key, 0x2100_0001) else {
                 unreachable!()
             };
@@ -497,10 +403,7 @@ fn bcd_stores_read_back_in_hivexsh() {
         assert_eq!(text(loader_key, 0x1200_0004), "Windows To Go");
         assert_eq!(text(bootmgr, 0x2300_0003), loader_key);
         if firmware == BcdFirmware::Uefi {
-            assert_eq!(
-                text(bootmgr, 0x1200_0002),
-                "\\EFI\\Microsoft\\Boot\\bootmgfw.efi"
-            );
+            assert_eq!(text(bootmgr, 0x1200_0002), "\\EFI\\Microsoft\\Boot\\bootmgfw.efi");
         }
         assert_eq!(
             element_shown(&path, loader_key, 0x1600_0009),
@@ -510,16 +413,9 @@ fn bcd_stores_read_back_in_hivexsh() {
             element_shown(&path, bootmgr, 0x2500_0004),
             Shown::Bytes(regf::REG_BINARY, 30u64.to_le_bytes().to_vec())
         );
-        let order = hivexget(
-            &path,
-            &format!("\\Objects\\{bootmgr}\\Elements\\24000001"),
-            "Element",
-        );
-        assert_eq!(
-            order,
-            format!("{loader_key}\n\n"),
-            "one object, then the list's terminator"
-        );
+        let order =
+            hivexget(&path, &format!("\\Objects\\{bootmgr}\\Elements\\24000001"), "Element");
+        assert_eq!(order, format!("{loader_key}\n\n"), "one object, then the list's terminator");
     }
 }
 
@@ -563,10 +459,7 @@ mod libhivex {
     pub fn add_key(input: &Path, output: &Path, child: &str, values: &[(&str, u32, &[u8])]) {
         // SAFETY: loading a shared library by its soname.
         let lib = unsafe { libc::dlopen(c"libhivex.so.0".as_ptr(), libc::RTLD_NOW) };
-        assert!(
-            !lib.is_null(),
-            "libhivex.so.0 is not installed (Debian package libhivex0)"
-        );
+        assert!(!lib.is_null(), "libhivex.so.0 is not installed (Debian package libhivex0)");
         let open: Open = sym(lib, c"hivex_open");
         let root: Root = sym(lib, c"hivex_root");
         let add_child: AddChild = sym(lib, c"hivex_node_add_child");
@@ -637,9 +530,6 @@ fn long_values_libhivex_writes_read_back_in_ours() {
     let rewritten = dir.path().join("rewritten");
     std::fs::write(&rewritten, parsed.to_bytes().unwrap()).unwrap();
     let script = "cd \\FromLibhivex\nlsval\n";
-    assert_eq!(
-        hivexsh(&rewritten, script, false),
-        hivexsh(&theirs, script, false)
-    );
+    assert_eq!(hivexsh(&rewritten, script, false), hivexsh(&theirs, script, false));
     assert_eq!(hivexml(&rewritten), hivexml(&theirs));
 }

@@ -47,11 +47,7 @@ fn check_against_udfinfo(vol: &UdfVolume, info: &BTreeMap<String, String>) {
     assert_eq!(vol.block_size.to_string(), info["blocksize"], "block size");
     assert_eq!(vol.volume_id, info["lvid"], "logical volume identifier");
     assert_eq!(vol.volume_id, info["label"], "label");
-    assert_eq!(
-        vol.udf_revision,
-        Some(revision(&info["udfrev"])),
-        "UDF revision"
-    );
+    assert_eq!(vol.udf_revision, Some(revision(&info["udfrev"])), "UDF revision");
 }
 
 /// Every path of the volume (`/a`, `/a/b`, ...), listed directory by directory.
@@ -73,17 +69,7 @@ fn udf_paths(vol: &UdfVolume, dev: &mut MemDevice) -> BTreeSet<String> {
 fn genisoimage(tools: &[PathBuf], tree: &Path, iso: &Path, label: &str) {
     run_tool(
         Command::new(&tools[0])
-            .args([
-                "-quiet",
-                "-input-charset",
-                "utf-8",
-                "-udf",
-                "-R",
-                "-J",
-                "-V",
-                label,
-                "-o",
-            ])
+            .args(["-quiet", "-input-charset", "utf-8", "-udf", "-R", "-J", "-V", label, "-o"])
             .arg(iso)
             .arg(tree),
     )
@@ -134,9 +120,7 @@ fn reads_genisoimage_udf_trees() {
     assert_eq!(vol.read_dir(&mut dev, &many).unwrap().len(), 300);
 
     for (path, want) in &files {
-        let e = vol
-            .lookup(&mut dev, path)
-            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        let e = vol.lookup(&mut dev, path).unwrap_or_else(|e| panic!("{path}: {e}"));
         assert!(!e.is_dir());
         assert_eq!(e.size, want.len() as u64, "{path}");
         let mut got = vec![0u8; want.len()];
@@ -150,10 +134,7 @@ fn reads_genisoimage_udf_trees() {
                     "{path}: range holds other bytes"
                 );
             }
-            None => assert!(
-                want.is_empty(),
-                "{path}: genisoimage writes files contiguously"
-            ),
+            None => assert!(want.is_empty(), "{path}: genisoimage writes files contiguously"),
         }
         // Through the ReadAt adaptor, at an odd offset.
         let mut f = UdfFile::new(&mut dev, &vol, &e).unwrap();
@@ -166,28 +147,13 @@ fn reads_genisoimage_udf_trees() {
         assert!(f.read_at(want.len() as u64, &mut [0u8]).is_err());
     }
     // Case-insensitive fallback, leading slash, directories.
-    assert_eq!(
-        vol.lookup(&mut dev, "/SOURCES/Install.WIM").unwrap().size,
-        3_000_001
-    );
+    assert_eq!(vol.lookup(&mut dev, "/SOURCES/Install.WIM").unwrap().size, 3_000_001);
     assert!(vol.lookup(&mut dev, "a/b/c").unwrap().is_dir());
-    assert!(matches!(
-        vol.lookup(&mut dev, "sources/nope.wim"),
-        Err(UdfError::NotFound)
-    ));
-    assert!(matches!(
-        vol.lookup(&mut dev, "README.TXT/x"),
-        Err(UdfError::NotADirectory)
-    ));
+    assert!(matches!(vol.lookup(&mut dev, "sources/nope.wim"), Err(UdfError::NotFound)));
+    assert!(matches!(vol.lookup(&mut dev, "README.TXT/x"), Err(UdfError::NotADirectory)));
 
     // Cut copies: errors, never panics, and never a wrong byte.
-    for cut in [
-        image.len() / 2,
-        image.len() - 2048,
-        300 * 2048,
-        257 * 2048,
-        40_000,
-    ] {
+    for cut in [image.len() / 2, image.len() - 2048, 300 * 2048, 257 * 2048, 40_000] {
         let mut d = MemDevice::from_vec(image[..cut].to_vec());
         if let Ok(v) = udf::probe(&mut d) {
             if let Ok(e) = v.lookup(&mut d, "sources/install.wim") {
@@ -207,19 +173,12 @@ fn file_over_one_gib_is_one_contiguous_range() {
     let tree = tmp.path().join("tree");
     std::fs::create_dir_all(tree.join("sources")).unwrap();
     let size: u64 = (1 << 30) + 5 * 2048 + 123;
-    let markers: Vec<(u64, Vec<u8>)> = [
-        0,
-        4095,
-        1 << 29,
-        (1 << 30) - 40,
-        1 << 30,
-        (1 << 30) + 2048 * 3 + 1,
-        size - 16,
-    ]
-    .iter()
-    .enumerate()
-    .map(|(i, &at)| (at, pattern(50 + i as u64, 16)))
-    .collect();
+    let markers: Vec<(u64, Vec<u8>)> =
+        [0, 4095, 1 << 29, (1 << 30) - 40, 1 << 30, (1 << 30) + 2048 * 3 + 1, size - 16]
+            .iter()
+            .enumerate()
+            .map(|(i, &at)| (at, pattern(50 + i as u64, 16)))
+            .collect();
     {
         use std::os::unix::fs::FileExt;
         let f = std::fs::File::create(tree.join("sources/install.wim")).unwrap();
@@ -235,13 +194,8 @@ fn file_over_one_gib_is_one_contiguous_range() {
     check_against_udfinfo(&vol, &udfinfo(&tools[1], &iso));
     let e = vol.lookup(&mut dev, "sources/install.wim").unwrap();
     assert_eq!(e.size, size);
-    let UdfData::Extents(extents) = &e.data else {
-        panic!("not extents")
-    };
-    assert!(
-        extents.len() > 1,
-        "UDF splits files over 1 GiB: {extents:?}"
-    );
+    let UdfData::Extents(extents) = &e.data else { panic!("not extents") };
+    assert!(extents.len() > 1, "UDF splits files over 1 GiB: {extents:?}");
     let (off, len) = e.contiguous_range().expect("adjacent extents");
     assert_eq!(len, size);
     let mut buf = [0u8; 16];
@@ -265,10 +219,7 @@ fn reads_mkudffs_volumes() {
     for rev in ["1.02", "2.01"] {
         for bs in [512u32, 2048, 4096] {
             let img = tmp.path().join(format!("udf-{rev}-{bs}.img"));
-            std::fs::File::create(&img)
-                .unwrap()
-                .set_len(8 << 20)
-                .unwrap();
+            std::fs::File::create(&img).unwrap().set_len(8 << 20).unwrap();
             let label = format!("PB{}B{bs}", rev.replace('.', ""));
             run_tool(
                 Command::new(&tools[0])
@@ -293,35 +244,21 @@ fn reads_mkudffs_volumes() {
             let n: usize = info["numfiles"].parse::<usize>().unwrap()
                 + info["numdirs"].parse::<usize>().unwrap()
                 - 1;
-            assert_eq!(
-                vol.read_dir(&mut dev, &root).unwrap().len(),
-                n,
-                "{rev} at {bs}"
-            );
+            assert_eq!(vol.read_dir(&mut dev, &root).unwrap().len(), n, "{rev} at {bs}");
             assert!(vol.lookup(&mut dev, "/").unwrap().is_dir());
         }
     }
     // mkudffs writes UDF 2.50 / 2.60 only for write-once media, with a virtual partition.
     for rev in ["2.50", "2.60"] {
         let img = tmp.path().join(format!("udf-{rev}.img"));
-        std::fs::File::create(&img)
-            .unwrap()
-            .set_len(8 << 20)
-            .unwrap();
+        std::fs::File::create(&img).unwrap().set_len(8 << 20).unwrap();
         run_tool(
             Command::new(&tools[0])
-                .args([
-                    "--media-type=bdr",
-                    &format!("--udfrev={rev}"),
-                    "--label=BDR",
-                ])
+                .args(["--media-type=bdr", &format!("--udfrev={rev}"), "--label=BDR"])
                 .arg(&img),
         )
         .unwrap();
         let err = udf::probe(&mut MemDevice::from_vec(std::fs::read(&img).unwrap())).unwrap_err();
-        assert!(
-            matches!(&err, UdfError::Unsupported(why) if why.contains("VAT")),
-            "{rev}: {err}"
-        );
+        assert!(matches!(&err, UdfError::Unsupported(why) if why.contains("VAT")), "{rev}: {err}");
     }
 }

@@ -57,11 +57,17 @@ fn smoke(args: &[String]) -> bool {
 
 fn parse(args: &[String]) -> Result<Options> {
     // `--smoke` changes the defaults; an explicit --runs / --mib still wins.
-    let mut opts = if smoke(args) { Options { runs: 1, size: 64 * MIB } } else { Options { runs: 3, size: 2 * GIB } };
+    let mut opts = if smoke(args) {
+        Options { runs: 1, size: 64 * MIB }
+    } else {
+        Options { runs: 3, size: 2 * GIB }
+    };
     let mut it = args.iter().filter(|a| *a != "--smoke");
     while let Some(a) = it.next() {
         let mut value = |name: &str| -> Result<u64> {
-            it.next().and_then(|v| v.parse().ok()).with_context(|| format!("{name} needs a positive number"))
+            it.next()
+                .and_then(|v| v.parse().ok())
+                .with_context(|| format!("{name} needs a positive number"))
         };
         match a.as_str() {
             "--runs" => opts.runs = value("--runs")?.max(1) as usize,
@@ -89,7 +95,9 @@ pub fn run(args: &[String]) -> Result<()> {
     } else {
         tempfile::Builder::new().prefix("in-").tempdir_in(out_dir.path())?
     };
-    let need = opts.size + 64 * MIB + if in_dir.path().starts_with(out_dir.path()) { opts.size + hash_len } else { 0 };
+    let need = opts.size
+        + 64 * MIB
+        + if in_dir.path().starts_with(out_dir.path()) { opts.size + hash_len } else { 0 };
     if available(out_dir.path()).unwrap_or(u64::MAX) < need {
         bail!("{}: needs {} MiB free", out_dir.path().display(), need / MIB);
     }
@@ -101,12 +109,26 @@ pub fn run(args: &[String]) -> Result<()> {
 
     println!("polyboot bench{} — {} MiB source, {} run(s) each, median; MB/s and GB/s are 10^6 / 10^9 bytes/s",
         if smoke(args) { " (smoke configuration: nothing asserted about speed)" } else { "" }, opts.size / MIB, opts.runs);
-    println!("machine: {} CPU(s), {}, load average {}; image on {} ({}), source on {}",
-        cpus(), cpu_model(), load_average(), out_dir.path().display(), fs_type(out_dir.path()), fs_type(in_dir.path()));
+    println!(
+        "machine: {} CPU(s), {}, load average {}; image on {} ({}), source on {}",
+        cpus(),
+        cpu_model(),
+        load_average(),
+        out_dir.path().display(),
+        fs_type(out_dir.path()),
+        fs_type(in_dir.path())
+    );
     println!();
 
     // 1. add vs dd, on the disk; then the same on tmpfs, where only the CPU work differs.
-    let tools = Tools { polyboot: &polyboot, efi: &efi, src: &src, size: opts.size, runs: opts.runs, expected: &expected };
+    let tools = Tools {
+        polyboot: &polyboot,
+        efi: &efi,
+        src: &src,
+        size: opts.size,
+        runs: opts.runs,
+        expected: &expected,
+    };
     let img = out_dir.path().join("drive.img");
     let pass = add_vs_dd(&tools, &img)?;
     println!("add vs dd: {} MiB into a 4G image file, to the same blocks (allocated by a first add); both fsync at the end", opts.size / MIB);
@@ -114,7 +136,10 @@ pub fn run(args: &[String]) -> Result<()> {
 
     // Cross-check of hashing in the release binary, and of the image after all those writes.
     let t = Instant::now();
-    let out = Command::new(&polyboot).args(["verify", utf8(&img)?, "/source.img", "--json"]).stdin(Stdio::null()).output()?;
+    let out = Command::new(&polyboot)
+        .args(["verify", utf8(&img)?, "/source.img", "--json"])
+        .stdin(Stdio::null())
+        .output()?;
     let verify_time = t.elapsed();
     check("polyboot verify", &out)?;
     let verified = json("polyboot verify --json", &out)?;
@@ -122,13 +147,17 @@ pub fn run(args: &[String]) -> Result<()> {
         .as_array()
         .and_then(|r| r.iter().find(|v| v["path"] == "/source.img"))
         .map(|v| v["status"].clone())
-        .with_context(|| format!("polyboot verify --json has no entry for /source.img: {verified}"))?;
+        .with_context(|| {
+            format!("polyboot verify --json has no entry for /source.img: {verified}")
+        })?;
     if status != "ok" {
         bail!("polyboot verify of /source.img after the runs: {status}");
     }
     std::fs::remove_file(&img)?;
 
-    if fs_type(in_dir.path()) == "tmpfs" && available(in_dir.path()).unwrap_or(0) >= opts.size + 512 * MIB {
+    if fs_type(in_dir.path()) == "tmpfs"
+        && available(in_dir.path()).unwrap_or(0) >= opts.size + 512 * MIB
+    {
         let img = in_dir.path().join("drive.img");
         let pass = add_vs_dd(&tools, &img)?;
         std::fs::remove_file(&img)?;
@@ -154,7 +183,11 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut theirs = Vec::new();
     for _ in 0..opts.runs {
         let t = Instant::now();
-        let out = Command::new("sha256sum").arg(&file).stdin(Stdio::null()).output().context("cannot run sha256sum")?;
+        let out = Command::new("sha256sum")
+            .arg(&file)
+            .stdin(Stdio::null())
+            .output()
+            .context("cannot run sha256sum")?;
         theirs.push(t.elapsed());
         check("sha256sum", &out)?;
         let got = String::from_utf8_lossy(&out.stdout);
@@ -163,13 +196,32 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
     let gbs = |d: Duration| hash_len as f64 / d.as_secs_f64() / 1e9;
-    let sha_ni = std::fs::read_to_string("/proc/cpuinfo").map(|c| c.contains("sha_ni")).unwrap_or(false);
-    let optimised = std::fs::read_to_string(root.join("Cargo.toml")).map(|t| t.contains("[profile.dev.package.sha2]")).unwrap_or(false);
-    println!("SHA-256 of {} MiB in memory: sha2 {} (as polyboot), CPU SHA extensions (sha_ni): {}", hash_len / MIB, sha2_version(&root), if sha_ni { "yes" } else { "no" });
-    println!("  sha2, one digest() call over the buffer: {:5.2} GB/s   runs: {}", gbs(median(&ours)), list(&ours, gbs));
-    println!("  sha256sum FILE (page cache):             {:5.2} GB/s   runs: {}", gbs(median(&theirs)), list(&theirs, gbs));
-    println!("  ratio sha2/sha256sum = {:.2}; aim >= 1.5 GB/s{}", figure("sha2/sha256sum", median(&theirs).as_secs_f64() / median(&ours).as_secs_f64())?,
-        if sha_ni { "" } else { " (no SHA-NI here: the aim does not apply)" });
+    let sha_ni =
+        std::fs::read_to_string("/proc/cpuinfo").map(|c| c.contains("sha_ni")).unwrap_or(false);
+    let optimised = std::fs::read_to_string(root.join("Cargo.toml"))
+        .map(|t| t.contains("[profile.dev.package.sha2]"))
+        .unwrap_or(false);
+    println!(
+        "SHA-256 of {} MiB in memory: sha2 {} (as polyboot), CPU SHA extensions (sha_ni): {}",
+        hash_len / MIB,
+        sha2_version(&root),
+        if sha_ni { "yes" } else { "no" }
+    );
+    println!(
+        "  sha2, one digest() call over the buffer: {:5.2} GB/s   runs: {}",
+        gbs(median(&ours)),
+        list(&ours, gbs)
+    );
+    println!(
+        "  sha256sum FILE (page cache):             {:5.2} GB/s   runs: {}",
+        gbs(median(&theirs)),
+        list(&theirs, gbs)
+    );
+    println!(
+        "  ratio sha2/sha256sum = {:.2}; aim >= 1.5 GB/s{}",
+        figure("sha2/sha256sum", median(&theirs).as_secs_f64() / median(&ours).as_secs_f64())?,
+        if sha_ni { "" } else { " (no SHA-NI here: the aim does not apply)" }
+    );
     if optimised {
         println!("  (xtask is a debug build; the time is in sha2's compression, built at opt-level 3 by [profile.dev.package.sha2])");
     } else {
@@ -226,13 +278,22 @@ fn add_vs_dd(t: &Tools, img: &Path) -> Result<Pass> {
             _ => bail!("polyboot add --json: expected one added file, got {added}"),
         };
         if entry["sha256"] != t.expected || entry["size"] != t.size {
-            bail!("polyboot add reported sha256 {} and size {}; the source's are {} and {}", entry["sha256"], entry["size"], t.expected, t.size);
+            bail!(
+                "polyboot add reported sha256 {} and size {}; the source's are {} and {}",
+                entry["sha256"],
+                entry["size"],
+                t.expected,
+                t.size
+            );
         }
         Ok(took)
     };
     let first_add = add()?;
     let offset = locate(img, t.src, t.size)?;
-    eprintln!("bench: {img_s}: first add {:.2} s; the file is at byte {offset} of the image", first_add.wall.as_secs_f64());
+    eprintln!(
+        "bench: {img_s}: first add {:.2} s; the file is at byte {offset} of the image",
+        first_add.wall.as_secs_f64()
+    );
 
     let mut pass = Pass { first_add, add: Vec::new(), dd: Vec::new() };
     for i in 0..t.runs {
@@ -246,13 +307,25 @@ fn add_vs_dd(t: &Tools, img: &Path) -> Result<Pass> {
             "conv=notrunc,fsync".into(),
         ]))?;
         check("dd", &out)?;
-        eprintln!("bench: {img_s}: dd  run {}: {:.2} s (CPU user {:.2} s, sys {:.2} s)", i + 1, took.wall.as_secs_f64(), took.user, took.sys);
+        eprintln!(
+            "bench: {img_s}: dd  run {}: {:.2} s (CPU user {:.2} s, sys {:.2} s)",
+            i + 1,
+            took.wall.as_secs_f64(),
+            took.user,
+            took.sys
+        );
         pass.dd.push(took);
 
         let (out, _) = polyboot(&["rm", img_s, "/source.img"])?;
         check("polyboot rm", &out)?;
         let took = add()?;
-        eprintln!("bench: {img_s}: add run {}: {:.2} s (CPU user {:.2} s, sys {:.2} s)", i + 1, took.wall.as_secs_f64(), took.user, took.sys);
+        eprintln!(
+            "bench: {img_s}: add run {}: {:.2} s (CPU user {:.2} s, sys {:.2} s)",
+            i + 1,
+            took.wall.as_secs_f64(),
+            took.user,
+            took.sys
+        );
         pass.add.push(took);
         let now = locate(img, t.src, t.size)?;
         if now != offset {
@@ -271,8 +344,11 @@ fn locate(img: &Path, src: &Path, size: u64) -> Result<u64> {
     src.read_exact_at(&mut tail, size - 4096)?;
     let mut region = vec![0u8; SEARCH as usize];
     img.read_exact_at(&mut region, 0)?;
-    let found = region.chunks_exact(4096).position(|block| block == &head[..]).map(|i| i as u64 * 4096);
-    let offset = found.with_context(|| format!("the added file is not in the first {} MiB of the image", SEARCH / MIB))?;
+    let found =
+        region.chunks_exact(4096).position(|block| block == &head[..]).map(|i| i as u64 * 4096);
+    let offset = found.with_context(|| {
+        format!("the added file is not in the first {} MiB of the image", SEARCH / MIB)
+    })?;
     let mut at_end = vec![0u8; 4096];
     img.read_exact_at(&mut at_end, offset + size - 4096)?;
     if at_end != tail {
@@ -289,7 +365,10 @@ fn report(pass: &Pass, size: u64) -> Result<()> {
     let f = &pass.first_add;
     println!("  polyboot add (release, SHA-256 on): {:7.1} MB/s   runs: {}   CPU user {add_user:.2} s, sys {add_sys:.2} s", mbs(add_med), list(&walls(&pass.add), mbs));
     println!("  dd bs=4M conv=notrunc,fsync:        {:7.1} MB/s   runs: {}   CPU user {dd_user:.2} s, sys {dd_sys:.2} s", mbs(dd_med), list(&walls(&pass.dd), mbs));
-    println!("  ratio add/dd = {:.2} (aim >= 0.90)", figure("add/dd", dd_med.as_secs_f64() / add_med.as_secs_f64())?);
+    println!(
+        "  ratio add/dd = {:.2} (aim >= 0.90)",
+        figure("add/dd", dd_med.as_secs_f64() / add_med.as_secs_f64())?
+    );
     println!("  (first add, allocating the blocks: {:.1} MB/s, CPU user {:.2} s, sys {:.2} s; not in the ratio)", mbs(f.wall), f.user, f.sys);
     println!();
     Ok(())
@@ -353,18 +432,26 @@ fn sync() -> Result<()> {
 }
 
 fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg").map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 /// A command's standard output as JSON (`--json`).
 pub(crate) fn json(what: &str, out: &std::process::Output) -> Result<serde_json::Value> {
-    serde_json::from_slice(&out.stdout)
-        .with_context(|| format!("{what}: stdout is not JSON:\n{}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout).with_context(|| {
+        format!("{what}: stdout is not JSON:\n{}", String::from_utf8_lossy(&out.stdout))
+    })
 }
 
 fn check(what: &str, out: &std::process::Output) -> Result<()> {
     if !out.status.success() {
-        bail!("{what} failed ({}):\n{}{}", out.status, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "{what} failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(())
 }
@@ -399,7 +486,9 @@ fn fs_type(path: &Path) -> String {
         .arg(path)
         .output()
         .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).lines().nth(1).map(|l| l.trim().to_string()))
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout).lines().nth(1).map(|l| l.trim().to_string())
+        })
         .unwrap_or_else(|| "?".into())
 }
 
@@ -445,7 +534,11 @@ fn summary(runs: &[Run]) -> (Duration, f64, f64) {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    (median(&runs.iter().map(|r| r.wall).collect::<Vec<_>>()), mid(runs.iter().map(|r| r.user).collect()), mid(runs.iter().map(|r| r.sys).collect()))
+    (
+        median(&runs.iter().map(|r| r.wall).collect::<Vec<_>>()),
+        mid(runs.iter().map(|r| r.user).collect()),
+        mid(runs.iter().map(|r| r.sys).collect()),
+    )
 }
 
 fn cpus() -> usize {
@@ -455,7 +548,12 @@ fn cpus() -> usize {
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into())
 }
 
@@ -464,7 +562,8 @@ fn sha2_version(root: &Path) -> String {
     std::fs::read_to_string(root.join("Cargo.lock"))
         .ok()
         .and_then(|lock| {
-            let at = lock.find("name = \"sha2\"\nversion = \"")? + "name = \"sha2\"\nversion = \"".len();
+            let at =
+                lock.find("name = \"sha2\"\nversion = \"")? + "name = \"sha2\"\nversion = \"".len();
             lock[at..].split('"').next().map(str::to_string)
         })
         .unwrap_or_else(|| "0.10".into())

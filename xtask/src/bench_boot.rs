@@ -48,14 +48,23 @@ impl Bench {
             args.extend(["--to", dir]);
         }
         let out = self.polyboot(&args)?;
-        let added: Vec<serde_json::Value> =
-            serde_json::from_str(&out).with_context(|| format!("polyboot add --json: not a JSON list:\n{out}"))?;
+        let added: Vec<serde_json::Value> = serde_json::from_str(&out)
+            .with_context(|| format!("polyboot add --json: not a JSON list:\n{out}"))?;
         if added.len() != files.len() {
-            bail!("polyboot add --json reported {} file(s) for {} given:\n{out}", added.len(), files.len());
+            bail!(
+                "polyboot add --json reported {} file(s) for {} given:\n{out}",
+                added.len(),
+                files.len()
+            );
         }
         for (entry, file) in added.iter().zip(files) {
-            let (name, len) = (Path::new(file).file_name().context("file name")?.to_string_lossy(), std::fs::metadata(file)?.len());
-            if !entry["path"].as_str().is_some_and(|p| p.ends_with(&format!("/{name}"))) || entry["size"] != len {
+            let (name, len) = (
+                Path::new(file).file_name().context("file name")?.to_string_lossy(),
+                std::fs::metadata(file)?.len(),
+            );
+            if !entry["path"].as_str().is_some_and(|p| p.ends_with(&format!("/{name}")))
+                || entry["size"] != len
+            {
                 bail!("polyboot add --json: expected {name} of {len} bytes, got {entry}");
             }
         }
@@ -107,7 +116,9 @@ pub fn run(args: &[String]) -> Result<()> {
     let b = Bench {
         polyboot: crate::polyboot_binary(&root),
         efi: crate::efi_artifact(&root),
-        dir: tempfile::Builder::new().prefix("polyboot-bench-boot-").tempdir_in(root.join("target"))?,
+        dir: tempfile::Builder::new()
+            .prefix("polyboot-bench-boot-")
+            .tempdir_in(root.join("target"))?,
     };
     println!(
         "polyboot bench-boot{}: OVMF and SeaBIOS under TCG, {runs} run(s) each, alternating, median",
@@ -141,7 +152,10 @@ pub fn run(args: &[String]) -> Result<()> {
         ours.push(v.wait_for_screen(artifacts::IPXE_MARKER)?.0.as_secs_f64());
     }
     let (o, c) = (median(ours.clone()), median(cdrom.clone()));
-    println!("legacy BIOS boot overhead (SeaBIOS, screen polled by OCR): power-on -> \"{}\"", artifacts::IPXE_MARKER);
+    println!(
+        "legacy BIOS boot overhead (SeaBIOS, screen polled by OCR): power-on -> \"{}\"",
+        artifacts::IPXE_MARKER
+    );
     println!("  ipxe.iso through polyboot (hard disk, exFAT): {o:.2} s   runs: {ours:.2?}");
     println!("  ipxe.iso as QEMU CD-ROM (-cdrom):             {c:.2} s   runs: {cdrom:.2?}");
     println!("  ratio polyboot/cdrom = {:.2}", o / c);
@@ -152,7 +166,13 @@ pub fn run(args: &[String]) -> Result<()> {
     v.wait_for("polyboot: read benchmark")?;
     v.wait_for("virtual/raw = ")?;
     std::thread::sleep(Duration::from_millis(300));
-    let line = v.serial_text().lines().find(|l| l.contains("read benchmark")).unwrap_or_default().trim().to_string();
+    let line = v
+        .serial_text()
+        .lines()
+        .find(|l| l.contains("read benchmark"))
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     drop(v);
     if !line.contains("virtual/raw = ") {
         bail!("read benchmark: no figure on the serial console (line: {line:?})");
@@ -165,7 +185,13 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut v = Vm::start(vm("bench-scan").disk(Disk::new(&scan).usb()))?;
     v.wait_for("polyboot: menu ready")?;
     v.wait_for(" reads")?;
-    let line = v.serial_text().lines().find(|l| l.contains("menu ready")).unwrap_or_default().trim().to_string();
+    let line = v
+        .serial_text()
+        .lines()
+        .find(|l| l.contains("menu ready"))
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     drop(v);
     println!("scan: {}", line.trim_start_matches("polyboot: "));
     let listed = line.split_whitespace().nth(3).and_then(|n| n.parse::<usize>().ok());

@@ -90,7 +90,9 @@ fn parse(args: &[String]) -> Result<Options> {
         match a.as_str() {
             "--runs" => opts.runs = value("--runs")?.max(1) as usize,
             "--mib" => opts.mib = value("--mib")?.max(16),
-            other => bail!("unknown bench-wtg option {other:?} (options: --runs N, --mib N, --smoke)"),
+            other => {
+                bail!("unknown bench-wtg option {other:?} (options: --runs N, --mib N, --smoke)")
+            }
         }
     }
     Ok(opts)
@@ -151,10 +153,7 @@ fn make_tree(root: &Path, mib: u64) -> Result<(u64, usize)> {
     let mut medium = total / 6 + left;
     while medium >= MIB {
         let len = ((n % 8 + 1) * MIB).min(medium);
-        plan.push((
-            format!("Program Files/App{}/module{n}.dll", n % 5),
-            len as usize,
-        ));
+        plan.push((format!("Program Files/App{}/module{n}.dll", n % 5), len as usize));
         medium -= len;
         n += 1;
     }
@@ -192,10 +191,7 @@ fn make_tree(root: &Path, mib: u64) -> Result<(u64, usize)> {
 fn run_ok(cmd: &mut Command) -> Result<String> {
     let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
     if !out.status.success() {
-        bail!(
-            "{cmd:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -214,9 +210,7 @@ fn median(v: &mut [f64]) -> f64 {
 
 /// A number of `wtg create --json`'s report.
 fn json_number(report: &serde_json::Value, key: &str) -> Result<f64> {
-    report[key]
-        .as_f64()
-        .with_context(|| format!("no number {key} in the report: {report}"))
+    report[key].as_f64().with_context(|| format!("no number {key} in the report: {report}"))
 }
 
 /// The Windows partition's (offset, size) from the report.
@@ -242,7 +236,8 @@ const TOOLS: &[(&str, &str)] = &[
 
 fn check_tools() -> Result<()> {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    let dirs: Vec<PathBuf> = std::env::split_paths(&path).chain(["/usr/sbin".into(), "/sbin".into()]).collect();
+    let dirs: Vec<PathBuf> =
+        std::env::split_paths(&path).chain(["/usr/sbin".into(), "/sbin".into()]).collect();
     let missing: Vec<String> = TOOLS
         .iter()
         .filter(|(tool, _)| !dirs.iter().any(|d| d.join(tool).is_file()))
@@ -276,36 +271,23 @@ pub fn run(args: &[String]) -> Result<()> {
     ]))?;
     let polyboot = target_dir.join("release/polyboot");
     std::fs::create_dir_all(&target_dir)?;
-    let dir = tempfile::Builder::new()
-        .prefix("bench-wtg-")
-        .tempdir_in(&target_dir)?;
+    let dir = tempfile::Builder::new().prefix("bench-wtg-").tempdir_in(&target_dir)?;
     let tree = dir.path().join("tree");
     let t = Instant::now();
     let (bytes, files) = make_tree(&tree, opts.mib)?;
     let hive = tree.join("Windows/System32/config/SYSTEM");
-    let current = run_ok(
-        Command::new("hivexget")
-            .arg(&hive)
-            .arg("\\Select")
-            .arg("Current"),
-    )?;
+    let current = run_ok(Command::new("hivexget").arg(&hive).arg("\\Select").arg("Current"))?;
     if current.trim() != "1" {
         bail!("the embedded SYSTEM hive does not read back in hivexget ({current:?})");
     }
     let wim = dir.path().join("bench.wim");
-    run_ok(
-        Command::new("wimcapture")
-            .arg(&tree)
-            .arg(&wim)
-            .arg("Bench")
-            .args([
-                "--compress=LZX",
-                "--image-property",
-                "WINDOWS/ARCH=9",
-                "--image-property",
-                "WINDOWS/EDITIONID=Professional",
-            ]),
-    )?;
+    run_ok(Command::new("wimcapture").arg(&tree).arg(&wim).arg("Bench").args([
+        "--compress=LZX",
+        "--image-property",
+        "WINDOWS/ARCH=9",
+        "--image-property",
+        "WINDOWS/EDITIONID=Professional",
+    ]))?;
     std::fs::remove_dir_all(&tree)?;
     let wim_len = std::fs::metadata(&wim)?.len();
     println!(
@@ -364,11 +346,7 @@ pub fn run(args: &[String]) -> Result<()> {
                 .arg(&base),
         )?;
         let lo = Loop(dev.trim().to_string());
-        run_ok(
-            Command::new("mkntfs")
-                .args(["-F", "-Q", "-q", "-L", "Windows"])
-                .arg(&lo.0),
-        )?;
+        run_ok(Command::new("mkntfs").args(["-F", "-Q", "-q", "-L", "Windows"]).arg(&lo.0))?;
         let t = Instant::now();
         run_ok(Command::new("wimapply").arg(&wim).arg("1").arg(&lo.0))?;
         let secs = t.elapsed().as_secs_f64();
@@ -393,7 +371,10 @@ pub fn run(args: &[String]) -> Result<()> {
             }
         };
         if !(applied > 0.0 && secs > 0.0 && base_secs > 0.0) {
-            bail!("run {}: no figure (applied {applied} bytes in {secs} s; wimapply {base_secs} s)", run + 1);
+            bail!(
+                "run {}: no figure (applied {applied} bytes in {secs} s; wimapply {base_secs} s)",
+                run + 1
+            );
         }
         ours.push(applied / secs);
         theirs.push(applied / base_secs);

@@ -32,7 +32,19 @@ pub fn run(_args: &[String]) -> Result<()> {
     step(&["add", d, IPXE_ISO, "--to", "samples"])?;
     step(&["info", d])?;
     let started = Instant::now();
-    step(&["vm", d, "--serial", "--image", "ipxe.iso", "--expect", IPXE_MARKER, "--timeout", "180", "--log-dir", l])?;
+    step(&[
+        "vm",
+        d,
+        "--serial",
+        "--image",
+        "ipxe.iso",
+        "--expect",
+        IPXE_MARKER,
+        "--timeout",
+        "180",
+        "--log-dir",
+        l,
+    ])?;
     eprintln!(
         "xtask: demo OK: ipxe.iso picked from polyboot's menu and booted from the exFAT drive; polyboot vm took {:.1} s (serial log in {l})",
         started.elapsed().as_secs_f64()

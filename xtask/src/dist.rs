@@ -51,10 +51,16 @@ pub fn run(_args: &[String]) -> Result<()> {
     let control_dir = deb_root.join("DEBIAN");
     std::fs::create_dir_all(&control_dir)?;
     let binary = deb_root.join("usr/bin/polyboot");
-    let control = control_file(version, &arch, &shared_library_depends(&binary)?, installed_kib(&deb_root)?);
+    let control =
+        control_file(version, &arch, &shared_library_depends(&binary)?, installed_kib(&deb_root)?);
     std::fs::write(control_dir.join("control"), control)?;
     let deb = deb_path(&root)?;
-    crate::run(Command::new("dpkg-deb").args(["--root-owner-group", "-Zxz", "--build"]).arg(&deb_root).arg(&deb))?;
+    crate::run(
+        Command::new("dpkg-deb")
+            .args(["--root-owner-group", "-Zxz", "--build"])
+            .arg(&deb_root)
+            .arg(&deb),
+    )?;
     eprintln!("xtask: {}", deb.display());
     std::fs::remove_dir_all(&stage)?;
     Ok(())
@@ -77,20 +83,33 @@ fn lay_out_prefix(root: &Path, prefix: &Path, gzip_man: bool) -> Result<()> {
         (crate::bios_artifact(root), "polyboot-bios.bin"),
         (crate::wtg_bios_artifact(root), "polyboot-wtg-bios.bin"),
     ] {
-        std::fs::copy(&from, share.join(to)).with_context(|| format!("copying {}", from.display()))?;
+        std::fs::copy(&from, share.join(to))
+            .with_context(|| format!("copying {}", from.display()))?;
     }
     // Man pages and completions come from the binary's own clap tree, so they always match it.
-    crate::run(Command::new(&binary).arg("manpages").arg(&man).stdout(std::process::Stdio::null()))?;
-    let pages: Vec<PathBuf> = std::fs::read_dir(&man)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
-    ensure!(pages.iter().any(|p| p.ends_with("polyboot.1")), "`polyboot manpages` wrote no polyboot.1");
+    crate::run(
+        Command::new(&binary).arg("manpages").arg(&man).stdout(std::process::Stdio::null()),
+    )?;
+    let pages: Vec<PathBuf> =
+        std::fs::read_dir(&man)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    ensure!(
+        pages.iter().any(|p| p.ends_with("polyboot.1")),
+        "`polyboot manpages` wrote no polyboot.1"
+    );
     if gzip_man {
         for page in &pages {
             crate::run(Command::new("gzip").args(["-9", "-n", "-f"]).arg(page))?;
         }
     }
     for (shell, path) in COMPLETIONS {
-        let out = Command::new(&binary).args(["completions", shell]).output().context("running polyboot completions")?;
-        ensure!(out.status.success() && !out.stdout.is_empty(), "`polyboot completions {shell}` failed");
+        let out = Command::new(&binary)
+            .args(["completions", shell])
+            .output()
+            .context("running polyboot completions")?;
+        ensure!(
+            out.status.success() && !out.stdout.is_empty(),
+            "`polyboot completions {shell}` failed"
+        );
         let file = prefix.join(path);
         std::fs::create_dir_all(file.parent().unwrap())?;
         std::fs::write(&file, &out.stdout)?;
@@ -114,7 +133,9 @@ fn shared_library_depends(binary: &Path) -> Result<Vec<String>> {
     let mut depends: Vec<String> = Vec::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         // "\tlibwim.so.15 => /lib/x86_64-linux-gnu/libwim.so.15 (0x...)"
-        let Some(path) = line.split("=>").nth(1).and_then(|r| r.split_whitespace().next()) else { continue };
+        let Some(path) = line.split("=>").nth(1).and_then(|r| r.split_whitespace().next()) else {
+            continue;
+        };
         if !path.starts_with('/') {
             continue;
         }
@@ -135,8 +156,13 @@ fn shared_library_depends(binary: &Path) -> Result<Vec<String>> {
 /// The package that owns a file, following /lib → /usr/lib (usrmerge lists either).
 fn owning_package(path: &str) -> Result<String> {
     let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| PathBuf::from(path));
-    for candidate in [PathBuf::from(path), canonical.clone(), PathBuf::from(canonical.to_string_lossy().replacen("/usr/lib/", "/lib/", 1))] {
-        let out = Command::new("dpkg").arg("-S").arg(&candidate).output().context("running dpkg -S")?;
+    for candidate in [
+        PathBuf::from(path),
+        canonical.clone(),
+        PathBuf::from(canonical.to_string_lossy().replacen("/usr/lib/", "/lib/", 1)),
+    ] {
+        let out =
+            Command::new("dpkg").arg("-S").arg(&candidate).output().context("running dpkg -S")?;
         if out.status.success() {
             let text = String::from_utf8_lossy(&out.stdout);
             // "libwim15:amd64: /usr/lib/x86_64-linux-gnu/libwim.so.15"
@@ -155,7 +181,11 @@ fn query(args: &[&str]) -> Result<String> {
 }
 
 fn installed_kib(dir: &Path) -> Result<u64> {
-    let out = Command::new("du").args(["-sk", "--exclude=DEBIAN"]).arg(dir).output().context("running du")?;
+    let out = Command::new("du")
+        .args(["-sk", "--exclude=DEBIAN"])
+        .arg(dir)
+        .output()
+        .context("running du")?;
     let text = String::from_utf8_lossy(&out.stdout);
     text.split_whitespace().next().and_then(|n| n.parse().ok()).context("du printed no size")
 }

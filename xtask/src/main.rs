@@ -3,7 +3,8 @@
 //!   cargo xtask deps [--check]   install (or just check) the Debian packages we build and test with
 //!                                (demo, test and bench* install them too: as root, or through sudo)
 //!   cargo xtask build            host binaries (default toolchain) + firmware (Debian rustc, build-std)
-//!   cargo xtask test [ARGS]      build, fuzz every parser briefly, bench* --smoke, run every test (`cargo test --workspace ARGS`)
+//!   cargo xtask lint             cargo fmt --check + clippy -D warnings on every workspace
+//!   cargo xtask test [ARGS]      build, lint, fuzz every parser briefly, bench* --smoke, run every test (`cargo test --workspace ARGS`)
 //!   cargo xtask demo             make a drive image with a sample image and boot it in QEMU
 //!   cargo xtask dist             tarball + .deb (binary, boot files, man pages, completions) in target/dist
 //!   cargo xtask bench            throughput of `add` vs dd and of SHA-256 vs sha256sum (ratios)
@@ -75,6 +76,8 @@ const PACKAGES: &[(&str, &str)] = &[
     // the ISO 9660 tree); udftools' mkudffs / udfinfo make and describe other UDF volumes.
     ("genisoimage", "/usr/bin/genisoimage"),
     ("udftools", "/usr/bin/udfinfo"),
+    // Clippy for the firmware workspaces, matching Debian's rustc (`cargo xtask test` lints them).
+    ("rust-web-clippy", "/usr/bin/clippy-driver"),
     // The man pages `polyboot manpages` writes are rendered by man in the CLI tests.
     ("man-db", "/usr/bin/man"),
 ];
@@ -116,6 +119,11 @@ fn dispatch() -> Result<()> {
             build()?;
             bench_boot::run(rest)
         }
+        "lint" => {
+            deps(false)?;
+            build()?;
+            lint(&root())
+        }
         "dist" => {
             deps(false)?;
             build()?;
@@ -131,9 +139,14 @@ fn dispatch() -> Result<()> {
             bench::run(rest)
         }
         "help" | "--help" | "-h" => {
-            let usage: Vec<&str> =
-                include_str!("main.rs").lines().filter_map(|l| l.strip_prefix("//!   cargo xtask")).collect();
-            println!("usage:\n{}", usage.iter().map(|l| format!("  cargo xtask{l}")).collect::<Vec<_>>().join("\n"));
+            let usage: Vec<&str> = include_str!("main.rs")
+                .lines()
+                .filter_map(|l| l.strip_prefix("//!   cargo xtask"))
+                .collect();
+            println!(
+                "usage:\n{}",
+                usage.iter().map(|l| format!("  cargo xtask{l}")).collect::<Vec<_>>().join("\n")
+            );
             Ok(())
         }
         other => bail!("unknown xtask command {other:?} (try `cargo xtask help`)"),
@@ -163,7 +176,10 @@ fn missing_packages() -> Vec<&'static str> {
 
 /// The subset of `names` that dpkg reports as "install ok installed".
 fn installed_packages(names: &[&str]) -> Vec<String> {
-    let out = Command::new("dpkg-query").args(["-W", "-f=${Package} ${db:Status-Abbrev}\n"]).args(names).output();
+    let out = Command::new("dpkg-query")
+        .args(["-W", "-f=${Package} ${db:Status-Abbrev}\n"])
+        .args(names)
+        .output();
     let Ok(out) = out else { return Vec::new() };
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -228,7 +244,9 @@ fn deps(check_only: bool) -> Result<()> {
     // Twice at most: a second pass picks up anything the first one removed while resolving.
     for pass in 1..=2 {
         let mut args: Vec<String> =
-            ["install", "-y", "-q", "--no-install-recommends", "--allow-downgrades"].map(String::from).to_vec();
+            ["install", "-y", "-q", "--no-install-recommends", "--allow-downgrades"]
+                .map(String::from)
+                .to_vec();
         args.extend(install_arguments());
         apt(&args)?;
         let still = missing_packages();
@@ -287,10 +305,14 @@ pub fn hook_artifact(root: &Path) -> PathBuf {
 fn build_hook(root: &Path) -> Result<PathBuf> {
     let target = "x86_64-unknown-linux-gnu";
     // The same flags as polyboot-hook's own VM tests use, so both share one build.
-    run(cargo()
-        .current_dir(root)
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .args(["build", "--release", "--package", "polyboot-hook", "--target", target]))?;
+    run(cargo().current_dir(root).env("RUSTFLAGS", "-C target-feature=+crt-static").args([
+        "build",
+        "--release",
+        "--package",
+        "polyboot-hook",
+        "--target",
+        target,
+    ]))?;
     let built = root.join("target").join(target).join("release/polyboot-hook");
     let out = hook_artifact(root);
     std::fs::create_dir_all(out.parent().unwrap())?;
@@ -299,22 +321,8 @@ fn build_hook(root: &Path) -> Result<PathBuf> {
 }
 
 fn build_firmware(root: &Path) -> Result<PathBuf> {
-    let hook = build_hook(root)?;
-    let mut cmd = Command::new("/usr/bin/cargo");
-    // Whatever toolchain runs xtask must not leak into the Debian compiler's build.
-    for var in ["RUSTUP_TOOLCHAIN", "RUSTFLAGS", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET", "RUSTC_WRAPPER", "CARGO"] {
-        cmd.env_remove(var);
-    }
-    cmd.current_dir(root.join("crates/polyboot-efi"))
-        .env("RUSTC", "/usr/bin/rustc")
-        .env("RUSTC_BOOTSTRAP", "1")
-        .env("POLYBOOT_HOOK", &hook)
-        .args(["build", "--release", "--target", UEFI_TARGET])
-        .arg("--target-dir")
-        .arg(root.join("target/firmware"))
-        .args(["-Zbuild-std=core,alloc", "-Zbuild-std-features=compiler-builtins-mem"])
-        .args(["--config", &format!("target.{UEFI_TARGET}.linker=\"lld-link\"")]);
-    run(&mut cmd)?;
+    build_hook(root)?;
+    run(&mut firmware_cargo(root, Firmware::Uefi, "build"))?;
     let efi = efi_artifact(root);
     if !efi.is_file() {
         bail!("firmware build succeeded but {} is missing", efi.display());
@@ -335,31 +343,98 @@ pub fn wtg_bios_artifact(root: &Path) -> PathBuf {
 /// The legacy BIOS boot code (crates/polyboot-bios): a custom 32-bit bare target (JSON) with
 /// 16-bit entry code in global_asm!, linked at its load addresses, then made a flat binary.
 fn build_bios(root: &Path) -> Result<PathBuf> {
-    let dir = root.join("crates/polyboot-bios");
     let target_dir = root.join("target/firmware");
-    let mut cmd = Command::new("/usr/bin/cargo");
-    for var in ["RUSTUP_TOOLCHAIN", "RUSTFLAGS", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET", "RUSTC_WRAPPER", "CARGO"] {
-        cmd.env_remove(var);
-    }
-    cmd.current_dir(&dir)
-        .env("RUSTC", "/usr/bin/rustc")
-        .env("RUSTC_BOOTSTRAP", "1")
-        .args(["build", "--release", "--target", "i686-polyboot-bios.json", "-Zjson-target-spec"])
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .args(["-Zbuild-std=core,alloc", "-Zbuild-std-features=compiler-builtins-mem"]);
-    run(&mut cmd)?;
-    for (name, out) in [("polyboot-bios", bios_artifact(root)), ("polyboot-wtg-bios", wtg_bios_artifact(root))] {
+    run(&mut firmware_cargo(root, Firmware::Bios, "build"))?;
+    for (name, out) in
+        [("polyboot-bios", bios_artifact(root)), ("polyboot-wtg-bios", wtg_bios_artifact(root))]
+    {
         let elf = target_dir.join("i686-polyboot-bios/release").join(name);
         run(Command::new("objcopy").args(["-O", "binary"]).arg(&elf).arg(&out))?;
         let bin = std::fs::read(&out)?;
         if bin.len() <= 512 || &bin[416..420] != b"PBS0" || &bin[514..518] != b"PBS1" {
-            bail!("{} is not a polyboot BIOS image (stage 0 / stage 1 magic missing)", out.display());
+            bail!(
+                "{} is not a polyboot BIOS image (stage 0 / stage 1 magic missing)",
+                out.display()
+            );
         }
-        eprintln!("xtask: {name}: stage 0 440 bytes, stage 1 {} KiB", (bin.len() - 512).div_ceil(1024));
+        eprintln!(
+            "xtask: {name}: stage 0 440 bytes, stage 1 {} KiB",
+            (bin.len() - 512).div_ceil(1024)
+        );
     }
     let out = bios_artifact(root);
     Ok(out)
+}
+
+#[derive(Clone, Copy)]
+enum Firmware {
+    Uefi,
+    Bios,
+}
+
+/// `cargo SUBCOMMAND` (build, clippy) for a firmware workspace with Debian's compiler and its
+/// library source (build-std): the only toolchain here that has `core` for bare targets.
+fn firmware_cargo(root: &Path, firmware: Firmware, subcommand: &str) -> Command {
+    let mut cmd = Command::new("/usr/bin/cargo");
+    // Whatever toolchain runs xtask must not leak into the Debian compiler's build.
+    for var in [
+        "RUSTUP_TOOLCHAIN",
+        "RUSTFLAGS",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "RUSTC_WRAPPER",
+        "CARGO",
+    ] {
+        cmd.env_remove(var);
+    }
+    // Debian's cargo-clippy / clippy-driver (rust-web-clippy) match /usr/bin/rustc.
+    let path = std::env::var("PATH").unwrap_or_default();
+    cmd.env("PATH", format!("/usr/bin:{path}"))
+        .env("RUSTC", "/usr/bin/rustc")
+        .env("RUSTC_BOOTSTRAP", "1");
+    cmd.arg(subcommand).arg("--release");
+    match firmware {
+        Firmware::Uefi => {
+            cmd.current_dir(root.join("crates/polyboot-efi"))
+                .env("POLYBOOT_HOOK", hook_artifact(root))
+                .args(["--target", UEFI_TARGET])
+                .args(["--config", &format!("target.{UEFI_TARGET}.linker=\"lld-link\"")]);
+        }
+        Firmware::Bios => {
+            cmd.current_dir(root.join("crates/polyboot-bios")).args([
+                "--target",
+                "i686-polyboot-bios.json",
+                "-Zjson-target-spec",
+            ]);
+        }
+    }
+    cmd.arg("--target-dir")
+        .arg(root.join("target/firmware"))
+        .args(["-Zbuild-std=core,alloc", "-Zbuild-std-features=compiler-builtins-mem"]);
+    cmd
+}
+
+/// `cargo fmt --check` and clippy with warnings as errors over every workspace: the host one
+/// (rustup's toolchain), the two firmware ones (Debian's clippy, the compiler that builds them)
+/// and fuzz (formatting only: its targets are checked by building and running them).
+fn lint(root: &Path) -> Result<()> {
+    eprintln!("xtask: cargo fmt --check and clippy -D warnings (host, firmware, fuzz)");
+    run(cargo().current_dir(root).args(["fmt", "--all", "--check"]))?;
+    for dir in ["crates/polyboot-efi", "crates/polyboot-bios", "fuzz"] {
+        run(cargo().current_dir(root.join(dir)).args(["fmt", "--all", "--check"]))?;
+    }
+    run(cargo().current_dir(root).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    for firmware in [Firmware::Uefi, Firmware::Bios] {
+        run(firmware_cargo(root, firmware, "clippy").args(["--", "-D", "warnings"]))?;
+    }
+    Ok(())
 }
 
 /// Seconds per fuzz target in `cargo xtask test` (`POLYBOOT_FUZZ_SECONDS`, 0 skips).
@@ -367,13 +442,16 @@ const DEFAULT_FUZZ_SECONDS: u32 = 10;
 
 fn test(extra: &[String]) -> Result<()> {
     let root = root();
+    lint(&root)?;
     let fuzz_seconds: u32 = match std::env::var("POLYBOOT_FUZZ_SECONDS") {
         Ok(v) => v.parse().context("POLYBOOT_FUZZ_SECONDS must be a number of seconds")?,
         Err(_) => DEFAULT_FUZZ_SECONDS,
     };
     if fuzz_seconds > 0 {
         // First, so the test runner's summary is the last thing printed.
-        eprintln!("xtask: fuzzing every parser for {fuzz_seconds} s each (POLYBOOT_FUZZ_SECONDS=0 skips)");
+        eprintln!(
+            "xtask: fuzzing every parser for {fuzz_seconds} s each (POLYBOOT_FUZZ_SECONDS=0 skips)"
+        );
         run(Command::new("bash").arg(root.join("fuzz/run.sh")).arg(fuzz_seconds.to_string()))?;
     }
     // The BIOS boot code's pure modules, on the host (its own workspace).
@@ -381,7 +459,9 @@ fn test(extra: &[String]) -> Result<()> {
     // Every benchmark in its smoke configuration (one run, small sizes; nothing asserted about
     // speed), so one that no longer runs fails here; before the tests, whose summary ends the output.
     if std::env::var("POLYBOOT_BENCH_SMOKE").as_deref() != Ok("0") {
-        eprintln!("xtask: benchmarks, smoke configuration (about a minute; POLYBOOT_BENCH_SMOKE=0 skips)");
+        eprintln!(
+            "xtask: benchmarks, smoke configuration (about a minute; POLYBOOT_BENCH_SMOKE=0 skips)"
+        );
         let (smoke, started) = (["--smoke".to_string()], std::time::Instant::now());
         bench::run(&smoke).context("cargo xtask bench --smoke")?;
         bench_boot::run(&smoke).context("cargo xtask bench-boot --smoke")?;

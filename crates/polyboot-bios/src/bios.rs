@@ -125,7 +125,15 @@ pub fn e820<const N: usize>(out: &mut [(u64, u64, u32); N]) -> usize {
     let mut cont = 0u32;
     while n < N {
         let (seg, off) = far(addr_of!(BUF) as usize);
-        let mut r = Regs { eax: 0xE820, ebx: cont, ecx: 24, edx: 0x534D_4150, edi: off as u32, es: seg, ..Regs::default() };
+        let mut r = Regs {
+            eax: 0xE820,
+            ebx: cont,
+            ecx: 24,
+            edx: 0x534D_4150,
+            edi: off as u32,
+            es: seg,
+            ..Regs::default()
+        };
         int(0x15, &mut r);
         if r.carry() || r.eax != 0x534D_4150 {
             break;

@@ -12,13 +12,17 @@ pub const ROWS: usize = 25;
 
 fn outb(port: u16, v: u8) {
     // SAFETY: port I/O on the legacy serial port / VGA registers.
-    unsafe { asm!("out dx, al", in("dx") port, in("al") v, options(nomem, nostack, preserves_flags)) }
+    unsafe {
+        asm!("out dx, al", in("dx") port, in("al") v, options(nomem, nostack, preserves_flags))
+    }
 }
 
 fn inb(port: u16) -> u8 {
     let v: u8;
     // SAFETY: as above.
-    unsafe { asm!("in al, dx", out("al") v, in("dx") port, options(nomem, nostack, preserves_flags)) }
+    unsafe {
+        asm!("in al, dx", out("al") v, in("dx") port, options(nomem, nostack, preserves_flags))
+    }
     v
 }
 
@@ -86,7 +90,13 @@ pub fn vga_line(row: usize, text: &str, attr: u8) {
     let mut chars = text.chars();
     for col in 0..COLS {
         let c = chars.next().unwrap_or(' ');
-        let b = if (c as u32) < 0x7F && (c as u32) >= 0x20 { c as u8 } else if c == ' ' { b' ' } else { b'?' };
+        let b = if (c as u32) < 0x7F && (c as u32) >= 0x20 {
+            c as u8
+        } else if c == ' ' {
+            b' '
+        } else {
+            b'?'
+        };
         // SAFETY: inside the 80×25 text buffer.
         unsafe { base.add(col).write_volatile(u16::from(attr) << 8 | u16::from(b)) };
     }

@@ -52,7 +52,11 @@ pub fn set_in_copy(in_copy: impl Fn(usize) -> usize, b: Buffers) {
     // SAFETY: the copy is a byte-for-byte image of our statics, not in use yet.
     unsafe {
         (in_copy(addr_of!(BUFFERS) as usize) as *mut Option<Buffers>).write(Some(b));
-        (in_copy(addr_of!(CACHED) as usize) as *mut Cached).write(Cached { drive: 0, at: 0, len: 0 });
+        (in_copy(addr_of!(CACHED) as usize) as *mut Cached).write(Cached {
+            drive: 0,
+            at: 0,
+            len: 0,
+        });
     }
 }
 
@@ -101,10 +105,19 @@ impl BiosDisk {
             p.0 = [0; 0x42];
             p.0[0..2].copy_from_slice(&0x1Eu16.to_le_bytes());
             let (seg, off) = far(addr_of!(PARAMS) as usize);
-            let mut r = Regs { eax: 0x4800, edx: u32::from(drive), esi: off as u32, ds: seg, ..Regs::default() };
+            let mut r = Regs {
+                eax: 0x4800,
+                edx: u32::from(drive),
+                esi: off as u32,
+                ds: seg,
+                ..Regs::default()
+            };
             bios::disk_int(&mut r);
             if r.carry() {
-                return Err(format!("drive {drive:#04x}: INT 13h AH=48h failed (status {:#04x})", r.ah()));
+                return Err(format!(
+                    "drive {drive:#04x}: INT 13h AH=48h failed (status {:#04x})",
+                    r.ah()
+                ));
             }
             addr_of!(PARAMS).read_volatile().0
         };
@@ -139,14 +152,28 @@ impl BiosDisk {
             dap[6..8].copy_from_slice(&bseg.to_le_bytes());
             dap[8..16].copy_from_slice(&(at / ss).to_le_bytes());
             let (seg, off) = far(b.dap_linear);
-            let mut r = Regs { eax: 0x4200, edx: u32::from(self.drive), esi: off as u32, ds: seg, ..Regs::default() };
+            let mut r = Regs {
+                eax: 0x4200,
+                edx: u32::from(self.drive),
+                esi: off as u32,
+                ds: seg,
+                ..Regs::default()
+            };
             bios::disk_int(&mut r);
             r
         };
         if r.carry() {
-            return Err(IoError::Device(format!("INT 13h AH=42h: {count} sectors at LBA {}: status {:#04x}", at / ss, r.ah())));
+            return Err(IoError::Device(format!(
+                "INT 13h AH=42h: {count} sectors at LBA {}: status {:#04x}",
+                at / ss,
+                r.ah()
+            )));
         }
-        set_cached(Cached { drive: self.drive, at, len: count as usize * self.sector_size as usize });
+        set_cached(Cached {
+            drive: self.drive,
+            at,
+            len: count as usize * self.sector_size as usize,
+        });
         Ok(())
     }
 }
@@ -175,7 +202,8 @@ impl ReadAt for BiosDisk {
             let from = (pos - c.at) as usize;
             let n = (buf.len() - done).min(c.len - from);
             // SAFETY: single-threaded; from + n <= c.len <= the window.
-            let src = unsafe { core::slice::from_raw_parts((buffers().bounce + from) as *const u8, n) };
+            let src =
+                unsafe { core::slice::from_raw_parts((buffers().bounce + from) as *const u8, n) };
             buf[done..done + n].copy_from_slice(src);
             done += n;
         }

@@ -207,8 +207,14 @@ mod tests {
         // Low memory only, or reserved only: no heap.
         assert_eq!(choose_region(&[(0, 0x9_FC00, 1), (0x10_0000, 0x100_0000, 2)], u64::MAX), None);
         // A region straddling 1 MiB starts there; one past 4 GiB is clipped.
-        assert_eq!(choose_region(&[(0x8_0000, 0x20_0000, 1)], u64::MAX), Some((0x10_0000, 0x28_0000)));
+        assert_eq!(
+            choose_region(&[(0x8_0000, 0x20_0000, 1)], u64::MAX),
+            Some((0x10_0000, 0x28_0000))
+        );
         assert_eq!(choose_region(&[(0x1_0000_0000, 1 << 30, 1)], u64::MAX), None);
-        assert_eq!(choose_region(&[(0xF000_0000, 1 << 30, 1)], u64::MAX), Some((0xF000_0000, 0xFFFF_F000)));
+        assert_eq!(
+            choose_region(&[(0xF000_0000, 1 << 30, 1)], u64::MAX),
+            Some((0xF000_0000, 0xFFFF_F000))
+        );
     }
 }

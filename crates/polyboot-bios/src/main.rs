@@ -55,7 +55,11 @@ mod stage1 {
     #[no_mangle]
     extern "C" fn stage1_main(drive: u32) -> ! {
         console::serial_init();
-        println!("polyboot-bios {}: stage 1 running in protected mode, boot drive {:#04x}", polyboot_core::VERSION, drive);
+        println!(
+            "polyboot-bios {}: stage 1 running in protected mode, boot drive {:#04x}",
+            polyboot_core::VERSION,
+            drive
+        );
         let mut map = [(0u64, 0u64, 0u32); 32];
         let n = bios::e820(&mut map);
         match heap::choose_region(&map[..n], MAX_HEAP) {
@@ -101,9 +105,14 @@ mod stage1 {
         loop {
             let action = ui::run(&mut session.menu, &title);
             if let Action::Boot(index) = action {
-                if let Some(MenuItem::Image { image, status }) = session.menu.items().get(index).cloned() {
-                    if matches!(image.kind, ImageKind::Iso | ImageKind::Img) && !matches!(status, Status::NotBootable(_)) {
-                        let why = emu::boot_image(&mut session.fs, &session.location, &image, drive);
+                if let Some(MenuItem::Image { image, status }) =
+                    session.menu.items().get(index).cloned()
+                {
+                    if matches!(image.kind, ImageKind::Iso | ImageKind::Img)
+                        && !matches!(status, Status::NotBootable(_))
+                    {
+                        let why =
+                            emu::boot_image(&mut session.fs, &session.location, &image, drive);
                         ui::pause(&alloc::format!("{} cannot boot: {why}", image.path));
                         continue;
                     }
@@ -121,4 +130,3 @@ mod stage1 {
         }
     }
 }
-

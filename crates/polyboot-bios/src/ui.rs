@@ -46,7 +46,11 @@ fn draw(menu: &Menu, title: &str, serial: bool) {
                 text.push_str(tag);
                 vga_line(row, &text, if r.selected { INVERSE } else { NORMAL });
                 if serial {
-                    println!("polyboot-bios: menu: {} {}", if r.selected { '>' } else { ' ' }, r.item.label());
+                    println!(
+                        "polyboot-bios: menu: {} {}",
+                        if r.selected { '>' } else { ' ' },
+                        r.item.label()
+                    );
                 }
             }
             None => vga_line(row, "", NORMAL),
@@ -119,8 +123,12 @@ pub fn act(menu: &mut Menu, action: Action) {
             unsafe { core::arch::asm!("out 0x64, al", in("al") 0xFEu8) };
             bios::int(0x19, &mut r);
         }
-        Action::PowerOff => pause("power off is not available in BIOS mode; switch the machine off"),
-        Action::FirmwareSetup => pause("BIOS setup cannot be entered from here; press the setup key at power-on"),
+        Action::PowerOff => {
+            pause("power off is not available in BIOS mode; switch the machine off")
+        }
+        Action::FirmwareSetup => {
+            pause("BIOS setup cannot be entered from here; press the setup key at power-on")
+        }
         Action::None | Action::Redraw => {}
     }
 }

@@ -63,7 +63,11 @@ mod stage1 {
     #[no_mangle]
     extern "C" fn stage1_main(drive: u32) -> ! {
         console::serial_init();
-        println!("polyboot-wtg-bios {}: stage 1 running, boot drive {:#04x}", polyboot_core::VERSION, drive);
+        println!(
+            "polyboot-wtg-bios {}: stage 1 running, boot drive {:#04x}",
+            polyboot_core::VERSION,
+            drive
+        );
         let mut map = [(0u64, 0u64, 0u32); 32];
         let n = bios::e820(&mut map);
         match heap::choose_region(&map[..n], MAX_HEAP) {
@@ -100,7 +104,11 @@ mod stage1 {
                 // SAFETY: 0000:7C00 is free (stage 0 is done); the hand-off copies BOOTMGR
                 // below the top of conventional memory (checked by `load`) and never returns.
                 unsafe {
-                    core::ptr::copy_nonoverlapping(boot_sector.as_ptr(), BOOT_SECTOR_AT as *mut u8, 512);
+                    core::ptr::copy_nonoverlapping(
+                        boot_sector.as_ptr(),
+                        BOOT_SECTOR_AT as *mut u8,
+                        512,
+                    );
                     wtg_handoff(bootmgr.as_ptr() as u32, bootmgr.len() as u32, u32::from(drive))
                 }
             }
@@ -128,8 +136,9 @@ mod stage1 {
             part.sector_count,
             if part.active { ", active" } else { "" }
         );
-        let vol = Slice::new(disk, u64::from(part.first_lba) * ss, u64::from(part.sector_count) * ss)
-            .map_err(|e| format!("the NTFS partition: {e}"))?;
+        let vol =
+            Slice::new(disk, u64::from(part.first_lba) * ss, u64::from(part.sector_count) * ss)
+                .map_err(|e| format!("the NTFS partition: {e}"))?;
         let mut fs = Ntfs::open(vol).map_err(|e| format!("the NTFS partition: {e}"))?;
         let limit = (low_memory_top() - BOOTMGR_AT) as u64;
         let bootmgr = fs.read_file("/bootmgr", limit).map_err(|e| format!("\\bootmgr: {e}"))?;

@@ -68,10 +68,7 @@ impl fmt::Display for CpioError {
         match self {
             CpioError::BadName(n) => write!(f, "bad cpio entry name {n:?}"),
             CpioError::NameTooLong(n) => {
-                write!(
-                    f,
-                    "cpio entry name of {n} bytes is too long or contains a NUL"
-                )
+                write!(f, "cpio entry name of {n} bytes is too long or contains a NUL")
             }
             CpioError::FileTooLarge(n) => {
                 write!(
@@ -137,10 +134,7 @@ impl CpioLayout {
     }
     /// Number of external payloads.
     pub fn external_count(&self) -> usize {
-        self.parts
-            .iter()
-            .filter(|p| matches!(p, LayoutPart::External { .. }))
-            .count()
+        self.parts.iter().filter(|p| matches!(p, LayoutPart::External { .. })).count()
     }
     /// The whole archive in memory, `payload(index)` giving each external file's bytes
     /// (`None` or a wrong length gives `None`). For tests and small archives.
@@ -180,15 +174,11 @@ impl CpioLayout {
             }
             let source = match p {
                 LayoutPart::Memory(b) => RegionSource::Memory(b.as_slice().into()),
-                LayoutPart::External { index, .. } => RegionSource::Image {
-                    offset: image_offset(*index),
-                },
+                LayoutPart::External { index, .. } => {
+                    RegionSource::Image { offset: image_offset(*index) }
+                }
             };
-            out.push(VirtualRegion {
-                at: pos,
-                len,
-                source,
-            });
+            out.push(VirtualRegion { at: pos, len, source });
             pos += len;
         }
         out
@@ -231,9 +221,7 @@ fn clean_name(path: &str) -> Result<String, CpioError> {
     let name = name.trim_end_matches('/');
     if name.is_empty()
         || name == TRAILER
-        || name
-            .split('/')
-            .any(|c| c.is_empty() || c == "." || c == "..")
+        || name.split('/').any(|c| c.is_empty() || c == "." || c == "..")
     {
         return Err(CpioError::BadName(String::from(path)));
     }
@@ -279,9 +267,7 @@ impl CpioWriter {
 
     fn header(&mut self, name: &str, mode: u32, nlink: u32, filesize: u32, ino: u32) {
         let namesize = name.len() as u32 + 1;
-        let fields = [
-            ino, mode, 0, 0, nlink, self.mtime, filesize, 0, 0, 0, 0, namesize, 0,
-        ];
+        let fields = [ino, mode, 0, 0, nlink, self.mtime, filesize, 0, 0, 0, 0, namesize, 0];
         let mut h = Vec::with_capacity(HEADER_LEN + name.len() + 4);
         h.extend_from_slice(MAGIC);
         for v in fields {
@@ -456,13 +442,7 @@ mod tests {
             let size = field(h, 6) as usize;
             let name = core::str::from_utf8(&h[HEADER_LEN..HEADER_LEN + namesize - 1]).unwrap();
             assert_eq!(h[HEADER_LEN + namesize - 1], 0);
-            seen.push((
-                String::from(name),
-                field(h, 0),
-                field(h, 1),
-                field(h, 4),
-                size,
-            ));
+            seen.push((String::from(name), field(h, 0), field(h, 1), field(h, 4), size));
             let data_at = at + HEADER_LEN + namesize;
             let data_at = data_at + pad4(data_at as u64);
             assert_eq!(data_at % 4, 0);
@@ -526,40 +506,16 @@ mod tests {
     fn refuses_bad_entries() {
         let mut w = CpioWriter::new();
         assert!(matches!(w.file("", 0o644, b""), Err(CpioError::BadName(_))));
-        assert!(matches!(
-            w.file("/", 0o644, b""),
-            Err(CpioError::BadName(_))
-        ));
-        assert!(matches!(
-            w.file("a/../b", 0o644, b""),
-            Err(CpioError::BadName(_))
-        ));
-        assert!(matches!(
-            w.file("a//b", 0o644, b""),
-            Err(CpioError::BadName(_))
-        ));
-        assert!(matches!(
-            w.file(TRAILER, 0o644, b""),
-            Err(CpioError::BadName(_))
-        ));
-        assert!(matches!(
-            w.file("a\0b", 0o644, b""),
-            Err(CpioError::NameTooLong(_))
-        ));
-        assert!(matches!(
-            w.file("a", 0o10000, b""),
-            Err(CpioError::BadMode(_))
-        ));
-        assert!(matches!(
-            w.external_file("big", 0o644, 1 << 32),
-            Err(CpioError::FileTooLarge(_))
-        ));
+        assert!(matches!(w.file("/", 0o644, b""), Err(CpioError::BadName(_))));
+        assert!(matches!(w.file("a/../b", 0o644, b""), Err(CpioError::BadName(_))));
+        assert!(matches!(w.file("a//b", 0o644, b""), Err(CpioError::BadName(_))));
+        assert!(matches!(w.file(TRAILER, 0o644, b""), Err(CpioError::BadName(_))));
+        assert!(matches!(w.file("a\0b", 0o644, b""), Err(CpioError::NameTooLong(_))));
+        assert!(matches!(w.file("a", 0o10000, b""), Err(CpioError::BadMode(_))));
+        assert!(matches!(w.external_file("big", 0o644, 1 << 32), Err(CpioError::FileTooLarge(_))));
         assert!(w.external_file("ok", 0o644, u32::MAX as u64).is_ok());
         let long = "x".repeat(MAX_NAME + 1);
-        assert!(matches!(
-            w.file(&long, 0o644, b""),
-            Err(CpioError::NameTooLong(_))
-        ));
+        assert!(matches!(w.file(&long, 0o644, b""), Err(CpioError::NameTooLong(_))));
         assert!(w.symlink("l", "").is_err());
         // Nothing refused was written: one external entry (the ok one) only.
         let layout = w.finish(0);

@@ -60,12 +60,17 @@ fn not_polyboot(why: impl Into<String>) -> LocateError {
 
 /// Locate partitions 1 and 2. `sector_size` is the device's logical sector size when the
 /// caller knows it (firmware, block devices); image files are probed.
-pub fn locate<D: ReadAt + ?Sized>(dev: &mut D, sector_size: Option<SectorSize>) -> Result<DriveLocation, LocateError> {
+pub fn locate<D: ReadAt + ?Sized>(
+    dev: &mut D,
+    sector_size: Option<SectorSize>,
+) -> Result<DriveLocation, LocateError> {
     let gpt_size = match sector_size {
         Some(ss) => {
             let mut sig = [0u8; 8];
             dev.read_at(ss.bytes(), &mut sig)?;
-            (&sig == b"EFI PART").then_some(ss).or(gpt::detect_sector_size(dev)?.filter(|d| *d == ss))
+            (&sig == b"EFI PART")
+                .then_some(ss)
+                .or(gpt::detect_sector_size(dev)?.filter(|d| *d == ss))
         }
         None => gpt::detect_sector_size(dev)?,
     };
@@ -73,11 +78,20 @@ pub fn locate<D: ReadAt + ?Sized>(dev: &mut D, sector_size: Option<SectorSize>) 
         let read = gpt::read(dev, ss).map_err(LocateError::BadGpt)?;
         let g = &read.gpt;
         let part = |n: u32, want: Guid, what: &str| -> Result<PartitionSpan, LocateError> {
-            let p = g.partition(n).ok_or_else(|| not_polyboot(alloc::format!("no partition {n} ({what})")))?;
+            let p = g
+                .partition(n)
+                .ok_or_else(|| not_polyboot(alloc::format!("no partition {n} ({what})")))?;
             if p.type_guid != want {
-                return Err(not_polyboot(alloc::format!("partition {n} has type {} instead of {what}", p.type_guid)));
+                return Err(not_polyboot(alloc::format!(
+                    "partition {n} has type {} instead of {what}",
+                    p.type_guid
+                )));
             }
-            Ok(PartitionSpan { number: n, offset: p.first_lba * ss.bytes(), size: p.sectors() * ss.bytes() })
+            Ok(PartitionSpan {
+                number: n,
+                offset: p.first_lba * ss.bytes(),
+                size: p.sectors() * ss.bytes(),
+            })
         };
         return Ok(DriveLocation {
             scheme: Scheme::Gpt,
@@ -90,11 +104,14 @@ pub fn locate<D: ReadAt + ?Sized>(dev: &mut D, sector_size: Option<SectorSize>) 
     }
     let mut sector = [0u8; 512];
     dev.read_at(0, &mut sector)?;
-    let table = Mbr::parse(&sector).map_err(|e| not_polyboot(alloc::format!("no GPT and no valid MBR ({e})")))?;
+    let table = Mbr::parse(&sector)
+        .map_err(|e| not_polyboot(alloc::format!("no GPT and no valid MBR ({e})")))?;
     let (Some(data), Some(boot)) = (table.partitions[0], table.partitions[1]) else {
         return Err(not_polyboot("the MBR does not have partitions 1 and 2"));
     };
-    if data.partition_type != mbr::types::EXFAT_NTFS || boot.partition_type != mbr::types::EFI_SYSTEM {
+    if data.partition_type != mbr::types::EXFAT_NTFS
+        || boot.partition_type != mbr::types::EFI_SYSTEM
+    {
         return Err(not_polyboot("MBR partition types are not exFAT (0x07) + EFI (0xEF)"));
     }
     // MBR does not record the sector size: use the known one, or the one at which partition 1
@@ -113,8 +130,16 @@ pub fn locate<D: ReadAt + ?Sized>(dev: &mut D, sector_size: Option<SectorSize>) 
                 return Ok(DriveLocation {
                     scheme: Scheme::Mbr,
                     sector_size: ss as u32,
-                    data: PartitionSpan { number: 1, offset: at, size: data.sector_count as u64 * ss },
-                    boot: PartitionSpan { number: 2, offset: boot.first_lba as u64 * ss, size: boot.sector_count as u64 * ss },
+                    data: PartitionSpan {
+                        number: 1,
+                        offset: at,
+                        size: data.sector_count as u64 * ss,
+                    },
+                    boot: PartitionSpan {
+                        number: 2,
+                        offset: boot.first_lba as u64 * ss,
+                        size: boot.sector_count as u64 * ss,
+                    },
                     disk_guid: None,
                     mbr_signature: Some(table.disk_signature),
                 });
@@ -131,12 +156,20 @@ mod tests {
     use crate::layout::{plan, write_partition_table, BootCode, Identity, LayoutRequest};
 
     fn drive(scheme: Scheme, ss: SectorSize) -> (MemDevice, crate::layout::Plan) {
-        let req = LayoutRequest::new(128 << 20, ss, scheme, Identity::from_random_bytes(&core::array::from_fn(|i| (i as u8).wrapping_mul(7).wrapping_add(1))));
+        let req = LayoutRequest::new(
+            128 << 20,
+            ss,
+            scheme,
+            Identity::from_random_bytes(&core::array::from_fn(|i| {
+                (i as u8).wrapping_mul(7).wrapping_add(1)
+            })),
+        );
         let p = plan(&req).unwrap();
         let mut dev = MemDevice::new(128 << 20);
         write_partition_table(&p, &mut dev, BootCode::Clear).unwrap();
         // Just enough of an exFAT boot sector for the MBR probe.
-        dev.data[p.data.offset_bytes as usize + 3..p.data.offset_bytes as usize + 11].copy_from_slice(b"EXFAT   ");
+        dev.data[p.data.offset_bytes as usize + 3..p.data.offset_bytes as usize + 11]
+            .copy_from_slice(b"EXFAT   ");
         (dev, p)
     }
 
@@ -149,8 +182,14 @@ mod tests {
                     let loc = locate(&mut dev, hint).unwrap();
                     assert_eq!(loc.scheme, scheme);
                     assert_eq!(loc.sector_size as u64, ss.bytes());
-                    assert_eq!((loc.data.offset, loc.data.size), (p.data.offset_bytes, p.data.size_bytes));
-                    assert_eq!((loc.boot.offset, loc.boot.size), (p.boot.offset_bytes, p.boot.size_bytes));
+                    assert_eq!(
+                        (loc.data.offset, loc.data.size),
+                        (p.data.offset_bytes, p.data.size_bytes)
+                    );
+                    assert_eq!(
+                        (loc.boot.offset, loc.boot.size),
+                        (p.boot.offset_bytes, p.boot.size_bytes)
+                    );
                 }
             }
         }
@@ -158,7 +197,10 @@ mod tests {
 
     #[test]
     fn foreign_disks_are_not_polyboot() {
-        assert!(matches!(locate(&mut MemDevice::new(1 << 20), None), Err(LocateError::NotPolyboot(_))));
+        assert!(matches!(
+            locate(&mut MemDevice::new(1 << 20), None),
+            Err(LocateError::NotPolyboot(_))
+        ));
         let (mut dev, p) = drive(Scheme::Mbr, SectorSize::B512);
         dev.data[p.data.offset_bytes as usize + 3] = b'X';
         assert!(matches!(locate(&mut dev, None), Err(LocateError::NotPolyboot(_))));

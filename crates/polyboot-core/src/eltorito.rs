@@ -130,9 +130,7 @@ impl BootEntry {
     }
     /// Bytes the entry itself says to load (a floppy's full size for floppy emulation).
     pub fn declared_len(&self) -> u64 {
-        self.media
-            .floppy_bytes()
-            .unwrap_or(u64::from(self.sector_count) * VIRTUAL_SECTOR)
+        self.media.floppy_bytes().unwrap_or(u64::from(self.sector_count) * VIRTUAL_SECTOR)
     }
 }
 
@@ -276,10 +274,7 @@ impl CatalogReader {
 }
 
 fn entry_id(e: &[u8]) -> String {
-    let end = e
-        .iter()
-        .rposition(|&c| c != 0 && c != b' ')
-        .map_or(0, |p| p + 1);
+    let end = e.iter().rposition(|&c| c != 0 && c != b' ').map_or(0, |p| p + 1);
     String::from_utf8_lossy(&e[..end]).into_owned()
 }
 
@@ -321,15 +316,8 @@ pub fn parse_catalog<D: ReadAt + ?Sized>(
 ) -> Result<BootCatalog, ElToritoError> {
     let size = dev.size();
     let base = u64::from(catalog_lba) * SECTOR_SIZE;
-    let mut r = CatalogReader {
-        lba: catalog_lba,
-        data: Vec::new(),
-        ended: false,
-    };
-    let out_of_bounds = ElToritoError::CatalogOutOfBounds {
-        lba: catalog_lba,
-        size,
-    };
+    let mut r = CatalogReader { lba: catalog_lba, data: Vec::new(), ended: false };
+    let out_of_bounds = ElToritoError::CatalogOutOfBounds { lba: catalog_lba, size };
     let v = r.entry(dev, 0)?.ok_or_else(|| out_of_bounds.clone())?;
     if v[0] != 1 {
         return Err(ElToritoError::BadValidationEntry("header id is not 1"));
@@ -360,13 +348,7 @@ pub fn parse_catalog<D: ReadAt + ?Sized>(
                 index,
                 reason: "section entry lies past the end of the image",
             })?;
-            entries.push(parse_boot_entry(
-                &e,
-                index,
-                section_platform,
-                false,
-                offset_of(index),
-            )?);
+            entries.push(parse_boot_entry(&e, index, section_platform, false, offset_of(index))?);
             index += 1;
             let mut more = e[1] & CONTINUATION_FOLLOWS != 0;
             while more {
@@ -394,21 +376,11 @@ pub fn parse_catalog<D: ReadAt + ?Sized>(
         let end = start + e.declared_len().max(VIRTUAL_SECTOR);
         if end > size {
             let index = ((e.catalog_offset - base) / ENTRY_SIZE as u64) as usize;
-            return Err(ElToritoError::EntryOutOfBounds {
-                index,
-                start,
-                end,
-                size,
-            });
+            return Err(ElToritoError::EntryOutOfBounds { index, start, end, size });
         }
     }
 
-    Ok(BootCatalog {
-        catalog_lba,
-        platform,
-        id_string: entry_id(&v[4..28]),
-        entries,
-    })
+    Ok(BootCatalog { catalog_lba, platform, id_string: entry_id(&v[4..28]), entries })
 }
 
 /// Size in bytes of the FAT file system whose boot sector is at `offset`, if the sector
@@ -429,25 +401,18 @@ pub fn fat_image_size<D: ReadAt + ?Sized>(dev: &mut D, offset: u64) -> Option<u6
         && reserved >= 1
         && fats >= 1
         && (jump || signature);
-    let total = if total16 != 0 {
-        u32::from(total16)
-    } else {
-        total32
-    };
+    let total = if total16 != 0 { u32::from(total16) } else { total32 };
     (sane && total != 0).then(|| u64::from(total) * u64::from(bytes_per_sector))
 }
 
 impl BootCatalog {
     fn bootable(&self, platform: Platform) -> impl Iterator<Item = &BootEntry> {
-        self.entries
-            .iter()
-            .filter(move |e| e.bootable && e.platform == platform)
+        self.entries.iter().filter(move |e| e.bootable && e.platform == platform)
     }
 
     /// A bootable x86 BIOS entry with a known media type.
     pub fn bios_entry(&self) -> Option<&BootEntry> {
-        self.bootable(Platform::Bios)
-            .find(|e| !matches!(e.media, Emulation::Other(_)))
+        self.bootable(Platform::Bios).find(|e| !matches!(e.media, Emulation::Other(_)))
     }
 
     /// The first bootable EFI entry.
@@ -527,9 +492,8 @@ mod tests {
         v[4..12].copy_from_slice(b"POLYTEST");
         v[30] = 0x55;
         v[31] = 0xAA;
-        let sum = v.chunks_exact(2).fold(0u16, |a, w| {
-            a.wrapping_add(u16::from_le_bytes([w[0], w[1]]))
-        });
+        let sum =
+            v.chunks_exact(2).fold(0u16, |a, w| a.wrapping_add(u16::from_le_bytes([w[0], w[1]])));
         v[28..30].copy_from_slice(&0u16.wrapping_sub(sum).to_le_bytes());
         v
     }
@@ -579,12 +543,7 @@ mod tests {
     }
 
     fn hybrid() -> Vec<[u8; 32]> {
-        vec![
-            validation(0),
-            entry(true, 0, 4, 38),
-            header(0x91, 0xEF, 1),
-            entry(true, 0, 0, 34),
-        ]
+        vec![validation(0), entry(true, 0, 4, 38), header(0x91, 0xEF, 1), entry(true, 0, 0, 34)]
     }
 
     #[test]
@@ -599,14 +558,7 @@ mod tests {
         assert_eq!(cat.entries.len(), 2);
         let b = &cat.entries[0];
         assert_eq!(
-            (
-                b.platform,
-                b.bootable,
-                b.media,
-                b.sector_count,
-                b.load_rba,
-                b.default_entry
-            ),
+            (b.platform, b.bootable, b.media, b.sector_count, b.load_rba, b.default_entry),
             (Platform::Bios, true, Emulation::NoEmulation, 4, 38, true)
         );
         assert_eq!(b.catalog_offset, 30 * 2048 + 32);
@@ -661,22 +613,13 @@ mod tests {
         let mut dev = with_catalog(&[validation(0xEF), entry(true, 0, 0, 34)]);
         let c = read_catalog(&mut dev).unwrap();
         assert!(c.can_boot_uefi() && !c.can_boot_bios());
-        assert_eq!(
-            c.bios_reason(),
-            Some("no x86 BIOS boot entry in the El Torito catalog")
-        );
+        assert_eq!(c.bios_reason(), Some("no x86 BIOS boot entry in the El Torito catalog"));
         let mut dev = with_catalog(&[validation(0), entry(true, 0, 4, 38)]);
         let c = read_catalog(&mut dev).unwrap();
         assert!(!c.can_boot_uefi() && c.can_boot_bios());
-        assert_eq!(
-            c.uefi_reason(),
-            Some("no EFI boot entry in the El Torito catalog")
-        );
+        assert_eq!(c.uefi_reason(), Some("no EFI boot entry in the El Torito catalog"));
         let r = Ok(c);
-        assert_eq!(
-            uefi_boot_reason(&r).unwrap(),
-            "no EFI boot entry in the El Torito catalog"
-        );
+        assert_eq!(uefi_boot_reason(&r).unwrap(), "no EFI boot entry in the El Torito catalog");
         // EFI entry present but not bootable.
         let mut cat = hybrid();
         cat[3] = entry(false, 0, 0, 34);
@@ -728,11 +671,7 @@ mod tests {
         ];
         let mut dev = with_catalog(&cat);
         let c = read_catalog(&mut dev).unwrap();
-        let summary: Vec<_> = c
-            .entries
-            .iter()
-            .map(|e| (e.platform, e.bootable, e.media))
-            .collect();
+        let summary: Vec<_> = c.entries.iter().map(|e| (e.platform, e.bootable, e.media)).collect();
         assert_eq!(
             summary,
             [
@@ -838,10 +777,7 @@ mod tests {
         assert_eq!(c.entries.len(), 1);
         img.put(39, 2016, &header(0x91, 0, 3));
         let mut dev = MemDevice::from_vec(img.data);
-        assert!(matches!(
-            read_catalog(&mut dev),
-            Err(ElToritoError::BadEntry { index: 64, .. })
-        ));
+        assert!(matches!(read_catalog(&mut dev), Err(ElToritoError::BadEntry { index: 64, .. })));
     }
 
     #[test]
@@ -892,9 +828,9 @@ mod tests {
                 let mut v2 = v;
                 v2[28] = 0;
                 v2[29] = 0;
-                let sum = v2.chunks_exact(2).fold(0u16, |a, w| {
-                    a.wrapping_add(u16::from_le_bytes([w[0], w[1]]))
-                });
+                let sum = v2
+                    .chunks_exact(2)
+                    .fold(0u16, |a, w| a.wrapping_add(u16::from_le_bytes([w[0], w[1]])));
                 img.put(30, 28, &0u16.wrapping_sub(sum).to_le_bytes());
             }
             let mut dev = MemDevice::from_vec(img.data);

@@ -91,7 +91,8 @@ where
     L: FnMut(&str) -> Option<Vec<u8>>,
 {
     let mut parsed: Vec<Parsed> = Vec::new();
-    let mut names: Vec<&String> = entry_names.iter().filter(|n| n.to_ascii_lowercase().ends_with(".conf")).collect();
+    let mut names: Vec<&String> =
+        entry_names.iter().filter(|n| n.to_ascii_lowercase().ends_with(".conf")).collect();
     names.sort();
     names.dedup();
     let mut sd = Parsed::default();
@@ -111,20 +112,26 @@ where
         let Some(first) = load(cfg) else { continue };
         let prefix = parent(cfg);
         let mut first = Some(first);
-        parsed.push(bootcfg::parse_grub(cfg, &[("prefix", prefix.as_str()), ("root", "esp")], |q| {
-            if q.eq_ignore_ascii_case(cfg) {
-                if let Some(d) = first.take() {
-                    return Some(d);
+        parsed.push(bootcfg::parse_grub(
+            cfg,
+            &[("prefix", prefix.as_str()), ("root", "esp")],
+            |q| {
+                if q.eq_ignore_ascii_case(cfg) {
+                    if let Some(d) = first.take() {
+                        return Some(d);
+                    }
                 }
-            }
-            load(q)
-        }));
+                load(q)
+            },
+        ));
     }
     let mut out = EspConfig::default();
     for p in parsed {
         for path in p.initrd_paths() {
             let path = resolve("/", &path);
-            if !out.initrds.iter().any(|o| same_path(o, &path)) && out.initrds.len() < 4 * MAX_WRAPPED {
+            if !out.initrds.iter().any(|o| same_path(o, &path))
+                && out.initrds.len() < 4 * MAX_WRAPPED
+            {
                 out.initrds.push(path);
             }
         }
@@ -223,7 +230,13 @@ impl Wrapper {
     /// Read the `index`-th wrapped file at `pos` into `buf`: returns the bytes read (fewer than
     /// `buf.len()` only at the end of the file; 0 at the end). `original(offset, buf)` must
     /// fill `buf` with the original initrd's bytes at `offset`.
-    pub fn read<E, F>(&self, index: usize, pos: u64, buf: &mut [u8], mut original: F) -> Result<usize, ReadError<E>>
+    pub fn read<E, F>(
+        &self,
+        index: usize,
+        pos: u64,
+        buf: &mut [u8],
+        mut original: F,
+    ) -> Result<usize, ReadError<E>>
     where
         F: FnMut(u64, &mut [u8]) -> Result<(), E>,
     {
@@ -253,8 +266,12 @@ impl Wrapper {
                 let take = ((part_end - at) as usize).min(n - done);
                 let dst = &mut buf[done..done + take];
                 match part {
-                    LayoutPart::Memory(b) => dst.copy_from_slice(&b[within as usize..within as usize + take]),
-                    LayoutPart::External { .. } => original(within, dst).map_err(ReadError::Original)?,
+                    LayoutPart::Memory(b) => {
+                        dst.copy_from_slice(&b[within as usize..within as usize + take])
+                    }
+                    LayoutPart::External { .. } => {
+                        original(within, dst).map_err(ReadError::Original)?
+                    }
                 }
                 done += take;
             }
@@ -276,8 +293,14 @@ mod tests {
         assert_eq!(resolve("/", "initrd.img"), "/initrd.img");
         assert_eq!(resolve("/", ""), "/");
         assert_eq!(resolve("/", "\\"), "/");
-        assert_eq!(resolve("/arch/boot", "x86_64\\initramfs-linux.img"), "/arch/boot/x86_64/initramfs-linux.img");
-        assert_eq!(resolve("/arch/boot", "\\arch\\boot\\x86_64\\..\\.\\x86_64\\initramfs.img"), "/arch/boot/x86_64/initramfs.img");
+        assert_eq!(
+            resolve("/arch/boot", "x86_64\\initramfs-linux.img"),
+            "/arch/boot/x86_64/initramfs-linux.img"
+        );
+        assert_eq!(
+            resolve("/arch/boot", "\\arch\\boot\\x86_64\\..\\.\\x86_64\\initramfs.img"),
+            "/arch/boot/x86_64/initramfs.img"
+        );
         assert_eq!(resolve("/a/b", ".."), "/a");
         assert_eq!(resolve("/a/b", "..\\..\\..\\..\\c"), "/c", "never above the root");
         assert_eq!(resolve("/a", "b//c\\\\d/"), "/a/b/c/d");
@@ -301,7 +324,9 @@ mod tests {
     }
 
     fn files<'a>(list: &'a [(&'a str, &'a str)]) -> impl FnMut(&str) -> Option<Vec<u8>> + 'a {
-        move |p: &str| list.iter().find(|(n, _)| n.eq_ignore_ascii_case(p)).map(|(_, d)| d.as_bytes().to_vec())
+        move |p: &str| {
+            list.iter().find(|(n, _)| n.eq_ignore_ascii_case(p)).map(|(_, d)| d.as_bytes().to_vec())
+        }
     }
 
     #[test]
@@ -320,22 +345,39 @@ mod tests {
             ("/loader/entries/02-archiso-x86_64-speech-linux.conf", speech),
             ("/EFI/BOOT/grub.cfg", grub),
         ];
-        let names: Vec<String> = ["02-archiso-x86_64-speech-linux.conf", "01-archiso-x86_64-linux.conf", "notes.txt", "../evil.conf"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let names: Vec<String> = [
+            "02-archiso-x86_64-speech-linux.conf",
+            "01-archiso-x86_64-linux.conf",
+            "notes.txt",
+            "../evil.conf",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let found = find_initrds(&names, files(&fat));
         assert_eq!(
             found.initrds,
-            ["/arch/boot/intel-ucode.img", "/arch/boot/amd-ucode.img", "/arch/boot/x86_64/initramfs-linux.img", "/boot/initrd.gz"]
+            [
+                "/arch/boot/intel-ucode.img",
+                "/arch/boot/amd-ucode.img",
+                "/arch/boot/x86_64/initramfs-linux.img",
+                "/boot/initrd.gz"
+            ]
         );
         assert_eq!(
             found.files,
-            ["/loader/entries/01-archiso-x86_64-linux.conf", "/loader/entries/02-archiso-x86_64-speech-linux.conf", "/EFI/BOOT/grub.cfg"]
+            [
+                "/loader/entries/01-archiso-x86_64-linux.conf",
+                "/loader/entries/02-archiso-x86_64-speech-linux.conf",
+                "/EFI/BOOT/grub.cfg"
+            ]
         );
 
         // The test fixture's entry: the initrd in the root, backslashes, odd case.
-        let t = [("/loader/entries/test.conf", "linux /vmlinuz\ninitrd \\Initrd.IMG\noptions console=ttyS0\n")];
+        let t = [(
+            "/loader/entries/test.conf",
+            "linux /vmlinuz\ninitrd \\Initrd.IMG\noptions console=ttyS0\n",
+        )];
         let found = find_initrds(&["test.conf".to_string()], files(&t));
         assert_eq!(found.initrds, ["/Initrd.IMG"]);
         assert!(find_initrds(&[], files(&t)).initrds.is_empty());
@@ -410,7 +452,10 @@ mod tests {
             // At the end: nothing; past it: an error.
             let mut buf = [0u8; 8];
             assert_eq!(w.read::<(), _>(index, expect.len() as u64, &mut buf, |_, _| Ok(())), Ok(0));
-            assert_eq!(w.read::<(), _>(index, expect.len() as u64 + 1, &mut buf, |_, _| Ok(())), Err(ReadError::PastEnd));
+            assert_eq!(
+                w.read::<(), _>(index, expect.len() as u64 + 1, &mut buf, |_, _| Ok(())),
+                Err(ReadError::PastEnd)
+            );
         }
         // The names inside: polyboot/initrds/0000 and 0001.
         assert_eq!(w.initrds()[1].name, "polyboot/initrds/0001");
@@ -421,7 +466,8 @@ mod tests {
 
     #[test]
     fn too_many_initrds_are_skipped() {
-        let found: Vec<(String, u64)> = (0..MAX_WRAPPED + 2).map(|i| (format!("/i{i}"), 1)).collect();
+        let found: Vec<(String, u64)> =
+            (0..MAX_WRAPPED + 2).map(|i| (format!("/i{i}"), 1)).collect();
         let (w, skipped) = Wrapper::new(hook(), &found);
         assert_eq!(w.initrds().len(), MAX_WRAPPED);
         assert_eq!(skipped.len(), 2);

@@ -192,10 +192,7 @@ impl fmt::Display for GptError {
             GptError::DiskTooSmall { sectors } => {
                 write!(f, "disk of {sectors} sectors is too small for a GPT")
             }
-            GptError::DeviceSizeMismatch {
-                table_sectors,
-                device_sectors,
-            } => write!(
+            GptError::DeviceSizeMismatch { table_sectors, device_sectors } => write!(
                 f,
                 "partition table is for {table_sectors} sectors but the device has {device_sectors}"
             ),
@@ -203,10 +200,7 @@ impl fmt::Display for GptError {
             GptError::UnsupportedRevision(r) => write!(f, "unsupported GPT revision 0x{r:08X}"),
             GptError::BadHeaderSize(s) => write!(f, "invalid GPT header size {s}"),
             GptError::HeaderCrcMismatch { stored, computed } => {
-                write!(
-                    f,
-                    "GPT header CRC is 0x{stored:08X}, expected 0x{computed:08X}"
-                )
+                write!(f, "GPT header CRC is 0x{stored:08X}, expected 0x{computed:08X}")
             }
             GptError::WrongMyLba { expected, found } => {
                 write!(f, "GPT header at LBA {expected} says it is at LBA {found}")
@@ -218,28 +212,15 @@ impl fmt::Display for GptError {
                 write!(f, "GPT usable range {first}..={last} is invalid")
             }
             GptError::BadEntryGeometry { count, size } => {
-                write!(
-                    f,
-                    "GPT entry array of {count} entries of {size} bytes is not acceptable"
-                )
+                write!(f, "GPT entry array of {count} entries of {size} bytes is not acceptable")
             }
             GptError::EntryArrayMisplaced { lba, sectors } => {
-                write!(
-                    f,
-                    "GPT entry array at LBA {lba} ({sectors} sectors) is misplaced"
-                )
+                write!(f, "GPT entry array at LBA {lba} ({sectors} sectors) is misplaced")
             }
             GptError::EntryArrayCrcMismatch { stored, computed } => {
-                write!(
-                    f,
-                    "GPT entry array CRC is 0x{stored:08X}, expected 0x{computed:08X}"
-                )
+                write!(f, "GPT entry array CRC is 0x{stored:08X}, expected 0x{computed:08X}")
             }
-            GptError::PartitionOutOfRange {
-                number,
-                first_lba,
-                last_lba,
-            } => write!(
+            GptError::PartitionOutOfRange { number, first_lba, last_lba } => write!(
                 f,
                 "GPT partition {number} ({first_lba}..={last_lba}) is outside the usable area"
             ),
@@ -449,10 +430,7 @@ impl GptHeader {
 
     /// Bytes of the entry array, if its geometry is acceptable.
     fn entry_array_bytes(&self) -> Result<u64, GptError> {
-        let bad = GptError::BadEntryGeometry {
-            count: self.entry_count,
-            size: self.entry_size,
-        };
+        let bad = GptError::BadEntryGeometry { count: self.entry_count, size: self.entry_size };
         let size_ok = self.entry_size >= ENTRY_SIZE && self.entry_size.is_power_of_two();
         let bytes = self.entry_count as u64 * self.entry_size as u64;
         if !size_ok || self.entry_count == 0 || bytes > MAX_ENTRY_ARRAY_BYTES {
@@ -470,10 +448,7 @@ impl GptHeader {
         sector_size: SectorSize,
     ) -> Result<u64, GptError> {
         if self.my_lba != read_from_lba {
-            return Err(GptError::WrongMyLba {
-                expected: read_from_lba,
-                found: self.my_lba,
-            });
+            return Err(GptError::WrongMyLba { expected: read_from_lba, found: self.my_lba });
         }
         if self.alternate_lba == 0
             || self.alternate_lba == self.my_lba
@@ -493,14 +468,8 @@ impl GptHeader {
         }
         let bytes = self.entry_array_bytes()?;
         let sectors = bytes.div_ceil(sector_size.bytes());
-        let misplaced = GptError::EntryArrayMisplaced {
-            lba: self.entries_lba,
-            sectors,
-        };
-        let end = self
-            .entries_lba
-            .checked_add(sectors)
-            .ok_or(misplaced.clone())?;
+        let misplaced = GptError::EntryArrayMisplaced { lba: self.entries_lba, sectors };
+        let end = self.entries_lba.checked_add(sectors).ok_or(misplaced.clone())?;
         let contains = |lba: u64| self.entries_lba <= lba && lba < end;
         if self.entries_lba == 0
             || end > disk_sectors
@@ -541,9 +510,7 @@ impl Gpt {
         let last_usable_lba = disk_sectors
             .checked_sub(array + 2)
             .filter(|&last| last >= first_usable_lba)
-            .ok_or(GptError::DiskTooSmall {
-                sectors: disk_sectors,
-            })?;
+            .ok_or(GptError::DiskTooSmall { sectors: disk_sectors })?;
         Ok(Gpt {
             sector_size,
             disk_sectors,
@@ -564,16 +531,12 @@ impl Gpt {
     }
 
     pub fn backup_entries_lba(&self) -> u64 {
-        self.backup_header_lba()
-            .saturating_sub(self.entry_array_sectors())
+        self.backup_header_lba().saturating_sub(self.entry_array_sectors())
     }
 
     /// Used partitions with their numbers.
     pub fn partitions(&self) -> impl Iterator<Item = (u32, &GptPartition)> {
-        self.entries
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| p.as_ref().map(|p| (i as u32 + 1, p)))
+        self.entries.iter().enumerate().filter_map(|(i, p)| p.as_ref().map(|p| (i as u32 + 1, p)))
     }
 
     pub fn partition(&self, number: u32) -> Option<&GptPartition> {
@@ -629,21 +592,13 @@ impl Gpt {
     pub fn validate(&self) -> Result<(), GptError> {
         let count = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
         if count == 0 || count as u64 * ENTRY_SIZE as u64 > MAX_ENTRY_ARRAY_BYTES {
-            return Err(GptError::BadEntryGeometry {
-                count,
-                size: ENTRY_SIZE,
-            });
+            return Err(GptError::BadEntryGeometry { count, size: ENTRY_SIZE });
         }
         let array = self.entry_array_sectors();
-        if self
-            .disk_sectors
-            .checked_mul(self.sector_size.bytes())
-            .is_none()
+        if self.disk_sectors.checked_mul(self.sector_size.bytes()).is_none()
             || self.disk_sectors < 2 * (array + 1) + 2
         {
-            return Err(GptError::DiskTooSmall {
-                sectors: self.disk_sectors,
-            });
+            return Err(GptError::DiskTooSmall { sectors: self.disk_sectors });
         }
         let (first, last) = (self.first_usable_lba, self.last_usable_lba);
         if first < PRIMARY_ENTRIES_LBA + array || last >= self.backup_entries_lba() || first > last
@@ -686,16 +641,12 @@ impl Gpt {
     /// The primary or backup header describing this table.
     pub fn header(&self, kind: HeaderKind) -> GptHeader {
         let (my_lba, alternate_lba, entries_lba) = match kind {
-            HeaderKind::Primary => (
-                PRIMARY_HEADER_LBA,
-                self.backup_header_lba(),
-                PRIMARY_ENTRIES_LBA,
-            ),
-            HeaderKind::Backup => (
-                self.backup_header_lba(),
-                PRIMARY_HEADER_LBA,
-                self.backup_entries_lba(),
-            ),
+            HeaderKind::Primary => {
+                (PRIMARY_HEADER_LBA, self.backup_header_lba(), PRIMARY_ENTRIES_LBA)
+            }
+            HeaderKind::Backup => {
+                (self.backup_header_lba(), PRIMARY_HEADER_LBA, self.backup_entries_lba())
+            }
         };
         GptHeader {
             revision: REVISION_1_0,
@@ -760,9 +711,7 @@ pub struct GptRead {
 pub fn read<D: ReadAt + ?Sized>(dev: &mut D, sector_size: SectorSize) -> Result<GptRead, GptError> {
     let disk_sectors = dev.size() / sector_size.bytes();
     if disk_sectors < 2 * (1 + 1) + 2 {
-        return Err(GptError::DiskTooSmall {
-            sectors: disk_sectors,
-        });
+        return Err(GptError::DiskTooSmall { sectors: disk_sectors });
     }
     match read_copy(dev, sector_size, PRIMARY_HEADER_LBA, disk_sectors) {
         Ok((header, gpt)) => {
@@ -791,10 +740,9 @@ pub fn read<D: ReadAt + ?Sized>(dev: &mut D, sector_size: SectorSize) -> Result<
                 primary_problem: Some(primary),
                 backup_problem: None,
             }),
-            Err(backup) => Err(GptError::NoValidTable {
-                primary: Box::new(primary),
-                backup: Box::new(backup),
-            }),
+            Err(backup) => {
+                Err(GptError::NoValidTable { primary: Box::new(primary), backup: Box::new(backup) })
+            }
         },
     }
 }
@@ -830,10 +778,7 @@ fn read_copy<D: ReadAt + ?Sized>(
     dev.read_at(header.entries_lba * ss, &mut array)?;
     let computed = crc32(&array);
     if computed != header.entries_crc32 {
-        return Err(GptError::EntryArrayCrcMismatch {
-            stored: header.entries_crc32,
-            computed,
-        });
+        return Err(GptError::EntryArrayCrcMismatch { stored: header.entries_crc32, computed });
     }
     let entries = array
         .chunks_exact(header.entry_size as usize)
@@ -912,11 +857,8 @@ mod tests {
         let sectors = 64 * MIB / ss.bytes();
         let mib = MIB / ss.bytes();
         let mut gpt = Gpt::new(ss, sectors, guid(1)).unwrap();
-        gpt.set_partition(
-            1,
-            part(Guid::MICROSOFT_BASIC_DATA, 2, mib, 31 * mib - 1, "POLYBOOT"),
-        )
-        .unwrap();
+        gpt.set_partition(1, part(Guid::MICROSOFT_BASIC_DATA, 2, mib, 31 * mib - 1, "POLYBOOT"))
+            .unwrap();
         let mut boot = part(Guid::EFI_SYSTEM, 3, 31 * mib, 63 * mib - 1, "POLYBOOT-EFI");
         boot.attributes = attributes::REQUIRED_PARTITION;
         gpt.set_partition(2, boot).unwrap();
@@ -929,22 +871,11 @@ mod tests {
     fn standard_geometry() {
         let g = Gpt::new(SectorSize::B512, 131_072, guid(1)).unwrap();
         assert_eq!((g.first_usable_lba, g.last_usable_lba), (34, 131_038));
-        assert_eq!(
-            (g.backup_entries_lba(), g.backup_header_lba()),
-            (131_039, 131_071)
-        );
+        assert_eq!((g.backup_entries_lba(), g.backup_header_lba()), (131_039, 131_071));
         let g = Gpt::new(SectorSize::B4096, 16_384, guid(1)).unwrap();
         assert_eq!((g.first_usable_lba, g.last_usable_lba), (6, 16_378));
-        assert_eq!(
-            (g.backup_entries_lba(), g.backup_header_lba()),
-            (16_379, 16_383)
-        );
-        assert_eq!(
-            Gpt::new(SectorSize::B512, 68, guid(1))
-                .unwrap()
-                .last_usable_lba,
-            34
-        );
+        assert_eq!((g.backup_entries_lba(), g.backup_header_lba()), (16_379, 16_383));
+        assert_eq!(Gpt::new(SectorSize::B512, 68, guid(1)).unwrap().last_usable_lba, 34);
         assert_eq!(
             Gpt::new(SectorSize::B512, 67, guid(1)),
             Err(GptError::DiskTooSmall { sectors: 67 })
@@ -968,15 +899,8 @@ mod tests {
             assert_eq!(gpt.partition(2).unwrap().name.to_string(), "POLYBOOT-EFI");
             assert_eq!(detect_sector_size(&mut dev), Ok(Some(ss)));
             // Reading with the wrong sector size finds nothing.
-            let other = if ss == SectorSize::B512 {
-                SectorSize::B4096
-            } else {
-                SectorSize::B512
-            };
-            assert!(matches!(
-                read(&mut dev, other),
-                Err(GptError::NoValidTable { .. })
-            ));
+            let other = if ss == SectorSize::B512 { SectorSize::B4096 } else { SectorSize::B512 };
+            assert!(matches!(read(&mut dev, other), Err(GptError::NoValidTable { .. })));
         }
     }
 
@@ -992,10 +916,7 @@ mod tests {
         assert_eq!((le32(h, 80).unwrap(), le32(h, 84).unwrap()), (128, 128));
         // Entry 2 at byte 1024 + 128: type GUID in mixed-endian order.
         assert_eq!(&dev.data[1152..1156], &[0x28, 0x73, 0x2A, 0xC1]);
-        assert_eq!(
-            &dev.data[1152 + 56..1152 + 62],
-            &[b'P', 0, b'O', 0, b'L', 0]
-        );
+        assert_eq!(&dev.data[1152 + 56..1152 + 62], &[b'P', 0, b'O', 0, b'L', 0]);
         // Backup entries and header at the end.
         let backup = &dev.data[131_071 * 512..];
         assert_eq!(&backup[..8], b"EFI PART");
@@ -1003,10 +924,7 @@ mod tests {
             (le64(backup, 24).unwrap(), le64(backup, 32).unwrap(), le64(backup, 72).unwrap()),
             (131_071, 1, 131_039)
         );
-        assert_eq!(
-            dev.data[131_039 * 512..131_039 * 512 + 16384],
-            dev.data[1024..1024 + 16384]
-        );
+        assert_eq!(dev.data[131_039 * 512..131_039 * 512 + 16384], dev.data[1024..1024 + 16384]);
         assert_eq!(
             gpt.header(HeaderKind::Primary).entries_crc32,
             crc32(&dev.data[1024..1024 + 16384])
@@ -1021,10 +939,7 @@ mod tests {
             dev.data[at] ^= 1;
             let got = read(&mut dev, ss).unwrap();
             assert_eq!(got.source, HeaderKind::Backup);
-            assert!(matches!(
-                got.primary_problem,
-                Some(GptError::HeaderCrcMismatch { .. })
-            ));
+            assert!(matches!(got.primary_problem, Some(GptError::HeaderCrcMismatch { .. })));
             assert_eq!(got.gpt, gpt);
             assert_eq!(got.header.my_lba, gpt.disk_sectors - 1);
         }
@@ -1036,10 +951,7 @@ mod tests {
         dev.data[1024 + 300] ^= 0x10;
         let got = read(&mut dev, SectorSize::B512).unwrap();
         assert_eq!(got.source, HeaderKind::Backup);
-        assert!(matches!(
-            got.primary_problem,
-            Some(GptError::EntryArrayCrcMismatch { .. })
-        ));
+        assert!(matches!(got.primary_problem, Some(GptError::EntryArrayCrcMismatch { .. })));
         assert_eq!(got.gpt, gpt);
 
         let (mut dev, _) = sample(SectorSize::B512);
@@ -1090,141 +1002,60 @@ mod tests {
     #[test]
     fn hostile_headers_are_rejected() {
         use GptError::*;
-        assert_eq!(
-            primary_error(|h| put32(h, 8, 0x0002_0000)),
-            UnsupportedRevision(0x0002_0000)
-        );
+        assert_eq!(primary_error(|h| put32(h, 8, 0x0002_0000)), UnsupportedRevision(0x0002_0000));
         assert_eq!(primary_error(|h| put32(h, 12, 91)), BadHeaderSize(91));
         assert_eq!(primary_error(|h| put32(h, 12, 513)), BadHeaderSize(513));
-        assert_eq!(
-            primary_error(|h| put32(h, 12, u32::MAX)),
-            BadHeaderSize(u32::MAX)
-        );
-        assert_eq!(
-            primary_error(|h| put64(h, 24, 5)),
-            WrongMyLba {
-                expected: 1,
-                found: 5
-            }
-        );
-        assert_eq!(
-            primary_error(|h| put64(h, 32, u64::MAX)),
-            BadAlternateLba(u64::MAX)
-        );
+        assert_eq!(primary_error(|h| put32(h, 12, u32::MAX)), BadHeaderSize(u32::MAX));
+        assert_eq!(primary_error(|h| put64(h, 24, 5)), WrongMyLba { expected: 1, found: 5 });
+        assert_eq!(primary_error(|h| put64(h, 32, u64::MAX)), BadAlternateLba(u64::MAX));
         assert_eq!(primary_error(|h| put64(h, 32, 1)), BadAlternateLba(1));
-        assert_eq!(
-            primary_error(|h| put64(h, 40, 0)),
-            BadUsableRange {
-                first: 0,
-                last: 131_038
-            }
-        );
+        assert_eq!(primary_error(|h| put64(h, 40, 0)), BadUsableRange { first: 0, last: 131_038 });
         assert_eq!(
             primary_error(|h| put64(h, 48, 131_072)),
-            BadUsableRange {
-                first: 34,
-                last: 131_072
-            }
+            BadUsableRange { first: 34, last: 131_072 }
         );
         assert_eq!(
             primary_error(|h| put64(h, 40, 131_039)),
-            BadUsableRange {
-                first: 131_039,
-                last: 131_038
-            }
+            BadUsableRange { first: 131_039, last: 131_038 }
         );
         // Usable area covering a header.
         assert_eq!(
             primary_error(|h| put64(h, 48, 131_071)),
-            BadUsableRange {
-                first: 34,
-                last: 131_071
-            }
+            BadUsableRange { first: 34, last: 131_071 }
         );
         assert_eq!(
             primary_error(|h| put32(h, 80, u32::MAX)),
-            BadEntryGeometry {
-                count: u32::MAX,
-                size: 128
-            }
+            BadEntryGeometry { count: u32::MAX, size: 128 }
         );
-        assert_eq!(
-            primary_error(|h| put32(h, 80, 0)),
-            BadEntryGeometry {
-                count: 0,
-                size: 128
-            }
-        );
-        assert_eq!(
-            primary_error(|h| put32(h, 84, 0)),
-            BadEntryGeometry {
-                count: 128,
-                size: 0
-            }
-        );
+        assert_eq!(primary_error(|h| put32(h, 80, 0)), BadEntryGeometry { count: 0, size: 128 });
+        assert_eq!(primary_error(|h| put32(h, 84, 0)), BadEntryGeometry { count: 128, size: 0 });
         assert_eq!(
             primary_error(|h| put32(h, 84, 129)),
-            BadEntryGeometry {
-                count: 128,
-                size: 129
-            }
+            BadEntryGeometry { count: 128, size: 129 }
         );
-        assert_eq!(
-            primary_error(|h| put32(h, 84, 64)),
-            BadEntryGeometry {
-                count: 128,
-                size: 64
-            }
-        );
+        assert_eq!(primary_error(|h| put32(h, 84, 64)), BadEntryGeometry { count: 128, size: 64 });
         assert_eq!(
             primary_error(|h| put32(h, 84, u32::MAX / 2 + 1)),
-            BadEntryGeometry {
-                count: 128,
-                size: u32::MAX / 2 + 1
-            }
+            BadEntryGeometry { count: 128, size: u32::MAX / 2 + 1 }
         );
-        assert_eq!(
-            primary_error(|h| put64(h, 72, 0)),
-            EntryArrayMisplaced {
-                lba: 0,
-                sectors: 32
-            }
-        );
-        assert_eq!(
-            primary_error(|h| put64(h, 72, 1)),
-            EntryArrayMisplaced {
-                lba: 1,
-                sectors: 32
-            }
-        );
+        assert_eq!(primary_error(|h| put64(h, 72, 0)), EntryArrayMisplaced { lba: 0, sectors: 32 });
+        assert_eq!(primary_error(|h| put64(h, 72, 1)), EntryArrayMisplaced { lba: 1, sectors: 32 });
         assert_eq!(
             primary_error(|h| put64(h, 72, 20)),
-            EntryArrayMisplaced {
-                lba: 20,
-                sectors: 32
-            }
+            EntryArrayMisplaced { lba: 20, sectors: 32 }
         );
         assert_eq!(
             primary_error(|h| put64(h, 72, u64::MAX - 3)),
-            EntryArrayMisplaced {
-                lba: u64::MAX - 3,
-                sectors: 32
-            }
+            EntryArrayMisplaced { lba: u64::MAX - 3, sectors: 32 }
         );
         assert_eq!(
             primary_error(|h| put64(h, 72, 131_050)),
-            EntryArrayMisplaced {
-                lba: 131_050,
-                sectors: 32
-            }
+            EntryArrayMisplaced { lba: 131_050, sectors: 32 }
         );
         // A bigger (valid-geometry) array now overlaps the usable area.
         assert_eq!(
             primary_error(|h| put32(h, 80, 256)),
-            EntryArrayMisplaced {
-                lba: 2,
-                sectors: 64
-            }
+            EntryArrayMisplaced { lba: 2, sectors: 64 }
         );
         // A header claiming the entries CRC of something else.
         assert!(matches!(
@@ -1239,17 +1070,13 @@ mod tests {
         let mut entries = gpt.encode_entries();
         edit(&mut entries[index * 128..index * 128 + 128]);
         let crc = crc32(&entries);
-        for (header_lba, entries_lba) in [
-            (1u64, 2u64),
-            (gpt.backup_header_lba(), gpt.backup_entries_lba()),
-        ] {
+        for (header_lba, entries_lba) in
+            [(1u64, 2u64), (gpt.backup_header_lba(), gpt.backup_entries_lba())]
+        {
             let at = (entries_lba * 512) as usize;
             dev.data[at..at + entries.len()].copy_from_slice(&entries);
-            let mut header = gpt.header(if header_lba == 1 {
-                HeaderKind::Primary
-            } else {
-                HeaderKind::Backup
-            });
+            let mut header =
+                gpt.header(if header_lba == 1 { HeaderKind::Primary } else { HeaderKind::Backup });
             header.entries_crc32 = crc;
             let at = (header_lba * 512) as usize;
             dev.data[at..at + 512].copy_from_slice(&header.encode(SectorSize::B512));
@@ -1273,91 +1100,47 @@ mod tests {
         // Partition 1 spans 2048..=63487, partition 2 63488..=129023, usable 34..=131038.
         assert_eq!(
             entry_error(0, |e| put64(e, 32, 33)),
-            PartitionOutOfRange {
-                number: 1,
-                first_lba: 33,
-                last_lba: 63_487
-            }
+            PartitionOutOfRange { number: 1, first_lba: 33, last_lba: 63_487 }
         );
         assert_eq!(
             entry_error(1, |e| put64(e, 40, 131_039)),
-            PartitionOutOfRange {
-                number: 2,
-                first_lba: 63_488,
-                last_lba: 131_039
-            }
+            PartitionOutOfRange { number: 2, first_lba: 63_488, last_lba: 131_039 }
         );
         assert_eq!(
             entry_error(1, |e| put64(e, 40, u64::MAX)),
-            PartitionOutOfRange {
-                number: 2,
-                first_lba: 63_488,
-                last_lba: u64::MAX
-            }
+            PartitionOutOfRange { number: 2, first_lba: 63_488, last_lba: u64::MAX }
         );
         assert_eq!(
             entry_error(0, |e| put64(e, 32, 63_488)),
-            PartitionOutOfRange {
-                number: 1,
-                first_lba: 63_488,
-                last_lba: 63_487
-            }
+            PartitionOutOfRange { number: 1, first_lba: 63_488, last_lba: 63_487 }
         );
         assert_eq!(
             entry_error(1, |e| put64(e, 32, 63_487)),
-            PartitionsOverlap {
-                first: 1,
-                second: 2
-            }
+            PartitionsOverlap { first: 1, second: 2 }
         );
         // A copy of partition 1 in slot 100 overlaps it.
         let (_, gpt) = sample(SectorSize::B512);
         let p1 = gpt.encode_entries()[..128].to_vec();
         assert_eq!(
             entry_error(99, |e| e.copy_from_slice(&p1)),
-            PartitionsOverlap {
-                first: 1,
-                second: 100
-            }
+            PartitionsOverlap { first: 1, second: 100 }
         );
         // An entry whose type GUID is zero is unused whatever else it holds.
         let mut dev = with_entry(5, |e| e[16..].fill(0xAB));
-        assert_eq!(
-            read(&mut dev, SectorSize::B512)
-                .unwrap()
-                .gpt
-                .partitions()
-                .count(),
-            2
-        );
+        assert_eq!(read(&mut dev, SectorSize::B512).unwrap().gpt.partitions().count(), 2);
     }
 
     #[test]
     fn tiny_and_odd_devices_do_not_panic() {
-        for size in [
-            0usize,
-            1,
-            511,
-            512,
-            1024,
-            4095,
-            4096,
-            8191,
-            8192,
-            33 * 512,
-            70 * 512,
-        ] {
+        for size in [0usize, 1, 511, 512, 1024, 4095, 4096, 8191, 8192, 33 * 512, 70 * 512] {
             let mut dev = MemDevice::new(size);
             assert!(read(&mut dev, SectorSize::B512).is_err());
             assert!(read(&mut dev, SectorSize::B4096).is_err());
             assert_eq!(detect_sector_size(&mut dev), Ok(None));
         }
         // Random-looking garbage everywhere, including a signature with a broken header.
-        let mut dev = MemDevice::from_vec(
-            (0..2 * MIB as usize)
-                .map(|i| (i * 31 % 251) as u8)
-                .collect(),
-        );
+        let mut dev =
+            MemDevice::from_vec((0..2 * MIB as usize).map(|i| (i * 31 % 251) as u8).collect());
         dev.data[512..520].copy_from_slice(b"EFI PART");
         assert!(read(&mut dev, SectorSize::B512).is_err());
         assert_eq!(detect_sector_size(&mut dev), Ok(Some(SectorSize::B512)));
@@ -1379,25 +1162,13 @@ mod tests {
         let mut gpt = Gpt::new(SectorSize::B512, 131_072, guid(1)).unwrap();
         assert_eq!(
             gpt.set_partition(1, part(Guid::EFI_SYSTEM, 2, 10, 100, "x")),
-            Err(GptError::PartitionOutOfRange {
-                number: 1,
-                first_lba: 10,
-                last_lba: 100
-            })
+            Err(GptError::PartitionOutOfRange { number: 1, first_lba: 10, last_lba: 100 })
         );
-        assert_eq!(
-            gpt.partitions().count(),
-            0,
-            "a refused partition is not kept"
-        );
-        gpt.set_partition(1, part(Guid::EFI_SYSTEM, 2, 2048, 4095, "x"))
-            .unwrap();
+        assert_eq!(gpt.partitions().count(), 0, "a refused partition is not kept");
+        gpt.set_partition(1, part(Guid::EFI_SYSTEM, 2, 2048, 4095, "x")).unwrap();
         assert_eq!(
             gpt.set_partition(3, part(Guid::EFI_SYSTEM, 3, 4095, 5000, "y")),
-            Err(GptError::PartitionsOverlap {
-                first: 1,
-                second: 3
-            })
+            Err(GptError::PartitionsOverlap { first: 1, second: 3 })
         );
         assert_eq!(
             gpt.set_partition(0, part(Guid::EFI_SYSTEM, 3, 5000, 6000, "y")),
@@ -1407,28 +1178,18 @@ mod tests {
             gpt.set_partition(129, part(Guid::EFI_SYSTEM, 3, 5000, 6000, "y")),
             Err(GptError::NoSuchSlot(129))
         );
-        gpt.set_partition(2, part(Guid::EFI_SYSTEM, 2, 5000, 6000, "dup"))
-            .unwrap();
+        gpt.set_partition(2, part(Guid::EFI_SYSTEM, 2, 5000, 6000, "dup")).unwrap();
         let mut dev = MemDevice::new(131_072 * 512);
-        assert_eq!(
-            write(&mut dev, &gpt),
-            Err(GptError::BadUniqueGuid { number: 2 })
-        );
+        assert_eq!(write(&mut dev, &gpt), Err(GptError::BadUniqueGuid { number: 2 }));
         gpt.entries[1].as_mut().unwrap().unique_guid = guid(9);
         let mut small = MemDevice::new(131_071 * 512);
         assert_eq!(
             write(&mut small, &gpt),
-            Err(GptError::DeviceSizeMismatch {
-                table_sectors: 131_072,
-                device_sectors: 131_071
-            })
+            Err(GptError::DeviceSizeMismatch { table_sectors: 131_072, device_sectors: 131_071 })
         );
         assert_eq!(write(&mut dev, &gpt), Ok(()));
         gpt.disk_guid = Guid::ZERO;
-        assert_eq!(
-            write(&mut dev, &gpt),
-            Err(GptError::BadUniqueGuid { number: 0 })
-        );
+        assert_eq!(write(&mut dev, &gpt), Err(GptError::BadUniqueGuid { number: 0 }));
     }
 
     #[test]
@@ -1439,17 +1200,8 @@ mod tests {
         assert_eq!(PartitionName::new(&"x".repeat(37)), Err(GptError::BadName));
         assert_eq!(PartitionName::new("a\0b"), Err(GptError::BadName));
         // Characters outside the BMP take two units.
-        assert_eq!(
-            PartitionName::new(&"\u{1F600}".repeat(18))
-                .unwrap()
-                .units()
-                .len(),
-            36
-        );
-        assert_eq!(
-            PartitionName::new(&"\u{1F600}".repeat(19)),
-            Err(GptError::BadName)
-        );
+        assert_eq!(PartitionName::new(&"\u{1F600}".repeat(18)).unwrap().units().len(), 36);
+        assert_eq!(PartitionName::new(&"\u{1F600}".repeat(19)), Err(GptError::BadName));
         let mut units = [0u16; NAME_UNITS];
         units[0] = 0xD800; // unpaired surrogate
         units[1] = u16::from(b'A');

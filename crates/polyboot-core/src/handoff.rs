@@ -114,19 +114,28 @@ pub struct Handoff {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HandoffError {
     /// Fewer bytes than the header or than the record claims.
-    Truncated { need: u64, have: u64 },
+    Truncated {
+        need: u64,
+        have: u64,
+    },
     BadMagic,
     UnsupportedVersion(u8),
     BadHeaderLength(u16),
     BadTotalLength(u32),
-    CrcMismatch { stored: u32, computed: u32 },
+    CrcMismatch {
+        stored: u32,
+        computed: u32,
+    },
     UnknownIdentityKind(u8),
     UnknownImageKind(u8),
     BadSectorSize(u32),
     TooManyExtents(u32),
     NoExtents,
     /// Extent `index` is empty, unaligned, out of order, or reaches past the disk.
-    BadExtent { index: u32, why: &'static str },
+    BadExtent {
+        index: u32,
+        why: &'static str,
+    },
     /// The data partition starts past the end of the disk.
     BadPartitionOffset(u64),
     /// The drive has neither a GPT disk GUID nor an MBR signature to be recognised by.
@@ -137,9 +146,14 @@ impl fmt::Display for HandoffError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use HandoffError::*;
         match self {
-            Truncated { need, have } => write!(f, "hand-off record truncated: need {need} bytes, have {have}"),
+            Truncated { need, have } => {
+                write!(f, "hand-off record truncated: need {need} bytes, have {have}")
+            }
             BadMagic => f.write_str("not a hand-off record (bad magic)"),
-            UnsupportedVersion(v) => write!(f, "hand-off record version {v} is not supported (this build reads {VERSION})"),
+            UnsupportedVersion(v) => write!(
+                f,
+                "hand-off record version {v} is not supported (this build reads {VERSION})"
+            ),
             BadHeaderLength(l) => write!(f, "hand-off header length {l} is invalid"),
             BadTotalLength(l) => write!(f, "hand-off record length {l} is invalid"),
             CrcMismatch { stored, computed } => {
@@ -224,7 +238,9 @@ impl Handoff {
                 return bad("offset is not a multiple of 512");
             }
             // Device-mapper maps whole sectors: the rounded-up length must still fit.
-            let Some(end) = e.len.checked_add(511).map(|l| l & !511).and_then(|l| e.disk_offset.checked_add(l)) else {
+            let Some(end) =
+                e.len.checked_add(511).map(|l| l & !511).and_then(|l| e.disk_offset.checked_add(l))
+            else {
                 return bad("overflows");
             };
             if end > self.disk_size {
@@ -312,7 +328,8 @@ impl Handoff {
         }
         let rec = &bytes[..total as usize];
         // At least the fixed header: total >= header_len >= HEADER_LEN.
-        let fixed = bytes::chunk::<HEADER_LEN>(rec, 0).map_err(|_| HandoffError::BadTotalLength(total))?;
+        let fixed =
+            bytes::chunk::<HEADER_LEN>(rec, 0).map_err(|_| HandoffError::BadTotalLength(total))?;
         let stored = fixed.le32::<16>();
         let mut copy = Vec::from(rec);
         copy[16..20].fill(0);
@@ -325,7 +342,8 @@ impl Handoff {
             2 => DriveIdentity::Mbr(fixed.le32::<24>()),
             k => return Err(HandoffError::UnknownIdentityKind(k)),
         };
-        let image_kind = ImageKind::from_code(fixed[21]).ok_or(HandoffError::UnknownImageKind(fixed[21]))?;
+        let image_kind =
+            ImageKind::from_code(fixed[21]).ok_or(HandoffError::UnknownImageKind(fixed[21]))?;
         let count = fixed.le32::<52>();
         if count > MAX_EXTENTS {
             return Err(HandoffError::TooManyExtents(count));
@@ -338,7 +356,11 @@ impl Handoff {
         let extents = rec[ext_start..ext_end as usize]
             .chunks_exact(EXTENT_LEN)
             .filter_map(|c| <&[u8; EXTENT_LEN]>::try_from(c).ok())
-            .map(|c| DiskExtent { file_offset: c.le64::<0>(), disk_offset: c.le64::<8>(), len: c.le64::<16>() })
+            .map(|c| DiskExtent {
+                file_offset: c.le64::<0>(),
+                disk_offset: c.le64::<8>(),
+                len: c.le64::<16>(),
+            })
             .collect();
         let h = Handoff {
             identity,
@@ -393,16 +415,25 @@ mod tests {
         ];
         let h = Handoff::for_image(&loc, 200 << 20, ImageKind::Iso, 0x2800, &extents).unwrap();
         assert_eq!(h.identity, DriveIdentity::Gpt(Guid([7; 16])), "the GPT GUID wins");
-        assert_eq!(h.extents[1], DiskExtent { file_offset: 0x2000, disk_offset: (1 << 20) + 0x8_0000, len: 0x1000 });
+        assert_eq!(
+            h.extents[1],
+            DiskExtent { file_offset: 0x2000, disk_offset: (1 << 20) + 0x8_0000, len: 0x1000 }
+        );
         assert_eq!(h.partition_offset, 1 << 20);
         loc.disk_guid = None;
         let h = Handoff::for_image(&loc, 200 << 20, ImageKind::Img, 0x2800, &extents).unwrap();
         assert_eq!(h.identity, DriveIdentity::Mbr(0x1234_5678));
         loc.mbr_signature = None;
-        assert_eq!(Handoff::for_image(&loc, 200 << 20, ImageKind::Iso, 0x2800, &extents), Err(HandoffError::NoIdentity));
+        assert_eq!(
+            Handoff::for_image(&loc, 200 << 20, ImageKind::Iso, 0x2800, &extents),
+            Err(HandoffError::NoIdentity)
+        );
         // The record's own rules still apply: here an extent past the disk.
         let loc = DriveLocation { disk_guid: Some(Guid([7; 16])), ..loc };
-        assert!(matches!(Handoff::for_image(&loc, (1 << 20) + 0x4_0000, ImageKind::Iso, 0x2800, &extents), Err(HandoffError::BadExtent { index: 1, .. })));
+        assert!(matches!(
+            Handoff::for_image(&loc, (1 << 20) + 0x4_0000, ImageKind::Iso, 0x2800, &extents),
+            Err(HandoffError::BadExtent { index: 1, .. })
+        ));
     }
 
     #[test]
@@ -419,7 +450,12 @@ mod tests {
         assert_eq!(bytes.len(), HEADER_LEN + 2 * EXTENT_LEN);
         assert_eq!(&bytes[..9], b"PBHANDOFF");
         assert_eq!(Handoff::decode(&bytes).unwrap(), h);
-        let mbr = Handoff { identity: DriveIdentity::Mbr(0xDEAD_BEEF), image_kind: ImageKind::Img, sector_size: 4096, ..h };
+        let mbr = Handoff {
+            identity: DriveIdentity::Mbr(0xDEAD_BEEF),
+            image_kind: ImageKind::Img,
+            sector_size: 4096,
+            ..h
+        };
         let mut padded = mbr.encode();
         padded.resize(512, 0xAA); // trailing bytes beyond the record are ignored
         assert_eq!(Handoff::decode(&padded).unwrap(), mbr);
@@ -468,7 +504,9 @@ mod tests {
             (72 + 24 + 8, &[7], |e| matches!(e, HandoffError::BadExtent { index: 1, .. })),
             (72 + 24 + 15, &[0x7F], |e| matches!(e, HandoffError::BadExtent { index: 1, .. })),
             (72 + 24 + 16, &[0xFF; 8], |e| matches!(e, HandoffError::BadExtent { index: 1, .. })),
-            (72 + 16, &[0, 0, 0, 0, 0, 0, 0, 0], |e| matches!(e, HandoffError::BadExtent { index: 0, .. })),
+            (72 + 16, &[0, 0, 0, 0, 0, 0, 0, 0], |e| {
+                matches!(e, HandoffError::BadExtent { index: 0, .. })
+            }),
             (72 + 16, &[1, 2], |e| matches!(e, HandoffError::BadExtent { index: 0, .. })),
         ];
         for (at, patch, want) in cases {

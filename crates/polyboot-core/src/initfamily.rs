@@ -81,10 +81,19 @@ mod tests {
     fn command_lines_of_real_distributions() {
         let cases = [
             ("boot=live components quiet splash findiso=${iso_path}", Some(InitFamily::LiveBoot)),
-            ("file=/cdrom/preseed/ubuntu.seed boot=casper quiet splash ---", Some(InitFamily::Casper)),
-            ("root=live:CDLABEL=Fedora-WS-Live-40 rd.live.image quiet", Some(InitFamily::DracutLive)),
+            (
+                "file=/cdrom/preseed/ubuntu.seed boot=casper quiet splash ---",
+                Some(InitFamily::Casper),
+            ),
+            (
+                "root=live:CDLABEL=Fedora-WS-Live-40 rd.live.image quiet",
+                Some(InitFamily::DracutLive),
+            ),
             ("rd.live.image root=live:LABEL=x", Some(InitFamily::DracutLive)),
-            ("archisobasedir=arch archisosearchuuid=2024-01-01-00-00-00-00", Some(InitFamily::Archiso)),
+            (
+                "archisobasedir=arch archisosearchuuid=2024-01-01-00-00-00-00",
+                Some(InitFamily::Archiso),
+            ),
             ("vga=788 --- quiet", None),
             ("", None),
         ];

@@ -125,7 +125,12 @@ pub struct WrapPlan {
 /// Plan the wrapping of `initrds` in an image of `image_len` bytes, placing the wrapped files
 /// from byte `start` on (rounded up to a 2048-byte block; normally the virtual disk's size).
 /// `hook_archive` is [`hook_archive`]'s output.
-pub fn plan(initrds: &[InitrdFile], image_len: u64, start: u64, hook_archive: Arc<[u8]>) -> WrapPlan {
+pub fn plan(
+    initrds: &[InitrdFile],
+    image_len: u64,
+    start: u64,
+    hook_archive: Arc<[u8]>,
+) -> WrapPlan {
     let mut plan = WrapPlan::default();
     let hook_len = hook_archive.len() as u64;
     let Some(mut at) = round_up(start.max(image_len), SECTOR_SIZE) else {
@@ -140,13 +145,15 @@ pub fn plan(initrds: &[InitrdFile], image_len: u64, start: u64, hook_archive: Ar
         }
         let original_offset = u64::from(first.lba) * SECTOR_SIZE;
         let original_size = first.size;
-        let data_inside = original_offset.checked_add(original_size).is_some_and(|end| end <= image_len);
+        let data_inside =
+            original_offset.checked_add(original_size).is_some_and(|end| end <= image_len);
         // The override covers the record's extended-attribute length byte and its extent and
         // size fields.
-        let records_inside = file
-            .records
-            .iter()
-            .all(|r| r.record_offset.checked_add(RECORD_EXTENT_FIELD + 16).is_some_and(|end| end <= image_len));
+        let records_inside = file.records.iter().all(|r| {
+            r.record_offset
+                .checked_add(RECORD_EXTENT_FIELD + 16)
+                .is_some_and(|end| end <= image_len)
+        });
         if !data_inside || !records_inside {
             plan.skipped.push(skip(SkipReason::OutsideImage));
             continue;
@@ -179,7 +186,11 @@ pub fn plan(initrds: &[InitrdFile], image_len: u64, start: u64, hook_archive: Ar
                     continue;
                 }
                 if hook_len > 0 {
-                    plan.regions.push(VirtualRegion { at, len: hook_len, source: RegionSource::Memory(hook_archive.clone()) });
+                    plan.regions.push(VirtualRegion {
+                        at,
+                        len: hook_len,
+                        source: RegionSource::Memory(hook_archive.clone()),
+                    });
                 }
                 plan.regions.extend(archive.regions(at + hook_len, |_| original_offset));
                 plan.wrapped.push(WrappedInitrd {
@@ -200,7 +211,8 @@ pub fn plan(initrds: &[InitrdFile], image_len: u64, start: u64, hook_archive: Ar
             let mut bytes = Vec::with_capacity(17);
             bytes.push(0); // no extended attribute record in front of the new extent
             bytes.extend_from_slice(&iso9660::extent_fields(w.lba(), w.len as u32));
-            plan.overrides.push(ByteOverride { at: r.record_offset + RECORD_EXTENT_FIELD - 1, bytes });
+            plan.overrides
+                .push(ByteOverride { at: r.record_offset + RECORD_EXTENT_FIELD - 1, bytes });
         }
     }
     plan
@@ -236,7 +248,9 @@ mod tests {
     fn sample_disk() -> (Vec<u8>, VirtualDisk) {
         let img = sample().data;
         let len = img.len() as u64;
-        let disk = VirtualDisk::new(2048, len, 0, vec![Extent { file_offset: 0, device_offset: 0, len }]).unwrap();
+        let disk =
+            VirtualDisk::new(2048, len, 0, vec![Extent { file_offset: 0, device_offset: 0, len }])
+                .unwrap();
         (img, disk)
     }
 
@@ -244,11 +258,20 @@ mod tests {
         let info = iso9660::probe(iso).unwrap();
         let mut records = Vec::new();
         let mut size = 0;
-        for (kind, tree) in [(TreeKind::Primary, Some(info.primary.clone())), (TreeKind::Joliet, info.joliet.clone().map(|j| j.tree))] {
+        for (kind, tree) in [
+            (TreeKind::Primary, Some(info.primary.clone())),
+            (TreeKind::Joliet, info.joliet.clone().map(|j| j.tree)),
+        ] {
             let Some(tree) = tree else { continue };
             if let Ok(e) = iso9660::lookup(iso, &tree, path) {
                 size = e.size;
-                records.push(FileRecord { tree: kind, record_offset: e.record_offset(), lba: e.lba(), size: e.size, sections: e.sections.clone() });
+                records.push(FileRecord {
+                    tree: kind,
+                    record_offset: e.record_offset(),
+                    lba: e.lba(),
+                    size: e.size,
+                    sections: e.sections.clone(),
+                });
             }
         }
         InitrdFile { path: String::from(path), size, records }
@@ -257,7 +280,8 @@ mod tests {
     /// Split concatenated newc archives into (name, data) entries, trailers included.
     fn newc_entries(mut b: &[u8]) -> Vec<(String, Vec<u8>)> {
         let field = |h: &[u8], i: usize| {
-            u32::from_str_radix(core::str::from_utf8(&h[6 + 8 * i..14 + 8 * i]).unwrap(), 16).unwrap() as usize
+            u32::from_str_radix(core::str::from_utf8(&h[6 + 8 * i..14 + 8 * i]).unwrap(), 16)
+                .unwrap() as usize
         };
         let pad = |n: usize| (4 - n % 4) % 4;
         let mut out = Vec::new();
@@ -308,7 +332,15 @@ mod tests {
         let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
             names,
-            ["polyboot", "polyboot/initrds", "init", "polyboot/handoff.bin", "TRAILER!!!", "polyboot/initrds/0000", "TRAILER!!!"]
+            [
+                "polyboot",
+                "polyboot/initrds",
+                "init",
+                "polyboot/handoff.bin",
+                "TRAILER!!!",
+                "polyboot/initrds/0000",
+                "TRAILER!!!"
+            ]
         );
         assert_eq!(entries[2].1, hook);
         assert_eq!(entries[3].1, b"HANDOFF");
@@ -374,7 +406,11 @@ mod tests {
         for pair in p.regions.windows(2) {
             assert!(pair[0].at + pair[0].len <= pair[1].at);
         }
-        let shared = p.regions.iter().filter(|r| matches!(&r.source, RegionSource::Memory(m) if Arc::ptr_eq(m, &archive))).count();
+        let shared = p
+            .regions
+            .iter()
+            .filter(|r| matches!(&r.source, RegionSource::Memory(m) if Arc::ptr_eq(m, &archive)))
+            .count();
         assert_eq!(shared, 2);
         apply(&p, &mut disk).unwrap();
         let end = p.wrapped[1].at + p.wrapped[1].len;
@@ -386,7 +422,13 @@ mod tests {
         InitrdFile {
             path: String::from(path),
             size,
-            records: vec![FileRecord { tree: TreeKind::Primary, record_offset, lba, size, sections: vec![section; sections] }],
+            records: vec![FileRecord {
+                tree: TreeKind::Primary,
+                record_offset,
+                lba,
+                size,
+                sections: vec![section; sections],
+            }],
         }
     }
 
@@ -402,10 +444,15 @@ mod tests {
             fake("/far", 10, 10, 20 * 2048 + 34, 1),
         ];
         let p = plan(&files, image_len, 0, archive.clone());
-        let reasons: Vec<(&str, SkipReason)> = p.skipped.iter().map(|s| (s.path.as_str(), s.reason)).collect();
+        let reasons: Vec<(&str, SkipReason)> =
+            p.skipped.iter().map(|s| (s.path.as_str(), s.reason)).collect();
         assert_eq!(
             reasons,
-            [("/truncated", SkipReason::OutsideImage), ("/record-past-end", SkipReason::OutsideImage), ("/split", SkipReason::MultiExtent)]
+            [
+                ("/truncated", SkipReason::OutsideImage),
+                ("/record-past-end", SkipReason::OutsideImage),
+                ("/split", SkipReason::MultiExtent)
+            ]
         );
         assert_eq!(p.wrapped.len(), 1, "/far has the same data as /ok");
 
@@ -415,7 +462,8 @@ mod tests {
         assert!(p.regions.is_empty() && p.overrides.is_empty());
 
         // Too many distinct initrds.
-        let many: Vec<InitrdFile> = (0..MAX_WRAPPED as u32 + 3).map(|i| fake("/x", i, 1, 0, 1)).collect();
+        let many: Vec<InitrdFile> =
+            (0..MAX_WRAPPED as u32 + 3).map(|i| fake("/x", i, 1, 0, 1)).collect();
         let p = plan(&many, image_len, 0, archive);
         assert_eq!(p.wrapped.len(), MAX_WRAPPED);
         assert_eq!(p.skipped.len(), 3);

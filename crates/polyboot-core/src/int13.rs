@@ -67,7 +67,11 @@ impl Geometry {
         if s == 0 || s > self.sectors_per_track || h >= self.heads || c >= self.cylinders {
             return None;
         }
-        Some((u64::from(c) * u64::from(self.heads) + u64::from(h)) * u64::from(self.sectors_per_track) + u64::from(s - 1))
+        Some(
+            (u64::from(c) * u64::from(self.heads) + u64::from(h))
+                * u64::from(self.sectors_per_track)
+                + u64::from(s - 1),
+        )
     }
 }
 
@@ -102,23 +106,41 @@ pub struct EmulatedDrive {
 impl EmulatedDrive {
     /// The whole ISO (its virtual disk of `disk_size` bytes, wrapped initrds included) as a CD.
     pub fn cdrom(disk_size: u64) -> EmulatedDrive {
-        EmulatedDrive { kind: DriveKind::Cdrom, sector_size: CD_SECTOR as u32, base: 0, sectors: disk_size / CD_SECTOR, geometry: None }
+        EmulatedDrive {
+            kind: DriveKind::Cdrom,
+            sector_size: CD_SECTOR as u32,
+            base: 0,
+            sectors: disk_size / CD_SECTOR,
+            geometry: None,
+        }
     }
 
     /// An IMG file as a hard disk of 512-byte sectors; `mbr` is its first sector.
     pub fn disk_image(image_len: u64, mbr: &[u8; 512]) -> EmulatedDrive {
         let sectors = image_len / 512;
-        EmulatedDrive { kind: DriveKind::HardDisk, sector_size: 512, base: 0, sectors, geometry: Some(Geometry::from_mbr(mbr, sectors)) }
+        EmulatedDrive {
+            kind: DriveKind::HardDisk,
+            sector_size: 512,
+            base: 0,
+            sectors,
+            geometry: Some(Geometry::from_mbr(mbr, sectors)),
+        }
     }
 
     /// The drive an El Torito BIOS boot entry asks for, in an image of `image_len` bytes
     /// (`first_sector`: the boot image's first 512 bytes, for a hard-disk image's geometry).
     /// `None` when the entry's image lies outside the file or the media type is unknown.
-    pub fn from_boot_entry(entry: &BootEntry, image_len: u64, first_sector: &[u8; 512]) -> Option<EmulatedDrive> {
+    pub fn from_boot_entry(
+        entry: &BootEntry,
+        image_len: u64,
+        first_sector: &[u8; 512],
+    ) -> Option<EmulatedDrive> {
         let base = entry.image_offset();
         let available = image_len.checked_sub(base)?;
         match entry.media {
-            Emulation::NoEmulation => Some(EmulatedDrive::cdrom(image_len.next_multiple_of(CD_SECTOR))),
+            Emulation::NoEmulation => {
+                Some(EmulatedDrive::cdrom(image_len.next_multiple_of(CD_SECTOR)))
+            }
             Emulation::Floppy12 | Emulation::Floppy144 | Emulation::Floppy288 => {
                 let bytes = entry.media.floppy_bytes()?;
                 (available >= bytes).then(|| EmulatedDrive {
@@ -177,7 +199,12 @@ pub struct SectorRead {
 
 /// Byte range `[offset, offset + len)` of a drive with `sector_size`-byte sectors as reads of
 /// at most `max_bytes` (the bounce buffer; at least one sector) each, in order.
-pub fn sector_reads(offset: u64, len: usize, sector_size: u32, max_bytes: usize) -> impl Iterator<Item = SectorRead> {
+pub fn sector_reads(
+    offset: u64,
+    len: usize,
+    sector_size: u32,
+    max_bytes: usize,
+) -> impl Iterator<Item = SectorRead> {
     let ss = u64::from(sector_size.max(1));
     let max_sectors = (max_bytes as u64 / ss).max(1);
     let mut pos = offset;
@@ -190,7 +217,13 @@ pub fn sector_reads(offset: u64, len: usize, sector_size: u32, max_bytes: usize)
         let skip = (pos % ss) as usize;
         let sectors = (end - lba * ss).div_ceil(ss).min(max_sectors);
         let take = (sectors * ss - skip as u64).min(end - pos);
-        let read = SectorRead { lba, sectors: sectors as u32, skip, len: take as usize, buf_offset: (pos - offset) as usize };
+        let read = SectorRead {
+            lba,
+            sectors: sectors as u32,
+            skip,
+            len: take as usize,
+            buf_offset: (pos - offset) as usize,
+        };
         pos += take;
         Some(read)
     })
@@ -218,7 +251,9 @@ impl DriveMap {
     /// `used_cd_numbers`: CD drive numbers the BIOS already answers for.
     pub fn new(kind: DriveKind, used_cd_numbers: &[u8]) -> DriveMap {
         let emulated = match kind {
-            DriveKind::Cdrom => (0xE0..=0xFF).find(|n| !used_cd_numbers.contains(n)).unwrap_or(0xFF),
+            DriveKind::Cdrom => {
+                (0xE0..=0xFF).find(|n| !used_cd_numbers.contains(n)).unwrap_or(0xFF)
+            }
             DriveKind::Floppy => 0x00,
             DriveKind::HardDisk => 0x80,
         };
@@ -286,13 +321,22 @@ mod tests {
     }
 
     /// What the real-mode handler does: sector reads through a bounce buffer, then overrides.
-    fn serve(vd: &VirtualDisk, disk: &mut MemDevice, offset: u64, len: usize, ss: u32, bounce: usize) -> Vec<u8> {
+    fn serve(
+        vd: &VirtualDisk,
+        disk: &mut MemDevice,
+        offset: u64,
+        len: usize,
+        ss: u32,
+        bounce: usize,
+    ) -> Vec<u8> {
         let mut out = vec![0u8; len];
         for piece in vd.plan_read(offset, len).unwrap() {
             let dst = &mut out[piece.buf_offset..piece.buf_offset + piece.len];
             match piece.source {
                 crate::vdisk::PieceSource::Zero => dst.fill(0),
-                crate::vdisk::PieceSource::Memory { region, offset } => match &vd.regions()[region].source {
+                crate::vdisk::PieceSource::Memory { region, offset } => match &vd.regions()[region]
+                    .source
+                {
                     RegionSource::Memory(m) => dst.copy_from_slice(&m[offset..offset + dst.len()]),
                     _ => unreachable!(),
                 },
@@ -301,7 +345,8 @@ mod tests {
                         assert!(r.sectors as usize * ss as usize <= bounce.max(ss as usize));
                         let mut sectors = vec![0u8; r.sectors as usize * ss as usize];
                         disk.read_at(r.lba * u64::from(ss), &mut sectors).unwrap();
-                        dst[r.buf_offset..r.buf_offset + r.len].copy_from_slice(&sectors[r.skip..r.skip + r.len]);
+                        dst[r.buf_offset..r.buf_offset + r.len]
+                            .copy_from_slice(&sectors[r.skip..r.skip + r.len]);
                     }
                 }
             }
@@ -323,7 +368,11 @@ mod tests {
                     let (offset, len) = cd.range(lba, count).unwrap();
                     let mut want = vec![0u8; len];
                     vd.read(&mut disk, offset, &mut want).unwrap();
-                    assert_eq!(serve(&vd, &mut disk, offset, len, ss, bounce), want, "lba {lba} count {count} ss {ss}");
+                    assert_eq!(
+                        serve(&vd, &mut disk, offset, len, ss, bounce),
+                        want,
+                        "lba {lba} count {count} ss {ss}"
+                    );
                 }
             }
         }
@@ -352,7 +401,10 @@ mod tests {
         let e = entry(Emulation::Floppy144, 30);
         let image_len = 30 * 2048 + 1_474_560;
         let d = EmulatedDrive::from_boot_entry(&e, image_len, &[0; 512]).unwrap();
-        assert_eq!((d.kind, d.sector_size, d.base, d.sectors), (DriveKind::Floppy, 512, 30 * 2048, 2880));
+        assert_eq!(
+            (d.kind, d.sector_size, d.base, d.sectors),
+            (DriveKind::Floppy, 512, 30 * 2048, 2880)
+        );
         let g = d.geometry.unwrap();
         assert_eq!(g.lba(0, 0, 1), Some(0));
         assert_eq!(g.lba(0, 1, 1), Some(18));
@@ -387,8 +439,16 @@ mod tests {
         assert_eq!((g.heads, g.sectors_per_track, g.cylinders), (255, 63, 130));
         // Outside the file, or an unknown media type: no drive.
         assert_eq!(EmulatedDrive::from_boot_entry(&e, 10 * 2048, &mbr), None);
-        assert_eq!(EmulatedDrive::from_boot_entry(&entry(Emulation::Other(9), 0), 1 << 20, &mbr), None);
-        assert_eq!(EmulatedDrive::from_boot_entry(&entry(Emulation::NoEmulation, 0), 5000, &mbr).unwrap().sectors, 3);
+        assert_eq!(
+            EmulatedDrive::from_boot_entry(&entry(Emulation::Other(9), 0), 1 << 20, &mbr),
+            None
+        );
+        assert_eq!(
+            EmulatedDrive::from_boot_entry(&entry(Emulation::NoEmulation, 0), 5000, &mbr)
+                .unwrap()
+                .sectors,
+            3
+        );
     }
 
     #[test]
@@ -403,11 +463,17 @@ mod tests {
         assert_eq!(hd.adjusted_count(DriveKind::Floppy, 1), 1);
 
         let fd = DriveMap::new(DriveKind::Floppy, &[]);
-        assert_eq!((fd.route(0x00), fd.route(0x01), fd.route(0x80)), (Route::Emulated, Route::Real(0x00), Route::Real(0x80)));
+        assert_eq!(
+            (fd.route(0x00), fd.route(0x01), fd.route(0x80)),
+            (Route::Emulated, Route::Real(0x00), Route::Real(0x80))
+        );
 
         let cd = DriveMap::new(DriveKind::Cdrom, &[0xE0]);
         assert_eq!(cd.emulated, 0xE1, "the next free CD number");
-        assert_eq!((cd.route(0xE1), cd.route(0xE0), cd.route(0x80)), (Route::Emulated, Route::Real(0xE0), Route::Real(0x80)));
+        assert_eq!(
+            (cd.route(0xE1), cd.route(0xE0), cd.route(0x80)),
+            (Route::Emulated, Route::Real(0xE0), Route::Real(0x80))
+        );
         assert_eq!(cd.adjusted_count(DriveKind::HardDisk, 1), 1);
     }
 }

@@ -261,11 +261,7 @@ impl IsoEntry {
             offset: record.data_offset(),
             len: record.data_len,
         };
-        IsoEntry {
-            size: u64::from(record.data_len),
-            sections: vec![section],
-            record,
-        }
+        IsoEntry { size: u64::from(record.data_len), sections: vec![section], record }
     }
     pub fn name(&self) -> &str {
         &self.record.name
@@ -279,9 +275,7 @@ impl IsoEntry {
     }
     /// First logical block of the data.
     pub fn lba(&self) -> u32 {
-        self.record
-            .extent_lba
-            .saturating_add(u32::from(self.record.ext_attr_len))
+        self.record.extent_lba.saturating_add(u32::from(self.record.ext_attr_len))
     }
     /// `(offset, len)` byte ranges of the data in the image, in file order.
     pub fn byte_ranges(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
@@ -348,19 +342,14 @@ pub fn extent_fields(lba: u32, len: u32) -> [u8; 16] {
 
 /// Text of a fixed-width a-/d-character field: trailing spaces and NULs removed.
 fn field_text(b: &[u8]) -> String {
-    let end = b
-        .iter()
-        .rposition(|&c| c != b' ' && c != 0)
-        .map_or(0, |p| p + 1);
+    let end = b.iter().rposition(|&c| c != b' ' && c != 0).map_or(0, |p| p + 1);
     String::from_utf8_lossy(&b[..end]).into_owned()
 }
 
 /// Text of a UCS-2 big-endian field (Joliet), trailing spaces and NULs removed.
 fn ucs2_text(b: &[u8]) -> String {
     let units = bytes::utf16be_units(b);
-    let s: String = char::decode_utf16(units)
-        .map(|c| c.unwrap_or('\u{FFFD}'))
-        .collect();
+    let s: String = char::decode_utf16(units).map(|c| c.unwrap_or('\u{FFFD}')).collect();
     String::from(s.trim_end_matches([' ', '\0']))
 }
 
@@ -472,10 +461,7 @@ pub fn probe<D: ReadAt + ?Sized>(dev: &mut D) -> Result<IsoInfo, IsoError> {
     }
     let needed = u64::from(volume_space_size) * SECTOR_SIZE;
     if needed > image_size {
-        return Err(IsoError::Truncated {
-            needed,
-            have: image_size,
-        });
+        return Err(IsoError::Truncated { needed, have: image_size });
     }
     let base = u64::from(pvd_sector) * SECTOR_SIZE;
     let root = parse_root_record(&d, base, false)?;
@@ -495,10 +481,7 @@ pub fn probe<D: ReadAt + ?Sized>(dev: &mut D) -> Result<IsoInfo, IsoError> {
                     level,
                     sector,
                     volume_id: ucs2_text(&s[40..72]),
-                    tree: Tree {
-                        mode: NameMode::Joliet,
-                        root,
-                    },
+                    tree: Tree { mode: NameMode::Joliet, root },
                 })
         }
         None => None,
@@ -518,21 +501,13 @@ pub fn probe<D: ReadAt + ?Sized>(dev: &mut D) -> Result<IsoInfo, IsoError> {
 fn parse_root_record(desc: &[u8], desc_offset: u64, joliet: bool) -> Result<DirRecord, IsoError> {
     let bytes = &desc[156..190];
     if usize::from(bytes[0]) != MIN_RECORD_LEN {
-        return Err(IsoError::BadRootDirectory(
-            "root directory record is not 34 bytes long",
-        ));
+        return Err(IsoError::BadRootDirectory("root directory record is not 34 bytes long"));
     }
-    let mode = if joliet {
-        NameMode::Joliet
-    } else {
-        NameMode::Plain
-    };
+    let mode = if joliet { NameMode::Joliet } else { NameMode::Plain };
     let (mut rec, _) = parse_record(bytes, desc_offset + 156, mode)
         .map_err(|_| IsoError::BadRootDirectory("malformed root directory record"))?;
     if rec.kind != RecordKind::Current {
-        return Err(IsoError::BadRootDirectory(
-            "root directory record identifier is not 0x00",
-        ));
+        return Err(IsoError::BadRootDirectory("root directory record identifier is not 0x00"));
     }
     rec.name = String::new();
     rec.iso_name = String::new();
@@ -545,9 +520,7 @@ fn check_root<D: ReadAt + ?Sized>(
     volume_bytes: u64,
 ) -> Result<(), IsoError> {
     if !root.is_dir() {
-        return Err(IsoError::BadRootDirectory(
-            "root record is not flagged as a directory",
-        ));
+        return Err(IsoError::BadRootDirectory("root record is not flagged as a directory"));
     }
     if root.data_len == 0 {
         return Err(IsoError::BadRootDirectory("root directory is empty"));
@@ -556,9 +529,7 @@ fn check_root<D: ReadAt + ?Sized>(
     if start < u64::from(FIRST_DESCRIPTOR_SECTOR + 1) * SECTOR_SIZE
         || start + u64::from(root.data_len) > volume_bytes
     {
-        return Err(IsoError::BadRootDirectory(
-            "root directory lies outside the volume",
-        ));
+        return Err(IsoError::BadRootDirectory("root directory lies outside the volume"));
     }
     let mut first = [0u8; MIN_RECORD_LEN];
     dev.read_at(start, &mut first)?;
@@ -623,7 +594,8 @@ impl Susp {
                 }
                 b"CE" if len >= 28 => {
                     if let Ok(ce) = bytes::chunk::<28>(e, 0) {
-                        self.continuation = Some((ce.le32::<4>(), ce.le32::<12>(), ce.le32::<20>()));
+                        self.continuation =
+                            Some((ce.le32::<4>(), ce.le32::<12>(), ce.le32::<20>()));
                     }
                 }
                 b"RE" => self.relocated = true,
@@ -679,7 +651,8 @@ fn parse_record(
             _ => strip_version(String::from_utf8_lossy(id).into_owned(), is_dir),
         },
     };
-    let fixed = bytes::chunk::<MIN_RECORD_LEN>(b, 0).map_err(|_| bad("record shorter than 34 bytes"))?;
+    let fixed =
+        bytes::chunk::<MIN_RECORD_LEN>(b, 0).map_err(|_| bad("record shorter than 34 bytes"))?;
     let su_start = (33 + id_len + usize::from(id_len % 2 == 0)).min(len);
     let rec = DirRecord {
         record_offset: offset,
@@ -819,10 +792,7 @@ pub struct Entries<'d, D: ReadAt + ?Sized> {
 
 impl<'d, D: ReadAt + ?Sized> Entries<'d, D> {
     pub fn new(dev: &'d mut D, tree: &Tree, dir: &DirRecord) -> Result<Self, IsoError> {
-        Ok(Entries {
-            reader: DirReader::new(dev, tree.mode, dir)?,
-            pending: None,
-        })
+        Ok(Entries { reader: DirReader::new(dev, tree.mode, dir)?, pending: None })
     }
 
     fn next_named(&mut self) -> Result<Option<DirRecord>, IsoError> {
@@ -914,9 +884,7 @@ pub fn read_dir<D: ReadAt + ?Sized>(
 
 /// Case-insensitive (Unicode simple lower-case) comparison.
 fn eq_fold(a: &str, b: &str) -> bool {
-    a.chars()
-        .flat_map(char::to_lowercase)
-        .eq(b.chars().flat_map(char::to_lowercase))
+    a.chars().flat_map(char::to_lowercase).eq(b.chars().flat_map(char::to_lowercase))
 }
 
 /// Find `path` (components separated by `/` or `\`) in `tree`. An exact match of the shown
@@ -930,10 +898,7 @@ pub fn lookup<D: ReadAt + ?Sized>(
 ) -> Result<IsoEntry, IsoError> {
     let mut current = IsoEntry::single(tree.root.clone());
     let mut depth = 0usize;
-    for component in path
-        .split(['/', '\\'])
-        .filter(|c| !c.is_empty() && *c != ".")
-    {
+    for component in path.split(['/', '\\']).filter(|c| !c.is_empty() && *c != ".") {
         depth += 1;
         if depth > MAX_DEPTH {
             return Err(IsoError::TooDeep);
@@ -1056,9 +1021,7 @@ pub(crate) mod test_image {
 
     impl Img {
         pub fn new(sectors: u32) -> Img {
-            Img {
-                data: vec![0u8; sectors as usize * SECTOR_SIZE as usize],
-            }
+            Img { data: vec![0u8; sectors as usize * SECTOR_SIZE as usize] }
         }
         pub fn put(&mut self, lba: u32, offset: usize, bytes: &[u8]) {
             let at = lba as usize * SECTOR_SIZE as usize + offset;
@@ -1240,10 +1203,7 @@ pub(crate) mod test_image {
                 file("VMLINUZ.;1", 36, 100),
             ],
         );
-        img.dir(
-            22,
-            &[dot(22, 2048), dotdot(21, 2048), file("GRUB.CFG;1", 37, 20)],
-        );
+        img.dir(22, &[dot(22, 2048), dotdot(21, 2048), file("GRUB.CFG;1", 37, 20)]);
         img.dir(
             24,
             &[
@@ -1289,10 +1249,7 @@ mod tests {
         assert_eq!(info.primary.root.extent_lba, 20);
         assert_eq!(info.primary.root.record_offset, 16 * 2048 + 156);
         let j = info.joliet.as_ref().unwrap();
-        assert_eq!(
-            (j.level, j.sector, j.volume_id.as_str()),
-            (3, 18, "Sample Vol")
-        );
+        assert_eq!((j.level, j.sector, j.volume_id.as_str()), (3, 18, "Sample Vol"));
         assert_eq!(info.preferred_tree().mode, NameMode::Joliet);
     }
 
@@ -1313,8 +1270,7 @@ mod tests {
             // The record's own position: third record of sector 22 (34 + 34 bytes before it).
             assert_eq!(e.record_offset(), 22 * 2048 + 68);
             let mut raw = [0u8; 16];
-            d.read_at(e.record_offset() + RECORD_EXTENT_FIELD, &mut raw)
-                .unwrap();
+            d.read_at(e.record_offset() + RECORD_EXTENT_FIELD, &mut raw).unwrap();
             assert_eq!(raw, extent_fields(37, 20));
         }
         let k = lookup(&mut d, t, "/boot/vmlinuz").unwrap();
@@ -1322,10 +1278,7 @@ mod tests {
         assert_eq!(lookup(&mut d, t, "/boot").unwrap().record.extent_lba, 21);
         assert!(lookup(&mut d, t, "/").unwrap().is_dir());
         assert_eq!(lookup(&mut d, t, "/nope"), Err(IsoError::NotFound));
-        assert_eq!(
-            lookup(&mut d, t, "/README.TXT/x"),
-            Err(IsoError::NotADirectory)
-        );
+        assert_eq!(lookup(&mut d, t, "/README.TXT/x"), Err(IsoError::NotADirectory));
         let f = lookup(&mut d, t, "/readme.txt").unwrap();
         assert_eq!(read_to_vec(&mut d, &f, 1 << 20).unwrap(), b"hello iso\n");
         let data = lookup(&mut d, t, "/DATA.BIN").unwrap();
@@ -1342,11 +1295,8 @@ mod tests {
         let mut d = dev(&sample());
         let info = probe(&mut d).unwrap();
         let t = &info.joliet.as_ref().unwrap().tree;
-        let names: Vec<String> = read_dir(&mut d, t, &t.root)
-            .unwrap()
-            .into_iter()
-            .map(|e| e.record.name)
-            .collect();
+        let names: Vec<String> =
+            read_dir(&mut d, t, &t.root).unwrap().into_iter().map(|e| e.record.name).collect();
         assert_eq!(names, ["Read Me.txt", "data.bin"]);
         let e = lookup(&mut d, t, "/read me.TXT").unwrap();
         assert_eq!((e.lba(), e.size), (32, 10));
@@ -1370,16 +1320,11 @@ mod tests {
             ("/BOOT/VMLINUZ", false, 36, 100),
             ("/BOOT/GRUB/GRUB.CFG", false, 37, 20),
         ];
-        let expect: Vec<_> = expect
-            .iter()
-            .map(|(p, d, l, s)| (p.to_string(), *d, *l, *s))
-            .collect();
+        let expect: Vec<_> =
+            expect.iter().map(|(p, d, l, s)| (p.to_string(), *d, *l, *s)).collect();
         assert_eq!(seen, expect);
         // Depth limit.
-        assert_eq!(
-            walk(&mut d, &info.primary, 1, |_, _| true),
-            Err(IsoError::TooDeep)
-        );
+        assert_eq!(walk(&mut d, &info.primary, 1, |_, _| true), Err(IsoError::TooDeep));
         // Early stop.
         let mut n = 0;
         walk(&mut d, &info.primary, MAX_DEPTH, |_, _| {
@@ -1392,25 +1337,16 @@ mod tests {
 
     #[test]
     fn probe_explains_non_isos() {
-        assert_eq!(
-            probe(&mut MemDevice::new(1000)),
-            Err(IsoError::TooSmall { size: 1000 })
-        );
+        assert_eq!(probe(&mut MemDevice::new(1000)), Err(IsoError::TooSmall { size: 1000 }));
         assert_eq!(probe(&mut MemDevice::new(40 * 2048)), Err(IsoError::NotIso));
         let img = sample();
         let mut short = MemDevice::from_vec(img.data[..30 * 2048].to_vec());
         assert_eq!(
             probe(&mut short),
-            Err(IsoError::Truncated {
-                needed: 40 * 2048,
-                have: 30 * 2048
-            })
+            Err(IsoError::Truncated { needed: 40 * 2048, have: 30 * 2048 })
         );
         let msg = probe(&mut short).unwrap_err().to_string();
-        assert!(
-            msg.contains("truncated") && msg.contains("20480 missing"),
-            "{msg}"
-        );
+        assert!(msg.contains("truncated") && msg.contains("20480 missing"), "{msg}");
         // Only a boot record and a terminator.
         let mut img = Img::new(20);
         img.boot_record(16, 18);
@@ -1419,31 +1355,19 @@ mod tests {
         // Block size 512.
         let mut img = sample();
         img.put(16, 128, &[0, 2, 2, 0]);
-        assert_eq!(
-            probe(&mut dev(&img)),
-            Err(IsoError::UnsupportedBlockSize(512))
-        );
+        assert_eq!(probe(&mut dev(&img)), Err(IsoError::UnsupportedBlockSize(512)));
         // Root directory pointing past the volume.
         let mut img = sample();
         img.put(16, 156 + 2, &extent_fields(39, 4096));
-        assert!(matches!(
-            probe(&mut dev(&img)),
-            Err(IsoError::BadRootDirectory(_))
-        ));
+        assert!(matches!(probe(&mut dev(&img)), Err(IsoError::BadRootDirectory(_))));
         // Root directory not starting with ".".
         let mut img = sample();
         img.put(20, 0, &[0u8; 64]);
-        assert!(matches!(
-            probe(&mut dev(&img)),
-            Err(IsoError::BadRootDirectory(_))
-        ));
+        assert!(matches!(probe(&mut dev(&img)), Err(IsoError::BadRootDirectory(_))));
         // Tiny volume space size.
         let mut img = sample();
         img.put(16, 80, &[3, 0, 0, 0]);
-        assert!(matches!(
-            probe(&mut dev(&img)),
-            Err(IsoError::BadDescriptor { sector: 16, .. })
-        ));
+        assert!(matches!(probe(&mut dev(&img)), Err(IsoError::BadDescriptor { sector: 16, .. })));
         // A broken Joliet tree is dropped, the primary tree still works.
         let mut img = sample();
         img.put(24, 0, &[0u8; 64]);
@@ -1499,13 +1423,7 @@ mod tests {
         let names: Vec<(String, String, bool)> = read_dir(&mut d, &t, &t.root)
             .unwrap()
             .into_iter()
-            .map(|e| {
-                (
-                    e.record.name.clone(),
-                    e.record.iso_name.clone(),
-                    e.record.rr_name,
-                )
-            })
+            .map(|e| (e.record.name.clone(), e.record.iso_name.clone(), e.record.rr_name))
             .collect();
         let expect = [
             ("a-Long-Name.tar.gz", "A_LONG_N.TAR", true),
@@ -1514,10 +1432,8 @@ mod tests {
             ("BADCE.TXT", "BADCE.TXT", false),
             ("LOOP.TXT", "LOOP.TXT", false),
         ];
-        let expect: Vec<_> = expect
-            .iter()
-            .map(|(a, b, c)| (a.to_string(), b.to_string(), *c))
-            .collect();
+        let expect: Vec<_> =
+            expect.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), *c)).collect();
         assert_eq!(names, expect);
         // Exact RR match, and the ISO name as a fallback.
         assert_eq!(lookup(&mut d, &t, "/boot/initrd.gz").unwrap().lba(), 28);
@@ -1531,9 +1447,7 @@ mod tests {
         img.pvd(16, "BIG", 30, 20, 3 * 2048);
         img.terminator(17);
         let mut recs = vec![dot(20, 3 * 2048), dotdot(20, 3 * 2048)];
-        let names: Vec<String> = (0..120)
-            .map(|i| alloc::format!("FILE{i:04}.DAT;1"))
-            .collect();
+        let names: Vec<String> = (0..120).map(|i| alloc::format!("FILE{i:04}.DAT;1")).collect();
         for (i, n) in names.iter().enumerate() {
             recs.push(file(n, 25, i as u32));
         }
@@ -1548,10 +1462,7 @@ mod tests {
         }
         // The records straddle sectors: the ones in the 2nd sector start at its beginning.
         assert!(list.iter().any(|e| e.record_offset() == 21 * 2048));
-        assert_eq!(
-            lookup(&mut d, &info.primary, "/file0119.dat").unwrap().size,
-            119
-        );
+        assert_eq!(lookup(&mut d, &info.primary, "/file0119.dat").unwrap().size, 119);
     }
 
     #[test]
@@ -1580,10 +1491,7 @@ mod tests {
         let big = &list[0];
         assert_eq!(big.size, 4096 + 4096 + 100);
         let ranges: Vec<_> = big.byte_ranges().collect();
-        assert_eq!(
-            ranges,
-            [(30 * 2048, 4096), (32 * 2048, 4096), (34 * 2048, 100)]
-        );
+        assert_eq!(ranges, [(30 * 2048, 4096), (32 * 2048, 4096), (34 * 2048, 100)]);
         assert_eq!(
             big.sections[2].record_offset,
             big.record_offset() + 2 * big.record.record_len as u64
@@ -1626,20 +1534,14 @@ mod tests {
         img.put(20, at, &[60]);
         assert!(matches!(
             list_err(&img),
-            IsoError::BadRecord {
-                reason: "record crosses the end of its sector",
-                ..
-            }
+            IsoError::BadRecord { reason: "record crosses the end of its sector", .. }
         ));
         // Too-short record.
         let mut img = base();
         img.put(20, 68, &[20]);
         assert!(matches!(
             list_err(&img),
-            IsoError::BadRecord {
-                reason: "record shorter than 34 bytes",
-                ..
-            }
+            IsoError::BadRecord { reason: "record shorter than 34 bytes", .. }
         ));
         // Identifier longer than the record.
         let mut img = base();
@@ -1649,10 +1551,7 @@ mod tests {
         assert!(matches!(list_err(&img), IsoError::BadRecord { .. }));
         // Directory extent past the end of the image.
         let mut img = base();
-        img.dir(
-            20,
-            &[dot(20, 2048), dotdot(20, 2048), subdir("D", 5000, 2048)],
-        );
+        img.dir(20, &[dot(20, 2048), dotdot(20, 2048), subdir("D", 5000, 2048)]);
         let mut d = dev(&img);
         let info = probe(&mut d).unwrap();
         assert!(matches!(
@@ -1661,10 +1560,7 @@ mod tests {
         ));
         // Huge directory.
         let mut img = base();
-        img.dir(
-            20,
-            &[dot(20, 2048), dotdot(20, 2048), subdir("D", 21, u32::MAX)],
-        );
+        img.dir(20, &[dot(20, 2048), dotdot(20, 2048), subdir("D", 21, u32::MAX)]);
         let mut d = dev(&img);
         let info = probe(&mut d).unwrap();
         assert!(matches!(
@@ -1674,16 +1570,10 @@ mod tests {
         // A directory that contains itself: walks stop at the depth limit, lookups of deep
         // paths at MAX_DEPTH.
         let mut img = base();
-        img.dir(
-            20,
-            &[dot(20, 2048), dotdot(20, 2048), subdir("LOOP", 20, 2048)],
-        );
+        img.dir(20, &[dot(20, 2048), dotdot(20, 2048), subdir("LOOP", 20, 2048)]);
         let mut d = dev(&img);
         let info = probe(&mut d).unwrap();
-        assert_eq!(
-            walk(&mut d, &info.primary, MAX_DEPTH, |_, _| true),
-            Err(IsoError::TooDeep)
-        );
+        assert_eq!(walk(&mut d, &info.primary, MAX_DEPTH, |_, _| true), Err(IsoError::TooDeep));
         let deep: String = (0..MAX_DEPTH + 1).map(|_| "/loop").collect();
         assert_eq!(lookup(&mut d, &info.primary, &deep), Err(IsoError::TooDeep));
         let ok: String = (0..MAX_DEPTH).map(|_| "/loop").collect();

@@ -94,11 +94,7 @@ impl Identity {
             data_partition_guid: guid(16),
             boot_partition_guid: guid(32),
             // Zero means "no signature" to Windows, which would then write its own.
-            mbr_signature: if signature == 0 {
-                0x5059_4C50
-            } else {
-                signature
-            },
+            mbr_signature: if signature == 0 { 0x5059_4C50 } else { signature },
         }
     }
 }
@@ -161,10 +157,7 @@ impl fmt::Display for LayoutError {
                 Size(*needed),
                 Size(*got)
             ),
-            LayoutError::MbrTooLarge {
-                disk_bytes,
-                max_bytes,
-            } => write!(
+            LayoutError::MbrTooLarge { disk_bytes, max_bytes } => write!(
                 f,
                 "an MBR cannot address this {} disk (at most {} with this sector size); use GPT",
                 Size(*disk_bytes),
@@ -186,15 +179,8 @@ impl From<GptError> for LayoutError {
 /// How a partition is described in the partition table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryKind {
-    Gpt {
-        type_guid: Guid,
-        unique_guid: Guid,
-        name: String,
-    },
-    Mbr {
-        partition_type: u8,
-        active: bool,
-    },
+    Gpt { type_guid: Guid, unique_guid: Guid, name: String },
+    Mbr { partition_type: u8, active: bool },
 }
 
 /// One planned partition.
@@ -272,9 +258,8 @@ pub fn plan(req: &LayoutRequest) -> Result<Plan, LayoutError> {
 
     let reserve_sectors = req.reserve_bytes.div_ceil(ss);
     let layout_sectors = (DATA_START_BYTES + MIN_DATA_BYTES + BOOT_PARTITION_BYTES) / ss;
-    let needed_sectors = layout_sectors
-        .saturating_add(backup_gpt_sectors)
-        .saturating_add(reserve_sectors);
+    let needed_sectors =
+        layout_sectors.saturating_add(backup_gpt_sectors).saturating_add(reserve_sectors);
     if disk_sectors < needed_sectors {
         return Err(LayoutError::TooSmall {
             needed: needed_sectors.saturating_mul(ss),
@@ -306,14 +291,8 @@ pub fn plan(req: &LayoutRequest) -> Result<Plan, LayoutError> {
             },
         ),
         Scheme::Mbr => (
-            EntryKind::Mbr {
-                partition_type: mbr::types::EXFAT_NTFS,
-                active: false,
-            },
-            EntryKind::Mbr {
-                partition_type: mbr::types::EFI_SYSTEM,
-                active: false,
-            },
+            EntryKind::Mbr { partition_type: mbr::types::EXFAT_NTFS, active: false },
+            EntryKind::Mbr { partition_type: mbr::types::EFI_SYSTEM, active: false },
         ),
     };
     let planned = |number, first_lba: u64, sectors: u64, entry| PlannedPartition {
@@ -332,10 +311,9 @@ pub fn plan(req: &LayoutRequest) -> Result<Plan, LayoutError> {
         Scheme::Mbr => ss,
     };
     let (mbr, gpt) = match req.scheme {
-        Scheme::Gpt => (
-            Mbr::protective(disk_sectors),
-            Some(build_gpt(req, disk_sectors, &data, &boot)?),
-        ),
+        Scheme::Gpt => {
+            (Mbr::protective(disk_sectors), Some(build_gpt(req, disk_sectors, &data, &boot)?))
+        }
         Scheme::Mbr => (build_mbr(id.mbr_signature, &data, &boot), None),
     };
 
@@ -392,9 +370,7 @@ fn check_identity(req: &LayoutRequest) -> Result<(), LayoutError> {
                 return Err(LayoutError::BadIdentity("a GUID is zero"));
             }
             if guids[0] == guids[1] || guids[0] == guids[2] || guids[1] == guids[2] {
-                return Err(LayoutError::BadIdentity(
-                    "the disk and partition GUIDs must differ",
-                ));
+                return Err(LayoutError::BadIdentity("the disk and partition GUIDs must differ"));
             }
         }
         Scheme::Mbr if id.mbr_signature == 0 => {
@@ -415,12 +391,7 @@ fn build_gpt(
     // Keep the BIOS loader gap out of the usable area.
     table.first_usable_lba = data.first_lba;
     for p in [data, boot] {
-        if let EntryKind::Gpt {
-            type_guid,
-            unique_guid,
-            name,
-        } = &p.entry
-        {
+        if let EntryKind::Gpt { type_guid, unique_guid, name } = &p.entry {
             let entry = GptPartition {
                 type_guid: *type_guid,
                 unique_guid: *unique_guid,
@@ -440,11 +411,7 @@ fn build_gpt(
 fn build_mbr(signature: u32, data: &PlannedPartition, boot: &PlannedPartition) -> Mbr {
     let mut table = Mbr::empty(signature);
     for p in [data, boot] {
-        if let EntryKind::Mbr {
-            partition_type,
-            active,
-        } = p.entry
-        {
+        if let EntryKind::Mbr { partition_type, active } = p.entry {
             table.partitions[(p.number - 1) as usize] = Some(MbrPartition {
                 active,
                 partition_type,
@@ -484,10 +451,7 @@ impl fmt::Display for WriteError {
         match self {
             WriteError::Io(e) => write!(f, "{e}"),
             WriteError::Gpt(e) => write!(f, "{e}"),
-            WriteError::DeviceSizeMismatch {
-                plan_sectors,
-                device_sectors,
-            } => write!(
+            WriteError::DeviceSizeMismatch { plan_sectors, device_sectors } => write!(
                 f,
                 "the plan is for {plan_sectors} sectors but the device has {device_sectors}"
             ),
@@ -544,12 +508,7 @@ pub fn write_partition_table<D: WriteAt + ?Sized>(
 /// confuse tools and firmware; the new table overwrites its own header locations afterwards.
 fn erase_stale_gpt_signatures<D: WriteAt + ?Sized>(dev: &mut D) -> Result<(), IoError> {
     let size = dev.size();
-    let candidates = [
-        512,
-        4096,
-        size.saturating_sub(512),
-        size.saturating_sub(4096),
-    ];
+    let candidates = [512, 4096, size.saturating_sub(512), size.saturating_sub(4096)];
     for offset in candidates {
         if offset < 512 || offset + 8 > size {
             continue;
@@ -620,19 +579,12 @@ impl fmt::Display for Plan {
                 p.sectors
             )?;
             match &p.entry {
-                EntryKind::Gpt {
-                    type_guid,
-                    unique_guid,
-                    name,
-                } => writeln!(
+                EntryKind::Gpt { type_guid, unique_guid, name } => writeln!(
                     f,
                     "    type {type_guid} ({}), GUID {unique_guid}, name \"{name}\"",
                     gpt_type_name(type_guid)
                 )?,
-                EntryKind::Mbr {
-                    partition_type,
-                    active,
-                } => writeln!(
+                EntryKind::Mbr { partition_type, active } => writeln!(
                     f,
                     "    type 0x{partition_type:02X} ({}), {}",
                     mbr_type_name(*partition_type),
@@ -671,12 +623,7 @@ impl fmt::Display for Plan {
             Size(tail.end.saturating_sub(tail.start))
         )?;
         if let Some(table) = &self.gpt {
-            write!(
-                f,
-                "\nbackup GPT: LBA {}..{}",
-                table.backup_entries_lba(),
-                table.disk_sectors
-            )?;
+            write!(f, "\nbackup GPT: LBA {}..{}", table.backup_entries_lba(), table.disk_sectors)?;
         }
         Ok(())
     }
@@ -737,16 +684,10 @@ mod tests {
         assert_eq!(p.boot_code.loader_gap, 17_408..MIB);
         assert_eq!(p.tail_gap, (8 * GIB - MIB)..(16_777_216 - 33) * 512);
         let table = p.gpt.as_ref().unwrap();
-        assert_eq!(
-            (table.first_usable_lba, table.last_usable_lba),
-            (2048, 16_777_182)
-        );
+        assert_eq!((table.first_usable_lba, table.last_usable_lba), (2048, 16_777_182));
         assert_eq!(table.partition(2).unwrap().type_guid, Guid::EFI_SYSTEM);
         assert_eq!(table.partition(2).unwrap().name.to_string(), "POLYBOOT-EFI");
-        assert_eq!(
-            table.partition(1).unwrap().type_guid,
-            Guid::MICROSOFT_BASIC_DATA
-        );
+        assert_eq!(table.partition(1).unwrap().type_guid, Guid::MICROSOFT_BASIC_DATA);
         assert_eq!(table.partition(1).unwrap().name.to_string(), "POLYBOOT");
         assert_eq!(table.partition(1).unwrap().last_lba, 16_709_631);
         assert_eq!(p.mbr.partitions[0].unwrap().partition_type, 0xEE);
@@ -761,10 +702,7 @@ mod tests {
         assert_eq!((p.boot.first_lba, p.boot.sectors), (2_088_704, 8192));
         assert_eq!(p.boot_code.loader_gap, 6 * 4096..MIB);
         let table = p.gpt.as_ref().unwrap();
-        assert_eq!(
-            (table.first_usable_lba, table.last_usable_lba),
-            (256, 2_097_146)
-        );
+        assert_eq!((table.first_usable_lba, table.last_usable_lba), (256, 2_097_146));
     }
 
     #[test]
@@ -813,27 +751,18 @@ mod tests {
     fn mbr_beyond_its_limit_is_refused() {
         assert_eq!(
             plan(&request(2 * TIB, SectorSize::B512, Scheme::Mbr)),
-            Err(LayoutError::MbrTooLarge {
-                disk_bytes: 2 * TIB,
-                max_bytes: 2 * TIB - 512
-            })
+            Err(LayoutError::MbrTooLarge { disk_bytes: 2 * TIB, max_bytes: 2 * TIB - 512 })
         );
         assert_eq!(
             plan(&request(3 * TIB, SectorSize::B512, Scheme::Mbr)),
-            Err(LayoutError::MbrTooLarge {
-                disk_bytes: 3 * TIB,
-                max_bytes: 2 * TIB - 512
-            })
+            Err(LayoutError::MbrTooLarge { disk_bytes: 3 * TIB, max_bytes: 2 * TIB - 512 })
         );
         // A partial last sector does not count.
         assert!(plan(&request(2 * TIB - 1, SectorSize::B512, Scheme::Mbr)).is_ok());
         assert!(plan(&request(3 * TIB, SectorSize::B4096, Scheme::Mbr)).is_ok());
         assert_eq!(
             plan(&request(16 * TIB, SectorSize::B4096, Scheme::Mbr)),
-            Err(LayoutError::MbrTooLarge {
-                disk_bytes: 16 * TIB,
-                max_bytes: 16 * TIB - 4096
-            })
+            Err(LayoutError::MbrTooLarge { disk_bytes: 16 * TIB, max_bytes: 16 * TIB - 4096 })
         );
         // GPT has no such limit.
         let p = ok(3 * TIB, SectorSize::B512, Scheme::Gpt);
@@ -850,10 +779,7 @@ mod tests {
         assert_eq!(p.boot.first_lba, 65 * 2048);
         assert_eq!(
             plan(&request(needed - 1, SectorSize::B512, Scheme::Gpt)),
-            Err(LayoutError::TooSmall {
-                needed,
-                got: needed - 1
-            })
+            Err(LayoutError::TooSmall { needed, got: needed - 1 })
         );
         assert_eq!(
             plan(&request(0, SectorSize::B512, Scheme::Gpt)),
@@ -861,28 +787,16 @@ mod tests {
         );
         // GPT at 4096: 5 sectors of backup GPT.
         let needed = 97 * MIB + 5 * 4096;
-        assert_eq!(
-            ok(needed, SectorSize::B4096, Scheme::Gpt).data.size_bytes,
-            MIN_DATA_BYTES
-        );
+        assert_eq!(ok(needed, SectorSize::B4096, Scheme::Gpt).data.size_bytes, MIN_DATA_BYTES);
         assert_eq!(
             plan(&request(needed - 4096, SectorSize::B4096, Scheme::Gpt)),
-            Err(LayoutError::TooSmall {
-                needed,
-                got: needed - 4096
-            })
+            Err(LayoutError::TooSmall { needed, got: needed - 4096 })
         );
         // MBR: exactly 97 MiB.
-        assert_eq!(
-            ok(97 * MIB, SectorSize::B512, Scheme::Mbr).data.size_bytes,
-            MIN_DATA_BYTES
-        );
+        assert_eq!(ok(97 * MIB, SectorSize::B512, Scheme::Mbr).data.size_bytes, MIN_DATA_BYTES);
         assert_eq!(
             plan(&request(97 * MIB - 1, SectorSize::B512, Scheme::Mbr)),
-            Err(LayoutError::TooSmall {
-                needed: 97 * MIB,
-                got: 97 * MIB - 1
-            })
+            Err(LayoutError::TooSmall { needed: 97 * MIB, got: 97 * MIB - 1 })
         );
     }
 
@@ -906,32 +820,16 @@ mod tests {
 
         // The reserve counts towards the minimum, and huge values do not overflow.
         req.reserve_bytes = 8 * GIB - 97 * MIB + 1;
-        assert_eq!(
-            plan(&req),
-            Err(LayoutError::TooSmall {
-                needed: 8 * GIB + 512,
-                got: 8 * GIB
-            })
-        );
+        assert_eq!(plan(&req), Err(LayoutError::TooSmall { needed: 8 * GIB + 512, got: 8 * GIB }));
         req.reserve_bytes = u64::MAX;
-        assert!(matches!(
-            plan(&req),
-            Err(LayoutError::TooSmall {
-                needed: u64::MAX,
-                ..
-            })
-        ));
+        assert!(matches!(plan(&req), Err(LayoutError::TooSmall { needed: u64::MAX, .. })));
     }
 
     #[test]
     fn partition_starts_are_aligned_for_odd_disk_sizes() {
-        for disk_bytes in [
-            100 * MIB + 12_345,
-            7_999_999_999,
-            32 * GIB - 1,
-            123_456_789_012,
-            4 * TIB + 511,
-        ] {
+        for disk_bytes in
+            [100 * MIB + 12_345, 7_999_999_999, 32 * GIB - 1, 123_456_789_012, 4 * TIB + 511]
+        {
             for ss in [SectorSize::B512, SectorSize::B4096] {
                 for scheme in [Scheme::Gpt, Scheme::Mbr] {
                     if scheme == Scheme::Mbr && disk_bytes / ss.bytes() > u32::MAX as u64 {
@@ -961,22 +859,10 @@ mod tests {
         assert_eq!(exfat_cluster_bytes(32 * GIB), 32_768);
         assert_eq!(exfat_cluster_bytes(32 * GIB + 1), 131_072);
         // Through the planner: the data partition of a 32 GiB disk is just under 32 GiB.
-        assert_eq!(
-            ok(32 * GIB, SectorSize::B512, Scheme::Gpt).exfat_cluster_bytes,
-            32_768
-        );
-        assert_eq!(
-            ok(33 * GIB, SectorSize::B512, Scheme::Gpt).exfat_cluster_bytes,
-            131_072
-        );
-        assert_eq!(
-            ok(289 * MIB, SectorSize::B512, Scheme::Mbr).exfat_cluster_bytes,
-            4096
-        );
-        assert_eq!(
-            ok(290 * MIB, SectorSize::B512, Scheme::Mbr).exfat_cluster_bytes,
-            32_768
-        );
+        assert_eq!(ok(32 * GIB, SectorSize::B512, Scheme::Gpt).exfat_cluster_bytes, 32_768);
+        assert_eq!(ok(33 * GIB, SectorSize::B512, Scheme::Gpt).exfat_cluster_bytes, 131_072);
+        assert_eq!(ok(289 * MIB, SectorSize::B512, Scheme::Mbr).exfat_cluster_bytes, 4096);
+        assert_eq!(ok(290 * MIB, SectorSize::B512, Scheme::Mbr).exfat_cluster_bytes, 32_768);
     }
 
     #[test]
@@ -984,14 +870,7 @@ mod tests {
         let mut req = request(GIB, SectorSize::B512, Scheme::Gpt);
         req.data_label = "ÉTIQUETTE11".into();
         assert_eq!(
-            plan(&req)
-                .unwrap()
-                .gpt
-                .unwrap()
-                .partition(1)
-                .unwrap()
-                .name
-                .to_string(),
+            plan(&req).unwrap().gpt.unwrap().partition(1).unwrap().name.to_string(),
             "ÉTIQUETTE11"
         );
         req.data_label = "TWELVE_CHARS".into();
@@ -1056,10 +935,7 @@ mod tests {
         let p4k = ok(128 * MIB, SectorSize::B4096, Scheme::Gpt);
         write_partition_table(&p4k, &mut dev, BootCode::Clear).unwrap();
         assert!(gpt::read(&mut dev, SectorSize::B512).is_err());
-        assert_eq!(
-            gpt::detect_sector_size(&mut dev),
-            Ok(Some(SectorSize::B4096))
-        );
+        assert_eq!(gpt::detect_sector_size(&mut dev), Ok(Some(SectorSize::B4096)));
     }
 
     #[test]
@@ -1068,10 +944,7 @@ mod tests {
         let mut dev = MemDevice::new((128 * MIB + 512) as usize);
         assert_eq!(
             write_partition_table(&p, &mut dev, BootCode::Clear),
-            Err(WriteError::DeviceSizeMismatch {
-                plan_sectors: 262_144,
-                device_sectors: 262_145
-            })
+            Err(WriteError::DeviceSizeMismatch { plan_sectors: 262_144, device_sectors: 262_145 })
         );
         assert!(dev.data.iter().all(|&b| b == 0), "nothing written");
     }

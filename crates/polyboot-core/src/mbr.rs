@@ -78,10 +78,7 @@ impl fmt::Debug for Mbr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Mbr")
             .field("boot_code_is_zero", &self.boot_code.iter().all(|&b| b == 0))
-            .field(
-                "disk_signature",
-                &format_args!("{:08X}", self.disk_signature),
-            )
+            .field("disk_signature", &format_args!("{:08X}", self.disk_signature))
             .field("reserved", &self.reserved)
             .field("partitions", &self.partitions)
             .finish()
@@ -102,11 +99,7 @@ pub enum MbrError {
     /// Two used entries share sectors (slots are 1-based).
     Overlap { first: usize, second: usize },
     /// A partition reaching past the end of the disk.
-    BeyondDisk {
-        slot: usize,
-        end_lba: u64,
-        disk_sectors: u64,
-    },
+    BeyondDisk { slot: usize, end_lba: u64, disk_sectors: u64 },
 }
 
 impl core::error::Error for MbrError {}
@@ -132,12 +125,7 @@ impl fmt::Display for MbrError {
 impl Mbr {
     /// An MBR with zero boot code and no partitions.
     pub fn empty(disk_signature: u32) -> Mbr {
-        Mbr {
-            boot_code: [0; BOOT_CODE_LEN],
-            disk_signature,
-            reserved: 0,
-            partitions: [None; 4],
-        }
+        Mbr { boot_code: [0; BOOT_CODE_LEN], disk_signature, reserved: 0, partitions: [None; 4] }
     }
 
     /// The protective MBR of a GPT disk of `disk_sectors` logical sectors: one 0xEE entry from
@@ -157,18 +145,12 @@ impl Mbr {
 
     /// True when any entry is a GPT protective (0xEE) partition, i.e. the real table is a GPT.
     pub fn has_gpt_protective(&self) -> bool {
-        self.partitions
-            .iter()
-            .flatten()
-            .any(|p| p.partition_type == types::GPT_PROTECTIVE)
+        self.partitions.iter().flatten().any(|p| p.partition_type == types::GPT_PROTECTIVE)
     }
 
     /// The used partitions with their 1-based numbers.
     pub fn used(&self) -> impl Iterator<Item = (usize, &MbrPartition)> {
-        self.partitions
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| p.as_ref().map(|p| (i + 1, p)))
+        self.partitions.iter().enumerate().filter_map(|(i, p)| p.as_ref().map(|p| (i + 1, p)))
     }
 
     /// Parse the first 512 bytes of `sector` and check the entries are consistent with each
@@ -200,32 +182,19 @@ impl Mbr {
             let active = match status {
                 STATUS_ACTIVE => true,
                 STATUS_INACTIVE => false,
-                _ => {
-                    return Err(MbrError::BadStatus {
-                        slot: i + 1,
-                        status,
-                    })
-                }
+                _ => return Err(MbrError::BadStatus { slot: i + 1, status }),
             };
             if first_lba == 0 {
                 return Err(MbrError::StartsAtLbaZero { slot: i + 1 });
             }
-            *slot = Some(MbrPartition {
-                active,
-                partition_type,
-                first_lba,
-                sector_count,
-            });
+            *slot = Some(MbrPartition { active, partition_type, first_lba, sector_count });
         }
         let used: alloc::vec::Vec<(usize, MbrPartition)> =
             mbr.used().map(|(n, p)| (n, *p)).collect();
         for (i, (na, a)) in used.iter().enumerate() {
             for (nb, b) in &used[i + 1..] {
                 if (a.first_lba as u64) < b.end_lba() && (b.first_lba as u64) < a.end_lba() {
-                    return Err(MbrError::Overlap {
-                        first: *na,
-                        second: *nb,
-                    });
+                    return Err(MbrError::Overlap { first: *na, second: *nb });
                 }
             }
         }
@@ -238,11 +207,7 @@ impl Mbr {
     pub fn check_fits(&self, disk_sectors: u64) -> Result<(), MbrError> {
         for (slot, p) in self.used() {
             if p.partition_type != types::GPT_PROTECTIVE && p.end_lba() > disk_sectors {
-                return Err(MbrError::BeyondDisk {
-                    slot,
-                    end_lba: p.end_lba(),
-                    disk_sectors,
-                });
+                return Err(MbrError::BeyondDisk { slot, end_lba: p.end_lba(), disk_sectors });
             }
         }
         Ok(())
@@ -259,11 +224,7 @@ impl Mbr {
             let Some(p) = slot else { continue };
             let at = PARTITION_TABLE_OFFSET + i * PARTITION_ENTRY_SIZE;
             let e = &mut rec[at..at + PARTITION_ENTRY_SIZE];
-            e[0] = if p.active {
-                STATUS_ACTIVE
-            } else {
-                STATUS_INACTIVE
-            };
+            e[0] = if p.active { STATUS_ACTIVE } else { STATUS_INACTIVE };
             e[1..4].copy_from_slice(&chs(p.first_lba as u64));
             e[4] = p.partition_type;
             let last = p.end_lba().saturating_sub(1);
@@ -292,11 +253,7 @@ pub fn chs(lba: u64) -> [u8; 3] {
     }
     let head = (lba / CHS_SECTORS_PER_TRACK) % CHS_HEADS;
     let sector = lba % CHS_SECTORS_PER_TRACK + 1;
-    [
-        head as u8,
-        (sector as u8) | (((cylinder >> 8) as u8) << 6),
-        cylinder as u8,
-    ]
+    [head as u8, (sector as u8) | (((cylinder >> 8) as u8) << 6), cylinder as u8]
 }
 
 #[cfg(test)]
@@ -374,22 +331,13 @@ mod tests {
 
     #[test]
     fn hostile_records_are_rejected() {
-        assert_eq!(
-            Mbr::parse(&[0u8; 100]),
-            Err(MbrError::TooShort { len: 100 })
-        );
+        assert_eq!(Mbr::parse(&[0u8; 100]), Err(MbrError::TooShort { len: 100 }));
         assert_eq!(Mbr::parse(&[0u8; 512]), Err(MbrError::MissingBootSignature));
 
         let good = sample().to_bytes();
         let mut bad = good;
         bad[446] = 0x7F;
-        assert_eq!(
-            Mbr::parse(&bad),
-            Err(MbrError::BadStatus {
-                slot: 1,
-                status: 0x7F
-            })
-        );
+        assert_eq!(Mbr::parse(&bad), Err(MbrError::BadStatus { slot: 1, status: 0x7F }));
 
         let mut bad = good;
         bad[454..458].copy_from_slice(&0u32.to_le_bytes());
@@ -397,35 +345,19 @@ mod tests {
 
         let mut bad = good;
         bad[458..462].copy_from_slice(&20_000u32.to_le_bytes());
-        assert_eq!(
-            Mbr::parse(&bad),
-            Err(MbrError::Overlap {
-                first: 1,
-                second: 2
-            })
-        );
+        assert_eq!(Mbr::parse(&bad), Err(MbrError::Overlap { first: 1, second: 2 }));
 
         // Maximal values must not overflow.
         let mut bad = good;
         bad[454..462].copy_from_slice(&[0xFF; 8]);
         bad[470..478].copy_from_slice(&[0xFF; 8]);
-        assert_eq!(
-            Mbr::parse(&bad),
-            Err(MbrError::Overlap {
-                first: 1,
-                second: 2
-            })
-        );
+        assert_eq!(Mbr::parse(&bad), Err(MbrError::Overlap { first: 1, second: 2 }));
 
         let mbr = Mbr::parse(&good).unwrap();
         assert_eq!(mbr.check_fits(83_968), Ok(()));
         assert_eq!(
             mbr.check_fits(83_967),
-            Err(MbrError::BeyondDisk {
-                slot: 2,
-                end_lba: 83_968,
-                disk_sectors: 83_967
-            })
+            Err(MbrError::BeyondDisk { slot: 2, end_lba: 83_968, disk_sectors: 83_967 })
         );
     }
 

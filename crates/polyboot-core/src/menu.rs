@@ -385,8 +385,7 @@ impl fmt::Display for SkipReason {
 /// ([`POLYBOOT_JSON`], [`VENTOY_JSON`]) are not recorded either.
 pub fn is_bookkeeping_file(name: &str) -> bool {
     let b = name.as_bytes();
-    is_ignore_marker(name)
-        || b.len() >= 7 && b[b.len() - 7..].eq_ignore_ascii_case(b".sha256")
+    is_ignore_marker(name) || b.len() >= 7 && b[b.len() - 7..].eq_ignore_ascii_case(b".sha256")
 }
 
 /// Where our configuration lives on the data partition (read by `config`).
@@ -1238,7 +1237,8 @@ mod tests {
             .file("/keep.iso", BIG);
         let r = scan_default(&mut t);
         assert_eq!(paths(&r), ["/.dotfile.iso", "/.images/hidden-dir.iso", "/keep.iso"]);
-        let skipped: Vec<(&str, SkipReason)> = r.skipped.iter().map(|(p, why)| (p.as_str(), *why)).collect();
+        let skipped: Vec<(&str, SkipReason)> =
+            r.skipped.iter().map(|(p, why)| (p.as_str(), *why)).collect();
         assert_eq!(
             skipped,
             [
@@ -1363,7 +1363,8 @@ mod tests {
             .file("/ventoy/theme.txt", 100);
         let r = scan_default(&mut t);
         assert_eq!(paths(&r), ["/debian.iso"]);
-        let skipped: Vec<(&str, &str)> = r.skipped.iter().map(|(p, why)| (p.as_str(), why.code())).collect();
+        let skipped: Vec<(&str, &str)> =
+            r.skipped.iter().map(|(p, why)| (p.as_str(), why.code())).collect();
         assert_eq!(
             skipped,
             [

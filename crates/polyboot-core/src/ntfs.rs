@@ -58,7 +58,10 @@ pub enum NtfsError {
     NotFound,
     NotADirectory,
     IsADirectory,
-    TooLarge { size: u64, limit: u64 },
+    TooLarge {
+        size: u64,
+        limit: u64,
+    },
 }
 
 impl fmt::Display for NtfsError {
@@ -71,7 +74,9 @@ impl fmt::Display for NtfsError {
             NtfsError::NotFound => f.write_str("no such file or directory"),
             NtfsError::NotADirectory => f.write_str("not a directory"),
             NtfsError::IsADirectory => f.write_str("is a directory"),
-            NtfsError::TooLarge { size, limit } => write!(f, "file of {size} bytes is larger than the limit of {limit}"),
+            NtfsError::TooLarge { size, limit } => {
+                write!(f, "file of {size} bytes is larger than the limit of {limit}")
+            }
         }
     }
 }
@@ -154,8 +159,10 @@ impl BootSector {
         let total_sectors = le64(bs, 0x28)?;
         let mft_lcn = le64(bs, 0x30)?;
         let mft_mirror_lcn = le64(bs, 0x38)?;
-        let mft_record_size = record_size(bs[0x40], cluster_size).map_err(|_| NtfsError::NotNtfs("MFT record size"))?;
-        let index_record_size = record_size(bs[0x44], cluster_size).map_err(|_| NtfsError::NotNtfs("index record size"))?;
+        let mft_record_size = record_size(bs[0x40], cluster_size)
+            .map_err(|_| NtfsError::NotNtfs("MFT record size"))?;
+        let index_record_size = record_size(bs[0x44], cluster_size)
+            .map_err(|_| NtfsError::NotNtfs("index record size"))?;
         if total_sectors == 0 {
             return Err(NtfsError::NotNtfs("total sectors is zero"));
         }
@@ -184,12 +191,20 @@ pub fn apply_fixups(rec: &mut [u8], magic: &[u8; 4]) -> Result<(), NtfsError> {
         return Err(NtfsError::Corrupt("record size is not a multiple of 512"));
     }
     if &rec[0..4] != magic {
-        return Err(NtfsError::Corrupt(if magic == b"FILE" { "MFT record without FILE magic" } else { "index record without INDX magic" }));
+        return Err(NtfsError::Corrupt(if magic == b"FILE" {
+            "MFT record without FILE magic"
+        } else {
+            "index record without INDX magic"
+        }));
     }
     let usa_ofs = usize::from(le16(rec, 4)?);
     let usa_count = usize::from(le16(rec, 6)?);
     let strides = rec.len() / 512;
-    if usa_count != strides + 1 || usa_ofs % 2 != 0 || usa_ofs < 8 || usa_ofs + 2 * usa_count > 512 - 2 {
+    if usa_count != strides + 1
+        || usa_ofs % 2 != 0
+        || usa_ofs < 8
+        || usa_ofs + 2 * usa_count > 512 - 2
+    {
         return Err(NtfsError::Corrupt("update sequence array"));
     }
     let usn = [rec[usa_ofs], rec[usa_ofs + 1]];
@@ -216,7 +231,11 @@ pub struct Run {
 
 /// Decode a runlist (mapping pairs) starting at VCN `first_vcn`. Every run must lie inside a
 /// volume of `total_clusters` clusters.
-pub fn decode_runlist(b: &[u8], first_vcn: u64, total_clusters: u64) -> Result<Vec<Run>, NtfsError> {
+pub fn decode_runlist(
+    b: &[u8],
+    first_vcn: u64,
+    total_clusters: u64,
+) -> Result<Vec<Run>, NtfsError> {
     let mut runs = Vec::new();
     let mut pos = 0usize;
     if first_vcn > MAX_VCN {
@@ -225,7 +244,9 @@ pub fn decode_runlist(b: &[u8], first_vcn: u64, total_clusters: u64) -> Result<V
     let mut vcn = first_vcn;
     let mut lcn: i64 = 0;
     loop {
-        let Some(&head) = b.get(pos) else { return Err(NtfsError::Corrupt("runlist without terminator")) };
+        let Some(&head) = b.get(pos) else {
+            return Err(NtfsError::Corrupt("runlist without terminator"));
+        };
         if head == 0 {
             break;
         }
@@ -238,7 +259,9 @@ pub fn decode_runlist(b: &[u8], first_vcn: u64, total_clusters: u64) -> Result<V
             return Err(NtfsError::Corrupt("runlist field size"));
         }
         pos += 1;
-        let field = b.get(pos..pos + len_size + off_size).ok_or(NtfsError::Corrupt("runlist beyond its attribute"))?;
+        let field = b
+            .get(pos..pos + len_size + off_size)
+            .ok_or(NtfsError::Corrupt("runlist beyond its attribute"))?;
         let mut len: u64 = 0;
         for (i, &x) in field[..len_size].iter().enumerate() {
             len |= u64::from(x) << (8 * i);
@@ -268,7 +291,10 @@ pub fn decode_runlist(b: &[u8], first_vcn: u64, total_clusters: u64) -> Result<V
             Some(start)
         };
         runs.push(Run { vcn, len, lcn: run_lcn });
-        vcn = vcn.checked_add(len).filter(|&v| v <= MAX_VCN).ok_or(NtfsError::Corrupt("runs beyond the highest VCN"))?;
+        vcn = vcn
+            .checked_add(len)
+            .filter(|&v| v <= MAX_VCN)
+            .ok_or(NtfsError::Corrupt("runs beyond the highest VCN"))?;
         pos += len_size + off_size;
     }
     Ok(runs)
@@ -329,7 +355,12 @@ impl MftRecord {
 
 /// Parse a fixed-up MFT record. `total_clusters` bounds runlists; `cluster_size` checks that a
 /// non-resident attribute's runs cover its allocation.
-pub fn parse_record(number: u64, rec: &[u8], total_clusters: u64, cluster_size: u32) -> Result<MftRecord, NtfsError> {
+pub fn parse_record(
+    number: u64,
+    rec: &[u8],
+    total_clusters: u64,
+    cluster_size: u32,
+) -> Result<MftRecord, NtfsError> {
     let flags = le16(rec, 0x16)?;
     if flags & 1 == 0 {
         return Err(NtfsError::Corrupt("MFT record not in use"));
@@ -357,7 +388,8 @@ pub fn parse_record(number: u64, rec: &[u8], total_clusters: u64, cluster_size: 
         let name_len = usize::from(a[9]);
         let name_ofs = usize::from(le16(a, 0x0A)?);
         let aflags = le16(a, 0x0C)?;
-        let name_bytes = a.get(name_ofs..name_ofs + 2 * name_len).ok_or(NtfsError::Corrupt("attribute name"))?;
+        let name_bytes =
+            a.get(name_ofs..name_ofs + 2 * name_len).ok_or(NtfsError::Corrupt("attribute name"))?;
         let name: Vec<u16> = crate::bytes::utf16le_units(name_bytes).collect();
         if ty == AT_ATTRIBUTE_LIST {
             has_attribute_list = true;
@@ -366,8 +398,11 @@ pub fn parse_record(number: u64, rec: &[u8], total_clusters: u64, cluster_size: 
             0 => {
                 let vlen = le32(a, 0x10)? as usize;
                 let vofs = usize::from(le16(a, 0x14)?);
-                let v = a.get(vofs..vofs.checked_add(vlen).ok_or(NtfsError::Corrupt("resident value"))?);
-                AttrValue::Resident(v.ok_or(NtfsError::Corrupt("resident value beyond its attribute"))?.to_vec())
+                let v = a
+                    .get(vofs..vofs.checked_add(vlen).ok_or(NtfsError::Corrupt("resident value"))?);
+                AttrValue::Resident(
+                    v.ok_or(NtfsError::Corrupt("resident value beyond its attribute"))?.to_vec(),
+                )
             }
             1 => {
                 let lowest = le64(a, 0x10)?;
@@ -392,10 +427,17 @@ pub fn parse_record(number: u64, rec: &[u8], total_clusters: u64, cluster_size: 
                 }
                 if lowest != 0 || end_vcn < need {
                     if !has_attribute_list {
-                        return Err(NtfsError::Corrupt("runlist does not cover the attribute's allocation"));
+                        return Err(NtfsError::Corrupt(
+                            "runlist does not cover the attribute's allocation",
+                        ));
                     }
                     // One extent of an attribute spread over several records.
-                    attributes.push(Attribute { ty, name, flags: aflags, value: AttrValue::Extent });
+                    attributes.push(Attribute {
+                        ty,
+                        name,
+                        flags: aflags,
+                        value: AttrValue::Extent,
+                    });
                     pos += len;
                     continue;
                 }
@@ -433,7 +475,9 @@ pub struct Ntfs<D> {
 }
 
 fn utf16_to_string(u: &[u16]) -> String {
-    char::decode_utf16(u.iter().copied()).map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER)).collect()
+    char::decode_utf16(u.iter().copied())
+        .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+        .collect()
 }
 
 /// Compare a UTF-16 name with a path component: ASCII letters without case, the rest exactly.
@@ -456,15 +500,21 @@ impl<D: ReadAt> Ntfs<D> {
         dev.read_at(0, &mut bs)?;
         let boot = BootSector::parse(&bs)?;
         let spc = u64::from(boot.cluster_size / boot.bytes_per_sector);
-        let total_clusters = (boot.total_sectors / spc).min(dev.size() / u64::from(boot.cluster_size));
+        let total_clusters =
+            (boot.total_sectors / spc).min(dev.size() / u64::from(boot.cluster_size));
         let mut rec = vec![0u8; boot.mft_record_size as usize];
-        let at = boot.mft_lcn.checked_mul(u64::from(boot.cluster_size)).ok_or(NtfsError::NotNtfs("MFT location"))?;
+        let at = boot
+            .mft_lcn
+            .checked_mul(u64::from(boot.cluster_size))
+            .ok_or(NtfsError::NotNtfs("MFT location"))?;
         dev.read_at(at, &mut rec)?;
         apply_fixups(&mut rec, b"FILE")?;
         let r = parse_record(MFT_RECORD, &rec, total_clusters, boot.cluster_size)?;
         let mft = match r.find(AT_DATA, &[]) {
             Some(Attribute { value: v @ AttrValue::NonResident { .. }, .. }) => v.clone(),
-            _ if r.has_attribute_list => return Err(NtfsError::Unsupported("$MFT described by an $ATTRIBUTE_LIST")),
+            _ if r.has_attribute_list => {
+                return Err(NtfsError::Unsupported("$MFT described by an $ATTRIBUTE_LIST"))
+            }
             _ => return Err(NtfsError::Corrupt("$MFT has no non-resident $DATA")),
         };
         Ok(Ntfs { dev, boot, total_clusters, mft })
@@ -476,7 +526,12 @@ impl<D: ReadAt> Ntfs<D> {
 
     /// Read `buf.len()` bytes at `offset` of an attribute value (zeros for sparse runs and past
     /// the initialized size). Fails if the range reaches past the value's size.
-    pub fn read_value(&mut self, v: &AttrValue, offset: u64, buf: &mut [u8]) -> Result<(), NtfsError> {
+    pub fn read_value(
+        &mut self,
+        v: &AttrValue,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<(), NtfsError> {
         let size = v.size();
         match offset.checked_add(buf.len() as u64) {
             Some(end) if end <= size => {}
@@ -488,7 +543,11 @@ impl<D: ReadAt> Ntfs<D> {
                 return Ok(());
             }
             AttrValue::NonResident { runs, initialized, .. } => (runs, *initialized),
-            AttrValue::Extent => return Err(NtfsError::Unsupported("attribute spread over records by an $ATTRIBUTE_LIST")),
+            AttrValue::Extent => {
+                return Err(NtfsError::Unsupported(
+                    "attribute spread over records by an $ATTRIBUTE_LIST",
+                ))
+            }
         };
         let cs = u64::from(self.boot.cluster_size);
         let mut done = 0usize;
@@ -550,7 +609,9 @@ impl<D: ReadAt> Ntfs<D> {
         let root = match dir.find(AT_INDEX_ROOT, &i30) {
             Some(Attribute { value: AttrValue::Resident(v), .. }) => v.clone(),
             Some(_) => return Err(NtfsError::Corrupt("non-resident $INDEX_ROOT")),
-            None if dir.has_attribute_list => return Err(NtfsError::Unsupported("directory index in an $ATTRIBUTE_LIST")),
+            None if dir.has_attribute_list => {
+                return Err(NtfsError::Unsupported("directory index in an $ATTRIBUTE_LIST"))
+            }
             None => return Err(NtfsError::NotADirectory),
         };
         if le32(&root, 0)? != AT_FILE_NAME {
@@ -567,10 +628,13 @@ impl<D: ReadAt> Ntfs<D> {
         let mut visited = alloc::collections::BTreeSet::new();
         // Index nodes still to read: the root's entries first, then subnodes by VCN.
         let mut pending: Vec<u64> = Vec::new();
-        let header = root.get(0x10..).ok_or(NtfsError::Corrupt("$INDEX_ROOT shorter than its header"))?;
+        let header =
+            root.get(0x10..).ok_or(NtfsError::Corrupt("$INDEX_ROOT shorter than its header"))?;
         self.index_entries(header, &mut out, &mut pending)?;
         while let Some(vcn) = pending.pop() {
-            let Some(alloc) = &alloc else { return Err(NtfsError::Corrupt("index subnode without $INDEX_ALLOCATION")) };
+            let Some(alloc) = &alloc else {
+                return Err(NtfsError::Corrupt("index subnode without $INDEX_ALLOCATION"));
+            };
             if !visited.insert(vcn) {
                 return Err(NtfsError::Corrupt("loop in directory index"));
             }
@@ -581,7 +645,11 @@ impl<D: ReadAt> Ntfs<D> {
                 return Err(NtfsError::Corrupt("index record size"));
             }
             // Subnode VCNs count clusters, or 512-byte units when records are smaller than a cluster.
-            let unit = if block_size >= self.boot.cluster_size { u64::from(self.boot.cluster_size) } else { 512 };
+            let unit = if block_size >= self.boot.cluster_size {
+                u64::from(self.boot.cluster_size)
+            } else {
+                512
+            };
             let at = vcn.checked_mul(unit).ok_or(NtfsError::Corrupt("index VCN"))?;
             let mut blk = vec![0u8; block_size as usize];
             self.read_value(alloc, at, &mut blk)?;
@@ -595,7 +663,12 @@ impl<D: ReadAt> Ntfs<D> {
     }
 
     /// Decode the entries after an index header (`h` starts at the header).
-    fn index_entries(&mut self, h: &[u8], out: &mut Vec<NtfsEntry>, pending: &mut Vec<u64>) -> Result<(), NtfsError> {
+    fn index_entries(
+        &mut self,
+        h: &[u8],
+        out: &mut Vec<NtfsEntry>,
+        pending: &mut Vec<u64>,
+    ) -> Result<(), NtfsError> {
         let first = le32(h, 0)? as usize;
         let end = le32(h, 4)? as usize;
         if end > h.len() || first > end {
@@ -625,12 +698,14 @@ impl<D: ReadAt> Ntfs<D> {
             if out.len() >= MAX_INDEX_ENTRIES {
                 return Err(NtfsError::Corrupt("too many directory entries"));
             }
-            let key = e.get(16..16 + key_len).ok_or(NtfsError::Corrupt("index key beyond its entry"))?;
+            let key =
+                e.get(16..16 + key_len).ok_or(NtfsError::Corrupt("index key beyond its entry"))?;
             let (name_len, namespace) = match key.get(0x40..0x42) {
                 Some(b) => (usize::from(b[0]), b[1]),
                 None => return Err(NtfsError::Corrupt("$FILE_NAME key")),
             };
-            let name = key.get(0x42..0x42 + 2 * name_len).ok_or(NtfsError::Corrupt("$FILE_NAME name"))?;
+            let name =
+                key.get(0x42..0x42 + 2 * name_len).ok_or(NtfsError::Corrupt("$FILE_NAME name"))?;
             let name: Vec<u16> = crate::bytes::utf16le_units(name).collect();
             let fref = le64(e, 0)?;
             let fflags = le32(key, 0x38)?;
@@ -711,9 +786,13 @@ impl<D: ReadAt> Ntfs<D> {
         match rec.find(AT_DATA, &[]) {
             Some(a) if a.flags & 0x0001 != 0 => Err(NtfsError::Unsupported("compressed $DATA")),
             Some(a) if a.flags & 0x4000 != 0 => Err(NtfsError::Unsupported("encrypted $DATA")),
-            Some(Attribute { value: AttrValue::Extent, .. }) => Err(NtfsError::Unsupported("$DATA spread over records by an $ATTRIBUTE_LIST")),
+            Some(Attribute { value: AttrValue::Extent, .. }) => {
+                Err(NtfsError::Unsupported("$DATA spread over records by an $ATTRIBUTE_LIST"))
+            }
             Some(a) => Ok(a.value.clone()),
-            None if rec.has_attribute_list => Err(NtfsError::Unsupported("$DATA in an $ATTRIBUTE_LIST")),
+            None if rec.has_attribute_list => {
+                Err(NtfsError::Unsupported("$DATA in an $ATTRIBUTE_LIST"))
+            }
             None if rec.is_dir => Err(NtfsError::IsADirectory),
             None => Err(NtfsError::Corrupt("file without unnamed $DATA")),
         }

@@ -115,9 +115,7 @@ pub fn parent(path: &str) -> &str {
 /// Unicode case-insensitive equality of two names (full lower-case mapping), as the menu
 /// sorts and matches names on exFAT, whose own up-case table folds at least as much.
 pub fn eq_ignore_case(a: &str, b: &str) -> bool {
-    a.chars()
-        .flat_map(char::to_lowercase)
-        .eq(b.chars().flat_map(char::to_lowercase))
+    a.chars().flat_map(char::to_lowercase).eq(b.chars().flat_map(char::to_lowercase))
 }
 
 /// One component as FAT compares it: trailing spaces and periods dropped, case folded.

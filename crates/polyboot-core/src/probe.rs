@@ -1,8 +1,6 @@
 //! Whether an image can boot, and if not why: shared by the boot menus (UEFI and BIOS) and
 //! `polyboot check`. Reads only a few sectors per image.
 
-use alloc::format;
-use alloc::string::String;
 use crate::block::ReadAt;
 use crate::config::Firmware;
 use crate::eltorito;
@@ -12,10 +10,16 @@ use crate::guid::Guid;
 use crate::iso9660::{self, IsoError};
 use crate::mbr::{self, Mbr};
 use crate::menu::{ImageEntry, ImageKind, Status};
+use alloc::format;
+use alloc::string::String;
 
 /// Status under `firmware` of an image on an exFAT volume; `None` leaves the menu's own status
 /// (e.g. "not bootable yet" for WIM / VHD).
-pub fn status<D: ReadAt>(fs: &mut ExFat<D>, image: &ImageEntry, firmware: Firmware) -> Option<Status> {
+pub fn status<D: ReadAt>(
+    fs: &mut ExFat<D>,
+    image: &ImageEntry,
+    firmware: Firmware,
+) -> Option<Status> {
     let mut file = match fs.open_file(&image.path) {
         Ok(f) => f,
         Err(e) => return Some(Status::NotBootable(format!("cannot open the file: {e}"))),
@@ -25,12 +29,18 @@ pub fn status<D: ReadAt>(fs: &mut ExFat<D>, image: &ImageEntry, firmware: Firmwa
 
 /// Status under `firmware` of an image of `kind` read from `file` (a file on the drive, or on
 /// the host). Under BIOS a disk image is left to the menu (its MBR is checked when it boots).
-pub fn image_status<R: ReadAt>(kind: ImageKind, file: &mut R, firmware: Firmware) -> Option<Status> {
+pub fn image_status<R: ReadAt>(
+    kind: ImageKind,
+    file: &mut R,
+    firmware: Firmware,
+) -> Option<Status> {
     Some(match (kind, firmware) {
         (ImageKind::Iso, _) => iso_status(file, firmware),
         (ImageKind::Img, Firmware::Uefi) => disk_image_status(file),
         (ImageKind::Efi, Firmware::Uefi) => efi_status(file),
-        (ImageKind::Efi, Firmware::Bios) => Status::NotBootable(String::from("an EFI application needs UEFI firmware")),
+        (ImageKind::Efi, Firmware::Bios) => {
+            Status::NotBootable(String::from("an EFI application needs UEFI firmware"))
+        }
         _ => return None,
     })
 }
@@ -49,11 +59,19 @@ pub fn iso_status<R: ReadAt>(file: &mut R, firmware: Firmware) -> Status {
     }
     match eltorito::read_catalog(file) {
         Ok(catalog) => match (firmware, catalog.uefi_reason()) {
-            (Firmware::Uefi, None) => Status::Bootable { bios: catalog.can_boot_bios(), uefi: true },
-            (Firmware::Uefi, Some(reason)) if catalog.can_boot_bios() => Status::NotBootable(format!("BIOS only: {reason}")),
+            (Firmware::Uefi, None) => {
+                Status::Bootable { bios: catalog.can_boot_bios(), uefi: true }
+            }
+            (Firmware::Uefi, Some(reason)) if catalog.can_boot_bios() => {
+                Status::NotBootable(format!("BIOS only: {reason}"))
+            }
             (Firmware::Uefi, Some(reason)) => Status::NotBootable(String::from(reason)),
-            (Firmware::Bios, uefi) if catalog.can_boot_bios() => Status::Bootable { bios: true, uefi: uefi.is_none() },
-            (Firmware::Bios, _) => Status::NotBootable(String::from("no BIOS El Torito boot entry: this ISO boots in UEFI mode only")),
+            (Firmware::Bios, uefi) if catalog.can_boot_bios() => {
+                Status::Bootable { bios: true, uefi: uefi.is_none() }
+            }
+            (Firmware::Bios, _) => Status::NotBootable(String::from(
+                "no BIOS El Torito boot entry: this ISO boots in UEFI mode only",
+            )),
         },
         Err(e) => Status::NotBootable(format!("not bootable: {e}")),
     }
@@ -66,7 +84,9 @@ fn disk_image_status<R: ReadAt>(file: &mut R) -> Status {
             Ok(read) if read.gpt.partitions().any(|(_, p)| p.type_guid == Guid::EFI_SYSTEM) => {
                 Status::Bootable { bios: false, uefi: true }
             }
-            Ok(_) => Status::NotBootable(String::from("the disk image has no EFI system partition")),
+            Ok(_) => {
+                Status::NotBootable(String::from("the disk image has no EFI system partition"))
+            }
             Err(e) => Status::NotBootable(format!("the disk image's GPT is unreadable: {e}")),
         };
     }

@@ -51,8 +51,14 @@ pub struct BootSession<D: ReadAt> {
 impl<D: ReadAt> BootSession<D> {
     /// Open the session on the boot drive `drive` of `sector_bytes`-byte logical sectors
     /// (probed when that is not 512 or 4096). Errors say why there can be no menu.
-    pub fn open(mut drive: D, sector_bytes: u64, firmware: Firmware, log: Log<'_>) -> Result<Self, String> {
-        let location = drive::locate(&mut drive, SectorSize::from_bytes(sector_bytes)).map_err(|e| e.to_string())?;
+    pub fn open(
+        mut drive: D,
+        sector_bytes: u64,
+        firmware: Firmware,
+        log: Log<'_>,
+    ) -> Result<Self, String> {
+        let location = drive::locate(&mut drive, SectorSize::from_bytes(sector_bytes))
+            .map_err(|e| e.to_string())?;
         log(format_args!(
             "{} drive, {}-byte sectors, data partition at {} ({} bytes)",
             location.scheme, location.sector_size, location.data.offset, location.data.size
@@ -70,7 +76,12 @@ impl<D: ReadAt> BootSession<D> {
             Firmware::Uefi => "",
             Firmware::Bios => " (BIOS)",
         };
-        format!("polyboot {}{firmware}  -  {} images on {}", crate::VERSION, self.menu.image_count(), self.fs.label())
+        format!(
+            "polyboot {}{firmware}  -  {} images on {}",
+            crate::VERSION,
+            self.menu.image_count(),
+            self.fs.label()
+        )
     }
 
     /// `image` as the virtual medium the firmware serves (see [`virtual_disk`]).
@@ -80,7 +91,10 @@ impl<D: ReadAt> BootSession<D> {
 }
 
 /// The exFAT file system on the data partition `data` of `drive`.
-pub fn open_data_volume<D: ReadAt>(drive: D, data: &PartitionSpan) -> Result<DataVolume<D>, String> {
+pub fn open_data_volume<D: ReadAt>(
+    drive: D,
+    data: &PartitionSpan,
+) -> Result<DataVolume<D>, String> {
     let part = Slice::new(drive, data.offset, data.size).map_err(|e| e.to_string())?;
     ExFat::open(part).map_err(|e| format!("the data partition is not readable exFAT: {e}"))
 }
@@ -91,7 +105,10 @@ pub fn load_config<D: ReadAt>(fs: &mut ExFat<D>, firmware: Firmware, log: Log<'_
     let mut read = |path: &str| -> Option<Vec<u8>> {
         match fs.metadata(path) {
             Ok(m) if m.size as usize > config::MAX_CONFIG_BYTES => {
-                log(format_args!("config: {path} is larger than {} bytes; ignored", config::MAX_CONFIG_BYTES));
+                log(format_args!(
+                    "config: {path} is larger than {} bytes; ignored",
+                    config::MAX_CONFIG_BYTES
+                ));
                 None
             }
             Ok(_) => fs.read_to_vec(path).ok(),
@@ -112,13 +129,21 @@ pub fn load_config<D: ReadAt>(fs: &mut ExFat<D>, firmware: Firmware, log: Log<'_
 
 /// Scan the volume as `config` says and build the menu: each image's status under
 /// `firmware` ([`probe::status`]), the default image and the countdown.
-pub fn build_menu<D: ReadAt>(fs: &mut ExFat<D>, config: &BootConfig, firmware: Firmware, log: Log<'_>) -> Menu {
+pub fn build_menu<D: ReadAt>(
+    fs: &mut ExFat<D>,
+    config: &BootConfig,
+    firmware: Firmware,
+    log: Log<'_>,
+) -> Menu {
     let report = menu::scan(fs, &config.scan_options());
     for err in &report.errors {
         log(format_args!("scan: {err}"));
     }
     if report.limit.is_some() {
-        log(format_args!("scan stopped at a limit ({:?}); not every image is listed", report.limit));
+        log(format_args!(
+            "scan stopped at a limit ({:?}); not every image is listed",
+            report.limit
+        ));
     }
     let mut menu = Menu::new(report.images.clone());
     for (index, image) in report.images.iter().enumerate() {
@@ -140,19 +165,29 @@ pub fn build_menu<D: ReadAt>(fs: &mut ExFat<D>, config: &BootConfig, firmware: F
 /// `image` on the data volume `fs` (the partition `data` of the drive) as the virtual medium
 /// the firmware serves: an ISO as a CD-ROM (2048-byte blocks), anything else as a hard disk
 /// (512-byte sectors), read from the file's extents on the drive.
-pub fn virtual_disk<D: ReadAt>(fs: &mut ExFat<D>, data: &PartitionSpan, image: &ImageEntry) -> Result<VirtualDisk, String> {
+pub fn virtual_disk<D: ReadAt>(
+    fs: &mut ExFat<D>,
+    data: &PartitionSpan,
+    image: &ImageEntry,
+) -> Result<VirtualDisk, String> {
     let meta = fs.metadata(&image.path).map_err(|e| format!("{e}"))?;
     let extents = fs.extents(&image.path).map_err(|e| format!("mapping the file: {e}"))?;
     check_inside_partition(&extents, data.size)?;
     let block_size = if image.kind == ImageKind::Img { 512 } else { 2048 };
-    VirtualDisk::new(block_size, meta.size, data.offset, extents).map_err(|e| format!("the file's layout is inconsistent: {e}"))
+    VirtualDisk::new(block_size, meta.size, data.offset, extents)
+        .map_err(|e| format!("the file's layout is inconsistent: {e}"))
 }
 
 /// The extents must stay inside the partition: a corrupt volume must not make the virtual
 /// device read someone else's sectors. (`VirtualDisk::new` checks them against the file.)
 fn check_inside_partition(extents: &[Extent], partition_size: u64) -> Result<(), String> {
-    if extents.iter().any(|e| e.device_offset.checked_add(e.len).is_none_or(|end| end > partition_size)) {
-        return Err(String::from("the file's clusters lie outside the data partition (corrupt file system)"));
+    if extents
+        .iter()
+        .any(|e| e.device_offset.checked_add(e.len).is_none_or(|end| end > partition_size))
+    {
+        return Err(String::from(
+            "the file's clusters lie outside the data partition (corrupt file system)",
+        ));
     }
     Ok(())
 }
@@ -174,15 +209,30 @@ const MAX_BOOT_MANAGER: u64 = 16 << 20;
 
 /// The hand-off record for the ISO served by `layout` from the data partition of `location`
 /// on a drive of `disk_size` bytes.
-fn handoff(location: &DriveLocation, disk_size: u64, layout: &VirtualDisk) -> Result<Handoff, String> {
-    Handoff::for_image(location, disk_size, handoff::ImageKind::Iso, layout.image_len(), layout.extents())
-        .map_err(|e| format!("hand-off record: {e}"))
+fn handoff(
+    location: &DriveLocation,
+    disk_size: u64,
+    layout: &VirtualDisk,
+) -> Result<Handoff, String> {
+    Handoff::for_image(
+        location,
+        disk_size,
+        handoff::ImageKind::Iso,
+        layout.image_len(),
+        layout.extents(),
+    )
+    .map_err(|e| format!("hand-off record: {e}"))
 }
 
 /// polyboot-hook's archive (core `initrd_wrap::hook_archive`) with the hand-off record of the
 /// ISO served by `layout`: the front of every wrapped initrd, also of those the UEFI boot
 /// manager wraps inside the El Torito image.
-pub fn hook_archive(hook: &[u8], location: &DriveLocation, disk_size: u64, layout: &VirtualDisk) -> Result<Arc<[u8]>, String> {
+pub fn hook_archive(
+    hook: &[u8],
+    location: &DriveLocation,
+    disk_size: u64,
+    layout: &VirtualDisk,
+) -> Result<Arc<[u8]>, String> {
     if hook.is_empty() {
         return Err(String::from("this build has no polyboot-hook"));
     }
@@ -192,16 +242,28 @@ pub fn hook_archive(hook: &[u8], location: &DriveLocation, disk_size: u64, layou
 
 /// polyboot-hook's archive with `handoff` inside, the hook read from [`BOOT_MANAGER`] on the
 /// boot partition of `location`; the file's bytes are dropped once the hook is copied.
-fn boot_manager_hook_archive<D: ReadAt>(disk: &mut D, location: &DriveLocation, handoff: &[u8], log: Log<'_>) -> Result<Vec<u8>, String> {
+fn boot_manager_hook_archive<D: ReadAt>(
+    disk: &mut D,
+    location: &DriveLocation,
+    handoff: &[u8],
+    log: Log<'_>,
+) -> Result<Vec<u8>, String> {
     let efi = {
         let part = Slice::new(&mut *disk, location.boot.offset, location.boot.size)
             .map_err(|e| format!("the boot partition lies outside the drive: {e}"))?;
-        let mut fat = Fat::open(part).map_err(|e| format!("the boot partition is not readable FAT: {e}"))?;
-        fat.read_file(BOOT_MANAGER, MAX_BOOT_MANAGER).map_err(|e| format!("reading \\EFI\\BOOT\\BOOTX64.EFI: {e}"))?
+        let mut fat =
+            Fat::open(part).map_err(|e| format!("the boot partition is not readable FAT: {e}"))?;
+        fat.read_file(BOOT_MANAGER, MAX_BOOT_MANAGER)
+            .map_err(|e| format!("reading \\EFI\\BOOT\\BOOTX64.EFI: {e}"))?
     };
-    let hook = embedded_hook::find_embedded_hook(&efi)
-        .ok_or_else(|| String::from("\\EFI\\BOOT\\BOOTX64.EFI carries no polyboot-hook (built without it)"))?;
-    log(format_args!("linux: polyboot-hook ({} bytes) from \\EFI\\BOOT\\BOOTX64.EFI ({} bytes)", hook.len(), efi.len()));
+    let hook = embedded_hook::find_embedded_hook(&efi).ok_or_else(|| {
+        String::from("\\EFI\\BOOT\\BOOTX64.EFI carries no polyboot-hook (built without it)")
+    })?;
+    log(format_args!(
+        "linux: polyboot-hook ({} bytes) from \\EFI\\BOOT\\BOOTX64.EFI ({} bytes)",
+        hook.len(),
+        efi.len()
+    ));
     let archive = initrd_wrap::hook_archive(hook, handoff).map_err(|e| format!("{e}"));
     // Freed only now: a bump heap reclaims a block only when it is its most recent one.
     drop(efi);
@@ -228,7 +290,10 @@ pub fn wrap_initrds<D: ReadAt>(
         }
     };
     if report.initrds.is_empty() {
-        log(format_args!("linux: no initrd in the boot configuration ({} files read)", report.files.len()));
+        log(format_args!(
+            "linux: no initrd in the boot configuration ({} files read)",
+            report.files.len()
+        ));
         return None;
     }
     if matches!(hook, HookSource::Embedded(h) if h.is_empty()) {
@@ -236,7 +301,9 @@ pub fn wrap_initrds<D: ReadAt>(
         return None;
     }
     let archive = handoff(location, disk_size, layout).and_then(|h| match hook {
-        HookSource::Embedded(bytes) => initrd_wrap::hook_archive(bytes, &h.encode()).map_err(|e| format!("{e}")),
+        HookSource::Embedded(bytes) => {
+            initrd_wrap::hook_archive(bytes, &h.encode()).map_err(|e| format!("{e}"))
+        }
         HookSource::BootManager => boot_manager_hook_archive(disk, location, &h.encode(), log),
     });
     let archive: Arc<[u8]> = match archive {

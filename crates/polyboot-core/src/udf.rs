@@ -254,11 +254,7 @@ const fn crc_table() -> [u16; 256] {
         let mut c = (i as u16) << 8;
         let mut bit = 0;
         while bit < 8 {
-            c = if c & 0x8000 != 0 {
-                (c << 1) ^ 0x1021
-            } else {
-                c << 1
-            };
+            c = if c & 0x8000 != 0 { (c << 1) ^ 0x1021 } else { c << 1 };
             bit += 1;
         }
         t[i] = c;
@@ -278,11 +274,7 @@ pub fn crc_itu(data: &[u8]) -> u16 {
 
 /// The tag checksum: bytes 0..16 except the checksum byte itself, summed mod 256.
 pub fn tag_checksum(tag: &[u8]) -> u8 {
-    tag[..16]
-        .iter()
-        .enumerate()
-        .filter(|&(i, _)| i != 4)
-        .fold(0u8, |s, (_, &b)| s.wrapping_add(b))
+    tag[..16].iter().enumerate().filter(|&(i, _)| i != 4).fold(0u8, |s, (_, &b)| s.wrapping_add(b))
 }
 
 /// Fill in the tag of descriptor `d` (the whole descriptor, at least 16 bytes): identifier
@@ -311,9 +303,7 @@ fn check_tag(buf: &[u8], ids: &[u16], location: Option<u32>, what: &str) -> Resu
     let id = le16(buf, 0)?;
     let version = le16(buf, 2)?;
     if !ids.contains(&id) {
-        return Err(corrupt(format!(
-            "{what}: unexpected descriptor (tag identifier {id})"
-        )));
+        return Err(corrupt(format!("{what}: unexpected descriptor (tag identifier {id})")));
     }
     if version != 2 && version != 3 {
         return Err(corrupt(format!("{what}: descriptor version {version}")));
@@ -321,9 +311,7 @@ fn check_tag(buf: &[u8], ids: &[u16], location: Option<u32>, what: &str) -> Resu
     if let Some(loc) = location {
         let got = le32(buf, 12)?;
         if got != loc {
-            return Err(corrupt(format!(
-                "{what}: tag says block {got}, found at block {loc}"
-            )));
+            return Err(corrupt(format!("{what}: tag says block {got}, found at block {loc}")));
         }
     }
     let crc_len = usize::from(le16(buf, 10)?);
@@ -394,9 +382,7 @@ fn extent_ad(b: &[u8], at: usize) -> Result<(u32, u32), UdfError> {
 
 fn read_block<R: ReadAt>(dev: &mut R, bs: u32, block: u64) -> Result<Vec<u8>, UdfError> {
     let mut buf = vec![0u8; bs as usize];
-    let at = block
-        .checked_mul(u64::from(bs))
-        .ok_or_else(|| corrupt("block number"))?;
+    let at = block.checked_mul(u64::from(bs)).ok_or_else(|| corrupt("block number"))?;
     dev.read_at(at, &mut buf)?;
     Ok(buf)
 }
@@ -607,13 +593,9 @@ impl UdfVolume {
         let mut metadata = Vec::new();
         let mut pos = 0usize;
         for _ in 0..count {
-            let ty = *table
-                .get(pos)
-                .ok_or_else(|| corrupt("partition map beyond its table"))?;
+            let ty = *table.get(pos).ok_or_else(|| corrupt("partition map beyond its table"))?;
             let len = usize::from(
-                *table
-                    .get(pos + 1)
-                    .ok_or_else(|| corrupt("partition map beyond its table"))?,
+                *table.get(pos + 1).ok_or_else(|| corrupt("partition map beyond its table"))?,
             );
             let m = table
                 .get(pos..pos + len)
@@ -710,9 +692,7 @@ impl UdfVolume {
     ) -> Result<Partition, UdfError> {
         let (e, file_type) = self.read_icb(dev, phys, lbn, String::new())?;
         if file_type != want {
-            return Err(corrupt(format!(
-                "metadata file has ICB file type {file_type}"
-            )));
+            return Err(corrupt(format!("metadata file has ICB file type {file_type}")));
         }
         match e.data {
             UdfData::Extents(extents) => {
@@ -720,10 +700,7 @@ impl UdfVolume {
                 if covered < e.size || extents.iter().any(|x| !x.recorded) {
                     return Err(corrupt("metadata file with holes"));
                 }
-                Ok(Partition::Metadata {
-                    extents,
-                    size: e.size,
-                })
+                Ok(Partition::Metadata { extents, size: e.size })
             }
             UdfData::Inline(_) => Err(corrupt("metadata file with embedded data")),
         }
@@ -746,20 +723,14 @@ impl UdfVolume {
             .ok_or_else(|| corrupt(format!("partition reference {part}")))?;
         let off = u64::from(lbn) * u64::from(self.block_size);
         match p {
-            Partition::Physical {
-                start, len: plen, ..
-            } => {
+            Partition::Physical { start, len: plen, .. } => {
                 if off.checked_add(len).is_none_or(|e| e > *plen) {
                     return Err(corrupt(format!(
                         "extent at block {lbn} ({len} bytes) beyond its partition"
                     )));
                 }
                 let abs = start + off;
-                out.push(ByteExtent {
-                    offset: abs,
-                    len,
-                    recorded: true,
-                });
+                out.push(ByteExtent { offset: abs, len, recorded: true });
             }
             Partition::Metadata { extents, size } => {
                 if off.checked_add(len).is_none_or(|e| e > *size) {
@@ -823,9 +794,7 @@ impl UdfVolume {
         let id = check_tag(&b, &[TAG_FE, TAG_EFE], Some(lbn), "file entry")?;
         let strategy = le16(&b, 20)?;
         if strategy != 4 {
-            return Err(UdfError::Unsupported(format!(
-                "ICB strategy type {strategy}"
-            )));
+            return Err(UdfError::Unsupported(format!("ICB strategy type {strategy}")));
         }
         let file_type = b[27];
         let flags = le16(&b, 34)?;
@@ -835,9 +804,8 @@ impl UdfVolume {
         } else {
             (le32(&b, 208)?, le32(&b, 212)?, 216usize)
         };
-        let ad_start = base
-            .checked_add(l_ea as usize)
-            .ok_or_else(|| corrupt("extended attributes length"))?;
+        let ad_start =
+            base.checked_add(l_ea as usize).ok_or_else(|| corrupt("extended attributes length"))?;
         let ads = ad_start
             .checked_add(l_ad as usize)
             .and_then(|end| b.get(ad_start..end))
@@ -853,23 +821,14 @@ impl UdfVolume {
             3 => {
                 let inline = usize::try_from(size).ok().and_then(|n| ads.get(..n));
                 UdfData::Inline(
-                    inline
-                        .ok_or_else(|| corrupt("embedded data shorter than the file"))?
-                        .to_vec(),
+                    inline.ok_or_else(|| corrupt("embedded data shorter than the file"))?.to_vec(),
                 )
             }
             0..=2 => UdfData::Extents(self.extents(dev, ads, ad_type, part, size)?),
             _ => return Err(corrupt(format!("allocation descriptor type {ad_type}"))),
         };
         Ok((
-            UdfEntry {
-                name,
-                kind,
-                size,
-                data,
-                icb: (part, lbn),
-                image_size: self.dev_size,
-            },
+            UdfEntry { name, kind, size, data, icb: (part, lbn), image_size: self.dev_size },
             file_type,
         ))
     }
@@ -910,11 +869,7 @@ impl UdfVolume {
                 if ty == 0 {
                     self.map(part, lbn, len, &mut out)?;
                 } else {
-                    out.push(ByteExtent {
-                        offset: 0,
-                        len,
-                        recorded: false,
-                    });
+                    out.push(ByteExtent { offset: 0, len, recorded: false });
                 }
                 logical += len;
             }
@@ -931,9 +886,8 @@ impl UdfVolume {
             let b = self.read_block(dev, part, lbn)?;
             check_tag(&b, &[TAG_AED], Some(lbn), "allocation extent descriptor")?;
             let l_ad = le32(&b, 20)? as usize;
-            let end = 24usize
-                .checked_add(l_ad)
-                .filter(|&e| e <= b.len() && e as u64 <= len.max(24));
+            let end =
+                24usize.checked_add(l_ad).filter(|&e| e <= b.len() && e as u64 <= len.max(24));
             cur =
                 b[24..end.ok_or_else(|| corrupt("allocation extent descriptor length"))?].to_vec();
         }
@@ -974,9 +928,7 @@ impl UdfVolume {
             }
             let rest = &data[pos..];
             if rest.len() < 38 {
-                return Err(corrupt(
-                    "file identifier descriptor cut by the end of its directory",
-                ));
+                return Err(corrupt("file identifier descriptor cut by the end of its directory"));
             }
             check_tag(rest, &[TAG_FID], None, "file identifier descriptor")?;
             let characteristics = rest[18];
@@ -994,12 +946,10 @@ impl UdfVolume {
             }
             let name = decode_cs0(name)
                 .ok_or_else(|| corrupt("file identifier in an unknown character encoding"))?;
-            let (entry, _) = self
-                .read_icb(dev, part, lbn, name.clone())
-                .map_err(|e| match e {
-                    UdfError::Corrupt(why) => corrupt(format!("{name:?}: {why}")),
-                    e => e,
-                })?;
+            let (entry, _) = self.read_icb(dev, part, lbn, name.clone()).map_err(|e| match e {
+                UdfError::Corrupt(why) => corrupt(format!("{name:?}: {why}")),
+                e => e,
+            })?;
             out.push(entry);
         }
         Ok(out)
@@ -1019,9 +969,7 @@ impl UdfVolume {
             let entries = self.read_dir(dev, &cur)?;
             let found = match entries.iter().position(|e| e.name == comp) {
                 Some(i) => Some(i),
-                None => entries
-                    .iter()
-                    .position(|e| e.name.eq_ignore_ascii_case(comp)),
+                None => entries.iter().position(|e| e.name.eq_ignore_ascii_case(comp)),
             };
             let Some(i) = found else {
                 return Err(UdfError::NotFound);
@@ -1146,9 +1094,7 @@ mod tests {
     const PART_LEN: u32 = 200;
 
     fn pat(seed: u8, len: usize) -> Vec<u8> {
-        (0..len)
-            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 8) as u8)
-            .collect()
+        (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 8) as u8).collect()
     }
 
     use super::seal_tag as seal;
@@ -1263,10 +1209,7 @@ mod tests {
         /// VRS, anchor at 256, main VDS at 257 and reserve at 261 (PVD, PD, LVD, TD).
         fn new(bs: usize, maps: &[Vec<u8>], rev: u16, fsd: (u32, u16)) -> Img {
             let blocks = PART as usize + PART_LEN as usize;
-            let mut img = Img {
-                bs,
-                data: vec![0u8; blocks * bs],
-            };
+            let mut img = Img { bs, data: vec![0u8; blocks * bs] };
             for (i, id) in [b"BEA01", b"NSR02", b"TEA01"].iter().enumerate() {
                 let at = 32768 + i * 2048;
                 img.data[at + 1..at + 6].copy_from_slice(*id);
@@ -1369,14 +1312,7 @@ mod tests {
             &mut dir,
             "long.bin",
             6,
-            fe(
-                6,
-                FT_FILE,
-                long.len() as u64,
-                1,
-                &long_ad(3 * b, 0, 21, 0),
-                true,
-            ),
+            fe(6, FT_FILE, long.len() as u64, 1, &long_ad(3 * b, 0, 21, 0), true),
             Some(long),
         );
         let inline = b"embedded in the ICB".to_vec();
@@ -1429,10 +1365,7 @@ mod tests {
             fe(10, FT_FILE, 3 * b as u64, 0, &ads, false),
             Some(cont),
         );
-        img.put_lbn(
-            11,
-            &aed(11, &[short_ad(b, 0, 61), short_ad(b, 0, 62)].concat()),
-        );
+        img.put_lbn(11, &aed(11, &[short_ad(b, 0, 61), short_ad(b, 0, 62)].concat()));
         // A hole (allocated, not recorded) between two recorded blocks.
         let mut hole = pat(6, 3 * bs);
         hole[bs..2 * bs].fill(0);
@@ -1530,14 +1463,7 @@ mod tests {
         img.put_lbn(100, &dir);
         img.put_lbn(
             2,
-            &fe(
-                2,
-                FT_DIRECTORY,
-                dir.len() as u64,
-                0,
-                &short_ad(blocks * b, 0, 100),
-                false,
-            ),
+            &fe(2, FT_DIRECTORY, dir.len() as u64, 0, &short_ad(blocks * b, 0, 100), false),
         );
         (img.data, files)
     }
@@ -1548,9 +1474,7 @@ mod tests {
         assert_eq!(vol.block_size, bs);
         assert_eq!(vol.volume_id, "POLYBOOT");
         for (path, content) in files {
-            let e = vol
-                .lookup(&mut dev, path)
-                .unwrap_or_else(|e| panic!("{path}: {e}"));
+            let e = vol.lookup(&mut dev, path).unwrap_or_else(|e| panic!("{path}: {e}"));
             assert_eq!(e.size, content.len() as u64, "{path}");
             let mut got = vec![0u8; content.len()];
             vol.read_file(&mut dev, &e, 0, &mut got).unwrap();
@@ -1581,12 +1505,8 @@ mod tests {
             let (vol, mut dev) = check_all(img, &files, bs as u32);
             assert_eq!(vol.udf_revision, Some(0x0102));
             let root = vol.root(&mut dev).unwrap();
-            let names: Vec<String> = vol
-                .read_dir(&mut dev, &root)
-                .unwrap()
-                .into_iter()
-                .map(|e| e.name)
-                .collect();
+            let names: Vec<String> =
+                vol.read_dir(&mut dev, &root).unwrap().into_iter().map(|e| e.name).collect();
             assert_eq!(names.len(), 13 + 40);
             assert!(!names.iter().any(|n| n == "gone.txt" || n.is_empty()));
             let e = |p: &str, dev: &mut MemDevice| vol.lookup(dev, p).unwrap();
@@ -1599,42 +1519,27 @@ mod tests {
             assert!(e("hole.bin", &mut dev).contiguous_range().is_none());
             assert!(e("inline.txt", &mut dev).contiguous_range().is_none());
             assert!(e("empty", &mut dev).contiguous_range().is_none());
-            let UdfData::Extents(x) = e("adjacent.bin", &mut dev).data else {
-                panic!()
-            };
+            let UdfData::Extents(x) = e("adjacent.bin", &mut dev).data else { panic!() };
             assert_eq!(x.len(), 2);
             assert_eq!(x[1].len, bs as u64 - 10, "cut to the size");
             // Exact name first, then without ASCII case.
             let mut buf = [0u8; 5];
-            for (path, want) in [
-                ("Mixed", b"Mixed"),
-                ("MIXED", b"MIXED"),
-                ("mixed", b"Mixed"),
-            ] {
+            for (path, want) in [("Mixed", b"Mixed"), ("MIXED", b"MIXED"), ("mixed", b"Mixed")] {
                 let m = e(path, &mut dev);
                 vol.read_file(&mut dev, &m, 0, &mut buf).unwrap();
                 assert_eq!(&buf, want);
             }
             assert_eq!(e("/SUB//Nested.TXT", &mut dev).size, 6);
             assert!(e("/", &mut dev).is_dir() && e("", &mut dev).is_dir());
-            assert!(matches!(
-                vol.lookup(&mut dev, "nope"),
-                Err(UdfError::NotFound)
-            ));
-            assert!(matches!(
-                vol.lookup(&mut dev, "short.txt/x"),
-                Err(UdfError::NotADirectory)
-            ));
+            assert!(matches!(vol.lookup(&mut dev, "nope"), Err(UdfError::NotFound)));
+            assert!(matches!(vol.lookup(&mut dev, "short.txt/x"), Err(UdfError::NotADirectory)));
             let sub = e("sub", &mut dev);
             assert!(matches!(
                 UdfFile::new(&mut dev, vol.clone(), sub),
                 Err(UdfError::IsADirectory)
             ));
             let f = e("short.txt", &mut dev);
-            assert!(matches!(
-                vol.read_dir(&mut dev, &f),
-                Err(UdfError::NotADirectory)
-            ));
+            assert!(matches!(vol.read_dir(&mut dev, &f), Err(UdfError::NotADirectory)));
             assert!(vol.read_file(&mut dev, &f, u64::MAX, &mut buf).is_err());
         }
     }
@@ -1649,10 +1554,7 @@ mod tests {
         let mut img = dev.data;
         let anchor = img[256 * 2048..257 * 2048].to_vec();
         img[256 * 2048..257 * 2048].fill(0);
-        assert!(matches!(
-            probe(&mut MemDevice::from_vec(img.clone())),
-            Err(UdfError::Corrupt(_))
-        ));
+        assert!(matches!(probe(&mut MemDevice::from_vec(img.clone())), Err(UdfError::Corrupt(_))));
         let n = img.len() / 2048;
         let mut last = anchor;
         last[12..16].copy_from_slice(&((n - 1) as u32).to_le_bytes());
@@ -1666,10 +1568,7 @@ mod tests {
     fn metadata_image(break_main: bool) -> (Vec<u8>, Files) {
         let bs = 2048usize;
         let b = bs as u32;
-        let maps = [
-            type1_map(0),
-            type2_map("*UDF Metadata Partition", 0, 150, 151),
-        ];
+        let maps = [type1_map(0), type2_map("*UDF Metadata Partition", 0, 150, 151)];
         let mut img = Img::new(bs, &maps, 0x0250, (0, 1));
         // Metadata blocks 0..4 at physical 160.., 4..8 at physical 170...
         let ads = [short_ad(4 * b, 0, 160), short_ad(4 * b, 0, 170)].concat();
@@ -1678,18 +1577,12 @@ mod tests {
         if break_main {
             img.data[(PART + 150) as usize * bs + 60] ^= 1;
         }
-        img.put_lbn(
-            151,
-            &fe(151, FT_METADATA_MIRROR, 8 * b as u64, 0, &ads, true),
-        );
+        img.put_lbn(151, &fe(151, FT_METADATA_MIRROR, 8 * b as u64, 0, &ads, true));
         let meta = |m: u32| if m < 4 { 160 + m } else { 170 + m - 4 };
         img.fsd(0, |i, l, d| i.put_lbn(meta(l), d), (2, 1));
         let data = pat(9, 3000);
         img.put_lbn(20, &data);
-        img.put_lbn(
-            meta(5),
-            &fe(5, FT_FILE, 3000, 1, &long_ad(2 * b, 0, 20, 0), true),
-        );
+        img.put_lbn(meta(5), &fe(5, FT_FILE, 3000, 1, &long_ad(2 * b, 0, 20, 0), true));
         let small = b"small".to_vec();
         img.put_lbn(meta(6), &fe(6, FT_FILE, 5, 3, &small, true));
         // Root directory data in metadata blocks 3 and 4 (the two metadata extents): a long
@@ -1705,14 +1598,7 @@ mod tests {
         img.put_lbn(meta(4), &dir[bs..]);
         img.put_lbn(
             meta(2),
-            &fe(
-                2,
-                FT_DIRECTORY,
-                dir.len() as u64,
-                0,
-                &short_ad(dir.len() as u32, 0, 3),
-                true,
-            ),
+            &fe(2, FT_DIRECTORY, dir.len() as u64, 0, &short_ad(dir.len() as u32, 0, 3), true),
         );
         (img.data, vec![("data.bin", data), ("small.txt", small)])
     }
@@ -1724,21 +1610,14 @@ mod tests {
             let (vol, mut dev) = check_all(img, &files, 2048);
             assert_eq!(vol.udf_revision, Some(0x0250));
             let e = vol.lookup(&mut dev, "data.bin").unwrap();
-            assert_eq!(
-                e.contiguous_range(),
-                Some(((PART as u64 + 20) * 2048, 3000))
-            );
+            assert_eq!(e.contiguous_range(), Some(((PART as u64 + 20) * 2048, 3000)));
             assert_eq!(e.icb(), (1, 5));
         }
     }
 
     #[test]
     fn unsupported_partition_maps() {
-        for ident in [
-            "*UDF Virtual Partition",
-            "*UDF Sparable Partition",
-            "*Something Else",
-        ] {
+        for ident in ["*UDF Virtual Partition", "*UDF Sparable Partition", "*Something Else"] {
             let maps = [type1_map(0), type2_map(ident, 0, 1, 1)];
             let img = Img::new(2048, &maps, 0x0201, (0, 0));
             let err = probe(&mut MemDevice::from_vec(img.data)).unwrap_err();
@@ -1750,14 +1629,8 @@ mod tests {
     fn not_udf() {
         let err = probe(&mut MemDevice::new(1 << 20)).unwrap_err();
         assert!(matches!(err, UdfError::NotUdf));
-        assert_eq!(
-            err.to_string(),
-            "not a UDF volume (no NSR02/NSR03 descriptor after sector 16)"
-        );
-        assert!(matches!(
-            probe(&mut MemDevice::new(100)),
-            Err(UdfError::NotUdf)
-        ));
+        assert_eq!(err.to_string(), "not a UDF volume (no NSR02/NSR03 descriptor after sector 16)");
+        assert!(matches!(probe(&mut MemDevice::new(100)), Err(UdfError::NotUdf)));
     }
 
     /// A directory whose entry points at itself and one that points at its parent: listing
@@ -1767,24 +1640,10 @@ mod tests {
         let bs = 2048u32;
         let mut img = Img::new(2048, &[type1_map(0)], 0x0102, (0, 0));
         img.fsd(0, |i, l, d| i.put_lbn(l, d), (2, 0));
-        let dir = [
-            fid("", FID_PARENT | 2, 2, 0),
-            fid("self", 2, 2, 0),
-            fid("loop", 2, 3, 0),
-        ]
-        .concat();
+        let dir =
+            [fid("", FID_PARENT | 2, 2, 0), fid("self", 2, 2, 0), fid("loop", 2, 3, 0)].concat();
         img.put_lbn(10, &dir);
-        img.put_lbn(
-            2,
-            &fe(
-                2,
-                FT_DIRECTORY,
-                dir.len() as u64,
-                0,
-                &short_ad(bs, 0, 10),
-                false,
-            ),
-        );
+        img.put_lbn(2, &fe(2, FT_DIRECTORY, dir.len() as u64, 0, &short_ad(bs, 0, 10), false));
         let sub = [fid("", FID_PARENT | 2, 2, 0), fid("up", 2, 2, 0)].concat();
         img.put_lbn(3, &fe(3, FT_DIRECTORY, sub.len() as u64, 3, &sub, false));
         let mut dev = MemDevice::from_vec(img.data);
@@ -1792,10 +1651,7 @@ mod tests {
         let deep = "self/".repeat(40) + "loop/up/loop/up";
         assert!(vol.lookup(&mut dev, &deep).unwrap().is_dir());
         let deeper = "self/".repeat(MAX_DEPTH + 1);
-        assert!(matches!(
-            vol.lookup(&mut dev, &deeper),
-            Err(UdfError::NotFound)
-        ));
+        assert!(matches!(vol.lookup(&mut dev, &deeper), Err(UdfError::NotFound)));
     }
 
     #[test]
@@ -1829,10 +1685,7 @@ mod tests {
         let mut buf = [0u8; 16];
         assert!(vol.read_file(&mut dev, &e, 0, &mut buf).is_ok());
         assert!(
-            matches!(
-                vol.read_file(&mut dev, &e, 4096, &mut buf),
-                Err(UdfError::Corrupt(_))
-            ),
+            matches!(vol.read_file(&mut dev, &e, 4096, &mut buf), Err(UdfError::Corrupt(_))),
             "beyond the extents"
         );
         assert!(e.contiguous_range().is_none());
@@ -1844,10 +1697,7 @@ mod tests {
         let own = aed(11, &short_ad(bs, 3, 11));
         let at = (PART as usize + 11) * 2048;
         img[at..at + own.len()].copy_from_slice(&own);
-        assert!(matches!(
-            lookup(MemDevice::from_vec(img)),
-            Err(UdfError::Corrupt(_))
-        ));
+        assert!(matches!(lookup(MemDevice::from_vec(img)), Err(UdfError::Corrupt(_))));
         // Not-recorded extents of any length read as zeros without touching the device.
         let (vol, mut dev, e) = lookup(build(short_ad(0x3FFF_F800, 2, 0), 0x3FFF_F800, 0)).unwrap();
         vol.read_file(&mut dev, &e, 0x3000_0000, &mut buf).unwrap();
@@ -1860,10 +1710,7 @@ mod tests {
         let crc = crc_itu(&img[at + 16..at + 16 + len]);
         img[at + 8..at + 10].copy_from_slice(&crc.to_le_bytes());
         img[at + 4] = tag_checksum(&img[at..at + 16]);
-        assert!(matches!(
-            lookup(MemDevice::from_vec(img)),
-            Err(UdfError::Unsupported(_))
-        ));
+        assert!(matches!(lookup(MemDevice::from_vec(img)), Err(UdfError::Unsupported(_))));
     }
 
     #[test]
@@ -1874,10 +1721,7 @@ mod tests {
         bad[tag + 4] ^= 1;
         assert!(probe(&mut MemDevice::from_vec(bad)).is_ok());
         // The root FE: its checksum, then its CRC.
-        for at in [
-            (PART as usize + 2) * 2048 + 4,
-            (PART as usize + 2) * 2048 + 40,
-        ] {
+        for at in [(PART as usize + 2) * 2048 + 4, (PART as usize + 2) * 2048 + 40] {
             let mut bad = img.clone();
             bad[at] ^= 1;
             let mut dev = MemDevice::from_vec(bad);

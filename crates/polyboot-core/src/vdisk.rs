@@ -185,10 +185,8 @@ impl VirtualDisk {
             if e.len == 0 {
                 continue;
             }
-            let end = e
-                .file_offset
-                .checked_add(e.len)
-                .ok_or(VdiskError::ExtentOverflow { index })?;
+            let end =
+                e.file_offset.checked_add(e.len).ok_or(VdiskError::ExtentOverflow { index })?;
             partition_offset
                 .checked_add(e.device_offset)
                 .and_then(|d| d.checked_add(e.len))
@@ -233,18 +231,12 @@ impl VirtualDisk {
         match &source {
             RegionSource::Memory(data) => {
                 if data.len() as u64 > len {
-                    return Err(VdiskError::MemoryTooLong {
-                        len,
-                        data: data.len() as u64,
-                    });
+                    return Err(VdiskError::MemoryTooLong { len, data: data.len() as u64 });
                 }
             }
             RegionSource::Image { offset } => {
                 if offset.checked_add(len).is_none_or(|e| e > self.image_len) {
-                    return Err(VdiskError::RegionSourceBeyondImage {
-                        offset: *offset,
-                        len,
-                    });
+                    return Err(VdiskError::RegionSourceBeyondImage { offset: *offset, len });
                 }
             }
         }
@@ -271,11 +263,7 @@ impl VirtualDisk {
     pub fn add_override(&mut self, at: u64, bytes: Vec<u8>) -> Result<(), VdiskError> {
         let len = bytes.len() as u64;
         if at.checked_add(len).is_none_or(|e| e > self.size) {
-            return Err(VdiskError::OverrideOutOfBounds {
-                at,
-                len,
-                size: self.size,
-            });
+            return Err(VdiskError::OverrideOutOfBounds { at, len, size: self.size });
         }
         if !bytes.is_empty() {
             self.overrides.push(ByteOverride { at, bytes });
@@ -314,12 +302,7 @@ impl VirtualDisk {
     /// the physical disk (or both zero) merged. Fails if the range is outside the disk.
     pub fn plan_read(&self, offset: u64, len: usize) -> Result<ReadPlan<'_>, IoError> {
         check_range(offset, len, self.size)?;
-        Ok(ReadPlan {
-            disk: self,
-            start: offset,
-            pos: offset,
-            end: offset + len as u64,
-        })
+        Ok(ReadPlan { disk: self, start: offset, pos: offset, end: offset + len as u64 })
     }
 
     /// Read virtual bytes. `dev` is the whole physical disk.
@@ -404,10 +387,8 @@ impl VirtualDisk {
                     RegionSource::Memory(data) => {
                         let have = data.len() as u64;
                         if within < have {
-                            let source = PieceSource::Memory {
-                                region: i - 1,
-                                offset: within as usize,
-                            };
+                            let source =
+                                PieceSource::Memory { region: i - 1, offset: within as usize };
                             (limit.min(have - within), source)
                         } else {
                             (limit, PieceSource::Zero)
@@ -456,14 +437,8 @@ fn merge(a: PieceSource, a_len: u64, b: PieceSource) -> bool {
             x.checked_add(a_len) == Some(y)
         }
         (
-            PieceSource::Memory {
-                region: r,
-                offset: x,
-            },
-            PieceSource::Memory {
-                region: s,
-                offset: y,
-            },
+            PieceSource::Memory { region: r, offset: x },
+            PieceSource::Memory { region: s, offset: y },
         ) => r == s && x as u64 + a_len == y as u64,
         _ => false,
     }
@@ -484,11 +459,8 @@ impl Iterator for ReadPlan<'_> {
             }
             len += more;
         }
-        let piece = ReadPiece {
-            buf_offset: (self.pos - self.start) as usize,
-            len: len as usize,
-            source,
-        };
+        let piece =
+            ReadPiece { buf_offset: (self.pos - self.start) as usize, len: len as usize, source };
         self.pos += len;
         Some(piece)
     }
@@ -539,20 +511,13 @@ mod tests {
     }
 
     fn ext(file_offset: u64, device_offset: u64, len: u64) -> Extent {
-        Extent {
-            file_offset,
-            device_offset,
-            len,
-        }
+        Extent { file_offset, device_offset, len }
     }
 
     /// The byte at virtual offset `p`, computed the slow obvious way.
     fn naive_byte(disk: &VirtualDisk, phys: &[u8], p: u64) -> u8 {
-        if let Some(o) = disk
-            .overrides()
-            .iter()
-            .rev()
-            .find(|o| p >= o.at && p < o.at + o.bytes.len() as u64)
+        if let Some(o) =
+            disk.overrides().iter().rev().find(|o| p >= o.at && p < o.at + o.bytes.len() as u64)
         {
             return o.bytes[(p - o.at) as usize];
         }
@@ -581,9 +546,7 @@ mod tests {
     }
 
     fn naive(disk: &VirtualDisk, phys: &[u8], offset: u64, len: usize) -> Vec<u8> {
-        (offset..offset + len as u64)
-            .map(|p| naive_byte(disk, phys, p))
-            .collect()
+        (offset..offset + len as u64).map(|p| naive_byte(disk, phys, p)).collect()
     }
 
     /// A random layout over a random physical disk.
@@ -616,11 +579,11 @@ mod tests {
             let len = 1 + rng.below(3000);
             let source = if rng.below(2) == 0 || image_len < len {
                 let data_len = rng.below(len + 1) as usize;
-                RegionSource::Memory((0..data_len).map(|_| rng.next() as u8).collect::<Vec<u8>>().into())
+                RegionSource::Memory(
+                    (0..data_len).map(|_| rng.next() as u8).collect::<Vec<u8>>().into(),
+                )
             } else {
-                RegionSource::Image {
-                    offset: rng.below(image_len - len + 1),
-                }
+                RegionSource::Image { offset: rng.below(image_len - len + 1) }
             };
             if rng.below(3) == 0 {
                 // Somewhere inside the disk; may be refused for overlapping.
@@ -634,8 +597,7 @@ mod tests {
             let len = 1 + rng.below(200).min(disk.size().saturating_sub(1));
             if disk.size() >= len {
                 let at = rng.below(disk.size() - len + 1);
-                disk.add_override(at, (0..len).map(|_| rng.next() as u8).collect())
-                    .unwrap();
+                disk.add_override(at, (0..len).map(|_| rng.next() as u8).collect()).unwrap();
             }
         }
         (disk, MemDevice::from_vec(phys))
@@ -654,11 +616,7 @@ mod tests {
             // The whole disk.
             let mut all = vec![0u8; size as usize];
             disk.read(&mut dev, 0, &mut all).unwrap();
-            assert_eq!(
-                all,
-                naive(&disk, &phys, 0, size as usize),
-                "layout {layout}: whole disk"
-            );
+            assert_eq!(all, naive(&disk, &phys, 0, size as usize), "layout {layout}: whole disk");
             // Random ranges: every piece must equal the matching slice of the whole.
             for _ in 0..20 {
                 let offset = rng.below(size + 1);
@@ -702,12 +660,8 @@ mod tests {
                 Err(IoError::OutOfBounds { .. })
             ));
             assert!(disk.read(&mut dev, size, &mut []).is_ok());
-            assert!(disk
-                .read_blocks(&mut dev, u64::MAX / 2, &mut vec![0u8; bs])
-                .is_err());
-            assert!(disk
-                .read_blocks(&mut dev, 0, &mut vec![0u8; bs + 1])
-                .is_err());
+            assert!(disk.read_blocks(&mut dev, u64::MAX / 2, &mut vec![0u8; bs]).is_err());
+            assert!(disk.read_blocks(&mut dev, 0, &mut vec![0u8; bs + 1]).is_err());
             // Pieces tile the buffer exactly, and no two neighbours could have been merged.
             let pieces: Vec<ReadPiece> = disk.plan_read(0, size as usize).unwrap().collect();
             let mut at = 0;
@@ -716,11 +670,7 @@ mod tests {
                 assert!(p.len > 0);
                 at += p.len;
                 if i > 0 {
-                    assert!(!merge(
-                        pieces[i - 1].source,
-                        pieces[i - 1].len as u64,
-                        p.source
-                    ));
+                    assert!(!merge(pieces[i - 1].source, pieces[i - 1].len as u64, p.source));
                 }
             }
             assert_eq!(at, size as usize);
@@ -732,17 +682,11 @@ mod tests {
     fn contiguous_reads_are_one_device_read() {
         let mib = 1u64 << 20;
         let phys = MemDevice::new(8 << 20);
-        let mut dev = Counting {
-            inner: phys,
-            reads: Vec::new(),
-        };
+        let mut dev = Counting { inner: phys, reads: Vec::new() };
         // A 4 MiB file in one extent, and the same file split in two adjacent extents.
         for extents in [
             vec![ext(0, mib, 4 * mib)],
-            vec![
-                ext(0, mib, mib + 512),
-                ext(mib + 512, 2 * mib + 512, 3 * mib - 512),
-            ],
+            vec![ext(0, mib, mib + 512), ext(mib + 512, 2 * mib + 512, 3 * mib - 512)],
         ] {
             let disk = VirtualDisk::new(2048, 4 * mib, 4096, extents).unwrap();
             dev.reads.clear();
@@ -756,11 +700,7 @@ mod tests {
             512,
             3000,
             0,
-            vec![
-                ext(0, 5000, 1000),
-                ext(1000, 100, 1000),
-                ext(2500, 9000, 500),
-            ],
+            vec![ext(0, 5000, 1000), ext(1000, 100, 1000), ext(2500, 9000, 500)],
         )
         .unwrap();
         dev.reads.clear();
@@ -770,10 +710,8 @@ mod tests {
         assert!(buf[2000..2500].iter().all(|&b| b == 0));
         // Two image regions that continue each other on the device merge into one read.
         let mut disk = VirtualDisk::new(2048, 4096, 0, vec![ext(0, 10_000, 4096)]).unwrap();
-        disk.add_region(4096, 2048, RegionSource::Image { offset: 0 })
-            .unwrap();
-        disk.add_region(6144, 2048, RegionSource::Image { offset: 2048 })
-            .unwrap();
+        disk.add_region(4096, 2048, RegionSource::Image { offset: 0 }).unwrap();
+        disk.add_region(6144, 2048, RegionSource::Image { offset: 2048 }).unwrap();
         dev.reads.clear();
         let mut buf = vec![0u8; 8192];
         disk.read(&mut dev, 0, &mut buf).unwrap();
@@ -787,22 +725,14 @@ mod tests {
         let mut dev = MemDevice::from_vec(phys);
         // Image of 3000 bytes: [0,1000) at device 1000, hole [1000,1500), [1500,2600) at
         // device 5000, hole [2600,3000) (valid data length); partition at 100.
-        let mut disk = VirtualDisk::new(
-            512,
-            3000,
-            100,
-            vec![ext(0, 1000, 1000), ext(1500, 5000, 1100)],
-        )
-        .unwrap();
+        let mut disk =
+            VirtualDisk::new(512, 3000, 100, vec![ext(0, 1000, 1000), ext(1500, 5000, 1100)])
+                .unwrap();
         assert_eq!((disk.size(), disk.block_count()), (3072, 6));
-        let at = disk
-            .append_region(1000, RegionSource::Memory(vec![7; 600].into()))
-            .unwrap();
+        let at = disk.append_region(1000, RegionSource::Memory(vec![7; 600].into())).unwrap();
         assert_eq!(at, 3072);
         assert_eq!(disk.size(), 4096);
-        let at2 = disk
-            .append_region(100, RegionSource::Image { offset: 10 })
-            .unwrap();
+        let at2 = disk.append_region(100, RegionSource::Image { offset: 10 }).unwrap();
         assert_eq!(at2, 4096);
         assert_eq!(disk.size(), 4608);
         // Override spanning the end of the first extent, the hole and the next extent.
@@ -826,14 +756,8 @@ mod tests {
 
     #[test]
     fn construction_is_validated() {
-        assert_eq!(
-            VirtualDisk::new(1000, 10, 0, vec![]),
-            Err(VdiskError::BadBlockSize(1000))
-        );
-        assert_eq!(
-            VirtualDisk::new(256, 10, 0, vec![]),
-            Err(VdiskError::BadBlockSize(256))
-        );
+        assert_eq!(VirtualDisk::new(1000, 10, 0, vec![]), Err(VdiskError::BadBlockSize(1000)));
+        assert_eq!(VirtualDisk::new(256, 10, 0, vec![]), Err(VdiskError::BadBlockSize(256)));
         assert_eq!(
             VirtualDisk::new(512, 100, 0, vec![ext(50, 0, 10), ext(10, 0, 10)]),
             Err(VdiskError::ExtentsUnsorted { index: 1 })
@@ -854,10 +778,7 @@ mod tests {
             VirtualDisk::new(512, 100, u64::MAX - 5, vec![ext(0, 0, 10)]),
             Err(VdiskError::ExtentOverflow { index: 0 })
         );
-        assert_eq!(
-            VirtualDisk::new(512, u64::MAX, 0, vec![]),
-            Err(VdiskError::SizeOverflow)
-        );
+        assert_eq!(VirtualDisk::new(512, u64::MAX, 0, vec![]), Err(VdiskError::SizeOverflow));
         // Empty extents are dropped.
         let d = VirtualDisk::new(512, 100, 0, vec![ext(0, 0, 0), ext(0, 0, 10)]).unwrap();
         assert_eq!(d.extents().len(), 1);
@@ -882,8 +803,7 @@ mod tests {
             d.add_region(u64::MAX, 2, RegionSource::Memory(vec![].into())),
             Err(VdiskError::SizeOverflow)
         );
-        d.add_region(2000, 100, RegionSource::Memory(vec![].into()))
-            .unwrap();
+        d.add_region(2000, 100, RegionSource::Memory(vec![].into())).unwrap();
         assert!(matches!(
             d.add_region(2099, 10, RegionSource::Memory(vec![].into())),
             Err(VdiskError::RegionOverlap { .. })
@@ -892,13 +812,9 @@ mod tests {
             d.add_region(1950, 51, RegionSource::Memory(vec![].into())),
             Err(VdiskError::RegionOverlap { .. })
         ));
-        d.add_region(1950, 50, RegionSource::Memory(vec![].into()))
-            .unwrap();
+        d.add_region(1950, 50, RegionSource::Memory(vec![].into())).unwrap();
         d.add_region(2100, 1, RegionSource::Memory(vec![].into())).unwrap();
-        assert_eq!(
-            d.regions().iter().map(|r| r.at).collect::<Vec<_>>(),
-            [1950, 2000, 2100]
-        );
+        assert_eq!(d.regions().iter().map(|r| r.at).collect::<Vec<_>>(), [1950, 2000, 2100]);
         assert_eq!(d.size(), 2560);
         assert!(matches!(
             d.add_override(2559, vec![0, 0]),
@@ -933,17 +849,11 @@ mod tests {
         let mut disk = VirtualDisk::new(2048, iso.len() as u64, part, extents).unwrap();
         let info = iso9660::probe(&mut disk.reader(&mut dev)).unwrap();
         assert_eq!(info.volume_id, "SAMPLE_VOL");
-        let cfg = iso9660::lookup(
-            &mut disk.reader(&mut dev),
-            &info.primary,
-            "/boot/grub/grub.cfg",
-        )
-        .unwrap();
+        let cfg = iso9660::lookup(&mut disk.reader(&mut dev), &info.primary, "/boot/grub/grub.cfg")
+            .unwrap();
         // Redirect grub.cfg to new content in a region past the end of the ISO.
         let new = b"menuentry polyboot {}\n".to_vec();
-        let at = disk
-            .append_region(2048, RegionSource::Memory(new.clone().into()))
-            .unwrap();
+        let at = disk.append_region(2048, RegionSource::Memory(new.clone().into())).unwrap();
         let lba = (at / 2048) as u32;
         disk.add_override(
             cfg.record_offset() + RECORD_EXTENT_FIELD,
@@ -956,9 +866,6 @@ mod tests {
         assert_eq!(cfg2.record_offset(), cfg.record_offset());
         assert_eq!(iso9660::read_to_vec(&mut r, &cfg2, 4096).unwrap(), new);
         let other = iso9660::lookup(&mut r, &info.primary, "/readme.txt").unwrap();
-        assert_eq!(
-            iso9660::read_to_vec(&mut r, &other, 4096).unwrap(),
-            b"hello iso\n"
-        );
+        assert_eq!(iso9660::read_to_vec(&mut r, &other, 4096).unwrap(), b"hello iso\n");
     }
 }

@@ -77,9 +77,7 @@ pub fn fixed_footer(size_bytes: u64, unix_time: u64, unique_id: [u8; 16]) -> [u8
     f[8..12].copy_from_slice(&2u32.to_be_bytes()); // features: reserved bit, always set
     f[12..16].copy_from_slice(&0x0001_0000u32.to_be_bytes());
     f[16..24].copy_from_slice(&u64::MAX.to_be_bytes()); // data offset: none for a fixed disk
-    let ts = unix_time
-        .saturating_sub(VHD_EPOCH_UNIX)
-        .min(u32::MAX as u64) as u32;
+    let ts = unix_time.saturating_sub(VHD_EPOCH_UNIX).min(u32::MAX as u64) as u32;
     f[24..28].copy_from_slice(&ts.to_be_bytes());
     f[28..32].copy_from_slice(b"pbt ");
     f[32..36].copy_from_slice(&0x0001_0000u32.to_be_bytes());

@@ -302,10 +302,7 @@ impl WimHeader {
         let part_number = b.le16::<40>();
         let total_parts = b.le16::<42>();
         if total_parts == 0 || part_number == 0 || part_number > total_parts {
-            return Err(WimError::BadPart {
-                part: part_number,
-                total: total_parts,
-            });
+            return Err(WimError::BadPart { part: part_number, total: total_parts });
         }
         let image_count = b.le32::<44>();
         if image_count as usize > MAX_IMAGES {
@@ -391,11 +388,7 @@ pub fn has_solid_resources<D: ReadAt + ?Sized>(
     let size = dev.size();
     let end = t.end().unwrap_or(u64::MAX);
     if end > size {
-        return Err(WimError::Truncated {
-            what: "lookup table",
-            end,
-            size,
-        });
+        return Err(WimError::Truncated { what: "lookup table", end, size });
     }
     let entries = t.size_in_wim / BLOB_TABLE_ENTRY_SIZE as u64;
     let mut buf = vec![0u8; BLOB_TABLE_ENTRY_SIZE * 1024];
@@ -405,10 +398,7 @@ pub fn has_solid_resources<D: ReadAt + ?Sized>(
         let chunk = &mut buf[..n * BLOB_TABLE_ENTRY_SIZE];
         dev.read_at(t.offset + done * BLOB_TABLE_ENTRY_SIZE as u64, chunk)?;
         // Byte 7 of each entry is its resource header's flags.
-        if chunk
-            .chunks_exact(BLOB_TABLE_ENTRY_SIZE)
-            .any(|e| e[7] & reshdr_flags::SOLID != 0)
-        {
+        if chunk.chunks_exact(BLOB_TABLE_ENTRY_SIZE).any(|e| e[7] & reshdr_flags::SOLID != 0) {
             return Ok(true);
         }
         done += n as u64;
@@ -434,11 +424,7 @@ pub fn read_xml_bytes<D: ReadAt + ?Sized>(
     let size = dev.size();
     let end = x.end().unwrap_or(u64::MAX);
     if end > size {
-        return Err(WimError::Truncated {
-            what: "XML description",
-            end,
-            size,
-        });
+        return Err(WimError::Truncated { what: "XML description", end, size });
     }
     let mut buf = vec![0u8; x.size_in_wim as usize];
     dev.read_at(x.offset, &mut buf)?;
@@ -528,17 +514,9 @@ pub fn read_info<D: ReadAt + ?Sized>(dev: &mut D) -> Result<WimInfo, WimError> {
     let bytes = read_xml_bytes(dev, &header)?;
     let xml = parse_xml(&bytes)?;
     if xml.images.len() != header.image_count as usize {
-        return Err(WimError::ImageMismatch {
-            header: header.image_count,
-            xml: xml.images.len(),
-        });
+        return Err(WimError::ImageMismatch { header: header.image_count, xml: xml.images.len() });
     }
-    if xml
-        .images
-        .iter()
-        .enumerate()
-        .any(|(i, im)| im.index as usize != i + 1)
-    {
+    if xml.images.iter().enumerate().any(|(i, im)| im.index as usize != i + 1) {
         return Err(WimError::BadImageIndex);
     }
     let solid = has_solid_resources(dev, &header)?;
@@ -551,9 +529,8 @@ pub fn decode_utf16le(bytes: &[u8]) -> Result<String, WimError> {
         return Err(WimError::BadXml("odd number of bytes in UTF-16 text"));
     }
     let units = crate::bytes::utf16le_units(bytes);
-    let mut s: String = char::decode_utf16(units)
-        .map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER))
-        .collect();
+    let mut s: String =
+        char::decode_utf16(units).map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)).collect();
     if s.starts_with('\u{feff}') {
         s.remove(0);
     }
@@ -598,10 +575,7 @@ pub fn parse_xml_str(text: &str) -> Result<WimXml, WimError> {
                         .and_then(|v| u32::try_from(v).ok())
                         .filter(|&v| v != 0)
                         .ok_or(WimError::BadXml("<IMAGE> without a valid INDEX"))?;
-                    current = Some(ImageInfo {
-                        index,
-                        ..ImageInfo::default()
-                    });
+                    current = Some(ImageInfo { index, ..ImageInfo::default() });
                     if empty {
                         out.images.extend(current.take());
                     }
@@ -699,9 +673,7 @@ fn attr(attrs: &str, want: &str) -> Result<Option<String>, WimError> {
         if rest.is_empty() || rest == "/" {
             return Ok(None);
         }
-        let eq = rest
-            .find('=')
-            .ok_or(WimError::BadXml("attribute without a value"))?;
+        let eq = rest.find('=').ok_or(WimError::BadXml("attribute without a value"))?;
         let name = rest[..eq].trim();
         rest = rest[eq + 1..].trim_start();
         let quote = rest
@@ -710,9 +682,7 @@ fn attr(attrs: &str, want: &str) -> Result<Option<String>, WimError> {
             .filter(|c| *c == '"' || *c == '\'')
             .ok_or(WimError::BadXml("unquoted attribute"))?;
         rest = &rest[1..];
-        let close = rest
-            .find(quote)
-            .ok_or(WimError::BadXml("unterminated attribute"))?;
+        let close = rest.find(quote).ok_or(WimError::BadXml("unterminated attribute"))?;
         if name == want {
             return unescape(&rest[..close]).map(Some);
         }
@@ -727,10 +697,8 @@ fn unescape(s: &str) -> Result<String, WimError> {
     while let Some(amp) = rest.find('&') {
         out.push_str(&rest[..amp]);
         rest = &rest[amp + 1..];
-        let semi = rest
-            .find(';')
-            .filter(|&i| i <= 10)
-            .ok_or(WimError::BadXml("unterminated entity"))?;
+        let semi =
+            rest.find(';').filter(|&i| i <= 10).ok_or(WimError::BadXml("unterminated entity"))?;
         let ent = &rest[..semi];
         let c = match ent {
             "amp" => '&',
@@ -747,8 +715,7 @@ fn unescape(s: &str) -> Result<String, WimError> {
                     } else {
                         None
                     };
-                code.and_then(char::from_u32)
-                    .ok_or(WimError::BadXml("unknown entity"))?
+                code.and_then(char::from_u32).ok_or(WimError::BadXml("unknown entity"))?
             }
         };
         out.push(c);
@@ -759,14 +726,8 @@ fn unescape(s: &str) -> Result<String, WimError> {
 }
 
 enum Token<'a> {
-    Start {
-        name: &'a str,
-        attrs: &'a str,
-        empty: bool,
-    },
-    End {
-        name: &'a str,
-    },
+    Start { name: &'a str, attrs: &'a str, empty: bool },
+    End { name: &'a str },
     Text(&'a str),
 }
 
@@ -790,18 +751,11 @@ impl<'a> Scanner<'a> {
             }
             // Declarations, comments, processing instructions, CDATA and DOCTYPE: skipped
             // (wimlib never writes them; a DOCTYPE's internal subset is not followed).
-            let markup = [
-                ("<?", "?>"),
-                ("<!--", "-->"),
-                ("<![CDATA[", "]]>"),
-                ("<!", ">"),
-            ]
-            .into_iter()
-            .find_map(|(open, close)| rest.strip_prefix(open).map(|body| (open, body, close)));
+            let markup = [("<?", "?>"), ("<!--", "-->"), ("<![CDATA[", "]]>"), ("<!", ">")]
+                .into_iter()
+                .find_map(|(open, close)| rest.strip_prefix(open).map(|body| (open, body, close)));
             if let Some((open, body, close)) = markup {
-                let end = body
-                    .find(close)
-                    .ok_or(WimError::BadXml("unterminated markup"))?;
+                let end = body.find(close).ok_or(WimError::BadXml("unterminated markup"))?;
                 self.pos += open.len() + end + close.len();
                 continue;
             }
@@ -809,26 +763,18 @@ impl<'a> Scanner<'a> {
             let inner = &rest[1..end];
             self.pos += end + 1;
             if let Some(name) = inner.strip_prefix('/') {
-                return Ok(Some(Token::End {
-                    name: name.trim_end(),
-                }));
+                return Ok(Some(Token::End { name: name.trim_end() }));
             }
             let (inner, empty) = match inner.strip_suffix('/') {
                 Some(i) => (i, true),
                 None => (inner, false),
             };
-            let name_end = inner
-                .find(|c: char| c.is_whitespace())
-                .unwrap_or(inner.len());
+            let name_end = inner.find(|c: char| c.is_whitespace()).unwrap_or(inner.len());
             let name = &inner[..name_end];
             if name.is_empty() {
                 return Err(WimError::BadXml("empty tag name"));
             }
-            return Ok(Some(Token::Start {
-                name,
-                attrs: &inner[name_end..],
-                empty,
-            }));
+            return Ok(Some(Token::Start { name, attrs: &inner[name_end..], empty }));
         }
     }
 }
@@ -948,9 +894,7 @@ mod tests {
         assert_eq!((info.header.part_number, info.header.total_parts), (1, 1));
         assert!(!info.header.solid_version() && !info.header.is_split() && !info.solid);
         assert_eq!(info.xml.total_bytes, Some(12345));
-        let [home, pro] = &info.xml.images[..] else {
-            panic!()
-        };
+        let [home, pro] = &info.xml.images[..] else { panic!() };
         assert_eq!(
             (home.index, home.name.as_deref(), home.edition()),
             (1, Some("Windows 11 Home"), Some("Core"))
@@ -980,44 +924,25 @@ mod tests {
         };
         check(&|v| v.truncate(100), &|e| *e == WimError::NotWim);
         check(&|v| v[0] = b'X', &|e| *e == WimError::NotWim);
-        check(&|v| v[8] = 200, &|e| {
-            matches!(e, WimError::BadHeaderSize(200))
+        check(&|v| v[8] = 200, &|e| matches!(e, WimError::BadHeaderSize(200)));
+        check(&|v| v[13] = 0x0b, &|e| matches!(e, WimError::UnknownVersion(_)));
+        check(&|v| v[18] |= 0x02, &|e| matches!(e, WimError::UnknownCompression(_)));
+        check(&|v| v[18] = 0, &|e| matches!(e, WimError::UnknownCompression(_)));
+        check(&|v| v[20..24].copy_from_slice(&1000u32.to_le_bytes()), &|e| {
+            matches!(e, WimError::BadChunkSize(1000))
         });
-        check(&|v| v[13] = 0x0b, &|e| {
-            matches!(e, WimError::UnknownVersion(_))
-        });
-        check(&|v| v[18] |= 0x02, &|e| {
-            matches!(e, WimError::UnknownCompression(_))
-        });
-        check(&|v| v[18] = 0, &|e| {
-            matches!(e, WimError::UnknownCompression(_))
-        });
-        check(
-            &|v| v[20..24].copy_from_slice(&1000u32.to_le_bytes()),
-            &|e| matches!(e, WimError::BadChunkSize(1000)),
-        );
-        check(&|v| v[40] = 3, &|e| {
-            matches!(e, WimError::BadPart { part: 3, total: 1 })
-        });
+        check(&|v| v[40] = 3, &|e| matches!(e, WimError::BadPart { part: 3, total: 1 }));
         check(&|v| v[42] = 0, &|e| matches!(e, WimError::BadPart { .. }));
-        check(
-            &|v| v[44..48].copy_from_slice(&u32::MAX.to_le_bytes()),
-            &|e| matches!(e, WimError::TooManyImages(_)),
-        );
-        check(&|v| v[44] = 3, &|e| {
-            matches!(e, WimError::ImageMismatch { header: 3, xml: 2 })
+        check(&|v| v[44..48].copy_from_slice(&u32::MAX.to_le_bytes()), &|e| {
+            matches!(e, WimError::TooManyImages(_))
         });
-        check(&|v| v.truncate(v.len() - 2), &|e| {
+        check(&|v| v[44] = 3, &|e| matches!(e, WimError::ImageMismatch { header: 3, xml: 2 }));
+        check(&|v| v.truncate(v.len() - 2), &|e| matches!(e, WimError::Truncated { .. }));
+        check(&|v| v[80..88].copy_from_slice(&u64::MAX.to_le_bytes()), &|e| {
             matches!(e, WimError::Truncated { .. })
         });
-        check(
-            &|v| v[80..88].copy_from_slice(&u64::MAX.to_le_bytes()),
-            &|e| matches!(e, WimError::Truncated { .. }),
-        );
         check(&|v| v[72..80].fill(0), &|e| *e == WimError::NoXml);
-        check(&|v| v[79] |= reshdr_flags::COMPRESSED, &|e| {
-            *e == WimError::XmlCompressed
-        });
+        check(&|v| v[79] |= reshdr_flags::COMPRESSED, &|e| *e == WimError::XmlCompressed);
         check(&|v| v[72..79].copy_from_slice(&[0xff; 7]), &|e| {
             matches!(e, WimError::XmlTooLarge(_))
         });
@@ -1062,13 +987,9 @@ mod tests {
             assert!(parse_xml_str(bad).is_err(), "{bad:?}");
         }
         let deep = "<WIM>".to_string() + &"<A>".repeat(MAX_XML_DEPTH + 1);
-        assert_eq!(
-            parse_xml_str(&deep),
-            Err(WimError::BadXml("nested too deeply"))
-        );
-        let many: String = (1..=MAX_IMAGES + 1)
-            .map(|i| format!("<IMAGE INDEX=\"{i}\"/>"))
-            .collect();
+        assert_eq!(parse_xml_str(&deep), Err(WimError::BadXml("nested too deeply")));
+        let many: String =
+            (1..=MAX_IMAGES + 1).map(|i| format!("<IMAGE INDEX=\"{i}\"/>")).collect();
         assert!(matches!(
             parse_xml_str(&format!("<WIM>{many}</WIM>")),
             Err(WimError::TooManyImages(_))
@@ -1093,16 +1014,10 @@ mod tests {
         assert_eq!((im.arch, im.arch_name()), (Some(77), None));
         assert_eq!(im.version.unwrap().build, None);
         assert_eq!(im.total_bytes, None);
-        let long = format!(
-            "<WIM><IMAGE INDEX=\"1\"><NAME>{}</NAME></IMAGE></WIM>",
-            "x".repeat(5000)
-        );
+        let long =
+            format!("<WIM><IMAGE INDEX=\"1\"><NAME>{}</NAME></IMAGE></WIM>", "x".repeat(5000));
         assert_eq!(
-            parse_xml_str(&long).unwrap().images[0]
-                .name
-                .as_ref()
-                .unwrap()
-                .len(),
+            parse_xml_str(&long).unwrap().images[0].name.as_ref().unwrap().len(),
             MAX_FIELD_CHARS
         );
     }
@@ -1121,11 +1036,7 @@ mod tests {
             &((table.len() as u64) | (u64::from(reshdr_flags::METADATA) << 56)).to_le_bytes(),
         );
         v[56..64].copy_from_slice(&table_at.to_le_bytes());
-        assert!(
-            read_info(&mut MemDevice::from_vec(v.clone()))
-                .unwrap()
-                .solid
-        );
+        assert!(read_info(&mut MemDevice::from_vec(v.clone())).unwrap().solid);
         let mut plain = v.clone();
         plain[table_at as usize + 2 * BLOB_TABLE_ENTRY_SIZE + 7] = reshdr_flags::COMPRESSED;
         assert!(!read_info(&mut MemDevice::from_vec(plain)).unwrap().solid);
@@ -1133,17 +1044,11 @@ mod tests {
         cut.truncate(cut.len() - 1);
         assert!(matches!(
             read_info(&mut MemDevice::from_vec(cut)),
-            Err(WimError::Truncated {
-                what: "lookup table",
-                ..
-            })
+            Err(WimError::Truncated { what: "lookup table", .. })
         ));
         let mut packed = v.clone();
         packed[55] |= reshdr_flags::COMPRESSED;
-        assert_eq!(
-            read_info(&mut MemDevice::from_vec(packed)),
-            Err(WimError::BlobTableCompressed)
-        );
+        assert_eq!(read_info(&mut MemDevice::from_vec(packed)), Err(WimError::BlobTableCompressed));
         // The default version never has solid resources: the table is not even read.
         v[12..16].copy_from_slice(&VERSION_DEFAULT.to_le_bytes());
         v[56..64].copy_from_slice(&u64::MAX.to_le_bytes());
@@ -1179,16 +1084,8 @@ mod tests {
             record,
             size: 20,
             sections: vec![
-                Section {
-                    record_offset: 0,
-                    offset: 2048,
-                    len: 10,
-                },
-                Section {
-                    record_offset: 0,
-                    offset: 6144,
-                    len: 10,
-                },
+                Section { record_offset: 0, offset: 2048, len: 10 },
+                Section { record_offset: 0, offset: 6144, len: 10 },
             ],
         };
         let mut f = IsoFile::new(&mut dev, entry).unwrap();

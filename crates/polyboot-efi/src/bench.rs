@@ -18,7 +18,12 @@ use uefi::Handle;
 const MIN_BYTES: u64 = 64 << 20;
 const CHUNK: usize = 1 << 20;
 
-pub fn read_benchmark(fs: &mut ExFat<Slice<FirmwareDisk>>, disk: Handle, location: &DriveLocation, path: &str) {
+pub fn read_benchmark(
+    fs: &mut ExFat<Slice<FirmwareDisk>>,
+    disk: Handle,
+    location: &DriveLocation,
+    path: &str,
+) {
     match run(fs, disk, location, path) {
         Ok((bytes, virtual_ms, raw_ms)) => {
             let mbps = |ms: u64| bytes as f64 / 1048576.0 / (ms.max(1) as f64 / 1000.0);
@@ -47,10 +52,18 @@ fn run(
     let passes = MIN_BYTES.div_ceil(size.max(1));
 
     // Through the protocol, as the firmware's drivers read it.
-    let device = Installed::install(Box::new(DiskImage { disk: FirmwareDisk::open(disk)?, layout }), 0xFE, false)?;
+    let device = Installed::install(
+        Box::new(DiskImage { disk: FirmwareDisk::open(disk)?, layout }),
+        0xFE,
+        false,
+    )?;
     let mut bio = unsafe {
         boot::open_protocol::<BlockIO>(
-            OpenProtocolParams { handle: device.handle(), agent: boot::image_handle(), controller: None },
+            OpenProtocolParams {
+                handle: device.handle(),
+                agent: boot::image_handle(),
+                controller: None,
+            },
             OpenProtocolAttributes::GetProtocol,
         )
     }
@@ -62,7 +75,8 @@ fn run(
         let mut at = 0u64;
         while at < size {
             let n = (size - at).min(CHUNK as u64) as usize;
-            bio.read_blocks(media_id, at / 2048, &mut buf.as_mut_slice()[..n]).map_err(|e| alloc::format!("{e:?}"))?;
+            bio.read_blocks(media_id, at / 2048, &mut buf.as_mut_slice()[..n])
+                .map_err(|e| alloc::format!("{e:?}"))?;
             at += n as u64;
         }
     }
@@ -78,8 +92,11 @@ fn run(
             let mut done = 0u64;
             while done < e.len {
                 let n = (e.len - done).min(CHUNK as u64) as usize;
-                raw.read_at(location.data.offset + e.device_offset + done, &mut buf.as_mut_slice()[..n])
-                    .map_err(|e| alloc::format!("{e}"))?;
+                raw.read_at(
+                    location.data.offset + e.device_offset + done,
+                    &mut buf.as_mut_slice()[..n],
+                )
+                .map_err(|e| alloc::format!("{e}"))?;
                 done += n as u64;
             }
         }

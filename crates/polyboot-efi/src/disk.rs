@@ -18,7 +18,8 @@ pub struct AlignedBuf {
 
 impl AlignedBuf {
     pub fn new(len: usize, align: usize) -> AlignedBuf {
-        let layout = Layout::from_size_align(len.max(1), align.max(8).next_power_of_two()).expect("valid layout");
+        let layout = Layout::from_size_align(len.max(1), align.max(8).next_power_of_two())
+            .expect("valid layout");
         // SAFETY: the layout has a non-zero size.
         let ptr = unsafe { alloc_zeroed(layout) };
         assert!(!ptr.is_null(), "out of memory");
@@ -93,7 +94,9 @@ impl FirmwareDisk {
             media_id,
             block_size,
             size,
-            windows: (0..CACHE_WINDOWS).map(|_| Window { buf: AlignedBuf::new(CACHE_BYTES, align), at: 0, len: 0 }).collect(),
+            windows: (0..CACHE_WINDOWS)
+                .map(|_| Window { buf: AlignedBuf::new(CACHE_BYTES, align), at: 0, len: 0 })
+                .collect(),
             bounce: AlignedBuf::new(MAX_TRANSFER, align),
             sectors_read: 0,
             read_calls: 0,
@@ -105,7 +108,12 @@ impl FirmwareDisk {
     }
 
     /// Read `len` bytes of whole blocks at `lba` into the bounce buffer, or into window `slot`.
-    fn read_blocks_into(&mut self, lba: u64, slot: Option<usize>, len: usize) -> Result<(), IoError> {
+    fn read_blocks_into(
+        &mut self,
+        lba: u64,
+        slot: Option<usize>,
+        len: usize,
+    ) -> Result<(), IoError> {
         self.read_calls += 1;
         self.sectors_read += len as u64 / self.block_size;
         let media_id = self.media_id;
@@ -113,9 +121,12 @@ impl FirmwareDisk {
             None => &mut self.bounce.as_mut_slice()[..len],
             Some(i) => &mut self.windows[i].buf.as_mut_slice()[..len],
         };
-        self.bio
-            .read_blocks(media_id, lba, buf)
-            .map_err(|e| IoError::Device(alloc::format!("BlockIO read of {len} bytes at LBA {lba}: {:?}", e.status())))
+        self.bio.read_blocks(media_id, lba, buf).map_err(|e| {
+            IoError::Device(alloc::format!(
+                "BlockIO read of {len} bytes at LBA {lba}: {:?}",
+                e.status()
+            ))
+        })
     }
 }
 
@@ -132,7 +143,9 @@ impl ReadAt for FirmwareDisk {
             let pos = offset + done as u64;
             let want = buf.len() - done;
             // Served from a cached window? (Move it to the most recently used end.)
-            if let Some(i) = self.windows.iter().position(|w| pos >= w.at && pos < w.at + w.len as u64) {
+            if let Some(i) =
+                self.windows.iter().position(|w| pos >= w.at && pos < w.at + w.len as u64)
+            {
                 let w = self.windows.remove(i);
                 let from = (pos - w.at) as usize;
                 let n = want.min(w.len - from);
@@ -180,7 +193,8 @@ fn strip_end(path: &DevicePath) -> (usize, bool) {
     let mut has_partition = false;
     for node in path.node_iter() {
         if node.device_type() == DeviceType::MEDIA
-            && (node.sub_type() == DeviceSubType::MEDIA_HARD_DRIVE || node.sub_type() == DeviceSubType::MEDIA_CD_ROM)
+            && (node.sub_type() == DeviceSubType::MEDIA_HARD_DRIVE
+                || node.sub_type() == DeviceSubType::MEDIA_CD_ROM)
         {
             has_partition = true;
         }
@@ -192,7 +206,8 @@ fn strip_end(path: &DevicePath) -> (usize, bool) {
 /// The whole-disk BlockIO handle that contains the partition we were loaded from.
 pub fn find_boot_disk() -> Result<Handle, String> {
     let ours = loaded_from_path_bytes()?;
-    let handles = boot::find_handles::<BlockIO>().map_err(|e| alloc::format!("no BlockIO handles: {e:?}"))?;
+    let handles =
+        boot::find_handles::<BlockIO>().map_err(|e| alloc::format!("no BlockIO handles: {e:?}"))?;
     for handle in handles {
         let Ok(path) = (unsafe {
             boot::open_protocol::<DevicePath>(

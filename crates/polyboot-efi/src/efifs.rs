@@ -32,11 +32,14 @@ use core::ffi::c_void;
 use polyboot_core::bootcfg::{LOADER_ENTRIES_DIR, MAX_FILE_SIZE};
 use polyboot_core::esp_wrap::{self, ReadError, Wrapper};
 use uefi::boot::{self, OpenProtocolAttributes, OpenProtocolParams};
-use uefi::proto::media::file::{Directory, File, FileAttribute as SafeAttr, FileInfo as SafeInfo, FileMode as SafeMode};
+use uefi::proto::media::file::{
+    Directory, File, FileAttribute as SafeAttr, FileInfo as SafeInfo, FileMode as SafeMode,
+};
 use uefi::proto::media::fs::SimpleFileSystem;
 use uefi::{CString16, Handle, Status};
 use uefi_raw::protocol::file_system::{
-    FileAttribute, FileInfo, FileMode, FileProtocolRevision, FileProtocolV1, SimpleFileSystemProtocol,
+    FileAttribute, FileInfo, FileMode, FileProtocolRevision, FileProtocolV1,
+    SimpleFileSystemProtocol,
 };
 use uefi_raw::{Char16, Guid};
 
@@ -66,9 +69,19 @@ struct Proxy {
 }
 
 impl Proxy {
-    fn new(real: *mut FileProtocolV1, path: Option<String>, wrapper: &Rc<Wrapper>) -> *mut FileProtocolV1 {
+    fn new(
+        real: *mut FileProtocolV1,
+        path: Option<String>,
+        wrapper: &Rc<Wrapper>,
+    ) -> *mut FileProtocolV1 {
         let lists_initrds = path.as_deref().is_some_and(|p| wrapper.lists_initrds(p));
-        Box::into_raw(Box::new(Proxy { proto: PROXY_PROTO, real, path, lists_initrds, wrapper: wrapper.clone() })) as *mut FileProtocolV1
+        Box::into_raw(Box::new(Proxy {
+            proto: PROXY_PROTO,
+            real,
+            path,
+            lists_initrds,
+            wrapper: wrapper.clone(),
+        })) as *mut FileProtocolV1
     }
 }
 
@@ -117,7 +130,10 @@ const WRAPPED_PROTO: FileProtocolV1 = FileProtocolV1 {
 // we gave them); UEFI boot services are single-threaded, so no two calls overlap. The `real`
 // pointers are the real driver's interfaces, valid while our object is.
 
-unsafe extern "efiapi" fn fs_open_volume(this: *mut SimpleFileSystemProtocol, root: *mut *mut FileProtocolV1) -> Status {
+unsafe extern "efiapi" fn fs_open_volume(
+    this: *mut SimpleFileSystemProtocol,
+    root: *mut *mut FileProtocolV1,
+) -> Status {
     let fs = unsafe { &*(this as *const FsFilter) };
     if root.is_null() {
         return Status::INVALID_PARAMETER;
@@ -165,8 +181,14 @@ unsafe fn open_through(
                 return Status::WRITE_PROTECTED;
             }
             println!("polyboot: linux: serving {path} wrapped ({} bytes)", wrapper.len(index));
-            Box::into_raw(Box::new(Wrapped { proto: WRAPPED_PROTO, real: inner, index, pos: 0, path, wrapper: wrapper.clone() }))
-                as *mut FileProtocolV1
+            Box::into_raw(Box::new(Wrapped {
+                proto: WRAPPED_PROTO,
+                real: inner,
+                index,
+                pos: 0,
+                path,
+                wrapper: wrapper.clone(),
+            })) as *mut FileProtocolV1
         }
         (_, path) => Proxy::new(inner, path, wrapper),
     };
@@ -180,7 +202,11 @@ unsafe fn utf16_name(name: *const Char16) -> Option<String> {
     for i in 0..=esp_wrap::MAX_PATH {
         let u = unsafe { *(name as *const u16).add(i) };
         if u == 0 {
-            return Some(char::decode_utf16(units).map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER)).collect());
+            return Some(
+                char::decode_utf16(units)
+                    .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+                    .collect(),
+            );
         }
         units.push(u);
     }
@@ -195,7 +221,9 @@ unsafe extern "efiapi" fn proxy_open(
     attributes: FileAttribute,
 ) -> Status {
     let p = unsafe { &*(this as *const Proxy) };
-    unsafe { open_through(p.real, p.path.as_deref(), &p.wrapper, new_handle, name, mode, attributes) }
+    unsafe {
+        open_through(p.real, p.path.as_deref(), &p.wrapper, new_handle, name, mode, attributes)
+    }
 }
 
 unsafe extern "efiapi" fn proxy_close(this: *mut FileProtocolV1) -> Status {
@@ -209,7 +237,11 @@ unsafe extern "efiapi" fn proxy_delete(this: *mut FileProtocolV1) -> Status {
     unsafe { ((*p.real).delete)(p.real) }
 }
 
-unsafe extern "efiapi" fn proxy_read(this: *mut FileProtocolV1, size: *mut usize, buffer: *mut c_void) -> Status {
+unsafe extern "efiapi" fn proxy_read(
+    this: *mut FileProtocolV1,
+    size: *mut usize,
+    buffer: *mut c_void,
+) -> Status {
     let p = unsafe { &*(this as *const Proxy) };
     let status = unsafe { ((*p.real).read)(p.real, size, buffer) };
     if status.is_success() && p.lists_initrds && !size.is_null() && !buffer.is_null() {
@@ -219,8 +251,12 @@ unsafe extern "efiapi" fn proxy_read(this: *mut FileProtocolV1, size: *mut usize
         if n > header {
             // SAFETY: the real driver wrote `n` bytes there.
             let bytes = unsafe { core::slice::from_raw_parts(buffer as *const u8, n) };
-            let units: Vec<u16> = polyboot_core::bytes::utf16le_units(&bytes[header..]).take_while(|&u| u != 0).collect();
-            let name: String = char::decode_utf16(units).map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER)).collect();
+            let units: Vec<u16> = polyboot_core::bytes::utf16le_units(&bytes[header..])
+                .take_while(|&u| u != 0)
+                .collect();
+            let name: String = char::decode_utf16(units)
+                .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+                .collect();
             let dir = p.path.as_deref().unwrap_or("/");
             if let Some(index) = p.wrapper.find(&esp_wrap::resolve(dir, &name)) {
                 unsafe { patch_info(buffer as *mut FileInfo, p.wrapper.len(index)) };
@@ -242,12 +278,19 @@ unsafe fn patch_info(info: *mut FileInfo, len: u64) {
     }
 }
 
-unsafe extern "efiapi" fn proxy_write(this: *mut FileProtocolV1, size: *mut usize, buffer: *const c_void) -> Status {
+unsafe extern "efiapi" fn proxy_write(
+    this: *mut FileProtocolV1,
+    size: *mut usize,
+    buffer: *const c_void,
+) -> Status {
     let p = unsafe { &*(this as *const Proxy) };
     unsafe { ((*p.real).write)(p.real, size, buffer) }
 }
 
-unsafe extern "efiapi" fn proxy_get_position(this: *const FileProtocolV1, position: *mut u64) -> Status {
+unsafe extern "efiapi" fn proxy_get_position(
+    this: *const FileProtocolV1,
+    position: *mut u64,
+) -> Status {
     let p = unsafe { &*(this as *const Proxy) };
     unsafe { ((*p.real).get_position)(p.real, position) }
 }
@@ -257,12 +300,22 @@ unsafe extern "efiapi" fn proxy_set_position(this: *mut FileProtocolV1, position
     unsafe { ((*p.real).set_position)(p.real, position) }
 }
 
-unsafe extern "efiapi" fn proxy_get_info(this: *mut FileProtocolV1, kind: *const Guid, size: *mut usize, buffer: *mut c_void) -> Status {
+unsafe extern "efiapi" fn proxy_get_info(
+    this: *mut FileProtocolV1,
+    kind: *const Guid,
+    size: *mut usize,
+    buffer: *mut c_void,
+) -> Status {
     let p = unsafe { &*(this as *const Proxy) };
     unsafe { ((*p.real).get_info)(p.real, kind, size, buffer) }
 }
 
-unsafe extern "efiapi" fn proxy_set_info(this: *mut FileProtocolV1, kind: *const Guid, size: usize, buffer: *const c_void) -> Status {
+unsafe extern "efiapi" fn proxy_set_info(
+    this: *mut FileProtocolV1,
+    kind: *const Guid,
+    size: usize,
+    buffer: *const c_void,
+) -> Status {
     let p = unsafe { &*(this as *const Proxy) };
     unsafe { ((*p.real).set_info)(p.real, kind, size, buffer) }
 }
@@ -306,7 +359,8 @@ unsafe fn read_real(real: *mut FileProtocolV1, offset: u64, dst: &mut [u8]) -> R
     let mut done = 0;
     while done < dst.len() {
         let mut size = dst.len() - done;
-        let status = unsafe { ((*real).read)(real, &mut size, dst[done..].as_mut_ptr() as *mut c_void) };
+        let status =
+            unsafe { ((*real).read)(real, &mut size, dst[done..].as_mut_ptr() as *mut c_void) };
         if status.is_error() {
             return Err(status);
         }
@@ -319,7 +373,11 @@ unsafe fn read_real(real: *mut FileProtocolV1, offset: u64, dst: &mut [u8]) -> R
     Ok(())
 }
 
-unsafe extern "efiapi" fn wrapped_read(this: *mut FileProtocolV1, size: *mut usize, buffer: *mut c_void) -> Status {
+unsafe extern "efiapi" fn wrapped_read(
+    this: *mut FileProtocolV1,
+    size: *mut usize,
+    buffer: *mut c_void,
+) -> Status {
     let w = unsafe { &mut *(this as *mut Wrapped) };
     if size.is_null() {
         return Status::INVALID_PARAMETER;
@@ -342,20 +400,30 @@ unsafe extern "efiapi" fn wrapped_read(this: *mut FileProtocolV1, size: *mut usi
         }
         Err(ReadError::PastEnd) => Status::DEVICE_ERROR,
         Err(ReadError::Original(status)) => {
-            println!("polyboot: linux: reading {} from the El Torito image failed: {status:?}", w.path);
+            println!(
+                "polyboot: linux: reading {} from the El Torito image failed: {status:?}",
+                w.path
+            );
             status
         }
     }
 }
 
-unsafe extern "efiapi" fn wrapped_write(_this: *mut FileProtocolV1, size: *mut usize, _buffer: *const c_void) -> Status {
+unsafe extern "efiapi" fn wrapped_write(
+    _this: *mut FileProtocolV1,
+    size: *mut usize,
+    _buffer: *const c_void,
+) -> Status {
     if !size.is_null() {
         unsafe { *size = 0 };
     }
     Status::ACCESS_DENIED
 }
 
-unsafe extern "efiapi" fn wrapped_get_position(this: *const FileProtocolV1, position: *mut u64) -> Status {
+unsafe extern "efiapi" fn wrapped_get_position(
+    this: *const FileProtocolV1,
+    position: *mut u64,
+) -> Status {
     let w = unsafe { &*(this as *const Wrapped) };
     if position.is_null() {
         return Status::INVALID_PARAMETER;
@@ -371,19 +439,32 @@ unsafe extern "efiapi" fn wrapped_set_position(this: *mut FileProtocolV1, positi
     Status::SUCCESS
 }
 
-unsafe extern "efiapi" fn wrapped_get_info(this: *mut FileProtocolV1, kind: *const Guid, size: *mut usize, buffer: *mut c_void) -> Status {
+unsafe extern "efiapi" fn wrapped_get_info(
+    this: *mut FileProtocolV1,
+    kind: *const Guid,
+    size: *mut usize,
+    buffer: *mut c_void,
+) -> Status {
     let w = unsafe { &*(this as *const Wrapped) };
     if kind.is_null() || size.is_null() {
         return Status::INVALID_PARAMETER;
     }
     let status = unsafe { ((*w.real).get_info)(w.real, kind, size, buffer) };
-    if status.is_success() && unsafe { *kind } == FileInfo::ID && unsafe { *size } >= core::mem::size_of::<FileInfo>() {
+    if status.is_success()
+        && unsafe { *kind } == FileInfo::ID
+        && unsafe { *size } >= core::mem::size_of::<FileInfo>()
+    {
         unsafe { patch_info(buffer as *mut FileInfo, w.wrapper.len(w.index)) };
     }
     status
 }
 
-unsafe extern "efiapi" fn wrapped_set_info(_this: *mut FileProtocolV1, _kind: *const Guid, _size: usize, _buffer: *const c_void) -> Status {
+unsafe extern "efiapi" fn wrapped_set_info(
+    _this: *mut FileProtocolV1,
+    _kind: *const Guid,
+    _size: usize,
+    _buffer: *const c_void,
+) -> Status {
     Status::WRITE_PROTECTED
 }
 
@@ -407,10 +488,18 @@ impl Drop for EspWraps {
             // SAFETY: we installed `filter` in place of `real` on `handle`. The filter itself is
             // leaked: a loader may still hold its pointer (a few bytes).
             let restored = unsafe {
-                boot::reinstall_protocol_interface(handle, &SimpleFileSystemProtocol::GUID, filter as *const c_void, real as *const c_void)
+                boot::reinstall_protocol_interface(
+                    handle,
+                    &SimpleFileSystemProtocol::GUID,
+                    filter as *const c_void,
+                    real as *const c_void,
+                )
             };
             if let Err(e) = restored {
-                println!("polyboot: linux: cannot restore the El Torito file system ({:?})", e.status());
+                println!(
+                    "polyboot: linux: cannot restore the El Torito file system ({:?})",
+                    e.status()
+                );
             }
         }
     }
@@ -445,7 +534,9 @@ fn file_size(root: &mut Directory, path: &str) -> Option<u64> {
 
 fn entry_names(root: &mut Directory) -> Vec<String> {
     let mut names = Vec::new();
-    let Ok(name) = CString16::try_from(LOADER_ENTRIES_DIR.replace('/', "\\").as_str()) else { return names };
+    let Ok(name) = CString16::try_from(LOADER_ENTRIES_DIR.replace('/', "\\").as_str()) else {
+        return names;
+    };
     let Ok(dir) = root.open(&name, SafeMode::Read, SafeAttr::empty()) else { return names };
     let Some(mut dir) = dir.into_directory() else { return names };
     // Bounded: a hostile image cannot make us list forever.
@@ -462,14 +553,21 @@ fn entry_names(root: &mut Directory) -> Vec<String> {
 /// them wrapped behind `hook_archive` (core `initrd_wrap::hook_archive` with the image's
 /// hand-off record, or why there is none). `file_systems` are the virtual device's file
 /// systems (handle, device path). Problems are printed; the file system then stays as it is.
-pub fn wrap_eltorito_initrds(file_systems: &[(Handle, Vec<u8>)], hook_archive: &Result<Arc<[u8]>, String>) -> EspWraps {
+pub fn wrap_eltorito_initrds(
+    file_systems: &[(Handle, Vec<u8>)],
+    hook_archive: &Result<Arc<[u8]>, String>,
+) -> EspWraps {
     let mut wraps = EspWraps { installed: Vec::new() };
     for (handle, _) in file_systems {
         let found = {
             // SAFETY: GetProtocol leaves the FAT driver bound; closed at the end of the block.
             let Ok(mut sfs) = (unsafe {
                 boot::open_protocol::<SimpleFileSystem>(
-                    OpenProtocolParams { handle: *handle, agent: boot::image_handle(), controller: None },
+                    OpenProtocolParams {
+                        handle: *handle,
+                        agent: boot::image_handle(),
+                        controller: None,
+                    },
                     OpenProtocolAttributes::GetProtocol,
                 )
             }) else {
@@ -491,7 +589,11 @@ pub fn wrap_eltorito_initrds(file_systems: &[(Handle, Vec<u8>)], hook_archive: &
                     None => println!("polyboot: linux: initrd {path} (El Torito image configuration) is not in the El Torito image"),
                 }
             }
-            let Some(real) = sfs.get_mut().map(|p| p as *mut SimpleFileSystem as *mut SimpleFileSystemProtocol) else { continue };
+            let Some(real) =
+                sfs.get_mut().map(|p| p as *mut SimpleFileSystem as *mut SimpleFileSystemProtocol)
+            else {
+                continue;
+            };
             (found, real)
         };
         let (found, real) = found;
@@ -507,21 +609,32 @@ pub fn wrap_eltorito_initrds(file_systems: &[(Handle, Vec<u8>)], hook_archive: &
         };
         let (wrapper, skipped) = Wrapper::new(archive, &found);
         for s in &skipped {
-            println!("polyboot: linux: initrd {} in the El Torito image not wrapped: {}", s.path, s.reason);
+            println!(
+                "polyboot: linux: initrd {} in the El Torito image not wrapped: {}",
+                s.path, s.reason
+            );
         }
         if wrapper.initrds().is_empty() {
             continue;
         }
         let wrapper = Rc::new(wrapper);
         let filter = Box::into_raw(Box::new(FsFilter {
-            proto: SimpleFileSystemProtocol { revision: unsafe { (*real).revision }, open_volume: fs_open_volume },
+            proto: SimpleFileSystemProtocol {
+                revision: unsafe { (*real).revision },
+                open_volume: fs_open_volume,
+            },
             real,
             wrapper: wrapper.clone(),
         }));
         // SAFETY: `real` is the interface installed on `handle`; `filter` lives until restored
         // (and is leaked after).
         let status = unsafe {
-            boot::reinstall_protocol_interface(*handle, &SimpleFileSystemProtocol::GUID, real as *const c_void, filter as *const c_void)
+            boot::reinstall_protocol_interface(
+                *handle,
+                &SimpleFileSystemProtocol::GUID,
+                real as *const c_void,
+                filter as *const c_void,
+            )
         };
         if let Err(e) = status {
             println!("polyboot: linux: initrds in the El Torito image not wrapped: the firmware refused the filter ({:?})", e.status());

@@ -36,11 +36,11 @@ use disk::FirmwareDisk;
 use polyboot_core::block::ReadAt;
 use polyboot_core::menu::{self, Action, ImageEntry, ImageKind};
 use polyboot_core::session::{self, BootSession, Firmware, HookSource};
+use uefi::boot;
 use uefi::prelude::*;
 use uefi::proto::device_path::text::{AllowShortcuts, DisplayOnly};
 use uefi::proto::device_path::{DevicePath, DeviceSubType, DeviceType};
 use uefi::proto::loaded_image::LoadedImage;
-use uefi::boot;
 
 /// polyboot never exits boot services itself, so the console is always there to try.
 pub(crate) fn console_line(args: core::fmt::Arguments) {
@@ -114,7 +114,11 @@ impl Session {
         loop {
             match ui::run(&mut self.boot.menu, &self.title) {
                 Action::Boot(index) => {
-                    let Some(image) = self.boot.menu.items().get(index).and_then(|i| i.image()).cloned() else { continue };
+                    let Some(image) =
+                        self.boot.menu.items().get(index).and_then(|i| i.image()).cloned()
+                    else {
+                        continue;
+                    };
                     clear_screen();
                     println!("polyboot: booting {}", image.path);
                     let message = match self.boot(&image) {
@@ -145,7 +149,11 @@ impl Session {
     fn boot(&mut self, image: &ImageEntry) -> Result<Status, String> {
         match image.kind {
             ImageKind::Efi => {
-                let bytes = self.boot.fs.read_to_vec(&image.path).map_err(|e| format!("reading the file: {e}"))?;
+                let bytes = self
+                    .boot
+                    .fs
+                    .read_to_vec(&image.path)
+                    .map_err(|e| format!("reading the file: {e}"))?;
                 let loaded = boot::load_image(
                     boot::image_handle(),
                     boot::LoadImageSource::FromBuffer { buffer: &bytes, file_path: None },
@@ -163,7 +171,8 @@ impl Session {
                 self.boots = self.boots.wrapping_add(1);
                 let device = vblock::Installed::install(media, self.boots, true)?;
                 // Initrds inside the El Torito EFI image, read through the firmware's FAT driver.
-                let esp = hook_archive.map(|a| efifs::wrap_eltorito_initrds(&device.file_systems(), &a));
+                let esp =
+                    hook_archive.map(|a| efifs::wrap_eltorito_initrds(&device.file_systems(), &a));
                 let status = device.boot();
                 // The real file systems go back before the device is disconnected.
                 drop(esp);
@@ -175,16 +184,29 @@ impl Session {
 
     /// The image as a virtual device's medium, and for an ISO polyboot-hook's archive for
     /// wrapping initrds (or why there is none).
-    fn virtual_media(&mut self, image: &ImageEntry) -> Result<(Box<dyn vblock::VirtualMedia>, Option<Result<Arc<[u8]>, String>>), String> {
+    fn virtual_media(
+        &mut self,
+        image: &ImageEntry,
+    ) -> Result<(Box<dyn vblock::VirtualMedia>, Option<Result<Arc<[u8]>, String>>), String> {
         let mut layout = self.boot.virtual_disk(image)?;
         let mut hook_archive = None;
         if image.kind == ImageKind::Iso {
             let mut disk = FirmwareDisk::open(self.disk_handle)?;
             let location = &self.boot.location;
-            hook_archive = Some(session::hook_archive(linux::hook(), location, disk.size(), &layout));
-            session::wrap_initrds(&mut layout, &mut disk, location, HookSource::Embedded(linux::hook()), &mut log);
+            hook_archive =
+                Some(session::hook_archive(linux::hook(), location, disk.size(), &layout));
+            session::wrap_initrds(
+                &mut layout,
+                &mut disk,
+                location,
+                HookSource::Embedded(linux::hook()),
+                &mut log,
+            );
         }
-        Ok((Box::new(image::DiskImage { disk: FirmwareDisk::open(self.disk_handle)?, layout }), hook_archive))
+        Ok((
+            Box::new(image::DiskImage { disk: FirmwareDisk::open(self.disk_handle)?, layout }),
+            hook_archive,
+        ))
     }
 }
 

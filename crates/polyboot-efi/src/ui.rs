@@ -28,7 +28,8 @@ fn put(row: usize, text: &str, cols: usize, highlight: bool) {
     while line.chars().count() < width {
         line.push(' ');
     }
-    let text16 = CString16::try_from(line.as_str()).unwrap_or_else(|_| CString16::try_from("?").unwrap());
+    let text16 =
+        CString16::try_from(line.as_str()).unwrap_or_else(|_| CString16::try_from("?").unwrap());
     system::with_stdout(|out| {
         let _ = out.set_cursor_position(0, row);
         if highlight {
@@ -123,7 +124,8 @@ pub fn run(menu: &mut Menu, title: &str) -> Action {
     // SAFETY: a plain timer event without a notification function.
     let timer = unsafe { boot::create_event(EventType::TIMER, Tpl::APPLICATION, None, None) }.ok();
     if let Some(t) = &timer {
-        let _ = boot::set_timer(t, TimerTrigger::Periodic(core::time::Duration::from_millis(TICK_MS)));
+        let _ =
+            boot::set_timer(t, TimerTrigger::Periodic(core::time::Duration::from_millis(TICK_MS)));
     }
     let action = loop {
         let key_event = system::with_stdin(|input| input.wait_for_key_event().ok());
@@ -201,15 +203,26 @@ pub fn power_off() -> ! {
 pub fn firmware_setup() -> String {
     const BOOT_TO_FW_UI: u64 = 1;
     let mut buf = [0u8; 8];
-    let supported = runtime::get_variable(cstr16!("OsIndicationsSupported"), &VariableVendor::GLOBAL_VARIABLE, &mut buf)
-        .ok()
-        .map(|(data, _)| u64::from_le_bytes(data.try_into().unwrap_or([0; 8])))
-        .unwrap_or(0);
+    let supported = runtime::get_variable(
+        cstr16!("OsIndicationsSupported"),
+        &VariableVendor::GLOBAL_VARIABLE,
+        &mut buf,
+    )
+    .ok()
+    .map(|(data, _)| u64::from_le_bytes(data.try_into().unwrap_or([0; 8])))
+    .unwrap_or(0);
     if supported & BOOT_TO_FW_UI == 0 {
         return String::from("this firmware does not offer booting into its setup screen");
     }
-    let attrs = VariableAttributes::NON_VOLATILE | VariableAttributes::BOOTSERVICE_ACCESS | VariableAttributes::RUNTIME_ACCESS;
-    match runtime::set_variable(cstr16!("OsIndications"), &VariableVendor::GLOBAL_VARIABLE, attrs, &BOOT_TO_FW_UI.to_le_bytes()) {
+    let attrs = VariableAttributes::NON_VOLATILE
+        | VariableAttributes::BOOTSERVICE_ACCESS
+        | VariableAttributes::RUNTIME_ACCESS;
+    match runtime::set_variable(
+        cstr16!("OsIndications"),
+        &VariableVendor::GLOBAL_VARIABLE,
+        attrs,
+        &BOOT_TO_FW_UI.to_le_bytes(),
+    ) {
         Ok(()) => reboot(),
         Err(e) => format!("cannot set OsIndications: {:?}", e.status()),
     }

@@ -102,7 +102,10 @@ fn vendor_node(serial: u8) -> [u8; 20] {
     n[0] = 0x01; // hardware device path
     n[1] = 0x04; // vendor
     n[2] = 20;
-    let guid = [0x79, 0x6c, 0x6f, 0x70, 0x6f, 0x62, 0x74, 0x6f, 0x80, 0x00, 0x76, 0x64, 0x69, 0x73, 0x6b, serial];
+    let guid = [
+        0x79, 0x6c, 0x6f, 0x70, 0x6f, 0x62, 0x74, 0x6f, 0x80, 0x00, 0x76, 0x64, 0x69, 0x73, 0x6b,
+        serial,
+    ];
     n[4..].copy_from_slice(&guid);
     n
 }
@@ -135,7 +138,9 @@ fn loader_candidates(fs_handle: Handle) -> Vec<String> {
         )
     } {
         if let Ok(mut root) = fs.open_volume() {
-            if let Ok(dir) = root.open(uefi::cstr16!("\\EFI\\BOOT"), FileMode::Read, FileAttribute::empty()) {
+            if let Ok(dir) =
+                root.open(uefi::cstr16!("\\EFI\\BOOT"), FileMode::Read, FileAttribute::empty())
+            {
                 if let Some(mut dir) = dir.into_directory() {
                     // Bounded: a hostile image cannot make us list forever.
                     for _ in 0..256 {
@@ -143,7 +148,11 @@ fn loader_candidates(fs_handle: Handle) -> Vec<String> {
                         let name = info.file_name().to_string();
                         let upper = name.to_ascii_uppercase();
                         let helper = upper.starts_with("MM") || upper.starts_with("FB");
-                        if upper.ends_with(".EFI") && upper != "BOOTX64.EFI" && !helper && !info.is_directory() {
+                        if upper.ends_with(".EFI")
+                            && upper != "BOOTX64.EFI"
+                            && !helper
+                            && !info.is_directory()
+                        {
                             others.push(format!("\\EFI\\BOOT\\{name}"));
                         }
                     }
@@ -174,7 +183,11 @@ pub struct Installed {
 impl Installed {
     /// Install the BlockIO + device path on a new handle; with `connect`, let the firmware's
     /// drivers bind (partitions, El Torito, FAT).
-    pub fn install(backend: Box<dyn VirtualMedia>, serial: u8, connect: bool) -> Result<Installed, String> {
+    pub fn install(
+        backend: Box<dyn VirtualMedia>,
+        serial: u8,
+        connect: bool,
+    ) -> Result<Installed, String> {
         let bs = backend.block_size();
         let size = backend.size();
         if bs == 0 || size < bs as u64 {
@@ -271,7 +284,9 @@ impl Installed {
         let file_systems = self.file_systems();
         if file_systems.is_empty() {
             return Err(match self.read_errors() {
-                0 => "the firmware found no EFI system partition / EFI boot image in it".to_string(),
+                0 => {
+                    "the firmware found no EFI system partition / EFI boot image in it".to_string()
+                }
                 n => format!("reading the image failed {n} times (is the file truncated?)"),
             });
         }
@@ -284,7 +299,10 @@ impl Installed {
                 let Ok(path) = <&DevicePath>::try_from(full.as_slice()) else { continue };
                 match boot::load_image(
                     boot::image_handle(),
-                    LoadImageSource::FromDevicePath { device_path: path, boot_policy: uefi::proto::BootPolicy::ExactMatch },
+                    LoadImageSource::FromDevicePath {
+                        device_path: path,
+                        boot_policy: uefi::proto::BootPolicy::ExactMatch,
+                    },
                 ) {
                     Ok(image) => {
                         println!("polyboot: starting {loader}");
@@ -313,8 +331,12 @@ impl Drop for Installed {
                 (*self.path).as_ptr() as *const c_void,
             )
             .is_ok();
-            let bio_gone =
-                boot::uninstall_protocol_interface(self.handle, &BlockIoProtocol::GUID, self.vb as *const c_void).is_ok();
+            let bio_gone = boot::uninstall_protocol_interface(
+                self.handle,
+                &BlockIoProtocol::GUID,
+                self.vb as *const c_void,
+            )
+            .is_ok();
             if bio_gone {
                 drop(Box::from_raw(self.vb));
             }

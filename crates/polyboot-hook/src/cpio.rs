@@ -31,7 +31,8 @@ pub trait Fs {
     fn write_file(&mut self, path: &Path, mode: u32, data: &[u8]) -> io::Result<()>;
     fn symlink(&mut self, target: &[u8], path: &Path) -> io::Result<()>;
     /// Character / block devices, FIFOs and sockets; `mode` includes the file type bits.
-    fn mknod(&mut self, path: &Path, mode: u32, rdev_major: u32, rdev_minor: u32) -> io::Result<()>;
+    fn mknod(&mut self, path: &Path, mode: u32, rdev_major: u32, rdev_minor: u32)
+        -> io::Result<()>;
     /// Make `path` another name of `existing` (an earlier entry of the same archive).
     fn hard_link(&mut self, existing: &Path, path: &Path) -> io::Result<()>;
     /// Ownership and modification time; best effort.
@@ -62,7 +63,8 @@ impl RootedFs {
 
 fn cstr(p: &Path) -> io::Result<std::ffi::CString> {
     use std::os::unix::ffi::OsStrExt;
-    std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+    std::ffi::CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
 }
 
 impl Fs for RootedFs {
@@ -86,14 +88,21 @@ impl Fs for RootedFs {
         let p = self.full(path);
         // A hard link made earlier from this archive is written through (GNU cpio puts the
         // data on the last name); anything else is replaced.
-        let linked = std::fs::symlink_metadata(&p).map(|m| m.is_file() && {
-            use std::os::unix::fs::MetadataExt;
-            m.nlink() > 1
+        let linked = std::fs::symlink_metadata(&p).map(|m| {
+            m.is_file() && {
+                use std::os::unix::fs::MetadataExt;
+                m.nlink() > 1
+            }
         });
         if !matches!(linked, Ok(true)) {
             self.clear(&p);
         }
-        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode & 0o7777).open(&p)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode & 0o7777)
+            .open(&p)?;
         f.write_all(data)?;
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode & 0o7777))
     }
@@ -105,7 +114,13 @@ impl Fs for RootedFs {
         std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(target), &p)
     }
 
-    fn mknod(&mut self, path: &Path, mode: u32, rdev_major: u32, rdev_minor: u32) -> io::Result<()> {
+    fn mknod(
+        &mut self,
+        path: &Path,
+        mode: u32,
+        rdev_major: u32,
+        rdev_minor: u32,
+    ) -> io::Result<()> {
         let p = self.full(path);
         self.clear(&p);
         let c = cstr(&p)?;
@@ -138,13 +153,28 @@ impl Fs for RootedFs {
 
 #[derive(Debug)]
 pub enum CpioError {
-    Truncated { at: usize },
-    BadMagic { at: usize },
-    BadHeaderField { at: usize, field: &'static str },
-    BadName { at: usize },
+    Truncated {
+        at: usize,
+    },
+    BadMagic {
+        at: usize,
+    },
+    BadHeaderField {
+        at: usize,
+        field: &'static str,
+    },
+    BadName {
+        at: usize,
+    },
     /// Bytes that are neither zero padding, a cpio archive nor a known compressed stream.
-    UnknownData { at: usize, first: [u8; 4] },
-    Decompress { at: usize, source: decompress::DecompressError },
+    UnknownData {
+        at: usize,
+        first: [u8; 4],
+    },
+    Decompress {
+        at: usize,
+        source: decompress::DecompressError,
+    },
 }
 
 impl fmt::Display for CpioError {
@@ -152,10 +182,18 @@ impl fmt::Display for CpioError {
         match self {
             CpioError::Truncated { at } => write!(f, "archive truncated (entry at byte {at})"),
             CpioError::BadMagic { at } => write!(f, "no newc cpio header at byte {at}"),
-            CpioError::BadHeaderField { at, field } => write!(f, "cpio header at byte {at}: bad {field}"),
-            CpioError::BadName { at } => write!(f, "cpio entry at byte {at}: name not NUL-terminated"),
+            CpioError::BadHeaderField { at, field } => {
+                write!(f, "cpio header at byte {at}: bad {field}")
+            }
+            CpioError::BadName { at } => {
+                write!(f, "cpio entry at byte {at}: name not NUL-terminated")
+            }
             CpioError::UnknownData { at, first } => {
-                write!(f, "unrecognised data at byte {at} (starts {:02x} {:02x} {:02x} {:02x})", first[0], first[1], first[2], first[3])
+                write!(
+                    f,
+                    "unrecognised data at byte {at} (starts {:02x} {:02x} {:02x} {:02x})",
+                    first[0], first[1], first[2], first[3]
+                )
             }
             CpioError::Decompress { at, source } => write!(f, "at byte {at}: {source}"),
         }
@@ -256,7 +294,12 @@ pub fn safe_path(name: &[u8]) -> Option<Result<PathBuf, ()>> {
 /// Extract one archive starting at `data[start]`, up to and including its trailer.
 /// Returns the offset just past the trailer entry (4-byte aligned from `start`, clamped to
 /// `data.len()`).
-pub fn extract_archive(data: &[u8], start: usize, fs: &mut dyn Fs, report: &mut Report) -> Result<usize, CpioError> {
+pub fn extract_archive(
+    data: &[u8],
+    start: usize,
+    fs: &mut dyn Fs,
+    report: &mut Report,
+) -> Result<usize, CpioError> {
     let mut at = start;
     // (dev, ino) -> first name, for hard links (newc: nlink > 1, data on the last name).
     let mut links: HashMap<(u32, u32, u32), PathBuf> = HashMap::new();
@@ -287,7 +330,10 @@ pub fn extract_archive(data: &[u8], start: usize, fs: &mut dyn Fs, report: &mut 
         if h.crc && h.mode & S_IFMT == S_IFREG {
             let sum = body.iter().fold(0u32, |s, &b| s.wrapping_add(b as u32));
             if sum != h.check {
-                report.warnings.push(format!("{shown}: checksum {sum:#x} does not match header {:#x}", h.check));
+                report.warnings.push(format!(
+                    "{shown}: checksum {sum:#x} does not match header {:#x}",
+                    h.check
+                ));
             }
         }
         let result = match h.mode & S_IFMT {
@@ -315,7 +361,10 @@ pub fn extract_archive(data: &[u8], start: usize, fs: &mut dyn Fs, report: &mut 
             }
             S_IFLNK => fs.symlink(body, &path),
             S_IFCHR | S_IFBLK | S_IFIFO | S_IFSOCK => fs.mknod(&path, h.mode, h.rdev.0, h.rdev.1),
-            other => Err(io::Error::new(io::ErrorKind::InvalidData, format!("unknown file type {other:o}"))),
+            other => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("unknown file type {other:o}"),
+            )),
         };
         match result {
             Ok(()) => {
@@ -338,7 +387,11 @@ fn skip_zeros(data: &[u8], mut at: usize) -> usize {
 
 /// Extract a sequence of uncompressed archives separated by zero padding (the content of
 /// one decompressed stream).
-fn extract_cpio_sequence(data: &[u8], fs: &mut dyn Fs, report: &mut Report) -> Result<(), CpioError> {
+fn extract_cpio_sequence(
+    data: &[u8],
+    fs: &mut dyn Fs,
+    report: &mut Report,
+) -> Result<(), CpioError> {
     let mut at = skip_zeros(data, 0);
     while at < data.len() {
         at = extract_archive(data, at, fs, report)?;
@@ -349,7 +402,11 @@ fn extract_cpio_sequence(data: &[u8], fs: &mut dyn Fs, report: &mut Report) -> R
 
 /// Unpack a whole initramfs image: [zeros][raw or compressed cpio]... as the kernel does,
 /// decompressing at most `max_output` bytes in all.
-pub fn unpack_initramfs(data: &[u8], fs: &mut dyn Fs, max_output: usize) -> Result<Report, CpioError> {
+pub fn unpack_initramfs(
+    data: &[u8],
+    fs: &mut dyn Fs,
+    max_output: usize,
+) -> Result<Report, CpioError> {
     let mut report = Report::default();
     let mut budget = max_output;
     let mut at = skip_zeros(data, 0);
@@ -358,8 +415,8 @@ pub fn unpack_initramfs(data: &[u8], fs: &mut dyn Fs, max_output: usize) -> Resu
         match decompress::detect(rest) {
             Some(Format::Cpio) => at = extract_archive(data, at, fs, &mut report)?,
             Some(format) => {
-                let (out, used) =
-                    decompress::decompress(format, rest, budget).map_err(|source| CpioError::Decompress { at, source })?;
+                let (out, used) = decompress::decompress(format, rest, budget)
+                    .map_err(|source| CpioError::Decompress { at, source })?;
                 budget -= out.len();
                 report.streams.push(format);
                 extract_cpio_sequence(&out, fs, &mut report)?;
@@ -382,7 +439,14 @@ mod tests {
     use super::*;
 
     /// A tiny newc writer for unit tests (the product writer lives in polyboot-core).
-    pub(crate) fn entry(out: &mut Vec<u8>, name: &str, mode: u32, body: &[u8], ino: u32, nlink: u32) {
+    pub(crate) fn entry(
+        out: &mut Vec<u8>,
+        name: &str,
+        mode: u32,
+        body: &[u8],
+        ino: u32,
+        nlink: u32,
+    ) {
         let h = format!(
             "070701{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}",
             ino,
@@ -440,10 +504,18 @@ mod tests {
         assert_eq!(std::fs::read_link(sub.join("sh")).unwrap(), Path::new("bin/hello"));
         assert_eq!(std::fs::read(sub.join("abs")).unwrap(), b"abs");
         use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-        assert_eq!(std::fs::metadata(sub.join("abs")).unwrap().permissions().mode() & 0o7777, 0o600);
+        assert_eq!(
+            std::fs::metadata(sub.join("abs")).unwrap().permissions().mode() & 0o7777,
+            0o600
+        );
         assert!(std::fs::symlink_metadata(sub.join("fifo")).unwrap().file_type().is_fifo());
         assert!(!dir.path().join("escape").exists() && !dir.path().join("escape2").exists());
-        assert_eq!(r.warnings.iter().filter(|w| w.contains("leaves the root")).count(), 2, "{:?}", r.warnings);
+        assert_eq!(
+            r.warnings.iter().filter(|w| w.contains("leaves the root")).count(),
+            2,
+            "{:?}",
+            r.warnings
+        );
         assert_eq!(r.archives, 1);
     }
 
@@ -516,6 +588,9 @@ mod tests {
         let mut b = a.clone();
         b[54..62].copy_from_slice(b"ffffffff");
         assert!(unpack_initramfs(&b, &mut fs(&dir), 1 << 30).is_err());
-        assert!(matches!(unpack_initramfs(b"hello world", &mut fs(&dir), 1 << 30), Err(CpioError::UnknownData { .. })));
+        assert!(matches!(
+            unpack_initramfs(b"hello world", &mut fs(&dir), 1 << 30),
+            Err(CpioError::UnknownData { .. })
+        ));
     }
 }

@@ -115,7 +115,10 @@ struct Capped {
 impl io::Write for Capped {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if self.out.len() + buf.len() > self.limit {
-            return Err(io::Error::other(format!("output exceeds the limit of {} bytes", self.limit)));
+            return Err(io::Error::other(format!(
+                "output exceeds the limit of {} bytes",
+                self.limit
+            )));
         }
         self.out.extend_from_slice(buf);
         Ok(buf.len())
@@ -133,7 +136,11 @@ fn drain(format: Format, mut d: impl Read, out: &mut Capped) -> Result<(), Decom
 /// Decode one compressed stream at the start of `input`, producing at most `limit` bytes;
 /// returns the output and the number of input bytes the stream used. `Format::Cpio` is not a
 /// compression and is refused here.
-pub fn decompress(format: Format, input: &[u8], limit: usize) -> Result<(Vec<u8>, usize), DecompressError> {
+pub fn decompress(
+    format: Format,
+    input: &[u8],
+    limit: usize,
+) -> Result<(Vec<u8>, usize), DecompressError> {
     let mut out = Capped { out: Vec::new(), limit };
     let mut rd = Counted { data: input, pos: 0 };
     match format {
@@ -158,7 +165,8 @@ pub fn decompress(format: Format, input: &[u8], limit: usize) -> Result<(Vec<u8>
             }
         }
         Format::Xz => {
-            let len = xz_stream_len(input).ok_or_else(|| err(format, "no valid stream footer found"))?;
+            let len =
+                xz_stream_len(input).ok_or_else(|| err(format, "no valid stream footer found"))?;
             let mut one = Counted { data: &input[..len], pos: 0 };
             lzma_rs::xz_decompress(&mut one, &mut out).map_err(|e| err(format, e))?;
             rd.pos = len;

@@ -33,7 +33,8 @@ pub fn list_disks(sys_block: &Path) -> Vec<BlockDisk> {
             continue;
         }
         let dir = e.path();
-        let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok().map(|s| s.trim().to_string());
+        let read =
+            |f: &str| std::fs::read_to_string(dir.join(f)).ok().map(|s| s.trim().to_string());
         let Some((major, minor)) = read("dev").and_then(|d| {
             let (a, b) = d.split_once(':')?;
             Some((a.parse().ok()?, b.parse().ok()?))
@@ -43,7 +44,13 @@ pub fn list_disks(sys_block: &Path) -> Vec<BlockDisk> {
         // /sys/block/X/size counts 512-byte units whatever the logical block size.
         let Some(sectors) = read("size").and_then(|s| s.parse::<u64>().ok()) else { continue };
         let lbs = read("queue/logical_block_size").and_then(|s| s.parse().ok()).unwrap_or(512);
-        out.push(BlockDisk { name, major, minor, size_bytes: sectors.saturating_mul(512), logical_block_size: lbs });
+        out.push(BlockDisk {
+            name,
+            major,
+            minor,
+            size_bytes: sectors.saturating_mul(512),
+            logical_block_size: lbs,
+        });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
@@ -73,10 +80,15 @@ impl ReadAt for FileDev {
 }
 
 /// Does the device carry the identity from the hand-off record?
-pub fn identity_matches<D: ReadAt + ?Sized>(dev: &mut D, handoff: &Handoff) -> Result<bool, IoError> {
+pub fn identity_matches<D: ReadAt + ?Sized>(
+    dev: &mut D,
+    handoff: &Handoff,
+) -> Result<bool, IoError> {
     match handoff.identity {
         DriveIdentity::Gpt(guid) => {
-            let Some(ss) = SectorSize::from_bytes(handoff.sector_size as u64) else { return Ok(false) };
+            let Some(ss) = SectorSize::from_bytes(handoff.sector_size as u64) else {
+                return Ok(false);
+            };
             let mut sector = vec![0u8; ss.bytes() as usize];
             dev.read_at(ss.bytes(), &mut sector)?;
             Ok(GptHeader::parse(&sector).is_ok_and(|h| h.disk_guid == guid))
@@ -139,12 +151,16 @@ pub fn find_partition(sys_block: &Path, disk: &BlockDisk, offset: u64) -> Option
     let rd = std::fs::read_dir(sys_block.join(&disk.name)).ok()?;
     for e in rd.flatten() {
         let dir = e.path();
-        let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok().map(|s| s.trim().to_string());
+        let read =
+            |f: &str| std::fs::read_to_string(dir.join(f)).ok().map(|s| s.trim().to_string());
         // Partitions are the subdirectories with a `partition` file; sizes count 512 bytes.
         if read("partition").is_none() {
             continue;
         }
-        let (Some(start), Some(size)) = (read("start").and_then(|s| s.parse::<u64>().ok()), read("size").and_then(|s| s.parse::<u64>().ok())) else {
+        let (Some(start), Some(size)) = (
+            read("start").and_then(|s| s.parse::<u64>().ok()),
+            read("size").and_then(|s| s.parse::<u64>().ok()),
+        ) else {
             continue;
         };
         let Some((major, minor)) = read("dev").and_then(|d| {
@@ -155,7 +171,13 @@ pub fn find_partition(sys_block: &Path, disk: &BlockDisk, offset: u64) -> Option
         };
         if start.checked_mul(512) == Some(offset) {
             let name = e.file_name().to_string_lossy().into_owned();
-            return Some(BlockPartition { name, major, minor, start: offset, size: size.saturating_mul(512) });
+            return Some(BlockPartition {
+                name,
+                major,
+                minor,
+                start: offset,
+                size: size.saturating_mul(512),
+            });
         }
     }
     None
@@ -175,7 +197,10 @@ pub fn node_path(dev_dir: &Path, d: &BlockDisk) -> std::io::Result<PathBuf> {
         use std::os::unix::ffi::OsStrExt;
         let c = std::ffi::CString::new(p.as_os_str().as_bytes())?;
         // SAFETY: valid NUL-terminated path.
-        if unsafe { libc::mknod(c.as_ptr(), libc::S_IFBLK | 0o600, libc::makedev(d.major, d.minor)) } != 0 {
+        if unsafe {
+            libc::mknod(c.as_ptr(), libc::S_IFBLK | 0o600, libc::makedev(d.major, d.minor))
+        } != 0
+        {
             return Err(std::io::Error::last_os_error());
         }
     }
@@ -188,17 +213,28 @@ mod tests {
     use polyboot_core::block::MemDevice;
     use polyboot_core::guid::Guid;
     use polyboot_core::handoff::{DiskExtent, ImageKind};
-    use polyboot_core::layout::{plan, write_partition_table, BootCode, Identity, LayoutRequest, Scheme};
+    use polyboot_core::layout::{
+        plan, write_partition_table, BootCode, Identity, LayoutRequest, Scheme,
+    };
 
     const SIZE: u64 = 128 << 20;
 
     fn disk(scheme: Scheme, seed: u8) -> (MemDevice, DriveIdentity) {
-        let req = LayoutRequest::new(SIZE, SectorSize::B512, scheme, Identity::from_random_bytes(&core::array::from_fn(|i| (i as u8).wrapping_mul(seed).wrapping_add(1))));
+        let req = LayoutRequest::new(
+            SIZE,
+            SectorSize::B512,
+            scheme,
+            Identity::from_random_bytes(&core::array::from_fn(|i| {
+                (i as u8).wrapping_mul(seed).wrapping_add(1)
+            })),
+        );
         let p = plan(&req).unwrap();
         let mut dev = MemDevice::new(SIZE as usize);
         write_partition_table(&p, &mut dev, BootCode::Clear).unwrap();
         let id = match scheme {
-            Scheme::Gpt => DriveIdentity::Gpt(polyboot_core::gpt::read(&mut dev, SectorSize::B512).unwrap().gpt.disk_guid),
+            Scheme::Gpt => DriveIdentity::Gpt(
+                polyboot_core::gpt::read(&mut dev, SectorSize::B512).unwrap().gpt.disk_guid,
+            ),
             Scheme::Mbr => DriveIdentity::Mbr(Mbr::parse(&dev.data[..512]).unwrap().disk_signature),
         };
         (dev, id)
@@ -233,7 +269,16 @@ mod tests {
         std::fs::create_dir(t.path().join("broken")).unwrap();
         let l = list_disks(t.path());
         assert_eq!(l.len(), 2);
-        assert_eq!(l[0], BlockDisk { name: "sda".into(), major: 8, minor: 0, size_bytes: 512_000, logical_block_size: 512 });
+        assert_eq!(
+            l[0],
+            BlockDisk {
+                name: "sda".into(),
+                major: 8,
+                minor: 0,
+                size_bytes: 512_000,
+                logical_block_size: 512
+            }
+        );
         assert_eq!(l[1].name, "vdb");
         assert!(list_disks(&t.path().join("missing")).is_empty());
     }
@@ -264,7 +309,8 @@ mod tests {
                 Scheme::Gpt => DriveIdentity::Gpt(Guid([0x55; 16])),
                 Scheme::Mbr => DriveIdentity::Mbr(0x1234_5678),
             });
-            let (found, _) = find_disk(t.path(), &h, |_| Ok(Box::new(ours.clone()) as Box<dyn ReadAt>));
+            let (found, _) =
+                find_disk(t.path(), &h, |_| Ok(Box::new(ours.clone()) as Box<dyn ReadAt>));
             assert!(found.is_none());
         }
     }
@@ -273,7 +319,9 @@ mod tests {
     fn finds_the_data_partition_by_its_start() {
         let t = tempfile::tempdir().unwrap();
         fake_sys(t.path(), "sda", "8:0", SIZE / 512);
-        for (name, dev, start, size) in [("sda1", "8:1", 2048u64, 1000u64), ("sda2", "8:2", 4096, 500)] {
+        for (name, dev, start, size) in
+            [("sda1", "8:1", 2048u64, 1000u64), ("sda2", "8:2", 4096, 500)]
+        {
             let d = t.path().join("sda").join(name);
             std::fs::create_dir_all(&d).unwrap();
             std::fs::write(d.join("partition"), "1\n").unwrap();
@@ -283,7 +331,16 @@ mod tests {
         }
         let disk = list_disks(t.path()).remove(0);
         let p = find_partition(t.path(), &disk, 1 << 20).unwrap();
-        assert_eq!(p, BlockPartition { name: "sda1".into(), major: 8, minor: 1, start: 1 << 20, size: 1000 * 512 });
+        assert_eq!(
+            p,
+            BlockPartition {
+                name: "sda1".into(),
+                major: 8,
+                minor: 1,
+                start: 1 << 20,
+                size: 1000 * 512
+            }
+        );
         assert_eq!(find_partition(t.path(), &disk, 4096 * 512).unwrap().name, "sda2");
         assert_eq!(find_partition(t.path(), &disk, 12345), None);
     }

@@ -18,7 +18,11 @@ pub struct LinearTarget {
 
 impl LinearTarget {
     fn kind(&self) -> &'static str {
-        if self.disk_sector.is_some() { "linear" } else { "zero" }
+        if self.disk_sector.is_some() {
+            "linear"
+        } else {
+            "zero"
+        }
     }
 }
 
@@ -54,7 +58,10 @@ impl Table {
             let length = e.len.div_ceil(512).min(total - start);
             let disk_sector = e.disk_offset.saturating_sub(base) / 512;
             match targets.last_mut() {
-                Some(t) if t.start + t.length == start && t.disk_sector.map(|d| d + t.length) == Some(disk_sector) => {
+                Some(t)
+                    if t.start + t.length == start
+                        && t.disk_sector.map(|d| d + t.length) == Some(disk_sector) =>
+                {
                     t.length += length
                 }
                 _ => targets.push(LinearTarget { start, length, disk_sector: Some(disk_sector) }),
@@ -112,7 +119,13 @@ const fn dm_ioctl_nr(cmd: u64) -> u64 {
 }
 
 /// A `struct dm_ioctl` header followed by `payload`, as one 8-byte-aligned buffer.
-pub fn ioctl_buffer(name: &str, uuid: &str, flags: u32, target_count: u32, payload: &[u8]) -> Vec<u8> {
+pub fn ioctl_buffer(
+    name: &str,
+    uuid: &str,
+    flags: u32,
+    target_count: u32,
+    payload: &[u8],
+) -> Vec<u8> {
     let total = DM_IOCTL_SIZE + payload.len();
     let mut b = vec![0u8; total];
     for (i, v) in DM_VERSION.iter().enumerate() {
@@ -161,7 +174,8 @@ fn dm_ioctl(ctl: &std::fs::File, cmd: u64, buf: &mut [u8]) -> io::Result<()> {
     // SAFETY: `buf` starts with a struct dm_ioctl whose data_size is buf.len(); the kernel
     // reads and writes within that size. The buffer is 8-byte aligned by the copy below.
     let mut aligned: Vec<u64> = vec![0; buf.len().div_ceil(8)];
-    let bytes = unsafe { std::slice::from_raw_parts_mut(aligned.as_mut_ptr() as *mut u8, buf.len()) };
+    let bytes =
+        unsafe { std::slice::from_raw_parts_mut(aligned.as_mut_ptr() as *mut u8, buf.len()) };
     bytes.copy_from_slice(buf);
     let r = unsafe { libc::ioctl(ctl.as_raw_fd(), cmd as _, aligned.as_mut_ptr()) };
     if r != 0 {
@@ -173,9 +187,15 @@ fn dm_ioctl(ctl: &std::fs::File, cmd: u64, buf: &mut [u8]) -> io::Result<()> {
 
 /// Create `/dev/mapper/<name>`'s device read-only with `table` and activate it; returns the
 /// new device's (major, minor). `control` is normally `/dev/mapper/control`.
-pub fn create_linear(control: &std::path::Path, name: &str, uuid: &str, table: &Table) -> io::Result<(u32, u32)> {
+pub fn create_linear(
+    control: &std::path::Path,
+    name: &str,
+    uuid: &str,
+    table: &Table,
+) -> io::Result<(u32, u32)> {
     let ctl = std::fs::OpenOptions::new().read(true).write(true).open(control)?;
-    let ctx = |what: &'static str| move |e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
+    let ctx =
+        |what: &'static str| move |e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
     let mut b = ioctl_buffer(name, uuid, DM_READONLY_FLAG, 0, &[]);
     dm_ioctl(&ctl, dm_ioctl_nr(DM_DEV_CREATE_CMD), &mut b).map_err(ctx("DM_DEV_CREATE"))?;
     let dev = u64::from_ne_bytes(b[40..48].try_into().unwrap());
@@ -184,7 +204,8 @@ pub fn create_linear(control: &std::path::Path, name: &str, uuid: &str, table: &
     dm_ioctl(&ctl, dm_ioctl_nr(DM_TABLE_LOAD_CMD), &mut b).map_err(ctx("DM_TABLE_LOAD"))?;
     // DM_DEV_SUSPEND without DM_SUSPEND_FLAG resumes: the loaded table goes live.
     let mut b = ioctl_buffer(name, "", 0, 0, &[]);
-    dm_ioctl(&ctl, dm_ioctl_nr(DM_DEV_SUSPEND_CMD), &mut b).map_err(ctx("DM_DEV_SUSPEND (resume)"))?;
+    dm_ioctl(&ctl, dm_ioctl_nr(DM_DEV_SUSPEND_CMD), &mut b)
+        .map_err(ctx("DM_DEV_SUSPEND (resume)"))?;
     Ok(decode_dev(dev))
 }
 
@@ -202,13 +223,27 @@ mod tests {
             partition_offset: 1 << 20,
             image_kind: ImageKind::Iso,
             image_size,
-            extents: extents.iter().map(|&(file_offset, disk_offset, len)| DiskExtent { file_offset, disk_offset, len }).collect(),
+            extents: extents
+                .iter()
+                .map(|&(file_offset, disk_offset, len)| DiskExtent {
+                    file_offset,
+                    disk_offset,
+                    len,
+                })
+                .collect(),
         }
     }
 
     #[test]
     fn one_line_per_extent_merging_adjacent_ones_and_trimming_the_tail() {
-        let hh = h(&[(0, 0x20_0000, 0x1_0000), (0x1_0000, 0x21_0000, 0x1_0000), (0x2_0000, 0x40_0000, 0x1_0000)], 0x2_0000 + 2048 * 3);
+        let hh = h(
+            &[
+                (0, 0x20_0000, 0x1_0000),
+                (0x1_0000, 0x21_0000, 0x1_0000),
+                (0x2_0000, 0x40_0000, 0x1_0000),
+            ],
+            0x2_0000 + 2048 * 3,
+        );
         let t = Table::for_image(&hh, 8, 16);
         assert_eq!(t.to_string(), "0 256 linear 8:16 4096\n256 12 linear 8:16 8192\n");
         assert_eq!(t.sectors(), (0x2_0000 + 6144) / 512);
@@ -248,7 +283,11 @@ mod tests {
         assert_eq!(dm_ioctl_nr(DM_DEV_CREATE_CMD), 0xC138_FD03);
         assert_eq!(dm_ioctl_nr(DM_TABLE_LOAD_CMD), 0xC138_FD09);
         assert_eq!(dm_ioctl_nr(DM_DEV_SUSPEND_CMD), 0xC138_FD06);
-        let t = Table::for_image(&h(&[(0, 0x20_0000, 0x1_0000), (0x1_0000, 0x40_0000, 0x1_0000)], 0x2_0000), 8, 1);
+        let t = Table::for_image(
+            &h(&[(0, 0x20_0000, 0x1_0000), (0x1_0000, 0x40_0000, 0x1_0000)], 0x2_0000),
+            8,
+            1,
+        );
         let p = table_payload(&t);
         // "8:1 4096" + NUL = 9 bytes -> 40 + 9 = 49 -> 56
         assert_eq!(p.len(), 56 * 2);

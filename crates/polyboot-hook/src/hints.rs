@@ -39,7 +39,9 @@ pub fn live_boot_line(root: &Path, cmdline: &str, device: &str) -> Option<String
     if !root.join(LIVE_BOOT_MAIN).is_file() {
         return None;
     }
-    let chosen = cmdline.split_whitespace().any(|w| w.starts_with("live-media=") || w.starts_with("bootfrom="));
+    let chosen = cmdline
+        .split_whitespace()
+        .any(|w| w.starts_with("live-media=") || w.starts_with("bootfrom="));
     (!chosen).then(|| format!("LIVE_MEDIA={device}\n"))
 }
 
@@ -53,7 +55,11 @@ pub fn apply(root: &Path, cmdline: &str, device: &str) -> std::io::Result<Vec<St
     if let Some(line) = live_boot_line(root, cmdline, device) {
         let path = root.join(PARAM_CONF);
         std::fs::create_dir_all(path.parent().unwrap_or(root))?;
-        std::fs::OpenOptions::new().create(true).append(true).open(&path)?.write_all(line.as_bytes())?;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)?
+            .write_all(line.as_bytes())?;
         done.push(format!("live-boot: {} in /{PARAM_CONF}", line.trim_end()));
     }
     Ok(done)
@@ -67,7 +73,11 @@ mod tests {
     fn live_boot_gets_its_medium_unless_the_user_chose_one() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        assert_eq!(apply(root, "boot=live", "/dev/mapper/polyboot").unwrap().len(), 1, "not live-boot: only the udev rule");
+        assert_eq!(
+            apply(root, "boot=live", "/dev/mapper/polyboot").unwrap().len(),
+            1,
+            "not live-boot: only the udev rule"
+        );
         assert_eq!(std::fs::read_to_string(root.join(UDEV_RULE_PATH)).unwrap(), UDEV_RULE);
         std::fs::create_dir_all(root.join("lib/live/boot")).unwrap();
         std::fs::write(root.join(LIVE_BOOT_MAIN), "#!/bin/sh\n").unwrap();
@@ -76,7 +86,10 @@ mod tests {
         assert_eq!(live_boot_line(root, "boot=live live-media=/dev/sdb1", "/dev/x"), None);
         assert_eq!(live_boot_line(root, "bootfrom=/dev/sdb1", "/dev/x"), None);
         let done = apply(root, "boot=live components quiet", "/dev/mapper/polyboot").unwrap();
-        assert_eq!(done.last().map(String::as_str), Some("live-boot: LIVE_MEDIA=/dev/mapper/polyboot in /conf/param.conf"));
+        assert_eq!(
+            done.last().map(String::as_str),
+            Some("live-boot: LIVE_MEDIA=/dev/mapper/polyboot in /conf/param.conf")
+        );
         assert_eq!(
             std::fs::read_to_string(root.join(PARAM_CONF)).unwrap(),
             "ROOT=/dev/sda1\nLIVE_MEDIA=/dev/mapper/polyboot\n",

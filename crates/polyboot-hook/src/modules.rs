@@ -10,8 +10,17 @@ use std::path::{Path, PathBuf};
 /// A kernel module is at most a few MiB; a compressed one that claims more is corrupt.
 const MAX_MODULE_BYTES: usize = 64 << 20;
 
-pub const WANTED: &[&str] =
-    &["dm_mod", "xhci_pci", "ehci_pci", "usb_storage", "uas", "sd_mod", "virtio_pci", "virtio_blk", "virtio_scsi"];
+pub const WANTED: &[&str] = &[
+    "dm_mod",
+    "xhci_pci",
+    "ehci_pci",
+    "usb_storage",
+    "uas",
+    "sd_mod",
+    "virtio_pci",
+    "virtio_blk",
+    "virtio_scsi",
+];
 
 /// `usb-storage` and `usb_storage` are the same module.
 pub fn normalize(name: &str) -> String {
@@ -61,7 +70,10 @@ impl DepMap {
 /// The module directory for the running kernel inside `root`: `lib/modules/<release>` or
 /// `usr/lib/modules/<release>`.
 pub fn module_dir(root: &Path, release: &str) -> Option<PathBuf> {
-    ["lib/modules", "usr/lib/modules"].iter().map(|d| root.join(d).join(release)).find(|p| p.join("modules.dep").is_file())
+    ["lib/modules", "usr/lib/modules"]
+        .iter()
+        .map(|d| root.join(d).join(release))
+        .find(|p| p.join("modules.dep").is_file())
 }
 
 /// The ELF image of a module file, decompressed by its extension.
@@ -78,14 +90,18 @@ pub fn read_module(path: &Path) -> std::io::Result<Vec<u8>> {
     } else {
         return Ok(raw);
     };
-    crate::decompress::decompress(format, &raw, MAX_MODULE_BYTES).map(|(out, _)| out).map_err(|e| bad(e.to_string()))
+    crate::decompress::decompress(format, &raw, MAX_MODULE_BYTES)
+        .map(|(out, _)| out)
+        .map_err(|e| bad(e.to_string()))
 }
 
 /// Load one module image with init_module(2). Already loaded counts as success.
 pub fn init_module(image: &[u8]) -> std::io::Result<()> {
     let params = b"\0";
     // SAFETY: pointer and length describe `image`; params is NUL-terminated.
-    let r = unsafe { libc::syscall(libc::SYS_init_module, image.as_ptr(), image.len(), params.as_ptr()) };
+    let r = unsafe {
+        libc::syscall(libc::SYS_init_module, image.as_ptr(), image.len(), params.as_ptr())
+    };
     if r != 0 {
         let e = std::io::Error::last_os_error();
         if e.raw_os_error() != Some(libc::EEXIST) {
@@ -144,7 +160,10 @@ kernel/drivers/scsi/scsi_mod.ko.xz:
                 "kernel/drivers/usb/storage/usb-storage.ko.xz"
             ]
         );
-        assert_eq!(d.load_order("uas").unwrap().last().unwrap(), "kernel/drivers/usb/storage/uas.ko.zst");
+        assert_eq!(
+            d.load_order("uas").unwrap().last().unwrap(),
+            "kernel/drivers/usb/storage/uas.ko.zst"
+        );
         assert!(d.load_order("sd_mod").is_none());
         assert_eq!(module_name("a/b/usb-storage.ko.zst"), "usb_storage");
     }
@@ -160,9 +179,17 @@ kernel/drivers/scsi/scsi_mod.ko.xz:
         let elf = b"\x7fELF fake module body".repeat(100);
         std::fs::write(dir.join("plain.ko"), &elf).unwrap();
         assert_eq!(read_module(&dir.join("plain.ko")).unwrap(), elf);
-        for (ext, tool) in [("xz", &["xz", "-c", "--check=crc32"][..]), ("zst", &["zstd", "-c", "-q"][..]), ("gz", &["gzip", "-c"][..])] {
+        for (ext, tool) in [
+            ("xz", &["xz", "-c", "--check=crc32"][..]),
+            ("zst", &["zstd", "-c", "-q"][..]),
+            ("gz", &["gzip", "-c"][..]),
+        ] {
             let p = dir.join(format!("m.ko.{ext}"));
-            let out = std::process::Command::new(tool[0]).args(&tool[1..]).arg(dir.join("plain.ko")).output().expect(tool[0]);
+            let out = std::process::Command::new(tool[0])
+                .args(&tool[1..])
+                .arg(dir.join("plain.ko"))
+                .output()
+                .expect(tool[0]);
             assert!(out.status.success());
             std::fs::write(&p, out.stdout).unwrap();
             assert_eq!(read_module(&p).unwrap(), elf, "{ext}");

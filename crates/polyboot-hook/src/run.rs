@@ -55,7 +55,9 @@ fn mount(src: &str, target: &str, fstype: &str) -> std::io::Result<()> {
     let _ = std::fs::create_dir_all(target);
     let (s, t, f) = (CString::new(src)?, CString::new(target)?, CString::new(fstype)?);
     // SAFETY: valid NUL-terminated strings; no data argument.
-    let r = unsafe { libc::mount(s.as_ptr(), t.as_ptr(), f.as_ptr(), libc::MS_NOSUID, std::ptr::null()) };
+    let r = unsafe {
+        libc::mount(s.as_ptr(), t.as_ptr(), f.as_ptr(), libc::MS_NOSUID, std::ptr::null())
+    };
     if r != 0 {
         return Err(std::io::Error::last_os_error());
     }
@@ -100,8 +102,9 @@ fn wait_for_disk(h: &Handoff, log: &mut Log) -> Result<BlockDisk, String> {
     let mut loaded_modules = false;
     let mut last_rejected = Vec::new();
     loop {
-        let (found, rejected) =
-            discover::find_disk(&Path::new(SYS).join("block"), h, |d| discover::open_disk_node(Path::new(DEV), d));
+        let (found, rejected) = discover::find_disk(&Path::new(SYS).join("block"), h, |d| {
+            discover::open_disk_node(Path::new(DEV), d)
+        });
         if let Some(d) = found {
             return Ok(d);
         }
@@ -112,13 +115,27 @@ fn wait_for_disk(h: &Handoff, log: &mut Log) -> Result<BlockDisk, String> {
             match modules::module_dir(Path::new("/"), &rel) {
                 Some(dir) => {
                     let lines = modules::load_all(&dir, modules::WANTED);
-                    log.say(5, &format!("drive not found yet; modules from {}: {}", dir.display(), lines.join("; ")));
+                    log.say(
+                        5,
+                        &format!(
+                            "drive not found yet; modules from {}: {}",
+                            dir.display(),
+                            lines.join("; ")
+                        ),
+                    );
                 }
-                None => log.say(5, &format!("drive not found yet, and no module tree for kernel {rel}")),
+                None => {
+                    log.say(5, &format!("drive not found yet, and no module tree for kernel {rel}"))
+                }
             }
         }
         if start.elapsed() >= wait_total {
-            let mut why = format!("no disk of {} bytes with {} after {:?}", h.disk_size, describe(&h.identity), wait_total);
+            let mut why = format!(
+                "no disk of {} bytes with {} after {:?}",
+                h.disk_size,
+                describe(&h.identity),
+                wait_total
+            );
             for r in &last_rejected {
                 why.push_str(&format!("; {}: {}", r.name, r.why));
             }
@@ -140,17 +157,34 @@ fn map_image(h: &Handoff, log: &mut Log) -> Result<(), String> {
     log.say(5, &format!("drive is /dev/{} ({}:{})", disk.name, disk.major, disk.minor));
     // Map through the data partition when the kernel lists it and it holds every extent, so
     // the drive's boot partition stays mountable; else through the whole disk.
-    let image_end = h.extents.iter().map(|e| e.disk_offset + e.len.next_multiple_of(512)).max().unwrap_or(0);
-    let table = match discover::find_partition(&Path::new(SYS).join("block"), &disk, h.partition_offset) {
-        Some(p) if image_end <= p.start + p.size => {
-            log.say(6, &format!("mapping through the data partition /dev/{} ({}:{})", p.name, p.major, p.minor));
-            Table::for_image_on(h, p.major, p.minor, p.start)
-        }
-        _ => Table::for_image(h, disk.major, disk.minor),
-    };
+    let image_end =
+        h.extents.iter().map(|e| e.disk_offset + e.len.next_multiple_of(512)).max().unwrap_or(0);
+    let table =
+        match discover::find_partition(&Path::new(SYS).join("block"), &disk, h.partition_offset) {
+            Some(p) if image_end <= p.start + p.size => {
+                log.say(
+                    6,
+                    &format!(
+                        "mapping through the data partition /dev/{} ({}:{})",
+                        p.name, p.major, p.minor
+                    ),
+                );
+                Table::for_image_on(h, p.major, p.minor, p.start)
+            }
+            _ => Table::for_image(h, disk.major, disk.minor),
+        };
     let text = table.to_string();
     let first: Vec<&str> = text.lines().take(4).collect();
-    log.say(6, &format!("table: {} targets, {} sectors: {}{}", table.targets.len(), table.sectors(), first.join(", "), if table.targets.len() > 4 { ", ..." } else { "" }));
+    log.say(
+        6,
+        &format!(
+            "table: {} targets, {} sectors: {}{}",
+            table.targets.len(),
+            table.sectors(),
+            first.join(", "),
+            if table.targets.len() > 4 { ", ..." } else { "" }
+        ),
+    );
     let control = format!("{DEV}/mapper/control");
     let control = Path::new(&control);
     if !control.exists() {
@@ -167,18 +201,27 @@ fn map_image(h: &Handoff, log: &mut Log) -> Result<(), String> {
             unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o600, libc::makedev(10, 236)) };
         }
     }
-    let uuid = format!("POLYBOOT-{}", match h.identity {
-        DriveIdentity::Gpt(g) => g.to_string(),
-        DriveIdentity::Mbr(s) => format!("{s:08x}"),
-    });
-    let (major, minor) = dm::create_linear(control, DM_NAME, &uuid, &table).map_err(|e| format!("device-mapper: {e}"))?;
+    let uuid = format!(
+        "POLYBOOT-{}",
+        match h.identity {
+            DriveIdentity::Gpt(g) => g.to_string(),
+            DriveIdentity::Mbr(s) => format!("{s:08x}"),
+        }
+    );
+    let (major, minor) = dm::create_linear(control, DM_NAME, &uuid, &table)
+        .map_err(|e| format!("device-mapper: {e}"))?;
     // What udev would do: /dev/mapper/NAME -> ../dm-N (devtmpfs made /dev/dm-N).
     let link = format!("{DEV}/mapper/{DM_NAME}");
     let _ = std::fs::remove_file(&link);
     if let Err(e) = std::os::unix::fs::symlink(format!("../dm-{minor}"), &link) {
         log.say(3, &format!("{link}: {e}"));
     }
-    log.say(5, &format!("mapped the image read-only as /dev/mapper/{DM_NAME} (dm-{minor}, {major}:{minor})"));
+    log.say(
+        5,
+        &format!(
+            "mapped the image read-only as /dev/mapper/{DM_NAME} (dm-{minor}, {major}:{minor})"
+        ),
+    );
     Ok(())
 }
 
@@ -200,7 +243,8 @@ fn original_initrds() -> Result<Vec<std::path::PathBuf>, String> {
 /// (the rootfs they unpack into is RAM), less a margin for the system that boots from them;
 /// a fixed guess when /proc is not there.
 fn unpack_budget() -> usize {
-    let available = std::fs::read_to_string(format!("{PROC}/meminfo")).ok().and_then(|m| mem_available(&m));
+    let available =
+        std::fs::read_to_string(format!("{PROC}/meminfo")).ok().and_then(|m| mem_available(&m));
     available.map_or(1 << 30, |bytes| (bytes / 4 * 3) as usize)
 }
 
@@ -230,7 +274,15 @@ fn unpack_original(path: &Path, log: &mut Log) -> Result<(), String> {
             ));
             if !rep.warnings.is_empty() {
                 let shown: Vec<&str> = rep.warnings.iter().take(5).map(String::as_str).collect();
-                log.say(4, &format!("{} warnings: {}{}", rep.warnings.len(), shown.join("; "), if rep.warnings.len() > 5 { "; ..." } else { "" }));
+                log.say(
+                    4,
+                    &format!(
+                        "{} warnings: {}{}",
+                        rep.warnings.len(),
+                        shown.join("; "),
+                        if rep.warnings.len() > 5 { "; ..." } else { "" }
+                    ),
+                );
             }
             Ok(())
         }
@@ -244,7 +296,9 @@ pub fn main() -> ! {
     unsafe { libc::umask(0) };
     let init_before = std::fs::metadata("/init").map(|m| (m.dev(), m.ino())).ok();
     let mut mounted = Vec::new();
-    for (src, target, fstype) in [("proc", PROC, "proc"), ("sysfs", SYS, "sysfs"), ("devtmpfs", DEV, "devtmpfs")] {
+    for (src, target, fstype) in
+        [("proc", PROC, "proc"), ("sysfs", SYS, "sysfs"), ("devtmpfs", DEV, "devtmpfs")]
+    {
         match mount(src, target, fstype) {
             Ok(()) => mounted.push(target),
             Err(e) => log.say(3, &format!("mount {fstype} on {target}: {e}")),
@@ -264,13 +318,16 @@ pub fn main() -> ! {
         .map_err(|e| format!("/{HANDOFF_PATH}: {e}"))
         .and_then(|b| Handoff::decode(&b).map_err(|e| format!("/{HANDOFF_PATH}: {e}")));
     match &handoff {
-        Ok(h) => log.say(5, &format!(
-            "hand-off: {}, disk {} bytes, image {} bytes in {} extents",
-            describe(&h.identity),
-            h.disk_size,
-            h.image_size,
-            h.extents.len()
-        )),
+        Ok(h) => log.say(
+            5,
+            &format!(
+                "hand-off: {}, disk {} bytes, image {} bytes in {} extents",
+                describe(&h.identity),
+                h.disk_size,
+                h.image_size,
+                h.extents.len()
+            ),
+        ),
         Err(e) => log.say(3, e),
     }
 
@@ -288,8 +345,13 @@ pub fn main() -> ! {
     if let Ok(h) = &handoff {
         match map_image(h, &mut log) {
             Ok(()) => {
-                let cmdline = std::fs::read_to_string(format!("{PROC}/cmdline")).unwrap_or_default();
-                match crate::hints::apply(Path::new("/"), &cmdline, &format!("/dev/mapper/{DM_NAME}")) {
+                let cmdline =
+                    std::fs::read_to_string(format!("{PROC}/cmdline")).unwrap_or_default();
+                match crate::hints::apply(
+                    Path::new("/"),
+                    &cmdline,
+                    &format!("/dev/mapper/{DM_NAME}"),
+                ) {
                     Ok(done) => done.iter().for_each(|d| log.say(5, d)),
                     Err(e) => log.say(3, &format!("writing the init family's hints: {e}")),
                 }
@@ -308,13 +370,20 @@ pub fn main() -> ! {
     let args: Vec<String> = std::env::args().collect();
     let argv0 = args.first().cloned().unwrap_or_else(|| "/init".into());
     let replaced = std::fs::metadata("/init").map(|m| (m.dev(), m.ino())).ok() != init_before;
-    let candidates: &[&str] = if replaced { &["/init", "/sbin/init", "/etc/init", "/bin/init", "/bin/sh"] } else { &["/sbin/init", "/etc/init", "/bin/init", "/bin/sh"] };
+    let candidates: &[&str] = if replaced {
+        &["/init", "/sbin/init", "/etc/init", "/bin/init", "/bin/sh"]
+    } else {
+        &["/sbin/init", "/etc/init", "/bin/init", "/bin/sh"]
+    };
     if !replaced {
         log.say(3, "the original initrd has no /init of its own");
     }
     for c in candidates {
         log.say(5, &format!("exec {c}"));
-        let e = std::process::Command::new(c).arg0(if *c == "/init" { argv0.as_str() } else { c }).args(&args[args.len().min(1)..]).exec();
+        let e = std::process::Command::new(c)
+            .arg0(if *c == "/init" { argv0.as_str() } else { c })
+            .args(&args[args.len().min(1)..])
+            .exec();
         log.say(3, &format!("exec {c}: {e}"));
     }
     log.say(3, "nothing left to run");
@@ -337,8 +406,14 @@ mod tests {
 
     #[test]
     fn wait_option_from_the_kernel_command_line() {
-        assert_eq!(wait_from_cmdline("console=ttyS0 polyboot.wait=5 quiet\n"), Some(Duration::from_secs(5)));
-        assert_eq!(wait_from_cmdline("polyboot.wait=5 polyboot.wait=60"), Some(Duration::from_secs(60)));
+        assert_eq!(
+            wait_from_cmdline("console=ttyS0 polyboot.wait=5 quiet\n"),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            wait_from_cmdline("polyboot.wait=5 polyboot.wait=60"),
+            Some(Duration::from_secs(60))
+        );
         assert_eq!(wait_from_cmdline("polyboot.wait=soon"), None);
         assert_eq!(wait_from_cmdline("xpolyboot.wait=5"), None);
         assert_eq!(wait_from_cmdline(""), None);

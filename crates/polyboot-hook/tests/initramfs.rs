@@ -14,7 +14,9 @@ fn run(cmd: &str, args: &[&str], dir: Option<&Path>, input: &[u8]) -> Vec<u8> {
     if let Some(d) = dir {
         c.current_dir(d);
     }
-    let mut child = c.spawn().unwrap_or_else(|e| panic!("{cmd} is needed for this test (Debian: cpio gzip xz-utils zstd lz4 bzip2): {e}"));
+    let mut child = c.spawn().unwrap_or_else(|e| {
+        panic!("{cmd} is needed for this test (Debian: cpio gzip xz-utils zstd lz4 bzip2): {e}")
+    });
     let mut stdin = child.stdin.take().unwrap();
     let input = input.to_vec();
     let writer = std::thread::spawn(move || {
@@ -80,15 +82,27 @@ fn compress(tool: &str, data: &[u8]) -> Vec<u8> {
 }
 
 fn check_tree(out: &Path) {
-    assert_eq!(std::fs::read_to_string(out.join("init")).unwrap(), "#!/bin/sh\necho original init\n");
+    assert_eq!(
+        std::fs::read_to_string(out.join("init")).unwrap(),
+        "#!/bin/sh\necho original init\n"
+    );
     assert_eq!(std::fs::metadata(out.join("init")).unwrap().permissions().mode() & 0o777, 0o755);
     assert_eq!(std::fs::read_link(out.join("bin/init-link")).unwrap(), Path::new("../init"));
     assert_eq!(std::fs::read(out.join("bin/sh")).unwrap(), b"ELF".repeat(50_000));
     use std::os::unix::fs::MetadataExt;
-    assert_eq!(std::fs::metadata(out.join("bin/sh")).unwrap().ino(), std::fs::metadata(out.join("bin/busybox")).unwrap().ino());
-    assert_eq!(std::fs::metadata(out.join("lib/modules/6.1.0/kernel/noise.ko")).unwrap().len(), 300_000);
+    assert_eq!(
+        std::fs::metadata(out.join("bin/sh")).unwrap().ino(),
+        std::fs::metadata(out.join("bin/busybox")).unwrap().ino()
+    );
+    assert_eq!(
+        std::fs::metadata(out.join("lib/modules/6.1.0/kernel/noise.ko")).unwrap().len(),
+        300_000
+    );
     assert_eq!(std::fs::read(out.join("etc/fstab")).unwrap(), b"");
-    assert_eq!(std::fs::read(out.join("kernel/x86/microcode/GenuineIntel.bin")).unwrap(), b"\x01\x00\x00\x00microcode blob");
+    assert_eq!(
+        std::fs::read(out.join("kernel/x86/microcode/GenuineIntel.bin")).unwrap(),
+        b"\x01\x00\x00\x00microcode blob"
+    );
 }
 
 fn unpack(image: &[u8]) -> (tempfile::TempDir, polyboot_hook::cpio::Report) {
@@ -148,7 +162,11 @@ fn concatenated_compressed_archives_with_padding_between() {
             image.extend_from_slice(&[0; 16]);
             image.extend_from_slice(&compress(second, &over));
             let (out, report) = unpack(&image);
-            assert_eq!(std::fs::read_to_string(out.path().join("init")).unwrap(), "override\n", "{first} then {second}");
+            assert_eq!(
+                std::fs::read_to_string(out.path().join("init")).unwrap(),
+                "override\n",
+                "{first} then {second}"
+            );
             assert_eq!(std::fs::read(out.path().join("bin/sh")).unwrap().len(), 150_000);
             assert_eq!(report.archives, 3, "{first} then {second}");
         }
@@ -205,10 +223,12 @@ fn lz4_legacy_frames_of_several_blocks_followed_by_more_archives() {
 /// symlink `unmkinitramfs` finds is there with the same size / target.
 #[test]
 fn real_debian_initrd_matches_unmkinitramfs() {
-    let Some(initrd) = std::fs::read_dir("/boot")
-        .ok()
-        .and_then(|d| d.flatten().map(|e| e.path()).filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("initrd.img-")).max())
-    else {
+    let Some(initrd) = std::fs::read_dir("/boot").ok().and_then(|d| {
+        d.flatten()
+            .map(|e| e.path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("initrd.img-"))
+            .max()
+    }) else {
         panic!("no /boot/initrd.img-*: install linux-image-amd64 and initramfs-tools (cargo xtask deps)");
     };
     assert!(
@@ -234,7 +254,11 @@ fn real_debian_initrd_matches_unmkinitramfs() {
             let ma = std::fs::symlink_metadata(&a).unwrap();
             let mb = std::fs::symlink_metadata(&b).unwrap_or_else(|e| panic!("{rel}: {e}"));
             if ma.file_type().is_symlink() {
-                assert_eq!(std::fs::read_link(&a).unwrap(), std::fs::read_link(&b).unwrap(), "{rel}");
+                assert_eq!(
+                    std::fs::read_link(&a).unwrap(),
+                    std::fs::read_link(&b).unwrap(),
+                    "{rel}"
+                );
             } else {
                 assert_eq!(ma.len(), mb.len(), "{rel}");
             }

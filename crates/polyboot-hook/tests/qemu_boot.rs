@@ -17,7 +17,9 @@
 use polyboot_core::gpt::SectorSize;
 use polyboot_core::handoff::{DiskExtent, DriveIdentity, Handoff, ImageKind};
 use polyboot_core::initrd_wrap;
-use polyboot_core::layout::{plan, write_partition_table, BootCode, Identity, LayoutRequest, Scheme};
+use polyboot_core::layout::{
+    plan, write_partition_table, BootCode, Identity, LayoutRequest, Scheme,
+};
 use polyboot_tests::{fixtures, Firmware, Vm, VmConfig};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -30,7 +32,13 @@ const EXTENT0_AT: u64 = 64 << 20;
 const EXTENT1_AT: u64 = 32 << 20;
 
 fn sh(cmd: &str, dir: &Path) -> Vec<u8> {
-    let out = Command::new("sh").arg("-c").arg(cmd).current_dir(dir).stderr(Stdio::inherit()).output().unwrap();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .current_dir(dir)
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{cmd}");
     out.stdout
 }
@@ -43,7 +51,9 @@ fn hook_binary() -> PathBuf {
     if let Ok(p) = std::env::var("POLYBOOT_HOOK_BIN") {
         return p.into();
     }
-    let target_dir = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let target_dir = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
     let status = Command::new(env!("CARGO"))
         .args(["build", "--release", "-p", "polyboot-hook", "--target", "x86_64-unknown-linux-gnu"])
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
@@ -52,7 +62,8 @@ fn hook_binary() -> PathBuf {
         .unwrap();
     assert!(status.success());
     let bin = target_dir.join("x86_64-unknown-linux-gnu/release/polyboot-hook");
-    let file = String::from_utf8(Command::new("file").arg("-L").arg(&bin).output().unwrap().stdout).unwrap();
+    let file = String::from_utf8(Command::new("file").arg("-L").arg(&bin).output().unwrap().stdout)
+        .unwrap();
     assert!(file.contains("statically linked") || file.contains("static-pie"), "{file}");
     bin
 }
@@ -97,7 +108,15 @@ busybox poweroff -f
     // compressed files where we compress them.
     let sys = Path::new("/lib/modules").join(release);
     let dep = std::fs::read_to_string(sys.join("modules.dep")).unwrap();
-    let wanted = ["virtio_pci.ko", "virtio_blk.ko", "dm-mod.ko", "xhci-pci.ko", "usb-storage.ko", "uas.ko", "sd_mod.ko"];
+    let wanted = [
+        "virtio_pci.ko",
+        "virtio_blk.ko",
+        "dm-mod.ko",
+        "xhci-pci.ko",
+        "usb-storage.ko",
+        "uas.ko",
+        "sd_mod.ko",
+    ];
     let rename = |p: &str| -> String {
         if p.ends_with("virtio_blk.ko") {
             format!("{p}.xz")
@@ -138,7 +157,8 @@ busybox poweroff -f
 
     let ucode = work.join("ucode");
     std::fs::create_dir_all(ucode.join("kernel/x86/microcode")).unwrap();
-    std::fs::write(ucode.join("kernel/x86/microcode/GenuineIntel.bin"), b"not really microcode").unwrap();
+    std::fs::write(ucode.join("kernel/x86/microcode/GenuineIntel.bin"), b"not really microcode")
+        .unwrap();
     let mut initrd = cpio_dir(&ucode);
     initrd.extend_from_slice(&fixtures::pipe("zstd", &["-q", "-c", "-3"], &cpio_dir(&root)));
     initrd
@@ -146,7 +166,8 @@ busybox poweroff -f
 
 /// Dependencies listed in `out_dep` that have no line of their own yet.
 fn all_deps_of(_sys_dep: &str, out_dep: &str) -> Vec<String> {
-    let have: std::collections::HashSet<&str> = out_dep.lines().filter_map(|l| l.split_once(':').map(|(m, _)| m)).collect();
+    let have: std::collections::HashSet<&str> =
+        out_dep.lines().filter_map(|l| l.split_once(':').map(|(m, _)| m)).collect();
     let mut missing: Vec<String> = out_dep
         .lines()
         .filter_map(|l| l.split_once(':'))
@@ -166,17 +187,24 @@ fn boot(name: &str, wrong_identity: bool, usb: bool, append: &str) -> String {
     let Some((vmlinuz, release)) = fixtures::host_kernel() else {
         panic!("no /boot/vmlinuz-* with modules: install linux-image-amd64 (cargo xtask deps)");
     };
-    assert!(Path::new("/usr/bin/busybox").exists(), "no /usr/bin/busybox: install busybox-static (cargo xtask deps)");
+    assert!(
+        Path::new("/usr/bin/busybox").exists(),
+        "no /usr/bin/busybox: install busybox-static (cargo xtask deps)"
+    );
     let work = tempfile::tempdir().unwrap();
 
     // The drive: a polyboot GPT layout and the image in two extents, second half first.
-    let ident = Identity::from_random_bytes(&core::array::from_fn(|i| (i as u8).wrapping_mul(31).wrapping_add(5)));
+    let ident = Identity::from_random_bytes(&core::array::from_fn(|i| {
+        (i as u8).wrapping_mul(31).wrapping_add(5)
+    }));
     let p = plan(&LayoutRequest::new(DISK_SIZE, SectorSize::B512, Scheme::Gpt, ident)).unwrap();
     let mut dev = polyboot_core::block::MemDevice::new(DISK_SIZE as usize);
     write_partition_table(&p, &mut dev, BootCode::Clear).unwrap();
     let img = image();
-    dev.data[EXTENT0_AT as usize..(EXTENT0_AT + HALF) as usize].copy_from_slice(&img[..HALF as usize]);
-    dev.data[EXTENT1_AT as usize..(EXTENT1_AT + HALF) as usize].copy_from_slice(&img[HALF as usize..]);
+    dev.data[EXTENT0_AT as usize..(EXTENT0_AT + HALF) as usize]
+        .copy_from_slice(&img[..HALF as usize]);
+    dev.data[EXTENT1_AT as usize..(EXTENT1_AT + HALF) as usize]
+        .copy_from_slice(&img[HALF as usize..]);
     let disk_path = work.path().join("disk.img");
     std::fs::write(&disk_path, &dev.data).unwrap();
 
@@ -212,7 +240,10 @@ fn boot(name: &str, wrong_identity: bool, usb: bool, append: &str) -> String {
         .arg("-drive")
         .arg(&format!("if=none,id=pbdisk,format=raw,file={}", disk_path.display()));
     cfg = if usb {
-        cfg.arg("-device").arg("qemu-xhci,id=xhci").arg("-device").arg("usb-storage,bus=xhci.0,drive=pbdisk")
+        cfg.arg("-device")
+            .arg("qemu-xhci,id=xhci")
+            .arg("-device")
+            .arg("usb-storage,bus=xhci.0,drive=pbdisk")
     } else {
         cfg.arg("-device").arg("virtio-blk-pci,drive=pbdisk")
     };

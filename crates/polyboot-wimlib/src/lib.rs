@@ -24,11 +24,7 @@ use std::sync::OnceLock;
 pub enum Error {
     /// wimlib failed; `message` is `wimlib_get_error_string(code)`.
     #[error("{op}: {message} (wimlib error {code})")]
-    Wimlib {
-        op: String,
-        code: i32,
-        message: String,
-    },
+    Wimlib { op: String, code: i32, message: String },
     /// The cancel flag was set during the operation; the target is incomplete.
     #[error("{op}: cancelled")]
     Cancelled { op: String },
@@ -55,11 +51,7 @@ fn check(op: &dyn Fn() -> String, code: c_int) -> Result<()> {
     if code == sys::WIMLIB_ERR_SUCCESS {
         Ok(())
     } else {
-        Err(Error::Wimlib {
-            op: op(),
-            code,
-            message: error_string(code),
-        })
+        Err(Error::Wimlib { op: op(), code, message: error_string(code) })
     }
 }
 
@@ -156,11 +148,7 @@ impl Wim {
     pub fn open_with(path: &Path, check_integrity: bool) -> Result<Wim> {
         global_init()?;
         let c = c_path(path)?;
-        let flags = if check_integrity {
-            sys::WIMLIB_OPEN_FLAG_CHECK_INTEGRITY
-        } else {
-            0
-        };
+        let flags = if check_integrity { sys::WIMLIB_OPEN_FLAG_CHECK_INTEGRITY } else { 0 };
         let mut raw = std::ptr::null_mut();
         // SAFETY: valid NUL-terminated path, valid out-pointer.
         let code = unsafe { sys::wimlib_open_wim(c.as_ptr(), flags, &mut raw) };
@@ -170,10 +158,7 @@ impl Wim {
             code: -1,
             message: "wimlib returned no WIM".into(),
         })?;
-        Ok(Wim {
-            ptr,
-            path: path.to_path_buf(),
-        })
+        Ok(Wim { ptr, path: path.to_path_buf() })
     }
 
     /// Open part 1 of a split set and reference the other parts (any order). Also works for
@@ -189,20 +174,14 @@ impl Wim {
     /// `wimlib_reference_resource_files` on plain paths (no globbing): the parts' resources
     /// become available to this WIM and are freed with it.
     pub fn reference_parts(&mut self, parts: &[PathBuf]) -> Result<()> {
-        let owned = parts
-            .iter()
-            .map(|p| c_path(p))
-            .collect::<Result<Vec<_>>>()?;
+        let owned = parts.iter().map(|p| c_path(p)).collect::<Result<Vec<_>>>()?;
         let ptrs: Vec<*const std::ffi::c_char> = owned.iter().map(|c| c.as_ptr()).collect();
         let count = u32::try_from(ptrs.len()).unwrap_or(u32::MAX);
         // SAFETY: `ptrs` points at `count` valid C strings that outlive the call.
         let code = unsafe {
             sys::wimlib_reference_resource_files(self.ptr.as_ptr(), ptrs.as_ptr(), count, 0, 0)
         };
-        check(
-            &|| format!("opening the other parts of {}", self.path.display()),
-            code,
-        )
+        check(&|| format!("opening the other parts of {}", self.path.display()), code)
     }
 
     pub fn path(&self) -> &Path {
@@ -261,9 +240,7 @@ impl Wim {
             return Ok(None);
         }
         // SAFETY: non-null NUL-terminated string owned by the WIMStruct, copied now.
-        Ok(Some(
-            unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned(),
-        ))
+        Ok(Some(unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()))
     }
 
     pub fn image_name(&self, index: u32) -> Result<Option<String>> {
@@ -272,9 +249,7 @@ impl Wim {
 
     /// The image's `TOTALBYTES`: the bytes of file data once applied.
     pub fn image_total_bytes(&self, index: u32) -> Result<Option<u64>> {
-        Ok(self
-            .image_property(index, "TOTALBYTES")?
-            .and_then(|s| s.trim().parse().ok()))
+        Ok(self.image_property(index, "TOTALBYTES")?.and_then(|s| s.trim().parse().ok()))
     }
 
     /// Check every blob's hash and that every blob the images need is present
@@ -287,9 +262,7 @@ impl Wim {
         let op = format!("verifying {}", self.path.display());
         let ptr = self.ptr.as_ptr();
         // SAFETY: valid WIMStruct; verify_flags must be 0.
-        self.with_progress(op, cancel, progress, |_| unsafe {
-            sys::wimlib_verify_wim(ptr, 0)
-        })
+        self.with_progress(op, cancel, progress, |_| unsafe { sys::wimlib_verify_wim(ptr, 0) })
     }
 
     /// Apply image `index` (1-based) to the NTFS volume at `target` with NTFS-3G: `target` is
@@ -306,11 +279,8 @@ impl Wim {
     ) -> Result<()> {
         let image = self.check_index(index)?;
         let c = c_path(target)?;
-        let op = format!(
-            "applying image {index} of {} to {}",
-            self.path.display(),
-            target.display()
-        );
+        let op =
+            format!("applying image {index} of {} to {}", self.path.display(), target.display());
         let ptr = self.ptr.as_ptr();
         // SAFETY: valid WIMStruct, image checked, NUL-terminated target outliving the call.
         self.with_progress(op, cancel, progress, |_| unsafe {
@@ -327,12 +297,7 @@ impl Wim {
         progress: &mut dyn FnMut(Progress),
         call: impl FnOnce(&mut Self) -> c_int,
     ) -> Result<()> {
-        let mut ctx = Ctx {
-            progress,
-            cancel,
-            cancelled: false,
-            panic: None,
-        };
+        let mut ctx = Ctx { progress, cancel, cancelled: false, panic: None };
         let ctx_ptr: *mut Ctx<'_> = &mut ctx;
         // SAFETY: `ctx` lives until after the unregistration below; wimlib calls the progress
         // function only from inside `call`, on this thread.
@@ -404,11 +369,7 @@ unsafe fn decode(msg: c_int, info: *mut c_void) -> Option<Progress> {
     let extract = |phase| {
         // SAFETY: the EXTRACT_* messages carry `wimlib_progress_info_extract`.
         let e = unsafe { &*(info as *const sys::wimlib_progress_info_extract) };
-        Some(Progress {
-            phase,
-            done: e.completed_bytes,
-            total: e.total_bytes,
-        })
+        Some(Progress { phase, done: e.completed_bytes, total: e.total_bytes })
     };
     match msg {
         sys::WIMLIB_PROGRESS_MSG_EXTRACT_FILE_STRUCTURE => extract(Phase::FileStructure),
@@ -418,11 +379,7 @@ unsafe fn decode(msg: c_int, info: *mut c_void) -> Option<Progress> {
         sys::WIMLIB_PROGRESS_MSG_VERIFY_STREAMS => {
             // SAFETY: VERIFY_STREAMS carries `wimlib_progress_info_verify_streams`.
             let v = unsafe { &*(info as *const sys::wimlib_progress_info_verify_streams) };
-            Some(Progress {
-                phase: Phase::Verify,
-                done: v.completed_bytes,
-                total: v.total_bytes,
-            })
+            Some(Progress { phase: Phase::Verify, done: v.completed_bytes, total: v.total_bytes })
         }
         _ => None,
     }
@@ -437,14 +394,8 @@ mod tests {
         // 16 + 4 * 4 + 2 * 2 + 4, then an aligned u64, the bit-fields word and 9 reserved.
         assert_eq!(std::mem::size_of::<sys::wimlib_wim_info>(), 88);
         assert_eq!(std::mem::offset_of!(sys::wimlib_wim_info, total_bytes), 40);
-        assert_eq!(
-            std::mem::offset_of!(sys::wimlib_progress_info_extract, total_bytes),
-            40
-        );
-        assert_eq!(
-            std::mem::offset_of!(sys::wimlib_progress_info_extract, part_number),
-            72
-        );
+        assert_eq!(std::mem::offset_of!(sys::wimlib_progress_info_extract, total_bytes), 40);
+        assert_eq!(std::mem::offset_of!(sys::wimlib_progress_info_extract, part_number), 72);
         assert_eq!(
             std::mem::offset_of!(sys::wimlib_progress_info_verify_streams, completed_bytes),
             32
@@ -453,9 +404,7 @@ mod tests {
 
     #[test]
     fn errors_carry_wimlib_text() {
-        assert!(error_string(sys::WIMLIB_ERR_ABORTED_BY_PROGRESS)
-            .to_lowercase()
-            .contains("abort"));
+        assert!(error_string(sys::WIMLIB_ERR_ABORTED_BY_PROGRESS).to_lowercase().contains("abort"));
         let dir = tempfile::tempdir().unwrap();
         let not_wim = dir.path().join("x.wim");
         std::fs::write(&not_wim, vec![0u8; 4096]).unwrap();
@@ -464,9 +413,6 @@ mod tests {
         assert!(e.to_string().contains("x.wim"), "{e}");
         let e = Wim::open(&dir.path().join("missing.wim")).unwrap_err();
         assert!(matches!(e, Error::Wimlib { .. }), "{e}");
-        assert!(matches!(
-            Wim::open(Path::new("a\0b")),
-            Err(Error::BadPath(_))
-        ));
+        assert!(matches!(Wim::open(Path::new("a\0b")), Err(Error::BadPath(_))));
     }
 }

@@ -4,19 +4,19 @@
 
 use crate::drive::io::FileDevice;
 use crate::drive::Drive;
+use crate::isofiles::IsoTrees;
 use anyhow::{Context, Result};
 use polyboot_core::block::{ReadAt, Slice};
+use polyboot_core::bootcfg::{self, WarningKind};
+use polyboot_core::config;
 use polyboot_core::eltorito;
 use polyboot_core::esp_wrap;
 use polyboot_core::fat::{Fat, FatError};
-use polyboot_core::bootcfg::{self, WarningKind};
-use polyboot_core::config;
 use polyboot_core::initfamily::{self, InitFamily};
 use polyboot_core::initrd_wrap;
 use polyboot_core::menu::{self, ImageKind, Status};
 use polyboot_core::probe;
 use polyboot_core::wim;
-use crate::isofiles::IsoTrees;
 use serde::Serialize;
 use std::path::Path;
 
@@ -58,7 +58,8 @@ pub struct WindowsMedia {
 fn windows_media<R: ReadAt>(iso: &mut R) -> Option<WindowsMedia> {
     let trees = IsoTrees::open(&mut *iso).ok()??;
     let boot = trees.find_first(&mut *iso, &["sources/boot.wim"]).ok()??;
-    let install: Vec<String> = wim::INSTALL_IMAGE_NAMES.iter().map(|n| format!("sources/{n}")).collect();
+    let install: Vec<String> =
+        wim::INSTALL_IMAGE_NAMES.iter().map(|n| format!("sources/{n}")).collect();
     let install = trees.find_first(&mut *iso, &install).ok().flatten();
     let describe = |path: &str, tree: crate::isofiles::IsoTree| format!("{path} ({})", tree.name());
     Some(WindowsMedia {
@@ -71,10 +72,13 @@ fn windows_media<R: ReadAt>(iso: &mut R) -> Option<WindowsMedia> {
 /// Check one image read from `file`.
 pub fn check_image<R: ReadAt>(path: &str, kind: ImageKind, file: &mut R) -> ImageCheck {
     let size = file.size();
-    let status = probe::image_status(kind, file, config::Firmware::Uefi).unwrap_or_else(|| Status::NotBootable(menu::not_bootable_yet_reason(kind)));
+    let status = probe::image_status(kind, file, config::Firmware::Uefi)
+        .unwrap_or_else(|| Status::NotBootable(menu::not_bootable_yet_reason(kind)));
     let (uefi, bios, problem) = match &status {
         Status::Bootable { bios, uefi } => (*uefi, *bios, None),
-        Status::NotBootable(reason) => (false, reason.starts_with("BIOS only"), Some(reason.clone())),
+        Status::NotBootable(reason) => {
+            (false, reason.starts_with("BIOS only"), Some(reason.clone()))
+        }
         Status::Unknown => (false, false, None),
     };
     let mut check = ImageCheck {
@@ -103,14 +107,23 @@ pub fn check_image<R: ReadAt>(path: &str, kind: ImageKind, file: &mut R) -> Imag
                 check.warnings = report.warnings.iter().map(|w| w.to_string()).collect();
                 // The boot manager's own plan (the hook's size does not change which are wrapped).
                 let plan = initrd_wrap::plan(&report.initrds, size, size, Vec::new().into());
-                check.unwrapped_initrds = plan.skipped.iter().map(|s| format!("{}: {}", s.path, s.reason)).collect();
+                check.unwrapped_initrds =
+                    plan.skipped.iter().map(|s| format!("{}: {}", s.path, s.reason)).collect();
                 // Initrds in the El Torito EFI image (systemd-boot entries, e.g. archiso): the
                 // boot manager serves those wrapped through the firmware's file system.
                 let esp = eltorito_esp_config(file, &mut check.warnings).unwrap_or_default();
                 check.initrds.extend(esp.initrds.iter().map(|i| format!("{i} (El Torito image)")));
-                check.kernels.extend(esp.entries.iter().filter_map(|e| e.kernel.as_ref()).map(|k| format!("{k} (El Torito image)")));
+                check.kernels.extend(
+                    esp.entries
+                        .iter()
+                        .filter_map(|e| e.kernel.as_ref())
+                        .map(|k| format!("{k} (El Torito image)")),
+                );
                 if matches!(family, InitFamily::NoneNeeded | InitFamily::Other) {
-                    let esp_report = bootcfg::BootConfigReport { entries: esp.entries.clone(), ..Default::default() };
+                    let esp_report = bootcfg::BootConfigReport {
+                        entries: esp.entries.clone(),
+                        ..Default::default()
+                    };
                     let esp_family = initfamily::detect(&esp_report);
                     if esp_family != InitFamily::NoneNeeded {
                         family = esp_family;
@@ -166,7 +179,11 @@ fn verdict(status: &Status, family: InitFamily, unwrapped: &[String]) -> (bool, 
     match status {
         Status::NotBootable(reason) => return (false, format!("will not boot in UEFI: {reason}")),
         Status::Unknown => {
-            return (false, "UEFI boot not certain: no EFI system partition found in its partition table".into())
+            return (
+                false,
+                "UEFI boot not certain: no EFI system partition found in its partition table"
+                    .into(),
+            )
         }
         Status::Bootable { .. } => {}
     }
@@ -203,7 +220,10 @@ fn verdict(status: &Status, family: InitFamily, unwrapped: &[String]) -> (bool, 
 
 /// The boot configuration inside the ISO's El Torito EFI image, when it is a readable FAT
 /// volume with one; problems reading it become warnings.
-fn eltorito_esp_config<R: ReadAt>(iso: &mut R, warnings: &mut Vec<String>) -> Option<esp_wrap::EspConfig> {
+fn eltorito_esp_config<R: ReadAt>(
+    iso: &mut R,
+    warnings: &mut Vec<String>,
+) -> Option<esp_wrap::EspConfig> {
     let catalog = eltorito::read_catalog(&mut *iso).ok()?;
     let entry = catalog.efi_entry()?.clone();
     let at = entry.image_offset();
@@ -225,7 +245,11 @@ fn eltorito_esp_config<R: ReadAt>(iso: &mut R, warnings: &mut Vec<String>) -> Op
     config.initrds.retain(|p| fat.lookup(p).is_ok_and(|e| !e.is_dir));
     // The image's GRUB usually searches for the ISO and reads the ISO's own grub.cfg, which
     // from inside the image looks like a loop or a missing file: only report real trouble.
-    for w in config.warnings.iter().filter(|w| matches!(w.kind, WarningKind::ReadError | WarningKind::Limit)) {
+    for w in config
+        .warnings
+        .iter()
+        .filter(|w| matches!(w.kind, WarningKind::ReadError | WarningKind::Limit))
+    {
         warnings.push(format!("El Torito EFI image: {w}"));
     }
     (!config.files.is_empty()).then_some(config)
@@ -277,10 +301,16 @@ impl CheckReport {
 
 /// The boot configuration as the UEFI boot manager reads it (its own parser); problems are
 /// added to `notes`, as the boot manager prints them.
-fn drive_config<D: ReadAt>(fs: &mut polyboot_core::exfat::ExFat<D>, notes: &mut Vec<String>) -> config::BootConfig {
+fn drive_config<D: ReadAt>(
+    fs: &mut polyboot_core::exfat::ExFat<D>,
+    notes: &mut Vec<String>,
+) -> config::BootConfig {
     let mut read = |path: &str| match fs.metadata(path) {
         Ok(m) if m.size > config::MAX_CONFIG_BYTES as u64 => {
-            notes.push(format!("config: {path} is larger than {} bytes; the boot menu ignores it", config::MAX_CONFIG_BYTES));
+            notes.push(format!(
+                "config: {path} is larger than {} bytes; the boot menu ignores it",
+                config::MAX_CONFIG_BYTES
+            ));
             None
         }
         Ok(_) => fs.read_to_vec(path).ok(),
@@ -301,7 +331,8 @@ pub fn check_drive(drive: &mut Drive, image: Option<&str>) -> Result<CheckReport
     let images: Vec<(String, ImageKind)> = match image {
         Some(p) => {
             let path = polyboot_core::path::clean(p);
-            let kind = ImageKind::from_name(&path).with_context(|| format!("{path}: not an image file polyboot lists"))?;
+            let kind = ImageKind::from_name(&path)
+                .with_context(|| format!("{path}: not an image file polyboot lists"))?;
             vec![(path, kind)]
         }
         None => {
@@ -311,7 +342,12 @@ pub fn check_drive(drive: &mut Drive, image: Option<&str>) -> Result<CheckReport
             report.skipped = scan
                 .skipped
                 .iter()
-                .map(|(path, why)| Skipped { path: path.clone(), reason: why.code(), detail: why.to_string(), problem: why.is_problem() })
+                .map(|(path, why)| Skipped {
+                    path: path.clone(),
+                    reason: why.code(),
+                    detail: why.to_string(),
+                    problem: why.is_problem(),
+                })
                 .collect();
             report.skipped.extend(scan.errors.iter().map(|e| Skipped {
                 path: e.path.clone(),
@@ -320,14 +356,19 @@ pub fn check_drive(drive: &mut Drive, image: Option<&str>) -> Result<CheckReport
                 problem: false,
             }));
             if scan.skipped_not_recorded > 0 {
-                report.notes.push(format!("{} more skipped files and directories are not listed", scan.skipped_not_recorded));
+                report.notes.push(format!(
+                    "{} more skipped files and directories are not listed",
+                    scan.skipped_not_recorded
+                ));
             }
             if let Some(limit) = scan.limit {
                 let what = match limit {
                     menu::ScanLimit::Images => "images",
                     menu::ScanLimit::Directories => "directories",
                 };
-                report.notes.push(format!("the scan stopped at its limit of {what}: not every image is listed"));
+                report.notes.push(format!(
+                    "the scan stopped at its limit of {what}: not every image is listed"
+                ));
             }
             scan.images.into_iter().map(|i| (i.path, i.kind)).collect()
         }
@@ -342,7 +383,11 @@ pub fn check_drive(drive: &mut Drive, image: Option<&str>) -> Result<CheckReport
 /// An image file on the host, before it is copied to a drive.
 pub fn check_host_file(path: &Path) -> Result<ImageCheck> {
     let name = path.to_string_lossy();
-    let kind = ImageKind::from_name(&name).with_context(|| format!("{name}: not a polyboot drive nor an image file (.iso, .img, .efi, .wim, .vhd, .vhdx)"))?;
+    let kind = ImageKind::from_name(&name).with_context(|| {
+        format!(
+            "{name}: not a polyboot drive nor an image file (.iso, .img, .efi, .wim, .vhd, .vhdx)"
+        )
+    })?;
     let mut dev = FileDevice::open(path)?;
     Ok(check_image(&name, kind, &mut dev))
 }

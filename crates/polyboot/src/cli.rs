@@ -4,7 +4,8 @@ use crate::device::parse_size;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
-const ABOUT: &str = "Multi-boot USB drives: copy ISO / IMG / EFI files onto the drive, pick one at boot.";
+const ABOUT: &str =
+    "Multi-boot USB drives: copy ISO / IMG / EFI files onto the drive, pick one at boot.";
 
 const EXAMPLES: &str = "\
 Examples:
@@ -112,7 +113,9 @@ pub struct InfoArgs {
 
 /// Copy image files onto the data partition (no mounting), recording SHA-256 beside each.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  polyboot add disk.img debian.iso\n  polyboot add /dev/sdb *.iso --to linux/live")]
+#[command(
+    after_help = "Examples:\n  polyboot add disk.img debian.iso\n  polyboot add /dev/sdb *.iso --to linux/live"
+)]
 pub struct AddArgs {
     /// The polyboot drive: a whole disk (/dev/sdb, /dev/nvme0n1; not a partition) or a drive
     /// image file made by `polyboot install`.
@@ -161,7 +164,9 @@ pub struct RmArgs {
 
 /// Re-hash images and compare with their recorded SHA-256 (exit status 1 on a mismatch).
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  polyboot verify disk.img\n  polyboot verify disk.img linux/debian.iso --json")]
+#[command(
+    after_help = "Examples:\n  polyboot verify disk.img\n  polyboot verify disk.img linux/debian.iso --json"
+)]
 pub struct VerifyArgs {
     /// The polyboot drive: a whole disk (/dev/sdb, /dev/nvme0n1; not a partition) or a drive
     /// image file made by `polyboot install`.
@@ -217,7 +222,9 @@ pub struct UpdateArgs {
 /// PROBLEM verdict, or an image file the menu leaves out as too small or truncated), and on
 /// errors.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  polyboot check disk.img\n  polyboot check disk.img linux/debian-live.iso --json\n  polyboot check ~/Downloads/fedora.iso\n  polyboot check disk.img --json --with-skipped")]
+#[command(
+    after_help = "Examples:\n  polyboot check disk.img\n  polyboot check disk.img linux/debian-live.iso --json\n  polyboot check ~/Downloads/fedora.iso\n  polyboot check disk.img --json --with-skipped"
+)]
 pub struct CheckArgs {
     /// A polyboot drive (a whole disk such as /dev/sdb, or a drive image file made by
     /// `polyboot install`), or an image file on this machine to check before copying it.
@@ -238,7 +245,9 @@ pub struct CheckArgs {
 /// Windows To Go: list the editions of a Windows image (ISO, WIM, ESD or split SWM), write a
 /// Windows To Go drive, image file, VHD or VHDX from one.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  polyboot wtg editions Win11_English_x64.iso\n  polyboot wtg editions install.esd --json\n  polyboot wtg create Win11_English_x64.iso /dev/sdb --edition Professional")]
+#[command(
+    after_help = "Examples:\n  polyboot wtg editions Win11_English_x64.iso\n  polyboot wtg editions install.esd --json\n  polyboot wtg create Win11_English_x64.iso /dev/sdb --edition Professional"
+)]
 pub struct WtgArgs {
     #[command(subcommand)]
     pub command: WtgCommand,

@@ -19,7 +19,10 @@ pub fn completions(shell: clap_complete::Shell, out: &mut dyn Write) {
 pub fn manpages(dir: &Path) -> Result<Vec<PathBuf>> {
     fn generate(cmd: clap::Command, dir: &Path, written: &mut Vec<PathBuf>) -> Result<()> {
         let page = clap_mangen::Man::new(cmd.clone());
-        written.push(page.generate_to(dir).with_context(|| format!("writing {}", dir.join(page.get_filename()).display()))?);
+        written.push(
+            page.generate_to(dir)
+                .with_context(|| format!("writing {}", dir.join(page.get_filename()).display()))?,
+        );
         for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
             generate(sub.clone(), dir, written)?;
         }

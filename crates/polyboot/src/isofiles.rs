@@ -72,7 +72,9 @@ impl IsoMember {
     /// truncated.
     pub fn data_end(&self) -> u64 {
         match self {
-            IsoMember::Iso9660(e) => e.sections.iter().map(|s| s.offset.saturating_add(u64::from(s.len))).max(),
+            IsoMember::Iso9660(e) => {
+                e.sections.iter().map(|s| s.offset.saturating_add(u64::from(s.len))).max()
+            }
             IsoMember::Udf(_, e) => match &e.data {
                 udf::UdfData::Inline(_) => None,
                 udf::UdfData::Extents(x) => {
@@ -155,7 +157,12 @@ impl IsoTrees {
     }
 
     /// `path` in tree number `tree`; `None` when absent or a directory.
-    pub fn find_in<R: ReadAt>(&self, tree: usize, dev: &mut R, path: &str) -> Result<Option<IsoMember>> {
+    pub fn find_in<R: ReadAt>(
+        &self,
+        tree: usize,
+        dev: &mut R,
+        path: &str,
+    ) -> Result<Option<IsoMember>> {
         match &self.trees[tree] {
             TreeReader::Udf(vol) => match vol.lookup(dev, path) {
                 Ok(e) if !e.is_dir() => Ok(Some(IsoMember::Udf(Box::new(vol.clone()), e))),
@@ -171,11 +178,20 @@ impl IsoTrees {
     }
 
     /// The first of `paths` found, trying each tree in turn (UDF first) with every path.
-    pub fn find_first<R: ReadAt, S: AsRef<str>>(&self, dev: &mut R, paths: &[S]) -> Result<Option<Found>> {
+    pub fn find_first<R: ReadAt, S: AsRef<str>>(
+        &self,
+        dev: &mut R,
+        paths: &[S],
+    ) -> Result<Option<Found>> {
         for tree in 0..self.trees.len() {
             for (index, path) in paths.iter().enumerate() {
                 if let Some(member) = self.find_in(tree, dev, path.as_ref())? {
-                    return Ok(Some(Found { tree, index, path: path.as_ref().to_string(), member }));
+                    return Ok(Some(Found {
+                        tree,
+                        index,
+                        path: path.as_ref().to_string(),
+                        member,
+                    }));
                 }
             }
         }

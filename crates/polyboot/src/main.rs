@@ -45,7 +45,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let report = match Drive::open(&args.target, false) {
                 Ok(mut drive) => polyboot::check::check_drive(&mut drive, args.image.as_deref())?,
                 Err(drive_error) if args.image.is_none() && args.target.is_file() => {
-                    let image = polyboot::check::check_host_file(&args.target).map_err(|e| e.context(format!("{drive_error:#}")))?;
+                    let image = polyboot::check::check_host_file(&args.target)
+                        .map_err(|e| e.context(format!("{drive_error:#}")))?;
                     polyboot::check::CheckReport { images: vec![image], ..Default::default() }
                 }
                 Err(e) => return Err(e),
@@ -62,7 +63,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         (false, true) => "BIOS only",
                         (false, false) => "none",
                     };
-                    println!("{} ({}, {}): boot modes {modes}", r.path, r.kind, format_size(r.size));
+                    println!(
+                        "{} ({}, {}): boot modes {modes}",
+                        r.path,
+                        r.kind,
+                        format_size(r.size)
+                    );
                     if !r.kernels.is_empty() {
                         println!("  kernels: {}", r.kernels.join(", "));
                     }
@@ -76,16 +82,29 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         println!("  init: {f}");
                     }
                     if let Some(w) = &r.windows {
-                        let install = w.install_image.as_deref().map(|i| format!(", install image {i}")).unwrap_or_default();
+                        let install = w
+                            .install_image
+                            .as_deref()
+                            .map(|i| format!(", install image {i}"))
+                            .unwrap_or_default();
                         println!("  windows: {} medium, {}{install}", w.kind, w.boot_wim);
                     }
                     for w in &r.warnings {
                         println!("  note: {w}");
                     }
-                    println!("  {}: {}", if r.expected_to_work { "OK" } else { "PROBLEM" }, r.verdict);
+                    println!(
+                        "  {}: {}",
+                        if r.expected_to_work { "OK" } else { "PROBLEM" },
+                        r.verdict
+                    );
                 }
                 for s in &report.skipped {
-                    println!("skipped {}: {}{}", s.path, s.detail, if s.problem { " (PROBLEM)" } else { "" });
+                    println!(
+                        "skipped {}: {}{}",
+                        s.path,
+                        s.detail,
+                        if s.problem { " (PROBLEM)" } else { "" }
+                    );
                 }
                 for n in &report.notes {
                     println!("note: {n}");
@@ -102,17 +121,38 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 print_json(&info)?;
             } else {
                 let l = &info.layout;
-                println!("{}: polyboot {} (layout {})", info.path, info.polyboot_version, info.layout_version);
-                println!("  partition table: {}, {}-byte sectors, {}", l.scheme, l.sector_size, format_size(l.disk_bytes));
+                println!(
+                    "{}: polyboot {} (layout {})",
+                    info.path, info.polyboot_version, info.layout_version
+                );
+                println!(
+                    "  partition table: {}, {}-byte sectors, {}",
+                    l.scheme,
+                    l.sector_size,
+                    format_size(l.disk_bytes)
+                );
                 if let Some(g) = &l.disk_guid {
                     println!("  disk GUID: {g}");
                 }
                 if let Some(s) = l.mbr_signature {
                     println!("  disk signature: {s:08x}");
                 }
-                println!("  data (partition 1): exFAT \"{}\", {} clusters of {} KiB", info.label, info.data_bytes / info.cluster_size as u64, info.cluster_size / 1024);
-                println!("    size {}, free {}", format_size(info.data_bytes), format_size(info.free_bytes));
-                println!("  boot (partition 2): {} at offset {}", format_size(l.boot.size), l.boot.offset);
+                println!(
+                    "  data (partition 1): exFAT \"{}\", {} clusters of {} KiB",
+                    info.label,
+                    info.data_bytes / info.cluster_size as u64,
+                    info.cluster_size / 1024
+                );
+                println!(
+                    "    size {}, free {}",
+                    format_size(info.data_bytes),
+                    format_size(info.free_bytes)
+                );
+                println!(
+                    "  boot (partition 2): {} at offset {}",
+                    format_size(l.boot.size),
+                    l.boot.offset
+                );
                 println!("  images: {}", info.image_count);
             }
         }
@@ -135,7 +175,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             // The boot manager's parser on a ventoy.json / polyboot.json: said even with --json.
             for a in &added {
                 if let Some(e) = &a.config_error {
-                    eprintln!("warning: {}: {e}; copied anyway, the boot menu will ignore it", a.path);
+                    eprintln!(
+                        "warning: {}: {e}; copied anyway, the boot menu will ignore it",
+                        a.path
+                    );
                 }
                 for w in &a.config_warnings {
                     eprintln!("note: {}: {w}", a.path);
@@ -168,15 +211,27 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let mut drive = Drive::open(&args.target, false)?;
             let quiet = args.quiet || args.json || !std::io::stderr().is_terminal();
             let results = ops::verify(&mut drive, args.path.as_deref(), quiet)?;
-            let bad = results.iter().filter(|r| matches!(r.status, ops::VerifyStatus::Mismatch { .. } | ops::VerifyStatus::BadChecksumFile)).count();
+            let bad = results
+                .iter()
+                .filter(|r| {
+                    matches!(
+                        r.status,
+                        ops::VerifyStatus::Mismatch { .. } | ops::VerifyStatus::BadChecksumFile
+                    )
+                })
+                .count();
             if args.json {
                 print_json(&results)?;
             } else {
                 for r in &results {
                     match &r.status {
                         ops::VerifyStatus::Ok => println!("{}: OK", r.path),
-                        ops::VerifyStatus::NoChecksum => println!("{}: no .sha256 recorded", r.path),
-                        ops::VerifyStatus::BadChecksumFile => println!("{}: FAILED (unreadable .sha256)", r.path),
+                        ops::VerifyStatus::NoChecksum => {
+                            println!("{}: no .sha256 recorded", r.path)
+                        }
+                        ops::VerifyStatus::BadChecksumFile => {
+                            println!("{}: FAILED (unreadable .sha256)", r.path)
+                        }
                         ops::VerifyStatus::Mismatch { expected, actual } => {
                             println!("{}: FAILED (expected {expected}, got {actual})", r.path)
                         }
@@ -198,7 +253,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Wtg(args) => polyboot::wtg::run(args)?,
         Command::Vm(args) => return polyboot::vm::run(args),
-        Command::Completions(args) => polyboot::docs::completions(args.shell, &mut std::io::stdout()),
+        Command::Completions(args) => {
+            polyboot::docs::completions(args.shell, &mut std::io::stdout())
+        }
         Command::Manpages(args) => {
             for page in polyboot::docs::manpages(&args.dir)? {
                 println!("{}", page.display());

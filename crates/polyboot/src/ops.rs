@@ -27,7 +27,8 @@ pub fn normalize(p: &str) -> String {
 }
 
 pub fn is_image_name(name: &str) -> bool {
-    name.rsplit_once('.').is_some_and(|(_, ext)| IMAGE_EXTENSIONS.iter().any(|e| ext.eq_ignore_ascii_case(e)))
+    name.rsplit_once('.')
+        .is_some_and(|(_, ext)| IMAGE_EXTENSIONS.iter().any(|e| ext.eq_ignore_ascii_case(e)))
 }
 
 fn now() -> Timestamp {
@@ -82,7 +83,11 @@ const MAX_WALK_DEPTH: usize = 64;
 
 /// Visit every entry below `dir`, depth first. A directory reached twice (a loop in a
 /// corrupted or hostile volume) is visited once; nesting is bounded.
-pub fn walk<D: ReadAt>(fs: &mut ExFat<D>, dir: &str, visit: &mut dyn FnMut(&str, &exfat::DirEntry)) -> Result<()> {
+pub fn walk<D: ReadAt>(
+    fs: &mut ExFat<D>,
+    dir: &str,
+    visit: &mut dyn FnMut(&str, &exfat::DirEntry),
+) -> Result<()> {
     let mut seen = std::collections::HashSet::new();
     walk_inner(fs, dir, 0, &mut seen, visit)
 }
@@ -139,9 +144,11 @@ fn progress(len: u64, what: &str, quiet: bool) -> ProgressBar {
     }
     let bar = ProgressBar::new(len);
     bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}")
-            .unwrap()
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+        )
+        .unwrap()
+        .progress_chars("=> "),
     );
     bar.set_message(what.to_string());
     bar
@@ -169,15 +176,19 @@ pub struct Added {
 /// boot configuration files: (error, warnings). Syntax errors carry the line and column.
 fn validate_config(dest: &str, src: &Path, size: u64) -> Result<(Option<String>, Vec<String>)> {
     use polyboot_core::config::{self, ConfigError, Firmware};
-    let parse: fn(&[u8], Firmware) -> Result<config::ConfigLayer, ConfigError> = if dest.eq_ignore_ascii_case(config::VENTOY_JSON) {
-        config::parse_ventoy
-    } else if dest.eq_ignore_ascii_case(config::POLYBOOT_JSON) {
-        config::parse_polyboot
-    } else {
-        return Ok((None, Vec::new()));
-    };
+    let parse: fn(&[u8], Firmware) -> Result<config::ConfigLayer, ConfigError> =
+        if dest.eq_ignore_ascii_case(config::VENTOY_JSON) {
+            config::parse_ventoy
+        } else if dest.eq_ignore_ascii_case(config::POLYBOOT_JSON) {
+            config::parse_polyboot
+        } else {
+            return Ok((None, Vec::new()));
+        };
     if size > config::MAX_CONFIG_BYTES as u64 {
-        let error = ConfigError::TooLarge { size: usize::try_from(size).unwrap_or(usize::MAX), limit: config::MAX_CONFIG_BYTES };
+        let error = ConfigError::TooLarge {
+            size: usize::try_from(size).unwrap_or(usize::MAX),
+            limit: config::MAX_CONFIG_BYTES,
+        };
         return Ok((Some(error.to_string()), Vec::new()));
     }
     let bytes = std::fs::read(src).with_context(|| format!("reading {}", src.display()))?;
@@ -198,9 +209,13 @@ pub fn add(drive: &mut Drive, files: &[&Path], to_dir: &str, quiet: bool) -> Res
     }
     let mut added = Vec::new();
     for src in files {
-        let name = src.file_name().and_then(|n| n.to_str()).with_context(|| format!("{}: no usable file name", src.display()))?;
+        let name = src
+            .file_name()
+            .and_then(|n| n.to_str())
+            .with_context(|| format!("{}: no usable file name", src.display()))?;
         let dest = join(&dir, name);
-        let mut input = std::fs::File::open(src).with_context(|| format!("opening {}", src.display()))?;
+        let mut input =
+            std::fs::File::open(src).with_context(|| format!("opening {}", src.display()))?;
         let size = input.metadata()?.len();
         let sidecar_text_len = 64 + 2 + name.len() + 1;
         // Room for the image and its sidecar, checked before anything is written.
@@ -210,12 +225,18 @@ pub fn add(drive: &mut Drive, files: &[&Path], to_dir: &str, quiet: bool) -> Res
         if needed > free {
             bail!(
                 "{}: not enough space on the drive: needs {} clusters ({} bytes), {} free",
-                src.display(), needed, needed * cluster, free
+                src.display(),
+                needed,
+                needed * cluster,
+                free
             );
         }
         let bar = progress(size, name, quiet);
         let sha = {
-            let mut writer = fs.create_file(&dest, size, time).map_err(ex).with_context(|| format!("creating {dest}"))?;
+            let mut writer = fs
+                .create_file(&dest, size, time)
+                .map_err(ex)
+                .with_context(|| format!("creating {dest}"))?;
             // Until the copy completes the file claims no valid data.
             writer.set_valid_data_length(0).map_err(ex)?;
             let result = copy_hashing(&mut input, size, &mut writer, &bar);
@@ -238,9 +259,12 @@ pub fn add(drive: &mut Drive, files: &[&Path], to_dir: &str, quiet: bool) -> Res
         if fs.metadata(&sidecar_path).is_ok() {
             fs.remove(&sidecar_path).map_err(ex)?;
         }
-        fs.write_file(&sidecar_path, sidecar.as_bytes(), time).map_err(ex).with_context(|| format!("writing {sidecar_path}"))?;
+        fs.write_file(&sidecar_path, sidecar.as_bytes(), time)
+            .map_err(ex)
+            .with_context(|| format!("writing {sidecar_path}"))?;
         // Checked on the host file: the same bytes, and a failure here changes nothing.
-        let check = menu::ImageKind::from_name(name).and_then(|_| crate::check::check_host_file(src).ok());
+        let check =
+            menu::ImageKind::from_name(name).and_then(|_| crate::check::check_host_file(src).ok());
         let (config_error, config_warnings) = validate_config(&dest, src, size)?;
         added.push(Added {
             path: dest,
@@ -299,11 +323,17 @@ fn copy_chunks<D: polyboot_core::block::WriteAt>(
     while pos < size {
         let n = ((size - pos) as usize).min(COPY_CHUNK);
         let reusable = recycled.iter().position(|b| Arc::strong_count(b) == 1);
-        let mut buf = reusable.and_then(|i| Arc::try_unwrap(recycled.swap_remove(i)).ok()).unwrap_or_default();
+        let mut buf = reusable
+            .and_then(|i| Arc::try_unwrap(recycled.swap_remove(i)).ok())
+            .unwrap_or_default();
         buf.resize(n, 0);
-        input.read_exact(&mut buf).context("reading the source (did it shrink during the copy?)")?;
+        input
+            .read_exact(&mut buf)
+            .context("reading the source (did it shrink during the copy?)")?;
         let chunk = Arc::new(buf);
-        to_hasher.send(Arc::clone(&chunk)).map_err(|_| anyhow::anyhow!("the hashing thread stopped"))?;
+        to_hasher
+            .send(Arc::clone(&chunk))
+            .map_err(|_| anyhow::anyhow!("the hashing thread stopped"))?;
         if chunk.iter().any(|&b| b != 0) {
             if written_to < pos {
                 // Zero chunks skipped so far lie inside the valid data now: write them.
@@ -387,7 +417,8 @@ pub fn verify(drive: &mut Drive, path: Option<&str>, quiet: bool) -> Result<Vec<
                 Ok(text) => match parse_sidecar(&text) {
                     None => Some(VerifyStatus::BadChecksumFile),
                     Some(expected) => {
-                        let extents = fs.file_extents(&meta).map_err(ex).with_context(|| t.clone())?;
+                        let extents =
+                            fs.file_extents(&meta).map_err(ex).with_context(|| t.clone())?;
                         pending.push((results.len(), meta.size, extents, expected));
                         None
                     }
@@ -436,7 +467,9 @@ fn hash_extents(
     let mut pos = 0;
     while pos < size {
         let n = ((size - pos) as usize).min(COPY_CHUNK);
-        layout.read(dev, pos, &mut buf[..n]).map_err(|e| anyhow::anyhow!("reading at {pos}: {e}"))?;
+        layout
+            .read(dev, pos, &mut buf[..n])
+            .map_err(|e| anyhow::anyhow!("reading at {pos}: {e}"))?;
         hasher.update(&buf[..n]);
         pos += n as u64;
         bar.set_position(pos);
@@ -453,8 +486,15 @@ mod tests {
         assert_eq!(normalize("a/b/"), "/a/b");
         assert_eq!(normalize("/"), "/");
         assert_eq!(join("/", "x"), "/x");
-        assert!(is_image_name("Debian.ISO") && is_image_name("a.vhdx") && !is_image_name("a.iso.sha256"));
-        assert_eq!(parse_sidecar(format!("{}  x.iso\n", "Ab".repeat(32)).as_bytes()), Some("ab".repeat(32)));
+        assert!(
+            is_image_name("Debian.ISO")
+                && is_image_name("a.vhdx")
+                && !is_image_name("a.iso.sha256")
+        );
+        assert_eq!(
+            parse_sidecar(format!("{}  x.iso\n", "Ab".repeat(32)).as_bytes()),
+            Some("ab".repeat(32))
+        );
         assert_eq!(parse_sidecar(b"zz  x.iso"), None);
     }
 }

@@ -19,14 +19,21 @@ const SYSTEMD_BOOT: &str = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi";
 const MARKER: &str = "ELTORITO-INIT";
 
 fn sh(cmd: &str, dir: &Path) -> Vec<u8> {
-    let out = Command::new("sh").arg("-c").arg(cmd).current_dir(dir).stderr(Stdio::inherit()).output().unwrap();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .current_dir(dir)
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{cmd}");
     out.stdout
 }
 
 /// The newest `/boot/vmlinuz-*` whose modules are installed, and its release.
 fn kernel() -> (PathBuf, String) {
-    fixtures::host_kernel().expect("no /boot/vmlinuz-* with modules: install linux-image-amd64 (cargo xtask deps)")
+    fixtures::host_kernel()
+        .expect("no /boot/vmlinuz-* with modules: install linux-image-amd64 (cargo xtask deps)")
 }
 
 /// The original initrd: busybox, an `/init` that reports whether polyboot's device-mapper
@@ -69,7 +76,10 @@ busybox poweroff -f
         let Some((m, deps)) = line.split_once(':') else { continue };
         // Modules may be stored compressed (`.ko.xz`); match the base name.
         let base = m.rsplit('/').next().unwrap_or(m);
-        if !wanted.iter().any(|w| base == *w || base.strip_prefix(*w).is_some_and(|rest| rest.starts_with('.'))) {
+        if !wanted
+            .iter()
+            .any(|w| base == *w || base.strip_prefix(*w).is_some_and(|rest| rest.starts_with('.')))
+        {
             continue;
         }
         let all: Vec<&str> = std::iter::once(m).chain(deps.split_whitespace()).collect();
@@ -88,7 +98,8 @@ busybox poweroff -f
     needed.dedup();
     for d in needed.iter().filter(|d| !listed.contains(d)) {
         // Their own dependencies, from the system's list.
-        let line = dep.lines().find(|l| l.split_once(':').is_some_and(|(m, _)| m == d)).unwrap_or("");
+        let line =
+            dep.lines().find(|l| l.split_once(':').is_some_and(|(m, _)| m == d)).unwrap_or("");
         let deps = line.split_once(':').map(|(_, x)| x.trim()).unwrap_or("");
         for p in deps.split_whitespace() {
             let dst = mdir.join(p);
@@ -109,7 +120,10 @@ fn eltorito_iso(work: &Path, loader: &Path) -> PathBuf {
         Path::new(SYSTEMD_BOOT).is_file(),
         "{SYSTEMD_BOOT} is missing: install the Debian package systemd-boot-efi (cargo xtask deps)"
     );
-    assert!(Path::new("/usr/bin/busybox").exists(), "no /usr/bin/busybox: install busybox-static (cargo xtask deps)");
+    assert!(
+        Path::new("/usr/bin/busybox").exists(),
+        "no /usr/bin/busybox: install busybox-static (cargo xtask deps)"
+    );
     let (vmlinuz, release) = kernel();
     let initrd = work.join("initrd.img");
     std::fs::write(&initrd, original_initrd(&release, work)).unwrap();
@@ -122,13 +136,28 @@ fn eltorito_iso(work: &Path, loader: &Path) -> PathBuf {
     )
     .unwrap();
 
-    let needed = std::fs::metadata(&vmlinuz).unwrap().len() + std::fs::metadata(&initrd).unwrap().len();
+    let needed =
+        std::fs::metadata(&vmlinuz).unwrap().len() + std::fs::metadata(&initrd).unwrap().len();
     let kib = (needed / 1024 + 4096).div_ceil(1024) * 1024;
     let fat = work.join("iso-root/efiboot.img");
     std::fs::create_dir_all(fat.parent().unwrap()).unwrap();
-    run_tool(Command::new(find_tool("mkfs.fat")).args(["-C", "-n", "POLYTEST"]).arg(&fat).arg(kib.to_string())).unwrap();
+    run_tool(
+        Command::new(find_tool("mkfs.fat"))
+            .args(["-C", "-n", "POLYTEST"])
+            .arg(&fat)
+            .arg(kib.to_string()),
+    )
+    .unwrap();
     let img = fat.to_str().unwrap();
-    run_tool(Command::new(find_tool("mmd")).args(["-i", img, "::/EFI", "::/EFI/BOOT", "::/loader", "::/loader/entries"])).unwrap();
+    run_tool(Command::new(find_tool("mmd")).args([
+        "-i",
+        img,
+        "::/EFI",
+        "::/EFI/BOOT",
+        "::/loader",
+        "::/loader/entries",
+    ]))
+    .unwrap();
     let copy = |from: &Path, to: &str| {
         run_tool(Command::new(find_tool("mcopy")).args(["-i", img]).arg(from).arg(to)).unwrap();
     };
@@ -166,7 +195,10 @@ fn boot_drive(work: &Path, iso: &Path, name: &str) -> Vm {
     polyboot(&["install", drive_s, "--size", "256M"]);
     polyboot(&["add", "-q", drive_s, "--to", "/live", iso.to_str().unwrap()]);
     let mut vm = Vm::start(
-        VmConfig::new(name, Firmware::Uefi).disk(Disk::new(&drive).usb()).memory_mib(1024).timeout(Duration::from_secs(480)),
+        VmConfig::new(name, Firmware::Uefi)
+            .disk(Disk::new(&drive).usb())
+            .memory_mib(1024)
+            .timeout(Duration::from_secs(480)),
     )
     .unwrap();
     vm.wait_for("polyboot: menu ready:").unwrap();
@@ -183,7 +215,8 @@ fn choose_iso(vm: &mut Vm, from: usize, search: bool) {
     }
     vm.send_serial(b"\r").unwrap();
     vm.wait_for_after("polyboot: booting /live/eltorito-initrd.iso", from).unwrap();
-    vm.wait_for_after("polyboot: linux: wrapped initrd /initrd.img in the El Torito image", from).unwrap();
+    vm.wait_for_after("polyboot: linux: wrapped initrd /initrd.img in the El Torito image", from)
+        .unwrap();
 }
 
 #[test]
@@ -193,7 +226,9 @@ fn initrd_inside_the_eltorito_image_is_served_wrapped_under_ovmf() {
     let iso_size = std::fs::metadata(&iso).unwrap().len();
     let mut vm = boot_drive(work.path(), &iso, "eltorito-initrd-uefi");
     choose_iso(&mut vm, 0, true);
-    let (which, t) = vm.wait_for_any(&[&format!("{MARKER} mapped="), "Kernel panic", "polyboot: back to the menu"]).unwrap();
+    let (which, t) = vm
+        .wait_for_any(&[&format!("{MARKER} mapped="), "Kernel panic", "polyboot: back to the menu"])
+        .unwrap();
     let console = vm.serial_text();
     for l in console.lines().filter(|l| l.contains("polyboot") && !l.contains('\x1b')) {
         eprintln!("  {l}");
@@ -212,9 +247,15 @@ fn initrd_inside_the_eltorito_image_is_served_wrapped_under_ovmf() {
         std::thread::sleep(Duration::from_millis(100));
     }
     eprintln!("booted to the original init in {t:?}: {line}");
-    assert!(console.contains("polyboot: linux: serving /initrd.img wrapped"), "the loader did not read the wrapped initrd");
+    assert!(
+        console.contains("polyboot: linux: serving /initrd.img wrapped"),
+        "the loader did not read the wrapped initrd"
+    );
     assert!(line.contains("mapped=yes"), "polyboot-hook did not map the ISO: {line}");
-    assert!(line.contains(&format!("size={iso_size} ")), "the mapped device is not the ISO's size ({iso_size}): {line}");
+    assert!(
+        line.contains(&format!("size={iso_size} ")),
+        "the mapped device is not the ISO's size ({iso_size}): {line}"
+    );
     assert!(line.ends_with("magic=CD001"), "the mapped device does not hold the ISO: {line}");
 }
 
@@ -236,7 +277,10 @@ fn the_real_file_system_is_restored_when_the_loader_returns() {
         vm.wait_for_after("polyboot: back to the menu", from).unwrap();
         let text = vm.serial_text();
         let tail = &text[from.min(text.len())..];
-        assert!(!tail.contains("cannot restore the El Torito file system"), "round {round}:\n{tail}");
+        assert!(
+            !tail.contains("cannot restore the El Torito file system"),
+            "round {round}:\n{tail}"
+        );
         vm.wait_for_after("----------", from).unwrap();
     }
 }

@@ -9,16 +9,29 @@ fn boots(name: &str, sector_size: u32, scheme: &str, usb: bool) -> anyhow::Resul
     let dir = tempfile::tempdir()?;
     let img = dir.path().join("drive.img");
     let out = Command::new(env!("CARGO_BIN_EXE_polyboot"))
-        .args(["install", img.to_str().unwrap(), "--size", "256M", scheme, "--sector-size", &sector_size.to_string()])
+        .args([
+            "install",
+            img.to_str().unwrap(),
+            "--size",
+            "256M",
+            scheme,
+            "--sector-size",
+            &sector_size.to_string(),
+        ])
         .env("POLYBOOT_EFI", &efi)
         .output()?;
-    anyhow::ensure!(out.status.success(), "install failed: {}", String::from_utf8_lossy(&out.stderr));
+    anyhow::ensure!(
+        out.status.success(),
+        "install failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let mut disk = Disk::new(&img).block_size(sector_size);
     if usb {
         disk = disk.usb();
     }
-    let mut vm = Vm::start(VmConfig::new(name, Firmware::Uefi).disk(disk).timeout(Duration::from_secs(60)))?;
+    let mut vm =
+        Vm::start(VmConfig::new(name, Firmware::Uefi).disk(disk).timeout(Duration::from_secs(60)))?;
     let t = vm.wait_for(&format!("polyboot {}", env!("CARGO_PKG_VERSION")))?;
     vm.wait_for("polyboot: menu ready")?;
     let console = vm.serial_text();

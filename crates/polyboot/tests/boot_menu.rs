@@ -40,13 +40,19 @@ impl TestDrive {
     }
 
     fn ls(&self, dir: &str) -> Vec<Value> {
-        serde_json::from_str::<Value>(&polyboot(&["ls", self.path(), dir, "--json"])).unwrap().as_array().unwrap().clone()
+        serde_json::from_str::<Value>(&polyboot(&["ls", self.path(), dir, "--json"]))
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
     }
 
     /// Boot the drive as a USB stick and wait for the menu.
     fn boot(&self, name: &str) -> Vm {
         let mut vm = Vm::start(
-            VmConfig::new(name, Firmware::Uefi).disk(Disk::new(&self.image).usb()).timeout(Duration::from_secs(150)),
+            VmConfig::new(name, Firmware::Uefi)
+                .disk(Disk::new(&self.image).usb())
+                .timeout(Duration::from_secs(150)),
         )
         .unwrap();
         vm.wait_for(MENU_READY).unwrap();
@@ -101,7 +107,8 @@ fn fragmented_iso_boots() {
     // Fill the start of the volume with 1 MiB files, free every other one, then add the
     // 2 MiB ISO: no hole is large enough, so it lands in pieces.
     let filler = vec![0x5Au8; 1 << 20];
-    let fillers: Vec<PathBuf> = (0..24).map(|i| drive.file(&format!("fill{i:02}.bin"), &filler)).collect();
+    let fillers: Vec<PathBuf> =
+        (0..24).map(|i| drive.file(&format!("fill{i:02}.bin"), &filler)).collect();
     let refs: Vec<&Path> = fillers.iter().map(|p| p.as_path()).collect();
     drive.add(&refs, "/fill");
     for i in (0..24).step_by(2) {
@@ -111,7 +118,8 @@ fn fragmented_iso_boots() {
     // one piece.
     let info: Value = serde_json::from_str(&polyboot(&["info", drive.path(), "--json"])).unwrap();
     let free = info["free_bytes"].as_u64().unwrap();
-    let tail = drive.file("tail.bin", &vec![1u8; (free - (12 << 20) - (512 << 10) - (64 << 10)) as usize]);
+    let tail =
+        drive.file("tail.bin", &vec![1u8; (free - (12 << 20) - (512 << 10) - (64 << 10)) as usize]);
     drive.add(&[&tail], "/");
     drive.add(&[Path::new(artifacts::IPXE_ISO)], "/");
     let iso = drive.ls("/").into_iter().find(|e| e["name"] == "ipxe.iso").unwrap();
@@ -188,7 +196,10 @@ fn thousand_images_in_nested_directories_reach_the_menu() {
     assert!(line.contains("menu ready: 1000 images"), "{line}");
     // Every copy carries a valid volume and boot catalog: none may be reported unbootable.
     let menu = vm.serial_text();
-    assert!(menu.contains("/isos/set-0/level-0/image-0-0.iso") && !menu.contains("not bootable"), "{menu}");
+    assert!(
+        menu.contains("/isos/set-0/level-0/image-0-0.iso") && !menu.contains("not bootable"),
+        "{menu}"
+    );
 }
 
 #[test]
@@ -240,15 +251,30 @@ fn iso_without_bootx64_falls_back_to_another_loader_in_efi_boot() {
     drop(f);
     let part = efi_img.to_str().unwrap();
     polyboot_tests::run_tool(Command::new("mformat").args(["-i", part, "::"])).unwrap();
-    polyboot_tests::run_tool(Command::new("mmd").args(["-i", part, "::/EFI", "::/EFI/BOOT"])).unwrap();
-    polyboot_tests::run_tool(Command::new("mcopy").args(["-i", part, "/usr/lib/ipxe/ipxe.efi", "::/EFI/BOOT/grubx64.efi"])).unwrap();
-    polyboot_tests::run_tool(Command::new("mcopy").args(["-i", part, "/usr/lib/ipxe/ipxe.efi", "::/EFI/BOOT/mmx64.efi"])).unwrap();
+    polyboot_tests::run_tool(Command::new("mmd").args(["-i", part, "::/EFI", "::/EFI/BOOT"]))
+        .unwrap();
+    polyboot_tests::run_tool(Command::new("mcopy").args([
+        "-i",
+        part,
+        "/usr/lib/ipxe/ipxe.efi",
+        "::/EFI/BOOT/grubx64.efi",
+    ]))
+    .unwrap();
+    polyboot_tests::run_tool(Command::new("mcopy").args([
+        "-i",
+        part,
+        "/usr/lib/ipxe/ipxe.efi",
+        "::/EFI/BOOT/mmx64.efi",
+    ]))
+    .unwrap();
     let iso = drive.dir.path().join("grub-only.iso");
-    polyboot_tests::run_tool(Command::new("xorriso").args(["-as", "mkisofs", "-quiet", "-o"]).arg(&iso).args([
-        "-e",
-        "efi.img",
-        "-no-emul-boot",
-    ]).arg(&root))
+    polyboot_tests::run_tool(
+        Command::new("xorriso")
+            .args(["-as", "mkisofs", "-quiet", "-o"])
+            .arg(&iso)
+            .args(["-e", "efi.img", "-no-emul-boot"])
+            .arg(&root),
+    )
     .unwrap();
     drive.add(&[&iso], "/");
     let mut vm = drive.boot("menu-iso-loader-fallback");

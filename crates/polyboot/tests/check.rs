@@ -15,7 +15,11 @@ fn check_json(args: &[&str]) -> Vec<Value> {
     a.extend_from_slice(args);
     a.push("--json");
     let (ok, out, err) = polyboot(&a);
-    let results = serde_json::from_str::<Value>(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}")).as_array().unwrap().clone();
+    let results = serde_json::from_str::<Value>(&out)
+        .unwrap_or_else(|e| panic!("{e}: {out} {err}"))
+        .as_array()
+        .unwrap()
+        .clone();
     let all_work = results.iter().all(|r| r["expected_to_work"] == true);
     assert_eq!(ok, all_work, "exit status vs verdicts: {out} {err}");
     results
@@ -39,10 +43,22 @@ fn live_like_iso(dir: &Path, name: &str, cmdline: &str) -> PathBuf {
     let e = efi.to_str().unwrap();
     run_tool(Command::new("mformat").args(["-i", e, "::"])).unwrap();
     run_tool(Command::new("mmd").args(["-i", e, "::/EFI", "::/EFI/BOOT"])).unwrap();
-    run_tool(Command::new("mcopy").args(["-i", e, "/usr/lib/ipxe/ipxe.efi", "::/EFI/BOOT/BOOTX64.EFI"])).unwrap();
+    run_tool(Command::new("mcopy").args([
+        "-i",
+        e,
+        "/usr/lib/ipxe/ipxe.efi",
+        "::/EFI/BOOT/BOOTX64.EFI",
+    ]))
+    .unwrap();
     let iso = dir.join(format!("{name}.iso"));
-    run_tool(Command::new("xorriso").args(["-as", "mkisofs", "-quiet", "-R", "-J", "-o"]).arg(&iso).args(["-e", "efi.img", "-no-emul-boot"]).arg(&root))
-        .unwrap();
+    run_tool(
+        Command::new("xorriso")
+            .args(["-as", "mkisofs", "-quiet", "-R", "-J", "-o"])
+            .arg(&iso)
+            .args(["-e", "efi.img", "-no-emul-boot"])
+            .arg(&root),
+    )
+    .unwrap();
     iso
 }
 
@@ -73,10 +89,34 @@ fn live_isos_report_their_initrds_and_init_family() {
     let dir = tempfile::tempdir().unwrap();
     // (name, command line, family, expected to work, what the verdict says)
     let cases = [
-        ("debian-live", "boot=live components quiet", "live-boot (initramfs-tools)", true, "LIVE_MEDIA"),
-        ("fedora-live", "root=live:CDLABEL=Fedora-Live rd.live.image quiet", "dracut dmsquash-live", true, "by label"),
-        ("ubuntu", "boot=casper quiet splash ---", "casper (initramfs-tools)", true, "not yet verified"),
-        ("installer", "vga=788 --- quiet", "other / custom init (e.g. an installer)", false, "uncertain"),
+        (
+            "debian-live",
+            "boot=live components quiet",
+            "live-boot (initramfs-tools)",
+            true,
+            "LIVE_MEDIA",
+        ),
+        (
+            "fedora-live",
+            "root=live:CDLABEL=Fedora-Live rd.live.image quiet",
+            "dracut dmsquash-live",
+            true,
+            "by label",
+        ),
+        (
+            "ubuntu",
+            "boot=casper quiet splash ---",
+            "casper (initramfs-tools)",
+            true,
+            "not yet verified",
+        ),
+        (
+            "installer",
+            "vga=788 --- quiet",
+            "other / custom init (e.g. an installer)",
+            false,
+            "uncertain",
+        ),
     ];
     for (name, cmdline, family, works, says) in cases {
         let iso = live_like_iso(dir.path(), name, cmdline);
@@ -101,7 +141,16 @@ fn check_every_image_on_a_drive_or_one() {
     let live = live_like_iso(dir.path(), "debian-live", "boot=live");
     let wim = dir.path().join("install.wim");
     std::fs::write(&wim, vec![0u8; 64 << 10]).unwrap();
-    let (ok, _, err) = polyboot(&["add", "-q", s, "/usr/lib/ipxe/ipxe.iso", live.to_str().unwrap(), wim.to_str().unwrap(), "--to", "isos"]);
+    let (ok, _, err) = polyboot(&[
+        "add",
+        "-q",
+        s,
+        "/usr/lib/ipxe/ipxe.iso",
+        live.to_str().unwrap(),
+        wim.to_str().unwrap(),
+        "--to",
+        "isos",
+    ]);
     assert!(ok, "{err}");
     let all = check_json(&[s]);
     let paths: Vec<&str> = all.iter().map(|r| r["path"].as_str().unwrap()).collect();
@@ -136,7 +185,15 @@ fn initrds_inside_the_eltorito_image_are_reported() {
     std::fs::File::create(&efi).unwrap().set_len(4 << 20).unwrap();
     let e = efi.to_str().unwrap();
     run_tool(Command::new("mformat").args(["-i", e, "::"])).unwrap();
-    for d in ["::/EFI", "::/EFI/BOOT", "::/loader", "::/loader/entries", "::/arch", "::/arch/boot", "::/arch/boot/x86_64"] {
+    for d in [
+        "::/EFI",
+        "::/EFI/BOOT",
+        "::/loader",
+        "::/loader/entries",
+        "::/arch",
+        "::/arch/boot",
+        "::/arch/boot/x86_64",
+    ] {
         run_tool(Command::new("mmd").args(["-i", e, d])).unwrap();
     }
     let put = |name: &str, data: &[u8], to: &str| {
@@ -153,11 +210,25 @@ fn initrds_inside_the_eltorito_image_are_reported() {
     put("vmlinuz", &[1u8; 50_000], "::/arch/boot/x86_64/vmlinuz-linux");
     put("initramfs", &[2u8; 80_000], "::/arch/boot/x86_64/initramfs-linux.img");
     let iso = dir.path().join("arch.iso");
-    run_tool(Command::new("xorriso").args(["-as", "mkisofs", "-quiet", "-R", "-J", "-o"]).arg(&iso).args(["-e", "efiboot.img", "-no-emul-boot"]).arg(&root))
-        .unwrap();
+    run_tool(
+        Command::new("xorriso")
+            .args(["-as", "mkisofs", "-quiet", "-R", "-J", "-o"])
+            .arg(&iso)
+            .args(["-e", "efiboot.img", "-no-emul-boot"])
+            .arg(&root),
+    )
+    .unwrap();
     let r = &check_json(&[iso.to_str().unwrap()])[0];
-    assert_eq!(r["initrds"], serde_json::json!(["/arch/boot/x86_64/initramfs-linux.img (El Torito image)"]), "{r}");
-    assert_eq!(r["kernels"], serde_json::json!(["/arch/boot/x86_64/vmlinuz-linux (El Torito image)"]), "{r}");
+    assert_eq!(
+        r["initrds"],
+        serde_json::json!(["/arch/boot/x86_64/initramfs-linux.img (El Torito image)"]),
+        "{r}"
+    );
+    assert_eq!(
+        r["kernels"],
+        serde_json::json!(["/arch/boot/x86_64/vmlinuz-linux (El Torito image)"]),
+        "{r}"
+    );
     assert_eq!(r["init_family"], "archiso (mkinitcpio)", "{r}");
     assert_eq!(r["unwrapped_initrds"], serde_json::json!([]), "{r}");
     assert_eq!(r["expected_to_work"], true, "{r}");
@@ -173,7 +244,13 @@ fn windows_media_are_recognised_and_explained() {
     let e = efi.to_str().unwrap();
     run_tool(Command::new("mformat").args(["-i", e, "-f", "1440", "::"])).unwrap();
     run_tool(Command::new("mmd").args(["-i", e, "::/EFI", "::/EFI/BOOT"])).unwrap();
-    run_tool(Command::new("mcopy").args(["-i", e, "/usr/lib/ipxe/ipxe.efi", "::/EFI/BOOT/BOOTX64.EFI"])).unwrap();
+    run_tool(Command::new("mcopy").args([
+        "-i",
+        e,
+        "/usr/lib/ipxe/ipxe.efi",
+        "::/EFI/BOOT/BOOTX64.EFI",
+    ]))
+    .unwrap();
     let wim = dir.path().join("any.wim");
     std::fs::write(&wim, b"MSWIM\0\0\0 stand-in").unwrap();
     let visible = [("efi/microsoft/boot/efisys.bin", efi.as_path())];
@@ -190,7 +267,10 @@ fn windows_media_are_recognised_and_explained() {
     );
     assert_eq!(r["expected_to_work"], false, "{r}");
     let verdict = r["verdict"].as_str().unwrap();
-    assert!(verdict.starts_with("Windows Setup medium") && verdict.contains("polyboot wtg create"), "{verdict}");
+    assert!(
+        verdict.starts_with("Windows Setup medium") && verdict.contains("polyboot wtg create"),
+        "{verdict}"
+    );
     let (ok, out, err) = polyboot(&["check", iso.to_str().unwrap()]);
     assert!(!ok, "a PROBLEM verdict is exit status 1: {out} {err}");
     assert!(out.contains("  windows: setup medium, sources/boot.wim (UDF), install image sources/install.esd (UDF)"), "{out}");
@@ -220,13 +300,25 @@ fn add_says_which_images_will_not_boot() {
     std::fs::write(&wim, vec![0u8; 64 << 10]).unwrap();
     let notes = dir.path().join("notes.txt");
     std::fs::write(&notes, b"not an image\n").unwrap();
-    let (ok, out, err) = polyboot(&["add", "--json", s, "/usr/lib/ipxe/ipxe.iso", wim.to_str().unwrap(), notes.to_str().unwrap()]);
+    let (ok, out, err) = polyboot(&[
+        "add",
+        "--json",
+        s,
+        "/usr/lib/ipxe/ipxe.iso",
+        wim.to_str().unwrap(),
+        notes.to_str().unwrap(),
+    ]);
     assert!(ok, "{err}");
     let added: Vec<Value> = serde_json::from_str(&out).unwrap();
     assert_eq!(added[0]["expected_to_work"], true, "{}", added[0]);
     assert_eq!(added[1]["expected_to_work"], false, "{}", added[1]);
     assert!(added[1]["verdict"].as_str().unwrap().contains("not bootable yet"), "{}", added[1]);
-    assert_eq!((&added[2]["expected_to_work"], &added[2]["verdict"]), (&Value::Null, &Value::Null), "{}", added[2]);
+    assert_eq!(
+        (&added[2]["expected_to_work"], &added[2]["verdict"]),
+        (&Value::Null, &Value::Null),
+        "{}",
+        added[2]
+    );
     // The verdict is check's own.
     let checked = check_json(&[s, "install.wim"]);
     assert_eq!(added[1]["verdict"], checked[0]["verdict"]);
@@ -278,7 +370,8 @@ fn check_lists_every_skipped_file_with_its_reason() {
         let (ok, _, err) = add_file(&s, dir.path(), name, data, to);
         assert!(ok, "{name}: {err}");
     }
-    let (ok, _, err) = add_file(&s, dir.path(), "polyboot.json", br#"{"search": {"max_depth": 1}}"#, "/polyboot");
+    let (ok, _, err) =
+        add_file(&s, dir.path(), "polyboot.json", br#"{"search": {"max_depth": 1}}"#, "/polyboot");
     assert!(ok && err.is_empty(), "{err}");
 
     let (ok, out, err) = polyboot(&["check", &s]);
@@ -315,7 +408,13 @@ fn check_lists_every_skipped_file_with_its_reason() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| (s["path"].as_str().unwrap(), s["reason"].as_str().unwrap(), s["problem"].as_bool().unwrap()))
+        .map(|s| {
+            (
+                s["path"].as_str().unwrap(),
+                s["reason"].as_str().unwrap(),
+                s["problem"].as_bool().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         reasons,
@@ -364,13 +463,25 @@ fn add_of_a_broken_ventoy_json_says_where_and_copies_it() {
     let (ok, _, err) = polyboot(&["rm", &s, "ventoy/ventoy.json"]);
     assert!(ok, "{err}");
     let host = dir.path().join("files/ventoy/ventoy.json");
-    let (ok, out, err) = polyboot(&["add", "--json", &s, host.to_str().unwrap(), "--to", "/Ventoy"]);
+    let (ok, out, err) =
+        polyboot(&["add", "--json", &s, host.to_str().unwrap(), "--to", "/Ventoy"]);
     assert!(ok, "{err}");
     let added: Vec<Value> = serde_json::from_str(&out).unwrap();
     assert_eq!(added[0]["config_error"], "line 4, column 3: trailing comma", "{out}");
-    let (ok, out, err) = add_file(&s, dir.path(), "polyboot.json", br#"{"menu": {"timeout": 5}, "colour": 1}"#, "polyboot");
+    let (ok, out, err) = add_file(
+        &s,
+        dir.path(),
+        "polyboot.json",
+        br#"{"menu": {"timeout": 5}, "colour": 1}"#,
+        "polyboot",
+    );
     assert!(ok && out.starts_with("added /polyboot/polyboot.json"), "{out}{err}");
-    assert!(!err.contains("warning:") && err.contains("note: /polyboot/polyboot.json: ") && err.contains("colour"), "{err}");
+    assert!(
+        !err.contains("warning:")
+            && err.contains("note: /polyboot/polyboot.json: ")
+            && err.contains("colour"),
+        "{err}"
+    );
     let (ok, out, _) = add_file(&s, dir.path(), "notes.json", b"{", "ventoy");
     assert!(ok && !out.contains("warning"), "only the configuration files are parsed: {out}");
 

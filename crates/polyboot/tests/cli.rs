@@ -88,13 +88,22 @@ fn the_command_tree_passes_clap_debug_asserts() {
 fn every_argument_and_option_has_help_text() {
     let mut missing = Vec::new();
     for (path, cmd) in all_commands() {
-        for arg in cmd.get_arguments().filter(|a| !matches!(a.get_id().as_str(), "help" | "version")) {
-            let text = arg.get_help().or(arg.get_long_help()).map(|h| h.to_string()).unwrap_or_default();
+        for arg in
+            cmd.get_arguments().filter(|a| !matches!(a.get_id().as_str(), "help" | "version"))
+        {
+            let text =
+                arg.get_help().or(arg.get_long_help()).map(|h| h.to_string()).unwrap_or_default();
             if text.trim().is_empty() {
                 let name = match (arg.get_long(), arg.get_short()) {
                     (Some(l), _) => format!("--{l}"),
                     (None, Some(s)) => format!("-{s}"),
-                    (None, None) => format!("<{}>", arg.get_value_names().and_then(|v| v.first()).map(|v| v.to_string()).unwrap_or_else(|| arg.get_id().to_string().to_uppercase())),
+                    (None, None) => format!(
+                        "<{}>",
+                        arg.get_value_names()
+                            .and_then(|v| v.first())
+                            .map(|v| v.to_string())
+                            .unwrap_or_else(|| arg.get_id().to_string().to_uppercase())
+                    ),
                 };
                 missing.push(format!("{path} {name}"));
             }
@@ -150,7 +159,19 @@ fn update_accepts_yes() {
 fn completions_name_every_subcommand() {
     let (ok, bash) = polyboot(&["completions", "bash"]);
     assert!(ok);
-    for name in ["install", "add", "ls", "rm", "verify", "check", "update", "wtg", "editions", "create", "completions"] {
+    for name in [
+        "install",
+        "add",
+        "ls",
+        "rm",
+        "verify",
+        "check",
+        "update",
+        "wtg",
+        "editions",
+        "create",
+        "completions",
+    ] {
         assert!(bash.contains(name), "bash completions lack {name}");
     }
     for (path, _) in all_commands() {
@@ -175,9 +196,17 @@ fn manpages_writes_a_page_per_subcommand() {
     let mandir = dir.path().join("man1");
     let (ok, out) = polyboot(&["manpages", mandir.to_str().unwrap()]);
     assert!(ok, "{out}");
-    let mut expected: Vec<String> = visible_pages().iter().map(|stem| format!("{stem}.1")).collect();
-    assert!(expected.contains(&"polyboot-install.1".to_string()) && expected.contains(&"polyboot-wtg-create.1".to_string()), "{expected:?}");
-    let mut found: Vec<String> = std::fs::read_dir(&mandir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut expected: Vec<String> =
+        visible_pages().iter().map(|stem| format!("{stem}.1")).collect();
+    assert!(
+        expected.contains(&"polyboot-install.1".to_string())
+            && expected.contains(&"polyboot-wtg-create.1".to_string()),
+        "{expected:?}"
+    );
+    let mut found: Vec<String> = std::fs::read_dir(&mandir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     expected.sort();
     found.sort();
     assert_eq!(found, expected);
@@ -194,8 +223,16 @@ fn manpages_writes_a_page_per_subcommand() {
         .output()
         .ok()
         .filter(|o| o.status.success())
-        .or_else(|| Command::new("groff").args(["-man", "-Tutf8"]).arg(&page).output().ok().filter(|o| o.status.success()));
-    let rendered = rendered.expect("neither man nor groff rendered polyboot.1 (`cargo xtask deps` installs man-db)");
+        .or_else(|| {
+            Command::new("groff")
+                .args(["-man", "-Tutf8"])
+                .arg(&page)
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+        });
+    let rendered = rendered
+        .expect("neither man nor groff rendered polyboot.1 (`cargo xtask deps` installs man-db)");
     let text = plain(&String::from_utf8_lossy(&rendered.stdout));
     assert!(text.contains("polyboot-install(1)"), "{text}");
     assert!(text.contains("Multi-boot USB drives"), "{text}");

@@ -16,9 +16,15 @@ fn deb() -> PathBuf {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| {
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            name.starts_with(&format!("polyboot_{}_", env!("CARGO_PKG_VERSION"))) && name.ends_with(".deb")
+            name.starts_with(&format!("polyboot_{}_", env!("CARGO_PKG_VERSION")))
+                && name.ends_with(".deb")
         });
-    found.unwrap_or_else(|| panic!("no polyboot .deb in {}: run `cargo xtask dist` (cargo xtask test does)", dir.display()))
+    found.unwrap_or_else(|| {
+        panic!(
+            "no polyboot .deb in {}: run `cargo xtask dist` (cargo xtask test does)",
+            dir.display()
+        )
+    })
 }
 
 fn tool(cmd: &mut Command) -> String {
@@ -43,7 +49,10 @@ fn deb_declares_its_debian_dependencies() {
     let info = tool(Command::new("dpkg-deb").arg("--field").arg(deb()));
     assert!(info.contains("Package: polyboot"), "{info}");
     assert!(info.contains(&format!("Version: {}", env!("CARGO_PKG_VERSION"))), "{info}");
-    let depends = info.lines().find(|l| l.starts_with("Depends:")).unwrap_or_else(|| panic!("no Depends: {info}"));
+    let depends = info
+        .lines()
+        .find(|l| l.starts_with("Depends:"))
+        .unwrap_or_else(|| panic!("no Depends: {info}"));
     // The binary links wimlib (Windows To Go) and glibc.
     assert!(depends.contains("libwim15"), "{depends}");
     assert!(depends.contains("libc6"), "{depends}");
@@ -83,9 +92,12 @@ fn installed_copy_makes_a_drive_and_boots_it() {
     let d = drive.to_str().unwrap();
     installed(&root, &["install", d, "--size", "256M", "--yes"]);
     // The boot manager on the drive is the packaged one, byte for byte (read back by mtools).
-    let info: serde_json::Value = serde_json::from_str(&installed(&root, &["info", d, "--json"])).unwrap();
+    let info: serde_json::Value =
+        serde_json::from_str(&installed(&root, &["info", d, "--json"])).unwrap();
     assert_eq!(info["polyboot_version"], env!("CARGO_PKG_VERSION"), "{info}");
-    let offset = info["layout"]["boot"]["offset"].as_u64().unwrap_or_else(|| panic!("no boot offset: {info}"));
+    let offset = info["layout"]["boot"]["offset"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no boot offset: {info}"));
     let on_drive = Command::new(polyboot_tests::find_tool("mcopy"))
         .arg("-i")
         .arg(format!("{d}@@{offset}"))
@@ -96,12 +108,23 @@ fn installed_copy_makes_a_drive_and_boots_it() {
     let packaged = std::fs::read(root.join("usr/share/polyboot/BOOTX64.EFI")).unwrap();
     assert!(on_drive.stdout == packaged, "the drive's BOOTX64.EFI is not the packaged one");
     installed(&root, &["add", d, artifacts::IPXE_ISO]);
-    let man = tool(Command::new("gzip").arg("-dc").arg(root.join("usr/share/man/man1/polyboot.1.gz")));
+    let man =
+        tool(Command::new("gzip").arg("-dc").arg(root.join("usr/share/man/man1/polyboot.1.gz")));
     assert!(man.contains("install"), "polyboot.1 does not mention install:\n{man}");
     // Boot it from the installed copy, pick ipxe.iso in the menu, wait for iPXE's marker.
     let out = installed(
         &root,
-        &["vm", d, "--serial", "--image", "ipxe.iso", "--expect", artifacts::IPXE_MARKER, "--timeout", "150"],
+        &[
+            "vm",
+            d,
+            "--serial",
+            "--image",
+            "ipxe.iso",
+            "--expect",
+            artifacts::IPXE_MARKER,
+            "--timeout",
+            "150",
+        ],
     );
     assert!(out.contains(artifacts::IPXE_MARKER), "{out}");
 }

@@ -9,13 +9,22 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn polyboot(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_polyboot")).args(args).env("POLYBOOT_EFI", efi_or_stand_in()).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_polyboot"))
+        .args(args)
+        .env("POLYBOOT_EFI", efi_or_stand_in())
+        .output()
+        .unwrap()
 }
 
 #[track_caller]
 fn ok(args: &[&str]) -> String {
     let out = polyboot(args);
-    assert!(out.status.success(), "polyboot {args:?} failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "polyboot {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -33,13 +42,18 @@ fn info(img: &Path) -> Value {
 /// Copy one partition out of the image (sparse) so the fsck tools can read it.
 fn extract(img: &Path, part: &Value, out: &Path) {
     let (off, size) = (part["offset"].as_u64().unwrap(), part["size"].as_u64().unwrap());
-    run_tool(Command::new("dd").arg(format!("if={}", img.display())).arg(format!("of={}", out.display())).args([
-        "bs=1M",
-        &format!("skip={}", off >> 20),
-        &format!("count={}", size >> 20),
-        "conv=sparse",
-        "status=none",
-    ]))
+    run_tool(
+        Command::new("dd")
+            .arg(format!("if={}", img.display()))
+            .arg(format!("of={}", out.display()))
+            .args([
+                "bs=1M",
+                &format!("skip={}", off >> 20),
+                &format!("count={}", size >> 20),
+                "conv=sparse",
+                "status=none",
+            ]),
+    )
     .unwrap();
 }
 
@@ -51,7 +65,10 @@ fn fsck_exfat(img: &Path) {
     assert!(out.contains("clean") && !out.contains("ERROR"), "fsck.exfat:\n{out}");
     let dump = run_tool(Command::new("dump.exfat").arg(&p1)).unwrap();
     let label = info["label"].as_str().unwrap();
-    assert!(dump.lines().any(|l| l.starts_with("Volume label:") && l.trim_end().ends_with(label)), "{dump}");
+    assert!(
+        dump.lines().any(|l| l.starts_with("Volume label:") && l.trim_end().ends_with(label)),
+        "{dump}"
+    );
     let cluster = info["cluster_size"].as_u64().unwrap();
     assert!(dump.lines().any(|l| l.starts_with("Cluster size:") && l.trim_end().ends_with(&cluster.to_string())), "{dump}");
     std::fs::remove_file(p1).unwrap();
@@ -62,10 +79,19 @@ fn check_boot_partition(img: &Path) {
     let p2 = img.with_extension("p2");
     extract(img, &info["layout"]["boot"], &p2);
     run_tool(Command::new("fsck.fat").arg("-n").arg(&p2)).unwrap();
-    let listing = run_tool(Command::new("mdir").args(["-b", "-i"]).arg(&p2).arg("::/EFI/BOOT")).unwrap();
+    let listing =
+        run_tool(Command::new("mdir").args(["-b", "-i"]).arg(&p2).arg("::/EFI/BOOT")).unwrap();
     assert!(listing.contains("BOOTX64.EFI"), "{listing}");
     let copied = img.with_extension("efi");
-    run_tool(Command::new("mcopy").arg("-n").arg("-i").arg(&p2).arg("::/EFI/BOOT/BOOTX64.EFI").arg(&copied)).unwrap();
+    run_tool(
+        Command::new("mcopy")
+            .arg("-n")
+            .arg("-i")
+            .arg(&p2)
+            .arg("::/EFI/BOOT/BOOTX64.EFI")
+            .arg(&copied),
+    )
+    .unwrap();
     assert_eq!(std::fs::read(&copied).unwrap(), std::fs::read(efi_or_stand_in()).unwrap());
     std::fs::remove_file(p2).unwrap();
 }
@@ -90,7 +116,10 @@ fn install_gpt_and_mbr_at_512_and_4096_validate_with_independent_tools() {
         if scheme == "--gpt" && ss == "512" {
             let v = run_tool(Command::new("sgdisk").arg("-v").arg(&img)).unwrap();
             assert!(v.contains("No problems found"), "{v}");
-            let json: Value = serde_json::from_str(&run_tool(Command::new("sfdisk").arg("--json").arg(&img)).unwrap()).unwrap();
+            let json: Value = serde_json::from_str(
+                &run_tool(Command::new("sfdisk").arg("--json").arg(&img)).unwrap(),
+            )
+            .unwrap();
             let parts = json["partitiontable"]["partitions"].as_array().unwrap();
             assert_eq!(parts.len(), 2);
             assert_eq!(parts[0]["type"], "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7");
@@ -106,7 +135,10 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let img = dir.path().join("new.img");
     let out = ok(&["install", img.to_str().unwrap(), "--size", "8G", "--dry-run"]);
-    assert!(out.contains("partition 1 (data)") && out.contains("dry run: nothing written"), "{out}");
+    assert!(
+        out.contains("partition 1 (data)") && out.contains("dry run: nothing written"),
+        "{out}"
+    );
     assert!(!img.exists());
     let err = fails(&["install", img.to_str().unwrap()]);
     assert!(err.contains("--size"), "{err}");
@@ -127,7 +159,6 @@ fn refuses_directories_character_devices_and_non_drives() {
     let err = fails(&["info", plain.to_str().unwrap()]);
     assert!(err.contains("not a polyboot drive"), "{err}");
 }
-
 
 #[test]
 fn add_ls_rm_verify_200_files_unicode_long_names_sparse_5g() {
@@ -163,7 +194,8 @@ fn add_ls_rm_verify_200_files_unicode_long_names_sparse_5g() {
         args.extend(names.iter().map(|n| n.as_str()));
         ok(&args);
     }
-    let listing: Value = serde_json::from_str(&ok(&["ls", s, "nested/level-3/deeper", "--json"])).unwrap();
+    let listing: Value =
+        serde_json::from_str(&ok(&["ls", s, "nested/level-3/deeper", "--json"])).unwrap();
     assert_eq!(listing.as_array().unwrap().len(), 40, "20 images + 20 .sha256 files");
     assert!(listing.as_array().unwrap().iter().any(|e| e["name"] == "Ünïcödé-日本語-3-0.iso"));
 
@@ -185,7 +217,12 @@ fn add_ls_rm_verify_200_files_unicode_long_names_sparse_5g() {
     let verify: Value = serde_json::from_str(&ok(&["verify", s, "--json"])).unwrap();
     let results = verify.as_array().unwrap();
     assert!(results.len() > 100);
-    assert!(results.iter().all(|r| r["status"] == "ok" || r["path"].as_str().unwrap().ends_with(".bin")), "{verify}");
+    assert!(
+        results
+            .iter()
+            .all(|r| r["status"] == "ok" || r["path"].as_str().unwrap().ends_with(".bin")),
+        "{verify}"
+    );
     fsck_exfat(&img);
     let info = info(&img);
     // 150 images (every fourth file is .bin), 10 removed, 2 added.
@@ -227,9 +264,11 @@ fn files_that_end_up_fragmented_pass_fsck_and_verify() {
     std::fs::write(&big, pattern(99, 10 << 20)).unwrap();
     ok(&["add", "-q", s, big.to_str().unwrap()]);
     let listing: Value = serde_json::from_str(&ok(&["ls", s, "/", "--json"])).unwrap();
-    let entry = listing.as_array().unwrap().iter().find(|e| e["name"] == "pieces.iso").unwrap().clone();
+    let entry =
+        listing.as_array().unwrap().iter().find(|e| e["name"] == "pieces.iso").unwrap().clone();
     assert!(entry["fragments"].as_u64().unwrap() >= 10, "stored in pieces: {entry}");
-    let verified: Value = serde_json::from_str(&ok(&["verify", s, "/pieces.iso", "--json"])).unwrap();
+    let verified: Value =
+        serde_json::from_str(&ok(&["verify", s, "/pieces.iso", "--json"])).unwrap();
     assert_eq!(verified[0]["status"], "ok", "every byte reads back through our reader");
     fsck_exfat(&img);
 }
@@ -242,9 +281,14 @@ fn verify_detects_corruption_and_full_drive_is_a_clear_error() {
     ok(&["install", s, "--size", "128M"]);
     let file = dir.path().join("x.iso");
     std::fs::write(&file, pattern(1, 200_000)).unwrap();
-    let added: Value = serde_json::from_str(&ok(&["add", s, file.to_str().unwrap(), "--json"])).unwrap();
+    let added: Value =
+        serde_json::from_str(&ok(&["add", s, file.to_str().unwrap(), "--json"])).unwrap();
     let sums = run_tool(Command::new("sha256sum").arg(&file)).unwrap();
-    assert_eq!(added[0]["sha256"].as_str().unwrap(), sums.split_whitespace().next().unwrap(), "recorded hash = sha256sum");
+    assert_eq!(
+        added[0]["sha256"].as_str().unwrap(),
+        sums.split_whitespace().next().unwrap(),
+        "recorded hash = sha256sum"
+    );
     ok(&["verify", s]);
 
     // Flip one byte of the file's data behind the file system's back.

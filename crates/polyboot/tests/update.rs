@@ -2,7 +2,9 @@
 //! step (failpoints) leaves a drive that fsck.fat accepts, that boots (OVMF), and that a second
 //! `update` finishes. Checked with independent tools: fsck.fat, mtools, sfdisk.
 
-use polyboot::drive::update::{FAILPOINT_ENV, FAILPOINT_EXIT_CODE, STEP_FAILPOINTS, TORN_FAILPOINTS};
+use polyboot::drive::update::{
+    FAILPOINT_ENV, FAILPOINT_EXIT_CODE, STEP_FAILPOINTS, TORN_FAILPOINTS,
+};
 use polyboot_tests::{artifacts, pattern, run_tool, Disk, Firmware, Vm, VmConfig};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -55,14 +57,23 @@ impl Payloads {
     #[track_caller]
     fn ok(&self, args: &[&str]) -> String {
         let out = self.polyboot(args, None);
-        assert!(out.status.success(), "polyboot {args:?} failed:\n{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "polyboot {args:?} failed:\n{}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
         text(&out.stdout)
     }
 
     #[track_caller]
     fn fails(&self, args: &[&str]) -> String {
         let out = self.polyboot(args, None);
-        assert!(!out.status.success(), "polyboot {args:?} should have failed:\n{}", text(&out.stdout));
+        assert!(
+            !out.status.success(),
+            "polyboot {args:?} should have failed:\n{}",
+            text(&out.stdout)
+        );
         text(&out.stderr)
     }
 
@@ -82,8 +93,17 @@ impl Payloads {
     /// Run `update` stopped at `failpoint`.
     #[track_caller]
     fn interrupted_update(&self, img: &Path, failpoint: &str) {
-        let out = self.polyboot(&["update", img.to_str().unwrap(), "--efi", self.new.to_str().unwrap()], Some(failpoint));
-        assert_eq!(out.status.code(), Some(FAILPOINT_EXIT_CODE), "{failpoint} not reached:\n{}{}", text(&out.stdout), text(&out.stderr));
+        let out = self.polyboot(
+            &["update", img.to_str().unwrap(), "--efi", self.new.to_str().unwrap()],
+            Some(failpoint),
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(FAILPOINT_EXIT_CODE),
+            "{failpoint} not reached:\n{}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
     }
 
     fn info(&self, img: &Path) -> Value {
@@ -138,7 +158,11 @@ impl BootPart {
 
     /// `fsck.fat -n`: (clean, output).
     fn fsck(&self) -> (bool, String) {
-        let out = Command::new("fsck.fat").arg("-n").arg(&self.path).output().expect("fsck.fat (dosfstools)");
+        let out = Command::new("fsck.fat")
+            .arg("-n")
+            .arg(&self.path)
+            .output()
+            .expect("fsck.fat (dosfstools)");
         (out.status.success(), format!("{}{}", text(&out.stdout), text(&out.stderr)))
     }
 
@@ -151,16 +175,27 @@ impl BootPart {
     fn file(&self, path: &str) -> Vec<u8> {
         let out = self.path.with_extension("copy");
         let _ = std::fs::remove_file(&out);
-        run_tool(Command::new("mcopy").arg("-n").arg("-i").arg(&self.path).arg(format!("::{path}")).arg(&out)).unwrap();
+        run_tool(
+            Command::new("mcopy")
+                .arg("-n")
+                .arg("-i")
+                .arg(&self.path)
+                .arg(format!("::{path}"))
+                .arg(&out),
+        )
+        .unwrap();
         std::fs::read(&out).unwrap()
     }
 
     fn dir(&self, path: &str) -> String {
-        run_tool(Command::new("mdir").arg("-b").arg("-i").arg(&self.path).arg(format!("::{path}"))).unwrap()
+        run_tool(Command::new("mdir").arg("-b").arg("-i").arg(&self.path).arg(format!("::{path}")))
+            .unwrap()
     }
 
     fn stamp(&self) -> Value {
-        let s = run_tool(Command::new("mtype").arg("-i").arg(&self.path).arg("::/polyboot/stamp.json")).unwrap();
+        let s =
+            run_tool(Command::new("mtype").arg("-i").arg(&self.path).arg("::/polyboot/stamp.json"))
+                .unwrap();
         serde_json::from_str(&s).unwrap()
     }
 }
@@ -170,11 +205,19 @@ impl BootPart {
 fn assert_updated(p: &Payloads, img: &Path) {
     let part = BootPart::extract(p, img);
     part.assert_clean("after the update");
-    assert!(part.file("/EFI/BOOT/BOOTX64.EFI") == p.new_bytes(), "BOOTX64.EFI is not the new payload");
+    assert!(
+        part.file("/EFI/BOOT/BOOTX64.EFI") == p.new_bytes(),
+        "BOOTX64.EFI is not the new payload"
+    );
     assert_eq!(part.stamp()["bootx64_sha256"], hex(&Sha256::digest(p.new_bytes())));
     assert_eq!(part.stamp()["polyboot_version"], env!("CARGO_PKG_VERSION"));
     let listing = part.dir("/EFI/BOOT") + &part.dir("/polyboot");
-    assert!(!listing.contains("NEW") && !listing.contains("OLD") && !listing.to_lowercase().contains(".new"), "{listing}");
+    assert!(
+        !listing.contains("NEW")
+            && !listing.contains("OLD")
+            && !listing.to_lowercase().contains(".new"),
+        "{listing}"
+    );
 }
 
 #[test]
@@ -205,17 +248,26 @@ fn update_replaces_the_boot_files_and_nothing_else() {
     let out = p.update(&img);
     let old_hash = hex(&Sha256::digest(p.old_bytes()));
     let new_hash = hex(&Sha256::digest(p.new_bytes()));
-    assert!(out.contains(&old_hash) && out.contains(&new_hash), "old and new hashes are shown:\n{out}");
+    assert!(
+        out.contains(&old_hash) && out.contains(&new_hash),
+        "old and new hashes are shown:\n{out}"
+    );
     assert!(out.contains("rewrite the boot code") && out.contains("updated"), "{out}");
 
     assert_eq!(sha256_range(&img, data_off, data_size), data_hash, "partition 1 changed");
     assert_eq!(sha256_range(&img, 440, gap_start - 440), tables_hash, "MBR table / GPT changed");
-    assert_eq!(sha256_range(&img, boot_off + boot_size, disk_bytes - boot_off - boot_size), tail_hash, "backup GPT changed");
+    assert_eq!(
+        sha256_range(&img, boot_off + boot_size, disk_bytes - boot_off - boot_size),
+        tail_hash,
+        "backup GPT changed"
+    );
     assert_eq!(run_tool(Command::new("sfdisk").arg("--json").arg(&img)).unwrap(), sfdisk_before);
     let after = p.info(&img);
     assert_eq!(after["layout"], before["layout"], "disk GUID, partitions");
     assert_eq!(after["free_bytes"], before["free_bytes"]);
-    let zeros = |off: u64, len: u64| sha256_range(&img, off, len) == hex(&Sha256::digest(vec![0u8; len as usize]));
+    let zeros = |off: u64, len: u64| {
+        sha256_range(&img, off, len) == hex(&Sha256::digest(vec![0u8; len as usize]))
+    };
     // With the BIOS boot code built: stage 0 in the MBR, stage 1 at the start of the gap and
     // the rest of the gap zeroed; without it (a build of the CLI alone): zeros.
     let f = std::fs::File::open(&img).unwrap();
@@ -228,7 +280,10 @@ fn update_replaces_the_boot_files_and_nothing_else() {
         let end = gap_start + u64::from(u16::from_le_bytes([mbr[422], mbr[423]])) * 512;
         assert!(zeros(end, data_off - end), "rest of the loader gap zeroed");
     } else {
-        assert!(zeros(0, 440) && zeros(gap_start, data_off - gap_start), "build without BIOS code: zeros");
+        assert!(
+            zeros(0, 440) && zeros(gap_start, data_off - gap_start),
+            "build without BIOS code: zeros"
+        );
     }
     assert_updated(&p, &img);
     p.ok(&["verify", s]);
@@ -277,7 +332,9 @@ fn update_mbr_4096() {
 
 /// Which BOOTX64.EFI a drive interrupted at `failpoint` must hold.
 fn expect_new_efi(failpoint: &str) -> bool {
-    let switched = |list: &[&str], at: &str| list.iter().position(|f| *f == failpoint) >= list.iter().position(|f| *f == at);
+    let switched = |list: &[&str], at: &str| {
+        list.iter().position(|f| *f == failpoint) >= list.iter().position(|f| *f == at)
+    };
     if STEP_FAILPOINTS.contains(&failpoint) {
         switched(STEP_FAILPOINTS, "efi-switched")
     } else {
@@ -289,7 +346,11 @@ fn expect_new_efi(failpoint: &str) -> bool {
 fn every_interruption_leaves_a_clean_bootable_drive_and_a_rerun_finishes() {
     let p = Payloads::new(false);
     let (old, new) = (p.old_bytes(), p.new_bytes());
-    for (failpoint, step) in STEP_FAILPOINTS.iter().map(|f| (*f, true)).chain(TORN_FAILPOINTS.iter().map(|f| (*f, false))) {
+    for (failpoint, step) in STEP_FAILPOINTS
+        .iter()
+        .map(|f| (*f, true))
+        .chain(TORN_FAILPOINTS.iter().map(|f| (*f, false)))
+    {
         let img = p.install("interrupted.img", &[]);
         p.interrupted_update(&img, failpoint);
         let part = BootPart::extract(&p, &img);
@@ -298,14 +359,26 @@ fn every_interruption_leaves_a_clean_bootable_drive_and_a_rerun_finishes() {
             assert!(clean, "fsck.fat -n after an update stopped at {failpoint}:\n{fsck}");
         } else {
             // Inside a step, at worst clusters no file owns (and FAT 2 lagging in them).
-            assert!(!fsck.contains("Duplicate") && !fsck.contains("Orphan") && !fsck.contains("truncat"), "{failpoint}:\n{fsck}");
+            assert!(
+                !fsck.contains("Duplicate")
+                    && !fsck.contains("Orphan")
+                    && !fsck.contains("truncat"),
+                "{failpoint}:\n{fsck}"
+            );
         }
         let efi = part.file("/EFI/BOOT/BOOTX64.EFI");
         let want = if expect_new_efi(failpoint) { &new } else { &old };
-        assert!(efi == *want, "{failpoint}: BOOTX64.EFI is {} bytes, neither the old nor the new payload whole", efi.len());
+        assert!(
+            efi == *want,
+            "{failpoint}: BOOTX64.EFI is {} bytes, neither the old nor the new payload whole",
+            efi.len()
+        );
         // Still a polyboot drive: the stamp is there and names one of the two.
         let stamp = part.stamp()["bootx64_sha256"].as_str().unwrap().to_string();
-        assert!(stamp == hex(&Sha256::digest(&old)) || stamp == hex(&Sha256::digest(&new)), "{failpoint}");
+        assert!(
+            stamp == hex(&Sha256::digest(&old)) || stamp == hex(&Sha256::digest(&new)),
+            "{failpoint}"
+        );
         p.info(&img);
 
         p.update(&img);
@@ -330,10 +403,16 @@ fn refuses_what_is_not_a_polyboot_drive_and_dry_run_writes_nothing() {
 
     let img = p.install("dry.img", &[]);
     let hash = sha256_file(&img);
-    let out = p.ok(&["update", img.to_str().unwrap(), "--efi", p.new.to_str().unwrap(), "--dry-run"]);
-    assert!(out.contains("replace \\EFI\\BOOT\\BOOTX64.EFI") && out.contains("dry run: nothing written"), "{out}");
+    let out =
+        p.ok(&["update", img.to_str().unwrap(), "--efi", p.new.to_str().unwrap(), "--dry-run"]);
+    assert!(
+        out.contains("replace \\EFI\\BOOT\\BOOTX64.EFI")
+            && out.contains("dry run: nothing written"),
+        "{out}"
+    );
     assert_eq!(sha256_file(&img), hash);
-    let dry = ["update", img.to_str().unwrap(), "--efi", p.new.to_str().unwrap(), "--dry-run", "--json"];
+    let dry =
+        ["update", img.to_str().unwrap(), "--efi", p.new.to_str().unwrap(), "--dry-run", "--json"];
     let json: Value = serde_json::from_str(&p.ok(&dry)).unwrap();
     assert_eq!(json["written"], false);
     assert_eq!(json["new"]["bootx64_sha256"], hex(&Sha256::digest(p.new_bytes())));
@@ -351,7 +430,14 @@ fn refuses_when_the_switch_cannot_be_one_sector_write() {
     std::fs::write(&filler, b"x").unwrap();
     let target = format!("{}@@{boot_off}", img.display());
     for i in 0..12 {
-        run_tool(Command::new("mcopy").arg("-i").arg(&target).arg(&filler).arg(format!("::/EFI/BOOT/F{i}.TXT"))).unwrap();
+        run_tool(
+            Command::new("mcopy")
+                .arg("-i")
+                .arg(&target)
+                .arg(&filler)
+                .arg(format!("::/EFI/BOOT/F{i}.TXT")),
+        )
+        .unwrap();
     }
     let hash = sha256_file(&img);
     let err = p.fails(&["update", img.to_str().unwrap(), "--efi", p.new.to_str().unwrap()]);
@@ -369,7 +455,9 @@ fn ovmf_boots_drives_interrupted_before_and_after_the_switch() -> anyhow::Result
         let mut disk = Disk::new(&img);
         disk.read_only = true;
         let name = format!("update-interrupted-{failpoint}");
-        let mut vm = Vm::start(VmConfig::new(&name, Firmware::Uefi).disk(disk).timeout(Duration::from_secs(60)))?;
+        let mut vm = Vm::start(
+            VmConfig::new(&name, Firmware::Uefi).disk(disk).timeout(Duration::from_secs(60)),
+        )?;
         let t = vm.wait_for(&format!("polyboot {}", env!("CARGO_PKG_VERSION")))?;
         eprintln!("{name}: banner after {t:?}");
         drop(vm);

@@ -46,9 +46,15 @@ fn polyboot() -> Command {
 fn drive(dir: &Path) -> PathBuf {
     let img = dir.join("drive.img");
     let d = img.to_str().unwrap();
-    for args in [&["install", d, "--size", "256M", "--yes"][..], &["add", d, artifacts::IPXE_ISO][..]] {
+    for args in
+        [&["install", d, "--size", "256M", "--yes"][..], &["add", d, artifacts::IPXE_ISO][..]]
+    {
         let out = polyboot().args(args).output().unwrap();
-        assert!(out.status.success(), "polyboot {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "polyboot {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     img
 }
@@ -85,13 +91,20 @@ fn vm(name: &str, args: &[&str]) -> Run {
         if started.elapsed() > WATCHDOG {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("polyboot vm {args:?} still running after {WATCHDOG:?} (logs in {})", log_dir.display());
+            panic!(
+                "polyboot vm {args:?} still running after {WATCHDOG:?} (logs in {})",
+                log_dir.display()
+            );
         }
         std::thread::sleep(Duration::from_millis(100));
     };
     let read = |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap()).into_owned();
     let run = Run { ok: status.success(), console: read(&out), stderr: read(&err), log_dir };
-    eprintln!("{name}: polyboot vm {args:?} -> {status} after {:.1} s\n{}", started.elapsed().as_secs_f64(), run.stderr);
+    eprintln!(
+        "{name}: polyboot vm {args:?} -> {status} after {:.1} s\n{}",
+        started.elapsed().as_secs_f64(),
+        run.stderr
+    );
     run
 }
 
@@ -123,20 +136,34 @@ fn uefi_shows_the_menu_of_a_drive_made_by_the_cli() {
     assert!(c.contains("polyboot: menu ready: 1 images"), "{}", tail(c));
     assert!(c.contains("1 images on POLYBOOT"), "menu title:\n{}", tail(c));
     assert!(c.contains("/ipxe.iso"), "menu row:\n{}", tail(c));
-    assert!(run.stderr.contains("as a USB stick, UEFI (OVMF)") && run.stderr.contains("snapshot"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("as a USB stick, UEFI (OVMF)") && run.stderr.contains("snapshot"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("TCG") || run.stderr.contains("KVM"), "{}", run.stderr);
     assert!(run.stderr.contains("menu ready after"), "{}", run.stderr);
-    assert!(std::fs::read_to_string(run.log_dir.join("serial.log")).unwrap().contains("polyboot: menu ready"));
+    assert!(std::fs::read_to_string(run.log_dir.join("serial.log"))
+        .unwrap()
+        .contains("polyboot: menu ready"));
 }
 
 #[test]
 fn bios_shows_the_menu_of_a_drive_made_by_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let img = drive(dir.path());
-    let run = vm("vm-bios-menu", &[img.to_str().unwrap(), "--bios", "--expect", "polyboot-bios: menu:   Firmware setup"]).expect_ok();
+    let run = vm(
+        "vm-bios-menu",
+        &[img.to_str().unwrap(), "--bios", "--expect", "polyboot-bios: menu:   Firmware setup"],
+    )
+    .expect_ok();
     let c = &run.console;
     assert!(c.contains("polyboot-bios: menu ready: 1 images"), "{}", tail(c));
-    assert!(c.contains("polyboot-bios: menu: > /ipxe.iso"), "the ISO is listed and selected:\n{}", tail(c));
+    assert!(
+        c.contains("polyboot-bios: menu: > /ipxe.iso"),
+        "the ISO is listed and selected:\n{}",
+        tail(c)
+    );
     assert!(run.stderr.contains("BIOS (SeaBIOS)"), "{}", run.stderr);
 }
 
@@ -144,7 +171,11 @@ fn bios_shows_the_menu_of_a_drive_made_by_the_cli() {
 fn uefi_boots_the_image_picked_with_dash_dash_image() {
     let dir = tempfile::tempdir().unwrap();
     let img = drive(dir.path());
-    let run = vm("vm-uefi-image", &[img.to_str().unwrap(), "--image", "ipxe.iso", "--expect", artifacts::IPXE_MARKER]).expect_ok();
+    let run = vm(
+        "vm-uefi-image",
+        &[img.to_str().unwrap(), "--image", "ipxe.iso", "--expect", artifacts::IPXE_MARKER],
+    )
+    .expect_ok();
     assert!(run.stderr.contains("typed \"ipxe.iso\" and Enter into the menu"), "{}", run.stderr);
     assert!(run.console.contains("polyboot: booting /ipxe.iso"), "{}", tail(&run.console));
     assert!(run.console.contains(artifacts::IPXE_MARKER));
@@ -152,7 +183,8 @@ fn uefi_boots_the_image_picked_with_dash_dash_image() {
 
 #[test]
 fn uefi_boots_a_bare_iso_as_a_cdrom() {
-    let run = vm("vm-bare-iso", &[artifacts::IPXE_ISO, "--expect", artifacts::IPXE_MARKER]).expect_ok();
+    let run =
+        vm("vm-bare-iso", &[artifacts::IPXE_ISO, "--expect", artifacts::IPXE_MARKER]).expect_ok();
     assert!(run.stderr.contains("(ISO image) as a CD-ROM"), "{}", run.stderr);
     assert!(!run.console.contains("polyboot: menu ready"), "no polyboot menu in between");
 }
@@ -161,7 +193,15 @@ fn uefi_boots_a_bare_iso_as_a_cdrom() {
 fn expect_that_never_comes_exits_1_at_the_timeout() {
     let _one = ONE_VM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let out = polyboot()
-        .args(["vm", artifacts::IPXE_ISO, "--serial", "--expect", "text no firmware prints", "--timeout", "3"])
+        .args([
+            "vm",
+            artifacts::IPXE_ISO,
+            "--serial",
+            "--expect",
+            "text no firmware prints",
+            "--timeout",
+            "3",
+        ])
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -176,20 +216,27 @@ fn dry_run_and_early_errors() {
     let dir = tempfile::tempdir().unwrap();
     let img = drive(dir.path());
     let d = img.to_str().unwrap();
-    let out = polyboot().args(["vm", d, "--image", "ipxe", "--bios", "--dry-run", "--json"]).output().unwrap();
+    let out = polyboot()
+        .args(["vm", d, "--image", "ipxe", "--bios", "--dry-run", "--json"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(plan["target_kind"], "polyboot drive");
     assert_eq!(plan["firmware"], "bios");
     assert_eq!(plan["snapshot"], true);
     assert_eq!(plan["preselect"]["image"], "/ipxe.iso");
-    let qemu: Vec<&str> = plan["qemu"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    let qemu: Vec<&str> =
+        plan["qemu"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
     assert_eq!(qemu[0], "qemu-system-x86_64");
     assert!(qemu.contains(&"-snapshot"));
     assert!(qemu.iter().any(|a| a.starts_with("usb-storage,bus=xhci.0")), "{qemu:?}");
 
     let (ok, _, err) = common::run(&["vm", d, "--image", "nothere.iso", "--dry-run"]);
-    assert!(!ok && err.contains("no such image in the drive's menu (it lists: /ipxe.iso)"), "{err}");
+    assert!(
+        !ok && err.contains("no such image in the drive's menu (it lists: /ipxe.iso)"),
+        "{err}"
+    );
     let (ok, _, err) = common::run(&["vm", artifacts::IPXE_ISO, "--image", "x", "--dry-run"]);
     assert!(!ok && err.contains("not a polyboot drive"), "{err}");
     let (ok, _, err) = common::run(&["vm", "/nonexistent.img", "--dry-run"]);

@@ -126,10 +126,7 @@ fn wiminfo_images(wim: &Path) -> BTreeMap<u32, BTreeMap<String, String>> {
 fn wiminfo_field(wim: &Path, label: &str) -> String {
     let out = run_tool(Command::new(find_tool("wiminfo")).arg(wim)).unwrap();
     out.lines()
-        .find_map(|l| {
-            l.strip_prefix(label)
-                .map(|v| v.trim_start_matches(':').trim().to_string())
-        })
+        .find_map(|l| l.strip_prefix(label).map(|v| v.trim_start_matches(':').trim().to_string()))
         .unwrap()
 }
 
@@ -142,30 +139,12 @@ fn assert_matches_wiminfo(report: &Value, wim: &Path) {
     for (e, (index, w)) in eds.iter().zip(&oracle) {
         assert_eq!(e["index"], *index);
         assert_eq!(e["name"].as_str(), Some(w["Name"].as_str()));
-        assert_eq!(
-            e["display_name"].as_str(),
-            w.get("Display Name").map(String::as_str)
-        );
-        assert_eq!(
-            e["description"].as_str(),
-            w.get("Description").map(String::as_str)
-        );
-        assert_eq!(
-            e["edition"].as_str(),
-            w.get("Edition ID").map(String::as_str)
-        );
-        assert_eq!(
-            e["total_bytes"].as_u64().unwrap().to_string(),
-            w["Total Bytes"]
-        );
-        assert_eq!(
-            e["dir_count"].as_u64().unwrap().to_string(),
-            w["Directory Count"]
-        );
-        assert_eq!(
-            e["file_count"].as_u64().unwrap().to_string(),
-            w["File Count"]
-        );
+        assert_eq!(e["display_name"].as_str(), w.get("Display Name").map(String::as_str));
+        assert_eq!(e["description"].as_str(), w.get("Description").map(String::as_str));
+        assert_eq!(e["edition"].as_str(), w.get("Edition ID").map(String::as_str));
+        assert_eq!(e["total_bytes"].as_u64().unwrap().to_string(), w["Total Bytes"]);
+        assert_eq!(e["dir_count"].as_u64().unwrap().to_string(), w["Directory Count"]);
+        assert_eq!(e["file_count"].as_u64().unwrap().to_string(), w["File Count"]);
         let arch = match w["Architecture"].as_str() {
             "x86_64" => "x64",
             "ARM64" => "arm64",
@@ -216,13 +195,7 @@ fn editions_match_wiminfo_for_every_compression() {
         ("LZMS", false, "WIM"),
         ("LZMS", true, "ESD"),
     ] {
-        let wim = make_wim(
-            dir.path(),
-            &tree,
-            &format!("{compress}-{solid}.wim"),
-            compress,
-            solid,
-        );
+        let wim = make_wim(dir.path(), &tree, &format!("{compress}-{solid}.wim"), compress, solid);
         let report = editions_json(&wim);
         assert_matches_wiminfo(&report, &wim);
         assert_eq!(report["format"], format, "{compress} {solid}");
@@ -312,14 +285,17 @@ fn editions_inside_a_windows_shaped_udf_iso() {
     let udf_only = dir.path().join("udf-only.iso");
     let mut bytes = std::fs::read(&iso).unwrap();
     let sector = |n: usize| n * 2048..(n + 1) * 2048;
-    let vrs: Vec<usize> = (16..32).filter(|&n| [&b"BEA01"[..], b"NSR02", b"TEA01"].contains(&&bytes[sector(n)][1..6])).collect();
+    let vrs: Vec<usize> = (16..32)
+        .filter(|&n| [&b"BEA01"[..], b"NSR02", b"TEA01"].contains(&&bytes[sector(n)][1..6]))
+        .collect();
     assert_eq!(vrs.len(), 3, "{vrs:?}");
     for n in 16..vrs[2] + 1 {
         let src = vrs.get(n - 16).map(|&s| bytes[sector(s)].to_vec()).unwrap_or(vec![0; 2048]);
         bytes[sector(n)].copy_from_slice(&src);
     }
     std::fs::write(&udf_only, &bytes).unwrap();
-    assert!(run_tool(Command::new(find_tool("isoinfo")).arg("-d").arg("-i").arg(&udf_only)).map_or(true, |o| o.contains("NOT in ISO 9660")));
+    assert!(run_tool(Command::new(find_tool("isoinfo")).arg("-d").arg("-i").arg(&udf_only))
+        .map_or(true, |o| o.contains("NOT in ISO 9660")));
     let report = editions_json(&udf_only);
     assert_matches_wiminfo(&report, &wim);
     assert_eq!(report["iso_tree"], "UDF");
@@ -331,11 +307,7 @@ fn editions_inside_a_windows_shaped_udf_iso() {
     let report = editions_json(&iso);
     assert_matches_wiminfo(&report, &wim);
     assert_eq!(
-        (
-            report["format"].as_str(),
-            report["parts"].as_u64(),
-            report["iso_tree"].as_str()
-        ),
+        (report["format"].as_str(), report["parts"].as_u64(), report["iso_tree"].as_str()),
         (Some("SWM"), Some(parts.len() as u64), Some("UDF"))
     );
 }
@@ -433,13 +405,8 @@ fn under_sources(parts: &[PathBuf]) -> Vec<(String, &Path)> {
 fn split(dir: &Path, wim: &Path) -> Vec<PathBuf> {
     let out = dir.join("split");
     std::fs::create_dir_all(&out).unwrap();
-    run_tool(
-        Command::new(find_tool("wimsplit"))
-            .arg(wim)
-            .arg(out.join("install.swm"))
-            .arg("1"),
-    )
-    .unwrap();
+    run_tool(Command::new(find_tool("wimsplit")).arg(wim).arg(out.join("install.swm")).arg("1"))
+        .unwrap();
     let mut parts = vec![out.join("install.swm")];
     for n in 2.. {
         let p = out.join(format!("install{n}.swm"));
@@ -461,18 +428,12 @@ fn split_sets_on_the_host() {
     let report = editions_json(&parts[0]);
     assert_matches_wiminfo(&report, &wim);
     assert_eq!(report["parts"], parts.len());
-    let total: u64 = parts
-        .iter()
-        .map(|p| std::fs::metadata(p).unwrap().len())
-        .sum();
+    let total: u64 = parts.iter().map(|p| std::fs::metadata(p).unwrap().len()).sum();
     assert_eq!(report["file_bytes"], total);
 
     let err = editions_error(&[parts[1].to_str().unwrap()]);
     assert!(
-        err.contains(&format!(
-            "part 2 of {} of a split image: give the first part",
-            parts.len()
-        )),
+        err.contains(&format!("part 2 of {} of a split image: give the first part", parts.len())),
         "{err}"
     );
     // A part of another set (same name, different GUID) is refused.
@@ -480,10 +441,7 @@ fn split_sets_on_the_host() {
     let other_dir = dir.path().join("other");
     std::fs::create_dir_all(&other_dir).unwrap();
     run_tool(
-        Command::new(find_tool("wimsplit"))
-            .arg(&other)
-            .arg(other_dir.join("install.swm"))
-            .arg("1"),
+        Command::new(find_tool("wimsplit")).arg(&other).arg(other_dir.join("install.swm")).arg("1"),
     )
     .unwrap();
     std::fs::copy(other_dir.join("install2.swm"), &parts[1]).unwrap();
@@ -503,10 +461,7 @@ fn clear_errors() {
     assert!(err.contains("not a Windows image"), "{err}");
 
     let err = editions_error(&["/usr/lib/ipxe/ipxe.iso"]);
-    assert!(
-        err.contains("no Windows install image in this ISO"),
-        "{err}"
-    );
+    assert!(err.contains("no Windows install image in this ISO"), "{err}");
 
     let tree = fake_windows_tree(dir.path());
     let wim = make_wim(dir.path(), &tree, "x.wim", "LZX", false);
@@ -515,10 +470,7 @@ fn clear_errors() {
     bytes[8] = 100; // header size
     std::fs::write(&wim, &bytes).unwrap();
     let err = editions_error(&[wim.to_str().unwrap()]);
-    assert!(
-        err.contains("corrupt") && err.contains("header size 100"),
-        "{err}"
-    );
+    assert!(err.contains("corrupt") && err.contains("header size 100"), "{err}");
     std::fs::write(&wim, &good[..good.len() - 10]).unwrap(); // the XML is at the end
     let err = editions_error(&[wim.to_str().unwrap()]);
     assert!(err.contains("truncated WIM"), "{err}");
@@ -531,10 +483,7 @@ fn clear_errors() {
         "{err}"
     );
     let err = editions_error(&[w, "--edition", "professional"]);
-    assert!(
-        err.contains("matches several editions") && err.contains("--index"),
-        "{err}"
-    );
+    assert!(err.contains("matches several editions") && err.contains("--index"), "{err}");
     let err = editions_error(&[w, "--edition", "Enterprise"]);
     assert!(err.contains("no edition named \"Enterprise\""), "{err}");
     let (ok, out, err) = polyboot(&["wtg", "editions", w, "--edition", "core", "--json"]);
@@ -543,25 +492,15 @@ fn clear_errors() {
     assert_eq!(v["editions"].as_array().unwrap().len(), 1);
     assert_eq!(v["editions"][0]["index"], 1);
     let (ok, out, _) = polyboot(&["wtg", "editions", "--help"]);
-    assert!(
-        ok && out.contains("Examples:") && out.contains("polyboot wtg editions"),
-        "{out}"
-    );
+    assert!(ok && out.contains("Examples:") && out.contains("polyboot wtg editions"), "{out}");
 }
 
 /// A file holding a bare NTFS filesystem (what wimlib's NTFS-3G mode writes into).
 fn ntfs_image(dir: &Path, name: &str) -> PathBuf {
     let img = dir.join(name);
-    std::fs::File::create(&img)
-        .unwrap()
-        .set_len(64 << 20)
+    std::fs::File::create(&img).unwrap().set_len(64 << 20).unwrap();
+    run_tool(Command::new(find_tool("mkntfs")).args(["-F", "-Q", "-q", "-L", "WTG"]).arg(&img))
         .unwrap();
-    run_tool(
-        Command::new(find_tool("mkntfs"))
-            .args(["-F", "-Q", "-q", "-L", "WTG"])
-            .arg(&img),
-    )
-    .unwrap();
     img
 }
 
@@ -570,20 +509,9 @@ fn assert_applied(img: &Path, tree: &Path) {
     let expected = host_paths(tree);
     assert_eq!(ntfs_paths(img), expected);
     for p in expected.iter().filter(|p| tree.join(&p[1..]).is_file()) {
-        let out = Command::new(find_tool("ntfscat"))
-            .arg(img)
-            .arg(p)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "ntfscat {p}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            out.stdout == std::fs::read(tree.join(&p[1..])).unwrap(),
-            "{p} differs"
-        );
+        let out = Command::new(find_tool("ntfscat")).arg(img).arg(p).output().unwrap();
+        assert!(out.status.success(), "ntfscat {p}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.stdout == std::fs::read(tree.join(&p[1..])).unwrap(), "{p} differs");
     }
 }
 
@@ -618,26 +546,9 @@ fn apply_and_check(image: &Path, index: u32, tree: &Path, dir: &Path, name: &str
 fn apply_to_ntfs_reads_back_with_ntfs3g_tools() {
     let dir = tempfile::tempdir().unwrap();
     let tree = fake_windows_tree(dir.path());
-    for (compress, solid) in [
-        ("XPRESS", false),
-        ("LZX", false),
-        ("LZMS", false),
-        ("LZMS", true),
-    ] {
-        let wim = make_wim(
-            dir.path(),
-            &tree,
-            &format!("{compress}-{solid}.wim"),
-            compress,
-            solid,
-        );
-        apply_and_check(
-            &wim,
-            2,
-            &tree,
-            dir.path(),
-            &format!("{compress}-{solid}.ntfs"),
-        );
+    for (compress, solid) in [("XPRESS", false), ("LZX", false), ("LZMS", false), ("LZMS", true)] {
+        let wim = make_wim(dir.path(), &tree, &format!("{compress}-{solid}.wim"), compress, solid);
+        apply_and_check(&wim, 2, &tree, dir.path(), &format!("{compress}-{solid}.ntfs"));
     }
     let wim = make_wim(dir.path(), &tree, "split-src.wim", "LZX", false);
     let parts = split(dir.path(), &wim);
@@ -722,12 +633,9 @@ fn cancel_stops_the_apply_with_an_error() {
     })
     .unwrap_err();
     assert_eq!(reports, 1, "the first report after the cancel aborts");
-    let cancelled = err.chain().any(|e| {
-        matches!(
-            e.downcast_ref(),
-            Some(polyboot_wimlib::Error::Cancelled { .. })
-        )
-    });
+    let cancelled = err
+        .chain()
+        .any(|e| matches!(e.downcast_ref(), Some(polyboot_wimlib::Error::Cancelled { .. })));
     assert!(cancelled, "{err:#}");
     assert!(format!("{err:#}").contains("cancelled"), "{err:#}");
     // The same WIM still applies in full afterwards (nothing left registered or open).
@@ -742,16 +650,10 @@ fn index_out_of_range_is_refused_by_the_binding() {
     let src = source::open(&wim).unwrap();
     let img = ntfs_image(dir.path(), "x.ntfs");
     let err = wtg::apply(&src, 4, &img, None, &mut |_| {}).unwrap_err();
-    assert!(
-        format!("{err:#}").contains("image 4 does not exist: the WIM has 3 images"),
-        "{err:#}"
-    );
+    assert!(format!("{err:#}").contains("image 4 does not exist: the WIM has 3 images"), "{err:#}");
     // Not an NTFS volume: wimlib's own error text comes through.
     let plain = dir.path().join("zeros.img");
-    std::fs::File::create(&plain)
-        .unwrap()
-        .set_len(8 << 20)
-        .unwrap();
+    std::fs::File::create(&plain).unwrap().set_len(8 << 20).unwrap();
     let err = wtg::apply(&src, 1, &plain, None, &mut |_| {}).unwrap_err();
     assert!(format!("{err:#}").contains("wimlib error"), "{err:#}");
 }

@@ -34,12 +34,8 @@ fn system_hive() -> Vec<u8> {
     sel.set_value(Value::dword("Default", 1));
     root.create_path(r"ControlSet001\Control", 0)
         .unwrap()
-        .set_value(Value::sz(
-            "SystemBootDevice",
-            "multi(0)disk(0)rdisk(0)partition(1)",
-        ));
-    root.create_path(r"ControlSet001\Services\partmgr\Parameters", 0)
-        .unwrap();
+        .set_value(Value::sz("SystemBootDevice", "multi(0)disk(0)rdisk(0)partition(1)"));
+    root.create_path(r"ControlSet001\Services\partmgr\Parameters", 0).unwrap();
     HiveBuilder::new(root).build().unwrap()
 }
 
@@ -102,10 +98,7 @@ fn make_wim(
 ) -> PathBuf {
     let wim = dir.join(name);
     let mut cmd = Command::new(find_tool("wimcapture"));
-    cmd.arg(tree)
-        .arg(&wim)
-        .arg("Windows 10 Pro")
-        .arg(format!("--compress={compress}"));
+    cmd.arg(tree).arg(&wim).arg("Windows 10 Pro").arg(format!("--compress={compress}"));
     if windows {
         for p in [
             "WINDOWS/EDITIONID=Professional",
@@ -178,16 +171,8 @@ fn partition(report: &Json, role: &str) -> (u64, u64, Option<String>) {
 }
 
 fn ntfscat(img: &Path, path: &str) -> Vec<u8> {
-    let out = Command::new(find_tool("ntfscat"))
-        .arg(img)
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ntfscat {path}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new(find_tool("ntfscat")).arg(img).arg(path).output().unwrap();
+    assert!(out.status.success(), "ntfscat {path}: {}", String::from_utf8_lossy(&out.stderr));
     out.stdout
 }
 
@@ -201,18 +186,10 @@ fn hivexget(hive: &Path, key: &str, value: &str) -> String {
 fn bcd_element(hive: &Path, object: &str, element: u32) -> String {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("s");
-    std::fs::write(
-        &script,
-        format!("cd \\Objects\\{object}\\Elements\\{element:08x}\nlsval\n"),
-    )
-    .unwrap();
-    let out = run_tool(
-        Command::new(find_tool("hivexsh"))
-            .arg("-f")
-            .arg(&script)
-            .arg(hive),
-    )
-    .unwrap();
+    std::fs::write(&script, format!("cd \\Objects\\{object}\\Elements\\{element:08x}\nlsval\n"))
+        .unwrap();
+    let out =
+        run_tool(Command::new(find_tool("hivexsh")).arg("-f").arg(&script).arg(hive)).unwrap();
     out.lines()
         .find_map(|l| l.strip_prefix("\"Element\"="))
         .unwrap_or_else(|| panic!("no Element in {out}"))
@@ -221,13 +198,8 @@ fn bcd_element(hive: &Path, object: &str, element: u32) -> String {
 
 fn bcd_device(hive: &Path, object: &str, element: u32) -> Device {
     let shown = bcd_element(hive, object, element);
-    let hex = shown
-        .strip_prefix("hex(3):")
-        .unwrap_or_else(|| panic!("{shown}"));
-    let blob: Vec<u8> = hex
-        .split(',')
-        .map(|b| u8::from_str_radix(b, 16).unwrap())
-        .collect();
+    let hex = shown.strip_prefix("hex(3):").unwrap_or_else(|| panic!("{shown}"));
+    let blob: Vec<u8> = hex.split(',').map(|b| u8::from_str_radix(b, 16).unwrap()).collect();
     bcd::decode_device(&blob).unwrap()
 }
 
@@ -236,17 +208,12 @@ fn bcd_objects(hive: &Path) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("s");
     std::fs::write(&script, "cd \\Objects\nls\n").unwrap();
-    run_tool(
-        Command::new(find_tool("hivexsh"))
-            .arg("-f")
-            .arg(&script)
-            .arg(hive),
-    )
-    .unwrap()
-    .lines()
-    .map(str::to_string)
-    .filter(|l| l.starts_with('{'))
-    .collect()
+    run_tool(Command::new(find_tool("hivexsh")).arg("-f").arg(&script).arg(hive))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .filter(|l| l.starts_with('{'))
+        .collect()
 }
 
 const BOOTMGR_KEY: &str = "{9dea862c-5cdd-4e70-acc1-f32b344d4795}";
@@ -258,44 +225,25 @@ fn check_bcd(store: &Path, boot: Partition, windows: Partition, uefi: bool) {
     assert!(objects.iter().any(|o| o == BOOTMGR_KEY), "{objects:?}");
     let loader = objects.iter().find(|o| *o != BOOTMGR_KEY).unwrap().clone();
     assert_eq!(
-        hivexget(
-            store,
-            &format!("\\Objects\\{BOOTMGR_KEY}\\Description"),
-            "Type"
-        ),
+        hivexget(store, &format!("\\Objects\\{BOOTMGR_KEY}\\Description"), "Type"),
         format!("{}", bcd::TYPE_BOOT_MANAGER)
     );
     assert_eq!(
         hivexget(store, &format!("\\Objects\\{loader}\\Description"), "Type"),
         format!("{}", bcd::TYPE_OS_LOADER)
     );
-    assert_eq!(
-        bcd_device(store, BOOTMGR_KEY, bcd::ELEM_DEVICE),
-        Device::Partition(boot)
-    );
-    assert_eq!(
-        bcd_device(store, &loader, bcd::ELEM_DEVICE),
-        Device::Partition(windows)
-    );
-    assert_eq!(
-        bcd_device(store, &loader, bcd::ELEM_OS_DEVICE),
-        Device::Partition(windows)
-    );
+    assert_eq!(bcd_device(store, BOOTMGR_KEY, bcd::ELEM_DEVICE), Device::Partition(boot));
+    assert_eq!(bcd_device(store, &loader, bcd::ELEM_DEVICE), Device::Partition(windows));
+    assert_eq!(bcd_device(store, &loader, bcd::ELEM_OS_DEVICE), Device::Partition(windows));
     let winload = if uefi {
         r#""\\Windows\\system32\\winload.efi""#
     } else {
         r#""\\Windows\\system32\\winload.exe""#
     };
     assert_eq!(bcd_element(store, &loader, bcd::ELEM_PATH), winload);
-    assert_eq!(
-        bcd_element(store, &loader, bcd::ELEM_SYSTEM_ROOT),
-        r#""\\Windows""#
-    );
+    assert_eq!(bcd_element(store, &loader, bcd::ELEM_SYSTEM_ROOT), r#""\\Windows""#);
     // Recovery disabled.
-    assert_eq!(
-        bcd_element(store, &loader, bcd::ELEM_RECOVERY_ENABLED),
-        "hex(3):00"
-    );
+    assert_eq!(bcd_element(store, &loader, bcd::ELEM_RECOVERY_ENABLED), "hex(3):00");
 }
 
 /// Everything about a written GPT or MBR target, from the raw disk image `img`.
@@ -323,21 +271,12 @@ fn check_target(dir: &Path, img: &Path, report: &Json, tree: &Path, mbr: bool, o
         assert_eq!(parts[1]["type"], "ef");
         assert_eq!(parts[1]["start"].as_u64().unwrap() * 512, esp_off);
         let signature = u32::from_str_radix(sig, 16).unwrap();
-        windows_part = Partition::Mbr {
-            signature,
-            offset: win_off,
-        };
-        esp_part = Partition::Mbr {
-            signature,
-            offset: esp_off,
-        };
+        windows_part = Partition::Mbr { signature, offset: win_off };
+        esp_part = Partition::Mbr { signature, offset: esp_off };
     } else {
         assert_eq!(table["label"], "gpt");
         let disk_guid = report["disk_guid"].as_str().unwrap();
-        assert!(table["id"]
-            .as_str()
-            .unwrap()
-            .eq_ignore_ascii_case(disk_guid));
+        assert!(table["id"].as_str().unwrap().eq_ignore_ascii_case(disk_guid));
         assert_eq!(parts.len(), 3);
         let types = [
             "C12A7328-F81F-11D2-BA4B-00A0C93EC93B",
@@ -366,28 +305,18 @@ fn check_target(dir: &Path, img: &Path, report: &Json, tree: &Path, mbr: bool, o
         let verify = run_tool(Command::new(find_tool("sgdisk")).arg("-v").arg(img)).unwrap();
         assert!(verify.contains("No problems found"), "{verify}");
         let disk = Guid::parse(disk_guid).unwrap();
-        windows_part = Partition::Gpt {
-            disk,
-            partition: Guid::parse(win_guid.as_deref().unwrap()).unwrap(),
-        };
-        esp_part = Partition::Gpt {
-            disk,
-            partition: Guid::parse(esp_guid.as_deref().unwrap()).unwrap(),
-        };
+        windows_part =
+            Partition::Gpt { disk, partition: Guid::parse(win_guid.as_deref().unwrap()).unwrap() };
+        esp_part =
+            Partition::Gpt { disk, partition: Guid::parse(esp_guid.as_deref().unwrap()).unwrap() };
     }
 
     // The ESP: a clean FAT32 (fsck.fat), and the boot files (mtools on the disk image).
     let esp = extract(img, esp_off, esp_len, &dir.join("esp.fat"));
     let fsck = run_tool(Command::new(find_tool("fsck.fat")).arg("-n").arg(&esp)).unwrap();
-    assert!(
-        !fsck.contains("differ") && !fsck.contains("Dirty"),
-        "{fsck}"
-    );
+    assert!(!fsck.contains("differ") && !fsck.contains("Dirty"), "{fsck}");
     let mut bs = [0u8; 512];
-    std::fs::File::open(&esp)
-        .unwrap()
-        .read_exact_at(&mut bs, 0)
-        .unwrap();
+    std::fs::File::open(&esp).unwrap().read_exact_at(&mut bs, 0).unwrap();
     assert_eq!(&bs[82..87], b"FAT32");
     assert_eq!(
         u32::from_le_bytes(bs[28..32].try_into().unwrap()) as u64,
@@ -404,28 +333,16 @@ fn check_target(dir: &Path, img: &Path, report: &Json, tree: &Path, mbr: bool, o
         "::/EFI/Microsoft/Boot/en-US/bootmgfw.efi.mui",
         "::/EFI/Microsoft/Boot/Fonts/wgl4_boot.ttf",
     ] {
-        assert!(
-            mdir.lines().any(|l| l.eq_ignore_ascii_case(f)),
-            "{f} not in\n{mdir}"
-        );
+        assert!(mdir.lines().any(|l| l.eq_ignore_ascii_case(f)), "{f} not in\n{mdir}");
     }
     let mtype = |path: &str| {
-        let out = Command::new(find_tool("mtype"))
-            .args(["-i", &at, path])
-            .output()
-            .unwrap();
+        let out = Command::new(find_tool("mtype")).args(["-i", &at, path]).output().unwrap();
         assert!(out.status.success());
         out.stdout
     };
     assert_eq!(mtype("::/EFI/Boot/BOOTX64.EFI"), pattern(5, 50_000));
-    assert_eq!(
-        mtype("::/EFI/Microsoft/Boot/bootmgfw.efi"),
-        pattern(5, 50_000)
-    );
-    assert_eq!(
-        mtype("::/EFI/Microsoft/Boot/bootmgr.efi"),
-        pattern(6, 20_000)
-    );
+    assert_eq!(mtype("::/EFI/Microsoft/Boot/bootmgfw.efi"), pattern(5, 50_000));
+    assert_eq!(mtype("::/EFI/Microsoft/Boot/bootmgr.efi"), pattern(6, 20_000));
     let bcd_uefi = dir.join("BCD.uefi");
     run_tool(
         Command::new(find_tool("mcopy"))
@@ -439,10 +356,7 @@ fn check_target(dir: &Path, img: &Path, report: &Json, tree: &Path, mbr: bool, o
     // tree file for file (ntfsls / ntfscat), plus what wtg create adds.
     let ntfs = extract(img, win_off, win_len, &dir.join("windows.ntfs"));
     let mut bs = [0u8; 512];
-    std::fs::File::open(&ntfs)
-        .unwrap()
-        .read_exact_at(&mut bs, 0)
-        .unwrap();
+    std::fs::File::open(&ntfs).unwrap().read_exact_at(&mut bs, 0).unwrap();
     assert_eq!(&bs[3..11], b"NTFS    ");
     assert_eq!(
         u32::from_le_bytes(bs[28..32].try_into().unwrap()) as u64,
@@ -471,10 +385,7 @@ fn check_target(dir: &Path, img: &Path, report: &Json, tree: &Path, mbr: bool, o
             !p.starts_with("/Windows/Panther") && !p.starts_with("/Windows/polyboot-drivers")
         })
         .collect();
-    assert!(
-        extra.is_empty() && missing.is_empty(),
-        "extra {extra:?}, missing {missing:?}"
-    );
+    assert!(extra.is_empty() && missing.is_empty(), "extra {extra:?}, missing {missing:?}");
     for p in host_paths(tree) {
         let host = tree.join(p.trim_start_matches('/'));
         if host.is_file() && !p.ends_with("config/SYSTEM") && !p.ends_with("config/SOFTWARE") {
@@ -487,22 +398,12 @@ fn check_target(dir: &Path, img: &Path, report: &Json, tree: &Path, mbr: bool, o
             .arg(&ntfs),
     )
     .unwrap();
-    assert!(
-        info.contains("Number of Hard Links:\t 2 (0x2)"),
-        "hard link lost:\n{info}"
-    );
+    assert!(info.contains("Number of Hard Links:\t 2 (0x2)"), "hard link lost:\n{info}");
 
     // The SYSTEM hive: the Windows To Go policy, read by hivex.
     let system = dir.join("SYSTEM");
     std::fs::write(&system, ntfscat(&ntfs, "/Windows/System32/config/SYSTEM")).unwrap();
-    assert_eq!(
-        hivexget(
-            &system,
-            r"\ControlSet001\Control",
-            "PortableOperatingSystem"
-        ),
-        "1"
-    );
+    assert_eq!(hivexget(&system, r"\ControlSet001\Control", "PortableOperatingSystem"), "1");
     let san = Command::new(find_tool("hivexget"))
         .arg(&system)
         .arg(r"\ControlSet001\Services\partmgr\Parameters")
@@ -531,22 +432,11 @@ fn check_target(dir: &Path, img: &Path, report: &Json, tree: &Path, mbr: bool, o
         // No Microsoft boot code is shipped: the MBR holds polyboot's stage 0, patched to load
         // the Windows To Go loader's stage 1 from LBA 1, when the loader was built; else zeros.
         let mut head = vec![0u8; 1024];
-        std::fs::File::open(img)
-            .unwrap()
-            .read_exact_at(&mut head, 0)
-            .unwrap();
+        std::fs::File::open(img).unwrap().read_exact_at(&mut head, 0).unwrap();
         let notes = report["notes"].to_string();
         if &head[416..420] == b"PBS0" {
-            assert_eq!(
-                u16::from_le_bytes([head[420], head[421]]),
-                512,
-                "stage 0 sector size"
-            );
-            assert_eq!(
-                u64::from_le_bytes(head[432..440].try_into().unwrap()),
-                1,
-                "stage 1 LBA"
-            );
+            assert_eq!(u16::from_le_bytes([head[420], head[421]]), 512, "stage 0 sector size");
+            assert_eq!(u64::from_le_bytes(head[432..440].try_into().unwrap()), 1, "stage 1 LBA");
             assert_eq!(&head[514..518], b"PBS1", "stage 1 in LBA 1");
             assert!(notes.contains("polyboot's own loader"), "{notes}");
         } else {
@@ -566,12 +456,7 @@ fn setup(compress: &str, solid: bool) -> (tempfile::TempDir, PathBuf, PathBuf) {
 #[test]
 fn gpt_image_file_for_every_compression() {
     polyboot_tests::require_root("wtg create: loop devices, ntfs-3g");
-    for (compress, solid) in [
-        ("XPRESS", false),
-        ("LZX", false),
-        ("LZMS", false),
-        ("LZMS", true),
-    ] {
+    for (compress, solid) in [("XPRESS", false), ("LZX", false), ("LZMS", false), ("LZMS", true)] {
         let (dir, tree, wim) = setup(compress, solid);
         let img = dir.path().join("wtg.img");
         let report = create_ok(&[
@@ -584,10 +469,7 @@ fn gpt_image_file_for_every_compression() {
         ]);
         assert_eq!(report["written"], true);
         assert_eq!(report["scheme"], "gpt");
-        assert!(
-            report["applied_bytes"].as_u64().unwrap() > 1 << 20,
-            "{report}"
-        );
+        assert!(report["applied_bytes"].as_u64().unwrap() > 1 << 20, "{report}");
         check_target(dir.path(), &img, &report, &tree, false, true);
         // wimlib agrees the source is intact.
         run_tool(Command::new(find_tool("wimverify")).arg(&wim)).unwrap();
@@ -600,19 +482,11 @@ fn mbr_image_file_bios_and_uefi() {
     let (dir, tree, wim) = setup("XPRESS", false);
     let img = dir.path().join("wtg-mbr.img");
     // One edition: no --index needed.
-    let report = create_ok(&[
-        wim.to_str().unwrap(),
-        img.to_str().unwrap(),
-        "--size",
-        "300M",
-        "--mbr",
-    ]);
+    let report =
+        create_ok(&[wim.to_str().unwrap(), img.to_str().unwrap(), "--size", "300M", "--mbr"]);
     assert_eq!(report["scheme"], "mbr");
     assert_eq!(report["firmware"], serde_json::json!(["uefi", "bios"]));
-    assert!(
-        report["notes"].to_string().contains("BIOS boot"),
-        "{report}"
-    );
+    assert!(report["notes"].to_string().contains("BIOS boot"), "{report}");
     check_target(dir.path(), &img, &report, &tree, true, true);
 }
 
@@ -682,32 +556,18 @@ fn mbr_image_starts_bootmgr_under_seabios() {
     std::fs::write(tree.join("Windows/Boot/PCAT/bootmgr"), bootmgr_standin()).unwrap();
     let wim = make_wim(dir.path(), &tree, "install.wim", "XPRESS", false, true);
     let img = dir.path().join("wtg-bios.img");
-    let report = create_ok(&[
-        wim.to_str().unwrap(),
-        img.to_str().unwrap(),
-        "--size",
-        "300M",
-        "--mbr",
-    ]);
-    assert!(
-        report["notes"]
-            .to_string()
-            .contains("polyboot's own loader"),
-        "{report}"
-    );
+    let report =
+        create_ok(&[wim.to_str().unwrap(), img.to_str().unwrap(), "--size", "300M", "--mbr"]);
+    assert!(report["notes"].to_string().contains("polyboot's own loader"), "{report}");
     let mut vm = Vm::start(
         VmConfig::new("wtg-bios", Firmware::Bios)
             .disk(Disk::new(&img))
             .timeout(std::time::Duration::from_secs(240)),
     )
     .unwrap();
-    vm.wait_for("polyboot-wtg-bios: starting \\bootmgr")
-        .unwrap();
+    vm.wait_for("polyboot-wtg-bios: starting \\bootmgr").unwrap();
     let t = vm.wait_for(BOOTMGR_OK).unwrap();
-    eprintln!(
-        "wtg-bios: bootmgr stand-in ran after {t:?}\n{}",
-        vm.serial_text()
-    );
+    eprintln!("wtg-bios: bootmgr stand-in ran after {t:?}\n{}", vm.serial_text());
 }
 
 #[test]
@@ -717,11 +577,8 @@ fn unattend_drivers_and_internal_disks_online() {
     let tree = fake_windows_tree(dir.path(), None, true);
     let wim = make_wim(dir.path(), &tree, "install.wim", "LZX", false, true);
     let unattend = dir.path().join("my-unattend.xml");
-    std::fs::write(
-        &unattend,
-        b"<unattend xmlns=\"urn:schemas-microsoft-com:unattend\"/>\n",
-    )
-    .unwrap();
+    std::fs::write(&unattend, b"<unattend xmlns=\"urn:schemas-microsoft-com:unattend\"/>\n")
+        .unwrap();
     let drivers = dir.path().join("drivers");
     std::fs::create_dir_all(drivers.join("net")).unwrap();
     std::fs::write(drivers.join("net/e1000.inf"), b"[Version]\n").unwrap();
@@ -741,30 +598,13 @@ fn unattend_drivers_and_internal_disks_online() {
     check_target(dir.path(), &img, &report, &tree, false, false);
     let (off, len, _) = partition(&report, "windows");
     let ntfs = extract(&img, off, len, &dir.path().join("w.ntfs"));
-    assert_eq!(
-        ntfscat(&ntfs, "/Windows/Panther/unattend.xml"),
-        std::fs::read(&unattend).unwrap()
-    );
-    assert_eq!(
-        ntfscat(&ntfs, "/Windows/polyboot-drivers/net/e1000.inf"),
-        b"[Version]\n"
-    );
-    assert_eq!(
-        ntfscat(&ntfs, "/Windows/polyboot-drivers/net/e1000.sys"),
-        pattern(11, 9_000)
-    );
+    assert_eq!(ntfscat(&ntfs, "/Windows/Panther/unattend.xml"), std::fs::read(&unattend).unwrap());
+    assert_eq!(ntfscat(&ntfs, "/Windows/polyboot-drivers/net/e1000.inf"), b"[Version]\n");
+    assert_eq!(ntfscat(&ntfs, "/Windows/polyboot-drivers/net/e1000.sys"), pattern(11, 9_000));
     let software = dir.path().join("SOFTWARE");
-    std::fs::write(
-        &software,
-        ntfscat(&ntfs, "/Windows/System32/config/SOFTWARE"),
-    )
-    .unwrap();
+    std::fs::write(&software, ntfscat(&ntfs, "/Windows/System32/config/SOFTWARE")).unwrap();
     assert_eq!(
-        hivexget(
-            &software,
-            r"\Microsoft\Windows\CurrentVersion",
-            "DevicePath"
-        ),
+        hivexget(&software, r"\Microsoft\Windows\CurrentVersion", "DevicePath"),
         r"%SystemRoot%\inf;%SystemRoot%\polyboot-drivers"
     );
 }
@@ -778,13 +618,8 @@ fn vhd_target() {
     polyboot_tests::require_root("wtg create: loop devices, ntfs-3g");
     let (dir, tree, wim) = setup("LZX", false);
     let vhd = dir.path().join("wtg.vhd");
-    let report = create_ok(&[
-        wim.to_str().unwrap(),
-        vhd.to_str().unwrap(),
-        "--vhd",
-        "--size",
-        "512M",
-    ]);
+    let report =
+        create_ok(&[wim.to_str().unwrap(), vhd.to_str().unwrap(), "--vhd", "--size", "512M"]);
     assert_eq!(report["container"], "vhd");
     // The size is rounded down to the CHS geometry's, so every VHD reader agrees on it.
     let disk = polyboot_core::vhd::chs_rounded_size(512 * MIB);
@@ -793,10 +628,7 @@ fn vhd_target() {
     assert_eq!(std::fs::metadata(&vhd).unwrap().len(), disk + 512);
     assert!(!dir.path().join("wtg.vhd.partial").exists());
     let mut footer = [0u8; 512];
-    std::fs::File::open(&vhd)
-        .unwrap()
-        .read_exact_at(&mut footer, disk)
-        .unwrap();
+    std::fs::File::open(&vhd).unwrap().read_exact_at(&mut footer, disk).unwrap();
     let f = polyboot_core::vhd::parse_footer(&footer).unwrap();
     assert_eq!((f.current_size, f.disk_type), (disk, 2));
     // qemu-img reads it as a VHD ("vpc") whose data is the disk, whichever way it sizes it:
@@ -805,24 +637,14 @@ fn vhd_target() {
     // at the start (dynamic ones), hence the explicit driver.
     let raw = extract(&vhd, 0, disk, &dir.path().join("from-vhd.img"));
     for calc in ["chs", "current_size"] {
-        let opts = format!(
-            "driver=vpc,force_size_calc={calc},file.filename={}",
-            vhd.display()
-        );
+        let opts = format!("driver=vpc,force_size_calc={calc},file.filename={}", vhd.display());
         let info: Json =
             serde_json::from_str(&qemu_img(&["info", "--output=json", "--image-opts", &opts]))
                 .unwrap();
         assert_eq!(info["format"], "vpc");
         assert_eq!(info["virtual-size"], disk, "{calc}");
         let converted = dir.path().join("qemu-from-vhd.img");
-        qemu_img(&[
-            "convert",
-            "--image-opts",
-            &opts,
-            "-O",
-            "raw",
-            converted.to_str().unwrap(),
-        ]);
+        qemu_img(&["convert", "--image-opts", &opts, "-O", "raw", converted.to_str().unwrap()]);
         qemu_img(&[
             "compare",
             "-f",
@@ -867,12 +689,9 @@ fn vhdx_target() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     qemu_img(&["check", "-f", "vhdx", vhdx.to_str().unwrap()]);
-    let info: Json = serde_json::from_str(&qemu_img(&[
-        "info",
-        "--output=json",
-        vhdx.to_str().unwrap(),
-    ]))
-    .unwrap();
+    let info: Json =
+        serde_json::from_str(&qemu_img(&["info", "--output=json", vhdx.to_str().unwrap()]))
+            .unwrap();
     assert_eq!(info["format"], "vhdx");
     assert_eq!(info["virtual-size"], 520 * MIB);
     // Dynamic: far smaller than the disk.
@@ -906,23 +725,12 @@ fn vhdx_conversion_matches_the_raw_image() {
     let out = dir.path().join("out.vhdx");
     polyboot::wtg::vhdxfile::convert(&raw, &out, [5; 48]).unwrap();
     qemu_img(&["check", "-f", "vhdx", out.to_str().unwrap()]);
-    qemu_img(&[
-        "compare",
-        "-f",
-        "raw",
-        "-F",
-        "vhdx",
-        raw.to_str().unwrap(),
-        out.to_str().unwrap(),
-    ]);
+    qemu_img(&["compare", "-f", "raw", "-F", "vhdx", raw.to_str().unwrap(), out.to_str().unwrap()]);
     let info: Json =
         serde_json::from_str(&qemu_img(&["info", "--output=json", out.to_str().unwrap()])).unwrap();
     assert_eq!(info["virtual-size"], size);
     // Four data blocks of 2 MiB (two for the first 3 MiB) + 4 MiB of structures.
-    assert_eq!(
-        std::fs::metadata(&out).unwrap().len(),
-        4 * MIB + 4 * 2 * MIB
-    );
+    assert_eq!(std::fs::metadata(&out).unwrap().len(), 4 * MIB + 4 * 2 * MIB);
 }
 
 #[test]
@@ -948,10 +756,7 @@ fn clear_errors_change_nothing() {
 
     // Index out of range.
     let e = create_err(&[w, t, "--size", "512M", "--index", "3"]);
-    assert!(
-        e.contains("index 3 out of range: the image has 1 edition"),
-        "{e}"
-    );
+    assert!(e.contains("index 3 out of range: the image has 1 edition"), "{e}");
     assert!(!img.exists());
     // No size for a new file.
     let e = create_err(&[w, t]);
@@ -968,18 +773,10 @@ fn clear_errors_change_nothing() {
     let done = dir.path().join("done.img");
     create_ok(&[w, done.to_str().unwrap(), "--size", "512M"]);
     let complete_target = || {
-        run_tool(
-            Command::new("cp")
-                .arg("--sparse=always")
-                .arg(&done)
-                .arg(&img),
-        )
-        .unwrap();
-        assert!(
-            run_tool(Command::new(find_tool("sfdisk")).arg("-d").arg(&img))
-                .unwrap()
-                .contains("label: gpt")
-        );
+        run_tool(Command::new("cp").arg("--sparse=always").arg(&done).arg(&img)).unwrap();
+        assert!(run_tool(Command::new(find_tool("sfdisk")).arg("-d").arg(&img))
+            .unwrap()
+            .contains("label: gpt"));
     };
 
     // A WINDOWS element but no Windows\System32 in the tree.
@@ -1006,10 +803,7 @@ fn clear_errors_change_nothing() {
     let w4 = make_wim(&d4, &t4, "install.wim", "XPRESS", false, true);
     complete_target();
     let e = create_err(&[w4.to_str().unwrap(), t]);
-    assert!(
-        e.contains("SYSTEM is dirty") && e.contains("transaction logs"),
-        "{e}"
-    );
+    assert!(e.contains("SYSTEM is dirty") && e.contains("transaction logs"), "{e}");
     assert_no_table(&img);
     std::fs::remove_file(&img).unwrap();
 
@@ -1063,21 +857,11 @@ fn assert_no_table(img: &Path) {
     let len = f.metadata().unwrap().len();
     let mut head = vec![0u8; 34 * 512];
     f.read_exact_at(&mut head, 0).unwrap();
-    assert!(
-        head.iter().all(|&b| b == 0),
-        "the start of the disk is not blank"
-    );
+    assert!(head.iter().all(|&b| b == 0), "the start of the disk is not blank");
     let mut tail = vec![0u8; 33 * 512];
     f.read_exact_at(&mut tail, len - 33 * 512).unwrap();
-    assert!(
-        tail.iter().all(|&b| b == 0),
-        "the end of the disk is not blank"
-    );
-    let out = Command::new(find_tool("sfdisk"))
-        .arg("--json")
-        .arg(img)
-        .output()
-        .unwrap();
+    assert!(tail.iter().all(|&b| b == 0), "the end of the disk is not blank");
+    let out = Command::new(find_tool("sfdisk")).arg("--json").arg(img).output().unwrap();
     assert!(
         !out.status.success() || out.stdout.is_empty(),
         "{}",
@@ -1100,10 +884,7 @@ fn dry_run_writes_nothing() {
         "--dry-run",
     ]);
     assert!(ok, "{err}");
-    assert!(
-        out.contains("GPT layout") && out.contains("dry run: nothing written"),
-        "{out}"
-    );
+    assert!(out.contains("GPT layout") && out.contains("dry run: nothing written"), "{out}");
     assert!(!img.exists());
     let (ok, out, _) = polyboot(&[
         "wtg",
@@ -1144,26 +925,15 @@ fn cancel_leaves_no_complete_looking_target() {
     // An existing, complete Windows To Go image: a cancelled run over it must not leave its
     // old (or a new) partition table behind.
     let existing = dir.path().join("existing.img");
-    create_ok(&[
-        wim.to_str().unwrap(),
-        existing.to_str().unwrap(),
-        "--size",
-        "512M",
-    ]);
-    assert!(
-        run_tool(Command::new(find_tool("sfdisk")).arg("-d").arg(&existing))
-            .unwrap()
-            .contains("label: gpt")
-    );
+    create_ok(&[wim.to_str().unwrap(), existing.to_str().unwrap(), "--size", "512M"]);
+    assert!(run_tool(Command::new(find_tool("sfdisk")).arg("-d").arg(&existing))
+        .unwrap()
+        .contains("label: gpt"));
     let cases = [
         (Container::Raw, existing.clone(), None),
         (Container::Raw, dir.path().join("new.img"), Some(512 * MIB)),
         (Container::Vhd, dir.path().join("new.vhd"), Some(512 * MIB)),
-        (
-            Container::Vhdx,
-            dir.path().join("new.vhdx"),
-            Some(512 * MIB),
-        ),
+        (Container::Vhdx, dir.path().join("new.vhdx"), Some(512 * MIB)),
     ];
     for (container, target, size) in cases {
         let opts = CreateOptions {
@@ -1223,10 +993,7 @@ fn cancel_leaves_no_complete_looking_target() {
 #[test]
 fn help_has_examples() {
     let (ok, out, _) = polyboot(&["wtg", "create", "--help"]);
-    assert!(
-        ok && out.contains("Examples:") && out.contains("polyboot wtg create"),
-        "{out}"
-    );
+    assert!(ok && out.contains("Examples:") && out.contains("polyboot wtg create"), "{out}");
     for flag in [
         "--index",
         "--edition",
@@ -1263,10 +1030,7 @@ fn from_an_iso_by_edition() {
         "professional",
     ]);
     assert!(
-        report["image"]
-            .as_str()
-            .unwrap()
-            .starts_with("sources/install.esd (UDF) in "),
+        report["image"].as_str().unwrap().starts_with("sources/install.esd (UDF) in "),
         "{report}"
     );
     assert_eq!(report["edition"]["edition"], "Professional");

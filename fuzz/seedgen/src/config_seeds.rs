@@ -90,10 +90,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     many.push_str("\"menu\": {\"timeout\": 1}}");
     out.push(("many-warnings", many.into_bytes()));
     // polyboot.json NUL ventoy.json.
-    out.push((
-        "pair-fixtures",
-        [POLYBOOT_FIXTURE, b"\0", VENTOY_FIXTURE].concat(),
-    ));
+    out.push(("pair-fixtures", [POLYBOOT_FIXTURE, b"\0", VENTOY_FIXTURE].concat()));
     out.push((
         "pair-small",
         br#"{"menu": {"timeout": 2}}"#

@@ -35,7 +35,9 @@ fn files() -> Vec<(&'static str, Vec<u8>)> {
 fn volume(dir: &Path, sector: u32, kib: u64) -> Result<Vec<u8>, String> {
     let img = dir.join(format!("fat12-{sector}.img"));
     std::fs::write(&img, vec![0u8; (kib * 1024) as usize]).map_err(|e| e.to_string())?;
-    run(Command::new("mkfs.fat").args(["-F", "12", "-S", &sector.to_string(), "-n", "SEED"]).arg(&img))?;
+    run(Command::new("mkfs.fat")
+        .args(["-F", "12", "-S", &sector.to_string(), "-n", "SEED"])
+        .arg(&img))?;
     mtools("mmd", &img, &["::/loader", "::/loader/entries", "::/EFI", "::/EFI/BOOT", "::/frag"])?;
     let src = dir.join("src.bin");
     for (name, data) in [("/frag/a", vec![1u8; 3000]), ("/frag/b", vec![2u8; 3000])] {
@@ -56,7 +58,9 @@ pub fn seeds() -> Result<Vec<(String, Vec<u8>)>, String> {
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let result = [(512u32, 160u64), (4096, 256)]
         .iter()
-        .map(|&(sector, kib)| volume(&dir, sector, kib).map(|v| (format!("mkfs-fat12-{sector}"), v)))
+        .map(|&(sector, kib)| {
+            volume(&dir, sector, kib).map(|v| (format!("mkfs-fat12-{sector}"), v))
+        })
         .collect::<Result<Vec<_>, String>>();
     let _ = std::fs::remove_dir_all(&dir);
     let seeds = result?;

@@ -133,10 +133,7 @@ impl Img {
     /// Records one after the other from the start of `lba` (all fit in one sector here).
     fn dir(&mut self, lba: usize, records: &[Vec<u8>]) {
         let bytes = records.concat();
-        assert!(
-            bytes.len() <= SECTOR,
-            "directory at {lba} needs more than one sector"
-        );
+        assert!(bytes.len() <= SECTOR, "directory at {lba} needs more than one sector");
         self.put(lba, 0, &bytes);
     }
 }
@@ -198,20 +195,8 @@ pub fn hand_built() -> Vec<u8> {
             record(b"BOOT", BOOT_DIR, SECTOR, DIR, &rr_dir("boot")),
             record(b"BOOT.CAT;1", CATALOG, SECTOR, 0, &rr_file("boot.catalog")),
             record(b"DEEP", DEEP_DIR, 0, 0, &[rr_file("deep"), cl].concat()),
-            record(
-                b"EFI.IMG;1",
-                EFI_IMAGE,
-                EFI_IMAGE_BYTES,
-                0,
-                &rr_file("efi.img"),
-            ),
-            record(
-                b"ELTORITO.IMG;1",
-                BIOS_IMAGE,
-                SECTOR,
-                0,
-                &rr_file("eltorito.img"),
-            ),
+            record(b"EFI.IMG;1", EFI_IMAGE, EFI_IMAGE_BYTES, 0, &rr_file("efi.img")),
+            record(b"ELTORITO.IMG;1", BIOS_IMAGE, SECTOR, 0, &rr_file("eltorito.img")),
             record(b"README.TXT;1", README, README_TEXT.len(), 0, &readme_su),
             record(b"RR_MOVED", RR_MOVED, SECTOR, DIR, &rr_dir("rr_moved")),
         ],
@@ -229,13 +214,7 @@ pub fn hand_built() -> Vec<u8> {
         &[
             dot(GRUB_DIR, &[]),
             dotdot(BOOT_DIR),
-            record(
-                b"GRUB.CFG;1",
-                GRUB_CFG,
-                GRUB_CFG_TEXT.len(),
-                0,
-                &rr_file("grub.cfg"),
-            ),
+            record(b"GRUB.CFG;1", GRUB_CFG, GRUB_CFG_TEXT.len(), 0, &rr_file("grub.cfg")),
         ],
     );
     let re = susp(b"RE", &[]);
@@ -244,13 +223,7 @@ pub fn hand_built() -> Vec<u8> {
         &[
             dot(RR_MOVED, &[]),
             dotdot(ROOT),
-            record(
-                b"DEEP",
-                DEEP_DIR,
-                SECTOR,
-                DIR,
-                &[rr_dir("deep"), re].concat(),
-            ),
+            record(b"DEEP", DEEP_DIR, SECTOR, DIR, &[rr_dir("deep"), re].concat()),
         ],
     );
     let pl = susp(b"PL", &both32(ROOT as u32));
@@ -259,13 +232,7 @@ pub fn hand_built() -> Vec<u8> {
         &[
             dot(DEEP_DIR, &[]),
             record(&[1], RR_MOVED, SECTOR, DIR, &pl),
-            record(
-                b"NOTE.TXT;1",
-                NOTE,
-                NOTE_TEXT.len(),
-                0,
-                &rr_file("note.txt"),
-            ),
+            record(b"NOTE.TXT;1", NOTE, NOTE_TEXT.len(), 0, &rr_file("note.txt")),
         ],
     );
 
@@ -287,11 +254,7 @@ pub fn hand_built() -> Vec<u8> {
     );
     img.dir(
         J_BOOT,
-        &[
-            dot(J_BOOT, &[]),
-            dotdot(J_ROOT),
-            record(&j("grub"), J_GRUB, SECTOR, DIR, &[]),
-        ],
+        &[dot(J_BOOT, &[]), dotdot(J_ROOT), record(&j("grub"), J_GRUB, SECTOR, DIR, &[])],
     );
     img.dir(
         J_GRUB,
@@ -311,11 +274,7 @@ pub fn hand_built() -> Vec<u8> {
     }
     // BIOS boot image: a no-emulation loader stub (jmp $), 4 virtual sectors.
     img.put(BIOS_IMAGE, 0, &[0xEB, 0xFE]);
-    img.put(
-        EFI_IMAGE,
-        0,
-        &fat12_boot_sector((EFI_IMAGE_BYTES / 512) as u16),
-    );
+    img.put(EFI_IMAGE, 0, &fat12_boot_sector((EFI_IMAGE_BYTES / 512) as u16));
 
     // Path tables (the readers ignore them; other tools use them).
     let dirs: [(&[u8], usize, u16); 6] = [
@@ -396,9 +355,9 @@ pub fn hand_built() -> Vec<u8> {
     cat[4..4 + 13].copy_from_slice(b"POLYBOOT SEED");
     cat[30] = 0x55;
     cat[31] = 0xAA;
-    let sum = cat[..32].chunks_exact(2).fold(0u16, |acc, w| {
-        acc.wrapping_add(u16::from_le_bytes([w[0], w[1]]))
-    });
+    let sum = cat[..32]
+        .chunks_exact(2)
+        .fold(0u16, |acc, w| acc.wrapping_add(u16::from_le_bytes([w[0], w[1]])));
     cat[28..30].copy_from_slice(&sum.wrapping_neg().to_le_bytes());
     let entry = |e: &mut [u8], media: u8, count: u16, rba: usize| {
         e[0] = 0x88;

@@ -25,10 +25,7 @@ use polyboot_core::initrd_wrap;
 
 macro_rules! fixture {
     ($p:literal) => {
-        include_bytes!(concat!(
-            "../../../crates/polyboot-core/tests/fixtures/bootcfg/",
-            $p
-        ))
+        include_bytes!(concat!("../../../crates/polyboot-core/tests/fixtures/bootcfg/", $p))
     };
 }
 
@@ -52,8 +49,7 @@ menuentry \"Live system ($arch)\" --class debian {\n\
 \tinitrd\t/live/ucode.img /live/initrd.img\n}\n\
 submenu 'Advanced' {\n  menuentry 'Fail-safe' {\n    linux ($root)/live/vmlinuz boot=live noapic\n    initrd ($root)/live/initrd.img\n  }\n}\n";
 pub const LIVE_VARS: &[u8] = b"arch=amd64\nset iso_path=/live.iso\n";
-pub const LIVE_ISOLINUX: &[u8] =
-    b"include live.cfg\ndefault vesamenu.c32\nprompt 0\ntimeout 0\n";
+pub const LIVE_ISOLINUX: &[u8] = b"include live.cfg\ndefault vesamenu.c32\nprompt 0\ntimeout 0\n";
 pub const LIVE_ISOLINUX_LIVE: &[u8] = b"label live\n\tmenu label ^Live system\n\tmenu default\n\
 \tkernel /live/vmlinuz\n\tappend initrd=/live/initrd.img boot=live components\n\
 label old\n\tkernel /live/vmlinuz\n\tinitrd /live/ucode.img,/live/initrd.img\n";
@@ -125,7 +121,10 @@ pub fn bootcfg_seeds() -> Vec<(&'static str, Vec<u8>)> {
     ));
     out.push((
         "live-isolinux",
-        pack(&[("/isolinux/isolinux.cfg", LIVE_ISOLINUX), ("/isolinux/live.cfg", LIVE_ISOLINUX_LIVE)]),
+        pack(&[
+            ("/isolinux/isolinux.cfg", LIVE_ISOLINUX),
+            ("/isolinux/live.cfg", LIVE_ISOLINUX_LIVE),
+        ]),
     ));
     out.push(("systemd-boot-entry", pack(&[("/loader/entries/live.conf", LIVE_ENTRY)])));
     // Unnamed files take the target's default names (grub.cfg, isolinux.cfg, loopback.cfg).
@@ -240,11 +239,13 @@ pub fn live_iso(joliet: bool) -> Vec<u8> {
     let mut img = vec![0u8; total * SECTOR];
 
     for tree in 0..trees {
-        let name = |n: &str, dir: bool| if tree == 0 { primary_name(n, dir) } else { joliet_name(n, dir) };
+        let name =
+            |n: &str, dir: bool| if tree == 0 { primary_name(n, dir) } else { joliet_name(n, dir) };
         for (i, d) in dirs.iter().enumerate() {
             let me = dir_lba(tree, i);
             let up = dirs.iter().position(|x| *x == parent(d)).unwrap();
-            let mut recs = vec![record(&[0], me, SECTOR, true), record(&[1], dir_lba(tree, up), SECTOR, true)];
+            let mut recs =
+                vec![record(&[0], me, SECTOR, true), record(&[1], dir_lba(tree, up), SECTOR, true)];
             let mut children: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
             for (j, sub) in dirs.iter().enumerate() {
                 if sub != "/" && parent(sub) == *d {
@@ -311,7 +312,11 @@ pub fn sample_handoff() -> Handoff {
         image_size: 3 * 65536 + 1000,
         extents: vec![
             DiskExtent { file_offset: 0, disk_offset: (1 << 20) + 65536, len: 131072 },
-            DiskExtent { file_offset: 131072, disk_offset: (1 << 20) + 8 * 65536, len: 65536 + 1000 },
+            DiskExtent {
+                file_offset: 131072,
+                disk_offset: (1 << 20) + 8 * 65536,
+                len: 65536 + 1000,
+            },
         ],
     }
 }
@@ -342,11 +347,7 @@ pub fn handoff_seeds() -> Vec<(&'static str, Vec<u8>)> {
     long[10..12].copy_from_slice(&80u16.to_le_bytes());
     let total = long.len() as u32;
     long[12..16].copy_from_slice(&total.to_le_bytes());
-    vec![
-        ("gpt", gpt.encode()),
-        ("mbr-padded", padded),
-        ("long-header", resign(long)),
-    ]
+    vec![("gpt", gpt.encode()), ("mbr-padded", padded), ("long-header", resign(long))]
 }
 
 // ---------------------------------------------------------------------------------------
@@ -462,7 +463,16 @@ const S_IFDIR: u32 = 0o040000;
 
 /// A newc entry by hand (for what CpioWriter does not write: links, devices, bad names).
 #[allow(clippy::too_many_arguments)]
-fn entry(out: &mut Vec<u8>, magic: &str, name: &str, mode: u32, body: &[u8], ino: u32, nlink: u32, rdev: (u32, u32)) {
+fn entry(
+    out: &mut Vec<u8>,
+    magic: &str,
+    name: &str,
+    mode: u32,
+    body: &[u8],
+    ino: u32,
+    nlink: u32,
+    rdev: (u32, u32),
+) {
     let check = if magic == "070702" { body.iter().map(|&b| u32::from(b)).sum() } else { 0 };
     let h = format!(
         "{magic}{ino:08x}{mode:08x}{:08x}{:08x}{nlink:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{check:08x}",
@@ -553,7 +563,9 @@ fn compress(format: &str, data: &[u8]) -> Vec<u8> {
             lzma_rs::lzma_compress(&mut &data[..], &mut out).unwrap();
             out
         }
-        "zstd" => ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest),
+        "zstd" => {
+            ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
+        }
         "lz4" => {
             // The legacy frame: magic, then [u32 compressed size][block].
             let block = lz4_flex::block::compress(data);

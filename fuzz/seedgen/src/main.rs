@@ -115,11 +115,8 @@ fn main() {
     check_plain_iso(&plain);
     let bios_only = iso::bios_only(&hand);
     check_bios_only(&bios_only);
-    for (name, img) in [
-        ("hand-built", &hand),
-        ("no-rock-ridge", &plain),
-        ("bios-only", &bios_only),
-    ] {
+    for (name, img) in [("hand-built", &hand), ("no-rock-ridge", &plain), ("bios-only", &bios_only)]
+    {
         put("iso9660", name, img);
         put("eltorito", name, img);
     }
@@ -135,14 +132,20 @@ fn main() {
     match std::fs::read(iso::IPXE_ISO) {
         Ok(bytes) => {
             let mut dev = polyboot_core::block::MemDevice::from_vec(bytes);
-            let catalog = polyboot_core::eltorito::read_catalog(&mut dev).expect("ipxe.iso has a boot catalog");
+            let catalog = polyboot_core::eltorito::read_catalog(&mut dev)
+                .expect("ipxe.iso has a boot catalog");
             let entry = catalog.efi_entry().expect("ipxe.iso has an EFI boot image").clone();
             let at = entry.image_offset();
-            let len = polyboot_core::eltorito::fat_image_size(&mut dev, at).expect("its EFI image is FAT");
+            let len = polyboot_core::eltorito::fat_image_size(&mut dev, at)
+                .expect("its EFI image is FAT");
             let image = dev.data[at as usize..(at + len) as usize].to_vec();
-            let mut fat = polyboot_core::fat::Fat::open(polyboot_core::block::MemDevice::from_vec(image.clone()))
-                .expect("our FAT reader opens ipxe.iso's EFI image");
-            assert!(fat.read_file("/EFI/BOOT/BOOTX64.EFI", 4 << 20).is_ok_and(|b| b.starts_with(b"MZ")));
+            let mut fat = polyboot_core::fat::Fat::open(polyboot_core::block::MemDevice::from_vec(
+                image.clone(),
+            ))
+            .expect("our FAT reader opens ipxe.iso's EFI image");
+            assert!(fat
+                .read_file("/EFI/BOOT/BOOTX64.EFI", 4 << 20)
+                .is_ok_and(|b| b.starts_with(b"MZ")));
             put("fat", "ipxe-efi-image", &image);
         }
         Err(why) => println!("seedgen: no FAT seed from ipxe.iso ({why})"),
@@ -159,11 +162,7 @@ fn main() {
 
     for (name, desc) in vdisk_seeds::seeds() {
         let bytes = vdisk_desc::encode(&desc);
-        assert_eq!(
-            vdisk_desc::decode(&bytes),
-            desc,
-            "vdisk seed {name} does not round-trip"
-        );
+        assert_eq!(vdisk_desc::decode(&bytes), desc, "vdisk seed {name} does not round-trip");
         check_vdisk_seed(name, &desc);
         put("vdisk", name, &bytes);
     }
@@ -190,12 +189,16 @@ fn main() {
     }
     match udf_seeds::tool_seeds() {
         Ok(seeds) => seeds.iter().for_each(|(name, bytes)| put("udf", name, bytes)),
-        Err(why) => println!("seedgen: no genisoimage / mkudffs seeds for udf ({why}); the hand-built ones only"),
+        Err(why) => println!(
+            "seedgen: no genisoimage / mkudffs seeds for udf ({why}); the hand-built ones only"
+        ),
     }
 
     match ntfs_seeds::seeds() {
         Ok(seeds) => seeds.iter().for_each(|(name, bytes)| put("ntfs", name, bytes)),
-        Err(why) => println!("seedgen: no ntfs seeds ({why}); polyboot has no NTFS writer of its own"),
+        Err(why) => {
+            println!("seedgen: no ntfs seeds ({why}); polyboot has no NTFS writer of its own")
+        }
     }
 
     let (regf, note) = regf_seeds::seeds();
@@ -208,7 +211,10 @@ fn main() {
         Err(why) => println!("seedgen: no wim seeds ({why}); needs wimtools and xorriso"),
     }
     for (name, bytes) in wim_seeds::embedded_hook_seeds() {
-        assert!(polyboot_core::embedded_hook::find_embedded_hook(&bytes).is_some(), "embedded_hook seed {name}");
+        assert!(
+            polyboot_core::embedded_hook::find_embedded_hook(&bytes).is_some(),
+            "embedded_hook seed {name}"
+        );
         put("embedded_hook", &name, &bytes);
     }
 
@@ -221,37 +227,24 @@ fn check_exfat_image(image: &exfat_image::Image) {
     let mut dev = MemDevice::from_vec(image.bytes.clone());
     let mut fs = ExFat::open(&mut dev).expect("open the seed volume");
     let names = |fs: &mut ExFat<&mut MemDevice>, path: &str| -> Vec<String> {
-        fs.read_dir(path)
-            .expect("list")
-            .into_iter()
-            .map(|e| e.name)
-            .collect()
+        fs.read_dir(path).expect("list").into_iter().map(|e| e.name).collect()
     };
     let root = names(&mut fs, "/");
     for expected in ["boot", "iso", "README.TXT", "empty", "sparse.img"] {
-        assert!(
-            root.iter().any(|n| n == expected),
-            "{expected} missing from {root:?}"
-        );
+        assert!(root.iter().any(|n| n == expected), "{expected} missing from {root:?}");
     }
     let mut iso = names(&mut fs, "/iso");
     iso.sort();
     assert_eq!(iso, ["fragmented.bin", "part0.bin", "part2.bin"]);
     let fragmented = fs.metadata("/iso/fragmented.bin").unwrap();
-    assert!(
-        !fragmented.contiguous,
-        "fragmented.bin should use a FAT chain"
-    );
+    assert!(!fragmented.contiguous, "fragmented.bin should use a FAT chain");
     assert!(
         fs.file_extents(&fragmented).unwrap().len() >= 2,
         "fragmented.bin should have several extents"
     );
     let sparse = fs.metadata("/sparse.img").unwrap();
     assert!(sparse.valid_data_length < sparse.size);
-    assert_eq!(
-        fs.read_to_vec("/boot/grub/grub.cfg").unwrap()[..9],
-        *b"menuentry"
-    );
+    assert_eq!(fs.read_to_vec("/boot/grub/grub.cfg").unwrap()[..9], *b"menuentry");
     exfat_walk::walk(&mut fs);
 }
 
@@ -279,10 +272,7 @@ fn check_fixups_keep_valid_input(target: &str, name: &str, bytes: &[u8]) {
         ("eltorito", _) => eltorito_fixup::fix_validation_checksum(&mut fixed),
         _ => {}
     }
-    assert!(
-        fixed == bytes,
-        "checksum repair changed the valid {target} seed {name}"
-    );
+    assert!(fixed == bytes, "checksum repair changed the valid {target} seed {name}");
 }
 
 /// ... and must make a field change that breaks only a checksum acceptable again.
@@ -297,16 +287,11 @@ fn check_fixups_repair(image: &exfat_image::Image) {
     gpt_fixup::fix_crcs(&mut disk, 512);
     let read = gpt::read(&mut MemDevice::from_vec(disk), ss).unwrap();
     assert!(read.primary_problem.is_none(), "GPT CRC repair");
-    assert_eq!(
-        read.gpt.partition(1).unwrap().name.to_string_lossy(),
-        "Data"
-    );
+    assert_eq!(read.gpt.partition(1).unwrap().name.to_string_lossy(), "Data");
 
     let mut vol = image.bytes.clone();
     vol[100] ^= 0xFF; // volume serial
-    assert!(ExFat::open(MemDevice::from_vec(vol.clone()))
-        .unwrap()
-        .opened_from_backup());
+    assert!(ExFat::open(MemDevice::from_vec(vol.clone())).unwrap().opened_from_backup());
     exfat_fixup::fix_boot_checksums(&mut vol);
     let fs = ExFat::open(MemDevice::from_vec(vol)).unwrap();
     assert!(
@@ -329,28 +314,15 @@ fn check_fixups_repair(image: &exfat_image::Image) {
         .unwrap();
     root[at] = b'Q';
     // A non-ASCII letter: its hash needs the volume's own up-case table (ï -> Ï, ö -> Ö).
-    let at = root
-        .windows(2)
-        .position(|w| w == 0xEFu16.to_le_bytes())
-        .unwrap();
+    let at = root.windows(2).position(|w| w == 0xEFu16.to_le_bytes()).unwrap();
     root[at] = 0xF6;
     exfat_fixup::fix_entry_sets(root, &upcase);
     let mut fs = ExFat::open(MemDevice::from_vec(vol)).unwrap();
     let listing = fs.read_dir_report("/").unwrap();
-    assert!(
-        listing.corrupt.is_empty(),
-        "entry set repair left {:?}",
-        listing.corrupt
-    );
+    assert!(listing.corrupt.is_empty(), "entry set repair left {:?}", listing.corrupt);
     let names: Vec<String> = listing.entries.into_iter().map(|e| e.name).collect();
-    assert!(
-        names.iter().any(|n| n == "QEADME.TXT"),
-        "entry set checksum repair: {names:?}"
-    );
-    assert!(
-        names.iter().any(|n| n.starts_with("Ünöcødé")),
-        "name hash repair: {names:?}"
-    );
+    assert!(names.iter().any(|n| n == "QEADME.TXT"), "entry set checksum repair: {names:?}");
+    assert!(names.iter().any(|n| n.starts_with("Ünöcødé")), "name hash repair: {names:?}");
 }
 
 fn identity() -> Identity {
@@ -385,14 +357,8 @@ fn scaled_layout_image(ss: SectorSize) -> Vec<u8> {
     for (number, p) in big.partitions() {
         // Scale [first, last + 1) so partitions that touch keep touching without overlapping.
         let (a, end) = (scale(p.first_lba), scale(p.last_lba + 1));
-        let scaled = GptPartition {
-            first_lba: a,
-            last_lba: (end - 1).max(a),
-            ..*p
-        };
-        small
-            .set_partition(number, scaled)
-            .expect("scaled partition fits");
+        let scaled = GptPartition { first_lba: a, last_lba: (end - 1).max(a), ..*p };
+        small.set_partition(number, scaled).expect("scaled partition fits");
     }
     small.validate().expect("scaled table is valid");
 
@@ -430,39 +396,22 @@ fn compact_image(ss: SectorSize) -> Vec<u8> {
         attributes,
         name: PartitionName::new(name).unwrap(),
     };
-    table
-        .set_partition(1, part(2, Guid::MICROSOFT_BASIC_DATA, 3, 6, 0, "data"))
-        .unwrap();
+    table.set_partition(1, part(2, Guid::MICROSOFT_BASIC_DATA, 3, 6, 0, "data")).unwrap();
     table
         .set_partition(
             2,
-            part(
-                3,
-                Guid::EFI_SYSTEM,
-                7,
-                9,
-                gpt::attributes::REQUIRED_PARTITION,
-                "ESP-é",
-            ),
+            part(3, Guid::EFI_SYSTEM, 7, 9, gpt::attributes::REQUIRED_PARTITION, "ESP-é"),
         )
         .unwrap();
     table
         .set_partition(
             entries as u32,
-            part(
-                4,
-                guid(9),
-                10,
-                12,
-                1 << 63 | gpt::attributes::LEGACY_BIOS_BOOTABLE,
-                "",
-            ),
+            part(4, guid(9), 10, 12, 1 << 63 | gpt::attributes::LEGACY_BIOS_BOOTABLE, ""),
         )
         .unwrap();
     let mut dev = MemDevice::new((sectors * ss.bytes()) as usize);
     gpt::write(&mut dev, &table).expect("write the compact table");
-    dev.write_at(0, &Mbr::protective(sectors).to_bytes())
-        .unwrap();
+    dev.write_at(0, &Mbr::protective(sectors).to_bytes()).unwrap();
     let read = gpt::read(&mut dev, ss).expect("the seed reads back");
     assert_eq!(read.gpt, table);
     dev.data
@@ -490,12 +439,8 @@ fn four_entry_mbr() -> Mbr {
     ];
     for (slot, (active, partition_type, first_lba, sector_count)) in entries.into_iter().enumerate()
     {
-        mbr.partitions[slot] = Some(MbrPartition {
-            active,
-            partition_type,
-            first_lba,
-            sector_count,
-        });
+        mbr.partitions[slot] =
+            Some(MbrPartition { active, partition_type, first_lba, sector_count });
     }
     assert_eq!(Mbr::parse(&mbr.to_bytes()).as_ref(), Ok(&mbr));
     mbr
@@ -522,19 +467,13 @@ fn check_hand_built_iso(img: &[u8]) {
     assert!(info.rock_ridge(), "Rock Ridge");
     assert_eq!(info.volume_id, "POLYBOOT_SEED");
     let joliet = info.joliet.clone().expect("Joliet tree");
-    assert_eq!(
-        (joliet.level, joliet.volume_id.as_str()),
-        (3, "polyboot seed")
-    );
+    assert_eq!((joliet.level, joliet.volume_id.as_str()), (3, "polyboot seed"));
     assert_eq!(info.preferred_tree(), &info.primary);
     assert_eq!(info.el_torito_catalog, Some(30));
 
     for tree in [&info.primary, &joliet.tree] {
         let cfg = iso9660::lookup(&mut dev, tree, "/boot/grub/grub.cfg").expect("grub.cfg");
-        assert_eq!(
-            iso9660::read_to_vec(&mut dev, &cfg, 1 << 20).unwrap(),
-            iso::GRUB_CFG_TEXT
-        );
+        assert_eq!(iso9660::read_to_vec(&mut dev, &cfg, 1 << 20).unwrap(), iso::GRUB_CFG_TEXT);
         let big = iso9660::lookup(&mut dev, tree, "/big.bin").expect("big.bin");
         assert_eq!(big.sections.len(), 2, "big.bin has two extents");
         let data = iso9660::read_to_vec(&mut dev, &big, 1 << 20).unwrap();
@@ -542,17 +481,11 @@ fn check_hand_built_iso(img: &[u8]) {
         assert!(data.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
         let readme = iso9660::lookup(&mut dev, tree, "/ReadMe.txt").expect("ReadMe.txt");
         assert_eq!(readme.name(), "ReadMe.txt");
-        assert_eq!(
-            iso9660::read_to_vec(&mut dev, &readme, 1 << 20).unwrap(),
-            iso::README_TEXT
-        );
+        assert_eq!(iso9660::read_to_vec(&mut dev, &readme, 1 << 20).unwrap(), iso::README_TEXT);
     }
     // Rock Ridge: the CL placeholder is the directory, its RE original is hidden.
     let note = iso9660::lookup(&mut dev, &info.primary, "/deep/note.txt").expect("relocated dir");
-    assert_eq!(
-        iso9660::read_to_vec(&mut dev, &note, 1 << 20).unwrap(),
-        iso::NOTE_TEXT
-    );
+    assert_eq!(iso9660::read_to_vec(&mut dev, &note, 1 << 20).unwrap(), iso::NOTE_TEXT);
     let rr_moved = iso9660::lookup(&mut dev, &info.primary, "/rr_moved").unwrap();
     let moved = iso9660::read_dir(&mut dev, &info.primary, &rr_moved.record).unwrap();
     assert!(moved.is_empty(), "relocated original listed: {moved:?}");
@@ -631,11 +564,7 @@ fn check_config_seed(name: &str, bytes: &[u8]) {
     if name == "ventoy-fixture" {
         let (c, errors) = config::load(None, Some(bytes), Firmware::Bios);
         assert!(errors.is_empty());
-        assert_eq!(
-            c.timeout_secs,
-            Some(20),
-            "control_legacy applies under BIOS"
-        );
+        assert_eq!(c.timeout_secs, Some(20), "control_legacy applies under BIOS");
     }
 }
 
@@ -646,25 +575,12 @@ fn check_vdisk_seed(name: &str, desc: &vdisk_desc::Desc) {
         .extents
         .iter()
         .map(|e| {
-            let file_offset = if e.absolute {
-                e.offset
-            } else {
-                prev_end + e.offset
-            };
+            let file_offset = if e.absolute { e.offset } else { prev_end + e.offset };
             prev_end = file_offset + e.len;
-            Extent {
-                file_offset,
-                device_offset: e.device_offset,
-                len: e.len,
-            }
+            Extent { file_offset, device_offset: e.device_offset, len: e.len }
         })
         .collect();
-    let disk = VirtualDisk::new(
-        desc.block_size,
-        desc.image_len,
-        desc.partition_offset,
-        extents,
-    );
+    let disk = VirtualDisk::new(desc.block_size, desc.image_len, desc.partition_offset, extents);
     let refused = matches!(name, "unsorted-extents" | "size-overflow");
     assert_eq!(disk.is_err(), refused, "vdisk seed {name}: {disk:?}");
 }

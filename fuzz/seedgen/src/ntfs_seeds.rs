@@ -55,8 +55,13 @@ pub fn seeds() -> Result<Vec<(String, Vec<u8>)>, String> {
             let mut fs = Ntfs::open(MemDevice::from_vec(bytes.clone()))
                 .map_err(|e| format!("our reader rejects mkntfs's volume: {e}"))?;
             for (name, want) in files() {
-                let got = fs.read_file(&format!("/{name}"), 1 << 20).map_err(|e| format!("/{name}: {e}"))?;
-                assert_eq!(got, want, "ntfs seed (cluster {cluster}): /{name} reads back differently");
+                let got = fs
+                    .read_file(&format!("/{name}"), 1 << 20)
+                    .map_err(|e| format!("/{name}: {e}"))?;
+                assert_eq!(
+                    got, want,
+                    "ntfs seed (cluster {cluster}): /{name} reads back differently"
+                );
             }
             out.push((format!("mkntfs-{cluster}"), bytes));
         }

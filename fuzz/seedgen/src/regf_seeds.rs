@@ -47,7 +47,11 @@ fn values_tree() -> KeyNode {
     let mut k = KeyNode::new("Values");
     k.class = Some(b"class".to_vec());
     k.security = Some(regf::default_security_descriptor().into());
-    k.set_value(Value::raw("", regf::REG_SZ, "default\0".encode_utf16().flat_map(u16::to_le_bytes).collect()));
+    k.set_value(Value::raw(
+        "",
+        regf::REG_SZ,
+        "default\0".encode_utf16().flat_map(u16::to_le_bytes).collect(),
+    ));
     k.set_value(Value::raw("Dword", regf::REG_DWORD, 7u32.to_le_bytes().to_vec()));
     k.set_value(Value::raw("Qword", regf::REG_QWORD, 7u64.to_le_bytes().to_vec()));
     k.set_value(Value::raw(
@@ -57,8 +61,16 @@ fn values_tree() -> KeyNode {
     ));
     k.set_value(Value::raw("Small", regf::REG_BINARY, vec![1, 2, 3]));
     k.set_value(Value::raw("Cell", regf::REG_BINARY, (0..200u32).map(|i| i as u8).collect()));
-    k.set_value(Value::raw("Big", regf::REG_BINARY, (0..20_000u32).map(|i| (i * 7) as u8).collect()));
-    k.set_value(Value::raw("Ünï 日本", regf::REG_EXPAND_SZ, "%x%\0".encode_utf16().flat_map(u16::to_le_bytes).collect()));
+    k.set_value(Value::raw(
+        "Big",
+        regf::REG_BINARY,
+        (0..20_000u32).map(|i| (i * 7) as u8).collect(),
+    ));
+    k.set_value(Value::raw(
+        "Ünï 日本",
+        regf::REG_EXPAND_SZ,
+        "%x%\0".encode_utf16().flat_map(u16::to_le_bytes).collect(),
+    ));
     let mut deep = KeyNode::new("Deep");
     let mut at = &mut deep;
     for i in 0..8 {
@@ -99,7 +111,12 @@ fn hivex_edit(dir: &Path, name: &str, hive: &[u8], script: &str) -> Result<Vec<u
         .spawn()
         .map_err(|e| format!("hivexsh: {e}"))?;
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(script.as_bytes()).map_err(|e| format!("hivexsh: {e}"))?;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .map_err(|e| format!("hivexsh: {e}"))?;
     let out = child.wait_with_output().map_err(|e| format!("hivexsh: {e}"))?;
     if !out.status.success() {
         return Err(format!("hivexsh: {}", String::from_utf8_lossy(&out.stderr).trim()));
@@ -133,7 +150,10 @@ pub fn seeds() -> (Vec<(String, Vec<u8>)>, Option<String>) {
     for (name, bytes) in &out {
         let hive = Hive::parse(bytes).unwrap_or_else(|e| panic!("regf seed {name}: {e}"));
         if name.starts_with("hivex-") {
-            assert!(hive.root.get("Hivex\\Child").is_some(), "regf seed {name}: hivex's key missing");
+            assert!(
+                hive.root.get("Hivex\\Child").is_some(),
+                "regf seed {name}: hivex's key missing"
+            );
         }
     }
     // The bins alone (the target adds a base block with the root at the first cell).
@@ -141,10 +161,16 @@ pub fn seeds() -> (Vec<(String, Vec<u8>)>, Option<String>) {
     assert!(bins.starts_with(b"hbin"));
     out.push(("bins-bcd-bios".into(), bins));
     // Recipes: (op, arg[, more]) pairs, see `recipe` in the target.
-    out.push(("recipe-values".into(), vec![
-        0, 0, 2, 0x20, 0x00, 2, 0x11, 0x01, 2, 0x05, 0x50, 3, 4, 4, 9, 0, 7, 7, 1, 1, 0, 1, 2, 6, 0,
-        1, 0, 3, 2,
-    ]));
-    out.push(("recipe-wide".into(), vec![0, 2, 5, 70, 1, 0, 0, 3, 5, 10, 6, 0x40, 0x10, 0x00, 0x41]));
+    out.push((
+        "recipe-values".into(),
+        vec![
+            0, 0, 2, 0x20, 0x00, 2, 0x11, 0x01, 2, 0x05, 0x50, 3, 4, 4, 9, 0, 7, 7, 1, 1, 0, 1, 2,
+            6, 0, 1, 0, 3, 2,
+        ],
+    ));
+    out.push((
+        "recipe-wide".into(),
+        vec![0, 2, 5, 70, 1, 0, 0, 3, 5, 10, 6, 0x40, 0x10, 0x00, 0x41],
+    ));
     (out, note)
 }

@@ -15,7 +15,6 @@ const BS: usize = 512;
 const PART: u32 = 264;
 const PART_LEN: u32 = 40;
 
-
 fn short_ad(len: u32, ty: u32, lbn: u32) -> Vec<u8> {
     [(ty << 30 | len).to_le_bytes(), lbn.to_le_bytes()].concat()
 }
@@ -64,9 +63,7 @@ fn fid(name: &str, directory: bool, lbn: u32, part: u16) -> Vec<u8> {
 }
 
 fn content(seed: u8, len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(13).wrapping_add(seed))
-        .collect()
+    (0..len).map(|i| (i as u8).wrapping_mul(13).wrapping_add(seed)).collect()
 }
 
 struct Img(Vec<u8>);
@@ -143,14 +140,7 @@ fn physical() -> Vec<u8> {
     img.put(p(24), &content(3, 3 * BS));
     img.put(
         p(6),
-        &fe(
-            6,
-            5,
-            3 * b as u64,
-            0,
-            &[short_ad(b, 0, 24), short_ad(b, 3, 7)].concat(),
-            false,
-        ),
+        &fe(6, 5, 3 * b as u64, 0, &[short_ad(b, 0, 24), short_ad(b, 3, 7)].concat(), false),
     );
     let ads = [short_ad(b, 1, 25), short_ad(b, 0, 26)].concat();
     let mut aed = vec![0u8; 24 + ads.len()];
@@ -170,17 +160,7 @@ fn physical() -> Vec<u8> {
     ]
     .concat();
     img.put(p(10), &root);
-    img.put(
-        p(1),
-        &fe(
-            1,
-            4,
-            root.len() as u64,
-            0,
-            &short_ad(root.len() as u32, 0, 10),
-            false,
-        ),
-    );
+    img.put(p(1), &fe(1, 4, root.len() as u64, 0, &short_ad(root.len() as u32, 0, 10), false));
     img.0
 }
 
@@ -206,24 +186,10 @@ fn metadata() -> Vec<u8> {
     img.put(p(20), &content(4, 900));
     img.put(m(3), &fe(3, 5, 900, 1, &long_ad(2 * b, 20, 0), true));
     img.put(m(4), &fe(4, 5, 6, 3, b"small\n", true));
-    let root = [
-        fid("", true, 1, 1),
-        fid("data.bin", false, 3, 1),
-        fid("small.txt", false, 4, 1),
-    ]
-    .concat();
+    let root =
+        [fid("", true, 1, 1), fid("data.bin", false, 3, 1), fid("small.txt", false, 4, 1)].concat();
     img.put(m(2), &root);
-    img.put(
-        m(1),
-        &fe(
-            1,
-            4,
-            root.len() as u64,
-            0,
-            &short_ad(root.len() as u32, 0, 2),
-            true,
-        ),
-    );
+    img.put(m(1), &fe(1, 4, root.len() as u64, 0, &short_ad(root.len() as u32, 0, 2), true));
     img.0
 }
 
@@ -232,9 +198,7 @@ fn check(name: &str, bytes: &[u8], want: &[&str]) -> Result<(), String> {
     let mut dev = MemDevice::from_vec(bytes.to_vec());
     let vol = udf::probe(&mut dev).map_err(|e| format!("udf seed {name}: {e}"))?;
     for path in want {
-        let e = vol
-            .lookup(&mut dev, path)
-            .map_err(|e| format!("udf seed {name}: {path}: {e}"))?;
+        let e = vol.lookup(&mut dev, path).map_err(|e| format!("udf seed {name}: {path}: {e}"))?;
         let mut buf = vec![0u8; e.size as usize];
         vol.read_file(&mut dev, &e, 0, &mut buf)
             .map_err(|e| format!("udf seed {name}: {path}: {e}"))?;
@@ -248,19 +212,9 @@ pub fn hand_built() -> Vec<(String, Vec<u8>)> {
         (
             "hand-built-1.02",
             physical(),
-            &[
-                "short.txt",
-                "long.bin",
-                "inline.txt",
-                "cont.bin",
-                "sub/nested.txt",
-            ][..],
+            &["short.txt", "long.bin", "inline.txt", "cont.bin", "sub/nested.txt"][..],
         ),
-        (
-            "hand-built-2.50-metadata",
-            metadata(),
-            &["data.bin", "small.txt"][..],
-        ),
+        ("hand-built-2.50-metadata", metadata(), &["data.bin", "small.txt"][..]),
     ];
     seeds
         .into_iter()
@@ -272,14 +226,9 @@ pub fn hand_built() -> Vec<(String, Vec<u8>)> {
 }
 
 fn run(cmd: &mut Command) -> Result<(), String> {
-    let out = cmd
-        .output()
-        .map_err(|e| format!("{:?}: {e}", cmd.get_program()))?;
+    let out = cmd.output().map_err(|e| format!("{:?}: {e}", cmd.get_program()))?;
     if !out.status.success() {
-        return Err(format!(
-            "{cmd:?}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(format!("{cmd:?}: {}", String::from_utf8_lossy(&out.stderr).trim()));
     }
     Ok(())
 }

@@ -7,19 +7,11 @@ use crate::vdisk_desc::{
 };
 
 fn extent(gap: u64, len: u64, device_offset: u64) -> ExtentDesc {
-    ExtentDesc {
-        absolute: false,
-        offset: gap,
-        len,
-        device_offset,
-    }
+    ExtentDesc { absolute: false, offset: gap, len, device_offset }
 }
 
 fn read(at: u64, len: u16) -> ReadDesc {
-    ReadDesc::Read {
-        at: OffsetDesc::Value(at),
-        len,
-    }
+    ReadDesc::Read { at: OffsetDesc::Value(at), len }
 }
 
 pub fn seeds() -> Vec<(&'static str, Desc)> {
@@ -34,20 +26,9 @@ pub fn seeds() -> Vec<(&'static str, Desc)> {
         reads: vec![
             read(0, 8192),
             read(32768, 2048),
-            ReadDesc::Reader {
-                at: OffsetDesc::FromEnd(3000),
-                len: 4096,
-            },
-            ReadDesc::Blocks {
-                lba: 16,
-                blocks: 4,
-                short: false,
-            },
-            ReadDesc::Blocks {
-                lba: 146,
-                blocks: 2,
-                short: true,
-            },
+            ReadDesc::Reader { at: OffsetDesc::FromEnd(3000), len: 4096 },
+            ReadDesc::Blocks { lba: 16, blocks: 4, short: false },
+            ReadDesc::Blocks { lba: 146, blocks: 2, short: true },
         ],
     };
     // Three extents with holes between them, an image length that is not a whole number of
@@ -67,10 +48,7 @@ pub fn seeds() -> Vec<(&'static str, Desc)> {
             RegionDesc {
                 at: None,
                 len: 4096,
-                source: SourceDesc::Memory {
-                    len: 3000,
-                    fill: 0x41,
-                },
+                source: SourceDesc::Memory { len: 3000, fill: 0x41 },
             },
             RegionDesc {
                 at: Some(200_000),
@@ -79,21 +57,9 @@ pub fn seeds() -> Vec<(&'static str, Desc)> {
             },
         ],
         overrides: vec![
-            OverrideDesc {
-                at: OffsetDesc::Value(39_990),
-                len: 34,
-                fill: 0x10,
-            },
-            OverrideDesc {
-                at: OffsetDesc::Value(40_000),
-                len: 16,
-                fill: 0x80,
-            },
-            OverrideDesc {
-                at: OffsetDesc::FromEnd(100),
-                len: 100,
-                fill: 0xC0,
-            },
+            OverrideDesc { at: OffsetDesc::Value(39_990), len: 34, fill: 0x10 },
+            OverrideDesc { at: OffsetDesc::Value(40_000), len: 16, fill: 0x80 },
+            OverrideDesc { at: OffsetDesc::FromEnd(100), len: 100, fill: 0xC0 },
         ],
         reads: vec![
             read(38_000, 8192),
@@ -101,15 +67,8 @@ pub fn seeds() -> Vec<(&'static str, Desc)> {
             read(96_000, 8192),
             read(100_352, 4096),
             read(199_000, 8192),
-            ReadDesc::Reader {
-                at: OffsetDesc::Value(0),
-                len: 8192,
-            },
-            ReadDesc::Blocks {
-                lba: 390,
-                blocks: 4,
-                short: false,
-            },
+            ReadDesc::Reader { at: OffsetDesc::Value(0), len: 8192 },
+            ReadDesc::Blocks { lba: 390, blocks: 4, short: false },
         ],
     };
     // A 4096-byte-block IMG whose data stops early (the rest reads as zeros), an extent
@@ -125,35 +84,20 @@ pub fn seeds() -> Vec<(&'static str, Desc)> {
             len: 1,
             source: SourceDesc::Memory { len: 1, fill: 0xAA },
         }],
-        overrides: vec![OverrideDesc {
-            at: OffsetDesc::Value(0),
-            len: 512,
-            fill: 0x55,
-        }],
+        overrides: vec![OverrideDesc { at: OffsetDesc::Value(0), len: 512, fill: 0x55 }],
         reads: vec![
             read(0, 8192),
             read(12 << 10, 8192),
             read(30 << 10, 4096),
-            ReadDesc::Reader {
-                at: OffsetDesc::FromEnd(1),
-                len: 1,
-            },
-            ReadDesc::Read {
-                at: OffsetDesc::Raw(u64::MAX - 10),
-                len: 100,
-            },
+            ReadDesc::Reader { at: OffsetDesc::FromEnd(1), len: 1 },
+            ReadDesc::Read { at: OffsetDesc::Raw(u64::MAX - 10), len: 100 },
         ],
     };
     // Refused: extents out of order.
     let unsorted = Desc {
         extents: vec![
             extent(4096, 4096, 0),
-            ExtentDesc {
-                absolute: true,
-                offset: 0,
-                len: 4096,
-                device_offset: 8192,
-            },
+            ExtentDesc { absolute: true, offset: 0, len: 4096, device_offset: 8192 },
         ],
         ..contiguous.clone()
     };
@@ -171,31 +115,15 @@ pub fn seeds() -> Vec<(&'static str, Desc)> {
                 len: 100,
                 source: SourceDesc::Memory { len: 10, fill: 1 },
             },
-            RegionDesc {
-                at: None,
-                len: 0,
-                source: SourceDesc::Memory { len: 0, fill: 0 },
-            },
-            RegionDesc {
-                at: None,
-                len: 10,
-                source: SourceDesc::Memory { len: 11, fill: 0 },
-            },
+            RegionDesc { at: None, len: 0, source: SourceDesc::Memory { len: 0, fill: 0 } },
+            RegionDesc { at: None, len: 10, source: SourceDesc::Memory { len: 11, fill: 0 } },
         ],
-        overrides: vec![OverrideDesc {
-            at: OffsetDesc::FromEnd(10),
-            len: 11,
-            fill: 0,
-        }],
+        overrides: vec![OverrideDesc { at: OffsetDesc::FromEnd(10), len: 11, fill: 0 }],
         ..contiguous.clone()
     };
     // 64-bit edges: an image length whose rounding overflows.
-    let overflow = Desc {
-        image_len: u64::MAX - 100,
-        extents: vec![],
-        reads: vec![],
-        ..contiguous.clone()
-    };
+    let overflow =
+        Desc { image_len: u64::MAX - 100, extents: vec![], reads: vec![], ..contiguous.clone() };
     vec![
         ("contiguous-iso", contiguous),
         ("fragmented", fragmented),

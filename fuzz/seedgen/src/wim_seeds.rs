@@ -25,12 +25,17 @@ fn read(p: &Path) -> Result<Vec<u8>, String> {
 fn build(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, String> {
     let src = dir.join("src");
     std::fs::create_dir_all(src.join("Windows/System32")).map_err(|e| e.to_string())?;
-    std::fs::write(src.join("Windows/System32/a.txt"), b"polyboot wim seed\n").map_err(|e| e.to_string())?;
+    std::fs::write(src.join("Windows/System32/a.txt"), b"polyboot wim seed\n")
+        .map_err(|e| e.to_string())?;
     std::fs::write(src.join("b.bin"), vec![7u8; 3000]).map_err(|e| e.to_string())?;
     let one = dir.join("one.wim");
     run(Command::new("wimcapture").arg(&src).arg(&one).args(["Seed", "--compress=none"]))?;
     let two = dir.join("two.wim");
-    run(Command::new("wimcapture").arg(&src).arg(&two).args(["Windows 10 Pro", "the first", "--compress=LZX"]))?;
+    run(Command::new("wimcapture").arg(&src).arg(&two).args([
+        "Windows 10 Pro",
+        "the first",
+        "--compress=LZX",
+    ]))?;
     run(Command::new("wimappend").arg(&src).arg(&two).args(["Windows 10 Home", "the second"]))?;
     let solid = dir.join("solid.wim");
     run(Command::new("wimcapture").arg(&src).arg(&solid).args(["Solid", "--solid"]))?;
@@ -38,7 +43,10 @@ fn build(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, String> {
     std::fs::create_dir_all(iso_root.join("sources")).map_err(|e| e.to_string())?;
     std::fs::copy(&one, iso_root.join("sources/install.wim")).map_err(|e| e.to_string())?;
     let iso = dir.join("seed.iso");
-    run(Command::new("xorriso").args(["-as", "mkisofs", "-quiet", "-J", "-o"]).arg(&iso).arg(&iso_root))?;
+    run(Command::new("xorriso")
+        .args(["-as", "mkisofs", "-quiet", "-J", "-o"])
+        .arg(&iso)
+        .arg(&iso_root))?;
     Ok(vec![
         ("wimcapture-one".into(), read(&one)?),
         ("wimcapture-two".into(), read(&two)?),

@@ -7,7 +7,6 @@ use alloc::vec::Vec;
 
 use super::MAX_WORD;
 
-
 /// One word of a GRUB command as written: its text with quotes removed, plus the names of
 /// the variables it refers to (expanded later, once assignments are known).
 #[derive(Debug, Clone, Default)]
@@ -140,24 +139,15 @@ fn end_command(cmds: &mut Vec<Command>, words: &mut Vec<Word>, line: usize) {
     for w in words.drain(..) {
         if w.brace.is_some() {
             if !current.is_empty() {
-                cmds.push(Command {
-                    words: core::mem::take(&mut current),
-                    line,
-                });
+                cmds.push(Command { words: core::mem::take(&mut current), line });
             }
-            cmds.push(Command {
-                words: alloc::vec![w],
-                line,
-            });
+            cmds.push(Command { words: alloc::vec![w], line });
         } else {
             current.push(w);
         }
     }
     if !current.is_empty() {
-        cmds.push(Command {
-            words: current,
-            line,
-        });
+        cmds.push(Command { words: current, line });
     }
 }
 

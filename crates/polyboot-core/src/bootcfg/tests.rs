@@ -15,10 +15,8 @@ macro_rules! fixture {
 
 /// A loader over an in-memory file map (paths compared case-insensitively, like ISO lookup).
 fn fs(files: &[(&str, &str)]) -> impl FnMut(&str) -> Option<Vec<u8>> {
-    let map: BTreeMap<String, Vec<u8>> = files
-        .iter()
-        .map(|(p, d)| (p.to_ascii_lowercase(), d.as_bytes().to_vec()))
-        .collect();
+    let map: BTreeMap<String, Vec<u8>> =
+        files.iter().map(|(p, d)| (p.to_ascii_lowercase(), d.as_bytes().to_vec())).collect();
     move |p: &str| map.get(&p.to_ascii_lowercase()).cloned()
 }
 
@@ -29,14 +27,8 @@ fn kinds(p: &Parsed) -> Vec<WarningKind> {
 #[test]
 fn debian_installer_grub() {
     let mut load = fs(&[
-        (
-            "/boot/grub/grub.cfg",
-            fixture!("debian-installer-12/grub.cfg"),
-        ),
-        (
-            "/EFI/boot/grub.cfg",
-            fixture!("debian-installer-12/efi-grub.cfg"),
-        ),
+        ("/boot/grub/grub.cfg", fixture!("debian-installer-12/grub.cfg")),
+        ("/EFI/boot/grub.cfg", fixture!("debian-installer-12/efi-grub.cfg")),
     ]);
     let p = parse_grub("/EFI/BOOT/grub.cfg", &[("prefix", "/EFI/BOOT")], &mut load);
     assert_eq!(p.files, ["/EFI/BOOT/grub.cfg", "/boot/grub/grub.cfg"]);
@@ -44,18 +36,12 @@ fn debian_installer_grub() {
     assert_eq!(p.entries.len(), 26, "{:#?}", p.entries);
     let first = &p.entries[0];
     assert_eq!(first.title.as_deref(), Some("Install"));
-    assert_eq!(
-        first.kernel.as_deref(),
-        Some("/debian-installer/amd64/linux")
-    );
+    assert_eq!(first.kernel.as_deref(), Some("/debian-installer/amd64/linux"));
     assert_eq!(first.cmdline, "vga=788 --- quiet");
     assert_eq!(first.source, "/boot/grub/grub.cfg");
     // Nested submenus: the innermost menuentry's title.
-    assert!(p
-        .entries
-        .iter()
-        .any(|e| e.title.as_deref() == Some("... Expert install")
-            && e.cmdline == "desktop=kde priority=low vga=788 ---"));
+    assert!(p.entries.iter().any(|e| e.title.as_deref() == Some("... Expert install")
+        && e.cmdline == "desktop=kde priority=low vga=788 ---"));
     assert!(p.entries.iter().all(|e| e.initrds.len() == 1));
     assert!(p.warnings.is_empty(), "{:#?}", p.warnings);
 }
@@ -76,44 +62,22 @@ fn debian_installer_syslinux_with_include_loop() {
         ("drkmenu.cfg", fixture!("debian-installer-12/drkmenu.cfg")),
         ("exithelp.cfg", fixture!("debian-installer-12/exithelp.cfg")),
     ];
-    let owned: Vec<(String, &str)> = names
-        .iter()
-        .map(|(n, d)| (alloc::format!("{dir}{n}"), *d))
-        .collect();
+    let owned: Vec<(String, &str)> =
+        names.iter().map(|(n, d)| (alloc::format!("{dir}{n}"), *d)).collect();
     let files: Vec<(&str, &str)> = owned.iter().map(|(n, d)| (n.as_str(), *d)).collect();
     // pxelinux's working directory is the netboot root.
     let p = parse_syslinux(&alloc::format!("{dir}syslinux.cfg"), "/", fs(&files));
     assert_eq!(p.initrd_paths(), ["/debian-installer/amd64/initrd.gz"]);
-    let labels: Vec<&str> = p
-        .entries
-        .iter()
-        .filter_map(|e| e.title.as_deref())
-        .collect();
-    for want in [
-        "Install",
-        "Expert install",
-        "Rescue mode",
-        "Automated install",
-    ] {
+    let labels: Vec<&str> = p.entries.iter().filter_map(|e| e.title.as_deref()).collect();
+    for want in ["Install", "Expert install", "Rescue mode", "Automated install"] {
         assert!(labels.contains(&want), "{want} in {labels:?}");
     }
-    let rescue = p
-        .entries
-        .iter()
-        .find(|e| e.title.as_deref() == Some("Rescue mode"))
-        .unwrap();
-    assert_eq!(
-        rescue.kernel.as_deref(),
-        Some("/debian-installer/amd64/linux")
-    );
+    let rescue = p.entries.iter().find(|e| e.title.as_deref() == Some("Rescue mode")).unwrap();
+    assert_eq!(rescue.kernel.as_deref(), Some("/debian-installer/amd64/linux"));
     assert!(rescue.cmdline.contains("rescue/enable=true"));
     assert_eq!(rescue.source, alloc::format!("{dir}rqtxt.cfg"));
     // prompt.cfg includes menu.cfg, which (through `config`) included prompt.cfg: a loop.
-    assert!(
-        kinds(&p).contains(&WarningKind::IncludeLoop),
-        "{:#?}",
-        p.warnings
-    );
+    assert!(kinds(&p).contains(&WarningKind::IncludeLoop), "{:#?}", p.warnings);
     // Files the netboot package does not ship in text/ (gtk.cfg, spk.cfg, ...) are missing.
     assert!(p
         .warnings
@@ -127,36 +91,20 @@ fn live_build_grub_files() -> Vec<(&'static str, &'static str)> {
         ("/boot/grub/config.cfg", fixture!("live-build/config.cfg")),
         ("/boot/grub/theme.cfg", fixture!("live-build/theme.cfg")),
         ("/boot/grub/install.cfg", fixture!("live-build/install.cfg")),
-        (
-            "/boot/grub/install_start.cfg",
-            fixture!("live-build/install_start.cfg"),
-        ),
-        (
-            "/boot/grub/loopback.cfg",
-            fixture!("live-build/loopback.cfg"),
-        ),
+        ("/boot/grub/install_start.cfg", fixture!("live-build/install_start.cfg")),
+        ("/boot/grub/loopback.cfg", fixture!("live-build/loopback.cfg")),
     ]
 }
 
 #[test]
 fn live_build_grub_and_loopback() {
     let files = live_build_grub_files();
-    let p = parse_grub(
-        "/boot/grub/grub.cfg",
-        &[("prefix", "/boot/grub")],
-        fs(&files),
-    );
-    assert_eq!(
-        p.initrd_paths(),
-        ["/live/initrd.img-6.1.0-27-amd64", "/install/initrd.gz"]
-    );
+    let p = parse_grub("/boot/grub/grub.cfg", &[("prefix", "/boot/grub")], fs(&files));
+    assert_eq!(p.initrd_paths(), ["/live/initrd.img-6.1.0-27-amd64", "/install/initrd.gz"]);
     let live = &p.entries[0];
     assert_eq!(live.title.as_deref(), Some("Live system (amd64)"));
     assert_eq!(live.kernel.as_deref(), Some("/live/vmlinuz-6.1.0-27-amd64"));
-    assert_eq!(
-        live.cmdline,
-        "boot=live components quiet splash findiso=${iso_path}"
-    );
+    assert_eq!(live.cmdline, "boot=live components quiet splash findiso=${iso_path}");
     // iso_path is set by whoever loop-mounts the ISO: reported, kept literally.
     assert!(p
         .warnings
@@ -171,19 +119,12 @@ fn live_build_grub_and_loopback() {
     );
     // theme.cfg is sourced several times; not a loop.
     assert!(!kinds(&p).contains(&WarningKind::IncludeLoop));
-    let install = p
-        .entries
-        .iter()
-        .filter(|e| e.kernel.as_deref() == Some("/install/vmlinuz"))
-        .count();
+    let install =
+        p.entries.iter().filter(|e| e.kernel.as_deref() == Some("/install/vmlinuz")).count();
     assert_eq!(install, 9);
 
     // loopback.cfg sources grub.cfg: the same entries.
-    let q = parse_grub(
-        "/boot/grub/loopback.cfg",
-        &[("prefix", "/boot/grub")],
-        fs(&files),
-    );
+    let q = parse_grub("/boot/grub/loopback.cfg", &[("prefix", "/boot/grub")], fs(&files));
     assert_eq!(q.initrd_paths(), p.initrd_paths());
     assert_eq!(q.entries, p.entries);
 }
@@ -191,36 +132,21 @@ fn live_build_grub_and_loopback() {
 #[test]
 fn live_build_isolinux() {
     let files = [
-        (
-            "/isolinux/isolinux.cfg",
-            fixture!("live-build/isolinux.cfg"),
-        ),
+        ("/isolinux/isolinux.cfg", fixture!("live-build/isolinux.cfg")),
         ("/isolinux/menu.cfg", fixture!("live-build/menu.cfg")),
         ("/isolinux/live.cfg", fixture!("live-build/live.cfg")),
-        (
-            "/isolinux/install_text.cfg",
-            fixture!("live-build/install_text.cfg"),
-        ),
-        (
-            "/isolinux/utilities.cfg",
-            fixture!("live-build/utilities.cfg"),
-        ),
+        ("/isolinux/install_text.cfg", fixture!("live-build/install_text.cfg")),
+        ("/isolinux/utilities.cfg", fixture!("live-build/utilities.cfg")),
         ("/isolinux/stdmenu.cfg", fixture!("live-build/stdmenu.cfg")),
     ];
     let p = parse_syslinux("/isolinux/isolinux.cfg", "/isolinux", fs(&files));
     assert!(p.warnings.is_empty(), "{:#?}", p.warnings);
-    assert_eq!(
-        p.initrd_paths(),
-        ["/live/initrd.img-6.1.0-27-amd64", "/install/initrd.gz"]
-    );
+    assert_eq!(p.initrd_paths(), ["/live/initrd.img-6.1.0-27-amd64", "/install/initrd.gz"]);
     assert_eq!(p.entries[0].title.as_deref(), Some("Live system (amd64)"));
     assert_eq!(p.entries[0].cmdline, "boot=live components quiet splash");
     assert_eq!(p.entries[0].source, "/isolinux/live.cfg");
     // hdt.c32 (COM32) is no Linux entry; vesamenu.c32 as DEFAULT neither.
-    assert!(p
-        .entries
-        .iter()
-        .all(|e| !e.kernel.as_deref().unwrap().ends_with(".c32")));
+    assert!(p.entries.iter().all(|e| !e.kernel.as_deref().unwrap().ends_with(".c32")));
     assert_eq!(p.entries.len(), 2 + 1 + 8);
 }
 
@@ -250,67 +176,34 @@ menuentry "brace}in title" {
   initrd /i2 --nounzip
 }
 "#;
-    let p = parse_grub(
-        "/boot/grub/grub.cfg",
-        &[],
-        fs(&[("/boot/grub/grub.cfg", cfg)]),
-    );
+    let p = parse_grub("/boot/grub/grub.cfg", &[], fs(&[("/boot/grub/grub.cfg", cfg)]));
     let e = &p.entries[0];
     assert_eq!(e.title.as_deref(), Some("Try or Install"));
     assert_eq!(e.kernel.as_deref(), Some("/casper/vmlinuz-6.8.0"));
     assert_eq!(e.cmdline, "boot=casper quoted arg x=6.8.0 ---");
-    assert_eq!(
-        e.initrds,
-        [
-            "/casper/initrd.lz",
-            "/casper/with space.img",
-            "/casper/extra.img"
-        ]
-    );
+    assert_eq!(e.initrds, ["/casper/initrd.lz", "/casper/with space.img", "/casper/extra.img"]);
     assert_eq!(p.entries[1].kernel.as_deref(), Some("/casper/vmlinuz"));
     assert_eq!(p.entries[1].initrds, ["/casper/initrd.lz"]);
     // An initrd outside any menuentry still counts.
     assert_eq!(p.entries[2].kernel, None);
     assert_eq!(p.entries[2].initrds, ["/efi/only.img"]);
     // Unresolved: kept literally and reported.
-    assert_eq!(
-        p.entries[3].kernel.as_deref(),
-        Some("/boot/${arch}/vmlinuz")
-    );
-    assert_eq!(
-        p.entries[3].initrds,
-        ["/boot/${arch}/initrd", "/boot/${undefined}.img"]
-    );
+    assert_eq!(p.entries[3].kernel.as_deref(), Some("/boot/${arch}/vmlinuz"));
+    assert_eq!(p.entries[3].initrds, ["/boot/${arch}/initrd", "/boot/${undefined}.img"]);
     let unresolved: Vec<&str> = p
         .warnings
         .iter()
         .filter(|w| w.kind == WarningKind::UnresolvedVariable)
         .map(|w| w.detail.as_str())
         .collect();
-    assert!(
-        unresolved.iter().any(|d| d.contains("${arch}")),
-        "{unresolved:?}"
-    );
-    assert!(
-        unresolved.iter().any(|d| d.contains("${undefined}")),
-        "{unresolved:?}"
-    );
+    assert!(unresolved.iter().any(|d| d.contains("${arch}")), "{unresolved:?}");
+    assert!(unresolved.iter().any(|d| d.contains("${undefined}")), "{unresolved:?}");
     // A variable set to two values is not guessed.
     assert_eq!(p.entries[4].initrds, ["/m/${multi}"]);
     assert_eq!(p.entries[5].title.as_deref(), Some("brace}in title"));
     assert_eq!(p.entries[5].initrds, ["/i2"]);
-    assert!(p
-        .warnings
-        .iter()
-        .all(|w| w.line > 0 && w.file == "/boot/grub/grub.cfg"));
-    assert_eq!(
-        p.warnings
-            .iter()
-            .find(|w| w.detail.contains("${arch}"))
-            .unwrap()
-            .line,
-        14
-    );
+    assert!(p.warnings.iter().all(|w| w.line > 0 && w.file == "/boot/grub/grub.cfg"));
+    assert_eq!(p.warnings.iter().find(|w| w.detail.contains("${arch}")).unwrap().line, 14);
 }
 
 #[test]
@@ -327,11 +220,7 @@ fn grub_includes_loops_and_limits() {
     assert!(k.contains(&WarningKind::IncludeLoop));
     assert!(k.contains(&WarningKind::MissingFile));
     assert!(k.contains(&WarningKind::UnresolvedVariable));
-    let loop_w = p
-        .warnings
-        .iter()
-        .find(|w| w.kind == WarningKind::IncludeLoop)
-        .unwrap();
+    let loop_w = p.warnings.iter().find(|w| w.kind == WarningKind::IncludeLoop).unwrap();
     assert_eq!((loop_w.file.as_str(), loop_w.line), ("/b.cfg", 1));
     assert!(loop_w.to_string().contains("/b.cfg:1: include loop"));
 
@@ -339,11 +228,7 @@ fn grub_includes_loops_and_limits() {
     let mut n = 0usize;
     let p = parse_grub("/0.cfg", &[], |path: &str| {
         n += 1;
-        let i: usize = path
-            .trim_start_matches('/')
-            .trim_end_matches(".cfg")
-            .parse()
-            .ok()?;
+        let i: usize = path.trim_start_matches('/').trim_end_matches(".cfg").parse().ok()?;
         Some(alloc::format!("source /{}.cfg\nsource /{}.cfg\n", i + 1, i + 1000).into_bytes())
     });
     assert!(kinds(&p).contains(&WarningKind::Limit));
@@ -359,11 +244,8 @@ fn grub_prefix_set_by_the_configuration() {
         ("/boot/grub/x86_64-efi/grub.cfg", "source ${prefix}/grub.cfg"),
         ("/boot/grub/grub.cfg", "menuentry a { linux $prefix/../../live/k\n initrd ($root)/live/i }"),
     ];
-    let p = parse_grub(
-        "/EFI/BOOT/grub.cfg",
-        &[("prefix", "/EFI/BOOT"), ("root", "cd0")],
-        fs(&files),
-    );
+    let p =
+        parse_grub("/EFI/BOOT/grub.cfg", &[("prefix", "/EFI/BOOT"), ("root", "cd0")], fs(&files));
     assert_eq!(p.files.len(), 3, "{:#?}", p);
     assert_eq!(p.entries[0].kernel.as_deref(), Some("/live/k"));
     assert_eq!(p.initrd_paths(), ["/live/i"]);
@@ -403,12 +285,7 @@ fn syslinux_details() {
     assert_eq!(
         got,
         [
-            (
-                "one",
-                Some("/boot/vmlinuz"),
-                vec!["/isolinux/i1.gz", "/abs/i2.gz"],
-                "global=1"
-            ),
+            ("one", Some("/boot/vmlinuz"), vec!["/isolinux/i1.gz", "/abs/i2.gz"], "global=1"),
             (
                 "two",
                 Some("/isolinux/k2"),
@@ -416,12 +293,7 @@ fn syslinux_details() {
                 "initrd=x.gz foo initrd=y.gz,z.gz"
             ),
             ("five", Some("/boot/k5"), vec![], "root=/dev/sr0"),
-            (
-                "six",
-                Some("/isolinux/k6"),
-                vec!["/isolinux/i6"],
-                "global=1"
-            ),
+            ("six", Some("/isolinux/k6"), vec!["/isolinux/i6"], "global=1"),
             ("seven", Some("/k7"), vec!["/i7"], "initrd=/i7 x=$y"),
             (
                 "vmlinuz",
@@ -445,32 +317,17 @@ fn systemd_boot_entries() {
                  options  archisobasedir=arch\n\
                  options  archisolabel=ARCH_202401\n";
     let e = parse_systemd_boot_entry("/loader/entries/01-archiso.conf", conf).unwrap();
-    assert_eq!(
-        e.title.as_deref(),
-        Some("Arch Linux install medium (x86_64, UEFI)")
-    );
+    assert_eq!(e.title.as_deref(), Some("Arch Linux install medium (x86_64, UEFI)"));
     assert_eq!(e.kernel.as_deref(), Some("/arch/boot/x86_64/vmlinuz-linux"));
-    assert_eq!(
-        e.initrds,
-        [
-            "/arch/boot/intel-ucode.img",
-            "/arch/boot/x86_64/initramfs-linux.img"
-        ]
-    );
+    assert_eq!(e.initrds, ["/arch/boot/intel-ucode.img", "/arch/boot/x86_64/initramfs-linux.img"]);
     assert_eq!(e.cmdline, "archisobasedir=arch archisolabel=ARCH_202401");
-    assert_eq!(
-        parse_systemd_boot_entry("/x.conf", b"title memtest\nefi /memtest.efi\n"),
-        None
-    );
+    assert_eq!(parse_systemd_boot_entry("/x.conf", b"title memtest\nefi /memtest.efi\n"), None);
 }
 
 #[test]
 fn paths_are_normalised() {
     assert_eq!(normalize_path("(hd0,msdos1)/boot//x/./y/../z"), "/boot/x/z");
-    assert_eq!(
-        normalize_path("\\EFI\\BOOT\\grub.cfg"),
-        "/EFI/BOOT/grub.cfg"
-    );
+    assert_eq!(normalize_path("\\EFI\\BOOT\\grub.cfg"), "/EFI/BOOT/grub.cfg");
     assert_eq!(normalize_path("../../.."), "/");
     assert_eq!(normalize_path("(unclosed/x"), "/(unclosed/x");
     assert_eq!(join("/isolinux", "../live/x"), "/live/x");
@@ -514,11 +371,7 @@ fn hostile_sizes_are_bounded() {
     // Variables doubling in size: expansion is capped (and cut on a char boundary).
     let mut cfg = String::from("set v0=é\n");
     for i in 1..40 {
-        cfg.push_str(&alloc::format!(
-            "set v{i}=${{v{}}}${{v{}}}é\n",
-            i - 1,
-            i - 1
-        ));
+        cfg.push_str(&alloc::format!("set v{i}=${{v{}}}${{v{}}}é\n", i - 1, i - 1));
     }
     cfg.push_str("menuentry x { linux /k $v39\n initrd /i$v39 }\n");
     let p = parse_grub("/g.cfg", &[], fs(&[("/g.cfg", cfg.as_str())]));
@@ -529,11 +382,7 @@ fn hostile_sizes_are_bounded() {
     let p = parse_grub("/g.cfg", &[], |_| Some(big.clone()));
     assert_eq!(kinds(&p), [WarningKind::Limit]);
     let p = parse_syslinux("/0.cfg", "/", |path: &str| {
-        let i: usize = path
-            .trim_start_matches('/')
-            .trim_end_matches(".cfg")
-            .parse()
-            .ok()?;
+        let i: usize = path.trim_start_matches('/').trim_end_matches(".cfg").parse().ok()?;
         let mut d = alloc::format!("include /{}.cfg\n", i + 1).into_bytes();
         d.resize(MAX_FILE_SIZE as usize, b'#');
         Some(d)
@@ -554,33 +403,13 @@ fn find_boot_entries_on_a_hand_made_iso() {
     img.terminator(18);
     img.dir(
         20,
-        &[
-            dot(20, 2048),
-            dotdot(20, 2048),
-            subdir("BOOT", 21, 2048),
-            subdir("LIVE", 23, 2048),
-        ],
+        &[dot(20, 2048), dotdot(20, 2048), subdir("BOOT", 21, 2048), subdir("LIVE", 23, 2048)],
     );
-    img.dir(
-        21,
-        &[dot(21, 2048), dotdot(20, 2048), subdir("GRUB", 22, 2048)],
-    );
-    img.dir(
-        22,
-        &[
-            dot(22, 2048),
-            dotdot(21, 2048),
-            file("GRUB.CFG;1", 25, cfg.len() as u32),
-        ],
-    );
+    img.dir(21, &[dot(21, 2048), dotdot(20, 2048), subdir("GRUB", 22, 2048)]);
+    img.dir(22, &[dot(22, 2048), dotdot(21, 2048), file("GRUB.CFG;1", 25, cfg.len() as u32)]);
     img.dir(
         23,
-        &[
-            dot(23, 2048),
-            dotdot(20, 2048),
-            file("INITRD.GZ;1", 26, 5),
-            file("VMLINUZ.;1", 27, 3),
-        ],
+        &[dot(23, 2048), dotdot(20, 2048), file("INITRD.GZ;1", 26, 5), file("VMLINUZ.;1", 27, 3)],
     );
     img.put(25, 0, cfg);
     img.put(26, 0, b"\x1f\x8bxyz");
@@ -590,23 +419,10 @@ fn find_boot_entries_on_a_hand_made_iso() {
         &[
             dot(30, 2048),
             dotdot(30, 2048),
-            record(
-                &ucs2("live"),
-                31,
-                2048,
-                crate::iso9660::flags::DIRECTORY,
-                &[],
-            ),
+            record(&ucs2("live"), 31, 2048, crate::iso9660::flags::DIRECTORY, &[]),
         ],
     );
-    img.dir(
-        31,
-        &[
-            dot(31, 2048),
-            dotdot(30, 2048),
-            record(&ucs2("initrd.gz;1"), 26, 5, 0, &[]),
-        ],
-    );
+    img.dir(31, &[dot(31, 2048), dotdot(30, 2048), record(&ucs2("initrd.gz;1"), 26, 5, 0, &[])]);
     let mut dev = MemDevice::from_vec(img.data.clone());
     let r = find_boot_entries(&mut dev).unwrap();
     assert_eq!(r.files, ["/boot/grub/grub.cfg"]);
@@ -620,11 +436,7 @@ fn find_boot_entries_on_a_hand_made_iso() {
     for r in &i.records {
         assert_eq!(r.lba, 26);
         let mut b = [0u8; 4];
-        dev.read_at(
-            r.record_offset + crate::iso9660::RECORD_EXTENT_FIELD,
-            &mut b,
-        )
-        .unwrap();
+        dev.read_at(r.record_offset + crate::iso9660::RECORD_EXTENT_FIELD, &mut b).unwrap();
         assert_eq!(u32::from_le_bytes(b), 26);
     }
     assert_eq!(i.records[0].record_offset / 2048, 23);
@@ -659,20 +471,10 @@ fn find_boot_entries_on_a_hand_made_iso() {
 fn live_build_cpuid_autodetect_entry() {
     // What live-build's Grub_live_autodetect_menu_entry writes for amd64 + 686 images.
     let cfg = "menuentry \"Live system (autodetect)\" {\n\tif cpuid -l; then\n\t\tlinux /live/vmlinuz-amd64 boot=live\n\t\tinitrd /live/initrd.img-amd64\n\telse\n\t\tlinux /live/vmlinuz-686 boot=live\n\t\tinitrd /live/initrd.img-686\n\tfi\n}\n";
-    let p = parse_grub(
-        "/boot/grub/grub.cfg",
-        &[],
-        fs(&[("/boot/grub/grub.cfg", cfg)]),
-    );
+    let p = parse_grub("/boot/grub/grub.cfg", &[], fs(&[("/boot/grub/grub.cfg", cfg)]));
     assert_eq!(p.entries.len(), 2);
     assert_eq!(p.entries[1].kernel.as_deref(), Some("/live/vmlinuz-686"));
     assert_eq!(p.entries[1].initrds, ["/live/initrd.img-686"]);
-    assert_eq!(
-        p.entries[1].title.as_deref(),
-        Some("Live system (autodetect)")
-    );
-    assert_eq!(
-        p.initrd_paths(),
-        ["/live/initrd.img-amd64", "/live/initrd.img-686"]
-    );
+    assert_eq!(p.entries[1].title.as_deref(), Some("Live system (autodetect)"));
+    assert_eq!(p.initrd_paths(), ["/live/initrd.img-amd64", "/live/initrd.img-686"]);
 }

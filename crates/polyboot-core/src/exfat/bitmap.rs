@@ -21,11 +21,7 @@ impl AllocBitmap {
         if cluster_count % 8 != 0 {
             used += (bytes[full_bytes] & ((1u8 << (cluster_count % 8)) - 1)).count_ones();
         }
-        AllocBitmap {
-            bytes,
-            cluster_count,
-            used,
-        }
+        AllocBitmap { bytes, cluster_count, used }
     }
 
     pub fn free_count(&self) -> u32 {

@@ -88,9 +88,7 @@ impl BootSector {
             return Err(corrupt!("boot sector signature 0xAA55 missing"));
         }
         if &s[3..11] != FS_NAME {
-            return Err(corrupt!(
-                "not an exFAT volume (file system name is not \"EXFAT   \")"
-            ));
+            return Err(corrupt!("not an exFAT volume (file system name is not \"EXFAT   \")"));
         }
         if s[11..64].iter().any(|&b| b != 0) {
             return Err(corrupt!("boot sector MustBeZero field is not zero"));
@@ -124,19 +122,13 @@ impl BootSector {
             return Err(corrupt!("cluster size above the 32 MiB limit"));
         }
         if b.number_of_fats != 1 && b.number_of_fats != 2 {
-            return Err(corrupt!(
-                "NumberOfFats {} is neither 1 nor 2",
-                b.number_of_fats
-            ));
+            return Err(corrupt!("NumberOfFats {} is neither 1 nor 2", b.number_of_fats));
         }
         if b.volume_length < (1u64 << 20) >> b.bytes_per_sector_shift {
             return Err(corrupt!("volume shorter than 1 MiB"));
         }
         if b.fat_offset < MIN_FAT_OFFSET {
-            return Err(corrupt!(
-                "FAT offset {} overlaps the boot regions",
-                b.fat_offset
-            ));
+            return Err(corrupt!("FAT offset {} overlaps the boot regions", b.fat_offset));
         }
         let fats_end =
             u64::from(b.fat_offset) + u64::from(b.fat_length) * u64::from(b.number_of_fats);
@@ -156,10 +148,7 @@ impl BootSector {
             return Err(corrupt!("cluster heap extends past the end of the volume"));
         }
         if b.root_cluster < 2 || b.root_cluster > b.cluster_count + 1 {
-            return Err(corrupt!(
-                "root directory cluster {} out of range",
-                b.root_cluster
-            ));
+            return Err(corrupt!("root directory cluster {} out of range", b.root_cluster));
         }
         Ok(b)
     }
@@ -264,9 +253,7 @@ fn read_boot_region_at<D: ReadAt + ?Sized>(
     let boot = BootSector::parse(&head)?;
     if let Some(shift) = assumed_bps_shift {
         if shift != boot.bytes_per_sector_shift {
-            return Err(corrupt!(
-                "backup boot sector disagrees about the sector size"
-            ));
+            return Err(corrupt!("backup boot sector disagrees about the sector size"));
         }
     }
     boot.check_fits(dev.size())?;
@@ -278,10 +265,7 @@ fn read_boot_region_at<D: ReadAt + ?Sized>(
         sum = boot_checksum_add(sum, &sector, i == 0);
     }
     dev.read_at(base + 11 * bps as u64, &mut sector)?;
-    if sector
-        .chunks_exact(4)
-        .any(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]) != sum)
-    {
+    if sector.chunks_exact(4).any(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]) != sum) {
         return Err(corrupt!("boot region checksum mismatch"));
     }
     Ok(boot)

@@ -200,10 +200,7 @@ pub(crate) fn parse_file_set(
     }
     // Entries after the name must be benign (vendor extensions): unknown critical secondary
     // entries make the set unusable per the specification.
-    if entries[2 + name_entries..]
-        .iter()
-        .any(|e| e[0] & BENIGN == 0)
-    {
+    if entries[2 + name_entries..].iter().any(|e| e[0] & BENIGN == 0) {
         return Err("unknown critical secondary entry");
     }
     let name_hash = stream_entry.le16::<4>();
@@ -239,12 +236,7 @@ pub(crate) fn parse_file_set(
     if attributes & attributes::DIRECTORY != 0 && stream.data_length > MAX_DIRECTORY_BYTES {
         return Err("directory larger than 256 MiB");
     }
-    Ok(ParsedSet {
-        name,
-        name_hash,
-        attributes,
-        stream,
-    })
+    Ok(ParsedSet { name, name_hash, attributes, stream })
 }
 
 /// A one-entry set (Volume GUID) with its checksum.

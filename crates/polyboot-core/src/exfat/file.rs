@@ -41,7 +41,10 @@ impl<D: ReadAt> ReadAt for FileReader<'_, D> {
                 .read_at(&self.entry, offset + done as u64, &mut buf[done..])
                 .map_err(|e| IoError::Device(format!("exFAT: {e}")))?;
             if n == 0 {
-                return Err(IoError::Device(format!("exFAT: short read at {}", offset + done as u64)));
+                return Err(IoError::Device(format!(
+                    "exFAT: short read at {}",
+                    offset + done as u64
+                )));
             }
             done += n;
         }

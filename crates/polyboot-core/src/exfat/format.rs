@@ -85,9 +85,7 @@ pub fn recommended_cluster_size(volume_bytes: u64) -> u32 {
 pub fn format<D: WriteAt + ?Sized>(dev: &mut D, opts: &FormatOptions) -> Result<FormatInfo, Error> {
     let bps = opts.bytes_per_sector;
     if !bps.is_power_of_two() || !(512..=4096).contains(&bps) {
-        return Err(Error::InvalidArgument(
-            "bytes per sector must be 512, 1024, 2048 or 4096",
-        ));
+        return Err(Error::InvalidArgument("bytes per sector must be 512, 1024, 2048 or 4096"));
     }
     let cluster_size = match opts.cluster_size {
         0 => recommended_cluster_size(dev.size()).max(bps),
@@ -103,9 +101,7 @@ pub fn format<D: WriteAt + ?Sized>(dev: &mut D, opts: &FormatOptions) -> Result<
     let bps64 = u64::from(bps);
     let volume_sectors = dev.size() / bps64;
     if volume_sectors * bps64 < 1 << 20 {
-        return Err(Error::InvalidArgument(
-            "an exFAT volume must be at least 1 MiB",
-        ));
+        return Err(Error::InvalidArgument("an exFAT volume must be at least 1 MiB"));
     }
     let sectors_per_cluster = u64::from(cluster_size / bps);
     let alignment_bytes = if volume_sectors * bps64 >= 16 * PREFERRED_ALIGNMENT {
@@ -119,30 +115,20 @@ pub fn format<D: WriteAt + ?Sized>(dev: &mut D, opts: &FormatOptions) -> Result<
     // size the FAT for the most clusters possible, then count the clusters that fit.
     let fat_offset = align_up(u64::from(MIN_FAT_OFFSET), alignment);
     let too_small = Error::InvalidArgument("volume too small for this cluster size");
-    let max_clusters = volume_sectors
-        .checked_sub(fat_offset)
-        .ok_or(too_small.clone())?
-        / sectors_per_cluster;
+    let max_clusters =
+        volume_sectors.checked_sub(fat_offset).ok_or(too_small.clone())? / sectors_per_cluster;
     let fat_length_upper = ((max_clusters + 2) * 4).div_ceil(bps64);
     let heap_offset = align_up(fat_offset + fat_length_upper, alignment);
-    let cluster_count = volume_sectors
-        .checked_sub(heap_offset)
-        .ok_or(too_small.clone())?
-        / sectors_per_cluster;
+    let cluster_count =
+        volume_sectors.checked_sub(heap_offset).ok_or(too_small.clone())? / sectors_per_cluster;
     if cluster_count > u64::from(MAX_CLUSTER_COUNT) {
-        return Err(Error::InvalidArgument(
-            "too many clusters: choose a larger cluster size",
-        ));
+        return Err(Error::InvalidArgument("too many clusters: choose a larger cluster size"));
     }
     let fat_length = ((cluster_count + 2) * 4).div_ceil(bps64);
-    let (Ok(fat_offset), Ok(fat_length), Ok(heap_offset)) = (
-        u32::try_from(fat_offset),
-        u32::try_from(fat_length),
-        u32::try_from(heap_offset),
-    ) else {
-        return Err(Error::InvalidArgument(
-            "volume too large for this sector size",
-        ));
+    let (Ok(fat_offset), Ok(fat_length), Ok(heap_offset)) =
+        (u32::try_from(fat_offset), u32::try_from(fat_length), u32::try_from(heap_offset))
+    else {
+        return Err(Error::InvalidArgument("volume too large for this sector size"));
     };
     let cluster_count = cluster_count as u32;
 
@@ -185,17 +171,11 @@ pub fn format<D: WriteAt + ?Sized>(dev: &mut D, opts: &FormatOptions) -> Result<
     let fat_start = u64::from(fat_offset) * bps64;
     write_zeros(dev, fat_start, u64::from(fat_length) * bps64)?;
     let mut fat: Vec<u32> = vec![FAT_MEDIA_ENTRY, FAT_END_OF_CHAIN];
-    for (first, count) in [
-        (bitmap_cluster, bitmap_clusters),
-        (upcase_cluster, upcase_clusters),
-        (root_cluster, 1),
-    ] {
+    for (first, count) in
+        [(bitmap_cluster, bitmap_clusters), (upcase_cluster, upcase_clusters), (root_cluster, 1)]
+    {
         for c in first..first + count {
-            fat.push(if c == first + count - 1 {
-                FAT_END_OF_CHAIN
-            } else {
-                c + 1
-            });
+            fat.push(if c == first + count - 1 { FAT_END_OF_CHAIN } else { c + 1 });
         }
     }
     let fat_bytes: Vec<u8> = fat.iter().flat_map(|e| e.to_le_bytes()).collect();

@@ -53,10 +53,10 @@ use crate::block::IoError;
 use alloc::string::String;
 use core::fmt;
 
+pub use file::FileReader;
 pub use format::{format, recommended_cluster_size, FormatInfo, FormatOptions};
 pub use time::Timestamp;
 pub use volume::{CorruptEntrySet, DirEntry, DirListing, ExFat, Extent, Metadata};
-pub use file::FileReader;
 pub use writer::FileWriter;
 
 /// File attribute bits (the `FileAttributes` field of a File directory entry).

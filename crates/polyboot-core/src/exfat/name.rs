@@ -13,9 +13,7 @@ pub(crate) fn validate_name(name: &str) -> Result<Vec<u16>, Error> {
         return Err(Error::InvalidName("empty file name"));
     }
     if name == "." || name == ".." {
-        return Err(Error::InvalidName(
-            "\".\" and \"..\" are not file names on exFAT",
-        ));
+        return Err(Error::InvalidName("\".\" and \"..\" are not file names on exFAT"));
     }
     check_characters(name)?;
     let units: Vec<u16> = name.encode_utf16().collect();
@@ -30,9 +28,7 @@ pub(crate) fn validate_label(label: &str) -> Result<Vec<u16>, Error> {
     check_characters(label)?;
     let units: Vec<u16> = label.encode_utf16().collect();
     if units.len() > MAX_LABEL_UNITS {
-        return Err(Error::InvalidName(
-            "volume label longer than 11 UTF-16 code units",
-        ));
+        return Err(Error::InvalidName("volume label longer than 11 UTF-16 code units"));
     }
     Ok(units)
 }
@@ -42,9 +38,7 @@ fn check_characters(name: &str) -> Result<(), Error> {
         return Err(Error::InvalidName("control characters are not allowed"));
     }
     if name.chars().any(|c| FORBIDDEN.contains(&c)) {
-        return Err(Error::InvalidName(
-            "characters \" * / : < > ? \\ | are not allowed",
-        ));
+        return Err(Error::InvalidName("characters \" * / : < > ? \\ | are not allowed"));
     }
     Ok(())
 }

@@ -100,10 +100,7 @@ fn format_then_open_reports_layout() {
 fn format_with_4k_sectors_and_big_clusters() {
     for (bps, cluster) in [(4096, 4096), (4096, 65536), (512, 512), (512, 1 << 20)] {
         let mut dev = MemDevice::new(24 << 20);
-        let opts = FormatOptions {
-            bytes_per_sector: bps,
-            ..options("B", cluster)
-        };
+        let opts = FormatOptions { bytes_per_sector: bps, ..options("B", cluster) };
         let info = format(&mut dev, &opts).unwrap();
         let mut fs = ExFat::open(dev).unwrap();
         assert_eq!(fs.bytes_per_sector(), bps);
@@ -120,19 +117,10 @@ fn format_with_4k_sectors_and_big_clusters() {
 fn format_rejects_bad_options() {
     let mut dev = MemDevice::new(8 << 20);
     let bad = [
-        FormatOptions {
-            bytes_per_sector: 300,
-            ..options("", 4096)
-        },
-        FormatOptions {
-            bytes_per_sector: 8192,
-            ..options("", 8192)
-        },
+        FormatOptions { bytes_per_sector: 300, ..options("", 4096) },
+        FormatOptions { bytes_per_sector: 8192, ..options("", 8192) },
         options("", 3000),
-        FormatOptions {
-            bytes_per_sector: 4096,
-            ..options("", 2048)
-        },
+        FormatOptions { bytes_per_sector: 4096, ..options("", 2048) },
         options("", 64 << 20),
         options("TWELVE CHARS", 4096),
         options("A*B", 4096),
@@ -141,10 +129,7 @@ fn format_rejects_bad_options() {
         assert!(format(&mut dev, &opts).is_err(), "{opts:?}");
     }
     let mut tiny = MemDevice::new(512 << 10);
-    assert!(matches!(
-        format(&mut tiny, &options("", 4096)),
-        Err(Error::InvalidArgument(_))
-    ));
+    assert!(matches!(format(&mut tiny, &options("", 4096)), Err(Error::InvalidArgument(_))));
     // A 1 MiB volume with huge clusters has no room for the system structures.
     let mut small = MemDevice::new(1 << 20);
     assert!(format(&mut small, &options("", 256 << 10)).is_err());
@@ -211,33 +196,15 @@ fn hostile_boot_sector_fields_are_rejected() {
         ("sector shift high", |s| s[108] = 13),
         ("cluster shift", |s| s[109] = 17),
         ("fat count", |s| s[110] = 3),
-        ("volume length past device", |s| {
-            s[72..80].copy_from_slice(&u64::MAX.to_le_bytes())
-        }),
-        ("tiny volume", |s| {
-            s[72..80].copy_from_slice(&16u64.to_le_bytes())
-        }),
-        ("fat offset", |s| {
-            s[80..84].copy_from_slice(&3u32.to_le_bytes())
-        }),
-        ("fat length", |s| {
-            s[84..88].copy_from_slice(&1u32.to_le_bytes())
-        }),
-        ("fat over heap", |s| {
-            s[84..88].copy_from_slice(&u32::MAX.to_le_bytes())
-        }),
-        ("heap past volume", |s| {
-            s[92..96].copy_from_slice(&0x00FF_FFFFu32.to_le_bytes())
-        }),
-        ("zero clusters", |s| {
-            s[92..96].copy_from_slice(&0u32.to_le_bytes())
-        }),
-        ("root cluster", |s| {
-            s[96..100].copy_from_slice(&1u32.to_le_bytes())
-        }),
-        ("root cluster high", |s| {
-            s[96..100].copy_from_slice(&u32::MAX.to_le_bytes())
-        }),
+        ("volume length past device", |s| s[72..80].copy_from_slice(&u64::MAX.to_le_bytes())),
+        ("tiny volume", |s| s[72..80].copy_from_slice(&16u64.to_le_bytes())),
+        ("fat offset", |s| s[80..84].copy_from_slice(&3u32.to_le_bytes())),
+        ("fat length", |s| s[84..88].copy_from_slice(&1u32.to_le_bytes())),
+        ("fat over heap", |s| s[84..88].copy_from_slice(&u32::MAX.to_le_bytes())),
+        ("heap past volume", |s| s[92..96].copy_from_slice(&0x00FF_FFFFu32.to_le_bytes())),
+        ("zero clusters", |s| s[92..96].copy_from_slice(&0u32.to_le_bytes())),
+        ("root cluster", |s| s[96..100].copy_from_slice(&1u32.to_le_bytes())),
+        ("root cluster high", |s| s[96..100].copy_from_slice(&u32::MAX.to_le_bytes())),
     ];
     for (what, edit) in edits {
         let mut dev = good.clone();
@@ -245,10 +212,7 @@ fn hostile_boot_sector_fields_are_rejected() {
         // Break the backup too so the checks on the main sector are what we see.
         dev.data[12 * 512] = 0;
         reseal_boot_region(&mut dev, 512);
-        assert!(
-            matches!(ExFat::open(dev), Err(Error::Corrupt(_))),
-            "{what} accepted"
-        );
+        assert!(matches!(ExFat::open(dev), Err(Error::Corrupt(_))), "{what} accepted");
     }
 }
 
@@ -256,10 +220,8 @@ fn hostile_boot_sector_fields_are_rejected() {
 fn upcase_table_round_trips_and_checksums() {
     let table = generate_table();
     assert_eq!(table.len() % 2, 0);
-    let values: Vec<u16> = table
-        .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
-        .collect();
+    let values: Vec<u16> =
+        table.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
     // 0xFFFF only ever appears as a compression marker, followed by a run length.
     let mut i = 0;
     let mut covered = 0u32;
@@ -277,43 +239,27 @@ fn upcase_table_round_trips_and_checksums() {
     let mut decoder = UpcaseDecoder::default();
     values.iter().for_each(|&v| decoder.push(v));
     let upcase = decoder.finish();
-    for (c, upper) in (0u16..128).map(|c| {
-        (
-            c,
-            if (0x61..=0x7A).contains(&c) {
-                c - 0x20
-            } else {
-                c
-            },
-        )
-    }) {
+    for (c, upper) in
+        (0u16..128).map(|c| (c, if (0x61..=0x7A).contains(&c) { c - 0x20 } else { c }))
+    {
         assert_eq!(upcase.upcase(c), upper, "mandatory mapping of {c:#x}");
     }
     assert_eq!(upcase.upcase(0xE9), 0xC9, "é");
     assert_eq!(upcase.upcase(0xFF), 0x178, "ÿ");
-    assert_eq!(
-        upcase.upcase(0xDF),
-        0xDF,
-        "ß has no single upper-case letter"
-    );
+    assert_eq!(upcase.upcase(0xDF), 0xDF, "ß has no single upper-case letter");
     assert_eq!(upcase.upcase(0x3B1), 0x391, "α");
     assert_eq!(upcase.upcase(0xFF41), 0xFF21, "fullwidth a");
-    assert_eq!(
-        upcase.upcase(0xD83D),
-        0xD83D,
-        "surrogates map to themselves"
-    );
+    assert_eq!(upcase.upcase(0xD83D), 0xD83D, "surrogates map to themselves");
     assert!(upcase.mapping_count() > 900);
 
     // The stored TableChecksum matches the table written to disk.
     let mut fs = new_volume(8 << 20, 4096);
     let root = fs.cluster_offset(fs.boot.root_cluster) as usize;
     let data = &fs.device().data;
-    let entry = (0..8)
-        .map(|i| &data[root + 32 * i..root + 32 * i + 32])
-        .find(|e| e[0] == 0x82)
-        .unwrap();
-    let (cluster, len) = (crate::bytes::le32(entry, 20).unwrap(), crate::bytes::le64(entry, 24).unwrap() as usize);
+    let entry =
+        (0..8).map(|i| &data[root + 32 * i..root + 32 * i + 32]).find(|e| e[0] == 0x82).unwrap();
+    let (cluster, len) =
+        (crate::bytes::le32(entry, 20).unwrap(), crate::bytes::le64(entry, 24).unwrap() as usize);
     let at = fs.cluster_offset(cluster) as usize;
     assert_eq!(&data[at..at + len], &table[..]);
     assert_eq!(crate::bytes::le32(entry, 4).unwrap(), table_checksum_add(0, &table));
@@ -357,24 +303,13 @@ fn name_hash_and_set_checksum_match_the_spec_algorithm() {
 #[test]
 fn timestamps_encode_and_decode() {
     let t = Timestamp::from_unix(1_700_000_000);
-    assert_eq!(
-        (t.year, t.month, t.day, t.hour, t.minute, t.second),
-        (2023, 11, 14, 22, 13, 20)
-    );
+    assert_eq!((t.year, t.month, t.day, t.hour, t.minute, t.second), (2023, 11, 14, 22, 13, 20));
     assert_eq!(t.to_unix(), 1_700_000_000);
-    let odd = Timestamp {
-        second: 59,
-        centiseconds: 42,
-        utc_offset_minutes: Some(-330),
-        ..t
-    };
+    let odd = Timestamp { second: 59, centiseconds: 42, utc_offset_minutes: Some(-330), ..t };
     let (field, inc, utc) = odd.encode();
     assert_eq!(
         Timestamp::decode(field, inc, utc),
-        Timestamp {
-            utc_offset_minutes: Some(-330),
-            ..odd
-        }
+        Timestamp { utc_offset_minutes: Some(-330), ..odd }
     );
     assert_eq!(Timestamp::decode(field, inc, 0).utc_offset_minutes, None);
     assert_eq!(Timestamp::from_unix(0), Timestamp::EPOCH, "clamped to 1980");
@@ -388,16 +323,9 @@ fn many_files_unicode_long_names_and_nested_dirs_read_back() {
     let cs = 4096usize;
     let long_ascii: String = "x".repeat(255);
     // 127 emoji are 254 UTF-16 units (surrogate pairs), plus one more unit.
-    let long_emoji: String = core::iter::repeat_n('😀', 127)
-        .chain(core::iter::once('z'))
-        .collect();
-    let dirs = [
-        "/iso",
-        "/iso/linux",
-        "/iso/windows/11",
-        "/Ünïcödé/日本語/каталог",
-        "/deep/a/b/c/d/e/f/g",
-    ];
+    let long_emoji: String = core::iter::repeat_n('😀', 127).chain(core::iter::once('z')).collect();
+    let dirs =
+        ["/iso", "/iso/linux", "/iso/windows/11", "/Ünïcödé/日本語/каталог", "/deep/a/b/c/d/e/f/g"];
     for d in dirs {
         fs.create_dir_all(d, T0).unwrap();
     }
@@ -431,28 +359,18 @@ fn many_files_unicode_long_names_and_nested_dirs_read_back() {
     assert!(names.contains(&long_ascii.as_str()));
     assert!(names.contains(&long_emoji.as_str()));
     assert!(names.contains(&"linux"));
-    assert_eq!(
-        listing.len(),
-        2 + sizes.len() + 2,
-        "linux, windows, files, long names"
-    );
+    assert_eq!(listing.len(), 2 + sizes.len() + 2, "linux, windows, files, long names");
     assert_eq!(fs.read_dir("/Ünïcödé/日本語").unwrap()[0].name, "каталог");
     // Lookups are case-insensitive through the up-case table, and both separators work.
     let upper = "/ISO/LINUX/FILE-1-2-ÜNÏCÖDÉ-日本語.ISO";
     assert_eq!(read_all(&mut fs, upper), files[sizes.len() + 2].1);
     assert_eq!(fs.metadata("\\iso\\linux").unwrap().name, "linux");
-    assert_eq!(
-        fs.metadata("/ünïcödé/日本語/КАТАЛОГ").unwrap().name,
-        "каталог"
-    );
+    assert_eq!(fs.metadata("/ünïcödé/日本語/КАТАЛОГ").unwrap().name, "каталог");
     // Partial reads at odd offsets and past the end.
     let (path, data) = &files[6];
     let mut buf = vec![0u8; 10_000];
     assert_eq!(data.len(), 3 * cs + 17);
-    assert_eq!(
-        fs.read_file(path, 4000, &mut buf).unwrap(),
-        data.len() - 4000
-    );
+    assert_eq!(fs.read_file(path, 4000, &mut buf).unwrap(), data.len() - 4000);
     assert_eq!(&buf[..data.len() - 4000], &data[4000..]);
     assert_eq!(fs.read_file(path, 4095, &mut buf[..2]).unwrap(), 2);
     assert_eq!(&buf[..2], &data[4095..4097]);
@@ -494,23 +412,14 @@ fn fragmented_file_gets_a_fat_chain_and_reads_back() {
     assert!(!meta.contiguous);
     let extents = fs.extents("/big.iso").unwrap();
     assert!(extents.len() > 1);
-    assert_eq!(
-        extents.iter().map(|e| e.len).sum::<u64>(),
-        data.len() as u64
-    );
+    assert_eq!(extents.iter().map(|e| e.len).sum::<u64>(), data.len() as u64);
     let mut expected_offset = 0;
     for e in &extents {
         assert_eq!(e.file_offset, expected_offset);
         assert_eq!(e.device_offset % cs, fs.cluster_heap_offset() % cs);
         let mut on_disk = vec![0u8; e.len as usize];
-        fs.device()
-            .clone()
-            .read_at(e.device_offset, &mut on_disk)
-            .unwrap();
-        assert_eq!(
-            on_disk,
-            data[e.file_offset as usize..(e.file_offset + e.len) as usize]
-        );
+        fs.device().clone().read_at(e.device_offset, &mut on_disk).unwrap();
+        assert_eq!(on_disk, data[e.file_offset as usize..(e.file_offset + e.len) as usize]);
         expected_offset += e.len;
     }
     assert_eq!(read_all(&mut fs, "/big.iso"), data);
@@ -533,8 +442,7 @@ fn directory_grows_in_place_while_contiguous() {
     // Short names take 3 entries: 42 sets per 4 KiB cluster (128 entries).
     let per_cluster = 4096 / 32 / 3;
     for i in 0..per_cluster * 3 {
-        fs.write_file(&alloc::format!("/d/e{i:03}"), &[], T0)
-            .unwrap();
+        fs.write_file(&alloc::format!("/d/e{i:03}"), &[], T0).unwrap();
     }
     let meta = fs.metadata("/d").unwrap();
     assert!(meta.contiguous);
@@ -564,8 +472,7 @@ fn contiguous_directory_converts_to_fat_chain_when_blocked() {
     }
     // The root grows through its FAT chain as well.
     for i in 0..150 {
-        fs.write_file(&alloc::format!("/root-file-{i:03}"), b"r", T0)
-            .unwrap();
+        fs.write_file(&alloc::format!("/root-file-{i:03}"), b"r", T0).unwrap();
     }
     assert!(fs.metadata("/").unwrap().size > 4096);
     assert_eq!(fs.read_dir("/").unwrap().len(), 151);
@@ -583,10 +490,7 @@ fn remove_files_and_directories() {
     fs.write_file("/top", &pattern(3, 9000), T0).unwrap();
 
     assert_eq!(fs.remove("/a/b"), Err(Error::DirectoryNotEmpty));
-    assert_eq!(
-        fs.remove("/"),
-        Err(Error::InvalidArgument("cannot remove the root directory"))
-    );
+    assert_eq!(fs.remove("/"), Err(Error::InvalidArgument("cannot remove the root directory")));
     assert_eq!(fs.remove("/nope"), Err(Error::NotFound));
     fs.remove("/a/b/c/f1").unwrap();
     assert_eq!(fs.metadata("/a/b/c/f1"), Err(Error::NotFound));
@@ -607,13 +511,9 @@ fn remove_files_and_directories() {
 fn full_disk_fails_before_changing_anything() {
     let mut fs = new_volume(4 << 20, 4096);
     let free = fs.free_clusters().unwrap();
-    fs.write_file("/most", &pattern(5, (free as usize - 3) * 4096), T0)
-        .unwrap();
+    fs.write_file("/most", &pattern(5, (free as usize - 3) * 4096), T0).unwrap();
     let before = fs.device().data.clone();
-    assert_eq!(
-        fs.create_file("/too-big", 5 * 4096, T0).err(),
-        Some(Error::NoSpace)
-    );
+    assert_eq!(fs.create_file("/too-big", 5 * 4096, T0).err(), Some(Error::NoSpace));
     assert_eq!(fs.create_dir_all("/x/y/z/w", T0), Err(Error::NoSpace));
     assert!(fs.device().data == before, "nothing written on NoSpace");
     // What still fits, fits exactly.
@@ -621,10 +521,7 @@ fn full_disk_fails_before_changing_anything() {
     assert_eq!(fs.free_clusters().unwrap(), 0);
     let before = fs.device().data.clone();
     assert_eq!(fs.create_dir("/d", T0), Err(Error::NoSpace));
-    assert_eq!(
-        fs.create_file("/one-byte", 1, T0).err(),
-        Some(Error::NoSpace)
-    );
+    assert_eq!(fs.create_file("/one-byte", 1, T0).err(), Some(Error::NoSpace));
     assert!(fs.device().data == before);
     // Empty files need no clusters while the root has free entries.
     fs.write_file("/empty", &[], T0).unwrap();
@@ -634,50 +531,22 @@ fn full_disk_fails_before_changing_anything() {
 #[test]
 fn names_are_validated_and_duplicates_rejected() {
     let mut fs = new_volume(8 << 20, 4096);
-    for bad in [
-        "/a*b",
-        "/a:b",
-        "/a?b",
-        "/a<b",
-        "/a>b",
-        "/a|b",
-        "/a\"b",
-        "/tab\there",
-        "/a/..",
-    ] {
-        assert!(
-            matches!(fs.write_file(bad, b"x", T0), Err(Error::InvalidName(_))),
-            "{bad}"
-        );
+    for bad in ["/a*b", "/a:b", "/a?b", "/a<b", "/a>b", "/a|b", "/a\"b", "/tab\there", "/a/.."] {
+        assert!(matches!(fs.write_file(bad, b"x", T0), Err(Error::InvalidName(_))), "{bad}");
     }
     let too_long: String = "y".repeat(256);
-    assert!(matches!(
-        fs.create_dir(&too_long, T0),
-        Err(Error::InvalidName(_))
-    ));
+    assert!(matches!(fs.create_dir(&too_long, T0), Err(Error::InvalidName(_))));
     let too_long_emoji: String = "😀".repeat(128);
-    assert!(matches!(
-        fs.create_dir(&too_long_emoji, T0),
-        Err(Error::InvalidName(_))
-    ));
+    assert!(matches!(fs.create_dir(&too_long_emoji, T0), Err(Error::InvalidName(_))));
 
     fs.write_file("/Foo.txt", b"1", T0).unwrap();
-    assert_eq!(
-        fs.write_file("/FOO.TXT", b"2", T0),
-        Err(Error::AlreadyExists)
-    );
+    assert_eq!(fs.write_file("/FOO.TXT", b"2", T0), Err(Error::AlreadyExists));
     assert_eq!(fs.create_dir("/foo.txt", T0), Err(Error::AlreadyExists));
     fs.create_dir("/Ü", T0).unwrap();
     assert_eq!(fs.create_dir("/ü", T0), Err(Error::AlreadyExists));
     fs.create_dir_all("/ü/sub", T0).unwrap();
-    assert_eq!(
-        fs.create_dir_all("/Foo.txt/sub", T0),
-        Err(Error::NotADirectory)
-    );
-    assert_eq!(
-        fs.write_file("/Foo.txt/x", b"", T0),
-        Err(Error::NotADirectory)
-    );
+    assert_eq!(fs.create_dir_all("/Foo.txt/sub", T0), Err(Error::NotADirectory));
+    assert_eq!(fs.write_file("/Foo.txt/x", b"", T0), Err(Error::NotADirectory));
     assert_eq!(fs.write_file("/missing/x", b"", T0), Err(Error::NotFound));
     assert_eq!(fs.read_dir("/Foo.txt"), Err(Error::NotADirectory));
     assert_eq!(fs.read_file("/Ü", 0, &mut [0; 4]), Err(Error::IsADirectory));
@@ -695,29 +564,18 @@ fn valid_data_length_limits_what_is_read() {
     assert_eq!(w.extents().len(), 1, "contiguous");
     w.write_at(0, &pattern(1, 100)).unwrap();
     w.set_valid_data_length(100).unwrap();
-    assert!(
-        w.write_at(size - 1, b"xx").is_err(),
-        "cannot write past the end"
-    );
+    assert!(w.write_at(size - 1, b"xx").is_err(), "cannot write past the end");
     // Stale bytes in the clusters after the valid length must not show through.
-    fs.dev
-        .write_at(extent.device_offset + 100, &[0xEE; 5000])
-        .unwrap();
+    fs.dev.write_at(extent.device_offset + 100, &[0xEE; 5000]).unwrap();
     let meta = fs.metadata("/persist.dat").unwrap();
-    assert_eq!(
-        (meta.size, meta.valid_data_length, meta.contiguous),
-        (size, 100, true)
-    );
+    assert_eq!((meta.size, meta.valid_data_length, meta.contiguous), (size, 100, true));
     let data = read_all(&mut fs, "/persist.dat");
     assert_eq!(&data[..100], &pattern(1, 100)[..]);
     assert!(data[100..].iter().all(|&b| b == 0));
     let mut buf = [0xAAu8; 50];
     assert_eq!(fs.read_file("/persist.dat", 5000, &mut buf).unwrap(), 50);
     assert_eq!(buf, [0; 50]);
-    assert_eq!(
-        fs.extents("/persist.dat").unwrap(),
-        vec![Extent { len: 100, ..extent }]
-    );
+    assert_eq!(fs.extents("/persist.dat").unwrap(), vec![Extent { len: 100, ..extent }]);
     // Reopening an existing file for writing in place.
     let mut w = fs.open_file_writer("/persist.dat").unwrap();
     w.set_valid_data_length(size).unwrap();
@@ -763,21 +621,14 @@ fn corrupt_entry_sets_are_skipped_and_reported() {
     let set_start = at - 64;
     dev.data[set_start + 32 + 4] ^= 0x10;
     let mut set: Vec<[u8; 32]> = (0..3)
-        .map(|i| {
-            dev.data[set_start + 32 * i..set_start + 32 * i + 32]
-                .try_into()
-                .unwrap()
-        })
+        .map(|i| dev.data[set_start + 32 * i..set_start + 32 * i + 32].try_into().unwrap())
         .collect();
     super::dirent::seal(&mut set);
     dev.data[set_start + 2..set_start + 4].copy_from_slice(&set[0][2..4]);
     let mut fs = ExFat::open(dev).unwrap();
     let listing = fs.read_dir_report("/").unwrap();
     assert_eq!(listing.entries.len(), 1);
-    assert!(listing
-        .corrupt
-        .iter()
-        .any(|c| c.reason == "name hash mismatch"));
+    assert!(listing.corrupt.iter().any(|c| c.reason == "name hash mismatch"));
     // Creating next to damaged sets neither overwrites nor duplicates them.
     fs.write_file("/four", b"4", T0).unwrap();
     assert_eq!(fs.read_dir_report("/").unwrap().corrupt.len(), 2);
@@ -789,28 +640,24 @@ fn fat_loops_and_bad_chains_are_errors() {
     let mut fs = new_volume(4 << 20, 4096);
     // Make a fragmented file: holes of one cluster between small files.
     for i in 0..20 {
-        fs.write_file(&alloc::format!("/s{i:02}"), b"s", T0)
-            .unwrap();
+        fs.write_file(&alloc::format!("/s{i:02}"), b"s", T0).unwrap();
     }
     for i in (0..20).step_by(2) {
         fs.remove(&alloc::format!("/s{i:02}")).unwrap();
     }
     let free = fs.free_clusters().unwrap() as usize;
-    fs.write_file("/frag", &pattern(3, (free - 2) * 4096), T0)
-        .unwrap();
+    fs.write_file("/frag", &pattern(3, (free - 2) * 4096), T0).unwrap();
     let meta = fs.metadata("/frag").unwrap();
     assert!(!meta.contiguous);
     let fat = fs.boot.active_fat_start() as usize;
-    let second = crate::bytes::le32(&fs.device().data, fat + 4 * meta.first_cluster as usize).unwrap();
+    let second =
+        crate::bytes::le32(&fs.device().data, fat + 4 * meta.first_cluster as usize).unwrap();
 
     // Loop: the second cluster points back at the first.
     let mut dev = fs.device().clone();
     dev.data[fat + 4 * second as usize..][..4].copy_from_slice(&meta.first_cluster.to_le_bytes());
     let mut looped = ExFat::open(dev).unwrap();
-    assert!(matches!(
-        looped.read_to_vec("/frag"),
-        Err(Error::Corrupt(_))
-    ));
+    assert!(matches!(looped.read_to_vec("/frag"), Err(Error::Corrupt(_))));
     assert!(matches!(looped.extents("/frag"), Err(Error::Corrupt(_))));
     assert!(matches!(looped.remove("/frag"), Err(Error::Corrupt(_))));
     assert!(!looped.is_dirty(), "nothing changed");
@@ -820,10 +667,7 @@ fn fat_loops_and_bad_chains_are_errors() {
         let mut dev = fs.device().clone();
         dev.data[fat + 4 * second as usize..][..4].copy_from_slice(&bad.to_le_bytes());
         let mut broken = ExFat::open(dev).unwrap();
-        assert!(
-            matches!(broken.read_to_vec("/frag"), Err(Error::Corrupt(_))),
-            "{bad:#x}"
-        );
+        assert!(matches!(broken.read_to_vec("/frag"), Err(Error::Corrupt(_))), "{bad:#x}");
     }
 
     // A looped root directory chain is found when opening.
@@ -870,12 +714,7 @@ fn random_damage_never_panics() {
     fs.create_dir_all("/d1/d2", T0).unwrap();
     for i in 0..12 {
         let dir = ["/", "/d1", "/d1/d2"][i % 3];
-        fs.write_file(
-            &alloc::format!("{dir}/f{i}"),
-            &pattern(i as u32, 700 * i),
-            T0,
-        )
-        .unwrap();
+        fs.write_file(&alloc::format!("{dir}/f{i}"), &pattern(i as u32, 700 * i), T0).unwrap();
     }
     // Fragment one file so that FAT entries are in play.
     fs.remove("/f3").unwrap();
@@ -888,11 +727,7 @@ fn random_damage_never_panics() {
     };
     // Damage lands in the boot region, FAT, and the start of the heap (bitmap, up-case
     // table, root and the first directories and files).
-    let targets = [
-        (0usize, 24 * 512),
-        (24 * 512, heap),
-        (heap, heap + 64 * 512),
-    ];
+    let targets = [(0usize, 24 * 512), (24 * 512, heap), (heap, heap + 64 * 512)];
     let mut rng = Rng(0x1234_5678_9ABC_DEF1);
     for round in 0..400 {
         let mut dev = pristine.clone();
@@ -920,16 +755,13 @@ fn random_damage_never_panics() {
 fn entry_sets_may_span_clusters() {
     // 512-byte clusters hold 16 entries; a 255-unit name needs a 19-entry set.
     let mut fs = new_volume(4 << 20, 512);
-    let names: Vec<String> = (0..6u8)
-        .map(|i| core::iter::repeat_n((b'a' + i) as char, 255).collect())
-        .collect();
+    let names: Vec<String> =
+        (0..6u8).map(|i| core::iter::repeat_n((b'a' + i) as char, 255).collect()).collect();
     fs.create_dir("/d", T0).unwrap();
     for (i, name) in names.iter().enumerate() {
-        fs.write_file(&alloc::format!("/d/{name}"), &pattern(i as u32, 1000), T0)
-            .unwrap();
+        fs.write_file(&alloc::format!("/d/{name}"), &pattern(i as u32, 1000), T0).unwrap();
     }
-    fs.create_dir_all(&alloc::format!("/{}/{}", names[0], names[1]), T0)
-        .unwrap();
+    fs.create_dir_all(&alloc::format!("/{}/{}", names[0], names[1]), T0).unwrap();
     for (i, name) in names.iter().enumerate() {
         assert_eq!(
             read_all(&mut fs, &alloc::format!("/d/{}", name.to_uppercase())),
@@ -944,7 +776,11 @@ fn entry_sets_may_span_clusters() {
 fn file_reader_reads_a_file_as_a_device() {
     use crate::block::ReadAt;
     let mut dev = MemDevice::new(8 << 20);
-    format(&mut dev, &FormatOptions { bytes_per_sector: 512, cluster_size: 4096, ..FormatOptions::default() }).unwrap();
+    format(
+        &mut dev,
+        &FormatOptions { bytes_per_sector: 512, cluster_size: 4096, ..FormatOptions::default() },
+    )
+    .unwrap();
     let mut fs = ExFat::open(dev).unwrap();
     let data = pattern(9, 20_000);
     fs.write_file("/f.bin", &data, Timestamp::EPOCH).unwrap();

@@ -73,11 +73,8 @@ impl Timestamp {
 
     /// Seconds since 1970-01-01 UTC (a time with unknown offset is taken as UTC).
     pub fn to_unix(&self) -> i64 {
-        let days = days_from_civil(
-            i64::from(self.year),
-            i64::from(self.month),
-            i64::from(self.day),
-        );
+        let days =
+            days_from_civil(i64::from(self.year), i64::from(self.month), i64::from(self.day));
         let local = days * 86_400
             + i64::from(self.hour) * 3600
             + i64::from(self.minute) * 60
@@ -143,11 +140,7 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_from_march = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
+    let month = if month_from_march < 10 { month_from_march + 3 } else { month_from_march - 9 };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }

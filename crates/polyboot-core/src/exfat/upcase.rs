@@ -92,9 +92,7 @@ impl UpcaseDecoder {
 
     /// Code units past the end of a short table map to themselves.
     pub fn finish(self) -> UpcaseTable {
-        UpcaseTable {
-            mappings: self.mappings,
-        }
+        UpcaseTable { mappings: self.mappings }
     }
 }
 

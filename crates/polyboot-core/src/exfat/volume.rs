@@ -134,13 +134,7 @@ pub(crate) struct DirCursor {
 impl DirCursor {
     pub fn new(extents: Vec<Extent>) -> DirCursor {
         let len = extents.iter().map(|e| e.len).sum();
-        DirCursor {
-            extents,
-            len,
-            block: [0; 512],
-            block_start: 0,
-            block_len: 0,
-        }
+        DirCursor { extents, len, block: [0; 512], block_start: 0, block_len: 0 }
     }
 
     pub fn entry_count(&self) -> u64 {
@@ -148,8 +142,7 @@ impl DirCursor {
     }
 
     fn extent_index(&self, pos: u64) -> usize {
-        self.extents
-            .partition_point(|e| e.file_offset + e.len <= pos)
+        self.extents.partition_point(|e| e.file_offset + e.len <= pos)
     }
 
     pub fn device_offset(&self, index: u64) -> Option<u64> {
@@ -179,10 +172,7 @@ impl DirCursor {
                 return Ok(None);
             };
             let n = (e.file_offset + e.len - block_start).min(512) as usize;
-            dev.read_at(
-                e.device_offset + (block_start - e.file_offset),
-                &mut self.block[..n],
-            )?;
+            dev.read_at(e.device_offset + (block_start - e.file_offset), &mut self.block[..n])?;
             self.block_start = block_start;
             self.block_len = n;
         }
@@ -206,11 +196,7 @@ pub(crate) struct DirScanner {
 
 impl DirScanner {
     pub fn new(cursor: DirCursor) -> DirScanner {
-        DirScanner {
-            cursor,
-            next_index: 0,
-            finished: false,
-        }
+        DirScanner { cursor, next_index: 0, finished: false }
     }
 
     pub fn next<D: ReadAt + ?Sized>(
@@ -434,11 +420,7 @@ impl<D> ExFat<D> {
             let device_offset = self.cluster_offset(first);
             match extents.last_mut() {
                 Some(last) if last.device_offset + last.len == device_offset => last.len += run_len,
-                _ => extents.push(Extent {
-                    file_offset,
-                    device_offset,
-                    len: run_len,
-                }),
+                _ => extents.push(Extent { file_offset, device_offset, len: run_len }),
             }
             file_offset += run_len;
         }
@@ -474,11 +456,7 @@ impl<D: ReadAt> ExFat<D> {
             label: String::new(),
             volume_guid: None,
             bitmap_extents: Vec::new(),
-            fat_cache: FatCache {
-                block_offset: 0,
-                data: [0; 512],
-                valid: false,
-            },
+            fat_cache: FatCache { block_offset: 0, data: [0; 512], valid: false },
             alloc: None,
             opened_from_backup,
             dirty_at_open,
@@ -613,9 +591,7 @@ impl<D: ReadAt> ExFat<D> {
         } else if self.valid_cluster(next) {
             Ok(Some(next))
         } else {
-            Err(corrupt!(
-                "FAT entry of cluster {cluster} is invalid ({next:#x})"
-            ))
+            Err(corrupt!("FAT entry of cluster {cluster} is invalid ({next:#x})"))
         }
     }
 
@@ -838,8 +814,7 @@ impl<D: ReadAt> ExFat<D> {
             let to = valid_end.min(e.file_offset + e.len);
             if from < to {
                 let dst = &mut buf[(from - offset) as usize..(to - offset) as usize];
-                self.dev
-                    .read_at(e.device_offset + (from - e.file_offset), dst)?;
+                self.dev.read_at(e.device_offset + (from - e.file_offset), dst)?;
             }
         }
         Ok(n)
@@ -893,10 +868,7 @@ fn check_runs_disjoint(runs: &[(u32, u32)]) -> Result<(), Error> {
     sorted.sort_unstable();
     for pair in sorted.windows(2) {
         if u64::from(pair[0].0) + u64::from(pair[0].1) > u64::from(pair[1].0) {
-            return Err(corrupt!(
-                "cluster chain loops or crosses itself at cluster {}",
-                pair[1].0
-            ));
+            return Err(corrupt!("cluster chain loops or crosses itself at cluster {}", pair[1].0));
         }
     }
     Ok(())

@@ -49,9 +49,7 @@ fn write_mapped<D: WriteAt + ?Sized>(
         }
     }
     if covered < end && !data.is_empty() {
-        return Err(corrupt!(
-            "write at {offset} not covered by the file's clusters"
-        ));
+        return Err(corrupt!("write at {offset} not covered by the file's clusters"));
     }
     Ok(())
 }
@@ -115,9 +113,7 @@ impl<D: WriteAt> FileWriter<'_, D> {
             Some(end) if end <= self.size() => {
                 write_mapped(&mut self.fs.dev, &self.extents, offset, data)
             }
-            _ => Err(Error::InvalidArgument(
-                "write past the end of the preallocated file",
-            )),
+            _ => Err(Error::InvalidArgument("write past the end of the preallocated file")),
         }
     }
 
@@ -132,17 +128,11 @@ impl<D: WriteAt> FileWriter<'_, D> {
     /// without reading the (possibly stale) clusters. New files start fully valid.
     pub fn set_valid_data_length(&mut self, len: u64) -> Result<(), Error> {
         if len > self.size() {
-            return Err(Error::InvalidArgument(
-                "valid data length beyond the file size",
-            ));
+            return Err(Error::InvalidArgument("valid data length beyond the file size"));
         }
         let mut set = self.set.clone();
-        set.set_stream(StreamInfo {
-            valid_data_length: len,
-            ..set.stream
-        });
-        self.fs
-            .update(|fs| fs.write_entries(&set.offsets[..2], &set.entries[..2]))?;
+        set.set_stream(StreamInfo { valid_data_length: len, ..set.stream });
+        self.fs.update(|fs| fs.write_entries(&set.offsets[..2], &set.entries[..2]))?;
         self.set = set;
         Ok(())
     }
@@ -165,10 +155,7 @@ impl<D: WriteAt> ExFat<D> {
     /// for all missing ones is checked before the first is created.
     pub fn create_dir_all(&mut self, path: &str, time: Timestamp) -> Result<(), Error> {
         let parts = split_path(path)?;
-        let names = parts
-            .iter()
-            .map(|p| validate_name(p))
-            .collect::<Result<Vec<_>, _>>()?;
+        let names = parts.iter().map(|p| validate_name(p)).collect::<Result<Vec<_>, _>>()?;
         let mut dir = self.root_loc();
         let mut existing = 0;
         while existing < names.len() {
@@ -190,9 +177,7 @@ impl<D: WriteAt> ExFat<D> {
         let mut needed = u64::from(plan.growth_clusters) + 1;
         for name in &names[existing + 1..] {
             let set_bytes = (2 + name_entry_count(name.len()) as u64) * ENTRY_SIZE;
-            needed += 1 + set_bytes
-                .saturating_sub(cluster_size)
-                .div_ceil(cluster_size);
+            needed += 1 + set_bytes.saturating_sub(cluster_size).div_ceil(cluster_size);
         }
         if needed > u64::from(self.free_count()?) {
             return Err(Error::NoSpace);
@@ -222,7 +207,8 @@ impl<D: WriteAt> ExFat<D> {
     /// A writer over the clusters of an existing file's entry set.
     fn writer_for(&mut self, set: FileSet) -> Result<FileWriter<'_, D>, Error> {
         let size = set.stream.data_length;
-        let runs = self.cluster_runs(set.stream.first_cluster, set.stream.no_fat_chain, Some(size))?;
+        let runs =
+            self.cluster_runs(set.stream.first_cluster, set.stream.no_fat_chain, Some(size))?;
         let extents = self.runs_to_extents(&runs, size);
         Ok(FileWriter { fs: self, set, extents, position: 0 })
     }
@@ -291,9 +277,7 @@ impl<D: WriteAt> ExFat<D> {
     }
 
     fn alloc_mut(&mut self) -> Result<&mut AllocBitmap, Error> {
-        self.alloc
-            .as_mut()
-            .ok_or_else(|| corrupt!("allocation bitmap not loaded"))
+        self.alloc.as_mut().ok_or_else(|| corrupt!("allocation bitmap not loaded"))
     }
 
     /// Refuse to write through a damaged main boot region; load the bitmap on first use.
@@ -310,8 +294,7 @@ impl<D: WriteAt> ExFat<D> {
         let mut bytes = vec![0u8; len];
         for e in &self.bitmap_extents {
             let at = e.file_offset as usize;
-            self.dev
-                .read_at(e.device_offset, &mut bytes[at..at + e.len as usize])?;
+            self.dev.read_at(e.device_offset, &mut bytes[at..at + e.len as usize])?;
         }
         self.alloc = Some(AllocBitmap::new(bytes, self.boot.cluster_count));
         Ok(())
@@ -324,10 +307,7 @@ impl<D: WriteAt> ExFat<D> {
     ) -> Result<T, Error> {
         if self.boot.volume_flags & VOLUME_FLAG_DIRTY == 0 {
             self.boot.volume_flags |= VOLUME_FLAG_DIRTY;
-            self.dev.write_at(
-                OFFSET_VOLUME_FLAGS as u64,
-                &self.boot.volume_flags.to_le_bytes(),
-            )?;
+            self.dev.write_at(OFFSET_VOLUME_FLAGS as u64, &self.boot.volume_flags.to_le_bytes())?;
             self.dev.flush()?;
         }
         let result = match change(self) {
@@ -344,17 +324,13 @@ impl<D: WriteAt> ExFat<D> {
                 (u64::from(alloc.used_count()) * 100 / u64::from(self.boot.cluster_count)) as u8;
             if percent != self.boot.percent_in_use {
                 self.boot.percent_in_use = percent;
-                self.dev
-                    .write_at(OFFSET_PERCENT_IN_USE as u64, &[percent])?;
+                self.dev.write_at(OFFSET_PERCENT_IN_USE as u64, &[percent])?;
             }
         }
         self.dev.flush()?;
         if !self.dirty_at_open {
             self.boot.volume_flags &= !VOLUME_FLAG_DIRTY;
-            self.dev.write_at(
-                OFFSET_VOLUME_FLAGS as u64,
-                &self.boot.volume_flags.to_le_bytes(),
-            )?;
+            self.dev.write_at(OFFSET_VOLUME_FLAGS as u64, &self.boot.volume_flags.to_le_bytes())?;
         }
         Ok(result)
     }
@@ -486,15 +462,11 @@ impl<D: WriteAt> ExFat<D> {
             fs.write_entries(&offsets, &entries)?;
             // Entries after the end marker count as free whatever they hold; if our set covered
             // the marker, the entry after it must become the new marker.
-            if plan
-                .end_marker
-                .is_some_and(|marker| slot + plan.need > marker)
-            {
+            if plan.end_marker.is_some_and(|marker| slot + plan.need > marker) {
                 let next = slot + plan.need;
-                if let (Some(entry), Some(offset)) = (
-                    cursor.read_entry(&mut fs.dev, next)?,
-                    cursor.device_offset(next),
-                ) {
+                if let (Some(entry), Some(offset)) =
+                    (cursor.read_entry(&mut fs.dev, next)?, cursor.device_offset(next))
+                {
                     if entry[0] != 0 {
                         fs.dev.write_at(offset, &[0u8; 32])?;
                     }

@@ -125,7 +125,11 @@ pub fn short_name_text(name: &[u8; NAME_LEN], case: u8) -> String {
             .map(|(i, &c)| {
                 let c = if i == 0 && c == ESCAPED_E5 { DELETED } else { c };
                 let ch = if c.is_ascii() { c as char } else { '\u{FFFD}' };
-                if lower { ch.to_ascii_lowercase() } else { ch }
+                if lower {
+                    ch.to_ascii_lowercase()
+                } else {
+                    ch
+                }
             })
             .collect()
     };
@@ -209,7 +213,12 @@ pub fn decode_lfn(lfn: &[RawEntry], short: &[u8; NAME_LEN]) -> Option<String> {
 }
 
 /// A short entry of a file (archive bit set) with all three timestamps `at`.
-pub fn file_entry(short: &[u8; NAME_LEN], first_cluster: u32, size: u32, at: DosTimestamp) -> RawEntry {
+pub fn file_entry(
+    short: &[u8; NAME_LEN],
+    first_cluster: u32,
+    size: u32,
+    at: DosTimestamp,
+) -> RawEntry {
     let mut e = [0u8; ENTRY_SIZE];
     e[NAME..NAME + NAME_LEN].copy_from_slice(short);
     e[ATTR] = ATTR_ARCHIVE;
@@ -235,10 +244,19 @@ impl DosTimestamp {
     pub const EPOCH: DosTimestamp = DosTimestamp { time: 0, date: (1 << 5) | 1 };
 
     /// Encode a calendar time; the year is clamped to what FAT can hold.
-    pub fn new(year: i32, month: u32, day: u32, hour: u32, minute: u32, second: u32) -> DosTimestamp {
+    pub fn new(
+        year: i32,
+        month: u32,
+        day: u32,
+        hour: u32,
+        minute: u32,
+        second: u32,
+    ) -> DosTimestamp {
         let year = (year.clamp(1980, 2107) - 1980) as u16;
         let date = (year << 9) | ((month as u16 & 0xF) << 5) | (day as u16 & 0x1F);
-        let time = ((hour as u16 & 0x1F) << 11) | ((minute as u16 & 0x3F) << 5) | (second as u16 / 2 & 0x1F);
+        let time = ((hour as u16 & 0x1F) << 11)
+            | ((minute as u16 & 0x3F) << 5)
+            | (second as u16 / 2 & 0x1F);
         DosTimestamp { time, date }
     }
 }
@@ -247,7 +265,10 @@ impl DosTimestamp {
 /// characters 8.3 cannot hold replaced by `_`, truncated to 8 + 3; a numeric tail (`~1`,
 /// `~2`, ...) when anything was lost, the first that `taken` does not report. `None` when
 /// every tail up to `~999999` is taken.
-pub fn generate_short_name(long: &str, taken: impl Fn(&[u8; NAME_LEN]) -> bool) -> Option<[u8; NAME_LEN]> {
+pub fn generate_short_name(
+    long: &str,
+    taken: impl Fn(&[u8; NAME_LEN]) -> bool,
+) -> Option<[u8; NAME_LEN]> {
     let mut lossy = false;
     let mut convert = |s: &str, max: usize| -> Vec<u8> {
         let mut out = Vec::new();
@@ -340,14 +361,24 @@ mod tests {
         assert_eq!(decode_lfn(&entries, b"ALONGN~2JSO"), None, "checksum of another short name");
         assert_eq!(decode_lfn(&entries[1..], b"ALONGN~1JSO"), None, "a part missing");
         assert_eq!(lfn_checksum(b"STAMP~1 JSO"), 161);
-        assert_eq!(lfn_units(&entries[entries.len() - 1])[..3], [u16::from(b'a'), u16::from(b' '), u16::from(b'l')]);
+        assert_eq!(
+            lfn_units(&entries[entries.len() - 1])[..3],
+            [u16::from(b'a'), u16::from(b' '), u16::from(b'l')]
+        );
     }
 
     #[test]
     fn short_entries_round_trip_their_fields() {
         let at = DosTimestamp::new(2024, 2, 29, 23, 59, 58);
-        assert_eq!(at, DosTimestamp { time: (23 << 11) | (59 << 5) | 29, date: (44 << 9) | (2 << 5) | 29 });
-        assert_eq!(DosTimestamp::new(1970, 1, 1, 0, 0, 0), DosTimestamp::EPOCH, "before 1980 is clamped");
+        assert_eq!(
+            at,
+            DosTimestamp { time: (23 << 11) | (59 << 5) | 29, date: (44 << 9) | (2 << 5) | 29 }
+        );
+        assert_eq!(
+            DosTimestamp::new(1970, 1, 1, 0, 0, 0),
+            DosTimestamp::EPOCH,
+            "before 1980 is clamped"
+        );
         let e = file_entry(b"STAMP   NEW", 0x0012_3456, 700, at);
         assert_eq!(short_name(&e), *b"STAMP   NEW");
         assert_eq!((e[ATTR], file_size(&e)), (ATTR_ARCHIVE, 700));
@@ -375,7 +406,10 @@ mod tests {
         assert_eq!(&generate_short_name(".bashrc", free).unwrap(), b"BASHRC~1   ");
         let taken = |n: &[u8; 11]| n == b"STAMP~1 JSO" || n == b"STAMP~2 JSO";
         assert_eq!(&generate_short_name("stamp.json", taken).unwrap(), b"STAMP~3 JSO");
-        assert_eq!(&generate_short_name("README.TXT", |n| n == b"README  TXT").unwrap(), b"README~1TXT");
+        assert_eq!(
+            &generate_short_name("README.TXT", |n| n == b"README  TXT").unwrap(),
+            b"README~1TXT"
+        );
         assert_eq!(generate_short_name("x", |_| true), None);
     }
 

@@ -73,7 +73,9 @@ impl Geometry {
             n => u32::from(n),
         };
         if reserved == 0 || fats == 0 || fat_sectors == 0 || total == 0 {
-            return Err(FatError::NotFat("reserved sectors, FAT count, FAT size or total size is zero"));
+            return Err(FatError::NotFat(
+                "reserved sectors, FAT count, FAT size or total size is zero",
+            ));
         }
         let ss = u64::from(bytes_per_sector);
         let root_sectors = (u64::from(root_entries) * 32).div_ceil(ss);
@@ -131,7 +133,8 @@ impl Geometry {
 
     /// Offset of FAT `copy` (0 = FAT 1).
     pub fn fat_offset(&self, copy: u32) -> u64 {
-        (u64::from(self.reserved_sectors) + u64::from(copy) * u64::from(self.fat_sectors)) * self.sector_bytes()
+        (u64::from(self.reserved_sectors) + u64::from(copy) * u64::from(self.fat_sectors))
+            * self.sector_bytes()
     }
 
     /// Bytes of one FAT.
@@ -150,7 +153,8 @@ impl Geometry {
     }
 
     pub fn data_offset(&self) -> u64 {
-        self.root_dir_offset() + self.root_dir_bytes().div_ceil(self.sector_bytes()) * self.sector_bytes()
+        self.root_dir_offset()
+            + self.root_dir_bytes().div_ceil(self.sector_bytes()) * self.sector_bytes()
     }
 
     /// Where the data area's last cluster ends: the volume needs a device at least this large.
@@ -214,7 +218,11 @@ mod tests {
         assert_eq!(g.cluster_count, (65536 - 4 - 128 - 32) / 4);
         assert_eq!(g.cluster_offset(2), g.data_offset());
         assert_eq!(g.cluster_offset(3), g.data_offset() + 2048);
-        assert!(g.is_data_cluster(g.max_cluster()) && !g.is_data_cluster(g.max_cluster() + 1) && !g.is_data_cluster(1));
+        assert!(
+            g.is_data_cluster(g.max_cluster())
+                && !g.is_data_cluster(g.max_cluster() + 1)
+                && !g.is_data_cluster(1)
+        );
         assert!(g.data_end() <= g.volume_bytes());
         assert_eq!(g.dirty_flags_offset(), 0x25);
     }

@@ -42,7 +42,10 @@ pub struct Listing {
 impl Listing {
     /// Group `slots` (a whole directory, in order) into entry sets.
     pub fn new(slots: Vec<(u64, RawEntry)>) -> Listing {
-        let end = slots.iter().position(|(_, e)| e[dirent::NAME] == dirent::END_OF_DIR).unwrap_or(slots.len());
+        let end = slots
+            .iter()
+            .position(|(_, e)| e[dirent::NAME] == dirent::END_OF_DIR)
+            .unwrap_or(slots.len());
         let tail_clean = slots[end..].iter().all(|(_, e)| e.iter().all(|&b| b == 0));
         let mut sets = Vec::new();
         let mut pending: Vec<usize> = Vec::new();
@@ -116,28 +119,42 @@ impl Listing {
     /// Whether slot `i` may be written: deleted, in the clean tail, or in `also_free` (slots
     /// the caller is about to free).
     pub fn slot_free(&self, i: usize, also_free: &[usize]) -> bool {
-        self.slots[i].1[dirent::NAME] == dirent::DELETED || (i >= self.end && self.tail_clean) || also_free.contains(&i)
+        self.slots[i].1[dirent::NAME] == dirent::DELETED
+            || (i >= self.end && self.tail_clean)
+            || also_free.contains(&i)
     }
 
     /// The first run of `n` free slots inside the sector `[sector, sector + sector_bytes)`.
-    pub fn free_run_in_sector(&self, sector: u64, sector_bytes: u64, n: usize, also_free: &[usize]) -> Option<usize> {
+    pub fn free_run_in_sector(
+        &self,
+        sector: u64,
+        sector_bytes: u64,
+        n: usize,
+        also_free: &[usize],
+    ) -> Option<usize> {
         let in_sector: Vec<usize> = (0..self.slots.len())
             .filter(|&i| self.slots[i].0 >= sector && self.slots[i].0 < sector + sector_bytes)
             .collect();
         // A run may reach past the end marker but not start behind it: entries after the end
         // marker are invisible.
-        in_sector.windows(n).find(|w| w[0] <= self.end && w.iter().all(|&i| self.slot_free(i, also_free))).map(|w| w[0])
+        in_sector
+            .windows(n)
+            .find(|w| w[0] <= self.end && w.iter().all(|&i| self.slot_free(i, also_free)))
+            .map(|w| w[0])
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fat::dirent::{
+        file_entry, lfn_entries, DosTimestamp, ATTR_DIRECTORY, ATTR_VOLUME_ID, DELETED,
+    };
     use alloc::vec;
-    use crate::fat::dirent::{file_entry, lfn_entries, DosTimestamp, ATTR_DIRECTORY, ATTR_VOLUME_ID, DELETED};
 
     fn listing(entries: &[RawEntry], slots: usize) -> Listing {
-        let mut all: Vec<(u64, RawEntry)> = (0..slots).map(|i| (1000 + 32 * i as u64, [0u8; 32])).collect();
+        let mut all: Vec<(u64, RawEntry)> =
+            (0..slots).map(|i| (1000 + 32 * i as u64, [0u8; 32])).collect();
         for (slot, e) in all.iter_mut().zip(entries) {
             slot.1 = *e;
         }
@@ -165,7 +182,10 @@ mod tests {
         assert_eq!((l.end, l.tail_clean), (7, true));
         assert_eq!(l.sets.len(), 3, "label and deleted entry are not files");
         let efi = l.find("bootx64.efi").unwrap().unwrap();
-        assert_eq!((efi.lfn.clone(), efi.sfn, efi.long.as_deref()), (vec![2], 3, Some("BOOTX64.EFI")));
+        assert_eq!(
+            (efi.lfn.clone(), efi.sfn, efi.long.as_deref()),
+            (vec![2], 3, Some("BOOTX64.EFI"))
+        );
         assert_eq!((l.first_cluster(efi), l.size(efi), l.is_dir(efi)), (5, 1234, false));
         let stamp = l.find("STAMP~1.JSO").unwrap().expect("a bad checksum leaves the short name");
         assert!(stamp.lfn.is_empty() && stamp.long.is_none());
@@ -173,10 +193,19 @@ mod tests {
         assert_eq!(l.with_short(b"BOOTX64 EFI").count(), 1);
         assert_eq!(efi.slot_indices().collect::<Vec<_>>(), [2, 3]);
         // Free slots: the deleted one (6) and the clean tail from 7.
-        assert!(l.slot_free(6, &[]) && l.slot_free(7, &[]) && !l.slot_free(5, &[]) && l.slot_free(5, &[5]));
+        assert!(
+            l.slot_free(6, &[])
+                && l.slot_free(7, &[])
+                && !l.slot_free(5, &[])
+                && l.slot_free(5, &[5])
+        );
         assert_eq!(l.free_run_in_sector(1000, 512, 2, &[]), Some(6));
         assert_eq!(l.free_run_in_sector(1000, 512, 2, &[4, 5]), Some(4));
-        assert_eq!(l.free_run_in_sector(1000, 256, 3, &[]), None, "the sector holds slots 0..8: only 6 and 7 are free");
+        assert_eq!(
+            l.free_run_in_sector(1000, 256, 3, &[]),
+            None,
+            "the sector holds slots 0..8: only 6 and 7 are free"
+        );
     }
 
     #[test]

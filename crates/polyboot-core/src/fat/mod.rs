@@ -34,9 +34,15 @@ pub enum FatError {
     BadChain(u32),
     NotFound,
     NotADirectory,
-    TooLarge { size: u64, limit: u64 },
+    TooLarge {
+        size: u64,
+        limit: u64,
+    },
     /// The volume contradicts itself (found by the writer, which checks before it writes).
-    Inconsistent { what: &'static str, cluster: u32 },
+    Inconsistent {
+        what: &'static str,
+        cluster: u32,
+    },
     /// Two entries of one directory answer to the same name.
     DuplicateName(alloc::string::String),
     /// Not enough free clusters, or no free directory slots where they are needed.
@@ -53,7 +59,9 @@ impl fmt::Display for FatError {
             FatError::BadChain(c) => write!(f, "broken cluster chain at cluster {c}"),
             FatError::NotFound => f.write_str("no such file or directory"),
             FatError::NotADirectory => f.write_str("not a directory"),
-            FatError::TooLarge { size, limit } => write!(f, "file of {size} bytes is larger than the limit of {limit}"),
+            FatError::TooLarge { size, limit } => {
+                write!(f, "file of {size} bytes is larger than the limit of {limit}")
+            }
             FatError::Inconsistent { what, cluster } => write!(f, "{what} (cluster {cluster})"),
             FatError::DuplicateName(name) => write!(f, "two entries are named {name}"),
             FatError::NoSpace => f.write_str("no free space"),

@@ -35,7 +35,10 @@ pub struct FatEntry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DirLoc {
     /// FAT12/16's fixed root directory: byte offset and length.
-    FixedRoot { offset: u64, len: u64 },
+    FixedRoot {
+        offset: u64,
+        len: u64,
+    },
     Chain(u32),
 }
 
@@ -90,7 +93,11 @@ impl<D: ReadAt> Fat<D> {
         let v = match self.fat_type {
             FatType::Fat12 => {
                 let w = u32::from(b.le16::<0>());
-                if c & 1 == 1 { w >> 4 } else { w & 0xFFF }
+                if c & 1 == 1 {
+                    w >> 4
+                } else {
+                    w & 0xFFF
+                }
             }
             FatType::Fat16 => u32::from(b.le16::<0>()),
             FatType::Fat32 => b.le32::<0>() & 0x0FFF_FFFF,
@@ -158,7 +165,8 @@ impl<D: ReadAt> Fat<D> {
     pub fn lookup(&mut self, path: &str) -> Result<FatEntry, FatError> {
         let mut loc = self.root;
         let mut found: Option<FatEntry> = None;
-        let parts: Vec<&str> = path.split(['/', '\\']).filter(|p| !p.is_empty() && *p != ".").collect();
+        let parts: Vec<&str> =
+            path.split(['/', '\\']).filter(|p| !p.is_empty() && *p != ".").collect();
         if parts.is_empty() || parts.len() > MAX_DEPTH {
             return Err(FatError::NotFound);
         }
@@ -170,7 +178,12 @@ impl<D: ReadAt> Fat<D> {
                 loc = self.dir_loc(e);
             }
             let entries = self.list(loc)?;
-            found = Some(entries.into_iter().find(|e| names_equal(&e.name, part)).ok_or(FatError::NotFound)?);
+            found = Some(
+                entries
+                    .into_iter()
+                    .find(|e| names_equal(&e.name, part))
+                    .ok_or(FatError::NotFound)?,
+            );
         }
         found.ok_or(FatError::NotFound)
     }
@@ -283,7 +296,11 @@ fn parse_dir(bytes: &[u8]) -> Vec<FatEntry> {
 
 /// The long name collected for the short entry `name11`, if its parts are complete
 /// (numbered n..1) and their checksum matches.
-fn take_long_name(parts: &mut Vec<(u8, [u16; dirent::LFN_UNITS])>, sum: Option<u8>, name11: &[u8; 11]) -> Option<String> {
+fn take_long_name(
+    parts: &mut Vec<(u8, [u16; dirent::LFN_UNITS])>,
+    sum: Option<u8>,
+    name11: &[u8; 11],
+) -> Option<String> {
     let parts = core::mem::take(parts);
     let sum = sum?;
     if dirent::lfn_checksum(name11) != sum || parts.is_empty() {
@@ -299,7 +316,8 @@ fn take_long_name(parts: &mut Vec<(u8, [u16; dirent::LFN_UNITS])>, sum: Option<u
         units.extend_from_slice(u);
     }
     let end = units.iter().position(|&u| u == 0 || u == 0xFFFF).unwrap_or(units.len());
-    let name: String = char::decode_utf16(units[..end].iter().copied()).map(|r| r.unwrap_or('\u{FFFD}')).collect();
+    let name: String =
+        char::decode_utf16(units[..end].iter().copied()).map(|r| r.unwrap_or('\u{FFFD}')).collect();
     (!name.is_empty()).then_some(name)
 }
 
@@ -361,16 +379,26 @@ mod tests {
         let mut fat = Fat::open(MemDevice::from_vec(img)).unwrap();
         assert_eq!(fat.fat_type, FatType::Fat12);
         let root = fat.root_dir().unwrap();
-        assert_eq!(root.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["LOADER", "README.TXT"]);
+        assert_eq!(
+            root.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+            ["LOADER", "README.TXT"]
+        );
         assert_eq!(fat.read_dir("/loader").unwrap()[0].name, "loader.con");
         assert_eq!(fat.read_file("/Loader/LOADER.CON", 10).unwrap(), b"");
         let data = fat.read_file("\\readme.txt", 1000).unwrap();
         assert_eq!(data, (0..700).map(|i| (i % 251) as u8).collect::<Vec<_>>());
-        assert_eq!(fat.read_file("/readme.txt", 699), Err(FatError::TooLarge { size: 700, limit: 699 }));
+        assert_eq!(
+            fat.read_file("/readme.txt", 699),
+            Err(FatError::TooLarge { size: 700, limit: 699 })
+        );
         assert_eq!(fat.read_file("/nope", 10), Err(FatError::NotFound));
         assert_eq!(fat.read_dir("/readme.txt"), Err(FatError::NotADirectory));
         // ".." from a subdirectory leads back to the root.
-        assert_eq!(fat.lookup("/loader/../readme.txt").map(|e| e.size), Err(FatError::NotFound), "'..' is not listed");
+        assert_eq!(
+            fat.lookup("/loader/../readme.txt").map(|e| e.size),
+            Err(FatError::NotFound),
+            "'..' is not listed"
+        );
     }
 
     #[test]
@@ -433,7 +461,10 @@ mod tests {
             if at == 11 {
                 bad[12] = 0;
             }
-            assert!(matches!(Fat::open(MemDevice::from_vec(bad)), Err(FatError::NotFat(_))), "byte {at}");
+            assert!(
+                matches!(Fat::open(MemDevice::from_vec(bad)), Err(FatError::NotFat(_))),
+                "byte {at}"
+            );
         }
         let mut short_img = fat12();
         short_img.truncate(32 * 512);

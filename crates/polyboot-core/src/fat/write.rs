@@ -123,8 +123,12 @@ impl<D: WriteAt> Fat16Writer<D> {
             }
             chain.push(c);
             match self.entry(c) {
-                FAT16_FREE => return Err(inconsistent("a cluster chain runs into a free cluster", c)),
-                FAT16_BAD => return Err(inconsistent("a cluster chain runs into a bad cluster", c)),
+                FAT16_FREE => {
+                    return Err(inconsistent("a cluster chain runs into a free cluster", c))
+                }
+                FAT16_BAD => {
+                    return Err(inconsistent("a cluster chain runs into a bad cluster", c))
+                }
                 n if n >= FAT16_EOC_MIN => return Ok(chain),
                 n => c = u32::from(n),
             }
@@ -173,14 +177,19 @@ impl<D: WriteAt> Fat16Writer<D> {
             Dir::Root => vec![(self.geometry.root_dir_offset(), self.geometry.root_dir_bytes())],
             Dir::Cluster(first) => {
                 let bytes = self.geometry.cluster_bytes();
-                self.chain(first)?.into_iter().map(|c| (self.geometry.cluster_offset(c), bytes)).collect()
+                self.chain(first)?
+                    .into_iter()
+                    .map(|c| (self.geometry.cluster_offset(c), bytes))
+                    .collect()
             }
         };
         let mut slots = Vec::new();
         for (at, len) in areas {
             let mut buf = vec![0u8; len as usize];
             self.dev.read_at(at, &mut buf)?;
-            slots.extend(dirent::slots(&buf).enumerate().map(|(i, e)| (at + (i * ENTRY_SIZE) as u64, *e)));
+            slots.extend(
+                dirent::slots(&buf).enumerate().map(|(i, e)| (at + (i * ENTRY_SIZE) as u64, *e)),
+            );
         }
         Ok(Listing::new(slots))
     }
@@ -281,7 +290,8 @@ impl<D: WriteAt> Fat16Writer<D> {
 
     /// Clusters allocated in FAT 1 (neither free nor bad) that `used` does not mark.
     fn lost_clusters<'a>(&'a self, used: &'a [bool]) -> impl Iterator<Item = u32> + 'a {
-        self.data_clusters().filter(move |&c| !used[c as usize] && !matches!(self.entry(c), FAT16_FREE | FAT16_BAD))
+        self.data_clusters()
+            .filter(move |&c| !used[c as usize] && !matches!(self.entry(c), FAT16_FREE | FAT16_BAD))
     }
 
     /// What a tidy would repair; an error when the volume is inconsistent beyond that.
@@ -351,7 +361,13 @@ mod tests {
     }
 
     /// Write a file the way `update` does: data, chain in both FATs, then its entries.
-    fn add_file(w: &mut Fat16Writer<&mut MemDevice>, dir: Dir, name: &str, short: &[u8; 11], data: &[u8]) {
+    fn add_file(
+        w: &mut Fat16Writer<&mut MemDevice>,
+        dir: Dir,
+        name: &str,
+        short: &[u8; 11],
+        data: &[u8],
+    ) {
         let n = data.len().div_ceil(w.geometry().cluster_bytes() as usize);
         let clusters = w.free_clusters(n);
         assert_eq!(clusters.len(), n);
@@ -361,9 +377,15 @@ mod tests {
         w.write_fat_copy(1).unwrap();
         let listing = w.list(dir).unwrap();
         let mut entries = lfn_entries(name, short);
-        entries.push(file_entry(short, clusters.first().copied().unwrap_or(0), data.len() as u32, DosTimestamp::EPOCH));
+        entries.push(file_entry(
+            short,
+            clusters.first().copied().unwrap_or(0),
+            data.len() as u32,
+            DosTimestamp::EPOCH,
+        ));
         let at = listing.free_run_in_sector(listing.slots[0].0, 512, entries.len(), &[]).unwrap();
-        let edits: Vec<SlotEdit> = entries.into_iter().enumerate().map(|(k, e)| (listing.slots[at + k].0, e)).collect();
+        let edits: Vec<SlotEdit> =
+            entries.into_iter().enumerate().map(|(k, e)| (listing.slots[at + k].0, e)).collect();
         w.write_slots(&edits).unwrap();
     }
 
@@ -416,7 +438,10 @@ mod tests {
         w.write_fat_copy(0).unwrap();
         w.device().data[FAT16_DIRTY_FLAGS] |= DIRTY;
         let mut w = Fat16Writer::open(&mut dev).unwrap();
-        assert_eq!(w.untidiness().unwrap(), Untidiness { lost_clusters: 2, differing_fats: vec![1], dirty: true });
+        assert_eq!(
+            w.untidiness().unwrap(),
+            Untidiness { lost_clusters: 2, differing_fats: vec![1], dirty: true }
+        );
         w.free_lost_clusters().unwrap();
         w.write_fat_copy(0).unwrap();
         w.write_fat_copy(1).unwrap();
@@ -432,7 +457,9 @@ mod tests {
         let mut w = Fat16Writer::open(&mut dev).unwrap();
         add_file(&mut w, Dir::Root, "a.bin", b"A       BIN", &[7u8; 1500]);
         let first = w.free_clusters(1)[0] - 3;
-        let loops = |w: &Fat16Writer<&mut MemDevice>| matches!(w.chain(first), Err(FatError::Inconsistent { .. }));
+        let loops = |w: &Fat16Writer<&mut MemDevice>| {
+            matches!(w.chain(first), Err(FatError::Inconsistent { .. }))
+        };
         w.set_entry(first + 2, first as u16);
         assert!(loops(&w), "a loop");
         w.set_entry(first + 2, FAT16_FREE);
@@ -445,8 +472,14 @@ mod tests {
         let root = w.list(Dir::Root).unwrap();
         let twin = file_entry(b"B       BIN", first + 1, 1000, DosTimestamp::EPOCH);
         w.write_slots(&[(root.slots[root.end].0, twin)]).unwrap();
-        assert!(matches!(w.reachable(), Err(FatError::Inconsistent { what: "a cluster belongs to two files", .. })));
-        assert_eq!(w.write_slots(&[(root.slots[0].0, twin), (root.slots[16].0, twin)]), Err(FatError::EditsSpanSectors));
+        assert!(matches!(
+            w.reachable(),
+            Err(FatError::Inconsistent { what: "a cluster belongs to two files", .. })
+        ));
+        assert_eq!(
+            w.write_slots(&[(root.slots[0].0, twin), (root.slots[16].0, twin)]),
+            Err(FatError::EditsSpanSectors)
+        );
         // Not FAT16, or larger than its device: refused.
         let mut small = fat16();
         small.data.truncate(100 * 512);

@@ -24,9 +24,9 @@ pub(super) const SK_FIXED: usize = 0x14;
 /// XOR of the base block's first 127 dwords, with 0 and -1 mapped away as Windows does
 /// (of the whole dwords there are when `block` is shorter than 508 bytes).
 pub fn base_block_checksum(block: &[u8]) -> u32 {
-    let x = block[..block.len().min(508)].chunks_exact(4).fold(0u32, |x, c| {
-        x ^ u32::from_le_bytes([c[0], c[1], c[2], c[3]])
-    });
+    let x = block[..block.len().min(508)]
+        .chunks_exact(4)
+        .fold(0u32, |x, c| x ^ u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
     match x {
         0xFFFF_FFFF => 0xFFFF_FFFE,
         0 => 1,

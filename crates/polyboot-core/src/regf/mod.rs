@@ -111,10 +111,7 @@ pub enum RegfError {
     /// A key path that does not exist.
     NotFound { path: String },
     /// A value whose type or length is not what was asked for.
-    WrongType {
-        name: String,
-        expected: &'static str,
-    },
+    WrongType { name: String, expected: &'static str },
 }
 
 impl core::error::Error for RegfError {}
@@ -137,20 +134,13 @@ impl fmt::Display for RegfError {
                 write!(f, "hive bin at file offset {offset:#x} is malformed")
             }
             RegfError::BadCell { what, offset } => {
-                write!(
-                    f,
-                    "hive: {what} at cell offset {offset:#x} is not a valid cell"
-                )
+                write!(f, "hive: {what} at cell offset {offset:#x} is not a valid cell")
             }
-            RegfError::CellReused { offset } => write!(
-                f,
-                "hive: cell {offset:#x} is used twice (a cycle or shared structure)"
-            ),
+            RegfError::CellReused { offset } => {
+                write!(f, "hive: cell {offset:#x} is used twice (a cycle or shared structure)")
+            }
             RegfError::BadCount { what, offset } => {
-                write!(
-                    f,
-                    "hive: the {what} count of cell {offset:#x} does not match its cells"
-                )
+                write!(f, "hive: the {what} count of cell {offset:#x} does not match its cells")
             }
             RegfError::TooDeep => write!(f, "hive: keys nested deeper than {MAX_DEPTH} levels"),
             RegfError::BadName { name, reason } => write!(f, "registry name {name:?}: {reason}"),
@@ -181,11 +171,7 @@ pub struct Value {
 impl Value {
     /// A value of any type code with raw data.
     pub fn raw(name: &str, kind: u32, data: Vec<u8>) -> Value {
-        Value {
-            name: name.into(),
-            kind,
-            data,
-        }
+        Value { name: name.into(), kind, data }
     }
     pub fn sz(name: &str, text: &str) -> Value {
         Value::raw(name, REG_SZ, utf16z(text))
@@ -295,9 +281,7 @@ impl KeyNode {
 
     /// The key at a `\`-separated path below this one (empty components ignored).
     pub fn get(&self, path: &str) -> Option<&KeyNode> {
-        path.split('\\')
-            .filter(|c| !c.is_empty())
-            .try_fold(self, |k, c| k.subkey(c))
+        path.split('\\').filter(|c| !c.is_empty()).try_fold(self, |k, c| k.subkey(c))
     }
     pub fn get_mut(&mut self, path: &str) -> Option<&mut KeyNode> {
         let mut key = self;
@@ -343,11 +327,7 @@ impl KeyNode {
 
     /// Set a value, replacing one of the same name (case-insensitive) in place.
     pub fn set_value(&mut self, value: Value) {
-        match self
-            .values
-            .iter_mut()
-            .find(|v| names_equal(&v.name, &value.name))
-        {
+        match self.values.iter_mut().find(|v| names_equal(&v.name, &value.name)) {
             Some(v) => *v = value,
             None => self.values.push(value),
         }
@@ -405,12 +385,11 @@ impl Hive {
 
     /// `ControlSetNNN` as `Select\Current` of a `SYSTEM` hive names it.
     pub fn current_control_set(&self) -> Result<String, RegfError> {
-        let select = self.root.get("Select").ok_or_else(|| RegfError::NotFound {
-            path: "Select".into(),
-        })?;
-        let current = select.value("Current").ok_or_else(|| RegfError::NotFound {
-            path: "Select\\Current".into(),
-        })?;
+        let select =
+            self.root.get("Select").ok_or_else(|| RegfError::NotFound { path: "Select".into() })?;
+        let current = select
+            .value("Current")
+            .ok_or_else(|| RegfError::NotFound { path: "Select\\Current".into() })?;
         let n = current.as_dword().ok_or_else(|| RegfError::WrongType {
             name: "Select\\Current".into(),
             expected: "a REG_DWORD",
@@ -432,15 +411,12 @@ pub fn set_portable_workspace_policy(
     timestamp: u64,
 ) -> Result<(), RegfError> {
     let set = system.current_control_set()?;
-    let control = system
-        .root
-        .create_path(&alloc::format!("{set}\\Control"), timestamp)?;
+    let control = system.root.create_path(&alloc::format!("{set}\\Control"), timestamp)?;
     control.set_value(Value::dword("PortableOperatingSystem", 1));
     if internal_disks_offline {
-        let params = system.root.create_path(
-            &alloc::format!("{set}\\Services\\partmgr\\Parameters"),
-            timestamp,
-        )?;
+        let params = system
+            .root
+            .create_path(&alloc::format!("{set}\\Services\\partmgr\\Parameters"), timestamp)?;
         params.set_value(Value::dword("SanPolicy", 4));
     }
     Ok(())

@@ -7,7 +7,6 @@ use alloc::vec::Vec;
 
 use super::{KeyNode, RegfError, MAX_KEY_NAME, MAX_VALUE_NAME};
 
-
 /// Upper-case one UTF-16 code unit the way key names are compared: simple one-to-one
 /// mappings only (Windows' table has no multi-character expansions either).
 fn upcase_unit(u: u16) -> u16 {
@@ -32,25 +31,16 @@ pub(super) fn folded(name: &str) -> Vec<u16> {
 
 /// Names equal as Windows compares them (case-insensitively, unit by unit).
 pub fn names_equal(a: &str, b: &str) -> bool {
-    a.encode_utf16()
-        .map(upcase_unit)
-        .eq(b.encode_utf16().map(upcase_unit))
+    a.encode_utf16().map(upcase_unit).eq(b.encode_utf16().map(upcase_unit))
 }
 
 /// The `lh` hash of a key name: h = h * 37 + upcase(unit), over its UTF-16 units.
 pub fn lh_hash(name: &str) -> u32 {
-    name.encode_utf16().fold(0u32, |h, u| {
-        h.wrapping_mul(37).wrapping_add(upcase_unit(u) as u32)
-    })
+    name.encode_utf16().fold(0u32, |h, u| h.wrapping_mul(37).wrapping_add(upcase_unit(u) as u32))
 }
 
 pub(super) fn check_key_name(name: &str, root: bool) -> Result<(), RegfError> {
-    let bad = |reason| {
-        Err(RegfError::BadName {
-            name: name.into(),
-            reason,
-        })
-    };
+    let bad = |reason| Err(RegfError::BadName { name: name.into(), reason });
     if name.encode_utf16().count() > MAX_KEY_NAME {
         return bad("a key name has at most 255 characters");
     }
@@ -103,10 +93,7 @@ pub(super) fn encode_name(name: &str) -> (Vec<u8>, bool) {
     if name.chars().all(|c| (c as u32) <= 0xFF) {
         (name.chars().map(|c| c as u8).collect(), true)
     } else {
-        (
-            name.encode_utf16().flat_map(u16::to_le_bytes).collect(),
-            false,
-        )
+        (name.encode_utf16().flat_map(u16::to_le_bytes).collect(), false)
     }
 }
 
@@ -114,16 +101,11 @@ pub(super) fn encode_name(name: &str) -> (Vec<u8>, bool) {
 pub(super) fn check_subkey_names(root: &KeyNode) -> Result<(), RegfError> {
     let mut stack = vec![root];
     while let Some(k) = stack.pop() {
-        let mut names: Vec<(Vec<u16>, &str)> = k
-            .subkeys
-            .iter()
-            .map(|s| (folded(&s.name), s.name.as_str()))
-            .collect();
+        let mut names: Vec<(Vec<u16>, &str)> =
+            k.subkeys.iter().map(|s| (folded(&s.name), s.name.as_str())).collect();
         names.sort_unstable();
         if let Some(w) = names.windows(2).find(|w| w[0].0 == w[1].0) {
-            return Err(RegfError::DuplicateKey {
-                name: w[1].1.into(),
-            });
+            return Err(RegfError::DuplicateKey { name: w[1].1.into() });
         }
         stack.extend(k.subkeys.iter());
     }

@@ -9,15 +9,15 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::cells::{
-    base_block_checksum, HBIN_HEADER, KEY_COMPUTED_FLAGS, KEY_COMP_NAME, NK_FIXED,
-    NONE, SK_FIXED, VALUE_COMP_NAME, VK_FIXED,
+    base_block_checksum, HBIN_HEADER, KEY_COMPUTED_FLAGS, KEY_COMP_NAME, NK_FIXED, NONE, SK_FIXED,
+    VALUE_COMP_NAME, VK_FIXED,
 };
 use super::names::{
     check_key_name, check_subkey_names, check_value_name, decode_name, decode_utf16_lossy,
     utf16_units,
 };
-use crate::bytes;
 use super::{Hive, KeyNode, RegfError, Value, BIG_DATA_SEGMENT, BLOCK, MAX_DEPTH};
+use crate::bytes;
 
 /// [`Hive::parse`]: see the module docs of [`super`] for the limits.
 pub(super) fn parse(bytes: &[u8]) -> Result<Hive, RegfError> {
@@ -54,29 +54,23 @@ struct PendingKey {
 
 impl<'a> Parser<'a> {
     fn new(bytes: &'a [u8]) -> Result<Parser<'a>, RegfError> {
-        let base = bytes
-            .get(..BLOCK)
-            .ok_or(RegfError::Truncated { what: "base block" })?;
+        let base = bytes.get(..BLOCK).ok_or(RegfError::Truncated { what: "base block" })?;
         if &base[..4] != b"regf" {
-            return Err(RegfError::BadSignature {
-                what: "regf",
-                offset: 0,
-            });
+            return Err(RegfError::BadSignature { what: "regf", offset: 0 });
         }
         let stored = bytes::le32(base, 0x1FC).unwrap_or(0);
         let computed = base_block_checksum(base);
         if stored != computed {
             return Err(RegfError::BadChecksum { stored, computed });
         }
-        let (major, minor) = (bytes::le32(base, 0x14).unwrap_or(0), bytes::le32(base, 0x18).unwrap_or(0));
+        let (major, minor) =
+            (bytes::le32(base, 0x14).unwrap_or(0), bytes::le32(base, 0x18).unwrap_or(0));
         if major != 1 || minor > 6 {
             return Err(RegfError::UnsupportedVersion { major, minor });
         }
         let data_len = bytes::le32(base, 0x28).unwrap_or(0) as usize;
         if data_len == 0 || data_len % BLOCK != 0 {
-            return Err(RegfError::BadHbin {
-                offset: BLOCK as u32,
-            });
+            return Err(RegfError::BadHbin { offset: BLOCK as u32 });
         }
         let bins = bytes
             .get(BLOCK..BLOCK.saturating_add(data_len))
@@ -111,10 +105,7 @@ impl<'a> Parser<'a> {
                 .get(at..at + HBIN_HEADER)
                 .ok_or(RegfError::BadHbin { offset: file_off })?;
             if &hdr[..4] != b"hbin" {
-                return Err(RegfError::BadSignature {
-                    what: "hbin",
-                    offset: file_off,
-                });
+                return Err(RegfError::BadSignature { what: "hbin", offset: file_off });
             }
             let size = bytes::le32(hdr, 8).unwrap_or(0) as usize;
             if bytes::le32(hdr, 4).ok() != Some(at as u32)
@@ -127,8 +118,9 @@ impl<'a> Parser<'a> {
             let end = at + size;
             let mut cell = at + HBIN_HEADER;
             while cell < end {
-                let raw =
-                    bytes::le32(self.bins, cell).map_err(|_| RegfError::BadHbin { offset: file_off })? as i32;
+                let raw = bytes::le32(self.bins, cell)
+                    .map_err(|_| RegfError::BadHbin { offset: file_off })?
+                    as i32;
                 let len = raw.unsigned_abs() as usize;
                 if len < 8 || len % 8 != 0 || len > end - cell {
                     return Err(RegfError::BadHbin { offset: file_off });
@@ -151,9 +143,7 @@ impl<'a> Parser<'a> {
         }
         // A recorded start has a valid negative size inside its bin.
         let len = (bytes::le32(self.bins, o).unwrap_or(0) as i32).unsigned_abs() as usize;
-        self.bins
-            .get(o + 4..o + len)
-            .ok_or(RegfError::BadCell { what, offset })
+        self.bins.get(o + 4..o + len).ok_or(RegfError::BadCell { what, offset })
     }
 
     /// The cell, marking it used: a cell may hold one structure only.
@@ -170,11 +160,7 @@ impl<'a> Parser<'a> {
     fn run(mut self) -> Result<Hive, RegfError> {
         let root_offset = self.root_offset;
         let mut root: Option<KeyNode> = None;
-        let mut stack = vec![PendingKey {
-            offset: root_offset,
-            depth: 1,
-            parent: Vec::new(),
-        }];
+        let mut stack = vec![PendingKey { offset: root_offset, depth: 1, parent: Vec::new() }];
         while let Some(p) = stack.pop() {
             if p.depth > MAX_DEPTH {
                 return Err(RegfError::TooDeep);
@@ -203,10 +189,7 @@ impl<'a> Parser<'a> {
                 });
             }
         }
-        let root = root.ok_or(RegfError::BadCell {
-            what: "root key",
-            offset: root_offset,
-        })?;
+        let root = root.ok_or(RegfError::BadCell { what: "root key", offset: root_offset })?;
         check_subkey_names(&root)?;
         Ok(Hive {
             root,
@@ -230,10 +213,7 @@ impl<'a> Parser<'a> {
         let class_len = bytes::le16(nk, 0x4A).unwrap_or(0) as usize;
         let raw_name = nk
             .get(NK_FIXED..NK_FIXED + name_len)
-            .ok_or(RegfError::BadCell {
-                what: "key name",
-                offset,
-            })?;
+            .ok_or(RegfError::BadCell { what: "key name", offset })?;
         let name = decode_name(raw_name, flags & KEY_COMP_NAME != 0);
         check_key_name(&name, is_root)?;
         let mut node = KeyNode::new(&name);
@@ -245,10 +225,7 @@ impl<'a> Parser<'a> {
             let c = self.claim(at, "class name")?;
             node.class = Some(
                 c.get(..class_len)
-                    .ok_or(RegfError::BadCell {
-                        what: "class name",
-                        offset: at,
-                    })?
+                    .ok_or(RegfError::BadCell { what: "class name", offset: at })?
                     .to_vec(),
             );
         }
@@ -262,10 +239,7 @@ impl<'a> Parser<'a> {
             let list_at = r32(0x28);
             let list = self.claim(list_at, "value list")?;
             if n_values > list.len() / 4 {
-                return Err(RegfError::BadCount {
-                    what: "value",
-                    offset,
-                });
+                return Err(RegfError::BadCount { what: "value", offset });
             }
             node.values.reserve(n_values);
             for i in 0..n_values {
@@ -280,10 +254,7 @@ impl<'a> Parser<'a> {
             let list_at = r32(0x1C);
             self.read_subkey_list(list_at, &mut children, true)?;
             if children.len() != n_subkeys {
-                return Err(RegfError::BadCount {
-                    what: "subkey",
-                    offset,
-                });
+                return Err(RegfError::BadCount { what: "subkey", offset });
             }
         }
         Ok((node, children))
@@ -298,28 +269,17 @@ impl<'a> Parser<'a> {
     ) -> Result<(), RegfError> {
         let list = self.claim(at, "subkey list")?;
         if list.len() < 4 {
-            return Err(RegfError::BadCell {
-                what: "subkey list",
-                offset: at,
-            });
+            return Err(RegfError::BadCell { what: "subkey list", offset: at });
         }
         let count = bytes::le16(list, 2).unwrap_or(0) as usize;
         let (stride, ri) = match &list[..2] {
             b"lf" | b"lh" => (8, false),
             b"li" => (4, false),
             b"ri" if allow_ri => (4, true),
-            _ => {
-                return Err(RegfError::BadSignature {
-                    what: "subkey list",
-                    offset: at,
-                })
-            }
+            _ => return Err(RegfError::BadSignature { what: "subkey list", offset: at }),
         };
         if count > (list.len() - 4) / stride {
-            return Err(RegfError::BadCount {
-                what: "subkey list",
-                offset: at,
-            });
+            return Err(RegfError::BadCount { what: "subkey list", offset: at });
         }
         for i in 0..count {
             let entry = bytes::le32(list, 4 + i * stride).unwrap_or(NONE);
@@ -344,20 +304,14 @@ impl<'a> Parser<'a> {
         let flags = bytes::le16(vk, 0x10).unwrap_or(0);
         let raw_name = vk
             .get(VK_FIXED..VK_FIXED + name_len)
-            .ok_or(RegfError::BadCell {
-                what: "value name",
-                offset,
-            })?;
+            .ok_or(RegfError::BadCell { what: "value name", offset })?;
         let name = decode_name(raw_name, flags & VALUE_COMP_NAME != 0);
         check_value_name(&name)?;
         let size = (size_raw & 0x7FFF_FFFF) as usize;
         let data = if size_raw & 0x8000_0000 != 0 {
             // Small data lives in the offset field itself.
             if size > 4 {
-                return Err(RegfError::BadCell {
-                    what: "inline value data",
-                    offset,
-                });
+                return Err(RegfError::BadCell { what: "inline value data", offset });
             }
             data_at.to_le_bytes()[..size].to_vec()
         } else if size == 0 {
@@ -372,10 +326,7 @@ impl<'a> Parser<'a> {
                 self.read_big_data(data_at, cell, size)?
             } else {
                 cell.get(..size)
-                    .ok_or(RegfError::BadCell {
-                        what: "value data",
-                        offset: data_at,
-                    })?
+                    .ok_or(RegfError::BadCell { what: "value data", offset: data_at })?
                     .to_vec()
             }
         };
@@ -388,27 +339,20 @@ impl<'a> Parser<'a> {
         let list_at = bytes::le32(db, 4).unwrap_or(NONE);
         let list = self.claim(list_at, "big data segment list")?;
         if count > list.len() / 4 || count.saturating_mul(BIG_DATA_SEGMENT) < size {
-            return Err(RegfError::BadCount {
-                what: "big data segment",
-                offset: at,
-            });
+            return Err(RegfError::BadCount { what: "big data segment", offset: at });
         }
         let mut data = Vec::with_capacity(size);
         for i in 0..count {
             let want = (size - data.len()).min(BIG_DATA_SEGMENT);
             let seg_at = bytes::le32(list, i * 4).unwrap_or(NONE);
             let seg = self.claim(seg_at, "big data segment")?;
-            let piece = seg.get(..want).ok_or(RegfError::BadCell {
-                what: "big data segment",
-                offset: seg_at,
-            })?;
+            let piece = seg
+                .get(..want)
+                .ok_or(RegfError::BadCell { what: "big data segment", offset: seg_at })?;
             data.extend_from_slice(piece);
         }
         if data.len() != size {
-            return Err(RegfError::BadCount {
-                what: "big data segment",
-                offset: at,
-            });
+            return Err(RegfError::BadCount { what: "big data segment", offset: at });
         }
         Ok(data)
     }
@@ -420,18 +364,12 @@ impl<'a> Parser<'a> {
         }
         let sk = self.cell(at, "security")?;
         if sk.len() < SK_FIXED || &sk[..2] != b"sk" {
-            return Err(RegfError::BadSignature {
-                what: "sk",
-                offset: at,
-            });
+            return Err(RegfError::BadSignature { what: "sk", offset: at });
         }
         let len = bytes::le32(sk, 0x10).unwrap_or(0) as usize;
         let sd: Arc<[u8]> = sk
             .get(SK_FIXED..SK_FIXED.saturating_add(len))
-            .ok_or(RegfError::BadCell {
-                what: "security descriptor",
-                offset: at,
-            })?
+            .ok_or(RegfError::BadCell { what: "security descriptor", offset: at })?
             .into();
         self.security.insert(at, sd.clone());
         Ok(sd)

@@ -27,11 +27,8 @@ fn sample_tree() -> KeyNode {
     a.class = Some(utf16z("Class")[..10].to_vec());
     let u = root.create_path("Ünicode\\日本語", 0).unwrap();
     u.set_value(Value::sz("名前", "値"));
-    u.security = Some(Arc::from(
-        &[
-            1u8, 0, 4, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        ][..],
-    ));
+    u.security =
+        Some(Arc::from(&[1u8, 0, 4, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0][..]));
     let many = root.create_path("Many", 0).unwrap();
     for i in (0..1200).rev() {
         many.subkeys.push(KeyNode::new(&format!("Key{i:04}")));
@@ -97,11 +94,8 @@ fn fix_checksum(file: &mut [u8]) {
 #[test]
 fn round_trip_keeps_everything() {
     let tree = sample_tree();
-    let bytes = HiveBuilder::new(tree.clone())
-        .file_name("\\??\\C:\\x\\BCD")
-        .timestamp(42)
-        .build()
-        .unwrap();
+    let bytes =
+        HiveBuilder::new(tree.clone()).file_name("\\??\\C:\\x\\BCD").timestamp(42).build().unwrap();
     let hive = Hive::parse(&bytes).unwrap();
     assert_eq!(hive.file_name, "\\??\\C:\\x\\BCD");
     assert_eq!(hive.timestamp, 42);
@@ -129,24 +123,14 @@ fn round_trip_keeps_everything() {
     // Rewritten: the same hive, one sequence number on.
     assert_eq!(hive.sequence, 1);
     let again = Hive::parse(&hive.to_bytes().unwrap()).unwrap();
-    assert_eq!(
-        again,
-        Hive {
-            sequence: 2,
-            ..hive
-        }
-    );
+    assert_eq!(again, Hive { sequence: 2, ..hive });
 }
 
 #[test]
 fn layout_is_what_windows_expects() {
     let bytes = HiveBuilder::new(sample_tree()).build().unwrap();
     assert_eq!(&bytes[..4], b"regf");
-    assert_eq!(
-        bytes::le32(&bytes, 0x24).ok(),
-        Some(0x20),
-        "root right after the first bin header"
-    );
+    assert_eq!(bytes::le32(&bytes, 0x24).ok(), Some(0x20), "root right after the first bin header");
     assert_eq!(bytes::le32(&bytes, 0x1FC).ok(), Some(base_block_checksum(&bytes)));
     assert_eq!(bytes::le32(&bytes, 0x28).unwrap() as usize, bytes.len() - BLOCK);
     assert_eq!(bytes.len() % BLOCK, 0);
@@ -185,9 +169,10 @@ fn layout_is_what_windows_expects() {
         for j in 0..n {
             let nk = bytes::le32(leaf, 4 + 8 * j).unwrap() as usize;
             let d = &bytes[BLOCK + nk + 4..];
-            let name =
-                core::str::from_utf8(&d[NK_FIXED..NK_FIXED + bytes::le16(d, 0x48).unwrap() as usize])
-                    .unwrap();
+            let name = core::str::from_utf8(
+                &d[NK_FIXED..NK_FIXED + bytes::le16(d, 0x48).unwrap() as usize],
+            )
+            .unwrap();
             assert_eq!(bytes::le32(leaf, 8 + 8 * j).ok(), Some(lh_hash(name)));
             names.push(name.to_string());
         }
@@ -204,46 +189,27 @@ fn names_compare_like_windows() {
     assert_eq!(lh_hash("ab"), 65 * 37 + 66);
     assert_eq!(lh_hash("AB"), lh_hash("ab"));
     let mut root = KeyNode::new("");
-    root.create_path("A\\B", 0)
-        .unwrap()
-        .set_value(Value::dword("X", 1));
+    root.create_path("A\\B", 0).unwrap().set_value(Value::dword("X", 1));
     assert!(root.get("a\\b").is_some());
     assert!(root.get("\\A\\\\B\\").is_some());
-    root.get_mut("A\\B")
-        .unwrap()
-        .set_value(Value::dword("x", 2));
+    root.get_mut("A\\B").unwrap().set_value(Value::dword("x", 2));
     assert_eq!(root.get("A\\B").unwrap().values.len(), 1);
-    assert_eq!(
-        root.get("A\\B").unwrap().value("X").unwrap().as_dword(),
-        Some(2)
-    );
-    assert!(matches!(
-        root.add_subkey(KeyNode::new("a")),
-        Err(RegfError::DuplicateKey { .. })
-    ));
+    assert_eq!(root.get("A\\B").unwrap().value("X").unwrap().as_dword(), Some(2));
+    assert!(matches!(root.add_subkey(KeyNode::new("a")), Err(RegfError::DuplicateKey { .. })));
     assert!(root.create_path("A\\", 0).is_ok());
-    assert!(matches!(
-        root.add_subkey(KeyNode::new("x\\y")),
-        Err(RegfError::BadName { .. })
-    ));
+    assert!(matches!(root.add_subkey(KeyNode::new("x\\y")), Err(RegfError::BadName { .. })));
     assert!(matches!(
         root.add_subkey(KeyNode::new(&"n".repeat(256))),
         Err(RegfError::BadName { .. })
     ));
     root.subkeys.push(KeyNode::new("A"));
-    assert!(matches!(
-        HiveBuilder::new(root).build(),
-        Err(RegfError::DuplicateKey { .. })
-    ));
+    assert!(matches!(HiveBuilder::new(root).build(), Err(RegfError::DuplicateKey { .. })));
 }
 
 #[test]
 fn value_accessors() {
     assert_eq!(Value::sz("a", "hé").as_string().unwrap(), "hé");
-    assert_eq!(
-        Value::multi_sz("a", &["x", "y"]).as_multi_sz().unwrap(),
-        ["x", "y"]
-    );
+    assert_eq!(Value::multi_sz("a", &["x", "y"]).as_multi_sz().unwrap(), ["x", "y"]);
     assert_eq!(Value::qword("q", 5).as_qword(), Some(5));
     assert_eq!(Value::binary("b", &[1, 2, 3, 4]).as_dword(), None);
     let mut v = KeyNode::new("k");
@@ -261,10 +227,7 @@ fn depth_limit() {
         k = &mut k.subkeys[0];
     }
     let bytes = HiveBuilder::new(root.clone()).build().unwrap();
-    assert_eq!(
-        canonical(&Hive::parse(&bytes).unwrap().root).subkeys.len(),
-        1
-    );
+    assert_eq!(canonical(&Hive::parse(&bytes).unwrap().root).subkeys.len(), 1);
     let mut k = &mut root;
     while !k.subkeys.is_empty() {
         k = &mut k.subkeys[0];
@@ -302,23 +265,14 @@ fn base_block_errors() {
     let good = HiveBuilder::new(sample_tree()).build().unwrap();
     let mut b = good.clone();
     b[0x30] ^= 1;
-    assert!(matches!(
-        Hive::parse(&b),
-        Err(RegfError::BadChecksum { .. })
-    ));
+    assert!(matches!(Hive::parse(&b), Err(RegfError::BadChecksum { .. })));
     let mut b = good.clone();
     b[0] = b'x';
-    assert!(matches!(
-        Hive::parse(&b),
-        Err(RegfError::BadSignature { what: "regf", .. })
-    ));
+    assert!(matches!(Hive::parse(&b), Err(RegfError::BadSignature { what: "regf", .. })));
     let mut b = good.clone();
     b[0x14] = 2;
     fix_checksum(&mut b);
-    assert!(matches!(
-        Hive::parse(&b),
-        Err(RegfError::UnsupportedVersion { major: 2, .. })
-    ));
+    assert!(matches!(Hive::parse(&b), Err(RegfError::UnsupportedVersion { major: 2, .. })));
     // Length of the bins past the end of the file.
     let mut b = good.clone();
     b[0x28..0x2C].copy_from_slice(&((good.len()) as u32).to_le_bytes());
@@ -356,10 +310,7 @@ fn bad_offsets_and_overlaps() {
         let mut b = good.clone();
         b[0x24..0x28].copy_from_slice(&root.to_le_bytes());
         fix_checksum(&mut b);
-        assert!(
-            matches!(Hive::parse(&b), Err(RegfError::BadCell { .. })),
-            "{what}"
-        );
+        assert!(matches!(Hive::parse(&b), Err(RegfError::BadCell { .. })), "{what}");
     }
     // A value list entry pointing into the middle of another cell.
     let mut b = good.clone();
@@ -379,9 +330,7 @@ fn bad_offsets_and_overlaps() {
 fn cycles_and_shared_cells_are_refused() {
     let mut root = KeyNode::new("r");
     root.create_path("A\\B", 0).unwrap();
-    root.create_path("A\\B\\C", 0)
-        .unwrap()
-        .set_value(Value::binary("v", &[1, 2, 3, 4, 5]));
+    root.create_path("A\\B\\C", 0).unwrap().set_value(Value::binary("v", &[1, 2, 3, 4, 5]));
     let good = HiveBuilder::new(root).build().unwrap();
     assert!(Hive::parse(&good).is_ok());
     // C's subkey list is A's list (which leads back to B, C, ...).
@@ -448,10 +397,7 @@ fn bad_bins() {
     for v in [-12i32, -(BLOCK as i32) * 64, 0] {
         let mut b = good.clone();
         b[BLOCK + 0x20..BLOCK + 0x24].copy_from_slice(&v.to_le_bytes());
-        assert!(
-            matches!(Hive::parse(&b), Err(RegfError::BadHbin { .. })),
-            "{v}"
-        );
+        assert!(matches!(Hive::parse(&b), Err(RegfError::BadHbin { .. })), "{v}");
     }
 }
 
@@ -459,12 +405,8 @@ fn bad_bins() {
 #[test]
 fn mutations_never_panic() {
     let mut root = KeyNode::new("r");
-    root.create_path("A\\B", 0)
-        .unwrap()
-        .set_value(Value::sz("s", "text"));
-    root.create_path("C", 0)
-        .unwrap()
-        .set_value(Value::binary("big", &pattern(20_000)));
+    root.create_path("A\\B", 0).unwrap().set_value(Value::sz("s", "text"));
+    root.create_path("C", 0).unwrap().set_value(Value::binary("big", &pattern(20_000)));
     root.get_mut("C").unwrap().set_value(Value::dword("d", 3));
     let good = HiveBuilder::new(root).build().unwrap();
     let mut x = 0x9E37_79B9u64;
@@ -492,10 +434,7 @@ fn mutations_never_panic() {
 
 fn system_hive(current: u32) -> Hive {
     let mut h = Hive::new("CsiTool-CreateHive-{00000000-0000-0000-0000-000000000000}");
-    h.root
-        .create_path("Select", 0)
-        .unwrap()
-        .set_value(Value::dword("Current", current));
+    h.root.create_path("Select", 0).unwrap().set_value(Value::dword("Current", current));
     for set in ["ControlSet001", "ControlSet002"] {
         let c = h.root.create_path(&format!("{set}\\Control"), 0).unwrap();
         c.set_value(Value::sz("SystemBootDevice", "multi(0)"));
@@ -516,25 +455,12 @@ fn portable_workspace_policy() {
         set_portable_workspace_policy(&mut h, true, 5).unwrap();
         let h2 = Hive::parse(&h.to_bytes().unwrap()).unwrap();
         let pos = h2.root.get(&format!("{set}\\Control")).unwrap();
-        assert_eq!(
-            pos.value("PortableOperatingSystem").unwrap().as_dword(),
-            Some(1)
-        );
-        assert_eq!(
-            pos.value("SystemBootDevice").unwrap().as_string().unwrap(),
-            "multi(0)"
-        );
-        let p = h2
-            .root
-            .get(&format!("{set}\\Services\\partmgr\\Parameters"))
-            .unwrap();
+        assert_eq!(pos.value("PortableOperatingSystem").unwrap().as_dword(), Some(1));
+        assert_eq!(pos.value("SystemBootDevice").unwrap().as_string().unwrap(), "multi(0)");
+        let p = h2.root.get(&format!("{set}\\Services\\partmgr\\Parameters")).unwrap();
         assert_eq!(p.value("SanPolicy").unwrap().as_dword(), Some(4));
         assert_eq!(p.timestamp, 5);
-        let other = if current == 1 {
-            "ControlSet002"
-        } else {
-            "ControlSet001"
-        };
+        let other = if current == 1 { "ControlSet002" } else { "ControlSet001" };
         assert!(h2
             .root
             .get(&format!("{other}\\Control"))
@@ -544,35 +470,22 @@ fn portable_workspace_policy() {
     }
     let mut h = Hive::parse(&system_hive(1).to_bytes().unwrap()).unwrap();
     set_portable_workspace_policy(&mut h, false, 0).unwrap();
-    assert!(h
-        .root
-        .get("ControlSet001\\Services\\partmgr\\Parameters")
-        .is_none());
-    assert!(matches!(
-        system_hive(3).current_control_set(),
-        Err(RegfError::NotFound { .. })
-    ));
-    assert!(matches!(
-        Hive::new("x").current_control_set(),
-        Err(RegfError::NotFound { .. })
-    ));
+    assert!(h.root.get("ControlSet001\\Services\\partmgr\\Parameters").is_none());
+    assert!(matches!(system_hive(3).current_control_set(), Err(RegfError::NotFound { .. })));
+    assert!(matches!(Hive::new("x").current_control_set(), Err(RegfError::NotFound { .. })));
 }
 
 #[test]
 fn reads_lf_and_li_lists() {
     let mut root = KeyNode::new("r");
     for n in ["b", "A", "c"] {
-        root.create_path(n, 0)
-            .unwrap()
-            .set_value(Value::dword(n, 1));
+        root.create_path(n, 0).unwrap().set_value(Value::dword(n, 1));
     }
     let good = HiveBuilder::new(root).build().unwrap();
     let expect = Hive::parse(&good).unwrap();
     let list = bytes::le32(&good[BLOCK..], 0x20 + 4 + 0x1C).unwrap() as usize;
     let at = BLOCK + list + 4;
-    let entries: Vec<u32> = (0..3)
-        .map(|i| bytes::le32(&good, at + 4 + 8 * i).unwrap())
-        .collect();
+    let entries: Vec<u32> = (0..3).map(|i| bytes::le32(&good, at + 4 + 8 * i).unwrap()).collect();
     // lf: the same layout with name hints instead of hashes.
     let mut b = good.clone();
     b[at..at + 2].copy_from_slice(b"lf");
@@ -586,10 +499,7 @@ fn reads_lf_and_li_lists() {
     assert_eq!(Hive::parse(&b).unwrap(), expect);
     // An unknown list signature.
     b[at..at + 2].copy_from_slice(b"zz");
-    assert!(matches!(
-        Hive::parse(&b),
-        Err(RegfError::BadSignature { .. })
-    ));
+    assert!(matches!(Hive::parse(&b), Err(RegfError::BadSignature { .. })));
 }
 
 #[test]
@@ -639,30 +549,18 @@ fn security_cells_are_shared_and_linked() {
     }
     assert_eq!(sks.len(), 2, "the root's default and the custom one");
     let bins = &bytes[BLOCK..];
-    let refs: Vec<u32> = sks
-        .iter()
-        .map(|&s| bytes::le32(bins, s + 4 + 0x0C).unwrap())
-        .collect();
+    let refs: Vec<u32> = sks.iter().map(|&s| bytes::le32(bins, s + 4 + 0x0C).unwrap()).collect();
     assert_eq!(refs, [1, 4]);
     assert_eq!(bytes::le32(bins, sks[0] + 4 + 4).ok(), Some(sks[1] as u32));
     assert_eq!(bytes::le32(bins, sks[1] + 4 + 4).ok(), Some(sks[0] as u32));
     assert_eq!(bytes::le32(bins, sks[0] + 4 + 8).ok(), Some(sks[1] as u32));
     let hive = Hive::parse(&bytes).unwrap();
-    assert_eq!(
-        hive.root.get("d").unwrap().security.as_deref(),
-        Some(&custom[..])
-    );
+    assert_eq!(hive.root.get("d").unwrap().security.as_deref(), Some(&custom[..]));
 }
 
 #[test]
 fn errors_display() {
-    let e = RegfError::BadCell {
-        what: "key",
-        offset: 0x20,
-    };
-    assert_eq!(
-        e.to_string(),
-        "hive: key at cell offset 0x20 is not a valid cell"
-    );
+    let e = RegfError::BadCell { what: "key", offset: 0x20 };
+    assert_eq!(e.to_string(), "hive: key at cell offset 0x20 is not a valid cell");
     assert!(RegfError::TooDeep.to_string().contains("512"));
 }

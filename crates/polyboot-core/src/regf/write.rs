@@ -13,7 +13,9 @@ use super::cells::{
     KEY_NO_DELETE, NK_FIXED, NONE, SK_FIXED, VALUE_COMP_NAME, VK_FIXED,
 };
 use super::names::{check_key_name, check_subkey_names, check_value_name, encode_name, folded};
-use super::{lh_hash, KeyNode, RegfError, Value, BIG_DATA_SEGMENT, BLOCK, MAX_DEPTH, MAX_LEAF_ENTRIES};
+use super::{
+    lh_hash, KeyNode, RegfError, Value, BIG_DATA_SEGMENT, BLOCK, MAX_DEPTH, MAX_LEAF_ENTRIES,
+};
 
 /// A sane default for keys without a descriptor: owner Administrators, group SYSTEM, DACL
 /// (inherited by subkeys) granting full control to SYSTEM and Administrators and read access
@@ -34,11 +36,7 @@ pub fn default_security_descriptor() -> Vec<u8> {
     let system = sid(&[18]);
     let users = sid(&[32, 545]);
     let mut aces = Vec::new();
-    for (mask, s) in [
-        (KEY_ALL_ACCESS, &system),
-        (KEY_ALL_ACCESS, &admins),
-        (KEY_READ, &users),
-    ] {
+    for (mask, s) in [(KEY_ALL_ACCESS, &system), (KEY_ALL_ACCESS, &admins), (KEY_READ, &users)] {
         aces.extend([0u8, CONTAINER_INHERIT]); // ACCESS_ALLOWED_ACE_TYPE
         aces.extend(((8 + s.len()) as u16).to_le_bytes());
         aces.extend(mask.to_le_bytes());
@@ -77,12 +75,7 @@ pub struct HiveBuilder {
 
 impl HiveBuilder {
     pub fn new(root: KeyNode) -> HiveBuilder {
-        HiveBuilder {
-            root,
-            file_name: String::new(),
-            timestamp: 0,
-            sequence: 1,
-        }
+        HiveBuilder { root, file_name: String::new(), timestamp: 0, sequence: 1 }
     }
     /// Both sequence numbers of the base block (1 by default).
     pub fn sequence(mut self, n: u32) -> HiveBuilder {
@@ -292,9 +285,7 @@ impl Writer {
     fn sk_of(&self, k: &KeyNode) -> u32 {
         let sd = k.security.as_ref().unwrap_or(&self.default_sd);
         let ptr = Arc::as_ptr(sd) as *const u8 as usize;
-        self.sk_by_ptr
-            .get(&ptr)
-            .map_or(NONE, |&i| self.sk_cells[i].0)
+        self.sk_by_ptr.get(&ptr).map_or(NONE, |&i| self.sk_cells[i].0)
     }
 
     /// Fill the nk cell at `at` for `k` (allocated by the caller, since the parent needs the
@@ -354,24 +345,12 @@ impl Writer {
         nk[0x2C..0x30].copy_from_slice(&self.sk_of(k).to_le_bytes());
         nk[0x30..0x34].copy_from_slice(&NONE.to_le_bytes());
         // Largest subkey name / class, value name / data: what Windows sizes buffers from.
-        let max_sub_name = k
-            .subkeys
-            .iter()
-            .map(|s| s.name.encode_utf16().count() * 2)
-            .max()
-            .unwrap_or(0);
-        let max_sub_class = k
-            .subkeys
-            .iter()
-            .map(|s| s.class.as_ref().map_or(0, Vec::len))
-            .max()
-            .unwrap_or(0);
-        let max_val_name = k
-            .values
-            .iter()
-            .map(|v| v.name.encode_utf16().count() * 2)
-            .max()
-            .unwrap_or(0);
+        let max_sub_name =
+            k.subkeys.iter().map(|s| s.name.encode_utf16().count() * 2).max().unwrap_or(0);
+        let max_sub_class =
+            k.subkeys.iter().map(|s| s.class.as_ref().map_or(0, Vec::len)).max().unwrap_or(0);
+        let max_val_name =
+            k.values.iter().map(|v| v.name.encode_utf16().count() * 2).max().unwrap_or(0);
         let max_val_data = k.values.iter().map(|v| v.data.len()).max().unwrap_or(0);
         nk[0x34..0x38].copy_from_slice(&(max_sub_name as u32).to_le_bytes());
         nk[0x38..0x3C].copy_from_slice(&(max_sub_class as u32).to_le_bytes());
@@ -415,9 +394,8 @@ impl Writer {
         let list = if leaves.len() == 1 {
             leaves[0]
         } else {
-            let n = u16::try_from(leaves.len()).map_err(|_| RegfError::TooLarge {
-                what: "subkey list",
-            })?;
+            let n = u16::try_from(leaves.len())
+                .map_err(|_| RegfError::TooLarge { what: "subkey list" })?;
             let mut ri = Vec::with_capacity(4 + leaves.len() * 4);
             ri.extend(b"ri");
             ri.extend(n.to_le_bytes());

@@ -19,10 +19,16 @@ fn live_iso() -> Vec<u8> {
     img.pvd(16, "LIVE", 40, 20, 2048);
     img.boot_record(17, 30);
     img.terminator(18);
-    img.dir(20, &[dot(20, 2048), dotdot(20, 2048), subdir("BOOT", 21, 2048), subdir("LIVE", 23, 2048)]);
+    img.dir(
+        20,
+        &[dot(20, 2048), dotdot(20, 2048), subdir("BOOT", 21, 2048), subdir("LIVE", 23, 2048)],
+    );
     img.dir(21, &[dot(21, 2048), dotdot(20, 2048), subdir("GRUB", 22, 2048)]);
     img.dir(22, &[dot(22, 2048), dotdot(21, 2048), file("GRUB.CFG;1", 25, cfg.len() as u32)]);
-    img.dir(23, &[dot(23, 2048), dotdot(20, 2048), file("INITRD.GZ;1", 26, 5), file("VMLINUZ.;1", 27, 3)]);
+    img.dir(
+        23,
+        &[dot(23, 2048), dotdot(20, 2048), file("INITRD.GZ;1", 26, 5), file("VMLINUZ.;1", 27, 3)],
+    );
     img.put(25, 0, cfg);
     img.put(26, 0, b"\x1f\x8bxyz");
     img.put(27, 0, b"krn");
@@ -46,14 +52,22 @@ fn live_iso() -> Vec<u8> {
 /// A GPT polyboot drive whose data volume holds the ISO, an EFI application, a raw disk image
 /// and polyboot.json; the boot partition is left unformatted.
 fn drive() -> (MemDevice, DriveLocation) {
-    let req = LayoutRequest::new(DRIVE as u64, SectorSize::B512, Scheme::Gpt, Identity::from_random_bytes(&core::array::from_fn(|i| (i as u8).wrapping_mul(7).wrapping_add(1))));
+    let req = LayoutRequest::new(
+        DRIVE as u64,
+        SectorSize::B512,
+        Scheme::Gpt,
+        Identity::from_random_bytes(&core::array::from_fn(|i| {
+            (i as u8).wrapping_mul(7).wrapping_add(1)
+        })),
+    );
     let p = plan(&req).unwrap();
     let mut dev = MemDevice::new(DRIVE);
     write_partition_table(&p, &mut dev, BootCode::Clear).unwrap();
     let location = drive::locate(&mut dev, Some(SectorSize::B512)).unwrap();
     {
         let mut part = Slice::new(&mut dev, location.data.offset, location.data.size).unwrap();
-        let opts = FormatOptions { label: "POLYTEST".into(), cluster_size: 4096, ..Default::default() };
+        let opts =
+            FormatOptions { label: "POLYTEST".into(), cluster_size: 4096, ..Default::default() };
         format(&mut part, &opts).unwrap();
         let mut fs = ExFat::open(part).unwrap();
         let t = Timestamp::from_unix(1_700_000_000);
@@ -68,9 +82,15 @@ fn drive() -> (MemDevice, DriveLocation) {
     (dev, location)
 }
 
-fn open(dev: &MemDevice, firmware: Firmware) -> (Result<BootSession<MemDevice>, String>, Vec<String>) {
+fn open(
+    dev: &MemDevice,
+    firmware: Firmware,
+) -> (Result<BootSession<MemDevice>, String>, Vec<String>) {
     let mut lines = Vec::new();
-    let session = BootSession::open(MemDevice::from_vec(dev.data.clone()), 512, firmware, &mut |a| lines.push(a.to_string()));
+    let session =
+        BootSession::open(MemDevice::from_vec(dev.data.clone()), 512, firmware, &mut |a| {
+            lines.push(a.to_string())
+        });
     (session, lines)
 }
 
@@ -97,26 +117,56 @@ fn opens_the_drive_and_builds_the_menu_for_each_firmware() {
         assert_eq!(session.location, location);
         assert_eq!(
             lines[0],
-            format!("GPT drive, 512-byte sectors, data partition at {} ({} bytes)", location.data.offset, location.data.size)
+            format!(
+                "GPT drive, 512-byte sectors, data partition at {} ({} bytes)",
+                location.data.offset, location.data.size
+            )
         );
         assert_eq!(lines[1], "data volume \"POLYTEST\"");
-        assert!(lines.iter().any(|l| l.starts_with("config: ") && l.contains("bogus")), "{lines:?}");
-        assert!(lines.contains(&String::from("config: default image /iso/gone.iso is not on the drive")), "{lines:?}");
+        assert!(
+            lines.iter().any(|l| l.starts_with("config: ") && l.contains("bogus")),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .contains(&String::from("config: default image /iso/gone.iso is not on the drive")),
+            "{lines:?}"
+        );
         assert_eq!(session.config.timeout_secs, Some(7));
         assert_eq!(session.menu.image_count(), 3);
         let bios = firmware == Firmware::Bios;
-        assert_eq!(session.title(), format!("polyboot {}{}  -  3 images on POLYTEST", crate::VERSION, if bios { " (BIOS)" } else { "" }));
+        assert_eq!(
+            session.title(),
+            format!(
+                "polyboot {}{}  -  3 images on POLYTEST",
+                crate::VERSION,
+                if bios { " (BIOS)" } else { "" }
+            )
+        );
 
         let m = &session.menu;
         match firmware {
             Firmware::Uefi => {
-                assert!(matches!(status(m, "/iso/live.iso"), Status::NotBootable(r) if r.starts_with("BIOS only: ")));
-                assert_eq!(status(m, "/iso/tool.efi"), &Status::Bootable { bios: false, uefi: true });
-                assert!(matches!(status(m, "/iso/disk.img"), Status::NotBootable(r) if r.contains("no partition table")));
+                assert!(
+                    matches!(status(m, "/iso/live.iso"), Status::NotBootable(r) if r.starts_with("BIOS only: "))
+                );
+                assert_eq!(
+                    status(m, "/iso/tool.efi"),
+                    &Status::Bootable { bios: false, uefi: true }
+                );
+                assert!(
+                    matches!(status(m, "/iso/disk.img"), Status::NotBootable(r) if r.contains("no partition table"))
+                );
             }
             Firmware::Bios => {
-                assert_eq!(status(m, "/iso/live.iso"), &Status::Bootable { bios: true, uefi: false });
-                assert_eq!(status(m, "/iso/tool.efi"), &Status::NotBootable("an EFI application needs UEFI firmware".into()));
+                assert_eq!(
+                    status(m, "/iso/live.iso"),
+                    &Status::Bootable { bios: true, uefi: false }
+                );
+                assert_eq!(
+                    status(m, "/iso/tool.efi"),
+                    &Status::NotBootable("an EFI application needs UEFI firmware".into())
+                );
                 assert_eq!(status(m, "/iso/disk.img"), &Status::Unknown);
             }
         }
@@ -141,7 +191,10 @@ fn images_become_virtual_disks_inside_the_partition() {
     let iso = image(&session, "/iso/live.iso");
     let vd = session.virtual_disk(&iso).unwrap();
     let bytes = live_iso();
-    assert_eq!((vd.block_size(), vd.image_len(), vd.size()), (2048, bytes.len() as u64, bytes.len() as u64));
+    assert_eq!(
+        (vd.block_size(), vd.image_len(), vd.size()),
+        (2048, bytes.len() as u64, bytes.len() as u64)
+    );
     let mut read = vec![0u8; bytes.len()];
     vd.read(&mut MemDevice::from_vec(dev.data.clone()), 0, &mut read).unwrap();
     assert!(read == bytes);
@@ -178,13 +231,23 @@ fn a_linux_isos_initrds_are_wrapped_behind_the_hook() {
     let w = &plan.wrapped[0];
     assert_eq!((w.paths.as_slice(), w.original_size), (&[String::from("/live/initrd.gz")][..], 5));
     assert!(vd.size() > vd.image_len() && !vd.regions().is_empty() && !vd.overrides().is_empty());
-    assert_eq!(lines, [format!("linux: wrapped initrd /live/initrd.gz (5 bytes) as {} bytes at block {}", w.len, w.lba())]);
+    assert_eq!(
+        lines,
+        [format!(
+            "linux: wrapped initrd /live/initrd.gz (5 bytes) as {} bytes at block {}",
+            w.len,
+            w.lba()
+        )]
+    );
     // The archive in front of the wrapped file carries the hook and this ISO's hand-off record.
     let archive = hook_archive(b"HOOK", &location, disk.size(), &vd).unwrap();
     let mut front = vec![0u8; archive.len()];
     vd.read(&mut disk, w.at, &mut front).unwrap();
     assert!(front[..] == archive[..]);
-    assert_eq!(hook_archive(b"", &location, disk.size(), &vd).unwrap_err(), "this build has no polyboot-hook");
+    assert_eq!(
+        hook_archive(b"", &location, disk.size(), &vd).unwrap_err(),
+        "this build has no polyboot-hook"
+    );
 
     let (plan, vd, lines) = wrap(&mut session, &mut disk, HookSource::Embedded(b""));
     assert!(plan.is_none() && vd.regions().is_empty());
@@ -194,12 +257,19 @@ fn a_linux_isos_initrds_are_wrapped_behind_the_hook() {
     let (plan, _, lines) = wrap(&mut session, &mut disk, HookSource::BootManager);
     assert!(plan.is_none());
     assert_eq!(lines.len(), 1);
-    assert!(lines[0].starts_with("linux: initrds not wrapped: the boot partition is not readable FAT: "), "{lines:?}");
+    assert!(
+        lines[0]
+            .starts_with("linux: initrds not wrapped: the boot partition is not readable FAT: "),
+        "{lines:?}"
+    );
 
     // Not an ISO at all.
     let img = image(&session, "/iso/disk.img");
     let mut vd = session.virtual_disk(&img).unwrap();
     let mut lines = Vec::new();
-    assert!(wrap_initrds(&mut vd, &mut disk, &location, HookSource::Embedded(b"HOOK"), &mut |a| lines.push(a.to_string())).is_none());
+    assert!(wrap_initrds(&mut vd, &mut disk, &location, HookSource::Embedded(b"HOOK"), &mut |a| {
+        lines.push(a.to_string())
+    })
+    .is_none());
     assert!(lines[0].starts_with("linux: cannot read the ISO's boot configuration: "), "{lines:?}");
 }

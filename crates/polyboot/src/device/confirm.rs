@@ -36,11 +36,7 @@ pub fn confirm(
     output.flush()?;
 
     let mut answer = String::new();
-    if input
-        .read_line(&mut answer)
-        .context("reading confirmation")?
-        == 0
-    {
+    if input.read_line(&mut answer).context("reading confirmation")? == 0 {
         writeln!(output)?;
         return Ok(false);
     }
@@ -60,18 +56,8 @@ pub fn confirm_erase(
     let Target::BlockDevice(disk) = target else {
         return Ok(true);
     };
-    let prompt = format!(
-        "{disk}\nALL DATA ON {} WILL BE DESTROYED.",
-        disk.path.display()
-    );
-    confirm(
-        &prompt,
-        &[&disk.sysfs_name],
-        assume_yes,
-        interactive,
-        input,
-        output,
-    )
+    let prompt = format!("{disk}\nALL DATA ON {} WILL BE DESTROYED.", disk.path.display());
+    confirm(&prompt, &[&disk.sysfs_name], assume_yes, interactive, input, output)
 }
 
 #[cfg(test)]
@@ -126,10 +112,7 @@ mod tests {
     fn non_interactive_input_without_yes_is_refused_not_awaited() {
         let (result, output) = ask("yes\n", false);
         let error = result.unwrap_err().to_string();
-        assert!(
-            error.contains("not a terminal") && error.contains("--yes"),
-            "{error}"
-        );
+        assert!(error.contains("not a terminal") && error.contains("--yes"), "{error}");
         assert_eq!(output, "Erase /dev/sdb?\n");
     }
 
@@ -155,11 +138,7 @@ mod tests {
 
     #[test]
     fn image_files_need_no_confirmation() {
-        let target = Target::ImageFile {
-            path: "out.img".into(),
-            exists: true,
-            size: 1 << 30,
-        };
+        let target = Target::ImageFile { path: "out.img".into(), exists: true, size: 1 << 30 };
         let mut output = Vec::new();
         assert!(confirm_erase(&target, false, false, &mut Cursor::new(""), &mut output).unwrap());
         assert!(output.is_empty());

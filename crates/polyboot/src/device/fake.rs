@@ -45,12 +45,7 @@ impl FakeSystem {
     pub fn new() -> Self {
         let root = tempfile::tempdir().unwrap();
         let base = root.path();
-        for dir in [
-            "sys/dev/block",
-            "sys/devices/virtual/block",
-            "proc/self",
-            "dev",
-        ] {
+        for dir in ["sys/dev/block", "sys/devices/virtual/block", "proc/self", "dev"] {
             fs::create_dir_all(base.join(dir)).unwrap();
         }
         fs::write(base.join("proc/self/mountinfo"), BASE_MOUNTINFO).unwrap();
@@ -61,11 +56,7 @@ impl FakeSystem {
             dev_root: base.join("dev"),
             fake_block_devices: BTreeMap::new(),
         };
-        FakeSystem {
-            root,
-            view,
-            sys_dirs: BTreeMap::new(),
-        }
+        FakeSystem { root, view, sys_dirs: BTreeMap::new() }
     }
 
     /// A path inside the fake root (for image files and directories).
@@ -81,10 +72,7 @@ impl FakeSystem {
         fs::create_dir_all(dir.join("holders")).unwrap();
         symlink("../..", dir.join("device")).unwrap();
         write(&dir.join("size"), &disk.sectors.to_string());
-        write(
-            &dir.join("removable"),
-            if disk.removable { "1" } else { "0" },
-        );
+        write(&dir.join("removable"), if disk.removable { "1" } else { "0" });
         write(&dir.join("ro"), "0");
         write(&dir.join("queue/logical_block_size"), "512");
         for (relative, value) in disk.attrs {
@@ -102,11 +90,7 @@ impl FakeSystem {
         start: u64,
         sectors: u64,
     ) -> PathBuf {
-        let separator = if disk.ends_with(|c: char| c.is_ascii_digit()) {
-            "p"
-        } else {
-            ""
-        };
+        let separator = if disk.ends_with(|c: char| c.is_ascii_digit()) { "p" } else { "" };
         let name = format!("{disk}{separator}{number}");
         let dir = self.sys_dirs[disk].join(&name);
         fs::create_dir_all(dir.join("holders")).unwrap();
@@ -118,11 +102,7 @@ impl FakeSystem {
 
     /// Stacks a virtual device (`dm-0`, `md127`) on the disk or partition `on`.
     pub fn add_holder(&mut self, on: &str, holder: &str, devnum: DevNum) -> PathBuf {
-        let dir = self
-            .view
-            .sys_root
-            .join("devices/virtual/block")
-            .join(holder);
+        let dir = self.view.sys_root.join("devices/virtual/block").join(holder);
         let node = if self.sys_dirs.contains_key(holder) {
             self.view.dev_root.join(holder)
         } else {
@@ -167,19 +147,10 @@ impl FakeSystem {
 
     fn register(&mut self, name: &str, devnum: DevNum, dir: PathBuf) -> PathBuf {
         write(&dir.join("dev"), &devnum.to_string());
-        symlink(
-            &dir,
-            self.view
-                .sys_root
-                .join("dev/block")
-                .join(devnum.to_string()),
-        )
-        .unwrap();
+        symlink(&dir, self.view.sys_root.join("dev/block").join(devnum.to_string())).unwrap();
         let node = self.view.dev_root.join(name);
         fs::write(&node, b"").unwrap();
-        self.view
-            .fake_block_devices
-            .insert(node.canonicalize().unwrap(), devnum);
+        self.view.fake_block_devices.insert(node.canonicalize().unwrap(), devnum);
         self.sys_dirs.insert(name.to_string(), dir);
         node
     }
@@ -198,10 +169,7 @@ pub(super) fn add_usb_stick(system: &mut FakeSystem) -> PathBuf {
         parent: "pci0000:00/0000:00:14.0/usb2/2-1/2-1:1.0/host6/target6:0:0/6:0:0:0",
         sectors: 31_266_816,
         removable: true,
-        attrs: &[
-            ("device/vendor", "SanDisk "),
-            ("device/model", "Cruzer Blade    "),
-        ],
+        attrs: &[("device/vendor", "SanDisk "), ("device/model", "Cruzer Blade    ")],
     });
     system.add_partition("sdb", 1, DevNum::new(8, 17), 2048, 31_264_768);
     node
@@ -230,10 +198,7 @@ pub(super) fn add_sata_disk(system: &mut FakeSystem) -> PathBuf {
         parent: "pci0000:00/0000:00:17.0/ata1/host0/target0:0:0/0:0:0:0",
         sectors: 976_773_168,
         removable: false,
-        attrs: &[
-            ("device/vendor", "ATA     "),
-            ("device/model", "Samsung SSD 860 "),
-        ],
+        attrs: &[("device/vendor", "ATA     "), ("device/model", "Samsung SSD 860 ")],
     });
     system.add_partition("sda", 1, DevNum::new(8, 1), 2048, 976_771_072);
     node

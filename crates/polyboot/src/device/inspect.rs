@@ -16,11 +16,7 @@ use super::{format_size, DevNum, DiskLabel, SafetyError, SystemView};
 pub enum Target {
     /// A regular file, or a path that does not exist yet and will be created.
     /// `size` is 0 when it does not exist.
-    ImageFile {
-        path: PathBuf,
-        exists: bool,
-        size: u64,
-    },
+    ImageFile { path: PathBuf, exists: bool, size: u64 },
     /// A whole disk.
     BlockDevice(DiskInfo),
 }
@@ -95,11 +91,7 @@ impl fmt::Display for MountInfo {
         if self.is_swap() {
             write!(f, "{} is active swap", self.device)
         } else {
-            write!(
-                f,
-                "{} on {} ({})",
-                self.device, self.mount_point, self.fs_type
-            )
+            write!(f, "{} on {} ({})", self.device, self.mount_point, self.fs_type)
         }
     }
 }
@@ -116,15 +108,9 @@ pub fn inspect_target(view: &SystemView, path: &Path) -> Result<Target, SafetyEr
         Err(error) if error.kind() == io::ErrorKind::NotFound => {
             // A typo like /dev/sdx must not silently become a new image file in /dev.
             if path.starts_with(&view.dev_root) {
-                return Err(SafetyError::NoSuchDevice {
-                    path: path.to_path_buf(),
-                });
+                return Err(SafetyError::NoSuchDevice { path: path.to_path_buf() });
             }
-            return Ok(Target::ImageFile {
-                path: path.to_path_buf(),
-                exists: false,
-                size: 0,
-            });
+            return Ok(Target::ImageFile { path: path.to_path_buf(), exists: false, size: 0 });
         }
         Err(error) => return Err(stat_failed(error)),
     };
@@ -146,11 +132,7 @@ pub fn inspect_target(view: &SystemView, path: &Path) -> Result<Target, SafetyEr
     }
     let metadata = fs::metadata(&resolved).map_err(stat_failed)?;
     if metadata.is_file() {
-        return Ok(Target::ImageFile {
-            path: resolved,
-            exists: true,
-            size: metadata.len(),
-        });
+        return Ok(Target::ImageFile { path: resolved, exists: true, size: metadata.len() });
     }
     Err(SafetyError::NotABlockDeviceOrFile {
         path: path.to_path_buf(),
@@ -182,15 +164,10 @@ fn file_kind(metadata: &fs::Metadata) -> &'static str {
 
 fn inspect_disk(view: &SystemView, node: &Path, devnum: DevNum) -> Result<DiskInfo, SafetyError> {
     let link = view.sys_root.join("dev/block").join(devnum.to_string());
-    let sys_dir = link
-        .canonicalize()
-        .map_err(|error| SafetyError::Unreadable {
-            path: link.clone(),
-            message: format!(
-                "no sysfs entry for block device {devnum} ({}): {error}",
-                node.display()
-            ),
-        })?;
+    let sys_dir = link.canonicalize().map_err(|error| SafetyError::Unreadable {
+        path: link.clone(),
+        message: format!("no sysfs entry for block device {devnum} ({}): {error}", node.display()),
+    })?;
     let name = file_name(&sys_dir);
     if sys_dir.join("partition").exists() {
         let disk = sys_dir.parent().map(file_name).unwrap_or_default();
@@ -200,10 +177,7 @@ fn inspect_disk(view: &SystemView, node: &Path, devnum: DevNum) -> Result<DiskIn
         });
     }
 
-    let sys_root = view
-        .sys_root
-        .canonicalize()
-        .unwrap_or_else(|_| view.sys_root.clone());
+    let sys_root = view.sys_root.canonicalize().unwrap_or_else(|_| view.sys_root.clone());
     let device_path = sys_dir.strip_prefix(&sys_root).unwrap_or(&sys_dir);
     let usb = format!("/{}", device_path.display()).contains("/usb");
 
@@ -224,11 +198,8 @@ fn inspect_disk(view: &SystemView, node: &Path, devnum: DevNum) -> Result<DiskIn
         read_only: attr("ro").as_deref() == Some("1"),
         // virtio reports a PCI vendor id ("0x1af4") here, which names nothing.
         vendor: attr("device/vendor").filter(|vendor| !vendor.starts_with("0x")),
-        model: attr("device/model").or_else(|| {
-            name.starts_with("mmcblk")
-                .then(|| attr("device/name"))
-                .flatten()
-        }),
+        model: attr("device/model")
+            .or_else(|| name.starts_with("mmcblk").then(|| attr("device/name")).flatten()),
         sysfs_name: name,
         partitions,
         holders,
@@ -250,9 +221,8 @@ fn read_partitions(view: &SystemView, disk_dir: &Path) -> Result<Vec<PartitionIn
             continue;
         };
         let name = file_name(&dir);
-        let start_sectors: u64 = read_attr(&dir.join("start"))
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
+        let start_sectors: u64 =
+            read_attr(&dir.join("start")).and_then(|s| s.parse().ok()).unwrap_or(0);
         partitions.push(PartitionInfo {
             path: view.dev_root.join(&name),
             number: number.parse().unwrap_or(0),
@@ -292,14 +262,13 @@ struct StackedDevice {
 /// The disk, its partitions, and everything stacked on them (dm, md, LUKS, LVM), so a root
 /// filesystem on LVM on sdb2 is found to be on sdb.
 fn device_stack(disk_dir: &Path, disk: &DiskInfo) -> Result<Vec<StackedDevice>, SafetyError> {
-    let mut stack = vec![StackedDevice {
-        name: disk.sysfs_name.clone(),
-        devnum: Some(disk.devnum),
-    }];
-    stack.extend(disk.partitions.iter().map(|p| StackedDevice {
-        name: p.name.clone(),
-        devnum: Some(p.devnum),
-    }));
+    let mut stack =
+        vec![StackedDevice { name: disk.sysfs_name.clone(), devnum: Some(disk.devnum) }];
+    stack.extend(
+        disk.partitions
+            .iter()
+            .map(|p| StackedDevice { name: p.name.clone(), devnum: Some(p.devnum) }),
+    );
     let mut dirs: Vec<PathBuf> = vec![disk_dir.to_path_buf()];
     dirs.extend(disk.partitions.iter().map(|p| disk_dir.join(&p.name)));
     // holders/<name> links to the holder's sysfs dir; follow the chain (dm on md on a
@@ -373,19 +342,14 @@ fn device_for_source<'a>(
     source: &str,
 ) -> Option<&'a StackedDevice> {
     let relative = source.strip_prefix("/dev/")?;
-    let devnum = view
-        .block_device_number(&view.dev_root.join(relative))
-        .ok()
-        .flatten();
+    let devnum = view.block_device_number(&view.dev_root.join(relative)).ok().flatten();
     stack
         .iter()
         .find(|device| (devnum.is_some() && device.devnum == devnum) || device.name == relative)
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 /// A sysfs attribute, trimmed (SCSI pads vendor/model with spaces); `None` if absent or blank.
@@ -409,10 +373,7 @@ fn read_sectors(device_dir: &Path) -> Result<u64, SafetyError> {
 }
 
 fn unreadable(path: &Path, error: io::Error) -> SafetyError {
-    SafetyError::Unreadable {
-        path: path.to_path_buf(),
-        message: error.to_string(),
-    }
+    SafetyError::Unreadable { path: path.to_path_buf(), message: error.to_string() }
 }
 
 impl DiskInfo {
@@ -423,10 +384,8 @@ impl DiskInfo {
     /// - A loop device over a regular file counts, since writing it is writing that image
     ///   file; over a `/dev` node it is treated like that device and needs `--force`.
     pub fn counts_as_removable(&self) -> bool {
-        let file_backed_loop = self
-            .loop_backing_file
-            .as_ref()
-            .is_some_and(|backing| !backing.starts_with("/dev/"));
+        let file_backed_loop =
+            self.loop_backing_file.as_ref().is_some_and(|backing| !backing.starts_with("/dev/"));
         self.removable || self.usb || self.sd_card || file_backed_loop
     }
 
@@ -436,9 +395,7 @@ impl DiskInfo {
         let vendor = self.vendor.as_deref().filter(|vendor| {
             *vendor != "ATA"
                 && !self.model.as_deref().is_some_and(|model| {
-                    model
-                        .to_ascii_lowercase()
-                        .starts_with(&vendor.to_ascii_lowercase())
+                    model.to_ascii_lowercase().starts_with(&vendor.to_ascii_lowercase())
                 })
         });
         match (vendor, self.model.as_deref()) {
@@ -493,10 +450,7 @@ impl fmt::Display for DiskInfo {
             format_size(self.size_bytes),
             self.size_bytes
         )?;
-        for detail in [self.display_name(), self.transport()]
-            .into_iter()
-            .flatten()
-        {
+        for detail in [self.display_name(), self.transport()].into_iter().flatten() {
             write!(f, ", {detail}")?;
         }
         if self.removable {
@@ -517,12 +471,7 @@ impl fmt::Display for DiskInfo {
         }
         for (index, partition) in self.partitions.iter().enumerate() {
             let separator = if index == 0 { "" } else { ", " };
-            write!(
-                f,
-                "{separator}{} {}",
-                partition.name,
-                format_size(partition.size_bytes)
-            )?;
+            write!(f, "{separator}{} {}", partition.name, format_size(partition.size_bytes))?;
         }
         for mount in &self.mounted {
             write!(f, "\n  mounted: {mount}")?;
@@ -561,28 +510,11 @@ impl Target {
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Target::ImageFile {
-                path,
-                exists: true,
-                size,
-            } => {
-                write!(
-                    f,
-                    "{}: image file, {} ({size} bytes)",
-                    path.display(),
-                    format_size(*size)
-                )
+            Target::ImageFile { path, exists: true, size } => {
+                write!(f, "{}: image file, {} ({size} bytes)", path.display(), format_size(*size))
             }
-            Target::ImageFile {
-                path,
-                exists: false,
-                ..
-            } => {
-                write!(
-                    f,
-                    "{}: image file (does not exist yet, will be created)",
-                    path.display()
-                )
+            Target::ImageFile { path, exists: false, .. } => {
+                write!(f, "{}: image file (does not exist yet, will be created)", path.display())
             }
             Target::BlockDevice(disk) => disk.fmt(f),
         }
@@ -646,10 +578,7 @@ mod tests {
             parent: "pci0000:00/0000:00:05.0/virtio3",
             sectors: 8_388_608,
             removable: false,
-            attrs: &[
-                ("device/vendor", "0x1af4"),
-                ("queue/logical_block_size", "4096"),
-            ],
+            attrs: &[("device/vendor", "0x1af4"), ("queue/logical_block_size", "4096")],
         });
         system.add_holder("vdb", "md0", DevNum::new(9, 0));
         let disk = inspect_disk_at(&system, &node);
@@ -679,10 +608,7 @@ mod tests {
         let created = inspect_target(&system.view, &absent).unwrap();
         assert_eq!(
             created.describe(),
-            format!(
-                "{}: image file (does not exist yet, will be created)",
-                absent.display()
-            )
+            format!("{}: image file (does not exist yet, will be created)", absent.display())
         );
         assert_eq!(created.path(), absent);
     }
@@ -697,10 +623,7 @@ mod tests {
         assert_eq!(disk.display_name().as_deref(), Some("Samsung SSD 860"));
         disk.vendor = Some("Kingston".into());
         disk.model = Some("KINGSTON DataTraveler".into());
-        assert_eq!(
-            disk.display_name().as_deref(),
-            Some("KINGSTON DataTraveler")
-        );
+        assert_eq!(disk.display_name().as_deref(), Some("KINGSTON DataTraveler"));
         disk.model = None;
         assert_eq!(disk.display_name().as_deref(), Some("Kingston"));
         disk.vendor = None;

@@ -62,10 +62,7 @@ impl FromStr for DevNum {
 
     fn from_str(text: &str) -> Result<Self, ()> {
         let (major, minor) = text.trim().split_once(':').ok_or(())?;
-        Ok(DevNum {
-            major: major.parse().map_err(|_| ())?,
-            minor: minor.parse().map_err(|_| ())?,
-        })
+        Ok(DevNum { major: major.parse().map_err(|_| ())?, minor: minor.parse().map_err(|_| ())? })
     }
 }
 
@@ -125,10 +122,7 @@ impl SystemView {
 fn real_block_device_number(path: &Path) -> io::Result<Option<DevNum>> {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let metadata = std::fs::metadata(path)?;
-    Ok(metadata
-        .file_type()
-        .is_block_device()
-        .then(|| DevNum::from_dev_t(metadata.rdev())))
+    Ok(metadata.file_type().is_block_device().then(|| DevNum::from_dev_t(metadata.rdev())))
 }
 
 #[cfg(not(unix))]
@@ -149,10 +143,7 @@ mod tests {
         // makedev(8, 17) and makedev(259, 65536) in the kernel's userspace encoding.
         assert_eq!(DevNum::from_dev_t(0x811), DevNum::new(8, 17));
         assert_eq!(DevNum::from_dev_t(0x1001_0300), DevNum::new(259, 65536));
-        assert_eq!(
-            serde_json::to_string(&DevNum::new(8, 16)).unwrap(),
-            "\"8:16\""
-        );
+        assert_eq!(serde_json::to_string(&DevNum::new(8, 16)).unwrap(), "\"8:16\"");
     }
 
     #[cfg(unix)]
@@ -164,8 +155,6 @@ mod tests {
         let view = SystemView::host();
         assert_eq!(view.block_device_number(&file).unwrap(), None);
         assert_eq!(view.block_device_number(dir.path()).unwrap(), None);
-        assert!(view
-            .block_device_number(&dir.path().join("absent"))
-            .is_err());
+        assert!(view.block_device_number(&dir.path().join("absent")).is_err());
     }
 }

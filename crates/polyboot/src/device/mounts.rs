@@ -35,11 +35,7 @@ pub(super) fn parse_mountinfo(text: &str) -> Vec<MountEntry> {
 /// Parses `/proc/swaps` (header line, then `Filename Type Size Used Priority`) into the
 /// swap device or file paths.
 pub(super) fn parse_swaps(text: &str) -> Vec<String> {
-    text.lines()
-        .skip(1)
-        .filter_map(|line| line.split_whitespace().next())
-        .map(unescape)
-        .collect()
+    text.lines().skip(1).filter_map(|line| line.split_whitespace().next()).map(unescape).collect()
 }
 
 /// Undoes the kernel's octal escaping of space, tab, newline and backslash (`\040` etc.).
@@ -53,9 +49,7 @@ fn unescape(field: &str) -> String {
             .filter(|digits| bytes[i] == b'\\' && digits.iter().all(|d| (b'0'..=b'7').contains(d)));
         match octal {
             Some(digits) => {
-                let value = digits
-                    .iter()
-                    .fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
+                let value = digits.iter().fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
                 out.push(value as u8);
                 i += 4;
             }
@@ -82,13 +76,7 @@ garbage line
 ";
         let mounts = parse_mountinfo(text);
         assert_eq!(mounts.len(), 3);
-        assert_eq!(
-            mounts[1].devnum,
-            Some(DevNum {
-                major: 254,
-                minor: 0
-            })
-        );
+        assert_eq!(mounts[1].devnum, Some(DevNum { major: 254, minor: 0 }));
         assert_eq!(mounts[1].mount_point, "/");
         assert_eq!(mounts[2].mount_point, "/media/user/MY STICK");
         assert_eq!(mounts[2].fs_type, "vfat");

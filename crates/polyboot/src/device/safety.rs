@@ -25,12 +25,7 @@ pub struct DiskLabel {
 
 impl fmt::Display for DiskLabel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} ({}",
-            self.path.display(),
-            format_size(self.size_bytes)
-        )?;
+        write!(f, "{} ({}", self.path.display(), format_size(self.size_bytes))?;
         if let Some(name) = &self.name {
             write!(f, ", {name}")?;
         }
@@ -189,17 +184,11 @@ impl fmt::Display for SafetyError {
 pub(super) fn held_by(disk: &DiskInfo) -> Vec<HeldBy> {
     let on_disk = disk.holders.iter().map(|holder| (&disk.sysfs_name, holder));
     let on_partitions = disk.partitions.iter().flat_map(|partition| {
-        partition
-            .holders
-            .iter()
-            .map(move |holder| (&partition.name, holder))
+        partition.holders.iter().map(move |holder| (&partition.name, holder))
     });
     on_disk
         .chain(on_partitions)
-        .map(|(device, holder)| HeldBy {
-            device: device.clone(),
-            holder: holder.clone(),
-        })
+        .map(|(device, holder)| HeldBy { device: device.clone(), holder: holder.clone() })
         .collect()
 }
 
@@ -213,23 +202,14 @@ pub fn check_policy(target: &Target, policy: &Policy) -> Result<(), SafetyError>
     if disk.holds_root {
         let root = disk.mounted.iter().find(|mount| mount.mount_point == "/");
         let device = root.map_or(&disk.sysfs_name, |mount| &mount.device).clone();
-        return Err(SafetyError::HoldsRoot {
-            disk: label(),
-            device,
-        });
+        return Err(SafetyError::HoldsRoot { disk: label(), device });
     }
     if !disk.mounted.is_empty() {
-        return Err(SafetyError::Mounted {
-            disk: label(),
-            mounts: disk.mounted.clone(),
-        });
+        return Err(SafetyError::Mounted { disk: label(), mounts: disk.mounted.clone() });
     }
     let holders = held_by(disk);
     if !holders.is_empty() {
-        return Err(SafetyError::InUse {
-            disk: label(),
-            holders,
-        });
+        return Err(SafetyError::InUse { disk: label(), holders });
     }
     if disk.read_only {
         return Err(SafetyError::ReadOnly { disk: label() });
@@ -269,14 +249,8 @@ mod tests {
     use crate::device::DevNum;
 
     const GIB: u64 = 1 << 30;
-    const NO_FORCE: Policy = Policy {
-        force: false,
-        min_size: 0,
-    };
-    const FORCE: Policy = Policy {
-        force: true,
-        min_size: 0,
-    };
+    const NO_FORCE: Policy = Policy { force: false, min_size: 0 };
+    const FORCE: Policy = Policy { force: true, min_size: 0 };
 
     fn expect_disk(target: Target) -> DiskInfo {
         match target {
@@ -316,10 +290,8 @@ mod tests {
     #[test]
     fn by_id_symlink_resolves_to_the_disk_node() {
         let (system, node) = usb_system();
-        let link = system.add_dev_symlink(
-            "disk/by-id/usb-SanDisk_Cruzer_Blade_4C5300-0:0",
-            "../../sdb",
-        );
+        let link =
+            system.add_dev_symlink("disk/by-id/usb-SanDisk_Cruzer_Blade_4C5300-0:0", "../../sdb");
         let disk = expect_disk(check_erasable(&system.view, &link, &NO_FORCE).unwrap());
         assert_eq!(disk.path, node);
         assert_eq!(disk.sysfs_name, "sdb");
@@ -333,10 +305,7 @@ mod tests {
         let disk = system.view.dev_root.join("sdb");
         assert_eq!(
             error,
-            SafetyError::IsPartition {
-                partition: partition.clone(),
-                disk: disk.clone()
-            }
+            SafetyError::IsPartition { partition: partition.clone(), disk: disk.clone() }
         );
         assert_eq!(
             error.to_string(),
@@ -354,18 +323,13 @@ mod tests {
         let (system, node) = usb_system();
         system.add_mount("8:17", "/media/user/CRUZER", "vfat", "/dev/sdb1");
         let error = check_erasable(&system.view, &node, &FORCE).unwrap_err();
-        let SafetyError::Mounted { disk, mounts } = &error else {
-            panic!("{error:?}")
-        };
+        let SafetyError::Mounted { disk, mounts } = &error else { panic!("{error:?}") };
         assert_eq!(disk.path, node);
         assert_eq!(mounts.len(), 1);
         assert_eq!(mounts[0].device, "sdb1");
         assert_eq!(mounts[0].mount_point, "/media/user/CRUZER");
         let message = error.to_string();
-        assert!(
-            message.contains("sdb1 on /media/user/CRUZER (vfat)"),
-            "{message}"
-        );
+        assert!(message.contains("sdb1 on /media/user/CRUZER (vfat)"), "{message}");
         assert!(message.contains("umount /media/user/CRUZER"), "{message}");
         assert!(message.contains("--force does not override"), "{message}");
     }
@@ -376,9 +340,7 @@ mod tests {
         let (system, node) = usb_system();
         system.add_mount("8:16", "/mnt/stick", "vfat", "/dev/sdb");
         let error = check_erasable(&system.view, &node, &FORCE).unwrap_err();
-        let SafetyError::Mounted { mounts, .. } = &error else {
-            panic!("{error:?}")
-        };
+        let SafetyError::Mounted { mounts, .. } = &error else { panic!("{error:?}") };
         assert_eq!(mounts[0].device, "sdb");
     }
 
@@ -388,9 +350,7 @@ mod tests {
         let (system, node) = usb_system();
         system.add_mount("0:45", "/media/user/data", "btrfs", "/dev/sdb1");
         let error = check_erasable(&system.view, &node, &FORCE).unwrap_err();
-        let SafetyError::Mounted { mounts, .. } = &error else {
-            panic!("{error:?}")
-        };
+        let SafetyError::Mounted { mounts, .. } = &error else { panic!("{error:?}") };
         assert_eq!(mounts[0].device, "sdb1");
     }
 
@@ -398,16 +358,9 @@ mod tests {
     fn mount_source_symlink_is_resolved_to_its_device() {
         let (system, node) = usb_system();
         system.add_dev_symlink("disk/by-uuid/1234-ABCD", "../../sdb1");
-        system.add_mount(
-            "0:46",
-            "/media/by-uuid",
-            "vfat",
-            "/dev/disk/by-uuid/1234-ABCD",
-        );
+        system.add_mount("0:46", "/media/by-uuid", "vfat", "/dev/disk/by-uuid/1234-ABCD");
         let error = check_erasable(&system.view, &node, &FORCE).unwrap_err();
-        let SafetyError::Mounted { mounts, .. } = &error else {
-            panic!("{error:?}")
-        };
+        let SafetyError::Mounted { mounts, .. } = &error else { panic!("{error:?}") };
         assert_eq!(mounts[0].device, "sdb1");
     }
 
@@ -417,9 +370,7 @@ mod tests {
         system.add_partition("sdb", 2, DevNum::new(8, 18), 31_266_000, 800);
         system.add_swap("/dev/sdb2");
         let error = check_erasable(&system.view, &node, &FORCE).unwrap_err();
-        let SafetyError::Mounted { mounts, .. } = &error else {
-            panic!("{error:?}")
-        };
+        let SafetyError::Mounted { mounts, .. } = &error else { panic!("{error:?}") };
         assert_eq!(mounts[0].device, "sdb2");
         assert!(mounts[0].is_swap());
         let message = error.to_string();
@@ -438,16 +389,11 @@ mod tests {
         let inspected = expect_disk(inspect_target(&system.view, &node).unwrap());
         assert!(inspected.holds_root);
         let error = check_erasable(&system.view, &node, &FORCE).unwrap_err();
-        let SafetyError::HoldsRoot { disk, device } = &error else {
-            panic!("{error:?}")
-        };
+        let SafetyError::HoldsRoot { disk, device } = &error else { panic!("{error:?}") };
         assert_eq!(device, "nvme0n1p2");
         assert_eq!(disk.name.as_deref(), Some("SAMSUNG MZVLB512HAJQ-000L7"));
         let message = error.to_string();
-        assert!(
-            message.contains("root filesystem (/ is on nvme0n1p2)"),
-            "{message}"
-        );
+        assert!(message.contains("root filesystem (/ is on nvme0n1p2)"), "{message}");
         assert!(message.contains("even with --force"), "{message}");
     }
 
@@ -470,9 +416,7 @@ mod tests {
         system.add_holder("sdb1", "dm-3", DevNum::new(253, 3));
         system.add_mount("253:3", "/media/secret", "ext4", "/dev/mapper/luks-1234");
         let error = check_erasable(&system.view, &node, &FORCE).unwrap_err();
-        let SafetyError::Mounted { mounts, .. } = &error else {
-            panic!("{error:?}")
-        };
+        let SafetyError::Mounted { mounts, .. } = &error else { panic!("{error:?}") };
         assert_eq!(mounts[0].device, "dm-3");
     }
 
@@ -481,18 +425,12 @@ mod tests {
         let (mut system, node) = usb_system();
         system.add_holder("sdb", "md127", DevNum::new(9, 127));
         let error = check_erasable(&system.view, &node, &FORCE).unwrap_err();
-        let expected = vec![HeldBy {
-            device: "sdb".into(),
-            holder: "md127".into(),
-        }];
+        let expected = vec![HeldBy { device: "sdb".into(), holder: "md127".into() }];
         assert!(
             matches!(&error, SafetyError::InUse { holders, .. } if *holders == expected),
             "{error:?}"
         );
-        assert!(
-            error.to_string().contains("in use by md127 (on sdb)"),
-            "{error}"
-        );
+        assert!(error.to_string().contains("in use by md127 (on sdb)"), "{error}");
     }
 
     #[test]
@@ -501,16 +439,8 @@ mod tests {
         let (mut system, node) = usb_system();
         system.add_holder("sdb1", "dm-0", DevNum::new(253, 0));
         let error = check_erasable(&system.view, &node, &FORCE).unwrap_err();
-        let SafetyError::InUse { holders, .. } = &error else {
-            panic!("{error:?}")
-        };
-        assert_eq!(
-            holders,
-            &[HeldBy {
-                device: "sdb1".into(),
-                holder: "dm-0".into()
-            }]
-        );
+        let SafetyError::InUse { holders, .. } = &error else { panic!("{error:?}") };
+        assert_eq!(holders, &[HeldBy { device: "sdb1".into(), holder: "dm-0".into() }]);
         assert!(error.to_string().contains("dm-0 (on sdb1)"), "{error}");
     }
 
@@ -519,10 +449,7 @@ mod tests {
         let mut system = FakeSystem::new();
         let node = add_sata_disk(&mut system);
         let error = check_erasable(&system.view, &node, &NO_FORCE).unwrap_err();
-        assert!(
-            matches!(error, SafetyError::NotRemovable { .. }),
-            "{error:?}"
-        );
+        assert!(matches!(error, SafetyError::NotRemovable { .. }), "{error:?}");
         assert!(error.overridable_by_force());
         assert_eq!(
             error.to_string(),
@@ -554,10 +481,7 @@ mod tests {
             parent: "pci0000:00/0000:00:14.0/usb4/4-2/4-2:1.0/host7/target7:0:0/7:0:0:0",
             sectors: 1_953_525_168,
             removable: false,
-            attrs: &[
-                ("device/vendor", "Samsung "),
-                ("device/model", "PSSD T7         "),
-            ],
+            attrs: &[("device/vendor", "Samsung "), ("device/model", "PSSD T7         ")],
         });
         let disk = expect_disk(check_erasable(&system.view, &node, &NO_FORCE).unwrap());
         assert!(!disk.removable && disk.usb && disk.counts_as_removable());
@@ -586,10 +510,7 @@ mod tests {
         assert!(disk.sd_card);
         assert_eq!(disk.model.as_deref(), Some("SC32G"));
         let error = check_erasable(&system.view, &emmc, &NO_FORCE).unwrap_err();
-        assert!(
-            matches!(error, SafetyError::NotRemovable { .. }),
-            "{error:?}"
-        );
+        assert!(matches!(error, SafetyError::NotRemovable { .. }), "{error:?}");
     }
 
     #[test]
@@ -609,19 +530,13 @@ mod tests {
         system.set_attr("loop1", "loop/backing_file", "/dev/sda");
         assert!(check_erasable(&system.view, &over_file, &NO_FORCE).is_ok());
         let error = check_erasable(&system.view, &over_disk, &NO_FORCE).unwrap_err();
-        assert!(
-            matches!(error, SafetyError::NotRemovable { .. }),
-            "{error:?}"
-        );
+        assert!(matches!(error, SafetyError::NotRemovable { .. }), "{error:?}");
     }
 
     #[test]
     fn too_small_disk_is_refused_with_both_sizes() {
         let (system, node) = usb_system();
-        let policy = Policy {
-            force: true,
-            min_size: 32 * GIB,
-        };
+        let policy = Policy { force: true, min_size: 32 * GIB };
         let error = check_erasable(&system.view, &node, &policy).unwrap_err();
         assert!(matches!(
             error,
@@ -630,10 +545,7 @@ mod tests {
         assert!(error.to_string().ends_with(
             "is too small: needs at least 32.0 GiB (34359738368 bytes), device has 14.9 GiB (16008609792 bytes)"
         ));
-        let exactly = Policy {
-            force: false,
-            min_size: 16_008_609_792,
-        };
+        let exactly = Policy { force: false, min_size: 16_008_609_792 };
         assert!(check_erasable(&system.view, &node, &exactly).is_ok());
     }
 
@@ -655,19 +567,9 @@ mod tests {
         let system = FakeSystem::new();
         let image = system.path("polyboot.img");
         std::fs::write(&image, [0u8; 4096]).unwrap();
-        let strict = Policy {
-            force: false,
-            min_size: 64 * GIB,
-        };
+        let strict = Policy { force: false, min_size: 64 * GIB };
         let target = check_erasable(&system.view, &image, &strict).unwrap();
-        assert_eq!(
-            target,
-            Target::ImageFile {
-                path: image,
-                exists: true,
-                size: 4096
-            }
-        );
+        assert_eq!(target, Target::ImageFile { path: image, exists: true, size: 4096 });
         assert!(!target.needs_confirmation());
     }
 
@@ -676,14 +578,7 @@ mod tests {
         let system = FakeSystem::new();
         let image = system.path("new.img");
         let target = check_erasable(&system.view, &image, &NO_FORCE).unwrap();
-        assert_eq!(
-            target,
-            Target::ImageFile {
-                path: image,
-                exists: false,
-                size: 0
-            }
-        );
+        assert_eq!(target, Target::ImageFile { path: image, exists: false, size: 0 });
     }
 
     #[test]
@@ -693,17 +588,11 @@ mod tests {
         let error = check_erasable(&system.view, &dir, &FORCE).unwrap_err();
         assert_eq!(
             error,
-            SafetyError::NotABlockDeviceOrFile {
-                path: dir.clone(),
-                found: "a directory"
-            }
+            SafetyError::NotABlockDeviceOrFile { path: dir.clone(), found: "a directory" }
         );
         assert_eq!(
             error.to_string(),
-            format!(
-                "{} is a directory, not a disk or an image file",
-                dir.display()
-            )
+            format!("{} is a directory, not a disk or an image file", dir.display())
         );
     }
 
@@ -715,10 +604,7 @@ mod tests {
         let error = check_erasable(&system.view, &link, &FORCE).unwrap_err();
         assert!(matches!(
             error,
-            SafetyError::NotABlockDeviceOrFile {
-                found: "a dangling symlink",
-                ..
-            }
+            SafetyError::NotABlockDeviceOrFile { found: "a dangling symlink", .. }
         ));
     }
 
@@ -750,16 +636,8 @@ mod tests {
         let mut system = FakeSystem::new();
         let node = system.path("dev/orphan");
         std::fs::write(&node, b"").unwrap();
-        system
-            .view
-            .fake_block_devices
-            .insert(node.canonicalize().unwrap(), DevNum::new(240, 0));
+        system.view.fake_block_devices.insert(node.canonicalize().unwrap(), DevNum::new(240, 0));
         let error = check_erasable(&system.view, &node, &FORCE).unwrap_err();
-        assert!(
-            error
-                .to_string()
-                .contains("no sysfs entry for block device 240:0"),
-            "{error}"
-        );
+        assert!(error.to_string().contains("no sysfs entry for block device 240:0"), "{error}");
     }
 }

@@ -53,14 +53,9 @@ impl std::error::Error for ParseSizeError {}
 /// A plain number is bytes. Fractions are allowed with a unit and rounded down to a whole
 /// byte (`0.5K` = 512); a fractional byte count (`1.5`, `1.5B`) is an error.
 pub fn parse_size(input: &str) -> Result<u64, ParseSizeError> {
-    let error = |reason| ParseSizeError {
-        input: input.to_string(),
-        reason,
-    };
+    let error = |reason| ParseSizeError { input: input.to_string(), reason };
     let text = input.trim();
-    let number_len = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
+    let number_len = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
     let (number, unit) = text.split_at(number_len);
     let unit = unit.trim_start();
     if number.is_empty() {
@@ -188,21 +183,8 @@ mod tests {
 
     #[test]
     fn format_then_parse_round_trips_exact_sizes() {
-        for bytes in [
-            KIB,
-            4 * KIB,
-            32 * MIB,
-            512 * MIB,
-            8 * GIB,
-            3 * GIB / 2,
-            2 * TIB,
-        ] {
-            assert_eq!(
-                parse_size(&format_size(bytes)),
-                Ok(bytes),
-                "{}",
-                format_size(bytes)
-            );
+        for bytes in [KIB, 4 * KIB, 32 * MIB, 512 * MIB, 8 * GIB, 3 * GIB / 2, 2 * TIB] {
+            assert_eq!(parse_size(&format_size(bytes)), Ok(bytes), "{}", format_size(bytes));
         }
         assert_eq!(parse_size(&format_size(777)), Ok(777));
     }

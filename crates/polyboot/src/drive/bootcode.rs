@@ -68,17 +68,30 @@ impl BiosCode {
     pub(super) fn locate() -> Result<Option<BiosCode>> {
         let Some(path) = bios_path()? else { return Ok(None) };
         let bytes = std::fs::read(&path).with_context(|| {
-            format!("reading the BIOS boot code {} (build it with `cargo xtask build`)", path.display())
+            format!(
+                "reading the BIOS boot code {} (build it with `cargo xtask build`)",
+                path.display()
+            )
         })?;
-        BiosCode::parse(&bytes).map(Some).with_context(|| format!("{} is not polyboot's BIOS boot code", path.display()))
+        BiosCode::parse(&bytes)
+            .map(Some)
+            .with_context(|| format!("{} is not polyboot's BIOS boot code", path.display()))
     }
 
     pub fn parse(bin: &[u8]) -> Result<BiosCode> {
-        if bin.len() <= STAGE1_AT + 8 || &bin[STAGE0_MAGIC_AT..STAGE0_MAGIC_AT + 4] != STAGE0_MAGIC {
-            bail!("no stage 0 (magic {:?} at offset {STAGE0_MAGIC_AT})", std::str::from_utf8(STAGE0_MAGIC).unwrap());
+        if bin.len() <= STAGE1_AT + 8 || &bin[STAGE0_MAGIC_AT..STAGE0_MAGIC_AT + 4] != STAGE0_MAGIC
+        {
+            bail!(
+                "no stage 0 (magic {:?} at offset {STAGE0_MAGIC_AT})",
+                std::str::from_utf8(STAGE0_MAGIC).unwrap()
+            );
         }
         if &bin[STAGE1_AT + 2..STAGE1_AT + 6] != STAGE1_MAGIC {
-            bail!("no stage 1 (magic {:?} at offset {})", std::str::from_utf8(STAGE1_MAGIC).unwrap(), STAGE1_AT + 2);
+            bail!(
+                "no stage 1 (magic {:?} at offset {})",
+                std::str::from_utf8(STAGE1_MAGIC).unwrap(),
+                STAGE1_AT + 2
+            );
         }
         let stage1 = bin[STAGE1_AT..].to_vec();
         if stage1.len() > STAGE1_MAX {
@@ -120,9 +133,11 @@ impl BiosCode {
         if !matches!(sector_size, 512 | 4096) || at % sector_size != 0 {
             bail!("stage 1 at byte {at} is not on a {sector_size}-byte sector boundary");
         }
-        let sectors = u16::try_from((self.stage1.len() as u64).div_ceil(sector_size)).context("stage 1 too large")?;
+        let sectors = u16::try_from((self.stage1.len() as u64).div_ceil(sector_size))
+            .context("stage 1 too large")?;
         let mut code = self.stage0;
-        code[STAGE0_SECTOR_SIZE_AT..STAGE0_SECTOR_SIZE_AT + 2].copy_from_slice(&(sector_size as u16).to_le_bytes());
+        code[STAGE0_SECTOR_SIZE_AT..STAGE0_SECTOR_SIZE_AT + 2]
+            .copy_from_slice(&(sector_size as u16).to_le_bytes());
         code[STAGE0_COUNT_AT..STAGE0_COUNT_AT + 2].copy_from_slice(&sectors.to_le_bytes());
         code[STAGE0_LBA_AT..STAGE0_LBA_AT + 8].copy_from_slice(&(at / sector_size).to_le_bytes());
         Ok(code)
@@ -168,12 +183,18 @@ impl BootCodeAreas {
         let gap_start = match scheme {
             Scheme::Mbr => ss,
             Scheme::Gpt => {
-                let sector_size = SectorSize::from_bytes(ss).with_context(|| format!("unsupported sector size {ss} (512 or 4096)"))?;
-                let read = gpt::read(dev, sector_size).map_err(|e| anyhow::anyhow!("the GPT is unreadable: {e}"))?;
+                let sector_size = SectorSize::from_bytes(ss)
+                    .with_context(|| format!("unsupported sector size {ss} (512 or 4096)"))?;
+                let read = gpt::read(dev, sector_size)
+                    .map_err(|e| anyhow::anyhow!("the GPT is unreadable: {e}"))?;
                 // Only behind a primary table we could read: otherwise we do not know for
                 // sure where its entry array ends, and leave the gap alone.
-                if read.source == HeaderKind::Primary && read.primary_problem.is_none() && read.header.entries_lba >= 2 {
-                    let array = (read.header.entry_count as u64 * read.header.entry_size as u64).div_ceil(ss);
+                if read.source == HeaderKind::Primary
+                    && read.primary_problem.is_none()
+                    && read.header.entries_lba >= 2
+                {
+                    let array = (read.header.entry_count as u64 * read.header.entry_size as u64)
+                        .div_ceil(ss);
                     (read.header.entries_lba + array) * ss
                 } else {
                     data_start
@@ -191,13 +212,20 @@ impl BootCodeAreas {
         let bios = match bios {
             // The gap cannot be located safely: leave the boot code alone.
             Some(_) if gap.is_empty() => {
-                return Ok(BootCodeAreas { sector_size: ss, sector0, gap, plan: None, stale: false });
+                return Ok(BootCodeAreas {
+                    sector_size: ss,
+                    sector0,
+                    gap,
+                    plan: None,
+                    stale: false,
+                });
             }
             Some(bios) => bios,
             // A build without BIOS boot code: the current boot code is none (zeros), as
             // `install` writes it.
             None => {
-                let stale = sector0[..BOOT_CODE_LEN].iter().any(|&b| b != 0) || read_gap()?.iter().any(|&b| b != 0);
+                let stale = sector0[..BOOT_CODE_LEN].iter().any(|&b| b != 0)
+                    || read_gap()?.iter().any(|&b| b != 0);
                 let plan = Some(([0u8; BOOT_CODE_LEN], Vec::new(), gap.start));
                 return Ok(BootCodeAreas { sector_size: ss, sector0, gap, plan, stale });
             }
@@ -268,7 +296,8 @@ mod tests {
         let mut bin = vec![0u8; STAGE1_AT + stage1_len];
         bin[..16].copy_from_slice(&[0xFA; 16]);
         bin[STAGE0_MAGIC_AT..STAGE0_MAGIC_AT + 4].copy_from_slice(STAGE0_MAGIC);
-        bin[STAGE0_SECTOR_SIZE_AT..STAGE0_SECTOR_SIZE_AT + 2].copy_from_slice(&512u16.to_le_bytes());
+        bin[STAGE0_SECTOR_SIZE_AT..STAGE0_SECTOR_SIZE_AT + 2]
+            .copy_from_slice(&512u16.to_le_bytes());
         bin[424] = 16; // the disk address packet's size byte, which patching must keep
         bin[STAGE1_AT + 2..STAGE1_AT + 6].copy_from_slice(STAGE1_MAGIC);
         for (i, b) in bin[STAGE1_AT + 6..].iter_mut().enumerate() {
@@ -284,7 +313,10 @@ mod tests {
         let mut no_stage1 = fake_bios(4096);
         no_stage1[STAGE1_AT + 2] = b'X';
         assert!(BiosCode::parse(&no_stage1).is_err());
-        assert!(BiosCode::parse(&fake_bios(STAGE1_MAX + 1)).is_err(), "larger than real-mode memory");
+        assert!(
+            BiosCode::parse(&fake_bios(STAGE1_MAX + 1)).is_err(),
+            "larger than real-mode memory"
+        );
     }
 
     #[test]
@@ -293,9 +325,15 @@ mod tests {
         let s0 = code.stage0_for(512, 17_408).unwrap();
         assert_eq!(s0[..16], [0xFA; 16], "code untouched");
         assert_eq!(s0[424], 16);
-        assert_eq!(stage1_location(&s0), Some(Stage1Location { sector_size: 512, lba: 34, sectors: 196 }));
+        assert_eq!(
+            stage1_location(&s0),
+            Some(Stage1Location { sector_size: 512, lba: 34, sectors: 196 })
+        );
         let s0 = code.stage0_for(4096, 1 << 19).unwrap();
-        assert_eq!(stage1_location(&s0), Some(Stage1Location { sector_size: 4096, lba: 128, sectors: 25 }));
+        assert_eq!(
+            stage1_location(&s0),
+            Some(Stage1Location { sector_size: 4096, lba: 128, sectors: 25 })
+        );
         assert!(code.stage0_for(4096, 512).is_err(), "not sector-aligned");
         assert!(stage1_location(&[0u8; 440]).is_none(), "not ours");
         assert_eq!(code.stage1_sectors(4096).len(), 25 * 4096);

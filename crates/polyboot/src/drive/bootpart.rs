@@ -87,12 +87,19 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// Format the boot partition `[offset, offset+len)` of `file` as FAT and write the boot files.
-pub fn write_boot_partition(file: &File, offset: u64, len: u64, sector_size: u32, files: &BootFiles) -> Result<()> {
+pub fn write_boot_partition(
+    file: &File,
+    offset: u64,
+    len: u64,
+    sector_size: u32,
+    files: &BootFiles,
+) -> Result<()> {
     let opts = fatfs::FormatVolumeOptions::new()
         .bytes_per_sector(sector_size as u16)
         .total_sectors((len / sector_size as u64) as u32)
         .volume_label(*BOOT_LABEL);
-    fatfs::format_volume(RegionStream::new(file, offset, len), opts).context("formatting the boot partition (FAT)")?;
+    fatfs::format_volume(RegionStream::new(file, offset, len), opts)
+        .context("formatting the boot partition (FAT)")?;
     let fs = fatfs::FileSystem::new(RegionStream::new(file, offset, len), fatfs::FsOptions::new())
         .context("opening the new boot partition")?;
     {
@@ -117,7 +124,11 @@ fn repair_dot_entries(file: &File, offset: u64, len: u64, sector_size: u32) -> R
     let mut bs = [0u8; polyboot_core::fat::geometry::BOOT_SECTOR_LEN];
     file.read_exact_at(&mut bs, offset).context("reading the boot partition's boot sector")?;
     let fat = Geometry::parse(&bs).map_err(|e| anyhow::anyhow!("the new boot partition: {e}"))?;
-    anyhow::ensure!(fat.bytes_per_sector == sector_size, "the new boot partition has {}-byte sectors", fat.bytes_per_sector);
+    anyhow::ensure!(
+        fat.bytes_per_sector == sector_size,
+        "the new boot partition has {}-byte sectors",
+        fat.bytes_per_sector
+    );
     let cluster_bytes = fat.cluster_bytes();
 
     // Depth-first over directories: (position, length in bytes) of each directory's entries.
@@ -134,7 +145,9 @@ fn repair_dot_entries(file: &File, offset: u64, len: u64, sector_size: u32) -> R
             }
             if dirent::is_subdirectory(entry) {
                 let cluster = dirent::first_cluster(entry, false);
-                if fat.is_data_cluster(cluster) && fat.cluster_offset(cluster) + cluster_bytes <= len {
+                if fat.is_data_cluster(cluster)
+                    && fat.cluster_offset(cluster) + cluster_bytes <= len
+                {
                     queue.push((offset + fat.cluster_offset(cluster), cluster_bytes, false));
                 }
             }
@@ -143,8 +156,13 @@ fn repair_dot_entries(file: &File, offset: u64, len: u64, sector_size: u32) -> R
     Ok(())
 }
 
-fn write_fat_file<T: fatfs::ReadWriteSeek>(root: &fatfs::Dir<'_, T>, path: &str, data: &[u8]) -> Result<()> {
-    let mut f = root.create_file(path).with_context(|| format!("creating {path} on the boot partition"))?;
+fn write_fat_file<T: fatfs::ReadWriteSeek>(
+    root: &fatfs::Dir<'_, T>,
+    path: &str,
+    data: &[u8],
+) -> Result<()> {
+    let mut f =
+        root.create_file(path).with_context(|| format!("creating {path} on the boot partition"))?;
     f.truncate()?;
     f.write_all(data).with_context(|| format!("writing {path} on the boot partition"))?;
     f.flush()?;
@@ -153,7 +171,9 @@ fn write_fat_file<T: fatfs::ReadWriteSeek>(root: &fatfs::Dir<'_, T>, path: &str,
 
 /// Read the stamp of a boot partition; `None` when the partition is not ours.
 pub fn read_stamp(file: &File, offset: u64, len: u64) -> Result<Option<Stamp>> {
-    let Ok(fs) = fatfs::FileSystem::new(RegionStream::new(file, offset, len), fatfs::FsOptions::new()) else {
+    let Ok(fs) =
+        fatfs::FileSystem::new(RegionStream::new(file, offset, len), fatfs::FsOptions::new())
+    else {
         return Ok(None);
     };
     let root = fs.root_dir();
@@ -162,7 +182,8 @@ pub fn read_stamp(file: &File, offset: u64, len: u64) -> Result<Option<Stamp>> {
     };
     let mut text = Vec::new();
     f.read_to_end(&mut text).context("reading the boot partition's stamp")?;
-    let stamp = serde_json::from_slice(&text).context("the boot partition's stamp.json is malformed")?;
+    let stamp =
+        serde_json::from_slice(&text).context("the boot partition's stamp.json is malformed")?;
     Ok(Some(stamp))
 }
 

@@ -40,7 +40,9 @@ pub struct InstallOutcome {
 /// Draw the drive's identity from the kernel's random source.
 pub fn random_identity() -> Result<(Identity, u32)> {
     let mut bytes = [0u8; 56];
-    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).context("reading /dev/urandom")?;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("reading /dev/urandom")?;
     let id: [u8; 52] = bytes[..52].try_into().unwrap();
     let serial = u32::from_le_bytes(bytes[52..56].try_into().unwrap());
     Ok((Identity::from_random_bytes(&id), serial))
@@ -53,17 +55,28 @@ fn geometry(target: &Target, opts: &InstallOptions) -> Result<(u64, u32)> {
             let bytes = match (opts.size, exists) {
                 (Some(s), _) => s,
                 (None, true) => *size,
-                (None, false) => bail!("{} does not exist: give its size with --size (e.g. --size 8G)", path.display()),
+                (None, false) => bail!(
+                    "{} does not exist: give its size with --size (e.g. --size 8G)",
+                    path.display()
+                ),
             };
             Ok((bytes, opts.sector_size.unwrap_or(512)))
         }
         Target::BlockDevice(disk) => {
             if opts.size.is_some() {
-                bail!("--size applies to image files only; {} is {} bytes", disk.path.display(), disk.size_bytes);
+                bail!(
+                    "--size applies to image files only; {} is {} bytes",
+                    disk.path.display(),
+                    disk.size_bytes
+                );
             }
             if let Some(ss) = opts.sector_size {
                 if ss != disk.logical_sector_size {
-                    bail!("{} has {}-byte sectors; --sector-size {ss} cannot change that", disk.path.display(), disk.logical_sector_size);
+                    bail!(
+                        "{} has {}-byte sectors; --sector-size {ss} cannot change that",
+                        disk.path.display(),
+                        disk.logical_sector_size
+                    );
                 }
             }
             Ok((disk.size_bytes, disk.logical_sector_size))
@@ -93,7 +106,8 @@ pub fn install(
     output: &mut impl Write,
 ) -> Result<InstallOutcome> {
     // Refusals first: nothing is read from or written to a disk we may not touch.
-    let target = device::check_erasable(view, &opts.target, &Policy { force: opts.force, min_size: 0 })?;
+    let target =
+        device::check_erasable(view, &opts.target, &Policy { force: opts.force, min_size: 0 })?;
     let boot_files = BootFiles::locate(opts.efi.as_deref())?;
     let (identity, serial) = random_identity()?;
     let plan = plan_for(&target, opts, identity)?;
@@ -122,7 +136,12 @@ pub fn install(
 }
 
 /// Carry out a plan on an opened device.
-pub fn write_drive(dev: &mut FileDevice, plan: &Plan, volume_serial: u32, boot_files: &BootFiles) -> Result<()> {
+pub fn write_drive(
+    dev: &mut FileDevice,
+    plan: &Plan,
+    volume_serial: u32,
+    boot_files: &BootFiles,
+) -> Result<()> {
     let ss = plan.sector_size.bytes();
     // Any old table goes first, so a crash mid-install cannot leave an old layout pointing at
     // half-written new file systems.
@@ -145,12 +164,19 @@ pub fn write_drive(dev: &mut FileDevice, plan: &Plan, volume_serial: u32, boot_f
     )
     .map_err(|e| anyhow::anyhow!("formatting the data partition (exFAT): {e}"))?;
 
-    bootpart::write_boot_partition(dev.file(), plan.boot.offset_bytes, plan.boot.size_bytes, ss as u32, boot_files)?;
+    bootpart::write_boot_partition(
+        dev.file(),
+        plan.boot.offset_bytes,
+        plan.boot.size_bytes,
+        ss as u32,
+        boot_files,
+    )?;
     // BIOS boot code: stage 1 into the loader gap's first slot, stage 0 with the table.
     let stage0 = match &boot_files.bios {
         Some(bios) => {
             let [slot, _] = bios.slots(&plan.boot_code.loader_gap, ss)?;
-            dev.write_at(slot, &bios.stage1_sectors(ss)).context("writing the BIOS loader into the loader gap")?;
+            dev.write_at(slot, &bios.stage1_sectors(ss))
+                .context("writing the BIOS loader into the loader gap")?;
             Some(bios.stage0_for(ss, slot)?)
         }
         None => None,
@@ -160,7 +186,8 @@ pub fn write_drive(dev: &mut FileDevice, plan: &Plan, volume_serial: u32, boot_f
         Some(code) => BootCode::Install(code),
         None => BootCode::Clear,
     };
-    layout::write_partition_table(plan, dev, boot_code).map_err(|e| anyhow::anyhow!("writing the partition table: {e}"))?;
+    layout::write_partition_table(plan, dev, boot_code)
+        .map_err(|e| anyhow::anyhow!("writing the partition table: {e}"))?;
     dev.sync()?;
     Ok(())
 }

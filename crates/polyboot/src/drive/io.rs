@@ -23,19 +23,22 @@ impl FileDevice {
     /// Open for writing. Block devices are opened with O_EXCL, which the kernel refuses while
     /// any partition of the disk is mounted: a last line of defence after our own checks.
     pub fn open_rw(path: &Path) -> Result<Self> {
-        let is_block = std::fs::metadata(path).map(|m| m.file_type().is_block_device()).unwrap_or(false);
+        let is_block =
+            std::fs::metadata(path).map(|m| m.file_type().is_block_device()).unwrap_or(false);
         let mut opts = std::fs::OpenOptions::new();
         opts.read(true).write(true);
         if is_block {
             opts.custom_flags(libc::O_EXCL);
         }
-        let file = opts.open(path).with_context(|| format!("opening {} for writing", path.display()))?;
+        let file =
+            opts.open(path).with_context(|| format!("opening {} for writing", path.display()))?;
         Self::from_file(file, path)
     }
 
     fn from_file(mut file: File, path: &Path) -> Result<Self> {
         // Seeking to the end gives the size of regular files and block devices alike.
-        let size = file.seek(SeekFrom::End(0)).with_context(|| format!("sizing {}", path.display()))?;
+        let size =
+            file.seek(SeekFrom::End(0)).with_context(|| format!("sizing {}", path.display()))?;
         Ok(FileDevice { file, size })
     }
 
@@ -109,7 +112,10 @@ impl Write for RegionStream<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = (buf.len() as u64).min(self.len.saturating_sub(self.pos)) as usize;
         if n == 0 && !buf.is_empty() {
-            return Err(std::io::Error::new(std::io::ErrorKind::WriteZero, "write past the end of the partition"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::WriteZero,
+                "write past the end of the partition",
+            ));
         }
         let put = self.file.write_at(&buf[..n], self.start + self.pos)?;
         self.pos += put as u64;
@@ -132,7 +138,10 @@ impl Seek for RegionStream<'_> {
                 self.pos = n;
                 Ok(n)
             }
-            None => Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start of the partition")),
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "seek before the start of the partition",
+            )),
         }
     }
 }
@@ -153,7 +162,11 @@ mod tests {
         assert_eq!(s.read(&mut buf).unwrap(), 2);
         let mut all = vec![0u8; 100];
         tmp.read_exact_at(&mut all, 0).unwrap();
-        assert!(all[..10].iter().all(|&b| b == 0) && all[10..30].iter().all(|&b| b == 7) && all[30..].iter().all(|&b| b == 0));
+        assert!(
+            all[..10].iter().all(|&b| b == 0)
+                && all[10..30].iter().all(|&b| b == 7)
+                && all[30..].iter().all(|&b| b == 0)
+        );
         assert!(s.seek(SeekFrom::Current(-100)).is_err());
     }
 

@@ -38,7 +38,10 @@ pub struct DriveLayout {
     pub mbr_signature: Option<u32>,
 }
 
-fn serialize_display<S: serde::Serializer, T: std::fmt::Display>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+fn serialize_display<S: serde::Serializer, T: std::fmt::Display>(
+    v: &T,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     s.collect_str(v)
 }
 
@@ -49,11 +52,20 @@ pub fn read_layout(dev: &mut FileDevice) -> Result<DriveLayout> {
         let read = gpt::read(dev, ss).map_err(|e| anyhow::anyhow!("the GPT is unreadable: {e}"))?;
         let g = &read.gpt;
         let part = |n: u32, want: Guid, what: &str| -> Result<PartitionRange> {
-            let p = g.partition(n).with_context(|| format!("no partition {n} ({what}): not a polyboot drive"))?;
+            let p = g
+                .partition(n)
+                .with_context(|| format!("no partition {n} ({what}): not a polyboot drive"))?;
             if p.type_guid != want {
-                bail!("partition {n} has type {} instead of {what}: not a polyboot drive", p.type_guid);
+                bail!(
+                    "partition {n} has type {} instead of {what}: not a polyboot drive",
+                    p.type_guid
+                );
             }
-            Ok(PartitionRange { number: n, offset: p.first_lba * ss.bytes(), size: p.sectors() * ss.bytes() })
+            Ok(PartitionRange {
+                number: n,
+                offset: p.first_lba * ss.bytes(),
+                size: p.sectors() * ss.bytes(),
+            })
         };
         return Ok(DriveLayout {
             scheme: Scheme::Gpt,
@@ -71,20 +83,29 @@ pub fn read_layout(dev: &mut FileDevice) -> Result<DriveLayout> {
     let (Some(data), Some(boot)) = (table.partitions[0], table.partitions[1]) else {
         bail!("the MBR does not have partitions 1 and 2: not a polyboot drive");
     };
-    if data.partition_type != mbr::types::EXFAT_NTFS || boot.partition_type != mbr::types::EFI_SYSTEM {
+    if data.partition_type != mbr::types::EXFAT_NTFS
+        || boot.partition_type != mbr::types::EFI_SYSTEM
+    {
         bail!("MBR partition types are not exFAT (0x07) + EFI (0xEF): not a polyboot drive");
     }
     // MBR does not record the sector size: take the one at which partition 1 holds exFAT.
     for ss in [512u64, 4096] {
         let mut boot_sector = [0u8; 11];
         let at = data.first_lba as u64 * ss;
-        if at + 512 <= disk_bytes && dev.read_at(at, &mut boot_sector).is_ok() && &boot_sector[3..11] == b"EXFAT   " {
+        if at + 512 <= disk_bytes
+            && dev.read_at(at, &mut boot_sector).is_ok()
+            && &boot_sector[3..11] == b"EXFAT   "
+        {
             return Ok(DriveLayout {
                 scheme: Scheme::Mbr,
                 sector_size: ss as u32,
                 disk_bytes,
                 data: PartitionRange { number: 1, offset: at, size: data.sector_count as u64 * ss },
-                boot: PartitionRange { number: 2, offset: boot.first_lba as u64 * ss, size: boot.sector_count as u64 * ss },
+                boot: PartitionRange {
+                    number: 2,
+                    offset: boot.first_lba as u64 * ss,
+                    size: boot.sector_count as u64 * ss,
+                },
                 disk_guid: None,
                 mbr_signature: Some(table.disk_signature),
             });
@@ -104,10 +125,15 @@ pub struct Drive {
 impl Drive {
     pub fn open(path: &Path, writable: bool) -> Result<Drive> {
         let mut dev = if writable { FileDevice::open_rw(path)? } else { FileDevice::open(path)? };
-        let layout = read_layout(&mut dev).with_context(|| format!("{} is not a polyboot drive", path.display()))?;
-        let stamp = bootpart::read_stamp(dev.file(), layout.boot.offset, layout.boot.size)?.with_context(|| {
-            format!("{}: partition 2 has no polyboot stamp: not a polyboot drive", path.display())
-        })?;
+        let layout = read_layout(&mut dev)
+            .with_context(|| format!("{} is not a polyboot drive", path.display()))?;
+        let stamp = bootpart::read_stamp(dev.file(), layout.boot.offset, layout.boot.size)?
+            .with_context(|| {
+                format!(
+                    "{}: partition 2 has no polyboot stamp: not a polyboot drive",
+                    path.display()
+                )
+            })?;
         Ok(Drive { path: path.to_path_buf(), layout, stamp, dev })
     }
 
@@ -128,5 +154,6 @@ impl Drive {
 }
 
 pub fn sector_size_of(bytes: u32) -> Result<SectorSize> {
-    SectorSize::from_bytes(bytes as u64).with_context(|| format!("unsupported sector size {bytes} (512 or 4096)"))
+    SectorSize::from_bytes(bytes as u64)
+        .with_context(|| format!("unsupported sector size {bytes} (512 or 4096)"))
 }

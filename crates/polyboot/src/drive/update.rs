@@ -181,7 +181,10 @@ impl Failpoints {
         let value = value.to_string_lossy().into_owned();
         if let Some(name) = value.strip_prefix("update:") {
             if !STEP_FAILPOINTS.contains(&name) && !TORN_FAILPOINTS.contains(&name) {
-                bail!("{FAILPOINT_ENV}={value}: no such failpoint (known: {})", STEP_FAILPOINTS.join(", "));
+                bail!(
+                    "{FAILPOINT_ENV}={value}: no such failpoint (known: {})",
+                    STEP_FAILPOINTS.join(", ")
+                );
             }
             return Ok(Failpoints(Some(name.to_string())));
         }
@@ -190,14 +193,20 @@ impl Failpoints {
 
     fn hit(&self, name: &str) {
         if self.0.as_deref() == Some(name) {
-            eprintln!("polyboot: failpoint update:{name} reached: stopping as if the power had been cut");
+            eprintln!(
+                "polyboot: failpoint update:{name} reached: stopping as if the power had been cut"
+            );
             std::process::exit(FAILPOINT_EXIT_CODE);
         }
     }
 }
 
 /// Run `update`. Progress lines go to `out` (pass `std::io::sink()` for JSON output).
-pub fn update(view: &SystemView, opts: &UpdateOptions, out: &mut impl Write) -> Result<UpdateReport> {
+pub fn update(
+    view: &SystemView,
+    opts: &UpdateOptions,
+    out: &mut impl Write,
+) -> Result<UpdateReport> {
     // Refusals first. An existing polyboot drive is recognised by its stamp, so fixed disks are
     // allowed (that is what `--force` guards at install time); mounted, in-use, read-only and
     // system disks, and partitions, are refused.
@@ -228,7 +237,8 @@ pub fn update(view: &SystemView, opts: &UpdateOptions, out: &mut impl Write) -> 
     let old_efi = fat.read_managed(efi_dir, &EFI_FILE)?;
     let old_stamp_bytes = fat.read_managed(stamp_dir, &STAMP_FILE)?;
     let old_efi_hash = old_efi.as_ref().map(|b| bootpart::hex(&Sha256::digest(b)));
-    let leftovers = fat.has_leftovers(efi_dir, &EFI_FILE)? || fat.has_leftovers(stamp_dir, &STAMP_FILE)?;
+    let leftovers =
+        fat.has_leftovers(efi_dir, &EFI_FILE)? || fat.has_leftovers(stamp_dir, &STAMP_FILE)?;
     let untidy = fat.untidy().context("checking partition 2 before writing")?;
     let efi_stale = old_efi.as_deref() != Some(files.bootx64.as_slice());
     let stamp_stale = old_stamp_bytes.as_deref() != Some(new_stamp_json.as_slice());
@@ -265,15 +275,32 @@ pub fn update(view: &SystemView, opts: &UpdateOptions, out: &mut impl Write) -> 
     }
 
     let old = drive.stamp.clone();
-    writeln!(out, "{}: polyboot drive ({}, {}-byte sectors)", opts.target.display(), layout.scheme, layout.sector_size)?;
-    writeln!(out, "  installed: polyboot {} (layout {}), BOOTX64.EFI sha256 {}", old.polyboot_version, old.layout_version, old.bootx64_sha256)?;
+    writeln!(
+        out,
+        "{}: polyboot drive ({}, {}-byte sectors)",
+        opts.target.display(),
+        layout.scheme,
+        layout.sector_size
+    )?;
+    writeln!(
+        out,
+        "  installed: polyboot {} (layout {}), BOOTX64.EFI sha256 {}",
+        old.polyboot_version, old.layout_version, old.bootx64_sha256
+    )?;
     match &old_efi_hash {
-        Some(h) if *h != old.bootx64_sha256 => writeln!(out, "             BOOTX64.EFI on the drive: sha256 {h} (not what the stamp records)")?,
+        Some(h) if *h != old.bootx64_sha256 => writeln!(
+            out,
+            "             BOOTX64.EFI on the drive: sha256 {h} (not what the stamp records)"
+        )?,
         None => writeln!(out, "             BOOTX64.EFI is missing from the drive")?,
         _ => {}
     }
     let n = &new_stamp;
-    writeln!(out, "  new:       polyboot {} (layout {}), BOOTX64.EFI sha256 {}", n.polyboot_version, n.layout_version, n.bootx64_sha256)?;
+    writeln!(
+        out,
+        "  new:       polyboot {} (layout {}), BOOTX64.EFI sha256 {}",
+        n.polyboot_version, n.layout_version, n.bootx64_sha256
+    )?;
     let mut report = UpdateReport {
         target: opts.target.display().to_string(),
         old,
@@ -326,11 +353,20 @@ pub fn update(view: &SystemView, opts: &UpdateOptions, out: &mut impl Write) -> 
 
     // Read back what the drive now holds.
     let mut fat = BootFat::open(drive.device().try_clone()?, &file, &layout)?;
-    ensure!(fat.read_managed(efi_dir, &EFI_FILE)?.as_deref() == Some(files.bootx64.as_slice()), "BOOTX64.EFI reads back wrong after the update");
-    ensure!(fat.read_managed(stamp_dir, &STAMP_FILE)?.as_deref() == Some(new_stamp_json.as_slice()), "stamp.json reads back wrong after the update");
+    ensure!(
+        fat.read_managed(efi_dir, &EFI_FILE)?.as_deref() == Some(files.bootx64.as_slice()),
+        "BOOTX64.EFI reads back wrong after the update"
+    );
+    ensure!(
+        fat.read_managed(stamp_dir, &STAMP_FILE)?.as_deref() == Some(new_stamp_json.as_slice()),
+        "stamp.json reads back wrong after the update"
+    );
     ensure!(fat.untidy()?.is_none(), "partition 2 is not tidy after the update");
     let stamp = bootpart::read_stamp(&file, layout.boot.offset, layout.boot.size)?;
-    ensure!(stamp.as_ref() == Some(&report.new), "the stamp does not read back through the FAT driver");
+    ensure!(
+        stamp.as_ref() == Some(&report.new),
+        "the stamp does not read back through the FAT driver"
+    );
     writeln!(out, "updated {}", opts.target.display())?;
     Ok(report)
 }
@@ -350,7 +386,14 @@ fn dos_now() -> DosTimestamp {
         }
         tm
     };
-    DosTimestamp::new(tm.tm_year + 1900, (tm.tm_mon + 1) as u32, tm.tm_mday as u32, tm.tm_hour as u32, tm.tm_min as u32, tm.tm_sec as u32)
+    DosTimestamp::new(
+        tm.tm_year + 1900,
+        (tm.tm_mon + 1) as u32,
+        tm.tm_mday as u32,
+        tm.tm_hour as u32,
+        tm.tm_min as u32,
+        tm.tm_sec as u32,
+    )
 }
 
 /// An error of core's FAT code, said about partition 2.
@@ -362,13 +405,17 @@ fn part2(e: FatError) -> anyhow::Error {
 fn leftovers<'a>(listing: &'a Listing, m: &'a Managed) -> impl Iterator<Item = &'a EntrySet> + 'a {
     listing.sets.iter().filter(move |s| {
         let short = listing.short_name(s);
-        short == m.temp_short || short == m.old_short || s.long.as_deref().is_some_and(|l| l.eq_ignore_ascii_case(m.temp_long))
+        short == m.temp_short
+            || short == m.old_short
+            || s.long.as_deref().is_some_and(|l| l.eq_ignore_ascii_case(m.temp_long))
     })
 }
 
 /// The one entry named `name` in `listing`.
 fn find<'a>(listing: &'a Listing, name: &str) -> Result<Option<&'a EntrySet>> {
-    listing.find(name).map_err(|_| anyhow::anyhow!("partition 2 has two entries named {name}: check it with fsck.fat"))
+    listing.find(name).map_err(|_| {
+        anyhow::anyhow!("partition 2 has two entries named {name}: check it with fsck.fat")
+    })
 }
 
 fn short_text(short: &[u8; 11]) -> String {
@@ -385,7 +432,8 @@ struct BootFat<'f> {
 
 impl<'f> BootFat<'f> {
     fn open(dev: FileDevice, file: &'f File, layout: &super::DriveLayout) -> Result<BootFat<'f>> {
-        let part = Slice::new(dev, layout.boot.offset, layout.boot.size).map_err(|e| anyhow::anyhow!("partition 2 lies outside the disk: {e}"))?;
+        let part = Slice::new(dev, layout.boot.offset, layout.boot.size)
+            .map_err(|e| anyhow::anyhow!("partition 2 lies outside the disk: {e}"))?;
         let fat = Fat16Writer::open(part)
             .map_err(|e| anyhow::anyhow!("partition 2 does not hold the FAT16 file system polyboot writes (reinstall the drive): {e}"))?;
         ensure!(
@@ -425,10 +473,17 @@ impl<'f> BootFat<'f> {
         for (depth, name) in path.iter().enumerate() {
             let listing = self.list(dir)?;
             let Some(set) = find(&listing, name)?.filter(|s| listing.is_dir(s)) else {
-                bail!("partition 2 has no directory \\{}: reinstall the drive", path[..=depth].join("\\"));
+                bail!(
+                    "partition 2 has no directory \\{}: reinstall the drive",
+                    path[..=depth].join("\\")
+                );
             };
             let first = listing.first_cluster(set);
-            ensure!(first >= 2, "directory \\{} of partition 2 has no cluster", path[..=depth].join("\\"));
+            ensure!(
+                first >= 2,
+                "directory \\{} of partition 2 has no cluster",
+                path[..=depth].join("\\")
+            );
             dir = Dir::Cluster(first);
         }
         Ok(dir)
@@ -438,8 +493,15 @@ impl<'f> BootFat<'f> {
     fn read_managed(&mut self, dir: Dir, m: &Managed) -> Result<Option<Vec<u8>>> {
         let listing = self.list(dir)?;
         match find(&listing, m.long)? {
-            Some(set) if listing.is_dir(set) => bail!("{} on partition 2 is a directory", m.display),
-            Some(set) => Ok(Some(self.fat.read_file(&listing, set).map_err(part2).context("reading a file of partition 2")?)),
+            Some(set) if listing.is_dir(set) => {
+                bail!("{} on partition 2 is a directory", m.display)
+            }
+            Some(set) => Ok(Some(
+                self.fat
+                    .read_file(&listing, set)
+                    .map_err(part2)
+                    .context("reading a file of partition 2")?,
+            )),
             None => Ok(None),
         }
     }
@@ -451,7 +513,11 @@ impl<'f> BootFat<'f> {
     /// What [`BootFat::tidy`] would repair (`None`: nothing). Errors when the file system is
     /// inconsistent beyond that, which `update` does not try to fix.
     fn untidy(&mut self) -> Result<Option<String>> {
-        let u = self.fat.untidiness().map_err(part2).context("partition 2 is inconsistent: check it with `fsck.fat`")?;
+        let u = self
+            .fat
+            .untidiness()
+            .map_err(part2)
+            .context("partition 2 is inconsistent: check it with `fsck.fat`")?;
         let mut problems = Vec::new();
         if u.lost_clusters > 0 {
             problems.push(format!("{} cluster(s) allocated to no file", u.lost_clusters));
@@ -469,11 +535,17 @@ impl<'f> BootFat<'f> {
     /// dirty flag. Each of these writes is harmless in any order: no file refers to what
     /// changes.
     fn tidy(&mut self) -> Result<()> {
-        self.fat.free_lost_clusters().map_err(part2).context("partition 2 is inconsistent: check it with `fsck.fat`")?;
+        self.fat
+            .free_lost_clusters()
+            .map_err(part2)
+            .context("partition 2 is inconsistent: check it with `fsck.fat`")?;
         self.commit_fat(&Failpoints(None), None)?;
         self.sync()?;
         if self.fat.dirty().map_err(part2)? {
-            self.fat.clear_dirty().map_err(part2).context("clearing the dirty flag of partition 2")?;
+            self.fat
+                .clear_dirty()
+                .map_err(part2)
+                .context("clearing the dirty flag of partition 2")?;
             self.sync()?;
         }
         Ok(())
@@ -490,7 +562,8 @@ impl<'f> BootFat<'f> {
     /// Refuse (before anything is written) when `m` cannot be switched with one sector write.
     fn check_switchable(&mut self, dir: Dir, m: &Managed) -> Result<()> {
         let listing = self.list(dir)?;
-        let leftover_slots: Vec<usize> = leftovers(&listing, m).flat_map(|s| s.slot_indices()).collect();
+        let leftover_slots: Vec<usize> =
+            leftovers(&listing, m).flat_map(|s| s.slot_indices()).collect();
         self.temp_slots(&listing, m, &leftover_slots).map(|_| ())
     }
 
@@ -514,7 +587,8 @@ impl<'f> BootFat<'f> {
         match find(listing, m.long)? {
             Some(old) => {
                 let sector = self.fat.sector_of(listing.slots[old.sfn].0);
-                let straddles = old.slot_indices().any(|i| self.fat.sector_of(listing.slots[i].0) != sector);
+                let straddles =
+                    old.slot_indices().any(|i| self.fat.sector_of(listing.slots[i].0) != sector);
                 ensure!(
                     !straddles,
                     "{}'s directory entries straddle two sectors of \\{where_}, so they cannot be switched in one write; \
@@ -531,8 +605,13 @@ impl<'f> BootFat<'f> {
                 })
             }
             None => {
-                ensure!(listing.with_short(&m.short).next().is_none(), "\\{where_} holds another file named {}", short_text(&m.short));
-                let mut sectors: Vec<u64> = listing.slots.iter().map(|(p, _)| self.fat.sector_of(*p)).collect();
+                ensure!(
+                    listing.with_short(&m.short).next().is_none(),
+                    "\\{where_} holds another file named {}",
+                    short_text(&m.short)
+                );
+                let mut sectors: Vec<u64> =
+                    listing.slots.iter().map(|(p, _)| self.fat.sector_of(*p)).collect();
                 sectors.dedup();
                 sectors
                     .into_iter()
@@ -544,7 +623,13 @@ impl<'f> BootFat<'f> {
 
     /// Unlink an entry set (LFN-only sectors first, then the sector of the short entry), then
     /// free its clusters. `torn` names the failpoints between those writes.
-    fn remove(&mut self, listing: &Listing, set: &EntrySet, failpoints: &Failpoints, torn: Option<&str>) -> Result<()> {
+    fn remove(
+        &mut self,
+        listing: &Listing,
+        set: &EntrySet,
+        failpoints: &Failpoints,
+        torn: Option<&str>,
+    ) -> Result<()> {
         let first = listing.first_cluster(set);
         // A leftover's chain may be cut short by an earlier power cut: free what is reachable,
         // tidy takes the rest.
@@ -587,15 +672,29 @@ impl<'f> BootFat<'f> {
     }
 
     /// Steps 1–3 of the module comment for one file.
-    fn replace(&mut self, dir: Dir, m: &Managed, data: &[u8], failpoints: &Failpoints) -> Result<()> {
+    fn replace(
+        &mut self,
+        dir: Dir,
+        m: &Managed,
+        data: &[u8],
+        failpoints: &Failpoints,
+    ) -> Result<()> {
         let tag = m.tag;
         // 1. The new file under its temporary name.
         let listing = self.list(dir)?;
         let first_slot = self.temp_slots(&listing, m, &[])?;
         let count = (data.len() as u64).div_ceil(self.fat.geometry().cluster_bytes()) as usize;
         let clusters = self.fat.free_clusters(count);
-        ensure!(clusters.len() == count, "partition 2 has no room for the new {} ({} bytes)", m.display, data.len());
-        self.fat.write_clusters(&clusters, data).map_err(part2).with_context(|| format!("writing the new {}", m.display))?;
+        ensure!(
+            clusters.len() == count,
+            "partition 2 has no room for the new {} ({} bytes)",
+            m.display,
+            data.len()
+        );
+        self.fat
+            .write_clusters(&clusters, data)
+            .map_err(part2)
+            .with_context(|| format!("writing the new {}", m.display))?;
         failpoints.hit(&format!("{tag}-new-data"));
         self.fat.link_chain(&clusters);
         self.commit_fat(failpoints, Some(format!("{tag}-new-fat1").as_str()))?;
@@ -603,8 +702,17 @@ impl<'f> BootFat<'f> {
         failpoints.hit(&format!("{tag}-new-fat"));
         let first_cluster = clusters.first().copied().unwrap_or(0);
         let mut entries = dirent::lfn_entries(m.temp_long, &m.temp_short);
-        entries.push(dirent::file_entry(&m.temp_short, first_cluster, data.len() as u32, dos_now()));
-        let edits: Vec<SlotEdit> = entries.into_iter().enumerate().map(|(k, e)| (listing.slots[first_slot + k].0, e)).collect();
+        entries.push(dirent::file_entry(
+            &m.temp_short,
+            first_cluster,
+            data.len() as u32,
+            dos_now(),
+        ));
+        let edits: Vec<SlotEdit> = entries
+            .into_iter()
+            .enumerate()
+            .map(|(k, e)| (listing.slots[first_slot + k].0, e))
+            .collect();
         self.write_sector(&edits)?;
         self.sync()?;
         failpoints.hit(&format!("{tag}-new-written"));
@@ -659,7 +767,10 @@ mod tests {
     fn temporary_names_need_as_many_lfn_entries_as_final_names() {
         for m in [&EFI_FILE, &STAMP_FILE] {
             assert_eq!(dirent::lfn_count(m.temp_long), dirent::lfn_count(m.long), "{}", m.long);
-            assert_eq!(short_text(&m.temp_short).to_ascii_lowercase(), m.temp_long.to_ascii_lowercase());
+            assert_eq!(
+                short_text(&m.temp_short).to_ascii_lowercase(),
+                m.temp_long.to_ascii_lowercase()
+            );
             // The short names are the ones FAT implementations derive from the long names.
             for (long, short) in [(m.long, m.short), (m.temp_long, m.temp_short)] {
                 assert_eq!(dirent::generate_short_name(long, |_| false), Some(short), "{long}");
@@ -669,7 +780,11 @@ mod tests {
 
     /// A fake USB stick (sysfs / proc tree as `device::inspect` reads it) whose node is an
     /// image file; `mounted` adds a mount of its partition 1.
-    fn fake_usb_stick(root: &std::path::Path, sectors: u64, mounted: bool) -> (SystemView, PathBuf) {
+    fn fake_usb_stick(
+        root: &std::path::Path,
+        sectors: u64,
+        mounted: bool,
+    ) -> (SystemView, PathBuf) {
         use std::os::unix::fs::symlink;
         let put = |path: PathBuf, value: &str| {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -683,15 +798,22 @@ mod tests {
             symlink(&dir, root.join("sys/dev/block").join(devnum)).unwrap();
         }
         symlink("../..", disk.join("device")).unwrap();
-        for (name, value) in [("size", sectors.to_string()), ("removable", "1".into()), ("ro", "0".into()), ("queue/logical_block_size", "512".into())] {
+        for (name, value) in [
+            ("size", sectors.to_string()),
+            ("removable", "1".into()),
+            ("ro", "0".into()),
+            ("queue/logical_block_size", "512".into()),
+        ] {
             put(disk.join(name), &value);
         }
         for (name, value) in [("partition", "1"), ("start", "2048"), ("size", "1000")] {
             put(disk.join("sdb1").join(name), value);
         }
-        let mut mountinfo = "28 1 259:9 / / rw,relatime shared:1 - ext4 /dev/nvme9n1p2 rw\n".to_string();
+        let mut mountinfo =
+            "28 1 259:9 / / rw,relatime shared:1 - ext4 /dev/nvme9n1p2 rw\n".to_string();
         if mounted {
-            mountinfo += "100 28 8:17 / /media/user/POLYBOOT rw,relatime shared:100 - exfat /dev/sdb1 rw\n";
+            mountinfo +=
+                "100 28 8:17 / /media/user/POLYBOOT rw,relatime shared:100 - exfat /dev/sdb1 rw\n";
         }
         put(root.join("proc/self/mountinfo"), mountinfo.trim_end());
         put(root.join("proc/swaps"), "Filename\tType\tSize\tUsed\tPriority");
@@ -700,7 +822,12 @@ mod tests {
         std::fs::File::create(&node).unwrap().set_len(sectors * 512).unwrap();
         let mut fake_block_devices = std::collections::BTreeMap::new();
         fake_block_devices.insert(node.canonicalize().unwrap(), crate::device::DevNum::new(8, 16));
-        let view = SystemView { sys_root: root.join("sys"), proc_root: root.join("proc"), dev_root: root.join("dev"), fake_block_devices };
+        let view = SystemView {
+            sys_root: root.join("sys"),
+            proc_root: root.join("proc"),
+            dev_root: root.join("dev"),
+            fake_block_devices,
+        };
         (view, node)
     }
 
@@ -725,20 +852,37 @@ mod tests {
             force: false,
             efi: Some(old_efi),
         };
-        crate::drive::install::install(&view, &install, false, &mut std::io::empty(), &mut std::io::sink()).unwrap();
-        let opts = UpdateOptions { target: node.clone(), dry_run: false, efi: Some(new_efi.clone()) };
+        crate::drive::install::install(
+            &view,
+            &install,
+            false,
+            &mut std::io::empty(),
+            &mut std::io::sink(),
+        )
+        .unwrap();
+        let opts =
+            UpdateOptions { target: node.clone(), dry_run: false, efi: Some(new_efi.clone()) };
 
         // The same stick with its data partition mounted: refused, nothing written.
-        let (mounted_view, mounted_node) = fake_usb_stick(&tmp.path().join("mounted"), sectors, true);
+        let (mounted_view, mounted_node) =
+            fake_usb_stick(&tmp.path().join("mounted"), sectors, true);
         std::fs::copy(&node, &mounted_node).unwrap();
         let before = std::fs::read(&mounted_node).unwrap();
-        let err = update(&mounted_view, &UpdateOptions { target: mounted_node.clone(), ..opts.clone() }, &mut std::io::sink()).unwrap_err();
+        let err = update(
+            &mounted_view,
+            &UpdateOptions { target: mounted_node.clone(), ..opts.clone() },
+            &mut std::io::sink(),
+        )
+        .unwrap_err();
         assert!(format!("{err:#}").contains("/media/user/POLYBOOT"), "{err:#}");
         assert!(std::fs::read(&mounted_node).unwrap() == before, "a refused update wrote");
 
         let report = update(&view, &opts, &mut std::io::sink()).unwrap();
         assert!(report.written);
-        assert_eq!(report.new.bootx64_sha256, bootpart::hex(&Sha256::digest(std::fs::read(&new_efi).unwrap())));
+        assert_eq!(
+            report.new.bootx64_sha256,
+            bootpart::hex(&Sha256::digest(std::fs::read(&new_efi).unwrap()))
+        );
         let again = update(&view, &opts, &mut std::io::sink()).unwrap();
         assert!(!again.written && again.actions.is_empty(), "{:?}", again.actions);
     }

@@ -54,7 +54,10 @@ pub fn run(args: VmArgs) -> Result<ExitCode> {
         } else {
             println!("polyboot vm: {}", plan.summary());
             if let Some(p) = &plan.preselect {
-                println!("then type {:?} and Enter once the menu is drawn (selects {})", p.typed, p.image);
+                println!(
+                    "then type {:?} and Enter once the menu is drawn (selects {})",
+                    p.typed, p.image
+                );
             }
             println!("serial console: a socket in a private temporary directory (/tmp/polyboot-vm.XXXXXX)");
             println!("{}", plan.shell_command());
@@ -71,9 +74,13 @@ pub fn run(args: VmArgs) -> Result<ExitCode> {
     let plan = plan::plan(&req, &target, &host, run_dir.path())?;
     let console_text = match &plan.console {
         Console::Terminal if args.json => "the serial console goes to standard error".to_string(),
-        Console::Terminal if std::io::stdin().is_terminal() => "this terminal is its serial console (Ctrl-] stops the VM)".to_string(),
+        Console::Terminal if std::io::stdin().is_terminal() => {
+            "this terminal is its serial console (Ctrl-] stops the VM)".to_string()
+        }
         Console::Terminal => "the serial console is shown here".to_string(),
-        Console::Window(ui) => format!("its screen is in a QEMU window ({ui}); close it or press Ctrl-C here to stop"),
+        Console::Window(ui) => {
+            format!("its screen is in a QEMU window ({ui}); close it or press Ctrl-C here to stop")
+        }
     };
     eprintln!("polyboot: booting {}", plan.summary());
     if let Some(note) = display_note.filter(|_| !args.serial) {
@@ -105,21 +112,32 @@ fn report(plan: &Plan, out: &runner::Outcome) -> bool {
     }
     let ok = match (out.ended, &plan.expect) {
         (Ended::Expected, Some(text)) => {
-            eprintln!("polyboot: {text:?} appeared after {:.1} s: stopping the VM", out.expect_seconds.unwrap_or(out.seconds));
+            eprintln!(
+                "polyboot: {text:?} appeared after {:.1} s: stopping the VM",
+                out.expect_seconds.unwrap_or(out.seconds)
+            );
             true
         }
         (Ended::Timeout, Some(text)) => {
-            eprintln!("polyboot: {text:?} did not appear within {} s (--timeout)", plan.timeout_secs.unwrap_or(0));
+            eprintln!(
+                "polyboot: {text:?} did not appear within {} s (--timeout)",
+                plan.timeout_secs.unwrap_or(0)
+            );
             false
         }
         (Ended::Timeout, None) => {
-            eprintln!("polyboot: stopped the VM after {} s (--timeout)", plan.timeout_secs.unwrap_or(0));
+            eprintln!(
+                "polyboot: stopped the VM after {} s (--timeout)",
+                plan.timeout_secs.unwrap_or(0)
+            );
             true
         }
         (Ended::QemuExited, expect) => {
             let status = out.qemu_status.as_deref().unwrap_or("?");
             match expect {
-                Some(text) => eprintln!("polyboot: QEMU exited ({status}) before {text:?} appeared"),
+                Some(text) => {
+                    eprintln!("polyboot: QEMU exited ({status}) before {text:?} appeared")
+                }
                 None => eprintln!("polyboot: QEMU exited ({status}) after {:.1} s", out.seconds),
             }
             if let Some(err) = out.qemu_stderr.as_deref().filter(|e| !e.is_empty()) {
@@ -179,7 +197,8 @@ fn is_iso(path: &Path) -> bool {
         Some("img") => false,
         _ => {
             let mut head = [0u8; 0x8006];
-            std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && &head[0x8001..0x8006] == b"CD001"
+            std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok()
+                && &head[0x8001..0x8006] == b"CD001"
         }
     }
 }
@@ -187,7 +206,9 @@ fn is_iso(path: &Path) -> bool {
 /// The QEMU UI for a window when a display exists (and why not, when one exists but QEMU
 /// cannot open a window on it).
 fn window_ui() -> (Option<String>, Option<String>) {
-    let has_display = ["DISPLAY", "WAYLAND_DISPLAY"].iter().any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
+    let has_display = ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
     if !has_display {
         return (None, None);
     }
@@ -236,13 +257,19 @@ fn kvm_hlt_guest() -> Result<(), String> {
         memory_size: u64,
         userspace_addr: u64,
     }
-    let kvm = std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => "there is no /dev/kvm".to_string(),
-        std::io::ErrorKind::PermissionDenied => "no access to /dev/kvm (add yourself to the kvm group)".to_string(),
-        _ => format!("/dev/kvm: {e}"),
-    })?;
+    let kvm =
+        std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").map_err(|e| match e
+            .kind()
+        {
+            std::io::ErrorKind::NotFound => "there is no /dev/kvm".to_string(),
+            std::io::ErrorKind::PermissionDenied => {
+                "no access to /dev/kvm (add yourself to the kvm group)".to_string()
+            }
+            _ => format!("/dev/kvm: {e}"),
+        })?;
     let fd = kvm.as_raw_fd();
-    let fail = |what: &str| format!("{what} failed on /dev/kvm: {}", std::io::Error::last_os_error());
+    let fail =
+        |what: &str| format!("{what} failed on /dev/kvm: {}", std::io::Error::last_os_error());
     // SAFETY: KVM ioctls on descriptors we own, with the argument types the KVM API defines;
     // the guest memory mapping outlives every KVM_RUN and is unmapped at the end.
     unsafe {
@@ -256,12 +283,25 @@ fn kvm_hlt_guest() -> Result<(), String> {
         let vm = OwnedFd::from_raw_fd(vm);
         // 64 KiB of `hlt` ending at 4 GiB: the reset vector (FFFF:FFF0 -> 0xFFFFFFF0) halts.
         let size = 0x10000usize;
-        let mem = libc::mmap(std::ptr::null_mut(), size, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
+        let mem = libc::mmap(
+            std::ptr::null_mut(),
+            size,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
         if mem == libc::MAP_FAILED {
             return Err(fail("mmap"));
         }
         std::ptr::write_bytes(mem as *mut u8, 0xF4, size);
-        let region = Region { slot: 0, flags: 0, guest_phys_addr: 0xFFFF_0000, memory_size: size as u64, userspace_addr: mem as u64 };
+        let region = Region {
+            slot: 0,
+            flags: 0,
+            guest_phys_addr: 0xFFFF_0000,
+            memory_size: size as u64,
+            userspace_addr: mem as u64,
+        };
         let result = (|| {
             if libc::ioctl(vm.as_raw_fd(), KVM_SET_USER_MEMORY_REGION, &region) < 0 {
                 return Err(fail("KVM_SET_USER_MEMORY_REGION"));
@@ -275,7 +315,14 @@ fn kvm_hlt_guest() -> Result<(), String> {
             if run_size <= 0 {
                 return Err(fail("KVM_GET_VCPU_MMAP_SIZE"));
             }
-            let run = libc::mmap(std::ptr::null_mut(), run_size as usize, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, vcpu.as_raw_fd(), 0);
+            let run = libc::mmap(
+                std::ptr::null_mut(),
+                run_size as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                vcpu.as_raw_fd(),
+                0,
+            );
             if run == libc::MAP_FAILED {
                 return Err(fail("mmap of the vCPU"));
             }
@@ -287,7 +334,9 @@ fn kvm_hlt_guest() -> Result<(), String> {
                 return Err(fail("KVM_RUN"));
             }
             if reason != KVM_EXIT_HLT {
-                return Err(format!("a test guest on /dev/kvm stopped with exit reason {reason} instead of a halt"));
+                return Err(format!(
+                    "a test guest on /dev/kvm stopped with exit reason {reason} instead of a halt"
+                ));
             }
             Ok(())
         })();

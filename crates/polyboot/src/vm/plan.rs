@@ -150,7 +150,11 @@ impl Plan {
             (Accel::Tcg, Some(why)) => format!("TCG, no KVM: {why}"),
             (Accel::Tcg, None) => "TCG".to_string(),
         };
-        let writes = if self.snapshot { "snapshot: writes are discarded" } else { "WRITES GO TO THE TARGET" };
+        let writes = if self.snapshot {
+            "snapshot: writes are discarded"
+        } else {
+            "WRITES GO TO THE TARGET"
+        };
         format!(
             "{} ({}) as {}, {firmware}, {accel}, {} MiB, {writes}",
             self.target.display(),
@@ -204,12 +208,24 @@ pub fn plan(req: &Request, target: &TargetInfo, host: &Host, run_dir: &Path) -> 
     }
     // The serial console always goes through polyboot (a socket QEMU waits on before running
     // the guest, so nothing is lost): it echoes it, logs it, watches it and types into it.
-    push(&["-chardev", &format!("socket,id=serial0,path={},server=on,wait=on", escape(&run("serial.sock")))]);
+    push(&[
+        "-chardev",
+        &format!("socket,id=serial0,path={},server=on,wait=on", escape(&run("serial.sock"))),
+    ]);
     push(&["-serial", "chardev:serial0"]);
     let ovmf_vars = match req.firmware {
         Firmware::Uefi => {
-            push(&["-drive", &format!("if=pflash,format=raw,unit=0,readonly=on,file={}", escape(&host.ovmf_code.to_string_lossy()))]);
-            push(&["-drive", &format!("if=pflash,format=raw,unit=1,file={}", escape(&run("OVMF_VARS.fd")))]);
+            push(&[
+                "-drive",
+                &format!(
+                    "if=pflash,format=raw,unit=0,readonly=on,file={}",
+                    escape(&host.ovmf_code.to_string_lossy())
+                ),
+            ]);
+            push(&[
+                "-drive",
+                &format!("if=pflash,format=raw,unit=1,file={}", escape(&run("OVMF_VARS.fd"))),
+            ]);
             Some(host.ovmf_vars.clone())
         }
         Firmware::Bios => None,
@@ -217,7 +233,10 @@ pub fn plan(req: &Request, target: &TargetInfo, host: &Host, run_dir: &Path) -> 
     let file = escape(&target.path.to_string_lossy());
     let attached_as = match &target.kind {
         TargetKind::Iso => {
-            push(&["-drive", &format!("if=none,id=cd0,format=raw,media=cdrom,readonly=on,file={file}")]);
+            push(&[
+                "-drive",
+                &format!("if=none,id=cd0,format=raw,media=cdrom,readonly=on,file={file}"),
+            ]);
             push(&["-device", "ide-cd,drive=cd0,bootindex=0"]);
             "cdrom"
         }
@@ -289,9 +308,12 @@ fn check_device(disk: &DiskInfo, snapshot: bool) -> Result<()> {
 pub fn preselect(wanted: &str, images: &[ImageEntry], firmware: Firmware) -> Result<Preselect> {
     let norm = format!("/{}", wanted.trim_start_matches('/'));
     let lower = wanted.trim_start_matches('/').to_lowercase();
-    let exact: Vec<&ImageEntry> = images.iter().filter(|i| i.path.eq_ignore_ascii_case(&norm)).collect();
-    let by_name: Vec<&ImageEntry> = images.iter().filter(|i| i.name.eq_ignore_ascii_case(wanted)).collect();
-    let by_part: Vec<&ImageEntry> = images.iter().filter(|i| i.path.to_lowercase().contains(&lower)).collect();
+    let exact: Vec<&ImageEntry> =
+        images.iter().filter(|i| i.path.eq_ignore_ascii_case(&norm)).collect();
+    let by_name: Vec<&ImageEntry> =
+        images.iter().filter(|i| i.name.eq_ignore_ascii_case(wanted)).collect();
+    let by_part: Vec<&ImageEntry> =
+        images.iter().filter(|i| i.path.to_lowercase().contains(&lower)).collect();
     let found = [exact, by_name, by_part].into_iter().find(|m| !m.is_empty()).unwrap_or_default();
     let listed = || images.iter().map(|i| i.path.as_str()).collect::<Vec<_>>().join(", ");
     let image = match found.as_slice() {
@@ -310,7 +332,9 @@ pub fn preselect(wanted: &str, images: &[ImageEntry], firmware: Firmware) -> Res
         menu.key(Key::Char(c));
     }
     let chosen = match menu.key(Key::Enter) {
-        Action::Boot(i) | Action::ShowReason(i) => menu.items().get(i).and_then(|item| item.image()).map(|e| e.path.clone()),
+        Action::Boot(i) | Action::ShowReason(i) => {
+            menu.items().get(i).and_then(|item| item.image()).map(|e| e.path.clone())
+        }
         _ => None,
     };
     if chosen.as_deref() != Some(image.path.as_str()) {
@@ -329,7 +353,8 @@ fn escape(value: &str) -> String {
 }
 
 fn shell_quote(arg: &str) -> String {
-    if !arg.is_empty() && arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=,:+@%".contains(c)) {
+    if !arg.is_empty() && arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=,:+@%".contains(c))
+    {
         arg.to_string()
     } else {
         format!("'{}'", arg.replace('\'', "'\\''"))
@@ -383,7 +408,10 @@ mod tests {
     fn drive(images: &[&str]) -> TargetInfo {
         TargetInfo {
             path: "/tmp/drive.img".into(),
-            kind: TargetKind::Drive { sector_size: 512, images: images.iter().map(|p| entry(p)).collect() },
+            kind: TargetKind::Drive {
+                sector_size: 512,
+                images: images.iter().map(|p| entry(p)).collect(),
+            },
             device: None,
         }
     }
@@ -409,7 +437,12 @@ mod tests {
             partitions: Vec::new(),
             holders: Vec::new(),
             mounted: if mounted {
-                vec![MountInfo { device: "sdb1".into(), source: "/dev/sdb1".into(), mount_point: "/media/x".into(), fs_type: "exfat".into() }]
+                vec![MountInfo {
+                    device: "sdb1".into(),
+                    source: "/dev/sdb1".into(),
+                    mount_point: "/media/x".into(),
+                    fs_type: "exfat".into(),
+                }]
             } else {
                 Vec::new()
             },
@@ -423,12 +456,18 @@ mod tests {
 
     #[test]
     fn a_drive_is_a_usb_stick_under_ovmf_with_a_private_vars_copy_and_snapshot() {
-        let p = plan(&req(), &drive(&["/ipxe.iso"]), &host(false, false), Path::new("/run/x")).unwrap();
+        let p =
+            plan(&req(), &drive(&["/ipxe.iso"]), &host(false, false), Path::new("/run/x")).unwrap();
         let a = args(&p);
         assert_eq!(p.qemu[0], "qemu-system-x86_64");
         assert!(a.contains("-accel tcg"), "{a}");
         assert!(!a.contains("kvm"), "{a}");
-        assert!(a.contains("if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd"), "{a}");
+        assert!(
+            a.contains(
+                "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd"
+            ),
+            "{a}"
+        );
         assert!(a.contains("if=pflash,format=raw,unit=1,file=/run/x/OVMF_VARS.fd"), "{a}");
         assert_eq!(p.ovmf_vars.as_deref(), Some(Path::new("/usr/share/OVMF/OVMF_VARS_4M.fd")));
         assert!(a.contains("-device qemu-xhci,id=xhci"), "{a}");
@@ -438,7 +477,11 @@ mod tests {
         assert!(a.contains("-m 2048"), "{a}");
         assert!(a.contains("socket,id=serial0,path=/run/x/serial.sock,server=on,wait=on"), "{a}");
         assert_eq!(p.accelerator, Accel::Tcg);
-        assert!(p.summary().contains("TCG, no KVM: the CPU offers no vmx / svm"), "{}", p.summary());
+        assert!(
+            p.summary().contains("TCG, no KVM: the CPU offers no vmx / svm"),
+            "{}",
+            p.summary()
+        );
         assert!(p.summary().contains("as a USB stick, UEFI (OVMF)"), "{}", p.summary());
     }
 
@@ -448,9 +491,12 @@ mod tests {
         assert!(args(&p).contains("-accel kvm -cpu host"));
         assert_eq!(p.accelerator, Accel::Kvm);
         let forced = Request { accel: AccelChoice::Tcg, ..req() };
-        assert!(args(&plan(&forced, &drive(&[]), &host(true, false), Path::new("/r")).unwrap()).contains("-accel tcg"));
+        assert!(args(&plan(&forced, &drive(&[]), &host(true, false), Path::new("/r")).unwrap())
+            .contains("-accel tcg"));
         let want_kvm = Request { accel: AccelChoice::Kvm, ..req() };
-        let err = plan(&want_kvm, &drive(&[]), &host(false, false), Path::new("/r")).unwrap_err().to_string();
+        let err = plan(&want_kvm, &drive(&[]), &host(false, false), Path::new("/r"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("KVM does not work here: the CPU offers no vmx / svm"), "{err}");
     }
 
@@ -462,21 +508,37 @@ mod tests {
         assert!(!a.contains("pflash"), "{a}");
         assert!(!a.contains("-snapshot"), "{a}");
         assert!(p.ovmf_vars.is_none());
-        assert!(p.summary().contains("BIOS (SeaBIOS)") && p.summary().contains("WRITES GO TO THE TARGET"));
+        assert!(
+            p.summary().contains("BIOS (SeaBIOS)")
+                && p.summary().contains("WRITES GO TO THE TARGET")
+        );
     }
 
     #[test]
     fn bare_iso_is_a_cdrom_and_bare_img_a_usb_disk() {
-        let p = plan(&req(), &file("/x/ipxe.iso", TargetKind::Iso), &host(false, false), Path::new("/r")).unwrap();
+        let p = plan(
+            &req(),
+            &file("/x/ipxe.iso", TargetKind::Iso),
+            &host(false, false),
+            Path::new("/r"),
+        )
+        .unwrap();
         let a = args(&p);
         assert!(a.contains("-drive if=none,id=cd0,format=raw,media=cdrom,readonly=on,file=/x/ipxe.iso -device ide-cd,drive=cd0,bootindex=0"), "{a}");
         assert!(!a.contains("usb-storage"), "{a}");
         assert_eq!(p.attached_as, "cdrom");
-        let p = plan(&req(), &file("/x/a.img", TargetKind::Disk), &host(false, false), Path::new("/r")).unwrap();
+        let p =
+            plan(&req(), &file("/x/a.img", TargetKind::Disk), &host(false, false), Path::new("/r"))
+                .unwrap();
         assert!(args(&p).contains("usb-storage,bus=xhci.0,drive=stick"));
-        let err = plan(&Request { image: Some("a".into()), ..req() }, &file("/x/a.iso", TargetKind::Iso), &host(false, false), Path::new("/r"))
-            .unwrap_err()
-            .to_string();
+        let err = plan(
+            &Request { image: Some("a".into()), ..req() },
+            &file("/x/a.iso", TargetKind::Iso),
+            &host(false, false),
+            Path::new("/r"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("not a polyboot drive"), "{err}");
     }
 
@@ -495,7 +557,13 @@ mod tests {
         let p = plan(&req(), &drive(&[]), &host(false, true), Path::new("/r")).unwrap();
         assert_eq!(p.console, Console::Window("gtk".into()));
         assert!(args(&p).contains("-display gtk"));
-        let p = plan(&Request { serial: true, ..req() }, &drive(&[]), &host(false, true), Path::new("/r")).unwrap();
+        let p = plan(
+            &Request { serial: true, ..req() },
+            &drive(&[]),
+            &host(false, true),
+            Path::new("/r"),
+        )
+        .unwrap();
         assert_eq!(p.console, Console::Terminal);
         assert!(args(&p).contains("-display none"));
         let p = plan(&req(), &drive(&[]), &host(false, false), Path::new("/r")).unwrap();
@@ -535,7 +603,10 @@ mod tests {
         assert!(err.contains("matches several images"), "{err}");
         let err = preselect("nope.iso", &images, Firmware::Uefi).unwrap_err().to_string();
         assert!(err.contains("no such image") && err.contains("/samples/ipxe.img"), "{err}");
-        assert!(preselect("x", &[], Firmware::Uefi).unwrap_err().to_string().contains("lists no images"));
+        assert!(preselect("x", &[], Firmware::Uefi)
+            .unwrap_err()
+            .to_string()
+            .contains("lists no images"));
     }
 
     #[test]
@@ -544,7 +615,13 @@ mod tests {
         assert_eq!(parse_memory("512M"), Ok(512));
         assert_eq!(parse_memory("768"), Ok(768));
         assert!(parse_memory("lots").is_err());
-        let err = plan(&Request { memory_mib: 16, ..req() }, &drive(&[]), &host(false, false), Path::new("/r")).unwrap_err();
+        let err = plan(
+            &Request { memory_mib: 16, ..req() },
+            &drive(&[]),
+            &host(false, false),
+            Path::new("/r"),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("too little"));
     }
 

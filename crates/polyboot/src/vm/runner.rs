@@ -127,10 +127,17 @@ enum Typing {
 
 /// Runs the plan to its end. `run_dir` is the private directory the plan's paths point into;
 /// `log_dir` (when given) keeps the serial log, the command line and QEMU's stderr.
-pub fn run(plan: &Plan, run_dir: &Path, log_dir: Option<&Path>, echo: Echo, keys_from_stdin: bool) -> Result<Outcome> {
+pub fn run(
+    plan: &Plan,
+    run_dir: &Path,
+    log_dir: Option<&Path>,
+    echo: Echo,
+    keys_from_stdin: bool,
+) -> Result<Outcome> {
     if let Some(vars) = &plan.ovmf_vars {
-        std::fs::copy(vars, run_dir.join("OVMF_VARS.fd"))
-            .with_context(|| format!("copying the UEFI variable store {} (Debian package ovmf)", vars.display()))?;
+        std::fs::copy(vars, run_dir.join("OVMF_VARS.fd")).with_context(|| {
+            format!("copying the UEFI variable store {} (Debian package ovmf)", vars.display())
+        })?;
     }
     let logs = log_dir.unwrap_or(run_dir);
     std::fs::create_dir_all(logs).with_context(|| format!("creating {}", logs.display()))?;
@@ -159,7 +166,8 @@ pub fn run(plan: &Plan, run_dir: &Path, log_dir: Option<&Path>, echo: Echo, keys
             Ok(())
         });
     }
-    let child = cmd.spawn().context("cannot start qemu-system-x86_64 (Debian package qemu-system-x86)")?;
+    let child =
+        cmd.spawn().context("cannot start qemu-system-x86_64 (Debian package qemu-system-x86)")?;
     let mut qemu = Qemu(child);
     let started = Instant::now();
     let stderr_tail = || {
@@ -259,7 +267,12 @@ pub fn run(plan: &Plan, run_dir: &Path, log_dir: Option<&Path>, echo: Echo, keys
         {
             let bytes = serial.bytes.lock().unwrap();
             // Look only at what arrived since the last pass (markers may straddle chunks).
-            let longest = [plan.menu_ready, plan.expect.as_deref()].iter().flatten().map(|m| m.len()).max().unwrap_or(0);
+            let longest = [plan.menu_ready, plan.expect.as_deref()]
+                .iter()
+                .flatten()
+                .map(|m| m.len())
+                .max()
+                .unwrap_or(0);
             let from = scanned.saturating_sub(longest);
             if let (None, Some(ready)) = (out.menu_seconds, plan.menu_ready) {
                 if find(&bytes, ready.as_bytes(), from).is_some() {
@@ -303,7 +316,10 @@ pub fn run(plan: &Plan, run_dir: &Path, log_dir: Option<&Path>, echo: Echo, keys
         if let Some(keys) = send {
             to_guest.write_all(&keys).context("typing into the serial console")?;
             if keys == b"\r" {
-                eprint!("\r\npolyboot: typed {:?} and Enter into the menu\r\n", plan.preselect.as_ref().map_or("", |p| p.typed.as_str()));
+                eprint!(
+                    "\r\npolyboot: typed {:?} and Enter into the menu\r\n",
+                    plan.preselect.as_ref().map_or("", |p| p.typed.as_str())
+                );
             }
             continue;
         }

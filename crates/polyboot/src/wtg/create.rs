@@ -204,14 +204,8 @@ pub fn create(
     output: &mut impl Write,
 ) -> Result<CreateReport> {
     // 1. Refusals: nothing is written until the plan is made and confirmed.
-    let Planned {
-        source,
-        edition,
-        plan,
-        target,
-        disk_bytes,
-        mut report,
-    } = plan_create(view, opts, output)?;
+    let Planned { source, edition, plan, target, disk_bytes, mut report } =
+        plan_create(view, opts, output)?;
     if opts.dry_run {
         writeln!(output, "dry run: nothing written")?;
         return Ok(report);
@@ -282,7 +276,11 @@ struct Planned {
 
 /// Step 1: open the image, choose the edition, check the target and the customizations, make
 /// the layout and show it. Nothing is written.
-fn plan_create(view: &SystemView, opts: &CreateOptions, output: &mut impl Write) -> Result<Planned> {
+fn plan_create(
+    view: &SystemView,
+    opts: &CreateOptions,
+    output: &mut impl Write,
+) -> Result<Planned> {
     let source = source::open(&opts.image)?;
     let edition = choose(&source, opts.selection.as_ref())?;
     let (disk_bytes, sector_size, target) = target_disk(view, opts)?;
@@ -307,14 +305,7 @@ fn plan_create(view: &SystemView, opts: &CreateOptions, output: &mut impl Write)
         edition.index,
         source.first().describe()
     )?;
-    Ok(Planned {
-        source,
-        edition,
-        plan,
-        target,
-        disk_bytes,
-        report,
-    })
+    Ok(Planned { source, edition, plan, target, disk_bytes, report })
 }
 
 /// The disk's size and sector size, and the checked target (`None` for a VHD / VHDX).
@@ -324,10 +315,7 @@ fn target_disk(view: &SystemView, opts: &CreateOptions) -> Result<(u64, u64, Opt
             let target = device::check_erasable(
                 view,
                 &opts.target,
-                &Policy {
-                    force: opts.force,
-                    min_size: 0,
-                },
+                &Policy { force: opts.force, min_size: 0 },
             )?;
             let (bytes, ss) = match &target {
                 Target::ImageFile { exists, size, path } => match (opts.size, exists) {
@@ -352,21 +340,9 @@ fn target_disk(view: &SystemView, opts: &CreateOptions) -> Result<(u64, u64, Opt
             (bytes, ss, Some(target))
         }
         Container::Vhd | Container::Vhdx => {
-            let what = if opts.container == Container::Vhd {
-                "--vhd"
-            } else {
-                "--vhdx"
-            };
-            if view
-                .block_device_number(&opts.target)
-                .ok()
-                .flatten()
-                .is_some()
-            {
-                bail!(
-                    "{what} writes a file: {} is a block device",
-                    opts.target.display()
-                );
+            let what = if opts.container == Container::Vhd { "--vhd" } else { "--vhdx" };
+            if view.block_device_number(&opts.target).ok().flatten().is_some() {
+                bail!("{what} writes a file: {} is a block device", opts.target.display());
             }
             let Some(size) = opts.size else {
                 bail!("{what}: give the virtual disk's size with --size (e.g. --size 32G)");
@@ -403,10 +379,7 @@ fn plan_layout(
     sector_size: u64,
 ) -> Result<WtgPlan> {
     let sector = SectorSize::from_bytes(sector_size).with_context(|| {
-        format!(
-            "{}: {sector_size}-byte sectors are not supported",
-            opts.target.display()
-        )
+        format!("{}: {sector_size}-byte sectors are not supported", opts.target.display())
     })?;
     if disk_bytes % sector_size != 0 {
         bail!("the disk size {disk_bytes} is not a multiple of the {sector_size}-byte sector size");
@@ -470,8 +443,7 @@ fn prepare_work_file(
             .write(true)
             .open(&work)
             .with_context(|| format!("creating {}", work.display()))?;
-        f.set_len(disk_bytes)
-            .with_context(|| format!("sizing {}", work.display()))?;
+        f.set_len(disk_bytes).with_context(|| format!("sizing {}", work.display()))?;
     }
     Ok(work)
 }
@@ -586,12 +558,7 @@ fn install_bios_loader(plan: &WtgPlan, dev: &FileDevice, report: &mut CreateRepo
     // Stage 1 right after sector 0, in the gap before the first partition.
     let at = ss;
     let stage1 = code.stage1_sectors(ss);
-    let first = plan
-        .partitions
-        .iter()
-        .map(|p| p.offset_bytes)
-        .min()
-        .unwrap_or(0);
+    let first = plan.partitions.iter().map(|p| p.offset_bytes).min().unwrap_or(0);
     if at + stage1.len() as u64 > first {
         bail!(
             "the Windows To Go BIOS loader ({} bytes) does not fit the {} bytes before the first partition",
@@ -600,12 +567,8 @@ fn install_bios_loader(plan: &WtgPlan, dev: &FileDevice, report: &mut CreateRepo
         );
     }
     let stage0 = code.stage0_for(ss, at)?;
-    dev.file()
-        .write_all_at_ctx(&stage1, at)
-        .context("writing the BIOS loader's stage 1")?;
-    dev.file()
-        .write_all_at_ctx(&stage0, 0)
-        .context("writing the MBR boot code")?;
+    dev.file().write_all_at_ctx(&stage1, at).context("writing the BIOS loader's stage 1")?;
+    dev.file().write_all_at_ctx(&stage0, 0).context("writing the MBR boot code")?;
     report.notes.push(format!(
         "BIOS boot: polyboot's own loader (no Microsoft code) is in the MBR and the {} bytes after it; \
          it starts \\bootmgr from the active NTFS partition in place of Windows' NT6 boot record",
@@ -676,11 +639,7 @@ fn report_for(
             })
             .collect(),
         required_windows_bytes: plan.required_windows_bytes,
-        firmware: if gpt {
-            vec!["uefi"]
-        } else {
-            vec!["uefi", "bios"]
-        },
+        firmware: if gpt { vec!["uefi"] } else { vec!["uefi", "bios"] },
         written: false,
         applied_bytes: 0,
         apply_seconds: 0.0,
@@ -691,10 +650,7 @@ fn report_for(
 fn run_tool(cmd: &mut Command, what: &str) -> Result<()> {
     let out = cmd.output().with_context(|| format!("running {what}"))?;
     if !out.status.success() {
-        bail!(
-            "{what} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        bail!("{what} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
     }
     Ok(())
 }
@@ -765,18 +721,12 @@ fn format_and_apply(
     )?;
     let mut applied = 0u64;
     let started = Instant::now();
-    super::apply(
-        source,
-        edition.index,
-        lo.path(),
-        cancel,
-        &mut |p: Progress| {
-            if p.phase == Phase::Data {
-                applied = p.done;
-            }
-            progress(p)
-        },
-    )?;
+    super::apply(source, edition.index, lo.path(), cancel, &mut |p: Progress| {
+        if p.phase == Phase::Data {
+            applied = p.done;
+        }
+        progress(p)
+    })?;
     Ok((applied, started.elapsed().as_secs_f64()))
 }
 
@@ -793,11 +743,7 @@ fn check_boot_files(root: &Path, edition: &Edition, plan: &WtgPlan) -> Result<()
     }
     let mut missing: Vec<&str> = uefi_needed
         .iter()
-        .chain(if plan.scheme == WtgScheme::Mbr {
-            &bios_needed[..]
-        } else {
-            &[]
-        })
+        .chain(if plan.scheme == WtgScheme::Mbr { &bios_needed[..] } else { &[] })
         .chain(std::iter::once(&SYSTEM_HIVE))
         .copied()
         .filter(|f| find_ci(root, f).is_none())
@@ -825,9 +771,7 @@ fn set_system_policy(root: &Path, opts: &CreateOptions, ts: u64) -> Result<()> {
     }
     regf::set_portable_workspace_policy(&mut hive, opts.internal_disks_offline, ts)
         .map_err(|e| anyhow::anyhow!("setting the portable-workspace policy: {e}"))?;
-    let new = hive
-        .to_bytes()
-        .map_err(|e| anyhow::anyhow!("writing the SYSTEM hive: {e}"))?;
+    let new = hive.to_bytes().map_err(|e| anyhow::anyhow!("writing the SYSTEM hive: {e}"))?;
     std::fs::write(&sys_path, new).with_context(|| format!("writing {SYSTEM_HIVE}"))?;
     Ok(())
 }
@@ -839,9 +783,7 @@ fn add_drivers(root: &Path, d: &Path, ts: u64, report: &mut CreateReport) -> Res
     let n = copy_tree(d, &dest)?;
     let infs = count_inf(d);
     if infs == 0 {
-        report
-            .notes
-            .push(format!("--drivers {}: no .inf file found", d.display()));
+        report.notes.push(format!("--drivers {}: no .inf file found", d.display()));
     }
     match find_ci(root, SOFTWARE_HIVE) {
         Some(p) => {
@@ -884,9 +826,8 @@ fn install_bios_boot_files(root: &Path, plan: &WtgPlan, edition: &Edition, ts: u
     // bootmgr (and bootnxt, in Windows 10 and later) live at the root of the partition.
     for name in ["bootmgr", "bootnxt"] {
         if let Some(found) = find_name_ci(&boot, name) {
-            std::fs::rename(boot.join(&found), root.join(&found)).with_context(|| {
-                format!("moving {found} to the root of the Windows partition")
-            })?;
+            std::fs::rename(boot.join(&found), root.join(&found))
+                .with_context(|| format!("moving {found} to the root of the Windows partition"))?;
         }
     }
     if let Some(fonts) = find_ci(root, BOOT_FONTS_DIR) {
@@ -1018,26 +959,16 @@ fn build_esp(
         .find(|(p, _)| p.eq_ignore_ascii_case("EFI/Microsoft/Boot/bootmgfw.efi"))
         .map(|(_, d)| d.clone())
         .context("bootmgfw.efi missing from Windows\\Boot\\EFI")?;
-    files.push((
-        format!("EFI/Boot/{}", efi_fallback_name(edition.arch.as_deref())),
-        bootmgfw,
-    ));
-    let store = bcd::build_store(&store_config(
-        plan,
-        edition,
-        BcdFirmware::Uefi,
-        filetime_now(),
-    )?)
-    .map_err(|e| anyhow::anyhow!("building the UEFI BCD store: {e}"))?;
+    files.push((format!("EFI/Boot/{}", efi_fallback_name(edition.arch.as_deref())), bootmgfw));
+    let store = bcd::build_store(&store_config(plan, edition, BcdFirmware::Uefi, filetime_now())?)
+        .map_err(|e| anyhow::anyhow!("building the UEFI BCD store: {e}"))?;
     files.push(("EFI/Microsoft/Boot/BCD".into(), store));
 
     let e = plan.esp();
     let lo = LoopDevice::map_rw(work, e.offset_bytes, e.size_bytes).context("mapping the ESP")?;
     esp::format(lo.path(), plan.sector_size.bytes(), e.first_lba, "SYSTEM")?;
     esp::write_files(lo.path(), &files)?;
-    report
-        .notes
-        .push(format!("{} files written to the ESP", files.len()));
+    report.notes.push(format!("{} files written to the ESP", files.len()));
     Ok(())
 }
 
@@ -1117,9 +1048,6 @@ mod tests {
         assert!(check_cancel(Some(&c)).is_ok());
         assert!(check_cancel(None).is_ok());
         c.store(true, std::sync::atomic::Ordering::Relaxed);
-        assert!(check_cancel(Some(&c))
-            .unwrap_err()
-            .to_string()
-            .contains("cancelled"));
+        assert!(check_cancel(Some(&c)).unwrap_err().to_string().contains("cancelled"));
     }
 }

@@ -65,22 +65,15 @@ fn write_all<T: fatfs::ReadWriteSeek>(root: &fatfs::Dir<'_, T>, files: &FileList
             let parts: Vec<&str> = path.split('/').collect();
             let mut dir = String::new();
             for p in &parts[..parts.len() - 1] {
-                dir = if dir.is_empty() {
-                    p.to_string()
-                } else {
-                    format!("{dir}/{p}")
-                };
+                dir = if dir.is_empty() { p.to_string() } else { format!("{dir}/{p}") };
                 if root.open_dir(&dir).is_err() {
-                    root.create_dir(&dir)
-                        .with_context(|| format!("creating {dir} on the ESP"))?;
+                    root.create_dir(&dir).with_context(|| format!("creating {dir} on the ESP"))?;
                 }
             }
-            let mut f = root
-                .create_file(path)
-                .with_context(|| format!("creating {path} on the ESP"))?;
+            let mut f =
+                root.create_file(path).with_context(|| format!("creating {path} on the ESP"))?;
             f.truncate()?;
-            f.write_all(data)
-                .with_context(|| format!("writing {path} on the ESP"))?;
+            f.write_all(data).with_context(|| format!("writing {path} on the ESP"))?;
             f.flush()?;
         }
     }
@@ -99,8 +92,7 @@ fn device_len(file: &File) -> Result<u64> {
 /// cluster-chain directories).
 fn repair_dot_entries(file: &File) -> Result<()> {
     let mut bs = [0u8; BOOT_SECTOR_LEN];
-    file.read_exact_at(&mut bs, 0)
-        .context("reading the ESP's boot sector")?;
+    file.read_exact_at(&mut bs, 0).context("reading the ESP's boot sector")?;
     let g = Geometry::parse(&bs)
         .ok()
         .filter(|g| g.fat_type == FatType::Fat32)

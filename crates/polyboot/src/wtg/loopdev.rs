@@ -60,10 +60,7 @@ impl LoopDevice {
         }
         let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
         if !path.starts_with("/dev/") {
-            bail!(
-                "losetup printed no device: {:?}",
-                String::from_utf8_lossy(&out.stdout)
-            );
+            bail!("losetup printed no device: {:?}", String::from_utf8_lossy(&out.stdout));
         }
         Ok(LoopDevice { path })
     }
@@ -92,16 +89,9 @@ impl LoopDevice {
 impl Drop for LoopDevice {
     fn drop(&mut self) {
         // Best effort: a failure leaves a read-only loop device behind, named in the message.
-        match Command::new("losetup")
-            .arg("--detach")
-            .arg(&self.path)
-            .status()
-        {
+        match Command::new("losetup").arg("--detach").arg(&self.path).status() {
             Ok(s) if s.success() => self.wait_gone(),
-            _ => eprintln!(
-                "polyboot: warning: could not detach {}",
-                self.path.display()
-            ),
+            _ => eprintln!("polyboot: warning: could not detach {}", self.path.display()),
         }
     }
 }

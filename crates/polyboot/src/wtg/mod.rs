@@ -197,11 +197,8 @@ fn run_create(args: WtgCreateArgs) -> Result<()> {
     let stdin = std::io::stdin();
     let interactive = stdin.is_terminal();
     // With --json, stdout carries only the report: the dialogue and plan go to stderr.
-    let mut dialogue: Box<dyn std::io::Write> = if args.json {
-        Box::new(std::io::stderr())
-    } else {
-        Box::new(std::io::stdout())
-    };
+    let mut dialogue: Box<dyn std::io::Write> =
+        if args.json { Box::new(std::io::stderr()) } else { Box::new(std::io::stdout()) };
     let report = create::create(
         &crate::device::SystemView::host(),
         &opts,
@@ -234,11 +231,7 @@ fn run_editions(args: WtgEditionsArgs) -> Result<()> {
         (Some(p), None) => format!("{p} in {}", report.image),
         _ => report.image.clone(),
     };
-    let parts = if report.parts > 1 {
-        format!(", {} parts", report.parts)
-    } else {
-        String::new()
-    };
+    let parts = if report.parts > 1 { format!(", {} parts", report.parts) } else { String::new() };
     let solid = if report.solid { " solid" } else { "" };
     println!(
         "{what}: {} ({}{solid}{parts}), {}",

@@ -31,10 +31,7 @@ impl NtfsMount {
             );
         }
         let path = dir.path().to_path_buf();
-        Ok(NtfsMount {
-            dir: Some(dir),
-            path,
-        })
+        Ok(NtfsMount { dir: Some(dir), path })
     }
 
     pub fn root(&self) -> &Path {
@@ -51,10 +48,7 @@ impl NtfsMount {
 }
 
 fn umount(path: &Path) -> Result<()> {
-    let out = Command::new("umount")
-        .arg(path)
-        .output()
-        .context("running umount")?;
+    let out = Command::new("umount").arg(path).output().context("running umount")?;
     if !out.status.success() {
         bail!(
             "could not unmount {}: {}",
@@ -90,11 +84,7 @@ pub fn find_ci(root: &Path, rel: &str) -> Option<PathBuf> {
         let found = std::fs::read_dir(&p)
             .ok()?
             .filter_map(|e| e.ok())
-            .find(|e| {
-                e.file_name()
-                    .to_str()
-                    .is_some_and(|n| n.eq_ignore_ascii_case(comp))
-            })?;
+            .find(|e| e.file_name().to_str().is_some_and(|n| n.eq_ignore_ascii_case(comp)))?;
         p = found.path();
     }
     Some(p)

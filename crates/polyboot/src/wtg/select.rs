@@ -37,10 +37,9 @@ impl From<&ImageInfo> for Edition {
             edition: i.edition().map(str::to_string),
             version: i.version.map(|v| v.to_string()).filter(|v| !v.is_empty()),
             build: i.version.and_then(|v| v.build),
-            arch: i.arch.map(|a| {
-                i.arch_name()
-                    .map_or_else(|| format!("unknown ({a})"), str::to_string)
-            }),
+            arch: i
+                .arch
+                .map(|a| i.arch_name().map_or_else(|| format!("unknown ({a})"), str::to_string)),
             installation_type: i.installation_type.clone(),
             language: i.default_language.clone(),
             total_bytes: i.total_bytes,
@@ -72,19 +71,9 @@ pub enum Selection {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SelectError {
     NoEditions,
-    IndexOutOfRange {
-        index: u32,
-        list: String,
-        count: usize,
-    },
-    NoMatch {
-        name: String,
-        list: String,
-    },
-    Ambiguous {
-        name: String,
-        matches: String,
-    },
+    IndexOutOfRange { index: u32, list: String, count: usize },
+    NoMatch { name: String, list: String },
+    Ambiguous { name: String, matches: String },
 }
 
 impl fmt::Display for SelectError {
@@ -132,40 +121,23 @@ pub fn select<'a>(editions: &'a [Edition], sel: &Selection) -> Result<&'a Editio
     }
     let all: Vec<&Edition> = editions.iter().collect();
     match sel {
-        Selection::Index(i) => {
-            editions
-                .iter()
-                .find(|e| e.index == *i)
-                .ok_or_else(|| SelectError::IndexOutOfRange {
-                    index: *i,
-                    list: list(&all),
-                    count: editions.len(),
-                })
-        }
+        Selection::Index(i) => editions.iter().find(|e| e.index == *i).ok_or_else(|| {
+            SelectError::IndexOutOfRange { index: *i, list: list(&all), count: editions.len() }
+        }),
         Selection::Edition(name) => {
             let eq = |s: &Option<String>| {
-                s.as_deref()
-                    .is_some_and(|s| s.eq_ignore_ascii_case(name.trim()))
+                s.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(name.trim()))
             };
             let by_id: Vec<&Edition> = editions.iter().filter(|e| eq(&e.edition)).collect();
             let matches = if by_id.is_empty() {
-                editions
-                    .iter()
-                    .filter(|e| eq(&e.name) || eq(&e.display_name))
-                    .collect()
+                editions.iter().filter(|e| eq(&e.name) || eq(&e.display_name)).collect()
             } else {
                 by_id
             };
             match matches[..] {
                 [one] => Ok(one),
-                [] => Err(SelectError::NoMatch {
-                    name: name.clone(),
-                    list: list(&all),
-                }),
-                _ => Err(SelectError::Ambiguous {
-                    name: name.clone(),
-                    matches: list(&matches),
-                }),
+                [] => Err(SelectError::NoMatch { name: name.clone(), list: list(&all) }),
+                _ => Err(SelectError::Ambiguous { name: name.clone(), matches: list(&matches) }),
             }
         }
     }
@@ -206,18 +178,8 @@ mod tests {
     fn by_index_and_edition() {
         let eds = sample();
         assert_eq!(select(&eds, &Selection::Index(3)).unwrap().index, 3);
-        assert_eq!(
-            select(&eds, &Selection::Edition("professional".into()))
-                .unwrap()
-                .index,
-            2
-        );
-        assert_eq!(
-            select(&eds, &Selection::Edition("Windows 10 Home".into()))
-                .unwrap()
-                .index,
-            1
-        );
+        assert_eq!(select(&eds, &Selection::Edition("professional".into())).unwrap().index, 2);
+        assert_eq!(select(&eds, &Selection::Edition("Windows 10 Home".into())).unwrap().index, 1);
     }
 
     #[test]
@@ -230,9 +192,7 @@ mod tests {
              3 Windows 10 Pro N (ProfessionalN), 4 Windows 10 Education (Education)"
         );
         assert!(select(&eds, &Selection::Index(0)).is_err());
-        let e = select(&eds, &Selection::Edition("Enterprise".into()))
-            .unwrap_err()
-            .to_string();
+        let e = select(&eds, &Selection::Edition("Enterprise".into())).unwrap_err().to_string();
         assert!(
             e.starts_with("no edition named \"Enterprise\": the image has 1 Windows 10 Home"),
             "{e}"
@@ -242,10 +202,7 @@ mod tests {
         let e = select(&dup, &Selection::Edition("Professional".into())).unwrap_err();
         assert!(matches!(e, SelectError::Ambiguous { .. }), "{e}");
         assert!(e.to_string().contains("--index"));
-        assert_eq!(
-            select(&[], &Selection::Index(1)),
-            Err(SelectError::NoEditions)
-        );
+        assert_eq!(select(&[], &Selection::Index(1)), Err(SelectError::NoEditions));
         let one = &sample()[..1];
         assert!(select(one, &Selection::Index(2))
             .unwrap_err()

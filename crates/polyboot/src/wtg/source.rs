@@ -105,12 +105,8 @@ fn read_info<R: ReadAt>(what: &str, dev: &mut R) -> Result<WimInfo> {
 }
 
 fn open_host_wim(path: &Path, mut dev: FileDevice) -> Result<ImageSource> {
-    let first = Part {
-        host_path: path.to_path_buf(),
-        iso_path: None,
-        iso_member: None,
-        size: dev.size(),
-    };
+    let first =
+        Part { host_path: path.to_path_buf(), iso_path: None, iso_member: None, size: dev.size() };
     let info = read_info(&first.describe(), &mut dev)?;
     let hdr = &info.header;
     if hdr.part_number != 1 {
@@ -136,12 +132,7 @@ fn open_host_wim(path: &Path, mut dev: FileDevice) -> Result<ImageSource> {
                 p.display()
             )
         })?;
-        let part = Part {
-            host_path: p,
-            iso_path: None,
-            iso_member: None,
-            size: d.size(),
-        };
+        let part = Part { host_path: p, iso_path: None, iso_member: None, size: d.size() };
         check_part(&part.describe(), &mut d, &info, n)?;
         parts.push(part);
     }
@@ -182,13 +173,10 @@ fn check_not_cut(part: &Part, iso_size: u64) -> Result<()> {
 /// Find the install image in the first tree (UDF before ISO 9660) that has one; later parts
 /// of a split set come from the same tree.
 fn open_in_iso(path: &Path, mut dev: FileDevice, trees: &IsoTrees) -> Result<ImageSource> {
-    let candidates: Vec<String> = wim::INSTALL_IMAGE_NAMES
-        .iter()
-        .map(|name| format!("{ISO_SOURCES_DIR}/{name}"))
-        .collect();
-    let found = trees
-        .find_first(&mut dev, &candidates)
-        .with_context(|| path.display().to_string())?;
+    let candidates: Vec<String> =
+        wim::INSTALL_IMAGE_NAMES.iter().map(|name| format!("{ISO_SOURCES_DIR}/{name}")).collect();
+    let found =
+        trees.find_first(&mut dev, &candidates).with_context(|| path.display().to_string())?;
     let Some(found) = found else {
         let udf_note = match &trees.udf_problem {
             Some(e) => format!(" (its UDF tree could not be read: {e})"),
@@ -224,16 +212,12 @@ fn open_in_iso(path: &Path, mut dev: FileDevice, trees: &IsoTrees) -> Result<Ima
     let mut parts = vec![first];
     for n in 2..=total {
         let p = format!("{ISO_SOURCES_DIR}/{}", wim::split_part_name(name, n));
-        let m = trees
-            .find_in(found.tree, &mut dev, &p)
-            .ok()
-            .flatten()
-            .with_context(|| {
-                format!(
-                    "{}: split image incomplete: {p} (part {n} of {total}) is missing",
-                    path.display()
-                )
-            })?;
+        let m = trees.find_in(found.tree, &mut dev, &p).ok().flatten().with_context(|| {
+            format!(
+                "{}: split image incomplete: {p} (part {n} of {total}) is missing",
+                path.display()
+            )
+        })?;
         let part = part(p, m.clone());
         check_not_cut(&part, dev.size())?;
         let mut file = m.reader(&mut dev).with_context(|| part.describe())?;

@@ -10,17 +10,11 @@ use std::path::Path;
 
 pub fn convert(raw: &Path, out: &Path, random: [u8; 48]) -> Result<()> {
     let src = std::fs::File::open(raw).with_context(|| format!("opening {}", raw.display()))?;
-    let size = src
-        .metadata()
-        .with_context(|| format!("reading the size of {}", raw.display()))?
-        .len();
+    let size =
+        src.metadata().with_context(|| format!("reading the size of {}", raw.display()))?.len();
     let g = VhdxGeometry::new(size, 512);
     let guid = |i: usize| Guid::from_random_bytes(random[i * 16..i * 16 + 16].try_into().unwrap());
-    let ids = VhdxIds {
-        file_write: guid(0),
-        data_write: guid(1),
-        disk_id: guid(2),
-    };
+    let ids = VhdxIds { file_write: guid(0), data_write: guid(1), disk_id: guid(2) };
     let dst = std::fs::OpenOptions::new()
         .create(true)
         .truncate(true)
@@ -44,8 +38,7 @@ pub fn convert(raw: &Path, out: &Path, random: [u8; 48]) -> Result<()> {
             vhdx::bat_entry(vhdx::PAYLOAD_BLOCK_NOT_PRESENT, 0)
         } else {
             // A whole block is written (the tail of a last partial block is zeros).
-            dst.write_all_at(&buf, next)
-                .with_context(|| format!("writing {}", out.display()))?;
+            dst.write_all_at(&buf, next).with_context(|| format!("writing {}", out.display()))?;
             let e = vhdx::bat_entry(vhdx::PAYLOAD_BLOCK_FULLY_PRESENT, next);
             next += g.block_size;
             e

@@ -27,7 +27,8 @@ pub fn efi_or_stand_in() -> PathBuf {
     let p = std::env::temp_dir().join("polyboot-test-fake.efi");
     // Written under a private name, then renamed: the other tests, running at the same time,
     // must never read a half-written file.
-    let tmp = p.with_extension(format!("efi.{}.{:?}", std::process::id(), std::thread::current().id()));
+    let tmp =
+        p.with_extension(format!("efi.{}.{:?}", std::process::id(), std::thread::current().id()));
     std::fs::write(&tmp, b"MZ not really an EFI app").unwrap();
     std::fs::rename(&tmp, &p).unwrap();
     p
@@ -40,5 +41,9 @@ pub fn run(args: &[&str]) -> (bool, String, String) {
         .env("POLYBOOT_EFI", efi_or_stand_in())
         .output()
         .unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
