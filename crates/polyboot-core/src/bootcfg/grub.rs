@@ -132,12 +132,7 @@ where
     L: FnMut(&str) -> Option<Vec<u8>>,
 {
     let mut out = Parsed::default();
-    let mut reader = Reader {
-        load: &mut load,
-        stack: Vec::new(),
-        files_read: 0,
-        bytes_read: 0,
-    };
+    let mut reader = Reader::new(&mut load);
     // Pass 1: read every file reachable (includes resolved with the variables known so
     // far), collecting commands and assignments.
     let mut vars = Vars::default();

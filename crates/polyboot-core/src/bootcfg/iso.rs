@@ -149,20 +149,13 @@ impl<D: ReadAt + ?Sized> IsoFiles<'_, D> {
             }
             r => r,
         };
-        match found {
-            Ok(e) if !e.is_dir() => match iso9660::read_to_vec(&mut *self.iso, &e, MAX_FILE_SIZE) {
-                Ok(d) => Some(d),
-                Err(err) => {
-                    self.read_errors.push(Warning {
-                        kind: WarningKind::ReadError,
-                        file: String::from(p),
-                        line: 0,
-                        detail: err.to_string(),
-                    });
-                    None
-                }
-            },
-            Ok(_) | Err(IsoError::NotFound) | Err(IsoError::NotADirectory) => None,
+        let read = match found {
+            Ok(e) if !e.is_dir() => iso9660::read_to_vec(&mut *self.iso, &e, MAX_FILE_SIZE),
+            Ok(_) | Err(IsoError::NotFound) | Err(IsoError::NotADirectory) => return None,
+            Err(err) => Err(err),
+        };
+        match read {
+            Ok(d) => Some(d),
             Err(err) => {
                 self.read_errors.push(Warning {
                     kind: WarningKind::ReadError,

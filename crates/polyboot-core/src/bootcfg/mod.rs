@@ -209,7 +209,17 @@ struct Reader<'l, L: FnMut(&str) -> Option<Vec<u8>>> {
     bytes_read: u64,
 }
 
-impl<L: FnMut(&str) -> Option<Vec<u8>>> Reader<'_, L> {
+impl<'l, L: FnMut(&str) -> Option<Vec<u8>>> Reader<'l, L> {
+    /// A reader that has read nothing yet.
+    fn new(load: &'l mut L) -> Self {
+        Reader {
+            load,
+            stack: Vec::new(),
+            files_read: 0,
+            bytes_read: 0,
+        }
+    }
+
     /// Load `path` for inclusion from `from:line`; warns and returns `None` on loops,
     /// limits and missing files.
     fn open(&mut self, out: &mut Parsed, path: &str, from: &str, line: usize) -> Option<String> {

@@ -38,12 +38,7 @@ where
     L: FnMut(&str) -> Option<Vec<u8>>,
 {
     let mut out = Parsed::default();
-    let mut reader = Reader {
-        load: &mut load,
-        stack: Vec::new(),
-        files_read: 0,
-        bytes_read: 0,
-    };
+    let mut reader = Reader::new(&mut load);
     let mut st = SysState {
         labels: Vec::new(),
         current: None,
