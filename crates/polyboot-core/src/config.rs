@@ -466,6 +466,26 @@ fn config_path(value: &str, what: &str, layer: &mut ConfigLayer) -> Option<Strin
     path
 }
 
+/// `section.name`, a setting whose value must be a path string: the absolute path, or a
+/// warning and `None`.
+fn path_setting(
+    section: &str,
+    name: &str,
+    value: &Value,
+    layer: &mut ConfigLayer,
+) -> Option<String> {
+    match value.as_str() {
+        Some(s) => config_path(s, &format!("\"{section}.{name}\""), layer),
+        None => {
+            layer.warn(format!(
+                "\"{section}.{name}\" must be a path string, not {} (ignored)",
+                kind_of(value)
+            ));
+            None
+        }
+    }
+}
+
 // ------------------------------------------------------------------------------------------
 // polyboot.json
 // ------------------------------------------------------------------------------------------
@@ -553,17 +573,11 @@ fn menu_setting(section: &str, name: &str, value: &Value, layer: &mut ConfigLaye
 
 fn diagnostics_setting(section: &str, name: &str, value: &Value, layer: &mut ConfigLayer) -> bool {
     match name {
-        "read_benchmark" => match value.as_str() {
-            Some(s) => {
-                if let Some(path) = config_path(s, &format!("\"{section}.read_benchmark\""), layer) {
-                    layer.read_benchmark = Some(path);
-                }
+        "read_benchmark" => {
+            if let Some(path) = path_setting(section, name, value, layer) {
+                layer.read_benchmark = Some(path);
             }
-            None => layer.warn(format!(
-                "\"{section}.read_benchmark\" must be a path string, not {} (ignored)",
-                kind_of(value)
-            )),
-        },
+        }
         _ => return false,
     }
     true
@@ -571,17 +585,11 @@ fn diagnostics_setting(section: &str, name: &str, value: &Value, layer: &mut Con
 
 fn search_setting(section: &str, name: &str, value: &Value, layer: &mut ConfigLayer) -> bool {
     match name {
-        "root" => match value.as_str() {
-            Some(s) => {
-                if let Some(path) = config_path(s, &format!("\"{section}.root\""), layer) {
-                    layer.search_root = Some(path);
-                }
+        "root" => {
+            if let Some(path) = path_setting(section, name, value, layer) {
+                layer.search_root = Some(path);
             }
-            None => layer.warn(format!(
-                "\"{section}.root\" must be a path string, not {} (ignored)",
-                kind_of(value)
-            )),
-        },
+        }
         "max_depth" => match value.as_u64() {
             Some(depth) => {
                 let depth = clamp_depth(depth, &format!("\"{section}.max_depth\""), layer);
