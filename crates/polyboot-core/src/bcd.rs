@@ -42,12 +42,7 @@ use crate::guid::Guid;
 use crate::regf::{self, Hive, HiveBuilder, KeyNode, RegfError, Value};
 
 /// `{bootmgr}`: the Windows Boot Manager object.
-pub const BOOTMGR: Guid = Guid::from_fields(
-    0x9dea_862c,
-    0x5cdd,
-    0x4e70,
-    [0xac, 0xc1, 0xf3, 0x2b, 0x34, 0x4d, 0x47, 0x95],
-);
+pub const BOOTMGR: Guid = Guid::from_text("9dea862c-5cdd-4e70-acc1-f32b344d4795");
 
 /// Object types (`Description\Type`).
 pub const TYPE_BOOT_MANAGER: u32 = 0x1010_0002;

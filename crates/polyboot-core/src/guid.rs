@@ -43,26 +43,11 @@ impl Guid {
     pub const ZERO: Guid = Guid([0; 16]);
 
     /// EFI System Partition.
-    pub const EFI_SYSTEM: Guid = Guid::from_fields(
-        0xC12A_7328,
-        0xF81F,
-        0x11D2,
-        [0xBA, 0x4B, 0x00, 0xA0, 0xC9, 0x3E, 0xC9, 0x3B],
-    );
+    pub const EFI_SYSTEM: Guid = Guid::from_text("C12A7328-F81F-11D2-BA4B-00A0C93EC93B");
     /// Microsoft Basic Data (FAT, exFAT, NTFS data partitions).
-    pub const MICROSOFT_BASIC_DATA: Guid = Guid::from_fields(
-        0xEBD0_A0A2,
-        0xB9E5,
-        0x4433,
-        [0x87, 0xC0, 0x68, 0xB6, 0xB7, 0x26, 0x99, 0xC7],
-    );
+    pub const MICROSOFT_BASIC_DATA: Guid = Guid::from_text("EBD0A0A2-B9E5-4433-87C0-68B6B72699C7");
     /// BIOS boot partition (a raw area for a legacy boot loader on GPT disks).
-    pub const BIOS_BOOT: Guid = Guid::from_fields(
-        0x2168_6148,
-        0x6449,
-        0x6E6F,
-        [0x74, 0x4E, 0x65, 0x65, 0x64, 0x45, 0x46, 0x49],
-    );
+    pub const BIOS_BOOT: Guid = Guid::from_text("21686148-6449-6E6F-744E-656564454649");
 
     /// Build from the fields as written in text: `d1-d2-d3-d4[0..2]-d4[2..8]`.
     pub const fn from_fields(d1: u32, d2: u16, d3: u16, d4: [u8; 8]) -> Guid {
@@ -73,6 +58,15 @@ impl Guid {
             a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], d4[0], d4[1], d4[2], d4[3], d4[4],
             d4[5], d4[6], d4[7],
         ])
+    }
+
+    /// A GUID constant written in canonical text form, as specifications print it. A string
+    /// that is not a GUID is a compile-time error in a `const` (and a panic elsewhere).
+    pub const fn from_text(text: &str) -> Guid {
+        match Guid::parse(text) {
+            Ok(guid) => guid,
+            Err(_) => panic!("not a GUID in canonical text form"),
+        }
     }
 
     /// The on-disk bytes.
@@ -95,7 +89,7 @@ impl Guid {
     }
 
     /// Parse the canonical text form, case-insensitive, optionally wrapped in braces.
-    pub fn parse(text: &str) -> Result<Guid, GuidParseError> {
+    pub const fn parse(text: &str) -> Result<Guid, GuidParseError> {
         let s = text.as_bytes();
         let s = match s {
             [b'{', inner @ .., b'}'] => inner,
@@ -116,8 +110,9 @@ impl Guid {
                 i += 1;
                 continue;
             }
-            let hi = hex_value(s[i]).ok_or(GuidParseError::BadDigit)?;
-            let lo = hex_value(s[i + 1]).ok_or(GuidParseError::BadDigit)?;
+            let (Some(hi), Some(lo)) = (hex_value(s[i]), hex_value(s[i + 1])) else {
+                return Err(GuidParseError::BadDigit);
+            };
             text_order[out] = (hi << 4) | lo;
             out += 1;
             i += 2;
@@ -130,7 +125,7 @@ impl Guid {
     }
 }
 
-fn hex_value(c: u8) -> Option<u8> {
+const fn hex_value(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),
         b'a'..=b'f' => Some(c - b'a' + 10),
@@ -191,6 +186,16 @@ mod tests {
         );
         // The BIOS boot GUID spells "Hah!IdontNeedEFI" on disk.
         assert_eq!(&Guid::BIOS_BOOT.to_bytes(), b"Hah!IdontNeedEFI");
+        // Constants are written as text; the fields give the same bytes.
+        assert_eq!(
+            Guid::from_text("2DC27766-F623-4200-9D64-115E9BFD4A08"),
+            Guid::from_fields(
+                0x2DC2_7766,
+                0xF623,
+                0x4200,
+                [0x9D, 0x64, 0x11, 0x5E, 0x9B, 0xFD, 0x4A, 0x08]
+            )
+        );
     }
 
     #[test]

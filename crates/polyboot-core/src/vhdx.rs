@@ -30,48 +30,13 @@ pub const METADATA_OFFSET: u64 = 2 * MIB;
 pub const METADATA_LENGTH: u64 = MIB;
 pub const BAT_OFFSET: u64 = 3 * MIB;
 
-pub const BAT_REGION: Guid = Guid::from_fields(
-    0x2DC2_7766,
-    0xF623,
-    0x4200,
-    [0x9D, 0x64, 0x11, 0x5E, 0x9B, 0xFD, 0x4A, 0x08],
-);
-pub const METADATA_REGION: Guid = Guid::from_fields(
-    0x8B7C_A206,
-    0x4790,
-    0x4B9A,
-    [0xB8, 0xFE, 0x57, 0x5F, 0x05, 0x0F, 0x88, 0x6E],
-);
-pub const FILE_PARAMETERS: Guid = Guid::from_fields(
-    0xCAA1_6737,
-    0xFA36,
-    0x4D43,
-    [0xB3, 0xB6, 0x33, 0xF0, 0xAA, 0x44, 0xE7, 0x6B],
-);
-pub const VIRTUAL_DISK_SIZE: Guid = Guid::from_fields(
-    0x2FA5_4224,
-    0xCD1B,
-    0x4876,
-    [0xB2, 0x11, 0x5D, 0xBE, 0xD8, 0x3B, 0xF4, 0xB8],
-);
-pub const VIRTUAL_DISK_ID: Guid = Guid::from_fields(
-    0xBECA_12AB,
-    0xB2E6,
-    0x4523,
-    [0x93, 0xEF, 0xC3, 0x09, 0xE0, 0x00, 0xC7, 0x46],
-);
-pub const LOGICAL_SECTOR_SIZE: Guid = Guid::from_fields(
-    0x8141_BF1D,
-    0xA96F,
-    0x4709,
-    [0xBA, 0x47, 0xF2, 0x33, 0xA8, 0xFA, 0xAB, 0x5F],
-);
-pub const PHYSICAL_SECTOR_SIZE: Guid = Guid::from_fields(
-    0xCDA3_48C7,
-    0x445D,
-    0x4471,
-    [0x9C, 0xC9, 0xE9, 0x88, 0x52, 0x51, 0xC5, 0x56],
-);
+pub const BAT_REGION: Guid = Guid::from_text("2DC27766-F623-4200-9D64-115E9BFD4A08");
+pub const METADATA_REGION: Guid = Guid::from_text("8B7CA206-4790-4B9A-B8FE-575F050F886E");
+pub const FILE_PARAMETERS: Guid = Guid::from_text("CAA16737-FA36-4D43-B3B6-33F0AA44E76B");
+pub const VIRTUAL_DISK_SIZE: Guid = Guid::from_text("2FA54224-CD1B-4876-B211-5DBED83BF4B8");
+pub const VIRTUAL_DISK_ID: Guid = Guid::from_text("BECA12AB-B2E6-4523-93EF-C309E000C746");
+pub const LOGICAL_SECTOR_SIZE: Guid = Guid::from_text("8141BF1D-A96F-4709-BA47-F233A8FAAB5F");
+pub const PHYSICAL_SECTOR_SIZE: Guid = Guid::from_text("CDA348C7-445D-4471-9CC9-E9885251C556");
 
 /// BAT entry states.
 pub const PAYLOAD_BLOCK_NOT_PRESENT: u64 = 0;

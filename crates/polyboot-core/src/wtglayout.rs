@@ -34,12 +34,7 @@ pub const MSR_BYTES: u64 = 128 * MIB;
 pub const MIN_WINDOWS_BYTES: u64 = 64 * MIB;
 
 /// Microsoft Reserved Partition.
-pub const MSR_TYPE: Guid = Guid::from_fields(
-    0xE3C9_E316,
-    0x0B5C,
-    0x4DB8,
-    [0x81, 0x7D, 0xF9, 0x2D, 0xF0, 0x02, 0x15, 0xAE],
-);
+pub const MSR_TYPE: Guid = Guid::from_text("E3C9E316-0B5C-4DB8-817D-F92DF00215AE");
 
 /// GPT attribute bit 63 (basic data / ESP): "do not assign a drive letter", what Windows sets
 /// on the ESP it creates so it is not mounted when the drive is plugged into another PC.
