@@ -37,7 +37,7 @@ static mut BUFFERS: Option<Buffers> = None;
 
 fn buffers() -> Buffers {
     // SAFETY: single-threaded.
-    unsafe { addr_of!(BUFFERS).read() }.unwrap_or_else(|| Buffers {
+    unsafe { addr_of!(BUFFERS).read() }.unwrap_or(Buffers {
         dap: addr_of!(DAP) as usize,
         dap_linear: addr_of!(DAP) as usize,
         bounce: addr_of!(BOUNCE) as usize,

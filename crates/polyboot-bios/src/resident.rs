@@ -92,7 +92,7 @@ pub fn plan() -> Option<Plan> {
 pub fn relocate(plan: Plan) {
     let image = image_end() - LINK;
     let first = first_page_bytes();
-    assert!(first % PAGE == 0, "stage1.s aligns its 16-bit page");
+    assert!(first.is_multiple_of(PAGE), "stage1.s aligns its 16-bit page");
     // The high copy and three page-table pages (directory, first 4 MiB, the alias), leaked.
     let layout = core::alloc::Layout::from_size_align(image + 3 * PAGE, PAGE).unwrap();
     // SAFETY: a fresh allocation of that layout.

@@ -154,7 +154,7 @@ impl ReadAt for FirmwareDisk {
                 done += n;
                 continue;
             }
-            if pos % bs == 0 && want as u64 >= bs * 8 {
+            if pos.is_multiple_of(bs) && want as u64 >= bs * 8 {
                 // Big aligned read: whole blocks through the bounce buffer, no caching.
                 let n = (want - want % bs as usize).min(MAX_TRANSFER);
                 self.read_blocks_into(pos / bs, None, n)?;

@@ -69,7 +69,8 @@ struct Proxy {
 }
 
 impl Proxy {
-    fn new(
+    /// A new proxy, handed to the firmware as the raw protocol pointer it expects.
+    fn new_protocol(
         real: *mut FileProtocolV1,
         path: Option<String>,
         wrapper: &Rc<Wrapper>,
@@ -143,7 +144,7 @@ unsafe extern "efiapi" fn fs_open_volume(
     if status.is_error() {
         return status;
     }
-    unsafe { *root = Proxy::new(real, Some(String::from("/")), &fs.wrapper) };
+    unsafe { *root = Proxy::new_protocol(real, Some(String::from("/")), &fs.wrapper) };
     status
 }
 
@@ -190,7 +191,7 @@ unsafe fn open_through(
                 wrapper: wrapper.clone(),
             })) as *mut FileProtocolV1
         }
-        (_, path) => Proxy::new(inner, path, wrapper),
+        (_, path) => Proxy::new_protocol(inner, path, wrapper),
     };
     unsafe { *new_handle = object };
     status
@@ -200,7 +201,7 @@ unsafe fn open_through(
 unsafe fn utf16_name(name: *const Char16) -> Option<String> {
     let mut units = Vec::new();
     for i in 0..=esp_wrap::MAX_PATH {
-        let u = unsafe { *(name as *const u16).add(i) };
+        let u = unsafe { *name.add(i) };
         if u == 0 {
             return Some(
                 char::decode_utf16(units)

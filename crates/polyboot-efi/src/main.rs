@@ -42,6 +42,9 @@ use uefi::proto::device_path::text::{AllowShortcuts, DisplayOnly};
 use uefi::proto::device_path::{DevicePath, DeviceSubType, DeviceType};
 use uefi::proto::loaded_image::LoadedImage;
 
+/// polyboot-hook's archive for wrapping an ISO's initrds, or why there is none.
+type HookArchive = Result<Arc<[u8]>, String>;
+
 /// polyboot never exits boot services itself, so the console is always there to try.
 pub(crate) fn console_line(args: core::fmt::Arguments) {
     uefi::system::with_stdout(|out| {
@@ -187,7 +190,7 @@ impl Session {
     fn virtual_media(
         &mut self,
         image: &ImageEntry,
-    ) -> Result<(Box<dyn vblock::VirtualMedia>, Option<Result<Arc<[u8]>, String>>), String> {
+    ) -> Result<(Box<dyn vblock::VirtualMedia>, Option<HookArchive>), String> {
         let mut layout = self.boot.virtual_disk(image)?;
         let mut hook_archive = None;
         if image.kind == ImageKind::Iso {

@@ -146,7 +146,7 @@ pub fn run(menu: &mut Menu, title: &str) -> Action {
             boot::stall(core::time::Duration::from_millis(TICK_MS));
             None
         } else {
-            boot::wait_for_event(&mut events).ok()
+            boot::wait_for_event(&events).ok()
         };
         let mut action = Action::None;
         if fired.is_some() && fired == timer_index {

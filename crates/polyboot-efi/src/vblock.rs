@@ -63,7 +63,7 @@ unsafe extern "efiapi" fn vbio_read(
     if buffer.is_null() {
         return Status::INVALID_PARAMETER;
     }
-    if size as u64 % bs != 0 {
+    if !(size as u64).is_multiple_of(bs) {
         return Status::BAD_BUFFER_SIZE;
     }
     let blocks = size as u64 / bs;

@@ -256,7 +256,7 @@ impl DosTimestamp {
         let date = (year << 9) | ((month as u16 & 0xF) << 5) | (day as u16 & 0x1F);
         let time = ((hour as u16 & 0x1F) << 11)
             | ((minute as u16 & 0x3F) << 5)
-            | (second as u16 / 2 & 0x1F);
+            | ((second as u16 / 2) & 0x1F);
         DosTimestamp { time, date }
     }
 }
