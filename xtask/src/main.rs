@@ -76,6 +76,10 @@ const PACKAGES: &[(&str, &str)] = &[
     // the ISO 9660 tree); udftools' mkudffs / udfinfo make and describe other UDF volumes.
     ("genisoimage", "/usr/bin/genisoimage"),
     ("udftools", "/usr/bin/udfinfo"),
+    // Real El Torito shapes for the BIOS boot tests (crates/polyboot/tests/boot_bios.rs): GRUB's
+    // rescue CD (eltorito.img) and memtest86+ (floppy emulation).
+    ("grub-rescue-pc", "/usr/lib/grub-rescue/grub-rescue-cdrom.iso"),
+    ("memtest86+", "/usr/lib/memtest86+/memtest86+x64.iso"),
     // Clippy for the firmware workspaces, matching Debian's rustc (`cargo xtask test` lints them).
     ("rust-web-clippy", "/usr/bin/clippy-driver"),
     // The man pages `polyboot manpages` writes are rendered by man in the CLI tests.

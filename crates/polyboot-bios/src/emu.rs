@@ -45,7 +45,12 @@ extern "C" {
 }
 
 /// Boot `image` (an ISO or an IMG) from the data volume; returns only with the reason it cannot.
-pub fn boot_image(fs: &mut ExFat<Slice<BiosDisk>>, location: &DriveLocation, image: &ImageEntry, boot_drive: u8) -> String {
+pub fn boot_image(
+    fs: &mut ExFat<Slice<BiosDisk>>,
+    location: &DriveLocation,
+    image: &ImageEntry,
+    boot_drive: u8,
+) -> String {
     match prepare(fs, location, image, boot_drive) {
         Ok((load, number)) => start(load, number),
         Err(e) => e,
@@ -60,7 +65,12 @@ struct Boot {
     what: &'static str,
 }
 
-fn prepare(fs: &mut ExFat<Slice<BiosDisk>>, location: &DriveLocation, image: &ImageEntry, boot_drive: u8) -> Result<(u32, u8), String> {
+fn prepare(
+    fs: &mut ExFat<Slice<BiosDisk>>,
+    location: &DriveLocation,
+    image: &ImageEntry,
+    boot_drive: u8,
+) -> Result<(u32, u8), String> {
     let mut vdisk = polyboot_core::session::virtual_disk(fs, &location.data, image)?;
     let is_img = image.kind == ImageKind::Img;
     let mut disk = BiosDisk::open(boot_drive)?;
@@ -73,27 +83,43 @@ fn prepare(fs: &mut ExFat<Slice<BiosDisk>>, location: &DriveLocation, image: &Im
         let mut mbr = [0u8; 512];
         vdisk.read(&mut disk, 0, &mut mbr).map_err(|e| format!("{e}"))?;
         if mbr[510..512] != [0x55, 0xAA] || mbr[..440].iter().all(|&b| b == 0) {
-            return Err(String::from("the disk image has no BIOS boot code in its MBR (it may boot in UEFI mode only)"));
+            return Err(String::from(
+                "the disk image has no BIOS boot code in its MBR (it may boot in UEFI mode only)",
+            ));
         }
         let drive = EmulatedDrive::disk_image(vdisk.image_len(), &mbr);
-        (drive, None, Boot { offset: 0, len: 512, segment: 0x7C0, what: "disk image, as hard disk" })
+        (
+            drive,
+            None,
+            Boot { offset: 0, len: 512, segment: 0x7C0, what: "disk image, as hard disk" },
+        )
     } else {
-        let catalog = eltorito::read_catalog(&mut vdisk.reader(&mut disk)).map_err(|e| format!("no El Torito boot catalog: {e}"))?;
+        let catalog = eltorito::read_catalog(&mut vdisk.reader(&mut disk))
+            .map_err(|e| format!("no El Torito boot catalog: {e}"))?;
         let entry = catalog
             .bios_entry()
-            .ok_or_else(|| String::from("no BIOS El Torito boot entry: this ISO boots in UEFI mode only"))?
+            .ok_or_else(|| {
+                String::from("no BIOS El Torito boot entry: this ISO boots in UEFI mode only")
+            })?
             .clone();
         let mut first = [0u8; 512];
         vdisk.read(&mut disk, entry.image_offset(), &mut first).map_err(|e| format!("{e}"))?;
-        let drive = EmulatedDrive::from_boot_entry(&entry, vdisk.size(), &first)
-            .ok_or_else(|| format!("the BIOS boot entry ({:?}) lies outside the ISO", entry.media))?;
+        let drive =
+            EmulatedDrive::from_boot_entry(&entry, vdisk.size(), &first).ok_or_else(|| {
+                format!("the BIOS boot entry ({:?}) lies outside the ISO", entry.media)
+            })?;
         let what = match drive.kind {
             DriveKind::Cdrom => "El Torito no-emulation, as CD drive",
             DriveKind::Floppy => "El Torito floppy emulation, as floppy drive",
             DriveKind::HardDisk => "El Torito hard-disk emulation, as hard disk",
         };
         let segment = if entry.load_segment == 0 { 0x7C0 } else { entry.load_segment };
-        let boot = Boot { offset: entry.image_offset(), len: usize::from(entry.sector_count.max(1)) * 512, segment, what };
+        let boot = Boot {
+            offset: entry.image_offset(),
+            len: usize::from(entry.sector_count.max(1)) * 512,
+            segment,
+            what,
+        };
         (drive, Some(entry), boot)
     };
     let (map, route) = match drive.kind {
@@ -101,7 +127,8 @@ fn prepare(fs: &mut ExFat<Slice<BiosDisk>>, location: &DriveLocation, image: &Im
             // The first CD number the BIOS does not answer for.
             let used: Vec<u8> = (0xE0..=0xEFu8)
                 .filter(|&n| {
-                    let mut r = Regs { eax: 0x4100, ebx: 0x55AA, edx: u32::from(n), ..Regs::default() };
+                    let mut r =
+                        Regs { eax: 0x4100, ebx: 0x55AA, edx: u32::from(n), ..Regs::default() };
                     bios::int(0x13, &mut r);
                     !r.carry()
                 })
@@ -109,17 +136,26 @@ fn prepare(fs: &mut ExFat<Slice<BiosDisk>>, location: &DriveLocation, image: &Im
             let map = DriveMap::new(DriveKind::Cdrom, &used);
             (map, (map.emulated, map.emulated))
         }
-        // Drive 0x00. Real floppies would move up one number: not done yet, so refuse when
-        // the machine has one rather than hide it.
-        DriveKind::Floppy if floppy_count() == 0 => (DriveMap::new(DriveKind::Floppy, &[]), (0x00, 0x00)),
-        DriveKind::Floppy => return Err(String::from("floppy emulation with a real floppy drive present is not supported yet")),
+        // Drive 0x00; the real floppy drives move up one number (El Torito: the BIOS "shall
+        // re-map" drive A: when it emulates one), at most four in all.
+        DriveKind::Floppy => {
+            let real = floppy_count();
+            if real > 0 {
+                println!(
+                    "polyboot-bios: the real floppy drive 0x00 moves to 0x01 while the image runs"
+                );
+            }
+            (DriveMap::new(DriveKind::Floppy, &[]), (0x00, real.min(3)))
+        }
         // Drive 0x80; the real hard disks move up one number (the polyboot drive is 0x81).
         DriveKind::HardDisk => (DriveMap::new(DriveKind::HardDisk, &[]), (0x80, 0xDF)),
     };
 
     let plan = crate::resident::plan();
     if plan.is_none() {
-        println!("polyboot-bios: no room below the EBDA for the hooks: they stay at {RESIDENT_LOW:#x}");
+        println!(
+            "polyboot-bios: no room below the EBDA for the hooks: they stay at {RESIDENT_LOW:#x}"
+        );
     }
     let load = u32::from(boot.segment) * 16;
     if load < 0x500 || load as usize + boot.len > RESIDENT_LOW as usize {
@@ -129,7 +165,9 @@ fn prepare(fs: &mut ExFat<Slice<BiosDisk>>, location: &DriveLocation, image: &Im
         ));
     }
     let mut code = vec![0u8; boot.len];
-    vdisk.read(&mut disk, boot.offset, &mut code).map_err(|e| format!("reading the boot image: {e}"))?;
+    vdisk
+        .read(&mut disk, boot.offset, &mut code)
+        .map_err(|e| format!("reading the boot image: {e}"))?;
     println!(
         "polyboot-bios: booting {}: {} {:#04x}, {} bytes at {:04X}:0000",
         image.path, boot.what, map.emulated, boot.len, boot.segment
@@ -141,12 +179,15 @@ fn prepare(fs: &mut ExFat<Slice<BiosDisk>>, location: &DriveLocation, image: &Im
     }
     install_hooks(route, plan);
     match drive.kind {
-        DriveKind::Floppy => set_floppy_count(1),
+        DriveKind::Floppy => set_floppy_count((floppy_count() + 1).min(4)),
         DriveKind::HardDisk => {
             // SAFETY: BIOS data area: the hard-disk count.
             unsafe {
                 let count = 0x475 as *mut u8;
-                write_volatile(count, map.adjusted_count(DriveKind::HardDisk, read_volatile(count)));
+                write_volatile(
+                    count,
+                    map.adjusted_count(DriveKind::HardDisk, read_volatile(count)),
+                );
             }
         }
         DriveKind::Cdrom => {}
@@ -299,8 +340,12 @@ fn request(emu: &mut Emulator, regs: &mut Regs) -> Result<Option<u8>, u8> {
         0x03 | 0x43 | 0x05 => Err(0x03),
         0x02 => {
             let count = regs.eax as u8;
-            let (offset, len) = emu.drive.range_chs(regs.ecx as u16, (regs.edx >> 8) as u8, count).map_err(|s| s as u8)?;
-            let dest = crate::resident::low(usize::from(regs.es) * 16 + (regs.ebx & 0xFFFF) as usize);
+            let (offset, len) = emu
+                .drive
+                .range_chs(regs.ecx as u16, (regs.edx >> 8) as u8, count)
+                .map_err(|s| s as u8)?;
+            let dest =
+                crate::resident::low(usize::from(regs.es) * 16 + (regs.ebx & 0xFFFF) as usize);
             // SAFETY: the caller's ES:BX buffer of `count` sectors, identity-mapped.
             let buf = unsafe { core::slice::from_raw_parts_mut(dest as *mut u8, len) };
             emu.vdisk.read(&mut emu.disk, offset, buf).map_err(|e| {
@@ -313,8 +358,12 @@ fn request(emu: &mut Emulator, regs: &mut Regs) -> Result<Option<u8>, u8> {
         0x08 if emu.drive.kind != DriveKind::Cdrom => {
             let g = emu.drive.geometry.ok_or(0x01u8)?;
             let max_c = g.cylinders - 1;
-            regs.ecx = (regs.ecx & !0xFFFF) | ((max_c & 0xFF) << 8) | ((max_c >> 2) & 0xC0) | (g.sectors_per_track & 0x3F);
-            let drives = if emu.drive.kind == DriveKind::Floppy { u32::from(floppy_count()) } else { 1 };
+            regs.ecx = (regs.ecx & !0xFFFF)
+                | ((max_c & 0xFF) << 8)
+                | ((max_c >> 2) & 0xC0)
+                | (g.sectors_per_track & 0x3F);
+            let drives =
+                if emu.drive.kind == DriveKind::Floppy { u32::from(floppy_count()) } else { 1 };
             regs.edx = (regs.edx & !0xFFFF) | ((g.heads - 1) << 8) | drives;
             if emu.drive.kind == DriveKind::Floppy {
                 // BL = drive type; ES:DI = the diskette parameter table the BIOS points INT 1Eh at.
@@ -401,7 +450,8 @@ fn request(emu: &mut Emulator, regs: &mut Regs) -> Result<Option<u8>, u8> {
                     return Err(0x01);
                 }
                 let mut out = [0u8; 0x1E];
-                out[0..2].copy_from_slice(&(if size >= 0x1E { 0x1Eu16 } else { 0x1A }).to_le_bytes());
+                out[0..2]
+                    .copy_from_slice(&(if size >= 0x1E { 0x1Eu16 } else { 0x1A }).to_le_bytes());
                 out[2..4].copy_from_slice(&0x0074u16.to_le_bytes()); // removable, change line, lockable
                 out[16..24].copy_from_slice(&emu.drive.sectors.to_le_bytes());
                 out[24..26].copy_from_slice(&(emu.drive.sector_size as u16).to_le_bytes());

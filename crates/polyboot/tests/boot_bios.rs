@@ -15,7 +15,11 @@ fn bios_code() -> PathBuf {
     let path = std::env::var_os("POLYBOOT_BIOS")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target/firmware/polyboot-bios.bin"));
-    assert!(path.is_file(), "{} is missing: build it with `cargo xtask build` (or run `cargo xtask test`)", path.display());
+    assert!(
+        path.is_file(),
+        "{} is missing: build it with `cargo xtask build` (or run `cargo xtask test`)",
+        path.display()
+    );
     path
 }
 
@@ -39,7 +43,10 @@ fn drive(dir: &Path, scheme: &str) -> PathBuf {
 }
 
 fn boot(name: &str, img: &Path) -> Vm {
-    Vm::start(VmConfig::new(name, Firmware::Bios).disk(Disk::new(img)).timeout(Duration::from_secs(240))).unwrap()
+    Vm::start(
+        VmConfig::new(name, Firmware::Bios).disk(Disk::new(img)).timeout(Duration::from_secs(240)),
+    )
+    .unwrap()
 }
 
 fn shows_the_menu(name: &str, scheme: &str) {
@@ -49,7 +56,10 @@ fn shows_the_menu(name: &str, scheme: &str) {
     let t = vm.wait_for(&format!("{MENU_READY} 1 images")).unwrap();
     vm.wait_for("polyboot-bios: menu:   Firmware setup").unwrap();
     let console = vm.serial_text();
-    assert!(console.contains("polyboot-bios: menu: > /ipxe.iso"), "the ISO is listed and selected:\n{console}");
+    assert!(
+        console.contains("polyboot-bios: menu: > /ipxe.iso"),
+        "the ISO is listed and selected:\n{console}"
+    );
     let want = if scheme == "--gpt" { "GPT drive" } else { "MBR drive" };
     assert!(console.contains(want), "{console}");
     let (_, screen) = vm.wait_for_screen("ipxe.iso").unwrap();
@@ -79,7 +89,8 @@ fn seabios_boots_ipxe_iso_by_cd_emulation() {
     let mut vm = boot("bios-ipxe", &img);
     vm.wait_for(MENU_READY).unwrap();
     vm.send_serial(b"\r").unwrap();
-    vm.wait_for("polyboot-bios: booting /ipxe.iso: El Torito no-emulation, as CD drive 0xe0").unwrap();
+    vm.wait_for("polyboot-bios: booting /ipxe.iso: El Torito no-emulation, as CD drive 0xe0")
+        .unwrap();
     let (t, screen) = vm.wait_for_screen(artifacts::IPXE_MARKER).unwrap();
     assert!(screen.contains("ISOLINUX"), "ISOLINUX read itself through the emulated CD:\n{screen}");
     eprintln!("bios-ipxe: iPXE after {t:?}");
@@ -162,7 +173,14 @@ fn seabios_boots_a_floppy_emulation_iso() {
 /// Master `NAME.iso` whose El Torito boot image is `image` (`emulation`: xorriso's option for
 /// its kind; none for floppy, which xorriso infers from the size), put it on a drive, boot it
 /// from the BIOS menu and wait for the boot line saying how it is emulated, then `marker`.
-fn boot_emulated_iso(vm_name: &str, name: &str, image: &[u8], emulation: &[&str], how: &str, marker: &str) {
+fn boot_emulated_iso(
+    vm_name: &str,
+    name: &str,
+    image: &[u8],
+    emulation: &[&str],
+    how: &str,
+    marker: &str,
+) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
     std::fs::create_dir(&root).unwrap();
@@ -223,7 +241,16 @@ fn seabios_explains_a_uefi_only_iso() {
     std::fs::write(root.join("efi.img"), vec![0u8; 64 * 1024]).unwrap();
     let iso = dir.path().join("uefi-only.iso");
     let out = Command::new("xorriso")
-        .args(["-as", "mkisofs", "-quiet", "-o", iso.to_str().unwrap(), "-e", "efi.img", "-no-emul-boot"])
+        .args([
+            "-as",
+            "mkisofs",
+            "-quiet",
+            "-o",
+            iso.to_str().unwrap(),
+            "-e",
+            "efi.img",
+            "-no-emul-boot",
+        ])
         .arg(&root)
         .output()
         .unwrap();
@@ -245,7 +272,9 @@ fn one_drive_boots_in_ovmf_and_in_seabios() {
     let mut vm = boot("both-bios", &img);
     vm.wait_for(&format!("{MENU_READY} 1 images")).unwrap();
     drop(vm);
-    let config = VmConfig::new("both-uefi", Firmware::Uefi).disk(Disk::new(&img)).timeout(Duration::from_secs(240));
+    let config = VmConfig::new("both-uefi", Firmware::Uefi)
+        .disk(Disk::new(&img))
+        .timeout(Duration::from_secs(240));
     let mut vm = Vm::start(config).unwrap();
     vm.wait_for("polyboot: menu ready: 1 images").unwrap();
 }
@@ -317,14 +346,24 @@ fn seabios_boots_an_img_as_the_first_hard_disk() {
 /// (`Disk::new(..)` plus `.usb()` / `.ide()`) on `machine` with `extra` QEMU arguments, pick
 /// the only image and wait for polyboot's boot line saying `how`. The VM runs on (the
 /// directory holds its drive).
-fn boot_iso_on(vm_name: &str, iso: &Path, machine: &'static str, disk: fn(Disk) -> Disk, extra: &[&str], how: &str) -> (Vm, tempfile::TempDir) {
+fn boot_iso_on(
+    vm_name: &str,
+    iso: &Path,
+    machine: &'static str,
+    disk: fn(Disk) -> Disk,
+    extra: &[&str],
+    how: &str,
+) -> (Vm, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let img = dir.path().join("drive.img");
     let size = std::fs::metadata(iso).unwrap().len();
     let drive_mib = (size >> 20) + 128;
     polyboot(&["install", img.to_str().unwrap(), "--size", &format!("{drive_mib}M"), "--yes"]);
     polyboot(&["add", img.to_str().unwrap(), iso.to_str().unwrap()]);
-    let mut config = VmConfig::new(vm_name, Firmware::Bios).machine(machine).disk(disk(Disk::new(&img))).timeout(Duration::from_secs(240));
+    let mut config = VmConfig::new(vm_name, Firmware::Bios)
+        .machine(machine)
+        .disk(disk(Disk::new(&img)))
+        .timeout(Duration::from_secs(240));
     for a in extra {
         config = config.arg(a);
     }
@@ -344,7 +383,110 @@ fn boot_iso_on(vm_name: &str, iso: &Path, machine: &'static str, disk: fn(Disk) 
 fn seabios_boots_grub_rescue_cdrom_from_usb() {
     let iso = Path::new("/usr/lib/grub-rescue/grub-rescue-cdrom.iso");
     assert!(iso.is_file(), "{} is missing (Debian package grub-rescue-pc)", iso.display());
-    let (vm, _dir) = boot_iso_on("bios-grub-rescue-usb", iso, "pc", Disk::usb, &[], "El Torito no-emulation, as CD drive");
+    let (vm, _dir) = boot_iso_on(
+        "bios-grub-rescue-usb",
+        iso,
+        "pc",
+        Disk::usb,
+        &[],
+        "El Torito no-emulation, as CD drive",
+    );
     let (t, screen) = vm.wait_for_screen("GRUB").unwrap();
     eprintln!("bios-grub-rescue-usb: GRUB after {t:?}:\n{screen}");
+}
+
+/// A small grub-mkrescue ISO (GRUB's `eltorito.img`, no-emulation; GRUB then reads its
+/// modules, well over 64 KiB, through the emulated CD itself) whose grub.cfg prints a marker
+/// on the serial console.
+fn grub_mkrescue_iso(dir: &Path, marker: &str) -> PathBuf {
+    let root = dir.join("grub-root");
+    std::fs::create_dir_all(root.join("boot/grub")).unwrap();
+    std::fs::write(
+        root.join("boot/grub/grub.cfg"),
+        format!("serial --unit=0 --speed=115200\nterminal_output serial console\necho {marker}\nsleep 600\n"),
+    )
+    .unwrap();
+    let iso = dir.join("grub-mkrescue.iso");
+    let out = Command::new("grub-mkrescue")
+        .args(["-o", iso.to_str().unwrap(), "--modules=serial echo sleep", root.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "grub-mkrescue: {}", String::from_utf8_lossy(&out.stderr));
+    iso
+}
+
+/// grub-mkrescue's El Torito image from a USB stick: GRUB runs its grub.cfg from the
+/// emulated CD (q35, the harness's default machine, and the drive as a USB stick).
+#[test]
+fn seabios_boots_a_grub_mkrescue_iso_from_usb() {
+    const MARKER: &str = "POLYBOOT-GRUB-MKRESCUE-MARKER";
+    let dir = tempfile::tempdir().unwrap();
+    let iso = grub_mkrescue_iso(dir.path(), MARKER);
+    let (mut vm, _drive) = boot_iso_on(
+        "bios-grub-mkrescue-usb",
+        &iso,
+        "q35",
+        Disk::usb,
+        &[],
+        "El Torito no-emulation, as CD drive 0xe0",
+    );
+    let t = vm.wait_for(MARKER).unwrap();
+    eprintln!("bios-grub-mkrescue-usb: marker after {t:?}");
+}
+
+/// The same ISO from a drive attached as an IDE disk on the pc machine (SeaBIOS's other
+/// common disk path); the pc machine's CD drive number is taken by nothing here.
+#[test]
+fn seabios_boots_a_grub_mkrescue_iso_from_ide() {
+    const MARKER: &str = "POLYBOOT-GRUB-MKRESCUE-IDE";
+    let dir = tempfile::tempdir().unwrap();
+    let iso = grub_mkrescue_iso(dir.path(), MARKER);
+    let (mut vm, _drive) = boot_iso_on(
+        "bios-grub-mkrescue-ide",
+        &iso,
+        "pc",
+        Disk::ide,
+        &[],
+        "El Torito no-emulation, as CD drive 0xe0",
+    );
+    vm.wait_for(MARKER).unwrap();
+}
+
+const MEMTEST_ISO: &str = "/usr/lib/memtest86+/memtest86+x64.iso";
+
+/// Debian's memtest86+ ISO (a 1.44 MB floppy-emulation El Torito image) from a USB stick:
+/// memtest draws only on VGA, so its status screen is read off the screen (OCR misses its
+/// inverse-video title; "Memory" is its memory-size line). `floppy`: the pc machine
+/// with a real (empty) floppy drive, which moves to 0x01 while the image runs as 0x00.
+fn boots_memtest(vm_name: &str, machine: &'static str, floppy: bool) {
+    let iso = Path::new(MEMTEST_ISO);
+    assert!(iso.is_file(), "{MEMTEST_ISO} is missing (Debian package memtest86+)");
+    let extra: &[&str] = if floppy { &["-drive", "if=floppy,index=0"] } else { &[] };
+    let (vm, _drive) = boot_iso_on(
+        vm_name,
+        iso,
+        machine,
+        Disk::usb,
+        extra,
+        "El Torito floppy emulation, as floppy drive 0x00",
+    );
+    let console = vm.serial_text();
+    assert_eq!(
+        console.contains("the real floppy drive 0x00 moves to 0x01"),
+        floppy,
+        "the real floppy drive is remapped exactly when there is one:\n{console}"
+    );
+    let (t, screen) = vm.wait_for_screen("Memory").unwrap();
+    assert!(screen.contains("Test"), "memtest's status screen:\n{screen}");
+    eprintln!("{vm_name}: memtest86+ after {t:?}:\n{screen}");
+}
+
+#[test]
+fn seabios_boots_memtest_by_floppy_emulation_on_a_machine_with_a_floppy_drive() {
+    boots_memtest("bios-memtest-floppy-drive", "pc", true);
+}
+
+#[test]
+fn seabios_boots_memtest_by_floppy_emulation_without_a_floppy_drive() {
+    boots_memtest("bios-memtest-no-floppy", "q35", false);
 }

@@ -66,7 +66,10 @@ fn boot_live_iso_with(script: &str, marker: &str, name: &str, firmware: Firmware
         std::thread::sleep(Duration::from_millis(500));
         vm.send_serial(b"\r").unwrap();
         vm.wait_for("polyboot-bios: linux: wrapped initrd").unwrap();
-        vm.wait_for(&format!("polyboot-bios: booting /live/{file_name}: El Torito no-emulation, as CD drive")).unwrap();
+        vm.wait_for(&format!(
+            "polyboot-bios: booting /live/{file_name}: El Torito no-emulation, as CD drive"
+        ))
+        .unwrap();
     } else {
         vm.wait_for("polyboot: menu ready:").unwrap();
         vm.wait_for("----------").unwrap();
@@ -79,12 +82,17 @@ fn boot_live_iso_with(script: &str, marker: &str, name: &str, firmware: Firmware
     let needle = format!("{marker} medium=");
     let (which, t) = vm.wait_for_any(&[&needle, INITRAMFS_TOOLS_SHELL, DRACUT_SHELL]).unwrap();
     if which != 0 {
-        panic!("{name}: the guest's initramfs gave up and started a shell; what it saw:\n{}", shell_diagnostics(&mut vm));
+        panic!(
+            "{name}: the guest's initramfs gave up and started a shell; what it saw:\n{}",
+            shell_diagnostics(&mut vm)
+        );
     }
     let line = line_with(&vm, &format!("{marker} medium="));
     eprintln!("{name}: booted to the marker in {t:?}: {line}");
     let console = vm.serial_text();
-    for l in console.lines().filter(|l| (l.contains("polyboot:") || l.contains("polyboot-bios:")) && !l.contains('\x1b')) {
+    for l in console.lines().filter(|l| {
+        (l.contains("polyboot:") || l.contains("polyboot-bios:")) && !l.contains('\x1b')
+    }) {
         eprintln!("  {l}");
     }
     line
@@ -118,7 +126,8 @@ fn assert_polyboot_medium(line: &str, medium: &str) {
 
 #[test]
 fn live_build_iso_finds_its_medium_on_the_polyboot_drive_under_ovmf() {
-    let line = boot_live_iso("build-live-build.sh", "POLYBOOT-LIVE-MARKER", "live-build-from-drive-uefi");
+    let line =
+        boot_live_iso("build-live-build.sh", "POLYBOOT-LIVE-MARKER", "live-build-from-drive-uefi");
     assert_polyboot_medium(&line, "/run/live/medium");
 }
 
@@ -133,6 +142,25 @@ fn dracut_iso_finds_its_medium_on_the_polyboot_drive_under_ovmf() {
 /// in the virtual disk the INT 13h CD emulation serves, and the hook maps the ISO in Linux.
 #[test]
 fn live_build_iso_finds_its_medium_on_the_polyboot_drive_under_seabios() {
-    let line = boot_live_iso_with("build-live-build.sh", "POLYBOOT-LIVE-MARKER", "live-build-from-drive-bios", Firmware::Bios);
+    let line = boot_live_iso_with(
+        "build-live-build.sh",
+        "POLYBOOT-LIVE-MARKER",
+        "live-build-from-drive-bios",
+        Firmware::Bios,
+    );
     assert_polyboot_medium(&line, "/run/live/medium");
+}
+
+/// Issue 13: the dracut ISO (grub-mkrescue: GRUB's El Torito `eltorito.img` in BIOS mode) from
+/// a USB stick under SeaBIOS; GRUB reads its modules, kernel and the wrapped initrd through
+/// the INT 13h CD emulation, and dracut's dmsquash-live finds the medium the hook mapped.
+#[test]
+fn dracut_iso_finds_its_medium_on_the_polyboot_drive_under_seabios() {
+    let line = boot_live_iso_with(
+        "build-dracut.sh",
+        "POLYBOOT-DRACUT-MARKER",
+        "dracut-from-drive-bios",
+        Firmware::Bios,
+    );
+    assert_polyboot_medium(&line, "/run/initramfs/live");
 }
