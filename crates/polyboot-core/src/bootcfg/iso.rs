@@ -245,6 +245,12 @@ fn push_new_warning(report: &mut BootConfigReport, w: Warning) {
     }
 }
 
+/// A file named by the configuration `source` that the image does not hold.
+fn missing_file(report: &mut BootConfigReport, source: &str, detail: String) {
+    let w = Warning { kind: WarningKind::MissingFile, file: String::from(source), line: 0, detail };
+    push_new_warning(report, w);
+}
+
 /// The distinct entries, warnings and files of every parse, then the read errors.
 fn merge_parsed(report: &mut BootConfigReport, parsed: Vec<Parsed>, read_errors: Vec<Warning>) {
     for p in parsed {
@@ -290,13 +296,7 @@ fn check_kernel<D: ReadAt + ?Sized>(
         .iter()
         .any(|(_, t)| matches!(iso9660::lookup(&mut *iso, t, k), Ok(f) if !f.is_dir()));
     if !found {
-        let w = Warning {
-            kind: WarningKind::MissingFile,
-            file: e.source.clone(),
-            line: 0,
-            detail: format!("kernel {k} is not in the ISO"),
-        };
-        push_new_warning(report, w);
+        missing_file(report, &e.source, format!("kernel {k} is not in the ISO"));
     }
 }
 
@@ -323,13 +323,7 @@ fn find_initrds<D: ReadAt + ?Sized>(
             }
         }
         if records.is_empty() {
-            let w = Warning {
-                kind: WarningKind::MissingFile,
-                file: e.source.clone(),
-                line: 0,
-                detail: format!("initrd {path} is not in the ISO"),
-            };
-            push_new_warning(report, w);
+            missing_file(report, &e.source, format!("initrd {path} is not in the ISO"));
             continue;
         }
         report.initrds.push(InitrdFile {
