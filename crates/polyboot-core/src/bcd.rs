@@ -295,65 +295,31 @@ pub fn store_tree(cfg: &StoreConfig) -> Result<KeyNode, RegfError> {
     let boot = Device::Partition(cfg.boot_partition);
     let windows = Device::Partition(cfg.windows_partition);
 
-    let mut bootmgr = Object {
-        id: BOOTMGR,
-        kind: TYPE_BOOT_MANAGER,
-        elements: Vec::new(),
-    };
+    let mut bootmgr = Object { id: BOOTMGR, kind: TYPE_BOOT_MANAGER, elements: Vec::new() };
     bootmgr.elements.push(device_element(ELEM_DEVICE, &boot));
     if cfg.firmware == BcdFirmware::Uefi {
-        bootmgr.elements.push(string_element(
-            ELEM_PATH,
-            r"\EFI\Microsoft\Boot\bootmgfw.efi",
-        ));
+        bootmgr.elements.push(string_element(ELEM_PATH, r"\EFI\Microsoft\Boot\bootmgfw.efi"));
     }
-    bootmgr
-        .elements
-        .push(string_element(ELEM_DESCRIPTION, "Windows Boot Manager"));
-    bootmgr
-        .elements
-        .push(string_element(ELEM_LOCALE, &cfg.locale));
-    bootmgr.elements.push((
-        ELEM_DISPLAY_ORDER,
-        Value::multi_sz("Element", &[&loader_key]),
-    ));
-    bootmgr
-        .elements
-        .push(string_element(ELEM_DEFAULT, &loader_key));
-    bootmgr
-        .elements
-        .push(integer_element(ELEM_TIMEOUT, cfg.timeout));
+    bootmgr.elements.push(string_element(ELEM_DESCRIPTION, "Windows Boot Manager"));
+    bootmgr.elements.push(string_element(ELEM_LOCALE, &cfg.locale));
+    bootmgr.elements.push((ELEM_DISPLAY_ORDER, Value::multi_sz("Element", &[&loader_key])));
+    bootmgr.elements.push(string_element(ELEM_DEFAULT, &loader_key));
+    bootmgr.elements.push(integer_element(ELEM_TIMEOUT, cfg.timeout));
 
     let winload = match cfg.firmware {
         BcdFirmware::Uefi => r"\Windows\system32\winload.efi",
         BcdFirmware::Bios => r"\Windows\system32\winload.exe",
     };
-    let mut loader = Object {
-        id: cfg.loader,
-        kind: TYPE_OS_LOADER,
-        elements: Vec::new(),
-    };
+    let mut loader = Object { id: cfg.loader, kind: TYPE_OS_LOADER, elements: Vec::new() };
     loader.elements.push(device_element(ELEM_DEVICE, &windows));
     loader.elements.push(string_element(ELEM_PATH, winload));
-    loader
-        .elements
-        .push(string_element(ELEM_DESCRIPTION, &cfg.description));
-    loader
-        .elements
-        .push(string_element(ELEM_LOCALE, &cfg.locale));
-    loader
-        .elements
-        .push(boolean_element(ELEM_RECOVERY_ENABLED, false));
-    loader
-        .elements
-        .push(device_element(ELEM_OS_DEVICE, &windows));
-    loader
-        .elements
-        .push(string_element(ELEM_SYSTEM_ROOT, r"\Windows"));
+    loader.elements.push(string_element(ELEM_DESCRIPTION, &cfg.description));
+    loader.elements.push(string_element(ELEM_LOCALE, &cfg.locale));
+    loader.elements.push(boolean_element(ELEM_RECOVERY_ENABLED, false));
+    loader.elements.push(device_element(ELEM_OS_DEVICE, &windows));
+    loader.elements.push(string_element(ELEM_SYSTEM_ROOT, r"\Windows"));
     loader.elements.push(integer_element(ELEM_NX, 0));
-    loader
-        .elements
-        .push(integer_element(ELEM_BOOT_MENU_POLICY, 1));
+    loader.elements.push(integer_element(ELEM_BOOT_MENU_POLICY, 1));
 
     let t = cfg.timestamp;
     let mut root = KeyNode::new("NewStoreRoot");
@@ -379,9 +345,7 @@ pub fn store_tree(cfg: &StoreConfig) -> Result<KeyNode, RegfError> {
 
 /// The BCD hive file (`\EFI\Microsoft\Boot\BCD` or `\Boot\BCD`).
 pub fn build_store(cfg: &StoreConfig) -> Result<Vec<u8>, RegfError> {
-    HiveBuilder::new(store_tree(cfg)?)
-        .timestamp(cfg.timestamp)
-        .build()
+    HiveBuilder::new(store_tree(cfg)?).timestamp(cfg.timestamp).build()
 }
 
 /// One object read back from a store.
@@ -397,10 +361,7 @@ pub struct StoreObject {
 
 impl StoreObject {
     pub fn element(&self, element_type: u32) -> Option<&Value> {
-        self.elements
-            .iter()
-            .find(|(t, _)| *t == element_type)
-            .map(|(_, v)| v)
+        self.elements.iter().find(|(t, _)| *t == element_type).map(|(_, v)| v)
     }
     /// A device element, decoded.
     pub fn device(&self, element_type: u32) -> Option<Result<Device, DeviceError>> {
@@ -414,15 +375,10 @@ pub fn read_store(hive: &Hive) -> Result<Vec<StoreObject>, RegfError> {
     let objects = hive
         .root
         .subkey("Objects")
-        .ok_or_else(|| RegfError::NotFound {
-            path: "Objects".into(),
-        })?;
+        .ok_or_else(|| RegfError::NotFound { path: "Objects".into() })?;
     let mut out = Vec::new();
     for o in &objects.subkeys {
-        let kind = o
-            .get("Description")
-            .and_then(|d| d.value("Type"))
-            .and_then(Value::as_dword);
+        let kind = o.get("Description").and_then(|d| d.value("Type")).and_then(Value::as_dword);
         let mut elements = Vec::new();
         if let Some(els) = o.subkey("Elements") {
             for e in &els.subkeys {
@@ -489,33 +445,18 @@ mod tests {
     fn decodes_published_mbr_element() {
         assert_eq!(
             decode_device(&published_mbr_blob()),
-            Ok(Device::Partition(Partition::Mbr {
-                signature: 0xb3eb_a8f1,
-                offset: 0x15f0_0000
-            }))
+            Ok(Device::Partition(Partition::Mbr { signature: 0xb3eb_a8f1, offset: 0x15f0_0000 }))
         );
-        let p = Device::Partition(Partition::Mbr {
-            signature: 0xb3eb_a8f1,
-            offset: 0x15f0_0000,
-        });
+        let p = Device::Partition(Partition::Mbr { signature: 0xb3eb_a8f1, offset: 0x15f0_0000 });
         assert_eq!(encode_device(&p), published_mbr_blob());
     }
 
     #[test]
     fn device_round_trips() {
         for d in [
-            Device::Partition(Partition::Gpt {
-                disk: DISK,
-                partition: PART,
-            }),
-            Device::Partition(Partition::Mbr {
-                signature: 0x1234_5678,
-                offset: 1 << 20,
-            }),
-            Device::Partition(Partition::Mbr {
-                signature: 0,
-                offset: u64::MAX,
-            }),
+            Device::Partition(Partition::Gpt { disk: DISK, partition: PART }),
+            Device::Partition(Partition::Mbr { signature: 0x1234_5678, offset: 1 << 20 }),
+            Device::Partition(Partition::Mbr { signature: 0, offset: u64::MAX }),
             Device::Boot,
             Device::Other(8),
         ] {
@@ -523,10 +464,7 @@ mod tests {
             assert_eq!(blob.len(), DEVICE_BLOB_LEN);
             assert_eq!(decode_device(&blob), Ok(d));
         }
-        let gpt = encode_device(&Device::Partition(Partition::Gpt {
-            disk: DISK,
-            partition: PART,
-        }));
+        let gpt = encode_device(&Device::Partition(Partition::Gpt { disk: DISK, partition: PART }));
         assert_eq!(&gpt[0x20..0x30], &PART.to_bytes());
         assert_eq!(&gpt[0x38..0x48], &DISK.to_bytes());
         assert_eq!(&gpt[0x30..0x38], &[0; 8]);
@@ -537,10 +475,7 @@ mod tests {
         let good = published_mbr_blob();
         for len in 0..0x48 {
             assert!(
-                matches!(
-                    decode_device(&good[..len]),
-                    Err(DeviceError::Truncated { .. })
-                ),
+                matches!(decode_device(&good[..len]), Err(DeviceError::Truncated { .. })),
                 "{len}"
             );
         }
@@ -558,20 +493,11 @@ mod tests {
     fn config(firmware: BcdFirmware) -> StoreConfig {
         let (boot, windows) = match firmware {
             BcdFirmware::Uefi => (
-                Partition::Gpt {
-                    disk: DISK,
-                    partition: ESP,
-                },
-                Partition::Gpt {
-                    disk: DISK,
-                    partition: PART,
-                },
+                Partition::Gpt { disk: DISK, partition: ESP },
+                Partition::Gpt { disk: DISK, partition: PART },
             ),
             BcdFirmware::Bios => {
-                let p = Partition::Mbr {
-                    signature: 0xDEAD_BEEF,
-                    offset: 0x0010_0000,
-                };
+                let p = Partition::Mbr { signature: 0xDEAD_BEEF, offset: 0x0010_0000 };
                 (p, p)
             }
         };
@@ -592,14 +518,8 @@ mod tests {
         assert_eq!(guid_key(&BOOTMGR), "{9dea862c-5cdd-4e70-acc1-f32b344d4795}");
         assert_eq!(element_key(ELEM_BOOT_MENU_POLICY), "250000c2");
         assert_eq!(ElementFormat::of(ELEM_OS_DEVICE), ElementFormat::Device);
-        assert_eq!(
-            ElementFormat::of(ELEM_RECOVERY_ENABLED),
-            ElementFormat::Boolean
-        );
-        assert_eq!(
-            ElementFormat::of(ELEM_DISPLAY_ORDER),
-            ElementFormat::ObjectList
-        );
+        assert_eq!(ElementFormat::of(ELEM_RECOVERY_ENABLED), ElementFormat::Boolean);
+        assert_eq!(ElementFormat::of(ELEM_DISPLAY_ORDER), ElementFormat::ObjectList);
         assert_eq!(ElementFormat::of(ELEM_DEFAULT), ElementFormat::Object);
         assert_eq!(ElementFormat::of(ELEM_TIMEOUT), ElementFormat::Integer);
     }
@@ -610,10 +530,7 @@ mod tests {
             let cfg = config(fw);
             let hive = Hive::parse(&build_store(&cfg).unwrap()).unwrap();
             let d = hive.root.get("Description").unwrap();
-            assert_eq!(
-                d.value("KeyName").unwrap().as_string().unwrap(),
-                "BCD00000000"
-            );
+            assert_eq!(d.value("KeyName").unwrap().as_string().unwrap(), "BCD00000000");
             assert_eq!(d.value("System").unwrap().as_dword(), Some(1));
             assert_eq!(d.value("TreatAsSystem").unwrap().as_dword(), Some(1));
             let objects = read_store(&hive).unwrap();
@@ -633,51 +550,29 @@ mod tests {
                     assert_eq!(v.kind, expect, "{t:08x}");
                 }
             }
-            assert_eq!(
-                mgr.device(ELEM_DEVICE),
-                Some(Ok(Device::Partition(cfg.boot_partition)))
-            );
-            assert_eq!(
-                ldr.device(ELEM_DEVICE),
-                Some(Ok(Device::Partition(cfg.windows_partition)))
-            );
+            assert_eq!(mgr.device(ELEM_DEVICE), Some(Ok(Device::Partition(cfg.boot_partition))));
+            assert_eq!(ldr.device(ELEM_DEVICE), Some(Ok(Device::Partition(cfg.windows_partition))));
             assert_eq!(
                 ldr.device(ELEM_OS_DEVICE),
                 Some(Ok(Device::Partition(cfg.windows_partition)))
             );
             let loader_key = guid_key(&LOADER);
+            assert_eq!(mgr.element(ELEM_DEFAULT).unwrap().as_string().unwrap(), loader_key);
             assert_eq!(
-                mgr.element(ELEM_DEFAULT).unwrap().as_string().unwrap(),
-                loader_key
-            );
-            assert_eq!(
-                mgr.element(ELEM_DISPLAY_ORDER)
-                    .unwrap()
-                    .as_multi_sz()
-                    .unwrap(),
+                mgr.element(ELEM_DISPLAY_ORDER).unwrap().as_multi_sz().unwrap(),
                 [loader_key]
             );
             assert_eq!(mgr.element(ELEM_TIMEOUT).unwrap().data, 30u64.to_le_bytes());
             assert_eq!(ldr.element(ELEM_RECOVERY_ENABLED).unwrap().data, [0]);
-            assert_eq!(
-                ldr.element(ELEM_SYSTEM_ROOT).unwrap().as_string().unwrap(),
-                r"\Windows"
-            );
+            assert_eq!(ldr.element(ELEM_SYSTEM_ROOT).unwrap().as_string().unwrap(), r"\Windows");
             let (winload, mgr_path) = match fw {
-                BcdFirmware::Uefi => (
-                    r"\Windows\system32\winload.efi",
-                    Some(r"\EFI\Microsoft\Boot\bootmgfw.efi"),
-                ),
+                BcdFirmware::Uefi => {
+                    (r"\Windows\system32\winload.efi", Some(r"\EFI\Microsoft\Boot\bootmgfw.efi"))
+                }
                 BcdFirmware::Bios => (r"\Windows\system32\winload.exe", None),
             };
-            assert_eq!(
-                ldr.element(ELEM_PATH).unwrap().as_string().unwrap(),
-                winload
-            );
-            assert_eq!(
-                mgr.element(ELEM_PATH).and_then(Value::as_string).as_deref(),
-                mgr_path
-            );
+            assert_eq!(ldr.element(ELEM_PATH).unwrap().as_string().unwrap(), winload);
+            assert_eq!(mgr.element(ELEM_PATH).and_then(Value::as_string).as_deref(), mgr_path);
             assert_eq!(
                 ldr.element(ELEM_DESCRIPTION).unwrap().as_string().unwrap(),
                 "Windows To Go"

@@ -1135,13 +1135,16 @@ mod tests {
 
     #[test]
     fn diagnostics_read_benchmark_path() {
-        let (cfg, errors) =
-            load(Some(br#"{"diagnostics": {"read_benchmark": "/samples/ipxe.iso"}}"#), None, Firmware::Uefi);
+        let (cfg, errors) = load(
+            Some(br#"{"diagnostics": {"read_benchmark": "/samples/ipxe.iso"}}"#),
+            None,
+            Firmware::Uefi,
+        );
         assert!(errors.is_empty() && cfg.warnings.is_empty(), "{errors:?} {:?}", cfg.warnings);
         assert_eq!(cfg.read_benchmark.as_deref(), Some("/samples/ipxe.iso"));
-        let (cfg, _) = load(Some(br#"{"diagnostics": {"read_benchmark": 3}}"#), None, Firmware::Uefi);
+        let (cfg, _) =
+            load(Some(br#"{"diagnostics": {"read_benchmark": 3}}"#), None, Firmware::Uefi);
         assert_eq!(cfg.read_benchmark, None);
         assert_eq!(cfg.warnings.len(), 1);
     }
-
 }

@@ -48,11 +48,7 @@ pub fn crc32c(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0x82F6_3B78
-            } else {
-                crc >> 1
-            };
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82F6_3B78 } else { crc >> 1 };
         }
     }
     !crc
@@ -68,11 +64,7 @@ pub struct VhdxGeometry {
 
 impl VhdxGeometry {
     pub fn new(virtual_size: u64, logical_sector: u32) -> VhdxGeometry {
-        VhdxGeometry {
-            virtual_size,
-            logical_sector,
-            block_size: BLOCK_SIZE,
-        }
+        VhdxGeometry { virtual_size, logical_sector, block_size: BLOCK_SIZE }
     }
     /// Payload blocks per sector-bitmap block.
     pub fn chunk_ratio(&self) -> u64 {
@@ -177,11 +169,7 @@ pub fn structures(g: &VhdxGeometry, ids: &VhdxIds) -> Vec<(u64, Vec<u8>)> {
         g.virtual_size.to_le_bytes().to_vec(),
         IS_VIRTUAL_DISK | IS_REQUIRED,
     ));
-    items.push((
-        VIRTUAL_DISK_ID,
-        ids.disk_id.to_bytes().to_vec(),
-        IS_VIRTUAL_DISK | IS_REQUIRED,
-    ));
+    items.push((VIRTUAL_DISK_ID, ids.disk_id.to_bytes().to_vec(), IS_VIRTUAL_DISK | IS_REQUIRED));
     items.push((
         LOGICAL_SECTOR_SIZE,
         g.logical_sector.to_le_bytes().to_vec(),
@@ -294,10 +282,7 @@ mod tests {
         let g = VhdxGeometry::new(64 << 30, 512);
         assert_eq!(g.bat_entries(), 32768 + 15);
         assert_eq!(g.bat_length(), MIB);
-        assert_eq!(
-            bat_entry(PAYLOAD_BLOCK_FULLY_PRESENT, 5 * MIB),
-            6 | (5 << 20)
-        );
+        assert_eq!(bat_entry(PAYLOAD_BLOCK_FULLY_PRESENT, 5 * MIB), 6 | (5 << 20));
     }
 
     #[test]

@@ -44,10 +44,7 @@ pub const ATTR_NO_DRIVE_LETTER: u64 = 1 << 63;
 /// `TOTALBYTES`): the files plus 10 % (NTFS metadata, MFT, short names, cluster slack) plus
 /// 64 MiB (log file, first boot), and never less than [`MIN_WINDOWS_BYTES`].
 pub fn required_windows_bytes(image_bytes: u64) -> u64 {
-    image_bytes
-        .saturating_add(image_bytes / 10)
-        .saturating_add(64 * MIB)
-        .max(MIN_WINDOWS_BYTES)
+    image_bytes.saturating_add(image_bytes / 10).saturating_add(64 * MIB).max(MIN_WINDOWS_BYTES)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,11 +232,7 @@ pub fn plan(req: &WtgRequest) -> Result<WtgPlan, WtgLayoutError> {
             )
         }
         WtgScheme::Mbr => {
-            let esp_bytes = if ss == 512 {
-                MBR_ESP_BYTES_512
-            } else {
-                ESP_BYTES
-            };
+            let esp_bytes = if ss == 512 { MBR_ESP_BYTES_512 } else { ESP_BYTES };
             let esp_s = esp_bytes / ss;
             // MBR addresses 2^32 sectors at most: a larger disk keeps its tail unused.
             let usable = disk_sectors.min(u32::MAX as u64);
@@ -292,21 +285,18 @@ impl WtgPlan {
         self.get(Role::Esp).expect("every plan has an ESP")
     }
     pub fn windows(&self) -> &WtgPartition {
-        self.get(Role::Windows)
-            .expect("every plan has a Windows partition")
+        self.get(Role::Windows).expect("every plan has a Windows partition")
     }
 
     /// How BCD names a partition of this plan.
     pub fn bcd_partition(&self, p: &WtgPartition) -> Partition {
         match self.scheme {
-            WtgScheme::Gpt => Partition::Gpt {
-                disk: self.identity.disk_guid,
-                partition: p.unique_guid,
-            },
-            WtgScheme::Mbr => Partition::Mbr {
-                signature: self.identity.mbr_signature,
-                offset: p.offset_bytes,
-            },
+            WtgScheme::Gpt => {
+                Partition::Gpt { disk: self.identity.disk_guid, partition: p.unique_guid }
+            }
+            WtgScheme::Mbr => {
+                Partition::Mbr { signature: self.identity.mbr_signature, offset: p.offset_bytes }
+            }
         }
     }
 
@@ -403,11 +393,7 @@ impl fmt::Display for WtgPlan {
                 p.number,
                 p.offset_bytes,
                 p.size_bytes / MIB,
-                if self.scheme == WtgScheme::Mbr && p.active {
-                    "  active"
-                } else {
-                    ""
-                }
+                if self.scheme == WtgScheme::Mbr && p.active { "  active" } else { "" }
             )?;
         }
         Ok(())
@@ -446,10 +432,7 @@ mod tests {
         assert_eq!(esp.type_guid, Guid::EFI_SYSTEM);
         assert_eq!(esp.attributes, 1 << 63);
         let msr = &p.partitions[1];
-        assert_eq!(
-            (msr.role, msr.offset_bytes, msr.size_bytes),
-            (Role::Msr, 261 * MIB, 128 * MIB)
-        );
+        assert_eq!((msr.role, msr.offset_bytes, msr.size_bytes), (Role::Msr, 261 * MIB, 128 * MIB));
         assert_eq!(
             format!("{}", msr.type_guid).to_ascii_uppercase(),
             "E3C9E316-0B5C-4DB8-817D-F92DF00215AE"
@@ -464,10 +447,7 @@ mod tests {
         assert!(win.first_lba + win.sectors - 1 <= gpt.last_usable_lba);
         assert_eq!(
             p.bcd_partition(win),
-            Partition::Gpt {
-                disk: id().disk_guid,
-                partition: id().windows_guid
-            }
+            Partition::Gpt { disk: id().disk_guid, partition: id().windows_guid }
         );
         assert!(p.mbr().has_gpt_protective());
     }
@@ -477,20 +457,11 @@ mod tests {
         let p = plan(&req(16 << 30, WtgScheme::Mbr, 8 << 30)).unwrap();
         let win = &p.partitions[0];
         assert_eq!(
-            (
-                win.role,
-                win.number,
-                win.first_lba,
-                win.active,
-                win.mbr_type
-            ),
+            (win.role, win.number, win.first_lba, win.active, win.mbr_type),
             (Role::Windows, 1, 2048, true, 0x07)
         );
         let esp = &p.partitions[1];
-        assert_eq!(
-            (esp.role, esp.number, esp.active, esp.mbr_type),
-            (Role::Esp, 2, false, 0xEF)
-        );
+        assert_eq!((esp.role, esp.number, esp.active, esp.mbr_type), (Role::Esp, 2, false, 0xEF));
         assert_eq!(esp.size_bytes, 100 * MIB);
         assert_eq!(win.offset_bytes + win.size_bytes, esp.offset_bytes);
         assert!(esp.offset_bytes + esp.size_bytes <= 16 << 30);
@@ -499,10 +470,7 @@ mod tests {
         m.check_fits(p.disk_sectors).unwrap();
         assert_eq!(
             p.bcd_partition(win),
-            Partition::Mbr {
-                signature: id().mbr_signature,
-                offset: MIB
-            }
+            Partition::Mbr { signature: id().mbr_signature, offset: MIB }
         );
         // 4 KiB sectors: a 260 MiB ESP.
         let mut r = req(16 << 30, WtgScheme::Mbr, 0);
@@ -515,20 +483,13 @@ mod tests {
     #[test]
     fn too_small_is_refused_with_numbers() {
         let e = plan(&req(8 << 30, WtgScheme::Gpt, 16 << 30)).unwrap_err();
-        let WtgLayoutError::TooSmall {
-            required_windows_bytes,
-            needed_disk_bytes,
-            ..
-        } = e.clone()
+        let WtgLayoutError::TooSmall { required_windows_bytes, needed_disk_bytes, .. } = e.clone()
         else {
             panic!("{e}")
         };
         assert_eq!(required_windows_bytes, required_windows_bytes_for(16 << 30));
         assert!(needed_disk_bytes > 16 << 30);
-        assert!(
-            format!("{e}").starts_with("too small for this image"),
-            "{e}"
-        );
+        assert!(format!("{e}").starts_with("too small for this image"), "{e}");
         // The minimum applies to tiny images; a tiny disk is refused, not panicked on.
         assert!(plan(&req(400 * MIB, WtgScheme::Gpt, 0)).is_err());
         assert!(plan(&req(0, WtgScheme::Mbr, 0)).is_err());

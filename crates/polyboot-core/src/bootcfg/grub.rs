@@ -120,9 +120,8 @@ fn assignment_value(w: &Word, vars: &Vars) -> Option<String> {
     }
 }
 
-const GRUB_KEYWORDS: &[&str] = &[
-    "if", "then", "else", "elif", "fi", "while", "until", "do", "done", "!",
-];
+const GRUB_KEYWORDS: &[&str] =
+    &["if", "then", "else", "elif", "fi", "while", "until", "do", "done", "!"];
 
 /// Parse a GRUB configuration starting at `path` (absolute within the ISO), following
 /// `source`, `configfile` and `.` through `load`. `initial` are variables known before the
@@ -312,24 +311,13 @@ fn linux_command(
     let mut expanded = Vec::new();
     for w in args {
         // The kernel (first non-option word) may carry a device prefix.
-        let is_path = expanded
-            .iter()
-            .all(|(a, _): &(String, Vec<String>)| a.starts_with("--"));
-        expanded.push(if is_path {
-            expand_path(w, vars)
-        } else {
-            expand(w, vars)
-        });
+        let is_path = expanded.iter().all(|(a, _): &(String, Vec<String>)| a.starts_with("--"));
+        expanded.push(if is_path { expand_path(w, vars) } else { expand(w, vars) });
     }
     let ki = expanded.iter().position(|(a, _)| !a.starts_with("--"))?;
     let (kpath, kun) = &expanded[ki];
     if !kun.is_empty() {
-        out.warn(
-            WarningKind::UnresolvedVariable,
-            file,
-            line,
-            format!("kernel path {kpath}"),
-        );
+        out.warn(WarningKind::UnresolvedVariable, file, line, format!("kernel path {kpath}"));
     }
     let mut cmdline = String::new();
     for (a, un) in &expanded[ki + 1..] {
@@ -379,12 +367,7 @@ fn initrd_command(
             continue;
         }
         if !unresolved.is_empty() {
-            out.warn(
-                WarningKind::UnresolvedVariable,
-                file,
-                line,
-                format!("initrd path {s}"),
-            );
+            out.warn(WarningKind::UnresolvedVariable, file, line, format!("initrd path {s}"));
         }
         paths.push(normalize_path(&s));
     }

@@ -7,12 +7,12 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use super::{
-    parse_grub, parse_syslinux, parse_systemd_boot_entry, BootEntry, Parsed,
-    Warning, WarningKind, MAX_ENTRIES, MAX_FILES, MAX_FILE_SIZE, MAX_WARNINGS,
+    parse_grub, parse_syslinux, parse_systemd_boot_entry, BootEntry, Parsed, Warning, WarningKind,
+    MAX_ENTRIES, MAX_FILES, MAX_FILE_SIZE, MAX_WARNINGS,
 };
 use crate::block::ReadAt;
-use crate::path;
 use crate::iso9660::{self, IsoEntry, IsoError, Section, Tree};
+use crate::path;
 
 /// Which directory tree of the ISO a record belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,12 +199,11 @@ fn parse_top_configs<D, P>(
 /// The systemd-boot entries in [`LOADER_ENTRIES_DIR`] of the first of `trees` that has it.
 fn read_systemd_boot_entries<D: ReadAt + ?Sized>(iso: &mut D, trees: [&Tree; 2]) -> Parsed {
     let mut sd = Parsed::default();
-    let found = trees.into_iter().find_map(|t| {
-        match iso9660::lookup(&mut *iso, t, LOADER_ENTRIES_DIR) {
+    let found =
+        trees.into_iter().find_map(|t| match iso9660::lookup(&mut *iso, t, LOADER_ENTRIES_DIR) {
             Ok(d) if d.is_dir() => Some((t.clone(), d)),
             _ => None,
-        }
-    });
+        });
     let Some((dir_tree, dir)) = found else {
         return sd;
     };
@@ -228,12 +227,7 @@ fn read_systemd_boot_entries<D: ReadAt + ?Sized>(iso: &mut D, trees: [&Tree; 2])
                 }
             }
         }
-        Err(err) => sd.warn(
-            WarningKind::ReadError,
-            LOADER_ENTRIES_DIR,
-            0,
-            err.to_string(),
-        ),
+        Err(err) => sd.warn(WarningKind::ReadError, LOADER_ENTRIES_DIR, 0, err.to_string()),
     }
     sd
 }
@@ -292,9 +286,8 @@ fn check_kernel<D: ReadAt + ?Sized>(
         return;
     }
     checked_kernels.push(k.clone());
-    let found = trees
-        .iter()
-        .any(|(_, t)| matches!(iso9660::lookup(&mut *iso, t, k), Ok(f) if !f.is_dir()));
+    let found =
+        trees.iter().any(|(_, t)| matches!(iso9660::lookup(&mut *iso, t, k), Ok(f) if !f.is_dir()));
     if !found {
         missing_file(report, &e.source, format!("kernel {k} is not in the ISO"));
     }
@@ -326,11 +319,7 @@ fn find_initrds<D: ReadAt + ?Sized>(
             missing_file(report, &e.source, format!("initrd {path} is not in the ISO"));
             continue;
         }
-        report.initrds.push(InitrdFile {
-            path: path.clone(),
-            size: records[0].size,
-            records,
-        });
+        report.initrds.push(InitrdFile { path: path.clone(), size: records[0].size, records });
     }
 }
 

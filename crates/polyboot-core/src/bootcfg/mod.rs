@@ -136,12 +136,7 @@ pub struct Parsed {
 impl Parsed {
     fn warn(&mut self, kind: WarningKind, file: &str, line: usize, detail: String) {
         if self.warnings.len() < MAX_WARNINGS {
-            let w = Warning {
-                kind,
-                file: String::from(file),
-                line,
-                detail,
-            };
+            let w = Warning { kind, file: String::from(file), line, detail };
             if !self.warnings.contains(&w) {
                 self.warnings.push(w);
             }
@@ -149,12 +144,7 @@ impl Parsed {
     }
     fn push_entry(&mut self, e: BootEntry, file: &str) -> Option<usize> {
         if self.entries.len() >= MAX_ENTRIES {
-            self.warn(
-                WarningKind::Limit,
-                file,
-                0,
-                format!("more than {MAX_ENTRIES} entries"),
-            );
+            self.warn(WarningKind::Limit, file, 0, format!("more than {MAX_ENTRIES} entries"));
             return None;
         }
         self.entries.push(e);
@@ -212,24 +202,14 @@ struct Reader<'l, L: FnMut(&str) -> Option<Vec<u8>>> {
 impl<'l, L: FnMut(&str) -> Option<Vec<u8>>> Reader<'l, L> {
     /// A reader that has read nothing yet.
     fn new(load: &'l mut L) -> Self {
-        Reader {
-            load,
-            stack: Vec::new(),
-            files_read: 0,
-            bytes_read: 0,
-        }
+        Reader { load, stack: Vec::new(), files_read: 0, bytes_read: 0 }
     }
 
     /// Load `path` for inclusion from `from:line`; warns and returns `None` on loops,
     /// limits and missing files.
     fn open(&mut self, out: &mut Parsed, path: &str, from: &str, line: usize) -> Option<String> {
         if self.stack.iter().any(|p| p == path) {
-            out.warn(
-                WarningKind::IncludeLoop,
-                from,
-                line,
-                format!("{path} includes itself"),
-            );
+            out.warn(WarningKind::IncludeLoop, from, line, format!("{path} includes itself"));
             return None;
         }
         if self.stack.len() >= MAX_INCLUDE_DEPTH {
@@ -251,22 +231,12 @@ impl<'l, L: FnMut(&str) -> Option<Vec<u8>>> Reader<'l, L> {
             return None;
         }
         let Some(data) = (self.load)(path) else {
-            out.warn(
-                WarningKind::MissingFile,
-                from,
-                line,
-                format!("{path} not found"),
-            );
+            out.warn(WarningKind::MissingFile, from, line, format!("{path} not found"));
             return None;
         };
         self.files_read += 1;
         if data.len() as u64 > MAX_FILE_SIZE {
-            out.warn(
-                WarningKind::Limit,
-                path,
-                0,
-                format!("larger than {MAX_FILE_SIZE} bytes"),
-            );
+            out.warn(WarningKind::Limit, path, 0, format!("larger than {MAX_FILE_SIZE} bytes"));
             return None;
         }
         self.bytes_read += data.len() as u64;

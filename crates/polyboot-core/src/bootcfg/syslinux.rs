@@ -39,22 +39,10 @@ where
 {
     let mut out = Parsed::default();
     let mut reader = Reader::new(&mut load);
-    let mut st = SysState {
-        labels: Vec::new(),
-        current: None,
-        global_append: None,
-        defaults: Vec::new(),
-    };
+    let mut st =
+        SysState { labels: Vec::new(), current: None, global_append: None, defaults: Vec::new() };
     let base = normalize_path(base_dir);
-    sys_read(
-        &mut reader,
-        &mut out,
-        &normalize_path(path),
-        "",
-        0,
-        &base,
-        &mut st,
-    );
+    sys_read(&mut reader, &mut out, &normalize_path(path), "", 0, &base, &mut st);
 
     labels_from_defaults(&mut st);
     for l in st.labels {
@@ -75,11 +63,7 @@ fn labels_from_defaults(st: &mut SysState) {
         st.labels.push(SysLabel {
             name: String::from(first),
             kernel: Some(String::from(first)),
-            append: if rest.is_empty() {
-                None
-            } else {
-                Some(String::from(rest))
-            },
+            append: if rest.is_empty() { None } else { Some(String::from(rest)) },
             source: file.clone(),
             line: *line,
             ..SysLabel::default()
@@ -94,17 +78,12 @@ fn label_entry(out: &mut Parsed, base: &str, l: SysLabel, global_append: Option<
     let lower = kernel.to_ascii_lowercase();
     // COM32 modules, boot sectors and PXE images are not Linux kernels.
     let file_name = lower.rsplit('/').next().unwrap_or("");
-    if [".c32", ".com", ".cbt", ".0", ".bss", ".bs"]
-        .iter()
-        .any(|s| lower.ends_with(s))
+    if [".c32", ".com", ".cbt", ".0", ".bss", ".bs"].iter().any(|s| lower.ends_with(s))
         || file_name == "memdisk"
     {
         return;
     }
-    let append = l
-        .append
-        .or_else(|| global_append.map(String::from))
-        .unwrap_or_default();
+    let append = l.append.or_else(|| global_append.map(String::from)).unwrap_or_default();
     let mut initrds = Vec::new();
     let mut from_append = false;
     for word in append.split_whitespace() {
@@ -131,10 +110,7 @@ fn label_entry(out: &mut Parsed, base: &str, l: SysLabel, global_append: Option<
             format!("label {}: {append}", l.name),
         );
     }
-    let title = l
-        .menu_label
-        .map(|m| m.replace('^', ""))
-        .or_else(|| Some(l.name.clone()));
+    let title = l.menu_label.map(|m| m.replace('^', "")).or_else(|| Some(l.name.clone()));
     out.push_entry(
         BootEntry {
             loader: Loader::Syslinux,
@@ -210,9 +186,7 @@ fn sys_read<L: FnMut(&str) -> Option<Vec<u8>>>(
                     l.initrd = Some(String::from(rest));
                 }
             }
-            "default" => st
-                .defaults
-                .push((String::from(rest), String::from(path), line_no)),
+            "default" => st.defaults.push((String::from(rest), String::from(path), line_no)),
             "text" => in_text = first_word(rest).eq_ignore_ascii_case("help"),
             "include" | "config" => {
                 let target = join(base, first_word(rest));
