@@ -212,12 +212,13 @@ fn install_hooks(route: (u8, u8), plan: Option<crate::resident::Plan>) {
     };
     // SAFETY: the IVT and BIOS data area are identity-mapped; interrupts are off.
     unsafe {
-        let ivt = core::ptr::null_mut::<u32>();
-        let orig13 = read_volatile(ivt.add(0x13));
+        // The real-mode interrupt vector table: vector N is the u32 at physical address 4 * N.
+        let ivt = |vector: usize| (vector * 4) as *mut u32;
+        let orig13 = read_volatile(ivt(0x13));
         bios::set_disk_vector(orig13);
         bios::hook_state_ptr().write_volatile(HookState {
             orig13,
-            orig15: read_volatile(ivt.add(0x15)),
+            orig15: read_volatile(ivt(0x15)),
             res_low,
             res_high: heap_start as u32,
             res_high_end: heap_end as u32,
@@ -225,8 +226,8 @@ fn install_hooks(route: (u8, u8), plan: Option<crate::resident::Plan>) {
             route_hi: route.1,
             _pad: [0; 2],
         });
-        write_volatile(ivt.add(0x13), vector_in(seg, int13_hook as *const () as usize));
-        write_volatile(ivt.add(0x15), vector_in(seg, int15_hook as *const () as usize));
+        write_volatile(ivt(0x13), vector_in(seg, int13_hook as *const () as usize));
+        write_volatile(ivt(0x15), vector_in(seg, int15_hook as *const () as usize));
         let base_kib = 0x413 as *mut u16;
         let ours = (res_low / 1024) as u16;
         if read_volatile(base_kib) > ours {
