@@ -174,3 +174,90 @@ pub fn windows_shaped_iso_with(
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
+
+/// A small grub-mkrescue ISO (GRUB's `eltorito.img`, no-emulation; GRUB then reads its
+/// modules, well over 64 KiB, through the CD itself) in `dir`, whose grub.cfg prints `marker`
+/// on the serial console and waits.
+pub fn grub_mkrescue_iso(dir: &Path, marker: &str) -> Result<std::path::PathBuf> {
+    let root = dir.join("grub-root");
+    std::fs::create_dir_all(root.join("boot/grub"))?;
+    std::fs::write(
+        root.join("boot/grub/grub.cfg"),
+        format!("serial --unit=0 --speed=115200\nterminal_output serial console\necho {marker}\nsleep 600\n"),
+    )?;
+    let iso = dir.join("grub-mkrescue.iso");
+    run_tool(Command::new("grub-mkrescue").args([
+        "-o",
+        iso.to_str().unwrap(),
+        "--modules=serial echo sleep",
+        root.to_str().unwrap(),
+    ]))?;
+    Ok(iso)
+}
+
+/// A 1.44 MB floppy image whose boot sector writes `marker` to COM1 and halts (16-bit code,
+/// assembled by hand: no assembler needed).
+pub fn floppy_image(marker: &str) -> Vec<u8> {
+    let mut code = vec![
+        0xFA, // cli
+        0x31, 0xC0, // xor ax, ax
+        0x8E, 0xD8, // mov ds, ax
+        0xBE, 0x16, 0x7C, // mov si, 0x7C16 (the message below)
+        0xBA, 0xF8, 0x03, // mov dx, 0x3F8
+        0xAC, // next: lodsb
+        0x84, 0xC0, // test al, al
+        0x74, 0x03, // jz done
+        0xEE, // out dx, al
+        0xEB, 0xF8, // jmp next
+        0xF4, // done: hlt
+        0xEB, 0xFD, // jmp done
+    ];
+    assert_eq!(code.len(), 0x16);
+    code.extend_from_slice(marker.as_bytes());
+    code.extend_from_slice(b"\r\n\0");
+    let mut img = vec![0u8; 1_474_560];
+    img[..code.len()].copy_from_slice(&code);
+    img[510] = 0x55;
+    img[511] = 0xAA;
+    img
+}
+
+/// A 4 MiB disk for El Torito hard-disk emulation: [`floppy_image`]'s marker code as its MBR,
+/// one partition (the emulation requires exactly one) from sector 2048 to the end, CHS 16
+/// heads x 32 sectors.
+pub fn hard_disk_image(marker: &str) -> Vec<u8> {
+    let mut disk = floppy_image(marker);
+    disk.resize(4 << 20, 0);
+    let entry = &mut disk[446..462];
+    entry[0] = 0x80;
+    entry[1..4].copy_from_slice(&[4, 1, 0]); // start CHS of LBA 2048: c0 h4 s1
+    entry[4] = 0x83;
+    entry[5..8].copy_from_slice(&[15, 32, 15]); // end CHS: c15 h15 s32
+    entry[8..12].copy_from_slice(&2048u32.to_le_bytes());
+    entry[12..16].copy_from_slice(&((4u32 << 20) / 512 - 2048).to_le_bytes());
+    disk
+}
+
+/// `dir/NAME.iso`, mastered by xorriso, whose El Torito BIOS boot image is `image`
+/// (`emulation`: xorriso's option for its kind, e.g. `-hard-disk-boot`; none for floppy,
+/// which xorriso infers from the size).
+pub fn emulated_iso(
+    dir: &Path,
+    name: &str,
+    image: &[u8],
+    emulation: &[&str],
+) -> Result<std::path::PathBuf> {
+    let root = dir.join(format!("{name}-root"));
+    std::fs::create_dir_all(&root)?;
+    let image_name = format!("{name}.img");
+    std::fs::write(root.join(&image_name), image)?;
+    let iso = dir.join(format!("{name}.iso"));
+    run_tool(
+        Command::new("xorriso")
+            .args(["-as", "mkisofs", "-quiet", "-o", iso.to_str().unwrap(), "-b", &image_name])
+            .args(emulation)
+            .args(["-c", "boot.cat"])
+            .arg(&root),
+    )?;
+    Ok(iso)
+}

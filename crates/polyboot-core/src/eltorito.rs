@@ -480,12 +480,12 @@ pub fn uefi_boot_reason(catalog: &Result<BootCatalog, ElToritoError>) -> Option<
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::block::MemDevice;
     use crate::iso9660::test_image::{sample, Img};
 
-    fn validation(platform: u8) -> [u8; 32] {
+    pub(crate) fn validation(platform: u8) -> [u8; 32] {
         let mut v = [0u8; 32];
         v[0] = 1;
         v[1] = platform;
@@ -498,7 +498,7 @@ mod tests {
         v
     }
 
-    fn entry(bootable: bool, media: u8, count: u16, rba: u32) -> [u8; 32] {
+    pub(crate) fn entry(bootable: bool, media: u8, count: u16, rba: u32) -> [u8; 32] {
         let mut e = [0u8; 32];
         e[0] = if bootable { 0x88 } else { 0 };
         e[1] = media;
@@ -507,7 +507,7 @@ mod tests {
         e
     }
 
-    fn header(id: u8, platform: u8, count: u16) -> [u8; 32] {
+    pub(crate) fn header(id: u8, platform: u8, count: u16) -> [u8; 32] {
         let mut h = [0u8; 32];
         h[0] = id;
         h[1] = platform;
@@ -533,7 +533,7 @@ mod tests {
 
     /// The sample ISO (catalog at 30) with these catalog entries and a FAT boot sector of an
     /// 8-sector (4 KiB) FAT image at block 34; block 38 serves as the BIOS image.
-    fn with_catalog(entries: &[[u8; 32]]) -> MemDevice {
+    pub(crate) fn with_catalog(entries: &[[u8; 32]]) -> MemDevice {
         let mut img: Img = sample();
         for (i, e) in entries.iter().enumerate() {
             img.put(30, i * 32, e);

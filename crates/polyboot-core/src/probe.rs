@@ -3,10 +3,11 @@
 
 use crate::block::ReadAt;
 use crate::config::Firmware;
-use crate::eltorito;
+use crate::eltorito::{self, Emulation};
 use crate::exfat::ExFat;
 use crate::gpt;
 use crate::guid::Guid;
+use crate::int13::{DriveKind, EmulatedDrive};
 use crate::iso9660::{self, IsoError};
 use crate::mbr::{self, Mbr};
 use crate::menu::{ImageEntry, ImageKind, Status};
@@ -27,6 +28,73 @@ pub fn status<D: ReadAt>(
     image_status(image.kind, &mut file, firmware)
 }
 
+/// How polyboot starts an image under one firmware.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootMethod {
+    /// UEFI: the El Torito EFI boot image, the ISO served as a CD.
+    EfiEntry,
+    /// UEFI: the disk image's EFI system partition.
+    EfiSystemPartition,
+    /// UEFI: the EFI application itself.
+    EfiApplication,
+    /// BIOS: El Torito no emulation, the ISO served as a CD drive (2048-byte sectors).
+    NoEmulation,
+    /// BIOS: El Torito floppy emulation of this size, as floppy drive 0x00.
+    FloppyEmulation(Emulation),
+    /// BIOS: El Torito hard-disk emulation, as hard disk 0x80.
+    HardDiskEmulation,
+    /// BIOS: the disk image's MBR, as hard disk 0x80 (its boot code is checked when it boots).
+    DiskImageMbr,
+}
+
+impl BootMethod {
+    /// A stable name for machine-readable output.
+    pub fn code(self) -> &'static str {
+        match self {
+            BootMethod::EfiEntry => "efi_entry",
+            BootMethod::EfiSystemPartition => "efi_system_partition",
+            BootMethod::EfiApplication => "efi_application",
+            BootMethod::NoEmulation => "no_emulation",
+            BootMethod::FloppyEmulation(_) => "floppy_emulation",
+            BootMethod::HardDiskEmulation => "hard_disk_emulation",
+            BootMethod::DiskImageMbr => "disk_image_mbr",
+        }
+    }
+
+    /// What polyboot will do, for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            BootMethod::EfiEntry => "El Torito EFI boot image, the ISO served as a CD",
+            BootMethod::EfiSystemPartition => "the disk image's EFI system partition",
+            BootMethod::EfiApplication => "started as an EFI application",
+            BootMethod::NoEmulation => "El Torito no-emulation, served as a CD drive",
+            BootMethod::FloppyEmulation(Emulation::Floppy12) => {
+                "El Torito floppy emulation (1.2 MB), served as floppy drive 0x00"
+            }
+            BootMethod::FloppyEmulation(Emulation::Floppy288) => {
+                "El Torito floppy emulation (2.88 MB), served as floppy drive 0x00"
+            }
+            BootMethod::FloppyEmulation(_) => {
+                "El Torito floppy emulation (1.44 MB), served as floppy drive 0x00"
+            }
+            BootMethod::HardDiskEmulation => {
+                "El Torito hard-disk emulation, served as hard disk 0x80"
+            }
+            BootMethod::DiskImageMbr => {
+                "the disk image's MBR, served as hard disk 0x80 (its boot code is checked when it boots)"
+            }
+        }
+    }
+}
+
+/// What polyboot will do with an image under one firmware: the menu's status (`None` leaves
+/// the menu's own) and, when it can boot or may, how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub status: Option<Status>,
+    pub method: Option<BootMethod>,
+}
+
 /// Status under `firmware` of an image of `kind` read from `file` (a file on the drive, or on
 /// the host). Under BIOS a disk image is left to the menu (its MBR is checked when it boots).
 pub fn image_status<R: ReadAt>(
@@ -34,47 +102,97 @@ pub fn image_status<R: ReadAt>(
     file: &mut R,
     firmware: Firmware,
 ) -> Option<Status> {
-    Some(match (kind, firmware) {
-        (ImageKind::Iso, _) => iso_status(file, firmware),
-        (ImageKind::Img, Firmware::Uefi) => disk_image_status(file),
-        (ImageKind::Efi, Firmware::Uefi) => efi_status(file),
-        (ImageKind::Efi, Firmware::Bios) => {
-            Status::NotBootable(String::from("an EFI application needs UEFI firmware"))
+    plan(kind, file, firmware).status
+}
+
+/// [`image_status`] and how the image will be started: the one answer of the boot menus and
+/// `polyboot check`, per firmware.
+pub fn plan<R: ReadAt>(kind: ImageKind, file: &mut R, firmware: Firmware) -> Plan {
+    let (status, method) = match (kind, firmware) {
+        (ImageKind::Iso, _) => {
+            let (status, method) = iso_plan(file, firmware);
+            (Some(status), method)
         }
-        _ => return None,
-    })
+        (ImageKind::Img, Firmware::Uefi) => {
+            let status = disk_image_status(file);
+            let method = (!matches!(status, Status::NotBootable(_)))
+                .then_some(BootMethod::EfiSystemPartition);
+            (Some(status), method)
+        }
+        (ImageKind::Img, Firmware::Bios) => (None, Some(BootMethod::DiskImageMbr)),
+        (ImageKind::Efi, Firmware::Uefi) => {
+            let status = efi_status(file);
+            let method =
+                matches!(status, Status::Bootable { .. }).then_some(BootMethod::EfiApplication);
+            (Some(status), method)
+        }
+        (ImageKind::Efi, Firmware::Bios) => (
+            Some(Status::NotBootable(String::from("an EFI application needs UEFI firmware"))),
+            None,
+        ),
+        _ => (None, None),
+    };
+    Plan { status, method }
 }
 
 /// Status of an ISO under `firmware`: a damaged or truncated copy is reported the same under
 /// both; then the El Torito catalog must have an entry for this firmware.
 pub fn iso_status<R: ReadAt>(file: &mut R, firmware: Firmware) -> Status {
+    iso_plan(file, firmware).0
+}
+
+fn iso_plan<R: ReadAt>(file: &mut R, firmware: Firmware) -> (Status, Option<BootMethod>) {
     match iso9660::probe(file) {
         Ok(_) => {}
         Err(IsoError::Truncated { needed, have }) => {
-            return Status::NotBootable(format!(
+            return (Status::NotBootable(format!(
                 "truncated: the ISO needs {needed} bytes but the file has {have} (incomplete copy or download?)"
-            ))
+            )), None)
         }
-        Err(e) => return Status::NotBootable(format!("not a valid ISO: {e}")),
+        Err(e) => return (Status::NotBootable(format!("not a valid ISO: {e}")), None),
     }
-    match eltorito::read_catalog(file) {
-        Ok(catalog) => match (firmware, catalog.uefi_reason()) {
-            (Firmware::Uefi, None) => {
-                Status::Bootable { bios: catalog.can_boot_bios(), uefi: true }
-            }
-            (Firmware::Uefi, Some(reason)) if catalog.can_boot_bios() => {
-                Status::NotBootable(format!("BIOS only: {reason}"))
-            }
-            (Firmware::Uefi, Some(reason)) => Status::NotBootable(String::from(reason)),
-            (Firmware::Bios, uefi) if catalog.can_boot_bios() => {
-                Status::Bootable { bios: true, uefi: uefi.is_none() }
-            }
-            (Firmware::Bios, _) => Status::NotBootable(String::from(
-                "no BIOS El Torito boot entry: this ISO boots in UEFI mode only",
-            )),
+    let catalog = match eltorito::read_catalog(file) {
+        Ok(c) => c,
+        Err(e) => return (Status::NotBootable(format!("not bootable: {e}")), None),
+    };
+    match (firmware, catalog.uefi_reason()) {
+        (Firmware::Uefi, None) => (
+            Status::Bootable { bios: catalog.can_boot_bios(), uefi: true },
+            Some(BootMethod::EfiEntry),
+        ),
+        (Firmware::Uefi, Some(reason)) if catalog.can_boot_bios() => {
+            (Status::NotBootable(format!("BIOS only: {reason}")), None)
+        }
+        (Firmware::Uefi, Some(reason)) => (Status::NotBootable(String::from(reason)), None),
+        (Firmware::Bios, uefi) => match bios_drive(file, &catalog) {
+            Ok(kind) => (
+                Status::Bootable { bios: true, uefi: uefi.is_none() },
+                Some(match kind {
+                    (DriveKind::Cdrom, _) => BootMethod::NoEmulation,
+                    (DriveKind::Floppy, media) => BootMethod::FloppyEmulation(media),
+                    (DriveKind::HardDisk, _) => BootMethod::HardDiskEmulation,
+                }),
+            ),
+            Err(reason) => (Status::NotBootable(reason), None),
         },
-        Err(e) => Status::NotBootable(format!("not bootable: {e}")),
     }
+}
+
+/// The drive the BIOS boot code will emulate for the catalog's BIOS entry: the same
+/// [`EmulatedDrive::from_boot_entry`] it boots with.
+fn bios_drive<R: ReadAt>(
+    file: &mut R,
+    catalog: &eltorito::BootCatalog,
+) -> Result<(DriveKind, Emulation), String> {
+    let entry = catalog.bios_entry().ok_or_else(|| {
+        String::from("no BIOS El Torito boot entry: this ISO boots in UEFI mode only")
+    })?;
+    let mut first = [0u8; 512];
+    file.read_at(entry.image_offset(), &mut first)
+        .map_err(|_| format!("the BIOS boot entry ({:?}) lies outside the ISO", entry.media))?;
+    EmulatedDrive::from_boot_entry(entry, file.size(), &first)
+        .map(|d| (d.kind, entry.media))
+        .ok_or_else(|| format!("the BIOS boot entry ({:?}) lies outside the ISO", entry.media))
 }
 
 /// A raw disk image boots in UEFI through an EFI system partition.
@@ -110,5 +228,78 @@ fn efi_status<R: ReadAt>(file: &mut R) -> Status {
     match file.read_at(0, &mut mz) {
         Ok(()) if &mz == b"MZ" => Status::Bootable { bios: false, uefi: true },
         _ => Status::NotBootable(String::from("not an EFI executable (no PE header)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eltorito::tests::{entry, header, validation, with_catalog};
+
+    fn both(entries: &[[u8; 32]]) -> (Plan, Plan) {
+        let mut dev = with_catalog(entries);
+        (
+            plan(ImageKind::Iso, &mut dev, Firmware::Uefi),
+            plan(ImageKind::Iso, &mut dev, Firmware::Bios),
+        )
+    }
+
+    #[test]
+    fn probe_plans_each_el_torito_shape_per_firmware() {
+        let hybrid =
+            [validation(0), entry(true, 0, 4, 38), header(0x91, 0xEF, 1), entry(true, 0, 0, 34)];
+        let (uefi, bios) = both(&hybrid);
+        let ok = Some(Status::Bootable { bios: true, uefi: true });
+        assert_eq!(uefi, Plan { status: ok.clone(), method: Some(BootMethod::EfiEntry) });
+        assert_eq!(bios, Plan { status: ok, method: Some(BootMethod::NoEmulation) });
+
+        // BIOS only, hard-disk emulation (the emulated disk runs to the end of the ISO).
+        let (uefi, bios) = both(&[validation(0), entry(true, 4, 1, 38)]);
+        assert_eq!(
+            uefi.status,
+            Some(Status::NotBootable(
+                "BIOS only: no EFI boot entry in the El Torito catalog".into()
+            ))
+        );
+        assert_eq!(uefi.method, None);
+        assert_eq!(bios.method, Some(BootMethod::HardDiskEmulation));
+        assert_eq!(bios.status, Some(Status::Bootable { bios: true, uefi: false }));
+
+        // A 1.44 MB floppy image does not fit in the small sample ISO: refused in both modes
+        // (the catalog reader already sees it), before Enter.
+        let (uefi, bios) = both(&[validation(0), entry(true, 2, 1, 38)]);
+        for p in [uefi, bios] {
+            assert!(
+                matches!(&p.status, Some(Status::NotBootable(r)) if r.contains("reaches past the end")),
+                "{p:?}"
+            );
+            assert_eq!(p.method, None);
+        }
+
+        // UEFI only.
+        let (uefi, bios) = both(&[validation(0xEF), entry(true, 0, 0, 34)]);
+        assert_eq!(uefi.method, Some(BootMethod::EfiEntry));
+        assert_eq!(
+            bios.status,
+            Some(Status::NotBootable(
+                "no BIOS El Torito boot entry: this ISO boots in UEFI mode only".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn probe_plans_other_kinds() {
+        let mut efi = crate::block::MemDevice::from_vec(b"MZ rest of a PE file".to_vec());
+        let p = plan(ImageKind::Efi, &mut efi, Firmware::Uefi);
+        assert_eq!(p.method, Some(BootMethod::EfiApplication));
+        let p = plan(ImageKind::Efi, &mut efi, Firmware::Bios);
+        assert!(matches!(p.status, Some(Status::NotBootable(_))) && p.method.is_none());
+        // A disk image under BIOS is left to the menu: its MBR is checked when it boots.
+        let p = plan(ImageKind::Img, &mut efi, Firmware::Bios);
+        assert_eq!(p, Plan { status: None, method: Some(BootMethod::DiskImageMbr) });
+        assert_eq!(
+            plan(ImageKind::Wim, &mut efi, Firmware::Uefi),
+            Plan { status: None, method: None }
+        );
     }
 }

@@ -29,6 +29,10 @@ pub struct ImageCheck {
     pub bios: bool,
     /// Why UEFI cannot boot it, when it cannot.
     pub problem: Option<String>,
+    /// What polyboot will do under UEFI firmware (the boot manager's own probe).
+    pub uefi_verdict: ModeVerdict,
+    /// What polyboot will do under legacy BIOS (the BIOS boot code's own probe).
+    pub bios_verdict: ModeVerdict,
     pub kernels: Vec<String>,
     pub initrds: Vec<String>,
     /// Initrds the boot manager will not wrap, with the reason.
@@ -40,6 +44,51 @@ pub struct ImageCheck {
     pub warnings: Vec<String>,
     /// A Windows Setup or Windows PE medium, when the ISO is one.
     pub windows: Option<WindowsMedia>,
+}
+
+/// What polyboot does with an image under one firmware ([`probe::plan`]).
+#[derive(Debug, Serialize, Clone, PartialEq, Eq)]
+pub struct ModeVerdict {
+    /// `true` when it boots, `false` when it cannot, `null` when it is only known on boot.
+    pub boots: Option<bool>,
+    /// How it is started: `efi_entry`, `efi_system_partition`, `efi_application`,
+    /// `no_emulation`, `floppy_emulation`, `hard_disk_emulation`, `disk_image_mbr`.
+    pub method: Option<&'static str>,
+    /// For people: how it is started, or why it cannot be.
+    pub detail: String,
+}
+
+impl ModeVerdict {
+    fn new(status: &Status, method: Option<probe::BootMethod>) -> ModeVerdict {
+        let (boots, detail) = match (status, method) {
+            (Status::Bootable { .. }, Some(m)) => (Some(true), m.describe().to_string()),
+            (Status::Bootable { .. }, None) => (Some(true), String::from("bootable")),
+            (Status::NotBootable(reason), _) => (Some(false), reason.clone()),
+            (Status::Unknown, Some(probe::BootMethod::EfiSystemPartition)) => (
+                None,
+                String::from(
+                    "no EFI system partition found in its partition table: the firmware will try",
+                ),
+            ),
+            (Status::Unknown, Some(m)) => (None, m.describe().to_string()),
+            (Status::Unknown, None) => (None, String::from("not checked")),
+        };
+        ModeVerdict {
+            boots,
+            method: method.filter(|_| boots != Some(false)).map(|m| m.code()),
+            detail,
+        }
+    }
+
+    /// The text line's form: `OK: ...`, `will not boot: ...`, `not certain: ...`.
+    pub fn line(&self) -> String {
+        let word = match self.boots {
+            Some(true) => "OK",
+            Some(false) => "will not boot",
+            None => "not certain",
+        };
+        format!("{word}: {}", self.detail)
+    }
 }
 
 /// A Windows medium, recognised by its `sources/boot.wim` (in the UDF tree of Microsoft's ISOs,
@@ -72,14 +121,26 @@ fn windows_media<R: ReadAt>(iso: &mut R) -> Option<WindowsMedia> {
 /// Check one image read from `file`.
 pub fn check_image<R: ReadAt>(path: &str, kind: ImageKind, file: &mut R) -> ImageCheck {
     let size = file.size();
-    let status = probe::image_status(kind, file, config::Firmware::Uefi)
-        .unwrap_or_else(|| Status::NotBootable(menu::not_bootable_yet_reason(kind)));
-    let (uefi, bios, problem) = match &status {
-        Status::Bootable { bios, uefi } => (*uefi, *bios, None),
-        Status::NotBootable(reason) => {
-            (false, reason.starts_with("BIOS only"), Some(reason.clone()))
-        }
-        Status::Unknown => (false, false, None),
+    // Each firmware's own answer, as its menu computes it.
+    let mut mode = |firmware| {
+        let plan = probe::plan(kind, &mut *file, firmware);
+        let status = match plan.status {
+            Some(s) => s,
+            None if !kind.is_bootable_yet() => {
+                Status::NotBootable(menu::not_bootable_yet_reason(kind))
+            }
+            None => Status::Unknown,
+        };
+        let verdict = ModeVerdict::new(&status, plan.method);
+        (status, verdict)
+    };
+    let (status, uefi_verdict) = mode(config::Firmware::Uefi);
+    let (bios_status, bios_verdict) = mode(config::Firmware::Bios);
+    let uefi = matches!(status, Status::Bootable { uefi: true, .. });
+    let bios = matches!(bios_status, Status::Bootable { bios: true, .. });
+    let problem = match &status {
+        Status::NotBootable(reason) => Some(reason.clone()),
+        _ => None,
     };
     let mut check = ImageCheck {
         path: path.to_string(),
@@ -88,6 +149,8 @@ pub fn check_image<R: ReadAt>(path: &str, kind: ImageKind, file: &mut R) -> Imag
         uefi,
         bios,
         problem,
+        uefi_verdict,
+        bios_verdict,
         kernels: Vec::new(),
         initrds: Vec::new(),
         unwrapped_initrds: Vec::new(),
@@ -98,9 +161,24 @@ pub fn check_image<R: ReadAt>(path: &str, kind: ImageKind, file: &mut R) -> Imag
         windows: None,
     };
     let mut family = InitFamily::NoneNeeded;
-    if kind == ImageKind::Iso && check.problem.is_none() {
+    let boots_somewhere =
+        check.uefi_verdict.boots == Some(true) || check.bios_verdict.boots == Some(true);
+    if kind == ImageKind::Iso && boots_somewhere {
         match bootcfg::find_boot_entries(file) {
             Ok(report) => {
+                // Entries whose kernel the ISO does not hold boot another disk's system: the
+                // init family and the initrds are those of the entries that boot this ISO.
+                let report = bootcfg::BootConfigReport {
+                    entries: report
+                        .entries
+                        .iter()
+                        .filter(|e| {
+                            e.kernel.as_ref().is_none_or(|k| !report.missing_kernels.contains(k))
+                        })
+                        .cloned()
+                        .collect(),
+                    ..report.clone()
+                };
                 family = initfamily::detect(&report);
                 check.kernels = dedup(report.entries.iter().filter_map(|e| e.kernel.clone()));
                 check.initrds = report.initrds.iter().map(|i| i.path.clone()).collect();
@@ -145,10 +223,11 @@ pub fn check_image<R: ReadAt>(path: &str, kind: ImageKind, file: &mut R) -> Imag
             Err(e) => check.warnings.push(format!("boot configuration unreadable: {e}")),
         }
     }
-    (check.expected_to_work, check.verdict) = verdict(&status, family, &check.unwrapped_initrds);
+    (check.expected_to_work, check.verdict) =
+        verdict(&check.uefi_verdict, &check.bios_verdict, family, &check.unwrapped_initrds);
     if kind == ImageKind::Iso {
         check.windows = windows_media(file);
-        if let (Some(w), Status::Bootable { .. }) = (&check.windows, &status) {
+        if let (Some(w), true) = (&check.windows, boots_somewhere) {
             (check.expected_to_work, check.verdict) = (false, windows_verdict(w));
         }
     }
@@ -175,25 +254,51 @@ fn windows_verdict(w: &WindowsMedia) -> String {
     }
 }
 
-fn verdict(status: &Status, family: InitFamily, unwrapped: &[String]) -> (bool, String) {
-    match status {
-        Status::NotBootable(reason) => return (false, format!("will not boot in UEFI: {reason}")),
-        Status::Unknown => {
+/// The overall verdict: an image is expected to work when it boots in at least one mode (and
+/// its init will find its medium); the text says in which.
+fn verdict(
+    uefi: &ModeVerdict,
+    bios: &ModeVerdict,
+    family: InitFamily,
+    unwrapped: &[String],
+) -> (bool, String) {
+    let modes = match (uefi.boots, bios.boots) {
+        (Some(true), Some(true)) => "in UEFI and BIOS",
+        (Some(true), Some(false)) => "in UEFI only",
+        (Some(true), _) => "in UEFI",
+        (_, Some(true)) => "in BIOS only",
+        (None, _) => {
             return (
                 false,
-                "UEFI boot not certain: no EFI system partition found in its partition table"
-                    .into(),
+                format!(
+                    "UEFI boot not certain: {}",
+                    uefi.detail.replace(": the firmware will try", "")
+                ),
             )
         }
-        Status::Bootable { .. } => {}
-    }
+        (Some(false), None) => {
+            return (
+                false,
+                format!("will not boot in UEFI: {}; BIOS: {}", uefi.detail, bios.detail),
+            )
+        }
+        (Some(false), Some(false)) if uefi.detail == bios.detail => {
+            return (false, format!("will not boot in UEFI nor BIOS: {}", uefi.detail))
+        }
+        (Some(false), Some(false)) => {
+            return (
+                false,
+                format!("will not boot in UEFI ({}) nor in BIOS ({})", uefi.detail, bios.detail),
+            )
+        }
+    };
     let how = match family {
-        InitFamily::NoneNeeded => return (true, "expected to boot in UEFI".into()),
+        InitFamily::NoneNeeded => return (true, format!("expected to boot {modes}")),
         _ if !unwrapped.is_empty() => {
             return (
                 false,
                 format!(
-                    "boots its kernel in UEFI, but {family} will look for its medium and {} of its initrds cannot be \
+                    "boots its kernel {modes}, but {family} will look for its medium and {} of its initrds cannot be \
                      wrapped with polyboot's hook ({}), so the medium may not be found",
                     unwrapped.len(),
                     unwrapped.join("; ")
@@ -209,13 +314,13 @@ fn verdict(status: &Status, family: InitFamily, unwrapped: &[String]) -> (bool, 
             return (
                 false,
                 format!(
-                    "boots its kernel in UEFI; polyboot maps the ISO as /dev/mapper/polyboot, but {family} is not a \
+                    "boots its kernel {modes}; polyboot maps the ISO as /dev/mapper/polyboot, but {family} is not a \
                      family polyboot knows, so whether it looks there is uncertain"
                 ),
             )
         }
     };
-    (true, format!("expected to boot in UEFI: polyboot wraps its initrds so that its hook maps the ISO as /dev/mapper/polyboot; {how}"))
+    (true, format!("expected to boot {modes}: polyboot wraps its initrds so that its hook maps the ISO as /dev/mapper/polyboot; {how}"))
 }
 
 /// The boot configuration inside the ISO's El Torito EFI image, when it is a readable FAT

@@ -92,6 +92,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     for w in &r.warnings {
                         println!("  note: {w}");
                     }
+                    println!("  UEFI: {}", r.uefi_verdict.line());
+                    println!("  BIOS: {}", r.bios_verdict.line());
                     println!(
                         "  {}: {}",
                         if r.expected_to_work { "OK" } else { "PROBLEM" },

@@ -3,7 +3,7 @@
 //! console and VGA, built by the same core scanning as the UEFI boot manager, and boot an ISO
 //! by INT 13h CD emulation served from the file's extents.
 
-use polyboot_tests::{artifacts, workspace_root, Disk, Firmware, Vm, VmConfig};
+use polyboot_tests::{artifacts, fixtures, workspace_root, Disk, Firmware, Vm, VmConfig};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -128,33 +128,6 @@ fn update_rewrites_the_bios_boot_code_and_the_drive_still_boots() {
     vm.wait_for(&format!("{MENU_READY} 1 images")).unwrap();
 }
 
-/// A 1.44 MB floppy image whose boot sector writes `marker` to COM1 and halts (16-bit code,
-/// assembled by hand: no assembler needed).
-fn floppy_image(marker: &str) -> Vec<u8> {
-    let mut code = vec![
-        0xFA, // cli
-        0x31, 0xC0, // xor ax, ax
-        0x8E, 0xD8, // mov ds, ax
-        0xBE, 0x16, 0x7C, // mov si, 0x7C16 (the message below)
-        0xBA, 0xF8, 0x03, // mov dx, 0x3F8
-        0xAC, // next: lodsb
-        0x84, 0xC0, // test al, al
-        0x74, 0x03, // jz done
-        0xEE, // out dx, al
-        0xEB, 0xF8, // jmp next
-        0xF4, // done: hlt
-        0xEB, 0xFD, // jmp done
-    ];
-    assert_eq!(code.len(), 0x16);
-    code.extend_from_slice(marker.as_bytes());
-    code.extend_from_slice(b"\r\n\0");
-    let mut img = vec![0u8; 1_474_560];
-    img[..code.len()].copy_from_slice(&code);
-    img[510] = 0x55;
-    img[511] = 0xAA;
-    img
-}
-
 /// An ISO mastered by xorriso whose El Torito boot image uses floppy emulation boots as
 /// drive 0x00 (CHS reads through the emulation) and prints its marker.
 #[test]
@@ -163,7 +136,7 @@ fn seabios_boots_a_floppy_emulation_iso() {
     boot_emulated_iso(
         "bios-floppy-emulation",
         "floppy",
-        &floppy_image(MARKER),
+        &fixtures::floppy_image(MARKER),
         &[],
         "El Torito floppy emulation, as floppy drive 0x00",
         MARKER,
@@ -182,19 +155,7 @@ fn boot_emulated_iso(
     marker: &str,
 ) {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
-    std::fs::create_dir(&root).unwrap();
-    let image_name = format!("{name}.img");
-    std::fs::write(root.join(&image_name), image).unwrap();
-    let iso = dir.path().join(format!("{name}.iso"));
-    let out = Command::new("xorriso")
-        .args(["-as", "mkisofs", "-quiet", "-o", iso.to_str().unwrap(), "-b", &image_name])
-        .args(emulation)
-        .args(["-c", "boot.cat"])
-        .arg(&root)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "xorriso: {}", String::from_utf8_lossy(&out.stderr));
+    let iso = fixtures::emulated_iso(dir.path(), name, image, emulation).unwrap();
     let img = dir.path().join("drive.img");
     polyboot(&["install", img.to_str().unwrap(), "--size", "256M", "--yes"]);
     polyboot(&["add", img.to_str().unwrap(), iso.to_str().unwrap()]);
@@ -211,17 +172,7 @@ fn boot_emulated_iso(
 #[test]
 fn seabios_boots_a_hard_disk_emulation_iso() {
     const MARKER: &str = "polyboot-test: hard-disk emulation MBR running";
-    // 4 MiB disk: the marker code as its MBR, one partition (the emulation requires exactly
-    // one) from sector 2048 to the end, CHS 16 heads x 32 sectors.
-    let mut disk = floppy_image(MARKER);
-    disk.resize(4 << 20, 0);
-    let entry = &mut disk[446..462];
-    entry[0] = 0x80;
-    entry[1..4].copy_from_slice(&[4, 1, 0]); // start CHS of LBA 2048: c0 h4 s1
-    entry[4] = 0x83;
-    entry[5..8].copy_from_slice(&[15, 32, 15]); // end CHS: c15 h15 s32
-    entry[8..12].copy_from_slice(&2048u32.to_le_bytes());
-    entry[12..16].copy_from_slice(&((4u32 << 20) / 512 - 2048).to_le_bytes());
+    let disk = fixtures::hard_disk_image(MARKER);
     boot_emulated_iso(
         "bios-hard-disk-emulation",
         "hd",
@@ -395,33 +346,13 @@ fn seabios_boots_grub_rescue_cdrom_from_usb() {
     eprintln!("bios-grub-rescue-usb: GRUB after {t:?}:\n{screen}");
 }
 
-/// A small grub-mkrescue ISO (GRUB's `eltorito.img`, no-emulation; GRUB then reads its
-/// modules, well over 64 KiB, through the emulated CD itself) whose grub.cfg prints a marker
-/// on the serial console.
-fn grub_mkrescue_iso(dir: &Path, marker: &str) -> PathBuf {
-    let root = dir.join("grub-root");
-    std::fs::create_dir_all(root.join("boot/grub")).unwrap();
-    std::fs::write(
-        root.join("boot/grub/grub.cfg"),
-        format!("serial --unit=0 --speed=115200\nterminal_output serial console\necho {marker}\nsleep 600\n"),
-    )
-    .unwrap();
-    let iso = dir.join("grub-mkrescue.iso");
-    let out = Command::new("grub-mkrescue")
-        .args(["-o", iso.to_str().unwrap(), "--modules=serial echo sleep", root.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "grub-mkrescue: {}", String::from_utf8_lossy(&out.stderr));
-    iso
-}
-
 /// grub-mkrescue's El Torito image from a USB stick: GRUB runs its grub.cfg from the
 /// emulated CD (q35, the harness's default machine, and the drive as a USB stick).
 #[test]
 fn seabios_boots_a_grub_mkrescue_iso_from_usb() {
     const MARKER: &str = "POLYBOOT-GRUB-MKRESCUE-MARKER";
     let dir = tempfile::tempdir().unwrap();
-    let iso = grub_mkrescue_iso(dir.path(), MARKER);
+    let iso = fixtures::grub_mkrescue_iso(dir.path(), MARKER).unwrap();
     let (mut vm, _drive) = boot_iso_on(
         "bios-grub-mkrescue-usb",
         &iso,
@@ -440,7 +371,7 @@ fn seabios_boots_a_grub_mkrescue_iso_from_usb() {
 fn seabios_boots_a_grub_mkrescue_iso_from_ide() {
     const MARKER: &str = "POLYBOOT-GRUB-MKRESCUE-IDE";
     let dir = tempfile::tempdir().unwrap();
-    let iso = grub_mkrescue_iso(dir.path(), MARKER);
+    let iso = fixtures::grub_mkrescue_iso(dir.path(), MARKER).unwrap();
     let (mut vm, _drive) = boot_iso_on(
         "bios-grub-mkrescue-ide",
         &iso,

@@ -2,7 +2,7 @@
 
 mod common;
 use common::run as polyboot;
-use polyboot_tests::fixtures::windows_shaped_iso_with;
+use polyboot_tests::fixtures::{self, windows_shaped_iso_with};
 use polyboot_tests::run_tool;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -71,6 +71,112 @@ fn ipxe_iso_is_expected_to_boot() {
     assert_eq!(r["init_family"], "none needed (no Linux initrd)");
 }
 
+/// `check`'s verdict for one firmware: (boots, method).
+fn mode(r: &Value, firmware: &str) -> (Value, Value) {
+    let v = &r[format!("{firmware}_verdict")];
+    (v["boots"].clone(), v["method"].clone())
+}
+
+/// `check FILE` (text): the `UEFI:` and `BIOS:` lines and the overall line (`OK` with exit
+/// status 0, `PROBLEM` with 1).
+fn mode_lines(file: &Path) -> [String; 3] {
+    let (ok, out, err) = polyboot(&["check", file.to_str().unwrap()]);
+    let find = |prefix: &str| {
+        out.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line: {out}{err}"))
+            .to_string()
+    };
+    let overall = if ok { find("  OK: ") } else { find("  PROBLEM: ") };
+    eprintln!("{out}");
+    [find("  UEFI: "), find("  BIOS: "), overall]
+}
+
+/// Each El Torito shape gets a verdict per firmware from the probe the boot menus use: the
+/// method each firmware's boot code will use, or why it cannot; an image that boots in one
+/// mode is expected to work, and the verdict says in which.
+#[test]
+fn el_torito_shapes_get_a_verdict_per_firmware() {
+    let (t, f) = (Value::Bool(true), Value::Bool(false));
+    let s = |m: &str| Value::String(m.to_string());
+
+    // iPXE: hybrid, no-emulation BIOS entry.
+    let ipxe = Path::new("/usr/lib/ipxe/ipxe.iso");
+    let r = &check_json(&[ipxe.to_str().unwrap()])[0];
+    assert_eq!(mode(r, "uefi"), (t.clone(), s("efi_entry")), "{r}");
+    assert_eq!(mode(r, "bios"), (t.clone(), s("no_emulation")), "{r}");
+    assert_eq!(
+        mode_lines(ipxe),
+        [
+            "  UEFI: OK: El Torito EFI boot image, the ISO served as a CD",
+            "  BIOS: OK: El Torito no-emulation, served as a CD drive",
+            "  OK: expected to boot in UEFI and BIOS",
+        ]
+    );
+
+    // Debian's GRUB rescue CD: BIOS only. Its sample grub.cfg boots kernels from (hd0,msdos1),
+    // which the ISO does not hold: they say nothing about this ISO's init.
+    let rescue = Path::new("/usr/lib/grub-rescue/grub-rescue-cdrom.iso");
+    assert!(rescue.is_file(), "{} is missing (Debian package grub-rescue-pc)", rescue.display());
+    let r = &check_json(&[rescue.to_str().unwrap()])[0];
+    assert_eq!(mode(r, "uefi"), (f.clone(), Value::Null), "{r}");
+    assert_eq!(mode(r, "bios"), (t.clone(), s("no_emulation")), "{r}");
+    assert_eq!((&r["uefi"], &r["bios"], &r["expected_to_work"]), (&f, &t, &t), "{r}");
+    assert_eq!(
+        mode_lines(rescue),
+        [
+            "  UEFI: will not boot: BIOS only: no EFI boot entry in the El Torito catalog",
+            "  BIOS: OK: El Torito no-emulation, served as a CD drive",
+            "  OK: expected to boot in BIOS only",
+        ]
+    );
+
+    // Debian's memtest86+: a 1.44 MB floppy-emulation BIOS entry and an EFI entry.
+    let memtest = Path::new("/usr/lib/memtest86+/memtest86+x64.iso");
+    assert!(memtest.is_file(), "{} is missing (Debian package memtest86+)", memtest.display());
+    let r = &check_json(&[memtest.to_str().unwrap()])[0];
+    assert_eq!(mode(r, "uefi"), (t.clone(), s("efi_entry")), "{r}");
+    assert_eq!(mode(r, "bios"), (t.clone(), s("floppy_emulation")), "{r}");
+    assert_eq!(
+        mode_lines(memtest)[1],
+        "  BIOS: OK: El Torito floppy emulation (1.44 MB), served as floppy drive 0x00"
+    );
+
+    // grub-mkrescue: GRUB's eltorito.img (no-emulation) and an EFI entry.
+    let dir = tempfile::tempdir().unwrap();
+    let mkrescue = fixtures::grub_mkrescue_iso(dir.path(), "POLYBOOT-CHECK").unwrap();
+    let r = &check_json(&[mkrescue.to_str().unwrap()])[0];
+    assert_eq!(mode(r, "uefi"), (t.clone(), s("efi_entry")), "{r}");
+    assert_eq!(mode(r, "bios"), (t.clone(), s("no_emulation")), "{r}");
+    assert_eq!(r["verdict"], "expected to boot in UEFI and BIOS", "{r}");
+
+    // Hard-disk emulation, BIOS only.
+    let hd = fixtures::emulated_iso(
+        dir.path(),
+        "hd",
+        &fixtures::hard_disk_image("m"),
+        &["-hard-disk-boot"],
+    )
+    .unwrap();
+    let r = &check_json(&[hd.to_str().unwrap()])[0];
+    assert_eq!(mode(r, "uefi"), (f.clone(), Value::Null), "{r}");
+    assert_eq!(mode(r, "bios"), (t.clone(), s("hard_disk_emulation")), "{r}");
+    assert_eq!(
+        mode_lines(&hd)[1..],
+        [
+            "  BIOS: OK: El Torito hard-disk emulation, served as hard disk 0x80",
+            "  OK: expected to boot in BIOS only",
+        ]
+    );
+
+    // Floppy emulation mastered by xorriso (no EFI entry): BIOS only.
+    let floppy =
+        fixtures::emulated_iso(dir.path(), "fd", &fixtures::floppy_image("m"), &[]).unwrap();
+    let r = &check_json(&[floppy.to_str().unwrap()])[0];
+    assert_eq!(mode(r, "bios"), (t.clone(), s("floppy_emulation")), "{r}");
+    assert_eq!(r["verdict"], "expected to boot in BIOS only", "{r}");
+}
+
 #[test]
 fn truncated_iso_is_explained() {
     let dir = tempfile::tempdir().unwrap();
@@ -81,7 +187,7 @@ fn truncated_iso_is_explained() {
     assert_eq!(r["expected_to_work"], false);
     assert!(r["problem"].as_str().unwrap().contains("truncated"), "{r}");
     let (ok, out, _) = polyboot(&["check", broken.to_str().unwrap()]);
-    assert!(!ok && out.contains("PROBLEM: will not boot in UEFI: truncated"), "{out}");
+    assert!(!ok && out.contains("PROBLEM: will not boot in UEFI nor BIOS: truncated"), "{out}");
 }
 
 #[test]

@@ -68,6 +68,9 @@ pub struct BootConfigReport {
     pub warnings: Vec<Warning>,
     /// Configuration files read.
     pub files: Vec<String>,
+    /// Kernels that entries name but the ISO does not hold (e.g. a sample GRUB menu booting
+    /// `(hd0,msdos1)`): those entries boot something else, not this ISO's system.
+    pub missing_kernels: Vec<String>,
 }
 
 /// GRUB configurations looked for, with the `prefix` GRUB would have.
@@ -289,6 +292,7 @@ fn check_kernel<D: ReadAt + ?Sized>(
     let found =
         trees.iter().any(|(_, t)| matches!(iso9660::lookup(&mut *iso, t, k), Ok(f) if !f.is_dir()));
     if !found {
+        report.missing_kernels.push(k.clone());
         missing_file(report, &e.source, format!("kernel {k} is not in the ISO"));
     }
 }
