@@ -7,7 +7,10 @@
 //! - scan: milliseconds to the menu and sectors read per image for 1,000 images;
 //! - legacy BIOS boot overhead: the same ipxe.iso through polyboot's BIOS boot code against
 //!   `-cdrom`, both under SeaBIOS. iPXE draws only on VGA there, so both sides poll the screen
-//!   (screendump + OCR every ~0.5 s): the figures carry about a second of resolution.
+//!   (screendump + OCR every ~0.5 s): the figures carry about a second of resolution;
+//! - legacy BIOS boot overhead of a GRUB El Torito image: a grub-mkrescue ISO whose grub.cfg
+//!   prints a marker on the serial console, through polyboot from a USB stick against the same
+//!   ISO written raw to a USB stick of the same size, both under SeaBIOS.
 //!
 //! `--smoke` (what `cargo xtask test` runs): one boot each side under each firmware, the read
 //! benchmark (the firmware reads at least 64 MiB each way) and a scan of 100 images instead of
@@ -73,12 +76,17 @@ impl Bench {
 
     /// A drive holding ipxe.iso and a polyboot.json with `config`.
     fn drive(&self, name: &str, config: &str) -> Result<PathBuf> {
+        self.drive_with(name, artifacts::IPXE_ISO, config)
+    }
+
+    /// A 1 GiB drive holding `iso` and a polyboot.json with `config`.
+    fn drive_with(&self, name: &str, iso: &str, config: &str) -> Result<PathBuf> {
         let img = self.dir.path().join(format!("{name}.img"));
         let s = img.to_str().context("path")?;
         self.polyboot(&["install", s, "--size", "1G", "--yes"])?;
-        let iso = self.add(s, &[artifacts::IPXE_ISO], None)?;
-        if iso[0]["expected_to_work"] != true {
-            bail!("polyboot add: ipxe.iso is not expected to boot: {}", iso[0]);
+        let added = self.add(s, &[iso], None)?;
+        if added[0]["expected_to_work"] != true {
+            bail!("polyboot add: {iso} is not expected to boot: {}", added[0]);
         }
         let cfg_dir = self.dir.path().join(format!("{name}-cfg"));
         std::fs::create_dir_all(&cfg_dir)?;
@@ -159,6 +167,39 @@ pub fn run(args: &[String]) -> Result<()> {
     println!("  ipxe.iso through polyboot (hard disk, exFAT): {o:.2} s   runs: {ours:.2?}");
     println!("  ipxe.iso as QEMU CD-ROM (-cdrom):             {c:.2} s   runs: {cdrom:.2?}");
     println!("  ratio polyboot/cdrom = {:.2}", o / c);
+
+    // Legacy BIOS, a GRUB El Torito image (grub-mkrescue: GRUB's eltorito.img, then its
+    // modules read through the emulated CD) from a USB stick, against the same ISO written raw
+    // (dd) to a stick of the same size; GRUB prints the marker on the serial console.
+    const GRUB_MARKER: &str = "POLYBOOT-BENCH-GRUB-MARKER";
+    let grub_iso = polyboot_tests::fixtures::grub_mkrescue_iso(b.dir.path(), GRUB_MARKER)?;
+    let grub_iso = grub_iso.to_str().context("path")?;
+    let grub = b.drive_with(
+        "grub",
+        grub_iso,
+        r#"{"menu": {"timeout": 0, "default": "/grub-mkrescue.iso"}}"#,
+    )?;
+    let raw = b.dir.path().join("grub-raw.img");
+    std::fs::copy(grub_iso, &raw)?;
+    std::fs::OpenOptions::new().write(true).open(&raw)?.set_len(std::fs::metadata(&grub)?.len())?;
+    let (mut ours, mut dd) = (Vec::new(), Vec::new());
+    for i in 0..runs {
+        let mut v =
+            Vm::start(vm_bios(&format!("bench-bios-grub-raw-{i}")).disk(Disk::new(&raw).usb()))?;
+        dd.push(v.wait_for(GRUB_MARKER)?.as_secs_f64());
+        drop(v);
+        let mut v = Vm::start(
+            vm_bios(&format!("bench-bios-grub-polyboot-{i}")).disk(Disk::new(&grub).usb()),
+        )?;
+        ours.push(v.wait_for(GRUB_MARKER)?.as_secs_f64());
+    }
+    let (o, r) = (median(ours.clone()), median(dd.clone()));
+    println!("legacy BIOS boot overhead, GRUB El Torito (SeaBIOS, serial console): power-on -> grub.cfg's marker");
+    println!(
+        "  grub-mkrescue ISO through polyboot (USB stick, exFAT): {o:.2} s   runs: {ours:.2?}"
+    );
+    println!("  the same ISO written raw to a USB stick (dd):         {r:.2} s   runs: {dd:.2?}");
+    println!("  ratio polyboot/raw = {:.2}", o / r);
 
     // Read path, measured inside the firmware.
     let read = b.drive("read", r#"{"diagnostics": {"read_benchmark": "/ipxe.iso"}}"#)?;
