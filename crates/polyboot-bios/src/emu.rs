@@ -16,11 +16,9 @@ use alloc::vec::Vec;
 use core::ptr::{addr_of_mut, read_volatile, write_volatile};
 use polyboot_core::block::Slice;
 use polyboot_core::drive::DriveLocation;
-use polyboot_core::eltorito::{self, BootEntry};
+use polyboot_core::eltorito::{self, BootEntry, Emulation};
 use polyboot_core::exfat::ExFat;
-use polyboot_core::int13::{
-    specification_packet, Dap, DriveKind, DriveMap, EmulatedDrive, Route, Status,
-};
+use polyboot_core::int13::{DriveKind, DriveMap, EmulatedDrive, Route};
 use polyboot_core::menu::{ImageEntry, ImageKind};
 use polyboot_core::vdisk::VirtualDisk;
 
@@ -358,15 +356,24 @@ fn request(emu: &mut Emulator, regs: &mut Regs) -> Result<Option<u8>, u8> {
             regs.eax = (regs.eax & !0xFF) | u32::from(count);
             Ok(None)
         }
-        0x08 => {
-            // SAFETY: BIOS data area (the hard-disk count, with the emulated disk included).
-            let hard_disks = unsafe { read_volatile(0x475 as *const u8) };
-            let p = emu.drive.parameters(floppy_count(), hard_disks).map_err(|s| s as u8)?;
-            regs.ecx = (regs.ecx & !0xFFFF) | u32::from(p.cx);
-            regs.edx = (regs.edx & !0xFFFF) | (u32::from(p.dh) << 8) | u32::from(p.dl);
-            if let Some(bl) = p.bl {
-                regs.ebx = (regs.ebx & !0xFFFF) | u32::from(bl);
-                // ES:DI = the diskette parameter table the BIOS points INT 1Eh at.
+        0x08 if emu.drive.kind != DriveKind::Cdrom => {
+            let g = emu.drive.geometry.ok_or(0x01u8)?;
+            let max_c = g.cylinders - 1;
+            regs.ecx = (regs.ecx & !0xFFFF)
+                | ((max_c & 0xFF) << 8)
+                | ((max_c >> 2) & 0xC0)
+                | (g.sectors_per_track & 0x3F);
+            let drives =
+                if emu.drive.kind == DriveKind::Floppy { u32::from(floppy_count()) } else { 1 };
+            regs.edx = (regs.edx & !0xFFFF) | ((g.heads - 1) << 8) | drives;
+            if emu.drive.kind == DriveKind::Floppy {
+                // BL = drive type; ES:DI = the diskette parameter table the BIOS points INT 1Eh at.
+                let kind = match g.sectors_per_track {
+                    15 => 2,
+                    36 => 5,
+                    _ => 4,
+                };
+                regs.ebx = (regs.ebx & !0xFF) | kind;
                 // SAFETY: the IVT, identity-mapped.
                 let table = unsafe { read_volatile((0x1E * 4) as *const u32) };
                 regs.es = (table >> 16) as u16;
@@ -376,83 +383,103 @@ fn request(emu: &mut Emulator, regs: &mut Regs) -> Result<Option<u8>, u8> {
             Ok(None)
         }
         0x15 => {
-            let (kind, sectors) = emu.drive.drive_type().map_err(|s| s as u8)?;
-            if let Some(n) = sectors {
-                regs.ecx = (regs.ecx & !0xFFFF) | (n >> 16);
-                regs.edx = (regs.edx & !0xFFFF) | (n & 0xFFFF);
-            }
+            // Drive type: 1 = floppy without change line, 3 = hard disk (CX:DX = sectors).
+            let kind = match emu.drive.kind {
+                DriveKind::Floppy => 1,
+                DriveKind::HardDisk => {
+                    regs.ecx = (regs.ecx & !0xFFFF) | ((emu.drive.sectors >> 16) as u32 & 0xFFFF);
+                    regs.edx = (regs.edx & !0xFFFF) | (emu.drive.sectors as u32 & 0xFFFF);
+                    3
+                }
+                DriveKind::Cdrom => return Err(0x01),
+            };
             Ok(Some(kind))
         }
         0x41 => {
             if regs.ebx & 0xFFFF != 0x55AA {
                 return Err(0x01);
             }
-            let (version, support) = emu.drive.extensions();
             regs.ebx = (regs.ebx & !0xFFFF) | 0xAA55;
-            regs.ecx = (regs.ecx & !0xFFFF) | u32::from(support);
-            Ok(Some(version))
+            regs.ecx = (regs.ecx & !0xFFFF) | 0x0001; // packet access (AH=42h..44h, 47h, 48h)
+            Ok(Some(0x30))
         }
         0x42 => {
             let dap = ds_si(regs) as *mut u8;
-            let mut raw = [0u8; 24];
-            // SAFETY: the caller's packet, in real-mode memory (its size byte says whether
-            // the 64-bit buffer address follows).
-            unsafe {
+            // SAFETY: the caller's packet, identity-mapped real-mode memory.
+            let (count, dest, lba) = unsafe {
+                let mut raw = [0u8; 24];
                 core::ptr::copy_nonoverlapping(dap, raw.as_mut_ptr(), 16);
                 if raw[0] >= 0x18 {
                     core::ptr::copy_nonoverlapping(dap.add(16), raw.as_mut_ptr().add(16), 8);
                 }
-            }
-            let fail = |s: u8| {
+                let count = u16::from_le_bytes([raw[2], raw[3]]);
+                let off = u16::from_le_bytes([raw[4], raw[5]]);
+                let seg = u16::from_le_bytes([raw[6], raw[7]]);
+                let dest = if off == 0xFFFF && seg == 0xFFFF && raw[0] >= 0x18 {
+                    u64::from_le_bytes(raw[16..24].try_into().unwrap()) as usize
+                } else {
+                    usize::from(seg) * 16 + usize::from(off)
+                };
+                let dest = crate::resident::low(dest);
+                (count, dest, u64::from_le_bytes(raw[8..16].try_into().unwrap()))
+            };
+            let fail = |dap: *mut u8, s: u8| {
                 // SAFETY: as above: no sectors transferred.
                 unsafe { dap.add(2).cast::<u16>().write_unaligned(0) };
                 Err(s)
             };
-            let p = match Dap::parse(&raw) {
-                Ok(p) => p,
-                Err(s) => return fail(s as u8),
-            };
-            if p.count == 0 {
-                return Ok(None);
-            }
-            let (offset, len) = match emu.drive.range(p.lba, u32::from(p.count)) {
+            let (offset, len) = match emu.drive.range(lba, u32::from(count)) {
                 Ok(r) => r,
-                Err(s) => return fail(s as u8),
+                Err(s) => return fail(dap, s as u8),
             };
-            let Ok(dest) = usize::try_from(p.buffer) else { return fail(0x01) };
-            let dest = crate::resident::low(dest);
-            // SAFETY: the caller's buffer of `count` sectors.
+            // SAFETY: the caller's buffer of `count` sectors, identity-mapped.
             let buf = unsafe { core::slice::from_raw_parts_mut(dest as *mut u8, len) };
             match emu.vdisk.read(&mut emu.disk, offset, buf) {
                 Ok(()) => Ok(None),
                 Err(e) => {
-                    println!(
-                        "polyboot-bios: emulated read of {} sectors at {}: {e}",
-                        p.count, p.lba
-                    );
-                    fail(Status::ControllerFailure as u8)
+                    println!("polyboot-bios: emulated read of {count} sectors at {lba}: {e}");
+                    fail(dap, 0x20)
                 }
             }
         }
         0x48 => {
             let p = ds_si(regs) as *mut u8;
-            // SAFETY: the caller's result buffer, as long as it says at offset 0.
-            let size = unsafe { p.cast::<u16>().read_unaligned() };
-            let out = emu.drive.edd_parameters(size).map_err(|s| s as u8)?;
-            // SAFETY: as above; out.len <= size.
-            unsafe { core::ptr::copy_nonoverlapping(out.bytes.as_ptr(), p, out.len) };
+            // SAFETY: the caller's result buffer (at least 0x1A bytes, as it says at offset 0).
+            unsafe {
+                let size = p.cast::<u16>().read_unaligned();
+                if size < 0x1A {
+                    return Err(0x01);
+                }
+                let mut out = [0u8; 0x1E];
+                out[0..2]
+                    .copy_from_slice(&(if size >= 0x1E { 0x1Eu16 } else { 0x1A }).to_le_bytes());
+                out[2..4].copy_from_slice(&0x0074u16.to_le_bytes()); // removable, change line, lockable
+                out[16..24].copy_from_slice(&emu.drive.sectors.to_le_bytes());
+                out[24..26].copy_from_slice(&(emu.drive.sector_size as u16).to_le_bytes());
+                out[26..30].copy_from_slice(&0xFFFF_FFFFu32.to_le_bytes()); // no DPTE
+                core::ptr::copy_nonoverlapping(out.as_ptr(), p, usize::from(size.min(0x1E)));
+            }
             Ok(None)
         }
-        // El Torito: AL=0 terminate emulation, AL=1 get status; both return the
-        // specification packet. The emulation stays (the image has no other way to read its
-        // medium), as BIOSes do for no-emulation CDs.
-        0x4B if regs.eax as u8 <= 1 => {
+        0x4B => {
+            // El Torito "get status" (AL=1) and "terminate" (AL=0): the specification packet.
+            let p = ds_si(regs) as *mut u8;
             let Some(e) = &emu.entry else { return Err(0x01) };
-            let out = specification_packet(e, &emu.drive, emu.map.emulated);
-            // SAFETY: the caller's 0x13-byte packet.
-            unsafe {
-                core::ptr::copy_nonoverlapping(out.as_ptr(), ds_si(regs) as *mut u8, out.len())
+            let mut out = [0u8; 0x13];
+            out[0] = 0x13;
+            out[1] = match e.media {
+                Emulation::Floppy12 => 1,
+                Emulation::Floppy144 => 2,
+                Emulation::Floppy288 => 3,
+                Emulation::HardDisk => 4,
+                _ => 0,
             };
+            out[2] = emu.map.emulated;
+            out[4..8].copy_from_slice(&e.load_rba.to_le_bytes());
+            out[12..14].copy_from_slice(&e.load_segment.to_le_bytes());
+            out[14..16].copy_from_slice(&e.sector_count.to_le_bytes());
+            // SAFETY: the caller's 0x13-byte packet.
+            unsafe { core::ptr::copy_nonoverlapping(out.as_ptr(), p, out.len()) };
             Ok(None)
         }
         _ => Err(0x01),

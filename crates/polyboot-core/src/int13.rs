@@ -13,11 +13,6 @@
 //! - [`sector_reads`]: a byte range of the real drive as reads of whole real sectors (512 or
 //!   4096 bytes) through a bounce buffer of limited size, for the original handler's AH=42h.
 //! - [`DriveMap`]: which BIOS drive number is emulated and where the real drives moved.
-//! - The answers real boot loaders ask for (issue 13: GRUB's cdboot and biosdisk, ISOLINUX,
-//!   memtest86+): [`Dap`] (AH=42h packets, any count, the 64-bit flat buffer form),
-//!   [`EmulatedDrive::parameters`] (AH=08h), [`EmulatedDrive::drive_type`] (AH=15h),
-//!   [`EmulatedDrive::extensions`] (AH=41h), [`EmulatedDrive::edd_parameters`] (AH=48h, a
-//!   2048-byte CD included) and [`specification_packet`] (AX=4B00h / 4B01h).
 
 use crate::eltorito::{BootEntry, Emulation};
 use crate::iso9660::SECTOR_SIZE as CD_SECTOR;
@@ -31,8 +26,6 @@ pub enum Status {
     SectorNotFound = 0x04,
     /// 0x03: write protected (every emulated medium is read-only).
     WriteProtected = 0x03,
-    /// 0x20: controller failure (the real drive's read failed).
-    ControllerFailure = 0x20,
 }
 
 /// CHS geometry of an emulated floppy or hard disk.
@@ -191,154 +184,6 @@ impl EmulatedDrive {
         let lba = geometry.lba(c, h, s).ok_or(Status::SectorNotFound)?;
         self.range(lba, u32::from(count))
     }
-
-    /// AH=08h (drive parameters): `floppies` / `hard_disks` are the BIOS's counts with the
-    /// emulated drive included (DL). Not for a CD (SeaBIOS refuses it on CD drives too).
-    pub fn parameters(&self, floppies: u8, hard_disks: u8) -> Result<Parameters, Status> {
-        let g = match (self.kind, self.geometry) {
-            (DriveKind::Cdrom, _) | (_, None) => return Err(Status::BadCommand),
-            (_, Some(g)) => g,
-        };
-        let max_c = g.cylinders.saturating_sub(1).min(1023);
-        let cx =
-            (((max_c & 0xFF) << 8) | ((max_c >> 2) & 0xC0) | (g.sectors_per_track & 0x3F)) as u16;
-        let dh = (g.heads.saturating_sub(1)).min(255) as u8;
-        Ok(match self.kind {
-            DriveKind::Floppy => Parameters {
-                cx,
-                dh,
-                dl: floppies,
-                // BIOS drive type: 1.2 MB, 1.44 MB, 2.88 MB.
-                bl: Some(match g.sectors_per_track {
-                    15 => 2,
-                    36 => 5,
-                    _ => 4,
-                }),
-            },
-            _ => Parameters { cx, dh, dl: hard_disks, bl: None },
-        })
-    }
-
-    /// AH=15h (drive type): AH = 1 (floppy without change line) or 3 (hard disk, with its
-    /// sector count for CX:DX). Not for a CD.
-    pub fn drive_type(&self) -> Result<(u8, Option<u32>), Status> {
-        match self.kind {
-            DriveKind::Floppy => Ok((1, None)),
-            DriveKind::HardDisk => Ok((3, Some(self.sectors.min(u64::from(u32::MAX)) as u32))),
-            DriveKind::Cdrom => Err(Status::BadCommand),
-        }
-    }
-
-    /// AH=41h (extensions present): AH = 0x30 (EDD 3.0) and CX = the interface support bits:
-    /// packet access (AH=42h..44h, 47h, 48h), removable-media functions for a CD or floppy,
-    /// and EDD (AH=48h's extended table).
-    pub fn extensions(&self) -> (u8, u16) {
-        let removable = if self.kind == DriveKind::HardDisk { 0 } else { 0x0002 };
-        (0x30, 0x0001 | removable | 0x0004)
-    }
-
-    /// AH=48h (extended drive parameters) into a caller's buffer that says it holds
-    /// `buffer_size` bytes: the bytes to write (the first [`EddParameters::len`] of them).
-    /// A CD: removable, change line, lockable, no CHS geometry, 2048-byte sectors.
-    pub fn edd_parameters(&self, buffer_size: u16) -> Result<EddParameters, Status> {
-        if buffer_size < 0x1A {
-            return Err(Status::BadCommand);
-        }
-        let len = if buffer_size >= 0x1E { 0x1E } else { 0x1A };
-        let mut out = [0u8; 0x1E];
-        out[0..2].copy_from_slice(&(len as u16).to_le_bytes());
-        let flags: u16 = match (self.kind, self.geometry) {
-            (DriveKind::Cdrom, _) => 0x0074,
-            (DriveKind::Floppy, _) => 0x0006,
-            (_, Some(_)) => 0x0002,
-            _ => 0,
-        };
-        out[2..4].copy_from_slice(&flags.to_le_bytes());
-        if let (DriveKind::Floppy | DriveKind::HardDisk, Some(g)) = (self.kind, self.geometry) {
-            out[4..8].copy_from_slice(&g.cylinders.to_le_bytes());
-            out[8..12].copy_from_slice(&g.heads.to_le_bytes());
-            out[12..16].copy_from_slice(&g.sectors_per_track.to_le_bytes());
-        }
-        out[16..24].copy_from_slice(&self.sectors.to_le_bytes());
-        out[24..26].copy_from_slice(&(self.sector_size as u16).to_le_bytes());
-        out[26..30].copy_from_slice(&0xFFFF_FFFFu32.to_le_bytes()); // no DPTE
-        Ok(EddParameters { bytes: out, len })
-    }
-}
-
-/// AH=08h's answer: CX (cylinders and sectors per track), DH (last head), DL (drive count),
-/// BL (floppy drive type; the BIOS's diskette parameter table goes in ES:DI with it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Parameters {
-    pub cx: u16,
-    pub dh: u8,
-    pub dl: u8,
-    pub bl: Option<u8>,
-}
-
-/// AH=48h's result table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EddParameters {
-    pub bytes: [u8; 0x1E],
-    pub len: usize,
-}
-
-/// An AH=42h (extended read) disk address packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Dap {
-    /// Sectors to transfer (the whole 16-bit field: any count, within the caller's memory).
-    pub count: u16,
-    /// The buffer's linear address: segment:offset, or the 64-bit flat address of a packet of
-    /// at least 0x18 bytes whose segment:offset is FFFF:FFFF.
-    pub buffer: u64,
-    pub lba: u64,
-}
-
-impl Dap {
-    /// The packet from its first 24 bytes (the last 8 only count when its size byte says so).
-    pub fn parse(raw: &[u8; 24]) -> Result<Dap, Status> {
-        let size = raw[0];
-        if size < 0x10 {
-            return Err(Status::BadCommand);
-        }
-        let count = u16::from_le_bytes([raw[2], raw[3]]);
-        let off = u16::from_le_bytes([raw[4], raw[5]]);
-        let seg = u16::from_le_bytes([raw[6], raw[7]]);
-        let lba = u64::from_le_bytes(raw[8..16].try_into().unwrap());
-        let buffer = if off == 0xFFFF && seg == 0xFFFF && size >= 0x18 {
-            u64::from_le_bytes(raw[16..24].try_into().unwrap())
-        } else {
-            u64::from(seg) * 16 + u64::from(off)
-        };
-        Ok(Dap { count, buffer, lba })
-    }
-}
-
-/// The El Torito specification packet AX=4B00h (terminate) and 4B01h (get status) return:
-/// media type, the emulated drive's number, the boot image's LBA, load segment and sector
-/// count, and for floppy / hard-disk emulation its geometry as AH=08h gives it.
-pub fn specification_packet(entry: &BootEntry, drive: &EmulatedDrive, number: u8) -> [u8; 0x13] {
-    let mut out = [0u8; 0x13];
-    out[0] = 0x13;
-    out[1] = match entry.media {
-        Emulation::Floppy12 => 1,
-        Emulation::Floppy144 => 2,
-        Emulation::Floppy288 => 3,
-        Emulation::HardDisk => 4,
-        _ => 0,
-    };
-    out[2] = number;
-    out[4..8].copy_from_slice(&entry.load_rba.to_le_bytes());
-    let segment = if entry.load_segment == 0 { 0x7C0 } else { entry.load_segment };
-    out[12..14].copy_from_slice(&segment.to_le_bytes());
-    out[14..16].copy_from_slice(&entry.sector_count.to_le_bytes());
-    if let Ok(p) = drive.parameters(0, 0) {
-        let [cl, ch] = p.cx.to_le_bytes();
-        out[16] = ch;
-        out[17] = cl;
-        out[18] = p.dh;
-    }
-    out
 }
 
 /// One read of whole real-drive sectors through the bounce buffer: `sectors` from `lba`, of
@@ -604,89 +449,6 @@ mod tests {
                 .sectors,
             3
         );
-    }
-
-    #[test]
-    fn extended_read_packets_of_any_count_and_buffer() {
-        let mut raw = [0u8; 24];
-        raw[0] = 0x10;
-        raw[2..4].copy_from_slice(&300u16.to_le_bytes()); // more than 127 sectors
-        raw[4..8].copy_from_slice(&[0x00, 0x00, 0x00, 0x68]); // 6800:0000 (GRUB's scratch)
-        raw[8..16].copy_from_slice(&0x573u64.to_le_bytes());
-        raw[16..24].copy_from_slice(&0x20_0000u64.to_le_bytes());
-        assert_eq!(Dap::parse(&raw), Ok(Dap { count: 300, buffer: 0x68000, lba: 0x573 }));
-        // FFFF:FFFF in a 16-byte packet is a real-mode address (just below 1 MiB + 64 KiB).
-        raw[4..8].copy_from_slice(&[0xFF; 4]);
-        assert_eq!(Dap::parse(&raw).unwrap().buffer, 0xFFFF * 16 + 0xFFFF);
-        // ... and in a 24-byte packet it says: the 64-bit flat address follows.
-        raw[0] = 0x18;
-        assert_eq!(Dap::parse(&raw).unwrap().buffer, 0x20_0000);
-        raw[0] = 0x0F;
-        assert_eq!(Dap::parse(&raw), Err(Status::BadCommand));
-    }
-
-    #[test]
-    fn drive_parameters_for_a_cd_a_floppy_and_a_hard_disk() {
-        let cd = EmulatedDrive::cdrom(300 << 20);
-        let p = cd.edd_parameters(0x42).unwrap();
-        assert_eq!(p.len, 0x1E);
-        assert_eq!(u16::from_le_bytes([p.bytes[0], p.bytes[1]]), 0x1E);
-        assert_eq!(
-            u16::from_le_bytes([p.bytes[2], p.bytes[3]]),
-            0x0074,
-            "removable, change line, lockable"
-        );
-        assert_eq!(u64::from_le_bytes(p.bytes[16..24].try_into().unwrap()), (300 << 20) / 2048);
-        assert_eq!(u16::from_le_bytes([p.bytes[24], p.bytes[25]]), 2048);
-        assert_eq!(p.bytes[26..30], [0xFF; 4], "no DPTE");
-        assert_eq!(cd.edd_parameters(0x1A).unwrap().len, 0x1A);
-        assert_eq!(cd.edd_parameters(0x19), Err(Status::BadCommand));
-        assert_eq!(cd.parameters(1, 2), Err(Status::BadCommand), "AH=08h is not for CDs");
-        assert_eq!(cd.drive_type(), Err(Status::BadCommand));
-        assert_eq!(cd.extensions(), (0x30, 0x0007));
-
-        let fd = EmulatedDrive::from_boot_entry(
-            &entry(Emulation::Floppy144, 30),
-            30 * 2048 + 1_474_560,
-            &[0; 512],
-        )
-        .unwrap();
-        // 80 cylinders (CH = 79), 18 sectors, 2 heads (DH = 1), two floppies, 1.44 MB type.
-        assert_eq!(fd.parameters(2, 1), Ok(Parameters { cx: 0x4F12, dh: 1, dl: 2, bl: Some(4) }));
-        assert_eq!(fd.drive_type(), Ok((1, None)));
-        let p = fd.edd_parameters(0x1E).unwrap();
-        assert_eq!(u32::from_le_bytes(p.bytes[4..8].try_into().unwrap()), 80);
-        assert_eq!(u16::from_le_bytes([p.bytes[24], p.bytes[25]]), 512);
-
-        let hd = EmulatedDrive {
-            kind: DriveKind::HardDisk,
-            sector_size: 512,
-            base: 0,
-            sectors: 2000 * 16 * 63,
-            geometry: Some(Geometry { cylinders: 2000, heads: 16, sectors_per_track: 63 }),
-        };
-        // Cylinders beyond 1024 are cut to 1023 in CHS: CH = 0xFF, CL = 0xC0 | 63.
-        let p = hd.parameters(0, 3).unwrap();
-        assert_eq!((p.cx, p.dh, p.dl, p.bl), (0xFFFF, 15, 3, None));
-        assert_eq!(hd.drive_type(), Ok((3, Some(2000 * 16 * 63))));
-        assert_eq!(hd.extensions(), (0x30, 0x0005));
-    }
-
-    #[test]
-    fn the_el_torito_specification_packet() {
-        let mut e = entry(Emulation::NoEmulation, 0x572);
-        let cd = EmulatedDrive::cdrom(1 << 20);
-        let p = specification_packet(&e, &cd, 0xE0);
-        assert_eq!((p[0], p[1], p[2]), (0x13, 0, 0xE0));
-        assert_eq!(u32::from_le_bytes(p[4..8].try_into().unwrap()), 0x572);
-        assert_eq!(u16::from_le_bytes([p[12], p[13]]), 0x7C0, "load segment 0 means 07C0");
-        assert_eq!(u16::from_le_bytes([p[14], p[15]]), 4);
-        assert_eq!(p[16..19], [0, 0, 0], "no geometry for no emulation");
-        e.media = Emulation::Floppy144;
-        let fd = EmulatedDrive::from_boot_entry(&e, 0x572 * 2048 + 1_474_560, &[0; 512]).unwrap();
-        let p = specification_packet(&e, &fd, 0x00);
-        assert_eq!((p[1], p[2]), (2, 0x00));
-        assert_eq!(p[16..19], [79, 18, 1], "AH=08h's CH, CL, DH");
     }
 
     #[test]
