@@ -17,6 +17,20 @@ pub fn efi_app() -> Result<PathBuf> {
     Ok(path)
 }
 
+/// The legacy BIOS boot code (`polyboot-bios.bin`). `POLYBOOT_BIOS` overrides the location;
+/// the test fails when the file is missing.
+pub fn bios_code() -> PathBuf {
+    let path = std::env::var_os("POLYBOOT_BIOS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/firmware/polyboot-bios.bin"));
+    assert!(
+        path.is_file(),
+        "{} is missing: build it with `cargo xtask build` or set POLYBOOT_BIOS (or run `cargo xtask test`)",
+        path.display()
+    );
+    path
+}
+
 /// OVMF firmware code and the pristine variable store each VM copies.
 pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";

@@ -3,31 +3,18 @@
 //! console and VGA, built by the same core scanning as the UEFI boot manager, and boot an ISO
 //! by INT 13h CD emulation served from the file's extents.
 
-use polyboot_tests::{artifacts, fixtures, workspace_root, Disk, Firmware, Vm, VmConfig};
+use polyboot_tests::{artifacts, fixtures, Disk, Firmware, Vm, VmConfig};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 const MENU_READY: &str = "polyboot-bios: menu ready:";
 
-/// The BIOS boot code `cargo xtask build` makes; `POLYBOOT_BIOS` overrides the location.
-fn bios_code() -> PathBuf {
-    let path = std::env::var_os("POLYBOOT_BIOS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target/firmware/polyboot-bios.bin"));
-    assert!(
-        path.is_file(),
-        "{} is missing: build it with `cargo xtask build` (or run `cargo xtask test`)",
-        path.display()
-    );
-    path
-}
-
 fn polyboot(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_polyboot"))
         .args(args)
         .env("POLYBOOT_EFI", artifacts::efi_app().unwrap())
-        .env("POLYBOOT_BIOS", bios_code())
+        .env("POLYBOOT_BIOS", artifacts::bios_code())
         .output()
         .unwrap();
     assert!(out.status.success(), "polyboot {args:?}: {}", String::from_utf8_lossy(&out.stderr));

@@ -19,26 +19,13 @@ static ONE_VM_AT_A_TIME: Mutex<()> = Mutex::new(());
 const VM_TIMEOUT: &str = "180";
 const WATCHDOG: Duration = Duration::from_secs(240);
 
-/// The BIOS boot code `cargo xtask build` makes; `POLYBOOT_BIOS` overrides the location.
-fn bios_code() -> PathBuf {
-    let path = std::env::var_os("POLYBOOT_BIOS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target/firmware/polyboot-bios.bin"));
-    assert!(
-        path.is_file(),
-        "{} is missing: build it with `cargo xtask build` or set POLYBOOT_BIOS (`cargo xtask test` does)",
-        path.display()
-    );
-    path
-}
-
 fn efi_app() -> PathBuf {
     artifacts::efi_app().unwrap_or_else(|e| panic!("{e:#} (or set POLYBOOT_EFI)"))
 }
 
 fn polyboot() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_polyboot"));
-    cmd.env("POLYBOOT_EFI", efi_app()).env("POLYBOOT_BIOS", bios_code());
+    cmd.env("POLYBOOT_EFI", efi_app()).env("POLYBOOT_BIOS", artifacts::bios_code());
     cmd
 }
 
