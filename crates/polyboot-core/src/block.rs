@@ -33,6 +33,23 @@ impl fmt::Display for IoError {
 
 impl core::error::Error for IoError {}
 
+/// A format's error type: `core::error::Error`, and `From<IoError>` into its `Io` variant
+/// (or the expression given), so that `?` carries device failures up.
+macro_rules! error_with_io {
+    ($ty:ident) => {
+        $crate::block::error_with_io!($ty, |e| $ty::Io(e));
+    };
+    ($ty:ident, |$e:ident| $wrap:expr) => {
+        impl core::error::Error for $ty {}
+        impl From<$crate::block::IoError> for $ty {
+            fn from($e: $crate::block::IoError) -> Self {
+                $wrap
+            }
+        }
+    };
+}
+pub(crate) use error_with_io;
+
 /// Random-access reads from a device of known size.
 pub trait ReadAt {
     /// Size of the device in bytes.

@@ -46,13 +46,7 @@ impl fmt::Display for LocateError {
     }
 }
 
-impl core::error::Error for LocateError {}
-
-impl From<IoError> for LocateError {
-    fn from(e: IoError) -> Self {
-        LocateError::Io(e)
-    }
-}
+crate::block::error_with_io!(LocateError);
 
 fn not_polyboot(why: impl Into<String>) -> LocateError {
     LocateError::NotPolyboot(why.into())

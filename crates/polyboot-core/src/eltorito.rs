@@ -25,7 +25,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::block::{IoError, ReadAt};
+use crate::block::ReadAt;
 use crate::bytes::{self, Fields};
 use crate::iso9660::{self, IsoError, SECTOR_SIZE};
 
@@ -205,13 +205,7 @@ impl fmt::Display for ElToritoError {
     }
 }
 
-impl core::error::Error for ElToritoError {}
-
-impl From<IoError> for ElToritoError {
-    fn from(e: IoError) -> Self {
-        ElToritoError::Iso(IsoError::Io(e))
-    }
-}
+crate::block::error_with_io!(ElToritoError, |e| ElToritoError::Iso(IsoError::Io(e)));
 
 impl From<IsoError> for ElToritoError {
     fn from(e: IsoError) -> Self {

@@ -177,13 +177,7 @@ pub enum GptError {
     },
 }
 
-impl From<IoError> for GptError {
-    fn from(e: IoError) -> Self {
-        GptError::Io(e)
-    }
-}
-
-impl core::error::Error for GptError {}
+crate::block::error_with_io!(GptError);
 
 impl fmt::Display for GptError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -156,13 +156,7 @@ impl fmt::Display for IsoError {
     }
 }
 
-impl core::error::Error for IsoError {}
-
-impl From<IoError> for IsoError {
-    fn from(e: IoError) -> Self {
-        IsoError::Io(e)
-    }
-}
+crate::block::error_with_io!(IsoError);
 
 /// How names are decoded in a directory tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -444,8 +444,6 @@ pub enum WriteError {
     },
 }
 
-impl core::error::Error for WriteError {}
-
 impl fmt::Display for WriteError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -459,11 +457,7 @@ impl fmt::Display for WriteError {
     }
 }
 
-impl From<IoError> for WriteError {
-    fn from(e: IoError) -> Self {
-        WriteError::Io(e)
-    }
-}
+crate::block::error_with_io!(WriteError);
 
 impl From<GptError> for WriteError {
     fn from(e: GptError) -> Self {

@@ -81,13 +81,7 @@ impl fmt::Display for NtfsError {
     }
 }
 
-impl core::error::Error for NtfsError {}
-
-impl From<IoError> for NtfsError {
-    fn from(e: IoError) -> Self {
-        NtfsError::Io(e)
-    }
-}
+crate::block::error_with_io!(NtfsError);
 
 impl From<OutOfBounds> for NtfsError {
     fn from(_: OutOfBounds) -> Self {

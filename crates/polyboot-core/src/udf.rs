@@ -124,13 +124,7 @@ impl fmt::Display for UdfError {
     }
 }
 
-impl core::error::Error for UdfError {}
-
-impl From<IoError> for UdfError {
-    fn from(e: IoError) -> Self {
-        UdfError::Io(e)
-    }
-}
+crate::block::error_with_io!(UdfError);
 
 fn corrupt(why: impl Into<String>) -> UdfError {
     UdfError::Corrupt(why.into())

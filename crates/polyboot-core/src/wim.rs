@@ -172,13 +172,7 @@ impl fmt::Display for WimError {
     }
 }
 
-impl core::error::Error for WimError {}
-
-impl From<IoError> for WimError {
-    fn from(e: IoError) -> Self {
-        WimError::Io(e)
-    }
-}
+crate::block::error_with_io!(WimError);
 
 /// Where a resource lies in the file.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -275,21 +275,30 @@ fn grub_entries(out: &mut Parsed, file: &str, cmds: &[Command], vars: &Vars) {
             }
             "function" => pending_title = Some(None),
             "linux" | "linuxefi" | "linux16" => {
-                if let Some(entry) = linux_command(out, file, cmd.line, &words[1..], vars, &blocks)
-                {
+                let at = CommandSite { file, line: cmd.line, vars, blocks: &blocks };
+                if let Some(entry) = linux_command(out, &at, &words[1..]) {
                     current = entry;
                 }
             }
             "initrd" | "initrdefi" | "initrd16" => {
-                if let Some(entry) =
-                    initrd_command(out, file, cmd.line, &words[1..], vars, &blocks, current)
-                {
+                let at = CommandSite { file, line: cmd.line, vars, blocks: &blocks };
+                if let Some(entry) = initrd_command(out, &at, &words[1..], current) {
                     current = entry;
                 }
             }
             _ => {}
         }
     }
+}
+
+/// Where a `linux` / `initrd` command stands: its file and line, the variables set so far
+/// and the enclosing blocks' titles.
+#[derive(Clone, Copy)]
+struct CommandSite<'a> {
+    file: &'a str,
+    line: usize,
+    vars: &'a Vars,
+    blocks: &'a [Option<String>],
 }
 
 /// The title of the innermost enclosing `menuentry` / `submenu`.
@@ -300,14 +309,8 @@ fn innermost_title(blocks: &[Option<String>]) -> Option<String> {
 /// A `linux` command: a new entry with its kernel and command line. `None` when the
 /// command names no kernel (the current entry stays); else the new entry's index (`None`
 /// inside when the entry limit was reached).
-fn linux_command(
-    out: &mut Parsed,
-    file: &str,
-    line: usize,
-    args: &[Word],
-    vars: &Vars,
-    blocks: &[Option<String>],
-) -> Option<Option<usize>> {
+fn linux_command(out: &mut Parsed, at: &CommandSite, args: &[Word]) -> Option<Option<usize>> {
+    let CommandSite { file, line, vars, blocks } = *at;
     let mut expanded = Vec::new();
     for w in args {
         // The kernel (first non-option word) may carry a device prefix.
@@ -334,18 +337,25 @@ fn linux_command(
         }
         cmdline.push_str(a);
     }
-    let title = innermost_title(blocks);
-    Some(out.push_entry(
-        BootEntry {
-            loader: Loader::Grub,
-            title,
-            kernel: Some(normalize_path(kpath)),
-            initrds: Vec::new(),
-            cmdline,
-            source: String::from(file),
-        },
-        file,
-    ))
+    let entry = grub_entry(file, blocks, Some(normalize_path(kpath)), cmdline);
+    Some(out.push_entry(entry, file))
+}
+
+/// A GRUB entry from `file` titled by the innermost `menuentry` of `blocks`, without initrds.
+fn grub_entry(
+    file: &str,
+    blocks: &[Option<String>],
+    kernel: Option<String>,
+    cmdline: String,
+) -> BootEntry {
+    BootEntry {
+        loader: Loader::Grub,
+        title: innermost_title(blocks),
+        kernel,
+        initrds: Vec::new(),
+        cmdline,
+        source: String::from(file),
+    }
 }
 
 /// An `initrd` command: its paths go to the `current` entry, or to a new entry without a
@@ -353,13 +363,11 @@ fn linux_command(
 /// else the index of the entry that got them.
 fn initrd_command(
     out: &mut Parsed,
-    file: &str,
-    line: usize,
+    at: &CommandSite,
     args: &[Word],
-    vars: &Vars,
-    blocks: &[Option<String>],
     current: Option<usize>,
 ) -> Option<Option<usize>> {
+    let CommandSite { file, line, vars, blocks } = *at;
     let mut paths = Vec::new();
     for w in args {
         let (s, unresolved) = expand_path(w, vars);
@@ -376,20 +384,7 @@ fn initrd_command(
     }
     let idx = match current {
         Some(i) => Some(i),
-        _ => {
-            let title = innermost_title(blocks);
-            out.push_entry(
-                BootEntry {
-                    loader: Loader::Grub,
-                    title,
-                    kernel: None,
-                    initrds: Vec::new(),
-                    cmdline: String::new(),
-                    source: String::from(file),
-                },
-                file,
-            )
-        }
+        _ => out.push_entry(grub_entry(file, blocks, None, String::new()), file),
     };
     if let Some(i) = idx {
         out.entries[i].initrds = paths;

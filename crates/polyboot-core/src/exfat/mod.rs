@@ -100,11 +100,7 @@ pub enum Error {
     DirectoryNotEmpty,
 }
 
-impl From<IoError> for Error {
-    fn from(e: IoError) -> Self {
-        Error::Io(e)
-    }
-}
+crate::block::error_with_io!(Error);
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -125,8 +121,6 @@ impl fmt::Display for Error {
         }
     }
 }
-
-impl core::error::Error for Error {}
 
 /// Shorthand for building [`Error::Corrupt`] with a formatted message.
 macro_rules! corrupt {

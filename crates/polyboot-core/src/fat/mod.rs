@@ -70,13 +70,7 @@ impl fmt::Display for FatError {
     }
 }
 
-impl core::error::Error for FatError {}
-
-impl From<IoError> for FatError {
-    fn from(e: IoError) -> Self {
-        FatError::Io(e)
-    }
-}
+crate::block::error_with_io!(FatError);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FatType {
