@@ -1,4 +1,4 @@
-//! The byte encoding of a virtual disk description for the `vdisk` target, with an encoder
+//! The byte encoding of a virtual medium description for the `vdisk` target, with an encoder
 //! for the seed generator (`#[path]` include in both, so they agree on the format).
 //!
 //! A description is read front to back; bytes past the end of the input read as zero, so
@@ -26,7 +26,7 @@
 //! reads         until the input ends (at most MAX_READS): u8 kind % 3
 //!                 0 read(Offset, u16 % (MAX_READ + 1) len)
 //!                 1 read_blocks(num(..) lba, u8: (b & 0x7F) % 5 blocks, bit 7 one byte short)
-//!                 2 DiskReader::read_at(Offset, u16 % (MAX_READ + 1) len)
+//!                 2 MediumReader::read_at(Offset, u16 % (MAX_READ + 1) len)
 //! Offset        u8 mode % 3: 0 num(MAX_VIRTUAL) (mostly inside), 1 size - u16 (across the
 //!               end), 2 num(u64::MAX) (anywhere, overflow)
 //! ```

@@ -27,7 +27,7 @@
 //! On ISO images: the same bounds on the report, distinct entries and files, every initrd
 //! listed by some entry, its records (primary first, one per tree) hold in the image the
 //! extent and size they report, sizes are the sum of the sections, and the wrap plan lists
-//! each initrd once and applies to a virtual disk of the image.
+//! each initrd once and applies to a virtual medium of the image.
 #![no_main]
 
 use std::collections::BTreeMap;
@@ -42,7 +42,7 @@ use polyboot_core::bootcfg::{
 use polyboot_core::bytes;
 use polyboot_core::initrd_wrap;
 use polyboot_core::iso9660::RECORD_EXTENT_FIELD;
-use polyboot_core::vdisk::{Extent, VirtualDisk};
+use polyboot_core::virtual_medium::{Extent, VirtualMedium};
 
 /// Names of the files by position (unless a file names itself).
 const NAMES: &[&str] = &[
@@ -350,7 +350,7 @@ fn check_iso(data: &[u8]) {
             + plan.skipped.iter().filter(|s| s.path == f.path).count();
         assert_eq!(n, 1, "{} listed {n} times", f.path);
     }
-    let mut disk = VirtualDisk::new(
+    let mut disk = VirtualMedium::new(
         2048,
         image_len,
         0,

@@ -16,7 +16,7 @@
 //! - the overrides are, in file order, one per record of each wrapped path: 17 bytes at the
 //!   record's extended-attribute byte, inside the image, `0` then the wrapped file's LBA and
 //!   length both-endian;
-//! - `apply` onto `VirtualDisk::new(2048, image_len, 0, [whole image])` succeeds, the disk
+//! - `apply` onto `VirtualMedium::new(2048, image_len, 0, [whole image])` succeeds, the disk
 //!   ends where the last region does; read through the disk over a `MemDevice`, the image
 //!   is itself with the overrides applied (in order), and each wrapped file is the hook
 //!   archive, a newc header naming `polyboot/initrds/NNNN` with the original's size, the
@@ -36,7 +36,7 @@ use polyboot_core::initrd_wrap::{
     self, original_archive, original_name, SkipReason, WrapPlan, MAX_WRAPPED,
 };
 use polyboot_core::iso9660::Section;
-use polyboot_core::vdisk::{Extent, RegionSource, VirtualDisk};
+use polyboot_core::virtual_medium::{Extent, RegionSource, VirtualMedium};
 
 const SECTOR: u64 = 2048;
 const MAX_IMAGE: u64 = 1 << 20;
@@ -339,13 +339,13 @@ fn newc_entry(b: &[u8], base: usize, at: usize) -> (String, u64, u64, usize, usi
 
 fn check_apply(input: &Input, plan: &WrapPlan, dev: &mut MemDevice) {
     let image_len = input.image_len;
-    let mut disk = VirtualDisk::new(
+    let mut disk = VirtualMedium::new(
         2048,
         image_len,
         0,
         vec![Extent { file_offset: 0, device_offset: 0, len: image_len }],
     )
-    .expect("a whole-image virtual disk");
+    .expect("a whole-image virtual medium");
     initrd_wrap::apply(plan, &mut disk).expect("apply");
     let end = plan.regions.last().map_or(0, |r| r.at + r.len);
     assert_eq!(disk.size(), round_up(image_len.max(end)).unwrap());

@@ -1,6 +1,6 @@
-//! The virtual disk model against a byte-by-byte reference. The input is a small description
+//! The virtual medium model against a byte-by-byte reference. The input is a small description
 //! (block size, image length, extents, regions, overrides, then reads; see
-//! common/vdisk_desc.rs) of a virtual disk over a physical disk (a `MemDevice` of at most
+//! common/vdisk_desc.rs) of a virtual medium over a physical disk (a `MemDevice` of at most
 //! 768 KiB with a fixed pattern).
 //!
 //! Construction may refuse the layout, but exactly when the reference says it is invalid.
@@ -18,7 +18,7 @@ use std::cell::RefCell;
 
 use libfuzzer_sys::fuzz_target;
 use polyboot_core::block::{IoError, MemDevice, ReadAt};
-use polyboot_core::vdisk::{Extent, PieceSource, RegionSource, VirtualDisk};
+use polyboot_core::virtual_medium::{Extent, PieceSource, RegionSource, VirtualMedium};
 use vdisk_desc::{Desc, ReadDesc, SourceDesc};
 
 thread_local! {
@@ -60,7 +60,7 @@ enum Src {
     Image(u64),
 }
 
-/// What the disk should be, kept independently of `VirtualDisk`.
+/// What the disk should be, kept independently of `VirtualMedium`.
 struct Model {
     bs: u64,
     image_len: u64,
@@ -200,7 +200,7 @@ fn run(desc: &Desc, dev: &mut MemDevice) {
         extents.push(Extent { file_offset, device_offset: e.device_offset, len: e.len });
     }
     let model = Model::new(desc.block_size, desc.image_len, desc.partition_offset, &extents);
-    let disk = VirtualDisk::new(desc.block_size, desc.image_len, desc.partition_offset, extents);
+    let disk = VirtualMedium::new(desc.block_size, desc.image_len, desc.partition_offset, extents);
     let (mut disk, mut model) = match (disk, model) {
         (Ok(disk), Some(model)) => (disk, model),
         (Err(e), None) => {
@@ -208,7 +208,7 @@ fn run(desc: &Desc, dev: &mut MemDevice) {
             return;
         }
         (disk, model) => panic!(
-            "VirtualDisk::new gave {:?} for a layout the reference finds {}",
+            "VirtualMedium::new gave {:?} for a layout the reference finds {}",
             disk.map(|_| ()),
             if model.is_some() { "valid" } else { "invalid" }
         ),
@@ -294,13 +294,13 @@ fn run(desc: &Desc, dev: &mut MemDevice) {
                 let mut buf = vec![0u8; len as usize];
                 let got = reader.read_at(offset, &mut buf).map(|()| buf);
                 let expect = model.read(&dev.data, offset, len as usize);
-                compare(got, expect, "DiskReader::read_at", offset, len as usize);
+                compare(got, expect, "MediumReader::read_at", offset, len as usize);
             }
         }
     }
 }
 
-fn check_read(disk: &VirtualDisk, model: &Model, dev: &mut MemDevice, offset: u64, len: usize) {
+fn check_read(disk: &VirtualMedium, model: &Model, dev: &mut MemDevice, offset: u64, len: usize) {
     let expect = model.read(&dev.data, offset, len);
     let mut counting = Counting { dev, reads: 0 };
     let mut buf = vec![0u8; len];

@@ -12,7 +12,7 @@ use polyboot_core::block::{MemDevice, ReadAt, Slice};
 use polyboot_core::eltorito::{self, ElToritoError, Emulation, Platform};
 use polyboot_core::exfat::{self, ExFat, FormatOptions, Timestamp};
 use polyboot_core::iso9660::{self, IsoError, IsoInfo, NameMode, Tree};
-use polyboot_core::vdisk::{RegionSource, VirtualDisk};
+use polyboot_core::virtual_medium::{RegionSource, VirtualMedium};
 use polyboot_tests::{find_tool, pattern, run_tool, xorriso, xorriso_files};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -520,7 +520,7 @@ fn ipxe_iso_through_a_fragmented_virtual_disk() {
         fs.extents(path).unwrap()
     };
     assert!(extents.len() > 1, "the file should be fragmented: {extents:?}");
-    let mut disk = VirtualDisk::new(2048, content.len() as u64, part, extents).unwrap();
+    let mut disk = VirtualMedium::new(2048, content.len() as u64, part, extents).unwrap();
     let mut whole = vec![0u8; content.len()];
     disk.read(&mut phys, 0, &mut whole).unwrap();
     assert!(whole == content);

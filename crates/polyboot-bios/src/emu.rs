@@ -1,6 +1,6 @@
 //! Booting an ISO in BIOS mode: the El Torito BIOS entry from the ISO's own catalog is loaded
 //! and started with INT 13h hooked, so the emulated CD (the file's extents on the boot drive,
-//! through core's `VirtualDisk`) answers as a drive of its own. Request decoding is here; the
+//! through core's `VirtualMedium`) answers as a drive of its own. Request decoding is here; the
 //! translation (sectors → virtual-disk bytes, drive numbers) is core's `int13`.
 //!
 //! Resident while the image runs: the 16-bit page of stage 1 at the top of conventional
@@ -15,19 +15,19 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::ptr::{addr_of_mut, read_volatile, write_volatile};
 use polyboot_core::block::Slice;
-use polyboot_core::drive::DriveLocation;
+use polyboot_core::drive_location::DriveLocation;
 use polyboot_core::eltorito::{self, BootEntry, Emulation};
 use polyboot_core::exfat::ExFat;
 use polyboot_core::int13::{DriveKind, DriveMap, EmulatedDrive, Route};
 use polyboot_core::menu::{ImageEntry, ImageKind};
-use polyboot_core::vdisk::VirtualDisk;
+use polyboot_core::virtual_medium::VirtualMedium;
 
 /// Where stage 1 starts: everything from here to 640 KiB stays ours.
 const RESIDENT_LOW: u32 = 0x40000;
 
 struct Emulator {
     disk: BiosDisk,
-    vdisk: VirtualDisk,
+    medium: VirtualMedium,
     drive: EmulatedDrive,
     map: DriveMap,
     /// The El Torito entry booted (none for an IMG).
@@ -57,7 +57,7 @@ pub fn boot_image(
     }
 }
 
-/// What gets loaded and where: the boot image's bytes in the virtual disk, the load segment.
+/// What gets loaded and where: the boot image's bytes in the virtual medium, the load segment.
 struct Boot {
     offset: u64,
     len: usize,
@@ -71,30 +71,30 @@ fn prepare(
     image: &ImageEntry,
     boot_drive: u8,
 ) -> Result<(u32, u8), String> {
-    let mut vdisk = polyboot_core::session::virtual_disk(fs, &location.data, image)?;
+    let mut medium = polyboot_core::session::virtual_medium(fs, &location.data, image)?;
     let is_img = image.kind == ImageKind::Img;
     let mut disk = BiosDisk::open(boot_drive)?;
     if !is_img {
         // Before the drive's size is taken: the wrapped initrds lie past the ISO's end.
-        crate::linux::wrap_initrds(&mut vdisk, &mut disk, location);
+        crate::linux::wrap_initrds(&mut medium, &mut disk, location);
     }
     let (drive, entry, boot) = if is_img {
         // An IMG is the first hard disk: its MBR boots as a BIOS would boot it.
         let mut mbr = [0u8; 512];
-        vdisk.read(&mut disk, 0, &mut mbr).map_err(|e| format!("{e}"))?;
+        medium.read(&mut disk, 0, &mut mbr).map_err(|e| format!("{e}"))?;
         if mbr[510..512] != [0x55, 0xAA] || mbr[..440].iter().all(|&b| b == 0) {
             return Err(String::from(
                 "the disk image has no BIOS boot code in its MBR (it may boot in UEFI mode only)",
             ));
         }
-        let drive = EmulatedDrive::disk_image(vdisk.image_len(), &mbr);
+        let drive = EmulatedDrive::disk_image(medium.image_len(), &mbr);
         (
             drive,
             None,
             Boot { offset: 0, len: 512, segment: 0x7C0, what: "disk image, as hard disk" },
         )
     } else {
-        let catalog = eltorito::read_catalog(&mut vdisk.reader(&mut disk))
+        let catalog = eltorito::read_catalog(&mut medium.reader(&mut disk))
             .map_err(|e| format!("no El Torito boot catalog: {e}"))?;
         let entry = catalog
             .bios_entry()
@@ -103,9 +103,9 @@ fn prepare(
             })?
             .clone();
         let mut first = [0u8; 512];
-        vdisk.read(&mut disk, entry.image_offset(), &mut first).map_err(|e| format!("{e}"))?;
+        medium.read(&mut disk, entry.image_offset(), &mut first).map_err(|e| format!("{e}"))?;
         let drive =
-            EmulatedDrive::from_boot_entry(&entry, vdisk.size(), &first).ok_or_else(|| {
+            EmulatedDrive::from_boot_entry(&entry, medium.size(), &first).ok_or_else(|| {
                 format!("the BIOS boot entry ({:?}) lies outside the ISO", entry.media)
             })?;
         let what = match drive.kind {
@@ -165,7 +165,7 @@ fn prepare(
         ));
     }
     let mut code = vec![0u8; boot.len];
-    vdisk
+    medium
         .read(&mut disk, boot.offset, &mut code)
         .map_err(|e| format!("reading the boot image: {e}"))?;
     println!(
@@ -175,7 +175,7 @@ fn prepare(
 
     // SAFETY: single-threaded; nothing else uses EMU until the hook is installed below.
     unsafe {
-        *addr_of_mut!(EMU) = Some(Emulator { disk, vdisk, drive, map, entry, last_status: 0 });
+        *addr_of_mut!(EMU) = Some(Emulator { disk, medium, drive, map, entry, last_status: 0 });
     }
     install_hooks(route, plan);
     match drive.kind {
@@ -349,7 +349,7 @@ fn request(emu: &mut Emulator, regs: &mut Regs) -> Result<Option<u8>, u8> {
                 crate::resident::low(usize::from(regs.es) * 16 + (regs.ebx & 0xFFFF) as usize);
             // SAFETY: the caller's ES:BX buffer of `count` sectors, identity-mapped.
             let buf = unsafe { core::slice::from_raw_parts_mut(dest as *mut u8, len) };
-            emu.vdisk.read(&mut emu.disk, offset, buf).map_err(|e| {
+            emu.medium.read(&mut emu.disk, offset, buf).map_err(|e| {
                 println!("polyboot-bios: emulated CHS read of {count} sectors: {e}");
                 0x20
             })?;
@@ -434,7 +434,7 @@ fn request(emu: &mut Emulator, regs: &mut Regs) -> Result<Option<u8>, u8> {
             };
             // SAFETY: the caller's buffer of `count` sectors, identity-mapped.
             let buf = unsafe { core::slice::from_raw_parts_mut(dest as *mut u8, len) };
-            match emu.vdisk.read(&mut emu.disk, offset, buf) {
+            match emu.medium.read(&mut emu.disk, offset, buf) {
                 Ok(()) => Ok(None),
                 Err(e) => {
                     println!("polyboot-bios: emulated read of {count} sectors at {lba}: {e}");

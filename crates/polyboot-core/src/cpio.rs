@@ -1,6 +1,6 @@
 //! A writer for cpio "newc" archives (magic `070701`), the format of Linux initramfs images.
 //!
-//! polyboot wraps an ISO's initrd without copying it: the virtual disk serves
+//! polyboot wraps an ISO's initrd without copying it: the virtual medium serves
 //!
 //! ```text
 //! [our entries: /init, the hand-off record, ...]
@@ -11,7 +11,7 @@
 //!
 //! so the archive is described as a [`CpioLayout`]: memory parts (headers, small files,
 //! padding, trailer) and external parts whose bytes the caller supplies (image extents).
-//! [`CpioLayout::regions`] turns it into [`crate::vdisk::VirtualRegion`]s.
+//! [`CpioLayout::regions`] turns it into [`crate::virtual_medium::VirtualRegion`]s.
 //!
 //! newc entry layout (all numbers 8 ASCII hex digits, upper or lower case accepted by readers;
 //! we write lower case like the kernel's `gen_init_cpio`):
@@ -31,7 +31,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::vdisk::{RegionSource, VirtualRegion};
+use crate::virtual_medium::{RegionSource, VirtualRegion};
 
 /// The newc magic.
 pub const MAGIC: &[u8; 6] = b"070701";

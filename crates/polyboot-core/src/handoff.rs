@@ -35,7 +35,7 @@
 
 use crate::bytes::{self, Fields};
 use crate::crc32::crc32;
-use crate::drive::DriveLocation;
+use crate::drive_location::DriveLocation;
 use crate::exfat::Extent;
 use crate::guid::Guid;
 use alloc::vec::Vec;
@@ -398,7 +398,7 @@ mod tests {
 
     #[test]
     fn built_for_an_image_on_a_drive() {
-        use crate::drive::{DriveLocation, PartitionSpan};
+        use crate::drive_location::{DriveLocation, PartitionSpan};
         use crate::layout::Scheme;
         let span = |number, offset, size| PartitionSpan { number, offset, size };
         let mut loc = DriveLocation {

@@ -2,7 +2,7 @@
 //! distribution's own `/init` and can make the image findable as a block device.
 //!
 //! For every initrd the ISO's boot configuration loads (found by [`crate::bootcfg`]), the
-//! virtual disk serves a new file past the end of the image,
+//! virtual medium serves a new file past the end of the image,
 //!
 //! ```text
 //! [hook archive: polyboot/  polyboot/initrds/  init (= polyboot-hook)  polyboot/handoff.bin  TRAILER]
@@ -29,7 +29,9 @@ use crate::bootcfg::InitrdFile;
 use crate::cpio::{self, CpioError, CpioLayout, CpioWriter};
 use crate::handoff::{HANDOFF_PATH, ORIGINAL_INITRDS_DIR};
 use crate::iso9660::{self, RECORD_EXTENT_FIELD, SECTOR_SIZE};
-use crate::vdisk::{ByteOverride, RegionSource, VdiskError, VirtualDisk, VirtualRegion};
+use crate::virtual_medium::{
+    ByteOverride, RegionSource, VirtualMedium, VirtualMediumError, VirtualRegion,
+};
 
 /// At most this many distinct initrds are wrapped per image; each costs a few hundred bytes
 /// of headers and one override per record, but a hostile configuration must not make us
@@ -100,7 +102,7 @@ pub struct WrappedInitrd {
     /// Byte offset and size of the original data in the image.
     pub original_offset: u64,
     pub original_size: u64,
-    /// Byte offset of the wrapped file on the virtual disk (a multiple of 2048) and its size.
+    /// Byte offset of the wrapped file on the virtual medium (a multiple of 2048) and its size.
     pub at: u64,
     pub len: u64,
 }
@@ -112,7 +114,7 @@ impl WrappedInitrd {
     }
 }
 
-/// What to add to an image's virtual disk: regions past its end and record overrides.
+/// What to add to an image's virtual medium: regions past its end and record overrides.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WrapPlan {
     pub wrapped: Vec<WrappedInitrd>,
@@ -123,7 +125,7 @@ pub struct WrapPlan {
 }
 
 /// Plan the wrapping of `initrds` in an image of `image_len` bytes, placing the wrapped files
-/// from byte `start` on (rounded up to a 2048-byte block; normally the virtual disk's size).
+/// from byte `start` on (rounded up to a 2048-byte block; normally the virtual medium's size).
 /// `hook_archive` is [`hook_archive`]'s output.
 pub fn plan(
     initrds: &[InitrdFile],
@@ -219,7 +221,7 @@ pub fn plan(
 }
 
 /// Add the plan's regions and overrides to `disk` (built for the same image).
-pub fn apply(plan: &WrapPlan, disk: &mut VirtualDisk) -> Result<(), VdiskError> {
+pub fn apply(plan: &WrapPlan, disk: &mut VirtualMedium) -> Result<(), VirtualMediumError> {
     for r in &plan.regions {
         disk.add_region(r.at, r.len, r.source.clone())?;
     }
@@ -240,17 +242,21 @@ mod tests {
     use crate::bootcfg::{FileRecord, TreeKind};
     use crate::iso9660::test_image::*;
     use crate::iso9660::Section;
-    use crate::vdisk::Extent;
+    use crate::virtual_medium::Extent;
     use alloc::vec;
 
     /// The sample ISO (40 sectors) with `/BOOT/VMLINUZ` standing in for an initrd (100 bytes
     /// at LBA 36) and `/DATA.BIN` (5000 bytes at LBA 33) as a second one, in both trees.
-    fn sample_disk() -> (Vec<u8>, VirtualDisk) {
+    fn sample_disk() -> (Vec<u8>, VirtualMedium) {
         let img = sample().data;
         let len = img.len() as u64;
-        let disk =
-            VirtualDisk::new(2048, len, 0, vec![Extent { file_offset: 0, device_offset: 0, len }])
-                .unwrap();
+        let disk = VirtualMedium::new(
+            2048,
+            len,
+            0,
+            vec![Extent { file_offset: 0, device_offset: 0, len }],
+        )
+        .unwrap();
         (img, disk)
     }
 
@@ -319,7 +325,7 @@ mod tests {
         assert_eq!(w.name, "polyboot/initrds/0000");
         apply(&plan, &mut disk).unwrap();
 
-        // Read through the virtual disk: the record now names the wrapped file.
+        // Read through the virtual medium: the record now names the wrapped file.
         let mut dev = MemDevice::from_vec(img.clone());
         let mut reader = disk.reader(&mut dev);
         let info = iso9660::probe(&mut reader).unwrap();

@@ -2,12 +2,12 @@
 //!
 //! When the BIOS loader boots an image file, it hooks INT 13h and answers requests for an
 //! *emulated drive* (the ISO as a CD, an El Torito floppy or hard-disk image, or an IMG as the
-//! first hard disk) from the file's [`VirtualDisk`] — extents on the real drive, virtual
+//! first hard disk) from the file's [`VirtualMedium`] — extents on the real drive, virtual
 //! regions and overrides (the same initrd wrapping as under UEFI) — and passes everything
 //! else to the original handler, with drive numbers shifted when the emulated drive takes a
 //! real one's number. This module decides all of that; the real-mode code only moves bytes:
 //!
-//! - [`EmulatedDrive`]: sector size, where the emulated medium starts in the virtual disk, its
+//! - [`EmulatedDrive`]: sector size, where the emulated medium starts in the virtual medium, its
 //!   length and CHS geometry; turns a request (LBA or CHS, count) into a virtual-disk byte
 //!   range, or the INT 13h status to return.
 //! - [`sector_reads`]: a byte range of the real drive as reads of whole real sectors (512 or
@@ -93,7 +93,7 @@ pub enum DriveKind {
 }
 
 /// An emulated drive: `sectors` sectors of `sector_size` bytes starting at byte `base` of the
-/// image's virtual disk.
+/// image's virtual medium.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EmulatedDrive {
     pub kind: DriveKind,
@@ -104,7 +104,7 @@ pub struct EmulatedDrive {
 }
 
 impl EmulatedDrive {
-    /// The whole ISO (its virtual disk of `disk_size` bytes, wrapped initrds included) as a CD.
+    /// The whole ISO (its virtual medium of `disk_size` bytes, wrapped initrds included) as a CD.
     pub fn cdrom(disk_size: u64) -> EmulatedDrive {
         EmulatedDrive {
             kind: DriveKind::Cdrom,
@@ -289,7 +289,7 @@ mod tests {
     use super::*;
     use crate::block::{MemDevice, ReadAt};
     use crate::eltorito::Platform;
-    use crate::vdisk::{Extent, RegionSource, VirtualDisk};
+    use crate::virtual_medium::{Extent, RegionSource, VirtualMedium};
     use alloc::vec;
     use alloc::vec::Vec;
 
@@ -309,20 +309,20 @@ mod tests {
 
     /// A physical disk whose byte `i` is `i * 7 % 251`, and a 64 KiB image file stored on it in
     /// three extents out of order (one straddling no sector boundary of a 4096-byte disk).
-    fn setup() -> (MemDevice, VirtualDisk) {
+    fn setup() -> (MemDevice, VirtualMedium) {
         let disk: Vec<u8> = (0..1u32 << 20).map(|i| (i * 7 % 251) as u8).collect();
         let extents = vec![
             Extent { file_offset: 0, device_offset: 0x8_0000, len: 0x4000 },
             Extent { file_offset: 0x4000, device_offset: 0x1_0200, len: 0x6000 },
             Extent { file_offset: 0xA000, device_offset: 0x2_0000, len: 0x6000 },
         ];
-        let vd = VirtualDisk::new(2048, 0x1_0000, 0x1000, extents).unwrap();
+        let vd = VirtualMedium::new(2048, 0x1_0000, 0x1000, extents).unwrap();
         (MemDevice::from_vec(disk), vd)
     }
 
     /// What the real-mode handler does: sector reads through a bounce buffer, then overrides.
     fn serve(
-        vd: &VirtualDisk,
+        vd: &VirtualMedium,
         disk: &mut MemDevice,
         offset: u64,
         len: usize,
@@ -333,14 +333,16 @@ mod tests {
         for piece in vd.plan_read(offset, len).unwrap() {
             let dst = &mut out[piece.buf_offset..piece.buf_offset + piece.len];
             match piece.source {
-                crate::vdisk::PieceSource::Zero => dst.fill(0),
-                crate::vdisk::PieceSource::Memory { region, offset } => match &vd.regions()[region]
-                    .source
-                {
-                    RegionSource::Memory(m) => dst.copy_from_slice(&m[offset..offset + dst.len()]),
-                    _ => unreachable!(),
-                },
-                crate::vdisk::PieceSource::Device { offset } => {
+                crate::virtual_medium::PieceSource::Zero => dst.fill(0),
+                crate::virtual_medium::PieceSource::Memory { region, offset } => {
+                    match &vd.regions()[region].source {
+                        RegionSource::Memory(m) => {
+                            dst.copy_from_slice(&m[offset..offset + dst.len()])
+                        }
+                        _ => unreachable!(),
+                    }
+                }
+                crate::virtual_medium::PieceSource::Device { offset } => {
                     for r in sector_reads(offset, dst.len(), ss, bounce) {
                         assert!(r.sectors as usize * ss as usize <= bounce.max(ss as usize));
                         let mut sectors = vec![0u8; r.sectors as usize * ss as usize];

@@ -1003,7 +1003,7 @@ where
     Ok(())
 }
 
-/// Hand-made ISO images for the unit tests of this module and of `eltorito` / `vdisk`.
+/// Hand-made ISO images for the unit tests of this module and of `eltorito` / `virtual_medium`.
 #[cfg(test)]
 pub(crate) mod test_image {
     use super::*;

@@ -18,12 +18,13 @@ mod testutil;
 
 /// The polyboot version, shared by every component so a drive can report what wrote it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub mod boot_plan;
 pub mod bootcfg;
 pub mod bytes;
 pub mod config;
 pub mod cpio;
 pub mod crc32;
-pub mod drive;
+pub mod drive_location;
 pub mod eltorito;
 pub mod embedded_hook;
 pub mod esp_wrap;
@@ -42,12 +43,11 @@ pub mod menu;
 pub mod natsort;
 pub mod ntfs;
 pub mod path;
-pub mod probe;
 pub mod regf;
 pub mod session;
 pub mod udf;
-pub mod vdisk;
 pub mod vhd;
 pub mod vhdx;
+pub mod virtual_medium;
 pub mod wim;
 pub mod wtglayout;

@@ -4,8 +4,8 @@
 //! [`BootSession::open`] locates the polyboot partitions on the drive (any [`ReadAt`]: UEFI
 //! BlockIo, BIOS INT 13h, a file in tests), opens the exFAT data volume, loads the
 //! configuration, scans for images and builds the menu for the firmware it runs under
-//! (statuses, default image, countdown). [`virtual_disk`] turns a menu image into the
-//! [`VirtualDisk`] the firmware serves, with its bounds check; [`wrap_initrds`] wraps a Linux
+//! (statuses, default image, countdown). [`virtual_medium`] turns a menu image into the
+//! [`VirtualMedium`] the firmware serves, with its bounds check; [`wrap_initrds`] wraps a Linux
 //! ISO's initrds into it (boot configuration → hand-off record → polyboot-hook → plan → apply).
 //!
 //! The adapters (`polyboot-efi`, `polyboot-bios`) keep only firmware I/O and printing: every
@@ -13,9 +13,10 @@
 //! and they print it behind their own ("polyboot:", "polyboot-bios:").
 
 use crate::block::{ReadAt, Slice};
+use crate::boot_plan;
 use crate::bootcfg;
 use crate::config::{self, BootConfig};
-use crate::drive::{self, DriveLocation, PartitionSpan};
+use crate::drive_location::{self, DriveLocation, PartitionSpan};
 use crate::embedded_hook;
 use crate::exfat::{ExFat, Extent};
 use crate::fat::Fat;
@@ -23,8 +24,7 @@ use crate::gpt::SectorSize;
 use crate::handoff::{self, Handoff};
 use crate::initrd_wrap::{self, WrapPlan};
 use crate::menu::{self, ImageEntry, ImageKind, Menu};
-use crate::probe;
-use crate::vdisk::VirtualDisk;
+use crate::virtual_medium::VirtualMedium;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::sync::Arc;
@@ -57,7 +57,7 @@ impl<D: ReadAt> BootSession<D> {
         firmware: Firmware,
         log: Log<'_>,
     ) -> Result<Self, String> {
-        let location = drive::locate(&mut drive, SectorSize::from_bytes(sector_bytes))
+        let location = drive_location::locate(&mut drive, SectorSize::from_bytes(sector_bytes))
             .map_err(|e| e.to_string())?;
         log(format_args!(
             "{} drive, {}-byte sectors, data partition at {} ({} bytes)",
@@ -84,9 +84,9 @@ impl<D: ReadAt> BootSession<D> {
         )
     }
 
-    /// `image` as the virtual medium the firmware serves (see [`virtual_disk`]).
-    pub fn virtual_disk(&mut self, image: &ImageEntry) -> Result<VirtualDisk, String> {
-        virtual_disk(&mut self.fs, &self.location.data, image)
+    /// `image` as the virtual medium the firmware serves (see [`virtual_medium`]).
+    pub fn virtual_medium(&mut self, image: &ImageEntry) -> Result<VirtualMedium, String> {
+        virtual_medium(&mut self.fs, &self.location.data, image)
     }
 }
 
@@ -128,7 +128,7 @@ pub fn load_config<D: ReadAt>(fs: &mut ExFat<D>, firmware: Firmware, log: Log<'_
 }
 
 /// Scan the volume as `config` says and build the menu: each image's status under
-/// `firmware` ([`probe::status`]), the default image and the countdown.
+/// `firmware` ([`boot_plan::status`]), the default image and the countdown.
 pub fn build_menu<D: ReadAt>(
     fs: &mut ExFat<D>,
     config: &BootConfig,
@@ -147,7 +147,7 @@ pub fn build_menu<D: ReadAt>(
     }
     let mut menu = Menu::new(report.images.clone());
     for (index, image) in report.images.iter().enumerate() {
-        if let Some(status) = probe::status(fs, image, firmware) {
+        if let Some(status) = boot_plan::status(fs, image, firmware) {
             menu.set_status(index, status);
         }
     }
@@ -165,21 +165,21 @@ pub fn build_menu<D: ReadAt>(
 /// `image` on the data volume `fs` (the partition `data` of the drive) as the virtual medium
 /// the firmware serves: an ISO as a CD-ROM (2048-byte blocks), anything else as a hard disk
 /// (512-byte sectors), read from the file's extents on the drive.
-pub fn virtual_disk<D: ReadAt>(
+pub fn virtual_medium<D: ReadAt>(
     fs: &mut ExFat<D>,
     data: &PartitionSpan,
     image: &ImageEntry,
-) -> Result<VirtualDisk, String> {
+) -> Result<VirtualMedium, String> {
     let meta = fs.metadata(&image.path).map_err(|e| format!("{e}"))?;
     let extents = fs.extents(&image.path).map_err(|e| format!("mapping the file: {e}"))?;
     check_inside_partition(&extents, data.size)?;
     let block_size = if image.kind == ImageKind::Img { 512 } else { 2048 };
-    VirtualDisk::new(block_size, meta.size, data.offset, extents)
+    VirtualMedium::new(block_size, meta.size, data.offset, extents)
         .map_err(|e| format!("the file's layout is inconsistent: {e}"))
 }
 
 /// The extents must stay inside the partition: a corrupt volume must not make the virtual
-/// device read someone else's sectors. (`VirtualDisk::new` checks them against the file.)
+/// device read someone else's sectors. (`VirtualMedium::new` checks them against the file.)
 fn check_inside_partition(extents: &[Extent], partition_size: u64) -> Result<(), String> {
     if extents
         .iter()
@@ -212,7 +212,7 @@ const MAX_BOOT_MANAGER: u64 = 16 << 20;
 fn handoff(
     location: &DriveLocation,
     disk_size: u64,
-    layout: &VirtualDisk,
+    layout: &VirtualMedium,
 ) -> Result<Handoff, String> {
     Handoff::for_image(
         location,
@@ -231,7 +231,7 @@ pub fn hook_archive(
     hook: &[u8],
     location: &DriveLocation,
     disk_size: u64,
-    layout: &VirtualDisk,
+    layout: &VirtualMedium,
 ) -> Result<Arc<[u8]>, String> {
     if hook.is_empty() {
         return Err(String::from("this build has no polyboot-hook"));
@@ -275,7 +275,7 @@ fn boot_manager_hook_archive<D: ReadAt>(
 /// Returns the applied plan; problems are logged and leave the image as it is (`None`): an
 /// unwrapped live ISO still boots its kernel, and says itself what it misses.
 pub fn wrap_initrds<D: ReadAt>(
-    layout: &mut VirtualDisk,
+    layout: &mut VirtualMedium,
     disk: &mut D,
     location: &DriveLocation,
     hook: HookSource<'_>,

@@ -7,9 +7,9 @@ use crate::image::DiskImage;
 use crate::vblock::Installed;
 use alloc::boxed::Box;
 use polyboot_core::block::{ReadAt, Slice};
-use polyboot_core::drive::DriveLocation;
+use polyboot_core::drive_location::DriveLocation;
 use polyboot_core::exfat::ExFat;
-use polyboot_core::vdisk::VirtualDisk;
+use polyboot_core::virtual_medium::VirtualMedium;
 use uefi::boot::{self, OpenProtocolAttributes, OpenProtocolParams};
 use uefi::proto::media::block::BlockIO;
 use uefi::Handle;
@@ -46,7 +46,7 @@ fn run(
 ) -> Result<(u64, u64, u64), alloc::string::String> {
     let meta = fs.metadata(path).map_err(|e| alloc::format!("{e}"))?;
     let extents = fs.extents(path).map_err(|e| alloc::format!("{e}"))?;
-    let layout = VirtualDisk::new(2048, meta.size, location.data.offset, extents.clone())
+    let layout = VirtualMedium::new(2048, meta.size, location.data.offset, extents.clone())
         .map_err(|e| alloc::format!("{e}"))?;
     let size = layout.size();
     let passes = MIN_BYTES.div_ceil(size.max(1));

@@ -4,11 +4,11 @@
 use crate::disk::FirmwareDisk;
 use crate::vblock::VirtualMedia;
 use polyboot_core::block::IoError;
-use polyboot_core::vdisk::VirtualDisk;
+use polyboot_core::virtual_medium::VirtualMedium;
 
 pub struct DiskImage {
     pub disk: FirmwareDisk,
-    pub layout: VirtualDisk,
+    pub layout: VirtualMedium,
 }
 
 impl VirtualMedia for DiskImage {

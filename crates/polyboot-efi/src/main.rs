@@ -191,7 +191,7 @@ impl Session {
         &mut self,
         image: &ImageEntry,
     ) -> Result<(Box<dyn vblock::VirtualMedia>, Option<HookArchive>), String> {
-        let mut layout = self.boot.virtual_disk(image)?;
+        let mut layout = self.boot.virtual_medium(image)?;
         let mut hook_archive = None;
         if image.kind == ImageKind::Iso {
             let mut disk = FirmwareDisk::open(self.disk_handle)?;

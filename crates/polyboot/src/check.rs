@@ -7,6 +7,7 @@ use crate::drive::Drive;
 use crate::isofiles::IsoTrees;
 use anyhow::{Context, Result};
 use polyboot_core::block::{ReadAt, Slice};
+use polyboot_core::boot_plan;
 use polyboot_core::bootcfg::{self, WarningKind};
 use polyboot_core::config;
 use polyboot_core::eltorito;
@@ -15,7 +16,6 @@ use polyboot_core::fat::{Fat, FatError};
 use polyboot_core::initfamily::{self, InitFamily};
 use polyboot_core::initrd_wrap;
 use polyboot_core::menu::{self, ImageKind, Status};
-use polyboot_core::probe;
 use polyboot_core::wim;
 use serde::Serialize;
 use std::path::Path;
@@ -46,7 +46,7 @@ pub struct ImageCheck {
     pub windows: Option<WindowsMedia>,
 }
 
-/// What polyboot does with an image under one firmware ([`probe::plan`]).
+/// What polyboot does with an image under one firmware ([`boot_plan::plan`]).
 #[derive(Debug, Serialize, Clone, PartialEq, Eq)]
 pub struct ModeVerdict {
     /// `true` when it boots, `false` when it cannot, `null` when it is only known on boot.
@@ -59,12 +59,12 @@ pub struct ModeVerdict {
 }
 
 impl ModeVerdict {
-    fn new(status: &Status, method: Option<probe::BootMethod>) -> ModeVerdict {
+    fn new(status: &Status, method: Option<boot_plan::BootMethod>) -> ModeVerdict {
         let (boots, detail) = match (status, method) {
             (Status::Bootable { .. }, Some(m)) => (Some(true), m.describe().to_string()),
             (Status::Bootable { .. }, None) => (Some(true), String::from("bootable")),
             (Status::NotBootable(reason), _) => (Some(false), reason.clone()),
-            (Status::Unknown, Some(probe::BootMethod::EfiSystemPartition)) => (
+            (Status::Unknown, Some(boot_plan::BootMethod::EfiSystemPartition)) => (
                 None,
                 String::from(
                     "no EFI system partition found in its partition table: the firmware will try",
@@ -123,7 +123,7 @@ pub fn check_image<R: ReadAt>(path: &str, kind: ImageKind, file: &mut R) -> Imag
     let size = file.size();
     // Each firmware's own answer, as its menu computes it.
     let mut mode = |firmware| {
-        let plan = probe::plan(kind, &mut *file, firmware);
+        let plan = boot_plan::plan(kind, &mut *file, firmware);
         let status = match plan.status {
             Some(s) => s,
             None if !kind.is_bootable_yet() => {

@@ -16,7 +16,7 @@ use std::path::Path;
 pub const IMAGE_EXTENSIONS: &[&str] = &["iso", "img", "efi", "wim", "vhd", "vhdx"];
 const COPY_CHUNK: usize = 4 << 20;
 
-fn ex(e: exfat::Error) -> anyhow::Error {
+fn from_exfat(e: exfat::Error) -> anyhow::Error {
     anyhow::anyhow!("{e}")
 }
 
@@ -58,7 +58,7 @@ pub fn info(drive: &mut Drive) -> Result<Info> {
     let stamp = drive.stamp.clone();
     let mut fs = drive.data()?;
     let cluster = fs.cluster_size() as u64;
-    let free = fs.free_clusters().map_err(ex)? as u64 * cluster;
+    let free = fs.free_clusters().map_err(from_exfat)? as u64 * cluster;
     let mut images = Vec::new();
     walk(&mut fs, "/", &mut |p, e| {
         if !e.is_dir() && is_image_name(&e.name) {
@@ -99,7 +99,7 @@ fn walk_inner<D: ReadAt>(
     seen: &mut std::collections::HashSet<u32>,
     visit: &mut dyn FnMut(&str, &exfat::DirEntry),
 ) -> Result<()> {
-    let entries = fs.read_dir(dir).map_err(ex).with_context(|| format!("listing {dir}"))?;
+    let entries = fs.read_dir(dir).map_err(from_exfat).with_context(|| format!("listing {dir}"))?;
     for e in entries {
         let p = join(dir, &e.name);
         visit(&p, &e);
@@ -123,10 +123,11 @@ pub struct ListEntry {
 pub fn ls(drive: &mut Drive, path: &str) -> Result<Vec<ListEntry>> {
     let dir = normalize(path);
     let mut fs = drive.data()?;
-    let entries = fs.read_dir(&dir).map_err(ex).with_context(|| format!("listing {dir}"))?;
+    let entries =
+        fs.read_dir(&dir).map_err(from_exfat).with_context(|| format!("listing {dir}"))?;
     let mut listing = Vec::with_capacity(entries.len());
     for e in entries {
-        let fragments = if e.is_dir() { 0 } else { fs.file_extents(&e).map_err(ex)?.len() };
+        let fragments = if e.is_dir() { 0 } else { fs.file_extents(&e).map_err(from_exfat)?.len() };
         listing.push(ListEntry {
             path: join(&dir, &e.name),
             dir: e.is_dir(),
@@ -205,7 +206,9 @@ pub fn add(drive: &mut Drive, files: &[&Path], to_dir: &str, quiet: bool) -> Res
     let mut fs = drive.data()?;
     let time = now();
     if dir != "/" {
-        fs.create_dir_all(&dir, time).map_err(ex).with_context(|| format!("creating {dir}"))?;
+        fs.create_dir_all(&dir, time)
+            .map_err(from_exfat)
+            .with_context(|| format!("creating {dir}"))?;
     }
     let mut added = Vec::new();
     for src in files {
@@ -221,7 +224,7 @@ pub fn add(drive: &mut Drive, files: &[&Path], to_dir: &str, quiet: bool) -> Res
         // Room for the image and its sidecar, checked before anything is written.
         let cluster = fs.cluster_size() as u64;
         let needed = size.div_ceil(cluster) + (sidecar_text_len as u64).div_ceil(cluster);
-        let free = fs.free_clusters().map_err(ex)? as u64;
+        let free = fs.free_clusters().map_err(from_exfat)? as u64;
         if needed > free {
             bail!(
                 "{}: not enough space on the drive: needs {} clusters ({} bytes), {} free",
@@ -235,14 +238,14 @@ pub fn add(drive: &mut Drive, files: &[&Path], to_dir: &str, quiet: bool) -> Res
         let sha = {
             let mut writer = fs
                 .create_file(&dest, size, time)
-                .map_err(ex)
+                .map_err(from_exfat)
                 .with_context(|| format!("creating {dest}"))?;
             // Until the copy completes the file claims no valid data.
-            writer.set_valid_data_length(0).map_err(ex)?;
+            writer.set_valid_data_length(0).map_err(from_exfat)?;
             let result = copy_hashing(&mut input, size, &mut writer, &bar);
             match result {
                 Ok((sha, valid_len)) => {
-                    writer.set_valid_data_length(valid_len).map_err(ex)?;
+                    writer.set_valid_data_length(valid_len).map_err(from_exfat)?;
                     sha
                 }
                 Err(e) => {
@@ -257,10 +260,10 @@ pub fn add(drive: &mut Drive, files: &[&Path], to_dir: &str, quiet: bool) -> Res
         let sidecar = format!("{hex}  {name}\n");
         let sidecar_path = format!("{dest}.sha256");
         if fs.metadata(&sidecar_path).is_ok() {
-            fs.remove(&sidecar_path).map_err(ex)?;
+            fs.remove(&sidecar_path).map_err(from_exfat)?;
         }
         fs.write_file(&sidecar_path, sidecar.as_bytes(), time)
-            .map_err(ex)
+            .map_err(from_exfat)
             .with_context(|| format!("writing {sidecar_path}"))?;
         // Checked on the host file: the same bytes, and a failure here changes nothing.
         let check =
@@ -276,7 +279,7 @@ pub fn add(drive: &mut Drive, files: &[&Path], to_dir: &str, quiet: bool) -> Res
             config_warnings,
         });
     }
-    fs.flush().map_err(ex)?;
+    fs.flush().map_err(from_exfat)?;
     Ok(added)
 }
 
@@ -340,11 +343,11 @@ fn copy_chunks<D: polyboot_core::block::WriteAt>(
                 let zeros = vec![0u8; COPY_CHUNK];
                 while written_to < pos {
                     let z = ((pos - written_to) as usize).min(COPY_CHUNK);
-                    writer.write_at(written_to, &zeros[..z]).map_err(ex)?;
+                    writer.write_at(written_to, &zeros[..z]).map_err(from_exfat)?;
                     written_to += z as u64;
                 }
             }
-            writer.write_at(pos, &chunk).map_err(ex)?;
+            writer.write_at(pos, &chunk).map_err(from_exfat)?;
             written_to = pos + n as u64;
         }
         pos += n as u64;
@@ -364,14 +367,14 @@ fn copy_chunks<D: polyboot_core::block::WriteAt>(
 pub fn rm(drive: &mut Drive, path: &str) -> Result<Vec<String>> {
     let p = normalize(path);
     let mut fs = drive.data()?;
-    fs.remove(&p).map_err(ex).with_context(|| format!("removing {p}"))?;
+    fs.remove(&p).map_err(from_exfat).with_context(|| format!("removing {p}"))?;
     let mut removed = vec![p.clone()];
     let sidecar = format!("{p}.sha256");
     if fs.metadata(&sidecar).is_ok() {
-        fs.remove(&sidecar).map_err(ex).with_context(|| format!("removing {sidecar}"))?;
+        fs.remove(&sidecar).map_err(from_exfat).with_context(|| format!("removing {sidecar}"))?;
         removed.push(sidecar);
     }
-    fs.flush().map_err(ex)?;
+    fs.flush().map_err(from_exfat)?;
     Ok(removed)
 }
 
@@ -410,15 +413,17 @@ pub fn verify(drive: &mut Drive, path: Option<&str>, quiet: bool) -> Result<Vec<
             }
         };
         for t in targets {
-            let meta = fs.metadata(&t).map_err(ex).with_context(|| t.clone())?;
+            let meta = fs.metadata(&t).map_err(from_exfat).with_context(|| t.clone())?;
             let status = match fs.read_to_vec(&format!("{t}.sha256")) {
                 Err(exfat::Error::NotFound) => Some(VerifyStatus::NoChecksum),
-                Err(e) => return Err(ex(e)),
+                Err(e) => return Err(from_exfat(e)),
                 Ok(text) => match parse_sidecar(&text) {
                     None => Some(VerifyStatus::BadChecksumFile),
                     Some(expected) => {
-                        let extents =
-                            fs.file_extents(&meta).map_err(ex).with_context(|| t.clone())?;
+                        let extents = fs
+                            .file_extents(&meta)
+                            .map_err(from_exfat)
+                            .with_context(|| t.clone())?;
                         pending.push((results.len(), meta.size, extents, expected));
                         None
                     }
@@ -460,8 +465,9 @@ fn hash_extents(
     extents: Vec<exfat::Extent>,
     bar: &ProgressBar,
 ) -> Result<String> {
-    let layout = polyboot_core::vdisk::VirtualDisk::new(512, size, partition_offset, extents)
-        .map_err(|e| anyhow::anyhow!("the file's layout is inconsistent: {e}"))?;
+    let layout =
+        polyboot_core::virtual_medium::VirtualMedium::new(512, size, partition_offset, extents)
+            .map_err(|e| anyhow::anyhow!("the file's layout is inconsistent: {e}"))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; COPY_CHUNK];
     let mut pos = 0;

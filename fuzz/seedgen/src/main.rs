@@ -61,7 +61,7 @@ use polyboot_core::guid::Guid;
 use polyboot_core::iso9660::{self, NameMode};
 use polyboot_core::layout::{self, BootCode, Identity, LayoutRequest, Scheme, MIB};
 use polyboot_core::mbr::{types, Mbr, MbrPartition};
-use polyboot_core::vdisk::{Extent, VirtualDisk};
+use polyboot_core::virtual_medium::{Extent, VirtualMedium};
 
 fn main() {
     let dir = std::env::args_os()
@@ -580,7 +580,7 @@ fn check_vdisk_seed(name: &str, desc: &vdisk_desc::Desc) {
             Extent { file_offset, device_offset: e.device_offset, len: e.len }
         })
         .collect();
-    let disk = VirtualDisk::new(desc.block_size, desc.image_len, desc.partition_offset, extents);
+    let disk = VirtualMedium::new(desc.block_size, desc.image_len, desc.partition_offset, extents);
     let refused = matches!(name, "unsorted-extents" | "size-overflow");
     assert_eq!(disk.is_err(), refused, "vdisk seed {name}: {disk:?}");
 }

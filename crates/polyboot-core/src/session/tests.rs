@@ -63,7 +63,7 @@ fn drive() -> (MemDevice, DriveLocation) {
     let p = plan(&req).unwrap();
     let mut dev = MemDevice::new(DRIVE);
     write_partition_table(&p, &mut dev, BootCode::Clear).unwrap();
-    let location = drive::locate(&mut dev, Some(SectorSize::B512)).unwrap();
+    let location = drive_location::locate(&mut dev, Some(SectorSize::B512)).unwrap();
     {
         let mut part = Slice::new(&mut dev, location.data.offset, location.data.size).unwrap();
         let opts =
@@ -189,7 +189,7 @@ fn images_become_virtual_disks_inside_the_partition() {
     let (dev, _) = drive();
     let mut session = open(&dev, Firmware::Uefi).0.unwrap();
     let iso = image(&session, "/iso/live.iso");
-    let vd = session.virtual_disk(&iso).unwrap();
+    let vd = session.virtual_medium(&iso).unwrap();
     let bytes = live_iso();
     assert_eq!(
         (vd.block_size(), vd.image_len(), vd.size()),
@@ -200,15 +200,15 @@ fn images_become_virtual_disks_inside_the_partition() {
     assert!(read == bytes);
 
     let img = image(&session, "/iso/disk.img");
-    let vd = session.virtual_disk(&img).unwrap();
+    let vd = session.virtual_medium(&img).unwrap();
     assert_eq!((vd.block_size(), vd.image_len()), (512, 65536));
 
     // A volume whose clusters point past its partition (here: the partition said smaller).
     let short = PartitionSpan { size: session.location.data.size / 1024, ..session.location.data };
-    let err = virtual_disk(&mut session.fs, &short, &iso).unwrap_err();
+    let err = virtual_medium(&mut session.fs, &short, &iso).unwrap_err();
     assert_eq!(err, "the file's clusters lie outside the data partition (corrupt file system)");
     let missing = ImageEntry { path: "/iso/gone.iso".into(), ..iso };
-    assert!(session.virtual_disk(&missing).is_err());
+    assert!(session.virtual_medium(&missing).is_err());
 }
 
 #[test]
@@ -219,7 +219,7 @@ fn a_linux_isos_initrds_are_wrapped_behind_the_hook() {
     let location = session.location.clone();
     let mut disk = MemDevice::from_vec(dev.data.clone());
     let wrap = |session: &mut BootSession<MemDevice>, disk: &mut MemDevice, hook| {
-        let mut vd = session.virtual_disk(&iso).unwrap();
+        let mut vd = session.virtual_medium(&iso).unwrap();
         let mut lines = Vec::new();
         let plan = wrap_initrds(&mut vd, disk, &location, hook, &mut |a| lines.push(a.to_string()));
         (plan, vd, lines)
@@ -265,7 +265,7 @@ fn a_linux_isos_initrds_are_wrapped_behind_the_hook() {
 
     // Not an ISO at all.
     let img = image(&session, "/iso/disk.img");
-    let mut vd = session.virtual_disk(&img).unwrap();
+    let mut vd = session.virtual_medium(&img).unwrap();
     let mut lines = Vec::new();
     assert!(wrap_initrds(&mut vd, &mut disk, &location, HookSource::Embedded(b"HOOK"), &mut |a| {
         lines.push(a.to_string())

@@ -1,6 +1,8 @@
-//! The virtual disk the firmware exposes as a BlockIo device for a booted image file.
+//! The virtual medium the firmware serves for a booted image file: a CD-ROM or hard disk that
+//! UEFI exposes as a BlockIo device and BIOS as an INT 13h drive. (Not a VHD: those are
+//! `vhd.rs` / `vhdx.rs`.)
 //!
-//! A virtual disk is the image file's bytes (found on the physical disk through the file's
+//! A virtual medium is the image file's bytes (found on the physical disk through the file's
 //! extents on the exFAT data partition), plus optional virtual regions (memory buffers or
 //! re-mapped image ranges, typically past the end of the image) and byte overrides (e.g. ISO
 //! 9660 directory records redirected to such a region). Nothing is written anywhere.
@@ -23,7 +25,7 @@ use core::fmt;
 use crate::block::{check_range, IoError, ReadAt};
 pub use crate::exfat::Extent;
 
-/// Bytes replaced in the virtual disk after everything else is resolved.
+/// Bytes replaced in the virtual medium after everything else is resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ByteOverride {
     pub at: u64,
@@ -40,7 +42,7 @@ pub enum RegionSource {
     Image { offset: u64 },
 }
 
-/// A range of the virtual disk served from a [`RegionSource`].
+/// A range of the virtual medium served from a [`RegionSource`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VirtualRegion {
     pub at: u64,
@@ -54,9 +56,9 @@ impl VirtualRegion {
     }
 }
 
-/// Why a virtual disk layout was refused.
+/// Why a virtual medium layout was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VdiskError {
+pub enum VirtualMediumError {
     /// Block size must be a power of two from 512 to 65536.
     BadBlockSize(u32),
     /// Extent `index` starts before the previous one.
@@ -99,35 +101,35 @@ pub enum VdiskError {
     SizeOverflow,
 }
 
-impl fmt::Display for VdiskError {
+impl fmt::Display for VirtualMediumError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            VdiskError::BadBlockSize(b) => write!(f, "bad virtual disk block size {b}"),
-            VdiskError::ExtentsUnsorted { index } => write!(f, "extent {index} is out of order"),
-            VdiskError::ExtentOverlap { index } => write!(f, "extent {index} overlaps the previous one"),
-            VdiskError::ExtentBeyondImage { index } => write!(f, "extent {index} reaches past the end of the image"),
-            VdiskError::ExtentOverflow { index } => write!(f, "extent {index} has offsets that overflow"),
-            VdiskError::EmptyRegion => f.write_str("empty virtual region"),
-            VdiskError::RegionOverlap { at, len } => {
+            VirtualMediumError::BadBlockSize(b) => write!(f, "bad virtual disk block size {b}"),
+            VirtualMediumError::ExtentsUnsorted { index } => write!(f, "extent {index} is out of order"),
+            VirtualMediumError::ExtentOverlap { index } => write!(f, "extent {index} overlaps the previous one"),
+            VirtualMediumError::ExtentBeyondImage { index } => write!(f, "extent {index} reaches past the end of the image"),
+            VirtualMediumError::ExtentOverflow { index } => write!(f, "extent {index} has offsets that overflow"),
+            VirtualMediumError::EmptyRegion => f.write_str("empty virtual region"),
+            VirtualMediumError::RegionOverlap { at, len } => {
                 write!(f, "virtual region of {len} bytes at {at} overlaps another region")
             }
-            VdiskError::RegionSourceBeyondImage { offset, len } => write!(
+            VirtualMediumError::RegionSourceBeyondImage { offset, len } => write!(
                 f,
                 "virtual region source ({len} bytes at image offset {offset}) reaches past the image"
             ),
-            VdiskError::MemoryTooLong { len, data } => {
+            VirtualMediumError::MemoryTooLong { len, data } => {
                 write!(f, "virtual region of {len} bytes given {data} bytes of data")
             }
-            VdiskError::OverrideOutOfBounds { at, len, size } => write!(
+            VirtualMediumError::OverrideOutOfBounds { at, len, size } => write!(
                 f,
                 "override of {len} bytes at {at} reaches past the end of the virtual disk ({size} bytes)"
             ),
-            VdiskError::SizeOverflow => f.write_str("virtual disk size overflows"),
+            VirtualMediumError::SizeOverflow => f.write_str("virtual disk size overflows"),
         }
     }
 }
 
-impl core::error::Error for VdiskError {}
+impl core::error::Error for VirtualMediumError {}
 
 /// Where one piece of a read comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,7 +138,7 @@ pub enum PieceSource {
     Zero,
     /// Bytes of the physical disk from this offset.
     Device { offset: u64 },
-    /// Bytes of the memory region `region` (index into [`VirtualDisk::regions`]) from `offset`.
+    /// Bytes of the memory region `region` (index into [`VirtualMedium::regions`]) from `offset`.
     Memory { region: usize, offset: usize },
 }
 
@@ -150,7 +152,7 @@ pub struct ReadPiece {
 
 /// Image file + regions + overrides, validated at construction so that reads never panic.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VirtualDisk {
+pub struct VirtualMedium {
     block_size: u32,
     size: u64,
     image_len: u64,
@@ -165,7 +167,7 @@ fn round_up(v: u64, to: u64) -> Option<u64> {
     v.checked_add(to - 1).map(|x| x / to * to)
 }
 
-impl VirtualDisk {
+impl VirtualMedium {
     /// A disk of `block_size`-byte blocks holding an image file of `image_len` bytes whose
     /// data lies at `extents` (device offsets relative to the partition that starts at
     /// `partition_offset` on the physical disk). Extents must be sorted by file offset, must
@@ -176,36 +178,39 @@ impl VirtualDisk {
         image_len: u64,
         partition_offset: u64,
         extents: Vec<Extent>,
-    ) -> Result<Self, VdiskError> {
+    ) -> Result<Self, VirtualMediumError> {
         if !block_size.is_power_of_two() || !(512..=65536).contains(&block_size) {
-            return Err(VdiskError::BadBlockSize(block_size));
+            return Err(VirtualMediumError::BadBlockSize(block_size));
         }
         let mut kept: Vec<Extent> = Vec::with_capacity(extents.len());
         for (index, e) in extents.into_iter().enumerate() {
             if e.len == 0 {
                 continue;
             }
-            let end =
-                e.file_offset.checked_add(e.len).ok_or(VdiskError::ExtentOverflow { index })?;
+            let end = e
+                .file_offset
+                .checked_add(e.len)
+                .ok_or(VirtualMediumError::ExtentOverflow { index })?;
             partition_offset
                 .checked_add(e.device_offset)
                 .and_then(|d| d.checked_add(e.len))
-                .ok_or(VdiskError::ExtentOverflow { index })?;
+                .ok_or(VirtualMediumError::ExtentOverflow { index })?;
             if end > image_len {
-                return Err(VdiskError::ExtentBeyondImage { index });
+                return Err(VirtualMediumError::ExtentBeyondImage { index });
             }
             if let Some(prev) = kept.last() {
                 if e.file_offset < prev.file_offset {
-                    return Err(VdiskError::ExtentsUnsorted { index });
+                    return Err(VirtualMediumError::ExtentsUnsorted { index });
                 }
                 if e.file_offset < prev.file_offset + prev.len {
-                    return Err(VdiskError::ExtentOverlap { index });
+                    return Err(VirtualMediumError::ExtentOverlap { index });
                 }
             }
             kept.push(e);
         }
-        let size = round_up(image_len, u64::from(block_size)).ok_or(VdiskError::SizeOverflow)?;
-        Ok(VirtualDisk {
+        let size =
+            round_up(image_len, u64::from(block_size)).ok_or(VirtualMediumError::SizeOverflow)?;
+        Ok(VirtualMedium {
             block_size,
             size,
             image_len,
@@ -223,20 +228,23 @@ impl VirtualDisk {
         at: u64,
         len: u64,
         source: RegionSource,
-    ) -> Result<(), VdiskError> {
+    ) -> Result<(), VirtualMediumError> {
         if len == 0 {
-            return Err(VdiskError::EmptyRegion);
+            return Err(VirtualMediumError::EmptyRegion);
         }
-        let end = at.checked_add(len).ok_or(VdiskError::SizeOverflow)?;
+        let end = at.checked_add(len).ok_or(VirtualMediumError::SizeOverflow)?;
         match &source {
             RegionSource::Memory(data) => {
                 if data.len() as u64 > len {
-                    return Err(VdiskError::MemoryTooLong { len, data: data.len() as u64 });
+                    return Err(VirtualMediumError::MemoryTooLong { len, data: data.len() as u64 });
                 }
             }
             RegionSource::Image { offset } => {
                 if offset.checked_add(len).is_none_or(|e| e > self.image_len) {
-                    return Err(VdiskError::RegionSourceBeyondImage { offset: *offset, len });
+                    return Err(VirtualMediumError::RegionSourceBeyondImage {
+                        offset: *offset,
+                        len,
+                    });
                 }
             }
         }
@@ -244,26 +252,31 @@ impl VirtualDisk {
         let overlaps_prev = i > 0 && self.regions[i - 1].end() > at;
         let overlaps_next = self.regions.get(i).is_some_and(|r| r.at < end);
         if overlaps_prev || overlaps_next {
-            return Err(VdiskError::RegionOverlap { at, len });
+            return Err(VirtualMediumError::RegionOverlap { at, len });
         }
-        let new_size = round_up(end, u64::from(self.block_size)).ok_or(VdiskError::SizeOverflow)?;
+        let new_size =
+            round_up(end, u64::from(self.block_size)).ok_or(VirtualMediumError::SizeOverflow)?;
         self.size = self.size.max(new_size);
         self.regions.insert(i, VirtualRegion { at, len, source });
         Ok(())
     }
 
     /// Add a region at the current end of the disk (block aligned); returns its offset.
-    pub fn append_region(&mut self, len: u64, source: RegionSource) -> Result<u64, VdiskError> {
+    pub fn append_region(
+        &mut self,
+        len: u64,
+        source: RegionSource,
+    ) -> Result<u64, VirtualMediumError> {
         let at = self.size;
         self.add_region(at, len, source)?;
         Ok(at)
     }
 
     /// Replace `bytes.len()` bytes at `at` (within the disk) on every read.
-    pub fn add_override(&mut self, at: u64, bytes: Vec<u8>) -> Result<(), VdiskError> {
+    pub fn add_override(&mut self, at: u64, bytes: Vec<u8>) -> Result<(), VirtualMediumError> {
         let len = bytes.len() as u64;
         if at.checked_add(len).is_none_or(|e| e > self.size) {
-            return Err(VdiskError::OverrideOutOfBounds { at, len, size: self.size });
+            return Err(VirtualMediumError::OverrideOutOfBounds { at, len, size: self.size });
         }
         if !bytes.is_empty() {
             self.overrides.push(ByteOverride { at, bytes });
@@ -274,7 +287,7 @@ impl VirtualDisk {
     pub fn block_size(&self) -> u32 {
         self.block_size
     }
-    /// Size of the virtual disk in bytes (a whole number of blocks).
+    /// Size of the virtual medium in bytes (a whole number of blocks).
     pub fn size(&self) -> u64 {
         self.size
     }
@@ -355,9 +368,9 @@ impl VirtualDisk {
         self.read(dev, offset, buf)
     }
 
-    /// The virtual disk as a byte-addressed device (e.g. to parse the ISO it presents).
-    pub fn reader<D: ReadAt>(&self, dev: D) -> DiskReader<'_, D> {
-        DiskReader { disk: self, dev }
+    /// The virtual medium as a byte-addressed device (e.g. to parse the ISO it presents).
+    pub fn reader<D: ReadAt>(&self, dev: D) -> MediumReader<'_, D> {
+        MediumReader { disk: self, dev }
     }
 
     /// Apply the byte overrides to `buf`, which holds the bytes at `offset` (for callers that
@@ -422,9 +435,9 @@ impl VirtualDisk {
     }
 }
 
-/// Iterator over the pieces of a read (see [`VirtualDisk::plan_read`]).
+/// Iterator over the pieces of a read (see [`VirtualMedium::plan_read`]).
 pub struct ReadPlan<'a> {
-    disk: &'a VirtualDisk,
+    disk: &'a VirtualMedium,
     start: u64,
     pos: u64,
     end: u64,
@@ -466,19 +479,19 @@ impl Iterator for ReadPlan<'_> {
     }
 }
 
-/// A [`VirtualDisk`] over its physical disk, as a [`ReadAt`] device.
-pub struct DiskReader<'a, D> {
-    disk: &'a VirtualDisk,
+/// A [`VirtualMedium`] over its physical disk, as a [`ReadAt`] device.
+pub struct MediumReader<'a, D> {
+    disk: &'a VirtualMedium,
     dev: D,
 }
 
-impl<D> DiskReader<'_, D> {
+impl<D> MediumReader<'_, D> {
     pub fn into_inner(self) -> D {
         self.dev
     }
 }
 
-impl<D: ReadAt> ReadAt for DiskReader<'_, D> {
+impl<D: ReadAt> ReadAt for MediumReader<'_, D> {
     fn size(&self) -> u64 {
         self.disk.size()
     }
@@ -515,7 +528,7 @@ mod tests {
     }
 
     /// The byte at virtual offset `p`, computed the slow obvious way.
-    fn naive_byte(disk: &VirtualDisk, phys: &[u8], p: u64) -> u8 {
+    fn naive_byte(disk: &VirtualMedium, phys: &[u8], p: u64) -> u8 {
         if let Some(o) =
             disk.overrides().iter().rev().find(|o| p >= o.at && p < o.at + o.bytes.len() as u64)
         {
@@ -545,12 +558,12 @@ mod tests {
         }
     }
 
-    fn naive(disk: &VirtualDisk, phys: &[u8], offset: u64, len: usize) -> Vec<u8> {
+    fn naive(disk: &VirtualMedium, phys: &[u8], offset: u64, len: usize) -> Vec<u8> {
         (offset..offset + len as u64).map(|p| naive_byte(disk, phys, p)).collect()
     }
 
     /// A random layout over a random physical disk.
-    fn random_layout(rng: &mut Rng) -> (VirtualDisk, MemDevice) {
+    fn random_layout(rng: &mut Rng) -> (VirtualMedium, MemDevice) {
         let phys_len = 16384 + rng.below(16384) as usize;
         let phys: Vec<u8> = (0..phys_len).map(|_| rng.next() as u8).collect();
         let partition_offset = rng.below(2048);
@@ -574,7 +587,8 @@ mod tests {
             extents.push(ext(pos, dev_off, len));
             pos += len;
         }
-        let mut disk = VirtualDisk::new(block_size, image_len, partition_offset, extents).unwrap();
+        let mut disk =
+            VirtualMedium::new(block_size, image_len, partition_offset, extents).unwrap();
         for _ in 0..rng.below(4) {
             let len = 1 + rng.below(3000);
             let source = if rng.below(2) == 0 || image_len < len {
@@ -688,7 +702,7 @@ mod tests {
             vec![ext(0, mib, 4 * mib)],
             vec![ext(0, mib, mib + 512), ext(mib + 512, 2 * mib + 512, 3 * mib - 512)],
         ] {
-            let disk = VirtualDisk::new(2048, 4 * mib, 4096, extents).unwrap();
+            let disk = VirtualMedium::new(2048, 4 * mib, 4096, extents).unwrap();
             dev.reads.clear();
             let mut buf = vec![0u8; mib as usize];
             disk.read(&mut dev, 3 * 2048, &mut buf).unwrap();
@@ -696,7 +710,7 @@ mod tests {
             assert_eq!(disk.plan_read(0, 4 * mib as usize).unwrap().count(), 1);
         }
         // Fragmented: one read per fragment; a hole costs no read.
-        let disk = VirtualDisk::new(
+        let disk = VirtualMedium::new(
             512,
             3000,
             0,
@@ -709,7 +723,7 @@ mod tests {
         assert_eq!(dev.reads, [(5000, 1000), (100, 1000), (9000, 500)]);
         assert!(buf[2000..2500].iter().all(|&b| b == 0));
         // Two image regions that continue each other on the device merge into one read.
-        let mut disk = VirtualDisk::new(2048, 4096, 0, vec![ext(0, 10_000, 4096)]).unwrap();
+        let mut disk = VirtualMedium::new(2048, 4096, 0, vec![ext(0, 10_000, 4096)]).unwrap();
         disk.add_region(4096, 2048, RegionSource::Image { offset: 0 }).unwrap();
         disk.add_region(6144, 2048, RegionSource::Image { offset: 2048 }).unwrap();
         dev.reads.clear();
@@ -726,7 +740,7 @@ mod tests {
         // Image of 3000 bytes: [0,1000) at device 1000, hole [1000,1500), [1500,2600) at
         // device 5000, hole [2600,3000) (valid data length); partition at 100.
         let mut disk =
-            VirtualDisk::new(512, 3000, 100, vec![ext(0, 1000, 1000), ext(1500, 5000, 1100)])
+            VirtualMedium::new(512, 3000, 100, vec![ext(0, 1000, 1000), ext(1500, 5000, 1100)])
                 .unwrap();
         assert_eq!((disk.size(), disk.block_count()), (3072, 6));
         let at = disk.append_region(1000, RegionSource::Memory(vec![7; 600].into())).unwrap();
@@ -756,61 +770,70 @@ mod tests {
 
     #[test]
     fn construction_is_validated() {
-        assert_eq!(VirtualDisk::new(1000, 10, 0, vec![]), Err(VdiskError::BadBlockSize(1000)));
-        assert_eq!(VirtualDisk::new(256, 10, 0, vec![]), Err(VdiskError::BadBlockSize(256)));
         assert_eq!(
-            VirtualDisk::new(512, 100, 0, vec![ext(50, 0, 10), ext(10, 0, 10)]),
-            Err(VdiskError::ExtentsUnsorted { index: 1 })
+            VirtualMedium::new(1000, 10, 0, vec![]),
+            Err(VirtualMediumError::BadBlockSize(1000))
         );
         assert_eq!(
-            VirtualDisk::new(512, 100, 0, vec![ext(0, 0, 10), ext(9, 0, 10)]),
-            Err(VdiskError::ExtentOverlap { index: 1 })
+            VirtualMedium::new(256, 10, 0, vec![]),
+            Err(VirtualMediumError::BadBlockSize(256))
         );
         assert_eq!(
-            VirtualDisk::new(512, 100, 0, vec![ext(95, 0, 10)]),
-            Err(VdiskError::ExtentBeyondImage { index: 0 })
+            VirtualMedium::new(512, 100, 0, vec![ext(50, 0, 10), ext(10, 0, 10)]),
+            Err(VirtualMediumError::ExtentsUnsorted { index: 1 })
         );
         assert_eq!(
-            VirtualDisk::new(512, 100, 0, vec![ext(u64::MAX, 0, 10)]),
-            Err(VdiskError::ExtentOverflow { index: 0 })
+            VirtualMedium::new(512, 100, 0, vec![ext(0, 0, 10), ext(9, 0, 10)]),
+            Err(VirtualMediumError::ExtentOverlap { index: 1 })
         );
         assert_eq!(
-            VirtualDisk::new(512, 100, u64::MAX - 5, vec![ext(0, 0, 10)]),
-            Err(VdiskError::ExtentOverflow { index: 0 })
+            VirtualMedium::new(512, 100, 0, vec![ext(95, 0, 10)]),
+            Err(VirtualMediumError::ExtentBeyondImage { index: 0 })
         );
-        assert_eq!(VirtualDisk::new(512, u64::MAX, 0, vec![]), Err(VdiskError::SizeOverflow));
+        assert_eq!(
+            VirtualMedium::new(512, 100, 0, vec![ext(u64::MAX, 0, 10)]),
+            Err(VirtualMediumError::ExtentOverflow { index: 0 })
+        );
+        assert_eq!(
+            VirtualMedium::new(512, 100, u64::MAX - 5, vec![ext(0, 0, 10)]),
+            Err(VirtualMediumError::ExtentOverflow { index: 0 })
+        );
+        assert_eq!(
+            VirtualMedium::new(512, u64::MAX, 0, vec![]),
+            Err(VirtualMediumError::SizeOverflow)
+        );
         // Empty extents are dropped.
-        let d = VirtualDisk::new(512, 100, 0, vec![ext(0, 0, 0), ext(0, 0, 10)]).unwrap();
+        let d = VirtualMedium::new(512, 100, 0, vec![ext(0, 0, 0), ext(0, 0, 10)]).unwrap();
         assert_eq!(d.extents().len(), 1);
-        let mut d = VirtualDisk::new(512, 1000, 0, vec![ext(0, 0, 1000)]).unwrap();
+        let mut d = VirtualMedium::new(512, 1000, 0, vec![ext(0, 0, 1000)]).unwrap();
         assert_eq!(
             d.add_region(0, 0, RegionSource::Memory(vec![].into())),
-            Err(VdiskError::EmptyRegion)
+            Err(VirtualMediumError::EmptyRegion)
         );
         assert_eq!(
             d.add_region(0, 4, RegionSource::Memory(vec![1; 5].into())),
-            Err(VdiskError::MemoryTooLong { len: 4, data: 5 })
+            Err(VirtualMediumError::MemoryTooLong { len: 4, data: 5 })
         );
         assert!(matches!(
             d.add_region(2000, 10, RegionSource::Image { offset: 995 }),
-            Err(VdiskError::RegionSourceBeyondImage { .. })
+            Err(VirtualMediumError::RegionSourceBeyondImage { .. })
         ));
         assert!(matches!(
             d.add_region(2000, 10, RegionSource::Image { offset: u64::MAX }),
-            Err(VdiskError::RegionSourceBeyondImage { .. })
+            Err(VirtualMediumError::RegionSourceBeyondImage { .. })
         ));
         assert_eq!(
             d.add_region(u64::MAX, 2, RegionSource::Memory(vec![].into())),
-            Err(VdiskError::SizeOverflow)
+            Err(VirtualMediumError::SizeOverflow)
         );
         d.add_region(2000, 100, RegionSource::Memory(vec![].into())).unwrap();
         assert!(matches!(
             d.add_region(2099, 10, RegionSource::Memory(vec![].into())),
-            Err(VdiskError::RegionOverlap { .. })
+            Err(VirtualMediumError::RegionOverlap { .. })
         ));
         assert!(matches!(
             d.add_region(1950, 51, RegionSource::Memory(vec![].into())),
-            Err(VdiskError::RegionOverlap { .. })
+            Err(VirtualMediumError::RegionOverlap { .. })
         ));
         d.add_region(1950, 50, RegionSource::Memory(vec![].into())).unwrap();
         d.add_region(2100, 1, RegionSource::Memory(vec![].into())).unwrap();
@@ -818,11 +841,11 @@ mod tests {
         assert_eq!(d.size(), 2560);
         assert!(matches!(
             d.add_override(2559, vec![0, 0]),
-            Err(VdiskError::OverrideOutOfBounds { .. })
+            Err(VirtualMediumError::OverrideOutOfBounds { .. })
         ));
         assert!(matches!(
             d.add_override(u64::MAX, vec![0]),
-            Err(VdiskError::OverrideOutOfBounds { .. })
+            Err(VirtualMediumError::OverrideOutOfBounds { .. })
         ));
         d.add_override(2558, vec![0, 0]).unwrap();
     }
@@ -846,7 +869,7 @@ mod tests {
             extents.push(ext(fo, dof, len));
         }
         let mut dev = MemDevice::from_vec(phys);
-        let mut disk = VirtualDisk::new(2048, iso.len() as u64, part, extents).unwrap();
+        let mut disk = VirtualMedium::new(2048, iso.len() as u64, part, extents).unwrap();
         let info = iso9660::probe(&mut disk.reader(&mut dev)).unwrap();
         assert_eq!(info.volume_id, "SAMPLE_VOL");
         let cfg = iso9660::lookup(&mut disk.reader(&mut dev), &info.primary, "/boot/grub/grub.cfg")

@@ -1,4 +1,5 @@
-//! Whether an image can boot, and if not why: shared by the boot menus (UEFI and BIOS) and
+//! The boot plan of an image under one firmware: whether it can boot, and if not why, and how
+//! polyboot will start it ([`BootMethod`]). Shared by the boot menus (UEFI and BIOS) and
 //! `polyboot check`. Reads only a few sectors per image.
 
 use crate::block::ReadAt;
