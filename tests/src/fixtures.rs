@@ -261,3 +261,70 @@ pub fn emulated_iso(
     )?;
     Ok(iso)
 }
+
+/// What [`no_emulation_loader_iso`]'s boot image prints on COM1 when every read was right
+/// (else a line starting "polyboot-test: FAIL:" that says which).
+pub const NO_EMULATION_LOADER_MARKER: &str =
+    "polyboot-test: no-emulation loader read 190 KiB in 64 KiB calls, in one call and above 1 MiB";
+
+/// `dir/loader.iso`: a no-emulation El Torito image of which the BIOS loads only the first
+/// 2048 bytes (boot-load-size 4, with a boot-info table); that code then reads the rest of
+/// its 192 KiB file through INT 13h itself, in three ways real loaders do
+/// (`fixtures/no_emulation_loader.s`, assembled with binutils' `as` and `ld`). SeaBIOS alone
+/// refuses the last two on a real CD (more than 64 KiB in one call, the 64-bit flat buffer);
+/// polyboot's emulation serves all three.
+pub fn no_emulation_loader_iso(dir: &Path) -> Result<std::path::PathBuf> {
+    let src = dir.join("no_emulation_loader.s");
+    std::fs::write(&src, include_str!("fixtures/no_emulation_loader.s"))?;
+    let obj = dir.join("no_emulation_loader.o");
+    let bin = dir.join("no_emulation_loader.bin");
+    run_tool(Command::new("as").arg("--32").arg("-o").arg(&obj).arg(&src))?;
+    run_tool(
+        Command::new("ld")
+            .args(["-m", "elf_i386", "-Ttext=0x7C00", "--oformat=binary", "-e", "_start", "-o"])
+            .arg(&bin)
+            .arg(&obj),
+    )?;
+    let mut image = std::fs::read(&bin)?;
+    ensure!(image.len() <= 2048, "the loader's code is {} bytes, over one sector", image.len());
+    image.resize(2048, 0);
+    for k in 1..96u16 {
+        for _ in 0..1024 {
+            image.extend_from_slice(&k.to_le_bytes());
+        }
+    }
+    emulated_iso(
+        dir,
+        "loader",
+        &image,
+        &["-no-emul-boot", "-boot-load-size", "4", "-boot-info-table"],
+    )
+}
+
+/// `dir/isolinux-hybrid.iso`: ISOLINUX (Debian's isolinux + syslinux-common) with the
+/// isohybrid MBR (`isohdpfx.bin`), as syslinux-based distributions master their ISOs. Its
+/// configuration turns on the serial console and shows `marker` (ISOLINUX's DISPLAY goes to
+/// the screen only), then waits at its `boot:` prompt.
+pub fn isolinux_hybrid_iso(dir: &Path, marker: &str) -> Result<std::path::PathBuf> {
+    let root = dir.join("isolinux-root");
+    let iso_dir = root.join("isolinux");
+    std::fs::create_dir_all(&iso_dir)?;
+    std::fs::copy("/usr/lib/ISOLINUX/isolinux.bin", iso_dir.join("isolinux.bin"))?;
+    std::fs::copy("/usr/lib/syslinux/modules/bios/ldlinux.c32", iso_dir.join("ldlinux.c32"))?;
+    std::fs::write(
+        iso_dir.join("isolinux.cfg"),
+        "SERIAL 0 115200\nDISPLAY marker.txt\nPROMPT 1\nTIMEOUT 0\n",
+    )?;
+    std::fs::write(iso_dir.join("marker.txt"), format!("{marker}\n"))?;
+    let iso = dir.join("isolinux-hybrid.iso");
+    run_tool(
+        Command::new("xorriso")
+            .args(["-as", "mkisofs", "-quiet", "-R", "-J", "-o"])
+            .arg(&iso)
+            .args(["-isohybrid-mbr", "/usr/lib/ISOLINUX/isohdpfx.bin", "-c", "isolinux/boot.cat"])
+            .args(["-b", "isolinux/isolinux.bin", "-no-emul-boot", "-boot-load-size", "4"])
+            .arg("-boot-info-table")
+            .arg(&root),
+    )?;
+    Ok(iso)
+}

@@ -80,6 +80,9 @@ const PACKAGES: &[(&str, &str)] = &[
     // rescue CD (eltorito.img) and memtest86+ (floppy emulation).
     ("grub-rescue-pc", "/usr/lib/grub-rescue/grub-rescue-cdrom.iso"),
     ("memtest86+", "/usr/lib/memtest86+/memtest86+x64.iso"),
+    // ISOLINUX with its isohybrid MBR, for the syslinux-hybrid shape (tests/src/fixtures.rs).
+    ("isolinux", "/usr/lib/ISOLINUX/isolinux.bin"),
+    ("syslinux-common", "/usr/lib/syslinux/modules/bios/ldlinux.c32"),
     // Clippy for the firmware workspaces, matching Debian's rustc (`cargo xtask test` lints them).
     ("rust-web-clippy", "/usr/bin/clippy-driver"),
     // The man pages `polyboot manpages` writes are rendered by man in the CLI tests.

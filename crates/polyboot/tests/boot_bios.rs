@@ -278,7 +278,8 @@ fn seabios_boots_an_img_as_the_first_hard_disk() {
 
 // ---------------------------------------------------------------------------------------
 // Issue 13: El Torito shapes of real images, booted from a drive attached as a USB stick
-// (as users boot), on the default `pc` machine where the case needs one.
+// (as users boot), on the default `pc` machine where the case needs one, also as IDE and
+// virtio disks; and the same drives under OVMF where the image has an EFI entry.
 
 /// Put `iso` on a fresh drive, boot it under SeaBIOS with the drive attached as `disk`
 /// (`Disk::new(..)` plus `.usb()` / `.ide()`) on `machine` with `extra` QEMU arguments, pick
@@ -292,26 +293,52 @@ fn boot_iso_on(
     extra: &[&str],
     how: &str,
 ) -> (Vm, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let img = dir.path().join("drive.img");
-    let size = std::fs::metadata(iso).unwrap().len();
-    let drive_mib = (size >> 20) + 128;
-    polyboot(&["install", img.to_str().unwrap(), "--size", &format!("{drive_mib}M"), "--yes"]);
-    polyboot(&["add", img.to_str().unwrap(), iso.to_str().unwrap()]);
-    let mut config = VmConfig::new(vm_name, Firmware::Bios)
-        .machine(machine)
-        .disk(disk(Disk::new(&img)))
-        .timeout(Duration::from_secs(240));
-    for a in extra {
-        config = config.arg(a);
-    }
-    let mut vm = Vm::start(config).unwrap();
+    let (mut vm, dir) = start_with_iso(vm_name, iso, Firmware::Bios, machine, disk, extra);
     vm.wait_for(MENU_READY).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     vm.send_serial(b"\r").unwrap();
     let name = iso.file_name().unwrap().to_str().unwrap();
     vm.wait_for(&format!("polyboot-bios: booting /{name}: {how}")).unwrap();
     (vm, dir)
+}
+
+/// The same drive shape under OVMF, attached as a USB stick: the UEFI boot manager's menu,
+/// the image picked by typing its name into the search, Enter, and its boot line.
+fn boot_iso_under_ovmf(vm_name: &str, iso: &Path) -> (Vm, tempfile::TempDir) {
+    let (mut vm, dir) = start_with_iso(vm_name, iso, Firmware::Uefi, "q35", Disk::usb, &[]);
+    vm.wait_for("polyboot: menu ready: 1 images").unwrap();
+    vm.wait_for("----------").unwrap();
+    let name = iso.file_name().unwrap().to_str().unwrap();
+    vm.send_serial(name.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    vm.send_serial(b"\r").unwrap();
+    vm.wait_for(&format!("polyboot: booting /{name}")).unwrap();
+    (vm, dir)
+}
+
+/// A fresh drive (128 MiB more than `iso`) holding `iso`, booted under `firmware`.
+fn start_with_iso(
+    vm_name: &str,
+    iso: &Path,
+    firmware: Firmware,
+    machine: &'static str,
+    disk: fn(Disk) -> Disk,
+    extra: &[&str],
+) -> (Vm, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("drive.img");
+    let size = std::fs::metadata(iso).unwrap().len();
+    let drive_mib = (size >> 20) + 128;
+    polyboot(&["install", img.to_str().unwrap(), "--size", &format!("{drive_mib}M"), "--yes"]);
+    polyboot(&["add", img.to_str().unwrap(), iso.to_str().unwrap()]);
+    let mut config = VmConfig::new(vm_name, firmware)
+        .machine(machine)
+        .disk(disk(Disk::new(&img)))
+        .timeout(Duration::from_secs(240));
+    for a in extra {
+        config = config.arg(a);
+    }
+    (Vm::start(config).unwrap(), dir)
 }
 
 /// Debian's GRUB rescue CD (grub-mkrescue's El Torito `eltorito.img`: cdboot reads the rest of
@@ -407,4 +434,87 @@ fn seabios_boots_memtest_by_floppy_emulation_on_a_machine_with_a_floppy_drive() 
 #[test]
 fn seabios_boots_memtest_by_floppy_emulation_without_a_floppy_drive() {
     boots_memtest("bios-memtest-no-floppy", "q35", false);
+}
+
+/// The same memtest86+ ISO from a USB stick under OVMF: its El Torito EFI entry, started by
+/// the UEFI boot manager (memtest draws on the GOP screen only).
+#[test]
+fn ovmf_boots_memtest_from_usb() {
+    let iso = Path::new(MEMTEST_ISO);
+    assert!(iso.is_file(), "{MEMTEST_ISO} is missing (Debian package memtest86+)");
+    let (vm, _drive) = boot_iso_under_ovmf("ovmf-memtest-usb", iso);
+    let (t, screen) = vm.wait_for_screen("Memory").unwrap();
+    eprintln!("ovmf-memtest-usb: memtest86+ after {t:?}:\n{screen}");
+}
+
+/// grub-mkrescue's ISO from a USB stick under OVMF: GRUB's EFI image runs the same grub.cfg.
+#[test]
+fn ovmf_boots_a_grub_mkrescue_iso_from_usb() {
+    const MARKER: &str = "POLYBOOT-GRUB-MKRESCUE-OVMF";
+    let dir = tempfile::tempdir().unwrap();
+    let iso = fixtures::grub_mkrescue_iso(dir.path(), MARKER).unwrap();
+    let (mut vm, _drive) = boot_iso_under_ovmf("ovmf-grub-mkrescue-usb", &iso);
+    let t = vm.wait_for(MARKER).unwrap();
+    eprintln!("ovmf-grub-mkrescue-usb: marker after {t:?}");
+}
+
+/// The same grub-mkrescue ISO from a drive attached as virtio-blk (SeaBIOS's third disk path).
+#[test]
+fn seabios_boots_a_grub_mkrescue_iso_from_virtio() {
+    const MARKER: &str = "POLYBOOT-GRUB-MKRESCUE-VIRTIO";
+    let dir = tempfile::tempdir().unwrap();
+    let iso = fixtures::grub_mkrescue_iso(dir.path(), MARKER).unwrap();
+    let (mut vm, _drive) = boot_iso_on(
+        "bios-grub-mkrescue-virtio",
+        &iso,
+        "q35",
+        |d| d,
+        &[],
+        "El Torito no-emulation, as CD drive 0xe0",
+    );
+    vm.wait_for(MARKER).unwrap();
+}
+
+/// ISOLINUX with its isohybrid MBR (the syslinux-hybrid shape) from a USB stick on the pc
+/// machine: ISOLINUX loads ldlinux.c32 and its configuration through the emulated CD, turns
+/// on its serial console (its banner and prompt appear there) and shows the marker file on
+/// screen.
+#[test]
+fn seabios_boots_an_isolinux_hybrid_iso_from_usb() {
+    const MARKER: &str = "POLYBOOT ISOLINUX MARKER";
+    let dir = tempfile::tempdir().unwrap();
+    let iso = fixtures::isolinux_hybrid_iso(dir.path(), MARKER).unwrap();
+    let (mut vm, _drive) = boot_iso_on(
+        "bios-isolinux-hybrid-usb",
+        &iso,
+        "pc",
+        Disk::usb,
+        &[],
+        "El Torito no-emulation, as CD drive",
+    );
+    vm.wait_for("ISOLINUX 6.04").unwrap();
+    let (t, screen) = vm.wait_for_screen(MARKER).unwrap();
+    assert!(screen.contains("boot:"), "ISOLINUX's prompt under the marker:\n{screen}");
+    eprintln!("bios-isolinux-hybrid-usb: marker after {t:?}");
+}
+
+/// A no-emulation boot image that loads 190 KiB of itself through INT 13h: in 64 KiB calls,
+/// in one call of 95 sectors and to a buffer at 2 MiB through the 64-bit flat DAP (its own
+/// check of every sector's contents prints the marker, or which read went wrong).
+#[test]
+fn seabios_boots_a_no_emulation_loader_that_reads_190_kib_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let iso = fixtures::no_emulation_loader_iso(dir.path()).unwrap();
+    let (mut vm, _drive) = boot_iso_on(
+        "bios-no-emulation-loader-usb",
+        &iso,
+        "q35",
+        Disk::usb,
+        &[],
+        "El Torito no-emulation, as CD drive 0xe0, 2048 bytes at 07C0:0000",
+    );
+    let (which, t) =
+        vm.wait_for_any(&[fixtures::NO_EMULATION_LOADER_MARKER, "polyboot-test: FAIL"]).unwrap();
+    assert_eq!(which, 0, "the loader says:\n{}", vm.serial_text());
+    eprintln!("bios-no-emulation-loader-usb: marker after {t:?}");
 }
