@@ -13,14 +13,13 @@ use polyboot_core::eltorito::{self, ElToritoError, Emulation, Platform};
 use polyboot_core::exfat::{self, ExFat, FormatOptions, Timestamp};
 use polyboot_core::iso9660::{self, IsoError, IsoInfo, NameMode, Tree};
 use polyboot_core::virtual_medium::{RegionSource, VirtualMedium};
+use polyboot_tests::artifacts::IPXE_ISO;
 use polyboot_tests::{find_tool, pattern, run_tool, xorriso, xorriso_files};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 type FileDevice = polyboot::drive::io::FileDevice;
-
-const IPXE_ISO: &str = "/usr/lib/ipxe/ipxe.iso";
 
 /// Every directory path (except `/`), from `xorriso -find / -type d`.
 fn xorriso_dirs(iso: &Path, pre: &[&str]) -> Vec<String> {

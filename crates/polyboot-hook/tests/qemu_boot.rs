@@ -12,7 +12,8 @@
 //! and environment.
 //!
 //! Needs `linux-image-amd64` and `busybox-static` (Debian); skips with a message without them.
-//! Set POLYBOOT_HOOK_BIN to use a prebuilt static hook; otherwise it is built here.
+//! Set POLYBOOT_HOOK_BIN to use a prebuilt static hook; otherwise it is built
+//! (`polyboot_tests::artifacts::hook_binary`).
 
 use polyboot_core::gpt::SectorSize;
 use polyboot_core::handoff::{DiskExtent, DriveIdentity, Handoff, ImageKind};
@@ -20,8 +21,8 @@ use polyboot_core::initrd_wrap;
 use polyboot_core::layout::{
     plan, write_partition_table, BootCode, Identity, LayoutRequest, Scheme,
 };
-use polyboot_tests::{fixtures, Firmware, Vm, VmConfig};
-use std::path::{Path, PathBuf};
+use polyboot_tests::{artifacts, fixtures, Firmware, Vm, VmConfig};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -45,27 +46,6 @@ fn sh(cmd: &str, dir: &Path) -> Vec<u8> {
 
 fn cpio_dir(dir: &Path) -> Vec<u8> {
     sh("find . | LC_ALL=C sort | cpio -o --quiet -H newc", dir)
-}
-
-fn hook_binary() -> PathBuf {
-    if let Ok(p) = std::env::var("POLYBOOT_HOOK_BIN") {
-        return p.into();
-    }
-    let target_dir = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "-p", "polyboot-hook", "--target", "x86_64-unknown-linux-gnu"])
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let bin = target_dir.join("x86_64-unknown-linux-gnu/release/polyboot-hook");
-    let file = String::from_utf8(Command::new("file").arg("-L").arg(&bin).output().unwrap().stdout)
-        .unwrap();
-    assert!(file.contains("statically linked") || file.contains("static-pie"), "{file}");
-    bin
 }
 
 /// A sector-numbered image: every 512-byte sector starts with `SECTOR-%08d`.
@@ -228,7 +208,7 @@ fn boot(name: &str, wrong_identity: bool, usb: bool, append: &str) -> String {
     // The wrapped initrd, laid out by the same core code the boot manager uses: the hook
     // archive, then the archive that carries the original initrd.
     let original = original_initrd(&release, work.path());
-    let hook = std::fs::read(hook_binary()).unwrap();
+    let hook = std::fs::read(artifacts::hook_binary()).unwrap();
     let mut wrapped = initrd_wrap::hook_archive(&hook, &handoff.encode()).unwrap();
     let layout = initrd_wrap::original_archive(0, original.len() as u64).unwrap();
     wrapped.extend(layout.to_bytes(|_| Some(original.as_slice())).unwrap());

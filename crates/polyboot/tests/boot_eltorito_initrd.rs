@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const SYSTEMD_BOOT: &str = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi";
+const SYSTEMD_BOOT: &str = artifacts::SYSTEMD_BOOT_EFI;
 const MARKER: &str = "ELTORITO-INIT";
 
 fn sh(cmd: &str, dir: &Path) -> Vec<u8> {

@@ -1,14 +1,14 @@
 //! A drive made by `polyboot install` boots the boot manager in real firmware (OVMF).
 
-use polyboot_tests::{artifacts, Disk, Firmware, Vm, VmConfig};
-use std::process::Command;
+mod common;
+use common::Cli;
+use polyboot_tests::{Disk, Firmware, Vm, VmConfig};
 use std::time::Duration;
 
 fn boots(name: &str, sector_size: u32, scheme: &str, usb: bool) -> anyhow::Result<()> {
-    let efi = artifacts::efi_app()?;
     let dir = tempfile::tempdir()?;
     let img = dir.path().join("drive.img");
-    let out = Command::new(env!("CARGO_BIN_EXE_polyboot"))
+    let (ok, _, err) = Cli::booting()
         .args([
             "install",
             img.to_str().unwrap(),
@@ -18,13 +18,8 @@ fn boots(name: &str, sector_size: u32, scheme: &str, usb: bool) -> anyhow::Resul
             "--sector-size",
             &sector_size.to_string(),
         ])
-        .env("POLYBOOT_EFI", &efi)
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "install failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .run();
+    anyhow::ensure!(ok, "install failed: {err}");
 
     let mut disk = Disk::new(&img).block_size(sector_size);
     if usb {

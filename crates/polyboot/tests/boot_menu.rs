@@ -137,8 +137,8 @@ fn img_and_bare_efi_boot_and_the_menu_comes_back_between() {
     let drive = TestDrive::new("512M");
     // A GPT disk image (made with sfdisk + mtools) whose ESP holds Debian's iPXE EFI build.
     let img = drive.dir.path().join("esp-disk.img");
-    fixtures::esp_disk(&img, Path::new("/usr/lib/ipxe/ipxe.efi")).unwrap();
-    drive.add(&[&img, Path::new("/usr/lib/ipxe/ipxe.efi")], "/");
+    fixtures::esp_disk(&img, Path::new(artifacts::IPXE_EFI)).unwrap();
+    drive.add(&[&img, Path::new(artifacts::IPXE_EFI)], "/");
     let mut vm = drive.boot("menu-img-and-efi");
     choose(&mut vm, "esp-disk");
     vm.wait_for("polyboot: booting /esp-disk.img").unwrap();
@@ -205,7 +205,7 @@ fn thousand_images_in_nested_directories_reach_the_menu() {
 #[test]
 fn ventoy_control_plugin_default_image_boots_after_the_timeout_without_keys() {
     let drive = TestDrive::new("256M");
-    drive.add(&[Path::new(artifacts::IPXE_ISO), Path::new("/usr/lib/ipxe/ipxe.efi")], "/iso");
+    drive.add(&[Path::new(artifacts::IPXE_ISO), Path::new(artifacts::IPXE_EFI)], "/iso");
     // Ventoy's own configuration file and keys.
     let cfg_dir = drive.dir.path().join("ventoy");
     std::fs::create_dir_all(&cfg_dir).unwrap();
@@ -256,14 +256,14 @@ fn iso_without_bootx64_falls_back_to_another_loader_in_efi_boot() {
     polyboot_tests::run_tool(Command::new("mcopy").args([
         "-i",
         part,
-        "/usr/lib/ipxe/ipxe.efi",
+        artifacts::IPXE_EFI,
         "::/EFI/BOOT/grubx64.efi",
     ]))
     .unwrap();
     polyboot_tests::run_tool(Command::new("mcopy").args([
         "-i",
         part,
-        "/usr/lib/ipxe/ipxe.efi",
+        artifacts::IPXE_EFI,
         "::/EFI/BOOT/mmx64.efi",
     ]))
     .unwrap();

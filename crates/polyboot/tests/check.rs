@@ -3,7 +3,7 @@
 mod common;
 use common::run as polyboot;
 use polyboot_tests::fixtures::{self, windows_shaped_iso_with};
-use polyboot_tests::run_tool;
+use polyboot_tests::{artifacts, run_tool};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -43,13 +43,8 @@ fn live_like_iso(dir: &Path, name: &str, cmdline: &str) -> PathBuf {
     let e = efi.to_str().unwrap();
     run_tool(Command::new("mformat").args(["-i", e, "::"])).unwrap();
     run_tool(Command::new("mmd").args(["-i", e, "::/EFI", "::/EFI/BOOT"])).unwrap();
-    run_tool(Command::new("mcopy").args([
-        "-i",
-        e,
-        "/usr/lib/ipxe/ipxe.efi",
-        "::/EFI/BOOT/BOOTX64.EFI",
-    ]))
-    .unwrap();
+    run_tool(Command::new("mcopy").args(["-i", e, artifacts::IPXE_EFI, "::/EFI/BOOT/BOOTX64.EFI"]))
+        .unwrap();
     let iso = dir.join(format!("{name}.iso"));
     run_tool(
         Command::new("xorriso")
@@ -64,7 +59,7 @@ fn live_like_iso(dir: &Path, name: &str, cmdline: &str) -> PathBuf {
 
 #[test]
 fn ipxe_iso_is_expected_to_boot() {
-    let r = &check_json(&["/usr/lib/ipxe/ipxe.iso"])[0];
+    let r = &check_json(&[artifacts::IPXE_ISO])[0];
     assert_eq!((r["uefi"].as_bool(), r["bios"].as_bool()), (Some(true), Some(true)), "{r}");
     assert_eq!(r["expected_to_work"], true, "{r}");
     assert_eq!(r["initrds"].as_array().unwrap().len(), 0);
@@ -101,7 +96,7 @@ fn el_torito_shapes_get_a_verdict_per_firmware() {
     let s = |m: &str| Value::String(m.to_string());
 
     // iPXE: hybrid, no-emulation BIOS entry.
-    let ipxe = Path::new("/usr/lib/ipxe/ipxe.iso");
+    let ipxe = Path::new(artifacts::IPXE_ISO);
     let r = &check_json(&[ipxe.to_str().unwrap()])[0];
     assert_eq!(mode(r, "uefi"), (t.clone(), s("efi_entry")), "{r}");
     assert_eq!(mode(r, "bios"), (t.clone(), s("no_emulation")), "{r}");
@@ -180,7 +175,7 @@ fn el_torito_shapes_get_a_verdict_per_firmware() {
 #[test]
 fn truncated_iso_is_explained() {
     let dir = tempfile::tempdir().unwrap();
-    let iso = std::fs::read("/usr/lib/ipxe/ipxe.iso").unwrap();
+    let iso = std::fs::read(artifacts::IPXE_ISO).unwrap();
     let broken = dir.path().join("broken.iso");
     std::fs::write(&broken, &iso[..iso.len() / 3]).unwrap();
     let r = &check_json(&[broken.to_str().unwrap()])[0];
@@ -251,7 +246,7 @@ fn check_every_image_on_a_drive_or_one() {
         "add",
         "-q",
         s,
-        "/usr/lib/ipxe/ipxe.iso",
+        artifacts::IPXE_ISO,
         live.to_str().unwrap(),
         wim.to_str().unwrap(),
         "--to",
@@ -350,13 +345,8 @@ fn windows_media_are_recognised_and_explained() {
     let e = efi.to_str().unwrap();
     run_tool(Command::new("mformat").args(["-i", e, "-f", "1440", "::"])).unwrap();
     run_tool(Command::new("mmd").args(["-i", e, "::/EFI", "::/EFI/BOOT"])).unwrap();
-    run_tool(Command::new("mcopy").args([
-        "-i",
-        e,
-        "/usr/lib/ipxe/ipxe.efi",
-        "::/EFI/BOOT/BOOTX64.EFI",
-    ]))
-    .unwrap();
+    run_tool(Command::new("mcopy").args(["-i", e, artifacts::IPXE_EFI, "::/EFI/BOOT/BOOTX64.EFI"]))
+        .unwrap();
     let wim = dir.path().join("any.wim");
     std::fs::write(&wim, b"MSWIM\0\0\0 stand-in").unwrap();
     let visible = [("efi/microsoft/boot/efisys.bin", efi.as_path())];
@@ -389,7 +379,7 @@ fn windows_media_are_recognised_and_explained() {
     assert!(r["verdict"].as_str().unwrap().starts_with("Windows PE medium"), "{r}");
 
     // Not Windows: no `windows` entry.
-    let r = &check_json(&["/usr/lib/ipxe/ipxe.iso"])[0];
+    let r = &check_json(&[artifacts::IPXE_ISO])[0];
     assert_eq!(r["windows"], Value::Null, "{r}");
 }
 
@@ -410,7 +400,7 @@ fn add_says_which_images_will_not_boot() {
         "add",
         "--json",
         s,
-        "/usr/lib/ipxe/ipxe.iso",
+        artifacts::IPXE_ISO,
         wim.to_str().unwrap(),
         notes.to_str().unwrap(),
     ]);
@@ -459,7 +449,7 @@ fn add_file(drive: &str, dir: &Path, name: &str, data: &[u8], to: &str) -> (bool
 fn check_lists_every_skipped_file_with_its_reason() {
     let dir = tempfile::tempdir().unwrap();
     let s = new_drive(dir.path());
-    let ipxe = std::fs::read("/usr/lib/ipxe/ipxe.iso").unwrap();
+    let ipxe = std::fs::read(artifacts::IPXE_ISO).unwrap();
     let files: [(&str, &[u8], &str); 10] = [
         ("ipxe.iso", &ipxe, "/isos"),
         ("junk.iso", &[7u8; 5000], "/"),

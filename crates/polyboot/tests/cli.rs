@@ -3,22 +3,19 @@
 use std::process::Command;
 
 mod common;
-
-fn polyboot(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_polyboot")).args(args).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
-}
+use common::Cli;
+use polyboot_tests::artifacts;
 
 #[test]
 fn version_names_the_crate_version() {
-    let (ok, out) = polyboot(&["--version"]);
+    let (ok, out, _) = common::run(&["--version"]);
     assert!(ok);
     assert_eq!(out.trim(), format!("polyboot {}", env!("CARGO_PKG_VERSION")));
 }
 
 #[test]
 fn help_describes_the_tool_with_examples() {
-    let (ok, out) = polyboot(&["--help"]);
+    let (ok, out, _) = common::run(&["--help"]);
     assert!(ok);
     assert!(out.contains("Multi-boot USB drives"), "{out}");
     assert!(out.contains("Examples:"), "{out}");
@@ -26,7 +23,7 @@ fn help_describes_the_tool_with_examples() {
 
 #[test]
 fn unknown_subcommand_fails() {
-    let (ok, _) = polyboot(&["frobnicate"]);
+    let (ok, _, _) = common::run(&["frobnicate"]);
     assert!(!ok);
 }
 
@@ -36,8 +33,9 @@ fn unknown_subcommand_fails() {
 fn a_closed_pipe_ends_the_output_quietly() {
     use std::os::unix::process::ExitStatusExt;
     use std::process::Stdio;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_polyboot"))
-        .args(["check", "/usr/lib/ipxe/ipxe.iso", "--json"])
+    let mut child = Cli::new()
+        .args(["check", artifacts::IPXE_ISO, "--json"])
+        .command()
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -125,7 +123,7 @@ fn every_subcommand_has_a_description_and_examples() {
         }
     }
     assert!(missing.is_empty(), "{}", missing.join("\n"));
-    let (ok, out) = polyboot(&["add", "--help"]);
+    let (ok, out, _) = common::run(&["add", "--help"]);
     assert!(ok);
     assert!(out.contains("a whole disk (/dev/sdb"), "{out}");
     assert!(out.contains("Examples:"), "{out}");
@@ -151,13 +149,13 @@ fn update_accepts_yes() {
     assert!(std::fs::read(img).unwrap() == before, "update --dry-run wrote to the drive");
     let (ok, _, err) = common::run(&["update", img, "--yes"]);
     assert!(ok, "update --yes: {err}");
-    let (ok, out) = polyboot(&["update", "--help"]);
+    let (ok, out, _) = common::run(&["update", "--help"]);
     assert!(ok && out.contains("--yes") && out.contains("update asks nothing"), "{out}");
 }
 
 #[test]
 fn completions_name_every_subcommand() {
-    let (ok, bash) = polyboot(&["completions", "bash"]);
+    let (ok, bash, _) = common::run(&["completions", "bash"]);
     assert!(ok);
     for name in [
         "install",
@@ -179,12 +177,12 @@ fn completions_name_every_subcommand() {
         assert!(bash.contains(last), "bash completions lack {path}");
     }
     for shell in ["zsh", "fish", "elvish", "powershell"] {
-        let (ok, out) = polyboot(&["completions", shell]);
+        let (ok, out, _) = common::run(&["completions", shell]);
         assert!(ok && out.contains("install") && out.contains("editions"), "{shell}: {out}");
     }
-    let (ok, _) = polyboot(&["completions", "tcsh"]);
+    let (ok, _, _) = common::run(&["completions", "tcsh"]);
     assert!(!ok, "an unknown shell is refused");
-    let (ok, out) = polyboot(&["completions", "--help"]);
+    let (ok, out, _) = common::run(&["completions", "--help"]);
     assert!(ok && out.contains("Examples:") && out.contains("bash-completion"), "{out}");
 }
 
@@ -194,7 +192,7 @@ fn completions_name_every_subcommand() {
 fn manpages_writes_a_page_per_subcommand() {
     let dir = tempfile::tempdir().unwrap();
     let mandir = dir.path().join("man1");
-    let (ok, out) = polyboot(&["manpages", mandir.to_str().unwrap()]);
+    let (ok, out, _) = common::run(&["manpages", mandir.to_str().unwrap()]);
     assert!(ok, "{out}");
     let mut expected: Vec<String> =
         visible_pages().iter().map(|stem| format!("{stem}.1")).collect();
@@ -210,7 +208,7 @@ fn manpages_writes_a_page_per_subcommand() {
     expected.sort();
     found.sort();
     assert_eq!(found, expected);
-    let (_, help) = polyboot(&["--help"]);
+    let (_, help, _) = common::run(&["--help"]);
     assert!(!help.contains("manpages"), "manpages is hidden from --help: {help}");
 
     // Rendered by man-db (or groff); formatting (overstrikes, colours) removed before matching.

@@ -2,30 +2,10 @@
 //! tests run): its control data, its files, and the installed copy doing a user's first steps
 //! (`install`, `add`, `vm`) with nothing from the build tree.
 
+mod common;
+use common::Cli;
 use polyboot_tests::artifacts;
-use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// `target/dist/polyboot_<version>_<arch>.deb`; the test fails when it is missing.
-fn deb() -> PathBuf {
-    let dir = polyboot_tests::workspace_root().join("target/dist");
-    let found = std::fs::read_dir(&dir)
-        .ok()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            name.starts_with(&format!("polyboot_{}_", env!("CARGO_PKG_VERSION")))
-                && name.ends_with(".deb")
-        });
-    found.unwrap_or_else(|| {
-        panic!(
-            "no polyboot .deb in {}: run `cargo xtask dist` (cargo xtask test does)",
-            dir.display()
-        )
-    })
-}
 
 fn tool(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
@@ -33,20 +13,9 @@ fn tool(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The installed copy, run with an environment that points at nothing in the build tree.
-fn installed(root: &Path, args: &[&str]) -> String {
-    tool(
-        Command::new(root.join("usr/bin/polyboot"))
-            .args(args)
-            .env_remove("POLYBOOT_EFI")
-            .env_remove("POLYBOOT_BIOS")
-            .env_remove("POLYBOOT_WTG_BIOS"),
-    )
-}
-
 #[test]
 fn deb_declares_its_debian_dependencies() {
-    let info = tool(Command::new("dpkg-deb").arg("--field").arg(deb()));
+    let info = tool(Command::new("dpkg-deb").arg("--field").arg(artifacts::deb_package()));
     assert!(info.contains("Package: polyboot"), "{info}");
     assert!(info.contains(&format!("Version: {}", env!("CARGO_PKG_VERSION"))), "{info}");
     let depends = info
@@ -58,13 +27,14 @@ fn deb_declares_its_debian_dependencies() {
     assert!(depends.contains("libc6"), "{depends}");
     assert!(info.contains("Recommends:") && info.contains("qemu-system-x86"), "{info}");
     // apt agrees that the dependencies resolve on this system (simulated install).
-    let sim = tool(Command::new("apt-get").args(["install", "-s", "-q"]).arg(deb()));
+    let sim =
+        tool(Command::new("apt-get").args(["install", "-s", "-q"]).arg(artifacts::deb_package()));
     assert!(sim.contains("Inst polyboot") || sim.contains("Conf polyboot"), "{sim}");
 }
 
 #[test]
 fn deb_holds_binary_boot_files_man_pages_and_completions() {
-    let list = tool(Command::new("dpkg-deb").arg("--contents").arg(deb()));
+    let list = tool(Command::new("dpkg-deb").arg("--contents").arg(artifacts::deb_package()));
     for path in [
         "./usr/bin/polyboot",
         "./usr/share/polyboot/BOOTX64.EFI",
@@ -87,13 +57,13 @@ fn deb_holds_binary_boot_files_man_pages_and_completions() {
 fn installed_copy_makes_a_drive_and_boots_it() {
     let scratch = tempfile::tempdir().unwrap();
     let root = scratch.path().join("root");
-    tool(Command::new("dpkg-deb").arg("-x").arg(deb()).arg(&root));
+    tool(Command::new("dpkg-deb").arg("-x").arg(artifacts::deb_package()).arg(&root));
     let drive = scratch.path().join("drive.img");
     let d = drive.to_str().unwrap();
-    installed(&root, &["install", d, "--size", "256M", "--yes"]);
+    Cli::installed(&root).args(["install", d, "--size", "256M", "--yes"]).ok();
     // The boot manager on the drive is the packaged one, byte for byte (read back by mtools).
     let info: serde_json::Value =
-        serde_json::from_str(&installed(&root, &["info", d, "--json"])).unwrap();
+        serde_json::from_str(&Cli::installed(&root).args(["info", d, "--json"]).ok()).unwrap();
     assert_eq!(info["polyboot_version"], env!("CARGO_PKG_VERSION"), "{info}");
     let offset = info["layout"]["boot"]["offset"]
         .as_u64()
@@ -107,14 +77,13 @@ fn installed_copy_makes_a_drive_and_boots_it() {
     assert!(on_drive.status.success(), "mcopy: {}", String::from_utf8_lossy(&on_drive.stderr));
     let packaged = std::fs::read(root.join("usr/share/polyboot/BOOTX64.EFI")).unwrap();
     assert!(on_drive.stdout == packaged, "the drive's BOOTX64.EFI is not the packaged one");
-    installed(&root, &["add", d, artifacts::IPXE_ISO]);
+    Cli::installed(&root).args(["add", d, artifacts::IPXE_ISO]).ok();
     let man =
         tool(Command::new("gzip").arg("-dc").arg(root.join("usr/share/man/man1/polyboot.1.gz")));
     assert!(man.contains("install"), "polyboot.1 does not mention install:\n{man}");
     // Boot it from the installed copy, pick ipxe.iso in the menu, wait for iPXE's marker.
-    let out = installed(
-        &root,
-        &[
+    let out = Cli::installed(&root)
+        .args([
             "vm",
             d,
             "--serial",
@@ -124,7 +93,7 @@ fn installed_copy_makes_a_drive_and_boots_it() {
             artifacts::IPXE_MARKER,
             "--timeout",
             "150",
-        ],
-    );
+        ])
+        .ok();
     assert!(out.contains(artifacts::IPXE_MARKER), "{out}");
 }

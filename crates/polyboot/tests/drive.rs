@@ -2,37 +2,20 @@
 //! tools: sfdisk / fdisk, fsck.exfat / dump.exfat, mtools / fsck.fat.
 
 mod common;
-use common::efi_or_stand_in;
-use polyboot_tests::{pattern, run_tool};
+use common::Cli;
+use polyboot_tests::{artifacts, pattern, run_tool};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn polyboot(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_polyboot"))
-        .args(args)
-        .env("POLYBOOT_EFI", efi_or_stand_in())
-        .output()
-        .unwrap()
-}
+use std::process::Command;
 
 #[track_caller]
 fn ok(args: &[&str]) -> String {
-    let out = polyboot(args);
-    assert!(
-        out.status.success(),
-        "polyboot {args:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    Cli::new().args(args).ok()
 }
 
 #[track_caller]
 fn fails(args: &[&str]) -> String {
-    let out = polyboot(args);
-    assert!(!out.status.success(), "polyboot {args:?} should have failed");
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    Cli::new().args(args).fails()
 }
 
 fn info(img: &Path) -> Value {
@@ -92,7 +75,10 @@ fn check_boot_partition(img: &Path) {
             .arg(&copied),
     )
     .unwrap();
-    assert_eq!(std::fs::read(&copied).unwrap(), std::fs::read(efi_or_stand_in()).unwrap());
+    assert_eq!(
+        std::fs::read(&copied).unwrap(),
+        std::fs::read(artifacts::efi_app_or_stand_in()).unwrap()
+    );
     std::fs::remove_file(p2).unwrap();
 }
 
@@ -297,9 +283,9 @@ fn verify_detects_corruption_and_full_drive_is_a_clear_error() {
     let at = disk.windows(32).position(|w| w == needle.as_slice()).expect("file data on disk");
     disk[at] ^= 0xFF;
     std::fs::write(&img, &disk).unwrap();
-    let out = polyboot(&["verify", s]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("FAILED"));
+    let (ok, out, _) = common::run(&["verify", s]);
+    assert!(!ok);
+    assert!(out.contains("FAILED"));
 
     // Larger than the free space: refused before anything is written.
     let huge = dir.path().join("huge.iso");

@@ -2,15 +2,15 @@
 //! step (failpoints) leaves a drive that fsck.fat accepts, that boots (OVMF), and that a second
 //! `update` finishes. Checked with independent tools: fsck.fat, mtools, sfdisk.
 
-use polyboot::drive::update::{
-    FAILPOINT_ENV, FAILPOINT_EXIT_CODE, STEP_FAILPOINTS, TORN_FAILPOINTS,
-};
+mod common;
+use common::Cli;
+use polyboot::drive::update::{FAILPOINT_EXIT_CODE, STEP_FAILPOINTS, TORN_FAILPOINTS};
 use polyboot_tests::{artifacts, pattern, run_tool, Disk, Firmware, Vm, VmConfig};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
 /// The old and new boot managers: the real build when there is one (a copy, so a concurrent
@@ -45,36 +45,19 @@ impl Payloads {
         std::fs::read(&self.new).unwrap()
     }
 
-    fn polyboot(&self, args: &[&str], failpoint: Option<&str>) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_polyboot"));
-        cmd.args(args).env("POLYBOOT_EFI", &self.old).env_remove(FAILPOINT_ENV);
-        if let Some(fp) = failpoint {
-            cmd.env(FAILPOINT_ENV, format!("update:{fp}"));
-        }
-        cmd.output().unwrap()
+    /// The CLI with the old boot manager as its default.
+    fn cli(&self, args: &[&str]) -> Cli {
+        Cli::new().efi(&self.old).args(args)
     }
 
     #[track_caller]
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.polyboot(args, None);
-        assert!(
-            out.status.success(),
-            "polyboot {args:?} failed:\n{}{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        text(&out.stdout)
+        self.cli(args).ok()
     }
 
     #[track_caller]
     fn fails(&self, args: &[&str]) -> String {
-        let out = self.polyboot(args, None);
-        assert!(
-            !out.status.success(),
-            "polyboot {args:?} should have failed:\n{}",
-            text(&out.stdout)
-        );
-        text(&out.stderr)
+        self.cli(args).fails()
     }
 
     fn install(&self, name: &str, extra: &[&str]) -> PathBuf {
@@ -93,10 +76,10 @@ impl Payloads {
     /// Run `update` stopped at `failpoint`.
     #[track_caller]
     fn interrupted_update(&self, img: &Path, failpoint: &str) {
-        let out = self.polyboot(
-            &["update", img.to_str().unwrap(), "--efi", self.new.to_str().unwrap()],
-            Some(failpoint),
-        );
+        let out = self
+            .cli(&["update", img.to_str().unwrap(), "--efi", self.new.to_str().unwrap()])
+            .failpoint(failpoint)
+            .output();
         assert_eq!(
             out.status.code(),
             Some(FAILPOINT_EXIT_CODE),

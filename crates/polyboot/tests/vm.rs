@@ -7,9 +7,10 @@
 
 mod common;
 
+use common::Cli;
 use polyboot_tests::{artifacts, workspace_root};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -19,16 +20,6 @@ static ONE_VM_AT_A_TIME: Mutex<()> = Mutex::new(());
 const VM_TIMEOUT: &str = "180";
 const WATCHDOG: Duration = Duration::from_secs(240);
 
-fn efi_app() -> PathBuf {
-    artifacts::efi_app().unwrap_or_else(|e| panic!("{e:#} (or set POLYBOOT_EFI)"))
-}
-
-fn polyboot() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_polyboot"));
-    cmd.env("POLYBOOT_EFI", efi_app()).env("POLYBOOT_BIOS", artifacts::bios_code());
-    cmd
-}
-
 /// A 256 MiB drive image made by the CLI with ipxe.iso on it (BIOS boot code included).
 fn drive(dir: &Path) -> PathBuf {
     let img = dir.join("drive.img");
@@ -36,12 +27,7 @@ fn drive(dir: &Path) -> PathBuf {
     for args in
         [&["install", d, "--size", "256M", "--yes"][..], &["add", d, artifacts::IPXE_ISO][..]]
     {
-        let out = polyboot().args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "polyboot {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        Cli::booting().args(args).ok();
     }
     img
 }
@@ -61,10 +47,11 @@ fn vm(name: &str, args: &[&str]) -> Run {
     let _ = std::fs::remove_dir_all(&log_dir);
     std::fs::create_dir_all(&log_dir).unwrap();
     let (out, err) = (log_dir.join("polyboot-vm.stdout"), log_dir.join("polyboot-vm.stderr"));
-    let mut child = polyboot()
+    let mut child = Cli::booting()
         .arg("vm")
         .args(args)
         .args(["--serial", "--timeout", VM_TIMEOUT, "--log-dir", log_dir.to_str().unwrap()])
+        .command()
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out).unwrap())
         .stderr(std::fs::File::create(&err).unwrap())
@@ -179,7 +166,7 @@ fn uefi_boots_a_bare_iso_as_a_cdrom() {
 #[test]
 fn expect_that_never_comes_exits_1_at_the_timeout() {
     let _one = ONE_VM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let out = polyboot()
+    let out = Cli::booting()
         .args([
             "vm",
             artifacts::IPXE_ISO,
@@ -189,6 +176,7 @@ fn expect_that_never_comes_exits_1_at_the_timeout() {
             "--timeout",
             "3",
         ])
+        .command()
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -203,12 +191,9 @@ fn dry_run_and_early_errors() {
     let dir = tempfile::tempdir().unwrap();
     let img = drive(dir.path());
     let d = img.to_str().unwrap();
-    let out = polyboot()
-        .args(["vm", d, "--image", "ipxe", "--bios", "--dry-run", "--json"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out =
+        Cli::booting().args(["vm", d, "--image", "ipxe", "--bios", "--dry-run", "--json"]).ok();
+    let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(plan["target_kind"], "polyboot drive");
     assert_eq!(plan["firmware"], "bios");
     assert_eq!(plan["snapshot"], true);

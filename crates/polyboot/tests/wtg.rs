@@ -9,7 +9,7 @@ mod common;
 use common::run as polyboot;
 use polyboot::wtg::{self, source};
 use polyboot_tests::fixtures::windows_shaped_iso;
-use polyboot_tests::{find_tool, host_paths, ntfs_paths, pattern, run_tool};
+use polyboot_tests::{artifacts, find_tool, host_paths, ntfs_paths, pattern, run_tool};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -460,7 +460,7 @@ fn clear_errors() {
     let err = editions_error(&[text.to_str().unwrap()]);
     assert!(err.contains("not a Windows image"), "{err}");
 
-    let err = editions_error(&["/usr/lib/ipxe/ipxe.iso"]);
+    let err = editions_error(&[artifacts::IPXE_ISO]);
     assert!(err.contains("no Windows install image in this ISO"), "{err}");
 
     let tree = fake_windows_tree(dir.path());

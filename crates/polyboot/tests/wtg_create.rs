@@ -8,7 +8,7 @@
 //! devices, ntfs-3g FUSE mounts) and skip otherwise.
 
 mod common;
-use common::run as polyboot;
+use common::{run as polyboot, Cli};
 use polyboot::device::SystemView;
 use polyboot::wtg::create::{self, Container, CreateOptions};
 use polyboot_core::bcd::{self, Device, Partition};
@@ -120,10 +120,14 @@ fn make_wim(
 }
 
 fn create_ok(args: &[&str]) -> Json {
+    create_ok_with(Cli::new(), args)
+}
+
+fn create_ok_with(cli: Cli, args: &[&str]) -> Json {
     let mut a = vec!["wtg", "create"];
     a.extend_from_slice(args);
     a.extend_from_slice(&["--yes", "--json"]);
-    let (ok, out, err) = polyboot(&a);
+    let (ok, out, err) = cli.args(&a).run();
     assert!(ok, "wtg create {args:?} failed:\n{err}");
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
@@ -545,19 +549,16 @@ const BOOTMGR_OK: &str = "BOOTMGR-STANDIN dl=80 bpb=NTFS";
 fn mbr_image_starts_bootmgr_under_seabios() {
     use polyboot_tests::{Disk, Firmware, Vm, VmConfig};
     polyboot_tests::require_root("wtg create: loop devices, ntfs-3g");
-    let wtg_bios = polyboot_tests::workspace_root().join("target/firmware/polyboot-wtg-bios.bin");
-    assert!(
-        std::env::var_os("POLYBOOT_WTG_BIOS").is_some() || wtg_bios.is_file(),
-        "{} is missing: build it with `cargo xtask build` (or run `cargo xtask test`)",
-        wtg_bios.display()
-    );
     let dir = tempfile::tempdir().unwrap();
     let tree = fake_windows_tree(dir.path(), None, false);
     std::fs::write(tree.join("Windows/Boot/PCAT/bootmgr"), bootmgr_standin()).unwrap();
     let wim = make_wim(dir.path(), &tree, "install.wim", "XPRESS", false, true);
     let img = dir.path().join("wtg-bios.img");
-    let report =
-        create_ok(&[wim.to_str().unwrap(), img.to_str().unwrap(), "--size", "300M", "--mbr"]);
+    // The built loader (artifacts::wtg_bios_code; the test fails when it is missing).
+    let report = create_ok_with(
+        Cli::new().wtg_bios(),
+        &[wim.to_str().unwrap(), img.to_str().unwrap(), "--size", "300M", "--mbr"],
+    );
     assert!(report["notes"].to_string().contains("polyboot's own loader"), "{report}");
     let mut vm = Vm::start(
         VmConfig::new("wtg-bios", Firmware::Bios)
