@@ -124,3 +124,7 @@ pub const IPXE_EFI: &str = "/usr/lib/ipxe/ipxe.efi";
 pub const IPXE_MARKER: &str = "iPXE initialising devices";
 /// systemd-boot's UEFI application (Debian's `systemd-boot-efi`).
 pub const SYSTEMD_BOOT_EFI: &str = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi";
+/// Debian's GRUB rescue CD (package grub-rescue-pc): GRUB's El Torito `eltorito.img`, BIOS only.
+pub const GRUB_RESCUE_ISO: &str = "/usr/lib/grub-rescue/grub-rescue-cdrom.iso";
+/// Debian's memtest86+ ISO (package memtest86+): a floppy-emulation BIOS entry and an EFI entry.
+pub const MEMTEST_ISO: &str = "/usr/lib/memtest86+/memtest86+x64.iso";

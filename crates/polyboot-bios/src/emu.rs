@@ -82,10 +82,8 @@ fn prepare(
         // An IMG is the first hard disk: its MBR boots as a BIOS would boot it.
         let mut mbr = [0u8; 512];
         medium.read(&mut disk, 0, &mut mbr).map_err(|e| format!("{e}"))?;
-        if mbr[510..512] != [0x55, 0xAA] || mbr[..440].iter().all(|&b| b == 0) {
-            return Err(String::from(
-                "the disk image has no BIOS boot code in its MBR (it may boot in UEFI mode only)",
-            ));
+        if let Some(why) = polyboot_core::boot_plan::missing_bios_boot_code(&mbr) {
+            return Err(String::from(why));
         }
         let drive = EmulatedDrive::disk_image(medium.image_len(), &mbr);
         (

@@ -81,9 +81,7 @@ impl BootMethod {
             BootMethod::HardDiskEmulation => {
                 "El Torito hard-disk emulation, served as hard disk 0x80"
             }
-            BootMethod::DiskImageMbr => {
-                "the disk image's MBR, served as hard disk 0x80 (its boot code is checked when it boots)"
-            }
+            BootMethod::DiskImageMbr => "the disk image's MBR boot code, served as hard disk 0x80",
         }
     }
 }
@@ -97,7 +95,7 @@ pub struct Plan {
 }
 
 /// Status under `firmware` of an image of `kind` read from `file` (a file on the drive, or on
-/// the host). Under BIOS a disk image is left to the menu (its MBR is checked when it boots).
+/// the host).
 pub fn image_status<R: ReadAt>(
     kind: ImageKind,
     file: &mut R,
@@ -120,7 +118,12 @@ pub fn plan<R: ReadAt>(kind: ImageKind, file: &mut R, firmware: Firmware) -> Pla
                 .then_some(BootMethod::EfiSystemPartition);
             (Some(status), method)
         }
-        (ImageKind::Img, Firmware::Bios) => (None, Some(BootMethod::DiskImageMbr)),
+        (ImageKind::Img, Firmware::Bios) => {
+            let status = disk_image_bios_status(file);
+            let method =
+                matches!(status, Status::Bootable { .. }).then_some(BootMethod::DiskImageMbr);
+            (Some(status), method)
+        }
         (ImageKind::Efi, Firmware::Uefi) => {
             let status = efi_status(file);
             let method =
@@ -224,6 +227,33 @@ fn disk_image_status<R: ReadAt>(file: &mut R) -> Status {
     }
 }
 
+/// Under BIOS a disk image boots from its MBR as hard disk 0x80, as a BIOS boots a disk: the
+/// MBR needs the boot signature and some boot code (whether that code works shows when it runs).
+fn disk_image_bios_status<R: ReadAt>(file: &mut R) -> Status {
+    let mut mbr = [0u8; 512];
+    if file.read_at(0, &mut mbr).is_err() {
+        return Status::NotBootable(String::from("the file is too small to be a disk image"));
+    }
+    match missing_bios_boot_code(&mbr) {
+        Some(why) => Status::NotBootable(String::from(why)),
+        None => Status::Bootable {
+            bios: true,
+            uefi: matches!(disk_image_status(file), Status::Bootable { uefi: true, .. }),
+        },
+    }
+}
+
+/// Why a disk's first sector cannot start in BIOS (no boot signature, or no code before the
+/// partition table), or `None` when a BIOS would run it: the one test of the `check`
+/// verdict and of the BIOS boot code before it jumps.
+pub fn missing_bios_boot_code(mbr: &[u8; 512]) -> Option<&'static str> {
+    if mbr[510..512] != mbr::BOOT_SIGNATURE || mbr[..440].iter().all(|&b| b == 0) {
+        Some("the disk image has no BIOS boot code in its MBR (it may boot in UEFI mode only)")
+    } else {
+        None
+    }
+}
+
 fn efi_status<R: ReadAt>(file: &mut R) -> Status {
     let mut mz = [0u8; 2];
     match file.read_at(0, &mut mz) {
@@ -295,9 +325,26 @@ mod tests {
         assert_eq!(p.method, Some(BootMethod::EfiApplication));
         let p = plan(ImageKind::Efi, &mut efi, Firmware::Bios);
         assert!(matches!(p.status, Some(Status::NotBootable(_))) && p.method.is_none());
-        // A disk image under BIOS is left to the menu: its MBR is checked when it boots.
+        // A disk image under BIOS: its MBR must carry boot code and the boot signature.
         let p = plan(ImageKind::Img, &mut efi, Firmware::Bios);
-        assert_eq!(p, Plan { status: None, method: Some(BootMethod::DiskImageMbr) });
+        let small = Status::NotBootable("the file is too small to be a disk image".into());
+        assert_eq!(p, Plan { status: Some(small), method: None });
+        let no_code =
+            "the disk image has no BIOS boot code in its MBR (it may boot in UEFI mode only)";
+        let mut disk = alloc::vec![0u8; 4096];
+        disk[510..512].copy_from_slice(&mbr::BOOT_SIGNATURE);
+        let mut blank = crate::block::MemDevice::from_vec(disk.clone());
+        let p = plan(ImageKind::Img, &mut blank, Firmware::Bios);
+        assert_eq!(p.status, Some(Status::NotBootable(no_code.into())), "signature, no code");
+        disk[0] = 0xFA;
+        let mut bootable = crate::block::MemDevice::from_vec(disk.clone());
+        let p = plan(ImageKind::Img, &mut bootable, Firmware::Bios);
+        let bios_only = Some(Status::Bootable { bios: true, uefi: false });
+        assert_eq!(p, Plan { status: bios_only, method: Some(BootMethod::DiskImageMbr) });
+        disk[510] = 0;
+        let mut unsigned = crate::block::MemDevice::from_vec(disk);
+        let p = plan(ImageKind::Img, &mut unsigned, Firmware::Bios);
+        assert_eq!(p.status, Some(Status::NotBootable(no_code.into())), "code, no signature");
         assert_eq!(
             plan(ImageKind::Wim, &mut efi, Firmware::Uefi),
             Plan { status: None, method: None }

@@ -262,10 +262,16 @@ fn verdict(
     family: InitFamily,
     unwrapped: &[String],
 ) -> (bool, String) {
+    let uefi_maybe;
     let modes = match (uefi.boots, bios.boots) {
         (Some(true), Some(true)) => "in UEFI and BIOS",
         (Some(true), Some(false)) => "in UEFI only",
         (Some(true), _) => "in UEFI",
+        (None, Some(true)) => {
+            let why = uefi.detail.replace(": the firmware will try", "");
+            uefi_maybe = format!("in BIOS (in UEFI not certain: {why})");
+            &uefi_maybe
+        }
         (_, Some(true)) => "in BIOS only",
         (None, _) => {
             return (

@@ -3,23 +3,15 @@
 //! console and VGA, built by the same core scanning as the UEFI boot manager, and boot an ISO
 //! by INT 13h CD emulation served from the file's extents.
 
-use polyboot_tests::{artifacts, fixtures, Disk, Firmware, Vm, VmConfig};
+mod common;
+use common::polyboot;
+use polyboot_tests::artifacts::{self, GRUB_RESCUE_ISO, MEMTEST_ISO};
+use polyboot_tests::{fixtures, Disk, Firmware, Vm, VmConfig};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 const MENU_READY: &str = "polyboot-bios: menu ready:";
-
-fn polyboot(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_polyboot"))
-        .args(args)
-        .env("POLYBOOT_EFI", artifacts::efi_app().unwrap())
-        .env("POLYBOOT_BIOS", artifacts::bios_code())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "polyboot {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// A drive image with ipxe.iso on it.
 fn drive(dir: &Path, scheme: &str) -> PathBuf {
@@ -346,7 +338,7 @@ fn start_with_iso(
 /// and reads its modules through its scratch buffer at 0x68000): GRUB's banner on screen.
 #[test]
 fn seabios_boots_grub_rescue_cdrom_from_usb() {
-    let iso = Path::new("/usr/lib/grub-rescue/grub-rescue-cdrom.iso");
+    let iso = Path::new(GRUB_RESCUE_ISO);
     assert!(iso.is_file(), "{} is missing (Debian package grub-rescue-pc)", iso.display());
     let (vm, _dir) = boot_iso_on(
         "bios-grub-rescue-usb",
@@ -396,8 +388,6 @@ fn seabios_boots_a_grub_mkrescue_iso_from_ide() {
     );
     vm.wait_for(MARKER).unwrap();
 }
-
-const MEMTEST_ISO: &str = "/usr/lib/memtest86+/memtest86+x64.iso";
 
 /// Debian's memtest86+ ISO (a 1.44 MB floppy-emulation El Torito image) from a USB stick:
 /// memtest draws only on VGA, so its status screen is read off the screen (OCR misses its

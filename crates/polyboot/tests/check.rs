@@ -111,7 +111,7 @@ fn el_torito_shapes_get_a_verdict_per_firmware() {
 
     // Debian's GRUB rescue CD: BIOS only. Its sample grub.cfg boots kernels from (hd0,msdos1),
     // which the ISO does not hold: they say nothing about this ISO's init.
-    let rescue = Path::new("/usr/lib/grub-rescue/grub-rescue-cdrom.iso");
+    let rescue = Path::new(artifacts::GRUB_RESCUE_ISO);
     assert!(rescue.is_file(), "{} is missing (Debian package grub-rescue-pc)", rescue.display());
     let r = &check_json(&[rescue.to_str().unwrap()])[0];
     assert_eq!(mode(r, "uefi"), (f.clone(), Value::Null), "{r}");
@@ -127,7 +127,7 @@ fn el_torito_shapes_get_a_verdict_per_firmware() {
     );
 
     // Debian's memtest86+: a 1.44 MB floppy-emulation BIOS entry and an EFI entry.
-    let memtest = Path::new("/usr/lib/memtest86+/memtest86+x64.iso");
+    let memtest = Path::new(artifacts::MEMTEST_ISO);
     assert!(memtest.is_file(), "{} is missing (Debian package memtest86+)", memtest.display());
     let r = &check_json(&[memtest.to_str().unwrap()])[0];
     assert_eq!(mode(r, "uefi"), (t.clone(), s("efi_entry")), "{r}");
@@ -170,6 +170,18 @@ fn el_torito_shapes_get_a_verdict_per_firmware() {
     let r = &check_json(&[floppy.to_str().unwrap()])[0];
     assert_eq!(mode(r, "bios"), (t.clone(), s("floppy_emulation")), "{r}");
     assert_eq!(r["verdict"], "expected to boot in BIOS only", "{r}");
+
+    // ISOLINUX with its isohybrid MBR (the ISO's own MBR does not make it a disk image), and a
+    // no-emulation image that loads the rest of itself: BIOS only, as a CD drive.
+    for iso in [
+        fixtures::isolinux_hybrid_iso(dir.path(), "m").unwrap(),
+        fixtures::no_emulation_loader_iso(dir.path()).unwrap(),
+    ] {
+        let r = &check_json(&[iso.to_str().unwrap()])[0];
+        assert_eq!(mode(r, "uefi"), (f.clone(), Value::Null), "{r}");
+        assert_eq!(mode(r, "bios"), (t.clone(), s("no_emulation")), "{r}");
+        assert_eq!(r["verdict"], "expected to boot in BIOS only", "{r}");
+    }
 }
 
 #[test]
@@ -585,4 +597,50 @@ fn add_of_a_broken_ventoy_json_says_where_and_copies_it() {
     let (ok, out, err) = polyboot(&["check", &s]);
     assert!(ok, "no image, nothing expected not to boot: {out}{err}");
     assert!(out.contains("note: config: /ventoy/ventoy.json: line 4, column 3: trailing comma; the boot menu ignores the file"), "{out}");
+}
+
+/// A disk image under BIOS boots from its MBR as hard disk 0x80 when the MBR has boot code and
+/// the boot signature (what a BIOS needs, and what the BIOS boot code checks before it jumps);
+/// otherwise `check` says it will not boot in BIOS, before the firmware does.
+#[test]
+fn disk_images_get_a_bios_verdict_from_their_mbr() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, code: bool, signature: bool| {
+        let mut img = vec![0u8; 1 << 20];
+        if code {
+            img[..3].copy_from_slice(&[0xFA, 0xF4, 0xEB]);
+        }
+        if signature {
+            img[510..512].copy_from_slice(&[0x55, 0xAA]);
+        }
+        let path = dir.path().join(name);
+        std::fs::write(&path, img).unwrap();
+        path
+    };
+    let bootable = write("bootable.img", true, true);
+    let r = &check_json(&[bootable.to_str().unwrap()])[0];
+    assert_eq!(r["bios_verdict"]["boots"], true, "{r}");
+    assert_eq!(r["bios_verdict"]["method"], "disk_image_mbr", "{r}");
+    assert_eq!(
+        r["verdict"],
+        "expected to boot in BIOS (in UEFI not certain: no EFI system partition found in its \
+         partition table)",
+        "{r}"
+    );
+    let no_code = "the disk image has no BIOS boot code in its MBR (it may boot in UEFI mode only)";
+    for (name, code, signature) in [("empty.img", false, true), ("unsigned.img", true, false)] {
+        let path = write(name, code, signature);
+        let r = &check_json(&[path.to_str().unwrap()])[0];
+        assert_eq!(r["bios_verdict"]["boots"], false, "{name}: {r}");
+        assert_eq!(r["bios_verdict"]["method"], Value::Null, "{name}: {r}");
+        assert_eq!(r["bios_verdict"]["detail"], no_code, "{name}: {r}");
+        assert_eq!(r["expected_to_work"], false, "{name}: {r}");
+    }
+    // The ESP disk that boots in UEFI: no BIOS code, so UEFI only.
+    let esp = dir.path().join("esp.img");
+    fixtures::esp_disk(&esp, &artifacts::efi_app().unwrap()).unwrap();
+    let r = &check_json(&[esp.to_str().unwrap()])[0];
+    assert_eq!(r["uefi_verdict"]["boots"], true, "{r}");
+    assert_eq!(r["bios_verdict"]["boots"], false, "{r}");
+    assert_eq!(r["verdict"], "expected to boot in UEFI only", "{r}");
 }
