@@ -138,7 +138,11 @@ fn boot_emulated_iso(
     let img = dir.path().join("drive.img");
     polyboot(&["install", img.to_str().unwrap(), "--size", "256M", "--yes"]);
     polyboot(&["add", img.to_str().unwrap(), iso.to_str().unwrap()]);
-    let mut vm = boot(vm_name, &img);
+    // Attached as a USB stick, as users boot (the other tests here cover virtio and IDE).
+    let config = VmConfig::new(vm_name, Firmware::Bios)
+        .disk(Disk::new(&img).usb())
+        .timeout(Duration::from_secs(240));
+    let mut vm = Vm::start(config).unwrap();
     vm.wait_for(MENU_READY).unwrap();
     vm.send_serial(b"\r").unwrap();
     vm.wait_for(&format!("polyboot-bios: booting /{name}.iso: {how}")).unwrap();
