@@ -6,14 +6,13 @@ pub mod install;
 pub mod io;
 pub mod update;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use io::FileDevice;
 use polyboot_core::block::{ReadAt, Slice};
+use polyboot_core::drive_location::{self, LocateError, PartitionSpan};
 use polyboot_core::exfat::ExFat;
-use polyboot_core::gpt::{self, SectorSize};
-use polyboot_core::guid::Guid;
+use polyboot_core::gpt::SectorSize;
 use polyboot_core::layout::Scheme;
-use polyboot_core::mbr::{self, Mbr};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -45,73 +44,25 @@ fn serialize_display<S: serde::Serializer, T: std::fmt::Display>(
     s.collect_str(v)
 }
 
-/// Find partitions 1 (data) and 2 (boot) of a drive laid out by `install`.
+/// Find partitions 1 (data) and 2 (boot) of a drive laid out by `install`: core's
+/// [`drive_location::locate`], the same lookup the boot managers make.
 pub fn read_layout(dev: &mut FileDevice) -> Result<DriveLayout> {
     let disk_bytes = dev.size();
-    if let Some(ss) = gpt::detect_sector_size(dev).context("reading the partition table")? {
-        let read = gpt::read(dev, ss).map_err(|e| anyhow::anyhow!("the GPT is unreadable: {e}"))?;
-        let g = &read.gpt;
-        let part = |n: u32, want: Guid, what: &str| -> Result<PartitionRange> {
-            let p = g
-                .partition(n)
-                .with_context(|| format!("no partition {n} ({what}): not a polyboot drive"))?;
-            if p.type_guid != want {
-                bail!(
-                    "partition {n} has type {} instead of {what}: not a polyboot drive",
-                    p.type_guid
-                );
-            }
-            Ok(PartitionRange {
-                number: n,
-                offset: p.first_lba * ss.bytes(),
-                size: p.sectors() * ss.bytes(),
-            })
-        };
-        return Ok(DriveLayout {
-            scheme: Scheme::Gpt,
-            sector_size: ss.bytes() as u32,
-            disk_bytes,
-            data: part(1, Guid::MICROSOFT_BASIC_DATA, "Microsoft basic data")?,
-            boot: part(2, Guid::EFI_SYSTEM, "EFI system")?,
-            disk_guid: Some(g.disk_guid.to_string()),
-            mbr_signature: None,
-        });
-    }
-    let mut sector = [0u8; 512];
-    dev.read_at(0, &mut sector).context("reading the MBR")?;
-    let table = Mbr::parse(&sector).map_err(|e| anyhow::anyhow!("no GPT and no valid MBR: {e}"))?;
-    let (Some(data), Some(boot)) = (table.partitions[0], table.partitions[1]) else {
-        bail!("the MBR does not have partitions 1 and 2: not a polyboot drive");
-    };
-    if data.partition_type != mbr::types::EXFAT_NTFS
-        || boot.partition_type != mbr::types::EFI_SYSTEM
-    {
-        bail!("MBR partition types are not exFAT (0x07) + EFI (0xEF): not a polyboot drive");
-    }
-    // MBR does not record the sector size: take the one at which partition 1 holds exFAT.
-    for ss in [512u64, 4096] {
-        let mut boot_sector = [0u8; 11];
-        let at = data.first_lba as u64 * ss;
-        if at + 512 <= disk_bytes
-            && dev.read_at(at, &mut boot_sector).is_ok()
-            && &boot_sector[3..11] == b"EXFAT   "
-        {
-            return Ok(DriveLayout {
-                scheme: Scheme::Mbr,
-                sector_size: ss as u32,
-                disk_bytes,
-                data: PartitionRange { number: 1, offset: at, size: data.sector_count as u64 * ss },
-                boot: PartitionRange {
-                    number: 2,
-                    offset: boot.first_lba as u64 * ss,
-                    size: boot.sector_count as u64 * ss,
-                },
-                disk_guid: None,
-                mbr_signature: Some(table.disk_signature),
-            });
-        }
-    }
-    bail!("partition 1 holds no exFAT file system: not a polyboot drive")
+    let location = drive_location::locate(dev, None).map_err(|e| match e {
+        LocateError::NotPolyboot(why) => anyhow!("{why}: not a polyboot drive"),
+        e => anyhow!(e),
+    })?;
+    let range =
+        |p: PartitionSpan| PartitionRange { number: p.number, offset: p.offset, size: p.size };
+    Ok(DriveLayout {
+        scheme: location.scheme,
+        sector_size: location.sector_size,
+        disk_bytes,
+        data: range(location.data),
+        boot: range(location.boot),
+        disk_guid: location.disk_guid.map(|g| g.to_string()),
+        mbr_signature: location.mbr_signature,
+    })
 }
 
 /// An existing polyboot drive, opened for reading or writing.
