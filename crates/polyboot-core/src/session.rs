@@ -99,16 +99,30 @@ pub fn open_data_volume<D: ReadAt>(
     ExFat::open(part).map_err(|e| format!("the data partition is not readable exFAT: {e}"))
 }
 
+/// What reading the configuration files met: each is logged by the boot managers and
+/// reported by `polyboot check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigProblem {
+    /// The file is larger than [`config::MAX_CONFIG_BYTES`]: it is ignored.
+    TooLarge(&'static str),
+    /// The file does not parse: it is ignored.
+    Unreadable(config::FileError),
+    /// A setting that is used differently or not at all.
+    Warning(String),
+}
+
 /// Read `/polyboot/polyboot.json` and `/ventoy/ventoy.json` (with the key suffixes of
-/// `firmware`); problems are logged and the defaults used.
-pub fn load_config<D: ReadAt>(fs: &mut ExFat<D>, firmware: Firmware, log: Log<'_>) -> BootConfig {
-    let mut read = |path: &str| -> Option<Vec<u8>> {
+/// `firmware`) as the boot managers do: the configuration (defaults where a file is missing
+/// or ignored) and what was wrong.
+pub fn read_config<D: ReadAt>(
+    fs: &mut ExFat<D>,
+    firmware: Firmware,
+) -> (BootConfig, Vec<ConfigProblem>) {
+    let mut problems = Vec::new();
+    let mut read = |path: &'static str| -> Option<Vec<u8>> {
         match fs.metadata(path) {
-            Ok(m) if m.size as usize > config::MAX_CONFIG_BYTES => {
-                log(format_args!(
-                    "config: {path} is larger than {} bytes; ignored",
-                    config::MAX_CONFIG_BYTES
-                ));
+            Ok(m) if m.size > config::MAX_CONFIG_BYTES as u64 => {
+                problems.push(ConfigProblem::TooLarge(path));
                 None
             }
             Ok(_) => fs.read_to_vec(path).ok(),
@@ -118,11 +132,23 @@ pub fn load_config<D: ReadAt>(fs: &mut ExFat<D>, firmware: Firmware, log: Log<'_
     let ours = read(config::POLYBOOT_JSON);
     let ventoy = read(config::VENTOY_JSON);
     let (cfg, errors) = config::load(ours.as_deref(), ventoy.as_deref(), firmware);
-    for e in &errors {
-        log(format_args!("config: {e}"));
-    }
-    for w in &cfg.warnings {
-        log(format_args!("config: {w}"));
+    problems.extend(errors.into_iter().map(ConfigProblem::Unreadable));
+    problems.extend(cfg.warnings.iter().cloned().map(ConfigProblem::Warning));
+    (cfg, problems)
+}
+
+/// [`read_config`], its problems logged.
+pub fn load_config<D: ReadAt>(fs: &mut ExFat<D>, firmware: Firmware, log: Log<'_>) -> BootConfig {
+    let (cfg, problems) = read_config(fs, firmware);
+    for p in &problems {
+        match p {
+            ConfigProblem::TooLarge(path) => log(format_args!(
+                "config: {path} is larger than {} bytes; ignored",
+                config::MAX_CONFIG_BYTES
+            )),
+            ConfigProblem::Unreadable(e) => log(format_args!("config: {e}")),
+            ConfigProblem::Warning(w) => log(format_args!("config: {w}")),
+        }
     }
     cfg
 }

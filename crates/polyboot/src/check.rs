@@ -16,6 +16,7 @@ use polyboot_core::fat::{Fat, FatError};
 use polyboot_core::initfamily::{self, InitFamily};
 use polyboot_core::initrd_wrap;
 use polyboot_core::menu::{self, ImageKind, Status};
+use polyboot_core::session::{self, ConfigProblem};
 use polyboot_core::wim;
 use serde::Serialize;
 use std::path::Path;
@@ -410,28 +411,21 @@ impl CheckReport {
     }
 }
 
-/// The boot configuration as the UEFI boot manager reads it (its own parser); problems are
-/// added to `notes`, as the boot manager prints them.
+/// The boot configuration as the UEFI boot manager reads it (core's
+/// [`session::read_config`]); problems are added to `notes`, with what the menu does.
 fn drive_config<D: ReadAt>(
     fs: &mut polyboot_core::exfat::ExFat<D>,
     notes: &mut Vec<String>,
 ) -> config::BootConfig {
-    let mut read = |path: &str| match fs.metadata(path) {
-        Ok(m) if m.size > config::MAX_CONFIG_BYTES as u64 => {
-            notes.push(format!(
-                "config: {path} is larger than {} bytes; the boot menu ignores it",
-                config::MAX_CONFIG_BYTES
-            ));
-            None
-        }
-        Ok(_) => fs.read_to_vec(path).ok(),
-        Err(_) => None,
-    };
-    let ours = read(config::POLYBOOT_JSON);
-    let ventoy = read(config::VENTOY_JSON);
-    let (cfg, errors) = config::load(ours.as_deref(), ventoy.as_deref(), config::Firmware::Uefi);
-    notes.extend(errors.iter().map(|e| format!("config: {e}; the boot menu ignores the file")));
-    notes.extend(cfg.warnings.iter().map(|w| format!("config: {w}")));
+    let (cfg, problems) = session::read_config(fs, config::Firmware::Uefi);
+    notes.extend(problems.iter().map(|p| match p {
+        ConfigProblem::TooLarge(path) => format!(
+            "config: {path} is larger than {} bytes; the boot menu ignores it",
+            config::MAX_CONFIG_BYTES
+        ),
+        ConfigProblem::Unreadable(e) => format!("config: {e}; the boot menu ignores the file"),
+        ConfigProblem::Warning(w) => format!("config: {w}"),
+    }));
     cfg
 }
 
