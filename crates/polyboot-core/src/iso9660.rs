@@ -1165,6 +1165,38 @@ pub(crate) mod test_image {
         vec![b'S', b'P', 7, 1, 0xBE, 0xEF, 0]
     }
 
+    /// The primary tree of a hand-made Linux live ISO, for the tests of `bootcfg` and the
+    /// boot session; the volume descriptors (from sector 16, root at [`LIVE_ROOT`]) and
+    /// anything else are the caller's. Sectors: 20 root, 21 /BOOT, 22 /BOOT/GRUB, 23 /LIVE,
+    /// 25 /BOOT/GRUB/GRUB.CFG (`grub_cfg`), 26 /LIVE/INITRD.GZ (5 bytes, gzip's magic first),
+    /// 27 /LIVE/VMLINUZ (3 bytes).
+    pub fn live_tree(img: &mut Img, grub_cfg: &[u8]) {
+        img.dir(
+            20,
+            &[dot(20, 2048), dotdot(20, 2048), subdir("BOOT", 21, 2048), subdir("LIVE", 23, 2048)],
+        );
+        img.dir(21, &[dot(21, 2048), dotdot(20, 2048), subdir("GRUB", 22, 2048)]);
+        img.dir(
+            22,
+            &[dot(22, 2048), dotdot(21, 2048), file("GRUB.CFG;1", 25, grub_cfg.len() as u32)],
+        );
+        img.dir(
+            23,
+            &[
+                dot(23, 2048),
+                dotdot(20, 2048),
+                file("INITRD.GZ;1", 26, 5),
+                file("VMLINUZ.;1", 27, 3),
+            ],
+        );
+        img.put(25, 0, grub_cfg);
+        img.put(26, 0, b"\x1f\x8bxyz");
+        img.put(27, 0, b"krn");
+    }
+
+    /// The root directory's sector in [`live_tree`].
+    pub const LIVE_ROOT: u32 = 20;
+
     /// Sector layout of [`sample`]:
     /// 16 PVD, 17 boot record (catalog at 30), 18 Joliet SVD, 19 terminator,
     /// 20 root, 21 /BOOT, 22 /BOOT/GRUB, 24 Joliet root, 30 boot catalog (left empty),

@@ -398,21 +398,10 @@ fn find_boot_entries_on_a_hand_made_iso() {
     // / BOOT/ GRUB/ GRUB.CFG ; LIVE/ INITRD.GZ
     let cfg = b"menuentry x {\n linux /live/vmlinuz boot=live\n initrd /live/initrd.gz /live/missing.gz\n}\n";
     let mut img = Img::new(40);
-    img.pvd(16, "T", 40, 20, 2048);
+    img.pvd(16, "T", 40, LIVE_ROOT, 2048);
     img.joliet_svd(17, "T", 40, 30, 2048);
     img.terminator(18);
-    img.dir(
-        20,
-        &[dot(20, 2048), dotdot(20, 2048), subdir("BOOT", 21, 2048), subdir("LIVE", 23, 2048)],
-    );
-    img.dir(21, &[dot(21, 2048), dotdot(20, 2048), subdir("GRUB", 22, 2048)]);
-    img.dir(22, &[dot(22, 2048), dotdot(21, 2048), file("GRUB.CFG;1", 25, cfg.len() as u32)]);
-    img.dir(
-        23,
-        &[dot(23, 2048), dotdot(20, 2048), file("INITRD.GZ;1", 26, 5), file("VMLINUZ.;1", 27, 3)],
-    );
-    img.put(25, 0, cfg);
-    img.put(26, 0, b"\x1f\x8bxyz");
+    live_tree(&mut img, cfg);
     // Joliet tree: / live/ initrd.gz (no config: loaded through the primary tree)
     img.dir(
         30,

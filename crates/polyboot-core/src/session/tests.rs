@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::block::MemDevice;
+use crate::eltorito::tests::{entry, validation};
 use crate::exfat::{format, FormatOptions, Timestamp};
 use crate::iso9660::test_image::*;
 use crate::layout::{plan, write_partition_table, BootCode, Identity, LayoutRequest, Scheme};
@@ -16,35 +17,13 @@ const CONFIG: &str = r#"{"menu": {"timeout": 7, "default": "/iso/gone.iso"}, "bo
 fn live_iso() -> Vec<u8> {
     let cfg = b"menuentry live {\n linux /live/vmlinuz boot=live\n initrd /live/initrd.gz\n}\n";
     let mut img = Img::new(40);
-    img.pvd(16, "LIVE", 40, 20, 2048);
+    img.pvd(16, "LIVE", 40, LIVE_ROOT, 2048);
     img.boot_record(17, 30);
     img.terminator(18);
-    img.dir(
-        20,
-        &[dot(20, 2048), dotdot(20, 2048), subdir("BOOT", 21, 2048), subdir("LIVE", 23, 2048)],
-    );
-    img.dir(21, &[dot(21, 2048), dotdot(20, 2048), subdir("GRUB", 22, 2048)]);
-    img.dir(22, &[dot(22, 2048), dotdot(21, 2048), file("GRUB.CFG;1", 25, cfg.len() as u32)]);
-    img.dir(
-        23,
-        &[dot(23, 2048), dotdot(20, 2048), file("INITRD.GZ;1", 26, 5), file("VMLINUZ.;1", 27, 3)],
-    );
-    img.put(25, 0, cfg);
-    img.put(26, 0, b"\x1f\x8bxyz");
-    img.put(27, 0, b"krn");
+    live_tree(&mut img, cfg);
     // Validation entry (platform x86, checksummed) and a bootable no-emulation entry.
-    let mut v = [0u8; 32];
-    v[0] = 1;
-    v[30] = 0x55;
-    v[31] = 0xAA;
-    let sum = v.chunks_exact(2).fold(0u16, |a, w| a.wrapping_add(u16::from_le_bytes([w[0], w[1]])));
-    v[28..30].copy_from_slice(&0u16.wrapping_sub(sum).to_le_bytes());
-    let mut e = [0u8; 32];
-    e[0] = 0x88;
-    e[6..8].copy_from_slice(&4u16.to_le_bytes());
-    e[8..12].copy_from_slice(&34u32.to_le_bytes());
-    img.put(30, 0, &v);
-    img.put(30, 32, &e);
+    img.put(30, 0, &validation(0));
+    img.put(30, 32, &entry(true, 0, 4, 34));
     img.put(34, 0, &[0xEB; 2048]);
     img.data
 }
