@@ -207,105 +207,20 @@ pub fn update(
     opts: &UpdateOptions,
     out: &mut impl Write,
 ) -> Result<UpdateReport> {
-    // Refusals first. An existing polyboot drive is recognised by its stamp, so fixed disks are
-    // allowed (that is what `--force` guards at install time); mounted, in-use, read-only and
-    // system disks, and partitions, are refused.
-    let target = device::check_erasable(view, &opts.target, &Policy { force: true, min_size: 0 })?;
-    if let Target::ImageFile { exists: false, path, .. } = &target {
-        bail!("{} does not exist", path.display());
-    }
-    let failpoints = Failpoints::from_env()?;
-    let files = BootFiles::locate(opts.efi.as_deref())?;
-    let mut drive = Drive::open(&opts.target, !opts.dry_run)?;
-    if drive.stamp.layout_version != LAYOUT_VERSION {
-        bail!(
-            "{} has drive layout {}; this polyboot ({}) knows layout {LAYOUT_VERSION} only: update it with a matching polyboot, or reinstall",
-            opts.target.display(),
-            drive.stamp.layout_version,
-            polyboot_core::VERSION
-        );
-    }
+    let (failpoints, files, mut drive) = open_target(view, opts)?;
     let layout = drive.layout.clone();
     let file = drive.device().file().try_clone().context("duplicating the device handle")?;
     let mut fat = BootFat::open(drive.device().try_clone()?, &file, &layout)?;
 
     // Everything is read and checked before the first write.
-    let new_stamp = files.stamp();
-    let new_stamp_json = files.stamp_json()?;
-    let efi_dir = fat.lookup_dir(EFI_FILE.dir)?;
-    let stamp_dir = fat.lookup_dir(STAMP_FILE.dir)?;
-    let old_efi = fat.read_managed(efi_dir, &EFI_FILE)?;
-    let old_stamp_bytes = fat.read_managed(stamp_dir, &STAMP_FILE)?;
-    let old_efi_hash = old_efi.as_ref().map(|b| bootpart::hex(&Sha256::digest(b)));
-    let leftovers =
-        fat.has_leftovers(efi_dir, &EFI_FILE)? || fat.has_leftovers(stamp_dir, &STAMP_FILE)?;
-    let untidy = fat.untidy().context("checking partition 2 before writing")?;
-    let efi_stale = old_efi.as_deref() != Some(files.bootx64.as_slice());
-    let stamp_stale = old_stamp_bytes.as_deref() != Some(new_stamp_json.as_slice());
-    let boot_code = BootCodeAreas::read(
-        drive.device(),
-        &file,
-        layout.scheme,
-        layout.sector_size,
-        layout.data.offset,
-        files.bios.as_ref(),
-    )?;
-    if efi_stale {
-        fat.check_switchable(efi_dir, &EFI_FILE)?;
-    }
-    if stamp_stale {
-        fat.check_switchable(stamp_dir, &STAMP_FILE)?;
-    }
-
-    let mut actions = Vec::new();
-    if leftovers {
-        actions.push("remove the leftovers of an interrupted update".to_string());
-    }
-    if let Some(why) = &untidy {
-        actions.push(format!("tidy partition 2 ({why})"));
-    }
-    if efi_stale {
-        actions.push(format!("replace {}", EFI_FILE.display));
-    }
-    if boot_code.stale {
-        actions.push("rewrite the boot code (MBR bytes 0..440, loader gap)".to_string());
-    }
-    if stamp_stale {
-        actions.push(format!("replace {}", STAMP_FILE.display));
-    }
-
-    let old = drive.stamp.clone();
-    writeln!(
-        out,
-        "{}: polyboot drive ({}, {}-byte sectors)",
-        opts.target.display(),
-        layout.scheme,
-        layout.sector_size
-    )?;
-    writeln!(
-        out,
-        "  installed: polyboot {} (layout {}), BOOTX64.EFI sha256 {}",
-        old.polyboot_version, old.layout_version, old.bootx64_sha256
-    )?;
-    match &old_efi_hash {
-        Some(h) if *h != old.bootx64_sha256 => writeln!(
-            out,
-            "             BOOTX64.EFI on the drive: sha256 {h} (not what the stamp records)"
-        )?,
-        None => writeln!(out, "             BOOTX64.EFI is missing from the drive")?,
-        _ => {}
-    }
-    let n = &new_stamp;
-    writeln!(
-        out,
-        "  new:       polyboot {} (layout {}), BOOTX64.EFI sha256 {}",
-        n.polyboot_version, n.layout_version, n.bootx64_sha256
-    )?;
+    let plan = UpdatePlan::read(&mut fat, &mut drive, &file, &files)?;
+    let actions = plan.actions();
+    print_versions(out, &drive, &plan)?;
     let mut report = UpdateReport {
         target: opts.target.display().to_string(),
-        old,
-        old_bootx64_sha256_on_drive: old_efi_hash,
-        new: new_stamp,
+        old: drive.stamp.clone(),
+        old_bootx64_sha256_on_drive: plan.old_efi_hash.clone(),
+        new: plan.new_stamp.clone(),
         actions: actions.clone(),
         dry_run: opts.dry_run,
         written: false,
@@ -323,52 +238,217 @@ pub fn update(
     }
 
     report.written = true;
-    fat.remove_leftovers(efi_dir, &EFI_FILE, &failpoints)?;
-    fat.remove_leftovers(stamp_dir, &STAMP_FILE, &failpoints)?;
-    fat.tidy()?;
-    failpoints.hit("cleaned");
-
-    if efi_stale {
-        fat.replace(efi_dir, &EFI_FILE, &files.bootx64, &failpoints)?;
-        writeln!(out, "  replaced {}", EFI_FILE.display)?;
-    } else {
-        failpoints.hit("efi-new-written");
-        failpoints.hit("efi-switched");
-        failpoints.hit("efi-old-removed");
-    }
-    if boot_code.stale {
-        boot_code.write(&file)?;
-        writeln!(out, "  rewrote the boot code")?;
-    }
-    failpoints.hit("boot-code-written");
-    if stamp_stale {
-        fat.replace(stamp_dir, &STAMP_FILE, &new_stamp_json, &failpoints)?;
-        writeln!(out, "  replaced {}", STAMP_FILE.display)?;
-    } else {
-        failpoints.hit("stamp-new-written");
-        failpoints.hit("stamp-switched");
-        failpoints.hit("stamp-old-removed");
-    }
-    fat.tidy()?;
-
-    // Read back what the drive now holds.
-    let mut fat = BootFat::open(drive.device().try_clone()?, &file, &layout)?;
-    ensure!(
-        fat.read_managed(efi_dir, &EFI_FILE)?.as_deref() == Some(files.bootx64.as_slice()),
-        "BOOTX64.EFI reads back wrong after the update"
-    );
-    ensure!(
-        fat.read_managed(stamp_dir, &STAMP_FILE)?.as_deref() == Some(new_stamp_json.as_slice()),
-        "stamp.json reads back wrong after the update"
-    );
-    ensure!(fat.untidy()?.is_none(), "partition 2 is not tidy after the update");
-    let stamp = bootpart::read_stamp(&file, layout.boot.offset, layout.boot.size)?;
-    ensure!(
-        stamp.as_ref() == Some(&report.new),
-        "the stamp does not read back through the FAT driver"
-    );
+    plan.write(&mut fat, &files, &file, &failpoints, out)?;
+    plan.read_back(&mut drive, &file, &files)?;
     writeln!(out, "updated {}", opts.target.display())?;
     Ok(report)
+}
+
+/// The refusals, then the drive opened (writable unless `--dry-run`) with the files to put on
+/// it and the failpoints asked for.
+fn open_target(view: &SystemView, opts: &UpdateOptions) -> Result<(Failpoints, BootFiles, Drive)> {
+    // An existing polyboot drive is recognised by its stamp, so fixed disks are allowed (that
+    // is what `--force` guards at install time); mounted, in-use, read-only and system disks,
+    // and partitions, are refused.
+    let target = device::check_erasable(view, &opts.target, &Policy { force: true, min_size: 0 })?;
+    if let Target::ImageFile { exists: false, path, .. } = &target {
+        bail!("{} does not exist", path.display());
+    }
+    let failpoints = Failpoints::from_env()?;
+    let files = BootFiles::locate(opts.efi.as_deref())?;
+    let drive = Drive::open(&opts.target, !opts.dry_run)?;
+    if drive.stamp.layout_version != LAYOUT_VERSION {
+        bail!(
+            "{} has drive layout {}; this polyboot ({}) knows layout {LAYOUT_VERSION} only: update it with a matching polyboot, or reinstall",
+            opts.target.display(),
+            drive.stamp.layout_version,
+            polyboot_core::VERSION
+        );
+    }
+    Ok((failpoints, files, drive))
+}
+
+/// What the drive holds against what this build puts there: read and checked before the first
+/// write, so that a refusal leaves the drive untouched.
+struct UpdatePlan {
+    new_stamp: Stamp,
+    new_stamp_json: Vec<u8>,
+    efi_dir: Dir,
+    stamp_dir: Dir,
+    /// SHA-256 of BOOTX64.EFI as found on the drive (`None`: missing).
+    old_efi_hash: Option<String>,
+    /// Temporary or old copies an interrupted update left.
+    leftovers: bool,
+    /// What tidying partition 2 would repair.
+    untidy: Option<String>,
+    efi_stale: bool,
+    stamp_stale: bool,
+    boot_code: BootCodeAreas,
+}
+
+impl UpdatePlan {
+    fn read(
+        fat: &mut BootFat<'_>,
+        drive: &mut Drive,
+        file: &File,
+        files: &BootFiles,
+    ) -> Result<Self> {
+        let layout = drive.layout.clone();
+        let new_stamp = files.stamp();
+        let new_stamp_json = files.stamp_json()?;
+        let efi_dir = fat.lookup_dir(EFI_FILE.dir)?;
+        let stamp_dir = fat.lookup_dir(STAMP_FILE.dir)?;
+        let old_efi = fat.read_managed(efi_dir, &EFI_FILE)?;
+        let old_stamp_bytes = fat.read_managed(stamp_dir, &STAMP_FILE)?;
+        let old_efi_hash = old_efi.as_ref().map(|b| bootpart::hex(&Sha256::digest(b)));
+        let leftovers =
+            fat.has_leftovers(efi_dir, &EFI_FILE)? || fat.has_leftovers(stamp_dir, &STAMP_FILE)?;
+        let untidy = fat.untidy().context("checking partition 2 before writing")?;
+        let efi_stale = old_efi.as_deref() != Some(files.bootx64.as_slice());
+        let stamp_stale = old_stamp_bytes.as_deref() != Some(new_stamp_json.as_slice());
+        let boot_code = BootCodeAreas::read(
+            drive.device(),
+            file,
+            layout.scheme,
+            layout.sector_size,
+            layout.data.offset,
+            files.bios.as_ref(),
+        )?;
+        if efi_stale {
+            fat.check_switchable(efi_dir, &EFI_FILE)?;
+        }
+        if stamp_stale {
+            fat.check_switchable(stamp_dir, &STAMP_FILE)?;
+        }
+        Ok(UpdatePlan {
+            new_stamp,
+            new_stamp_json,
+            efi_dir,
+            stamp_dir,
+            old_efi_hash,
+            leftovers,
+            untidy,
+            efi_stale,
+            stamp_stale,
+            boot_code,
+        })
+    }
+
+    /// What needs doing, in the order it is done; empty when the drive is up to date.
+    fn actions(&self) -> Vec<String> {
+        let mut actions = Vec::new();
+        if self.leftovers {
+            actions.push("remove the leftovers of an interrupted update".to_string());
+        }
+        if let Some(why) = &self.untidy {
+            actions.push(format!("tidy partition 2 ({why})"));
+        }
+        if self.efi_stale {
+            actions.push(format!("replace {}", EFI_FILE.display));
+        }
+        if self.boot_code.stale {
+            actions.push("rewrite the boot code (MBR bytes 0..440, loader gap)".to_string());
+        }
+        if self.stamp_stale {
+            actions.push(format!("replace {}", STAMP_FILE.display));
+        }
+        actions
+    }
+
+    /// The writes, in the order of the module comment. A file or the boot code that is
+    /// already current is not written, but its failpoints are still reached, so that each
+    /// names the same point of every update.
+    fn write(
+        &self,
+        fat: &mut BootFat<'_>,
+        files: &BootFiles,
+        file: &File,
+        failpoints: &Failpoints,
+        out: &mut impl Write,
+    ) -> Result<()> {
+        fat.remove_leftovers(self.efi_dir, &EFI_FILE, failpoints)?;
+        fat.remove_leftovers(self.stamp_dir, &STAMP_FILE, failpoints)?;
+        fat.tidy()?;
+        failpoints.hit("cleaned");
+
+        if self.efi_stale {
+            fat.replace(self.efi_dir, &EFI_FILE, &files.bootx64, failpoints)?;
+            writeln!(out, "  replaced {}", EFI_FILE.display)?;
+        } else {
+            failpoints.hit("efi-new-written");
+            failpoints.hit("efi-switched");
+            failpoints.hit("efi-old-removed");
+        }
+        if self.boot_code.stale {
+            self.boot_code.write(file)?;
+            writeln!(out, "  rewrote the boot code")?;
+        }
+        failpoints.hit("boot-code-written");
+        if self.stamp_stale {
+            fat.replace(self.stamp_dir, &STAMP_FILE, &self.new_stamp_json, failpoints)?;
+            writeln!(out, "  replaced {}", STAMP_FILE.display)?;
+        } else {
+            failpoints.hit("stamp-new-written");
+            failpoints.hit("stamp-switched");
+            failpoints.hit("stamp-old-removed");
+        }
+        fat.tidy()
+    }
+
+    /// Reads back what the drive now holds, through a fresh look at partition 2.
+    fn read_back(&self, drive: &mut Drive, file: &File, files: &BootFiles) -> Result<()> {
+        let layout = drive.layout.clone();
+        let mut fat = BootFat::open(drive.device().try_clone()?, file, &layout)?;
+        ensure!(
+            fat.read_managed(self.efi_dir, &EFI_FILE)?.as_deref() == Some(files.bootx64.as_slice()),
+            "BOOTX64.EFI reads back wrong after the update"
+        );
+        ensure!(
+            fat.read_managed(self.stamp_dir, &STAMP_FILE)?.as_deref()
+                == Some(self.new_stamp_json.as_slice()),
+            "stamp.json reads back wrong after the update"
+        );
+        ensure!(fat.untidy()?.is_none(), "partition 2 is not tidy after the update");
+        let stamp = bootpart::read_stamp(file, layout.boot.offset, layout.boot.size)?;
+        ensure!(
+            stamp.as_ref() == Some(&self.new_stamp),
+            "the stamp does not read back through the FAT driver"
+        );
+        Ok(())
+    }
+}
+
+/// The drive, what is installed on it and what this build would install.
+fn print_versions(out: &mut impl Write, drive: &Drive, plan: &UpdatePlan) -> Result<()> {
+    let layout = &drive.layout;
+    let old = &drive.stamp;
+    writeln!(
+        out,
+        "{}: polyboot drive ({}, {}-byte sectors)",
+        drive.path.display(),
+        layout.scheme,
+        layout.sector_size
+    )?;
+    writeln!(
+        out,
+        "  installed: polyboot {} (layout {}), BOOTX64.EFI sha256 {}",
+        old.polyboot_version, old.layout_version, old.bootx64_sha256
+    )?;
+    match &plan.old_efi_hash {
+        Some(h) if *h != old.bootx64_sha256 => writeln!(
+            out,
+            "             BOOTX64.EFI on the drive: sha256 {h} (not what the stamp records)"
+        )?,
+        None => writeln!(out, "             BOOTX64.EFI is missing from the drive")?,
+        _ => {}
+    }
+    let n = &plan.new_stamp;
+    writeln!(
+        out,
+        "  new:       polyboot {} (layout {}), BOOTX64.EFI sha256 {}",
+        n.polyboot_version, n.layout_version, n.bootx64_sha256
+    )?;
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------
