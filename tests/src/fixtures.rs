@@ -96,6 +96,21 @@ pub fn pipe(cmd: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
     out.stdout
 }
 
+/// The tree below `dir` as a newc cpio archive, as initramfs tools write one (GNU cpio; names
+/// sorted, so that the archive is the same from run to run); panics on failure.
+pub fn cpio_newc(dir: &Path) -> Vec<u8> {
+    let cmd = "find . | LC_ALL=C sort | cpio -o --quiet -H newc";
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .current_dir(dir)
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{cmd}");
+    out.stdout
+}
+
 /// An ISO shaped like Microsoft's Windows ISOs: a UDF 1.02 bridge (made by genisoimage -udf)
 /// whose ISO 9660 tree does *not* list `files`, so only a UDF reader finds them. `files` are
 /// `(path in the ISO, host file)`, e.g. `("sources/install.wim", wim)`.

@@ -23,7 +23,6 @@ use polyboot_core::layout::{
 };
 use polyboot_tests::{artifacts, fixtures, Firmware, Vm, VmConfig};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const DISK_SIZE: u64 = 128 << 20;
@@ -31,22 +30,6 @@ const IMAGE_SIZE: u64 = 1 << 20;
 const HALF: u64 = IMAGE_SIZE / 2;
 const EXTENT0_AT: u64 = 64 << 20;
 const EXTENT1_AT: u64 = 32 << 20;
-
-fn sh(cmd: &str, dir: &Path) -> Vec<u8> {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .current_dir(dir)
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{cmd}");
-    out.stdout
-}
-
-fn cpio_dir(dir: &Path) -> Vec<u8> {
-    sh("find . | LC_ALL=C sort | cpio -o --quiet -H newc", dir)
-}
 
 /// A sector-numbered image: every 512-byte sector starts with `SECTOR-%08d`.
 fn image() -> Vec<u8> {
@@ -139,8 +122,12 @@ busybox poweroff -f
     std::fs::create_dir_all(ucode.join("kernel/x86/microcode")).unwrap();
     std::fs::write(ucode.join("kernel/x86/microcode/GenuineIntel.bin"), b"not really microcode")
         .unwrap();
-    let mut initrd = cpio_dir(&ucode);
-    initrd.extend_from_slice(&fixtures::pipe("zstd", &["-q", "-c", "-3"], &cpio_dir(&root)));
+    let mut initrd = fixtures::cpio_newc(&ucode);
+    initrd.extend_from_slice(&fixtures::pipe(
+        "zstd",
+        &["-q", "-c", "-3"],
+        &fixtures::cpio_newc(&root),
+    ));
     initrd
 }
 

@@ -12,23 +12,11 @@ mod common;
 use common::polyboot;
 use polyboot_tests::{artifacts, find_tool, fixtures, run_tool, Disk, Firmware, Vm, VmConfig};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const SYSTEMD_BOOT: &str = artifacts::SYSTEMD_BOOT_EFI;
 const MARKER: &str = "ELTORITO-INIT";
-
-fn sh(cmd: &str, dir: &Path) -> Vec<u8> {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .current_dir(dir)
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{cmd}");
-    out.stdout
-}
 
 /// The newest `/boot/vmlinuz-*` whose modules are installed, and its release.
 fn kernel() -> (PathBuf, String) {
@@ -109,7 +97,7 @@ busybox poweroff -f
         out_dep.push_str(&format!("{d}: {deps}\n"));
     }
     std::fs::write(mdir.join("modules.dep"), out_dep).unwrap();
-    let cpio = sh("find . | LC_ALL=C sort | cpio -o --quiet -H newc", &root);
+    let cpio = fixtures::cpio_newc(&root);
     fixtures::pipe("gzip", &["-n", "-6"], &cpio)
 }
 
