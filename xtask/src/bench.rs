@@ -39,6 +39,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use tempfile::TempDir;
 
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
@@ -84,23 +85,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let polyboot = crate::polyboot_binary(&root);
     let efi = crate::efi_artifact(&root);
     let hash_len = GIB.min(opts.size);
-
-    // The image goes to the repository's filesystem (a real disk), inputs to tmpfs if they fit.
-    let target = root.join("target");
-    std::fs::create_dir_all(&target)?;
-    let out_dir = tempfile::Builder::new().prefix("bench-").tempdir_in(&target)?;
-    let shm = Path::new("/dev/shm");
-    let in_dir = if shm.is_dir() && available(shm).unwrap_or(0) >= opts.size + hash_len + GIB {
-        tempfile::Builder::new().prefix("polyboot-bench-").tempdir_in(shm)?
-    } else {
-        tempfile::Builder::new().prefix("in-").tempdir_in(out_dir.path())?
-    };
-    let need = opts.size
-        + 64 * MIB
-        + if in_dir.path().starts_with(out_dir.path()) { opts.size + hash_len } else { 0 };
-    if available(out_dir.path()).unwrap_or(u64::MAX) < need {
-        bail!("{}: needs {} MiB free", out_dir.path().display(), need / MIB);
-    }
+    let (out_dir, in_dir) = work_dirs(&root, opts.size, hash_len)?;
 
     let src = in_dir.path().join("source.img");
     eprintln!("bench: writing {} MiB of pseudo-random data to {}", opts.size / MIB, src.display());
@@ -133,11 +118,54 @@ pub fn run(args: &[String]) -> Result<()> {
     let pass = add_vs_dd(&tools, &img)?;
     println!("add vs dd: {} MiB into a 4G image file, to the same blocks (allocated by a first add); both fsync at the end", opts.size / MIB);
     report(&pass, opts.size)?;
+    let verify_time = verify_source(&polyboot, &img)?;
+    std::fs::remove_file(&img)?;
 
-    // Cross-check of hashing in the release binary, and of the image after all those writes.
+    if fs_type(in_dir.path()) == "tmpfs"
+        && available(in_dir.path()).unwrap_or(0) >= opts.size + 512 * MIB
+    {
+        let img = in_dir.path().join("drive.img");
+        let pass = add_vs_dd(&tools, &img)?;
+        std::fs::remove_file(&img)?;
+        println!("the same with the image on tmpfs (no device: what is left is CPU work — reading, hashing, copying)");
+        report(&pass, opts.size)?;
+    }
+
+    // 2. SHA-256 alone.
+    sha256_vs_sha256sum(&root, &src, in_dir.path(), hash_len, opts.runs)?;
+    println!("  cross-check: polyboot verify (release) of the added file: {:.2} GB/s (reads the cached image + hashes)",
+        opts.size as f64 / verify_time.as_secs_f64() / 1e9);
+    println!("load average at the end: {} (figures are wall-clock: other work on the machine shows in them)", load_average());
+    Ok(())
+}
+
+/// Where the bench writes: the image goes to the repository's filesystem (a real disk), the
+/// inputs to tmpfs if they fit (else beside the image). Errors when the disk lacks room.
+fn work_dirs(root: &Path, size: u64, hash_len: u64) -> Result<(TempDir, TempDir)> {
+    let target = root.join("target");
+    std::fs::create_dir_all(&target)?;
+    let out_dir = tempfile::Builder::new().prefix("bench-").tempdir_in(&target)?;
+    let shm = Path::new("/dev/shm");
+    let in_dir = if shm.is_dir() && available(shm).unwrap_or(0) >= size + hash_len + GIB {
+        tempfile::Builder::new().prefix("polyboot-bench-").tempdir_in(shm)?
+    } else {
+        tempfile::Builder::new().prefix("in-").tempdir_in(out_dir.path())?
+    };
+    let need = size
+        + 64 * MIB
+        + if in_dir.path().starts_with(out_dir.path()) { size + hash_len } else { 0 };
+    if available(out_dir.path()).unwrap_or(u64::MAX) < need {
+        bail!("{}: needs {} MiB free", out_dir.path().display(), need / MIB);
+    }
+    Ok((out_dir, in_dir))
+}
+
+/// Cross-check of hashing in the release binary, and of the image after all those writes:
+/// `polyboot verify` of the added file must say ok. Returns how long it took.
+fn verify_source(polyboot: &Path, img: &Path) -> Result<Duration> {
     let t = Instant::now();
-    let out = Command::new(&polyboot)
-        .args(["verify", utf8(&img)?, "/source.img", "--json"])
+    let out = Command::new(polyboot)
+        .args(["verify", utf8(img)?, "/source.img", "--json"])
         .stdin(Stdio::null())
         .output()?;
     let verify_time = t.elapsed();
@@ -153,35 +181,34 @@ pub fn run(args: &[String]) -> Result<()> {
     if status != "ok" {
         bail!("polyboot verify of /source.img after the runs: {status}");
     }
-    std::fs::remove_file(&img)?;
+    Ok(verify_time)
+}
 
-    if fs_type(in_dir.path()) == "tmpfs"
-        && available(in_dir.path()).unwrap_or(0) >= opts.size + 512 * MIB
-    {
-        let img = in_dir.path().join("drive.img");
-        let pass = add_vs_dd(&tools, &img)?;
-        std::fs::remove_file(&img)?;
-        println!("the same with the image on tmpfs (no device: what is left is CPU work — reading, hashing, copying)");
-        report(&pass, opts.size)?;
-    }
-
-    // 2. SHA-256 alone.
+/// SHA-256 of the source's first `hash_len` bytes: sha2 over a buffer in memory against
+/// `sha256sum` of the same bytes in a file (written to `dir`, read from the page cache).
+fn sha256_vs_sha256sum(
+    root: &Path,
+    src: &Path,
+    dir: &Path,
+    hash_len: u64,
+    runs: usize,
+) -> Result<()> {
     let mut buf = vec![0u8; hash_len as usize];
-    File::open(&src)?.read_exact(&mut buf)?;
+    File::open(src)?.read_exact(&mut buf)?;
     let ours_hex = hex(&Sha256::digest(&buf)); // also warms up the buffer's pages
     let mut ours = Vec::new();
-    for _ in 0..opts.runs {
+    for _ in 0..runs {
         let t = Instant::now();
         let h = Sha256::digest(&buf);
         ours.push(t.elapsed());
         std::hint::black_box(h);
     }
-    let file = in_dir.path().join("hash.bin");
+    let file = dir.join("hash.bin");
     std::fs::write(&file, &buf)?;
     drop(buf);
     warm(&file)?;
     let mut theirs = Vec::new();
-    for _ in 0..opts.runs {
+    for _ in 0..runs {
         let t = Instant::now();
         let out = Command::new("sha256sum")
             .arg(&file)
@@ -204,7 +231,7 @@ pub fn run(args: &[String]) -> Result<()> {
     println!(
         "SHA-256 of {} MiB in memory: sha2 {} (as polyboot), CPU SHA extensions (sha_ni): {}",
         hash_len / MIB,
-        sha2_version(&root),
+        sha2_version(root),
         if sha_ni { "yes" } else { "no" }
     );
     println!(
@@ -227,9 +254,6 @@ pub fn run(args: &[String]) -> Result<()> {
     } else {
         println!("  WARNING: Cargo.toml has no [profile.dev.package.sha2]: this figure measures unoptimised sha2");
     }
-    println!("  cross-check: polyboot verify (release) of the added file: {:.2} GB/s (reads the cached image + hashes)",
-        opts.size as f64 / verify_time.as_secs_f64() / 1e9);
-    println!("load average at the end: {} (figures are wall-clock: other work on the machine shows in them)", load_average());
     Ok(())
 }
 

@@ -259,6 +259,22 @@ pub fn run(args: &[String]) -> Result<()> {
         bail!("bench-wtg needs root (loop devices, ntfs-3g)");
     }
     check_tools()?;
+    let (polyboot, target_dir) = build_polyboot()?;
+    std::fs::create_dir_all(&target_dir)?;
+    let dir = tempfile::Builder::new().prefix("bench-wtg-").tempdir_in(&target_dir)?;
+    let wim = make_wim(dir.path(), opts.mib)?;
+    std::fs::read(&wim)?; // into the page cache
+    let bench = Bench {
+        dir: dir.path(),
+        wim: &wim,
+        polyboot: &polyboot,
+        size_mib: opts.mib * 13 / 10 + 512,
+    };
+    bench.compare(opts.runs)
+}
+
+/// Builds the release `polyboot`; returns its path and the target directory.
+fn build_polyboot() -> Result<(PathBuf, PathBuf)> {
     let root = crate::root();
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -269,18 +285,20 @@ pub fn run(args: &[String]) -> Result<()> {
         "-p",
         "polyboot",
     ]))?;
-    let polyboot = target_dir.join("release/polyboot");
-    std::fs::create_dir_all(&target_dir)?;
-    let dir = tempfile::Builder::new().prefix("bench-wtg-").tempdir_in(&target_dir)?;
-    let tree = dir.path().join("tree");
+    Ok((target_dir.join("release/polyboot"), target_dir))
+}
+
+/// The source: the generated tree captured as `dir/bench.wim` (the tree is removed after).
+fn make_wim(dir: &Path, mib: u64) -> Result<PathBuf> {
+    let tree = dir.join("tree");
     let t = Instant::now();
-    let (bytes, files) = make_tree(&tree, opts.mib)?;
+    let (bytes, files) = make_tree(&tree, mib)?;
     let hive = tree.join("Windows/System32/config/SYSTEM");
     let current = run_ok(Command::new("hivexget").arg(&hive).arg("\\Select").arg("Current"))?;
     if current.trim() != "1" {
         bail!("the embedded SYSTEM hive does not read back in hivexget ({current:?})");
     }
-    let wim = dir.path().join("bench.wim");
+    let wim = dir.join("bench.wim");
     run_ok(Command::new("wimcapture").arg(&tree).arg(&wim).arg("Bench").args([
         "--compress=LZX",
         "--image-property",
@@ -296,19 +314,81 @@ pub fn run(args: &[String]) -> Result<()> {
         wim_len as f64 / MIB as f64,
         t.elapsed().as_secs_f64()
     );
-    std::fs::read(&wim)?; // into the page cache
-    let size_mib = opts.mib * 13 / 10 + 512;
-    let size = format!("{size_mib}M");
-    // Ours: the whole `wtg create`, of which the report times the apply.
-    let ours_run = || -> Result<(f64, f64, u64, u64)> {
-        let img = dir.path().join("wtg.img");
+    Ok(wim)
+}
+
+/// One comparison: the WIM, the two applies, the size of the image files they write.
+struct Bench<'a> {
+    dir: &'a Path,
+    wim: &'a Path,
+    polyboot: &'a Path,
+    size_mib: u64,
+}
+
+/// What one `wtg create --json` reports.
+struct OursRun {
+    apply_seconds: f64,
+    applied_bytes: f64,
+    /// The Windows partition's (offset, size), where the baseline applies too.
+    windows_partition: (u64, u64),
+}
+
+impl Bench<'_> {
+    /// Runs both applies `runs` times and prints each run's and the median throughputs.
+    fn compare(&self, runs: usize) -> Result<()> {
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        let mut geometry = None;
+        for run in 0..runs {
+            // Alternate which goes first; the first run needs ours first (it gives the offsets).
+            let (secs, applied, base_secs) = match geometry {
+                Some((off, len)) if run % 2 == 1 => {
+                    let b = self.baseline(off, len)?;
+                    let r = self.ours()?;
+                    (r.apply_seconds, r.applied_bytes, b)
+                }
+                _ => {
+                    let r = self.ours()?;
+                    let (off, len) = r.windows_partition;
+                    geometry = Some((off, len));
+                    (r.apply_seconds, r.applied_bytes, self.baseline(off, len)?)
+                }
+            };
+            if !(applied > 0.0 && secs > 0.0 && base_secs > 0.0) {
+                bail!(
+                    "run {}: no figure (applied {applied} bytes in {secs} s; wimapply {base_secs} s)",
+                    run + 1
+                );
+            }
+            ours.push(applied / secs);
+            theirs.push(applied / base_secs);
+            println!(
+                "run {}: polyboot apply {:.1} MiB/s ({secs:.2} s), wimapply {:.1} MiB/s ({base_secs:.2} s)",
+                run + 1,
+                applied / secs / MIB as f64,
+                applied / base_secs / MIB as f64
+            );
+        }
+        let (o, b) = (median(&mut ours), median(&mut theirs));
+        println!(
+            "apply throughput (median of {runs}): polyboot wtg create {:.1} MiB/s, wimapply {:.1} MiB/s, ratio {:.3} (aim >= 0.95)",
+            o / MIB as f64,
+            b / MIB as f64,
+            o / b
+        );
+        Ok(())
+    }
+
+    /// Ours: the whole `wtg create`, of which the report times the apply.
+    fn ours(&self) -> Result<OursRun> {
+        let img = self.dir.join("wtg.img");
         let _ = std::fs::remove_file(&img);
         run_ok(&mut Command::new("sync"))?;
+        let size = format!("{}M", self.size_mib);
         let report = run_ok(
-            Command::new(&polyboot)
+            Command::new(self.polyboot)
                 .arg("wtg")
                 .arg("create")
-                .arg(&wim)
+                .arg(self.wim)
                 .arg(&img)
                 .args(["--size", &size, "--yes", "--json"]),
         )?;
@@ -318,20 +398,20 @@ pub fn run(args: &[String]) -> Result<()> {
             bail!("wtg create --json: the report says nothing was written: {report}");
         }
         std::fs::remove_file(&img)?;
-        let (off, len) = windows_partition(&report)?;
-        Ok((
-            json_number(&report, "apply_seconds")?,
-            json_number(&report, "applied_bytes")?,
-            off,
-            len,
-        ))
-    };
-    // Baseline: wimapply into a fresh NTFS at the same place of the same kind of file, made
-    // the same way (mkntfs on a loop device, then the apply straight away, as `wtg create`).
-    let baseline_run = |off: u64, len: u64| -> Result<f64> {
-        let base = dir.path().join("base.img");
+        let windows_partition = windows_partition(&report)?;
+        Ok(OursRun {
+            apply_seconds: json_number(&report, "apply_seconds")?,
+            applied_bytes: json_number(&report, "applied_bytes")?,
+            windows_partition,
+        })
+    }
+
+    /// Baseline: wimapply into a fresh NTFS at the same place of the same kind of file, made
+    /// the same way (mkntfs on a loop device, then the apply straight away, as `wtg create`).
+    fn baseline(&self, off: u64, len: u64) -> Result<f64> {
+        let base = self.dir.join("base.img");
         let _ = std::fs::remove_file(&base);
-        std::fs::File::create(&base)?.set_len(size_mib * MIB)?;
+        std::fs::File::create(&base)?.set_len(self.size_mib * MIB)?;
         run_ok(&mut Command::new("sync"))?;
         let dev = run_ok(
             Command::new("losetup")
@@ -348,52 +428,12 @@ pub fn run(args: &[String]) -> Result<()> {
         let lo = Loop(dev.trim().to_string());
         run_ok(Command::new("mkntfs").args(["-F", "-Q", "-q", "-L", "Windows"]).arg(&lo.0))?;
         let t = Instant::now();
-        run_ok(Command::new("wimapply").arg(&wim).arg("1").arg(&lo.0))?;
+        run_ok(Command::new("wimapply").arg(self.wim).arg("1").arg(&lo.0))?;
         let secs = t.elapsed().as_secs_f64();
         drop(lo);
         std::fs::remove_file(&base)?;
         Ok(secs)
-    };
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    let mut geometry = None;
-    for run in 0..opts.runs {
-        // Alternate which goes first; the first run needs ours first (it gives the offsets).
-        let (secs, applied, base_secs) = match geometry {
-            Some((off, len)) if run % 2 == 1 => {
-                let b = baseline_run(off, len)?;
-                let (s, a, _, _) = ours_run()?;
-                (s, a, b)
-            }
-            _ => {
-                let (s, a, off, len) = ours_run()?;
-                geometry = Some((off, len));
-                (s, a, baseline_run(off, len)?)
-            }
-        };
-        if !(applied > 0.0 && secs > 0.0 && base_secs > 0.0) {
-            bail!(
-                "run {}: no figure (applied {applied} bytes in {secs} s; wimapply {base_secs} s)",
-                run + 1
-            );
-        }
-        ours.push(applied / secs);
-        theirs.push(applied / base_secs);
-        println!(
-            "run {}: polyboot apply {:.1} MiB/s ({secs:.2} s), wimapply {:.1} MiB/s ({base_secs:.2} s)",
-            run + 1,
-            applied / secs / MIB as f64,
-            applied / base_secs / MIB as f64
-        );
     }
-    let (o, b) = (median(&mut ours), median(&mut theirs));
-    println!(
-        "apply throughput (median of {}): polyboot wtg create {:.1} MiB/s, wimapply {:.1} MiB/s, ratio {:.3} (aim >= 0.95)",
-        opts.runs,
-        o / MIB as f64,
-        b / MIB as f64,
-        o / b
-    );
-    Ok(())
 }
 
 extern "C" {
