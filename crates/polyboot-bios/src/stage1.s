@@ -38,6 +38,50 @@
     movl    %eax, %cr0
 .endm
 
+# Load DS, ES, FS, GS and SS with one selector (or segment). Clobbers AX.
+.macro load_data_segments sel
+    movw    $\sel, %ax
+    movw    %ax, %ds
+    movw    %ax, %es
+    movw    %ax, %fs
+    movw    %ax, %gs
+    movw    %ax, %ss
+.endm
+
+# From 16-bit protected mode: PE off (and PG, when the hooks run paged). Clobbers EAX; a far
+# jump to real-mode code must follow.
+.macro pm_off
+    movl    %cr0, %eax
+    andl    $0x7FFFFFFE, %eax
+    movl    %eax, %cr0
+.endm
+
+# Store EAX..EBP, DS and ES into a `struct Regs` block (bios.rs) through CS.
+.macro store_regs block
+    movl    %eax, %cs:(\block + 0 - stage1_start)
+    movl    %ebx, %cs:(\block + 4 - stage1_start)
+    movl    %ecx, %cs:(\block + 8 - stage1_start)
+    movl    %edx, %cs:(\block + 12 - stage1_start)
+    movl    %esi, %cs:(\block + 16 - stage1_start)
+    movl    %edi, %cs:(\block + 20 - stage1_start)
+    movl    %ebp, %cs:(\block + 24 - stage1_start)
+    movw    %ds, %cs:(\block + 28 - stage1_start)
+    movw    %es, %cs:(\block + 30 - stage1_start)
+.endm
+
+# Load EAX..EBP, ES and DS (last) from a `struct Regs` block through CS.
+.macro load_regs block
+    movl    %cs:(\block + 0 - stage1_start), %eax
+    movl    %cs:(\block + 4 - stage1_start), %ebx
+    movl    %cs:(\block + 8 - stage1_start), %ecx
+    movl    %cs:(\block + 12 - stage1_start), %edx
+    movl    %cs:(\block + 16 - stage1_start), %esi
+    movl    %cs:(\block + 20 - stage1_start), %edi
+    movl    %cs:(\block + 24 - stage1_start), %ebp
+    movw    %cs:(\block + 30 - stage1_start), %es
+    movw    %cs:(\block + 28 - stage1_start), %ds
+.endm
+
     .section .stage1.entry, "awx"
     .code16
     .global stage1_start
@@ -75,12 +119,7 @@ s1_real_entry:
 
     .code32
 s1_pm_entry:
-    movw    $0x10, %ax
-    movw    %ax, %ds
-    movw    %ax, %es
-    movw    %ax, %fs
-    movw    %ax, %gs
-    movw    %ax, %ss
+    load_data_segments 0x10
     movl    $__stack_top, %esp
     cld
     movl    $__bss_start, %edi          # zero .bss (the stack is in it, still unused)
@@ -110,15 +149,8 @@ bios_call:
 
     .code16
 s1_pm16:
-    movw    $0x20, %ax                  # 64 KiB-limit data segments, as real mode expects
-    movw    %ax, %ds
-    movw    %ax, %es
-    movw    %ax, %fs
-    movw    %ax, %gs
-    movw    %ax, %ss
-    movl    %cr0, %eax
-    andl    $0x7FFFFFFE, %eax           # PE off (and PG, when the hooks run paged)
-    movl    %eax, %cr0
+    load_data_segments 0x20             # 64 KiB-limit data segments, as real mode expects
+    pm_off
     ljmpw   *%cs:(far_s1_real - stage1_start)   # reload CS with a real-mode segment
 
 s1_real:
@@ -128,15 +160,7 @@ s1_real:
     xorw    %ax, %ax
     movw    %ax, %fs
     movw    %ax, %gs
-    movw    %cs:(thunk_regs + 30 - stage1_start), %es
-    movl    %cs:(thunk_regs + 4 - stage1_start), %ebx
-    movl    %cs:(thunk_regs + 8 - stage1_start), %ecx
-    movl    %cs:(thunk_regs + 12 - stage1_start), %edx
-    movl    %cs:(thunk_regs + 16 - stage1_start), %esi
-    movl    %cs:(thunk_regs + 20 - stage1_start), %edi
-    movl    %cs:(thunk_regs + 24 - stage1_start), %ebp
-    movl    %cs:(thunk_regs + 0 - stage1_start), %eax
-    movw    %cs:(thunk_regs + 28 - stage1_start), %ds
+    load_regs thunk_regs
     # What INT does: push FLAGS (with IF set, so IRET re-enables interrupts), enter the
     # handler with IF clear, far call through the vector.
     sti
@@ -145,15 +169,7 @@ s1_real:
     lcallw  *%cs:(thunk_vector - stage1_start)
 
     # DS may have changed: store through CS.
-    movl    %eax, %cs:(thunk_regs + 0 - stage1_start)
-    movl    %ebx, %cs:(thunk_regs + 4 - stage1_start)
-    movl    %ecx, %cs:(thunk_regs + 8 - stage1_start)
-    movl    %edx, %cs:(thunk_regs + 12 - stage1_start)
-    movl    %esi, %cs:(thunk_regs + 16 - stage1_start)
-    movl    %edi, %cs:(thunk_regs + 20 - stage1_start)
-    movl    %ebp, %cs:(thunk_regs + 24 - stage1_start)
-    movw    %ds, %cs:(thunk_regs + 28 - stage1_start)
-    movw    %es, %cs:(thunk_regs + 30 - stage1_start)
+    store_regs thunk_regs
     pushfl
     popl    %cs:(thunk_regs + 32 - stage1_start)
     cli
@@ -163,12 +179,7 @@ s1_real:
 
     .code32
 s1_pm_back:
-    movw    $0x10, %ax
-    movw    %ax, %ds
-    movw    %ax, %es
-    movw    %ax, %fs
-    movw    %ax, %gs
-    movw    %ax, %ss
+    load_data_segments 0x10
     movl    saved_esp, %esp
     cld                                 # the Rust ABI wants DF clear; the BIOS may not
     popl    %edi
@@ -212,15 +223,7 @@ int13_hook:
     jbe     1f
 0:  ljmpw   *%cs:(hook_orig13 - stage1_start)
 1:
-    movl    %eax, %cs:(hook_regs + 0 - stage1_start)
-    movl    %ebx, %cs:(hook_regs + 4 - stage1_start)
-    movl    %ecx, %cs:(hook_regs + 8 - stage1_start)
-    movl    %edx, %cs:(hook_regs + 12 - stage1_start)
-    movl    %esi, %cs:(hook_regs + 16 - stage1_start)
-    movl    %edi, %cs:(hook_regs + 20 - stage1_start)
-    movl    %ebp, %cs:(hook_regs + 24 - stage1_start)
-    movw    %ds, %cs:(hook_regs + 28 - stage1_start)
-    movw    %es, %cs:(hook_regs + 30 - stage1_start)
+    store_regs hook_regs
     movw    %fs, %cs:(caller_fs - stage1_start)
     movw    %gs, %cs:(caller_gs - stage1_start)
     movw    %ss, %cs:(caller_ss - stage1_start)
@@ -234,12 +237,7 @@ int13_hook:
 
     .code32
 h_pm:
-    movw    $0x10, %ax
-    movw    %ax, %ds
-    movw    %ax, %es
-    movw    %ax, %fs
-    movw    %ax, %gs
-    movw    %ax, %ss
+    load_data_segments 0x10
     movl    $__stack_top, %esp          # the menu's stack: the menu is gone by now
     cld
     pushl   $hook_regs
@@ -249,13 +247,11 @@ h_pm:
 
     .code16
 h_pm16:
-    movw    $0x20, %ax
-    movw    %ax, %ds
-    movw    %ax, %es
+    movw    $0x20, %ax                  # DS, ES, SS only: FS and GS keep their flat
+    movw    %ax, %ds                    # limits (as before the call) and get the caller's
+    movw    %ax, %es                    # selectors back in h_real
     movw    %ax, %ss
-    movl    %cr0, %eax
-    andl    $0x7FFFFFFE, %eax
-    movl    %eax, %cr0
+    pm_off
     ljmpw   *%cs:(far_h_real - stage1_start)
 h_real:
     lgdtl   %cs:(caller_gdtr - stage1_start)
@@ -271,15 +267,7 @@ h_real:
     jmp     3f
 2:  andb    $0xFE, 6(%bp)
 3:  popw    %bp
-    movl    %cs:(hook_regs + 0 - stage1_start), %eax
-    movl    %cs:(hook_regs + 4 - stage1_start), %ebx
-    movl    %cs:(hook_regs + 8 - stage1_start), %ecx
-    movl    %cs:(hook_regs + 12 - stage1_start), %edx
-    movl    %cs:(hook_regs + 16 - stage1_start), %esi
-    movl    %cs:(hook_regs + 20 - stage1_start), %edi
-    movl    %cs:(hook_regs + 24 - stage1_start), %ebp
-    movw    %cs:(hook_regs + 30 - stage1_start), %es
-    movw    %cs:(hook_regs + 28 - stage1_start), %ds
+    load_regs hook_regs
     iret
 
 # INT 15h: E820 answers (from the original handler) with our resident ranges taken out of

@@ -327,10 +327,11 @@ fn start_with_iso(
     let drive_mib = (size >> 20) + 128;
     polyboot(&["install", img.to_str().unwrap(), "--size", &format!("{drive_mib}M"), "--yes"]);
     polyboot(&["add", img.to_str().unwrap(), iso.to_str().unwrap()]);
+    // Generous: OVMF under TCG on a busy 2-core machine has taken over 200 s to its menu.
     let mut config = VmConfig::new(vm_name, firmware)
         .machine(machine)
         .disk(disk(Disk::new(&img)))
-        .timeout(Duration::from_secs(240));
+        .timeout(Duration::from_secs(420));
     for a in extra {
         config = config.arg(a);
     }
