@@ -355,9 +355,8 @@ impl UpdatePlan {
         actions
     }
 
-    /// The writes, in the order of the module comment. A file or the boot code that is
-    /// already current is not written, but its failpoints are still reached, so that each
-    /// names the same point of every update.
+    /// The writes, in the order of the module comment; what is already current is not
+    /// written.
     fn write(
         &self,
         fat: &mut BootFat<'_>,
@@ -371,27 +370,15 @@ impl UpdatePlan {
         fat.tidy()?;
         failpoints.hit("cleaned");
 
-        if self.efi_stale {
-            fat.replace(self.efi_dir, &EFI_FILE, &files.bootx64, failpoints)?;
-            writeln!(out, "  replaced {}", EFI_FILE.display)?;
-        } else {
-            failpoints.hit("efi-new-written");
-            failpoints.hit("efi-switched");
-            failpoints.hit("efi-old-removed");
-        }
+        let (efi, stamp) = (&files.bootx64, &self.new_stamp_json);
+        fat.replace_if_stale(self.efi_stale, self.efi_dir, &EFI_FILE, efi, failpoints, out)?;
         if self.boot_code.stale {
             self.boot_code.write(file)?;
             writeln!(out, "  rewrote the boot code")?;
         }
         failpoints.hit("boot-code-written");
-        if self.stamp_stale {
-            fat.replace(self.stamp_dir, &STAMP_FILE, &self.new_stamp_json, failpoints)?;
-            writeln!(out, "  replaced {}", STAMP_FILE.display)?;
-        } else {
-            failpoints.hit("stamp-new-written");
-            failpoints.hit("stamp-switched");
-            failpoints.hit("stamp-old-removed");
-        }
+        let stale = self.stamp_stale;
+        fat.replace_if_stale(stale, self.stamp_dir, &STAMP_FILE, stamp, failpoints, out)?;
         fat.tidy()
     }
 
@@ -749,6 +736,29 @@ impl<'f> BootFat<'f> {
             };
             self.remove(&listing, set, failpoints, None)?;
         }
+    }
+
+    /// [`BootFat::replace`] when `stale`. Otherwise nothing is written, but the failpoints of
+    /// the steps' boundaries are still reached, so that each names the same point of every
+    /// update.
+    fn replace_if_stale(
+        &mut self,
+        stale: bool,
+        dir: Dir,
+        m: &Managed,
+        data: &[u8],
+        failpoints: &Failpoints,
+        out: &mut impl Write,
+    ) -> Result<()> {
+        if stale {
+            self.replace(dir, m, data, failpoints)?;
+            writeln!(out, "  replaced {}", m.display)?;
+        } else {
+            for step in ["new-written", "switched", "old-removed"] {
+                failpoints.hit(&format!("{}-{step}", m.tag));
+            }
+        }
+        Ok(())
     }
 
     /// Steps 1–3 of the module comment for one file.
