@@ -1,39 +1,62 @@
-//! Registry hives (`regf::Hive::parse`) on arbitrary bytes. The input's first bytes say what
-//! it is (one reading per input, so that each execution stays cheap):
+//! Registry hives (`regf::Hive::parse`, `Hive::to_bytes`) on arbitrary bytes. The input's
+//! first bytes say what it is (one reading per input, so that each execution stays cheap):
 //!
-//! 1. `regf...`: a whole hive file, parsed as is and again with its base block checksum
-//!    repaired;
+//! 1. `regf...`: a whole hive file, parsed as is and, only when its base block checksum is
+//!    wrong, again with the checksum repaired (so that mutations get past it);
 //! 2. `hbin...`: the hive bins behind a valid base block we add (root at the first cell), so
 //!    that mutations of the bins are not lost to the base block checks;
 //! 3. anything else: a recipe (its first 1 KiB): a key tree (subkeys, values of every type up
 //!    to big data, more than one lh leaf under an ri index, classes, descriptors) that our
-//!    writer must write and our parser read back unchanged, then patched at input-chosen
-//!    offsets and parsed again.
+//!    writer must write and our parser read back unchanged (file name, timestamp, sequence
+//!    number too), then, when the recipe has patches, patched at input-chosen offsets and
+//!    checked like a hive file.
 //!
-//! Must never panic. Every hive that parses is walked (keys looked up by their path within a
-//! budget of name comparisons, values decoded, the BCD reader and the device decoder run over
-//! it) and, when it has at most 256 keys, written with the writer, and the rewrite must parse
-//! to the same tree (children
-//! compared in the writer's sorted order, keys without a descriptor given the writer's
-//! default). Seeds (seedgen `regf_seeds.rs`): BCD stores and trees written by polyboot, the
-//! same edited by hivex (`hivexsh`) when installed, their bins alone, and recipes.
+//! What is checked, on every input: no panic, no hang, memory bounded. On every hive that
+//! parses (1, 2, the patched recipes), `walk`:
+//! - every value decoded as DWORD / QWORD and by the BCD device decoder, and as text within
+//!   `TEXT_BUDGET` bytes of data per hive (text decoding is linear in the data and the same
+//!   code for every value: a few KiB of it per input find what megabytes would);
+//! - keys looked up by their path (`KeyNode::get`) must be found, and be that key: the first
+//!   `MAX_LOOKUPS` keys whose look-ups fit in `LOOKUP_BUDGET` name comparisons in all (a
+//!   look-up compares its name with every sibling on the way, so the keys under a key with
+//!   500 subkeys cost 500 each); the first 16 values of every key found by their names;
+//! - the BCD reader and `current_control_set` run over it;
+//! - on hives of at most `MAX_ROUND_TRIP_KEYS` keys, written again with the writer, and the
+//!   rewrite must parse to the same tree (subkeys paired by name, keys without a descriptor
+//!   given the writer's default, the root flagged no-delete), file name and timestamp, clean.
+//!   Larger parsed hives are not rewritten: the writer and parser on large trees are checked
+//!   on every recipe (3), up to about 1,000 keys (520 under one key), with no such limit.
+//!
+//! Why these limits: the target must run at ≥ 1,000 executions per second to explore (with
+//! libFuzzer's comparison tracing and overflow checks every comparison in the parser costs a
+//! callback), and a recipe of 520 subkeys was taking milliseconds in walks and look-ups that
+//! find nothing the first few keys and KiB do not. Trees are compared in place
+//! (`assert_same_tree`), without copies. Seeds (seedgen `regf_seeds.rs`): BCD stores and
+//! trees written by polyboot, the same edited by hivex (`hivexsh`) when installed, their bins
+//! alone, and recipes. `regf.options`: `-max_len` = the largest seed (a hive of 600 subkeys).
 #![no_main]
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
 use polyboot_core::bcd;
 use polyboot_core::regf::{
-    self, base_block_checksum, default_security_descriptor, Hive, HiveBuilder, KeyNode, Value,
-    BLOCK,
+    self, base_block_checksum, default_security_descriptor, Hive, KeyNode, Value, BLOCK,
 };
 
 /// Recipes longer than this are cut (their cost is in the tree, not in the bytes).
 const MAX_RECIPE: usize = 1024;
+/// Value data decoded as text (`as_string`, `as_multi_sz`) per hive walked.
+const TEXT_BUDGET: usize = 8 << 10;
+/// Keys looked up by their path per hive walked, and the name comparisons they may cost.
+const MAX_LOOKUPS: usize = 64;
+const LOOKUP_BUDGET: usize = 2048;
+/// Parsed hives up to this many keys are written again and re-parsed.
+const MAX_ROUND_TRIP_KEYS: usize = 256;
 
 fuzz_target!(|data: &[u8]| {
     if data.starts_with(b"regf") {
-        // 1. A whole file, as is and with its checksum repaired.
+        // 1. A whole file, as is, and with its checksum repaired when that was wrong.
         check(data);
         if data.len() >= BLOCK {
             let mut fixed = data.to_vec();
@@ -58,14 +81,20 @@ fuzz_target!(|data: &[u8]| {
     } else {
         // 3. A tree described by the input, written by us.
         let (tree, patches) = recipe(&data[..data.len().min(MAX_RECIPE)]);
-        let bytes = HiveBuilder::new(tree.clone())
-            .file_name("fuzz")
-            .timestamp(7)
-            .build()
-            .expect("the recipe builds valid trees");
+        // (Written through `Hive` rather than `HiveBuilder`, both `write_hive`: the tree is
+        // compared afterwards, and a builder would need a copy of it.)
+        let recipe = Hive {
+            root: tree,
+            file_name: "fuzz".into(),
+            timestamp: 7,
+            minor_version: 5,
+            sequence: 0,
+            dirty: false,
+        };
+        let bytes = recipe.to_bytes().expect("the recipe builds valid trees");
         let hive = Hive::parse(&bytes).expect("our own hive parses");
-        assert_eq!(canonical(&hive.root), canonical(&tree));
-        assert_eq!(hive.file_name, "fuzz");
+        assert_same_tree(&hive.root, &recipe.root);
+        assert_eq!((hive.file_name.as_str(), hive.timestamp, hive.sequence), ("fuzz", 7, 1));
         if patches.is_empty() {
             return;
         }
@@ -93,40 +122,45 @@ fn check(bytes: &[u8]) {
             return;
         }
     };
-    // The write + parse round trip costs a few times the parse: on hives of at most 256 keys
-    // (the recipes cover large trees through the writer).
-    if walk(&hive) > 256 {
+    // The write + parse round trip costs a few times the parse: on hives of at most
+    // MAX_ROUND_TRIP_KEYS keys (the recipes cover large trees through the writer).
+    if walk(&hive) > MAX_ROUND_TRIP_KEYS {
         return;
     }
     let out = hive.to_bytes().expect("a parsed hive can be written");
     let again = Hive::parse(&out).expect("our rewrite parses");
-    assert_eq!(canonical(&again.root), canonical(&hive.root));
+    assert_same_tree(&again.root, &hive.root);
     assert_eq!(again.file_name, hive.file_name);
     assert_eq!(again.timestamp, hive.timestamp);
     assert!(!again.dirty);
 }
 
-/// Look keys up by their paths (at most 64 keys and 8192 name comparisons in all: a look-up
-/// compares names with every sibling on the way), decode every value, and run the BCD reader
-/// and the device decoder over whatever is there. Returns the number of keys.
+/// Look keys up by their paths (at most MAX_LOOKUPS keys and LOOKUP_BUDGET name comparisons
+/// in all: a look-up compares names with every sibling on the way), decode every value, and
+/// run the BCD reader and the device decoder over whatever is there. Returns the number of
+/// keys.
 fn walk(hive: &Hive) -> usize {
-    // (path, key, name comparisons its look-up costs)
-    let mut stack: Vec<(String, &KeyNode, usize)> = vec![(String::new(), &hive.root, 0)];
+    // (path, key, name comparisons its look-up costs); the path only while a look-up of the
+    // key is still possible (both limits only shrink, and a subkey costs more than its key).
+    let mut stack: Vec<(Option<String>, &KeyNode, usize)> =
+        vec![(Some(String::new()), &hive.root, 0)];
     let mut looked_up = 0;
-    let mut budget = 8192usize;
+    let mut budget = LOOKUP_BUDGET;
     let mut keys = 0usize;
-    let mut text_budget = 128usize << 10;
+    let mut text_budget = TEXT_BUDGET;
     while let Some((path, key, cost)) = stack.pop() {
         keys += 1;
-        if looked_up < 64 && cost <= budget && !path.split('\\').any(str::is_empty) {
-            looked_up += 1;
-            budget -= cost;
-            let found = hive.root.get(&path).expect("every key is found by its path");
-            assert!(std::ptr::eq(found, key) || path.is_empty());
+        if let Some(path) = path.as_deref() {
+            if looked_up < MAX_LOOKUPS && cost <= budget && !path.split('\\').any(str::is_empty) {
+                looked_up += 1;
+                budget -= cost;
+                let found = hive.root.get(path).expect("every key is found by its path");
+                assert!(std::ptr::eq(found, key) || path.is_empty());
+            }
         }
         for v in &key.values {
             let _ = (v.as_dword(), v.as_qword());
-            // Text decoding is linear in the data: 128 KiB of it per hive.
+            // Text decoding is linear in the data: TEXT_BUDGET bytes of it per hive.
             if v.data.len() <= text_budget {
                 text_budget -= v.data.len();
                 let _ = (v.as_string(), v.as_multi_sz());
@@ -137,9 +171,15 @@ fn walk(hive: &Hive) -> usize {
         for v in key.values.iter().take(16) {
             assert!(key.value(&v.name).is_some());
         }
+        let sub_cost = cost.saturating_add(key.subkeys.len());
         for s in &key.subkeys {
-            let p = if path.is_empty() { s.name.clone() } else { format!("{path}\\{}", s.name) };
-            stack.push((p, s, cost.saturating_add(key.subkeys.len())));
+            let p = match path.as_deref() {
+                Some(_) if looked_up >= MAX_LOOKUPS || sub_cost > budget => None,
+                Some("") => Some(s.name.clone()),
+                Some(path) => Some(format!("{path}\\{}", s.name)),
+                None => None,
+            };
+            stack.push((p, s, sub_cost));
         }
     }
     let _ = hive.current_control_set();
@@ -151,6 +191,50 @@ fn walk(hive: &Hive) -> usize {
         }
     }
     keys
+}
+
+/// `canonical(a) == canonical(b)`, compared in place (no copy of the trees and their data);
+/// on a difference, the canonical trees are compared by `assert_eq!` for a readable report.
+fn assert_same_tree(a: &KeyNode, b: &KeyNode) {
+    if !same_tree(a, b) {
+        assert_eq!(canonical(a), canonical(b));
+        panic!("same_tree and canonical disagree");
+    }
+}
+
+/// Equal as [`canonical`] trees: every key's fields equal, the descriptor `None` counted as
+/// the default one and the root's no-delete flag set, subkeys paired by name. Siblings have
+/// distinct names (the parser and the recipes see to it), so pairing them in name order is
+/// pairing them in `canonical`'s order.
+fn same_tree(a: &KeyNode, b: &KeyNode) -> bool {
+    static DEFAULT: OnceLock<Vec<u8>> = OnceLock::new();
+    let default = DEFAULT.get_or_init(default_security_descriptor);
+    let mut stack = vec![(a, b, true)];
+    while let Some((a, b, root)) = stack.pop() {
+        let flags = |k: &KeyNode| if root { k.flags | 0x0008 } else { k.flags };
+        if a.name != b.name
+            || a.class != b.class
+            || a.timestamp != b.timestamp
+            || flags(a) != flags(b)
+            || a.values != b.values
+            || a.subkeys.len() != b.subkeys.len()
+            || a.security.as_deref().unwrap_or(&default[..])
+                != b.security.as_deref().unwrap_or(&default[..])
+        {
+            return false;
+        }
+        if a.subkeys.iter().zip(&b.subkeys).all(|(p, q)| p.name == q.name) {
+            // Already paired (a hive and its rewrite list subkeys in the same order).
+            stack.extend(a.subkeys.iter().zip(&b.subkeys).map(|(p, q)| (p, q, false)));
+            continue;
+        }
+        let mut x: Vec<&KeyNode> = a.subkeys.iter().collect();
+        let mut y: Vec<&KeyNode> = b.subkeys.iter().collect();
+        x.sort_by(|p, q| p.name.cmp(&q.name));
+        y.sort_by(|p, q| p.name.cmp(&q.name));
+        stack.extend(x.into_iter().zip(y).map(|(p, q)| (p, q, false)));
+    }
+    true
 }
 
 /// The tree as the writer stores it: subkeys sorted by upper-cased name, every key with a
@@ -171,6 +255,21 @@ fn canonical(k: &KeyNode) -> KeyNode {
     }
     k
 }
+
+/// `PATTERNS[a][i] = i ^ a`: value data, built when the target is compiled.
+static PATTERNS: [[u8; 256]; 256] = {
+    let mut t = [[0u8; 256]; 256];
+    let mut a = 0;
+    while a < 256 {
+        let mut i = 0;
+        while i < 256 {
+            t[a][i] = (i ^ a) as u8;
+            i += 1;
+        }
+        a += 1;
+    }
+    t
+};
 
 /// A tree from the input: one operation per byte (plus its operands), and byte patches to
 /// apply to the written file.
@@ -214,7 +313,9 @@ fn recipe(data: &[u8]) -> (KeyNode, Vec<(usize, u8)>) {
                 total_data += len;
                 let name = format!("{}{}", NAMES[hi % NAMES.len()], arg % 4);
                 let kind = KINDS[arg as usize % KINDS.len()];
-                let data = (0..len).map(|i| (i as u8) ^ arg).collect();
+                // Byte i is (i as u8) ^ arg, copied 256 bytes at a time.
+                let mut data = PATTERNS[arg as usize].repeat(len.div_ceil(256));
+                data.truncate(len);
                 node.set_value(Value::raw(&name, kind, data));
             }
             3 => node.class = Some(vec![arg; arg as usize % 20 + 1]),
@@ -222,12 +323,15 @@ fn recipe(data: &[u8]) -> (KeyNode, Vec<(usize, u8)>) {
             5 => {
                 // Many subkeys at once: more than one lh leaf (500 entries) under an ri
                 // index. Numbered across the whole tree, so they never clash and need no
-                // look-up. 520 in all: two leaves.
+                // look-up. 520 in all: two leaves. Zero-padded ("m007"), so that a run of
+                // them is in the writer's order already (the order of the other keys is
+                // the input's), as in the large hives Windows writes.
+                static MANY: OnceLock<Vec<KeyNode>> = OnceLock::new();
+                let all = MANY
+                    .get_or_init(|| (0..520).map(|i| KeyNode::new(&format!("m{i:03}"))).collect());
                 let n = (arg as usize * 4).min(520 - many);
-                for _ in 0..n {
-                    node.subkeys.push(KeyNode::new(&format!("m{many}")));
-                    many += 1;
-                }
+                node.subkeys.extend_from_slice(&all[many..many + n]);
+                many += n;
             }
             6 => {
                 let b = [arg, it.next().unwrap_or(0), it.next().unwrap_or(0)];

@@ -48,8 +48,8 @@ fn bit(set: &[u64], i: usize) -> bool {
 struct PendingKey {
     offset: u32,
     depth: usize,
-    /// Index path of the parent in the tree being built (empty for the root).
-    parent: Vec<usize>,
+    /// Index of the parent in the keys read so far (`None` for the root).
+    parent: Option<usize>,
 }
 
 impl<'a> Parser<'a> {
@@ -159,34 +159,30 @@ impl<'a> Parser<'a> {
 
     fn run(mut self) -> Result<Hive, RegfError> {
         let root_offset = self.root_offset;
-        let mut root: Option<KeyNode> = None;
-        let mut stack = vec![PendingKey { offset: root_offset, depth: 1, parent: Vec::new() }];
+        // Keys in the order read (depth first, subkeys in list order), each with its parent's
+        // index: a parent always comes before its subkeys.
+        let mut keys: Vec<(KeyNode, Option<usize>)> = Vec::new();
+        let mut stack = vec![PendingKey { offset: root_offset, depth: 1, parent: None }];
         while let Some(p) = stack.pop() {
             if p.depth > MAX_DEPTH {
                 return Err(RegfError::TooDeep);
             }
-            let (node, children) =
-                self.read_key(p.offset, p.parent.is_empty() && root.is_none())?;
-            // Place the node: children are pushed in reverse so they are built in list order.
-            let index_path = match root.as_mut() {
-                None => {
-                    root = Some(node);
-                    Vec::new()
-                }
-                Some(r) => {
-                    let parent = walk_mut(r, &p.parent);
-                    parent.subkeys.push(node);
-                    let mut path = p.parent.clone();
-                    path.push(parent.subkeys.len() - 1);
-                    path
-                }
-            };
+            let (node, children) = self.read_key(p.offset, keys.is_empty())?;
+            let index = keys.len();
+            keys.push((node, p.parent));
+            // Pushed in reverse, so they are read in list order.
             for &c in children.iter().rev() {
-                stack.push(PendingKey {
-                    offset: c,
-                    depth: p.depth + 1,
-                    parent: index_path.clone(),
-                });
+                stack.push(PendingKey { offset: c, depth: p.depth + 1, parent: Some(index) });
+            }
+        }
+        // Attach each key to its parent, last read first: a key's subkeys (read after it) are
+        // all attached before the key itself moves, and arrive in reverse list order.
+        let mut root = None;
+        while let Some((mut node, parent)) = keys.pop() {
+            node.subkeys.reverse();
+            match parent.and_then(|i| keys.get_mut(i)) {
+                Some((p, _)) => p.subkeys.push(node),
+                None => root = Some(node),
             }
         }
         let root = root.ok_or(RegfError::BadCell { what: "root key", offset: root_offset })?;
@@ -374,11 +370,4 @@ impl<'a> Parser<'a> {
         self.security.insert(at, sd.clone());
         Ok(sd)
     }
-}
-
-fn walk_mut<'k>(mut k: &'k mut KeyNode, path: &[usize]) -> &'k mut KeyNode {
-    for &i in path {
-        k = &mut k.subkeys[i];
-    }
-    k
 }

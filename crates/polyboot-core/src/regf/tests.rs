@@ -2,7 +2,7 @@
 //! hostile files (truncations, bad offsets, cycles, absurd counts, random mutations).
 
 use super::cells::{HBIN_HEADER, KEY_NO_DELETE, NK_FIXED};
-use super::names::{folded, utf16z};
+use super::names::{decode_name, encode_name, folded, folded_less, utf16_len, utf16z};
 use super::*;
 use crate::bytes;
 use alloc::format;
@@ -204,6 +204,100 @@ fn names_compare_like_windows() {
     ));
     root.subkeys.push(KeyNode::new("A"));
     assert!(matches!(HiveBuilder::new(root).build(), Err(RegfError::DuplicateKey { .. })));
+}
+
+/// The names' rules the long way (unit by unit), against which the short ways for ASCII
+/// names are checked.
+fn folded_slowly(name: &str) -> Vec<u16> {
+    name.encode_utf16()
+        .map(|u| match char::from_u32(u32::from(u)) {
+            Some(c) => {
+                let mut up = c.to_uppercase();
+                match (up.next(), up.next()) {
+                    (Some(x), None) if (x as u32) <= 0xFFFF => x as u16,
+                    _ => u,
+                }
+            }
+            None => u,
+        })
+        .collect()
+}
+
+#[test]
+fn name_rules_short_ways_agree_with_the_long_way() {
+    // ASCII, Latin-1, beyond, prefixes of one another, and non-ASCII characters that
+    // upper-case to ASCII ones ('ı' to 'I', 'ſ' to 'S') or not ('K' Kelvin sign).
+    let names = [
+        "",
+        "a",
+        "A",
+        "ab",
+        "aB",
+        "abc",
+        "Abd",
+        "b",
+        "I",
+        "i",
+        "\u{131}",
+        "S",
+        "s",
+        "\u{17F}",
+        "K",
+        "k",
+        "\u{212A}",
+        "ü",
+        "Ü",
+        "Key1",
+        "KEY1",
+        "Key10",
+        "Key2",
+        "key\u{131}",
+        "keyI",
+        "m007",
+        "M008",
+        "日本",
+        "日本x",
+        "x日本",
+        "[",
+        "_",
+        "`",
+        "{",
+        "~",
+        "\u{7F}",
+    ];
+    for a in names {
+        assert_eq!(folded(a), folded_slowly(a), "folded({a:?})");
+        assert_eq!(utf16_len(a), a.encode_utf16().count(), "utf16_len({a:?})");
+        let hash = folded_slowly(a)
+            .iter()
+            .fold(0u32, |h, &u| h.wrapping_mul(37).wrapping_add(u32::from(u)));
+        assert_eq!(lh_hash(a), hash, "lh_hash({a:?})");
+        let (raw, compressed) = encode_name(a);
+        assert_eq!(compressed, a.chars().all(|c| (c as u32) <= 0xFF), "encode_name({a:?})");
+        assert_eq!(decode_name(&raw, compressed), a, "decode_name(encode_name({a:?}))");
+        for b in names {
+            let (fa, fb) = (folded_slowly(a), folded_slowly(b));
+            assert_eq!(names_equal(a, b), fa == fb, "names_equal({a:?}, {b:?})");
+            assert_eq!(folded_less(a, b), fa < fb, "folded_less({a:?}, {b:?})");
+        }
+    }
+    assert!(names_equal("\u{131}", "I") && !names_equal("\u{212A}", "k"));
+    // Compressed names are Latin-1, ASCII or not.
+    assert_eq!(decode_name(b"ab\xFC", true), "abü");
+    assert_eq!(decode_name(b"abc", true), "abc");
+}
+
+#[test]
+fn duplicate_subkeys_in_list_order_are_refused() {
+    // "A" and "B" as written (sorted), then "B" renamed "a": the list is still in order
+    // (the short way of the duplicate check), and "A" / "a" are one name.
+    let mut root = KeyNode::new("r");
+    root.create_path("A", 0).unwrap();
+    root.create_path("B", 0).unwrap();
+    let mut b = HiveBuilder::new(root).build().unwrap();
+    let at = BLOCK + find_nk(&b, "B") + 4 + NK_FIXED;
+    b[at] = b'a';
+    assert_eq!(Hive::parse(&b), Err(RegfError::DuplicateKey { name: "a".into() }));
 }
 
 #[test]

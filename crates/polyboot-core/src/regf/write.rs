@@ -12,7 +12,10 @@ use super::cells::{
     base_block_checksum, HBIN_HEADER, KEY_COMPUTED_FLAGS, KEY_COMP_NAME, KEY_HIVE_ENTRY,
     KEY_NO_DELETE, NK_FIXED, NONE, SK_FIXED, VALUE_COMP_NAME, VK_FIXED,
 };
-use super::names::{check_key_name, check_subkey_names, check_value_name, encode_name, folded};
+use super::names::{
+    check_key_name, check_subkey_names, check_value_name, encode_name, folded, in_folded_order,
+    utf16_len,
+};
 use super::{
     lh_hash, KeyNode, RegfError, Value, BIG_DATA_SEGMENT, BLOCK, MAX_DEPTH, MAX_LEAF_ENTRIES,
 };
@@ -117,9 +120,10 @@ pub(super) fn write_hive(
     w.new_bin(0);
     // Root first (offset 0x20, where Windows puts it), then the descriptors it and the
     // other keys share, then everything else.
-    let root_at = w.alloc(NK_FIXED + encode_name(&root.name).0.len());
+    let root_name = encode_name(&root.name);
+    let root_at = w.alloc(NK_FIXED + root_name.0.len());
     w.alloc_security(root);
-    w.write_key(root, root_at, NONE, true)?;
+    w.write_key(root, &root_name, root_at, NONE, true)?;
     w.close_bin();
     w.link_security();
 
@@ -293,13 +297,12 @@ impl Writer {
     fn write_key(
         &mut self,
         k: &KeyNode,
+        name: &(Vec<u8>, bool),
         at: u32,
         parent: u32,
         is_root: bool,
     ) -> Result<(), RegfError> {
-        let nk = self.nk_cell(k, parent, is_root);
-        let s = at as usize + 4;
-        self.bins[s..s + nk.len()].copy_from_slice(&nk);
+        self.nk_cell(k, name, at, parent, is_root);
 
         if let Some(class) = k.class.as_ref().filter(|c| !c.is_empty()) {
             let c = self.put(class);
@@ -320,11 +323,19 @@ impl Writer {
         Ok(())
     }
 
-    /// The nk cell of `k`: flags, counts, parent, security cell, the largest names and data
-    /// below it, and its name. The class, value list and subkey list offsets are left
-    /// [`NONE`] for [`Writer::write_key`] to fill.
-    fn nk_cell(&self, k: &KeyNode, parent: u32, is_root: bool) -> Vec<u8> {
-        let (name, compressed) = encode_name(&k.name);
+    /// Fill the nk cell at `at` (allocated for `name`, `k`'s name as [`encode_name`] stores
+    /// it): flags, counts, parent, security cell, the largest names and data below it, and
+    /// its name. The class, value list and subkey list offsets are left [`NONE`] for
+    /// [`Writer::write_key`] to fill.
+    fn nk_cell(
+        &mut self,
+        k: &KeyNode,
+        name: &(Vec<u8>, bool),
+        at: u32,
+        parent: u32,
+        is_root: bool,
+    ) {
+        let (name, compressed) = (&name.0, name.1);
         let mut flags = k.flags & !KEY_COMPUTED_FLAGS;
         if compressed {
             flags |= KEY_COMP_NAME;
@@ -332,7 +343,17 @@ impl Writer {
         if is_root {
             flags |= KEY_HIVE_ENTRY | KEY_NO_DELETE;
         }
-        let mut nk = vec![0u8; NK_FIXED];
+        // Largest subkey name / class, value name / data: what Windows sizes buffers from.
+        let max_sub_name = k.subkeys.iter().map(|s| utf16_len(&s.name) * 2).max().unwrap_or(0);
+        let max_sub_class =
+            k.subkeys.iter().map(|s| s.class.as_ref().map_or(0, Vec::len)).max().unwrap_or(0);
+        let max_val_name = k.values.iter().map(|v| utf16_len(&v.name) * 2).max().unwrap_or(0);
+        let max_val_data = k.values.iter().map(|v| v.data.len()).max().unwrap_or(0);
+        let class_len = k.class.as_ref().map_or(0, Vec::len);
+        let sk = self.sk_of(k);
+        let s = at as usize + 4;
+        let nk = &mut self.bins[s..s + NK_FIXED + name.len()];
+        nk.fill(0);
         nk[..2].copy_from_slice(b"nk");
         nk[2..4].copy_from_slice(&flags.to_le_bytes());
         nk[4..0x0C].copy_from_slice(&k.timestamp.to_le_bytes());
@@ -342,41 +363,39 @@ impl Writer {
         nk[0x20..0x24].copy_from_slice(&NONE.to_le_bytes());
         nk[0x24..0x28].copy_from_slice(&(k.values.len() as u32).to_le_bytes());
         nk[0x28..0x2C].copy_from_slice(&NONE.to_le_bytes());
-        nk[0x2C..0x30].copy_from_slice(&self.sk_of(k).to_le_bytes());
+        nk[0x2C..0x30].copy_from_slice(&sk.to_le_bytes());
         nk[0x30..0x34].copy_from_slice(&NONE.to_le_bytes());
-        // Largest subkey name / class, value name / data: what Windows sizes buffers from.
-        let max_sub_name =
-            k.subkeys.iter().map(|s| s.name.encode_utf16().count() * 2).max().unwrap_or(0);
-        let max_sub_class =
-            k.subkeys.iter().map(|s| s.class.as_ref().map_or(0, Vec::len)).max().unwrap_or(0);
-        let max_val_name =
-            k.values.iter().map(|v| v.name.encode_utf16().count() * 2).max().unwrap_or(0);
-        let max_val_data = k.values.iter().map(|v| v.data.len()).max().unwrap_or(0);
         nk[0x34..0x38].copy_from_slice(&(max_sub_name as u32).to_le_bytes());
         nk[0x38..0x3C].copy_from_slice(&(max_sub_class as u32).to_le_bytes());
         nk[0x3C..0x40].copy_from_slice(&(max_val_name as u32).to_le_bytes());
         nk[0x40..0x44].copy_from_slice(&(max_val_data as u32).to_le_bytes());
         nk[0x48..0x4A].copy_from_slice(&(name.len() as u16).to_le_bytes());
-        let class_len = k.class.as_ref().map_or(0, Vec::len);
         nk[0x4A..0x4C].copy_from_slice(&(class_len as u16).to_le_bytes());
-        nk.extend_from_slice(&name);
-        nk
+        nk[NK_FIXED..].copy_from_slice(name);
     }
 
     /// Write the subkeys of the key at `at` (sorted as Windows looks them up) and their
     /// `lh` leaves, under an `ri` index when there are several; returns the list's offset.
     fn write_subkeys(&mut self, k: &KeyNode, at: u32) -> Result<u32, RegfError> {
         // Windows binary-searches the lists: sort by upper-cased name.
-        let mut order: Vec<(Vec<u16>, &KeyNode)> =
-            k.subkeys.iter().map(|s| (folded(&s.name), s)).collect();
-        order.sort_by(|a, b| a.0.cmp(&b.0));
+        let order: Vec<&KeyNode> = if in_folded_order(&k.subkeys) {
+            k.subkeys.iter().collect()
+        } else {
+            let mut order: Vec<(Vec<u16>, &KeyNode)> =
+                k.subkeys.iter().map(|s| (folded(&s.name), s)).collect();
+            order.sort_by(|a, b| a.0.cmp(&b.0));
+            order.into_iter().map(|(_, s)| s).collect()
+        };
         let mut entries = Vec::with_capacity(order.len());
-        for (_, s) in &order {
-            let child_at = self.alloc(NK_FIXED + encode_name(&s.name).0.len());
+        let mut names = Vec::with_capacity(order.len());
+        for s in &order {
+            let name = encode_name(&s.name);
+            let child_at = self.alloc(NK_FIXED + name.0.len());
             entries.push((child_at, lh_hash(&s.name)));
+            names.push(name);
         }
-        for ((_, s), (child_at, _)) in order.iter().zip(&entries) {
-            self.write_key(s, *child_at, at, false)?;
+        for ((s, (child_at, _)), name) in order.iter().zip(&entries).zip(&names) {
+            self.write_key(s, name, *child_at, at, false)?;
         }
         let leaves: Vec<u32> = entries
             .chunks(MAX_LEAF_ENTRIES)
