@@ -23,6 +23,7 @@ mod disk;
 mod efifs;
 mod image;
 mod linux;
+mod sbat;
 mod ui;
 mod vblock;
 
