@@ -11,6 +11,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod authenticode;
 pub mod bcd;
 pub mod block;
 #[cfg(test)]
@@ -45,6 +46,7 @@ pub mod ntfs;
 pub mod path;
 pub mod regf;
 pub mod session;
+pub mod sha256;
 pub mod udf;
 pub mod vhd;
 pub mod vhdx;
