@@ -343,3 +343,32 @@ pub fn isolinux_hybrid_iso(dir: &Path, marker: &str) -> Result<std::path::PathBu
     )?;
     Ok(iso)
 }
+
+/// OVMF's snakeoil signing key (the key `OVMF_VARS_4M.snakeoil.fd` trusts, Debian package
+/// ovmf) with its passphrase removed, in `dir`: `(key, certificate)`, both PEM.
+pub fn snakeoil_key(dir: &Path) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
+    let key = dir.join("snakeoil.key");
+    run_tool(
+        Command::new("openssl")
+            .args(["pkey", "-in", "/usr/share/ovmf/PkKek-1-snakeoil.key", "-passin"])
+            .arg("pass:snakeoil")
+            .arg("-out")
+            .arg(&key),
+    )?;
+    Ok((key, std::path::PathBuf::from("/usr/share/ovmf/PkKek-1-snakeoil.pem")))
+}
+
+/// `unsigned` (a PE image) signed with `sbsign` (Debian package sbsigntool) into `out`.
+pub fn sbsign(key: &Path, cert: &Path, unsigned: &Path, out: &Path) -> Result<()> {
+    run_tool(
+        Command::new(crate::find_tool("sbsign"))
+            .arg("--key")
+            .arg(key)
+            .arg("--cert")
+            .arg(cert)
+            .arg("--output")
+            .arg(out)
+            .arg(unsigned),
+    )?;
+    Ok(())
+}

@@ -106,6 +106,8 @@ fn tool_package_hint(program: &str) -> &'static str {
         "genisoimage" | "isoinfo" => "Debian package genisoimage",
         "mkudffs" | "udfinfo" => "Debian package udftools",
         "tesseract" => "Debian package tesseract-ocr",
+        "sbsign" | "sbverify" => "Debian package sbsigntool",
+        "osslsigncode" => "Debian package osslsigncode",
         "qemu-img" | "qemu-nbd" => "Debian package qemu-utils",
         p if p.starts_with("qemu") => "Debian package qemu-system-x86",
         _ => "run `cargo xtask deps`",

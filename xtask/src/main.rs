@@ -87,6 +87,13 @@ const PACKAGES: &[(&str, &str)] = &[
     ("rust-web-clippy", "/usr/bin/clippy-driver"),
     // The man pages `polyboot manpages` writes are rendered by man in the CLI tests.
     ("man-db", "/usr/bin/man"),
+    // The Authenticode reader (issue 15): signed PE files to read (Debian's Microsoft-signed
+    // shim, its MokManager and fallback signed by Debian, the unsigned shim), osslsigncode as
+    // the oracle test's second independent reader (tests/tests/authenticode_oracle.rs).
+    ("shim-signed", "/usr/lib/shim/shimx64.efi.signed"),
+    ("shim-helpers-amd64-signed", "/usr/lib/shim/mmx64.efi.signed"),
+    ("shim-unsigned", "/usr/lib/shim/shimx64.efi"),
+    ("osslsigncode", "/usr/bin/osslsigncode"),
 ];
 
 pub const UEFI_TARGET: &str = "x86_64-unknown-uefi";
