@@ -337,49 +337,8 @@ fn request(emu: &mut Emulator, regs: &mut Regs) -> Result<Option<u8>, u8> {
         0x00 | 0x0D | 0x10 | 0x11 | 0x44 | 0x47 | 0x45 | 0x46 | 0x49 => Ok(None),
         0x01 => Ok(Some(emu.last_status)),
         0x03 | 0x43 | 0x05 => Err(0x03),
-        0x02 => {
-            let count = regs.eax as u8;
-            let (offset, len) = emu
-                .drive
-                .range_chs(regs.ecx as u16, (regs.edx >> 8) as u8, count)
-                .map_err(|s| s as u8)?;
-            let dest =
-                crate::resident::low(usize::from(regs.es) * 16 + (regs.ebx & 0xFFFF) as usize);
-            // SAFETY: the caller's ES:BX buffer of `count` sectors, identity-mapped.
-            let buf = unsafe { core::slice::from_raw_parts_mut(dest as *mut u8, len) };
-            emu.medium.read(&mut emu.disk, offset, buf).map_err(|e| {
-                println!("polyboot-bios: emulated CHS read of {count} sectors: {e}");
-                0x20
-            })?;
-            regs.eax = (regs.eax & !0xFF) | u32::from(count);
-            Ok(None)
-        }
-        0x08 if emu.drive.kind != DriveKind::Cdrom => {
-            let g = emu.drive.geometry.ok_or(0x01u8)?;
-            let max_c = g.cylinders - 1;
-            regs.ecx = (regs.ecx & !0xFFFF)
-                | ((max_c & 0xFF) << 8)
-                | ((max_c >> 2) & 0xC0)
-                | (g.sectors_per_track & 0x3F);
-            let drives =
-                if emu.drive.kind == DriveKind::Floppy { u32::from(floppy_count()) } else { 1 };
-            regs.edx = (regs.edx & !0xFFFF) | ((g.heads - 1) << 8) | drives;
-            if emu.drive.kind == DriveKind::Floppy {
-                // BL = drive type; ES:DI = the diskette parameter table the BIOS points INT 1Eh at.
-                let kind = match g.sectors_per_track {
-                    15 => 2,
-                    36 => 5,
-                    _ => 4,
-                };
-                regs.ebx = (regs.ebx & !0xFF) | kind;
-                // SAFETY: the IVT, identity-mapped.
-                let table = unsafe { read_volatile((0x1E * 4) as *const u32) };
-                regs.es = (table >> 16) as u16;
-                regs.edi = (regs.edi & !0xFFFF) | (table & 0xFFFF);
-            }
-            regs.eax &= !0xFF;
-            Ok(None)
-        }
+        0x02 => chs_read(emu, regs),
+        0x08 if emu.drive.kind != DriveKind::Cdrom => drive_parameters(emu, regs),
         0x15 => {
             // Drive type: 1 = floppy without change line, 3 = hard disk (CX:DX = sectors).
             let kind = match emu.drive.kind {
@@ -401,85 +360,137 @@ fn request(emu: &mut Emulator, regs: &mut Regs) -> Result<Option<u8>, u8> {
             regs.ecx = (regs.ecx & !0xFFFF) | 0x0001; // packet access (AH=42h..44h, 47h, 48h)
             Ok(Some(0x30))
         }
-        0x42 => {
-            let dap = ds_si(regs) as *mut u8;
-            // SAFETY: the caller's packet, identity-mapped real-mode memory.
-            let (count, dest, lba) = unsafe {
-                let mut raw = [0u8; 24];
-                core::ptr::copy_nonoverlapping(dap, raw.as_mut_ptr(), 16);
-                if raw[0] >= 0x18 {
-                    core::ptr::copy_nonoverlapping(dap.add(16), raw.as_mut_ptr().add(16), 8);
-                }
-                let count = u16::from_le_bytes([raw[2], raw[3]]);
-                let off = u16::from_le_bytes([raw[4], raw[5]]);
-                let seg = u16::from_le_bytes([raw[6], raw[7]]);
-                let dest = if off == 0xFFFF && seg == 0xFFFF && raw[0] >= 0x18 {
-                    u64::from_le_bytes(raw[16..24].try_into().unwrap()) as usize
-                } else {
-                    usize::from(seg) * 16 + usize::from(off)
-                };
-                let dest = crate::resident::low(dest);
-                (count, dest, u64::from_le_bytes(raw[8..16].try_into().unwrap()))
-            };
-            let fail = |dap: *mut u8, s: u8| {
-                // SAFETY: as above: no sectors transferred.
-                unsafe { dap.add(2).cast::<u16>().write_unaligned(0) };
-                Err(s)
-            };
-            let (offset, len) = match emu.drive.range(lba, u32::from(count)) {
-                Ok(r) => r,
-                Err(s) => return fail(dap, s as u8),
-            };
-            // SAFETY: the caller's buffer of `count` sectors, identity-mapped.
-            let buf = unsafe { core::slice::from_raw_parts_mut(dest as *mut u8, len) };
-            match emu.medium.read(&mut emu.disk, offset, buf) {
-                Ok(()) => Ok(None),
-                Err(e) => {
-                    println!("polyboot-bios: emulated read of {count} sectors at {lba}: {e}");
-                    fail(dap, 0x20)
-                }
-            }
-        }
-        0x48 => {
-            let p = ds_si(regs) as *mut u8;
-            // SAFETY: the caller's result buffer (at least 0x1A bytes, as it says at offset 0).
-            unsafe {
-                let size = p.cast::<u16>().read_unaligned();
-                if size < 0x1A {
-                    return Err(0x01);
-                }
-                let mut out = [0u8; 0x1E];
-                out[0..2]
-                    .copy_from_slice(&(if size >= 0x1E { 0x1Eu16 } else { 0x1A }).to_le_bytes());
-                out[2..4].copy_from_slice(&0x0074u16.to_le_bytes()); // removable, change line, lockable
-                out[16..24].copy_from_slice(&emu.drive.sectors.to_le_bytes());
-                out[24..26].copy_from_slice(&(emu.drive.sector_size as u16).to_le_bytes());
-                out[26..30].copy_from_slice(&0xFFFF_FFFFu32.to_le_bytes()); // no DPTE
-                core::ptr::copy_nonoverlapping(out.as_ptr(), p, usize::from(size.min(0x1E)));
-            }
-            Ok(None)
-        }
-        0x4B => {
-            // El Torito "get status" (AL=1) and "terminate" (AL=0): the specification packet.
-            let p = ds_si(regs) as *mut u8;
-            let Some(e) = &emu.entry else { return Err(0x01) };
-            let mut out = [0u8; 0x13];
-            out[0] = 0x13;
-            out[1] = match e.media {
-                Emulation::Floppy12 => 1,
-                Emulation::Floppy144 => 2,
-                Emulation::Floppy288 => 3,
-                Emulation::HardDisk => 4,
-                _ => 0,
-            };
-            out[2] = emu.map.emulated;
-            out[4..8].copy_from_slice(&e.load_rba.to_le_bytes());
-            out[12..14].copy_from_slice(&e.load_segment.to_le_bytes());
-            out[14..16].copy_from_slice(&e.sector_count.to_le_bytes());
-            // SAFETY: the caller's 0x13-byte packet.
-            unsafe { core::ptr::copy_nonoverlapping(out.as_ptr(), p, out.len()) };
-            Ok(None)
-        }
+        0x42 => extended_read(emu, regs),
+        0x48 => edd_parameters(emu, regs),
+        0x4B => emulation_status(emu, regs),
         _ => Err(0x01),
     }
+}
+
+/// AH=02h: read sectors by CHS into ES:BX.
+fn chs_read(emu: &mut Emulator, regs: &mut Regs) -> Result<Option<u8>, u8> {
+    let count = regs.eax as u8;
+    let (offset, len) =
+        emu.drive.range_chs(regs.ecx as u16, (regs.edx >> 8) as u8, count).map_err(|s| s as u8)?;
+    let dest = crate::resident::low(usize::from(regs.es) * 16 + (regs.ebx & 0xFFFF) as usize);
+    // SAFETY: the caller's ES:BX buffer of `count` sectors, identity-mapped.
+    let buf = unsafe { core::slice::from_raw_parts_mut(dest as *mut u8, len) };
+    emu.medium.read(&mut emu.disk, offset, buf).map_err(|e| {
+        println!("polyboot-bios: emulated CHS read of {count} sectors: {e}");
+        0x20
+    })?;
+    regs.eax = (regs.eax & !0xFF) | u32::from(count);
+    Ok(None)
+}
+
+/// AH=08h: the geometry (and, for a floppy, its type and parameter table); not for a CD.
+fn drive_parameters(emu: &mut Emulator, regs: &mut Regs) -> Result<Option<u8>, u8> {
+    let g = emu.drive.geometry.ok_or(0x01u8)?;
+    let max_c = g.cylinders - 1;
+    regs.ecx = (regs.ecx & !0xFFFF)
+        | ((max_c & 0xFF) << 8)
+        | ((max_c >> 2) & 0xC0)
+        | (g.sectors_per_track & 0x3F);
+    let drives = if emu.drive.kind == DriveKind::Floppy { u32::from(floppy_count()) } else { 1 };
+    regs.edx = (regs.edx & !0xFFFF) | ((g.heads - 1) << 8) | drives;
+    if emu.drive.kind == DriveKind::Floppy {
+        // BL = drive type; ES:DI = the diskette parameter table the BIOS points INT 1Eh at.
+        let kind = match g.sectors_per_track {
+            15 => 2,
+            36 => 5,
+            _ => 4,
+        };
+        regs.ebx = (regs.ebx & !0xFF) | kind;
+        // SAFETY: the IVT, identity-mapped.
+        let table = unsafe { read_volatile((0x1E * 4) as *const u32) };
+        regs.es = (table >> 16) as u16;
+        regs.edi = (regs.edi & !0xFFFF) | (table & 0xFFFF);
+    }
+    regs.eax &= !0xFF;
+    Ok(None)
+}
+
+/// AH=42h: read through the disk address packet at DS:SI (ES:BX-style buffer, or the
+/// 64-bit flat address of a 24-byte packet).
+fn extended_read(emu: &mut Emulator, regs: &mut Regs) -> Result<Option<u8>, u8> {
+    let dap = ds_si(regs) as *mut u8;
+    // SAFETY: the caller's packet, identity-mapped real-mode memory.
+    let (count, dest, lba) = unsafe {
+        let mut raw = [0u8; 24];
+        core::ptr::copy_nonoverlapping(dap, raw.as_mut_ptr(), 16);
+        if raw[0] >= 0x18 {
+            core::ptr::copy_nonoverlapping(dap.add(16), raw.as_mut_ptr().add(16), 8);
+        }
+        let count = u16::from_le_bytes([raw[2], raw[3]]);
+        let off = u16::from_le_bytes([raw[4], raw[5]]);
+        let seg = u16::from_le_bytes([raw[6], raw[7]]);
+        let dest = if off == 0xFFFF && seg == 0xFFFF && raw[0] >= 0x18 {
+            u64::from_le_bytes(raw[16..24].try_into().unwrap()) as usize
+        } else {
+            usize::from(seg) * 16 + usize::from(off)
+        };
+        let dest = crate::resident::low(dest);
+        (count, dest, u64::from_le_bytes(raw[8..16].try_into().unwrap()))
+    };
+    let fail = |dap: *mut u8, s: u8| {
+        // SAFETY: as above: no sectors transferred.
+        unsafe { dap.add(2).cast::<u16>().write_unaligned(0) };
+        Err(s)
+    };
+    let (offset, len) = match emu.drive.range(lba, u32::from(count)) {
+        Ok(r) => r,
+        Err(s) => return fail(dap, s as u8),
+    };
+    // SAFETY: the caller's buffer of `count` sectors, identity-mapped.
+    let buf = unsafe { core::slice::from_raw_parts_mut(dest as *mut u8, len) };
+    match emu.medium.read(&mut emu.disk, offset, buf) {
+        Ok(()) => Ok(None),
+        Err(e) => {
+            println!("polyboot-bios: emulated read of {count} sectors at {lba}: {e}");
+            fail(dap, 0x20)
+        }
+    }
+}
+
+/// AH=48h: the EDD drive parameters at DS:SI.
+fn edd_parameters(emu: &mut Emulator, regs: &mut Regs) -> Result<Option<u8>, u8> {
+    let p = ds_si(regs) as *mut u8;
+    // SAFETY: the caller's result buffer (at least 0x1A bytes, as it says at offset 0).
+    unsafe {
+        let size = p.cast::<u16>().read_unaligned();
+        if size < 0x1A {
+            return Err(0x01);
+        }
+        let mut out = [0u8; 0x1E];
+        out[0..2].copy_from_slice(&(if size >= 0x1E { 0x1Eu16 } else { 0x1A }).to_le_bytes());
+        out[2..4].copy_from_slice(&0x0074u16.to_le_bytes()); // removable, change line, lockable
+        out[16..24].copy_from_slice(&emu.drive.sectors.to_le_bytes());
+        out[24..26].copy_from_slice(&(emu.drive.sector_size as u16).to_le_bytes());
+        out[26..30].copy_from_slice(&0xFFFF_FFFFu32.to_le_bytes()); // no DPTE
+        core::ptr::copy_nonoverlapping(out.as_ptr(), p, usize::from(size.min(0x1E)));
+    }
+    Ok(None)
+}
+
+/// AX=4B00h/4B01h: El Torito terminate / get status: the specification packet at DS:SI.
+fn emulation_status(emu: &mut Emulator, regs: &mut Regs) -> Result<Option<u8>, u8> {
+    // El Torito "get status" (AL=1) and "terminate" (AL=0): the specification packet.
+    let p = ds_si(regs) as *mut u8;
+    let Some(e) = &emu.entry else { return Err(0x01) };
+    let mut out = [0u8; 0x13];
+    out[0] = 0x13;
+    out[1] = match e.media {
+        Emulation::Floppy12 => 1,
+        Emulation::Floppy144 => 2,
+        Emulation::Floppy288 => 3,
+        Emulation::HardDisk => 4,
+        _ => 0,
+    };
+    out[2] = emu.map.emulated;
+    out[4..8].copy_from_slice(&e.load_rba.to_le_bytes());
+    out[12..14].copy_from_slice(&e.load_segment.to_le_bytes());
+    out[14..16].copy_from_slice(&e.sector_count.to_le_bytes());
+    // SAFETY: the caller's 0x13-byte packet.
+    unsafe { core::ptr::copy_nonoverlapping(out.as_ptr(), p, out.len()) };
+    Ok(None)
 }
