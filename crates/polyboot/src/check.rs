@@ -21,6 +21,9 @@ use polyboot_core::wim;
 use serde::Serialize;
 use std::path::Path;
 
+mod secure_boot;
+pub use secure_boot::{SecureBootCheck, Signer as SecureBootSigner};
+
 #[derive(Debug, Serialize)]
 pub struct ImageCheck {
     pub path: String,
@@ -45,6 +48,10 @@ pub struct ImageCheck {
     pub warnings: Vec<String>,
     /// A Windows Setup or Windows PE medium, when the ISO is one.
     pub windows: Option<WindowsMedia>,
+    /// The Secure Boot outlook of the EFI loader the image starts from (the EFI application,
+    /// an ISO's El Torito EFI image's or a disk image's ESP's `/EFI/BOOT/BOOTX64.EFI`), when
+    /// it has one: signed or not, by whom, and whether it boots with Secure Boot on.
+    pub secure_boot: Option<SecureBootCheck>,
 }
 
 /// What polyboot does with an image under one firmware ([`boot_plan::plan`]).
@@ -160,7 +167,9 @@ pub fn check_image<R: ReadAt>(path: &str, kind: ImageKind, file: &mut R) -> Imag
         verdict: String::new(),
         warnings: Vec::new(),
         windows: None,
+        secure_boot: None,
     };
+    check.secure_boot = secure_boot::outlook(kind, file);
     let mut family = InitFamily::NoneNeeded;
     let boots_somewhere =
         check.uefi_verdict.boots == Some(true) || check.bios_verdict.boots == Some(true);

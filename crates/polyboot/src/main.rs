@@ -149,6 +149,16 @@ fn print_image_check(r: &ImageCheck) {
     }
     println!("  UEFI: {}", r.uefi_verdict.line());
     println!("  BIOS: {}", r.bios_verdict.line());
+    if let Some(sb) = &r.secure_boot {
+        println!("  Secure Boot: {}", sb.line());
+        for s in &sb.signers {
+            let nested = if s.nested { "nested signature: " } else { "" };
+            match &s.subject {
+                Some(subject) => println!("    {nested}signed by {subject} (issuer {})", s.issuer),
+                None => println!("    {nested}signed by a certificate of {}", s.issuer),
+            }
+        }
+    }
     println!("  {}: {}", if r.expected_to_work { "OK" } else { "PROBLEM" }, r.verdict);
 }
 

@@ -644,3 +644,86 @@ fn disk_images_get_a_bios_verdict_from_their_mbr() {
     assert_eq!(r["bios_verdict"]["boots"], false, "{r}");
     assert_eq!(r["verdict"], "expected to boot in UEFI only", "{r}");
 }
+
+/// `check`'s Secure Boot outlook (issue 15): the EFI loader each image starts from, signed or
+/// not, by whom, and the verdict, from the file alone.
+#[test]
+fn secure_boot_outlook_of_unsigned_signed_and_shim_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let sb = |path: &Path| check_json(&[path.to_str().unwrap()])[0]["secure_boot"].clone();
+
+    // iPXE's ISO: its El Torito EFI image's BOOTX64.EFI is unsigned.
+    let r = sb(Path::new(artifacts::IPXE_ISO));
+    assert_eq!(r["file"], "/EFI/BOOT/BOOTX64.EFI in the El Torito EFI image", "{r}");
+    assert_eq!(r["signed"], false, "{r}");
+    assert_eq!(r["digest"], "unsigned", "{r}");
+    assert_eq!(r["verdict"], "needs_enrollment", "{r}");
+    assert_eq!(r["signers"].as_array().unwrap().len(), 0, "{r}");
+
+    // iPXE signed with sbsign by OVMF's snakeoil key: signed, intact, not a key PCs trust.
+    let (key, cert) = fixtures::snakeoil_key(dir.path()).unwrap();
+    let signed = dir.path().join("ipxe-signed.efi");
+    fixtures::sbsign(&key, &cert, Path::new(artifacts::IPXE_EFI), &signed).unwrap();
+    let r = sb(&signed);
+    assert_eq!(r["file"], "the EFI application", "{r}");
+    assert_eq!(r["signed"], true, "{r}");
+    assert_eq!(r["digest"], "matches", "{r}");
+    assert_eq!(r["verdict"], "needs_enrollment", "{r}");
+    let snakeoil = "O=SnakeOil, L=Fort Collins, ST=Colorado, C=US";
+    assert_eq!(r["signers"][0]["subject"], snakeoil, "{r}");
+    assert_eq!(r["signers"][0]["issuer"], snakeoil, "{r}");
+    assert_eq!(r["signers"][0]["digest_algorithm"], "SHA256", "{r}");
+    let (ok, out, err) = polyboot(&["check", signed.to_str().unwrap()]);
+    assert!(ok, "{out} {err}");
+    assert!(
+        out.contains("  Secure Boot: needs its hash or key enrolled (MOK): signed by O=SnakeOil"),
+        "{out}"
+    );
+    assert!(out.contains(&format!("    signed by {snakeoil} (issuer {snakeoil})")), "{out}");
+
+    // The same file altered by one byte after signing: refused.
+    let mut bytes = std::fs::read(&signed).unwrap();
+    bytes[0x1000] ^= 1;
+    let altered = dir.path().join("ipxe-altered.efi");
+    std::fs::write(&altered, &bytes).unwrap();
+    let r = sb(&altered);
+    assert_eq!(
+        (r["digest"].as_str(), r["verdict"].as_str()),
+        (Some("altered"), Some("refused")),
+        "{r}"
+    );
+
+    // Debian's shim, signed by Microsoft's UEFI CA (2011 and 2023): boots with Secure Boot on.
+    let shim = dir.path().join("shimx64.efi");
+    std::fs::copy("/usr/lib/shim/shimx64.efi.signed", &shim).unwrap();
+    let r = sb(&shim);
+    assert_eq!(
+        (r["digest"].as_str(), r["verdict"].as_str()),
+        (Some("matches"), Some("boots")),
+        "{r}"
+    );
+    let issuers: Vec<&str> =
+        r["signers"].as_array().unwrap().iter().map(|s| s["issuer"].as_str().unwrap()).collect();
+    assert_eq!(
+        issuers,
+        [
+            "CN=Microsoft Corporation UEFI CA 2011, O=Microsoft Corporation, L=Redmond, ST=Washington, C=US",
+            "CN=Microsoft UEFI CA 2023, O=Microsoft Corporation, C=US",
+        ],
+        "{r}"
+    );
+    // Debian's MokManager, signed by Debian's key: through Debian's shim.
+    let mm = dir.path().join("mmx64.efi");
+    std::fs::copy("/usr/lib/shim/mmx64.efi.signed", &mm).unwrap();
+    let r = sb(&mm);
+    assert_eq!(r["verdict"], "boots", "{r}");
+    assert_eq!(r["signers"][0]["subject"], "CN=Debian Secure Boot Signer 2022 - shim", "{r}");
+    assert!(r["detail"].as_str().unwrap().contains("Debian's shim"), "{r}");
+
+    // A disk image whose ESP starts the shim.
+    let disk = dir.path().join("shim-esp.img");
+    fixtures::esp_disk(&disk, &shim).unwrap();
+    let r = sb(&disk);
+    assert_eq!(r["file"], "/EFI/BOOT/BOOTX64.EFI on the EFI system partition", "{r}");
+    assert_eq!(r["verdict"], "boots", "{r}");
+}
