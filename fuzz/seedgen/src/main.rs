@@ -23,6 +23,8 @@
 //! - fat: ipxe.iso's EFI image and small mkfs.fat + mtools FAT12 volumes (fat_seeds.rs).
 //! - regf: BCD stores and trees written by polyboot, the same edited by hivexsh, bins alone
 //!   and recipes (regf_seeds.rs).
+//! - authenticode: the certificate tables of Debian's signed shim, MokManager and fallback on
+//!   a minimal PE image, and their PKCS#7 blobs bare (authenticode_seeds.rs).
 //! - wim: wimcapture WIMs and an xorriso ISO holding one as sources/install.wim;
 //!   embedded_hook: a stand-in boot manager with decoy headers (wim_seeds.rs).
 
@@ -36,9 +38,12 @@ mod exfat_image;
 mod exfat_walk;
 #[path = "../../common/gpt_fixup.rs"]
 mod gpt_fixup;
+#[path = "../../common/pe_skeleton.rs"]
+mod pe_skeleton;
 #[path = "../../common/vdisk_desc.rs"]
 mod vdisk_desc;
 
+mod authenticode_seeds;
 mod config_seeds;
 mod fat_seeds;
 mod iso;
@@ -216,6 +221,12 @@ fn main() {
             "embedded_hook seed {name}"
         );
         put("embedded_hook", &name, &bytes);
+    }
+
+    let (seeds, note) = authenticode_seeds::seeds();
+    seeds.iter().for_each(|(name, bytes)| put("authenticode", name, bytes));
+    if let Some(why) = note {
+        println!("seedgen: fewer authenticode seeds ({why})");
     }
 
     println!("seedgen: wrote {count} seeds under {}", dir.display());

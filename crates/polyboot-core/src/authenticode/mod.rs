@@ -162,7 +162,8 @@ impl fmt::Display for Name {
 pub struct Certificate {
     pub subject: Name,
     pub issuer: Name,
-    /// The serial number as upper-case hex of its DER contents (as osslsigncode prints it).
+    /// The serial number as upper-case hex without leading zero bytes (as osslsigncode
+    /// prints it).
     pub serial: String,
 }
 
@@ -398,7 +399,7 @@ fn read_signed_data(
             Some(raw) => read_name(raw)?,
             None => Name::default(),
         };
-        let serial = der::hex_upper(serial_raw);
+        let serial = serial_hex(serial_raw);
         let subject = certificates
             .iter()
             .find(|c| issuer_raw.is_some() && c.issuer == issuer && c.serial == serial)
@@ -455,12 +456,19 @@ fn attribute_values<'a>(attrs: &'a [u8], oid: &[u8]) -> Result<Vec<&'a [u8]>, Au
 fn read_certificate(cert: &[u8]) -> Result<Certificate, AuthenticodeError> {
     let mut tbs = Reader::new(Reader::new(cert).expect(SEQUENCE, "tbsCertificate")?);
     tbs.optional(context(0))?;
-    let serial = der::hex_upper(tbs.expect(INTEGER, "certificate serialNumber")?);
+    let serial = serial_hex(tbs.expect(INTEGER, "certificate serialNumber")?);
     tbs.expect(SEQUENCE, "certificate signature algorithm")?;
     let issuer = read_name(tbs.raw()?)?;
     tbs.expect(SEQUENCE, "certificate validity")?;
     let subject = read_name(tbs.raw()?)?;
     Ok(Certificate { subject, issuer, serial })
+}
+
+/// A serial number as osslsigncode prints it: upper-case hex without the leading zero bytes
+/// of its DER encoding.
+fn serial_hex(raw: &[u8]) -> String {
+    let start = raw.iter().position(|&b| b != 0).unwrap_or(raw.len().saturating_sub(1));
+    der::hex_upper(raw.get(start..).unwrap_or(raw))
 }
 
 /// A Name (SEQUENCE OF RelativeDistinguishedName), given with its tag and length.
