@@ -70,7 +70,20 @@ Examples:
   polyboot install disk.img --size 8G
   polyboot install disk.img --size 16G --mbr --sector-size 4096
   polyboot install /dev/sdb --dry-run          print the plan, write nothing
-  polyboot install /dev/sdb --yes              no confirmation prompt")]
+  polyboot install /dev/sdb --yes              no confirmation prompt
+
+Secure Boot (the boot partition is signed by default):
+  polyboot install /dev/sdb
+      shim (Microsoft-signed, Debian's shim-signed) starts polyboot, signed with your own key
+      (made on first use in ~/.config/polyboot/secure-boot/). First boot with Secure Boot on:
+      MokManager appears; choose \"Enroll key from disk\", the drive, ENROLL-THIS-KEY.cer,
+      Continue, Yes, Reboot. From then on polyboot starts on that PC.
+  polyboot install /dev/sdb --sb-key org.key --sb-cert org.pem --sb-key-pass-file pass.txt
+      sign with your organisation's key (enrolled as MOK, or in db with --no-shim)
+  polyboot install /dev/sdb --sb-key db.key --sb-cert db.pem --no-shim
+      polyboot itself as BOOTX64.EFI, for machines whose db holds that key
+  polyboot install /dev/sdb --no-secure-boot
+      unsigned, as before: starts only where Secure Boot is off")]
 pub struct InstallArgs {
     /// Whole block device (/dev/sdX, /dev/nvmeXnY) or image file.
     pub target: PathBuf,
@@ -97,6 +110,50 @@ pub struct InstallArgs {
     /// The UEFI boot manager to install (default: the one built with this binary).
     #[arg(long)]
     pub efi: Option<PathBuf>,
+    /// The Secure Boot chain: shim (default: Microsoft-signed shim, then polyboot signed with
+    /// your key), no-shim (polyboot signed, as BOOTX64.EFI), off (unsigned). --no-shim and
+    /// --no-secure-boot say the same and win over this option and its environment variable.
+    #[arg(long, value_enum, env = "POLYBOOT_SECURE_BOOT", value_name = "CHAIN")]
+    pub secure_boot: Option<SecureBootArg>,
+    /// Put polyboot itself, signed, as \EFI\BOOT\BOOTX64.EFI (no shim, no MokManager): for
+    /// machines whose Secure Boot db holds the signing key (give it with --sb-key/--sb-cert).
+    #[arg(long, conflicts_with = "no_secure_boot")]
+    pub no_shim: bool,
+    /// Unsigned boot files, the layout of earlier versions. Such a drive starts only on PCs
+    /// with Secure Boot off; use it when shim-signed/sbsigntool are not available or the
+    /// drive is only for old PCs, VMs or machines where you manage Secure Boot yourself.
+    #[arg(long, conflicts_with_all = ["sb_key", "sb_cert"])]
+    pub no_secure_boot: bool,
+    #[command(flatten)]
+    pub key: SbKeyArgs,
+}
+
+/// The Secure Boot chains `install --secure-boot` offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SecureBootArg {
+    /// shim (Microsoft-signed) → polyboot signed with your key (enrol it in MokManager once).
+    Shim,
+    /// polyboot signed, alone.
+    NoShim,
+    /// Unsigned.
+    Off,
+}
+
+/// The signing key (install, update).
+#[derive(Debug, Args)]
+pub struct SbKeyArgs {
+    /// Sign with this private key (PEM) instead of your own key in
+    /// ~/.config/polyboot/secure-boot/ ($XDG_CONFIG_HOME respected). Needs --sb-cert.
+    #[arg(long, value_name = "KEY", requires = "sb_cert")]
+    pub sb_key: Option<PathBuf>,
+    /// The certificate of --sb-key (PEM or DER); copied to the boot partition as
+    /// ENROLL-THIS-KEY.cer.
+    #[arg(long, value_name = "CERT", requires = "sb_key")]
+    pub sb_cert: Option<PathBuf>,
+    /// A file holding the passphrase of --sb-key (else the environment variable
+    /// POLYBOOT_SB_KEY_PASS, else the key must be unencrypted).
+    #[arg(long, value_name = "FILE", requires = "sb_key")]
+    pub sb_key_pass_file: Option<PathBuf>,
 }
 
 /// Show a drive's layout, version, label, size, free space and image count.
@@ -192,7 +249,12 @@ Examples:
   polyboot update /dev/sdb
   polyboot update disk.img --dry-run           show old and new versions, write nothing
   polyboot update /dev/sdb --yes               the same as without --yes: update never asks
-  polyboot update disk.img --efi BOOTX64.EFI --json")]
+  polyboot update disk.img --efi BOOTX64.EFI --json
+  polyboot update /dev/sdb --sb-key org.key --sb-cert org.pem   a drive signed with that key
+
+A signed drive keeps its chain (shim or not) and is signed again with the same key: your own
+key by default, or the one given with --sb-key/--sb-cert (refused when it is not the key the
+drive was signed with). An unsigned drive stays unsigned.")]
 pub struct UpdateArgs {
     /// Whole block device (/dev/sdX, /dev/nvmeXnY) or image file holding a polyboot drive.
     pub target: PathBuf,
@@ -209,6 +271,8 @@ pub struct UpdateArgs {
     /// Print the old and new versions and what was done as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub key: SbKeyArgs,
 }
 
 /// Explain whether images will boot: boot modes, initrds, init family, polyboot's verdict.

@@ -4,10 +4,12 @@ use anyhow::Result;
 use clap::{CommandFactory, Parser};
 use polyboot::check::{self, CheckReport, ImageCheck};
 use polyboot::cli::{
-    AddArgs, CheckArgs, Cli, Command, InfoArgs, InstallArgs, LsArgs, RmArgs, UpdateArgs, VerifyArgs,
+    AddArgs, CheckArgs, Cli, Command, InfoArgs, InstallArgs, LsArgs, RmArgs, SbKeyArgs,
+    SecureBootArg, UpdateArgs, VerifyArgs,
 };
 use polyboot::device::{format_size, SystemView};
-use polyboot::drive::install::{install, InstallOptions};
+use polyboot::drive::install::{install, InstallOptions, SecureBoot};
+use polyboot::drive::signing::{Chain, KeySource};
 use polyboot::drive::update::{update, UpdateOptions};
 use polyboot::drive::Drive;
 use polyboot::ops::{self, VerifyStatus};
@@ -65,7 +67,40 @@ fn run(cli: Cli) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--sb-key/--sb-cert/--sb-key-pass-file` as a key source (`None`: the user's own key).
+fn key_source(k: SbKeyArgs) -> Option<KeySource> {
+    match (k.sb_key, k.sb_cert) {
+        (Some(key), Some(cert)) => {
+            Some(KeySource::Given { key, cert, pass_file: k.sb_key_pass_file })
+        }
+        _ => None,
+    }
+}
+
 fn run_install(args: InstallArgs) -> Result<()> {
+    let mode = if args.no_secure_boot {
+        SecureBootArg::Off
+    } else if args.no_shim {
+        SecureBootArg::NoShim
+    } else {
+        args.secure_boot.unwrap_or(SecureBootArg::Shim)
+    };
+    let key = key_source(args.key);
+    let secure_boot = match mode {
+        SecureBootArg::Off => {
+            anyhow::ensure!(
+                key.is_none(),
+                "--sb-key/--sb-cert sign the drive: they cannot go with Secure Boot off"
+            );
+            SecureBoot::Off
+        }
+        SecureBootArg::Shim => {
+            SecureBoot::Sign { chain: Chain::Shim, key: key.unwrap_or(KeySource::User) }
+        }
+        SecureBootArg::NoShim => {
+            SecureBoot::Sign { chain: Chain::Polyboot, key: key.unwrap_or(KeySource::User) }
+        }
+    };
     let opts = InstallOptions {
         target: args.target,
         size: args.size,
@@ -77,6 +112,7 @@ fn run_install(args: InstallArgs) -> Result<()> {
         yes: args.erase.yes,
         force: args.erase.force,
         efi: args.efi,
+        secure_boot,
     };
     let interactive = std::io::stdin().is_terminal();
     let stdin = std::io::stdin();
@@ -196,6 +232,15 @@ fn print_info(info: &ops::Info) {
     );
     println!("    size {}, free {}", format_size(info.data_bytes), format_size(info.free_bytes));
     println!("  boot (partition 2): {} at offset {}", format_size(l.boot.size), l.boot.offset);
+    match &info.secure_boot {
+        Some(sb) => {
+            println!("  Secure Boot: {}", sb.chain);
+            println!("    certificate: {}", sb.cert.subject);
+            println!("    sha256 fingerprint: {}", sb.cert.sha256);
+            println!("    valid: {} to {}", sb.cert.not_before, sb.cert.not_after);
+        }
+        None => println!("  Secure Boot: unsigned (starts only with Secure Boot off)"),
+    }
     println!("  images: {}", info.image_count);
 }
 
@@ -291,7 +336,12 @@ fn run_verify(args: VerifyArgs) -> Result<ExitCode> {
 }
 
 fn run_update(args: UpdateArgs) -> Result<()> {
-    let opts = UpdateOptions { target: args.target, dry_run: args.dry_run, efi: args.efi };
+    let opts = UpdateOptions {
+        target: args.target,
+        dry_run: args.dry_run,
+        efi: args.efi,
+        key: key_source(args.key),
+    };
     if args.json {
         // The report is the JSON; the step-by-step log goes nowhere.
         print_json(&update(&SystemView::host(), &opts, &mut std::io::sink())?)

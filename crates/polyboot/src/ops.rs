@@ -50,6 +50,8 @@ pub struct Info {
     pub data_bytes: u64,
     pub free_bytes: u64,
     pub image_count: usize,
+    /// The signed chain and its certificate (`null`: unsigned boot files).
+    pub secure_boot: Option<crate::drive::bootpart::SecureBootStamp>,
 }
 
 pub fn info(drive: &mut Drive) -> Result<Info> {
@@ -75,6 +77,7 @@ pub fn info(drive: &mut Drive) -> Result<Info> {
         data_bytes: fs.cluster_count() as u64 * cluster,
         free_bytes: free,
         image_count: images.len(),
+        secure_boot: stamp.secure_boot,
     })
 }
 

@@ -4,6 +4,7 @@
 
 use super::bootcode::BiosCode;
 use super::io::RegionStream;
+use super::signing::{self, CertInfo, Chain, Signer};
 use anyhow::{bail, Context, Result};
 use polyboot_core::fat::{dirent, Geometry};
 use serde::{Deserialize, Serialize};
@@ -16,8 +17,16 @@ use std::path::{Path, PathBuf};
 pub const BOOT_LABEL: &[u8; 11] = b"POLYBOOTEFI";
 pub const EFI_BOOT_PATH: &str = "EFI/BOOT/BOOTX64.EFI";
 pub const STAMP_PATH: &str = "polyboot/stamp.json";
+/// Signed drives (issue 15): shim's second stage and MokManager beside BOOTX64.EFI, the
+/// certificate at the top of the partition.
+pub const LOADER_PATH: &str = "EFI/BOOT/grubx64.efi";
+pub const MOK_MANAGER_PATH: &str = "EFI/BOOT/mmx64.efi";
+pub const CERT_PATH: &str = "ENROLL-THIS-KEY.cer";
 /// Bumped when the drive layout changes in a way `update` must know about.
 pub const LAYOUT_VERSION: u32 = 1;
+/// The layout of a signed drive (more files on partition 2, the stamp's `secure_boot`): an
+/// older polyboot, which would put an unsigned BOOTX64.EFI over shim, refuses to update it.
+pub const LAYOUT_VERSION_SIGNED: u32 = 2;
 
 /// `\polyboot\stamp.json`: what wrote the boot partition. Its JSON form is pinned by a test.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +35,34 @@ pub struct Stamp {
     pub layout_version: u32,
     /// SHA-256 of `\EFI\BOOT\BOOTX64.EFI` as written.
     pub bootx64_sha256: String,
+    /// The signed chain (absent: an unsigned drive, as before issue 15).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secure_boot: Option<SecureBootStamp>,
+}
+
+/// What a signed drive carries: the chain, the certificate, and enough hashes for `update`
+/// to tell whether the signed boot manager on the drive is still this build's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecureBootStamp {
+    pub chain: Chain,
+    pub cert: CertInfo,
+    /// SHA-256 of the boot manager before signing.
+    pub polyboot_unsigned_sha256: String,
+    /// SHA-256 of the signed boot manager as written (`grubx64.efi` or `BOOTX64.EFI`).
+    pub polyboot_signed_sha256: String,
+}
+
+/// The files of a signed drive besides BOOTX64.EFI.
+#[derive(Clone)]
+pub struct SignedFiles {
+    pub chain: Chain,
+    /// The signed boot manager as shim's second stage (`grubx64.efi`; shim chain only).
+    pub loader: Option<Vec<u8>>,
+    /// MokManager (`mmx64.efi`; shim chain only).
+    pub mok_manager: Option<Vec<u8>>,
+    /// `ENROLL-THIS-KEY.cer` (DER).
+    pub cert_der: Vec<u8>,
+    pub stamp: SecureBootStamp,
 }
 
 /// The files the boot partition holds, read from the build before anything is written.
@@ -34,6 +71,8 @@ pub struct BootFiles {
     /// The BIOS boot code, when the build has it (`None`: the drive boots in UEFI only, and
     /// `update` leaves the boot-code areas alone).
     pub bios: Option<BiosCode>,
+    /// The signed chain's files (`None`: an unsigned drive).
+    pub secure_boot: Option<SignedFiles>,
 }
 
 impl BootFiles {
@@ -52,14 +91,68 @@ impl BootFiles {
         if bootx64.len() < 2 || &bootx64[..2] != b"MZ" {
             bail!("{} is not a UEFI (PE) executable", path.display());
         }
-        Ok(BootFiles { bootx64, bios: BiosCode::locate()? })
+        Ok(BootFiles { bootx64, bios: BiosCode::locate()?, secure_boot: None })
+    }
+
+    /// These files as a signed `chain`: the boot manager signed by `signer` (or `reuse`, the
+    /// signed boot manager already on a drive, when it is this build's signed with this key),
+    /// shim and MokManager from shim-signed for the shim chain.
+    pub fn signed(
+        self,
+        chain: Chain,
+        signer: &Signer,
+        reuse: Option<Vec<u8>>,
+    ) -> Result<BootFiles> {
+        let unsigned_sha256 = hex(&Sha256::digest(&self.bootx64));
+        let polyboot = match reuse {
+            Some(bytes) => bytes,
+            None => signer.sign(&self.bootx64)?,
+        };
+        let stamp = SecureBootStamp {
+            chain,
+            cert: signer.cert.clone(),
+            polyboot_unsigned_sha256: unsigned_sha256,
+            polyboot_signed_sha256: hex(&Sha256::digest(&polyboot)),
+        };
+        let (bootx64, loader, mok_manager) = match chain {
+            Chain::Shim => (
+                signing::shim_file(signing::SHIM_SIGNED)?,
+                Some(polyboot),
+                Some(signing::shim_file(signing::MOK_MANAGER_SIGNED)?),
+            ),
+            Chain::Polyboot => (polyboot, None, None),
+        };
+        let secure_boot = Some(SignedFiles {
+            chain,
+            loader,
+            mok_manager,
+            cert_der: signer.cert_der.clone(),
+            stamp,
+        });
+        Ok(BootFiles { bootx64, bios: self.bios, secure_boot })
+    }
+
+    /// Bytes the files take on partition 2.
+    pub fn total_bytes(&self) -> u64 {
+        let mut n = self.bootx64.len();
+        if let Some(sb) = &self.secure_boot {
+            n += sb.loader.as_ref().map_or(0, |v| v.len());
+            n += sb.mok_manager.as_ref().map_or(0, |v| v.len());
+            n += sb.cert_der.len();
+        }
+        n as u64
     }
 
     pub fn stamp(&self) -> Stamp {
         Stamp {
             polyboot_version: polyboot_core::VERSION.to_string(),
-            layout_version: LAYOUT_VERSION,
+            layout_version: if self.secure_boot.is_some() {
+                LAYOUT_VERSION_SIGNED
+            } else {
+                LAYOUT_VERSION
+            },
             bootx64_sha256: hex(&Sha256::digest(&self.bootx64)),
+            secure_boot: self.secure_boot.as_ref().map(|s| s.stamp.clone()),
         }
     }
 
@@ -108,6 +201,15 @@ pub fn write_boot_partition(
         root.create_dir("EFI/BOOT")?;
         root.create_dir("polyboot")?;
         write_fat_file(&root, EFI_BOOT_PATH, &files.bootx64)?;
+        if let Some(sb) = &files.secure_boot {
+            if let Some(mm) = &sb.mok_manager {
+                write_fat_file(&root, MOK_MANAGER_PATH, mm)?;
+            }
+            if let Some(loader) = &sb.loader {
+                write_fat_file(&root, LOADER_PATH, loader)?;
+            }
+            write_fat_file(&root, CERT_PATH, &sb.cert_der)?;
+        }
         write_fat_file(&root, STAMP_PATH, &files.stamp_json()?)?;
     }
     fs.unmount().context("closing the boot partition")?;
@@ -198,6 +300,7 @@ mod tests {
             polyboot_version: "0.1.0".into(),
             layout_version: 1,
             bootx64_sha256: "ab".repeat(32),
+            secure_boot: None,
         };
         let fixture = include_str!("../../tests/fixtures/stamp-v1.json");
         assert_eq!(serde_json::to_string_pretty(&stamp).unwrap(), fixture.trim_end());
@@ -209,7 +312,8 @@ mod tests {
         for ss in [512u32, 4096] {
             let tmp = tempfile::tempfile().unwrap();
             tmp.set_len(40 << 20).unwrap();
-            let files = BootFiles { bootx64: b"MZ fake efi".to_vec(), bios: None };
+            let files =
+                BootFiles { bootx64: b"MZ fake efi".to_vec(), bios: None, secure_boot: None };
             write_boot_partition(&tmp, 1 << 20, 32 << 20, ss, &files).unwrap();
             let stamp = read_stamp(&tmp, 1 << 20, 32 << 20).unwrap().unwrap();
             assert_eq!(stamp, files.stamp());

@@ -6,6 +6,7 @@
 use super::bootpart::{self, BootFiles};
 use super::io::FileDevice;
 use super::sector_size_of;
+use super::signing::{self, Chain, KeySource, Signer};
 use crate::device::{self, Policy, SystemView, Target};
 use anyhow::{bail, Context, Result};
 use polyboot_core::block::{Slice, WriteAt};
@@ -28,6 +29,57 @@ pub struct InstallOptions {
     pub yes: bool,
     pub force: bool,
     pub efi: Option<PathBuf>,
+    pub secure_boot: SecureBoot,
+}
+
+/// How the boot partition is signed.
+#[derive(Debug, Clone)]
+pub enum SecureBoot {
+    /// Unsigned polyboot as BOOTX64.EFI (the layout before issue 15).
+    Off,
+    /// Signed `chain`, with the key from `key`.
+    Sign { chain: Chain, key: KeySource },
+}
+
+impl SecureBoot {
+    /// One line for the plan.
+    pub fn describe(&self) -> String {
+        match self {
+            SecureBoot::Off => "Secure Boot: unsigned (starts only with Secure Boot off)".into(),
+            SecureBoot::Sign { chain, key } => {
+                let key = match key {
+                    KeySource::User => match signing::user_key_dir() {
+                        Ok(d) => format!("your key in {}", d.display()),
+                        Err(_) => "your key".into(),
+                    },
+                    KeySource::Given { cert, .. } => format!("the key of {}", cert.display()),
+                };
+                format!("Secure Boot: {chain}, signed with {key}")
+            }
+        }
+    }
+}
+
+/// The boot files for `choice`: signed now (making the user's key on first use) or as built.
+pub fn sign_boot_files(
+    files: BootFiles,
+    choice: &SecureBoot,
+    output: &mut impl Write,
+) -> Result<BootFiles> {
+    let SecureBoot::Sign { chain, key } = choice else {
+        return Ok(files);
+    };
+    if let KeySource::User = key {
+        let (_, cert, created) = signing::ensure_user_key()?;
+        if created {
+            writeln!(output, "made your Secure Boot signing key: {}", cert.display())?;
+        }
+    }
+    let signer = Signer::open(key)?;
+    let files = files.signed(*chain, &signer, None)?;
+    let c = &signer.cert;
+    writeln!(output, "signed with {} (sha256 {})", c.subject, c.sha256)?;
+    Ok(files)
 }
 
 /// What `install` did (or, with `--dry-run`, would do).
@@ -112,9 +164,22 @@ pub fn install(
     let (identity, serial) = random_identity()?;
     let plan = plan_for(&target, opts, identity)?;
     writeln!(output, "{plan}")?;
+    writeln!(output, "{}", opts.secure_boot.describe())?;
     if opts.dry_run {
         writeln!(output, "dry run: nothing written")?;
         return Ok(InstallOutcome { target, plan, written: false });
+    }
+    // Signed before the confirmation: a wrong passphrase or a missing tool stops here.
+    let boot_files = sign_boot_files(boot_files, &opts.secure_boot, output)?;
+    // Partition 2 must hold the files, twice over for a later `update` (old and new side
+    // by side), with room to spare.
+    let need = boot_files.total_bytes() * 2 + (1 << 20);
+    if need > plan.boot.size_bytes {
+        bail!(
+            "the boot files ({} bytes) do not fit twice in the {}-byte boot partition",
+            boot_files.total_bytes(),
+            plan.boot.size_bytes
+        );
     }
     if !device::confirm_erase(&target, opts.yes, interactive, input, output)? {
         bail!("not confirmed: nothing written");

@@ -4,6 +4,7 @@ pub mod bootcode;
 pub mod bootpart;
 pub mod install;
 pub mod io;
+pub mod signing;
 pub mod update;
 
 use anyhow::{anyhow, Context, Result};

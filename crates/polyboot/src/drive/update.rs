@@ -68,8 +68,9 @@
 //! Unset, they do nothing.
 
 use super::bootcode::BootCodeAreas;
-use super::bootpart::{self, BootFiles, Stamp, LAYOUT_VERSION};
+use super::bootpart::{self, BootFiles, Stamp, LAYOUT_VERSION, LAYOUT_VERSION_SIGNED};
 use super::io::FileDevice;
+use super::signing::{Chain, KeySource, Signer};
 use super::Drive;
 use crate::device::{self, Policy, SystemView, Target};
 use anyhow::{bail, ensure, Context, Result};
@@ -97,6 +98,19 @@ pub const STEP_FAILPOINTS: &[&str] = &[
     "stamp-switched",
     "stamp-old-removed",
 ];
+/// Step boundaries of a signed drive's other files, reached before "efi-new-written", in
+/// this order (a signed drive's update reaches these and then every [`STEP_FAILPOINTS`]).
+pub const SIGNED_STEP_FAILPOINTS: &[&str] = &[
+    "cert-new-written",
+    "cert-switched",
+    "cert-old-removed",
+    "mm-new-written",
+    "mm-switched",
+    "mm-old-removed",
+    "loader-new-written",
+    "loader-switched",
+    "loader-old-removed",
+];
 /// Between two writes inside a step: the drive boots, fsck may report unowned clusters.
 pub const TORN_FAILPOINTS: &[&str] = &[
     "efi-new-data",
@@ -116,6 +130,8 @@ pub struct UpdateOptions {
     pub target: PathBuf,
     pub dry_run: bool,
     pub efi: Option<PathBuf>,
+    /// The key of a signed drive (`None`: the user's own key).
+    pub key: Option<KeySource>,
 }
 
 /// What `update` found and did (or, with `--dry-run`, would do).
@@ -159,6 +175,40 @@ const EFI_FILE: Managed = Managed {
     old_short: *b"BOOTX64 OLD",
 };
 
+/// Shim's second stage: the signed boot manager (shim chain).
+const LOADER_FILE: Managed = Managed {
+    tag: "loader",
+    dir: &["EFI", "BOOT"],
+    display: "\\EFI\\BOOT\\grubx64.efi",
+    long: "grubx64.efi",
+    short: *b"GRUBX64 EFI",
+    temp_long: "grubx64.new",
+    temp_short: *b"GRUBX64 NEW",
+    old_short: *b"GRUBX64 OLD",
+};
+
+const MM_FILE: Managed = Managed {
+    tag: "mm",
+    dir: &["EFI", "BOOT"],
+    display: "\\EFI\\BOOT\\mmx64.efi",
+    long: "mmx64.efi",
+    short: *b"MMX64   EFI",
+    temp_long: "mmx64.new",
+    temp_short: *b"MMX64   NEW",
+    old_short: *b"MMX64   OLD",
+};
+
+const CERT_FILE: Managed = Managed {
+    tag: "cert",
+    dir: &[],
+    display: "\\ENROLL-THIS-KEY.cer",
+    long: "ENROLL-THIS-KEY.cer",
+    short: *b"ENROLL~1CER",
+    temp_long: "ENROLL-THIS-KEY.new",
+    temp_short: *b"ENROLL~1NEW",
+    old_short: *b"ENROLL~1OLD",
+};
+
 const STAMP_FILE: Managed = Managed {
     tag: "stamp",
     dir: &["polyboot"],
@@ -180,7 +230,10 @@ impl Failpoints {
         };
         let value = value.to_string_lossy().into_owned();
         if let Some(name) = value.strip_prefix("update:") {
-            if !STEP_FAILPOINTS.contains(&name) && !TORN_FAILPOINTS.contains(&name) {
+            if !STEP_FAILPOINTS.contains(&name)
+                && !TORN_FAILPOINTS.contains(&name)
+                && !SIGNED_STEP_FAILPOINTS.contains(&name)
+            {
                 bail!(
                     "{FAILPOINT_ENV}={value}: no such failpoint (known: {})",
                     STEP_FAILPOINTS.join(", ")
@@ -211,6 +264,7 @@ pub fn update(
     let layout = drive.layout.clone();
     let file = drive.device().file().try_clone().context("duplicating the device handle")?;
     let mut fat = BootFat::open(drive.device().try_clone()?, &file, &layout)?;
+    let files = resign(files, &drive, &mut fat, opts, out)?;
 
     // Everything is read and checked before the first write.
     let plan = UpdatePlan::read(&mut fat, &mut drive, &file, &files)?;
@@ -257,15 +311,93 @@ fn open_target(view: &SystemView, opts: &UpdateOptions) -> Result<(Failpoints, B
     let failpoints = Failpoints::from_env()?;
     let files = BootFiles::locate(opts.efi.as_deref())?;
     let drive = Drive::open(&opts.target, !opts.dry_run)?;
-    if drive.stamp.layout_version != LAYOUT_VERSION {
+    let signed = drive.stamp.secure_boot.is_some();
+    let known = if signed { LAYOUT_VERSION_SIGNED } else { LAYOUT_VERSION };
+    if drive.stamp.layout_version != known {
         bail!(
-            "{} has drive layout {}; this polyboot ({}) knows layout {LAYOUT_VERSION} only: update it with a matching polyboot, or reinstall",
+            "{} has drive layout {}; this polyboot ({}) knows layouts {LAYOUT_VERSION} (unsigned) and {LAYOUT_VERSION_SIGNED} (signed) only: update it with a matching polyboot, or reinstall",
             opts.target.display(),
             drive.stamp.layout_version,
             polyboot_core::VERSION
         );
     }
     Ok((failpoints, files, drive))
+}
+
+/// A signed drive keeps its chain and its key: the build's boot manager signed again with
+/// the key whose certificate the stamp records (the signed file on the drive is kept when it
+/// is already this build's, signed with that key). An unsigned drive stays unsigned.
+fn resign(
+    files: BootFiles,
+    drive: &Drive,
+    fat: &mut BootFat<'_>,
+    opts: &UpdateOptions,
+    out: &mut impl Write,
+) -> Result<BootFiles> {
+    let Some(sb) = drive.stamp.secure_boot.clone() else {
+        return Ok(files);
+    };
+    let key = opts.key.clone().unwrap_or(KeySource::User);
+    let signer = Signer::open(&key).with_context(|| {
+        format!(
+            "{} is signed with {} (sha256 {}): update needs that key (--sb-key/--sb-cert, or your own key in {})",
+            drive.path.display(),
+            sb.cert.subject,
+            sb.cert.sha256,
+            super::signing::user_key_dir().map(|d| d.display().to_string()).unwrap_or_default()
+        )
+    })?;
+    ensure!(
+        signer.cert.sha256 == sb.cert.sha256,
+        "{} is signed with {} (sha256 {}), not with the key given ({}, sha256 {}): pass that drive's key with --sb-key/--sb-cert, or reinstall to change keys",
+        drive.path.display(),
+        sb.cert.subject,
+        sb.cert.sha256,
+        signer.cert.subject,
+        signer.cert.sha256
+    );
+    let m = match sb.chain {
+        Chain::Shim => &LOADER_FILE,
+        Chain::Polyboot => &EFI_FILE,
+    };
+    let dir = fat.lookup_dir(m.dir)?;
+    let on_drive = fat.read_managed(dir, m)?;
+    let unsigned = bootpart::hex(&Sha256::digest(&files.bootx64));
+    let reuse = on_drive.filter(|b| {
+        unsigned == sb.polyboot_unsigned_sha256
+            && bootpart::hex(&Sha256::digest(b)) == sb.polyboot_signed_sha256
+    });
+    if reuse.is_none() {
+        writeln!(
+            out,
+            "signing the boot manager with {} (sha256 {})",
+            sb.cert.subject, sb.cert.sha256
+        )?;
+    }
+    files.signed(sb.chain, &signer, reuse)
+}
+
+/// The files of a signed drive besides BOOTX64.EFI and the stamp, in the order they are
+/// replaced (before BOOTX64.EFI, so that a shim on the drive always finds its loader).
+fn signed_files(files: &BootFiles) -> Vec<(&'static Managed, &[u8])> {
+    let mut v: Vec<(&'static Managed, &[u8])> = Vec::new();
+    if let Some(sb) = &files.secure_boot {
+        v.push((&CERT_FILE, &sb.cert_der));
+        if let Some(mm) = &sb.mok_manager {
+            v.push((&MM_FILE, mm));
+        }
+        if let Some(loader) = &sb.loader {
+            v.push((&LOADER_FILE, loader));
+        }
+    }
+    v
+}
+
+/// One of the signed drive's other files, as planned.
+struct ExtraFile {
+    m: &'static Managed,
+    dir: Dir,
+    stale: bool,
 }
 
 /// What the drive holds against what this build puts there: read and checked before the first
@@ -284,6 +416,8 @@ struct UpdatePlan {
     efi_stale: bool,
     stamp_stale: bool,
     boot_code: BootCodeAreas,
+    /// A signed drive's other files (empty for an unsigned drive).
+    extra: Vec<ExtraFile>,
 }
 
 impl UpdatePlan {
@@ -301,8 +435,18 @@ impl UpdatePlan {
         let old_efi = fat.read_managed(efi_dir, &EFI_FILE)?;
         let old_stamp_bytes = fat.read_managed(stamp_dir, &STAMP_FILE)?;
         let old_efi_hash = old_efi.as_ref().map(|b| bootpart::hex(&Sha256::digest(b)));
-        let leftovers =
+        let mut leftovers =
             fat.has_leftovers(efi_dir, &EFI_FILE)? || fat.has_leftovers(stamp_dir, &STAMP_FILE)?;
+        let mut extra = Vec::new();
+        for (m, data) in signed_files(files) {
+            let dir = fat.lookup_dir(m.dir)?;
+            leftovers |= fat.has_leftovers(dir, m)?;
+            let stale = fat.read_managed(dir, m)?.as_deref() != Some(data);
+            if stale {
+                fat.check_switchable(dir, m)?;
+            }
+            extra.push(ExtraFile { m, dir, stale });
+        }
         let untidy = fat.untidy().context("checking partition 2 before writing")?;
         let efi_stale = old_efi.as_deref() != Some(files.bootx64.as_slice());
         let stamp_stale = old_stamp_bytes.as_deref() != Some(new_stamp_json.as_slice());
@@ -331,6 +475,7 @@ impl UpdatePlan {
             efi_stale,
             stamp_stale,
             boot_code,
+            extra,
         })
     }
 
@@ -342,6 +487,9 @@ impl UpdatePlan {
         }
         if let Some(why) = &self.untidy {
             actions.push(format!("tidy partition 2 ({why})"));
+        }
+        for x in self.extra.iter().filter(|x| x.stale) {
+            actions.push(format!("replace {}", x.m.display));
         }
         if self.efi_stale {
             actions.push(format!("replace {}", EFI_FILE.display));
@@ -367,8 +515,15 @@ impl UpdatePlan {
     ) -> Result<()> {
         fat.remove_leftovers(self.efi_dir, &EFI_FILE, failpoints)?;
         fat.remove_leftovers(self.stamp_dir, &STAMP_FILE, failpoints)?;
+        for x in &self.extra {
+            fat.remove_leftovers(x.dir, x.m, failpoints)?;
+        }
         fat.tidy()?;
         failpoints.hit("cleaned");
+
+        for (x, (_, data)) in self.extra.iter().zip(signed_files(files)) {
+            fat.replace_if_stale(x.stale, x.dir, x.m, data, failpoints, out)?;
+        }
 
         let (efi, stamp) = (&files.bootx64, &self.new_stamp_json);
         fat.replace_if_stale(self.efi_stale, self.efi_dir, &EFI_FILE, efi, failpoints, out)?;
@@ -390,6 +545,13 @@ impl UpdatePlan {
             fat.read_managed(self.efi_dir, &EFI_FILE)?.as_deref() == Some(files.bootx64.as_slice()),
             "BOOTX64.EFI reads back wrong after the update"
         );
+        for (x, (_, data)) in self.extra.iter().zip(signed_files(files)) {
+            ensure!(
+                fat.read_managed(x.dir, x.m)?.as_deref() == Some(data),
+                "{} reads back wrong after the update",
+                x.m.display
+            );
+        }
         ensure!(
             fat.read_managed(self.stamp_dir, &STAMP_FILE)?.as_deref()
                 == Some(self.new_stamp_json.as_slice()),
@@ -855,12 +1017,16 @@ mod tests {
 
     #[test]
     fn temporary_names_need_as_many_lfn_entries_as_final_names() {
-        for m in [&EFI_FILE, &STAMP_FILE] {
+        for m in [&EFI_FILE, &STAMP_FILE, &LOADER_FILE, &MM_FILE, &CERT_FILE] {
             assert_eq!(dirent::lfn_count(m.temp_long), dirent::lfn_count(m.long), "{}", m.long);
-            assert_eq!(
-                short_text(&m.temp_short).to_ascii_lowercase(),
-                m.temp_long.to_ascii_lowercase()
-            );
+            // The temporary short name is the temporary long name, where that fits 8.3
+            // (ENROLL-THIS-KEY.new does not: its short name is ENROLL~1.NEW).
+            if m.temp_long.len() <= 12 {
+                assert_eq!(
+                    short_text(&m.temp_short).to_ascii_lowercase(),
+                    m.temp_long.to_ascii_lowercase()
+                );
+            }
             // The short names are the ones FAT implementations derive from the long names.
             for (long, short) in [(m.long, m.short), (m.temp_long, m.temp_short)] {
                 assert_eq!(dirent::generate_short_name(long, |_| false), Some(short), "{long}");
@@ -941,6 +1107,7 @@ mod tests {
             yes: true,
             force: false,
             efi: Some(old_efi),
+            secure_boot: crate::drive::install::SecureBoot::Off,
         };
         crate::drive::install::install(
             &view,
@@ -950,8 +1117,12 @@ mod tests {
             &mut std::io::sink(),
         )
         .unwrap();
-        let opts =
-            UpdateOptions { target: node.clone(), dry_run: false, efi: Some(new_efi.clone()) };
+        let opts = UpdateOptions {
+            target: node.clone(),
+            dry_run: false,
+            efi: Some(new_efi.clone()),
+            key: None,
+        };
 
         // The same stick with its data partition mounted: refused, nothing written.
         let (mounted_view, mounted_node) =
@@ -979,9 +1150,17 @@ mod tests {
 
     #[test]
     fn every_failpoint_name_is_distinct() {
-        let mut all: Vec<&str> = STEP_FAILPOINTS.iter().chain(TORN_FAILPOINTS).copied().collect();
+        let mut all: Vec<&str> = STEP_FAILPOINTS
+            .iter()
+            .chain(TORN_FAILPOINTS)
+            .chain(SIGNED_STEP_FAILPOINTS)
+            .copied()
+            .collect();
         all.sort();
         all.dedup();
-        assert_eq!(all.len(), STEP_FAILPOINTS.len() + TORN_FAILPOINTS.len());
+        assert_eq!(
+            all.len(),
+            STEP_FAILPOINTS.len() + TORN_FAILPOINTS.len() + SIGNED_STEP_FAILPOINTS.len()
+        );
     }
 }
