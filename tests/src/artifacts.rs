@@ -115,6 +115,14 @@ pub fn installed_binary(root: &Path) -> PathBuf {
 /// OVMF firmware code and the pristine variable store each VM copies.
 pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+/// OVMF with Secure Boot (needs q35 with SMM) and its stores with keys enrolled: Microsoft's,
+/// and Debian's snakeoil PK/KEK/db, whose key and certificate are below.
+pub const OVMF_SECBOOT_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd";
+pub const OVMF_VARS_MS: &str = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd";
+pub const OVMF_VARS_SNAKEOIL: &str = "/usr/share/OVMF/OVMF_VARS_4M.snakeoil.fd";
+/// The snakeoil signing key (passphrase `snakeoil`) and its certificate (PEM).
+pub const SNAKEOIL_KEY: &str = "/usr/share/ovmf/PkKek-1-snakeoil.key";
+pub const SNAKEOIL_CERT: &str = "/usr/share/ovmf/PkKek-1-snakeoil.pem";
 
 /// iPXE's hybrid ISO (El Torito BIOS + UEFI), a real image we did not write.
 pub const IPXE_ISO: &str = "/usr/lib/ipxe/ipxe.iso";

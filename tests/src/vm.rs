@@ -1,6 +1,6 @@
 //! A QEMU virtual machine under test.
 
-use crate::artifacts::{OVMF_CODE, OVMF_VARS};
+use crate::artifacts::{OVMF_CODE, OVMF_SECBOOT_CODE, OVMF_VARS};
 use anyhow::{bail, Context, Result};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -71,6 +71,9 @@ pub struct VmConfig {
     pub extra_args: Vec<String>,
     /// QEMU machine type: "q35" (default) or "pc" (i440FX: ISA floppy controller, IDE).
     pub machine: &'static str,
+    /// UEFI with Secure Boot enforced: OVMF's secboot build (q35 + SMM, secure pflash),
+    /// starting from a private copy of this variable store (e.g. `OVMF_VARS_4M.snakeoil.fd`).
+    pub secure_boot_vars: Option<PathBuf>,
 }
 
 impl VmConfig {
@@ -84,7 +87,13 @@ impl VmConfig {
             timeout: Duration::from_secs(120),
             extra_args: Vec::new(),
             machine: "q35",
+            secure_boot_vars: None,
         }
+    }
+    /// Secure Boot on (UEFI only): OVMF secboot with SMM, keys from `vars` (copied).
+    pub fn secure_boot(mut self, vars: impl Into<PathBuf>) -> Self {
+        self.secure_boot_vars = Some(vars.into());
+        self
     }
     pub fn disk(mut self, disk: Disk) -> Self {
         self.disks.push(disk);
@@ -114,9 +123,10 @@ impl VmConfig {
     /// The QEMU command line for this configuration (sockets and files inside `run_dir`).
     pub fn qemu_args(&self, run_dir: &Path) -> Vec<String> {
         let p = |name: &str| run_dir.join(name).to_string_lossy().into_owned();
+        let secure_boot = self.firmware == Firmware::Uefi && self.secure_boot_vars.is_some();
         let mut args: Vec<String> = vec![
             "-machine".into(),
-            self.machine.into(),
+            if secure_boot { format!("{},smm=on", self.machine) } else { self.machine.into() },
             "-accel".into(),
             "tcg".into(),
             "-m".into(),
@@ -134,9 +144,18 @@ impl VmConfig {
             format!("unix:{},server=on,wait=off", p("monitor.sock")),
         ];
         if self.firmware == Firmware::Uefi {
+            let code = if secure_boot {
+                args.extend([
+                    "-global".into(),
+                    "driver=cfi.pflash01,property=secure,value=on".into(),
+                ]);
+                OVMF_SECBOOT_CODE
+            } else {
+                OVMF_CODE
+            };
             args.extend([
                 "-drive".into(),
-                format!("if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}"),
+                format!("if=pflash,format=raw,unit=0,readonly=on,file={code}"),
                 "-drive".into(),
                 format!("if=pflash,format=raw,unit=1,file={}", p("OVMF_VARS.fd")),
             ]);
@@ -204,8 +223,9 @@ impl Vm {
         let log_dir = crate::workspace_root().join("target/vm-logs").join(&config.name);
         std::fs::create_dir_all(&log_dir)?;
         if config.firmware == Firmware::Uefi {
-            std::fs::copy(OVMF_VARS, run_dir.path().join("OVMF_VARS.fd"))
-                .with_context(|| format!("copying {OVMF_VARS} (Debian package ovmf)"))?;
+            let vars = config.secure_boot_vars.as_deref().unwrap_or(Path::new(OVMF_VARS));
+            std::fs::copy(vars, run_dir.path().join("OVMF_VARS.fd"))
+                .with_context(|| format!("copying {} (Debian package ovmf)", vars.display()))?;
         }
         let stderr = std::fs::File::create(log_dir.join("qemu.stderr"))?;
         let args = config.qemu_args(run_dir.path());
