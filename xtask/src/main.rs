@@ -72,6 +72,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("libhivex-bin", "/usr/bin/hivexsh"),
     // `wtg create --vhd/--vhdx` is checked with qemu-img.
     ("qemu-utils", "/usr/bin/qemu-img"),
+    // Secure Boot tests (issue 15): sbsign signs boot managers and images with OVMF's snakeoil key.
+    ("sbsigntool", "/usr/bin/sbsign"),
+    // The snakeoil key is passphrase-protected: openssl writes a plain copy for sbsign.
+    ("openssl", "/usr/bin/openssl"),
     // UDF: genisoimage masters UDF bridge ISOs shaped like Microsoft's (and its isoinfo reads
     // the ISO 9660 tree); udftools' mkudffs / udfinfo make and describe other UDF volumes.
     ("genisoimage", "/usr/bin/genisoimage"),

@@ -24,6 +24,7 @@ mod efifs;
 mod image;
 mod linux;
 mod sbat;
+mod secureboot;
 mod ui;
 mod vblock;
 
@@ -158,11 +159,16 @@ impl Session {
                     .fs
                     .read_to_vec(&image.path)
                     .map_err(|e| format!("reading the file: {e}"))?;
-                let loaded = boot::load_image(
-                    boot::image_handle(),
-                    boot::LoadImageSource::FromBuffer { buffer: &bytes, file_path: None },
-                )
-                .map_err(|e| format!("the firmware refused to load it ({:?})", e.status()))?;
+                // Secure Boot: LoadImage (the firmware's, or shim's hook) is the only gate.
+                let loaded = secureboot::load_image(secureboot::Source::Buffer(&bytes)).map_err(
+                    |status| {
+                        if secureboot::is_on() && secureboot::is_refusal(status) {
+                            secureboot::refusal_reason("it", status, Some(&bytes))
+                        } else {
+                            format!("the firmware refused to load it ({status:?})")
+                        }
+                    },
+                )?;
                 drop(bytes);
                 println!("polyboot: starting {}", image.path);
                 Ok(match boot::start_image(loaded) {

@@ -4,13 +4,14 @@
 //! The raw `repr(C)` protocol structure is kept apart from the safe [`VirtualMedia`] backend
 //! that answers reads (the core's virtual-disk model over the physical drive).
 
+use crate::secureboot;
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::ffi::c_void;
 use polyboot_core::block::IoError;
-use uefi::boot::{self, LoadImageSource, OpenProtocolAttributes, OpenProtocolParams};
+use uefi::boot::{self, OpenProtocolAttributes, OpenProtocolParams};
 use uefi::proto::device_path::DevicePath;
 use uefi::proto::media::file::{File, FileAttribute, FileMode};
 use uefi::proto::media::fs::SimpleFileSystem;
@@ -166,6 +167,41 @@ fn loader_candidates(fs_handle: Handle) -> Vec<String> {
     all
 }
 
+/// A file on a file system the firmware found (at most 64 MiB), or None.
+fn read_file(fs_handle: Handle, path: &str) -> Option<Vec<u8>> {
+    const MAX: u64 = 64 << 20;
+    // SAFETY: GetProtocol on a handle the firmware's FAT driver owns; used only here.
+    let mut fs = unsafe {
+        boot::open_protocol::<SimpleFileSystem>(
+            OpenProtocolParams { handle: fs_handle, agent: boot::image_handle(), controller: None },
+            OpenProtocolAttributes::GetProtocol,
+        )
+    }
+    .ok()?;
+    let name = uefi::CString16::try_from(path).ok()?;
+    let mut file = fs
+        .open_volume()
+        .ok()?
+        .open(&name, FileMode::Read, FileAttribute::empty())
+        .ok()?
+        .into_regular_file()?;
+    file.set_position(uefi::proto::media::file::RegularFile::END_OF_FILE).ok()?;
+    let size = file.get_position().ok()?;
+    if size > MAX {
+        return None;
+    }
+    file.set_position(0).ok()?;
+    let mut bytes = alloc::vec![0u8; size as usize];
+    let mut done = 0;
+    while done < bytes.len() {
+        match file.read(&mut bytes[done..]) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => done += n,
+        }
+    }
+    Some(bytes)
+}
+
 /// Device path bytes without the end node.
 fn path_body(path: &DevicePath) -> Vec<u8> {
     let bytes = path.as_bytes();
@@ -291,19 +327,17 @@ impl Installed {
             });
         }
         let mut last_error = String::new();
+        // The first loader Secure Boot refused: its reason beats any later "not found".
+        let mut refused: Option<String> = None;
+        let secure_boot = secureboot::is_on();
         for (handle, body) in &file_systems {
             for loader in loader_candidates(*handle) {
                 let mut full = body.clone();
                 full.extend_from_slice(&file_path_node(&loader));
                 full.extend_from_slice(&END_NODE);
                 let Ok(path) = <&DevicePath>::try_from(full.as_slice()) else { continue };
-                match boot::load_image(
-                    boot::image_handle(),
-                    LoadImageSource::FromDevicePath {
-                        device_path: path,
-                        boot_policy: uefi::proto::BootPolicy::ExactMatch,
-                    },
-                ) {
+                // BootPolicy FALSE: shim's LoadImage hook refuses TRUE.
+                match secureboot::load_image(secureboot::Source::Path(path)) {
                     Ok(image) => {
                         println!("polyboot: starting {loader}");
                         let status = match boot::start_image(image) {
@@ -312,11 +346,25 @@ impl Installed {
                         };
                         return Ok(status);
                     }
-                    Err(e) => last_error = format!("LoadImage({loader}) failed: {:?}", e.status()),
+                    Err(status) if secure_boot && secureboot::is_refusal(status) => {
+                        if refused.is_none() {
+                            let bytes = read_file(*handle, &loader);
+                            refused = Some(secureboot::refusal_reason(
+                                &format!("its EFI boot loader {loader}"),
+                                status,
+                                bytes.as_deref(),
+                            ));
+                        }
+                    }
+                    Err(status) => last_error = format!("LoadImage({loader}) failed: {status:?}"),
                 }
             }
         }
-        Err(if last_error.is_empty() { "no EFI boot loader found".to_string() } else { last_error })
+        Err(match refused {
+            Some(reason) => reason,
+            None if last_error.is_empty() => "no EFI boot loader found".to_string(),
+            None => last_error,
+        })
     }
 }
 

@@ -1,0 +1,129 @@
+//! Secure Boot: verification of every image, never a bypass (issue 15).
+//!
+//! polyboot starts an image only through `LoadImage`: the firmware's (db / dbx), or — when
+//! polyboot is shim's second stage and shim is 16 or later — shim's hook of `LoadImage`, which
+//! verifies against db, MOK, shim's vendor certificate and SBAT. When `LoadImage` refuses an
+//! image because of Secure Boot (`EFI_SECURITY_VIOLATION` / `EFI_ACCESS_DENIED`), the menu
+//! says so and comes back; shim's `SHIM_LOCK` protocol is then asked (`Verify`) only to word
+//! the reason. Nothing here hooks the Security protocols, edits variables or skips a check.
+//! See ARCHITECTURE.md, "Secure Boot and shim".
+
+use alloc::format;
+use alloc::string::String;
+use core::ptr;
+use uefi::boot;
+use uefi::proto::device_path::DevicePath;
+use uefi::proto::shim::ShimLock;
+use uefi::runtime::{self, VariableVendor};
+use uefi::{cstr16, Handle, Status};
+
+/// Whether the firmware enforces Secure Boot (the `SecureBoot` global variable is 1).
+pub fn is_on() -> bool {
+    let mut buf = [0u8; 1];
+    matches!(
+        runtime::get_variable(cstr16!("SecureBoot"), &VariableVendor::GLOBAL_VARIABLE, &mut buf),
+        Ok((data, _)) if data == [1]
+    )
+}
+
+/// What `LoadImage` loads from.
+pub enum Source<'a> {
+    Buffer(&'a [u8]),
+    /// A full device path (device nodes + file path node), loaded with BootPolicy FALSE (shim's
+    /// `LoadImage` hook refuses BootPolicy TRUE).
+    Path(&'a DevicePath),
+}
+
+/// `LoadImage` through the boot services table as it is now (so shim's hook, when shim
+/// installed one). On `EFI_SECURITY_VIOLATION` the firmware may still have created an image
+/// handle (deferred execution, UEFI 2.x 7.4): it is unloaded here, so a refused image does not
+/// stay in memory.
+pub fn load_image(source: Source<'_>) -> Result<Handle, Status> {
+    let st = uefi::table::system_table_raw().ok_or(Status::NOT_READY)?;
+    // SAFETY: the system table and its boot services table stay valid while boot services
+    // run (polyboot never exits them); the pointers passed live across the call.
+    unsafe {
+        let bs = &*st.as_ref().boot_services;
+        let (path, buffer, size) = match source {
+            Source::Buffer(b) => (ptr::null(), b.as_ptr(), b.len()),
+            Source::Path(p) => (p.as_ffi_ptr().cast(), ptr::null(), 0),
+        };
+        let mut handle = ptr::null_mut();
+        let status = (bs.load_image)(
+            uefi_raw::Boolean::FALSE,
+            boot::image_handle().as_ptr(),
+            path,
+            buffer,
+            size,
+            &mut handle,
+        );
+        let handle = Handle::from_ptr(handle);
+        if status.is_success() {
+            return handle.ok_or(Status::LOAD_ERROR);
+        }
+        if status == Status::SECURITY_VIOLATION {
+            if let Some(h) = handle {
+                let _ = boot::unload_image(h);
+            }
+        }
+        Err(status)
+    }
+}
+
+/// Whether a `LoadImage` status is a Secure Boot refusal.
+pub fn is_refusal(status: Status) -> bool {
+    status == Status::SECURITY_VIOLATION || status == Status::ACCESS_DENIED
+}
+
+/// shim's verdict on an image, when shim (its `SHIM_LOCK` protocol) is there. Looked up
+/// each time: shim 15 uninstalls its protocol once its second stage starts an image, and
+/// a shim started by polyboot installs its own.
+pub fn shim_verdict(image: &[u8]) -> Option<Result<(), Status>> {
+    let handle = boot::get_handle_for_protocol::<ShimLock>().ok()?;
+    let shim = boot::open_protocol_exclusive::<ShimLock>(handle).ok()?;
+    Some(shim.verify(image).map_err(|e| e.status()))
+}
+
+/// What the image's PE certificate table says (core's `authenticode` reader): who signed it,
+/// that it carries no signature, or that it was altered after signing.
+pub fn signature_note(image: &[u8]) -> Option<String> {
+    use polyboot_core::authenticode::{self, State};
+    let sigs = authenticode::read(image).ok()?;
+    let signer = sigs.signatures.iter().find(|s| s.nesting == 0).map(|s| match &s.subject {
+        Some(subject) => format!("{subject}"),
+        None => format!("a certificate issued by {}", s.issuer),
+    });
+    Some(match (sigs.state(), signer) {
+        (State::Unsigned, _) => String::from("it carries no signature"),
+        (State::DigestMismatch, Some(who)) => {
+            format!("it was signed by {who}, but altered after signing")
+        }
+        (State::Damaged(why), _) => format!("its signature cannot be read ({why})"),
+        (_, Some(who)) => format!("it is signed by {who}"),
+        (_, None) => return None,
+    })
+}
+
+/// The reason shown in the menu when Secure Boot refuses `what` (an image, or an ISO's EFI
+/// loader): `status` is `LoadImage`'s, `image` the file's bytes when they could be read.
+pub fn refusal_reason(what: &str, status: Status, image: Option<&[u8]>) -> String {
+    let mut reason = format!(
+        "{what} is not signed by a key this machine trusts (Secure Boot is on; LoadImage: {status:?})"
+    );
+    if let Some(note) = image.and_then(signature_note) {
+        reason.push_str("; ");
+        reason.push_str(&note);
+    }
+    match image.and_then(shim_verdict) {
+        Some(Ok(())) => reason.push_str(
+            "; shim accepts it (MOK or shim's own key), but this shim does not load images for \
+             its second stage (shim 16 and later do): update shim on the drive",
+        ),
+        Some(Err(_)) => reason.push_str("; shim (MOK) refuses it too"),
+        None => {}
+    }
+    reason.push_str(
+        ". Sign it with a key in db or enrolled as a MOK (mokutil --import), or turn Secure Boot off",
+    );
+    reason
+}
