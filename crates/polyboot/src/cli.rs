@@ -472,7 +472,11 @@ Examples:
   polyboot vm ~/Downloads/debian.iso             a bare ISO, booted as a CD-ROM
   polyboot vm disk.img --serial --image ipxe.iso --expect \"iPXE initialising devices\" --timeout 120
                                                  for scripts: exit 0 once the text appears
-  polyboot vm disk.img --dry-run                 print the QEMU command line, start nothing")]
+  polyboot vm disk.img --dry-run                 print the QEMU command line, start nothing
+  polyboot vm disk.img --secure-boot             Secure Boot on, Microsoft's keys (a typical PC)
+  polyboot vm disk.img --secure-boot --sb-vars snakeoil --serial
+                                                 Secure Boot with Debian's test keys (for drives
+                                                 signed with /usr/share/ovmf/PkKek-1-snakeoil.key)")]
 pub struct VmArgs {
     /// A polyboot drive (/dev/sdX or an image file), or a bare .iso (CD-ROM) / .img (disk) file.
     pub target: PathBuf,
@@ -482,6 +486,16 @@ pub struct VmArgs {
     /// Boot with legacy BIOS firmware (SeaBIOS): polyboot's MBR boot code.
     #[arg(long)]
     pub bios: bool,
+    /// Boot with Secure Boot on: OVMF's Secure Boot build (q35 with SMM), a private copy of
+    /// a variable store with keys enrolled (--sb-vars; Microsoft's by default). The firmware
+    /// then starts only signed boot loaders, as on a PC sold with Windows.
+    #[arg(long, conflicts_with = "bios")]
+    pub secure_boot: bool,
+    /// The keys of --secure-boot: ms (Microsoft's, the default), snakeoil (Debian's test keys,
+    /// /usr/share/ovmf/PkKek-1-snakeoil.*) or the path of an OVMF variable store (copied,
+    /// never written).
+    #[arg(long, value_name = "ms|snakeoil|PATH", requires = "secure_boot")]
+    pub sb_vars: Option<String>,
     /// Boot this image from polyboot's menu: its path on the drive or a unique part of it
     /// (e.g. ipxe.iso), typed into the menu's search on the serial console, then Enter.
     #[arg(long, value_name = "PATH")]

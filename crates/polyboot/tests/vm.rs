@@ -214,3 +214,61 @@ fn dry_run_and_early_errors() {
     let (ok, _, err) = common::run(&["vm", "/nonexistent.img", "--dry-run"]);
     assert!(!ok && err.contains("/nonexistent.img"), "{err}");
 }
+
+/// `--secure-boot --sb-vars snakeoil`: OVMF's Secure Boot build starts a drive signed with the
+/// snakeoil key (install --no-shim --sb-key/--sb-cert) and polyboot refuses the unsigned
+/// ipxe.iso picked with --image, saying why. No VM for --dry-run: the plan and its JSON.
+#[test]
+fn secure_boot_starts_a_signed_drive_and_the_menu_refuses_an_unsigned_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, cert) = polyboot_tests::fixtures::snakeoil_key(dir.path()).unwrap();
+    let img = dir.path().join("drive.img");
+    let d = img.to_str().unwrap();
+    Cli::booting()
+        .args(["install", d, "--size", "256M", "--yes", "--no-shim", "--sb-key"])
+        .arg(&key)
+        .arg("--sb-cert")
+        .arg(&cert)
+        .ok();
+    Cli::booting().args(["add", d, artifacts::IPXE_ISO]).ok();
+
+    let out = Cli::booting()
+        .args(["vm", d, "--secure-boot", "--sb-vars", "snakeoil", "--dry-run", "--json"])
+        .ok();
+    let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(plan["secure_boot"], serde_json::json!({"kind": "snakeoil"}), "{plan}");
+    assert_eq!(plan["ovmf_vars"], "/usr/share/OVMF/OVMF_VARS_4M.snakeoil.fd", "{plan}");
+    let qemu = plan["qemu"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string());
+    let qemu = qemu.collect::<Vec<_>>().join(" ");
+    assert!(qemu.contains("-machine q35,smm=on"), "{qemu}");
+    assert!(qemu.contains("-global driver=cfi.pflash01,property=secure,value=on"), "{qemu}");
+    assert!(qemu.contains("file=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"), "{qemu}");
+    let text = Cli::booting().args(["vm", d, "--secure-boot", "--dry-run"]).ok();
+    assert!(text.contains("with Secure Boot on (Microsoft's keys)"), "{text}");
+    let (ok, _, err) = common::run(&["vm", d, "--secure-boot", "--bios", "--dry-run"]);
+    assert!(!ok && err.contains("cannot be used with"), "{err}");
+    let (ok, _, err) = common::run(&["vm", d, "--sb-vars", "snakeoil", "--dry-run"]);
+    assert!(!ok && err.contains("--secure-boot"), "{err}");
+
+    let run = vm(
+        "vm-secure-boot",
+        &[
+            d,
+            "--secure-boot",
+            "--sb-vars",
+            "snakeoil",
+            "--image",
+            "ipxe.iso",
+            "--expect",
+            "not signed by a key this machine trusts",
+        ],
+    )
+    .expect_ok();
+    assert!(
+        run.stderr.contains("UEFI (OVMF) with Secure Boot on (Debian's snakeoil keys)"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.console.contains("polyboot: booting /ipxe.iso"), "{}", tail(&run.console));
+    assert!(!run.console.contains(artifacts::IPXE_MARKER), "{}", tail(&run.console));
+}

@@ -13,7 +13,9 @@ use crate::cli::{VmAccelArg, VmArgs};
 use crate::device::{inspect_target, SystemView, Target};
 use crate::drive::Drive;
 use anyhow::{bail, Context, Result};
-use plan::{AccelChoice, Console, Firmware, Host, Plan, Request, TargetInfo, TargetKind};
+use plan::{
+    AccelChoice, Console, Firmware, Host, Plan, Request, SecureBootVars, TargetInfo, TargetKind,
+};
 use polyboot_core::menu;
 use runner::{Echo, Ended};
 use std::io::{IsTerminal, Read};
@@ -22,10 +24,20 @@ use std::process::ExitCode;
 
 pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+/// OVMF with Secure Boot and SMM, and its variable stores with Microsoft's / Debian's
+/// snakeoil keys enrolled (Debian package ovmf).
+pub const OVMF_SECBOOT_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd";
+pub const OVMF_VARS_MS: &str = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd";
+pub const OVMF_VARS_SNAKEOIL: &str = "/usr/share/OVMF/OVMF_VARS_4M.snakeoil.fd";
 
 pub fn run(args: VmArgs) -> Result<ExitCode> {
     let req = Request {
         firmware: if args.bios { Firmware::Bios } else { Firmware::Uefi },
+        secure_boot: args.secure_boot.then(|| match args.sb_vars.as_deref() {
+            None | Some("ms") => SecureBootVars::Ms,
+            Some("snakeoil") => SecureBootVars::Snakeoil,
+            Some(path) => SecureBootVars::Path(path.into()),
+        }),
         image: args.image.clone(),
         serial: args.serial,
         snapshot: !args.no_snapshot,
@@ -45,6 +57,9 @@ pub fn run(args: VmArgs) -> Result<ExitCode> {
         window_ui,
         ovmf_code: OVMF_CODE.into(),
         ovmf_vars: OVMF_VARS.into(),
+        ovmf_secboot_code: OVMF_SECBOOT_CODE.into(),
+        ovmf_vars_ms: OVMF_VARS_MS.into(),
+        ovmf_vars_snakeoil: OVMF_VARS_SNAKEOIL.into(),
     };
 
     if args.dry_run {
@@ -65,13 +80,25 @@ pub fn run(args: VmArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    for firmware_file in [OVMF_CODE, OVMF_VARS] {
-        if req.firmware == Firmware::Uefi && !Path::new(firmware_file).is_file() {
-            bail!("{firmware_file} is missing: install the Debian package ovmf (or use --bios)");
-        }
-    }
     let run_dir = tempfile::Builder::new().prefix("polyboot-vm.").tempdir()?;
     let plan = plan::plan(&req, &target, &host, run_dir.path())?;
+    if req.firmware == Firmware::Uefi {
+        let code = if req.secure_boot.is_some() { OVMF_SECBOOT_CODE } else { OVMF_CODE };
+        let vars = plan.ovmf_vars.clone().unwrap_or_default();
+        for firmware_file in [Path::new(code), vars.as_path()] {
+            if !firmware_file.is_file() {
+                match &req.secure_boot {
+                    Some(SecureBootVars::Path(p)) if p == firmware_file => {
+                        bail!("--sb-vars {}: no such file", p.display())
+                    }
+                    _ => bail!(
+                        "{} is missing: install the Debian package ovmf (or use --bios)",
+                        firmware_file.display()
+                    ),
+                }
+            }
+        }
+    }
     let console_text = match &plan.console {
         Console::Terminal if args.json => "the serial console goes to standard error".to_string(),
         Console::Terminal if std::io::stdin().is_terminal() => {

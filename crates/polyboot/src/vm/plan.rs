@@ -30,6 +30,18 @@ pub enum Accel {
     Tcg,
 }
 
+/// The UEFI variable store a Secure Boot VM starts from (`--sb-vars`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "kind", content = "path")]
+pub enum SecureBootVars {
+    /// OVMF's store with Microsoft's keys enrolled (PK/KEK/db): what a PC sold with Windows has.
+    Ms,
+    /// Debian's snakeoil PK/KEK/db (key and certificate in /usr/share/ovmf/): for testing.
+    Snakeoil,
+    /// A store of the user's own (e.g. with their key enrolled by `virt-fw-vars`).
+    Path(PathBuf),
+}
+
 /// What the user asked for with `--accel`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccelChoice {
@@ -78,12 +90,18 @@ pub struct Host {
     pub window_ui: Option<String>,
     pub ovmf_code: PathBuf,
     pub ovmf_vars: PathBuf,
+    /// OVMF built with Secure Boot (and SMM) for `--secure-boot`, and its variable stores.
+    pub ovmf_secboot_code: PathBuf,
+    pub ovmf_vars_ms: PathBuf,
+    pub ovmf_vars_snakeoil: PathBuf,
 }
 
 /// The request: the command-line switches, already parsed.
 #[derive(Debug, Clone)]
 pub struct Request {
     pub firmware: Firmware,
+    /// `--secure-boot`: OVMF with Secure Boot enforced, starting from this variable store.
+    pub secure_boot: Option<SecureBootVars>,
     pub image: Option<String>,
     pub serial: bool,
     pub snapshot: bool,
@@ -113,6 +131,8 @@ pub struct Plan {
     pub target_kind: &'static str,
     pub block_device: bool,
     pub firmware: Firmware,
+    /// Secure Boot enforced (OVMF secboot + SMM), with this variable store.
+    pub secure_boot: Option<SecureBootVars>,
     pub accelerator: Accel,
     /// Why KVM is not used (when it is not).
     pub accelerator_note: Option<String>,
@@ -141,9 +161,17 @@ impl Plan {
 
     /// The one-line summary printed before the VM starts.
     pub fn summary(&self) -> String {
-        let firmware = match self.firmware {
-            Firmware::Uefi => "UEFI (OVMF)",
-            Firmware::Bios => "BIOS (SeaBIOS)",
+        let firmware = match (self.firmware, &self.secure_boot) {
+            (Firmware::Uefi, None) => "UEFI (OVMF)".to_string(),
+            (Firmware::Uefi, Some(vars)) => {
+                let keys = match vars {
+                    SecureBootVars::Ms => "Microsoft's keys".to_string(),
+                    SecureBootVars::Snakeoil => "Debian's snakeoil keys".to_string(),
+                    SecureBootVars::Path(p) => format!("the keys of {}", p.display()),
+                };
+                format!("UEFI (OVMF) with Secure Boot on ({keys})")
+            }
+            (Firmware::Bios, _) => "BIOS (SeaBIOS)".to_string(),
         };
         let accel = match (&self.accelerator, &self.accelerator_note) {
             (Accel::Kvm, _) => "KVM".to_string(),
@@ -189,6 +217,9 @@ pub fn plan(req: &Request, target: &TargetInfo, host: &Host, run_dir: &Path) -> 
         (Some(ui), false) => Console::Window(ui.clone()),
         _ => Console::Terminal,
     };
+    if req.secure_boot.is_some() && req.firmware == Firmware::Bios {
+        bail!("--secure-boot is a UEFI feature: it cannot be combined with --bios");
+    }
     if req.memory_mib < 64 {
         bail!("--memory {} MiB is too little to boot anything (64 MiB at least)", req.memory_mib);
     }
@@ -196,7 +227,10 @@ pub fn plan(req: &Request, target: &TargetInfo, host: &Host, run_dir: &Path) -> 
     let run = |name: &str| run_dir.join(name).to_string_lossy().into_owned();
     let mut q: Vec<String> = vec!["qemu-system-x86_64".into()];
     let mut push = |args: &[&str]| q.extend(args.iter().map(|s| s.to_string()));
-    push(&["-name", "polyboot-vm", "-machine", "q35"]);
+    // Secure Boot: the variable store must only be writable from SMM, or the guest could
+    // change its keys (OVMF's secboot build needs SMM and a secure pflash).
+    let machine = if req.secure_boot.is_some() { "q35,smm=on" } else { "q35" };
+    push(&["-name", "polyboot-vm", "-machine", machine]);
     match accelerator {
         Accel::Kvm => push(&["-accel", "kvm", "-cpu", "host", "-smp", "2"]),
         Accel::Tcg => push(&["-accel", "tcg"]),
@@ -215,18 +249,30 @@ pub fn plan(req: &Request, target: &TargetInfo, host: &Host, run_dir: &Path) -> 
     push(&["-serial", "chardev:serial0"]);
     let ovmf_vars = match req.firmware {
         Firmware::Uefi => {
+            let (code, vars) = match &req.secure_boot {
+                None => (&host.ovmf_code, &host.ovmf_vars),
+                Some(sb) => {
+                    push(&["-global", "driver=cfi.pflash01,property=secure,value=on"]);
+                    let vars = match sb {
+                        SecureBootVars::Ms => &host.ovmf_vars_ms,
+                        SecureBootVars::Snakeoil => &host.ovmf_vars_snakeoil,
+                        SecureBootVars::Path(p) => p,
+                    };
+                    (&host.ovmf_secboot_code, vars)
+                }
+            };
             push(&[
                 "-drive",
                 &format!(
                     "if=pflash,format=raw,unit=0,readonly=on,file={}",
-                    escape(&host.ovmf_code.to_string_lossy())
+                    escape(&code.to_string_lossy())
                 ),
             ]);
             push(&[
                 "-drive",
                 &format!("if=pflash,format=raw,unit=1,file={}", escape(&run("OVMF_VARS.fd"))),
             ]);
-            Some(host.ovmf_vars.clone())
+            Some(vars.clone())
         }
         Firmware::Bios => None,
     };
@@ -267,6 +313,7 @@ pub fn plan(req: &Request, target: &TargetInfo, host: &Host, run_dir: &Path) -> 
         target_kind,
         block_device: target.device.is_some(),
         firmware: req.firmware,
+        secure_boot: req.secure_boot.clone(),
         accelerator,
         accelerator_note,
         console,
@@ -383,12 +430,16 @@ mod tests {
             window_ui: window.then(|| "gtk".to_string()),
             ovmf_code: "/usr/share/OVMF/OVMF_CODE_4M.fd".into(),
             ovmf_vars: "/usr/share/OVMF/OVMF_VARS_4M.fd".into(),
+            ovmf_secboot_code: "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd".into(),
+            ovmf_vars_ms: "/usr/share/OVMF/OVMF_VARS_4M.ms.fd".into(),
+            ovmf_vars_snakeoil: "/usr/share/OVMF/OVMF_VARS_4M.snakeoil.fd".into(),
         }
     }
 
     fn req() -> Request {
         Request {
             firmware: Firmware::Uefi,
+            secure_boot: None,
             image: None,
             serial: false,
             snapshot: true,
@@ -483,6 +534,58 @@ mod tests {
             p.summary()
         );
         assert!(p.summary().contains("as a USB stick, UEFI (OVMF)"), "{}", p.summary());
+    }
+
+    #[test]
+    fn secure_boot_is_ovmf_secboot_with_smm_a_secure_pflash_and_a_private_copy_of_the_keys() {
+        let r = Request { secure_boot: Some(SecureBootVars::Ms), ..req() };
+        let p = plan(&r, &drive(&["/ipxe.iso"]), &host(false, false), Path::new("/run/x")).unwrap();
+        assert_eq!(
+            p.qemu[..10].join(" "),
+            "qemu-system-x86_64 -name polyboot-vm -machine q35,smm=on -accel tcg -m 2048 -nodefaults"
+        );
+        let a = args(&p);
+        assert!(
+            a.contains(
+                "-global driver=cfi.pflash01,property=secure,value=on -drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd -drive if=pflash,format=raw,unit=1,file=/run/x/OVMF_VARS.fd"
+            ),
+            "{a}"
+        );
+        // The store the run directory's copy is made from: never the packaged file itself.
+        assert_eq!(p.ovmf_vars.as_deref(), Some(Path::new("/usr/share/OVMF/OVMF_VARS_4M.ms.fd")));
+        assert!(p.summary().contains("UEFI (OVMF) with Secure Boot on (Microsoft's keys)"));
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json["secure_boot"]["kind"], "ms");
+
+        let r = Request { secure_boot: Some(SecureBootVars::Snakeoil), ..req() };
+        let p = plan(&r, &drive(&[]), &host(false, false), Path::new("/r")).unwrap();
+        assert_eq!(
+            p.ovmf_vars.as_deref(),
+            Some(Path::new("/usr/share/OVMF/OVMF_VARS_4M.snakeoil.fd"))
+        );
+        assert!(p.summary().contains("Debian's snakeoil keys"), "{}", p.summary());
+        let r = Request { secure_boot: Some(SecureBootVars::Path("/k/VARS.fd".into())), ..req() };
+        let p = plan(&r, &drive(&[]), &host(false, false), Path::new("/r")).unwrap();
+        assert_eq!(p.ovmf_vars.as_deref(), Some(Path::new("/k/VARS.fd")));
+        assert!(!args(&p).contains("/k/VARS.fd"), "the store itself is never attached");
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json["secure_boot"], serde_json::json!({"kind": "path", "path": "/k/VARS.fd"}));
+
+        // Without --secure-boot: no SMM, no secure pflash, the plain build.
+        let a = args(&plan(&req(), &drive(&[]), &host(false, false), Path::new("/r")).unwrap());
+        assert!(!a.contains("smm") && !a.contains("secboot") && !a.contains("secure"), "{a}");
+        assert_eq!(
+            serde_json::to_value(
+                plan(&req(), &drive(&[]), &host(false, false), Path::new("/r")).unwrap()
+            )
+            .unwrap()["secure_boot"],
+            serde_json::Value::Null
+        );
+
+        let r =
+            Request { secure_boot: Some(SecureBootVars::Ms), firmware: Firmware::Bios, ..req() };
+        let err = plan(&r, &drive(&[]), &host(false, false), Path::new("/r")).unwrap_err();
+        assert!(err.to_string().contains("--secure-boot is a UEFI feature"), "{err}");
     }
 
     #[test]
