@@ -45,10 +45,14 @@ pub(super) fn folded(name: &str) -> Vec<u16> {
 
 /// Names equal as Windows compares them (case-insensitively, unit by unit).
 pub fn names_equal(a: &str, b: &str) -> bool {
-    // While both are ASCII, byte i is UTF-16 unit i of each: an ASCII pair that differs in
-    // upper case decides, and when one name ends (all ASCII so far) the other has more units
-    // exactly when it has more bytes.
+    // Equal bytes are equal characters so far. At the first bytes that differ, when both are
+    // ASCII they start a character each, and their upper cases are the next units to compare
+    // (else the general way); when one name ends, the other has more units exactly when it
+    // has more bytes.
     for (&x, &y) in a.as_bytes().iter().zip(b.as_bytes()) {
+        if x == y {
+            continue;
+        }
         if !(x.is_ascii() && y.is_ascii()) {
             return a.encode_utf16().map(upcase_unit).eq(b.encode_utf16().map(upcase_unit));
         }
@@ -62,6 +66,9 @@ pub fn names_equal(a: &str, b: &str) -> bool {
 /// `folded(a) < folded(b)`, without building them (the same short way as [`names_equal`]).
 pub(super) fn folded_less(a: &str, b: &str) -> bool {
     for (&x, &y) in a.as_bytes().iter().zip(b.as_bytes()) {
+        if x == y {
+            continue;
+        }
         if !(x.is_ascii() && y.is_ascii()) {
             return a.encode_utf16().map(upcase_unit).lt(b.encode_utf16().map(upcase_unit));
         }
