@@ -5,6 +5,12 @@
 //! Torito EFI loader is unsigned) is refused with the reason on the console and the menu comes
 //! back and still works; `ipxe.efi` signed with a key not in db is refused naming its signer;
 //! `ipxe.efi` signed with the snakeoil key boots.
+//!
+//! And the shim chain: OVMF with Microsoft's keys and a MOK enrolled beforehand (written into a
+//! copy of the variable store, as MokManager would after "Enroll key from disk"), a drive from
+//! `polyboot install --sb-key/--sb-cert` (Debian's Microsoft-signed shim 16, then polyboot
+//! signed with the MOK key): shim's `LoadImage` hook refuses the unsigned ISO's loader and
+//! starts iPXE signed with the MOK key — images verified by MOK load through plain LoadImage.
 
 mod common;
 use common::Cli;
@@ -117,4 +123,118 @@ fn unsigned_and_untrusted_images_are_refused_with_the_reason_and_a_signed_one_bo
     vm.wait_for_after("polyboot: starting /ipxe-signed.efi", mark).unwrap();
     let t = vm.wait_for_after(artifacts::IPXE_MARKER, mark).unwrap();
     eprintln!("signed iPXE booted under Secure Boot after {t:?}");
+}
+
+/// GUIDs as EFI lays them out: the first three fields little-endian.
+fn guid(text: &str) -> [u8; 16] {
+    let hex: String = text.chars().filter(|c| *c != '-').collect();
+    let b: Vec<u8> =
+        (0..16).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()).collect();
+    let mut g = [0u8; 16];
+    g[..4].copy_from_slice(&[b[3], b[2], b[1], b[0]]);
+    g[4..6].copy_from_slice(&[b[5], b[4]]);
+    g[6..8].copy_from_slice(&[b[7], b[6]]);
+    g[8..].copy_from_slice(&b[8..]);
+    g
+}
+
+const SHIM_LOCK_GUID: &str = "605dab50-e046-4300-abb6-3dd810dd8b23";
+const EFI_CERT_X509_GUID: &str = "a5c059a1-94e4-4aa7-87b5-ab155c2bf072";
+
+/// A copy of the OVMF variable store `from` with `MokList` (non-volatile, boot-services only,
+/// shim's GUID) holding the DER certificate `cert`: what MokManager leaves after enrolling it.
+/// The edk2 store: firmware volume header, variable store header, then authenticated variable
+/// headers (60 bytes: StartId 0x55AA, State, Attributes, ..., NameSize at 36, DataSize at 40,
+/// VendorGuid at 44), name, data, each variable 4-byte aligned; the first StartId that is not
+/// 0x55AA ends the list.
+fn vars_with_mok(from: &str, cert: &[u8], to: &Path) {
+    let mut store = std::fs::read(from).unwrap();
+    let le32 = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+    let mut at = 0x64; // 0x48 of volume header + 0x1c of variable store header
+    while store[at..at + 2] == [0xAA, 0x55] {
+        at = (at + 60 + le32(&store, at + 36) + le32(&store, at + 40) + 3) & !3;
+    }
+    let name: Vec<u8> = "MokList\0".encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+    let mut data = guid(EFI_CERT_X509_GUID).to_vec();
+    data.extend_from_slice(&((28 + 16 + cert.len()) as u32).to_le_bytes());
+    data.extend_from_slice(&0u32.to_le_bytes());
+    data.extend_from_slice(&((16 + cert.len()) as u32).to_le_bytes());
+    data.extend_from_slice(&guid(SHIM_LOCK_GUID));
+    data.extend_from_slice(cert);
+    let mut var = vec![0xAA, 0x55, 0x3F, 0]; // StartId, State VAR_ADDED, reserved
+    var.extend_from_slice(&3u32.to_le_bytes()); // NON_VOLATILE | BOOTSERVICE_ACCESS
+    var.extend_from_slice(&[0u8; 8 + 16 + 4]); // MonotonicCount, TimeStamp, PubKeyIndex
+    var.extend_from_slice(&(name.len() as u32).to_le_bytes());
+    var.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    var.extend_from_slice(&guid(SHIM_LOCK_GUID));
+    var.extend_from_slice(&name);
+    var.extend_from_slice(&data);
+    assert!(store[at..at + var.len()].iter().all(|b| *b == 0xFF), "no room in {from}");
+    store[at..at + var.len()].copy_from_slice(&var);
+    std::fs::write(to, store).unwrap();
+}
+
+#[test]
+fn under_shim_an_unsigned_iso_is_refused_and_an_image_signed_with_a_mok_boots() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, cert) = (dir.path().join("mok.key"), dir.path().join("mok.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"])
+        .args(["-subj", "/CN=polyboot test MOK", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "openssl: {}", String::from_utf8_lossy(&made.stderr));
+    let der = Command::new("openssl")
+        .args(["x509", "-outform", "DER", "-in"])
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(der.status.success());
+    let vars = dir.path().join("OVMF_VARS_MS_MOK.fd");
+    vars_with_mok(artifacts::OVMF_VARS_MS, &der.stdout, &vars);
+    let mok_ipxe = dir.path().join("ipxe-mok.efi");
+    fixtures::sbsign(&key, &cert, Path::new(artifacts::IPXE_EFI), &mok_ipxe).unwrap();
+
+    let drive: PathBuf = dir.path().join("drive.img");
+    let d = drive.to_str().unwrap();
+    Cli::booting()
+        .args(["install", d, "--size", "256M", "--yes", "--secure-boot", "shim", "--sb-key"])
+        .arg(&key)
+        .arg("--sb-cert")
+        .arg(&cert)
+        .ok();
+    Cli::new().args(["add", "-q", d, artifacts::IPXE_ISO]).arg(&mok_ipxe).ok();
+
+    let mut vm = Vm::start(
+        VmConfig::new("secure-boot-shim-mok", Firmware::Uefi)
+            .secure_boot(&vars)
+            .disk(Disk::new(&drive).usb())
+            .timeout(Duration::from_secs(300)),
+    )
+    .unwrap();
+    // shim (db: Microsoft) started polyboot (MOK).
+    vm.wait_for(MENU_READY).unwrap();
+    vm.wait_for("----------").unwrap();
+
+    let mark = vm.serial_len();
+    choose(&mut vm, "ipxe.iso");
+    vm.wait_for_after("polyboot: booting /ipxe.iso", mark).unwrap();
+    vm.wait_for_after(PRESS_ANY_KEY, mark).unwrap();
+    let console = unwrapped(&vm.serial_text());
+    assert!(
+        console.contains("cannot boot /ipxe.iso: its EFI boot loader \\EFI\\BOOT\\BOOTX64.EFI is not signed by a key this machine trusts (Secure Boot is on"),
+        "no refusal reason on the console: {console}"
+    );
+    assert!(console.contains("shim (MOK) refuses it too"), "no shim verdict: {console}");
+    assert!(!console.contains(artifacts::IPXE_MARKER), "the unsigned iPXE ran: {console}");
+    back_to_menu(&mut vm);
+
+    let mark = vm.serial_len();
+    choose(&mut vm, "ipxe-mok");
+    vm.wait_for_after("polyboot: starting /ipxe-mok.efi", mark).unwrap();
+    let t = vm.wait_for_after(artifacts::IPXE_MARKER, mark).unwrap();
+    eprintln!("MOK-signed iPXE booted through shim's LoadImage after {t:?}");
 }
