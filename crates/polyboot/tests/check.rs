@@ -727,3 +727,66 @@ fn secure_boot_outlook_of_unsigned_signed_and_shim_images() {
     assert_eq!(r["file"], "/EFI/BOOT/BOOTX64.EFI on the EFI system partition", "{r}");
     assert_eq!(r["verdict"], "boots", "{r}");
 }
+
+/// Signers are recognised by their issuer's name (the file alone cannot prove who signed):
+/// a certificate issued by a CA named like Microsoft's Windows CA gives "boots", one named
+/// like Ubuntu's shim CA "needs enrollment" (polyboot starts from Debian's shim).
+#[test]
+fn secure_boot_verdict_follows_the_issuer_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let openssl =
+        |args: &[&str]| run_tool(Command::new("openssl").current_dir(d).args(args)).unwrap();
+    for (i, (ca, verdict)) in [
+        ("Microsoft Windows Production PCA 2011", "boots"),
+        ("Canonical Ltd. Master Certificate Authority", "needs_enrollment"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (ca_key, ca_pem) = (format!("ca{i}.key"), format!("ca{i}.pem"));
+        let (key, csr, pem) =
+            (format!("leaf{i}.key"), format!("leaf{i}.csr"), format!("leaf{i}.pem"));
+        let subj = format!("/CN={ca}");
+        openssl(&[
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", &subj,
+            "-keyout", &ca_key, "-out", &ca_pem,
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=test leaf",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_pem,
+            "-CAkey",
+            &ca_key,
+            "-set_serial",
+            "7",
+            "-days",
+            "30",
+            "-out",
+            &pem,
+        ]);
+        let signed = d.join(format!("signed{i}.efi"));
+        fixtures::sbsign(&d.join(&key), &d.join(&pem), Path::new(artifacts::IPXE_EFI), &signed)
+            .unwrap();
+        let r = check_json(&[signed.to_str().unwrap()])[0]["secure_boot"].clone();
+        assert_eq!(r["verdict"], verdict, "{r}");
+        assert_eq!(r["signers"][0]["subject"], "CN=test leaf", "{r}");
+        assert_eq!(r["signers"][0]["issuer"], format!("CN={ca}"), "{r}");
+        assert_eq!(r["signers"][0]["serial"], "07", "{r}");
+    }
+}
