@@ -69,6 +69,7 @@ fn main() -> Status {
         }
         Err(msg) => println!("polyboot: cannot identify the boot device: {msg}"),
     }
+    println!("polyboot: {}", secureboot::describe());
     match Session::open() {
         Ok(mut session) => session.run(),
         Err(msg) => {

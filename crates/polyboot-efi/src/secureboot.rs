@@ -26,6 +26,25 @@ pub fn is_on() -> bool {
     )
 }
 
+/// One line for the console at start: Secure Boot off / on, and whether shim is there. Under
+/// a shim started by polyboot (a distribution ISO's), the first shim's protocol stays
+/// installed next to the second's (ARCHITECTURE.md, "Secure Boot and shim"): counted here.
+pub fn describe() -> String {
+    if !is_on() {
+        return String::from("Secure Boot is off");
+    }
+    let shims = boot::locate_handle_buffer(boot::SearchType::from_proto::<ShimLock>())
+        .map(|h| h.len())
+        .unwrap_or(0);
+    match shims {
+        0 => String::from("Secure Boot is on; no shim: the firmware's db and dbx decide"),
+        1 => String::from("Secure Boot is on; started through shim (SHIM_LOCK is installed)"),
+        n => format!(
+            "Secure Boot is on; {n} SHIM_LOCK protocols are installed (nested shims; loaders find the first)"
+        ),
+    }
+}
+
 /// What `LoadImage` loads from.
 pub enum Source<'a> {
     Buffer(&'a [u8]),

@@ -85,6 +85,11 @@ fn unsigned_and_untrusted_images_are_refused_with_the_reason_and_a_signed_one_bo
     // The firmware started the signed boot manager: Secure Boot let it through.
     vm.wait_for(MENU_READY).unwrap();
     vm.wait_for("----------").unwrap();
+    let console = vm.serial_text();
+    assert!(
+        console.contains("polyboot: Secure Boot is on; no shim: the firmware's db and dbx decide"),
+        "{console}"
+    );
 
     // The unsigned ISO: refused, with the reason, and the menu comes back.
     let mark = vm.serial_len();
@@ -218,6 +223,12 @@ fn under_shim_an_unsigned_iso_is_refused_and_an_image_signed_with_a_mok_boots() 
     // shim (db: Microsoft) started polyboot (MOK).
     vm.wait_for(MENU_READY).unwrap();
     vm.wait_for("----------").unwrap();
+    let console = vm.serial_text();
+    assert!(
+        console
+            .contains("polyboot: Secure Boot is on; started through shim (SHIM_LOCK is installed)"),
+        "{console}"
+    );
 
     let mark = vm.serial_len();
     choose(&mut vm, "ipxe.iso");
