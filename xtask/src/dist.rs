@@ -20,6 +20,9 @@ pub fn deb_path(root: &Path) -> Result<PathBuf> {
 /// Debian packages `polyboot` runs without but that commands need: `vm` (QEMU, OVMF, SeaBIOS)
 /// and `wtg create` (mkntfs, mkfs.fat).
 const RECOMMENDS: &[&str] = &["qemu-system-x86", "ovmf", "ntfs-3g", "dosfstools"];
+/// Run-time tools of `install` / `update`'s default, signed layout (issue 15): the
+/// Microsoft-signed shim and MokManager, sbsign / sbverify, openssl (keys, certificates).
+const TOOL_DEPENDS: &[&str] = &["shim-signed", "sbsigntool", "openssl"];
 
 /// Shell completions: (clap_complete shell name, path under the prefix).
 const COMPLETIONS: &[(&str, &str)] = &[
@@ -51,8 +54,9 @@ pub fn run(_args: &[String]) -> Result<()> {
     let control_dir = deb_root.join("DEBIAN");
     std::fs::create_dir_all(&control_dir)?;
     let binary = deb_root.join("usr/bin/polyboot");
-    let control =
-        control_file(version, &arch, &shared_library_depends(&binary)?, installed_kib(&deb_root)?);
+    let mut depends = shared_library_depends(&binary)?;
+    depends.extend(TOOL_DEPENDS.iter().map(|d| d.to_string()));
+    let control = control_file(version, &arch, &depends, installed_kib(&deb_root)?);
     std::fs::write(control_dir.join("control"), control)?;
     let deb = deb_path(&root)?;
     crate::run(

@@ -76,6 +76,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("sbsigntool", "/usr/bin/sbsign"),
     // The snakeoil key is passphrase-protected: openssl writes a plain copy for sbsign.
     ("openssl", "/usr/bin/openssl"),
+    // `install`'s default chain (issue 15): Debian's Microsoft-signed shim and MokManager.
+    ("shim-signed", "/usr/lib/shim/shimx64.efi.signed"),
     // UDF: genisoimage masters UDF bridge ISOs shaped like Microsoft's (and its isoinfo reads
     // the ISO 9660 tree); udftools' mkudffs / udfinfo make and describe other UDF volumes.
     ("genisoimage", "/usr/bin/genisoimage"),

@@ -25,6 +25,10 @@ fn deb_declares_its_debian_dependencies() {
     // The binary links wimlib (Windows To Go) and glibc.
     assert!(depends.contains("libwim15"), "{depends}");
     assert!(depends.contains("libc6"), "{depends}");
+    // The default install signs: shim-signed, sbsigntool, openssl.
+    for tool in ["shim-signed", "sbsigntool", "openssl"] {
+        assert!(depends.contains(tool), "{tool} missing: {depends}");
+    }
     assert!(info.contains("Recommends:") && info.contains("qemu-system-x86"), "{info}");
     // apt agrees that the dependencies resolve on this system (simulated install).
     let sim =

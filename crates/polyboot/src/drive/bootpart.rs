@@ -197,6 +197,10 @@ pub fn write_boot_partition(
         .context("opening the new boot partition")?;
     {
         let root = fs.root_dir();
+        // The certificate first: the first file MokManager's "Enroll key from disk" lists.
+        if let Some(sb) = &files.secure_boot {
+            write_fat_file(&root, CERT_PATH, &sb.cert_der)?;
+        }
         root.create_dir("EFI")?;
         root.create_dir("EFI/BOOT")?;
         root.create_dir("polyboot")?;
@@ -208,7 +212,6 @@ pub fn write_boot_partition(
             if let Some(loader) = &sb.loader {
                 write_fat_file(&root, LOADER_PATH, loader)?;
             }
-            write_fat_file(&root, CERT_PATH, &sb.cert_der)?;
         }
         write_fat_file(&root, STAMP_PATH, &files.stamp_json()?)?;
     }
