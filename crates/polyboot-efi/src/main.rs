@@ -172,10 +172,7 @@ impl Session {
                 )?;
                 drop(bytes);
                 println!("polyboot: starting {}", image.path);
-                Ok(match boot::start_image(loaded) {
-                    Ok(()) => Status::SUCCESS,
-                    Err(e) => e.status(),
-                })
+                Ok(secureboot::start_image(loaded))
             }
             ImageKind::Iso | ImageKind::Img => {
                 let (media, hook_archive) = self.virtual_media(image)?;

@@ -10,12 +10,14 @@
 
 use alloc::format;
 use alloc::string::String;
+use alloc::vec::Vec;
+use core::ffi::c_void;
 use core::ptr;
-use uefi::boot;
+use uefi::boot::{self, OpenProtocolAttributes, OpenProtocolParams};
 use uefi::proto::device_path::DevicePath;
 use uefi::proto::shim::ShimLock;
 use uefi::runtime::{self, VariableVendor};
-use uefi::{cstr16, Handle, Status};
+use uefi::{cstr16, Handle, Identify, Status};
 
 /// Whether the firmware enforces Secure Boot (the `SecureBoot` global variable is 1).
 pub fn is_on() -> bool {
@@ -86,6 +88,74 @@ pub fn load_image(source: Source<'_>) -> Result<Handle, Status> {
             }
         }
         Err(status)
+    }
+}
+
+/// `StartImage` on an image `load_image` loaded, with shim's `SHIM_LOCK` protocol set aside
+/// while it runs and put back when it returns. A distribution's shim started by polyboot (an
+/// ISO's loader) then finds none and installs its own, so its GRUB verifies kernels with that
+/// shim's keys, not with polyboot's shim's: what shim 15's own `StartImage` hook does, and
+/// what shim 16 omits (ARCHITECTURE.md, "Secure Boot and shim"). Nothing is verified less:
+/// every image still passes `LoadImage`, and the ISO's shim verifies what it starts.
+pub fn start_image(image: Handle) -> Status {
+    let aside = ShimAside::take();
+    let status = match boot::start_image(image) {
+        Ok(()) => Status::SUCCESS,
+        Err(e) => e.status(),
+    };
+    drop(aside);
+    status
+}
+
+/// The `SHIM_LOCK` interfaces taken off their handles, put back on drop.
+struct ShimAside {
+    taken: Vec<(Handle, *const c_void)>,
+}
+
+impl ShimAside {
+    fn take() -> ShimAside {
+        let mut taken = Vec::new();
+        let Ok(handles) = boot::locate_handle_buffer(boot::SearchType::from_proto::<ShimLock>())
+        else {
+            return ShimAside { taken };
+        };
+        for &handle in handles.iter() {
+            // SAFETY: GetProtocol only to learn the interface pointer; closed at the end of
+            // the statement, before the interface is uninstalled.
+            let interface = match unsafe {
+                boot::open_protocol::<ShimLock>(
+                    OpenProtocolParams { handle, agent: boot::image_handle(), controller: None },
+                    OpenProtocolAttributes::GetProtocol,
+                )
+            } {
+                Ok(p) => &*p as *const ShimLock as *const c_void,
+                Err(_) => continue,
+            };
+            // SAFETY: the interface installed on that handle; shim keeps it alive (it is a
+            // static of shim's, which stays loaded while polyboot runs).
+            if unsafe { boot::uninstall_protocol_interface(handle, &ShimLock::GUID, interface) }
+                .is_ok()
+            {
+                taken.push((handle, interface));
+            }
+        }
+        ShimAside { taken }
+    }
+}
+
+impl Drop for ShimAside {
+    fn drop(&mut self) {
+        for &(handle, interface) in self.taken.iter().rev() {
+            // SAFETY: putting back shim's own interface; on a new handle if its handle went
+            // away with its last protocol.
+            unsafe {
+                if boot::install_protocol_interface(Some(handle), &ShimLock::GUID, interface)
+                    .is_err()
+                {
+                    let _ = boot::install_protocol_interface(None, &ShimLock::GUID, interface);
+                }
+            }
+        }
     }
 }
 

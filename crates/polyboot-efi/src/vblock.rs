@@ -340,11 +340,7 @@ impl Installed {
                 match secureboot::load_image(secureboot::Source::Path(path)) {
                     Ok(image) => {
                         println!("polyboot: starting {loader}");
-                        let status = match boot::start_image(image) {
-                            Ok(()) => Status::SUCCESS,
-                            Err(e) => e.status(),
-                        };
-                        return Ok(status);
+                        return Ok(secureboot::start_image(image));
                     }
                     Err(status) if secure_boot && secureboot::is_refusal(status) => {
                         if refused.is_none() {

@@ -9,12 +9,15 @@
 //! And the shim chain: OVMF with Microsoft's keys and a MOK enrolled beforehand (written into a
 //! copy of the variable store, as MokManager would after "Enroll key from disk"), a drive from
 //! `polyboot install --sb-key/--sb-cert` (Debian's Microsoft-signed shim 16, then polyboot
-//! signed with the MOK key): shim's `LoadImage` hook refuses the unsigned ISO's loader and
-//! starts iPXE signed with the MOK key — images verified by MOK load through plain LoadImage.
+//! signed with the MOK key): a distribution-shaped ISO (Debian's shim, then a second stage)
+//! starts, and its second stage sees only its own shim's SHIM_LOCK (polyboot sets its shim's
+//! aside while the ISO's loader runs, and puts it back); shim's `LoadImage` hook refuses the
+//! unsigned ISO's loader and starts iPXE signed with the MOK key — images verified by MOK load
+//! through plain LoadImage.
 
 mod common;
 use common::Cli;
-use polyboot_tests::{artifacts, fixtures, Disk, Firmware, Vm, VmConfig};
+use polyboot_tests::{artifacts, find_tool, fixtures, Disk, Firmware, Vm, VmConfig};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -179,6 +182,53 @@ fn vars_with_mok(from: &str, cert: &[u8], to: &Path) {
     std::fs::write(to, store).unwrap();
 }
 
+/// An ISO whose El Torito EFI image holds Debian's signed shim as `\EFI\BOOT\BOOTX64.EFI`
+/// and `second_stage` as `grubx64.efi` (mkfs.fat + mtools + xorriso).
+fn nested_shim_iso(dir: &Path, second_stage: &Path) -> PathBuf {
+    let tree = dir.join("nested");
+    std::fs::create_dir_all(&tree).unwrap();
+    let esp = tree.join("esp.img");
+    let esp_str = esp.to_str().unwrap();
+    let iso = dir.join("nested.iso");
+    let steps: Vec<Vec<String>> = vec![
+        vec!["mkfs.fat".into(), "-C".into(), esp_str.into(), "8192".into()],
+        vec!["mmd".into(), "-i".into(), esp_str.into(), "::/EFI".into(), "::/EFI/BOOT".into()],
+        vec![
+            "mcopy".into(),
+            "-i".into(),
+            esp_str.into(),
+            "/usr/lib/shim/shimx64.efi.signed".into(),
+            "::/EFI/BOOT/BOOTX64.EFI".into(),
+        ],
+        vec![
+            "mcopy".into(),
+            "-i".into(),
+            esp_str.into(),
+            second_stage.to_str().unwrap().into(),
+            "::/EFI/BOOT/grubx64.efi".into(),
+        ],
+        vec![
+            "xorriso".into(),
+            "-as".into(),
+            "mkisofs".into(),
+            "-quiet".into(),
+            "-V".into(),
+            "NESTED".into(),
+            "-e".into(),
+            "esp.img".into(),
+            "-no-emul-boot".into(),
+            "-o".into(),
+            iso.to_str().unwrap().into(),
+            tree.to_str().unwrap().into(),
+        ],
+    ];
+    for step in steps {
+        let out = Command::new(find_tool(&step[0])).args(&step[1..]).output().unwrap();
+        assert!(out.status.success(), "{step:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    iso
+}
+
 #[test]
 fn under_shim_an_unsigned_iso_is_refused_and_an_image_signed_with_a_mok_boots() {
     let dir = tempfile::tempdir().unwrap();
@@ -202,6 +252,12 @@ fn under_shim_an_unsigned_iso_is_refused_and_an_image_signed_with_a_mok_boots() 
     vars_with_mok(artifacts::OVMF_VARS_MS, &der.stdout, &vars);
     let mok_ipxe = dir.path().join("ipxe-mok.efi");
     fixtures::sbsign(&key, &cert, Path::new(artifacts::IPXE_EFI), &mok_ipxe).unwrap();
+    // A distribution-shaped ISO: Debian's Microsoft-signed shim as its El Torito image's
+    // BOOTX64.EFI, its second stage (grubx64.efi) polyboot signed with the MOK (it prints how
+    // many SHIM_LOCK protocols it finds, then, on a CD that is no polyboot drive, returns).
+    let inner = dir.path().join("inner.efi");
+    fixtures::sbsign(&key, &cert, &artifacts::efi_app().unwrap(), &inner).unwrap();
+    let nested = nested_shim_iso(dir.path(), &inner);
 
     let drive: PathBuf = dir.path().join("drive.img");
     let d = drive.to_str().unwrap();
@@ -211,7 +267,7 @@ fn under_shim_an_unsigned_iso_is_refused_and_an_image_signed_with_a_mok_boots() 
         .arg("--sb-cert")
         .arg(&cert)
         .ok();
-    Cli::new().args(["add", "-q", d, artifacts::IPXE_ISO]).arg(&mok_ipxe).ok();
+    Cli::new().args(["add", "-q", d, artifacts::IPXE_ISO]).arg(&mok_ipxe).arg(&nested).ok();
 
     let mut vm = Vm::start(
         VmConfig::new("secure-boot-shim-mok", Firmware::Uefi)
@@ -230,6 +286,25 @@ fn under_shim_an_unsigned_iso_is_refused_and_an_image_signed_with_a_mok_boots() 
         "{console}"
     );
 
+    // The ISO's shim, started by polyboot through shim's LoadImage, finds no other shim's
+    // SHIM_LOCK (polyboot set its own shim's aside): its second stage sees exactly one.
+    let mark = vm.serial_len();
+    choose(&mut vm, "nested");
+    vm.wait_for_after("polyboot: loaded from VenHw(", mark).unwrap();
+    vm.wait_for_after("polyboot cannot show its menu", mark).unwrap();
+    vm.send_serial(b" ").unwrap();
+    vm.wait_for_after("polyboot: /nested.iso returned", mark).unwrap();
+    let text = vm.serial_text();
+    let inner_start = text.rfind("polyboot: loaded from VenHw(").unwrap();
+    let inner_log = &text[inner_start..];
+    assert!(
+        inner_log
+            .contains("polyboot: Secure Boot is on; started through shim (SHIM_LOCK is installed)"),
+        "the ISO's second stage does not see exactly its own shim: {inner_log}"
+    );
+    back_to_menu(&mut vm);
+
+    // shim's SHIM_LOCK is back for polyboot: its verdict is part of the reason.
     let mark = vm.serial_len();
     choose(&mut vm, "ipxe.iso");
     vm.wait_for_after("polyboot: booting /ipxe.iso", mark).unwrap();
