@@ -287,6 +287,12 @@ impl Vm {
         &self.log_dir
     }
 
+    /// The VM's private copy of its UEFI variable store (what the firmware, shim or
+    /// MokManager wrote to NVRAM): copy it after [`Vm::kill`] to boot again with it.
+    pub fn vars_file(&self) -> PathBuf {
+        self._run_dir.path().join("OVMF_VARS.fd")
+    }
+
     /// Time since QEMU was started.
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
