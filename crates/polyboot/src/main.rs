@@ -86,6 +86,17 @@ fn run_install(args: InstallArgs) -> Result<()> {
         args.secure_boot.unwrap_or(SecureBootArg::Shim)
     };
     let key = key_source(args.key);
+    // --sb-key/--sb-cert sign: they win over POLYBOOT_SECURE_BOOT=off from the environment
+    // (not over --secure-boot off on the command line).
+    let off_on_command_line = std::env::args_os().any(|a| {
+        let a = a.to_string_lossy();
+        a == "--no-secure-boot" || a.starts_with("--secure-boot")
+    });
+    let mode = if mode == SecureBootArg::Off && key.is_some() && !off_on_command_line {
+        SecureBootArg::Shim
+    } else {
+        mode
+    };
     let secure_boot = match mode {
         SecureBootArg::Off => {
             anyhow::ensure!(
