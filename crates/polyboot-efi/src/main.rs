@@ -170,9 +170,10 @@ impl Session {
                         }
                     },
                 )?;
+                let is_shim = secureboot::is_shim(&bytes);
                 drop(bytes);
                 println!("polyboot: starting {}", image.path);
-                Ok(secureboot::start_image(loaded))
+                Ok(secureboot::start_image(loaded, is_shim))
             }
             ImageKind::Iso | ImageKind::Img => {
                 let (media, hook_archive) = self.virtual_media(image)?;

@@ -91,14 +91,16 @@ pub fn load_image(source: Source<'_>) -> Result<Handle, Status> {
     }
 }
 
-/// `StartImage` on an image `load_image` loaded, with shim's `SHIM_LOCK` protocol set aside
-/// while it runs and put back when it returns. A distribution's shim started by polyboot (an
-/// ISO's loader) then finds none and installs its own, so its GRUB verifies kernels with that
-/// shim's keys, not with polyboot's shim's: what shim 15's own `StartImage` hook does, and
-/// what shim 16 omits (ARCHITECTURE.md, "Secure Boot and shim"). Nothing is verified less:
-/// every image still passes `LoadImage`, and the ISO's shim verifies what it starts.
-pub fn start_image(image: Handle) -> Status {
-    let aside = ShimAside::take();
+/// `StartImage` on an image `load_image` loaded. When that image is itself a shim (`is_shim`:
+/// a distribution ISO's loader), shim's `SHIM_LOCK` protocol is set aside while it runs and put
+/// back when it returns: the ISO's shim then finds none and installs its own, so its GRUB
+/// verifies kernels with that shim's keys, not with polyboot's shim's — what shim 15's own
+/// `StartImage` hook does, and what shim 16 omits (ARCHITECTURE.md, "Secure Boot and shim").
+/// Nothing is verified less: the ISO's shim passed `LoadImage`, installs its own protocol
+/// before it starts anything, and verifies what it starts. Any other image (a GRUB, iPXE)
+/// keeps polyboot's shim's protocol, as under shim 16 without polyboot.
+pub fn start_image(image: Handle, is_shim: bool) -> Status {
+    let aside = if is_shim { ShimAside::take() } else { ShimAside { taken: Vec::new() } };
     let status = match boot::start_image(image) {
         Ok(()) => Status::SUCCESS,
         Err(e) => e.status(),
@@ -157,6 +159,41 @@ impl Drop for ShimAside {
             }
         }
     }
+}
+
+/// Whether some shim's `SHIM_LOCK` protocol is installed.
+pub fn shim_present() -> bool {
+    boot::get_handle_for_protocol::<ShimLock>().is_ok()
+}
+
+/// Whether `image` (a PE file) is a shim: its SBAT section (`.sbat`, mandatory for shim)
+/// names the component `shim` (`shim,4,UEFI shim,...`). Bounded reads of untrusted bytes;
+/// anything malformed is "no".
+pub fn is_shim(image: &[u8]) -> bool {
+    sbat_section(image)
+        .is_some_and(|sbat| sbat.split(|&b| b == b'\n').any(|l| l.starts_with(b"shim,")))
+}
+
+/// The raw data of the section named `.sbat` (at most 64 KiB of it).
+fn sbat_section(image: &[u8]) -> Option<&[u8]> {
+    let le16 = |at: usize| image.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let le32 = |at: usize| {
+        image.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
+    let pe = le32(0x3c)?;
+    if image.get(pe..pe + 4)? != b"PE\0\0" {
+        return None;
+    }
+    let count = usize::from(le16(pe + 6)?).min(96);
+    let table = pe + 24 + usize::from(le16(pe + 20)?);
+    (0..count).find_map(|i| {
+        let header = table + i * 40;
+        if image.get(header..header + 8)? != b".sbat\0\0\0" {
+            return None;
+        }
+        let (size, at) = (le32(header + 16)?.min(64 << 10), le32(header + 20)?);
+        image.get(at..at.checked_add(size)?)
+    })
 }
 
 /// Whether a `LoadImage` status is a Secure Boot refusal.

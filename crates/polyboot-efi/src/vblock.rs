@@ -340,7 +340,11 @@ impl Installed {
                 match secureboot::load_image(secureboot::Source::Path(path)) {
                     Ok(image) => {
                         println!("polyboot: starting {loader}");
-                        return Ok(secureboot::start_image(image));
+                        // A shim (a distribution's loader) gets polyboot's shim's
+                        // protocol out of its way; read only when a shim is there at all.
+                        let is_shim = secureboot::shim_present()
+                            && read_file(*handle, &loader).is_some_and(|b| secureboot::is_shim(&b));
+                        return Ok(secureboot::start_image(image, is_shim));
                     }
                     Err(status) if secure_boot && secureboot::is_refusal(status) => {
                         if refused.is_none() {
