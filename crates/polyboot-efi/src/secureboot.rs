@@ -5,8 +5,10 @@
 //! verifies against db, MOK, shim's vendor certificate and SBAT. When `LoadImage` refuses an
 //! image because of Secure Boot (`EFI_SECURITY_VIOLATION` / `EFI_ACCESS_DENIED`), the menu
 //! says so and comes back; shim's `SHIM_LOCK` protocol is then asked (`Verify`) only to word
-//! the reason. Nothing here hooks the Security protocols, edits variables or skips a check.
-//! See ARCHITECTURE.md, "Secure Boot and shim".
+//! the reason. While an image that is itself a shim runs (a distribution ISO's loader),
+//! polyboot's shim's `SHIM_LOCK` is set aside, so that shim's GRUB verifies with that shim's
+//! keys ([`start_image`]). Nothing here hooks the Security protocols, edits variables or skips
+//! a check. See ARCHITECTURE.md, "Secure Boot and shim".
 
 use alloc::format;
 use alloc::string::String;
