@@ -146,6 +146,24 @@ fn default_install_is_shim_then_mok_manager() {
     assert!(!vm.serial_text().contains(MENU_READY));
 }
 
+/// The default (shim) drive on a PC with Secure Boot off, as many users have it: shim does
+/// not verify and starts polyboot (grubx64.efi) without MokManager.
+#[test]
+fn default_drive_boots_with_secure_boot_off() {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = install(tmp.path(), "default-off.img", &[]);
+    let mut vm = Vm::start(
+        VmConfig::new("secure-off-default", Firmware::Uefi)
+            .memory_mib(1024)
+            .disk(Disk::new(&image).usb())
+            .timeout(Duration::from_secs(240)),
+    )
+    .unwrap();
+    vm.wait_for(MENU_READY).unwrap_or_else(|e| panic!("{e:#}"));
+    let console = vm.serial_text();
+    assert!(!console.contains("Press any key to perform MOK management"), "{console}");
+}
+
 /// Write `data` as `path` into partition 2 of `image` (mtools on a copy, then back).
 fn put_file(image: &Path, path: &str, data: &[u8]) {
     let part = boot_partition(image);
