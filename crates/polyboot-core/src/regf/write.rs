@@ -123,7 +123,7 @@ pub(super) fn write_hive(
     let root_name = encode_name(&root.name);
     let root_at = w.alloc(NK_FIXED + root_name.0.len());
     w.alloc_security(root);
-    w.write_key(root, &root_name, root_at, NONE, true)?;
+    w.write_key(root, &root_name, KeyPlace { at: root_at, parent: NONE, is_root: true })?;
     w.close_bin();
     w.link_security();
 
@@ -176,6 +176,14 @@ fn validate_tree(root: &KeyNode) -> Result<(), RegfError> {
         }
     }
     check_subkey_names(root)
+}
+
+/// Where a key's nk cell goes: its offset, its parent's, and whether it is the root.
+#[derive(Clone, Copy)]
+struct KeyPlace {
+    at: u32,
+    parent: u32,
+    is_root: bool,
 }
 
 struct Writer {
@@ -298,11 +306,10 @@ impl Writer {
         &mut self,
         k: &KeyNode,
         name: &(Vec<u8>, bool),
-        at: u32,
-        parent: u32,
-        is_root: bool,
+        place: KeyPlace,
     ) -> Result<(), RegfError> {
-        self.nk_cell(k, name, at, parent, is_root);
+        self.nk_cell(k, name, place);
+        let at = place.at;
 
         if let Some(class) = k.class.as_ref().filter(|c| !c.is_empty()) {
             let c = self.put(class);
@@ -327,14 +334,8 @@ impl Writer {
     /// it): flags, counts, parent, security cell, the largest names and data below it, and
     /// its name. The class, value list and subkey list offsets are left [`NONE`] for
     /// [`Writer::write_key`] to fill.
-    fn nk_cell(
-        &mut self,
-        k: &KeyNode,
-        name: &(Vec<u8>, bool),
-        at: u32,
-        parent: u32,
-        is_root: bool,
-    ) {
+    fn nk_cell(&mut self, k: &KeyNode, name: &(Vec<u8>, bool), place: KeyPlace) {
+        let KeyPlace { at, parent, is_root } = place;
         let (name, compressed) = (&name.0, name.1);
         let mut flags = k.flags & !KEY_COMPUTED_FLAGS;
         if compressed {
@@ -395,7 +396,7 @@ impl Writer {
             names.push(name);
         }
         for ((s, (child_at, _)), name) in order.iter().zip(&entries).zip(&names) {
-            self.write_key(s, name, *child_at, at, false)?;
+            self.write_key(s, name, KeyPlace { at: *child_at, parent: at, is_root: false })?;
         }
         let leaves: Vec<u32> = entries
             .chunks(MAX_LEAF_ENTRIES)
