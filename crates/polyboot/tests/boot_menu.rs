@@ -2,7 +2,7 @@
 //! OVMF; images chosen in the menu by keystrokes; markers printed by the booted images.
 
 mod common;
-use common::polyboot;
+use common::{back_to_menu, choose, polyboot};
 use polyboot_tests::{artifacts, fixtures, Disk, Firmware, Vm, VmConfig};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -10,7 +10,6 @@ use std::process::Command;
 use std::time::Duration;
 
 const MENU_READY: &str = "polyboot: menu ready:";
-const BACK_TO_MENU: &str = "polyboot: back to the menu";
 
 struct TestDrive {
     dir: tempfile::TempDir,
@@ -66,22 +65,6 @@ impl TestDrive {
         std::fs::write(&p, bytes).unwrap();
         p
     }
-}
-
-/// After a boot attempt: dismiss the message, wait for the menu, clear the search (Esc).
-fn back_to_menu(vm: &mut Vm) {
-    let mark = vm.serial_len();
-    vm.send_serial(b" ").unwrap();
-    vm.wait_for_after(BACK_TO_MENU, mark).unwrap();
-    vm.send_key("esc").unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-}
-
-/// Type a search on the serial console and press Enter.
-fn choose(vm: &mut Vm, search: &str) {
-    vm.send_serial(search.as_bytes()).unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-    vm.send_serial(b"\r").unwrap();
 }
 
 #[test]

@@ -16,38 +16,18 @@
 //! through plain LoadImage.
 
 mod common;
-use common::Cli;
+use common::{back_to_menu, choose, Cli};
 use polyboot_tests::{artifacts, find_tool, fixtures, Disk, Firmware, Vm, VmConfig};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 const MENU_READY: &str = "polyboot: menu ready:";
-const BACK_TO_MENU: &str = "polyboot: back to the menu";
 const PRESS_ANY_KEY: &str = "press any key to return to the menu";
 
 /// The console with the firmware's line wrapping (CR LF at the screen's width) undone.
 fn unwrapped(text: &str) -> String {
     text.replace(['\r', '\n'], "")
-}
-
-/// After a refusal: dismiss the message, wait for the menu, clear the search (Esc), as
-/// boot_menu.rs does (the redrawn separator is not waited for: a redraw under load may reach
-/// the serial console cut).
-fn back_to_menu(vm: &mut Vm) {
-    let mark = vm.serial_len();
-    vm.send_serial(b" ").unwrap();
-    vm.wait_for_after(BACK_TO_MENU, mark).unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-    vm.send_key("esc").unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-}
-
-/// Type a search on the serial console and press Enter.
-fn choose(vm: &mut Vm, search: &str) {
-    vm.send_serial(search.as_bytes()).unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-    vm.send_serial(b"\r").unwrap();
 }
 
 #[test]

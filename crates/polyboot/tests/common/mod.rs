@@ -196,3 +196,24 @@ impl Cli {
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// What the UEFI boot manager prints when it returns to its menu after a boot attempt.
+pub const BACK_TO_MENU: &str = "polyboot: back to the menu";
+
+/// After a boot attempt: dismiss the message, wait for the menu, clear the search (Esc). The
+/// redrawn separator is not waited for: a redraw under load may reach the serial console cut.
+pub fn back_to_menu(vm: &mut polyboot_tests::Vm) {
+    let mark = vm.serial_len();
+    vm.send_serial(b" ").unwrap();
+    vm.wait_for_after(BACK_TO_MENU, mark).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    vm.send_key("esc").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+}
+
+/// Type a search into the UEFI menu on the serial console and press Enter.
+pub fn choose(vm: &mut polyboot_tests::Vm, search: &str) {
+    vm.send_serial(search.as_bytes()).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    vm.send_serial(b"\r").unwrap();
+}
