@@ -9,6 +9,7 @@
 pub mod artifacts;
 pub mod fixtures;
 pub mod ocr;
+pub mod secure_boot;
 pub mod vm;
 
 pub use vm::{Disk, DiskInterface, Firmware, Vm, VmConfig};

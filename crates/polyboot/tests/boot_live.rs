@@ -7,8 +7,8 @@
 //! marker line naming the device its live medium is mounted from.
 
 mod common;
-use common::polyboot;
-use polyboot_tests::{fixtures, Disk, Firmware, Vm, VmConfig};
+use common::{polyboot, Cli};
+use polyboot_tests::{artifacts, fixtures, secure_boot, Disk, Firmware, Vm, VmConfig};
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -36,29 +36,61 @@ fn line_with(vm: &Vm, needle: &str) -> String {
 
 /// Install a drive, add the fixture ISO, boot it from the menu and return the marker line.
 fn boot_live_iso(script: &str, marker: &str, name: &str) -> String {
-    boot_live_iso_with(script, marker, name, Firmware::Uefi)
+    boot_live_iso_with(script, marker, name, Firmware::Uefi).0
+}
+
+/// Secure Boot on: OVMF's secboot build with the variable store `vars`, the drive installed
+/// with `polyboot install --sb-key KEY --sb-cert CERT` (shim, then polyboot signed with it).
+struct SecureBoot<'a> {
+    vars: &'a Path,
+    mok: &'a secure_boot::Mok,
 }
 
 /// The same under `firmware`: OVMF (the UEFI boot manager) or SeaBIOS (BIOS stage 1, which
-/// serves the ISO as an INT 13h CD with the same wrapped initrds).
-fn boot_live_iso_with(script: &str, marker: &str, name: &str, firmware: Firmware) -> String {
+/// serves the ISO as an INT 13h CD with the same wrapped initrds). Returns the marker line and
+/// the whole serial console.
+fn boot_live_iso_with(
+    script: &str,
+    marker: &str,
+    name: &str,
+    firmware: Firmware,
+) -> (String, String) {
+    boot_live_iso_on(script, marker, name, firmware, None)
+}
+
+fn boot_live_iso_on(
+    script: &str,
+    marker: &str,
+    name: &str,
+    firmware: Firmware,
+    secure: Option<SecureBoot>,
+) -> (String, String) {
     let iso = fixtures::live_iso(script).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let drive = dir.path().join("drive.img");
     let drive_s = drive.to_str().unwrap();
-    polyboot(&["install", drive_s, "--size", "1G"]);
+    let mut install = Cli::booting().args(["install", drive_s, "--size", "1G", "--yes"]);
+    if let Some(sb) = &secure {
+        install = install
+            .args(["--secure-boot", "shim", "--sb-key"])
+            .arg(&sb.mok.key)
+            .arg("--sb-cert")
+            .arg(&sb.mok.cert);
+    }
+    install.ok();
     polyboot(&["add", "-q", drive_s, "--to", "/live", iso.to_str().unwrap()]);
     let file_name = iso.file_name().unwrap().to_str().unwrap();
 
     let _one = ONE_VM.lock().unwrap_or_else(|e| e.into_inner());
     let bios = firmware == Firmware::Bios;
-    let mut vm = Vm::start(
-        VmConfig::new(name, firmware)
-            .disk(Disk::new(Path::new(&drive)).usb())
-            .memory_mib(1024)
-            .timeout(Duration::from_secs(480)),
-    )
-    .unwrap();
+    let mut config = VmConfig::new(name, firmware)
+        .disk(Disk::new(Path::new(&drive)).usb())
+        .memory_mib(1024)
+        .timeout(Duration::from_secs(480));
+    if let Some(sb) = &secure {
+        config = config.secure_boot(sb.vars);
+    }
+    let mut vm = Vm::start(config).unwrap();
     if bios {
         // The only image on the drive is selected: Enter boots it.
         vm.wait_for("polyboot-bios: menu ready: 1 images").unwrap();
@@ -95,7 +127,7 @@ fn boot_live_iso_with(script: &str, marker: &str, name: &str, firmware: Firmware
     }) {
         eprintln!("  {l}");
     }
-    line
+    (line, console)
 }
 
 /// Emergency shell prompts: the medium was not found.
@@ -131,6 +163,44 @@ fn live_build_iso_finds_its_medium_on_the_polyboot_drive_under_ovmf() {
     assert_polyboot_medium(&line, "/run/live/medium");
 }
 
+/// Issue 15: the same ISO, which carries Debian's Secure Boot chain (Microsoft-signed shim,
+/// Debian-signed GRUB and kernel), from a drive made by `polyboot install --sb-key/--sb-cert`
+/// on OVMF with Secure Boot on, Microsoft's keys and that key enrolled as MOK: shim starts
+/// polyboot, polyboot starts the ISO's shim through `LoadImage` (verified, never bypassed), the
+/// ISO's shim its GRUB, GRUB the kernel verified through shim; the unsigned initrd polyboot
+/// wrapped is loaded as before and the hook maps the medium.
+#[test]
+fn live_build_iso_boots_through_polyboot_with_secure_boot_on() {
+    // The fixture really carries the Microsoft-signed chain (what `check` predicts).
+    let iso = fixtures::live_iso("build-live-build.sh").unwrap();
+    let report = Cli::new().args(["check", "--json"]).arg(&iso).ok();
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let report = report.as_array().map_or(&report, |a| &a[0]);
+    let sb = &report["secure_boot"];
+    assert_eq!(sb["verdict"], "boots", "{sb}");
+    assert!(sb["signers"][0]["issuer"].as_str().unwrap().contains("Microsoft"), "{sb}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let mok = secure_boot::new_mok(dir.path(), "polyboot live test MOK").unwrap();
+    let vars = dir.path().join("OVMF_VARS_MS_MOK.fd");
+    secure_boot::ovmf_vars_with_mok(artifacts::OVMF_VARS_MS, &mok.der, &vars).unwrap();
+    let (line, console) = boot_live_iso_on(
+        "build-live-build.sh",
+        "POLYBOOT-LIVE-MARKER",
+        "live-build-secure-boot",
+        Firmware::Uefi,
+        Some(SecureBoot { vars: &vars, mok: &mok }),
+    );
+    assert_polyboot_medium(&line, "/run/live/medium");
+    assert!(
+        console
+            .contains("polyboot: Secure Boot is on; started through shim (SHIM_LOCK is installed)"),
+        "polyboot did not start through shim with Secure Boot on"
+    );
+    // The kernel itself saw Secure Boot on (its EFI stub was verified by the ISO's shim).
+    assert!(console.contains("Secure boot enabled"), "the kernel does not report Secure Boot on");
+}
+
 #[test]
 fn dracut_iso_finds_its_medium_on_the_polyboot_drive_under_ovmf() {
     let line = boot_live_iso("build-dracut.sh", "POLYBOOT-DRACUT-MARKER", "dracut-from-drive-uefi");
@@ -147,7 +217,8 @@ fn live_build_iso_finds_its_medium_on_the_polyboot_drive_under_seabios() {
         "POLYBOOT-LIVE-MARKER",
         "live-build-from-drive-bios",
         Firmware::Bios,
-    );
+    )
+    .0;
     assert_polyboot_medium(&line, "/run/live/medium");
 }
 
@@ -161,6 +232,7 @@ fn dracut_iso_finds_its_medium_on_the_polyboot_drive_under_seabios() {
         "POLYBOOT-DRACUT-MARKER",
         "dracut-from-drive-bios",
         Firmware::Bios,
-    );
+    )
+    .0;
     assert_polyboot_medium(&line, "/run/initramfs/live");
 }

@@ -17,7 +17,7 @@
 
 mod common;
 use common::{back_to_menu, choose, Cli};
-use polyboot_tests::{artifacts, find_tool, fixtures, Disk, Firmware, Vm, VmConfig};
+use polyboot_tests::{artifacts, find_tool, fixtures, secure_boot, Disk, Firmware, Vm, VmConfig};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -37,18 +37,9 @@ fn unsigned_and_untrusted_images_are_refused_with_the_reason_and_a_signed_one_bo
     let signed_ipxe = dir.path().join("ipxe-signed.efi");
     fixtures::sbsign(&key, &cert, Path::new(artifacts::IPXE_EFI), &signed_ipxe).unwrap();
     // iPXE signed with a key of its own, which this machine's db does not hold.
-    let (other_key, other_cert) = (dir.path().join("other.key"), dir.path().join("other.pem"));
-    let made = Command::new("openssl")
-        .args(["req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"])
-        .args(["-subj", "/CN=polyboot test key not in db", "-keyout"])
-        .arg(&other_key)
-        .arg("-out")
-        .arg(&other_cert)
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "openssl: {}", String::from_utf8_lossy(&made.stderr));
+    let other = secure_boot::new_mok(dir.path(), "polyboot test key not in db").unwrap();
     let untrusted = dir.path().join("untrusted.efi");
-    fixtures::sbsign(&other_key, &other_cert, Path::new(artifacts::IPXE_EFI), &untrusted).unwrap();
+    fixtures::sbsign(&other.key, &other.cert, Path::new(artifacts::IPXE_EFI), &untrusted).unwrap();
 
     let drive: PathBuf = dir.path().join("drive.img");
     let d = drive.to_str().unwrap();
@@ -115,55 +106,6 @@ fn unsigned_and_untrusted_images_are_refused_with_the_reason_and_a_signed_one_bo
     eprintln!("signed iPXE booted under Secure Boot after {t:?}");
 }
 
-/// GUIDs as EFI lays them out: the first three fields little-endian.
-fn guid(text: &str) -> [u8; 16] {
-    let hex: String = text.chars().filter(|c| *c != '-').collect();
-    let b: Vec<u8> =
-        (0..16).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()).collect();
-    let mut g = [0u8; 16];
-    g[..4].copy_from_slice(&[b[3], b[2], b[1], b[0]]);
-    g[4..6].copy_from_slice(&[b[5], b[4]]);
-    g[6..8].copy_from_slice(&[b[7], b[6]]);
-    g[8..].copy_from_slice(&b[8..]);
-    g
-}
-
-const SHIM_LOCK_GUID: &str = "605dab50-e046-4300-abb6-3dd810dd8b23";
-const EFI_CERT_X509_GUID: &str = "a5c059a1-94e4-4aa7-87b5-ab155c2bf072";
-
-/// A copy of the OVMF variable store `from` with `MokList` (non-volatile, boot-services only,
-/// shim's GUID) holding the DER certificate `cert`: what MokManager leaves after enrolling it.
-/// The edk2 store: firmware volume header, variable store header, then authenticated variable
-/// headers (60 bytes: StartId 0x55AA, State, Attributes, ..., NameSize at 36, DataSize at 40,
-/// VendorGuid at 44), name, data, each variable 4-byte aligned; the first StartId that is not
-/// 0x55AA ends the list.
-fn vars_with_mok(from: &str, cert: &[u8], to: &Path) {
-    let mut store = std::fs::read(from).unwrap();
-    let le32 = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
-    let mut at = 0x64; // 0x48 of volume header + 0x1c of variable store header
-    while store[at..at + 2] == [0xAA, 0x55] {
-        at = (at + 60 + le32(&store, at + 36) + le32(&store, at + 40) + 3) & !3;
-    }
-    let name: Vec<u8> = "MokList\0".encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
-    let mut data = guid(EFI_CERT_X509_GUID).to_vec();
-    data.extend_from_slice(&((28 + 16 + cert.len()) as u32).to_le_bytes());
-    data.extend_from_slice(&0u32.to_le_bytes());
-    data.extend_from_slice(&((16 + cert.len()) as u32).to_le_bytes());
-    data.extend_from_slice(&guid(SHIM_LOCK_GUID));
-    data.extend_from_slice(cert);
-    let mut var = vec![0xAA, 0x55, 0x3F, 0]; // StartId, State VAR_ADDED, reserved
-    var.extend_from_slice(&3u32.to_le_bytes()); // NON_VOLATILE | BOOTSERVICE_ACCESS
-    var.extend_from_slice(&[0u8; 8 + 16 + 4]); // MonotonicCount, TimeStamp, PubKeyIndex
-    var.extend_from_slice(&(name.len() as u32).to_le_bytes());
-    var.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    var.extend_from_slice(&guid(SHIM_LOCK_GUID));
-    var.extend_from_slice(&name);
-    var.extend_from_slice(&data);
-    assert!(store[at..at + var.len()].iter().all(|b| *b == 0xFF), "no room in {from}");
-    store[at..at + var.len()].copy_from_slice(&var);
-    std::fs::write(to, store).unwrap();
-}
-
 /// An ISO whose El Torito EFI image holds Debian's signed shim as `\EFI\BOOT\BOOTX64.EFI`
 /// and `second_stage` as `grubx64.efi` (mkfs.fat + mtools + xorriso).
 fn nested_shim_iso(dir: &Path, second_stage: &Path) -> PathBuf {
@@ -214,40 +156,26 @@ fn nested_shim_iso(dir: &Path, second_stage: &Path) -> PathBuf {
 #[test]
 fn under_shim_an_unsigned_iso_is_refused_and_an_image_signed_with_a_mok_boots() {
     let dir = tempfile::tempdir().unwrap();
-    let (key, cert) = (dir.path().join("mok.key"), dir.path().join("mok.pem"));
-    let made = Command::new("openssl")
-        .args(["req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"])
-        .args(["-subj", "/CN=polyboot test MOK", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "openssl: {}", String::from_utf8_lossy(&made.stderr));
-    let der = Command::new("openssl")
-        .args(["x509", "-outform", "DER", "-in"])
-        .arg(&cert)
-        .output()
-        .unwrap();
-    assert!(der.status.success());
+    let mok = secure_boot::new_mok(dir.path(), "polyboot test MOK").unwrap();
+    let (key, cert) = (&mok.key, &mok.cert);
     let vars = dir.path().join("OVMF_VARS_MS_MOK.fd");
-    vars_with_mok(artifacts::OVMF_VARS_MS, &der.stdout, &vars);
+    secure_boot::ovmf_vars_with_mok(artifacts::OVMF_VARS_MS, &mok.der, &vars).unwrap();
     let mok_ipxe = dir.path().join("ipxe-mok.efi");
-    fixtures::sbsign(&key, &cert, Path::new(artifacts::IPXE_EFI), &mok_ipxe).unwrap();
+    fixtures::sbsign(key, cert, Path::new(artifacts::IPXE_EFI), &mok_ipxe).unwrap();
     // A distribution-shaped ISO: Debian's Microsoft-signed shim as its El Torito image's
     // BOOTX64.EFI, its second stage (grubx64.efi) polyboot signed with the MOK (it prints how
     // many SHIM_LOCK protocols it finds, then, on a CD that is no polyboot drive, returns).
     let inner = dir.path().join("inner.efi");
-    fixtures::sbsign(&key, &cert, &artifacts::efi_app().unwrap(), &inner).unwrap();
+    fixtures::sbsign(key, cert, &artifacts::efi_app().unwrap(), &inner).unwrap();
     let nested = nested_shim_iso(dir.path(), &inner);
 
     let drive: PathBuf = dir.path().join("drive.img");
     let d = drive.to_str().unwrap();
     Cli::booting()
         .args(["install", d, "--size", "256M", "--yes", "--secure-boot", "shim", "--sb-key"])
-        .arg(&key)
+        .arg(key)
         .arg("--sb-cert")
-        .arg(&cert)
+        .arg(cert)
         .ok();
     let inner_app = dir.path().join("inner-app.efi");
     std::fs::copy(&inner, &inner_app).unwrap();
