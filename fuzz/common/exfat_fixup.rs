@@ -161,5 +161,5 @@ pub fn root_cluster_range(vol: &[u8]) -> Option<core::ops::Range<usize>> {
     let cluster = u32::from_le_bytes(vol[96..100].try_into().unwrap()).checked_sub(2)?;
     let start = heap + (u64::from(cluster) << shift);
     let end = start + (1u64 << shift);
-    (end <= vol.len() as u64).then(|| start as usize..end as usize)
+    (end <= vol.len() as u64).then_some(start as usize..end as usize)
 }

@@ -4,16 +4,47 @@
 //! is found again by `lookup` (the first entry of that name, compared without case) with the
 //! same cluster and size (the first 32 such names: a look-up re-reads every directory on its
 //! path); the walk is bounded (depth 4, 200 entries).
+//!
+//! The input is the start of the volume: the device reads as zeros from the input's end to
+//! the end its boot sector describes, so the seeds are only the volumes' first 64 KiB (boot
+//! sector, FATs, directories) and libFuzzer mutates metadata, not file contents.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use polyboot_core::block::MemDevice;
-use polyboot_core::fat::{Fat, FatError};
+use polyboot_core::block::{IoError, ReadAt};
+use polyboot_core::fat::{Fat, FatError, Geometry};
 
 const READ_LIMIT: u64 = 64 << 10;
 
+/// `data`, then zeros up to `size` bytes: read in place, never copied.
+struct ZeroExtended<'a> {
+    data: &'a [u8],
+    size: u64,
+}
+
+impl ReadAt for ZeroExtended<'_> {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), IoError> {
+        let len = buf.len() as u64;
+        if offset.checked_add(len).is_none_or(|end| end > self.size) {
+            return Err(IoError::OutOfBounds { offset, len, size: self.size });
+        }
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(self.data.len());
+        let have = (self.data.len() - start).min(buf.len());
+        buf[..have].copy_from_slice(&self.data[start..start + have]);
+        buf[have..].fill(0);
+        Ok(())
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
-    let Ok(mut fat) = Fat::open(MemDevice::from_vec(data.to_vec())) else { return };
+    let described =
+        data.first_chunk().and_then(|bs| Geometry::parse(bs).ok()).map_or(0, |g| g.data_end());
+    let dev = ZeroExtended { data, size: described.max(data.len() as u64) };
+    let Ok(mut fat) = Fat::open(dev) else { return };
     let mut budget = 200usize;
     let mut lookups = 32usize;
     let mut stack: Vec<(String, usize)> = vec![(String::from("/"), 0)];

@@ -2,7 +2,8 @@
 //! by mtools (`mmd`, `mcopy`: long and short names, nested directories, an empty and a
 //! multi-cluster file, one fragmented by deleting its neighbour), as the `fat_oracle` test
 //! builds larger ones. FAT16 and FAT32 need thousands of clusters (megabytes), too large for
-//! a seed; ipxe.iso's EFI image is the other seed.
+//! a seed; ipxe.iso's EFI image is the other seed. Each seed is a volume's first 64 KiB
+//! ([`head`]).
 
 use std::path::Path;
 use std::process::Command;
@@ -52,6 +53,24 @@ fn volume(dir: &Path, sector: u32, kib: u64) -> Result<Vec<u8>, String> {
     std::fs::read(&img).map_err(|e| e.to_string())
 }
 
+/// The fat target's input for `image`: its first 64 KiB (boot sector, FATs, root directory
+/// and the first clusters, where mtools puts the subdirectories) without trailing zeros; the
+/// target reads zeros beyond it. Panics when the head does not list the same root directory.
+pub fn head(image: &[u8]) -> Vec<u8> {
+    let mut head = image[..image.len().min(64 << 10)].to_vec();
+    while head.len() > 512 && head.last() == Some(&0) {
+        head.pop();
+    }
+    let mut padded = head.clone();
+    padded.resize(image.len(), 0);
+    let names = |bytes: Vec<u8>| -> Vec<String> {
+        let mut fat = Fat::open(MemDevice::from_vec(bytes)).expect("FAT seed opens");
+        fat.root_dir().expect("FAT seed lists its root").into_iter().map(|e| e.name).collect()
+    };
+    assert_eq!(names(padded), names(image.to_vec()), "the 64 KiB head of a FAT seed");
+    head
+}
+
 /// `(name, image)` seeds, every file read back by our reader; Err(why) without the tools.
 pub fn seeds() -> Result<Vec<(String, Vec<u8>)>, String> {
     let dir = std::env::temp_dir().join(format!("polyboot-fat-seeds-{}", std::process::id()));
@@ -71,5 +90,5 @@ pub fn seeds() -> Result<Vec<(String, Vec<u8>)>, String> {
             assert_eq!(fat.read_file(path, 1 << 20).ok(), Some(want), "fat seed {name}: {path}");
         }
     }
-    Ok(seeds)
+    Ok(seeds.into_iter().map(|(name, bytes)| (name, head(&bytes))).collect())
 }

@@ -151,7 +151,7 @@ fn main() {
             assert!(fat
                 .read_file("/EFI/BOOT/BOOTX64.EFI", 4 << 20)
                 .is_ok_and(|b| b.starts_with(b"MZ")));
-            put("fat", "ipxe-efi-image", &image);
+            put("fat", "ipxe-efi-image", &fat_seeds::head(&image));
         }
         Err(why) => println!("seedgen: no FAT seed from ipxe.iso ({why})"),
     }

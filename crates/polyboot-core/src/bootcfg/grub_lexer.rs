@@ -35,6 +35,27 @@ impl Word {
             _ => self.pieces.push(Piece::Lit(String::from(c))),
         }
     }
+    /// Append literal text while the word is below `MAX_WORD` (the same cut as pushing its
+    /// characters one by one, without doing so: the lexer's cost is per character).
+    fn push_lit(&mut self, run: &str) {
+        if run.is_empty() {
+            return;
+        }
+        if self.raw.len() + run.len() <= MAX_WORD {
+            self.raw.push_str(run);
+            match self.pieces.last_mut() {
+                Some(Piece::Lit(s)) => s.push_str(run),
+                _ => self.pieces.push(Piece::Lit(String::from(run))),
+            }
+        } else {
+            for c in run.chars() {
+                if self.raw.len() >= MAX_WORD {
+                    break;
+                }
+                self.push_char(c);
+            }
+        }
+    }
     fn push_var(&mut self, name: String) {
         self.raw.push_str("${");
         self.raw.push_str(&name);
@@ -57,6 +78,47 @@ fn is_var_start(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_' || c == '?' || c == '#' || c == '@' || c == '*'
 }
 
+/// Bytes that end a run of plain characters: in a word outside quotes, inside `"..."`,
+/// inside `'...'`. All ASCII, so a run always ends on a character boundary.
+const WORD_STOPS: [bool; 256] = stop_table(b"\n; \t\r\\'\"$");
+const DOUBLE_QUOTED_STOPS: [bool; 256] = stop_table(b"\"\\$\n");
+const SINGLE_QUOTED_STOPS: [bool; 256] = stop_table(b"'\n");
+/// Where a comment ends.
+const COMMENT_STOPS: [bool; 256] = stop_table(b"\n");
+
+const fn stop_table(stops: &[u8]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < stops.len() {
+        t[stops[i] as usize] = true;
+        i += 1;
+    }
+    t
+}
+
+/// The text still to read.
+struct Cursor<'t> {
+    rest: &'t str,
+}
+
+impl<'t> Cursor<'t> {
+    fn next(&mut self) -> Option<char> {
+        let c = self.rest.chars().next()?;
+        self.rest = &self.rest[c.len_utf8()..];
+        Some(c)
+    }
+    fn peek(&self) -> Option<char> {
+        self.rest.chars().next()
+    }
+    /// The longest prefix without a byte of `stops`, consumed (possibly empty).
+    fn take_run(&mut self, stops: &[bool; 256]) -> &'t str {
+        let end = self.rest.bytes().position(|b| stops[usize::from(b)]).unwrap_or(self.rest.len());
+        let (run, rest) = self.rest.split_at(end);
+        self.rest = rest;
+        run
+    }
+}
+
 /// Split GRUB script text into commands. Separators: newline and `;` outside quotes, and
 /// unquoted `{` / `}` words (which also become commands of their own).
 pub(super) fn grub_commands(text: &str) -> Vec<Command> {
@@ -65,7 +127,7 @@ pub(super) fn grub_commands(text: &str) -> Vec<Command> {
     let mut cur: Option<Word> = None;
     let mut line = 1usize;
     let mut cmd_line = 1usize;
-    let mut chars = text.chars().peekable();
+    let mut chars = Cursor { rest: text };
 
     while let Some(c) = chars.next() {
         match c {
@@ -83,12 +145,7 @@ pub(super) fn grub_commands(text: &str) -> Vec<Command> {
             ' ' | '\t' | '\r' => end_word(&mut words, &mut cur),
             '#' if cur.is_none() => {
                 // Comment to the end of the line.
-                while let Some(&n) = chars.peek() {
-                    if n == '\n' {
-                        break;
-                    }
-                    chars.next();
-                }
+                let _ = chars.take_run(&COMMENT_STOPS);
             }
             '\\' => match chars.next() {
                 Some('\n') => line += 1, // line continuation
@@ -108,10 +165,11 @@ pub(super) fn grub_commands(text: &str) -> Vec<Command> {
                 read_var(&mut chars, w);
             }
             c => {
+                // `c` and the plain characters after it (`#` is plain inside a word).
                 let w = cur.get_or_insert_with(Word::default);
-                if w.raw.len() < MAX_WORD {
-                    w.push_char(c);
-                }
+                let mut buf = [0u8; 4];
+                w.push_lit(c.encode_utf8(&mut buf));
+                w.push_lit(chars.take_run(&WORD_STOPS));
             }
         }
     }
@@ -119,8 +177,6 @@ pub(super) fn grub_commands(text: &str) -> Vec<Command> {
     end_command(&mut cmds, &mut words, cmd_line);
     cmds
 }
-
-type Chars<'t> = core::iter::Peekable<core::str::Chars<'t>>;
 
 /// Finish the word being read, if any; an unquoted lone `{` / `}` becomes a brace word.
 fn end_word(words: &mut Vec<Word>, cur: &mut Option<Word>) {
@@ -153,34 +209,34 @@ fn end_command(cmds: &mut Vec<Command>, words: &mut Vec<Word>, line: usize) {
 
 /// The rest of a `'...'` string (after the opening quote), taken literally. Returns the
 /// number of newlines inside it.
-fn read_single_quoted(chars: &mut Chars<'_>, w: &mut Word) -> usize {
+fn read_single_quoted(chars: &mut Cursor<'_>, w: &mut Word) -> usize {
     let mut newlines = 0;
-    for n in chars.by_ref() {
-        if n == '\'' {
-            break;
-        }
-        if n == '\n' {
-            newlines += 1;
-        }
-        if w.raw.len() < MAX_WORD {
-            w.push_char(n);
+    w.quoted = true;
+    loop {
+        w.push_lit(chars.take_run(&SINGLE_QUOTED_STOPS));
+        match chars.next() {
+            Some('\n') => {
+                newlines += 1;
+                w.push_lit("\n");
+            }
+            // The closing quote, or the end of the text.
+            _ => return newlines,
         }
     }
-    w.quoted = true;
-    newlines
 }
 
 /// The rest of a `"..."` string (after the opening quote): `\"`, `\\` and `\$` escaped,
 /// `\` + newline a continuation, variables kept as references. Returns the number of
 /// newlines consumed.
-fn read_double_quoted(chars: &mut Chars<'_>, w: &mut Word) -> usize {
+fn read_double_quoted(chars: &mut Cursor<'_>, w: &mut Word) -> usize {
     let mut newlines = 0;
     w.quoted = true;
-    while let Some(n) = chars.next() {
-        match n {
-            '"' => break,
-            '\\' => match chars.peek() {
-                Some(&e @ ('"' | '\\' | '$')) => {
+    loop {
+        w.push_lit(chars.take_run(&DOUBLE_QUOTED_STOPS));
+        match chars.next() {
+            None | Some('"') => return newlines,
+            Some('\\') => match chars.peek() {
+                Some(e @ ('"' | '\\' | '$')) => {
                     chars.next();
                     w.push_char(e);
                 }
@@ -190,27 +246,22 @@ fn read_double_quoted(chars: &mut Chars<'_>, w: &mut Word) -> usize {
                 }
                 _ => w.push_char('\\'),
             },
-            '$' => read_var(chars, w),
-            '\n' => {
+            Some('$') => read_var(chars, w),
+            Some(n) => {
+                // A newline: kept in the word (whatever the length, as before).
                 newlines += 1;
                 w.push_char(n);
             }
-            n => {
-                if w.raw.len() < MAX_WORD {
-                    w.push_char(n)
-                }
-            }
         }
     }
-    newlines
 }
 
-fn read_var(chars: &mut Chars<'_>, w: &mut Word) {
+fn read_var(chars: &mut Cursor<'_>, w: &mut Word) {
     match chars.peek() {
         Some('{') => {
             chars.next();
             let mut name = String::new();
-            for n in chars.by_ref() {
+            while let Some(n) = chars.next() {
                 if n == '}' {
                     break;
                 }
@@ -220,9 +271,9 @@ fn read_var(chars: &mut Chars<'_>, w: &mut Word) {
             }
             w.push_var(name);
         }
-        Some(&c) if is_var_start(c) => {
+        Some(c) if is_var_start(c) => {
             let mut name = String::new();
-            while let Some(&n) = chars.peek() {
+            while let Some(n) = chars.peek() {
                 if n.is_ascii_alphanumeric() || n == '_' {
                     name.push(n);
                     chars.next();
