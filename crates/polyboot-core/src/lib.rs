@@ -46,6 +46,7 @@ pub mod ntfs;
 pub mod path;
 pub mod regf;
 pub mod session;
+pub mod sha1;
 pub mod sha256;
 pub mod udf;
 pub mod vhd;
