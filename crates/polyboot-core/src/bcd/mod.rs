@@ -31,6 +31,13 @@
 //!
 //! (WMI's `BcdDeviceQualifiedPartitionData.PartitionStyle` numbers the styles the other way
 //! round, 0 = MBR and 1 = GPT; [`PartitionStyle`] gives both.)
+//!
+//! # WinPE ramdisk stores
+//!
+//! [`winpe`] reads and writes the other kind of store polyboot meets: a Windows installer
+//! ISO's `\boot\bcd` / `\efi\microsoft\boot\bcd`, whose loader boots a WIM loaded into a
+//! ramdisk (`ramdisk=[boot]\sources\boot.wim,{ramdiskoptions}`); the ramdisk device element's
+//! layout is documented there.
 
 use alloc::format;
 use alloc::string::String;
@@ -41,12 +48,20 @@ use crate::bytes;
 use crate::guid::Guid;
 use crate::regf::{self, Hive, HiveBuilder, KeyNode, RegfError, Value};
 
+pub mod winpe;
+pub use winpe::{
+    build_winpe_store, decode_ramdisk, encode_ramdisk, winpe_store_tree, winpe_wim_paths, BcdError,
+    RamdiskDevice, WinPeEntry, WinPeStoreConfig,
+};
+
 /// `{bootmgr}`: the Windows Boot Manager object.
 pub const BOOTMGR: Guid = Guid::from_text("9dea862c-5cdd-4e70-acc1-f32b344d4795");
 
 /// Object types (`Description\Type`).
 pub const TYPE_BOOT_MANAGER: u32 = 0x1010_0002;
 pub const TYPE_OS_LOADER: u32 = 0x1020_0003;
+/// A device object (`{ramdiskoptions}` and other device options): class 3, nothing else set.
+pub const TYPE_DEVICE_OPTIONS: u32 = 0x3000_0000;
 
 /// Element types used here.
 pub const ELEM_DEVICE: u32 = 0x1100_0001; // library: application device
@@ -154,6 +169,8 @@ pub enum DeviceError {
     Truncated { len: usize },
     /// A partition device whose style is neither GPT nor MBR.
     UnknownStyle(u32),
+    /// A ramdisk device whose file path descriptor has a path type other than 5.
+    UnknownPathType(u32),
 }
 
 impl core::error::Error for DeviceError {}
@@ -166,6 +183,9 @@ impl fmt::Display for DeviceError {
             }
             DeviceError::UnknownStyle(s) => {
                 write!(f, "BCD partition device has unknown partition style {s}")
+            }
+            DeviceError::UnknownPathType(t) => {
+                write!(f, "BCD ramdisk device has unknown file path type {t}")
             }
         }
     }
@@ -321,7 +341,11 @@ pub fn store_tree(cfg: &StoreConfig) -> Result<KeyNode, RegfError> {
     loader.elements.push(integer_element(ELEM_NX, 0));
     loader.elements.push(integer_element(ELEM_BOOT_MENU_POLICY, 1));
 
-    let t = cfg.timestamp;
+    objects_tree(alloc::vec![bootmgr, loader], cfg.timestamp)
+}
+
+/// A store's key tree holding these objects.
+fn objects_tree(objects: Vec<Object>, t: u64) -> Result<KeyNode, RegfError> {
     let mut root = KeyNode::new("NewStoreRoot");
     root.timestamp = t;
     let desc = root.create_path("Description", t)?;
@@ -330,7 +354,7 @@ pub fn store_tree(cfg: &StoreConfig) -> Result<KeyNode, RegfError> {
     desc.set_value(Value::dword("System", 1));
     desc.set_value(Value::dword("TreatAsSystem", 1));
     root.create_path("Objects", t)?;
-    for obj in [bootmgr, loader] {
+    for obj in objects {
         let base = format!("Objects\\{}", guid_key(&obj.id));
         root.create_path(&format!("{base}\\Description"), t)?
             .set_value(Value::dword("Type", obj.kind));
