@@ -174,3 +174,40 @@ pub fn seeds() -> (Vec<(String, Vec<u8>)>, Option<String>) {
     ));
     (out, note)
 }
+
+/// Seeds of the `bcd` target: the WinPE ramdisk stores polyboot writes (UEFI, BIOS), the
+/// Windows To Go stores (no ramdisk), a lone ramdisk device blob (`ramd...`) and recipes
+/// (mode byte, then WIM path, SDI path and description, NUL-separated).
+pub fn bcd_seeds() -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for (fw, name) in [(BcdFirmware::Uefi, "winpe-uefi"), (BcdFirmware::Bios, "winpe-bios")] {
+        let cfg = bcd::WinPeStoreConfig {
+            firmware: fw,
+            loader: guid(5),
+            description: "Windows Setup".into(),
+            wim_path: "/sources/boot.wim".into(),
+            sdi_path: "/boot/boot.sdi".into(),
+            locale: "en-US".into(),
+            timeout: 30,
+            timestamp: 0x01D9_0000_0000_0000,
+        };
+        out.push((name.to_string(), bcd::build_winpe_store(&cfg).expect("the WinPE store builds")));
+    }
+    out.push(("wtg-uefi".into(), store(BcdFirmware::Uefi)));
+    out.push(("wtg-bios".into(), store(BcdFirmware::Bios)));
+    let mut blob = b"ramd".to_vec();
+    blob.extend(bcd::encode_ramdisk(&bcd::RamdiskDevice {
+        options: bcd::winpe::RAMDISK_OPTIONS,
+        parent: bcd::Device::Boot,
+        path: r"\sources\boot.wim".into(),
+    }));
+    out.push(("ramdisk-blob".into(), blob));
+    for (name, recipe) in [
+        ("recipe-iso", &b"\x00/sources/boot.wim\x00/boot/boot.sdi\x00Windows Setup"[..]),
+        ("recipe-bios-dots", &b"\x41\\x\\.\\y.wim\x00boot.sdi\x00PE\x00x"[..]),
+        ("recipe-bad", &b"\x80/../a.wim\x00\x00"[..]),
+    ] {
+        out.push((name.into(), recipe.to_vec()));
+    }
+    out
+}

@@ -214,11 +214,8 @@ pub struct WinPeEntry {
 }
 
 /// A stored path (`\sources\boot.wim`, either separator) as `/sources/boot.wim`; `None` for
-/// the root, `..`, NULs and paths longer than [`MAX_PATH_UNITS`].
+/// the root, `..`, NULs and paths that come out longer than [`MAX_PATH_UNITS`].
 fn normalise(path: &str) -> Option<String> {
-    if path.encode_utf16().count() > MAX_PATH_UNITS {
-        return None;
-    }
     let mut out = String::with_capacity(path.len() + 1);
     for part in crate::path::components(path) {
         if part == ".." || part.contains('\0') {
@@ -227,7 +224,7 @@ fn normalise(path: &str) -> Option<String> {
         out.push('/');
         out.push_str(part);
     }
-    (!out.is_empty()).then_some(out)
+    (!out.is_empty() && out.encode_utf16().count() <= MAX_PATH_UNITS).then_some(out)
 }
 
 /// Every object of the store (`hive_bytes`, a BCD hive file) whose `device` or `osdevice` is
@@ -525,7 +522,10 @@ mod tests {
         cfg.wim_path = r"sources\\x\.\Boot.WIM".into();
         let found = winpe_wim_paths(&build_winpe_store(&cfg).unwrap()).unwrap();
         assert_eq!(found[0].wim_path, "/sources/x/Boot.WIM");
-        for bad in ["", "/", "\\..\\boot.wim", "/a\0b", &"a".repeat(MAX_PATH_UNITS + 1)] {
+        // The limit is on the stored path: `a...` is stored as `\a...`.
+        cfg.wim_path = "a".repeat(MAX_PATH_UNITS - 1);
+        assert!(build_winpe_store(&cfg).is_ok());
+        for bad in ["", "/", "\\..\\boot.wim", "/a\0b", &"a".repeat(MAX_PATH_UNITS)] {
             cfg.wim_path = bad.into();
             assert!(matches!(build_winpe_store(&cfg), Err(BcdError::BadPath { .. })), "{bad:?}");
         }
