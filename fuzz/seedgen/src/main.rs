@@ -23,6 +23,8 @@
 //! - fat: ipxe.iso's EFI image and small mkfs.fat + mtools FAT12 volumes (fat_seeds.rs).
 //! - regf: BCD stores and trees written by polyboot, the same edited by hivexsh, bins alone
 //!   and recipes (regf_seeds.rs).
+//! - bcd: the WinPE ramdisk and Windows To Go stores polyboot writes, a ramdisk device blob
+//!   and recipes (regf_seeds.rs, `bcd_seeds`).
 //! - authenticode: the certificate tables of Debian's signed shim, MokManager and fallback on
 //!   a minimal PE image, and their PKCS#7 blobs bare (authenticode_seeds.rs).
 //! - wim: wimcapture WIMs and an xorriso ISO holding one as sources/install.wim;
@@ -211,6 +213,7 @@ fn main() {
     if let Some(why) = note {
         println!("seedgen: no hivex-edited regf seeds ({why}); polyboot's own hives only");
     }
+    regf_seeds::bcd_seeds().iter().for_each(|(name, bytes)| put("bcd", name, bytes));
     match wim_seeds::wim_seeds() {
         Ok(seeds) => seeds.iter().for_each(|(name, bytes)| put("wim", name, bytes)),
         Err(why) => println!("seedgen: no wim seeds ({why}); needs wimtools and xorriso"),
