@@ -11,6 +11,7 @@ pub mod fixtures;
 pub mod ocr;
 pub mod secure_boot;
 pub mod vm;
+pub mod wim_chunks;
 
 pub use vm::{Disk, DiskInterface, Firmware, Vm, VmConfig};
 

@@ -22,6 +22,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub mod boot_plan;
 pub mod bootcfg;
 pub mod bytes;
+pub mod compress;
 pub mod config;
 pub mod cpio;
 pub mod crc32;
