@@ -53,5 +53,6 @@ pub mod udf;
 pub mod vhd;
 pub mod vhdx;
 pub mod virtual_medium;
+pub mod windows_iso;
 pub mod wim;
 pub mod wtglayout;

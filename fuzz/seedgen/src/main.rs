@@ -218,6 +218,10 @@ fn main() {
         Ok(seeds) => seeds.iter().for_each(|(name, bytes)| put("wim", name, bytes)),
         Err(why) => println!("seedgen: no wim seeds ({why}); needs wimtools and xorriso"),
     }
+    match wim_seeds::winpe_seeds() {
+        Ok(seeds) => seeds.iter().for_each(|(name, bytes)| put("wim_patch", name, bytes)),
+        Err(why) => println!("seedgen: no wim_patch seeds ({why}); needs wimtools"),
+    }
     for (name, bytes) in wim_seeds::embedded_hook_seeds() {
         assert!(
             polyboot_core::embedded_hook::find_embedded_hook(&bytes).is_some(),

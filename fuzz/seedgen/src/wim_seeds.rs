@@ -72,6 +72,49 @@ pub fn wim_seeds() -> Result<Vec<(String, Vec<u8>)>, String> {
     Ok(seeds)
 }
 
+/// wim_patch seeds: WinPE-shaped WIMs (`Windows/System32/winpeshl.exe`, hard-linked into
+/// WinSxS as in Microsoft's images, and a DLL) without compression, with XPRESS and with LZX;
+/// each one's shell is found by our patcher.
+pub fn winpe_seeds() -> Result<Vec<(String, Vec<u8>)>, String> {
+    let dir = std::env::temp_dir().join(format!("polyboot-winpe-seeds-{}", std::process::id()));
+    let build = || -> Result<Vec<(String, Vec<u8>)>, String> {
+        let src = dir.join("src");
+        let sys = src.join("Windows/System32");
+        let sxs = src.join("Windows/WinSxS/x");
+        std::fs::create_dir_all(&sys).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(&sxs).map_err(|e| e.to_string())?;
+        let shell: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(sys.join("winpeshl.exe"), shell).map_err(|e| e.to_string())?;
+        std::fs::hard_link(sys.join("winpeshl.exe"), sxs.join("winpeshl.exe"))
+            .map_err(|e| e.to_string())?;
+        std::fs::write(sys.join("a.dll"), vec![0xCCu8; 40_000]).map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        for compress in ["none", "XPRESS", "LZX"] {
+            let wim = dir.join(format!("{compress}.wim"));
+            run(Command::new("wimcapture")
+                .arg(&src)
+                .arg(&wim)
+                .args(["WinPE", &format!("--compress={compress}"), "--boot"]))?;
+            out.push((format!("winpe-{compress}"), read(&wim)?));
+        }
+        Ok(out)
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let result = build();
+    let _ = std::fs::remove_dir_all(&dir);
+    let seeds = result?;
+    for (name, bytes) in &seeds {
+        wim::patch::replace_file(
+            &mut MemDevice::from_vec(bytes.clone()),
+            0,
+            wim::patch::WINPE_SHELL,
+            |_| b"jump".to_vec(),
+        )
+        .unwrap_or_else(|e| panic!("wim_patch seed {name}: our patcher refuses it: {e}"));
+    }
+    Ok(seeds)
+}
+
 pub fn embedded_hook_seeds() -> Vec<(String, Vec<u8>)> {
     let mut elf = b"\x7fELF\x02\x01\x01".to_vec();
     elf.resize(600, 0x90);

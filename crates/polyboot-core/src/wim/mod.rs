@@ -29,6 +29,11 @@ use crate::block::{check_range, IoError, ReadAt};
 use crate::bytes::{self, Fields};
 use crate::iso9660::{self, IsoEntry, IsoError};
 
+pub mod blob_table;
+pub mod metadata;
+pub mod patch;
+pub mod resource;
+
 /// Size of the on-disk header; the only size wimlib (and we) accept.
 pub const HEADER_SIZE: usize = 208;
 pub const MAGIC: &[u8; 8] = b"MSWIM\0\0\0";
@@ -130,6 +135,22 @@ pub enum WimError {
         xml: usize,
     },
     BadImageIndex,
+    /// A resource that is larger (uncompressed) than what polyboot reads into memory.
+    ResourceTooLarge {
+        what: &'static str,
+        size: u64,
+        limit: u64,
+    },
+    /// A compressed chunk that does not decompress; the text says why.
+    BadChunk(&'static str),
+    /// The image's metadata (directory tree) is malformed; the text says where.
+    BadMetadata(&'static str),
+    /// A path that is not a file in the image.
+    NotInImage(String),
+    /// No lookup table entry for a blob the image names.
+    MissingBlob,
+    /// A WIM polyboot cannot rewrite, and why (LZMS, solid, split, pipable).
+    CannotPatch(&'static str),
 }
 
 impl fmt::Display for WimError {
@@ -168,6 +189,16 @@ impl fmt::Display for WimError {
             WimError::BadImageIndex => {
                 f.write_str("corrupt WIM XML description: image indexes are not 1, 2, 3, ...")
             }
+            WimError::ResourceTooLarge { what, size, limit } => {
+                write!(f, "the WIM's {what} of {size} bytes is larger than the limit of {limit}")
+            }
+            WimError::BadChunk(why) => write!(f, "corrupt WIM: a compressed chunk {why}"),
+            WimError::BadMetadata(why) => write!(f, "corrupt WIM image metadata: {why}"),
+            WimError::NotInImage(path) => write!(f, "{path} is not a file in the WIM image"),
+            WimError::MissingBlob => {
+                f.write_str("corrupt WIM: a file's data is not in the lookup table")
+            }
+            WimError::CannotPatch(why) => write!(f, "polyboot cannot rewrite this WIM: {why}"),
         }
     }
 }
@@ -186,7 +217,7 @@ pub struct ResourceHeader {
 }
 
 impl ResourceHeader {
-    fn parse(b: &[u8; 24]) -> ResourceHeader {
+    pub fn parse(b: &[u8; 24]) -> ResourceHeader {
         let raw = b.le64::<0>();
         ResourceHeader {
             size_in_wim: raw & 0x00ff_ffff_ffff_ffff,
@@ -194,6 +225,15 @@ impl ResourceHeader {
             offset: b.le64::<8>(),
             original_size: b.le64::<16>(),
         }
+    }
+    /// The 24 bytes on disk (the size keeps its low 56 bits).
+    pub fn encode(&self) -> [u8; 24] {
+        let mut b = [0u8; 24];
+        let raw = (self.size_in_wim & 0x00ff_ffff_ffff_ffff) | (u64::from(self.flags) << 56);
+        b[..8].copy_from_slice(&raw.to_le_bytes());
+        b[8..16].copy_from_slice(&self.offset.to_le_bytes());
+        b[16..].copy_from_slice(&self.original_size.to_le_bytes());
+        b
     }
     pub fn is_empty(&self) -> bool {
         self.size_in_wim == 0

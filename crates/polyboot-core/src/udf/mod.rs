@@ -46,6 +46,8 @@ use core::fmt;
 use crate::block::{check_range, IoError, ReadAt};
 use crate::bytes::{le16, le32, le64, OutOfBounds};
 
+pub mod redirect;
+
 /// Unit of the volume recognition sequence (which starts at sector 16).
 pub const SECTOR: u64 = 2048;
 /// Most volume recognition descriptors scanned.
@@ -230,6 +232,8 @@ pub struct UdfVolume {
     root_icb: (u16, u32),
     /// Image size at probe time: recorded extents must lie inside it.
     dev_size: u64,
+    /// The main and reserve volume descriptor sequences (length, block), for [`redirect`].
+    vds_extents: [(u32, u32); 2],
 }
 
 impl From<OutOfBounds> for UdfError {
@@ -412,8 +416,8 @@ fn find_anchor<R: ReadAt>(dev: &mut R) -> Result<(u32, [(u32, u32); 2]), UdfErro
 struct Vds {
     /// (sequence number, descriptor)
     lvd: Option<(u32, Vec<u8>)>,
-    /// partition number -> (sequence number, start block, length in blocks)
-    pds: Vec<(u16, u32, u32, u32)>,
+    /// partition number -> (sequence number, start block, length in blocks, descriptor block)
+    pds: Vec<(u16, u32, u32, u32, u32)>,
 }
 
 fn read_vds<R: ReadAt>(dev: &mut R, bs: u32, extent: (u32, u32)) -> Result<Vds, UdfError> {
@@ -456,8 +460,8 @@ fn read_vds<R: ReadAt>(dev: &mut R, bs: u32, extent: (u32, u32)) -> Result<Vds, 
                     let blocks = le32(&d, 192)?;
                     match vds.pds.iter_mut().find(|p| p.0 == number) {
                         Some(p) if p.1 > seq => {}
-                        Some(p) => *p = (number, seq, start, blocks),
-                        None => vds.pds.push((number, seq, start, blocks)),
+                        Some(p) => *p = (number, seq, start, blocks, at),
+                        None => vds.pds.push((number, seq, start, blocks, at)),
                     }
                 }
                 // The copy with the highest sequence number wins.
@@ -548,7 +552,7 @@ pub fn probe<R: ReadAt>(dev: &mut R) -> Result<UdfVolume, UdfError> {
     let mut last_err = None;
     for extent in [main, reserve] {
         match read_vds(dev, bs, extent).and_then(|vds| UdfVolume::from_vds(dev, bs, &vds)) {
-            Ok(v) => return Ok(v),
+            Ok(v) => return Ok(UdfVolume { vds_extents: [main, reserve], ..v }),
             // Well-formed but unsupported: the reserve copy says the same.
             Err(e @ UdfError::Unsupported(_)) => return Err(e),
             Err(e) => last_err = Some(e),
@@ -601,7 +605,7 @@ impl UdfVolume {
                         return Err(corrupt("type 1 partition map length"));
                     }
                     let number = le16(m, 4)?;
-                    let &(_, _, start, blocks) =
+                    let &(_, _, start, blocks, _) =
                         vds.pds.iter().find(|p| p.0 == number).ok_or_else(|| {
                             corrupt(format!("no partition descriptor for partition {number}"))
                         })?;
@@ -650,6 +654,7 @@ impl UdfVolume {
             partitions,
             root_icb: (0, 0),
             dev_size: dev.size(),
+            vds_extents: [(0, 0); 2],
         };
         for (index, number, file, mirror) in metadata {
             let phys = vol

@@ -1,0 +1,144 @@
+//! Point a file of a UDF volume at other bytes, as byte overrides of the volume (nothing is
+//! written): its file entry gets new allocation descriptors and length, and the partition
+//! grows to cover the new extents when they lie past its end (a region the caller serves
+//! after the image, such as the virtual `boot.wim` of a Windows ISO). Every descriptor touched
+//! is re-sealed (CRC and checksum, its version kept), so strict readers accept the result.
+//!
+//! Only files on a physical partition (type 1 map: every Windows ISO, UDF 1.02) whose entry
+//! holds short or long allocation descriptors: a metadata partition (UDF 2.50+) or embedded
+//! data gives [`UdfError::Unsupported`].
+
+use alloc::format;
+use alloc::vec::Vec;
+
+use super::{
+    check_tag, corrupt, crc_itu, read_block, read_vds, tag_checksum, Partition, UdfEntry, UdfError,
+    UdfVolume, TAG_EFE, TAG_FE,
+};
+use crate::block::ReadAt;
+use crate::bytes::{le16, le32};
+
+/// Largest extent one allocation descriptor can record (30-bit length), in whole blocks.
+fn max_extent(bs: u32) -> u64 {
+    ((1u64 << 30) - 1) / u64::from(bs) * u64::from(bs)
+}
+
+/// One byte override: `bytes` at byte `at` of the volume.
+pub type Patch = (u64, Vec<u8>);
+
+/// The overrides that make `entry` read `size` bytes from byte `at` of the volume (block
+/// aligned, at or after its partition's start, below 2^32 blocks of it).
+pub fn redirect<R: ReadAt>(
+    vol: &UdfVolume,
+    dev: &mut R,
+    entry: &UdfEntry,
+    at: u64,
+    size: u64,
+) -> Result<Vec<Patch>, UdfError> {
+    let bs = u64::from(vol.block_size);
+    let (part, lbn) = entry.icb();
+    let Some(Partition::Physical { number, start, len }) = vol.partitions.get(usize::from(part))
+    else {
+        return Err(UdfError::Unsupported(format!(
+            "redirecting a file on partition reference {part} (not a physical partition)"
+        )));
+    };
+    if at % bs != 0 || at < *start {
+        return Err(corrupt("redirect target not a block of the partition"));
+    }
+    let first = u32::try_from((at - start) / bs).map_err(|_| corrupt("redirect target block"))?;
+
+    // The file entry.
+    let fe_at = start + u64::from(lbn) * bs;
+    let mut d = read_block(dev, vol.block_size, fe_at / bs)?;
+    let id = check_tag(&d, &[TAG_FE, TAG_EFE], Some(lbn), "file entry")?;
+    let ad_type = le16(&d, 34)? & 7;
+    let ad_len = match ad_type {
+        0 => 8usize,
+        1 => 16,
+        _ => return Err(UdfError::Unsupported(format!("redirecting allocation type {ad_type}"))),
+    };
+    let (l_ea_at, l_ad_at, base) = if id == TAG_FE { (168, 172, 176) } else { (208, 212, 216) };
+    let ad_start = base + le32(&d, l_ea_at)? as usize;
+    let max = max_extent(vol.block_size);
+    let count = size.div_ceil(max) as usize;
+    let end = ad_start + count * ad_len;
+    if end > d.len() {
+        return Err(UdfError::Unsupported(format!("{count} extents do not fit the file entry")));
+    }
+    let mut block = u64::from(first);
+    let mut left = size;
+    for i in 0..count {
+        let n = left.min(max);
+        let ad = &mut d[ad_start + i * ad_len..ad_start + (i + 1) * ad_len];
+        ad.fill(0);
+        ad[0..4].copy_from_slice(&(n as u32).to_le_bytes()); // type 0: recorded and allocated
+        ad[4..8].copy_from_slice(&(block as u32).to_le_bytes());
+        if ad_len == 16 {
+            ad[8..10].copy_from_slice(&part.to_le_bytes());
+        }
+        block += n.div_ceil(bs);
+        left -= n;
+    }
+    d[end..].fill(0);
+    d[l_ad_at..l_ad_at + 4].copy_from_slice(&((count * ad_len) as u32).to_le_bytes());
+    d[56..64].copy_from_slice(&size.to_le_bytes()); // information length
+    let blocks = size.div_ceil(bs);
+    if id == TAG_FE {
+        d[64..72].copy_from_slice(&blocks.to_le_bytes()); // logical blocks recorded
+    } else {
+        d[64..72].copy_from_slice(&size.to_le_bytes()); // object size
+        d[72..80].copy_from_slice(&blocks.to_le_bytes());
+    }
+    reseal(&mut d, end);
+    let mut patches = alloc::vec![(fe_at, d)];
+
+    // The partition, when the new extents reach past its end.
+    let need = block;
+    if need > len / bs {
+        let need = u32::try_from(need).map_err(|_| corrupt("partition length"))?;
+        for extent in vol.vds_extents {
+            let Ok(vds) = read_vds(dev, vol.block_size, extent) else { continue };
+            for &(n, _, _, _, pd_block) in &vds.pds {
+                if n != *number {
+                    continue;
+                }
+                let pd_at = u64::from(pd_block) * bs;
+                let mut pd = read_block(dev, vol.block_size, u64::from(pd_block))?;
+                pd[192..196].copy_from_slice(&need.to_le_bytes());
+                let len = (usize::from(le16(&pd, 10)?) + 16).min(pd.len());
+                reseal(&mut pd, len);
+                if !patches.iter().any(|(a, _)| *a == pd_at) {
+                    patches.push((pd_at, pd));
+                }
+            }
+        }
+    }
+    Ok(patches)
+}
+
+/// Recompute the CRC over the descriptor's first `len` bytes and the tag checksum; the tag's
+/// identifier, version and location stay.
+fn reseal(d: &mut [u8], len: usize) {
+    let crc_len = (len - 16) as u16;
+    d[10..12].copy_from_slice(&crc_len.to_le_bytes());
+    let crc = crc_itu(&d[16..len]);
+    d[8..10].copy_from_slice(&crc.to_le_bytes());
+    d[4] = tag_checksum(d);
+}
+
+/// A copy of the volume's anchor (block 256) as block `block` of a grown volume: strict
+/// readers look for an anchor in the last block (ECMA-167 3/8.4.2.1: N - 1), which for a
+/// volume served with data past its end is a block of that data's region.
+pub fn relocated_anchor<R: ReadAt>(
+    vol: &UdfVolume,
+    dev: &mut R,
+    block: u32,
+) -> Result<Vec<u8>, UdfError> {
+    let mut d = read_block(dev, vol.block_size, 256)?;
+    check_tag(&d, &[super::TAG_AVDP], Some(256), "anchor")?;
+    d[12..16].copy_from_slice(&block.to_le_bytes());
+    let len = (usize::from(le16(&d, 10)?) + 16).min(d.len());
+    reseal(&mut d, len);
+    Ok(d)
+}
