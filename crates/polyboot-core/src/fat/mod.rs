@@ -18,6 +18,7 @@ use crate::block::IoError;
 
 pub mod dirent;
 pub mod geometry;
+pub mod image;
 pub mod listing;
 pub mod read;
 pub mod write;
