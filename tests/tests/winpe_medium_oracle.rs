@@ -324,7 +324,7 @@ fn missing_boot_files_drop_that_firmware_and_none_is_refused() {
         );
     }
     let f = capture(Shape::Neither, "LZX");
-    let err = serve(&f).err().expect("a WIM without boot files is refused");
+    let err = serve(&f).map(|(p, _)| p).expect_err("a WIM without boot files is refused");
     assert!(
         err.contains("neither the UEFI boot files nor the BIOS ones")
             && err.contains("/Windows/Boot/EFI/bootmgfw.efi")
