@@ -136,3 +136,24 @@ pub const SYSTEMD_BOOT_EFI: &str = "/usr/lib/systemd/boot/efi/systemd-bootx64.ef
 pub const GRUB_RESCUE_ISO: &str = "/usr/lib/grub-rescue/grub-rescue-cdrom.iso";
 /// Debian's memtest86+ ISO (package memtest86+): a floppy-emulation BIOS entry and an EFI entry.
 pub const MEMTEST_ISO: &str = "/usr/lib/memtest86+/memtest86+x64.iso";
+
+/// The WinPE jump program (`polyboot-winpe.exe`, a Windows program) and the Wine test's
+/// stand-in shell, both built by `cargo xtask build` into `target/firmware/`.
+/// `POLYBOOT_WINPE_DIR` overrides the directory; the test fails when either file is missing.
+pub fn winpe_programs() -> (PathBuf, PathBuf) {
+    let dir = std::env::var_os("POLYBOOT_WINPE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/firmware"));
+    let [jump, shell] =
+        ["polyboot-winpe.exe", "polyboot-winpe-test-shell.exe"].map(|name| dir.join(name));
+    for p in [&jump, &shell] {
+        assert!(
+            p.is_file(),
+            "{} is missing: build it with `cargo xtask build` (Debian packages rustc-web, \
+             cargo-web, rust-web-src, gcc-mingw-w64-x86-64; `cargo xtask deps` installs them) \
+             or set POLYBOOT_WINPE_DIR",
+            p.display()
+        );
+    }
+    (jump, shell)
+}

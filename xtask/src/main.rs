@@ -100,6 +100,11 @@ const PACKAGES: &[(&str, &str)] = &[
     ("shim-helpers-amd64-signed", "/usr/lib/shim/mmx64.efi.signed"),
     ("shim-unsigned", "/usr/lib/shim/shimx64.efi"),
     ("osslsigncode", "/usr/bin/osslsigncode"),
+    // The WinPE jump program (crates/polyboot-winpe) is built for x86_64-win7-windows-gnu with
+    // mingw-w64's linker, and its test (tests/tests/winpe_jump_wine.rs) runs it under Wine.
+    ("gcc-mingw-w64-x86-64", "/usr/bin/x86_64-w64-mingw32-gcc"),
+    ("wine64", "/usr/lib/wine/wine64"),
+    ("wine", "/usr/bin/wine"),
 ];
 
 pub const UEFI_TARGET: &str = "x86_64-unknown-uefi";
@@ -304,7 +309,52 @@ fn build() -> Result<()> {
     eprintln!("xtask: {}", efi.display());
     let bios = build_bios(&root)?;
     eprintln!("xtask: {}", bios.display());
+    let winpe = build_winpe(&root)?;
+    eprintln!("xtask: {}", winpe.display());
     Ok(())
+}
+
+/// The WinPE jump program and the Wine test's stand-in shell (crates/polyboot-winpe), for
+/// x86_64-win7-windows-gnu (its std runs on older WinPE and under Wine 8; the default
+/// windows-gnu std imports bcryptprimitives.dll, which Wine 8 lacks) with Debian's rustc +
+/// build-std and mingw-w64's linker. Copied to `target/firmware/<name>.exe`; returns the
+/// jump program's path.
+fn build_winpe(root: &Path) -> Result<PathBuf> {
+    const TARGET: &str = "x86_64-win7-windows-gnu";
+    eprintln!("xtask: building the WinPE jump program ({TARGET}) with Debian's rustc + build-std");
+    let target_dir = root.join("target/firmware");
+    let mut cmd = Command::new("/usr/bin/cargo");
+    for var in [
+        "RUSTUP_TOOLCHAIN",
+        "RUSTFLAGS",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "RUSTC_WRAPPER",
+        "CARGO",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.current_dir(root.join("crates/polyboot-winpe"))
+        .env("RUSTC", "/usr/bin/rustc")
+        .env("RUSTC_BOOTSTRAP", "1")
+        .args(["build", "--release", "--bins", "--target", TARGET])
+        .args(["--config", &format!("target.{TARGET}.linker=\"x86_64-w64-mingw32-gcc\"")])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .arg("-Zbuild-std=std,panic_abort");
+    run(&mut cmd)?;
+    for name in ["polyboot-winpe", "polyboot-winpe-test-shell"] {
+        let built = target_dir.join(TARGET).join("release").join(format!("{name}.exe"));
+        let out = target_dir.join(format!("{name}.exe"));
+        std::fs::copy(&built, &out)
+            .with_context(|| format!("copying {} to {}", built.display(), out.display()))?;
+    }
+    Ok(winpe_artifact(root))
+}
+
+/// Path of the built WinPE jump program (without carrier: the boot manager appends that).
+pub fn winpe_artifact(root: &Path) -> PathBuf {
+    root.join("target/firmware/polyboot-winpe.exe")
 }
 
 /// Path of the built UEFI boot manager.
