@@ -222,6 +222,10 @@ fn main() {
         Ok(seeds) => seeds.iter().for_each(|(name, bytes)| put("wim_patch", name, bytes)),
         Err(why) => println!("seedgen: no wim_patch seeds ({why}); needs wimtools"),
     }
+    match wim_seeds::winpe_medium_seeds() {
+        Ok(seeds) => seeds.iter().for_each(|(name, bytes)| put("winpe_medium", name, bytes)),
+        Err(why) => println!("seedgen: no winpe_medium seeds ({why}); needs wimtools"),
+    }
     for (name, bytes) in wim_seeds::embedded_hook_seeds() {
         assert!(
             polyboot_core::embedded_hook::find_embedded_hook(&bytes).is_some(),

@@ -136,3 +136,66 @@ pub fn embedded_hook_seeds() -> Vec<(String, Vec<u8>)> {
     plain.extend_from_slice(&elf);
     vec![("decoys-then-hook".into(), efi), ("hook-only".into(), plain)]
 }
+
+/// winpe_medium seeds: WinPE-shaped WIMs holding the boot files at the paths polyboot reads
+/// (`Windows/Boot/EFI/bootmgfw.efi`, `Windows/Boot/DVD/PCAT/etfsboot.com` and `boot.sdi`,
+/// `Windows/Boot/PCAT/bootmgr`; small stand-ins) without compression, with XPRESS and with LZX,
+/// and with only the EFI or only the BIOS files; each one is planned by `winpe_medium::plan`.
+pub fn winpe_medium_seeds() -> Result<Vec<(String, Vec<u8>)>, String> {
+    let dir = std::env::temp_dir().join(format!("polyboot-winpe-medium-{}", std::process::id()));
+    let build = || -> Result<Vec<(String, Vec<u8>)>, String> {
+        let mut out = Vec::new();
+        let mut mgfw = b"MZ".to_vec();
+        mgfw.resize(0x3C, 0);
+        mgfw.extend(0x40u32.to_le_bytes());
+        mgfw.extend(b"PE\0\0\x64\x86");
+        mgfw.resize(3000, 0x90);
+        let files: [(&str, Vec<u8>); 5] = [
+            ("Windows/Boot/EFI/bootmgfw.efi", mgfw),
+            ("Windows/Boot/DVD/PCAT/etfsboot.com", vec![0xFAu8; 2048]),
+            ("Windows/Boot/PCAT/bootmgr", (0..6000u32).map(|i| (i % 253) as u8).collect()),
+            ("Windows/Boot/DVD/PCAT/boot.sdi", vec![0x24u8; 4000]),
+            ("Windows/System32/winpeshl.exe", b"MZ shell".to_vec()),
+        ];
+        let shapes: [(&str, &str, &str); 5] = [
+            ("none", "", "none"),
+            ("XPRESS", "", "XPRESS"),
+            ("LZX", "", "LZX"),
+            ("efi-only", "PCAT/", "XPRESS"),
+            ("bios-only", "bootmgfw", "LZX"),
+        ];
+        for (name, skip, compress) in shapes {
+            let src = dir.join(name);
+            for (path, bytes) in &files {
+                if !skip.is_empty() && path.contains(skip) && !path.ends_with("boot.sdi") {
+                    continue;
+                }
+                let p = src.join(path);
+                std::fs::create_dir_all(p.parent().unwrap()).map_err(|e| e.to_string())?;
+                std::fs::write(p, bytes).map_err(|e| e.to_string())?;
+            }
+            let wim = dir.join(format!("{name}.wim"));
+            run(Command::new("wimcapture").arg(&src).arg(&wim).args([
+                "WinPE",
+                &format!("--compress={compress}"),
+                "--boot",
+            ]))?;
+            out.push((format!("winpe-boot-{name}"), read(&wim)?));
+        }
+        Ok(out)
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let result = build();
+    let _ = std::fs::remove_dir_all(&dir);
+    let seeds = result?;
+    for (name, bytes) in &seeds {
+        let len = bytes.len() as u64;
+        polyboot_core::winpe_medium::plan(
+            &mut MemDevice::from_vec(bytes.clone()),
+            len,
+            &Default::default(),
+        )
+        .unwrap_or_else(|e| panic!("winpe_medium seed {name}: our planner refuses it: {e}"));
+    }
+    Ok(seeds)
+}
