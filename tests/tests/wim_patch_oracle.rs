@@ -80,8 +80,10 @@ fn check(compress: &str) {
 
     let jump = b"MZ polyboot jump program stand-in".repeat(40);
     let patch =
-        replace_file(&mut MemDevice::from_vec(original.clone()), 0, WINPE_SHELL, |_| jump.clone())
-            .unwrap();
+        replace_file(&mut MemDevice::from_vec(original.clone()), 0, WINPE_SHELL, 64 << 20, |_| {
+            jump.clone()
+        })
+        .unwrap();
     assert_eq!(patch.image, 2, "the boot image is the one changed");
     assert_eq!(patch.original_file, shell, "{compress}: the original shell, byte for byte");
     let out = dir.path().join("virtual.wim");

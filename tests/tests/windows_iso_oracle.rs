@@ -90,7 +90,7 @@ fn serve(iso: &[u8], compress: &str) -> (Vec<u8>, windows_iso::WindowsIsoPlan) {
         j.extend_from_slice(shell);
         j
     };
-    let plan = windows_iso::plan(&mut dev, len, jump).unwrap();
+    let plan = windows_iso::plan(&mut dev, len, 64 << 20, jump).unwrap();
     assert_eq!(plan.wim_path, format!("/{WIM_PATH}"), "{compress}");
     assert_eq!(plan.source, WimSource::Bcd("/efi/microsoft/boot/bcd".into()));
     assert!(plan.udf_redirected, "{compress}: the UDF tree was not redirected");
@@ -218,6 +218,6 @@ fn without_a_bcd_the_default_wim_is_used_and_a_missing_one_is_a_clear_error() {
     let mut dev = MemDevice::from_vec(std::fs::read(&iso).unwrap());
     assert_eq!(windows_iso::find_wim(&mut dev), ("/sources/boot.wim".into(), WimSource::Default));
     let size = dev.size();
-    let err = windows_iso::plan(&mut dev, size, |s| s.to_vec()).unwrap_err();
+    let err = windows_iso::plan(&mut dev, size, 64 << 20, |s| s.to_vec()).unwrap_err();
     assert_eq!(err.to_string(), "no WinPE image: /sources/boot.wim is not on the ISO");
 }

@@ -86,6 +86,7 @@ fn lay_out_prefix(root: &Path, prefix: &Path, gzip_man: bool) -> Result<()> {
         (crate::efi_artifact(root), "BOOTX64.EFI"),
         (crate::bios_artifact(root), "polyboot-bios.bin"),
         (crate::wtg_bios_artifact(root), "polyboot-wtg-bios.bin"),
+        (crate::winpe_artifact(root), "winpe-x64.exe"),
     ] {
         std::fs::copy(&from, share.join(to))
             .with_context(|| format!("copying {}", from.display()))?;

@@ -82,6 +82,9 @@ const PACKAGES: &[(&str, &str)] = &[
     // the ISO 9660 tree); udftools' mkudffs / udfinfo make and describe other UDF volumes.
     ("genisoimage", "/usr/bin/genisoimage"),
     ("udftools", "/usr/bin/udfinfo"),
+    // 7-Zip's UDF reader: an independent check of the UDF entries polyboot redirects for the
+    // virtual boot.wim of Windows ISOs.
+    ("p7zip-full", "/usr/bin/7z"),
     // Real El Torito shapes for the BIOS boot tests (crates/polyboot/tests/boot_bios.rs): GRUB's
     // rescue CD (eltorito.img) and memtest86+ (floppy emulation).
     ("grub-rescue-pc", "/usr/lib/grub-rescue/grub-rescue-cdrom.iso"),

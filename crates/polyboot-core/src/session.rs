@@ -360,5 +360,35 @@ pub fn wrap_initrds<D: ReadAt>(
     Some(plan)
 }
 
+/// Prepare the virtual medium of the ISO at `iso_path` for booting: with `windows` (the UEFI
+/// boot manager), a Windows ISO gets its virtual `boot.wim` ([`serve_windows`]); any other ISO
+/// gets its initrds wrapped ([`wrap_initrds`]). The BIOS boot code, which has no room for the
+/// Windows step below 640 KiB yet, wraps initrds only (`windows` = `None`). The UEFI boot
+/// manager and `polyboot debug virtual` call this, so what the debug command writes is what
+/// the firmware serves.
+pub fn prepare_iso<D: ReadAt>(
+    layout: &mut VirtualMedium,
+    disk: &mut D,
+    location: &DriveLocation,
+    hook: HookSource<'_>,
+    iso_path: &str,
+    windows: Option<WindowsOptions>,
+    log: Log<'_>,
+) {
+    match windows {
+        Some(options) if is_windows_iso(layout, disk) => {
+            serve_windows(layout, disk, location, iso_path, options, log);
+        }
+        _ => {
+            wrap_initrds(layout, disk, location, hook, log);
+        }
+    }
+}
+
+mod windows;
+pub use windows::{
+    is_windows_iso, jump_params, read_boot_file, serve_windows, WindowsOptions, WINPE_JUMP_X64,
+};
+
 #[cfg(test)]
 mod tests;

@@ -159,6 +159,14 @@ fn read_small<D: ReadAt>(dev: &mut D, path: &str, limit: u64) -> Option<Vec<u8>>
     Some(buf)
 }
 
+/// Whether the ISO is Windows Setup or WinPE media: a BCD store with a ramdisk entry, or the
+/// default WIM.
+pub fn is_windows_iso<D: ReadAt>(dev: &mut D) -> bool {
+    let (path, _) = find_wim(dev);
+    let found = locate(dev, &path);
+    found.udf.is_some() || !found.iso.is_empty()
+}
+
 /// The WinPE image the ISO boots: the first WIM a BCD's ramdisk device names, else the default.
 pub fn find_wim<D: ReadAt>(dev: &mut D) -> (String, WimSource) {
     for bcd_path in BCD_PATHS {
@@ -174,10 +182,12 @@ pub fn find_wim<D: ReadAt>(dev: &mut D) -> (String, WimSource) {
 
 /// Plan the virtual medium changes for the ISO on `dev`, the virtual WIM placed from byte
 /// `start` on (rounded up to 2048; normally the medium's current size). `jump` makes the jump
-/// program from the original shell's bytes.
+/// program from the original shell's bytes; the WIM image's metadata is read up to
+/// `max_metadata` bytes ([`replace_file`]).
 pub fn plan<D: ReadAt>(
     dev: &mut D,
     start: u64,
+    max_metadata: u64,
     jump: impl FnOnce(&[u8]) -> Vec<u8>,
 ) -> Result<WindowsIsoPlan, WindowsIsoError> {
     let (wim_path, source) = find_wim(dev);
@@ -193,7 +203,7 @@ pub fn plan<D: ReadAt>(
     let patch = {
         let mut wim = Slice::new(&mut *dev, wim_offset, wim_size)
             .map_err(|e| WindowsIsoError::Wim(WimError::Io(e)))?;
-        replace_file(&mut wim, 0, WINPE_SHELL, jump)?
+        replace_file(&mut wim, 0, WINPE_SHELL, max_metadata, jump)?
     };
     let at = start
         .max(dev.size())

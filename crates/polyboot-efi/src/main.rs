@@ -204,11 +204,13 @@ impl Session {
             let location = &self.boot.location;
             hook_archive =
                 Some(session::hook_archive(linux::hook(), location, disk.size(), &layout));
-            session::wrap_initrds(
+            session::prepare_iso(
                 &mut layout,
                 &mut disk,
                 location,
                 HookSource::Embedded(linux::hook()),
+                &image.path,
+                Some(session::WindowsOptions::default()),
                 &mut log,
             );
         }

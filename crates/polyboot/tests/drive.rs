@@ -79,6 +79,21 @@ fn check_boot_partition(img: &Path) {
         std::fs::read(&copied).unwrap(),
         std::fs::read(artifacts::efi_app_or_stand_in()).unwrap()
     );
+    // The WinPE jump program the boot manager serves in Windows ISOs' boot.wim.
+    let jump = img.with_extension("winpe");
+    run_tool(
+        Command::new("mcopy")
+            .arg("-n")
+            .arg("-i")
+            .arg(&p2)
+            .arg("::/polyboot/winpe-x64.exe")
+            .arg(&jump),
+    )
+    .unwrap();
+    assert!(
+        std::fs::read(&jump).unwrap() == std::fs::read(artifacts::winpe_programs().0).unwrap(),
+        "\\polyboot\\winpe-x64.exe is not the built jump program"
+    );
     std::fs::remove_file(p2).unwrap();
 }
 

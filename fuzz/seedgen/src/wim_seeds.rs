@@ -108,6 +108,7 @@ pub fn winpe_seeds() -> Result<Vec<(String, Vec<u8>)>, String> {
             &mut MemDevice::from_vec(bytes.clone()),
             0,
             wim::patch::WINPE_SHELL,
+            16 << 20,
             |_| b"jump".to_vec(),
         )
         .unwrap_or_else(|e| panic!("wim_patch seed {name}: our patcher refuses it: {e}"));

@@ -47,11 +47,14 @@ impl WimPatch {
 
 /// Plan the virtual WIM in which `path` of image `image` (1-based; 0 = the boot image, or 1
 /// when none is marked) holds what `replacement` makes of the bytes it held before (the jump
-/// program carries them); `original_file` of the result holds those bytes.
+/// program carries them); `original_file` of the result holds those bytes. The image's
+/// metadata is read into memory (twice: as read, then in the appended bytes) up to
+/// `max_metadata` bytes; a larger one is refused (the BIOS boot code has a small heap).
 pub fn replace_file<D: ReadAt + ?Sized>(
     dev: &mut D,
     image: u32,
     path: &str,
+    max_metadata: u64,
     replacement: impl FnOnce(&[u8]) -> Vec<u8>,
 ) -> Result<WimPatch, WimError> {
     let hdr = read_header(dev)?;
@@ -71,8 +74,7 @@ pub fn replace_file<D: ReadAt + ?Sized>(
     }
     let mut entries = read_blob_table(dev, &hdr)?;
     let meta_entry = *metadata_entry(&entries, image).ok_or(WimError::BadImageIndex)?;
-    let limit = super::resource::MAX_RESOURCE_BYTES;
-    let mut meta = read_resource(dev, &hdr, &meta_entry.resource, "image metadata", limit)?;
+    let mut meta = read_resource(dev, &hdr, &meta_entry.resource, "image metadata", max_metadata)?;
     let found = find_file(&meta, path)?;
 
     let old = entries.iter().position(|e| e.hash == found.hash && !e.is_metadata());

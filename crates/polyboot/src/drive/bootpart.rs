@@ -17,6 +17,9 @@ use std::path::{Path, PathBuf};
 pub const BOOT_LABEL: &[u8; 11] = b"POLYBOOTEFI";
 pub const EFI_BOOT_PATH: &str = "EFI/BOOT/BOOTX64.EFI";
 pub const STAMP_PATH: &str = "polyboot/stamp.json";
+/// The WinPE jump program the boot manager serves in Windows ISOs' `boot.wim` (core
+/// `session::WINPE_JUMP_X64`).
+pub const WINPE_JUMP_PATH: &str = polyboot_core::session::WINPE_JUMP_X64;
 /// Signed drives (issue 15): shim's second stage and MokManager beside BOOTX64.EFI, the
 /// certificate at the top of the partition.
 pub const LOADER_PATH: &str = "EFI/BOOT/grubx64.efi";
@@ -73,6 +76,9 @@ pub struct BootFiles {
     pub bios: Option<BiosCode>,
     /// The signed chain's files (`None`: an unsigned drive).
     pub secure_boot: Option<SignedFiles>,
+    /// The WinPE jump program (`\polyboot\winpe-x64.exe`), when the build has it: what lets
+    /// Windows Setup find its ISO (`None`: Windows ISOs boot, but Setup misses its medium).
+    pub winpe_jump: Option<Vec<u8>>,
 }
 
 impl BootFiles {
@@ -91,7 +97,12 @@ impl BootFiles {
         if bootx64.len() < 2 || &bootx64[..2] != b"MZ" {
             bail!("{} is not a UEFI (PE) executable", path.display());
         }
-        Ok(BootFiles { bootx64, bios: BiosCode::locate()?, secure_boot: None })
+        Ok(BootFiles {
+            bootx64,
+            bios: BiosCode::locate()?,
+            secure_boot: None,
+            winpe_jump: locate_winpe_jump()?,
+        })
     }
 
     /// These files as a signed `chain`: the boot manager signed by `signer` (or `reuse`, the
@@ -129,12 +140,12 @@ impl BootFiles {
             cert_der: signer.cert_der.clone(),
             stamp,
         });
-        Ok(BootFiles { bootx64, bios: self.bios, secure_boot })
+        Ok(BootFiles { bootx64, bios: self.bios, secure_boot, winpe_jump: self.winpe_jump })
     }
 
     /// Bytes the files take on partition 2.
     pub fn total_bytes(&self) -> u64 {
-        let mut n = self.bootx64.len();
+        let mut n = self.bootx64.len() + self.winpe_jump.as_ref().map_or(0, |v| v.len());
         if let Some(sb) = &self.secure_boot {
             n += sb.loader.as_ref().map_or(0, |v| v.len());
             n += sb.mok_manager.as_ref().map_or(0, |v| v.len());
@@ -164,6 +175,34 @@ impl BootFiles {
 
 /// `target/<profile>/polyboot` → `target/firmware/x86_64-unknown-uefi/release/polyboot-efi.efi`;
 /// an installed binary looks in `../share/polyboot/BOOTX64.EFI`.
+/// `$POLYBOOT_WINPE`, else the build tree or the package next to this binary; `None` when
+/// neither has it (an error only when `$POLYBOOT_WINPE` names a file that is not a PE).
+fn locate_winpe_jump() -> Result<Option<Vec<u8>>> {
+    let path = match std::env::var_os("POLYBOOT_WINPE") {
+        Some(p) if p.is_empty() => return Ok(None),
+        Some(p) => PathBuf::from(p),
+        None => {
+            let exe = std::env::current_exe().context("locating the polyboot binary")?;
+            let dir = exe.parent().context("binary has no directory")?;
+            let candidates = [
+                dir.join("../firmware/polyboot-winpe.exe"),
+                dir.join("../../firmware/polyboot-winpe.exe"),
+                dir.join("../share/polyboot/winpe-x64.exe"),
+            ];
+            match candidates.into_iter().find(|p| p.is_file()) {
+                Some(p) => p,
+                None => return Ok(None),
+            }
+        }
+    };
+    let bytes = std::fs::read(&path)
+        .with_context(|| format!("reading the WinPE jump program {}", path.display()))?;
+    if bytes.len() < 2 || &bytes[..2] != b"MZ" {
+        bail!("{} is not a Windows (PE) executable", path.display());
+    }
+    Ok(Some(bytes))
+}
+
 fn default_efi_path() -> Result<PathBuf> {
     let exe = std::env::current_exe().context("locating the polyboot binary")?;
     let dir = exe.parent().context("binary has no directory")?;
@@ -212,6 +251,9 @@ pub fn write_boot_partition(
             if let Some(loader) = &sb.loader {
                 write_fat_file(&root, LOADER_PATH, loader)?;
             }
+        }
+        if let Some(jump) = &files.winpe_jump {
+            write_fat_file(&root, WINPE_JUMP_PATH, jump)?;
         }
         write_fat_file(&root, STAMP_PATH, &files.stamp_json()?)?;
     }
@@ -315,8 +357,12 @@ mod tests {
         for ss in [512u32, 4096] {
             let tmp = tempfile::tempfile().unwrap();
             tmp.set_len(40 << 20).unwrap();
-            let files =
-                BootFiles { bootx64: b"MZ fake efi".to_vec(), bios: None, secure_boot: None };
+            let files = BootFiles {
+                bootx64: b"MZ fake efi".to_vec(),
+                bios: None,
+                secure_boot: None,
+                winpe_jump: None,
+            };
             write_boot_partition(&tmp, 1 << 20, 32 << 20, ss, &files).unwrap();
             let stamp = read_stamp(&tmp, 1 << 20, 32 << 20).unwrap().unwrap();
             assert_eq!(stamp, files.stamp());

@@ -220,6 +220,18 @@ const STAMP_FILE: Managed = Managed {
     old_short: *b"STAMP   OLD",
 };
 
+/// The WinPE jump program.
+const WINPE_FILE: Managed = Managed {
+    tag: "winpe",
+    dir: &["polyboot"],
+    display: "\\polyboot\\winpe-x64.exe",
+    long: "winpe-x64.exe",
+    short: *b"WINPE-~1EXE",
+    temp_long: "winpe-x64.new",
+    temp_short: *b"WINPE-~1NEW",
+    old_short: *b"WINPE-~1OLD",
+};
+
 /// `POLYBOOT_FAILPOINT`, checked once.
 struct Failpoints(Option<String>);
 
@@ -377,10 +389,14 @@ fn resign(
     files.signed(sb.chain, &signer, reuse)
 }
 
-/// The files of a signed drive besides BOOTX64.EFI and the stamp, in the order they are
-/// replaced (before BOOTX64.EFI, so that a shim on the drive always finds its loader).
+/// The files besides BOOTX64.EFI and the stamp — the WinPE jump program and a signed drive's
+/// files — in the order they are replaced (before BOOTX64.EFI, so that a shim on the drive
+/// always finds its loader, and the boot manager its jump program).
 fn signed_files(files: &BootFiles) -> Vec<(&'static Managed, &[u8])> {
     let mut v: Vec<(&'static Managed, &[u8])> = Vec::new();
+    if let Some(jump) = &files.winpe_jump {
+        v.push((&WINPE_FILE, jump));
+    }
     if let Some(sb) = &files.secure_boot {
         v.push((&CERT_FILE, &sb.cert_der));
         if let Some(mm) = &sb.mok_manager {

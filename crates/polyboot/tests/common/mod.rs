@@ -138,11 +138,13 @@ impl Cli {
                     );
                 }
                 cmd.env("POLYBOOT_BIOS", artifacts::bios_code());
+                cmd.env("POLYBOOT_WINPE", artifacts::winpe_programs().0);
             }
             BootFiles::OwnOnly => {
                 cmd.env_remove("POLYBOOT_EFI")
                     .env_remove("POLYBOOT_BIOS")
-                    .env_remove("POLYBOOT_WTG_BIOS");
+                    .env_remove("POLYBOOT_WTG_BIOS")
+                    .env_remove("POLYBOOT_WINPE");
             }
         }
         for (k, v) in &self.envs {
