@@ -228,8 +228,11 @@ pub enum HookSource<'a> {
     BootManager,
 }
 
-/// Where the UEFI boot manager (and with it polyboot-hook) is on the boot partition.
+/// Where the UEFI boot manager (and with it polyboot-hook) is on the boot partition: first
+/// `BOOTX64.EFI`, then, on a drive whose `BOOTX64.EFI` is shim (Secure Boot), shim's second
+/// stage `grubx64.efi`, which is polyboot signed.
 pub const BOOT_MANAGER: &str = "EFI/BOOT/BOOTX64.EFI";
+pub const BOOT_MANAGER_BEHIND_SHIM: &str = "EFI/BOOT/grubx64.efi";
 /// Larger than any boot manager we build; a bound on what a corrupt entry makes us allocate.
 const MAX_BOOT_MANAGER: u64 = 16 << 20;
 
@@ -266,6 +269,34 @@ pub fn hook_archive(
     initrd_wrap::hook_archive(hook, &h.encode()).map(Into::into).map_err(|e| format!("{e}"))
 }
 
+/// The boot manager on the boot partition of `location` that carries polyboot-hook:
+/// [`BOOT_MANAGER`], or [`BOOT_MANAGER_BEHIND_SHIM`] when the first is shim; its bytes and
+/// its name as Windows writes it.
+pub fn boot_manager_with_hook<D: ReadAt>(
+    disk: &mut D,
+    location: &DriveLocation,
+) -> Result<(Vec<u8>, &'static str), String> {
+    let part = Slice::new(&mut *disk, location.boot.offset, location.boot.size)
+        .map_err(|e| format!("the boot partition lies outside the drive: {e}"))?;
+    let mut fat =
+        Fat::open(part).map_err(|e| format!("the boot partition is not readable FAT: {e}"))?;
+    let efi = fat
+        .read_file(BOOT_MANAGER, MAX_BOOT_MANAGER)
+        .map_err(|e| format!("reading \\EFI\\BOOT\\BOOTX64.EFI: {e}"))?;
+    if embedded_hook::find_embedded_hook(&efi).is_some() {
+        return Ok((efi, "\\EFI\\BOOT\\BOOTX64.EFI"));
+    }
+    drop(efi);
+    match fat.read_file(BOOT_MANAGER_BEHIND_SHIM, MAX_BOOT_MANAGER) {
+        Ok(loader) if embedded_hook::find_embedded_hook(&loader).is_some() => {
+            Ok((loader, "\\EFI\\BOOT\\grubx64.efi"))
+        }
+        _ => Err(String::from(
+            "neither \\EFI\\BOOT\\BOOTX64.EFI nor grubx64.efi carries polyboot-hook (built without it)",
+        )),
+    }
+}
+
 /// polyboot-hook's archive with `handoff` inside, the hook read from [`BOOT_MANAGER`] on the
 /// boot partition of `location`; the file's bytes are dropped once the hook is copied.
 fn boot_manager_hook_archive<D: ReadAt>(
@@ -274,19 +305,10 @@ fn boot_manager_hook_archive<D: ReadAt>(
     handoff: &[u8],
     log: Log<'_>,
 ) -> Result<Vec<u8>, String> {
-    let efi = {
-        let part = Slice::new(&mut *disk, location.boot.offset, location.boot.size)
-            .map_err(|e| format!("the boot partition lies outside the drive: {e}"))?;
-        let mut fat =
-            Fat::open(part).map_err(|e| format!("the boot partition is not readable FAT: {e}"))?;
-        fat.read_file(BOOT_MANAGER, MAX_BOOT_MANAGER)
-            .map_err(|e| format!("reading \\EFI\\BOOT\\BOOTX64.EFI: {e}"))?
-    };
-    let hook = embedded_hook::find_embedded_hook(&efi).ok_or_else(|| {
-        String::from("\\EFI\\BOOT\\BOOTX64.EFI carries no polyboot-hook (built without it)")
-    })?;
+    let (efi, name) = boot_manager_with_hook(disk, location)?;
+    let hook = embedded_hook::find_embedded_hook(&efi).unwrap_or_default();
     log(format_args!(
-        "linux: polyboot-hook ({} bytes) from \\EFI\\BOOT\\BOOTX64.EFI ({} bytes)",
+        "linux: polyboot-hook ({} bytes) from {name} ({} bytes)",
         hook.len(),
         efi.len()
     ));

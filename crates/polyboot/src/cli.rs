@@ -38,9 +38,64 @@ pub enum Command {
     Update(UpdateArgs),
     Wtg(WtgArgs),
     Vm(VmArgs),
+    Debug(DebugArgs),
     Completions(CompletionsArgs),
     #[command(hide = true)]
     Manpages(ManpagesArgs),
+}
+
+/// Look at what polyboot's boot manager does, with ordinary tools.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  polyboot debug virtual disk.img ISO/Win11.iso -o served.iso\n  polyboot debug virtual /dev/sdb linux/debian-live.iso -o served.iso --firmware bios"
+)]
+pub struct DebugArgs {
+    #[command(subcommand)]
+    pub command: DebugCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DebugCommand {
+    Virtual(DebugVirtualArgs),
+}
+
+/// Write the exact bytes the boot manager serves for an image as its virtual medium.
+///
+/// The same core code as the boot manager builds the medium: the image file's extents on the
+/// data partition, a Linux ISO's wrapped initrds (polyboot-hook with the hand-off record), a
+/// Windows ISO's virtual boot.wim with the jump program (UEFI), the redirected ISO 9660 / UDF
+/// entries. Read it with xorriso, 7z, isoinfo, wimlib... Nothing on the drive is written.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  polyboot debug virtual disk.img ISO/Win11.iso -o served.iso
+  polyboot debug virtual disk.img linux/debian-live.iso -o served.iso --firmware bios --json
+  xorriso -indev served.iso -find /sources -name boot.wim")]
+pub struct DebugVirtualArgs {
+    /// The polyboot drive: a whole disk (/dev/sdb) or a drive image file made by `polyboot
+    /// install` (read only).
+    pub target: PathBuf,
+    /// The image as the menu lists it: its path on the data partition, e.g. ISO/Win11.iso.
+    pub image: String,
+    /// Where to write the virtual medium (a new or existing file; it is overwritten).
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// Which boot manager's view: the UEFI one (default) or the BIOS boot code (which has no
+    /// Windows step yet).
+    #[arg(long, value_enum, default_value = "uefi")]
+    pub firmware: FirmwareArg,
+    /// Print what was written (size, regions, overrides, the boot manager's log) as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FirmwareArg {
+    Uefi,
+    Bios,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

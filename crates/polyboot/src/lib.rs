@@ -1,6 +1,7 @@
 //! polyboot host library: everything the CLI does, as functions the binary and tests call.
 pub mod check;
 pub mod cli;
+pub mod debug;
 pub mod device;
 pub mod docs;
 pub mod drive;

@@ -55,6 +55,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Update(args) => run_update(args)?,
         Command::Wtg(args) => polyboot::wtg::run(args)?,
         Command::Vm(args) => return polyboot::vm::run(args),
+        Command::Debug(args) => polyboot::debug::run(args)?,
         Command::Completions(args) => {
             polyboot::docs::completions(args.shell, &mut std::io::stdout())
         }

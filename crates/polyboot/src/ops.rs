@@ -142,7 +142,7 @@ pub fn ls(drive: &mut Drive, path: &str) -> Result<Vec<ListEntry>> {
     Ok(listing)
 }
 
-fn progress(len: u64, what: &str, quiet: bool) -> ProgressBar {
+pub(crate) fn progress(len: u64, what: &str, quiet: bool) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();
     }

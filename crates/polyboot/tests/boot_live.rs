@@ -87,7 +87,7 @@ fn boot_live_iso_on(
         .disk(Disk::new(Path::new(&drive)).usb())
         .memory_mib(1024)
         .timeout(Duration::from_secs(480));
-    if let Some(sb) = &secure {
+    if let Some(sb) = secure.as_ref().filter(|_| firmware == Firmware::Uefi) {
         config = config.secure_boot(sb.vars);
     }
     let mut vm = Vm::start(config).unwrap();
@@ -199,6 +199,28 @@ fn live_build_iso_boots_through_polyboot_with_secure_boot_on() {
     );
     // The kernel itself saw Secure Boot on (its EFI stub was verified by the ISO's shim).
     assert!(console.contains("Secure boot enabled"), "the kernel does not report Secure Boot on");
+}
+
+/// The same ISO from a signed drive (shim as `BOOTX64.EFI`, polyboot as `grubx64.efi`: what
+/// `polyboot install` makes by default) under SeaBIOS: the BIOS boot code finds polyboot-hook
+/// in `grubx64.efi`, since `BOOTX64.EFI` is shim.
+#[test]
+fn live_build_iso_from_a_signed_drive_under_seabios() {
+    let dir = tempfile::tempdir().unwrap();
+    let mok = secure_boot::new_mok(dir.path(), "polyboot live test MOK").unwrap();
+    let (line, console) = boot_live_iso_on(
+        "build-live-build.sh",
+        "POLYBOOT-LIVE-MARKER",
+        "live-build-signed-drive-bios",
+        Firmware::Bios,
+        Some(SecureBoot { vars: Path::new("unused under SeaBIOS"), mok: &mok }),
+    );
+    assert_polyboot_medium(&line, "/run/live/medium");
+    assert!(
+        console.contains("linux: polyboot-hook (")
+            && console.contains("from \\EFI\\BOOT\\grubx64.efi"),
+        "the hook was not read from grubx64.efi"
+    );
 }
 
 #[test]
