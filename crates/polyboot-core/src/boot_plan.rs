@@ -38,6 +38,9 @@ pub enum BootMethod {
     EfiSystemPartition,
     /// UEFI: the EFI application itself.
     EfiApplication,
+    /// UEFI: a WIM served as a synthetic CD with the boot files from inside it
+    /// ([`crate::winpe_medium`]).
+    WinPeMedium,
     /// BIOS: El Torito no emulation, the ISO served as a CD drive (2048-byte sectors).
     NoEmulation,
     /// BIOS: El Torito floppy emulation of this size, as floppy drive 0x00.
@@ -55,6 +58,7 @@ impl BootMethod {
             BootMethod::EfiEntry => "efi_entry",
             BootMethod::EfiSystemPartition => "efi_system_partition",
             BootMethod::EfiApplication => "efi_application",
+            BootMethod::WinPeMedium => "winpe_medium",
             BootMethod::NoEmulation => "no_emulation",
             BootMethod::FloppyEmulation(_) => "floppy_emulation",
             BootMethod::HardDiskEmulation => "hard_disk_emulation",
@@ -68,6 +72,9 @@ impl BootMethod {
             BootMethod::EfiEntry => "El Torito EFI boot image, the ISO served as a CD",
             BootMethod::EfiSystemPartition => "the disk image's EFI system partition",
             BootMethod::EfiApplication => "started as an EFI application",
+            BootMethod::WinPeMedium => {
+                "served as a virtual CD with the WIM's own Windows boot manager and a BCD that boots it as a ramdisk"
+            }
             BootMethod::NoEmulation => "El Torito no-emulation, served as a CD drive",
             BootMethod::FloppyEmulation(Emulation::Floppy12) => {
                 "El Torito floppy emulation (1.2 MB), served as floppy drive 0x00"
@@ -132,6 +139,16 @@ pub fn plan<R: ReadAt>(kind: ImageKind, file: &mut R, firmware: Firmware) -> Pla
         }
         (ImageKind::Efi, Firmware::Bios) => (
             Some(Status::NotBootable(String::from("an EFI application needs UEFI firmware"))),
+            None,
+        ),
+        // Served as a synthetic CD (`winpe_medium`), planned when it boots: reading the WIM's
+        // boot files is too much for building the menu. The BIOS boot code has no room for
+        // that code below 640 KiB yet.
+        (ImageKind::Wim, Firmware::Uefi) => (None, Some(BootMethod::WinPeMedium)),
+        (ImageKind::Wim, Firmware::Bios) => (
+            Some(Status::NotBootable(String::from(
+                "WIM files boot in UEFI mode only so far (the BIOS boot code has no room for it yet)",
+            ))),
             None,
         ),
         _ => (None, None),
@@ -347,6 +364,14 @@ mod tests {
         assert_eq!(p.status, Some(Status::NotBootable(no_code.into())), "code, no signature");
         assert_eq!(
             plan(ImageKind::Wim, &mut efi, Firmware::Uefi),
+            Plan { status: None, method: Some(BootMethod::WinPeMedium) }
+        );
+        assert!(matches!(
+            plan(ImageKind::Wim, &mut efi, Firmware::Bios).status,
+            Some(Status::NotBootable(_))
+        ));
+        assert_eq!(
+            plan(ImageKind::Vhd, &mut efi, Firmware::Uefi),
             Plan { status: None, method: None }
         );
     }

@@ -131,10 +131,10 @@ impl ImageKind {
         }
     }
 
-    /// Whether polyboot can boot this kind at all today. WIM and VHD(X) are listed (so users
+    /// Whether polyboot can boot this kind at all today. VHD(X) files are listed (so users
     /// see their files were found) but marked "not bootable yet".
     pub fn is_bootable_yet(self) -> bool {
-        matches!(self, ImageKind::Iso | ImageKind::Img | ImageKind::Efi)
+        matches!(self, ImageKind::Iso | ImageKind::Img | ImageKind::Efi | ImageKind::Wim)
     }
 
     /// Whether [`ScanOptions::min_size`] applies (everything but `.efi`).
@@ -1123,7 +1123,7 @@ mod tests {
         assert!(ImageKind::Iso.is_bootable_yet());
         assert!(ImageKind::Img.is_bootable_yet());
         assert!(ImageKind::Efi.is_bootable_yet());
-        assert!(!ImageKind::Wim.is_bootable_yet());
+        assert!(ImageKind::Wim.is_bootable_yet());
         assert!(!ImageKind::Vhd.is_bootable_yet());
         assert!(!ImageKind::Vhdx.is_bootable_yet());
     }
@@ -1582,7 +1582,7 @@ mod tests {
     fn new_menu_has_fixed_entries_and_initial_status() {
         let menu = Menu::new(vec![
             image("/a.iso", BIG),
-            image("/win/install.wim", BIG),
+            image("/win/disk.vhd", BIG),
             image("/w.vhdx", BIG),
         ]);
         assert_eq!(menu.image_count(), 3);
@@ -1591,7 +1591,7 @@ mod tests {
         assert_eq!(items[0].status(), Some(&Status::Unknown));
         assert_eq!(
             items[1].status(),
-            Some(&Status::NotBootable("WIM images are not bootable yet".into()))
+            Some(&Status::NotBootable("VHD images are not bootable yet".into()))
         );
         assert_eq!(
             items[2].status(),
@@ -1712,7 +1712,7 @@ mod tests {
     #[test]
     fn enter_boots_or_explains() {
         let mut m =
-            Menu::new(vec![image("/a.iso", BIG), image("/b.img", BIG), image("/w.wim", BIG)]);
+            Menu::new(vec![image("/a.iso", BIG), image("/b.img", BIG), image("/w.vhd", BIG)]);
         assert_eq!(m.key(Key::Enter), Action::Boot(0)); // Unknown: try it
         assert!(m.set_status(1, Status::Bootable { bios: true, uefi: true }));
         m.key(Key::Down);
@@ -1738,7 +1738,7 @@ mod tests {
     fn info_lines() {
         let mut m = Menu::new(vec![
             image("/samples/ipxe.iso", 2 * 1024 * 1024),
-            image("/win/install.wim", 4_700_000_000),
+            image("/win/install.vhdx", 4_700_000_000),
         ]);
         assert_eq!(m.info_line(0), "ipxe.iso  2.0 MiB  ISO (not checked)  /samples/ipxe.iso");
         m.set_status(0, Status::Bootable { bios: true, uefi: true });
@@ -1750,7 +1750,7 @@ mod tests {
         assert_eq!(m.info_line(0), "ipxe.iso  2.0 MiB  BIOS  /samples/ipxe.iso");
         assert_eq!(
             m.info_line(1),
-            "install.wim  4.4 GiB  not bootable: WIM images are not bootable yet  /win/install.wim"
+            "install.vhdx  4.4 GiB  not bootable: VHDX images are not bootable yet  /win/install.vhdx"
         );
         assert!(m.info_line(2).starts_with("Reboot"));
         assert!(m.info_line(3).starts_with("Power off"));
@@ -1839,9 +1839,9 @@ mod tests {
         assert_eq!(m.tick(1000), Action::ShowReason(3));
         assert!(!m.start_countdown(1)); // and it is not armed again
 
-        // A WIM default is not armed at all.
-        let mut w = Menu::new(vec![image("/w.wim", BIG)]);
-        assert_eq!(w.set_default("/w.wim"), Some(0));
+        // A VHD default (not bootable yet) is not armed at all.
+        let mut w = Menu::new(vec![image("/w.vhd", BIG)]);
+        assert_eq!(w.set_default("/w.vhd"), Some(0));
         assert!(!w.start_countdown(5));
     }
 

@@ -407,6 +407,36 @@ pub fn prepare_iso<D: ReadAt>(
     }
 }
 
+/// The virtual CD the firmware serves for the WIM file served by `layout` (whose image is the
+/// WIM): its own boot files and BCD stores ([`crate::winpe_medium`]). Errors say why it cannot
+/// boot.
+pub fn prepare_wim<D: ReadAt>(
+    layout: &mut VirtualMedium,
+    disk: &mut D,
+    log: Log<'_>,
+) -> Result<crate::winpe_medium::WinPeMedium, String> {
+    let len = layout.image_len();
+    let opts = crate::winpe_medium::WinPeMediumOptions::default();
+    let medium = crate::winpe_medium::plan(&mut layout.reader(&mut *disk), len, &opts)
+        .map_err(|e| format!("{e}"))?;
+    medium.apply(layout).map_err(|e| format!("{e}"))?;
+    let firmware = match (medium.uefi, medium.bios) {
+        (true, true) => "UEFI and BIOS",
+        (true, false) => "UEFI",
+        _ => "BIOS",
+    };
+    log(format_args!(
+        "windows: WIM image {} served as a virtual CD ({} bytes; boot files for {firmware}; the WIM at block {})",
+        medium.image,
+        medium.size,
+        medium.wim_at / crate::winpe_medium::SECTOR
+    ));
+    for m in &medium.missing {
+        log(format_args!("windows: no {} in the WIM ({})", m.wim_path, m.firmware));
+    }
+    Ok(medium)
+}
+
 mod windows;
 pub use windows::{
     is_windows_iso, jump_params, read_boot_file, serve_windows, WindowsOptions, WINPE_JUMP_X64,

@@ -53,6 +53,8 @@ pub enum WindowsIsoError {
     /// The virtual file lies past what ISO 9660 and UDF can address (4 GiB sizes, 2^32
     /// blocks).
     TooLarge,
+    /// The WinPE image is 32-bit (its XML says x86): polyboot's jump program is 64-bit.
+    NotX64(&'static str),
     Medium(VirtualMediumError),
 }
 
@@ -66,6 +68,10 @@ impl fmt::Display for WindowsIsoError {
             WindowsIsoError::Wim(e) => write!(f, "{e}"),
             WindowsIsoError::Udf(why) => write!(f, "cannot redirect the UDF file entry: {why}"),
             WindowsIsoError::TooLarge => f.write_str("the virtual WIM would be too large"),
+            WindowsIsoError::NotX64(arch) => write!(
+                f,
+                "its Windows PE is {arch}: polyboot's jump program runs in 64-bit (x64) Windows PE only"
+            ),
             WindowsIsoError::Medium(e) => write!(f, "{e}"),
         }
     }
@@ -203,6 +209,14 @@ pub fn plan<D: ReadAt>(
     let patch = {
         let mut wim = Slice::new(&mut *dev, wim_offset, wim_size)
             .map_err(|e| WindowsIsoError::Wim(WimError::Io(e)))?;
+        // The jump program is an x64 executable: a 32-bit WinPE could not start it.
+        if let Ok(info) = crate::wim::read_info(&mut wim) {
+            let boot = info.header.boot_index.max(1) as usize;
+            let arch = info.xml.images.get(boot - 1).and_then(|i| i.arch);
+            if let Some(a) = arch.filter(|&a| a != crate::wim::arch::X64) {
+                return Err(WindowsIsoError::NotX64(crate::wim::arch_name(a).unwrap_or("not x64")));
+            }
+        }
         replace_file(&mut wim, 0, WINPE_SHELL, max_metadata, jump)?
     };
     let at = start

@@ -175,7 +175,7 @@ impl Session {
                 println!("polyboot: starting {}", image.path);
                 Ok(secureboot::start_image(loaded, is_shim))
             }
-            ImageKind::Iso | ImageKind::Img => {
+            ImageKind::Iso | ImageKind::Img | ImageKind::Wim => {
                 let (media, hook_archive) = self.virtual_media(image)?;
                 self.boots = self.boots.wrapping_add(1);
                 let device = vblock::Installed::install(media, self.boots, true)?;
@@ -199,6 +199,10 @@ impl Session {
     ) -> Result<(Box<dyn vblock::VirtualMedia>, Option<HookArchive>), String> {
         let mut layout = self.boot.virtual_medium(image)?;
         let mut hook_archive = None;
+        if image.kind == ImageKind::Wim {
+            let mut disk = FirmwareDisk::open(self.disk_handle)?;
+            session::prepare_wim(&mut layout, &mut disk, &mut log)?;
+        }
         if image.kind == ImageKind::Iso {
             let mut disk = FirmwareDisk::open(self.disk_handle)?;
             let location = &self.boot.location;

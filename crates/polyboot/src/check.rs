@@ -17,7 +17,8 @@ use polyboot_core::initfamily::{self, InitFamily};
 use polyboot_core::initrd_wrap;
 use polyboot_core::menu::{self, ImageKind, Status};
 use polyboot_core::session::{self, ConfigProblem};
-use polyboot_core::wim;
+use polyboot_core::wim::{self, resource::MAX_RESOURCE_BYTES};
+use polyboot_core::{windows_iso, winpe_medium};
 use serde::Serialize;
 use std::path::Path;
 
@@ -109,6 +110,9 @@ pub struct WindowsMedia {
     pub boot_wim: String,
     /// `sources/install.wim (UDF)`, on Setup media.
     pub install_image: Option<String>,
+    /// What the UEFI boot manager serves: the WIM it rewrites and where its name came from
+    /// (`/sources/boot.wim (named by /efi/microsoft/boot/bcd)`), or why it cannot.
+    pub jump_program: Result<String, String>,
 }
 
 /// Look for `sources/boot.wim` and an install image in the ISO's trees (UDF first).
@@ -119,10 +123,23 @@ fn windows_media<R: ReadAt>(iso: &mut R) -> Option<WindowsMedia> {
         wim::INSTALL_IMAGE_NAMES.iter().map(|n| format!("sources/{n}")).collect();
     let install = trees.find_first(&mut *iso, &install).ok().flatten();
     let describe = |path: &str, tree: crate::isofiles::IsoTree| format!("{path} ({})", tree.name());
+    // The boot manager's own plan, with a stand-in for the jump program (its bytes do not
+    // change whether the WIM can be served).
+    let size = iso.size();
+    let jump_program = windows_iso::plan(&mut *iso, size, MAX_RESOURCE_BYTES, |s| s.to_vec())
+        .map(|p| {
+            let source = match &p.source {
+                windows_iso::WimSource::Bcd(bcd) => format!("named by {bcd}"),
+                windows_iso::WimSource::Default => String::from("the default"),
+            };
+            format!("{} ({source}), image {}", p.wim_path, p.patch.image)
+        })
+        .map_err(|e| e.to_string());
     Some(WindowsMedia {
         kind: if install.is_some() { "setup" } else { "pe" },
         boot_wim: describe(&boot.path, boot.member.tree()),
         install_image: install.map(|f| describe(&f.path, f.member.tree())),
+        jump_program,
     })
 }
 
@@ -142,8 +159,21 @@ pub fn check_image<R: ReadAt>(path: &str, kind: ImageKind, file: &mut R) -> Imag
         let verdict = ModeVerdict::new(&status, plan.method);
         (status, verdict)
     };
-    let (status, uefi_verdict) = mode(config::Firmware::Uefi);
+    let (mut status, mut uefi_verdict) = mode(config::Firmware::Uefi);
     let (bios_status, bios_verdict) = mode(config::Firmware::Bios);
+    if kind == ImageKind::Wim {
+        // What the UEFI boot manager plans when the WIM boots (not when the menu is built).
+        let len = file.size();
+        status = match winpe_medium::plan(&mut *file, len, &Default::default()) {
+            Ok(m) if m.uefi => Status::Bootable { uefi: true, bios: false },
+            Ok(m) => Status::NotBootable(format!(
+                "the WIM has no UEFI boot files ({})",
+                m.missing.iter().map(|x| x.wim_path).collect::<Vec<_>>().join(", ")
+            )),
+            Err(e) => Status::NotBootable(e.to_string()),
+        };
+        uefi_verdict = ModeVerdict::new(&status, Some(boot_plan::BootMethod::WinPeMedium));
+    }
     let uefi = matches!(status, Status::Bootable { uefi: true, .. });
     let bios = matches!(bios_status, Status::Bootable { bios: true, .. });
     let problem = match &status {
@@ -238,7 +268,7 @@ pub fn check_image<R: ReadAt>(path: &str, kind: ImageKind, file: &mut R) -> Imag
     if kind == ImageKind::Iso {
         check.windows = windows_media(file);
         if let (Some(w), true) = (&check.windows, boots_somewhere) {
-            (check.expected_to_work, check.verdict) = (false, windows_verdict(w));
+            (check.expected_to_work, check.verdict) = windows_verdict(w);
         }
     }
     check
@@ -247,19 +277,32 @@ pub fn check_image<R: ReadAt>(path: &str, kind: ImageKind, file: &mut R) -> Imag
 /// Windows media start their boot manager from the El Torito image, but what runs next looks
 /// for the medium again once Windows' own drivers have replaced the firmware's: the ISO that
 /// polyboot serves through the firmware is gone by then.
-fn windows_verdict(w: &WindowsMedia) -> String {
-    match &w.install_image {
-        Some(install) => format!(
-            "Windows Setup medium: its boot manager and Windows PE ({}) can start from the drive, but Setup then looks for \
-             {install} on a DVD or USB medium and polyboot does not yet present the ISO to Windows, so Setup is expected to \
-             stop asking for a media driver (not verified: no Windows image is booted on these machines). For a \
-             portable Windows installed from this ISO, use `polyboot wtg create`",
-            w.boot_wim
+fn windows_verdict(w: &WindowsMedia) -> (bool, String) {
+    let what = match &w.install_image {
+        Some(install) => {
+            format!("Windows Setup medium (Setup looks for {install} once Windows runs)")
+        }
+        None => String::from("Windows PE medium"),
+    };
+    match &w.jump_program {
+        Ok(served) => (
+            true,
+            format!(
+                "{what}: in UEFI mode polyboot serves {served} with its jump program in place of Windows PE's shell; \
+                 in Windows PE it attaches this ISO as a DVD drive, then runs the original shell, so Setup finds its \
+                 medium. Verified up to the WIM the firmware serves and the jump program under Wine, not with a real \
+                 Windows (none can be had on the machines polyboot is tested on). In BIOS mode the boot code does not \
+                 serve the jump program yet: Setup is expected to stop asking for a media driver"
+            ),
         ),
-        None => format!(
-            "Windows PE medium: its boot manager loads {} into memory and Windows PE runs from there, but anything it \
-             starts from the ISO itself will not find it (polyboot does not yet present the ISO to Windows); not verified",
-            w.boot_wim
+        Err(why) => (
+            false,
+            format!(
+                "{what}: its boot manager and Windows PE ({}) can start from the drive, but polyboot cannot serve its \
+                 WIM with the jump program ({why}), so Setup is expected to stop asking for a media driver. For a \
+                 portable Windows installed from this ISO, use `polyboot wtg create`",
+                w.boot_wim
+            ),
         ),
     }
 }

@@ -58,7 +58,7 @@ fn run_virtual(args: DebugVirtualArgs) -> Result<()> {
         })?;
     // The lines about this image only, not the session's.
     let first = lines.borrow().len();
-    if matches!(image.kind, ImageKind::Wim | ImageKind::Vhd | ImageKind::Vhdx | ImageKind::Efi) {
+    if matches!(image.kind, ImageKind::Vhd | ImageKind::Vhdx | ImageKind::Efi) {
         bail!(
             "{}: {} images are started, not served as a virtual medium",
             image.path,
@@ -68,6 +68,13 @@ fn run_virtual(args: DebugVirtualArgs) -> Result<()> {
     let mut layout = session.virtual_medium(&image).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut disk = FileDevice::open(&args.target)?;
     let location = session.location.clone();
+    if image.kind == ImageKind::Wim {
+        if firmware == Firmware::Bios {
+            bail!("{}: WIM files boot in UEFI mode only so far", image.path);
+        }
+        session::prepare_wim(&mut layout, &mut disk, &mut log)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", image.path))?;
+    }
     if image.kind == ImageKind::Iso {
         match firmware {
             Firmware::Uefi => {

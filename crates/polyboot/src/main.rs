@@ -191,6 +191,10 @@ fn print_image_check(r: &ImageCheck) {
         let install =
             w.install_image.as_deref().map(|i| format!(", install image {i}")).unwrap_or_default();
         println!("  windows: {} medium, {}{install}", w.kind, w.boot_wim);
+        match &w.jump_program {
+            Ok(served) => println!("  windows (UEFI): {served} served with the jump program"),
+            Err(why) => println!("  windows (UEFI): not served with the jump program: {why}"),
+        }
     }
     for w in &r.warnings {
         println!("  note: {w}");

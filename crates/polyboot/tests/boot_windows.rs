@@ -22,15 +22,15 @@ use std::time::Duration;
 const WIM: &str = "x64/sources/boot.wim";
 const HASHED: &str = "POLYBOOT-WIM-HASHED";
 
-/// GRUB for x86_64 EFI that hashes the WIM from the CD it was started from.
-fn grub_hasher(dir: &Path) -> PathBuf {
+/// GRUB for x86_64 EFI that hashes `/{wim}` from the CD it was started from.
+fn grub_hasher(dir: &Path, wim: &str) -> PathBuf {
     let cfg = dir.join("grub.cfg");
     std::fs::write(
         &cfg,
         format!(
             "serial --unit=0 --speed=115200\nterminal_output serial\ninsmod iso9660\n\
-             search --no-floppy --file --set=root /{WIM}\necho POLYBOOT-WIM-ROOT $root\n\
-             sha256sum /{WIM}\necho {HASHED}\nsleep 600\n"
+             search --no-floppy --file --set=root /{wim}\necho POLYBOOT-WIM-ROOT $root\n\
+             sha256sum /{wim}\necho {HASHED}\nsleep 600\n"
         ),
     )
     .unwrap();
@@ -84,7 +84,7 @@ fn the_virtual_boot_wim_reads_through_the_firmware_as_the_debug_command_writes_i
         s
     };
     let wim = winpe_wim(dir.path(), &shell);
-    let efisys = efi_boot_image(dir.path(), &grub_hasher(dir.path()));
+    let efisys = efi_boot_image(dir.path(), &grub_hasher(dir.path(), WIM));
     // The BCD names the WIM (not at the default /sources/boot.wim).
     let bcd = dir.path().join("bcd");
     std::fs::write(
@@ -161,9 +161,16 @@ fn the_virtual_boot_wim_reads_through_the_firmware_as_the_debug_command_writes_i
     assert_eq!(params.partition_offset, info["layout"]["data"]["offset"].as_u64().unwrap());
 
     // The firmware reads the same bytes.
+    let got = boot_and_hash(&drive, "windows-virtual-boot-wim", "win.iso", "polyboot: windows: ");
+    assert_eq!(got, want, "the firmware served another boot.wim than the debug command wrote");
+}
+
+/// Boot `search` from the drive's menu under OVMF and return the SHA-256 the GRUB hasher
+/// prints, after the boot manager printed `expect`.
+fn boot_and_hash(drive: &Path, name: &str, search: &str, expect: &str) -> String {
     let mut vm = Vm::start(
-        VmConfig::new("windows-virtual-boot-wim", Firmware::Uefi)
-            .disk(Disk::new(&drive).usb())
+        VmConfig::new(name, Firmware::Uefi)
+            .disk(Disk::new(drive).usb())
             .memory_mib(512)
             .timeout(Duration::from_secs(420)),
     )
@@ -171,8 +178,8 @@ fn the_virtual_boot_wim_reads_through_the_firmware_as_the_debug_command_writes_i
     vm.wait_for("polyboot: menu ready:").unwrap();
     vm.wait_for("----------").unwrap();
     let mark = vm.serial_len();
-    choose(&mut vm, "win.iso");
-    vm.wait_for_after("polyboot: windows: ", mark).unwrap();
+    choose(&mut vm, search);
+    vm.wait_for_after(expect, mark).unwrap();
     vm.wait_for_after(HASHED, mark).unwrap();
     let text = vm.serial_text();
     let after = &text[mark.min(text.len())..];
@@ -181,10 +188,55 @@ fn the_virtual_boot_wim_reads_through_the_firmware_as_the_debug_command_writes_i
     let got = after
         .split(|c: char| c.is_whitespace())
         .find(|w| w.len() == 64 && w.bytes().all(|b| b.is_ascii_hexdigit()))
-        .unwrap_or_else(|| panic!("no SHA-256 from GRUB:\n{after}"));
-    assert!(after.contains(&format!("/{WIM}")), "{after}");
-    assert_eq!(got, want, "the firmware served another boot.wim than the debug command wrote");
-    eprintln!("GRUB read the virtual boot.wim through the firmware: sha256 {got}");
+        .unwrap_or_else(|| panic!("no SHA-256 from GRUB:\n{after}"))
+        .to_string();
+    eprintln!("{name}: GRUB read through the firmware: sha256 {got}");
+    got
+}
+
+/// A bare WinPE `.wim` (issue 16, item 4): polyboot serves a synthetic CD with the WIM's own
+/// boot manager (here the GRUB hasher standing in for `Windows\Boot\EFI\bootmgfw.efi`),
+/// BCD stores naming `\sources\boot.wim` as a ramdisk, and the WIM itself mapped from the
+/// drive: started from the El Torito EFI image, the stand-in reads `\sources\boot.wim`
+/// through the firmware and its SHA-256 is the WIM file's.
+#[test]
+fn a_bare_wim_is_served_as_a_cd_whose_boot_manager_reads_the_wim() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("pe");
+    let boot = tree.join("Windows/Boot");
+    for d in ["EFI", "DVD/PCAT", "PCAT"] {
+        std::fs::create_dir_all(boot.join(d)).unwrap();
+    }
+    std::fs::copy(grub_hasher(dir.path(), "sources/boot.wim"), boot.join("EFI/bootmgfw.efi"))
+        .unwrap();
+    std::fs::write(boot.join("DVD/PCAT/boot.sdi"), pattern(31, 3 << 20)).unwrap();
+    std::fs::create_dir_all(tree.join("Windows/System32")).unwrap();
+    std::fs::write(tree.join("Windows/System32/winpeshl.exe"), b"MZ shell").unwrap();
+    let wim = dir.path().join("rescue.wim");
+    run_tool(Command::new(find_tool("wimcapture")).arg(&tree).arg(&wim).args([
+        "Rescue PE",
+        "--compress=XPRESS",
+        "--boot",
+    ]))
+    .unwrap();
+    let want = hex(&Sha256::digest(std::fs::read(&wim).unwrap()));
+
+    let drive = dir.path().join("drive.img");
+    let d = drive.to_str().unwrap();
+    Cli::booting().args(["install", d, "--size", "256M", "--yes"]).ok();
+    Cli::new().args(["add", "-q", d, "--to", "/WIM"]).arg(&wim).ok();
+    let report: serde_json::Value =
+        serde_json::from_str(&Cli::new().args(["check", "--json"]).arg(&wim).run().1).unwrap();
+    let report = report.as_array().map_or(&report, |a| &a[0]);
+    assert_eq!(report["uefi"], true, "{report}");
+
+    let got = boot_and_hash(
+        &drive,
+        "windows-bare-wim",
+        "rescue.wim",
+        "polyboot: windows: WIM image 1 served as a virtual CD",
+    );
+    assert_eq!(got, want, "the synthetic CD's \\sources\\boot.wim is not the WIM file");
 }
 
 fn hex(b: &[u8]) -> String {

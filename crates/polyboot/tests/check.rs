@@ -268,7 +268,7 @@ fn check_every_image_on_a_drive_or_one() {
     let all = check_json(&[s]);
     let paths: Vec<&str> = all.iter().map(|r| r["path"].as_str().unwrap()).collect();
     assert_eq!(paths, ["/isos/debian-live.iso", "/isos/install.wim", "/isos/ipxe.iso"]);
-    assert!(all[1]["verdict"].as_str().unwrap().contains("not bootable yet"), "{}", all[1]);
+    assert!(all[1]["verdict"].as_str().unwrap().contains("not a Windows image"), "{}", all[1]);
     let one = check_json(&[s, "isos/ipxe.iso"]);
     assert_eq!(one.len(), 1);
     assert_eq!(one[0]["expected_to_work"], true);
@@ -370,7 +370,8 @@ fn windows_media_are_recognised_and_explained() {
     assert_eq!(r["uefi"], true, "{r}");
     assert_eq!(
         r["windows"],
-        serde_json::json!({"kind": "setup", "boot_wim": "sources/boot.wim (UDF)", "install_image": "sources/install.esd (UDF)"}),
+        serde_json::json!({"kind": "setup", "boot_wim": "sources/boot.wim (UDF)", "install_image": "sources/install.esd (UDF)",
+            "jump_program": {"Err": "not a Windows image (no WIM header)"}}),
         "{r}"
     );
     assert_eq!(r["expected_to_work"], false, "{r}");
@@ -389,6 +390,32 @@ fn windows_media_are_recognised_and_explained() {
     assert_eq!(r["windows"]["kind"], "pe", "{r}");
     assert_eq!(r["windows"]["install_image"], Value::Null, "{r}");
     assert!(r["verdict"].as_str().unwrap().starts_with("Windows PE medium"), "{r}");
+
+    // A real WinPE WIM (wimcapture): the boot manager serves it with the jump program.
+    let pe = dir.path().join("pe-tree/Windows/System32");
+    std::fs::create_dir_all(&pe).unwrap();
+    std::fs::write(pe.join("winpeshl.exe"), b"MZ shell").unwrap();
+    let real = dir.path().join("boot.wim");
+    run_tool(Command::new("wimcapture").arg(dir.path().join("pe-tree")).arg(&real).args([
+        "WinPE",
+        "--compress=XPRESS",
+        "--boot",
+    ]))
+    .unwrap();
+    let files = [("sources/boot.wim", real.as_path()), ("sources/install.esd", wim.as_path())];
+    let iso = windows_shaped_iso_with(dir.path(), "real.iso", &files, &visible, &args).unwrap();
+    let r = &check_json(&[iso.to_str().unwrap()])[0];
+    assert_eq!(
+        r["windows"]["jump_program"]["Ok"], "/sources/boot.wim (the default), image 1",
+        "{r}"
+    );
+    assert_eq!(r["expected_to_work"], true, "{r}");
+    let verdict = r["verdict"].as_str().unwrap();
+    assert!(
+        verdict.contains("in UEFI mode polyboot serves /sources/boot.wim (the default), image 1 with its jump program")
+            && verdict.contains("not with a real Windows"),
+        "{verdict}"
+    );
 
     // Not Windows: no `windows` entry.
     let r = &check_json(&[artifacts::IPXE_ISO])[0];
@@ -420,7 +447,7 @@ fn add_says_which_images_will_not_boot() {
     let added: Vec<Value> = serde_json::from_str(&out).unwrap();
     assert_eq!(added[0]["expected_to_work"], true, "{}", added[0]);
     assert_eq!(added[1]["expected_to_work"], false, "{}", added[1]);
-    assert!(added[1]["verdict"].as_str().unwrap().contains("not bootable yet"), "{}", added[1]);
+    assert!(added[1]["verdict"].as_str().unwrap().contains("not a Windows image"), "{}", added[1]);
     assert_eq!(
         (&added[2]["expected_to_work"], &added[2]["verdict"]),
         (&Value::Null, &Value::Null),
@@ -435,7 +462,10 @@ fn add_says_which_images_will_not_boot() {
     assert!(ok, "{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with("added /again/install.wim"), "{out}");
-    assert!(lines[1].starts_with("  PROBLEM: ") && lines[1].contains("not bootable yet"), "{out}");
+    assert!(
+        lines[1].starts_with("  PROBLEM: ") && lines[1].contains("not a Windows image"),
+        "{out}"
+    );
 }
 
 fn new_drive(dir: &Path) -> String {
