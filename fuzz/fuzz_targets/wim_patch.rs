@@ -18,9 +18,10 @@ const JUMP: &[u8] = b"MZ polyboot jump program stand-in";
 const LIMIT: u64 = 16 << 20;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(patch) = replace_file(&mut MemDevice::from_vec(data.to_vec()), 0, WINPE_SHELL, 16 << 20, |_| {
-        JUMP.to_vec()
-    })
+    let Ok(patch) =
+        replace_file(&mut MemDevice::from_vec(data.to_vec()), 0, WINPE_SHELL, 16 << 20, |_| {
+            JUMP.to_vec()
+        })
     else {
         return;
     };

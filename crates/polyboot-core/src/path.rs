@@ -56,6 +56,11 @@ pub fn normalize_absolute(path: &str) -> Option<String> {
 /// `path` from the root (relative or absolute alike), with `..` resolved and never climbing
 /// above the root: `"a/../../b/"` → `"/b"`, `""` → `"/"`.
 pub fn normalize_clamped(path: &str) -> String {
+    // Most paths are already in this form (paths read back, normalised ones joined): one scan
+    // instead of splitting and rebuilding.
+    if is_clamped_form(path) {
+        return String::from(path);
+    }
     let mut parts: Vec<&str> = Vec::new();
     for c in components(path) {
         if c == ".." {
@@ -65,6 +70,19 @@ pub fn normalize_clamped(path: &str) -> String {
         }
     }
     from_components(parts)
+}
+
+/// Whether `path` is what [`normalize_clamped`] returns for it: `/`, or `/`-separated
+/// components none of which is empty, `.` or `..`, and no `\`.
+fn is_clamped_form(path: &str) -> bool {
+    let b = path.as_bytes();
+    if b == b"/" {
+        return true;
+    }
+    if b.first() != Some(&b'/') || b.last() == Some(&b'/') || b.contains(&b'\\') {
+        return false;
+    }
+    !b[1..].split(|&c| c == b'/').any(|c| c.is_empty() || c == b"." || c == b"..")
 }
 
 /// `path` from the root with its separators made `/` and empty and `.` components dropped;

@@ -176,7 +176,8 @@ fn main() {
 
     for (name, bytes) in linux_seeds::bootcfg_seeds() {
         check_bootcfg_seed(name, &bytes);
-        put("bootcfg", name, &bytes);
+        let is_iso = bytes.len() >= 0x8006 && &bytes[0x8001..0x8006] == b"CD001";
+        put(if is_iso { "bootcfg_iso" } else { "bootcfg" }, name, &bytes);
     }
     for (name, bytes) in linux_seeds::handoff_seeds() {
         polyboot_core::handoff::Handoff::decode(&bytes)

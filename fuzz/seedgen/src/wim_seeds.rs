@@ -91,10 +91,11 @@ pub fn winpe_seeds() -> Result<Vec<(String, Vec<u8>)>, String> {
         let mut out = Vec::new();
         for compress in ["none", "XPRESS", "LZX"] {
             let wim = dir.join(format!("{compress}.wim"));
-            run(Command::new("wimcapture")
-                .arg(&src)
-                .arg(&wim)
-                .args(["WinPE", &format!("--compress={compress}"), "--boot"]))?;
+            run(Command::new("wimcapture").arg(&src).arg(&wim).args([
+                "WinPE",
+                &format!("--compress={compress}"),
+                "--boot",
+            ]))?;
             out.push((format!("winpe-{compress}"), read(&wim)?));
         }
         Ok(out)
