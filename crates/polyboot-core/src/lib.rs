@@ -14,6 +14,7 @@ extern crate std;
 pub mod authenticode;
 pub mod bcd;
 pub mod block;
+mod block_hash;
 #[cfg(test)]
 mod testutil;
 

@@ -6,17 +6,14 @@
 //! SHA-1 is broken for collision resistance; it is here to find and check blobs the WIM
 //! format names this way, not to authenticate anything.
 
+use crate::block_hash::BlockHash;
+
 const H0: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
 
 /// A SHA-1 computation in progress.
 #[derive(Clone)]
 pub struct Sha1 {
-    state: [u32; 5],
-    block: [u8; 64],
-    /// Bytes of `block` in use (always < 64 between calls).
-    used: usize,
-    /// Bytes hashed so far.
-    total: u64,
+    inner: BlockHash<5>,
 }
 
 impl Default for Sha1 {
@@ -27,51 +24,15 @@ impl Default for Sha1 {
 
 impl Sha1 {
     pub fn new() -> Sha1 {
-        Sha1 { state: H0, block: [0; 64], used: 0, total: 0 }
+        Sha1 { inner: BlockHash::new(H0, compress) }
     }
 
-    pub fn update(&mut self, mut data: &[u8]) {
-        self.total = self.total.wrapping_add(data.len() as u64);
-        if self.used > 0 {
-            let take = (64 - self.used).min(data.len());
-            let (head, rest) = data.split_at(take);
-            if let Some(dst) = self.block.get_mut(self.used..self.used + take) {
-                dst.copy_from_slice(head);
-            }
-            self.used += take;
-            data = rest;
-            if self.used < 64 {
-                return;
-            }
-            let block = self.block;
-            compress(&mut self.state, &block);
-            self.used = 0;
-        }
-        let mut blocks = data.chunks_exact(64);
-        for b in &mut blocks {
-            if let Ok(b) = <&[u8; 64]>::try_from(b) {
-                compress(&mut self.state, b);
-            }
-        }
-        let rest = blocks.remainder();
-        if let Some(dst) = self.block.get_mut(..rest.len()) {
-            dst.copy_from_slice(rest);
-        }
-        self.used = rest.len();
+    pub fn update(&mut self, data: &[u8]) {
+        self.inner.update(data);
     }
 
-    pub fn finalize(mut self) -> [u8; 20] {
-        let bits = self.total.wrapping_mul(8);
-        self.update(&[0x80]);
-        while self.used != 56 {
-            self.update(&[0]);
-        }
-        self.update(&bits.to_be_bytes());
-        let mut out = [0u8; 20];
-        for (o, s) in out.chunks_exact_mut(4).zip(self.state) {
-            o.copy_from_slice(&s.to_be_bytes());
-        }
-        out
+    pub fn finalize(self) -> [u8; 20] {
+        self.inner.finalize()
     }
 
     /// The digest of `data`.

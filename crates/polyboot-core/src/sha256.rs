@@ -4,6 +4,8 @@
 //! belong); checked against the NIST vectors here and against osslsigncode's Authenticode
 //! digests in the oracle test (tests/tests/authenticode_oracle.rs).
 
+use crate::block_hash::BlockHash;
+
 const K: [u32; 64] = [
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
     0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
@@ -22,12 +24,7 @@ const H0: [u32; 8] = [
 /// A SHA-256 computation in progress.
 #[derive(Clone)]
 pub struct Sha256 {
-    state: [u32; 8],
-    block: [u8; 64],
-    /// Bytes of `block` in use (always < 64 between calls).
-    used: usize,
-    /// Bytes hashed so far.
-    total: u64,
+    inner: BlockHash<8>,
 }
 
 impl Default for Sha256 {
@@ -38,51 +35,15 @@ impl Default for Sha256 {
 
 impl Sha256 {
     pub fn new() -> Sha256 {
-        Sha256 { state: H0, block: [0; 64], used: 0, total: 0 }
+        Sha256 { inner: BlockHash::new(H0, compress) }
     }
 
-    pub fn update(&mut self, mut data: &[u8]) {
-        self.total = self.total.wrapping_add(data.len() as u64);
-        if self.used > 0 {
-            let take = (64 - self.used).min(data.len());
-            let (head, rest) = data.split_at(take);
-            if let Some(dst) = self.block.get_mut(self.used..self.used + take) {
-                dst.copy_from_slice(head);
-            }
-            self.used += take;
-            data = rest;
-            if self.used < 64 {
-                return;
-            }
-            let block = self.block;
-            compress(&mut self.state, &block);
-            self.used = 0;
-        }
-        let mut blocks = data.chunks_exact(64);
-        for b in &mut blocks {
-            if let Ok(b) = <&[u8; 64]>::try_from(b) {
-                compress(&mut self.state, b);
-            }
-        }
-        let rest = blocks.remainder();
-        if let Some(dst) = self.block.get_mut(..rest.len()) {
-            dst.copy_from_slice(rest);
-        }
-        self.used = rest.len();
+    pub fn update(&mut self, data: &[u8]) {
+        self.inner.update(data);
     }
 
-    pub fn finalize(mut self) -> [u8; 32] {
-        let bits = self.total.wrapping_mul(8);
-        self.update(&[0x80]);
-        while self.used != 56 {
-            self.update(&[0]);
-        }
-        self.update(&bits.to_be_bytes());
-        let mut out = [0u8; 32];
-        for (o, s) in out.chunks_exact_mut(4).zip(self.state) {
-            o.copy_from_slice(&s.to_be_bytes());
-        }
-        out
+    pub fn finalize(self) -> [u8; 32] {
+        self.inner.finalize()
     }
 
     /// The digest of `data`.
