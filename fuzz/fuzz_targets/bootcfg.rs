@@ -75,20 +75,28 @@ fuzz_target!(|data: &[u8]| {
     }
     let top = order[0].clone();
     let parent = parent_dir(&top);
-    let facts: BTreeMap<&str, FileFacts> =
-        files.iter().map(|(name, data)| (name.as_str(), FileFacts::of(data))).collect();
-
-    let mut calls: Vec<String> = Vec::new();
-    let p = bootcfg::parse_grub(
+    let mut grub_calls: Vec<String> = Vec::new();
+    let grub = bootcfg::parse_grub(
         &top,
         &[("prefix", parent.as_str()), ("root", "cd0")],
-        loader(&files, &mut calls),
+        loader(&files, &mut grub_calls),
     );
-    check_parsed(&p, Loader::Grub, &files, &facts, &top, &calls);
+    let mut sys_calls: Vec<String> = Vec::new();
+    let sys = bootcfg::parse_syslinux(&top, &parent, loader(&files, &mut sys_calls));
 
-    let mut calls: Vec<String> = Vec::new();
-    let p = bootcfg::parse_syslinux(&top, &parent, loader(&files, &mut calls));
-    check_parsed(&p, Loader::Syslinux, &files, &facts, &top, &calls);
+    // Facts of the files the parses read or warn about only (an input has up to 300 files;
+    // working them out is per-byte work libFuzzer traces).
+    let mut facts: BTreeMap<&str, FileFacts> = BTreeMap::new();
+    for p in [&grub, &sys] {
+        let named = p.files.iter().chain(p.warnings.iter().map(|w| &w.file));
+        for name in named {
+            if let Some((k, data)) = files.get_key_value(name) {
+                facts.entry(k.as_str()).or_insert_with(|| FileFacts::of(data));
+            }
+        }
+    }
+    check_parsed(&grub, Loader::Grub, &files, &facts, &top, &grub_calls);
+    check_parsed(&sys, Loader::Syslinux, &files, &facts, &top, &sys_calls);
 
     // systemd-boot entries are parsed one file at a time: the first 32 files show every path
     // through that parser (an input has up to 300).
