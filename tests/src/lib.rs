@@ -117,6 +117,18 @@ fn tool_package_hint(program: &str) -> &'static str {
 }
 
 /// `hivexget HIVE KEY VALUE`: the value as hivex prints it (with its newline).
+/// A `hex(KIND):aa,bb,...` value as `hivexsh`'s `lsval` shows it (the part after `hex(`): the
+/// registry type and the bytes.
+pub fn hivex_hex(shown: &str) -> (u32, Vec<u8>) {
+    let (kind, hex) = shown.split_once("):").expect("hex(KIND):BYTES");
+    let bytes = hex
+        .split(',')
+        .filter(|b| !b.is_empty())
+        .map(|b| u8::from_str_radix(b, 16).unwrap())
+        .collect();
+    (kind.parse().unwrap(), bytes)
+}
+
 pub fn hivexget(hive: &Path, key: &str, value: &str) -> String {
     run_tool(Command::new(find_tool("hivexget")).arg(hive).arg(key).arg(value)).unwrap()
 }

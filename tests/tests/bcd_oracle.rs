@@ -64,13 +64,8 @@ fn shown(hive: &Path, path: &str, name: &str) -> Shown {
     } else if let Some(hex) = line.strip_prefix("dword:") {
         Shown::Dword(u32::from_str_radix(hex, 16).unwrap())
     } else if let Some(r) = line.strip_prefix("hex(") {
-        let (kind, hex) = r.split_once("):").unwrap();
-        let bytes = hex
-            .split(',')
-            .filter(|b| !b.is_empty())
-            .map(|b| u8::from_str_radix(b, 16).unwrap())
-            .collect();
-        Shown::Hex(kind.parse().unwrap(), bytes)
+        let (kind, bytes) = polyboot_tests::hivex_hex(r);
+        Shown::Hex(kind, bytes)
     } else {
         panic!("unexpected lsval line {line}");
     }

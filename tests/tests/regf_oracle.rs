@@ -86,13 +86,8 @@ fn parse_lsval(out: &str) -> Vec<(String, Shown)> {
                 u32::from_str_radix(hex, 16).unwrap().to_le_bytes().to_vec(),
             )
         } else if let Some(r) = rest.strip_prefix("hex(") {
-            let (kind, hex) = r.split_once("):").unwrap();
-            let bytes = hex
-                .split(',')
-                .filter(|b| !b.is_empty())
-                .map(|b| u8::from_str_radix(b, 16).unwrap())
-                .collect();
-            Shown::Bytes(kind.parse().unwrap(), bytes)
+            let (kind, bytes) = polyboot_tests::hivex_hex(r);
+            Shown::Bytes(kind, bytes)
         } else {
             panic!("unexpected lsval line {line}");
         };

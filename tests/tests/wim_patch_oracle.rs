@@ -16,14 +16,7 @@ use polyboot_core::wim::patch::{replace_file, WimPatch, WINPE_SHELL};
 use polyboot_tests::{find_tool, pattern};
 
 fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    polyboot_tests::run_tool(cmd).unwrap()
 }
 
 /// A WinPE-shaped tree: the shell, its hard-linked copy in WinSxS (as in Microsoft's

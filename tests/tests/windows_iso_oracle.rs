@@ -25,14 +25,7 @@ use polyboot_core::windows_iso::{self, WimSource};
 use polyboot_tests::{find_tool, pattern};
 
 fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    polyboot_tests::run_tool(cmd).unwrap()
 }
 
 const WIM_PATH: &str = "x64/sources/boot.wim";

@@ -72,6 +72,16 @@ pub fn wim_seeds() -> Result<Vec<(String, Vec<u8>)>, String> {
     Ok(seeds)
 }
 
+/// `wimcapture SRC WIM WinPE --compress=COMPRESS --boot`, and the WIM's bytes.
+fn capture_winpe(src: &Path, wim: &Path, compress: &str) -> Result<Vec<u8>, String> {
+    run(Command::new("wimcapture").arg(src).arg(wim).args([
+        "WinPE",
+        &format!("--compress={compress}"),
+        "--boot",
+    ]))?;
+    read(wim)
+}
+
 /// wim_patch seeds: WinPE-shaped WIMs (`Windows/System32/winpeshl.exe`, hard-linked into
 /// WinSxS as in Microsoft's images, and a DLL) without compression, with XPRESS and with LZX;
 /// each one's shell is found by our patcher.
@@ -91,12 +101,7 @@ pub fn winpe_seeds() -> Result<Vec<(String, Vec<u8>)>, String> {
         let mut out = Vec::new();
         for compress in ["none", "XPRESS", "LZX"] {
             let wim = dir.join(format!("{compress}.wim"));
-            run(Command::new("wimcapture").arg(&src).arg(&wim).args([
-                "WinPE",
-                &format!("--compress={compress}"),
-                "--boot",
-            ]))?;
-            out.push((format!("winpe-{compress}"), read(&wim)?));
+            out.push((format!("winpe-{compress}"), capture_winpe(&src, &wim, compress)?));
         }
         Ok(out)
     };
@@ -177,12 +182,7 @@ pub fn winpe_medium_seeds() -> Result<Vec<(String, Vec<u8>)>, String> {
                 std::fs::write(p, bytes).map_err(|e| e.to_string())?;
             }
             let wim = dir.join(format!("{name}.wim"));
-            run(Command::new("wimcapture").arg(&src).arg(&wim).args([
-                "WinPE",
-                &format!("--compress={compress}"),
-                "--boot",
-            ]))?;
-            out.push((format!("winpe-boot-{name}"), read(&wim)?));
+            out.push((format!("winpe-boot-{name}"), capture_winpe(&src, &wim, compress)?));
         }
         Ok(out)
     };
