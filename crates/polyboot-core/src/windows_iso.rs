@@ -225,7 +225,7 @@ pub fn plan<D: ReadAt>(
         .checked_mul(SECTOR)
         .ok_or(WindowsIsoError::TooLarge)?;
     let size = patch.size();
-    let regions = alloc::vec![
+    let mut regions = alloc::vec![
         VirtualRegion {
             at,
             len: patch.original_size,
@@ -239,7 +239,6 @@ pub fn plan<D: ReadAt>(
     ];
     let mut overrides = alloc::vec![ByteOverride { at, bytes: patch.header.to_vec() }];
 
-    let mut regions = regions;
     let udf_redirected = match &found.udf {
         Some((vol, e)) => {
             let udf_err = |e: udf::UdfError| WindowsIsoError::Udf(alloc::format!("{e}"));

@@ -104,7 +104,7 @@ fn read_dentry(meta: &[u8], offset: usize) -> Result<Option<Dentry>, WimError> {
     }
     let raw = bytes::slice(d, DENTRY_FIXED_LEN, name_len).map_err(|_| bad("file name"))?;
     let name = raw.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
-    let mut streams_at = align8(end).ok_or(bad("dentry length"))?;
+    let streams_at = align8(end).ok_or(bad("dentry length"))?;
     let next = if num_extra_streams == 0 {
         streams_at
     } else {
@@ -123,9 +123,7 @@ fn read_dentry(meta: &[u8], offset: usize) -> Result<Option<Dentry>, WimError> {
                 return Err(bad("stream entry beyond the metadata"));
             }
         }
-        let next = at;
-        streams_at = align8(end).ok_or(bad("dentry length"))?;
-        next
+        at
     };
     Ok(Some(Dentry {
         offset,
