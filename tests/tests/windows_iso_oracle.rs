@@ -214,3 +214,160 @@ fn without_a_bcd_the_default_wim_is_used_and_a_missing_one_is_a_clear_error() {
     let err = windows_iso::plan(&mut dev, size, 64 << 20, |s| s.to_vec()).unwrap_err();
     assert_eq!(err.to_string(), "no WinPE image: /sources/boot.wim is not on the ISO");
 }
+
+/// The boot files of a Microsoft ISO that make its CD boot programs prompt "Press any key to
+/// boot from CD or DVD" (stand-ins: only their places matter), and genisoimage's arguments for
+/// its El Torito BIOS and EFI entries.
+fn prompting_boot_files(root: &Path, noprompt: bool) -> Vec<&'static str> {
+    let mut files = vec![
+        ("boot/etfsboot.com", pattern(21, 2048)),
+        ("efi/microsoft/boot/efisys.bin", pattern(22, 64 * 1024)),
+    ];
+    if noprompt {
+        files.push(("boot/bootfix.bin", pattern(23, 1024)));
+        // Not a multiple of 512: the sector count rounds up.
+        files.push(("efi/microsoft/boot/efisys_noprompt.bin", pattern(24, 96 * 1024 + 100)));
+    }
+    for (path, bytes) in files {
+        let p = root.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+    vec![
+        "-b",
+        "boot/etfsboot.com",
+        "-no-emul-boot",
+        "-boot-load-size",
+        "8",
+        "-eltorito-alt-boot",
+        "-e",
+        "efi/microsoft/boot/efisys.bin",
+        "-no-emul-boot",
+    ]
+}
+
+/// `(platform, load size, LBA)` of each boot image, as xorriso reports them.
+fn el_torito_images(iso: &Path) -> Vec<(String, u32, u32)> {
+    let out = run(Command::new(find_tool("xorriso"))
+        .args(["-indev"])
+        .arg(iso)
+        .args(["-report_el_torito", "plain"]));
+    out.lines()
+        .filter_map(|l| l.strip_prefix("El Torito boot img :"))
+        .map(|l| {
+            // N Pltf B Emul Ld_seg Hdpt Ldsiz LBA
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f[1].to_string(), f[6].parse().unwrap(), f[7].parse().unwrap())
+        })
+        .collect()
+}
+
+/// The first block of `path` as xorriso's ISO 9660 reader sees it.
+fn xorriso_lba(iso: &Path, path: &str) -> u32 {
+    let out = run(Command::new(find_tool("xorriso")).args(["-indev"]).arg(iso).args([
+        "-find",
+        path,
+        "-exec",
+        "report_lba",
+    ]));
+    // "Report layout: xt , Startlba ,   Blocks , Filesize , ISO image path"
+    // "File data lba:  0 ,      37 ,       49 ,   100452 , '/efi/...'"
+    let line = out.lines().find(|l| l.starts_with("File data lba:")).unwrap_or_else(|| {
+        panic!("xorriso reports no data of {path}:\n{out}");
+    });
+    line.split(',').nth(1).unwrap().trim().parse().unwrap()
+}
+
+fn make_iso(dir: &Path, root: &Path, name: &str, eltorito: &[&str]) -> PathBuf {
+    let iso = dir.join(name);
+    run(Command::new(find_tool("genisoimage"))
+        .args(["-quiet", "-input-charset", "utf-8", "-udf", "-J", "-V", "CCCOMA_X64FRE"])
+        .args(eltorito)
+        .arg("-o")
+        .arg(&iso)
+        .arg(root));
+    iso
+}
+
+#[test]
+fn the_press_any_key_prompt_is_skipped_in_uefi_and_bios() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("iso");
+    iso_tree(&root, "XPRESS");
+    let eltorito = prompting_boot_files(&root, true);
+    let iso = make_iso(dir.path(), &root, "prompt.iso", &eltorito);
+    let original = std::fs::read(&iso).unwrap();
+    let before = el_torito_images(&iso);
+    let efisys = xorriso_lba(&iso, "/efi/microsoft/boot/efisys.bin");
+    let noprompt = xorriso_lba(&iso, "/efi/microsoft/boot/efisys_noprompt.bin");
+    let uefi_before = before.iter().find(|i| i.0 == "UEFI").unwrap();
+    assert_eq!(uefi_before.2, efisys, "genisoimage's EFI entry: {before:?}");
+
+    let (served, plan) = serve(&original, "XPRESS");
+    assert!(matches!(&plan.uefi_prompt, windows_iso::Prompt::Skipped(_)), "{:?}", plan.uefi_prompt);
+    assert!(matches!(&plan.bios_prompt, windows_iso::Prompt::Skipped(_)), "{:?}", plan.bios_prompt);
+    eprintln!("UEFI: {}\nBIOS: {}", plan.uefi_prompt, plan.bios_prompt);
+    let virt = dir.path().join("virtual.iso");
+    std::fs::write(&virt, &served).unwrap();
+
+    // UEFI: the EFI entry loads efisys_noprompt.bin, its whole size in 512-byte sectors; the
+    // BIOS entry is unchanged.
+    let after = el_torito_images(&virt);
+    eprintln!("El Torito before {before:?}, after {after:?}");
+    let uefi = after.iter().find(|i| i.0 == "UEFI").unwrap();
+    assert_eq!(uefi.2, noprompt, "the EFI entry after: {after:?}");
+    assert_eq!(uefi.1, (96 * 1024 + 100u32).div_ceil(512), "{after:?}");
+    assert_eq!(xorriso_lba(&virt, "/efi/microsoft/boot/efisys_noprompt.bin"), noprompt);
+    let bios_before = before.iter().find(|i| i.0 == "BIOS").unwrap();
+    assert_eq!(after.iter().find(|i| i.0 == "BIOS").unwrap(), bios_before);
+
+    // BIOS: bootfix.bin is under its name in no tree; its bytes are still there as bootfix.off.
+    for (tree, args) in [("ISO 9660", &["-f"][..]), ("Joliet", &["-J", "-f"][..])] {
+        let listing = run(Command::new(find_tool("isoinfo")).args(args).arg("-i").arg(&virt));
+        let lower = listing.to_ascii_lowercase();
+        assert!(!lower.contains("bootfix.bin"), "{tree}: bootfix.bin still listed:\n{listing}");
+        assert!(lower.contains("/boot/bootfix.off"), "{tree}: no bootfix.off:\n{listing}");
+        assert!(lower.contains("/boot/etfsboot.com"), "{tree}:\n{listing}");
+    }
+    let by_7z = dir.path().join("7z");
+    run(Command::new(find_tool("7z"))
+        .args(["x", "-tudf", "-y"])
+        .arg(format!("-o{}", by_7z.display()))
+        .arg(&virt));
+    assert!(!by_7z.join("boot/bootfix.bin").exists(), "UDF: bootfix.bin still there");
+    assert_eq!(std::fs::read(by_7z.join("boot/bootfix.off")).unwrap(), pattern(23, 1024));
+    let by_xorriso = dir.path().join("xorriso");
+    run(Command::new(find_tool("xorriso"))
+        .args(["-osirrox", "on", "-indev"])
+        .arg(&virt)
+        .args(["-extract", "/boot"])
+        .arg(&by_xorriso));
+    assert!(!by_xorriso.join("bootfix.bin").exists());
+    assert_eq!(std::fs::read(by_xorriso.join("bootfix.off")).unwrap(), pattern(23, 1024));
+    let mut dev = MemDevice::from_vec(served.clone());
+    let vol = udf::probe(&mut dev).unwrap();
+    assert!(vol.lookup(&mut dev, "boot/bootfix.bin").is_err(), "core's UDF reader finds it");
+    assert!(vol.lookup(&mut dev, "boot/bootfix.off").is_ok());
+    let info = run(Command::new(find_tool("udfinfo")).arg(&virt));
+    assert!(info.contains("label=CCCOMA_X64FRE"), "{info}");
+}
+
+#[test]
+fn without_efisys_noprompt_the_efi_entry_is_kept_and_the_prompt_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("iso");
+    iso_tree(&root, "XPRESS");
+    let eltorito = prompting_boot_files(&root, false);
+    let iso = make_iso(dir.path(), &root, "prompt.iso", &eltorito);
+    let original = std::fs::read(&iso).unwrap();
+    let (served, plan) = serve(&original, "XPRESS");
+    assert!(matches!(&plan.uefi_prompt, windows_iso::Prompt::Shown(_)), "{:?}", plan.uefi_prompt);
+    assert!(
+        matches!(&plan.bios_prompt, windows_iso::Prompt::NotPresent(_)),
+        "{:?}",
+        plan.bios_prompt
+    );
+    let virt = dir.path().join("virtual.iso");
+    std::fs::write(&virt, &served).unwrap();
+    assert_eq!(el_torito_images(&virt), el_torito_images(&iso));
+}

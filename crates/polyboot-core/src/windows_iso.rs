@@ -11,6 +11,10 @@
 //! 3. The file's entries point at it: its UDF file entry (and the partition, grown to cover
 //!    it) and its ISO 9660 records (primary and Joliet), as byte overrides.
 //!
+//! 4. The "Press any key to boot from CD or DVD" prompt is skipped ([`prompt`]): the El Torito
+//!    EFI entry loads `efisys_noprompt.bin`, and `\boot\bootfix.bin` is hidden from BIOS'
+//!    `etfsboot.com`.
+//!
 //! Pure planning: the result is regions and overrides for the virtual medium; nothing is
 //! written.
 
@@ -31,6 +35,9 @@ use crate::virtual_medium::{
 };
 use crate::wim::patch::{replace_file, WimPatch, WINPE_SHELL};
 use crate::wim::WimError;
+
+pub mod prompt;
+pub use prompt::Prompt;
 
 pub const SECTOR: u64 = 2048;
 /// The BCD stores a Windows ISO boots from: UEFI's, then BIOS'.
@@ -104,6 +111,9 @@ pub struct WindowsIsoPlan {
     /// Which trees were pointed at it.
     pub udf_redirected: bool,
     pub iso9660_records: usize,
+    /// The "Press any key to boot from CD or DVD" prompt in UEFI and in BIOS.
+    pub uefi_prompt: Prompt,
+    pub bios_prompt: Prompt,
     pub regions: Vec<VirtualRegion>,
     pub overrides: Vec<ByteOverride>,
 }
@@ -271,6 +281,10 @@ pub fn plan<D: ReadAt>(
     if !udf_redirected && iso9660_records == 0 {
         return Err(WindowsIsoError::TooLarge);
     }
+    let (uefi_prompt, more) = prompt::skip_uefi_prompt(dev);
+    overrides.extend(more);
+    let (bios_prompt, more) = prompt::skip_bios_prompt(dev);
+    overrides.extend(more);
     Ok(WindowsIsoPlan {
         wim_path,
         source,
@@ -279,6 +293,8 @@ pub fn plan<D: ReadAt>(
         at,
         udf_redirected,
         iso9660_records,
+        uefi_prompt,
+        bios_prompt,
         regions,
         overrides,
     })

@@ -113,6 +113,11 @@ pub struct WindowsMedia {
     /// What the UEFI boot manager serves: the WIM it rewrites and where its name came from
     /// (`/sources/boot.wim (named by /efi/microsoft/boot/bcd)`), or why it cannot.
     pub jump_program: Result<String, String>,
+    /// Whether "Press any key to boot from CD or DVD" is skipped when the WIM is served
+    /// (UEFI: the El Torito EFI entry loads `efisys_noprompt.bin`; BIOS: `\boot\bootfix.bin`
+    /// hidden), or why not; None when the WIM cannot be served.
+    pub uefi_prompt: Option<String>,
+    pub bios_prompt: Option<String>,
 }
 
 /// Look for `sources/boot.wim` and an install image in the ISO's trees (UDF first).
@@ -126,7 +131,12 @@ fn windows_media<R: ReadAt>(iso: &mut R) -> Option<WindowsMedia> {
     // The boot manager's own plan, with a stand-in for the jump program (its bytes do not
     // change whether the WIM can be served).
     let size = iso.size();
-    let jump_program = windows_iso::plan(&mut *iso, size, MAX_RESOURCE_BYTES, |s| s.to_vec())
+    let plan = windows_iso::plan(&mut *iso, size, MAX_RESOURCE_BYTES, |s| s.to_vec());
+    let (uefi_prompt, bios_prompt) = match &plan {
+        Ok(p) => (Some(p.uefi_prompt.to_string()), Some(p.bios_prompt.to_string())),
+        Err(_) => (None, None),
+    };
+    let jump_program = plan
         .map(|p| {
             let source = match &p.source {
                 windows_iso::WimSource::Bcd(bcd) => format!("named by {bcd}"),
@@ -140,6 +150,8 @@ fn windows_media<R: ReadAt>(iso: &mut R) -> Option<WindowsMedia> {
         boot_wim: describe(&boot.path, boot.member.tree()),
         install_image: install.map(|f| describe(&f.path, f.member.tree())),
         jump_program,
+        uefi_prompt,
+        bios_prompt,
     })
 }
 

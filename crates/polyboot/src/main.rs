@@ -195,6 +195,12 @@ fn print_image_check(r: &ImageCheck) {
             Ok(served) => println!("  windows (UEFI): {served} served with the jump program"),
             Err(why) => println!("  windows (UEFI): not served with the jump program: {why}"),
         }
+        if let Some(p) = &w.uefi_prompt {
+            println!("  windows (UEFI): {p}");
+        }
+        if let Some(p) = &w.bios_prompt {
+            println!("  windows (BIOS): {p}");
+        }
     }
     for w in &r.warnings {
         println!("  note: {w}");

@@ -371,7 +371,8 @@ fn windows_media_are_recognised_and_explained() {
     assert_eq!(
         r["windows"],
         serde_json::json!({"kind": "setup", "boot_wim": "sources/boot.wim (UDF)", "install_image": "sources/install.esd (UDF)",
-            "jump_program": {"Err": "not a Windows image (no WIM header)"}}),
+            "jump_program": {"Err": "not a Windows image (no WIM header)"},
+            "uefi_prompt": null, "bios_prompt": null}),
         "{r}"
     );
     assert_eq!(r["expected_to_work"], false, "{r}");
@@ -407,6 +408,13 @@ fn windows_media_are_recognised_and_explained() {
     let r = &check_json(&[iso.to_str().unwrap()])[0];
     assert_eq!(
         r["windows"]["jump_program"]["Ok"], "/sources/boot.wim (the default), image 1",
+        "{r}"
+    );
+    // efisys.bin (cdboot.efi) without efisys_noprompt.bin: the prompt stays, and check says so.
+    let prompt = r["windows"]["uefi_prompt"].as_str().unwrap();
+    assert!(prompt.contains("will be shown") && prompt.contains("efisys_noprompt.bin"), "{r}");
+    assert_eq!(
+        r["windows"]["bios_prompt"], "no \"Press any key\" prompt (no \\boot\\bootfix.bin)",
         "{r}"
     );
     assert_eq!(r["expected_to_work"], true, "{r}");

@@ -4,16 +4,21 @@
 //! after the image, such as the virtual `boot.wim` of a Windows ISO). Every descriptor touched
 //! is re-sealed (CRC and checksum, its version kept), so strict readers accept the result.
 //!
+//! [`rename_entries`] renames directory entries in place the same way (the Windows ISO's
+//! `\boot\bootfix.bin`, hidden so that no "Press any key" prompt is shown).
+//!
 //! Only files on a physical partition (type 1 map: every Windows ISO, UDF 1.02) whose entry
 //! holds short or long allocation descriptors: a metadata partition (UDF 2.50+) or embedded
 //! data gives [`UdfError::Unsupported`].
 
 use alloc::format;
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::{
-    check_tag, corrupt, crc_itu, read_block, read_vds, tag_checksum, Partition, UdfEntry, UdfError,
-    UdfVolume, TAG_EFE, TAG_FE,
+    check_tag, corrupt, crc_itu, decode_cs0, read_block, read_vds, tag_checksum, Partition,
+    UdfData, UdfEntry, UdfError, UdfVolume, FID_DELETED, FID_PARENT, MAX_DIR_BYTES, TAG_EFE,
+    TAG_FE, TAG_FID,
 };
 use crate::block::ReadAt;
 use crate::bytes::{le16, le32};
@@ -141,4 +146,104 @@ pub fn relocated_anchor<R: ReadAt>(
     let len = (usize::from(le16(&d, 10)?) + 16).min(d.len());
     reseal(&mut d, len);
     Ok(d)
+}
+
+/// The overrides that rename entries of the directory `dir` in place: each file identifier
+/// descriptor whose name `rename` maps to a new name gets that name, encoded like the old one
+/// (8 or 16 bits a character) and of the same length, and is re-sealed. Nothing moves, so a
+/// renamed file is simply no longer found under its old name. Only directories whose data is in
+/// recorded extents (not embedded in their ICB); a renamed descriptor must not cross extents.
+pub fn rename_entries<R: ReadAt>(
+    vol: &UdfVolume,
+    dev: &mut R,
+    dir: &UdfEntry,
+    mut rename: impl FnMut(&str) -> Option<String>,
+) -> Result<Vec<Patch>, UdfError> {
+    if !dir.is_dir() {
+        return Err(UdfError::NotADirectory);
+    }
+    let UdfData::Extents(extents) = &dir.data else {
+        return Err(UdfError::Unsupported(format!(
+            "renaming in a directory embedded in its file entry ({:?})",
+            dir.name
+        )));
+    };
+    if dir.size > MAX_DIR_BYTES {
+        return Err(corrupt(format!("directory of {} bytes", dir.size)));
+    }
+    let mut data = alloc::vec![0u8; dir.size as usize];
+    vol.read_file(dev, dir, 0, &mut data)?;
+    // Byte `pos` of the directory to (offset in the image, bytes left in its extent).
+    let image_offset = |pos: u64| {
+        let mut start = 0u64;
+        for e in extents {
+            if pos < start + e.len {
+                return e.recorded.then_some((e.offset + (pos - start), start + e.len - pos));
+            }
+            start += e.len;
+        }
+        None
+    };
+    let mut patches = Vec::new();
+    let mut pos = 0usize;
+    while pos + 38 <= data.len() {
+        let rest = &data[pos..];
+        check_tag(rest, &[TAG_FID], None, "file identifier descriptor")?;
+        let l_fi = usize::from(rest[19]);
+        let l_iu = usize::from(le16(rest, 36)?);
+        let total = 38 + l_iu + l_fi;
+        let name_at = 38 + l_iu;
+        let next = pos + ((total + 3) & !3).min(rest.len());
+        let old = rest
+            .get(name_at..total)
+            .ok_or_else(|| corrupt("file identifier beyond its directory"))?;
+        let characteristics = rest[18];
+        let new = match decode_cs0(old) {
+            Some(name) if characteristics & (FID_DELETED | FID_PARENT) == 0 => rename(&name),
+            _ => None,
+        };
+        if let Some(new) = new {
+            let encoded =
+                encode_cs0(old[0], &new).filter(|e| e.len() == old.len()).ok_or_else(|| {
+                    UdfError::Unsupported(format!("{new:?}: not the old name's length"))
+                })?;
+            // The descriptor as its tag covers it (CRC length), the name replaced.
+            let crc_len = usize::from(le16(rest, 10)?);
+            let len = (16 + crc_len).max(total).min(rest.len());
+            let mut d = rest[..len].to_vec();
+            d[name_at..total].copy_from_slice(&encoded);
+            let sealed = (16 + crc_len).min(d.len());
+            reseal(&mut d, sealed);
+            let (at, left) = image_offset(pos as u64)
+                .ok_or_else(|| corrupt("file identifier descriptor in an unrecorded extent"))?;
+            if (len as u64) > left {
+                return Err(UdfError::Unsupported(String::from(
+                    "renaming a file identifier descriptor that crosses extents",
+                )));
+            }
+            patches.push((at, d));
+        }
+        pos = next;
+    }
+    Ok(patches)
+}
+
+/// `name` in OSTA CS0 with compression identifier `id` (8: one byte a character, 16: UTF-16
+/// big-endian), the identifier byte first; None when a character does not fit.
+fn encode_cs0(id: u8, name: &str) -> Option<Vec<u8>> {
+    let mut out = alloc::vec![id];
+    match id {
+        8 | 254 => {
+            for c in name.chars() {
+                out.push(u8::try_from(u32::from(c)).ok()?);
+            }
+        }
+        16 | 255 => {
+            for u in name.encode_utf16() {
+                out.extend_from_slice(&u.to_be_bytes());
+            }
+        }
+        _ => return None,
+    }
+    Some(out)
 }
