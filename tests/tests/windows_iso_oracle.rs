@@ -371,3 +371,107 @@ fn without_efisys_noprompt_the_efi_entry_is_kept_and_the_prompt_reported() {
     std::fs::write(&virt, &served).unwrap();
     assert_eq!(el_torito_images(&virt), el_torito_images(&iso));
 }
+
+/// A SYSTEM hive (core's writer) whose `Setup\CmdLine` is `cmdline`.
+fn system_hive(cmdline: &str) -> Vec<u8> {
+    use polyboot_core::regf::{Hive, Value};
+    let mut hive = Hive::new("ROOT");
+    let setup = hive.root.create_path("Setup", 0x01d9_0000_0000_0000).unwrap();
+    setup.set_value(Value::sz("CmdLine", cmdline));
+    setup.set_value(Value::dword("SetupType", 0));
+    hive.root.create_path("ControlSet001\\Control", 0).unwrap();
+    hive.to_bytes().unwrap()
+}
+
+#[test]
+fn a_pe_whose_setup_cmdline_runs_pecmd_gets_the_jump_program_in_pecmd() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("iso");
+    let shell = iso_tree(&root, "LZX");
+    // The same tree again, with a SYSTEM hive naming pecmd.exe and pecmd.exe itself.
+    let pe = root.with_extension("pe");
+    let sys = pe.join("Windows/System32");
+    let pecmd = pattern(31, 150_000);
+    std::fs::write(sys.join("pecmd.exe"), &pecmd).unwrap();
+    let cmdline = "X:\\Windows\\System32\\pecmd.exe X:\\pecmd.ini";
+    let hive = system_hive(cmdline);
+    std::fs::create_dir_all(sys.join("config")).unwrap();
+    std::fs::write(sys.join("config/SYSTEM"), &hive).unwrap();
+    // hivexget (libhivex) reads the value from core's hive.
+    let got = run(Command::new(find_tool("hivexget"))
+        .arg(sys.join("config/SYSTEM"))
+        .arg("\\Setup")
+        .arg("CmdLine"));
+    assert_eq!(got.trim(), cmdline);
+    let wim = root.join(WIM_PATH);
+    std::fs::remove_file(&wim).unwrap();
+    run(Command::new(find_tool("wimcapture"))
+        .arg(&pe)
+        .arg(&wim)
+        .arg("Custom PE (x64)")
+        .arg("--compress=LZX")
+        .arg("--boot"));
+    let iso = make_iso(dir.path(), &root, "pecmd.iso", &[]);
+    let (served, plan) = serve(&std::fs::read(&iso).unwrap(), "LZX");
+    assert_eq!(plan.shell.path, "/Windows/System32/pecmd.exe", "{:?}", plan.shell);
+    assert_eq!(plan.shell.cmdline.as_deref(), Some(cmdline));
+    assert_eq!(plan.shell.note, None);
+    assert_eq!(plan.patch.original_file, pecmd);
+
+    let virt = dir.path().join("virtual.iso");
+    std::fs::write(&virt, &served).unwrap();
+    let by_7z = dir.path().join("7z");
+    run(Command::new(find_tool("7z"))
+        .args(["x", "-tudf", "-y"])
+        .arg(format!("-o{}", by_7z.display()))
+        .arg(&virt));
+    let wim = by_7z.join(WIM_PATH);
+    run(Command::new(find_tool("wimverify")).arg(&wim));
+    let applied = dir.path().join("applied");
+    run(Command::new(find_tool("wimapply")).arg(&wim).arg("1").arg(&applied));
+    let mut jump = b"MZ polyboot jump program stand-in ".to_vec();
+    jump.extend_from_slice(&pecmd);
+    let sys = applied.join("Windows/System32");
+    assert!(std::fs::read(sys.join("pecmd.exe")).unwrap() == jump, "pecmd.exe is not the carrier");
+    assert!(std::fs::read(sys.join("winpeshl.exe")).unwrap() == shell, "winpeshl.exe changed");
+    assert!(std::fs::read(sys.join("config/SYSTEM")).unwrap() == hive, "the hive changed");
+    // wimextract agrees on the one file.
+    let out = dir.path().join("extracted");
+    run(Command::new(find_tool("wimextract"))
+        .arg(&wim)
+        .arg("1")
+        .arg("/Windows/System32/pecmd.exe")
+        .arg(format!("--dest-dir={}", out.display())));
+    assert!(std::fs::read(out.join("pecmd.exe")).unwrap() == jump);
+}
+
+#[test]
+fn a_cmdline_naming_the_default_or_a_missing_program_keeps_winpeshl() {
+    for (cmdline, note) in [
+        ("winpeshl.exe", false),
+        ("X:\\sources\\setup.exe", false),
+        ("X:\\Windows\\System32\\missing.exe /x", true),
+        ("cmd.exe /c X:\\start.cmd", true),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("iso");
+        iso_tree(&root, "XPRESS");
+        let pe = root.with_extension("pe");
+        let config = pe.join("Windows/System32/config");
+        std::fs::create_dir_all(&config).unwrap();
+        std::fs::write(config.join("SYSTEM"), system_hive(cmdline)).unwrap();
+        let wim = root.join(WIM_PATH);
+        std::fs::remove_file(&wim).unwrap();
+        run(Command::new(find_tool("wimcapture"))
+            .arg(&pe)
+            .arg(&wim)
+            .arg("PE")
+            .arg("--compress=XPRESS")
+            .arg("--boot"));
+        let iso = make_iso(dir.path(), &root, "pe.iso", &[]);
+        let (_, plan) = serve(&std::fs::read(&iso).unwrap(), "XPRESS");
+        assert_eq!(plan.shell.path, "/Windows/System32/winpeshl.exe", "{cmdline}");
+        assert_eq!(plan.shell.cmdline.as_deref(), Some(cmdline));
+        assert_eq!(plan.shell.note.is_some(), note, "{cmdline}: {:?}", plan.shell.note);
+    }
+}

@@ -5,7 +5,8 @@
 //! 1. Which WIM: the ramdisk device of the ISO's BCD (`/efi/microsoft/boot/bcd`, then
 //!    `/boot/bcd`), read from the UDF tree (Microsoft's ISOs keep their files only there) or
 //!    the ISO 9660 tree; `/sources/boot.wim` when neither names one.
-//! 2. The virtual WIM ([`wim::patch`]), placed past the end of the image: the original WIM's
+//! 2. The virtual WIM ([`wim::patch`]) with the jump program in place of WinPE's shell (the
+//!    program the image's `Setup\CmdLine` names, else `winpeshl.exe`: [`shell`]), placed past the end of the image: the original WIM's
 //!    bytes (mapped from the image) with the new header over its first 208 bytes, then the
 //!    appended bytes.
 //! 3. The file's entries point at it: its UDF file entry (and the partition, grown to cover
@@ -33,11 +34,13 @@ use crate::udf::{
 use crate::virtual_medium::{
     ByteOverride, RegionSource, VirtualMedium, VirtualMediumError, VirtualRegion,
 };
-use crate::wim::patch::{replace_file, WimPatch, WINPE_SHELL};
+use crate::wim::patch::{replace_chosen_file, WimPatch};
 use crate::wim::WimError;
 
 pub mod prompt;
+pub mod shell;
 pub use prompt::Prompt;
+pub use shell::Shell;
 
 pub const SECTOR: u64 = 2048;
 /// The BCD stores a Windows ISO boots from: UEFI's, then BIOS'.
@@ -111,6 +114,9 @@ pub struct WindowsIsoPlan {
     /// Which trees were pointed at it.
     pub udf_redirected: bool,
     pub iso9660_records: usize,
+    /// WinPE's shell, replaced by the jump program: `Setup\CmdLine`'s program or
+    /// `winpeshl.exe`.
+    pub shell: Shell,
     /// The "Press any key to boot from CD or DVD" prompt in UEFI and in BIOS.
     pub uefi_prompt: Prompt,
     pub bios_prompt: Prompt,
@@ -216,6 +222,7 @@ pub fn plan<D: ReadAt>(
     };
     let (wim_offset, wim_size) =
         range.ok_or_else(|| WindowsIsoError::Fragmented(wim_path.clone()))?;
+    let mut shell = None;
     let patch = {
         let mut wim = Slice::new(&mut *dev, wim_offset, wim_size)
             .map_err(|e| WindowsIsoError::Wim(WimError::Io(e)))?;
@@ -227,8 +234,21 @@ pub fn plan<D: ReadAt>(
                 return Err(WindowsIsoError::NotX64(crate::wim::arch_name(a).unwrap_or("not x64")));
             }
         }
-        replace_file(&mut wim, 0, WINPE_SHELL, max_metadata, jump)?
+        replace_chosen_file(
+            &mut wim,
+            0,
+            |read| {
+                let chosen = shell::choose_shell(read, max_metadata);
+                let path = chosen.path.clone();
+                shell = Some(chosen);
+                path
+            },
+            max_metadata,
+            jump,
+        )?
     };
+    let shell =
+        shell.unwrap_or_else(|| Shell { path: patch.path.clone(), cmdline: None, note: None });
     let at = start
         .max(dev.size())
         .div_ceil(SECTOR)
@@ -293,6 +313,7 @@ pub fn plan<D: ReadAt>(
         at,
         udf_redirected,
         iso9660_records,
+        shell,
         uefi_prompt,
         bios_prompt,
         regions,

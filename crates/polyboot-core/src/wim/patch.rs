@@ -10,6 +10,7 @@
 //! tree needs no re-layout. The original blob stays where it is, still referenced by any other
 //! image. The integrity table is dropped (it covers bytes that changed).
 
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::blob_table::{metadata_entry, read_blob_table, BlobEntry};
@@ -36,6 +37,8 @@ pub struct WimPatch {
     pub image: u32,
     /// The bytes the file held before (the jump program carries them).
     pub original_file: Vec<u8>,
+    /// The file replaced (`/`-separated, as given).
+    pub path: String,
 }
 
 impl WimPatch {
@@ -57,6 +60,23 @@ pub fn replace_file<D: ReadAt + ?Sized>(
     max_metadata: u64,
     replacement: impl FnOnce(&[u8]) -> Vec<u8>,
 ) -> Result<WimPatch, WimError> {
+    replace_chosen_file(dev, image, |_| String::from(path), max_metadata, replacement)
+}
+
+/// Reads a file of the image being patched: `(path, at most this many bytes)`; `Ok(None)`
+/// when the image has no such file (or an empty one).
+pub type ImageFileReader<'a> = dyn FnMut(&str, u64) -> Result<Option<Vec<u8>>, WimError> + 'a;
+
+/// [`replace_file`] for a path that `choose` picks from the image's own files (WinPE's shell
+/// is named by the image's SYSTEM hive): it gets a reader of the image's files. The patch
+/// records the path chosen ([`WimPatch::path`]).
+pub fn replace_chosen_file<D: ReadAt + ?Sized>(
+    dev: &mut D,
+    image: u32,
+    choose: impl FnOnce(&mut ImageFileReader<'_>) -> String,
+    max_metadata: u64,
+    replacement: impl FnOnce(&[u8]) -> Vec<u8>,
+) -> Result<WimPatch, WimError> {
     let hdr = read_header(dev)?;
     if hdr.pipable {
         return Err(WimError::CannotPatch("pipable WIMs (wimlib's streaming format)"));
@@ -75,7 +95,22 @@ pub fn replace_file<D: ReadAt + ?Sized>(
     let mut entries = read_blob_table(dev, &hdr)?;
     let meta_entry = *metadata_entry(&entries, image).ok_or(WimError::BadImageIndex)?;
     let mut meta = read_resource(dev, &hdr, &meta_entry.resource, "image metadata", max_metadata)?;
-    let found = find_file(&meta, path)?;
+    let path = {
+        let mut read = |path: &str, max: u64| -> Result<Option<Vec<u8>>, WimError> {
+            let found = match find_file(&meta, path) {
+                Ok(f) => f,
+                Err(WimError::NotInImage(_)) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let Some(e) = entries.iter().find(|e| e.hash == found.hash && !e.is_metadata()) else {
+                return Ok(None);
+            };
+            let data = read_resource(&mut *dev, &hdr, &e.resource, "image file", max)?;
+            Ok((!data.is_empty()).then_some(data))
+        };
+        choose(&mut read)
+    };
+    let found = find_file(&meta, &path)?;
 
     let old = entries.iter().position(|e| e.hash == found.hash && !e.is_metadata());
     let original_file = match old {
@@ -154,7 +189,7 @@ pub fn replace_file<D: ReadAt + ?Sized>(
         header[96..120].copy_from_slice(&meta_resource.encode());
     }
     header[124..148].fill(0); // integrity table
-    Ok(WimPatch { header, original_size, appended, image, original_file })
+    Ok(WimPatch { header, original_size, appended, image, original_file, path })
 }
 
 fn uncompressed(offset: u64, len: u64, flags: u8) -> ResourceHeader {
