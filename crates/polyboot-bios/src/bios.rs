@@ -120,6 +120,8 @@ pub fn ticks() -> u32 {
 pub fn e820<const N: usize>(out: &mut [(u64, u64, u32); N]) -> usize {
     #[repr(C, align(8))]
     struct Entry([u8; 24]);
+    // Below 1 MiB (link.ld): the BIOS writes it in real mode.
+    #[link_section = ".lowmem"]
     static mut BUF: Entry = Entry([0; 24]);
     let mut n = 0;
     let mut cont = 0u32;

@@ -12,12 +12,14 @@ const WINDOW: usize = 32 * 1024;
 
 #[repr(C, align(4096))]
 struct Bounce([u8; WINDOW]);
-/// Last in memory (link.ld): the hooks do not use it, so their copy of stage 1 ends before.
-#[link_section = ".menu_bounce"]
+/// In the real-mode buffers after stage 1's 16-bit page (link.ld), like the packets below:
+/// the BIOS writes them in real mode, so they must lie below 1 MiB.
+#[link_section = ".lowmem.bounce"]
 static mut BOUNCE: Bounce = Bounce([0; WINDOW]);
 
 #[repr(C, align(16))]
 struct Packet([u8; 16]);
+#[link_section = ".lowmem"]
 static mut DAP: Packet = Packet([0; 16]);
 
 /// Where our reads of the drive put their disk packet and data: as this code addresses them,
@@ -60,6 +62,7 @@ pub fn set_in_copy(in_copy: impl Fn(usize) -> usize, b: Buffers) {
     }
 }
 
+#[link_section = ".lowmem"]
 static mut PARAMS: Packet2 = Packet2([0; 0x42]);
 #[repr(C, align(16))]
 struct Packet2([u8; 0x42]);

@@ -4,8 +4,8 @@
 //! translation (sectors → virtual-disk bytes, drive numbers) is core's `int13`.
 //!
 //! Resident while the image runs: the 16-bit page of stage 1 at the top of conventional
-//! memory and a copy of the rest in the heap (`resident.rs`), taken out of the BIOS base
-//! memory size and E820; where the EBDA leaves no room for that, stage 1 in place (0x40000 up).
+//! memory (or in place, where the EBDA leaves no room) and a copy of the 32-bit part in the
+//! heap (`resident.rs`), taken out of the BIOS base memory size and E820.
 
 use crate::bios::{self, HookState, Regs};
 use crate::disk::BiosDisk;
@@ -20,10 +20,8 @@ use polyboot_core::eltorito::{self, BootEntry, Emulation};
 use polyboot_core::exfat::ExFat;
 use polyboot_core::int13::{DriveKind, DriveMap, EmulatedDrive, Route};
 use polyboot_core::menu::{ImageEntry, ImageKind};
+use polyboot_core::session::WindowsOptions;
 use polyboot_core::virtual_medium::VirtualMedium;
-
-/// Where stage 1 starts: everything from here to 640 KiB stays ours.
-const RESIDENT_LOW: u32 = 0x40000;
 
 struct Emulator {
     disk: BiosDisk,
@@ -44,14 +42,16 @@ extern "C" {
     static mut boot_target: u32;
 }
 
-/// Boot `image` (an ISO or an IMG) from the data volume; returns only with the reason it cannot.
+/// Boot `image` (an ISO, a WIM or an IMG) from the data volume, Windows Setup with `windows`;
+/// returns only with the reason it cannot.
 pub fn boot_image(
     fs: &mut ExFat<Slice<BiosDisk>>,
     location: &DriveLocation,
     image: &ImageEntry,
     boot_drive: u8,
+    windows: WindowsOptions,
 ) -> String {
-    match prepare(fs, location, image, boot_drive) {
+    match prepare(fs, location, image, boot_drive, windows) {
         Ok((load, number)) => start(load, number),
         Err(e) => e,
     }
@@ -70,13 +70,19 @@ fn prepare(
     location: &DriveLocation,
     image: &ImageEntry,
     boot_drive: u8,
+    windows: WindowsOptions,
 ) -> Result<(u32, u8), String> {
     let mut medium = polyboot_core::session::virtual_medium(fs, &location.data, image)?;
     let is_img = image.kind == ImageKind::Img;
     let mut disk = BiosDisk::open(boot_drive)?;
-    if !is_img {
-        // Before the drive's size is taken: the wrapped initrds lie past the ISO's end.
-        crate::linux::wrap_initrds(&mut medium, &mut disk, location);
+    // Before the drive's size is taken: wrapped initrds and a virtual boot.wim lie past the
+    // ISO's end, and a WIM's synthetic CD is larger than the WIM.
+    match image.kind {
+        ImageKind::Iso => {
+            crate::prepare::prepare_iso(&mut medium, &mut disk, location, &image.path, windows)
+        }
+        ImageKind::Wim => crate::prepare::prepare_wim(&mut medium, &mut disk)?,
+        _ => {}
     }
     let (drive, entry, boot) = if is_img {
         // An IMG is the first hard disk: its MBR boots as a BIOS would boot it.
@@ -150,13 +156,14 @@ fn prepare(
     };
 
     let plan = crate::resident::plan();
-    if plan.is_none() {
+    if plan.in_place() {
         println!(
-            "polyboot-bios: no room below the EBDA for the hooks: they stay at {RESIDENT_LOW:#x}"
+            "polyboot-bios: no room below the EBDA for the hooks: they stay at {:#x}",
+            plan.base
         );
     }
     let load = u32::from(boot.segment) * 16;
-    if load < 0x500 || load as usize + boot.len > RESIDENT_LOW as usize {
+    if load < 0x500 || load as usize + boot.len > crate::resident::page_link() {
         return Err(format!(
             "the boot image ({} bytes at {:04X}:0000) would overwrite the BIOS data or polyboot",
             boot.len, boot.segment
@@ -190,22 +197,18 @@ fn prepare(
         }
         DriveKind::Cdrom => {}
     }
-    // SAFETY: conventional memory below stage 1, checked above; nothing of ours lives there.
+    // SAFETY: conventional memory below stage 1's 16-bit page, checked above: the load area,
+    // nothing of ours lives there any more.
     unsafe { core::ptr::copy_nonoverlapping(code.as_ptr(), load as *mut u8, boot.len) };
-    if let Some(plan) = plan {
-        crate::resident::relocate(plan);
-    }
+    crate::resident::relocate(plan);
     Ok((load, map.emulated))
 }
 
 /// Hook INT 13h (for drives `route`, inclusive) and INT 15h, and take our memory out of the
-/// BIOS's base memory size: from the low copy of `plan` up, or from stage 1 up.
-fn install_hooks(route: (u8, u8), plan: Option<crate::resident::Plan>) {
+/// BIOS's base memory size: from the low copy of `plan` up.
+fn install_hooks(route: (u8, u8), plan: crate::resident::Plan) {
     let (heap_start, heap_end) = crate::heap::region();
-    let (res_low, seg) = match plan {
-        Some(p) => (p.base as u32, p.segment()),
-        None => (RESIDENT_LOW, (RESIDENT_LOW >> 4) as u16),
-    };
+    let (res_low, seg) = (plan.base as u32, plan.segment());
     // SAFETY: the IVT and BIOS data area are identity-mapped; interrupts are off.
     unsafe {
         // The real-mode interrupt vector table: vector N is the u32 at physical address 4 * N.
@@ -232,7 +235,6 @@ fn install_hooks(route: (u8, u8), plan: Option<crate::resident::Plan>) {
     }
 }
 
-/// A far pointer to 16-bit code of stage1.s, which runs with CS = 0x4000 (= RESIDENT_LOW / 16).
 /// Floppy drives in the BIOS equipment word (0040:0010: bit 0 = any, bits 6..7 = count - 1).
 fn floppy_count() -> u8 {
     // SAFETY: BIOS data area, identity-mapped.
@@ -253,13 +255,14 @@ fn set_floppy_count(n: u8) {
     }
 }
 
+/// A far pointer to 16-bit code of stage1.s, which runs with CS = its page's link address / 16.
 fn vector(addr: usize) -> u32 {
-    vector_in((RESIDENT_LOW >> 4) as u16, addr)
+    vector_in((crate::resident::page_link() >> 4) as u16, addr)
 }
 
 /// The same code in the copy of stage 1's 16-bit page at segment `seg`.
 fn vector_in(seg: u16, addr: usize) -> u32 {
-    u32::from(seg) << 16 | (addr as u32 - RESIDENT_LOW)
+    u32::from(seg) << 16 | (addr - crate::resident::page_link()) as u32
 }
 
 /// Jump to the boot image in real mode with DL = the emulated drive.

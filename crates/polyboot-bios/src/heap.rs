@@ -68,9 +68,14 @@ impl Bump {
 }
 
 /// Pick the heap from E820 entries `(base, length, type)`: the top `max_bytes` of the largest
-/// usable (type 1) range at or above 1 MiB, below 4 GiB. The top, because what we boot wants
-/// the memory from 1 MiB up, and the heap stays resident (hidden from E820) while it runs.
-pub fn choose_region(entries: &[(u64, u64, u32)], max_bytes: u64) -> Option<(usize, usize)> {
+/// usable (type 1) range at or above `floor` (at least 1 MiB; stage 1's 32-bit part lies
+/// below it), below 4 GiB. The top, because what we boot wants the memory from 1 MiB up, and
+/// the heap stays resident (hidden from E820) while it runs.
+pub fn choose_region(
+    entries: &[(u64, u64, u32)],
+    max_bytes: u64,
+    floor: u64,
+) -> Option<(usize, usize)> {
     const MIB: u64 = 1 << 20;
     const LIMIT: u64 = 0xFFFF_F000; // below 4 GiB, a page short of the top
     let mut best: Option<(u64, u64)> = None;
@@ -78,7 +83,7 @@ pub fn choose_region(entries: &[(u64, u64, u32)], max_bytes: u64) -> Option<(usi
         if kind != 1 {
             continue;
         }
-        let start = base.max(MIB);
+        let start = base.max(MIB).max(floor);
         let end = base.saturating_add(len).min(LIMIT);
         if end <= start {
             continue;
@@ -95,7 +100,7 @@ pub fn choose_region(entries: &[(u64, u64, u32)], max_bytes: u64) -> Option<(usi
 }
 
 #[cfg(not(test))]
-pub use global::{init, region, stats};
+pub use global::{choose_above_stage1, init, region, stats};
 
 #[cfg(not(test))]
 mod global {
@@ -109,6 +114,20 @@ mod global {
 
     #[global_allocator]
     static HEAP: Heap = Heap(UnsafeCell::new(Bump::empty()));
+
+    extern "C" {
+        /// The end of stage 1's 32-bit part (link.ld), linked from 1 MiB up.
+        static __hook_end: u8;
+    }
+
+    /// [`super::choose_region`] above stage 1's own memory.
+    pub fn choose_above_stage1(
+        entries: &[(u64, u64, u32)],
+        max_bytes: u64,
+    ) -> Option<(usize, usize)> {
+        let floor = core::ptr::addr_of!(__hook_end) as u64;
+        super::choose_region(entries, max_bytes, floor)
+    }
 
     pub fn init(start: usize, end: usize) {
         // SAFETY: called once before any allocation; single-threaded.
@@ -192,6 +211,18 @@ mod tests {
         assert_eq!(b.alloc(4, 16), None);
     }
 
+    const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn stays_above_the_floor() {
+        // A small machine: the one region above 1 MiB starts with stage 1's 32-bit part.
+        let small = [(0, 0x9_FC00, 1), (0x10_0000, 0xF0_0000, 1)];
+        assert_eq!(choose_region(&small, u64::MAX, 0x16_8000), Some((0x16_8000, 0x100_0000)));
+        assert_eq!(choose_region(&small, 0x10_0000, 0x16_8000), Some((0xF0_0000, 0x100_0000)));
+        // Nothing above the floor: no heap.
+        assert_eq!(choose_region(&small, u64::MAX, 0x100_0000), None);
+    }
+
     #[test]
     fn picks_the_largest_usable_region_above_1_mib() {
         let qemu = [
@@ -202,18 +233,21 @@ mod tests {
             (0x7FE_0000, 0x2_0000, 2),
             (0xFFFC_0000, 0x4_0000, 2),
         ];
-        assert_eq!(choose_region(&qemu, u64::MAX), Some((0x10_0000, 0x7FE_0000)));
-        assert_eq!(choose_region(&qemu, 0x100_0000), Some((0x6FE_0000, 0x7FE_0000)));
+        assert_eq!(choose_region(&qemu, u64::MAX, MIB), Some((0x10_0000, 0x7FE_0000)));
+        assert_eq!(choose_region(&qemu, 0x100_0000, MIB), Some((0x6FE_0000, 0x7FE_0000)));
         // Low memory only, or reserved only: no heap.
-        assert_eq!(choose_region(&[(0, 0x9_FC00, 1), (0x10_0000, 0x100_0000, 2)], u64::MAX), None);
+        assert_eq!(
+            choose_region(&[(0, 0x9_FC00, 1), (0x10_0000, 0x100_0000, 2)], u64::MAX, MIB),
+            None
+        );
         // A region straddling 1 MiB starts there; one past 4 GiB is clipped.
         assert_eq!(
-            choose_region(&[(0x8_0000, 0x20_0000, 1)], u64::MAX),
+            choose_region(&[(0x8_0000, 0x20_0000, 1)], u64::MAX, MIB),
             Some((0x10_0000, 0x28_0000))
         );
-        assert_eq!(choose_region(&[(0x1_0000_0000, 1 << 30, 1)], u64::MAX), None);
+        assert_eq!(choose_region(&[(0x1_0000_0000, 1 << 30, 1)], u64::MAX, MIB), None);
         assert_eq!(
-            choose_region(&[(0xF000_0000, 1 << 30, 1)], u64::MAX),
+            choose_region(&[(0xF000_0000, 1 << 30, 1)], u64::MAX, MIB),
             Some((0xF000_0000, 0xFFFF_F000))
         );
     }

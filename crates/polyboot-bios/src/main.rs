@@ -35,7 +35,7 @@ mod disk;
 #[cfg(not(test))]
 mod emu;
 #[cfg(not(test))]
-mod linux;
+mod prepare;
 #[cfg(not(test))]
 mod resident;
 #[cfg(not(test))]
@@ -47,7 +47,7 @@ mod stage1 {
     use crate::{bios, console, emu, heap, ui};
     use alloc::string::String;
     use polyboot_core::menu::{Action, ImageKind, MenuItem, Status};
-    use polyboot_core::session::{BootSession, Firmware};
+    use polyboot_core::session::{BootSession, Firmware, WindowsOptions};
 
     /// At most this much heap (the rest of memory is the booted system's).
     const MAX_HEAP: u64 = 32 << 20;
@@ -62,7 +62,7 @@ mod stage1 {
         );
         let mut map = [(0u64, 0u64, 0u32); 32];
         let n = bios::e820(&mut map);
-        match heap::choose_region(&map[..n], MAX_HEAP) {
+        match heap::choose_above_stage1(&map[..n], MAX_HEAP) {
             Some((start, end)) => {
                 heap::init(start, end);
                 println!("polyboot-bios: heap {start:#x}..{end:#x} ({n} E820 entries)");
@@ -108,11 +108,16 @@ mod stage1 {
                 if let Some(MenuItem::Image { image, status }) =
                     session.menu.items().get(index).cloned()
                 {
-                    if matches!(image.kind, ImageKind::Iso | ImageKind::Img)
+                    if matches!(image.kind, ImageKind::Iso | ImageKind::Img | ImageKind::Wim)
                         && !matches!(status, Status::NotBootable(_))
                     {
-                        let why =
-                            emu::boot_image(&mut session.fs, &session.location, &image, drive);
+                        let why = emu::boot_image(
+                            &mut session.fs,
+                            &session.location,
+                            &image,
+                            drive,
+                            WindowsOptions::from_config(&session.config),
+                        );
                         ui::pause(&alloc::format!("{} cannot boot: {why}", image.path));
                         continue;
                     }

@@ -3,8 +3,8 @@
 # The BIOS loads sector 0 to 0000:7C00 and jumps to it with DL = its drive number. The same
 # code serves the MBR layout and GPT's protective MBR: it never looks at the partition table,
 # it only reads stage 1 from the loader gap, whose position `polyboot install` patches into
-# the fields at offset 416 (see `patch area` below), loads it to 4000:0000 (linear 0x40000,
-# where link.ld links it) and jumps there with DL still the boot drive.
+# the fields at offset 416 (see `patch area` below), loads it to 0800:0000 (linear 0x8000,
+# link.ld's load area) and jumps there with DL still the boot drive.
 
     .section .stage0, "awx"
     .code16
@@ -64,7 +64,7 @@ s0_loop:
 
 s0_done:
     movb    s0_drive, %dl
-    ljmp    $0x4000, $0
+    ljmp    $0x0800, $0
 
 s0_no_ext:
     movw    $s0_msg_ext, %si
@@ -96,6 +96,6 @@ s0_remaining:   .word 0
 s0_dap:         .byte 16, 0
 s0_dap_count:   .word 0
 s0_dap_off:     .word 0
-s0_dap_seg:     .word 0x4000
+s0_dap_seg:     .word 0x0800
 s0_dap_lba:     .quad 0
     .org 440

@@ -1,8 +1,10 @@
 # polyboot stage 1: entry, BIOS-call thunk, and the resident INT 13h / INT 15h hooks
 # (GNU as, AT&T syntax).
 #
-# Stage 0 loads stage 1 to 4000:0000 (linear 0x40000, where link.ld links it) and jumps here
-# with DL = boot drive. This file holds only what the CPU mode requires in assembly:
+# Stage 0 loads stage 1 to 0800:0000 (linear 0x8000, the load area of link.ld) and jumps here
+# with DL = boot drive. The first instructions copy this page (the 16-bit code and data) to
+# where it is linked, 8000:0000 (STAGE1_LOW), and continue there; once in protected mode, the
+# 32-bit part is copied from the load area to where it is linked, above 1 MiB. This file holds only what the CPU mode requires in assembly:
 # - the switch to 32-bit protected mode (flat segments, no paging, interrupts off), then
 #   `stage1_main` in Rust;
 # - `bios_call`: drop back to real mode to run one BIOS routine, return to protected mode;
@@ -10,17 +12,19 @@
 #   emulated drive switch to protected mode and run `int13_emulate` (Rust); others go to the
 #   original handler untouched;
 # - `int15_hook`: E820 answers with our resident memory (stage 1, the heap) taken out.
-# The 16-bit code runs with CS = 0x4000: it addresses its data as (symbol - stage1_start).
+# The 16-bit code runs with CS = 0x8000: it addresses its data as (symbol - stage1_start).
 #
 # Once an image boots, this first page (the 16-bit code and data, `.p2align 12` below) is
 # copied to the top of conventional memory (segment `rm_seg`), the rest of stage 1 to the
 # heap above 1 MiB, and the hooks run the Rust code with paging on (`pm_cr3`, `pm_cr0`):
 # the link addresses of this page map to the low copy, those of the rest to the high copy,
-# and everything else is identity-mapped, so the booted system may use 0x40000..0x9A000
-# (GRUB's scratch area at 0x68000, memtest's 0x10000..0x94000) without overwriting us.
+# and everything else is identity-mapped, so the booted system may use conventional memory
+# (GRUB's scratch area at 0x68000, memtest's 0x10000..0x94000) and the memory from 1 MiB up
+# without overwriting us.
 # The far jumps back to real mode go through `far_*` pointers for the same reason.
 
-    .set    SEG1, 0x4000                # = stage1_start >> 4 (checked in link.ld)
+    .set    SEG1, 0x8000                # = stage1_start >> 4 (checked in link.ld)
+    .set    LOAD_SEG, 0x0800            # where stage 0 loads us (STAGE1_LOAD >> 4)
 
 # CR0 |= pm_cr0 (PE, and PG once relocated: CR3 = pm_cr3, CR4.PSE for the 4 MiB identity
 # pages), from real mode; a far jump to 32-bit code must follow. Clobbers EAX. A macro, not
@@ -86,8 +90,22 @@
     .code16
     .global stage1_start
 stage1_start:
-    jmp     s1_real_entry
+    jmp     s1_copy_page
     .ascii  "PBS1"                      # at offset 2: lets the host check the artifact
+
+# Runs at LOAD_SEG:0000, where stage 0 put it: this page to SEG1:0000, then on from there.
+s1_copy_page:
+    cli
+    cld
+    movw    $LOAD_SEG, %ax
+    movw    %ax, %ds
+    movw    $SEG1, %ax
+    movw    %ax, %es
+    xorw    %si, %si
+    xorw    %di, %di
+    movw    $2048, %cx                  # 4 KiB in words
+    rep movsw
+    ljmp    $SEG1, $(s1_real_entry - stage1_start)
 
 s1_real_entry:
     cli
@@ -122,6 +140,10 @@ s1_pm_entry:
     load_data_segments 0x10
     movl    $__stack_top, %esp
     cld
+    movl    $__high_load, %esi          # the 32-bit part, from the load area to 1 MiB up
+    movl    $__high_start, %edi
+    movl    $__high_bytes, %ecx
+    rep movsb
     movl    $__bss_start, %edi          # zero .bss (the stack is in it, still unused)
     movl    $__bss_end, %ecx
     subl    %edi, %ecx
@@ -338,8 +360,8 @@ gdt:
     .quad 0
     .quad 0x00CF9A000000FFFF            # 0x08: 32-bit code, base 0, limit 4 GiB
     .quad 0x00CF92000000FFFF            # 0x10: 32-bit data, base 0, limit 4 GiB
-    .quad 0x00009A040000FFFF            # 0x18: 16-bit code, base 0x40000, limit 64 KiB
-    .quad 0x000092040000FFFF            # 0x20: 16-bit data, base 0x40000, limit 64 KiB
+    .quad 0x00009A080000FFFF            # 0x18: 16-bit code, base 0x80000, limit 64 KiB
+    .quad 0x000092080000FFFF            # 0x20: 16-bit data, base 0x80000, limit 64 KiB
 gdt_end:
 gdt_desc:
     .word   gdt_end - gdt - 1

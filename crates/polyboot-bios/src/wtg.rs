@@ -70,7 +70,7 @@ mod stage1 {
         );
         let mut map = [(0u64, 0u64, 0u32); 32];
         let n = bios::e820(&mut map);
-        match heap::choose_region(&map[..n], MAX_HEAP) {
+        match heap::choose_above_stage1(&map[..n], MAX_HEAP) {
             Some((start, end)) => heap::init(start, end),
             None => fail("no usable memory above 1 MiB in the E820 map"),
         }

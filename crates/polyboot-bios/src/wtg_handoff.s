@@ -6,7 +6,7 @@
 # SS = 0 and SP = 7C00h, as an NT6 NTFS boot record starts BOOTMGR. The caller has already
 # put the partition's NTFS boot sector at 0000:7C00, where BOOTMGR reads the BPB.
 #
-# BOOTMGR may be up to ~500 KiB and so overwrites stage 1 itself (linked at 0x40000), its GDT
+# BOOTMGR may be up to ~500 KiB and so overwrites stage 1's 16-bit page (at 0x80000), its GDT
 # and its stack: the code below first copies its tail (`wtg_low` .. `wtg_low_end`, position
 # independent, with its own 16-bit GDT) to WTG_LOW in free low memory and runs from there.
 

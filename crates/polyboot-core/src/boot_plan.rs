@@ -142,15 +142,8 @@ pub fn plan<R: ReadAt>(kind: ImageKind, file: &mut R, firmware: Firmware) -> Pla
             None,
         ),
         // Served as a synthetic CD (`winpe_medium`), planned when it boots: reading the WIM's
-        // boot files is too much for building the menu. The BIOS boot code has no room for
-        // that code below 640 KiB yet.
-        (ImageKind::Wim, Firmware::Uefi) => (None, Some(BootMethod::WinPeMedium)),
-        (ImageKind::Wim, Firmware::Bios) => (
-            Some(Status::NotBootable(String::from(
-                "WIM files boot in UEFI mode only so far (the BIOS boot code has no room for it yet)",
-            ))),
-            None,
-        ),
+        // boot files is too much for building the menu.
+        (ImageKind::Wim, _) => (None, Some(BootMethod::WinPeMedium)),
         _ => (None, None),
     };
     Plan { status, method }
@@ -362,14 +355,13 @@ mod tests {
         let mut unsigned = crate::block::MemDevice::from_vec(disk);
         let p = plan(ImageKind::Img, &mut unsigned, Firmware::Bios);
         assert_eq!(p.status, Some(Status::NotBootable(no_code.into())), "code, no signature");
-        assert_eq!(
-            plan(ImageKind::Wim, &mut efi, Firmware::Uefi),
-            Plan { status: None, method: Some(BootMethod::WinPeMedium) }
-        );
-        assert!(matches!(
-            plan(ImageKind::Wim, &mut efi, Firmware::Bios).status,
-            Some(Status::NotBootable(_))
-        ));
+        // A WIM is judged when it boots (its boot files decide), in either firmware.
+        for firmware in [Firmware::Uefi, Firmware::Bios] {
+            assert_eq!(
+                plan(ImageKind::Wim, &mut efi, firmware),
+                Plan { status: None, method: Some(BootMethod::WinPeMedium) }
+            );
+        }
         assert_eq!(
             plan(ImageKind::Vhd, &mut efi, Firmware::Uefi),
             Plan { status: None, method: None }

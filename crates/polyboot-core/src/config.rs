@@ -12,7 +12,8 @@
 //! {
 //!   "version": 1,
 //!   "menu": { "timeout": 5, "default": "/samples/ipxe.iso" },
-//!   "search": { "root": "/", "max_depth": 10, "skip_dot_underscore": true }
+//!   "search": { "root": "/", "max_depth": 10, "skip_dot_underscore": true },
+//!   "windows": { "bypass_requirements": false, "bypass_nro": false }
 //! }
 //! ```
 //!
@@ -25,6 +26,11 @@
 //! - `search.max_depth`: subdirectory levels below the root, 0..=64 (like
 //!   `VTOY_MAX_SEARCH_LEVEL`; larger values are clamped).
 //! - `search.skip_dot_underscore`: skip macOS `._*` files (default true).
+//! - `windows.bypass_requirements`: Windows 11 Setup skips its TPM / Secure Boot / RAM /
+//!   storage / CPU checks (the jump program writes `HKLM\SYSTEM\Setup\LabConfig`); like
+//!   `VTOY_WIN11_BYPASS_CHECK`. Default false.
+//! - `windows.bypass_nro`: Setup lets the first sign-in go without a network (`BypassNRO`);
+//!   like `VTOY_WIN11_BYPASS_NRO`. Default false.
 //! - Keys starting with `_` are comments and ignored silently (`"_comment": "..."`); any other
 //!   unknown key is a warning, never an error, so older builds read newer files.
 //!
@@ -34,7 +40,8 @@
 //! `[{"VTOY_MENU_TIMEOUT": "10"}, {"VTOY_DEFAULT_IMAGE": "/ISO/x.iso"}]`. Honoured:
 //! `VTOY_MENU_TIMEOUT`, `VTOY_DEFAULT_IMAGE` (image paths only, not Ventoy's `F4>...` hotkey
 //! menus or `VTOY_EXIT`), `VTOY_DEFAULT_SEARCH_ROOT`, `VTOY_MAX_SEARCH_LEVEL` (`"max"` = the
-//! deepest we search, 64) and `VTOY_FILT_DOT_UNDERSCORE_FILE`. A later entry overrides an
+//! deepest we search, 64), `VTOY_FILT_DOT_UNDERSCORE_FILE`, `VTOY_WIN11_BYPASS_CHECK` and
+//! `VTOY_WIN11_BYPASS_NRO` (`"1"` / `"0"`, off unless set). A later entry overrides an
 //! earlier one. Other `VTOY_*` variables and the other plugins (`theme`, `menu_alias`, ...)
 //! are ignored, summed up in one warning each.
 //!
@@ -174,6 +181,10 @@ pub struct ConfigLayer {
     pub filter_dot_underscore: Option<bool>,
     /// Diagnostics: an image whose full read the boot manager times (polyboot.json only).
     pub read_benchmark: Option<String>,
+    /// Windows Setup's requirement checks skipped (`VTOY_WIN11_BYPASS_CHECK`).
+    pub win11_bypass_requirements: Option<bool>,
+    /// Setup's network requirement skipped (`VTOY_WIN11_BYPASS_NRO`).
+    pub win11_bypass_nro: Option<bool>,
     /// Problems that did not stop the file from being used (without the file name).
     pub warnings: Vec<String>,
 }
@@ -200,6 +211,10 @@ pub struct BootConfig {
     /// Diagnostics: time reading this image through the virtual device against raw reads of
     /// the same sectors, once the menu is ready (`diagnostics.read_benchmark`).
     pub read_benchmark: Option<String>,
+    /// Windows 11 Setup skips its hardware requirement checks (`LabConfig`).
+    pub win11_bypass_requirements: bool,
+    /// Windows Setup lets the first sign-in go without a network (`BypassNRO`).
+    pub win11_bypass_nro: bool,
     /// Each prefixed with the file it comes from.
     pub warnings: Vec<String>,
 }
@@ -213,6 +228,8 @@ impl Default for BootConfig {
             max_depth: DEFAULT_MAX_DEPTH,
             filter_dot_underscore: true,
             read_benchmark: None,
+            win11_bypass_requirements: false,
+            win11_bypass_nro: false,
             warnings: Vec::new(),
         }
     }
@@ -243,6 +260,12 @@ impl BootConfig {
             }
             if let Some(path) = layer.read_benchmark {
                 config.read_benchmark = Some(path);
+            }
+            if let Some(bypass) = layer.win11_bypass_requirements {
+                config.win11_bypass_requirements = bypass;
+            }
+            if let Some(bypass) = layer.win11_bypass_nro {
+                config.win11_bypass_nro = bypass;
             }
             // polyboot.json's warnings first.
             let mut ours: Vec<String> =
@@ -500,6 +523,7 @@ pub fn parse_polyboot(bytes: &[u8], firmware: Firmware) -> Result<ConfigLayer, C
             "menu" => parse_section(key, value, &mut layer, menu_setting),
             "search" => parse_section(key, value, &mut layer, search_setting),
             "diagnostics" => parse_section(key, value, &mut layer, diagnostics_setting),
+            "windows" => parse_section(key, value, &mut layer, windows_setting),
             _ if base.starts_with('_') => {}
             _ => layer.warn(format!("unknown key \"{}\" (ignored)", excerpt(key))),
         }
@@ -579,6 +603,19 @@ fn diagnostics_setting(section: &str, name: &str, value: &Value, layer: &mut Con
             }
         }
         _ => return false,
+    }
+    true
+}
+
+fn windows_setting(section: &str, name: &str, value: &Value, layer: &mut ConfigLayer) -> bool {
+    let field = match name {
+        "bypass_requirements" => &mut layer.win11_bypass_requirements,
+        "bypass_nro" => &mut layer.win11_bypass_nro,
+        _ => return false,
+    };
+    match value.as_bool() {
+        Some(b) => *field = Some(b),
+        None => layer.warn(format!("\"{section}.{name}\" must be true or false (ignored)")),
     }
     true
 }
@@ -716,14 +753,17 @@ fn parse_control(key: &str, value: &Value, layer: &mut ConfigLayer) {
                     ));
                 }
             }
-            "VTOY_FILT_DOT_UNDERSCORE_FILE" => match value.trim() {
-                "1" => layer.filter_dot_underscore = Some(true),
-                "0" => layer.filter_dot_underscore = Some(false),
-                _ => layer.warn(format!(
-                    "VTOY_FILT_DOT_UNDERSCORE_FILE \"{}\" must be \"0\" or \"1\" (ignored)",
-                    excerpt(value)
-                )),
-            },
+            "VTOY_FILT_DOT_UNDERSCORE_FILE" => {
+                layer.filter_dot_underscore =
+                    switch(name, value, layer).or(layer.filter_dot_underscore)
+            }
+            "VTOY_WIN11_BYPASS_CHECK" => {
+                layer.win11_bypass_requirements =
+                    switch(name, value, layer).or(layer.win11_bypass_requirements)
+            }
+            "VTOY_WIN11_BYPASS_NRO" => {
+                layer.win11_bypass_nro = switch(name, value, layer).or(layer.win11_bypass_nro)
+            }
             _ => unsupported.push(name),
         }
     }
@@ -732,6 +772,18 @@ fn parse_control(key: &str, value: &Value, layer: &mut ConfigLayer) {
             "{key}: not supported by polyboot (ignored): {}",
             name_list(unsupported)
         ));
+    }
+}
+
+/// A `"0"` / `"1"` control variable; anything else is a warning and `None`.
+fn switch(name: &str, value: &str, layer: &mut ConfigLayer) -> Option<bool> {
+    match value.trim() {
+        "1" => Some(true),
+        "0" => Some(false),
+        _ => {
+            layer.warn(format!("{name} \"{}\" must be \"0\" or \"1\" (ignored)", excerpt(value)));
+            None
+        }
     }
 }
 
@@ -772,6 +824,8 @@ mod tests {
                 max_depth: Some(6),
                 filter_dot_underscore: Some(true),
                 read_benchmark: None,
+                win11_bypass_requirements: Some(true),
+                win11_bypass_nro: Some(false),
                 warnings: vec![],
             }
         );
@@ -787,12 +841,14 @@ mod tests {
         assert_eq!(layer.search_root.as_deref(), Some("/ISO"));
         assert_eq!(layer.max_depth, Some(3));
         assert_eq!(layer.filter_dot_underscore, Some(true));
+        assert_eq!(layer.win11_bypass_requirements, Some(true));
+        assert_eq!(layer.win11_bypass_nro, Some(true));
         assert_eq!(
             layer.warnings,
             [
                 "control: not supported by polyboot (ignored): VTOY_DEFAULT_MENU_MODE, \
                  VTOY_FILE_FLT_EFI, VTOY_MENU_LANGUAGE, VTOY_SORT_CASE_SENSITIVE, \
-                 VTOY_TREE_VIEW_MENU_STYLE, VTOY_WIN11_BYPASS_CHECK",
+                 VTOY_TREE_VIEW_MENU_STYLE",
                 "plugins not supported by polyboot (ignored): auto_install, image_blacklist, \
                  menu_alias, menu_class, menu_tip, persistence, theme_uefi",
             ]
@@ -812,10 +868,46 @@ mod tests {
                 max_depth: None,
                 filter_dot_underscore: Some(false),
                 read_benchmark: None,
+                win11_bypass_requirements: None,
+                win11_bypass_nro: None,
                 warnings: vec!["plugins not supported by polyboot (ignored): auto_install, \
                      image_blacklist, menu_alias, menu_class, menu_tip, persistence, theme"
                     .into()],
             }
+        );
+    }
+
+    #[test]
+    fn windows_setup_switches() {
+        // Off unless configured.
+        let none = BootConfig::merge(None, Some(control(r#"{"VTOY_MENU_TIMEOUT": "1"}"#)));
+        assert!(!none.win11_bypass_requirements && !none.win11_bypass_nro);
+        let ventoy_on =
+            control(r#"{"VTOY_WIN11_BYPASS_CHECK": "1"}, {"VTOY_WIN11_BYPASS_NRO": " 1 "}"#);
+        let on = BootConfig::merge(None, Some(ventoy_on.clone()));
+        assert!(on.win11_bypass_requirements && on.win11_bypass_nro);
+        // polyboot.json wins, setting by setting.
+        let ours = polyboot(r#"{"windows": {"bypass_nro": false}}"#);
+        let merged = BootConfig::merge(Some(ours), Some(ventoy_on));
+        assert!(merged.win11_bypass_requirements && !merged.win11_bypass_nro);
+        // A later control entry overrides an earlier one; bad values are warnings.
+        let layer =
+            control(r#"{"VTOY_WIN11_BYPASS_CHECK": "1"}, {"VTOY_WIN11_BYPASS_CHECK": "0"}"#);
+        assert_eq!(layer.win11_bypass_requirements, Some(false));
+        let layer = control(r#"{"VTOY_WIN11_BYPASS_NRO": "yes"}"#);
+        assert_eq!(layer.win11_bypass_nro, None);
+        assert_eq!(
+            layer.warnings,
+            ["VTOY_WIN11_BYPASS_NRO \"yes\" must be \"0\" or \"1\" (ignored)"]
+        );
+        let layer = polyboot(r#"{"windows": {"bypass_requirements": 1, "tpm": true}}"#);
+        assert_eq!(layer.win11_bypass_requirements, None);
+        assert_eq!(
+            layer.warnings,
+            [
+                "\"windows.bypass_requirements\" must be true or false (ignored)",
+                "unknown key \"windows.tpm\" (ignored)"
+            ]
         );
     }
 

@@ -382,12 +382,10 @@ pub fn wrap_initrds<D: ReadAt>(
     Some(plan)
 }
 
-/// Prepare the virtual medium of the ISO at `iso_path` for booting: with `windows` (the UEFI
-/// boot manager), a Windows ISO gets its virtual `boot.wim` ([`serve_windows`]); any other ISO
-/// gets its initrds wrapped ([`wrap_initrds`]). The BIOS boot code, which has no room for the
-/// Windows step below 640 KiB yet, wraps initrds only (`windows` = `None`). The UEFI boot
-/// manager and `polyboot debug virtual` call this, so what the debug command writes is what
-/// the firmware serves.
+/// Prepare the virtual medium of the ISO at `iso_path` for booting: with `windows`, a Windows
+/// ISO gets its virtual `boot.wim` ([`serve_windows`]); any other ISO gets its initrds wrapped
+/// ([`wrap_initrds`]). Both boot managers and `polyboot debug virtual` call this, so what the
+/// debug command writes is what the firmware serves (`windows` = `None` wraps initrds only).
 pub fn prepare_iso<D: ReadAt>(
     layout: &mut VirtualMedium,
     disk: &mut D,

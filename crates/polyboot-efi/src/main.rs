@@ -214,7 +214,7 @@ impl Session {
                 location,
                 HookSource::Embedded(linux::hook()),
                 &image.path,
-                Some(session::WindowsOptions::default()),
+                Some(session::WindowsOptions::from_config(&self.boot.config)),
                 &mut log,
             );
         }

@@ -118,6 +118,10 @@ pub struct WindowsMedia {
     /// hidden), or why not; None when the WIM cannot be served.
     pub uefi_prompt: Option<String>,
     pub bios_prompt: Option<String>,
+    /// The program of the WIM the jump program replaces (`Setup\CmdLine`'s, else
+    /// `winpeshl.exe`) and why `CmdLine`'s is not, when it is not; None when the WIM cannot be
+    /// served.
+    pub shell: Option<String>,
 }
 
 /// Look for `sources/boot.wim` and an install image in the ISO's trees (UDF first).
@@ -136,6 +140,7 @@ fn windows_media<R: ReadAt>(iso: &mut R) -> Option<WindowsMedia> {
         Ok(p) => (Some(p.uefi_prompt.to_string()), Some(p.bios_prompt.to_string())),
         Err(_) => (None, None),
     };
+    let shell = plan.as_ref().ok().map(|p| describe_shell(&p.shell));
     let jump_program = plan
         .map(|p| {
             let source = match &p.source {
@@ -152,7 +157,20 @@ fn windows_media<R: ReadAt>(iso: &mut R) -> Option<WindowsMedia> {
         jump_program,
         uefi_prompt,
         bios_prompt,
+        shell,
     })
+}
+
+/// `\Windows\System32\pecmd.exe (Setup\CmdLine: ...)`, `... winpeshl.exe`, with the reason
+/// when `CmdLine` names another program.
+fn describe_shell(shell: &windows_iso::Shell) -> String {
+    let path = shell.path.replace('/', "\\");
+    match (&shell.cmdline, &shell.note) {
+        (Some(c), None) => format!("{path} (Setup\\CmdLine: {c})"),
+        (Some(c), Some(why)) => format!("{path} (Setup\\CmdLine {c:?} not used: {why})"),
+        (None, Some(why)) => format!("{path} ({why})"),
+        (None, None) => path,
+    }
 }
 
 /// Check one image read from `file`.
@@ -172,19 +190,29 @@ pub fn check_image<R: ReadAt>(path: &str, kind: ImageKind, file: &mut R) -> Imag
         (status, verdict)
     };
     let (mut status, mut uefi_verdict) = mode(config::Firmware::Uefi);
-    let (bios_status, bios_verdict) = mode(config::Firmware::Bios);
+    let (mut bios_status, mut bios_verdict) = mode(config::Firmware::Bios);
     if kind == ImageKind::Wim {
-        // What the UEFI boot manager plans when the WIM boots (not when the menu is built).
+        // What the boot managers plan when the WIM boots (not when the menu is built): one
+        // synthetic CD, with each firmware's boot files or without them.
         let len = file.size();
-        status = match winpe_medium::plan(&mut *file, len, &Default::default()) {
-            Ok(m) if m.uefi => Status::Bootable { uefi: true, bios: false },
+        let medium = winpe_medium::plan(&mut *file, len, &Default::default());
+        let for_firmware = |name: &str, has: fn(&winpe_medium::WinPeMedium) -> bool| match &medium {
+            Ok(m) if has(m) => Status::Bootable { uefi: name == "UEFI", bios: name == "BIOS" },
             Ok(m) => Status::NotBootable(format!(
-                "the WIM has no UEFI boot files ({})",
-                m.missing.iter().map(|x| x.wim_path).collect::<Vec<_>>().join(", ")
+                "the WIM has no {name} boot files ({})",
+                m.missing
+                    .iter()
+                    .filter(|x| x.firmware == name)
+                    .map(|x| x.wim_path)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
             Err(e) => Status::NotBootable(e.to_string()),
         };
+        status = for_firmware("UEFI", |m| m.uefi);
+        bios_status = for_firmware("BIOS", |m| m.bios);
         uefi_verdict = ModeVerdict::new(&status, Some(boot_plan::BootMethod::WinPeMedium));
+        bios_verdict = ModeVerdict::new(&bios_status, Some(boot_plan::BootMethod::WinPeMedium));
     }
     let uefi = matches!(status, Status::Bootable { uefi: true, .. });
     let bios = matches!(bios_status, Status::Bootable { bios: true, .. });

@@ -80,8 +80,9 @@ pub struct DebugVirtualArgs {
     /// Where to write the virtual medium (a new or existing file; it is overwritten).
     #[arg(long, short)]
     pub output: PathBuf,
-    /// Which boot manager's view: the UEFI one (default) or the BIOS boot code (which has no
-    /// Windows step yet).
+    /// Which boot manager's view: the UEFI one (default) or the BIOS boot code. They serve the
+    /// same medium; the BIOS boot code reads polyboot-hook from the UEFI boot manager's file
+    /// on the drive, and a WIM's synthetic CD needs the WIM's BIOS boot files there.
     #[arg(long, value_enum, default_value = "uefi")]
     pub firmware: FirmwareArg,
     /// Print what was written (size, regions, overrides, the boot manager's log) as JSON.

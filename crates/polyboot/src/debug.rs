@@ -69,39 +69,31 @@ fn run_virtual(args: DebugVirtualArgs) -> Result<()> {
     let mut disk = FileDevice::open(&args.target)?;
     let location = session.location.clone();
     if image.kind == ImageKind::Wim {
-        if firmware == Firmware::Bios {
-            bail!("{}: WIM files boot in UEFI mode only so far", image.path);
-        }
         session::prepare_wim(&mut layout, &mut disk, &mut log)
             .map_err(|e| anyhow::anyhow!("{}: {e}", image.path))?;
     }
     if image.kind == ImageKind::Iso {
-        match firmware {
+        // The UEFI boot manager carries polyboot-hook itself (the one on this drive); the BIOS
+        // boot code reads it from there too, later (HookSource::BootManager).
+        let efi_hook;
+        let hook = match firmware {
             Firmware::Uefi => {
-                // The UEFI boot manager carries polyboot-hook itself: the one on this drive.
                 let (efi, _) = session::boot_manager_with_hook(&mut disk, &location)
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
-                let hook = embedded_hook::find_embedded_hook(&efi).unwrap_or_default();
-                session::prepare_iso(
-                    &mut layout,
-                    &mut disk,
-                    &location,
-                    HookSource::Embedded(hook),
-                    &image.path,
-                    Some(WindowsOptions::default()),
-                    &mut log,
-                );
+                efi_hook = embedded_hook::find_embedded_hook(&efi).unwrap_or_default().to_vec();
+                HookSource::Embedded(&efi_hook)
             }
-            Firmware::Bios => session::prepare_iso(
-                &mut layout,
-                &mut disk,
-                &location,
-                HookSource::BootManager,
-                &image.path,
-                None,
-                &mut log,
-            ),
-        }
+            Firmware::Bios => HookSource::BootManager,
+        };
+        session::prepare_iso(
+            &mut layout,
+            &mut disk,
+            &location,
+            hook,
+            &image.path,
+            Some(WindowsOptions::from_config(&session.config)),
+            &mut log,
+        );
     }
 
     let size = layout.size();

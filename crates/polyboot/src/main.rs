@@ -195,6 +195,9 @@ fn print_image_check(r: &ImageCheck) {
             Ok(served) => println!("  windows (UEFI): {served} served with the jump program"),
             Err(why) => println!("  windows (UEFI): not served with the jump program: {why}"),
         }
+        if let Some(s) = &w.shell {
+            println!("  windows: the jump program replaces {s}");
+        }
         if let Some(p) = &w.uefi_prompt {
             println!("  windows (UEFI): {p}");
         }

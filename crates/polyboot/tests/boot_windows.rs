@@ -6,6 +6,10 @@
 //! boot.wim in the medium `polyboot debug virtual` writes, and that boot.wim must carry the
 //! jump program (with the original shell and parameters naming this drive and ISO) in place
 //! of WinPE's shell: the firmware serves exactly what the debug command shows.
+//!
+//! Under SeaBIOS the same holds for polyboot's INT 13h emulation: the ISO's El Torito BIOS
+//! image is a GRUB (`grub-mkimage -O i386-pc-eltorito`, standing in for `etfsboot.com`) that
+//! hashes the boot.wim it reads from the emulated CD.
 
 mod common;
 use common::{choose, Cli};
@@ -45,6 +49,35 @@ fn grub_hasher(dir: &Path, wim: &str) -> PathBuf {
     efi
 }
 
+/// GRUB's El Torito BIOS image (`eltorito.img`: cdboot + core, no-emulation, it reads the rest
+/// of itself through INT 13h) that hashes `/{wim}` from the CD it was started from. Its
+/// configuration is embedded and its modules built in: nothing is read from the CD but
+/// the WIM.
+fn grub_bios_hasher(dir: &Path, wim: &str) -> PathBuf {
+    let cfg = dir.join("grub-bios.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "serial --unit=0 --speed=115200\nterminal_output serial\n\
+             search --no-floppy --file --set=root /{wim}\necho POLYBOOT-WIM-ROOT $root\n\
+             sha256sum /{wim}\necho {HASHED}\nsleep 600\n"
+        ),
+    )
+    .unwrap();
+    let img = dir.join("etfsboot.com");
+    run_tool(
+        Command::new(find_tool("grub-mkimage"))
+            .args(["-O", "i386-pc-eltorito", "-p", "/boot/grub", "-c"])
+            .arg(&cfg)
+            .arg("-o")
+            .arg(&img)
+            .args(["biosdisk", "iso9660", "search", "search_fs_file", "hashsum", "gcry_sha256"])
+            .args(["serial", "terminal", "echo", "sleep"]),
+    )
+    .unwrap();
+    img
+}
+
 /// A FAT El Torito EFI image holding `efi` as `\EFI\BOOT\BOOTX64.EFI`.
 fn efi_boot_image(dir: &Path, efi: &Path) -> PathBuf {
     let img = dir.join("efisys.bin");
@@ -77,6 +110,21 @@ fn winpe_wim(dir: &Path, shell: &[u8]) -> PathBuf {
 
 #[test]
 fn the_virtual_boot_wim_reads_through_the_firmware_as_the_debug_command_writes_it() {
+    virtual_boot_wim_reads_as_written(Firmware::Uefi);
+}
+
+/// The same Windows-shaped ISO booted by SeaBIOS: polyboot's BIOS boot code prepares the same
+/// virtual medium (core's session) and its INT 13h emulation serves the virtual boot.wim.
+#[test]
+fn seabios_reads_the_virtual_boot_wim_as_the_debug_command_writes_it() {
+    virtual_boot_wim_reads_as_written(Firmware::Bios);
+}
+
+/// A Windows-shaped ISO whose boot files (for `firmware`) are the GRUB hasher, on a drive:
+/// the boot.wim `polyboot debug virtual --firmware ...` writes carries the jump program for
+/// this drive and ISO, and the firmware, booting it from the menu, reads the same bytes.
+fn virtual_boot_wim_reads_as_written(firmware: Firmware) {
+    let bios = firmware == Firmware::Bios;
     let dir = tempfile::tempdir().unwrap();
     let shell = {
         let mut s = b"MZ".to_vec();
@@ -84,13 +132,12 @@ fn the_virtual_boot_wim_reads_through_the_firmware_as_the_debug_command_writes_i
         s
     };
     let wim = winpe_wim(dir.path(), &shell);
-    let efisys = efi_boot_image(dir.path(), &grub_hasher(dir.path(), WIM));
-    // The BCD names the WIM (not at the default /sources/boot.wim).
+    // The BCD names the WIM (not at the default /sources/boot.wim); BIOS reads /boot/bcd.
     let bcd = dir.path().join("bcd");
     std::fs::write(
         &bcd,
         build_winpe_store(&WinPeStoreConfig {
-            firmware: BcdFirmware::Uefi,
+            firmware: if bios { BcdFirmware::Bios } else { BcdFirmware::Uefi },
             loader: Guid::from_text("7619dcc9-fafe-11d9-b411-000476eba25f"),
             description: "Windows Setup".into(),
             wim_path: format!("/{WIM}"),
@@ -104,16 +151,33 @@ fn the_virtual_boot_wim_reads_through_the_firmware_as_the_debug_command_writes_i
     .unwrap();
     // Both trees list every file here: GRUB reads the ISO 9660 tree (the UDF-only shape of
     // Microsoft's ISOs is `windows_iso_oracle`'s).
+    let (boot_files, bcd_path, args): (Vec<(&str, PathBuf)>, &str, Vec<&str>) = if bios {
+        (
+            vec![("boot/etfsboot.com", grub_bios_hasher(dir.path(), WIM))],
+            "boot/bcd",
+            vec!["-J", "-b", "boot/etfsboot.com", "-c", "boot/boot.cat", "-no-emul-boot"]
+                .into_iter()
+                .chain(["-boot-load-size", "4", "-boot-info-table"])
+                .collect(),
+        )
+    } else {
+        (
+            vec![(
+                "efi/microsoft/boot/efisys.bin",
+                efi_boot_image(dir.path(), &grub_hasher(dir.path(), WIM)),
+            )],
+            "efi/microsoft/boot/bcd",
+            vec!["-J", "-e", "efi/microsoft/boot/efisys.bin", "-no-emul-boot"],
+        )
+    };
+    let mut visible: Vec<(&str, &Path)> = vec![(WIM, &wim), (bcd_path, &bcd)];
+    visible.extend(boot_files.iter().map(|(to, from)| (*to, from.as_path())));
     let iso = polyboot_tests::fixtures::windows_shaped_iso_with(
         dir.path(),
         "win.iso",
         &[],
-        &[
-            (WIM, &wim),
-            ("efi/microsoft/boot/efisys.bin", &efisys),
-            ("efi/microsoft/boot/bcd", &bcd),
-        ],
-        &["-J", "-e", "efi/microsoft/boot/efisys.bin", "-no-emul-boot"],
+        &visible,
+        &args,
     )
     .unwrap();
 
@@ -121,19 +185,33 @@ fn the_virtual_boot_wim_reads_through_the_firmware_as_the_debug_command_writes_i
     let d = drive.to_str().unwrap();
     Cli::booting().args(["install", d, "--size", "256M", "--yes"]).ok();
     Cli::new().args(["add", "-q", d, "--to", "/ISO"]).arg(&iso).ok();
+    if bios {
+        // Windows Setup options from both configuration files (UEFI: none, both off).
+        let cfg = dir.path().join("cfg");
+        std::fs::create_dir_all(&cfg).unwrap();
+        std::fs::write(
+            cfg.join("ventoy.json"),
+            r#"{"control": [{"VTOY_WIN11_BYPASS_CHECK": "1"}, {"VTOY_WIN11_BYPASS_NRO": "0"}]}"#,
+        )
+        .unwrap();
+        std::fs::write(cfg.join("polyboot.json"), r#"{"windows": {"bypass_nro": true}}"#).unwrap();
+        Cli::new().args(["add", "-q", d, "--to", "/ventoy"]).arg(cfg.join("ventoy.json")).ok();
+        Cli::new().args(["add", "-q", d, "--to", "/polyboot"]).arg(cfg.join("polyboot.json")).ok();
+    }
 
     // What the boot manager will serve, written by the debug command.
     let served = dir.path().join("served.iso");
     let report = Cli::booting()
-        .args(["debug", "virtual", d, "ISO/win.iso", "--json", "-o"])
+        .args(["debug", "virtual", d, "ISO/win.iso", "--json", "--firmware"])
+        .arg(if bios { "bios" } else { "uefi" })
+        .arg("-o")
         .arg(&served)
         .ok();
     let report: serde_json::Value = serde_json::from_str(&report).unwrap();
     let log: Vec<&str> =
         report["log"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
-    let named = format!(
-        "windows: /{WIM} (named by /efi/microsoft/boot/bcd) served with polyboot's jump program"
-    );
+    let named =
+        format!("windows: /{WIM} (named by /{bcd_path}) served with polyboot's jump program");
     assert!(log.iter().any(|l| l.starts_with(&named)), "{log:?}");
     let extracted = dir.path().join("served-boot.wim");
     run_tool(
@@ -156,29 +234,64 @@ fn the_virtual_boot_wim_reads_through_the_firmware_as_the_debug_command_writes_i
     assert!(parts.original_shell == shell.as_slice(), "the original shell is not carried intact");
     let params = parts.params.unwrap();
     assert_eq!(params.iso_path, "\\ISO\\win.iso");
+    assert_eq!(
+        (params.flags.bypass_requirements(), params.flags.bypass_nro()),
+        (bios, bios),
+        "the configured Windows Setup options"
+    );
     let info: serde_json::Value =
         serde_json::from_str(&Cli::new().args(["info", d, "--json"]).ok()).unwrap();
     assert_eq!(params.partition_offset, info["layout"]["data"]["offset"].as_u64().unwrap());
 
     // The firmware reads the same bytes.
-    let got = boot_and_hash(&drive, "windows-virtual-boot-wim", "win.iso", "polyboot: windows: ");
+    let (name, expect) = if bios {
+        ("windows-virtual-boot-wim-bios", "polyboot-bios: windows: ")
+    } else {
+        ("windows-virtual-boot-wim", "polyboot: windows: ")
+    };
+    let search = if bios { "ISO/win.iso" } else { "win.iso" };
+    let got = boot_and_hash(firmware, &drive, name, search, expect);
     assert_eq!(got, want, "the firmware served another boot.wim than the debug command wrote");
 }
 
-/// Boot `search` from the drive's menu under OVMF and return the SHA-256 the GRUB hasher
-/// prints, after the boot manager printed `expect`.
-fn boot_and_hash(drive: &Path, name: &str, search: &str, expect: &str) -> String {
+/// Start a VM under `firmware` on `drive` and boot `search` from polyboot's menu: the VM and
+/// where its console stood when the image was chosen.
+fn boot_from_menu(firmware: Firmware, drive: &Path, name: &str, search: &str) -> (Vm, usize) {
     let mut vm = Vm::start(
-        VmConfig::new(name, Firmware::Uefi)
+        VmConfig::new(name, firmware)
             .disk(Disk::new(drive).usb())
             .memory_mib(512)
             .timeout(Duration::from_secs(420)),
     )
     .unwrap();
-    vm.wait_for("polyboot: menu ready:").unwrap();
-    vm.wait_for("----------").unwrap();
-    let mark = vm.serial_len();
-    choose(&mut vm, search);
+    if firmware == Firmware::Bios {
+        // The only image on the drive is selected: Enter boots it.
+        vm.wait_for("polyboot-bios: menu ready: 1 images").unwrap();
+        vm.wait_for(&format!("polyboot-bios: menu: > /{search}")).unwrap();
+        let mark = vm.serial_len();
+        std::thread::sleep(Duration::from_millis(500));
+        vm.send_serial(b"\r").unwrap();
+        (vm, mark)
+    } else {
+        vm.wait_for("polyboot: menu ready:").unwrap();
+        vm.wait_for("----------").unwrap();
+        let mark = vm.serial_len();
+        choose(&mut vm, search);
+        (vm, mark)
+    }
+}
+
+/// Boot `search` from the drive's menu (UEFI: a search text; BIOS: the path of the only
+/// image) and return the SHA-256 the GRUB hasher prints, after the boot manager printed
+/// `expect`.
+fn boot_and_hash(
+    firmware: Firmware,
+    drive: &Path,
+    name: &str,
+    search: &str,
+    expect: &str,
+) -> String {
+    let (mut vm, mark) = boot_from_menu(firmware, drive, name, search);
     vm.wait_for_after(expect, mark).unwrap();
     vm.wait_for_after(HASHED, mark).unwrap();
     let text = vm.serial_text();
@@ -202,41 +315,74 @@ fn boot_and_hash(drive: &Path, name: &str, search: &str, expect: &str) -> String
 #[test]
 fn a_bare_wim_is_served_as_a_cd_whose_boot_manager_reads_the_wim() {
     let dir = tempfile::tempdir().unwrap();
-    let tree = dir.path().join("pe");
-    let boot = tree.join("Windows/Boot");
-    for d in ["EFI", "DVD/PCAT", "PCAT"] {
-        std::fs::create_dir_all(boot.join(d)).unwrap();
-    }
-    std::fs::copy(grub_hasher(dir.path(), "sources/boot.wim"), boot.join("EFI/bootmgfw.efi"))
-        .unwrap();
-    std::fs::write(boot.join("DVD/PCAT/boot.sdi"), pattern(31, 3 << 20)).unwrap();
-    std::fs::create_dir_all(tree.join("Windows/System32")).unwrap();
-    std::fs::write(tree.join("Windows/System32/winpeshl.exe"), b"MZ shell").unwrap();
-    let wim = dir.path().join("rescue.wim");
-    run_tool(Command::new(find_tool("wimcapture")).arg(&tree).arg(&wim).args([
-        "Rescue PE",
-        "--compress=XPRESS",
-        "--boot",
-    ]))
-    .unwrap();
+    let bootmgfw = std::fs::read(grub_hasher(dir.path(), "sources/boot.wim")).unwrap();
+    let (wim, drive, report) = rescue_wim_on_a_drive(dir.path(), &[("EFI/bootmgfw.efi", bootmgfw)]);
     let want = hex(&Sha256::digest(std::fs::read(&wim).unwrap()));
-
-    let drive = dir.path().join("drive.img");
-    let d = drive.to_str().unwrap();
-    Cli::booting().args(["install", d, "--size", "256M", "--yes"]).ok();
-    Cli::new().args(["add", "-q", d, "--to", "/WIM"]).arg(&wim).ok();
-    let report: serde_json::Value =
-        serde_json::from_str(&Cli::new().args(["check", "--json"]).arg(&wim).run().1).unwrap();
-    let report = report.as_array().map_or(&report, |a| &a[0]);
     assert_eq!(report["uefi"], true, "{report}");
 
     let got = boot_and_hash(
+        Firmware::Uefi,
         &drive,
         "windows-bare-wim",
         "rescue.wim",
         "polyboot: windows: WIM image 1 served as a virtual CD",
     );
     assert_eq!(got, want, "the synthetic CD's \\sources\\boot.wim is not the WIM file");
+}
+
+/// A bare WinPE `.wim` under SeaBIOS: the synthetic CD's El Torito BIOS entry is the WIM's
+/// `Windows\Boot\DVD\PCAT\etfsboot.com`, loaded whole (it is at most 64 KiB, so no GRUB fits:
+/// the stand-in is a boot sector that prints a marker on COM1). What the CD holds is the
+/// UEFI test's and core's `winpe_medium` tests'; this one shows the BIOS boot code serves it.
+#[test]
+fn seabios_boots_a_bare_wims_etfsboot_from_its_synthetic_cd() {
+    const MARKER: &str = "POLYBOOT-TEST-ETFSBOOT-STAND-IN";
+    let dir = tempfile::tempdir().unwrap();
+    let sector = polyboot_tests::fixtures::floppy_image(MARKER)[..2048].to_vec();
+    let boot_files = [("DVD/PCAT/etfsboot.com", sector), ("PCAT/bootmgr", pattern(32, 400_000))];
+    let (_, drive, report) = rescue_wim_on_a_drive(dir.path(), &boot_files);
+    assert_eq!(report["bios"], true, "{report}");
+
+    let (mut vm, mark) =
+        boot_from_menu(Firmware::Bios, &drive, "windows-bare-wim-bios", "WIM/rescue.wim");
+    vm.wait_for_after("polyboot-bios: windows: WIM image 1 served as a virtual CD", mark).unwrap();
+    vm.wait_for_after("El Torito no-emulation, as CD drive", mark).unwrap();
+    vm.wait_for_after(MARKER, mark).unwrap();
+}
+
+/// A rescue WIM (`wimcapture --boot`, XPRESS) holding `boot.sdi`, a shell and `boot_files`
+/// (paths under `Windows\Boot`), added to a new drive: the WIM, the drive and `check --json`'s
+/// report on the WIM.
+fn rescue_wim_on_a_drive(
+    dir: &Path,
+    boot_files: &[(&str, Vec<u8>)],
+) -> (PathBuf, PathBuf, serde_json::Value) {
+    let tree = dir.join("pe");
+    let boot = tree.join("Windows/Boot");
+    for (path, bytes) in boot_files {
+        let to = boot.join(path);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::write(to, bytes).unwrap();
+    }
+    std::fs::create_dir_all(boot.join("DVD/PCAT")).unwrap();
+    std::fs::write(boot.join("DVD/PCAT/boot.sdi"), pattern(31, 3 << 20)).unwrap();
+    std::fs::create_dir_all(tree.join("Windows/System32")).unwrap();
+    std::fs::write(tree.join("Windows/System32/winpeshl.exe"), b"MZ shell").unwrap();
+    let wim = dir.join("rescue.wim");
+    run_tool(Command::new(find_tool("wimcapture")).arg(&tree).arg(&wim).args([
+        "Rescue PE",
+        "--compress=XPRESS",
+        "--boot",
+    ]))
+    .unwrap();
+    let drive = dir.join("drive.img");
+    let d = drive.to_str().unwrap();
+    Cli::booting().args(["install", d, "--size", "256M", "--yes"]).ok();
+    Cli::new().args(["add", "-q", d, "--to", "/WIM"]).arg(&wim).ok();
+    let report: serde_json::Value =
+        serde_json::from_str(&Cli::new().args(["check", "--json"]).arg(&wim).run().1).unwrap();
+    let report = report.as_array().map_or(&report, |a| &a[0]).clone();
+    (wim, drive, report)
 }
 
 fn hex(b: &[u8]) -> String {

@@ -372,7 +372,7 @@ fn windows_media_are_recognised_and_explained() {
         r["windows"],
         serde_json::json!({"kind": "setup", "boot_wim": "sources/boot.wim (UDF)", "install_image": "sources/install.esd (UDF)",
             "jump_program": {"Err": "not a Windows image (no WIM header)"},
-            "uefi_prompt": null, "bios_prompt": null}),
+            "uefi_prompt": null, "bios_prompt": null, "shell": null}),
         "{r}"
     );
     assert_eq!(r["expected_to_work"], false, "{r}");
@@ -410,6 +410,7 @@ fn windows_media_are_recognised_and_explained() {
         r["windows"]["jump_program"]["Ok"], "/sources/boot.wim (the default), image 1",
         "{r}"
     );
+    assert_eq!(r["windows"]["shell"], "\\Windows\\System32\\winpeshl.exe", "{r}");
     // efisys.bin (cdboot.efi) without efisys_noprompt.bin: the prompt stays, and check says so.
     let prompt = r["windows"]["uefi_prompt"].as_str().unwrap();
     assert!(prompt.contains("will be shown") && prompt.contains("efisys_noprompt.bin"), "{r}");

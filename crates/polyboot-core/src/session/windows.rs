@@ -45,6 +45,18 @@ impl Default for WindowsOptions {
     }
 }
 
+impl WindowsOptions {
+    /// What the boot configuration asks (`windows.*` in polyboot.json, Ventoy's
+    /// `VTOY_WIN11_BYPASS_*`), with the default metadata bound.
+    pub fn from_config(config: &crate::config::BootConfig) -> Self {
+        WindowsOptions {
+            bypass_requirements: config.win11_bypass_requirements,
+            bypass_nro: config.win11_bypass_nro,
+            ..WindowsOptions::default()
+        }
+    }
+}
+
 /// A file of the boot partition of `location` on `disk`, at most `max` bytes.
 pub fn read_boot_file<D: ReadAt>(
     disk: &mut D,

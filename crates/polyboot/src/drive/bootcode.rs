@@ -40,8 +40,9 @@ const STAGE0_SECTOR_SIZE_AT: usize = 420;
 const STAGE0_COUNT_AT: usize = 422;
 const STAGE0_LBA_AT: usize = 432;
 const STAGE1_MAGIC: &[u8; 4] = b"PBS1";
-/// Stage 0 loads stage 1 to 0x40000; real-mode memory below the EBDA ends at 0x9F000.
-pub const STAGE1_MAX: usize = 0x9F000 - 0x40000;
+/// Stage 0 loads stage 1 to 0x8000; its 16-bit page runs from 0x80000 (crates/polyboot-bios/
+/// link.ld), so the load area ends there.
+pub const STAGE1_MAX: usize = 0x80000 - 0x8000;
 
 /// Where stage 0 loads stage 1 from, as patched into it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +96,10 @@ impl BiosCode {
         }
         let stage1 = bin[STAGE1_AT..].to_vec();
         if stage1.len() > STAGE1_MAX {
-            bail!("stage 1 is {} bytes; real-mode memory holds at most {STAGE1_MAX}", stage1.len());
+            bail!(
+                "stage 1 is {} bytes; its load area (0x8000..0x80000) holds at most {STAGE1_MAX}",
+                stage1.len()
+            );
         }
         Ok(BiosCode { stage0: bin[..STAGE0_LEN].try_into().unwrap(), stage1 })
     }
