@@ -1654,6 +1654,30 @@ mod tests {
     }
 
     #[test]
+    fn redirect_targets_need_32_bit_block_numbers() {
+        let bs = 2048u64;
+        let mut img = Img::new(2048, &[type1_map(0)], 0x0102, (0, 0));
+        img.fsd(0, |i, l, d| i.put_lbn(l, d), (2, 0));
+        let dir = [fid("", FID_PARENT | 2, 2, 0), fid("f", 0, 5, 0)].concat();
+        img.put_lbn(2, &fe(2, FT_DIRECTORY, dir.len() as u64, 3, &dir, false));
+        img.put_lbn(20, b"data");
+        img.put_lbn(5, &fe(5, FT_FILE, 4, 0, &short_ad(4, 0, 20), false));
+        let mut dev = MemDevice::from_vec(img.data);
+        let vol = probe(&mut dev).unwrap();
+        let e = vol.lookup(&mut dev, "f").unwrap();
+        let start = u64::from(PART) * bs;
+        // Its last block is the last 32-bit block number: accepted.
+        let last = start + (u64::from(u32::MAX) - 4) * bs;
+        let r = redirect::redirect(&vol, &mut dev, &e, last, 4 * bs);
+        assert!(r.is_ok(), "{r:?}");
+        // One block further: refused, not truncated to a block near the start.
+        for (at, size) in [(last + bs, 4 * bs), (last, 5 * bs), (start + (1 << 44), bs)] {
+            let r = redirect::redirect(&vol, &mut dev, &e, at, size);
+            assert!(matches!(r, Err(UdfError::Corrupt(_))), "{at:#x} + {size}: {r:?}");
+        }
+    }
+
+    #[test]
     fn hostile_extents_and_lengths() {
         let bs = 2048u32;
         let build = |ads: Vec<u8>, size: u64, ad_type: u16| {

@@ -52,6 +52,10 @@ pub fn redirect<R: ReadAt>(
         return Err(corrupt("redirect target not a block of the partition"));
     }
     let first = u32::try_from((at - start) / bs).map_err(|_| corrupt("redirect target block"))?;
+    // Extents record 32-bit block numbers: every one of the file's must have one.
+    if u64::from(first) + size.div_ceil(bs) > u64::from(u32::MAX) {
+        return Err(corrupt("redirect target past the partition's 32-bit block numbers"));
+    }
 
     // The file entry.
     let fe_at = start + u64::from(lbn) * bs;
