@@ -141,17 +141,26 @@ pub const MEMTEST_ISO: &str = "/usr/lib/memtest86+/memtest86+x64.iso";
 /// stand-in shell, both built by `cargo xtask build` into `target/firmware/`.
 /// `POLYBOOT_WINPE_DIR` overrides the directory; the test fails when either file is missing.
 pub fn winpe_programs() -> (PathBuf, PathBuf) {
+    winpe_programs_named("")
+}
+
+/// The same for 32-bit Windows PE (`polyboot-winpe-x86.exe`, `...-test-shell-x86.exe`).
+pub fn winpe_programs_x86() -> (PathBuf, PathBuf) {
+    winpe_programs_named("-x86")
+}
+
+fn winpe_programs_named(suffix: &str) -> (PathBuf, PathBuf) {
     let dir = std::env::var_os("POLYBOOT_WINPE_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target/firmware"));
-    let [jump, shell] =
-        ["polyboot-winpe.exe", "polyboot-winpe-test-shell.exe"].map(|name| dir.join(name));
+    let [jump, shell] = ["polyboot-winpe", "polyboot-winpe-test-shell"]
+        .map(|name| dir.join(format!("{name}{suffix}.exe")));
     for p in [&jump, &shell] {
         assert!(
             p.is_file(),
             "{} is missing: build it with `cargo xtask build` (Debian packages rustc-web, \
-             cargo-web, rust-web-src, gcc-mingw-w64-x86-64; `cargo xtask deps` installs them) \
-             or set POLYBOOT_WINPE_DIR",
+             cargo-web, rust-web-src, gcc-mingw-w64-x86-64, gcc-mingw-w64-i686-win32; `cargo \
+             xtask deps` installs them) or set POLYBOOT_WINPE_DIR",
             p.display()
         );
     }

@@ -12,31 +12,51 @@
 //! failing step is logged and the original shell still runs. What it does not cover: finding a real drive and `AttachVirtualDisk` (Windows
 //! only), and real WinPE / Windows Setup; no test here boots Windows.
 //!
-//! Needs the Debian packages wine64 and gcc-mingw-w64-x86-64 (and the programs built by
-//! `cargo xtask build`); without them the test fails, naming them.
+//! The same runs for the 64-bit program (`wine64`) and the 32-bit one (`wine`, which starts a
+//! PE32 program with wine32 in the same 64-bit prefix, as WoW64; `reg query` stays 64-bit, so
+//! the values must land in the 64-bit registry view, where a 32-bit WinPE has its only one).
+//!
+//! Needs the Debian packages wine64, wine32:i386, gcc-mingw-w64-x86-64 and
+//! gcc-mingw-w64-i686-win32 (and the programs built by `cargo xtask build`); without them the
+//! test fails, naming them.
 
 use polyboot_core::crc32::crc32;
 use polyboot_core::winpe_jump::{build_carrier, build_carrier_with, Flags, Params};
-use polyboot_tests::artifacts::winpe_programs;
+use polyboot_tests::artifacts::{winpe_programs, winpe_programs_x86};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const WINE: &str = "/usr/lib/wine/wine64";
+/// Debian's loader that picks wine32 or wine64 by the program's format.
+const WINE_ANY: &str = "/usr/bin/wine";
 const WINESERVER: &str = "/usr/lib/wine/wineserver";
-const MINGW_GCC: &str = "/usr/bin/x86_64-w64-mingw32-gcc";
 
-fn require_tools() {
-    let missing: Vec<String> =
-        [(WINE, "wine64"), (WINESERVER, "wine64"), (MINGW_GCC, "gcc-mingw-w64-x86-64")]
-            .iter()
-            .filter(|(f, _)| !Path::new(f).exists())
-            .map(|(f, p)| format!("{f} (Debian package {p})"))
-            .collect();
+/// Which jump program a test runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Arch {
+    X64,
+    X86,
+}
+
+fn require_tools(arch: Arch) {
+    let mut needed = vec![(WINE, "wine64"), (WINESERVER, "wine64")];
+    match arch {
+        Arch::X64 => needed.push(("/usr/bin/x86_64-w64-mingw32-gcc", "gcc-mingw-w64-x86-64")),
+        Arch::X86 => needed.extend([
+            (WINE_ANY, "wine"),
+            ("/usr/lib/wine/wineserver32", "wine32:i386"),
+            ("/usr/bin/i686-w64-mingw32-gcc-win32", "gcc-mingw-w64-i686-win32"),
+        ]),
+    }
+    let missing: Vec<String> = needed
+        .iter()
+        .filter(|(f, _)| !Path::new(f).exists())
+        .map(|(f, p)| format!("{f} (Debian package {p})"))
+        .collect();
     assert!(
         missing.is_empty(),
-        "missing {}: install the Debian packages wine64 and gcc-mingw-w64-x86-64 \
-         (`cargo xtask deps` installs every package the tests need)",
+        "missing {}: `cargo xtask deps` installs every package the tests need",
         missing.join(", ")
     );
 }
@@ -83,10 +103,15 @@ impl Wine {
 
     /// `wine64 ARGS`, killed after `timeout`.
     fn run(&self, args: &[&str], timeout: Duration) -> Output {
+        self.run_with(WINE, args, timeout)
+    }
+
+    /// `LOADER ARGS`, killed after `timeout`.
+    fn run_with(&self, loader: &str, args: &[&str], timeout: Duration) -> Output {
         let out_path = self.dir.path().join("wine.out");
         let err_path = self.dir.path().join("wine.err");
         let mut child = self
-            .command(WINE)
+            .command(loader)
             .args(args)
             .stdout(std::fs::File::create(&out_path).unwrap())
             .stderr(std::fs::File::create(&err_path).unwrap())
@@ -101,7 +126,7 @@ impl Wine {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
-                    "wine64 {args:?} did not finish within {} s; stderr: {}",
+                    "{loader} {args:?} did not finish within {} s; stderr: {}",
                     timeout.as_secs(),
                     std::fs::read_to_string(&err_path).unwrap_or_default()
                 );
@@ -163,12 +188,13 @@ fn params(log: &str, unattend_path: &str) -> Params {
 
 /// Install `carrier` as `P:\<case>\Windows\System32\winpeshl.exe`, run it with two
 /// arguments, and return its output.
-fn run_carrier(wine: &Wine, case: &str, carrier: &[u8]) -> Output {
+fn run_carrier(wine: &Wine, arch: Arch, case: &str, carrier: &[u8]) -> Output {
     let dir = wine.p(&format!("{case}/Windows/System32"));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("winpeshl.exe"), carrier).unwrap();
     let exe = format!(r"P:\{case}\Windows\System32\winpeshl.exe");
-    wine.run(&[&exe, "-first", "second"], Duration::from_secs(180))
+    let loader = if arch == Arch::X86 { WINE_ANY } else { WINE };
+    wine.run_with(loader, &[&exe, "-first", "second"], Duration::from_secs(180))
 }
 
 /// The stand-in shell ran from `P:\<case>\Windows\System32\winpeshl-polyboot.exe`, which
@@ -222,8 +248,21 @@ const LABCONFIG: [&str; 5] = [
 
 #[test]
 fn jump_program_under_wine() {
-    require_tools();
-    let (jump_exe, shell_exe) = winpe_programs();
+    jump_program_runs(Arch::X64);
+}
+
+/// The 32-bit jump program (for 32-bit Windows PE), the same steps.
+#[test]
+fn x86_jump_program_under_wine() {
+    jump_program_runs(Arch::X86);
+}
+
+fn jump_program_runs(arch: Arch) {
+    require_tools(arch);
+    let (jump_exe, shell_exe) = match arch {
+        Arch::X64 => winpe_programs(),
+        Arch::X86 => winpe_programs_x86(),
+    };
     let jump = std::fs::read(&jump_exe).unwrap();
     let shell = std::fs::read(&shell_exe).unwrap();
     let wine = Wine::new();
@@ -237,7 +276,7 @@ fn jump_program_under_wine() {
     let mid = block.len() / 2;
     block[mid] ^= 0x20;
     let carrier = build_carrier_with(&jump, &shell, &block, true);
-    let out = run_carrier(&wine, "damaged", &carrier);
+    let out = run_carrier(&wine, arch, "damaged", &carrier);
     assert!(out.status.success(), "damaged block: {}", show(&out));
     assert_shell_ran(&wine, "damaged", &shell, &out);
     let lines = log_lines(&wine.prefix().join("drive_c/polyboot.log"), &out);
@@ -259,7 +298,7 @@ fn jump_program_under_wine() {
         iso_path: r"P:\not-an-iso.iso".to_string(),
         ..params(r"P:\failing.log", r"P:\failing-unattend.xml")
     };
-    let out = run_carrier(&wine, "failing", &build_carrier(&jump, &shell, &p));
+    let out = run_carrier(&wine, arch, "failing", &build_carrier(&jump, &shell, &p));
     assert!(out.status.success(), "failing step: {}", show(&out));
     assert_shell_ran(&wine, "failing", &shell, &out);
     let lines = log_lines(&wine.p("failing.log"), &out);
@@ -280,7 +319,7 @@ fn jump_program_under_wine() {
     // 3. Every step.
     let p = params(r"P:\ok\polyboot-test.log", r"P:\ok\autounattend.xml");
     let carrier = build_carrier(&jump, &shell, &p);
-    let out = run_carrier(&wine, "ok", &carrier);
+    let out = run_carrier(&wine, arch, "ok", &carrier);
     assert!(out.status.success(), "every step: {}", show(&out));
     assert_shell_ran(&wine, "ok", &shell, &out);
     let lines = log_lines(&wine.p("ok/polyboot-test.log"), &out);

@@ -87,6 +87,7 @@ fn lay_out_prefix(root: &Path, prefix: &Path, gzip_man: bool) -> Result<()> {
         (crate::bios_artifact(root), "polyboot-bios.bin"),
         (crate::wtg_bios_artifact(root), "polyboot-wtg-bios.bin"),
         (crate::winpe_artifact(root), "winpe-x64.exe"),
+        (crate::winpe_x86_artifact(root), "winpe-x86.exe"),
     ] {
         std::fs::copy(&from, share.join(to))
             .with_context(|| format!("copying {}", from.display()))?;
@@ -144,8 +145,10 @@ fn shared_library_depends(binary: &Path) -> Result<Vec<String>> {
         if !path.starts_with('/') {
             continue;
         }
-        let package = owning_package(path)?;
-        let version = query(&["-W", "-f=${Version}", &package])?;
+        let (package, qualified) = owning_package(path)?;
+        // Asked with its architecture: with a foreign one enabled (wine32:i386 for the tests),
+        // dpkg has zlib1g:amd64 and zlib1g:i386, and the bare name would list both versions.
+        let version = query(&["-W", "-f=${Version}", &qualified])?;
         // The upstream part (epoch kept, Debian revision dropped) is the usual shlibs floor.
         let upstream = version.rsplit_once('-').map(|(u, _)| u).unwrap_or(&version).to_string();
         let dep = format!("{package} (>= {upstream})");
@@ -158,8 +161,9 @@ fn shared_library_depends(binary: &Path) -> Result<Vec<String>> {
     Ok(depends)
 }
 
-/// The package that owns a file, following /lib → /usr/lib (usrmerge lists either).
-fn owning_package(path: &str) -> Result<String> {
+/// The package that owns a file, following /lib → /usr/lib (usrmerge lists either): its name
+/// and its name as dpkg gave it (`zlib1g:amd64` for multi-arch packages).
+fn owning_package(path: &str) -> Result<(String, String)> {
     let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| PathBuf::from(path));
     for candidate in [
         PathBuf::from(path),
@@ -171,8 +175,9 @@ fn owning_package(path: &str) -> Result<String> {
         if out.status.success() {
             let text = String::from_utf8_lossy(&out.stdout);
             // "libwim15:amd64: /usr/lib/x86_64-linux-gnu/libwim.so.15"
-            if let Some(pkg) = text.lines().next().and_then(|l| l.split(':').next()) {
-                return Ok(pkg.trim().to_string());
+            if let Some((qualified, _)) = text.lines().next().and_then(|l| l.split_once(": ")) {
+                let name = qualified.split(':').next().unwrap_or(qualified);
+                return Ok((name.trim().to_string(), qualified.trim().to_string()));
             }
         }
     }

@@ -103,11 +103,15 @@ const PACKAGES: &[(&str, &str)] = &[
     ("shim-helpers-amd64-signed", "/usr/lib/shim/mmx64.efi.signed"),
     ("shim-unsigned", "/usr/lib/shim/shimx64.efi"),
     ("osslsigncode", "/usr/bin/osslsigncode"),
-    // The WinPE jump program (crates/polyboot-winpe) is built for x86_64-win7-windows-gnu with
-    // mingw-w64's linker, and its test (tests/tests/winpe_jump_wine.rs) runs it under Wine.
+    // The WinPE jump program (crates/polyboot-winpe) is built for x86_64-win7-windows-gnu and
+    // i686-win7-windows-gnu (32-bit Windows PE) with mingw-w64's linkers, and its test
+    // (tests/tests/winpe_jump_wine.rs) runs both under Wine (the 32-bit one needs wine32, an
+    // i386 package: `deps` adds the architecture to dpkg first).
     ("gcc-mingw-w64-x86-64", "/usr/bin/x86_64-w64-mingw32-gcc"),
+    ("gcc-mingw-w64-i686-win32", "/usr/bin/i686-w64-mingw32-gcc-win32"),
     ("wine64", "/usr/lib/wine/wine64"),
     ("wine", "/usr/bin/wine"),
+    ("wine32:i386", "/usr/lib/wine/wineserver32"),
 ];
 
 pub const UEFI_TARGET: &str = "x86_64-unknown-uefi";
@@ -197,7 +201,10 @@ fn missing_packages() -> Vec<&'static str> {
     let installed = installed_packages(&names);
     PACKAGES
         .iter()
-        .filter(|(pkg, file)| !installed.iter().any(|i| i == pkg) || !Path::new(file).exists())
+        .filter(|(pkg, file)| {
+            let name = pkg.split(':').next().unwrap_or(pkg);
+            !installed.iter().any(|i| i == name) || !Path::new(file).exists()
+        })
         .map(|(pkg, _)| *pkg)
         .collect()
 }
@@ -241,6 +248,23 @@ fn install_arguments() -> Vec<String> {
         .collect()
 }
 
+/// The architectures of `packages` (`name:arch`) that dpkg does not know yet.
+fn foreign_architectures_needed(packages: &[&'static str]) -> Vec<&'static str> {
+    let known = Command::new("dpkg")
+        .arg("--print-foreign-architectures")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let mut needed: Vec<&str> = packages
+        .iter()
+        .filter_map(|p| p.split_once(':').map(|(_, arch)| arch))
+        .filter(|arch| !known.lines().any(|k| k.trim() == *arch))
+        .collect();
+    needed.sort_unstable();
+    needed.dedup();
+    needed
+}
+
 /// Bring the machine to the state the build and the tests need. As root it runs apt itself;
 /// otherwise through `sudo`, saying so. `check_only` only reports.
 fn deps(check_only: bool) -> Result<()> {
@@ -268,6 +292,12 @@ fn deps(check_only: bool) -> Result<()> {
         run(&mut cmd)
     };
     eprintln!("xtask: missing Debian packages: {}", missing.join(" "));
+    // Packages of another architecture (wine32:i386) need it in dpkg's list before the update.
+    for arch in foreign_architectures_needed(&missing) {
+        let mut cmd = if sudo { Command::new("sudo") } else { Command::new("env") };
+        eprintln!("xtask: {}dpkg --add-architecture {arch}", if sudo { "sudo " } else { "" });
+        run(cmd.args(["dpkg", "--add-architecture", arch]))?;
+    }
     apt(&["update".to_string(), "-qq".to_string()])?;
     // Twice at most: a second pass picks up anything the first one removed while resolving.
     for pass in 1..=2 {
@@ -318,39 +348,46 @@ fn build() -> Result<()> {
 }
 
 /// The WinPE jump program and the Wine test's stand-in shell (crates/polyboot-winpe), for
-/// x86_64-win7-windows-gnu (its std runs on older WinPE and under Wine 8; the default
-/// windows-gnu std imports bcryptprimitives.dll, which Wine 8 lacks) with Debian's rustc +
-/// build-std and mingw-w64's linker. Copied to `target/firmware/<name>.exe`; returns the
+/// 64-bit and 32-bit Windows PE: `x86_64-win7-windows-gnu` and `i686-win7-windows-gnu` (their
+/// std runs on older WinPE and under Wine 8; the default windows-gnu std imports
+/// bcryptprimitives.dll, which Wine 8 lacks) with Debian's rustc + build-std and mingw-w64's
+/// linkers. Copied to `target/firmware/<name>.exe` (x64) and `<name>-x86.exe`; returns the x64
 /// jump program's path.
 fn build_winpe(root: &Path) -> Result<PathBuf> {
-    const TARGET: &str = "x86_64-win7-windows-gnu";
-    eprintln!("xtask: building the WinPE jump program ({TARGET}) with Debian's rustc + build-std");
-    let target_dir = root.join("target/firmware");
-    let mut cmd = Command::new("/usr/bin/cargo");
-    for var in [
-        "RUSTUP_TOOLCHAIN",
-        "RUSTFLAGS",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET",
-        "RUSTC_WRAPPER",
-        "CARGO",
+    for (target, linker, suffix) in [
+        ("x86_64-win7-windows-gnu", "x86_64-w64-mingw32-gcc", ""),
+        ("i686-win7-windows-gnu", "i686-w64-mingw32-gcc-win32", "-x86"),
     ] {
-        cmd.env_remove(var);
-    }
-    cmd.current_dir(root.join("crates/polyboot-winpe"))
-        .env("RUSTC", "/usr/bin/rustc")
-        .env("RUSTC_BOOTSTRAP", "1")
-        .args(["build", "--release", "--bins", "--target", TARGET])
-        .args(["--config", &format!("target.{TARGET}.linker=\"x86_64-w64-mingw32-gcc\"")])
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .arg("-Zbuild-std=std,panic_abort");
-    run(&mut cmd)?;
-    for name in ["polyboot-winpe", "polyboot-winpe-test-shell"] {
-        let built = target_dir.join(TARGET).join("release").join(format!("{name}.exe"));
-        let out = target_dir.join(format!("{name}.exe"));
-        std::fs::copy(&built, &out)
-            .with_context(|| format!("copying {} to {}", built.display(), out.display()))?;
+        eprintln!(
+            "xtask: building the WinPE jump program ({target}) with Debian's rustc + build-std"
+        );
+        let target_dir = root.join("target/firmware");
+        let mut cmd = Command::new("/usr/bin/cargo");
+        for var in [
+            "RUSTUP_TOOLCHAIN",
+            "RUSTFLAGS",
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_TARGET",
+            "RUSTC_WRAPPER",
+            "CARGO",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.current_dir(root.join("crates/polyboot-winpe"))
+            .env("RUSTC", "/usr/bin/rustc")
+            .env("RUSTC_BOOTSTRAP", "1")
+            .args(["build", "--release", "--bins", "--target", target])
+            .args(["--config", &format!("target.{target}.linker=\"{linker}\"")])
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .arg("-Zbuild-std=std,panic_abort");
+        run(&mut cmd)?;
+        for name in ["polyboot-winpe", "polyboot-winpe-test-shell"] {
+            let built = target_dir.join(target).join("release").join(format!("{name}.exe"));
+            let out = target_dir.join(format!("{name}{suffix}.exe"));
+            std::fs::copy(&built, &out)
+                .with_context(|| format!("copying {} to {}", built.display(), out.display()))?;
+        }
     }
     Ok(winpe_artifact(root))
 }
@@ -358,6 +395,11 @@ fn build_winpe(root: &Path) -> Result<PathBuf> {
 /// Path of the built WinPE jump program (without carrier: the boot manager appends that).
 pub fn winpe_artifact(root: &Path) -> PathBuf {
     root.join("target/firmware/polyboot-winpe.exe")
+}
+
+/// Path of the built 32-bit WinPE jump program.
+pub fn winpe_x86_artifact(root: &Path) -> PathBuf {
+    root.join("target/firmware/polyboot-winpe-x86.exe")
 }
 
 /// Path of the built UEFI boot manager.
