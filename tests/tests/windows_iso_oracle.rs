@@ -78,7 +78,7 @@ fn iso_tree(root: &Path, compress: &str) -> Vec<u8> {
 fn serve(iso: &[u8], compress: &str) -> (Vec<u8>, windows_iso::WindowsIsoPlan) {
     let mut dev = MemDevice::from_vec(iso.to_vec());
     let len = iso.len() as u64;
-    let jump = |shell: &[u8]| {
+    let jump = |_, shell: &[u8]| {
         let mut j = b"MZ polyboot jump program stand-in ".to_vec();
         j.extend_from_slice(shell);
         j
@@ -211,7 +211,7 @@ fn without_a_bcd_the_default_wim_is_used_and_a_missing_one_is_a_clear_error() {
     let mut dev = MemDevice::from_vec(std::fs::read(&iso).unwrap());
     assert_eq!(windows_iso::find_wim(&mut dev), ("/sources/boot.wim".into(), WimSource::Default));
     let size = dev.size();
-    let err = windows_iso::plan(&mut dev, size, 64 << 20, |s| s.to_vec()).unwrap_err();
+    let err = windows_iso::plan(&mut dev, size, 64 << 20, |_, s| s.to_vec()).unwrap_err();
     assert_eq!(err.to_string(), "no WinPE image: /sources/boot.wim is not on the ISO");
 }
 
@@ -473,5 +473,70 @@ fn a_cmdline_naming_the_default_or_a_missing_program_keeps_winpeshl() {
         assert_eq!(plan.shell.path, "/Windows/System32/winpeshl.exe", "{cmdline}");
         assert_eq!(plan.shell.cmdline.as_deref(), Some(cmdline));
         assert_eq!(plan.shell.note.is_some(), note, "{cmdline}: {:?}", plan.shell.note);
+    }
+}
+
+/// A PE header stub whose machine field is `machine`: what wimlib reads from
+/// `Windows\System32\kernel32.dll` to write the image's `ARCH`.
+fn kernel32_stub(machine: u16) -> Vec<u8> {
+    let mut b = vec![0u8; 1024];
+    b[..2].copy_from_slice(b"MZ");
+    b[0x3c..0x40].copy_from_slice(&0x80u32.to_le_bytes());
+    b[0x80..0x84].copy_from_slice(b"PE\0\0");
+    b[0x84..0x86].copy_from_slice(&machine.to_le_bytes());
+    b
+}
+
+#[test]
+fn a_32_bit_winpe_gets_the_x86_jump_program_and_an_arm_one_a_clear_error() {
+    for (machine, arch) in [(0x014c_u16, "x86"), (0xaa64, "arm64")] {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("iso");
+        iso_tree(&root, "XPRESS");
+        let pe = root.with_extension("pe");
+        std::fs::write(pe.join("Windows/System32/kernel32.dll"), kernel32_stub(machine)).unwrap();
+        let wim = root.join(WIM_PATH);
+        std::fs::remove_file(&wim).unwrap();
+        run(Command::new(find_tool("wimcapture"))
+            .arg(&pe)
+            .arg(&wim)
+            .arg("Microsoft Windows PE")
+            .arg("--compress=XPRESS")
+            .arg("--boot"));
+        // wimlib's own reading of the architecture it wrote.
+        let info = run(Command::new(find_tool("wiminfo")).arg(&wim).arg("1"));
+        assert!(
+            info.lines().any(|l| {
+                let words: Vec<&str> = l.split_whitespace().collect();
+                words.len() == 2
+                    && words[0] == "Architecture:"
+                    && words[1].eq_ignore_ascii_case(arch)
+            }),
+            "{info}"
+        );
+        let iso = make_iso(dir.path(), &root, "pe.iso", &[]);
+        let mut dev = MemDevice::from_vec(std::fs::read(&iso).unwrap());
+        let size = dev.size();
+        let mut asked = None;
+        let plan = windows_iso::plan(&mut dev, size, 64 << 20, |a, s| {
+            asked = Some(a);
+            s.to_vec()
+        });
+        match arch {
+            "x86" => {
+                let plan = plan.unwrap();
+                assert_eq!(plan.arch, windows_iso::JumpArch::X86);
+                assert_eq!(asked, Some(windows_iso::JumpArch::X86));
+                assert_eq!(windows_iso::winpe_arch(&mut dev).unwrap(), windows_iso::JumpArch::X86);
+            }
+            _ => {
+                let err = plan.unwrap_err().to_string();
+                assert_eq!(
+                    err,
+                    "its Windows PE is arm64: polyboot's jump program runs in x64 and x86 Windows PE only"
+                );
+                assert_eq!(asked, None, "no jump program is made for arm64");
+            }
+        }
     }
 }

@@ -11,8 +11,8 @@
 //!
 //! polyboot-hook and the jump program are not in the BIOS boot code: the hook is read from the
 //! UEFI boot manager, `\EFI\BOOT\BOOTX64.EFI` on the boot partition, which carries it behind
-//! core's `embedded_hook` header; the jump program is `\polyboot\winpe-x64.exe` there. So
-//! `update`'s file switch covers both modes.
+//! core's `embedded_hook` header; the jump programs are `\polyboot\winpe-x64.exe` and
+//! `winpe-x86.exe` there. So `update`'s file switch covers both modes.
 //!
 //! Memory: everything lives in the heap, which the emulator keeps until the OS runs (hidden
 //! from E820 then). BOOTX64.EFI (~2 MiB) is read once and dropped after the hook is copied into

@@ -437,7 +437,8 @@ pub fn prepare_wim<D: ReadAt>(
 
 mod windows;
 pub use windows::{
-    is_windows_iso, jump_params, read_boot_file, serve_windows, WindowsOptions, WINPE_JUMP_X64,
+    is_windows_iso, jump_params, jump_program_file, read_boot_file, serve_windows, WindowsOptions,
+    WINPE_JUMP_X64, WINPE_JUMP_X86,
 };
 
 #[cfg(test)]

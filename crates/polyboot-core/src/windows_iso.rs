@@ -63,8 +63,8 @@ pub enum WindowsIsoError {
     /// The virtual file lies past what ISO 9660 and UDF can address (4 GiB sizes, 2^32
     /// blocks).
     TooLarge,
-    /// The WinPE image is 32-bit (its XML says x86): polyboot's jump program is 64-bit.
-    NotX64(&'static str),
+    /// The WinPE image is for a processor polyboot has no jump program for (ARM, Itanium).
+    UnsupportedArch(&'static str),
     Medium(VirtualMediumError),
 }
 
@@ -78,9 +78,9 @@ impl fmt::Display for WindowsIsoError {
             WindowsIsoError::Wim(e) => write!(f, "{e}"),
             WindowsIsoError::Udf(why) => write!(f, "cannot redirect the UDF file entry: {why}"),
             WindowsIsoError::TooLarge => f.write_str("the virtual WIM would be too large"),
-            WindowsIsoError::NotX64(arch) => write!(
+            WindowsIsoError::UnsupportedArch(arch) => write!(
                 f,
-                "its Windows PE is {arch}: polyboot's jump program runs in 64-bit (x64) Windows PE only"
+                "its Windows PE is {arch}: polyboot's jump program runs in x64 and x86 Windows PE only"
             ),
             WindowsIsoError::Medium(e) => write!(f, "{e}"),
         }
@@ -91,6 +91,67 @@ impl From<WimError> for WindowsIsoError {
     fn from(e: WimError) -> Self {
         WindowsIsoError::Wim(e)
     }
+}
+
+/// Which jump program a WinPE image needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JumpArch {
+    X64,
+    X86,
+}
+
+impl JumpArch {
+    pub fn name(self) -> &'static str {
+        match self {
+            JumpArch::X64 => "x64",
+            JumpArch::X86 => "x86",
+        }
+    }
+}
+
+/// The jump program the boot image of the WIM in `wim` needs, from its XML's `ARCH`: x64 when
+/// the XML says nothing (or cannot be read: the patch then says what is wrong).
+fn boot_image_arch<W: ReadAt>(wim: &mut W) -> Result<JumpArch, WindowsIsoError> {
+    let Ok(info) = crate::wim::read_info(wim) else { return Ok(JumpArch::X64) };
+    let boot = info.header.boot_index.max(1) as usize;
+    match info.xml.images.get(boot - 1).and_then(|i| i.arch) {
+        None | Some(crate::wim::arch::X64) => Ok(JumpArch::X64),
+        Some(crate::wim::arch::X86) => Ok(JumpArch::X86),
+        Some(a) => {
+            Err(WindowsIsoError::UnsupportedArch(crate::wim::arch_name(a).unwrap_or("unknown")))
+        }
+    }
+}
+
+/// The ISO's WinPE image: its path, where the path came from, its entries in the trees, and
+/// where its bytes are (in one piece, or an error).
+struct WimOnIso {
+    path: String,
+    source: WimSource,
+    found: Located,
+    offset: u64,
+    size: u64,
+}
+
+fn wim_on_iso<D: ReadAt>(dev: &mut D) -> Result<WimOnIso, WindowsIsoError> {
+    let (path, source) = find_wim(dev);
+    let found = locate(dev, &path);
+    let range = match (&found.udf, found.iso.first()) {
+        (Some((_, e)), _) => e.contiguous_range(),
+        (None, Some(e)) if e.sections.len() == 1 => Some((e.sections[0].offset, e.size)),
+        (None, Some(_)) => None,
+        (None, None) => return Err(WindowsIsoError::NoWim(path)),
+    };
+    let (offset, size) = range.ok_or_else(|| WindowsIsoError::Fragmented(path.clone()))?;
+    Ok(WimOnIso { path, source, found, offset, size })
+}
+
+/// The jump program the ISO's WinPE image needs (what [`plan`] will ask `jump` for).
+pub fn winpe_arch<D: ReadAt>(dev: &mut D) -> Result<JumpArch, WindowsIsoError> {
+    let on_iso = wim_on_iso(dev)?;
+    let mut wim = Slice::new(&mut *dev, on_iso.offset, on_iso.size)
+        .map_err(|e| WindowsIsoError::Wim(WimError::Io(e)))?;
+    boot_image_arch(&mut wim)
 }
 
 /// Where the WIM's name came from.
@@ -114,6 +175,8 @@ pub struct WindowsIsoPlan {
     /// Which trees were pointed at it.
     pub udf_redirected: bool,
     pub iso9660_records: usize,
+    /// The jump program's architecture (the boot image's).
+    pub arch: JumpArch,
     /// WinPE's shell, replaced by the jump program: `Setup\CmdLine`'s program or
     /// `winpeshl.exe`.
     pub shell: Shell,
@@ -204,37 +267,23 @@ pub fn find_wim<D: ReadAt>(dev: &mut D) -> (String, WimSource) {
 
 /// Plan the virtual medium changes for the ISO on `dev`, the virtual WIM placed from byte
 /// `start` on (rounded up to 2048; normally the medium's current size). `jump` makes the jump
-/// program from the original shell's bytes; the WIM image's metadata is read up to
-/// `max_metadata` bytes ([`replace_file`]).
+/// program for the boot image's architecture ([`winpe_arch`]) from the original shell's bytes;
+/// the WIM image's metadata is read up to `max_metadata` bytes ([`replace_chosen_file`]).
 pub fn plan<D: ReadAt>(
     dev: &mut D,
     start: u64,
     max_metadata: u64,
-    jump: impl FnOnce(&[u8]) -> Vec<u8>,
+    jump: impl FnOnce(JumpArch, &[u8]) -> Vec<u8>,
 ) -> Result<WindowsIsoPlan, WindowsIsoError> {
-    let (wim_path, source) = find_wim(dev);
-    let found = locate(dev, &wim_path);
-    let range = match (&found.udf, found.iso.first()) {
-        (Some((_, e)), _) => e.contiguous_range(),
-        (None, Some(e)) if e.sections.len() == 1 => Some((e.sections[0].offset, e.size)),
-        (None, Some(_)) => None,
-        (None, None) => return Err(WindowsIsoError::NoWim(wim_path)),
-    };
-    let (wim_offset, wim_size) =
-        range.ok_or_else(|| WindowsIsoError::Fragmented(wim_path.clone()))?;
+    let WimOnIso { path: wim_path, source, found, offset: wim_offset, size: wim_size } =
+        wim_on_iso(dev)?;
     let mut shell = None;
-    let patch = {
+    let (patch, arch) = {
         let mut wim = Slice::new(&mut *dev, wim_offset, wim_size)
             .map_err(|e| WindowsIsoError::Wim(WimError::Io(e)))?;
-        // The jump program is an x64 executable: a 32-bit WinPE could not start it.
-        if let Ok(info) = crate::wim::read_info(&mut wim) {
-            let boot = info.header.boot_index.max(1) as usize;
-            let arch = info.xml.images.get(boot - 1).and_then(|i| i.arch);
-            if let Some(a) = arch.filter(|&a| a != crate::wim::arch::X64) {
-                return Err(WindowsIsoError::NotX64(crate::wim::arch_name(a).unwrap_or("not x64")));
-            }
-        }
-        replace_chosen_file(
+        // The jump program must be built for the WinPE's processor.
+        let arch = boot_image_arch(&mut wim)?;
+        let patch = replace_chosen_file(
             &mut wim,
             0,
             |read| {
@@ -244,8 +293,9 @@ pub fn plan<D: ReadAt>(
                 path
             },
             max_metadata,
-            jump,
-        )?
+            |original| jump(arch, original),
+        )?;
+        (patch, arch)
     };
     let shell =
         shell.unwrap_or_else(|| Shell { path: patch.path.clone(), cmdline: None, note: None });
@@ -313,6 +363,7 @@ pub fn plan<D: ReadAt>(
         at,
         udf_redirected,
         iso9660_records,
+        arch,
         shell,
         uefi_prompt,
         bios_prompt,

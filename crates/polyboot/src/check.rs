@@ -135,7 +135,7 @@ fn windows_media<R: ReadAt>(iso: &mut R) -> Option<WindowsMedia> {
     // The boot manager's own plan, with a stand-in for the jump program (its bytes do not
     // change whether the WIM can be served).
     let size = iso.size();
-    let plan = windows_iso::plan(&mut *iso, size, MAX_RESOURCE_BYTES, |s| s.to_vec());
+    let plan = windows_iso::plan(&mut *iso, size, MAX_RESOURCE_BYTES, |_, s| s.to_vec());
     let (uefi_prompt, bios_prompt) = match &plan {
         Ok(p) => (Some(p.uefi_prompt.to_string()), Some(p.bios_prompt.to_string())),
         Err(_) => (None, None),
@@ -147,7 +147,12 @@ fn windows_media<R: ReadAt>(iso: &mut R) -> Option<WindowsMedia> {
                 windows_iso::WimSource::Bcd(bcd) => format!("named by {bcd}"),
                 windows_iso::WimSource::Default => String::from("the default"),
             };
-            format!("{} ({source}), image {}", p.wim_path, p.patch.image)
+            format!(
+                "{} ({source}), image {}, the {} jump program",
+                p.wim_path,
+                p.patch.image,
+                p.arch.name()
+            )
         })
         .map_err(|e| e.to_string());
     Some(WindowsMedia {
@@ -328,11 +333,10 @@ fn windows_verdict(w: &WindowsMedia) -> (bool, String) {
         Ok(served) => (
             true,
             format!(
-                "{what}: in UEFI mode polyboot serves {served} with its jump program in place of Windows PE's shell; \
+                "{what}: in UEFI and BIOS mode polyboot serves {served}, in place of Windows PE's shell; \
                  in Windows PE it attaches this ISO as a DVD drive, then runs the original shell, so Setup finds its \
                  medium. Verified up to the WIM the firmware serves and the jump program under Wine, not with a real \
-                 Windows (none can be had on the machines polyboot is tested on). In BIOS mode the boot code does not \
-                 serve the jump program yet: Setup is expected to stop asking for a media driver"
+                 Windows (none can be had on the machines polyboot is tested on)"
             ),
         ),
         Err(why) => (

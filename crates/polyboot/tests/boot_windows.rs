@@ -91,12 +91,16 @@ fn efi_boot_image(dir: &Path, efi: &Path) -> PathBuf {
     img
 }
 
-/// A WinPE-shaped boot.wim whose shell is `shell`.
-fn winpe_wim(dir: &Path, shell: &[u8]) -> PathBuf {
+/// A WinPE-shaped boot.wim whose shell is `shell`; with `x86`, a 32-bit one (a PE32
+/// `kernel32.dll`, from which wimlib writes the image's ARCH as x86).
+fn winpe_wim(dir: &Path, shell: &[u8], x86: bool) -> PathBuf {
     let tree = dir.join("pe");
     let sys = tree.join("Windows/System32");
     std::fs::create_dir_all(&sys).unwrap();
     std::fs::write(sys.join("winpeshl.exe"), shell).unwrap();
+    if x86 {
+        std::fs::copy(artifacts::winpe_programs_x86().1, sys.join("kernel32.dll")).unwrap();
+    }
     std::fs::write(sys.join("setup.dll"), pattern(22, 300_000)).unwrap();
     let wim = dir.join("boot.wim");
     run_tool(Command::new(find_tool("wimcapture")).arg(&tree).arg(&wim).args([
@@ -131,7 +135,8 @@ fn virtual_boot_wim_reads_as_written(firmware: Firmware) {
         s.extend(pattern(21, 120_000));
         s
     };
-    let wim = winpe_wim(dir.path(), &shell);
+    // BIOS: a 32-bit WinPE, served with the x86 jump program.
+    let wim = winpe_wim(dir.path(), &shell, bios);
     // The BCD names the WIM (not at the default /sources/boot.wim); BIOS reads /boot/bcd.
     let bcd = dir.path().join("bcd");
     std::fs::write(
@@ -210,8 +215,10 @@ fn virtual_boot_wim_reads_as_written(firmware: Firmware) {
     let report: serde_json::Value = serde_json::from_str(&report).unwrap();
     let log: Vec<&str> =
         report["log"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
-    let named =
-        format!("windows: /{WIM} (named by /{bcd_path}) served with polyboot's jump program");
+    let arch = if bios { "x86" } else { "x64" };
+    let named = format!(
+        "windows: /{WIM} (named by /{bcd_path}) served with polyboot's jump program ({arch})"
+    );
     assert!(log.iter().any(|l| l.starts_with(&named)), "{log:?}");
     let extracted = dir.path().join("served-boot.wim");
     run_tool(
@@ -228,8 +235,9 @@ fn virtual_boot_wim_reads_as_written(firmware: Firmware) {
     let applied = dir.path().join("applied");
     run_tool(Command::new(find_tool("wimapply")).arg(&extracted).arg("1").arg(&applied)).unwrap();
     let carrier = std::fs::read(applied.join("Windows/System32/winpeshl.exe")).unwrap();
-    let jump = std::fs::read(artifacts::winpe_programs().0).unwrap();
-    assert!(carrier.starts_with(&jump), "winpeshl.exe does not start with the jump program");
+    let built = if bios { artifacts::winpe_programs_x86() } else { artifacts::winpe_programs() };
+    let jump = std::fs::read(built.0).unwrap();
+    assert!(carrier.starts_with(&jump), "winpeshl.exe does not start with the {arch} jump program");
     let parts = split_carrier(&carrier).unwrap();
     assert!(parts.original_shell == shell.as_slice(), "the original shell is not carried intact");
     let params = parts.params.unwrap();

@@ -407,7 +407,8 @@ fn windows_media_are_recognised_and_explained() {
     let iso = windows_shaped_iso_with(dir.path(), "real.iso", &files, &visible, &args).unwrap();
     let r = &check_json(&[iso.to_str().unwrap()])[0];
     assert_eq!(
-        r["windows"]["jump_program"]["Ok"], "/sources/boot.wim (the default), image 1",
+        r["windows"]["jump_program"]["Ok"],
+        "/sources/boot.wim (the default), image 1, the x64 jump program",
         "{r}"
     );
     assert_eq!(r["windows"]["shell"], "\\Windows\\System32\\winpeshl.exe", "{r}");
@@ -421,8 +422,10 @@ fn windows_media_are_recognised_and_explained() {
     assert_eq!(r["expected_to_work"], true, "{r}");
     let verdict = r["verdict"].as_str().unwrap();
     assert!(
-        verdict.contains("in UEFI mode polyboot serves /sources/boot.wim (the default), image 1 with its jump program")
-            && verdict.contains("not with a real Windows"),
+        verdict.contains(
+            "in UEFI and BIOS mode polyboot serves /sources/boot.wim (the default), image 1, \
+             the x64 jump program, in place of Windows PE's shell"
+        ) && verdict.contains("not with a real Windows"),
         "{verdict}"
     );
 

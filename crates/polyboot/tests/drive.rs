@@ -79,21 +79,27 @@ fn check_boot_partition(img: &Path) {
         std::fs::read(&copied).unwrap(),
         std::fs::read(artifacts::efi_app_or_stand_in()).unwrap()
     );
-    // The WinPE jump program the boot manager serves in Windows ISOs' boot.wim.
-    let jump = img.with_extension("winpe");
-    run_tool(
-        Command::new("mcopy")
-            .arg("-n")
-            .arg("-i")
-            .arg(&p2)
-            .arg("::/polyboot/winpe-x64.exe")
-            .arg(&jump),
-    )
-    .unwrap();
-    assert!(
-        std::fs::read(&jump).unwrap() == std::fs::read(artifacts::winpe_programs().0).unwrap(),
-        "\\polyboot\\winpe-x64.exe is not the built jump program"
-    );
+    // The WinPE jump programs the boot manager serves in Windows ISOs' boot.wim (64- and
+    // 32-bit Windows PE).
+    for (on_drive, built) in [
+        ("winpe-x64.exe", artifacts::winpe_programs().0),
+        ("winpe-x86.exe", artifacts::winpe_programs_x86().0),
+    ] {
+        let jump = img.with_extension(on_drive);
+        run_tool(
+            Command::new("mcopy")
+                .arg("-n")
+                .arg("-i")
+                .arg(&p2)
+                .arg(format!("::/polyboot/{on_drive}"))
+                .arg(&jump),
+        )
+        .unwrap();
+        assert!(
+            std::fs::read(&jump).unwrap() == std::fs::read(built).unwrap(),
+            "\\polyboot\\{on_drive} is not the built jump program"
+        );
+    }
     std::fs::remove_file(p2).unwrap();
 }
 

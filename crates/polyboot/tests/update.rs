@@ -449,3 +449,31 @@ fn ovmf_boots_drives_interrupted_before_and_after_the_switch() -> anyhow::Result
     }
     Ok(())
 }
+
+/// A drive installed by a build without the 32-bit jump program gets it from `update`: a new
+/// file in `\polyboot`, written the crash-safe way, byte for byte the built one; the 64-bit
+/// one is kept; fsck.fat clean; mtools reads both.
+#[test]
+fn update_adds_the_x86_jump_program_to_a_drive_without_it() {
+    let p = Payloads::new(false);
+    let img = p.dir.path().join("no-x86.img");
+    let s = img.to_str().unwrap();
+    p.cli(&["install", s, "--size", "128M"]).env("POLYBOOT_WINPE_X86", "").ok();
+    let before = BootPart::extract(&p, &img);
+    before.assert_clean("after install");
+    let listing = before.dir("/polyboot").to_lowercase();
+    assert!(listing.contains("winpe-x64.exe") && !listing.contains("winpe-x86"), "{listing}");
+    let x64 = before.file("/polyboot/winpe-x64.exe");
+
+    let (x86_exe, _) = artifacts::winpe_programs_x86();
+    p.cli(&["update", s, "--efi", p.new.to_str().unwrap()])
+        .env("POLYBOOT_WINPE_X86", &x86_exe)
+        .ok();
+    assert_updated(&p, &img);
+    let after = BootPart::extract(&p, &img);
+    assert!(
+        after.file("/polyboot/winpe-x86.exe") == std::fs::read(&x86_exe).unwrap(),
+        "\\polyboot\\winpe-x86.exe is not the built 32-bit jump program"
+    );
+    assert!(after.file("/polyboot/winpe-x64.exe") == x64, "winpe-x64.exe changed");
+}

@@ -13,11 +13,21 @@ use crate::drive_location::DriveLocation;
 use crate::fat::Fat;
 use crate::handoff::DriveIdentity;
 use crate::virtual_medium::VirtualMedium;
-use crate::windows_iso::{self, WimSource, WindowsIsoPlan};
+use crate::windows_iso::{self, JumpArch, WimSource, WindowsIsoPlan};
 use crate::winpe_jump::{build_carrier, Flags, Params};
 
 /// The jump program for 64-bit WinPE on the boot partition.
 pub const WINPE_JUMP_X64: &str = "polyboot/winpe-x64.exe";
+/// The jump program for 32-bit WinPE on the boot partition.
+pub const WINPE_JUMP_X86: &str = "polyboot/winpe-x86.exe";
+
+/// The boot partition's jump program for `arch`.
+pub fn jump_program_file(arch: JumpArch) -> &'static str {
+    match arch {
+        JumpArch::X64 => WINPE_JUMP_X64,
+        JumpArch::X86 => WINPE_JUMP_X86,
+    }
+}
 /// A bound on what a corrupt boot partition makes us allocate.
 const MAX_JUMP_PROGRAM: u64 = 16 << 20;
 /// How long the jump program waits for the drive and for the ISO's drive letter.
@@ -124,10 +134,21 @@ pub fn serve_windows<D: ReadAt>(
     options: WindowsOptions,
     log: Log<'_>,
 ) -> Option<WindowsIsoPlan> {
-    let program = match read_boot_file(disk, location, WINPE_JUMP_X64, MAX_JUMP_PROGRAM) {
+    let arch = match windows_iso::winpe_arch(&mut layout.reader(&mut *disk)) {
+        Ok(a) => a,
+        Err(e) => {
+            log(format_args!("windows: boot.wim not served with the jump program: {e}"));
+            return None;
+        }
+    };
+    let file = jump_program_file(arch);
+    let program = match read_boot_file(disk, location, file, MAX_JUMP_PROGRAM) {
         Ok(p) => p,
         Err(e) => {
-            log(format_args!("windows: no jump program ({e}); Setup will not find its medium"));
+            log(format_args!(
+                "windows: no {} jump program ({e}); Setup will not find its medium",
+                arch.name()
+            ));
             return None;
         }
     };
@@ -139,10 +160,13 @@ pub fn serve_windows<D: ReadAt>(
         }
     };
     let start = layout.size();
-    let plan =
-        windows_iso::plan(&mut layout.reader(&mut *disk), start, options.max_metadata, |shell| {
-            build_carrier(&program, shell, &params)
-        });
+    let plan = windows_iso::plan(
+        &mut layout.reader(&mut *disk),
+        start,
+        options.max_metadata,
+        // `arch` again: the same WIM read the same way.
+        |_, shell| build_carrier(&program, shell, &params),
+    );
     let plan = match plan {
         Ok(p) => p,
         Err(e) => {
@@ -160,8 +184,9 @@ pub fn serve_windows<D: ReadAt>(
         WimSource::Default => String::from("the default"),
     };
     log(format_args!(
-        "windows: {} ({named_by}) served with polyboot's jump program as image {}: {} -> {} bytes at block {}",
+        "windows: {} ({named_by}) served with polyboot's jump program ({}) as image {}: {} -> {} bytes at block {}",
         plan.wim_path,
+        arch.name(),
         plan.patch.image,
         plan.patch.original_size,
         plan.patch.size(),

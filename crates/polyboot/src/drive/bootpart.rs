@@ -20,6 +20,7 @@ pub const STAMP_PATH: &str = "polyboot/stamp.json";
 /// The WinPE jump program the boot manager serves in Windows ISOs' `boot.wim` (core
 /// `session::WINPE_JUMP_X64`).
 pub const WINPE_JUMP_PATH: &str = polyboot_core::session::WINPE_JUMP_X64;
+pub const WINPE_JUMP_X86_PATH: &str = polyboot_core::session::WINPE_JUMP_X86;
 /// Signed drives (issue 15): shim's second stage and MokManager beside BOOTX64.EFI, the
 /// certificate at the top of the partition.
 pub const LOADER_PATH: &str = "EFI/BOOT/grubx64.efi";
@@ -79,6 +80,8 @@ pub struct BootFiles {
     /// The WinPE jump program (`\polyboot\winpe-x64.exe`), when the build has it: what lets
     /// Windows Setup find its ISO (`None`: Windows ISOs boot, but Setup misses its medium).
     pub winpe_jump: Option<Vec<u8>>,
+    /// The same for 32-bit Windows PE (`\polyboot\winpe-x86.exe`).
+    pub winpe_jump_x86: Option<Vec<u8>>,
 }
 
 impl BootFiles {
@@ -101,7 +104,8 @@ impl BootFiles {
             bootx64,
             bios: BiosCode::locate()?,
             secure_boot: None,
-            winpe_jump: locate_winpe_jump()?,
+            winpe_jump: locate_winpe_jump(WinPeArch::X64)?,
+            winpe_jump_x86: locate_winpe_jump(WinPeArch::X86)?,
         })
     }
 
@@ -140,12 +144,14 @@ impl BootFiles {
             cert_der: signer.cert_der.clone(),
             stamp,
         });
-        Ok(BootFiles { bootx64, bios: self.bios, secure_boot, winpe_jump: self.winpe_jump })
+        Ok(BootFiles { bootx64, bios: self.bios, secure_boot, ..self })
     }
 
     /// Bytes the files take on partition 2.
     pub fn total_bytes(&self) -> u64 {
-        let mut n = self.bootx64.len() + self.winpe_jump.as_ref().map_or(0, |v| v.len());
+        let mut n = self.bootx64.len();
+        n += self.winpe_jump.as_ref().map_or(0, |v| v.len());
+        n += self.winpe_jump_x86.as_ref().map_or(0, |v| v.len());
         if let Some(sb) = &self.secure_boot {
             n += sb.loader.as_ref().map_or(0, |v| v.len());
             n += sb.mok_manager.as_ref().map_or(0, |v| v.len());
@@ -175,19 +181,31 @@ impl BootFiles {
 
 /// `target/<profile>/polyboot` → `target/firmware/x86_64-unknown-uefi/release/polyboot-efi.efi`;
 /// an installed binary looks in `../share/polyboot/BOOTX64.EFI`.
-/// `$POLYBOOT_WINPE`, else the build tree or the package next to this binary; `None` when
-/// neither has it (an error only when `$POLYBOOT_WINPE` names a file that is not a PE).
-fn locate_winpe_jump() -> Result<Option<Vec<u8>>> {
-    let path = match std::env::var_os("POLYBOOT_WINPE") {
+/// Which WinPE a jump program runs in.
+#[derive(Debug, Clone, Copy)]
+enum WinPeArch {
+    X64,
+    X86,
+}
+
+/// The jump program for `arch`: `$POLYBOOT_WINPE` (`$POLYBOOT_WINPE_X86`), else the build tree
+/// or the package next to this binary; `None` when neither has it (an error only when the
+/// variable names a file that is not a PE).
+fn locate_winpe_jump(arch: WinPeArch) -> Result<Option<Vec<u8>>> {
+    let (var, built, packaged) = match arch {
+        WinPeArch::X64 => ("POLYBOOT_WINPE", "polyboot-winpe.exe", "winpe-x64.exe"),
+        WinPeArch::X86 => ("POLYBOOT_WINPE_X86", "polyboot-winpe-x86.exe", "winpe-x86.exe"),
+    };
+    let path = match std::env::var_os(var) {
         Some(p) if p.is_empty() => return Ok(None),
         Some(p) => PathBuf::from(p),
         None => {
             let exe = std::env::current_exe().context("locating the polyboot binary")?;
             let dir = exe.parent().context("binary has no directory")?;
             let candidates = [
-                dir.join("../firmware/polyboot-winpe.exe"),
-                dir.join("../../firmware/polyboot-winpe.exe"),
-                dir.join("../share/polyboot/winpe-x64.exe"),
+                dir.join("../firmware").join(built),
+                dir.join("../../firmware").join(built),
+                dir.join("../share/polyboot").join(packaged),
             ];
             match candidates.into_iter().find(|p| p.is_file()) {
                 Some(p) => p,
@@ -254,6 +272,9 @@ pub fn write_boot_partition(
         }
         if let Some(jump) = &files.winpe_jump {
             write_fat_file(&root, WINPE_JUMP_PATH, jump)?;
+        }
+        if let Some(jump) = &files.winpe_jump_x86 {
+            write_fat_file(&root, WINPE_JUMP_X86_PATH, jump)?;
         }
         write_fat_file(&root, STAMP_PATH, &files.stamp_json()?)?;
     }
@@ -362,6 +383,7 @@ mod tests {
                 bios: None,
                 secure_boot: None,
                 winpe_jump: None,
+                winpe_jump_x86: None,
             };
             write_boot_partition(&tmp, 1 << 20, 32 << 20, ss, &files).unwrap();
             let stamp = read_stamp(&tmp, 1 << 20, 32 << 20).unwrap().unwrap();

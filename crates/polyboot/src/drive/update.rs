@@ -232,6 +232,19 @@ const WINPE_FILE: Managed = Managed {
     old_short: *b"WINPE-~1OLD",
 };
 
+/// The WinPE jump program for 32-bit Windows PE. Written after winpe-x64.exe, so FAT
+/// implementations name it WINPE-~2.EXE (an old entry's short name is kept in any case).
+const WINPE_X86_FILE: Managed = Managed {
+    tag: "winpe-x86",
+    dir: &["polyboot"],
+    display: "\\polyboot\\winpe-x86.exe",
+    long: "winpe-x86.exe",
+    short: *b"WINPE-~2EXE",
+    temp_long: "winpe-x86.new",
+    temp_short: *b"WINPE-~2NEW",
+    old_short: *b"WINPE-~2OLD",
+};
+
 /// `POLYBOOT_FAILPOINT`, checked once.
 struct Failpoints(Option<String>);
 
@@ -396,6 +409,9 @@ fn signed_files(files: &BootFiles) -> Vec<(&'static Managed, &[u8])> {
     let mut v: Vec<(&'static Managed, &[u8])> = Vec::new();
     if let Some(jump) = &files.winpe_jump {
         v.push((&WINPE_FILE, jump));
+    }
+    if let Some(jump) = &files.winpe_jump_x86 {
+        v.push((&WINPE_X86_FILE, jump));
     }
     if let Some(sb) = &files.secure_boot {
         v.push((&CERT_FILE, &sb.cert_der));

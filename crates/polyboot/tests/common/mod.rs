@@ -139,12 +139,14 @@ impl Cli {
                 }
                 cmd.env("POLYBOOT_BIOS", artifacts::bios_code());
                 cmd.env("POLYBOOT_WINPE", artifacts::winpe_programs().0);
+                cmd.env("POLYBOOT_WINPE_X86", artifacts::winpe_programs_x86().0);
             }
             BootFiles::OwnOnly => {
                 cmd.env_remove("POLYBOOT_EFI")
                     .env_remove("POLYBOOT_BIOS")
                     .env_remove("POLYBOOT_WTG_BIOS")
-                    .env_remove("POLYBOOT_WINPE");
+                    .env_remove("POLYBOOT_WINPE")
+                    .env_remove("POLYBOOT_WINPE_X86");
             }
         }
         for (k, v) in &self.envs {
