@@ -3,7 +3,8 @@
 //! the first NUL byte, which JSON text cannot contain) as both. Must never panic; beyond
 //! that every layer and the merged configuration respect the documented bounds:
 //!
-//! - depths within `MAX_DEPTH_LIMIT`, paths absolute and normalised, at most
+//! - depths within `MAX_DEPTH_LIMIT`, paths absolute and normalised (auto_install's too, its
+//!   `autosel` within its templates, its choice one of them), at most
 //!   `MAX_WARNINGS` warnings plus the "... and N more" line;
 //! - `load` is `merge` of the parsers' layers, with one `FileError` per refused file;
 //! - polyboot.json's settings win over ventoy.json's, which win over the defaults;
@@ -11,9 +12,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use polyboot_core::config::auto_install::MAX_TEMPLATES;
 use polyboot_core::config::{
-    self, BootConfig, ConfigError, ConfigLayer, Firmware, MAX_CONFIG_BYTES, MAX_WARNINGS,
-    POLYBOOT_JSON, VENTOY_JSON,
+    self, AutoInstallTarget, BootConfig, ConfigError, ConfigLayer, Firmware, TemplateChoice,
+    MAX_CONFIG_BYTES, MAX_WARNINGS, POLYBOOT_JSON, VENTOY_JSON,
 };
 use polyboot_core::menu::{normalize_path, MAX_DEPTH_LIMIT};
 
@@ -89,6 +91,27 @@ fn check_layer(layer: &ConfigLayer) {
     }
     if let Some(path) = &layer.read_benchmark {
         check_path(path, "layer read_benchmark");
+    }
+    // auto_install: targets and templates normalised; autosel within the templates; the
+    // choice for a few images (wildcard matching on hostile patterns) returns quickly.
+    for entry in layer.auto_install.iter().flatten() {
+        match &entry.target {
+            AutoInstallTarget::Image(p) | AutoInstallTarget::Parent(p) => {
+                check_path(p, "auto_install target")
+            }
+        }
+        assert!(!entry.templates.is_empty() && entry.templates.len() <= MAX_TEMPLATES);
+        for t in &entry.templates {
+            check_path(t, "auto_install template");
+        }
+        assert!(entry.autosel.is_none_or(|n| n as usize <= entry.templates.len()));
+    }
+    if let Some(entries) = &layer.auto_install {
+        for image in ["/ISO/win.iso", "/a/b/c/d.iso", &"/x".repeat(100)] {
+            if let TemplateChoice::Template(t) = config::auto_install::choose(entries, image) {
+                assert!(entries.iter().any(|e| e.templates.contains(&t)));
+            }
+        }
     }
 }
 

@@ -47,7 +47,7 @@ mod stage1 {
     use crate::{bios, console, emu, heap, ui};
     use alloc::string::String;
     use polyboot_core::menu::{Action, ImageKind, MenuItem, Status};
-    use polyboot_core::session::{BootSession, Firmware, WindowsOptions};
+    use polyboot_core::session::{BootSession, Firmware};
 
     /// At most this much heap (the rest of memory is the booted system's).
     const MAX_HEAP: u64 = 32 << 20;
@@ -111,12 +111,13 @@ mod stage1 {
                     if matches!(image.kind, ImageKind::Iso | ImageKind::Img | ImageKind::Wim)
                         && !matches!(status, Status::NotBootable(_))
                     {
+                        let windows = session.windows_options(&image.path, &mut log);
                         let why = emu::boot_image(
                             &mut session.fs,
                             &session.location,
                             &image,
                             drive,
-                            WindowsOptions::from_config(&session.config),
+                            windows,
                         );
                         ui::pause(&alloc::format!("{} cannot boot: {why}", image.path));
                         continue;

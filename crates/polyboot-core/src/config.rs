@@ -36,7 +36,8 @@
 //!
 //! # `/ventoy/ventoy.json`
 //!
-//! Only the `control` plugin is read: an array of single-key objects with string values,
+//! The `auto_install` plugin gives Windows Setup its answer file ([`auto_install`]). The
+//! `control` plugin is an array of single-key objects with string values,
 //! `[{"VTOY_MENU_TIMEOUT": "10"}, {"VTOY_DEFAULT_IMAGE": "/ISO/x.iso"}]`. Honoured:
 //! `VTOY_MENU_TIMEOUT`, `VTOY_DEFAULT_IMAGE` (image paths only, not Ventoy's `F4>...` hotkey
 //! menus or `VTOY_EXIT`), `VTOY_DEFAULT_SEARCH_ROOT`, `VTOY_MAX_SEARCH_LEVEL` (`"max"` = the
@@ -59,10 +60,13 @@
 //! is skipped, UTF-16 is reported as such. Errors carry serde_json's line and column.
 
 use crate::menu::{normalize_path, ScanOptions, DEFAULT_MAX_DEPTH, MAX_DEPTH_LIMIT};
+
+pub mod auto_install;
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+pub use auto_install::{AutoInstall, AutoInstallTarget, TemplateChoice};
 use core::fmt;
 use serde_json::{Map, Value};
 
@@ -185,6 +189,8 @@ pub struct ConfigLayer {
     pub win11_bypass_requirements: Option<bool>,
     /// Setup's network requirement skipped (`VTOY_WIN11_BYPASS_NRO`).
     pub win11_bypass_nro: Option<bool>,
+    /// Ventoy's `auto_install` plugin (answer files per image).
+    pub auto_install: Option<Vec<AutoInstall>>,
     /// Problems that did not stop the file from being used (without the file name).
     pub warnings: Vec<String>,
 }
@@ -215,6 +221,8 @@ pub struct BootConfig {
     pub win11_bypass_requirements: bool,
     /// Windows Setup lets the first sign-in go without a network (`BypassNRO`).
     pub win11_bypass_nro: bool,
+    /// Answer files per image (Ventoy's `auto_install`).
+    pub auto_install: Vec<AutoInstall>,
     /// Each prefixed with the file it comes from.
     pub warnings: Vec<String>,
 }
@@ -230,6 +238,7 @@ impl Default for BootConfig {
             read_benchmark: None,
             win11_bypass_requirements: false,
             win11_bypass_nro: false,
+            auto_install: Vec::new(),
             warnings: Vec::new(),
         }
     }
@@ -267,6 +276,9 @@ impl BootConfig {
             if let Some(bypass) = layer.win11_bypass_nro {
                 config.win11_bypass_nro = bypass;
             }
+            if let Some(entries) = layer.auto_install {
+                config.auto_install = entries;
+            }
             // polyboot.json's warnings first.
             let mut ours: Vec<String> =
                 layer.warnings.into_iter().map(|w| format!("{path}: {w}")).collect();
@@ -285,6 +297,11 @@ impl BootConfig {
         }
         config.warnings = warnings;
         config
+    }
+
+    /// The answer file `image` (an absolute path on the data partition) installs with.
+    pub fn unattend_template(&self, image: &str) -> TemplateChoice {
+        auto_install::choose(&self.auto_install, image)
     }
 
     /// The scanner settings this configuration asks for (other bounds at their defaults).
@@ -659,6 +676,8 @@ pub fn parse_ventoy(bytes: &[u8], firmware: Firmware) -> Result<ConfigLayer, Con
     for (base, (key, value)) in select_sections(&root, firmware) {
         if base == "control" {
             parse_control(key, value, &mut layer);
+        } else if base == "auto_install" {
+            auto_install::parse(key, value, &mut layer);
         } else if VENTOY_PLUGINS.contains(&base) {
             plugins.push(key);
         } else {
@@ -826,6 +845,7 @@ mod tests {
                 read_benchmark: None,
                 win11_bypass_requirements: Some(true),
                 win11_bypass_nro: Some(false),
+                auto_install: None,
                 warnings: vec![],
             }
         );
@@ -843,14 +863,25 @@ mod tests {
         assert_eq!(layer.filter_dot_underscore, Some(true));
         assert_eq!(layer.win11_bypass_requirements, Some(true));
         assert_eq!(layer.win11_bypass_nro, Some(true));
+        let config = BootConfig::merge(None, Some(layer.clone()));
+        let template = |image: &str| match config.unattend_template(image) {
+            TemplateChoice::Template(t) => t,
+            other => panic!("{image}: {other:?}"),
+        };
+        assert_eq!(template("/ISO/Win11_23H2_English_x64.iso"), "/ventoy/script/win11.xml");
+        assert_eq!(template("/ISO/Windows/Server/2022.iso"), "/ventoy/script/win_b.xml");
+        assert!(matches!(
+            config.unattend_template("/ISO/debian-12.5.0-amd64-netinst.iso"),
+            TemplateChoice::NotUsed(_)
+        ));
         assert_eq!(
             layer.warnings,
             [
                 "control: not supported by polyboot (ignored): VTOY_DEFAULT_MENU_MODE, \
                  VTOY_FILE_FLT_EFI, VTOY_MENU_LANGUAGE, VTOY_SORT_CASE_SENSITIVE, \
                  VTOY_TREE_VIEW_MENU_STYLE",
-                "plugins not supported by polyboot (ignored): auto_install, image_blacklist, \
-                 menu_alias, menu_class, menu_tip, persistence, theme_uefi",
+                "plugins not supported by polyboot (ignored): image_blacklist, menu_alias, \
+                 menu_class, menu_tip, persistence, theme_uefi",
             ]
         );
     }
@@ -870,8 +901,33 @@ mod tests {
                 read_benchmark: None,
                 win11_bypass_requirements: None,
                 win11_bypass_nro: None,
-                warnings: vec!["plugins not supported by polyboot (ignored): auto_install, \
-                     image_blacklist, menu_alias, menu_class, menu_tip, persistence, theme"
+                auto_install: Some(vec![
+                    AutoInstall {
+                        target: AutoInstallTarget::Image(
+                            "/ISO/debian-12.5.0-amd64-netinst.iso".into()
+                        ),
+                        templates: vec!["/ventoy/script/preseed.cfg".into()],
+                        autosel: None,
+                        timeout: None,
+                    },
+                    AutoInstall {
+                        target: AutoInstallTarget::Image("/ISO/Win11_*_x64.iso".into()),
+                        templates: vec!["/ventoy/script/win11.xml".into()],
+                        autosel: Some(1),
+                        timeout: None,
+                    },
+                    AutoInstall {
+                        target: AutoInstallTarget::Parent("/ISO/Windows".into()),
+                        templates: vec![
+                            "/ventoy/script/win_a.xml".into(),
+                            "/ventoy/script/win_b.xml".into()
+                        ],
+                        autosel: Some(2),
+                        timeout: Some(10),
+                    },
+                ]),
+                warnings: vec!["plugins not supported by polyboot (ignored): image_blacklist, \
+                     menu_alias, menu_class, menu_tip, persistence, theme"
                     .into()],
             }
         );

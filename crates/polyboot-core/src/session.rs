@@ -84,6 +84,36 @@ impl<D: ReadAt> BootSession<D> {
         )
     }
 
+    /// What Windows Setup gets when `image` boots: the configured options
+    /// ([`WindowsOptions::from_config`]) and the answer file Ventoy's `auto_install` picks for
+    /// it, read from the data partition (at most [`MAX_UNATTEND_BYTES`]). Why a configured one
+    /// is not used is logged.
+    pub fn windows_options(&mut self, image: &str, log: Log<'_>) -> WindowsOptions {
+        let mut options = WindowsOptions::from_config(&self.config);
+        match self.config.unattend_template(image) {
+            config::TemplateChoice::NotConfigured => {}
+            config::TemplateChoice::NotUsed(why) => {
+                log(format_args!("auto_install: {image}: no answer file: {why}"))
+            }
+            config::TemplateChoice::Template(path) => {
+                let read = match self.fs.metadata(&path) {
+                    Ok(m) if m.size > MAX_UNATTEND_BYTES => {
+                        Err(format!("{} bytes, more than {MAX_UNATTEND_BYTES}", m.size))
+                    }
+                    Ok(_) => self.fs.read_to_vec(&path).map_err(|e| format!("{e}")),
+                    Err(e) => Err(format!("{e}")),
+                };
+                match read {
+                    Ok(bytes) => options.unattend = Some(Unattend { path, bytes }),
+                    Err(e) => {
+                        log(format_args!("auto_install: {image}: answer file {path} not used: {e}"))
+                    }
+                }
+            }
+        }
+        options
+    }
+
     /// `image` as the virtual medium the firmware serves (see [`virtual_medium`]).
     pub fn virtual_medium(&mut self, image: &ImageEntry) -> Result<VirtualMedium, String> {
         virtual_medium(&mut self.fs, &self.location.data, image)
@@ -437,8 +467,8 @@ pub fn prepare_wim<D: ReadAt>(
 
 mod windows;
 pub use windows::{
-    is_windows_iso, jump_params, jump_program_file, read_boot_file, serve_windows, WindowsOptions,
-    WINPE_JUMP_X64, WINPE_JUMP_X86,
+    is_windows_iso, jump_params, jump_program_file, read_boot_file, serve_windows, Unattend,
+    WindowsOptions, MAX_UNATTEND_BYTES, WINPE_JUMP_X64, WINPE_JUMP_X86,
 };
 
 #[cfg(test)]

@@ -204,6 +204,7 @@ impl Session {
             session::prepare_wim(&mut layout, &mut disk, &mut log)?;
         }
         if image.kind == ImageKind::Iso {
+            let windows = self.boot.windows_options(&image.path, &mut log);
             let mut disk = FirmwareDisk::open(self.disk_handle)?;
             let location = &self.boot.location;
             hook_archive =
@@ -214,7 +215,7 @@ impl Session {
                 location,
                 HookSource::Embedded(linux::hook()),
                 &image.path,
-                Some(session::WindowsOptions::from_config(&self.boot.config)),
+                Some(windows),
                 &mut log,
             );
         }

@@ -9,7 +9,7 @@ use std::io::Write;
 use anyhow::{bail, Context, Result};
 use polyboot_core::embedded_hook;
 use polyboot_core::menu::ImageKind;
-use polyboot_core::session::{self, BootSession, Firmware, HookSource, WindowsOptions};
+use polyboot_core::session::{self, BootSession, Firmware, HookSource};
 use serde::Serialize;
 
 use crate::cli::{DebugArgs, DebugCommand, DebugVirtualArgs, FirmwareArg};
@@ -73,6 +73,7 @@ fn run_virtual(args: DebugVirtualArgs) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("{}: {e}", image.path))?;
     }
     if image.kind == ImageKind::Iso {
+        let windows = session.windows_options(&image.path, &mut log);
         // The UEFI boot manager carries polyboot-hook itself (the one on this drive); the BIOS
         // boot code reads it from there too, later (HookSource::BootManager).
         let efi_hook;
@@ -91,7 +92,7 @@ fn run_virtual(args: DebugVirtualArgs) -> Result<()> {
             &location,
             hook,
             &image.path,
-            Some(WindowsOptions::from_config(&session.config)),
+            Some(windows),
             &mut log,
         );
     }

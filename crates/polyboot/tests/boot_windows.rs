@@ -25,6 +25,8 @@ use std::time::Duration;
 
 const WIM: &str = "x64/sources/boot.wim";
 const HASHED: &str = "POLYBOOT-WIM-HASHED";
+/// A stand-in answer file (its bytes are what counts).
+const UNATTEND: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<unattend xmlns=\"urn:schemas-microsoft-com:unattend\"><!-- polyboot test --></unattend>\n";
 
 /// GRUB for x86_64 EFI that hashes `/{wim}` from the CD it was started from.
 fn grub_hasher(dir: &Path, wim: &str) -> PathBuf {
@@ -194,11 +196,15 @@ fn virtual_boot_wim_reads_as_written(firmware: Firmware) {
         // Windows Setup options from both configuration files (UEFI: none, both off).
         let cfg = dir.path().join("cfg");
         std::fs::create_dir_all(&cfg).unwrap();
+        // And an answer file from Ventoy's auto_install plugin.
         std::fs::write(
             cfg.join("ventoy.json"),
-            r#"{"control": [{"VTOY_WIN11_BYPASS_CHECK": "1"}, {"VTOY_WIN11_BYPASS_NRO": "0"}]}"#,
+            r#"{"control": [{"VTOY_WIN11_BYPASS_CHECK": "1"}, {"VTOY_WIN11_BYPASS_NRO": "0"}],
+                "auto_install": [{"image": "/ISO/win.iso", "template": "/ventoy/unattend.xml", "autosel": 1}]}"#,
         )
         .unwrap();
+        std::fs::write(cfg.join("unattend.xml"), UNATTEND).unwrap();
+        Cli::new().args(["add", "-q", d, "--to", "/ventoy"]).arg(cfg.join("unattend.xml")).ok();
         std::fs::write(cfg.join("polyboot.json"), r#"{"windows": {"bypass_nro": true}}"#).unwrap();
         Cli::new().args(["add", "-q", d, "--to", "/ventoy"]).arg(cfg.join("ventoy.json")).ok();
         Cli::new().args(["add", "-q", d, "--to", "/polyboot"]).arg(cfg.join("polyboot.json")).ok();
@@ -220,6 +226,11 @@ fn virtual_boot_wim_reads_as_written(firmware: Firmware) {
         "windows: /{WIM} (named by /{bcd_path}) served with polyboot's jump program ({arch})"
     );
     assert!(log.iter().any(|l| l.starts_with(&named)), "{log:?}");
+    let handed = format!(
+        "windows: answer file /ventoy/unattend.xml ({} bytes) handed to Setup as autounattend.xml",
+        UNATTEND.len()
+    );
+    assert_eq!(log.iter().any(|l| *l == handed), bios, "{log:?}");
     let extracted = dir.path().join("served-boot.wim");
     run_tool(
         Command::new(find_tool("xorriso"))
@@ -247,6 +258,8 @@ fn virtual_boot_wim_reads_as_written(firmware: Firmware) {
         (bios, bios),
         "the configured Windows Setup options"
     );
+    let unattend: &[u8] = if bios { UNATTEND.as_bytes() } else { b"" };
+    assert!(params.unattend == unattend, "the answer file in the parameter block");
     let info: serde_json::Value =
         serde_json::from_str(&Cli::new().args(["info", d, "--json"]).ok()).unwrap();
     assert_eq!(params.partition_offset, info["layout"]["data"]["offset"].as_u64().unwrap());

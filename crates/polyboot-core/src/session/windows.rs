@@ -33,8 +33,20 @@ const MAX_JUMP_PROGRAM: u64 = 16 << 20;
 /// How long the jump program waits for the drive and for the ISO's drive letter.
 const WAIT_SECONDS: u32 = 60;
 
+/// The largest answer file handed to Setup (real ones are a few tens of KiB; the jump
+/// program's parameter block holds at most 1 MiB).
+pub const MAX_UNATTEND_BYTES: u64 = 512 << 10;
+
+/// An answer file for Windows Setup, read from the data partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unattend {
+    /// Where it was read (absolute path on the data partition).
+    pub path: String,
+    pub bytes: Vec<u8>,
+}
+
 /// What the configuration asks of Windows Setup, and what the firmware's memory allows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WindowsOptions {
     /// Windows 11's TPM / Secure Boot / RAM / storage / CPU checks skipped (`LabConfig`).
     pub bypass_requirements: bool,
@@ -43,6 +55,8 @@ pub struct WindowsOptions {
     /// Largest WIM image metadata read (it is held twice in memory while the virtual WIM is
     /// served); the BIOS boot code sets it from its heap.
     pub max_metadata: u64,
+    /// The answer file Setup gets as `autounattend.xml` (Ventoy's `auto_install`).
+    pub unattend: Option<Unattend>,
 }
 
 impl Default for WindowsOptions {
@@ -51,13 +65,15 @@ impl Default for WindowsOptions {
             bypass_requirements: false,
             bypass_nro: false,
             max_metadata: crate::wim::resource::MAX_RESOURCE_BYTES,
+            unattend: None,
         }
     }
 }
 
 impl WindowsOptions {
     /// What the boot configuration asks (`windows.*` in polyboot.json, Ventoy's
-    /// `VTOY_WIN11_BYPASS_*`), with the default metadata bound.
+    /// `VTOY_WIN11_BYPASS_*`), with the default metadata bound and no answer file (see
+    /// [`super::BootSession::windows_options`]).
     pub fn from_config(config: &crate::config::BootConfig) -> Self {
         WindowsOptions {
             bypass_requirements: config.win11_bypass_requirements,
@@ -85,7 +101,7 @@ pub fn read_boot_file<D: ReadAt>(
 pub fn jump_params(
     location: &DriveLocation,
     iso_path: &str,
-    options: WindowsOptions,
+    options: &WindowsOptions,
 ) -> Result<Params, String> {
     let identity = match (location.disk_guid, location.mbr_signature) {
         (Some(guid), _) => DriveIdentity::Gpt(guid),
@@ -109,7 +125,7 @@ pub fn jump_params(
         log_path: String::new(),
         shell_path: String::new(),
         unattend_path: String::new(),
-        unattend: Vec::new(),
+        unattend: options.unattend.as_ref().map(|u| u.bytes.clone()).unwrap_or_default(),
         wait_seconds: WAIT_SECONDS,
     };
     params.validate().map_err(|e| alloc::format!("{e}"))?;
@@ -152,7 +168,7 @@ pub fn serve_windows<D: ReadAt>(
             return None;
         }
     };
-    let params = match jump_params(location, iso_path, options) {
+    let params = match jump_params(location, iso_path, &options) {
         Ok(p) => p,
         Err(e) => {
             log(format_args!("windows: {e}; Setup will not find its medium"));
@@ -192,5 +208,12 @@ pub fn serve_windows<D: ReadAt>(
         plan.patch.size(),
         plan.at / windows_iso::SECTOR
     ));
+    if let Some(u) = &options.unattend {
+        log(format_args!(
+            "windows: answer file {} ({} bytes) handed to Setup as autounattend.xml",
+            u.path,
+            u.bytes.len()
+        ));
+    }
     Some(plan)
 }
