@@ -362,20 +362,8 @@ fn build_winpe(root: &Path) -> Result<PathBuf> {
             "xtask: building the WinPE jump program ({target}) with Debian's rustc + build-std"
         );
         let target_dir = root.join("target/firmware");
-        let mut cmd = Command::new("/usr/bin/cargo");
-        for var in [
-            "RUSTUP_TOOLCHAIN",
-            "RUSTFLAGS",
-            "CARGO_TARGET_DIR",
-            "CARGO_BUILD_TARGET",
-            "RUSTC_WRAPPER",
-            "CARGO",
-        ] {
-            cmd.env_remove(var);
-        }
+        let mut cmd = debian_cargo();
         cmd.current_dir(root.join("crates/polyboot-winpe"))
-            .env("RUSTC", "/usr/bin/rustc")
-            .env("RUSTC_BOOTSTRAP", "1")
             .args(["build", "--release", "--bins", "--target", target])
             .args(["--config", &format!("target.{target}.linker=\"{linker}\"")])
             .arg("--target-dir")
@@ -487,11 +475,10 @@ enum Firmware {
     Bios,
 }
 
-/// `cargo SUBCOMMAND` (build, clippy) for a firmware workspace with Debian's compiler and its
-/// library source (build-std): the only toolchain here that has `core` for bare targets.
-fn firmware_cargo(root: &Path, firmware: Firmware, subcommand: &str) -> Command {
+/// Debian's cargo with Debian's rustc (build-std allowed through RUSTC_BOOTSTRAP), with
+/// nothing of the toolchain that runs xtask leaking into its build.
+fn debian_cargo() -> Command {
     let mut cmd = Command::new("/usr/bin/cargo");
-    // Whatever toolchain runs xtask must not leak into the Debian compiler's build.
     for var in [
         "RUSTUP_TOOLCHAIN",
         "RUSTFLAGS",
@@ -502,11 +489,17 @@ fn firmware_cargo(root: &Path, firmware: Firmware, subcommand: &str) -> Command 
     ] {
         cmd.env_remove(var);
     }
+    cmd.env("RUSTC", "/usr/bin/rustc").env("RUSTC_BOOTSTRAP", "1");
+    cmd
+}
+
+/// `cargo SUBCOMMAND` (build, clippy) for a firmware workspace with Debian's compiler and its
+/// library source (build-std): the only toolchain here that has `core` for bare targets.
+fn firmware_cargo(root: &Path, firmware: Firmware, subcommand: &str) -> Command {
+    let mut cmd = debian_cargo();
     // Debian's cargo-clippy / clippy-driver (rust-web-clippy) match /usr/bin/rustc.
     let path = std::env::var("PATH").unwrap_or_default();
-    cmd.env("PATH", format!("/usr/bin:{path}"))
-        .env("RUSTC", "/usr/bin/rustc")
-        .env("RUSTC_BOOTSTRAP", "1");
+    cmd.env("PATH", format!("/usr/bin:{path}"));
     cmd.arg(subcommand).arg("--release");
     match firmware {
         Firmware::Uefi => {
