@@ -252,33 +252,15 @@ impl BootConfig {
         // Lowest precedence first; later layers overwrite.
         for (path, layer) in [(VENTOY_JSON, ventoy), (POLYBOOT_JSON, polyboot)] {
             let Some(layer) = layer else { continue };
-            if let Some(timeout) = layer.timeout_secs {
-                config.timeout_secs = timeout;
-            }
-            if let Some(default) = layer.default_image {
-                config.default_image = default;
-            }
-            if let Some(root) = layer.search_root {
-                config.search_root = root;
-            }
-            if let Some(depth) = layer.max_depth {
-                config.max_depth = depth;
-            }
-            if let Some(filter) = layer.filter_dot_underscore {
-                config.filter_dot_underscore = filter;
-            }
-            if let Some(path) = layer.read_benchmark {
-                config.read_benchmark = Some(path);
-            }
-            if let Some(bypass) = layer.win11_bypass_requirements {
-                config.win11_bypass_requirements = bypass;
-            }
-            if let Some(bypass) = layer.win11_bypass_nro {
-                config.win11_bypass_nro = bypass;
-            }
-            if let Some(entries) = layer.auto_install {
-                config.auto_install = entries;
-            }
+            set(&mut config.timeout_secs, layer.timeout_secs);
+            set(&mut config.default_image, layer.default_image);
+            set(&mut config.search_root, layer.search_root);
+            set(&mut config.max_depth, layer.max_depth);
+            set(&mut config.filter_dot_underscore, layer.filter_dot_underscore);
+            set(&mut config.read_benchmark, layer.read_benchmark.map(Some));
+            set(&mut config.win11_bypass_requirements, layer.win11_bypass_requirements);
+            set(&mut config.win11_bypass_nro, layer.win11_bypass_nro);
+            set(&mut config.auto_install, layer.auto_install);
             // polyboot.json's warnings first.
             let mut ours: Vec<String> =
                 layer.warnings.into_iter().map(|w| format!("{path}: {w}")).collect();
@@ -312,6 +294,13 @@ impl BootConfig {
             filter_dot_underscore: self.filter_dot_underscore,
             ..ScanOptions::default()
         }
+    }
+}
+
+/// A setting a layer sets (`Some`) replaces the one below it.
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
     }
 }
 
