@@ -289,6 +289,19 @@ fn make_iso(dir: &Path, root: &Path, name: &str, eltorito: &[&str]) -> PathBuf {
     iso
 }
 
+/// Capture `root`'s boot.wim again from the WinPE tree [`iso_tree`] left beside it
+/// (`root.pe`), after a test changed that tree.
+fn recapture_boot_wim(root: &Path, name: &str, compress: &str) {
+    let wim = root.join(WIM_PATH);
+    std::fs::remove_file(&wim).unwrap();
+    run(Command::new(find_tool("wimcapture"))
+        .arg(root.with_extension("pe"))
+        .arg(&wim)
+        .arg(name)
+        .arg(format!("--compress={compress}"))
+        .arg("--boot"));
+}
+
 #[test]
 fn the_press_any_key_prompt_is_skipped_in_uefi_and_bios() {
     let dir = tempfile::tempdir().unwrap();
@@ -403,14 +416,7 @@ fn a_pe_whose_setup_cmdline_runs_pecmd_gets_the_jump_program_in_pecmd() {
         .arg("\\Setup")
         .arg("CmdLine"));
     assert_eq!(got.trim(), cmdline);
-    let wim = root.join(WIM_PATH);
-    std::fs::remove_file(&wim).unwrap();
-    run(Command::new(find_tool("wimcapture"))
-        .arg(&pe)
-        .arg(&wim)
-        .arg("Custom PE (x64)")
-        .arg("--compress=LZX")
-        .arg("--boot"));
+    recapture_boot_wim(&root, "Custom PE (x64)", "LZX");
     let iso = make_iso(dir.path(), &root, "pecmd.iso", &[]);
     let (served, plan) = serve(&std::fs::read(&iso).unwrap(), "LZX");
     assert_eq!(plan.shell.path, "/Windows/System32/pecmd.exe", "{:?}", plan.shell);
@@ -460,14 +466,7 @@ fn a_cmdline_naming_the_default_or_a_missing_program_keeps_winpeshl() {
         let config = pe.join("Windows/System32/config");
         std::fs::create_dir_all(&config).unwrap();
         std::fs::write(config.join("SYSTEM"), system_hive(cmdline)).unwrap();
-        let wim = root.join(WIM_PATH);
-        std::fs::remove_file(&wim).unwrap();
-        run(Command::new(find_tool("wimcapture"))
-            .arg(&pe)
-            .arg(&wim)
-            .arg("PE")
-            .arg("--compress=XPRESS")
-            .arg("--boot"));
+        recapture_boot_wim(&root, "PE", "XPRESS");
         let iso = make_iso(dir.path(), &root, "pe.iso", &[]);
         let (_, plan) = serve(&std::fs::read(&iso).unwrap(), "XPRESS");
         assert_eq!(plan.shell.path, "/Windows/System32/winpeshl.exe", "{cmdline}");
@@ -495,14 +494,8 @@ fn a_32_bit_winpe_gets_the_x86_jump_program_and_an_arm_one_a_clear_error() {
         iso_tree(&root, "XPRESS");
         let pe = root.with_extension("pe");
         std::fs::write(pe.join("Windows/System32/kernel32.dll"), kernel32_stub(machine)).unwrap();
+        recapture_boot_wim(&root, "Microsoft Windows PE", "XPRESS");
         let wim = root.join(WIM_PATH);
-        std::fs::remove_file(&wim).unwrap();
-        run(Command::new(find_tool("wimcapture"))
-            .arg(&pe)
-            .arg(&wim)
-            .arg("Microsoft Windows PE")
-            .arg("--compress=XPRESS")
-            .arg("--boot"));
         // wimlib's own reading of the architecture it wrote.
         let info = run(Command::new(find_tool("wiminfo")).arg(&wim).arg("1"));
         assert!(

@@ -28,18 +28,20 @@ const HASHED: &str = "POLYBOOT-WIM-HASHED";
 /// A stand-in answer file (its bytes are what counts).
 const UNATTEND: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<unattend xmlns=\"urn:schemas-microsoft-com:unattend\"><!-- polyboot test --></unattend>\n";
 
+/// The GRUB script both hashers run: find the CD holding `/{wim}`, print its SHA-256 on the
+/// serial console, then [`HASHED`], and wait. `preamble` comes first (module loading).
+fn hasher_script(preamble: &str, wim: &str) -> String {
+    format!(
+        "serial --unit=0 --speed=115200\nterminal_output serial\n{preamble}\
+         search --no-floppy --file --set=root /{wim}\necho POLYBOOT-WIM-ROOT $root\n\
+         sha256sum /{wim}\necho {HASHED}\nsleep 600\n"
+    )
+}
+
 /// GRUB for x86_64 EFI that hashes `/{wim}` from the CD it was started from.
 fn grub_hasher(dir: &Path, wim: &str) -> PathBuf {
     let cfg = dir.join("grub.cfg");
-    std::fs::write(
-        &cfg,
-        format!(
-            "serial --unit=0 --speed=115200\nterminal_output serial\ninsmod iso9660\n\
-             search --no-floppy --file --set=root /{wim}\necho POLYBOOT-WIM-ROOT $root\n\
-             sha256sum /{wim}\necho {HASHED}\nsleep 600\n"
-        ),
-    )
-    .unwrap();
+    std::fs::write(&cfg, hasher_script("insmod iso9660\n", wim)).unwrap();
     let efi = dir.join("grubx64-hasher.efi");
     run_tool(
         Command::new(find_tool("grub-mkstandalone"))
@@ -57,15 +59,8 @@ fn grub_hasher(dir: &Path, wim: &str) -> PathBuf {
 /// the WIM.
 fn grub_bios_hasher(dir: &Path, wim: &str) -> PathBuf {
     let cfg = dir.join("grub-bios.cfg");
-    std::fs::write(
-        &cfg,
-        format!(
-            "serial --unit=0 --speed=115200\nterminal_output serial\n\
-             search --no-floppy --file --set=root /{wim}\necho POLYBOOT-WIM-ROOT $root\n\
-             sha256sum /{wim}\necho {HASHED}\nsleep 600\n"
-        ),
-    )
-    .unwrap();
+    // Its modules are built in: nothing to load.
+    std::fs::write(&cfg, hasher_script("", wim)).unwrap();
     let img = dir.join("etfsboot.com");
     run_tool(
         Command::new(find_tool("grub-mkimage"))
