@@ -11,7 +11,8 @@
 //! ```json
 //! {
 //!   "version": 1,
-//!   "menu": { "timeout": 5, "default": "/samples/ipxe.iso" },
+//!   "menu": { "timeout": 5, "default": "/samples/ipxe.iso", "mode": "list",
+//!             "verify_before_boot": ["/ISO/secure", "/ISO/win*.iso"] },
 //!   "search": { "root": "/", "max_depth": 10, "skip_dot_underscore": true },
 //!   "windows": { "bypass_requirements": false, "bypass_nro": false }
 //! }
@@ -22,6 +23,11 @@
 //! - `menu.timeout`: whole seconds before the default image boots (0 = at once); `null` = wait
 //!   for a key even if ventoy.json sets a timeout. Only effective with a default image.
 //! - `menu.default`: absolute path of the default image on the data partition, or `null`.
+//! - `menu.mode`: `"list"` (every image with its path) or `"tree"` (directories as entries);
+//!   like `VTOY_DEFAULT_MENU_MODE`. F3 switches at boot.
+//! - `menu.verify_before_boot`: `true` (every image), `false`, or a list of image paths
+//!   (`*` wildcards in the last component) and directories (everything below them): such an
+//!   image boots only after its SHA-256 matches its `.sha256` sidecar file.
 //! - `search.root`: directory to search (like `VTOY_DEFAULT_SEARCH_ROOT`).
 //! - `search.max_depth`: subdirectory levels below the root, 0..=64 (like
 //!   `VTOY_MAX_SEARCH_LEVEL`; larger values are clamped).
@@ -36,15 +42,11 @@
 //!
 //! # `/ventoy/ventoy.json`
 //!
-//! The `auto_install` plugin gives Windows Setup its answer file ([`auto_install`]). The
-//! `control` plugin is an array of single-key objects with string values,
-//! `[{"VTOY_MENU_TIMEOUT": "10"}, {"VTOY_DEFAULT_IMAGE": "/ISO/x.iso"}]`. Honoured:
-//! `VTOY_MENU_TIMEOUT`, `VTOY_DEFAULT_IMAGE` (image paths only, not Ventoy's `F4>...` hotkey
-//! menus or `VTOY_EXIT`), `VTOY_DEFAULT_SEARCH_ROOT`, `VTOY_MAX_SEARCH_LEVEL` (`"max"` = the
-//! deepest we search, 64), `VTOY_FILT_DOT_UNDERSCORE_FILE`, `VTOY_WIN11_BYPASS_CHECK` and
-//! `VTOY_WIN11_BYPASS_NRO` (`"1"` / `"0"`, off unless set). A later entry overrides an
-//! earlier one. Other `VTOY_*` variables and the other plugins (`theme`, `menu_alias`, ...)
-//! are ignored, summed up in one warning each.
+//! Read unchanged, plugin by plugin: `control` ([`control`]), `menu_alias`, `menu_tip`,
+//! `menu_class`, `image_list`, `image_blacklist`, `theme` ([`menu_plugins`]), `password`
+//! ([`password`]) and `auto_install` ([`auto_install`]). Plugins polyboot does not carry out
+//! (`persistence`, `injection`, `conf_replace`, `dud`, `auto_memdisk`, `custom_boot`) and
+//! unknown keys are each summed up in one warning; nothing is dropped silently.
 //!
 //! # Firmware-specific keys (both files)
 //!
@@ -59,15 +61,21 @@
 //! refused before serde_json sees it (the firmware's stack is small); a UTF-8 byte order mark
 //! is skipped, UTF-16 is reported as such. Errors carry serde_json's line and column.
 
-use crate::menu::{normalize_path, ScanOptions, DEFAULT_MAX_DEPTH, MAX_DEPTH_LIMIT};
+use crate::menu::{normalize_path, ImageKind, ScanOptions, DEFAULT_MAX_DEPTH, MAX_DEPTH_LIMIT};
 
 pub mod auto_install;
+mod control;
+pub mod menu_plugins;
+pub mod password;
+pub mod pattern;
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 pub use auto_install::{AutoInstall, AutoInstallTarget, TemplateChoice};
 use core::fmt;
+pub use menu_plugins::{Classes, DisplayMode, ImageList, PathTexts, TextColor, Theme};
+pub use password::{Password, Passwords};
 use serde_json::{Map, Value};
 
 // Where the two configuration files live: defined with the scan, which passes over them.
@@ -104,23 +112,37 @@ impl Firmware {
 /// Every firmware suffix Ventoy knows; keys with one not ours are for another firmware.
 const SUFFIXES: [&str; 5] = ["_legacy", "_uefi", "_ia32", "_aa64", "_mips"];
 
-/// Ventoy plugins other than `control`: ignored, but known (so they are not "unknown").
-const VENTOY_PLUGINS: &[&str] = &[
-    "theme",
-    "menu_alias",
-    "menu_tip",
-    "menu_class",
-    "auto_install",
-    "persistence",
-    "injection",
-    "conf_replace",
-    "password",
-    "image_list",
-    "image_blacklist",
-    "auto_memdisk",
-    "dud",
-    "custom_boot",
-];
+/// Ventoy plugins polyboot does not carry out: reported as such (not as "unknown").
+const VENTOY_PLUGINS: &[&str] =
+    &["persistence", "injection", "conf_replace", "auto_memdisk", "dud", "custom_boot"];
+
+/// How the menu lists images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MenuMode {
+    /// Every image, with its path.
+    #[default]
+    List,
+    /// Directories as entries, opened with Enter.
+    Tree,
+}
+
+/// Which images must match their `.sha256` sidecar before they boot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifyRule {
+    pub all: bool,
+    /// Image paths (`*` in the last component) and directories (everything below).
+    pub paths: Vec<String>,
+}
+
+impl VerifyRule {
+    pub fn applies_to(&self, image: &str) -> bool {
+        self.all
+            || self
+                .paths
+                .iter()
+                .any(|p| pattern::image_matches(p, image) || pattern::under(p, image))
+    }
+}
 
 /// Why a configuration file could not be used at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,6 +213,19 @@ pub struct ConfigLayer {
     pub win11_bypass_nro: Option<bool>,
     /// Ventoy's `auto_install` plugin (answer files per image).
     pub auto_install: Option<Vec<AutoInstall>>,
+    pub menu_mode: Option<MenuMode>,
+    pub sort_case_sensitive: Option<bool>,
+    pub show_password_asterisks: Option<bool>,
+    /// Kinds `VTOY_FILE_FLT_*` hides.
+    pub hidden_kinds: Option<Vec<ImageKind>>,
+    pub aliases: Option<PathTexts>,
+    pub tips: Option<PathTexts>,
+    pub tip_color: Option<TextColor>,
+    pub classes: Option<Classes>,
+    pub image_list: Option<ImageList>,
+    pub passwords: Option<Passwords>,
+    pub theme: Option<Theme>,
+    pub verify_before_boot: Option<VerifyRule>,
     /// Problems that did not stop the file from being used (without the file name).
     pub warnings: Vec<String>,
 }
@@ -223,6 +258,29 @@ pub struct BootConfig {
     pub win11_bypass_nro: bool,
     /// Answer files per image (Ventoy's `auto_install`).
     pub auto_install: Vec<AutoInstall>,
+    /// List or tree view (`VTOY_DEFAULT_MENU_MODE`, `menu.mode`).
+    pub menu_mode: MenuMode,
+    /// Sort names by byte order instead of naturally ignoring case (`VTOY_SORT_CASE_SENSITIVE`).
+    pub sort_case_sensitive: bool,
+    /// Show `*` per typed password character (`VTOY_SHOW_PASSWORD_ASTERISK`, default on).
+    pub show_password_asterisks: bool,
+    /// Image kinds left out of the menu (`VTOY_FILE_FLT_*`).
+    pub hidden_kinds: Vec<ImageKind>,
+    /// `menu_alias`: names shown instead of paths.
+    pub aliases: PathTexts,
+    /// `menu_tip`: a line shown when the entry is selected.
+    pub tips: PathTexts,
+    pub tip_color: Option<TextColor>,
+    /// `menu_class`: tags shown after the name.
+    pub classes: Classes,
+    /// `image_list` / `image_blacklist`.
+    pub image_list: Option<ImageList>,
+    /// `password`.
+    pub passwords: Passwords,
+    /// `theme`, what a text console honours.
+    pub theme: Theme,
+    /// polyboot.json `menu.verify_before_boot`.
+    pub verify_before_boot: VerifyRule,
     /// Each prefixed with the file it comes from.
     pub warnings: Vec<String>,
 }
@@ -239,6 +297,18 @@ impl Default for BootConfig {
             win11_bypass_requirements: false,
             win11_bypass_nro: false,
             auto_install: Vec::new(),
+            menu_mode: MenuMode::List,
+            sort_case_sensitive: false,
+            show_password_asterisks: true,
+            hidden_kinds: Vec::new(),
+            aliases: PathTexts::default(),
+            tips: PathTexts::default(),
+            tip_color: None,
+            classes: Classes::default(),
+            image_list: None,
+            passwords: Passwords::default(),
+            theme: Theme::default(),
+            verify_before_boot: VerifyRule::default(),
             warnings: Vec::new(),
         }
     }
@@ -261,6 +331,18 @@ impl BootConfig {
             set(&mut config.win11_bypass_requirements, layer.win11_bypass_requirements);
             set(&mut config.win11_bypass_nro, layer.win11_bypass_nro);
             set(&mut config.auto_install, layer.auto_install);
+            set(&mut config.menu_mode, layer.menu_mode);
+            set(&mut config.sort_case_sensitive, layer.sort_case_sensitive);
+            set(&mut config.show_password_asterisks, layer.show_password_asterisks);
+            set(&mut config.hidden_kinds, layer.hidden_kinds);
+            set(&mut config.aliases, layer.aliases);
+            set(&mut config.tips, layer.tips);
+            set(&mut config.tip_color, layer.tip_color.map(Some));
+            set(&mut config.classes, layer.classes);
+            set(&mut config.image_list, layer.image_list.map(Some));
+            set(&mut config.passwords, layer.passwords);
+            set(&mut config.theme, layer.theme);
+            set(&mut config.verify_before_boot, layer.verify_before_boot);
             // polyboot.json's warnings first.
             let mut ours: Vec<String> =
                 layer.warnings.into_iter().map(|w| format!("{path}: {w}")).collect();
@@ -292,7 +374,59 @@ impl BootConfig {
             root: self.search_root.clone(),
             max_depth: self.max_depth,
             filter_dot_underscore: self.filter_dot_underscore,
+            case_sensitive_sort: self.sort_case_sensitive,
             ..ScanOptions::default()
+        }
+    }
+}
+
+/// What the configuration says about one menu entry (image or directory).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntrySettings {
+    pub alias: Option<String>,
+    pub tip: Option<String>,
+    pub class: Option<String>,
+    /// Images only: asked before it boots.
+    pub password: Option<Password>,
+    /// Images only: boots only when its `.sha256` sidecar matches.
+    pub verify_before_boot: bool,
+}
+
+impl BootConfig {
+    /// The alias, tip, class, password and verification rule of the image at `path`.
+    pub fn image_settings(&self, path: &str, name: &str, kind: ImageKind) -> EntrySettings {
+        EntrySettings {
+            alias: self.aliases.image(path).map(String::from),
+            tip: self.tips.image(path).map(String::from),
+            class: self.classes.image(path, name).map(String::from),
+            password: self.passwords.for_image(path, kind).cloned(),
+            verify_before_boot: self.verify_before_boot.applies_to(path),
+        }
+    }
+
+    /// The alias, tip and class of the directory at `path` (tree view).
+    pub fn dir_settings(&self, path: &str) -> EntrySettings {
+        EntrySettings {
+            alias: self.aliases.dir(path).map(String::from),
+            tip: self.tips.dir(path).map(String::from),
+            class: self.classes.dir(path).map(String::from),
+            ..EntrySettings::default()
+        }
+    }
+
+    /// Whether `image_list` / `image_blacklist` and `VTOY_FILE_FLT_*` keep an image, and its
+    /// rank among the kept ones (the `image_list` position; 0 otherwise). `Err` says why not.
+    pub fn menu_rank(&self, path: &str, kind: ImageKind) -> Result<usize, &'static str> {
+        if self.hidden_kinds.contains(&kind) {
+            return Err("hidden by VTOY_FILE_FLT_*");
+        }
+        match &self.image_list {
+            None => Ok(0),
+            Some(list) => list.position(path).ok_or(if list.blacklist {
+                "in image_blacklist"
+            } else {
+                "not in image_list"
+            }),
         }
     }
 }
@@ -596,6 +730,33 @@ fn menu_setting(section: &str, name: &str, value: &Value, layer: &mut ConfigLaye
                 kind_of(other)
             )),
         },
+        "mode" => match value.as_str() {
+            Some("list") => layer.menu_mode = Some(MenuMode::List),
+            Some("tree") => layer.menu_mode = Some(MenuMode::Tree),
+            _ => layer.warn(format!("\"{section}.mode\" must be \"list\" or \"tree\" (ignored)")),
+        },
+        "verify_before_boot" => match value {
+            Value::Bool(all) => {
+                layer.verify_before_boot = Some(VerifyRule { all: *all, paths: Vec::new() })
+            }
+            Value::Array(items) => {
+                let mut paths = Vec::new();
+                for item in items {
+                    match item.as_str() {
+                        Some(s) => paths.extend(config_path(s, &format!("\"{section}.verify_before_boot\" entry"), layer)),
+                        None => layer.warn(format!(
+                            "\"{section}.verify_before_boot\" entries must be path strings, not {} (ignored)",
+                            kind_of(item)
+                        )),
+                    }
+                }
+                layer.verify_before_boot = Some(VerifyRule { all: false, paths });
+            }
+            other => layer.warn(format!(
+                "\"{section}.verify_before_boot\" must be true, false or a list of paths, not {} (ignored)",
+                kind_of(other)
+            )),
+        },
         _ => return false,
     }
     true
@@ -657,20 +818,24 @@ fn search_setting(section: &str, name: &str, value: &Value, layer: &mut ConfigLa
 // ventoy.json
 // ------------------------------------------------------------------------------------------
 
-/// Parse `/ventoy/ventoy.json`: the `control` plugin (or `control_uefi` / `control_legacy`).
+/// Parse `/ventoy/ventoy.json`: each plugin (or its `_uefi` / `_legacy` variant).
 pub fn parse_ventoy(bytes: &[u8], firmware: Firmware) -> Result<ConfigLayer, ConfigError> {
     let root = parse_object(bytes)?;
     let mut layer = ConfigLayer::default();
     let (mut plugins, mut unknown) = (Vec::new(), Vec::new());
     for (base, (key, value)) in select_sections(&root, firmware) {
-        if base == "control" {
-            parse_control(key, value, &mut layer);
-        } else if base == "auto_install" {
-            auto_install::parse(key, value, &mut layer);
-        } else if VENTOY_PLUGINS.contains(&base) {
-            plugins.push(key);
-        } else {
-            unknown.push(key);
+        match base {
+            "control" => control::parse_control(key, value, &mut layer),
+            "auto_install" => auto_install::parse(key, value, &mut layer),
+            "menu_alias" => menu_plugins::parse_alias(key, value, &mut layer),
+            "menu_tip" => menu_plugins::parse_tip(key, value, &mut layer),
+            "menu_class" => menu_plugins::parse_class(key, value, &mut layer),
+            "image_list" => menu_plugins::parse_image_list(key, value, false, &mut layer),
+            "image_blacklist" => menu_plugins::parse_image_list(key, value, true, &mut layer),
+            "theme" => menu_plugins::parse_theme(key, value, &mut layer),
+            "password" => password::parse(key, value, &mut layer),
+            _ if VENTOY_PLUGINS.contains(&base) => plugins.push(key),
+            _ => unknown.push(key),
         }
     }
     if !plugins.is_empty() {
@@ -682,606 +847,5 @@ pub fn parse_ventoy(bytes: &[u8], firmware: Firmware) -> Result<ConfigLayer, Con
     Ok(layer)
 }
 
-fn parse_control(key: &str, value: &Value, layer: &mut ConfigLayer) {
-    let Some(entries) = value.as_array() else {
-        layer.warn(format!(
-            "\"{key}\" must be an array of {{\"VTOY_...\": \"value\"}} objects, not {} (ignored)",
-            kind_of(value)
-        ));
-        return;
-    };
-    // Variable → value; a later entry overrides an earlier one (each is a GRUB `set`).
-    let mut vars: BTreeMap<&str, &str> = BTreeMap::new();
-    for (i, entry) in entries.iter().enumerate() {
-        let Some(object) = entry.as_object() else {
-            layer.warn(format!("{key}[{i}] must be an object, not {} (ignored)", kind_of(entry)));
-            continue;
-        };
-        if object.len() > 1 {
-            layer.warn(format!(
-                "{key}[{i}] has {} keys; Ventoy reads one per entry (all used here)",
-                object.len()
-            ));
-        }
-        let mut names: Vec<&String> = object.keys().collect();
-        names.sort_unstable();
-        for name in names {
-            match object.get(name) {
-                Some(Value::String(s)) => {
-                    vars.insert(name.as_str(), s.as_str());
-                }
-                Some(other) => layer.warn(format!(
-                    "{key}[{i}]: {} must be a string, not {} (ignored)",
-                    excerpt(name),
-                    kind_of(other)
-                )),
-                None => {}
-            }
-        }
-    }
-
-    let mut unsupported = Vec::new();
-    for (name, value) in vars {
-        match name {
-            "VTOY_MENU_TIMEOUT" => match parse_decimal(value) {
-                Some(secs) => layer.timeout_secs = Some(Some(secs)),
-                None => layer.warn(format!(
-                    "VTOY_MENU_TIMEOUT \"{}\" is not a number of seconds (ignored)",
-                    excerpt(value)
-                )),
-            },
-            "VTOY_DEFAULT_IMAGE" => {
-                if value.starts_with(['/', '\\']) {
-                    if let Some(path) = config_path(value, "VTOY_DEFAULT_IMAGE", layer) {
-                        layer.default_image = Some(Some(path));
-                    }
-                } else {
-                    layer.warn(format!(
-                        "VTOY_DEFAULT_IMAGE \"{}\" is not an image path; polyboot supports \
-                         only paths like \"/ISO/x.iso\" (ignored)",
-                        excerpt(value)
-                    ));
-                }
-            }
-            "VTOY_DEFAULT_SEARCH_ROOT" => {
-                if let Some(path) = config_path(value, "VTOY_DEFAULT_SEARCH_ROOT", layer) {
-                    layer.search_root = Some(path);
-                }
-            }
-            "VTOY_MAX_SEARCH_LEVEL" => {
-                if value.trim().eq_ignore_ascii_case("max") {
-                    layer.max_depth = Some(MAX_DEPTH_LIMIT);
-                } else if let Some(depth) = parse_decimal(value) {
-                    let depth = clamp_depth(u64::from(depth), "VTOY_MAX_SEARCH_LEVEL", layer);
-                    layer.max_depth = Some(depth);
-                } else {
-                    layer.warn(format!(
-                        "VTOY_MAX_SEARCH_LEVEL \"{}\" is neither a number nor \"max\" (ignored)",
-                        excerpt(value)
-                    ));
-                }
-            }
-            "VTOY_FILT_DOT_UNDERSCORE_FILE" => {
-                layer.filter_dot_underscore =
-                    switch(name, value, layer).or(layer.filter_dot_underscore)
-            }
-            "VTOY_WIN11_BYPASS_CHECK" => {
-                layer.win11_bypass_requirements =
-                    switch(name, value, layer).or(layer.win11_bypass_requirements)
-            }
-            "VTOY_WIN11_BYPASS_NRO" => {
-                layer.win11_bypass_nro = switch(name, value, layer).or(layer.win11_bypass_nro)
-            }
-            _ => unsupported.push(name),
-        }
-    }
-    if !unsupported.is_empty() {
-        layer.warn(format!(
-            "{key}: not supported by polyboot (ignored): {}",
-            name_list(unsupported)
-        ));
-    }
-}
-
-/// A `"0"` / `"1"` control variable; anything else is a warning and `None`.
-fn switch(name: &str, value: &str, layer: &mut ConfigLayer) -> Option<bool> {
-    match value.trim() {
-        "1" => Some(true),
-        "0" => Some(false),
-        _ => {
-            layer.warn(format!("{name} \"{}\" must be \"0\" or \"1\" (ignored)", excerpt(value)));
-            None
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use alloc::vec;
-
-    const POLYBOOT_FIXTURE: &str = include_str!("../tests/fixtures/polyboot.json");
-    const VENTOY_FIXTURE: &str = include_str!("../tests/fixtures/ventoy.json");
-
-    fn polyboot(text: &str) -> ConfigLayer {
-        parse_polyboot(text.as_bytes(), Firmware::Uefi).unwrap()
-    }
-
-    fn ventoy(text: &str) -> ConfigLayer {
-        parse_ventoy(text.as_bytes(), Firmware::Uefi).unwrap()
-    }
-
-    /// A ventoy.json with one control array.
-    fn control(entries: &str) -> ConfigLayer {
-        ventoy(&format!("{{\"control\": [{entries}]}}"))
-    }
-
-    fn some(s: &str) -> Option<Option<String>> {
-        Some(Some(s.to_string()))
-    }
-
-    #[test]
-    fn polyboot_fixture() {
-        let layer = polyboot(POLYBOOT_FIXTURE);
-        assert_eq!(
-            layer,
-            ConfigLayer {
-                timeout_secs: Some(Some(5)),
-                default_image: some("/samples/ipxe.iso"),
-                search_root: Some("/".into()),
-                max_depth: Some(6),
-                filter_dot_underscore: Some(true),
-                read_benchmark: None,
-                win11_bypass_requirements: Some(true),
-                win11_bypass_nro: Some(false),
-                auto_install: None,
-                warnings: vec![],
-            }
-        );
-        // The same under BIOS: the file has no firmware-specific keys.
-        assert_eq!(parse_polyboot(POLYBOOT_FIXTURE.as_bytes(), Firmware::Bios).unwrap(), layer);
-    }
-
-    #[test]
-    fn ventoy_fixture_uefi() {
-        let layer = ventoy(VENTOY_FIXTURE);
-        assert_eq!(layer.timeout_secs, Some(Some(10)));
-        assert_eq!(layer.default_image, some("/ISO/debian-12.5.0-amd64-netinst.iso"));
-        assert_eq!(layer.search_root.as_deref(), Some("/ISO"));
-        assert_eq!(layer.max_depth, Some(3));
-        assert_eq!(layer.filter_dot_underscore, Some(true));
-        assert_eq!(layer.win11_bypass_requirements, Some(true));
-        assert_eq!(layer.win11_bypass_nro, Some(true));
-        let config = BootConfig::merge(None, Some(layer.clone()));
-        let template = |image: &str| match config.unattend_template(image) {
-            TemplateChoice::Template(t) => t,
-            other => panic!("{image}: {other:?}"),
-        };
-        assert_eq!(template("/ISO/Win11_23H2_English_x64.iso"), "/ventoy/script/win11.xml");
-        assert_eq!(template("/ISO/Windows/Server/2022.iso"), "/ventoy/script/win_b.xml");
-        assert!(matches!(
-            config.unattend_template("/ISO/debian-12.5.0-amd64-netinst.iso"),
-            TemplateChoice::NotUsed(_)
-        ));
-        assert_eq!(
-            layer.warnings,
-            [
-                "control: not supported by polyboot (ignored): VTOY_DEFAULT_MENU_MODE, \
-                 VTOY_FILE_FLT_EFI, VTOY_MENU_LANGUAGE, VTOY_SORT_CASE_SENSITIVE, \
-                 VTOY_TREE_VIEW_MENU_STYLE",
-                "plugins not supported by polyboot (ignored): image_blacklist, menu_alias, \
-                 menu_class, menu_tip, persistence, theme_uefi",
-            ]
-        );
-    }
-
-    #[test]
-    fn ventoy_fixture_bios_uses_control_legacy() {
-        let layer = parse_ventoy(VENTOY_FIXTURE.as_bytes(), Firmware::Bios).unwrap();
-        // control_legacy replaces control as a whole: nothing of control survives.
-        assert_eq!(
-            layer,
-            ConfigLayer {
-                timeout_secs: Some(Some(20)),
-                default_image: some("/ISO/Legacy/freedos.img"),
-                search_root: None,
-                max_depth: None,
-                filter_dot_underscore: Some(false),
-                read_benchmark: None,
-                win11_bypass_requirements: None,
-                win11_bypass_nro: None,
-                auto_install: Some(vec![
-                    AutoInstall {
-                        target: AutoInstallTarget::Image(
-                            "/ISO/debian-12.5.0-amd64-netinst.iso".into()
-                        ),
-                        templates: vec!["/ventoy/script/preseed.cfg".into()],
-                        autosel: None,
-                        timeout: None,
-                    },
-                    AutoInstall {
-                        target: AutoInstallTarget::Image("/ISO/Win11_*_x64.iso".into()),
-                        templates: vec!["/ventoy/script/win11.xml".into()],
-                        autosel: Some(1),
-                        timeout: None,
-                    },
-                    AutoInstall {
-                        target: AutoInstallTarget::Parent("/ISO/Windows".into()),
-                        templates: vec![
-                            "/ventoy/script/win_a.xml".into(),
-                            "/ventoy/script/win_b.xml".into()
-                        ],
-                        autosel: Some(2),
-                        timeout: Some(10),
-                    },
-                ]),
-                warnings: vec!["plugins not supported by polyboot (ignored): image_blacklist, \
-                     menu_alias, menu_class, menu_tip, persistence, theme"
-                    .into()],
-            }
-        );
-    }
-
-    #[test]
-    fn windows_setup_switches() {
-        // Off unless configured.
-        let none = BootConfig::merge(None, Some(control(r#"{"VTOY_MENU_TIMEOUT": "1"}"#)));
-        assert!(!none.win11_bypass_requirements && !none.win11_bypass_nro);
-        let ventoy_on =
-            control(r#"{"VTOY_WIN11_BYPASS_CHECK": "1"}, {"VTOY_WIN11_BYPASS_NRO": " 1 "}"#);
-        let on = BootConfig::merge(None, Some(ventoy_on.clone()));
-        assert!(on.win11_bypass_requirements && on.win11_bypass_nro);
-        // polyboot.json wins, setting by setting.
-        let ours = polyboot(r#"{"windows": {"bypass_nro": false}}"#);
-        let merged = BootConfig::merge(Some(ours), Some(ventoy_on));
-        assert!(merged.win11_bypass_requirements && !merged.win11_bypass_nro);
-        // A later control entry overrides an earlier one; bad values are warnings.
-        let layer =
-            control(r#"{"VTOY_WIN11_BYPASS_CHECK": "1"}, {"VTOY_WIN11_BYPASS_CHECK": "0"}"#);
-        assert_eq!(layer.win11_bypass_requirements, Some(false));
-        let layer = control(r#"{"VTOY_WIN11_BYPASS_NRO": "yes"}"#);
-        assert_eq!(layer.win11_bypass_nro, None);
-        assert_eq!(
-            layer.warnings,
-            ["VTOY_WIN11_BYPASS_NRO \"yes\" must be \"0\" or \"1\" (ignored)"]
-        );
-        let layer = polyboot(r#"{"windows": {"bypass_requirements": 1, "tpm": true}}"#);
-        assert_eq!(layer.win11_bypass_requirements, None);
-        assert_eq!(
-            layer.warnings,
-            [
-                "\"windows.bypass_requirements\" must be true or false (ignored)",
-                "unknown key \"windows.tpm\" (ignored)"
-            ]
-        );
-    }
-
-    #[test]
-    fn suffix_rule() {
-        assert_eq!(split_suffix("control_uefi"), ("control", Some("_uefi")));
-        assert_eq!(split_suffix("control_legacy"), ("control", Some("_legacy")));
-        assert_eq!(split_suffix("theme_aa64"), ("theme", Some("_aa64")));
-        assert_eq!(split_suffix("control"), ("control", None));
-        assert_eq!(split_suffix("_uefi"), ("_uefi", None));
-        assert_eq!(split_suffix("menu_tip"), ("menu_tip", None));
-
-        let text = r#"{
-            "menu": { "timeout": 1 },
-            "menu_uefi": { "timeout": 2 },
-            "menu_legacy": { "timeout": 3 },
-            "menu_ia32": { "timeout": 4 },
-            "search_legacy": { "max_depth": 2 }
-        }"#;
-        let uefi = parse_polyboot(text.as_bytes(), Firmware::Uefi).unwrap();
-        assert_eq!((uefi.timeout_secs, uefi.max_depth), (Some(Some(2)), None));
-        assert!(uefi.warnings.is_empty(), "{:?}", uefi.warnings);
-        let bios = parse_polyboot(text.as_bytes(), Firmware::Bios).unwrap();
-        assert_eq!((bios.timeout_secs, bios.max_depth), (Some(Some(3)), Some(2)));
-
-        // Only a suffixed key for the other firmware: the plain key (absent) applies.
-        let layer = control("{\"VTOY_MENU_TIMEOUT\": \"1\"}");
-        assert_eq!(layer.timeout_secs, Some(Some(1)));
-        let other = ventoy(r#"{"control_legacy": [{"VTOY_MENU_TIMEOUT": "9"}]}"#);
-        assert_eq!(other, ConfigLayer::default());
-    }
-
-    #[test]
-    fn precedence_polyboot_over_ventoy() {
-        let (config, errors) = load(
-            Some(POLYBOOT_FIXTURE.as_bytes()),
-            Some(VENTOY_FIXTURE.as_bytes()),
-            Firmware::Uefi,
-        );
-        assert!(errors.is_empty());
-        assert_eq!(config.timeout_secs, Some(5));
-        assert_eq!(config.default_image.as_deref(), Some("/samples/ipxe.iso"));
-        assert_eq!(config.search_root, "/");
-        assert_eq!(config.max_depth, 6);
-        assert!(config.filter_dot_underscore);
-        assert_eq!(config.warnings.len(), 2);
-        assert!(config.warnings.iter().all(|w| w.starts_with("/ventoy/ventoy.json: ")));
-
-        // Settings polyboot.json does not make come from ventoy.json.
-        let ours = br#"{"menu": {"timeout": 2}}"#;
-        let (config, _) = load(Some(ours), Some(VENTOY_FIXTURE.as_bytes()), Firmware::Uefi);
-        assert_eq!(config.timeout_secs, Some(2));
-        assert_eq!(config.default_image.as_deref(), Some("/ISO/debian-12.5.0-amd64-netinst.iso"));
-        assert_eq!((config.search_root.as_str(), config.max_depth), ("/ISO", 3));
-
-        // null in polyboot.json switches a Ventoy timeout / default off.
-        let ours = br#"{"menu": {"timeout": null, "default": null}}"#;
-        let (config, _) = load(Some(ours), Some(VENTOY_FIXTURE.as_bytes()), Firmware::Uefi);
-        assert_eq!((config.timeout_secs, config.default_image), (None, None));
-
-        // No files at all: the defaults.
-        let (config, errors) = load(None, None, Firmware::Uefi);
-        assert_eq!(config, BootConfig::default());
-        assert!(errors.is_empty());
-        assert_eq!(
-            config.scan_options(),
-            ScanOptions { root: "/".into(), max_depth: 10, ..ScanOptions::default() }
-        );
-        let (config, _) = load(None, Some(VENTOY_FIXTURE.as_bytes()), Firmware::Bios);
-        let scan = config.scan_options();
-        assert_eq!(
-            (scan.root.as_str(), scan.max_depth, scan.filter_dot_underscore),
-            ("/", 10, false)
-        );
-    }
-
-    #[test]
-    fn malformed_json_reports_position_and_falls_back() {
-        let broken = b"{\n  \"menu\": {\n    \"timeout\": 5,\n  }\n}\n";
-        let err = parse_polyboot(broken, Firmware::Uefi).unwrap_err();
-        assert_eq!(
-            err,
-            ConfigError::Syntax { line: 4, column: 3, message: "trailing comma".into() }
-        );
-        assert_eq!(err.to_string(), "line 4, column 3: trailing comma");
-
-        let (config, errors) = load(Some(broken), Some(VENTOY_FIXTURE.as_bytes()), Firmware::Uefi);
-        assert_eq!(errors.len(), 1);
-        assert_eq!(
-            errors[0].to_string(),
-            "/polyboot/polyboot.json: line 4, column 3: trailing comma"
-        );
-        assert_eq!(config.timeout_secs, Some(10)); // ventoy.json still applies
-
-        let (config, errors) = load(None, Some(b"{\"control\": [}"), Firmware::Uefi);
-        assert_eq!(errors[0].path, VENTOY_JSON);
-        assert!(matches!(errors[0].error, ConfigError::Syntax { line: 1, column: 14, .. }));
-        assert_eq!(config, BootConfig::default());
-
-        let cases: &[(&[u8], &str)] = &[
-            (b"", "line 1, column 0: EOF while parsing a value"),
-            (b"   \n  ", "line 2, column 2: EOF while parsing a value"),
-            (b"{\"menu\": {\"timeout\": 5}", "line 1, column 23: EOF while parsing an object"),
-            (b"{menu: 1}", "line 1, column 2: key must be a string"),
-            (b"{\"a\": 1} x", "line 1, column 10: trailing characters"),
-            (b"{\"a\": \"\xFF\"}", "line 1, column 8: invalid unicode code point"),
-            (b"[1, 2]", "the top level must be a JSON object: { ... }"),
-            (b"\"text\"", "the top level must be a JSON object: { ... }"),
-            (b"\xFF\xFE{\0}\0", "file is UTF-16 text; save it as UTF-8"),
-        ];
-        for &(bytes, want) in cases {
-            for parse in [parse_polyboot, parse_ventoy] {
-                let err = parse(bytes, Firmware::Uefi).unwrap_err();
-                assert_eq!(err.to_string(), want, "{:?}", core::str::from_utf8(bytes));
-            }
-        }
-        // A UTF-8 byte order mark is fine.
-        let mut with_bom = b"\xEF\xBB\xBF".to_vec();
-        with_bom.extend_from_slice(POLYBOOT_FIXTURE.as_bytes());
-        assert_eq!(parse_polyboot(&with_bom, Firmware::Uefi).unwrap(), polyboot(POLYBOOT_FIXTURE));
-    }
-
-    #[test]
-    fn size_and_nesting_limits() {
-        let mut big = b"{\"a\": \"".to_vec();
-        big.resize(MAX_CONFIG_BYTES + 1, b'x');
-        assert_eq!(
-            parse_ventoy(&big, Firmware::Uefi).unwrap_err(),
-            ConfigError::TooLarge { size: MAX_CONFIG_BYTES + 1, limit: MAX_CONFIG_BYTES }
-        );
-        // Just under the limit: parsed (and valid).
-        let mut fits = b"{\"_pad\": \"".to_vec();
-        fits.resize(MAX_CONFIG_BYTES - 2, b'x');
-        fits.extend_from_slice(b"\"}");
-        assert_eq!(polyboot(core::str::from_utf8(&fits).unwrap()), ConfigLayer::default());
-
-        let deep = format!("{{\"a\":\n{}{}}}", "[".repeat(40), "]".repeat(40));
-        assert_eq!(
-            parse_polyboot(deep.as_bytes(), Firmware::Uefi).unwrap_err(),
-            ConfigError::TooDeep { line: 2, column: MAX_NESTING }
-        );
-        // Exactly the limit is fine; brackets inside strings do not count.
-        let ok = format!(
-            "{{\"_a\": {}{}, \"_s\": \"{}\\\"{}\"}}",
-            "[".repeat(MAX_NESTING - 1),
-            "]".repeat(MAX_NESTING - 1),
-            "[{".repeat(100),
-            "[".repeat(100)
-        );
-        assert_eq!(polyboot(&ok), ConfigLayer::default());
-        // Huge nesting never reaches serde_json's recursion.
-        let hostile = "[".repeat(MAX_CONFIG_BYTES);
-        assert!(matches!(
-            parse_ventoy(hostile.as_bytes(), Firmware::Uefi),
-            Err(ConfigError::TooDeep { line: 1, column: 33 })
-        ));
-    }
-
-    #[test]
-    fn ventoy_control_values() {
-        let layer = control(
-            r#"{"VTOY_MAX_SEARCH_LEVEL": "max"}, {"VTOY_MENU_TIMEOUT": " 7 "},
-               {"VTOY_DEFAULT_SEARCH_ROOT": "/ISO/"}, {"VTOY_DEFAULT_IMAGE": "//ISO//a.iso"}"#,
-        );
-        assert_eq!(layer.max_depth, Some(MAX_DEPTH_LIMIT));
-        assert_eq!(layer.timeout_secs, Some(Some(7)));
-        assert_eq!(layer.search_root.as_deref(), Some("/ISO"));
-        assert_eq!(layer.default_image, some("/ISO/a.iso"));
-        assert!(layer.warnings.is_empty());
-
-        // A later entry overrides an earlier one.
-        let layer = control(r#"{"VTOY_MENU_TIMEOUT": "3"}, {"VTOY_MENU_TIMEOUT": "0"}"#);
-        assert_eq!(layer.timeout_secs, Some(Some(0)));
-
-        let cases: &[(&str, &str)] = &[
-            (r#"{"VTOY_MAX_SEARCH_LEVEL": "100"}"#, "VTOY_MAX_SEARCH_LEVEL 100 is deeper than polyboot searches; using 64"),
-            (r#"{"VTOY_MAX_SEARCH_LEVEL": "-1"}"#, "VTOY_MAX_SEARCH_LEVEL \"-1\" is neither a number nor \"max\" (ignored)"),
-            (r#"{"VTOY_MENU_TIMEOUT": "ten"}"#, "VTOY_MENU_TIMEOUT \"ten\" is not a number of seconds (ignored)"),
-            (r#"{"VTOY_MENU_TIMEOUT": "99999999999"}"#, "VTOY_MENU_TIMEOUT \"99999999999\" is not a number of seconds (ignored)"),
-            (r#"{"VTOY_MENU_TIMEOUT": "+5"}"#, "VTOY_MENU_TIMEOUT \"+5\" is not a number of seconds (ignored)"),
-            (r#"{"VTOY_MENU_TIMEOUT": 10}"#, "control[0]: VTOY_MENU_TIMEOUT must be a string, not a number (ignored)"),
-            (r#"{"VTOY_DEFAULT_IMAGE": "F4>Search and Boot Windows"}"#, "VTOY_DEFAULT_IMAGE \"F4>Search and Boot Windows\" is not an image path; polyboot supports only paths like \"/ISO/x.iso\" (ignored)"),
-            (r#"{"VTOY_DEFAULT_IMAGE": "VTOY_EXIT"}"#, "VTOY_DEFAULT_IMAGE \"VTOY_EXIT\" is not an image path; polyboot supports only paths like \"/ISO/x.iso\" (ignored)"),
-            (r#"{"VTOY_DEFAULT_IMAGE": "/ISO/../x.iso"}"#, "VTOY_DEFAULT_IMAGE \"/ISO/../x.iso\" is not an absolute path like \"/ISO/x.iso\" (ignored)"),
-            (r#"{"VTOY_DEFAULT_SEARCH_ROOT": "ISO"}"#, "VTOY_DEFAULT_SEARCH_ROOT \"ISO\" is not an absolute path like \"/ISO/x.iso\" (ignored)"),
-            (r#"{"VTOY_FILT_DOT_UNDERSCORE_FILE": "yes"}"#, "VTOY_FILT_DOT_UNDERSCORE_FILE \"yes\" must be \"0\" or \"1\" (ignored)"),
-            (r#""VTOY_MENU_TIMEOUT=5""#, "control[0] must be an object, not a string (ignored)"),
-            (r#"{"VTOY_SECONDARY_TIMEOUT": "5"}"#, "control: not supported by polyboot (ignored): VTOY_SECONDARY_TIMEOUT"),
-        ];
-        for &(entry, want) in cases {
-            let layer = control(entry);
-            assert_eq!(layer.warnings, [want], "{entry}");
-            assert_eq!(layer.timeout_secs, None, "{entry}");
-            assert_eq!(layer.default_image, None, "{entry}");
-            assert_eq!(layer.search_root, None, "{entry}");
-            assert_eq!(layer.filter_dot_underscore, None, "{entry}");
-        }
-
-        // Two keys in one entry: both used, with a warning.
-        let layer = control(r#"{"VTOY_MENU_TIMEOUT": "4", "VTOY_DEFAULT_IMAGE": "/a.iso"}"#);
-        assert_eq!((layer.timeout_secs, layer.default_image), (Some(Some(4)), some("/a.iso")));
-        assert_eq!(
-            layer.warnings,
-            ["control[0] has 2 keys; Ventoy reads one per entry (all used here)"]
-        );
-
-        let layer =
-            ventoy(r#"{"control": {"VTOY_MENU_TIMEOUT": "4"}, "colour": 1, "theme_ia32": {}}"#);
-        assert_eq!(layer.timeout_secs, None);
-        assert_eq!(
-            layer.warnings,
-            [
-                "\"control\" must be an array of {\"VTOY_...\": \"value\"} objects, not an object (ignored)",
-                "unknown keys (ignored): colour",
-            ]
-        );
-        assert_eq!(ventoy("{}"), ConfigLayer::default());
-    }
-
-    #[test]
-    fn polyboot_values() {
-        let cases: &[(&str, &str)] = &[
-            (r#"{"menu": {"timeout": -1}}"#, "\"menu.timeout\" must be a whole number of seconds or null (ignored)"),
-            (r#"{"menu": {"timeout": 2.5}}"#, "\"menu.timeout\" must be a whole number of seconds or null (ignored)"),
-            (r#"{"menu": {"timeout": "5"}}"#, "\"menu.timeout\" must be a whole number of seconds or null (ignored)"),
-            (r#"{"menu": {"timeout": 4294967296}}"#, "\"menu.timeout\" must be a whole number of seconds or null (ignored)"),
-            (r#"{"menu": {"default": "samples/ipxe.iso"}}"#, "\"menu.default\" \"samples/ipxe.iso\" is not an absolute path like \"/ISO/x.iso\" (ignored)"),
-            (r#"{"menu": {"default": 3}}"#, "\"menu.default\" must be a path string or null, not a number (ignored)"),
-            (r#"{"menu": {"colour": "red"}}"#, "unknown key \"menu.colour\" (ignored)"),
-            (r#"{"menu": []}"#, "\"menu\" must be an object, not an array (ignored)"),
-            (r#"{"search": {"root": null}}"#, "\"search.root\" must be a path string, not null (ignored)"),
-            (r#"{"search": {"max_depth": "3"}}"#, "\"search.max_depth\" must be a whole number from 0 to 64 (ignored)"),
-            (r#"{"search": {"skip_dot_underscore": 1}}"#, "\"search.skip_dot_underscore\" must be true or false (ignored)"),
-            (r#"{"theme": {}}"#, "unknown key \"theme\" (ignored)"),
-            (r#"{"version": 2}"#, "written for a newer polyboot (format version 2); settings this version does not know are ignored"),
-            (r#"{"version": "1"}"#, "\"version\" must be 1 (ignored)"),
-            (r#"{"version": 0}"#, "\"version\" must be 1 (ignored)"),
-        ];
-        for &(text, want) in cases {
-            let layer = polyboot(text);
-            assert_eq!(layer.warnings, [want], "{text}");
-            assert_eq!(ConfigLayer { warnings: vec![], ..layer }, ConfigLayer::default(), "{text}");
-        }
-
-        let layer = polyboot(r#"{"search": {"max_depth": 1000, "root": "\\ISO\\"}, "_note": [1]}"#);
-        assert_eq!(layer.max_depth, Some(MAX_DEPTH_LIMIT));
-        assert_eq!(layer.search_root.as_deref(), Some("/ISO"));
-        assert_eq!(
-            layer.warnings,
-            ["\"search.max_depth\" 1000 is deeper than polyboot searches; using 64"]
-        );
-        let layer = polyboot(r#"{"menu": {"timeout": 0, "_why": "instant"}, "version": 1}"#);
-        assert_eq!(layer.timeout_secs, Some(Some(0)));
-        assert!(layer.warnings.is_empty());
-    }
-
-    #[test]
-    fn merged_warnings() {
-        // A timeout without a default image does nothing: say so.
-        let (config, _) = load(Some(br#"{"menu": {"timeout": 3}}"#), None, Firmware::Uefi);
-        assert_eq!(config.timeout_secs, Some(3));
-        assert_eq!(
-            config.warnings,
-            ["a menu timeout is set but no default image: the menu waits for a key"]
-        );
-
-        // polyboot.json's warnings come first, each with its file.
-        let (config, _) = load(Some(br#"{"x": 1}"#), Some(br#"{"y": 1}"#), Firmware::Uefi);
-        assert_eq!(
-            config.warnings,
-            [
-                "/polyboot/polyboot.json: unknown key \"x\" (ignored)",
-                "/ventoy/ventoy.json: unknown keys (ignored): y",
-            ]
-        );
-
-        // Bounded: many unknown keys.
-        let keys: Vec<String> = (0..100).map(|i| format!("\"k{i}\": {i}")).collect();
-        let text = format!("{{{}}}", keys.join(", "));
-        let (config, _) = load(Some(text.as_bytes()), None, Firmware::Uefi);
-        assert_eq!(config.warnings.len(), MAX_WARNINGS + 1);
-        assert_eq!(config.warnings[MAX_WARNINGS], "... and 68 more warnings");
-        let layer = ventoy(&text);
-        assert_eq!(layer.warnings.len(), 1);
-        assert!(layer.warnings[0].ends_with(" and 90 more"), "{}", layer.warnings[0]);
-
-        // Long hostile names are cut in warnings.
-        let long = "k".repeat(10_000);
-        let layer = polyboot(&format!("{{\"{long}\": 1}}"));
-        assert!(layer.warnings[0].len() < 100);
-    }
-
-    /// Truncated and mutated fixtures: always Ok or Err, never a panic.
-    #[test]
-    fn hostile_bytes_never_panic() {
-        for fixture in [POLYBOOT_FIXTURE.as_bytes(), VENTOY_FIXTURE.as_bytes()] {
-            for len in 0..fixture.len() {
-                for fw in [Firmware::Uefi, Firmware::Bios] {
-                    let _ = parse_polyboot(&fixture[..len], fw);
-                    let _ = parse_ventoy(&fixture[..len], fw);
-                }
-            }
-            let mut x: u32 = 0x1234_5678;
-            for _ in 0..3000 {
-                let mut bytes = fixture.to_vec();
-                for _ in 0..3 {
-                    x ^= x << 13;
-                    x ^= x >> 17;
-                    x ^= x << 5;
-                    let i = x as usize % bytes.len();
-                    bytes[i] = (x >> 24) as u8;
-                }
-                let _ = load(Some(&bytes), Some(&bytes), Firmware::Uefi);
-            }
-        }
-    }
-
-    #[test]
-    fn diagnostics_read_benchmark_path() {
-        let (cfg, errors) = load(
-            Some(br#"{"diagnostics": {"read_benchmark": "/samples/ipxe.iso"}}"#),
-            None,
-            Firmware::Uefi,
-        );
-        assert!(errors.is_empty() && cfg.warnings.is_empty(), "{errors:?} {:?}", cfg.warnings);
-        assert_eq!(cfg.read_benchmark.as_deref(), Some("/samples/ipxe.iso"));
-        let (cfg, _) =
-            load(Some(br#"{"diagnostics": {"read_benchmark": 3}}"#), None, Firmware::Uefi);
-        assert_eq!(cfg.read_benchmark, None);
-        assert_eq!(cfg.warnings.len(), 1);
-    }
-}
+mod tests;

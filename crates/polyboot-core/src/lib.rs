@@ -43,6 +43,7 @@ pub mod iso9660;
 pub mod iso9660_write;
 pub mod layout;
 pub mod mbr;
+pub mod md5;
 pub mod menu;
 pub mod natsort;
 pub mod ntfs;

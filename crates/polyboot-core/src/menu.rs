@@ -271,6 +271,8 @@ pub struct ScanOptions {
     pub min_size: u64,
     /// Skip `._*` files.
     pub filter_dot_underscore: bool,
+    /// Sort each directory by byte order (`ISO` before `alpha`) instead of naturally.
+    pub case_sensitive_sort: bool,
 }
 
 impl Default for ScanOptions {
@@ -282,6 +284,7 @@ impl Default for ScanOptions {
             max_dirs: DEFAULT_MAX_DIRS,
             min_size: DEFAULT_MIN_SIZE,
             filter_dot_underscore: true,
+            case_sensitive_sort: false,
         }
     }
 }
@@ -444,10 +447,15 @@ fn list_sorted<S: DirSource + ?Sized>(
     source: &mut S,
     path: &str,
     listed: &mut usize,
+    case_sensitive: bool,
 ) -> Result<Vec<SourceEntry>, String> {
     *listed = listed.saturating_add(1);
     let mut entries = source.list(path).map_err(|e| e.to_string())?;
-    entries.sort_by(|a, b| natural_cmp(&a.name, &b.name));
+    if case_sensitive {
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+    } else {
+        entries.sort_by(|a, b| natural_cmp(&a.name, &b.name));
+    }
     Ok(entries)
 }
 
@@ -470,14 +478,15 @@ pub fn scan<S: DirSource + ?Sized>(source: &mut S, options: &ScanOptions) -> Sca
             String::from("/")
         }
     };
-    let (root, entries) = match list_sorted(source, &root, &mut listed) {
+    let (root, entries) = match list_sorted(source, &root, &mut listed, options.case_sensitive_sort)
+    {
         Ok(entries) => (root, entries),
         Err(message) if root != "/" => {
             report.errors.push(ScanError {
                 path: root,
                 message: format!("{message}; searching the whole volume instead"),
             });
-            match list_sorted(source, "/", &mut listed) {
+            match list_sorted(source, "/", &mut listed, options.case_sensitive_sort) {
                 Ok(entries) => (String::from("/"), entries),
                 Err(message) => {
                     report.errors.push(ScanError { path: String::from("/"), message });
@@ -516,7 +525,7 @@ pub fn scan<S: DirSource + ?Sized>(source: &mut S, options: &ScanOptions) -> Sca
                 report.limit = Some(ScanLimit::Directories);
                 continue;
             }
-            match list_sorted(source, &path, &mut listed) {
+            match list_sorted(source, &path, &mut listed, options.case_sensitive_sort) {
                 Err(message) => report.errors.push(ScanError { path, message }),
                 Ok(entries) => {
                     if entries.iter().any(|e| !e.is_dir && is_ignore_marker(&e.name)) {

@@ -22,6 +22,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use serde_json::Value;
 
+use super::pattern::{image_matches, under};
 use super::{excerpt, kind_of, ConfigLayer};
 use crate::menu::normalize_path;
 
@@ -152,45 +153,6 @@ fn parse_entry(entry: &Value) -> Result<AutoInstall, String> {
     Ok(AutoInstall { target, templates, autosel, timeout })
 }
 
-/// `pattern` (one path component, `*` = any run of characters) matches `name`, ignoring ASCII
-/// case as exFAT does. Greedy with one backtrack point: O(len(pattern) x len(name)), whatever
-/// the pattern (a hostile one cannot make matching slow).
-fn glob(pattern: &[u8], name: &[u8]) -> bool {
-    let (mut p, mut n) = (0, 0);
-    // The last `*` seen and where in `name` its run currently ends.
-    let mut star: Option<(usize, usize)> = None;
-    while n < name.len() {
-        if pattern.get(p) == Some(&b'*') {
-            star = Some((p, n));
-            p += 1;
-        } else if pattern.get(p).is_some_and(|c| c.eq_ignore_ascii_case(&name[n])) {
-            p += 1;
-            n += 1;
-        } else if let Some((sp, sn)) = star {
-            // Let the last `*` take one more character and retry from there.
-            star = Some((sp, sn + 1));
-            p = sp + 1;
-            n = sn + 1;
-        } else {
-            return false;
-        }
-    }
-    pattern[p..].iter().all(|&c| c == b'*')
-}
-
-fn image_matches(pattern: &str, image: &str) -> bool {
-    let (p_dir, p_name) = pattern.rsplit_once('/').unwrap_or(("", pattern));
-    let (i_dir, i_name) = image.rsplit_once('/').unwrap_or(("", image));
-    p_dir.eq_ignore_ascii_case(i_dir) && glob(p_name.as_bytes(), i_name.as_bytes())
-}
-
-fn under(parent: &str, image: &str) -> bool {
-    let parent = parent.trim_end_matches('/');
-    image.len() > parent.len()
-        && image.as_bytes()[parent.len()] == b'/'
-        && image[..parent.len()].eq_ignore_ascii_case(parent)
-}
-
 /// The template for `image` (an absolute path) from `entries`.
 pub fn choose(entries: &[AutoInstall], image: &str) -> TemplateChoice {
     let by_image = entries.iter().find(|e| match &e.target {
@@ -301,19 +263,5 @@ mod tests {
                 "auto_install[8]: must be an object, not a string (ignored)",
             ]
         );
-    }
-
-    #[test]
-    fn wildcards() {
-        assert!(glob(b"a*b*c", b"aXXbYYc"));
-        assert!(glob(b"*", b""));
-        assert!(glob(b"a**", b"A"));
-        assert!(glob(b"*.iso", b"x.y.ISO"));
-        assert!(!glob(b"a*b*c", b"aXXbYY"));
-        assert!(!glob(b"a", b"ab"));
-        // Many wildcards against a long name that almost matches: quick, and no match.
-        let hostile = String::from("/") + &"*a".repeat(120) + "b";
-        let name = String::from("/") + &"a".repeat(255);
-        assert!(!image_matches(&hostile, &name));
     }
 }
