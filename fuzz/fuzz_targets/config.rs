@@ -9,23 +9,50 @@
 //! - `load` is `merge` of the parsers' layers, with one `FileError` per refused file;
 //! - polyboot.json's settings win over ventoy.json's, which win over the defaults;
 //! - a file over `MAX_CONFIG_BYTES` is refused as `TooLarge`.
+//!
+//! Ventoy's menu plugins, on a few paths taken from the input (strings starting with `/`) and
+//! fixed ones: `image_settings` agrees with the parts it is made of (aliases, tips, classes,
+//! `Passwords::for_image`, `verify_before_boot`), `menu_rank` fails exactly for hidden kinds and
+//! what the image list leaves out, `dir_settings` has no password; `load_all` is `load` with
+//! every warning; `report::analyze` without a drive and with one made of those paths: one
+//! image report per image, agreeing with `menu_rank` / `image_settings`, every missing path
+//! named. Passwords: every configured one and strings from the input go through
+//! `Password::parse`; `verify` runs only when PBKDF2's iterations are at most
+//! `MAX_FUZZ_ITERATIONS` (a configuration may ask for 2,000,000: seconds per input), and
+//! `generate` with a salt and text from the input verifies back.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use polyboot_core::config::auto_install::MAX_TEMPLATES;
+use polyboot_core::config::report::{self, Drive};
 use polyboot_core::config::{
-    self, AutoInstallTarget, BootConfig, ConfigError, ConfigLayer, Firmware, TemplateChoice,
-    MAX_CONFIG_BYTES, MAX_WARNINGS, POLYBOOT_JSON, VENTOY_JSON,
+    self, AutoInstallTarget, BootConfig, ConfigError, ConfigLayer, Firmware, Password,
+    TemplateChoice, MAX_CONFIG_BYTES, MAX_WARNINGS, POLYBOOT_JSON, VENTOY_JSON,
 };
-use polyboot_core::menu::{normalize_path, MAX_DEPTH_LIMIT};
+use polyboot_core::menu::{normalize_path, ImageEntry, ImageKind, MAX_DEPTH_LIMIT};
+
+/// PBKDF2 iterations the target computes (a few microseconds each).
+const MAX_FUZZ_ITERATIONS: u32 = 64;
 
 fuzz_target!(|data: &[u8]| {
     let (a, b) = match data.iter().position(|&c| c == 0) {
         Some(i) => (&data[..i], &data[i + 1..]),
         None => (data, data),
     };
+    let paths = input_paths(data);
+    passwords_from_input(data);
     for firmware in [Firmware::Uefi, Firmware::Bios] {
         let _ = firmware.suffix();
+        let (config, errors) = config::load(Some(a), Some(b), firmware);
+        let (all, all_errors) = config::load_all(Some(a), Some(b), firmware);
+        assert_eq!(errors, all_errors);
+        assert_eq!(
+            BootConfig { warnings: Vec::new(), ..config.clone() },
+            BootConfig { warnings: Vec::new(), ..all.clone() }
+        );
+        let kept = config.warnings.len().min(MAX_WARNINGS);
+        assert_eq!(config.warnings[..kept], all.warnings[..kept]);
+        check_plugins(&all, &paths);
         let polyboot = parsed(config::parse_polyboot(data, firmware), data);
         let ventoy = parsed(config::parse_ventoy(data, firmware), data);
 
@@ -197,4 +224,134 @@ fn check_load(
         assert_eq!(config.warnings.len(), MAX_WARNINGS + 1);
         assert!(config.warnings[MAX_WARNINGS].starts_with("... and "));
     }
+}
+
+/// Up to 6 absolute paths from the input (strings starting with `/`, normalised) and fixed
+/// ones with every image kind.
+fn input_paths(data: &[u8]) -> Vec<String> {
+    let mut paths: Vec<String> =
+        ["/ISO/a.iso", "/ISO/Windows/win11.iso", "/x.img", "/tools/t.efi", "/w.wim", "/v.vhdx"]
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+    let text = String::from_utf8_lossy(data);
+    for piece in text.split(['"', '\0', '\n']).filter(|p| p.starts_with('/')).take(6) {
+        let piece: String = piece.chars().take(200).collect();
+        if let Some(p) = normalize_path(&piece) {
+            paths.push(p);
+        }
+    }
+    paths
+}
+
+fn name_kind(path: &str) -> (&str, ImageKind) {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    (name, ImageKind::from_name(name).unwrap_or(ImageKind::Iso))
+}
+
+/// `verify` only where it is cheap: never PBKDF2 with more than [`MAX_FUZZ_ITERATIONS`].
+fn cheap_verify(password: &Password, typed: &str) -> Option<bool> {
+    match password {
+        Password::Pbkdf2 { iterations, .. } if *iterations > MAX_FUZZ_ITERATIONS => None,
+        _ => Some(password.verify(typed)),
+    }
+}
+
+fn check_password(password: &Password) {
+    let _ = password.form();
+    if password.problem().is_some() {
+        assert_eq!(password.form(), "invalid");
+        assert_eq!(cheap_verify(password, ""), Some(false), "a malformed password never unlocks");
+        assert_eq!(cheap_verify(password, "123456"), Some(false));
+    } else {
+        let _ = cheap_verify(password, "123456");
+    }
+}
+
+/// Password strings cut out of the input: parse never panics; generate round-trips.
+fn passwords_from_input(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    for piece in text.split(['"', '\0', '\n']).take(8) {
+        check_password(&Password::parse(piece));
+    }
+    let typed: String = text.chars().take(16).collect();
+    let iterations = u32::from(data.first().copied().unwrap_or(1) % 8) + 1;
+    let salt = &data[..data.len().min(16)];
+    let stored = Password::generate(&typed, salt, iterations);
+    let parsed = Password::parse(&stored);
+    assert!(parsed.problem().is_none(), "{stored}");
+    assert_eq!(cheap_verify(&parsed, &typed), Some(true), "{stored}");
+    assert_eq!(cheap_verify(&parsed, &format!("{typed}x")), Some(false), "{stored}");
+}
+
+/// The plugins' look-ups on `paths`, and the report.
+fn check_plugins(config: &BootConfig, paths: &[String]) {
+    for password in config.passwords.all() {
+        check_password(password);
+    }
+    for path in paths {
+        let (name, kind) = name_kind(path);
+        let settings = config.image_settings(path, name, kind);
+        assert_eq!(settings.alias.as_deref(), config.aliases.image(path));
+        assert_eq!(settings.tip.as_deref(), config.tips.image(path));
+        assert_eq!(settings.class.as_deref(), config.classes.image(path, name));
+        assert_eq!(settings.password.as_ref(), config.passwords.for_image(path, kind));
+        assert_eq!(
+            config.passwords.source_for_image(path, kind).map(|(_, p)| p),
+            config.passwords.for_image(path, kind)
+        );
+        assert_eq!(settings.verify_before_boot, config.verify_before_boot.applies_to(path));
+        if let Some(p) = &settings.password {
+            check_password(p);
+        }
+        let rank = config.menu_rank(path, kind);
+        if config.hidden_kinds.contains(&kind) {
+            assert_eq!(rank, Err("hidden by VTOY_FILE_FLT_*"));
+        } else if let Some(list) = &config.image_list {
+            assert_eq!(rank.is_ok(), list.position(path).is_some());
+            if let (false, Ok(n)) = (list.blacklist, rank) {
+                assert!(n < list.patterns.len());
+            }
+        } else {
+            assert_eq!(rank, Ok(0));
+        }
+        let dir = config.dir_settings(path);
+        assert!(dir.password.is_none() && !dir.verify_before_boot);
+        assert_eq!(dir.alias.as_deref(), config.aliases.dir(path));
+    }
+
+    // The report, without a drive and on a drive holding the paths as images.
+    let alone = report::analyze(config, None);
+    assert!(alone.missing.is_empty() && alone.images.is_empty());
+    let images: Vec<ImageEntry> = paths
+        .iter()
+        .map(|p| {
+            let (name, kind) = name_kind(p);
+            ImageEntry { path: p.clone(), name: name.to_string(), kind, size: 1 << 20 }
+        })
+        .collect();
+    let mut asked = 0usize;
+    let mut lookup = |p: &str| {
+        asked += 1;
+        assert_eq!(normalize_path(p).as_deref(), Some(p), "looked up {p:?}");
+        (p.len() % 3 != 0).then_some(p.len() % 2 == 0)
+    };
+    let report = report::analyze(config, Some(Drive { images: &images, lookup: &mut lookup }));
+    assert_eq!(report.images.len(), images.len());
+    for (r, image) in report.images.iter().zip(&images) {
+        assert_eq!(r.path, image.path);
+        assert_eq!(r.menu, config.menu_rank(&image.path, image.kind));
+        let settings = config.image_settings(&image.path, &image.name, image.kind);
+        assert_eq!(r.alias, settings.alias);
+        assert_eq!(r.password.is_some(), settings.password.is_some());
+        assert_eq!(r.template, config.unattend_template(&image.path));
+    }
+    for f in report.missing.iter().chain(&alone.conflicts).chain(&report.conflicts) {
+        assert!(!f.message.is_empty());
+    }
+    for f in &report.missing {
+        assert!(f.path.is_some(), "{f:?}");
+    }
+    // Without a drive, the conflicts are those that need none.
+    assert!(alone.conflicts.len() <= report.conflicts.len());
 }

@@ -68,14 +68,15 @@ mod control;
 pub mod menu_plugins;
 pub mod password;
 pub mod pattern;
+pub mod report;
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 pub use auto_install::{AutoInstall, AutoInstallTarget, TemplateChoice};
 use core::fmt;
-pub use menu_plugins::{Classes, DisplayMode, ImageList, PathTexts, TextColor, Theme};
-pub use password::{Password, Passwords};
+pub use menu_plugins::{ClassTarget, Classes, DisplayMode, ImageList, PathTexts, TextColor, Theme};
+pub use password::{Password, PasswordSource, PasswordTarget, Passwords};
 use serde_json::{Map, Value};
 
 // Where the two configuration files live: defined with the scan, which passes over them.
@@ -316,7 +317,19 @@ impl Default for BootConfig {
 
 impl BootConfig {
     /// Apply the layers over the defaults: polyboot.json settings win over ventoy.json ones.
+    /// At most [`MAX_WARNINGS`] warnings are kept, and a line saying how many more.
     pub fn merge(polyboot: Option<ConfigLayer>, ventoy: Option<ConfigLayer>) -> BootConfig {
+        let mut config = BootConfig::merge_all(polyboot, ventoy);
+        if config.warnings.len() > MAX_WARNINGS {
+            let more = config.warnings.len() - MAX_WARNINGS;
+            config.warnings.truncate(MAX_WARNINGS);
+            config.warnings.push(format!("... and {more} more warnings"));
+        }
+        config
+    }
+
+    /// [`BootConfig::merge`] keeping every warning (for `polyboot config check`).
+    pub fn merge_all(polyboot: Option<ConfigLayer>, ventoy: Option<ConfigLayer>) -> BootConfig {
         let mut config = BootConfig::default();
         let mut warnings = Vec::new();
         // Lowest precedence first; later layers overwrite.
@@ -353,11 +366,6 @@ impl BootConfig {
             warnings.push(String::from(
                 "a menu timeout is set but no default image: the menu waits for a key",
             ));
-        }
-        if warnings.len() > MAX_WARNINGS {
-            let more = warnings.len() - MAX_WARNINGS;
-            warnings.truncate(MAX_WARNINGS);
-            warnings.push(format!("... and {more} more warnings"));
         }
         config.warnings = warnings;
         config
@@ -445,6 +453,24 @@ pub fn load(
     ventoy_json: Option<&[u8]>,
     firmware: Firmware,
 ) -> (BootConfig, Vec<FileError>) {
+    load_with(polyboot_json, ventoy_json, firmware, BootConfig::merge)
+}
+
+/// [`load`] keeping every warning ([`BootConfig::merge_all`]), for `polyboot config check`.
+pub fn load_all(
+    polyboot_json: Option<&[u8]>,
+    ventoy_json: Option<&[u8]>,
+    firmware: Firmware,
+) -> (BootConfig, Vec<FileError>) {
+    load_with(polyboot_json, ventoy_json, firmware, BootConfig::merge_all)
+}
+
+fn load_with(
+    polyboot_json: Option<&[u8]>,
+    ventoy_json: Option<&[u8]>,
+    firmware: Firmware,
+    merge: fn(Option<ConfigLayer>, Option<ConfigLayer>) -> BootConfig,
+) -> (BootConfig, Vec<FileError>) {
     let mut errors = Vec::new();
     let mut parse = |path, bytes: Option<&[u8]>, f: fn(&[u8], Firmware) -> _| match bytes
         .map(|b| f(b, firmware))
@@ -458,7 +484,7 @@ pub fn load(
     };
     let polyboot = parse(POLYBOOT_JSON, polyboot_json, parse_polyboot);
     let ventoy = parse(VENTOY_JSON, ventoy_json, parse_ventoy);
-    (BootConfig::merge(polyboot, ventoy), errors)
+    (merge(polyboot, ventoy), errors)
 }
 
 // ------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ Examples:
   polyboot ls disk.img linux
   polyboot info disk.img --json
   polyboot update /dev/sdb                     new boot files, the images stay
+  polyboot config check disk.img               what the drive's ventoy.json does
   polyboot wtg editions Win11.iso              list a Windows image's editions
   polyboot wtg create Win11.iso /dev/sdb --index 1   a Windows To Go drive
   polyboot completions bash > ~/.local/share/bash-completion/completions/polyboot";
@@ -35,6 +36,7 @@ pub enum Command {
     Rm(RmArgs),
     Verify(VerifyArgs),
     Check(CheckArgs),
+    Config(ConfigArgs),
     Update(UpdateArgs),
     Wtg(WtgArgs),
     Vm(VmArgs),
@@ -360,6 +362,120 @@ pub struct CheckArgs {
     /// are in the JSON too.
     #[arg(long, requires = "json")]
     pub with_skipped: bool,
+}
+
+/// Check and show the boot configuration (Ventoy's ventoy.json, polyboot's polyboot.json) as
+/// the boot manager reads it, and make passwords for ventoy.json's password plugin.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  polyboot config check disk.img               warnings, conflicts, paths that match nothing
+  polyboot config check ventoy.json            one file, before copying it to a drive
+  polyboot config show /dev/sdb --firmware bios
+  polyboot config password                     a pbkdf2-sha256# string for ventoy.json")]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub command: ConfigCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    Check(ConfigCheckArgs),
+    Show(ConfigShowArgs),
+    Password(ConfigPasswordArgs),
+}
+
+/// Where `config check` / `config show` read the configuration from.
+#[derive(Debug, Args)]
+pub struct ConfigSourceArgs {
+    /// A polyboot drive (a whole disk such as /dev/sdb, or a drive image file made by
+    /// `polyboot install`: its data partition's /ventoy/ventoy.json and
+    /// /polyboot/polyboot.json), or one configuration file on this machine, read as
+    /// ventoy.json or polyboot.json by its name (a name containing "ventoy" or "polyboot").
+    #[arg(required_unless_present_any = ["ventoy", "polyboot"])]
+    pub target: Option<PathBuf>,
+    /// Read this file as /ventoy/ventoy.json (instead of the drive's, when TARGET is a drive).
+    #[arg(long, value_name = "FILE")]
+    pub ventoy: Option<PathBuf>,
+    /// Read this file as /polyboot/polyboot.json (instead of the drive's, when TARGET is a
+    /// drive).
+    #[arg(long, value_name = "FILE")]
+    pub polyboot: Option<PathBuf>,
+    /// Which boot manager's view: uefi (keys ending in _uefi apply), bios (_legacy keys apply)
+    /// or both (default; what differs is marked [UEFI only] / [BIOS only]).
+    #[arg(long, value_enum, default_value = "both")]
+    pub firmware: ConfigFirmwareArg,
+    /// Print the result as JSON (for scripts) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConfigFirmwareArg {
+    /// The UEFI boot manager.
+    Uefi,
+    /// The BIOS boot code.
+    Bios,
+    /// Both, one after the other.
+    Both,
+}
+
+/// Check the boot configuration: JSON errors (with line and column), every warning of the
+/// boot manager's parser (unknown plugins and keys, unsupported VTOY_ options, wrong types),
+/// conflicting settings (image_list with image_blacklist, a default image that is hidden or
+/// password protected with a timeout, a path named twice, a malformed password that locks
+/// images) and, on a drive, every configured path that matches nothing there and each image's
+/// effective settings (alias, tip, class, password, verify_before_boot, in the menu or why
+/// not, auto_install template).
+///
+/// Exit status: 0 when every file parses (warnings and conflicts are reported, not fatal); 1
+/// when a file does not parse or is too large (the boot manager then ignores it), and on
+/// errors.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  polyboot config check disk.img
+  polyboot config check /dev/sdb --firmware uefi --json
+  polyboot config check ~/ventoy/ventoy.json
+  polyboot config check --ventoy new-ventoy.json disk.img    a new file against the drive's images
+  polyboot config check --polyboot polyboot.json --ventoy ventoy.json")]
+pub struct ConfigCheckArgs {
+    #[command(flatten)]
+    pub source: ConfigSourceArgs,
+}
+
+/// Show the effective configuration: every setting after polyboot.json, ventoy.json and the
+/// defaults are merged (polyboot.json wins over ventoy.json), as the boot manager runs with
+/// it. Passwords are shown by form (txt, md5, pbkdf2-sha256), never their text.
+///
+/// Exit status: 1 when a file does not parse (what is shown is then without it), else 0.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  polyboot config show disk.img
+  polyboot config show disk.img --firmware bios --json
+  polyboot config show ventoy.json")]
+pub struct ConfigShowArgs {
+    #[command(flatten)]
+    pub source: ConfigSourceArgs,
+}
+
+/// Make a password string for ventoy.json's password plugin (bootpwd, isopwd, menupwd...):
+/// `pbkdf2-sha256#ITERATIONS#SALT#HASH`, PBKDF2-HMAC-SHA-256 with a random 16-byte salt,
+/// which only polyboot reads (Ventoy knows txt# and md5#). The password is read from the
+/// terminal without echo, twice; or, when standard input is not a terminal, its first line.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  polyboot config password                     asks twice, prints pbkdf2-sha256#100000#...
+  printf 'secret\\n' | polyboot config password --iterations 200000
+  then in ventoy.json: \"password\": { \"bootpwd\": \"pbkdf2-sha256#100000#...\" }")]
+pub struct ConfigPasswordArgs {
+    /// PBKDF2 iterations: more is slower to guess and slower to check at boot (100000 takes
+    /// about 0.1 s on a PC's firmware). 1 to 2000000: the boot manager refuses more.
+    #[arg(long, default_value_t = polyboot_core::config::password::DEFAULT_ITERATIONS,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(polyboot_core::config::password::MAX_ITERATIONS)))]
+    pub iterations: u32,
 }
 
 /// Windows To Go: list the editions of a Windows image (ISO, WIM, ESD or split SWM), write a

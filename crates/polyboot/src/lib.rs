@@ -1,4 +1,5 @@
 //! polyboot host library: everything the CLI does, as functions the binary and tests call.
+pub mod bootconfig;
 pub mod check;
 pub mod cli;
 pub mod debug;

@@ -4,8 +4,8 @@ use anyhow::Result;
 use clap::{CommandFactory, Parser};
 use polyboot::check::{self, CheckReport, ImageCheck};
 use polyboot::cli::{
-    AddArgs, CheckArgs, Cli, Command, InfoArgs, InstallArgs, LsArgs, RmArgs, SbKeyArgs,
-    SecureBootArg, UpdateArgs, VerifyArgs,
+    AddArgs, CheckArgs, Cli, Command, ConfigArgs, ConfigCommand, InfoArgs, InstallArgs, LsArgs,
+    RmArgs, SbKeyArgs, SecureBootArg, UpdateArgs, VerifyArgs,
 };
 use polyboot::device::{format_size, SystemView};
 use polyboot::drive::install::{install, InstallOptions, SecureBoot};
@@ -47,6 +47,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match command {
         Command::Install(args) => run_install(args)?,
         Command::Check(args) => return run_check(args),
+        Command::Config(args) => return run_config(args),
         Command::Info(args) => run_info(args)?,
         Command::Add(args) => run_add(args)?,
         Command::Ls(args) => run_ls(args)?,
@@ -153,6 +154,19 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
         print_check_report(&report);
     }
     Ok(if report.has_problem() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// `config check | show | password`: check and show exit 1 when a file does not parse.
+fn run_config(args: ConfigArgs) -> Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    match args.command {
+        ConfigCommand::Check(a) => polyboot::bootconfig::check(&a.source, &mut out),
+        ConfigCommand::Show(a) => polyboot::bootconfig::show(&a.source, &mut out),
+        ConfigCommand::Password(a) => {
+            polyboot::bootconfig::password(&a, &mut out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 fn print_check_report(report: &CheckReport) {

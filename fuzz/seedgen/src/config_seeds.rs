@@ -1,5 +1,6 @@
 //! Seeds of the `config` target: the test fixtures (a realistic polyboot.json and a
-//! ventoy.json with many plugins) and small files for each rule of config.rs. The target
+//! ventoy.json with many plugins), ten files of the `polyboot config check` fixture corpus
+//! (Ventoy's menu plugins) and small files for each rule of config.rs. The target
 //! also splits an input at its first NUL byte into polyboot.json and ventoy.json; the `pair`
 //! seeds use that.
 
@@ -8,8 +9,39 @@ pub const POLYBOOT_FIXTURE: &[u8] =
 pub const VENTOY_FIXTURE: &[u8] =
     include_bytes!("../../../crates/polyboot-core/tests/fixtures/ventoy.json");
 
+/// The `polyboot config check` fixture corpus: Ventoy's menu plugins as documented.
+macro_rules! corpus {
+    ($($name:literal),* $(,)?) => {
+        [$(
+            (
+                concat!("corpus-", $name),
+                include_bytes!(concat!(
+                    "../../../crates/polyboot/tests/fixtures/ventoy-config/",
+                    $name,
+                    ".ventoy.json"
+                )) as &[u8],
+            ),
+        )*]
+    };
+}
+
+const CORPUS: [(&str, &[u8]); 10] = corpus!(
+    "control",
+    "menu_alias_uefi",
+    "menu_tip",
+    "menu_class",
+    "image_list_and_blacklist",
+    "password",
+    "password_uefi",
+    "theme_legacy",
+    "auto_install",
+    "wrong_types",
+);
+
 pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
-    let mut out: Vec<(&'static str, Vec<u8>)> = vec![
+    let mut out: Vec<(&'static str, Vec<u8>)> =
+        CORPUS.iter().map(|(name, bytes)| (*name, bytes.to_vec())).collect();
+    out.extend(vec![
         ("polyboot-fixture", POLYBOOT_FIXTURE.to_vec()),
         ("ventoy-fixture", VENTOY_FIXTURE.to_vec()),
         (
@@ -71,7 +103,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("utf16", b"\xFF\xFE{\x00}\x00".to_vec()),
         ("not-object", b"[{\"control\": []}]".to_vec()),
         ("syntax", b"{\"menu\": {\"timeout\": 5,}\n".to_vec()),
-    ];
+    ]);
     // Nesting just inside and just past the limit (brackets in strings do not count).
     let nest = |n: usize| {
         let mut s = String::from("{\"_x\": \"[[[{{{\", \"_deep\": ");

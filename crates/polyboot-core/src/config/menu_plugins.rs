@@ -25,6 +25,7 @@
 //!   mode is 80x25) and `ventoy_color` (the title's colour, one of the 16 text colours closest
 //!   to it). Graphical theme files, fonts and positions are reported as not shown.
 
+use alloc::collections::btree_map::Entry;
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
@@ -43,24 +44,27 @@ pub const MAX_CLASS_CHARS: usize = 128;
 /// Texts attached to images (`image`, wildcards allowed) and directories (`dir`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PathTexts {
-    /// Lower-cased exact image path → text (the first entry for a path wins).
-    exact: BTreeMap<String, String>,
+    /// Lower-cased exact image path → (the path as written, text); the first entry wins.
+    exact: BTreeMap<String, (String, String)>,
     /// Wildcard image patterns, in file order.
     wildcard: Vec<(String, String)>,
-    /// Lower-cased directory path → text.
-    dirs: BTreeMap<String, String>,
+    /// Lower-cased directory path → (the path as written, text).
+    dirs: BTreeMap<String, (String, String)>,
+    /// Entries whose path an earlier entry already named (is a directory, path): unused.
+    duplicates: Vec<(bool, String)>,
 }
 
 impl PathTexts {
     pub fn image(&self, path: &str) -> Option<&str> {
         self.exact
             .get(&path.to_ascii_lowercase())
+            .map(|(_, t)| t)
             .or_else(|| self.wildcard.iter().find(|(p, _)| image_matches(p, path)).map(|(_, t)| t))
             .map(String::as_str)
     }
 
     pub fn dir(&self, path: &str) -> Option<&str> {
-        self.dirs.get(&path.to_ascii_lowercase()).map(String::as_str)
+        self.dirs.get(&path.to_ascii_lowercase()).map(|(_, t)| t.as_str())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -69,23 +73,55 @@ impl PathTexts {
 
     /// Every configured path, as (is a directory, pattern): for `config check`.
     pub fn targets(&self) -> impl Iterator<Item = (bool, &str)> {
+        self.entries().map(|(is_dir, path, _)| (is_dir, path))
+    }
+
+    /// Every entry in use, as (is a directory, path as written, text): exact image paths (by
+    /// path), wildcard patterns (in file order), then directories (by path).
+    pub fn entries(&self) -> impl Iterator<Item = (bool, &str, &str)> {
         self.exact
-            .keys()
-            .map(|k| (false, k.as_str()))
-            .chain(self.wildcard.iter().map(|(p, _)| (false, p.as_str())))
-            .chain(self.dirs.keys().map(|k| (true, k.as_str())))
+            .values()
+            .map(|(p, t)| (false, p.as_str(), t.as_str()))
+            .chain(self.wildcard.iter().map(|(p, t)| (false, p.as_str(), t.as_str())))
+            .chain(self.dirs.values().map(|(p, t)| (true, p.as_str(), t.as_str())))
+    }
+
+    /// Entries left unused because an earlier one named the same path (ignoring case), as
+    /// (is a directory, path): for `config check`.
+    pub fn duplicates(&self) -> &[(bool, String)] {
+        &self.duplicates
     }
 
     fn add_image(&mut self, pattern: String, text: String) {
         if has_wildcard(&pattern) {
-            self.wildcard.push((pattern, text));
+            if self.wildcard.iter().any(|(p, _)| p.eq_ignore_ascii_case(&pattern)) {
+                self.duplicates.push((false, pattern));
+            } else {
+                self.wildcard.push((pattern, text));
+            }
         } else {
-            self.exact.entry(pattern.to_ascii_lowercase()).or_insert(text);
+            add_once(&mut self.exact, &mut self.duplicates, false, pattern, text);
         }
     }
 
     fn add_dir(&mut self, dir: String, text: String) {
-        self.dirs.entry(dir.to_ascii_lowercase()).or_insert(text);
+        add_once(&mut self.dirs, &mut self.duplicates, true, dir, text);
+    }
+}
+
+/// Insert `path` → `text` unless the path (ignoring case) is there; then record a duplicate.
+fn add_once(
+    map: &mut BTreeMap<String, (String, String)>,
+    duplicates: &mut Vec<(bool, String)>,
+    is_dir: bool,
+    path: String,
+    text: String,
+) {
+    match map.entry(path.to_ascii_lowercase()) {
+        Entry::Vacant(slot) => {
+            slot.insert((path, text));
+        }
+        Entry::Occupied(_) => duplicates.push((is_dir, path)),
     }
 }
 
@@ -131,6 +167,8 @@ pub struct ImageList {
     pub patterns: Vec<String>,
     /// `image_blacklist`: hide these instead of showing only these.
     pub blacklist: bool,
+    /// An `image_list`'s file also set `image_blacklist`, which is ignored (its patterns).
+    pub ignored_blacklist: Option<Vec<String>>,
 }
 
 impl ImageList {
@@ -394,6 +432,11 @@ pub(super) fn parse_class(key: &str, value: &Value, layer: &mut ConfigLayer) {
 }
 
 pub(super) fn parse_image_list(key: &str, value: &Value, blacklist: bool, layer: &mut ConfigLayer) {
+    if !value.is_array() {
+        // Ignored, as the warning says (an empty image_list would hide every image).
+        entries(key, value, layer);
+        return;
+    }
     let mut patterns = Vec::new();
     for (i, entry) in entries(key, value, layer).iter().enumerate() {
         match entry.as_str().map(normalize_path) {
@@ -401,16 +444,21 @@ pub(super) fn parse_image_list(key: &str, value: &Value, blacklist: bool, layer:
             _ => layer.warn(format!("{key}[{i}] must be an absolute image path (ignored)")),
         }
     }
-    let list = ImageList { patterns, blacklist };
-    match &layer.image_list {
-        Some(existing) if !existing.blacklist && blacklist => layer.warn(format!(
-            "both image_list and {key} are set: the image_list is used, {key} ignored"
-        )),
-        Some(_) if !blacklist => {
+    let list = ImageList { patterns, blacklist, ignored_blacklist: None };
+    match layer.image_list.take() {
+        Some(mut existing) if !existing.blacklist && blacklist => {
+            layer.warn(format!(
+                "both image_list and {key} are set: the image_list is used, {key} ignored"
+            ));
+            existing.ignored_blacklist = Some(list.patterns);
+            layer.image_list = Some(existing);
+        }
+        Some(existing) if !blacklist => {
             layer.warn(format!(
                 "both image_list and image_blacklist are set: {key} is used, the blacklist ignored"
             ));
-            layer.image_list = Some(list);
+            layer.image_list =
+                Some(ImageList { ignored_blacklist: Some(existing.patterns), ..list });
         }
         _ => layer.image_list = Some(list),
     }
@@ -484,6 +532,7 @@ pub(super) fn parse_theme(key: &str, value: &Value, layer: &mut ConfigLayer) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec;
     use serde_json::json;
 
     fn layer(f: fn(&str, &Value, &mut ConfigLayer), key: &str, v: Value) -> ConfigLayer {
@@ -574,6 +623,48 @@ mod tests {
         let bl = b.image_list.unwrap();
         assert_eq!(bl.position("/ISO/old1.iso"), None);
         assert_eq!(bl.position("/ISO/new.iso"), Some(0));
+        // The ignored blacklist is kept for `config check`, whichever came first.
+        assert_eq!(list.ignored_blacklist, Some(vec!["/b.iso".into()]));
+        let mut c = ConfigLayer::default();
+        parse_image_list("image_blacklist", &json!(["/x.iso"]), true, &mut c);
+        parse_image_list("image_list", &json!(["/y.iso"]), false, &mut c);
+        let list = c.image_list.unwrap();
+        assert_eq!(
+            (list.patterns, list.ignored_blacklist),
+            (vec!["/y.iso".into()], Some(vec!["/x.iso".into()]))
+        );
+        // A list that is not an array is ignored, as its warning says: it hides nothing.
+        let mut d = ConfigLayer::default();
+        parse_image_list("image_list", &json!({"/a.iso": true}), false, &mut d);
+        assert_eq!(d.image_list, None);
+        assert_eq!(d.warnings, ["\"image_list\" must be an array, not an object (ignored)"]);
+    }
+
+    #[test]
+    fn path_texts_keep_written_paths_and_duplicates() {
+        let l = layer(
+            parse_alias,
+            "menu_alias",
+            json!([
+                { "image": "/ISO/Debian.iso", "alias": "D" },
+                { "image": "/iso/debian.ISO", "alias": "again" },
+                { "image": "/ISO/w*.iso", "alias": "W" },
+                { "image": "/iso/W*.iso", "alias": "W again" },
+                { "dir": "/ISO", "alias": "I" }
+            ]),
+        );
+        let a = l.aliases.unwrap();
+        let entries: Vec<_> = a.entries().collect();
+        assert_eq!(
+            entries,
+            [(false, "/ISO/Debian.iso", "D"), (false, "/ISO/w*.iso", "W"), (true, "/ISO", "I")]
+        );
+        assert_eq!(
+            a.duplicates(),
+            [(false, "/iso/debian.ISO".into()), (false, "/iso/W*.iso".into())]
+        );
+        assert_eq!(a.targets().count(), 3);
+        assert!(l.warnings.is_empty());
     }
 
     #[test]

@@ -126,6 +126,16 @@ impl Password {
         format!("pbkdf2-sha256#{iterations}#{}#{}", hex(salt), hex(&hash))
     }
 
+    /// The stored form: `txt`, `md5`, `pbkdf2-sha256`, or `invalid`.
+    pub fn form(&self) -> &'static str {
+        match self {
+            Password::Plain(_) => "txt",
+            Password::Md5 { .. } => "md5",
+            Password::Pbkdf2 { .. } => "pbkdf2-sha256",
+            Password::Invalid(_) => "invalid",
+        }
+    }
+
     /// Why this password can never match, if it cannot.
     pub fn problem(&self) -> Option<&str> {
         match self {
@@ -209,6 +219,36 @@ pub enum PasswordTarget {
     Parent(String),
 }
 
+/// Where the password of an image comes from ([`Passwords::source_for_image`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordSource<'a> {
+    /// A `menupwd` entry.
+    Menu(&'a PasswordTarget),
+    /// The per-kind password (`isopwd`, ...).
+    Kind(ImageKind),
+}
+
+impl core::fmt::Display for PasswordSource<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            PasswordSource::Menu(PasswordTarget::File(p)) => write!(f, "menupwd file {p}"),
+            PasswordSource::Menu(PasswordTarget::Parent(p)) => write!(f, "menupwd parent {p}"),
+            PasswordSource::Kind(k) => write!(f, "{}", kind_key(*k)),
+        }
+    }
+}
+
+/// The per-kind key that protects `kind` (`vhdpwd` covers `.vhd` and `.vhdx`).
+pub fn kind_key(kind: ImageKind) -> &'static str {
+    match kind {
+        ImageKind::Iso => "isopwd",
+        ImageKind::Img => "imgpwd",
+        ImageKind::Efi => "efipwd",
+        ImageKind::Wim => "wimpwd",
+        ImageKind::Vhd | ImageKind::Vhdx => "vhdpwd",
+    }
+}
+
 /// The `password` plugin.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Passwords {
@@ -223,24 +263,38 @@ pub struct Passwords {
 impl Passwords {
     /// The password protecting `image` (absolute path) of `kind`, if any.
     pub fn for_image(&self, image: &str, kind: ImageKind) -> Option<&Password> {
-        let file = self.menu.iter().find(|(t, _)| match t {
-            PasswordTarget::File(p) => image_matches(p, image),
-            PasswordTarget::Parent(_) => false,
+        self.source_for_image(image, kind).map(|(_, pwd)| pwd)
+    }
+
+    /// [`Passwords::for_image`] and the setting it comes from.
+    pub fn source_for_image(
+        &self,
+        image: &str,
+        kind: ImageKind,
+    ) -> Option<(PasswordSource<'_>, &Password)> {
+        let file = self.menu.iter().find_map(|(t, pwd)| match t {
+            PasswordTarget::File(p) if image_matches(p, image) => {
+                Some((PasswordSource::Menu(t), pwd))
+            }
+            _ => None,
         });
         let parent = || {
             self.menu
                 .iter()
                 .filter_map(|(t, pwd)| match t {
-                    PasswordTarget::Parent(p) if under(p, image) => Some((p.len(), pwd)),
+                    PasswordTarget::Parent(p) if under(p, image) => Some((p.len(), t, pwd)),
                     _ => None,
                 })
                 .rev()
-                .max_by_key(|(depth, _)| *depth)
-                .map(|(_, pwd)| pwd)
+                .max_by_key(|(depth, _, _)| *depth)
+                .map(|(_, t, pwd)| (PasswordSource::Menu(t), pwd))
         };
-        file.map(|(_, pwd)| pwd)
-            .or_else(parent)
-            .or_else(|| self.by_kind.iter().find(|(k, _)| *k == kind).map(|(_, pwd)| pwd))
+        file.or_else(parent).or_else(|| {
+            self.by_kind
+                .iter()
+                .find(|(k, _)| *k == kind)
+                .map(|(k, pwd)| (PasswordSource::Kind(*k), pwd))
+        })
     }
 
     /// Every configured password with where it comes from (for `config check`).
