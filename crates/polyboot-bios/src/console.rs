@@ -136,6 +136,7 @@ impl Input {
                 (0x51, _) => Some(Key::PageDown),
                 (0x47, _) => Some(Key::Home),
                 (0x4F, _) => Some(Key::End),
+                (0x3B..=0x44, 0) => Some(Key::F(scan - 0x3A)),
                 (_, 0x0D) => Some(Key::Enter),
                 (_, 0x1B) => Some(Key::Escape),
                 (_, 0x08) => Some(Key::Backspace),
@@ -189,6 +190,17 @@ impl Input {
                     b"F" | b"4~" => Some(Key::End),
                     b"5~" => Some(Key::PageUp),
                     b"6~" => Some(Key::PageDown),
+                    // xterm's function keys: ESC O P..S, then ESC [ 15~ ...
+                    b"P" | b"11~" => Some(Key::F(1)),
+                    b"Q" | b"12~" => Some(Key::F(2)),
+                    b"R" | b"13~" => Some(Key::F(3)),
+                    b"S" | b"14~" => Some(Key::F(4)),
+                    b"15~" => Some(Key::F(5)),
+                    b"17~" => Some(Key::F(6)),
+                    b"18~" => Some(Key::F(7)),
+                    b"19~" => Some(Key::F(8)),
+                    b"20~" => Some(Key::F(9)),
+                    b"21~" => Some(Key::F(10)),
                     _ => None,
                 }
             }

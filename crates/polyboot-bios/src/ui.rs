@@ -8,8 +8,10 @@ use alloc::format;
 use alloc::string::String;
 use polyboot_core::menu::{Action, Menu, MenuItem, Status};
 
+/// Rows above the list (title, prompt / search line) and below it (separator, tip line, info
+/// line, keys / countdown line), as in the UEFI menu.
 const HEADER_ROWS: usize = 2;
-const FOOTER_ROWS: usize = 3;
+const FOOTER_ROWS: usize = 4;
 /// BIOS timer: 1573040 ticks per day, about 54.9 ms each.
 const TICK_MS: u64 = 55;
 
@@ -20,13 +22,26 @@ fn status_tag(status: Option<&Status>) -> &'static str {
     }
 }
 
-fn draw(menu: &Menu, title: &str, serial: bool) {
-    vga_line(0, title, TITLE);
-    let search = if menu.filter().is_empty() {
-        String::from("type to search; arrows / PgUp / PgDn / Home / End, Enter to boot")
-    } else {
-        format!("search: {}_", menu.filter())
-    };
+/// VGA attributes from the configuration's `theme` / `menu_tip` colours (core's 16-colour
+/// index is the VGA one), on black.
+#[derive(Clone, Copy)]
+pub struct Colors {
+    pub title: u8,
+    pub tip: u8,
+}
+
+impl Colors {
+    pub fn from_config(config: &polyboot_core::config::BootConfig) -> Colors {
+        Colors {
+            title: config.theme.title_color.map_or(TITLE, |c| c.0 & 15),
+            tip: config.tip_color.map_or(NORMAL, |c| c.0 & 15),
+        }
+    }
+}
+
+fn draw(menu: &Menu, title: &str, colors: Colors, serial: bool) {
+    vga_line(0, title, colors.title);
+    let search = menu.header_line();
     vga_line(1, &search, NORMAL);
     let list_rows = ROWS - HEADER_ROWS - FOOTER_ROWS;
     let visible = menu.visible();
@@ -39,7 +54,7 @@ fn draw(menu: &Menu, title: &str, serial: bool) {
             Some(r) => {
                 let tag = status_tag(r.item.status());
                 let room = COLS - tag.len() - 2;
-                let mut text: String = format!("  {}", r.item.label()).chars().take(room).collect();
+                let mut text: String = format!("  {}", r.text).chars().take(room).collect();
                 while text.chars().count() < room {
                     text.push(' ');
                 }
@@ -49,7 +64,7 @@ fn draw(menu: &Menu, title: &str, serial: bool) {
                     println!(
                         "polyboot-bios: menu: {} {}",
                         if r.selected { '>' } else { ' ' },
-                        r.item.label()
+                        r.text
                     );
                 }
             }
@@ -58,19 +73,24 @@ fn draw(menu: &Menu, title: &str, serial: bool) {
     }
     let bottom = HEADER_ROWS + list_rows;
     vga_line(bottom, &"-".repeat(COLS - 1), NORMAL);
-    vga_line(bottom + 1, &menu.selected_info_line(), NORMAL);
-    let countdown = match menu.countdown() {
-        Some(c) => format!("booting the default in {} s (any key stops)", c.remaining_secs()),
-        None => String::new(),
-    };
-    vga_line(bottom + 2, &countdown, NORMAL);
+    let tip = menu.tip_line().unwrap_or("");
+    vga_line(bottom + 1, tip, colors.tip);
+    let info = menu.selected_info_line();
+    vga_line(bottom + 2, &info, NORMAL);
+    vga_line(bottom + 3, &menu.hint_line(), NORMAL);
+    if serial {
+        if !tip.is_empty() {
+            println!("polyboot-bios: menu: tip: {tip}");
+        }
+        println!("polyboot-bios: menu: info: {info}");
+    }
 }
 
 /// Run the menu until it yields an action other than a redraw.
-pub fn run(menu: &mut Menu, title: &str) -> Action {
+pub fn run(menu: &mut Menu, title: &str, colors: Colors) -> Action {
     menu.set_height(ROWS - HEADER_ROWS - FOOTER_ROWS);
     console::vga_clear();
-    draw(menu, title, true);
+    draw(menu, title, colors, true);
     let mut input = Input::default();
     let mut last_tick = bios::ticks();
     loop {
@@ -98,7 +118,7 @@ pub fn run(menu: &mut Menu, title: &str) -> Action {
         }
         match action {
             Action::None => bios::idle(),
-            Action::Redraw => draw(menu, title, true),
+            Action::Redraw => draw(menu, title, colors, true),
             other => return other,
         }
     }
@@ -129,8 +149,22 @@ pub fn act(menu: &mut Menu, action: Action) {
         Action::FirmwareSetup => {
             pause("BIOS setup cannot be entered from here; press the setup key at power-on")
         }
+        // Carried out by main.rs with the boot session.
+        Action::Verify { .. } | Action::Details(_) | Action::LocalBoot => {}
         Action::None | Action::Redraw => {}
     }
+}
+
+/// Show `lines` (the details screen) on VGA and serial, then wait for a key.
+pub fn show_lines(lines: &[String]) {
+    console::vga_clear();
+    for (row, line) in lines.iter().enumerate().take(ROWS - 2) {
+        vga_line(row, line, NORMAL);
+    }
+    for line in lines {
+        println!("polyboot-bios: {line}");
+    }
+    pause("");
 }
 
 pub fn pause(message: &str) {

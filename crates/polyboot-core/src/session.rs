@@ -114,6 +114,30 @@ impl<D: ReadAt> BootSession<D> {
         options
     }
 
+    /// Check menu image `index` against its `.sha256` sidecar (F5, `verify_before_boot`),
+    /// the outcome logged.
+    pub fn verify(
+        &mut self,
+        index: usize,
+        progress: &mut dyn FnMut(u64, u64),
+        log: Log<'_>,
+    ) -> VerifyOutcome {
+        let Some(image) = self.menu.items().get(index).and_then(|i| i.image()).cloned() else {
+            return VerifyOutcome::Failed(String::from("not an image"));
+        };
+        let outcome = image_tools::verify_image(&mut self.fs, &image, progress);
+        log(format_args!("verify: {}", outcome.describe(&image.path)));
+        outcome
+    }
+
+    /// The details screen of menu image `index` (F2).
+    pub fn details(&mut self, index: usize) -> Vec<String> {
+        match self.menu.items().get(index).and_then(|i| i.image()).cloned() {
+            Some(image) => image_tools::image_details(&mut self.fs, &image),
+            None => Vec::new(),
+        }
+    }
+
     /// `image` as the virtual medium the firmware serves (see [`virtual_medium`]).
     pub fn virtual_medium(&mut self, image: &ImageEntry) -> Result<VirtualMedium, String> {
         virtual_medium(&mut self.fs, &self.location.data, image)
@@ -201,8 +225,14 @@ pub fn build_menu<D: ReadAt>(
             report.limit
         ));
     }
-    let mut menu = Menu::new(report.images.clone());
-    for (index, image) in report.images.iter().enumerate() {
+    let (images, left_out) = image_tools::select_images(config, &report.images);
+    if left_out > 0 {
+        log(format_args!(
+            "config: {left_out} image(s) left out by image_list / image_blacklist / VTOY_FILE_FLT_*"
+        ));
+    }
+    let mut menu = Menu::with_config(images.clone(), config);
+    for (index, image) in images.iter().enumerate() {
         if let Some(status) = boot_plan::status(fs, image, firmware) {
             menu.set_status(index, status);
         }
@@ -465,6 +495,11 @@ pub fn prepare_wim<D: ReadAt>(
     Ok(medium)
 }
 
+mod image_tools;
+pub use image_tools::{
+    expected_digest, image_details, progress_line, select_images, sidecar_path, verify_image,
+    VerifyOutcome,
+};
 mod windows;
 pub use windows::{
     is_windows_iso, jump_params, jump_program_file, read_boot_file, serve_windows, Unattend,

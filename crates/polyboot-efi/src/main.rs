@@ -23,6 +23,7 @@ mod disk;
 mod efifs;
 mod image;
 mod linux;
+mod localboot;
 mod sbat;
 mod secureboot;
 mod ui;
@@ -91,6 +92,7 @@ struct Session {
     disk_handle: Handle,
     boot: BootSession<FirmwareDisk>,
     title: String,
+    colors: ui::Colors,
     /// Distinguishes the device paths of successive virtual devices.
     boots: u8,
 }
@@ -112,26 +114,70 @@ impl Session {
         if let Some(path) = &boot.config.read_benchmark {
             bench::read_benchmark(&mut boot.fs, disk_handle, &boot.location, path);
         }
+        if let Some((w, h)) = boot.config.theme.resolution {
+            match ui::set_text_mode_for(w, h) {
+                Some((cols, rows)) => println!("polyboot: theme: {w}x{h}: text mode {cols}x{rows}"),
+                None => {
+                    println!("polyboot: theme: no text mode fits {w}x{h}; keeping the current one")
+                }
+            }
+        }
+        let colors = ui::Colors {
+            title: boot.config.theme.title_color.map(|c| c.0),
+            tip: boot.config.tip_color.map(|c| c.0),
+        };
         let title = boot.title();
-        Ok(Session { disk_handle, boot, title, boots: 0 })
+        Ok(Session { disk_handle, boot, title, colors, boots: 0 })
     }
 
     fn run(&mut self) {
         loop {
-            match ui::run(&mut self.boot.menu, &self.title) {
-                Action::Boot(index) => {
+            match ui::run(&mut self.boot.menu, &self.title, self.colors) {
+                Action::Boot(index) => self.boot_index(index),
+                Action::Verify { index, then_boot } => {
+                    clear_screen();
+                    let mut last = u64::MAX;
                     let Some(image) =
                         self.boot.menu.items().get(index).and_then(|i| i.image()).cloned()
                     else {
                         continue;
                     };
+                    let outcome = self.boot.verify(
+                        index,
+                        &mut |done, total| {
+                            // A line per tenth: readable on a serial console too.
+                            let tenth = if total == 0 { 10 } else { done * 10 / total };
+                            if tenth != last {
+                                last = tenth;
+                                println!(
+                                    "polyboot: {}",
+                                    session::progress_line(&image, done, total)
+                                );
+                            }
+                        },
+                        &mut log,
+                    );
+                    if then_boot && outcome.is_match() {
+                        self.boot_index(index);
+                    } else {
+                        let refused =
+                            if then_boot { "; not booting it (verify_before_boot)" } else { "" };
+                        ui::pause(
+                            &format!("polyboot: {}{refused}", outcome.describe(&image.path)),
+                            30,
+                        );
+                        println!("polyboot: back to the menu");
+                    }
+                }
+                Action::Details(index) => {
+                    let lines = self.boot.details(index);
+                    ui::show_lines(&lines, 60);
+                    println!("polyboot: back to the menu");
+                }
+                Action::LocalBoot => {
                     clear_screen();
-                    println!("polyboot: booting {}", image.path);
-                    let message = match self.boot(&image) {
-                        Ok(status) => format!("polyboot: {} returned {status:?}", image.path),
-                        Err(msg) => format!("polyboot: cannot boot {}: {msg}", image.path),
-                    };
-                    ui::pause(&message, 10);
+                    let why = localboot::boot_local_disk(self.disk_handle);
+                    ui::pause(&format!("polyboot: cannot boot the local disk: {why}"), 10);
                     println!("polyboot: back to the menu");
                 }
                 Action::ShowReason(index) => {
@@ -150,6 +196,21 @@ impl Session {
                 Action::None | Action::Redraw => {}
             }
         }
+    }
+
+    /// Boot menu image `index` and come back to the menu with what happened.
+    fn boot_index(&mut self, index: usize) {
+        let Some(image) = self.boot.menu.items().get(index).and_then(|i| i.image()).cloned() else {
+            return;
+        };
+        clear_screen();
+        println!("polyboot: booting {}", image.path);
+        let message = match self.boot(&image) {
+            Ok(status) => format!("polyboot: {} returned {status:?}", image.path),
+            Err(msg) => format!("polyboot: cannot boot {}: {msg}", image.path),
+        };
+        ui::pause(&message, 10);
+        println!("polyboot: back to the menu");
     }
 
     fn boot(&mut self, image: &ImageEntry) -> Result<Status, String> {

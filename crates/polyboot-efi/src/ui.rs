@@ -10,9 +10,10 @@ use uefi::proto::console::text::{Color, Key as UefiKey, ScanCode};
 use uefi::runtime::{self, ResetType, VariableAttributes, VariableVendor};
 use uefi::{cstr16, system, CString16};
 
-/// Rows above the list (title, search line) and below it (separator, info line, help line).
+/// Rows above the list (title, prompt / search line) and below it (separator, tip line, info
+/// line, keys / countdown line).
 const HEADER_ROWS: usize = 2;
-const FOOTER_ROWS: usize = 3;
+const FOOTER_ROWS: usize = 4;
 const TICK_MS: u64 = 100;
 
 fn screen_size() -> (usize, usize) {
@@ -20,7 +21,42 @@ fn screen_size() -> (usize, usize) {
         .unwrap_or((80, 25))
 }
 
+/// Text colours: core's 16-colour index is UEFI's `EFI_*` colour order.
+fn color(index: u8) -> Color {
+    const COLORS: [Color; 16] = [
+        Color::Black,
+        Color::Blue,
+        Color::Green,
+        Color::Cyan,
+        Color::Red,
+        Color::Magenta,
+        Color::Brown,
+        Color::LightGray,
+        Color::DarkGray,
+        Color::LightBlue,
+        Color::LightGreen,
+        Color::LightCyan,
+        Color::LightRed,
+        Color::LightMagenta,
+        Color::Yellow,
+        Color::White,
+    ];
+    COLORS[usize::from(index & 15)]
+}
+
+/// How a line is drawn.
+#[derive(Clone, Copy)]
+enum Style {
+    Normal,
+    Selected,
+    Colored(Color),
+}
+
 fn put(row: usize, text: &str, cols: usize, highlight: bool) {
+    put_styled(row, text, cols, if highlight { Style::Selected } else { Style::Normal });
+}
+
+fn put_styled(row: usize, text: &str, cols: usize, style: Style) {
     // Pad to the full width so a shorter line overwrites a longer one; keep the last column
     // empty, writing there scrolls some consoles.
     let width = cols.saturating_sub(1);
@@ -32,11 +68,17 @@ fn put(row: usize, text: &str, cols: usize, highlight: bool) {
         CString16::try_from(line.as_str()).unwrap_or_else(|_| CString16::try_from("?").unwrap());
     system::with_stdout(|out| {
         let _ = out.set_cursor_position(0, row);
-        if highlight {
-            let _ = out.set_color(Color::Black, Color::LightGray);
+        match style {
+            Style::Normal => {}
+            Style::Selected => {
+                let _ = out.set_color(Color::Black, Color::LightGray);
+            }
+            Style::Colored(c) => {
+                let _ = out.set_color(c, Color::Black);
+            }
         }
         let _ = out.output_string(&text16);
-        if highlight {
+        if !matches!(style, Style::Normal) {
             let _ = out.set_color(Color::LightGray, Color::Black);
         }
     });
@@ -55,22 +97,28 @@ fn status_tag(status: Option<&Status>) -> String {
     }
 }
 
-pub fn draw(menu: &Menu, title: &str) {
+/// Colours from the configuration's `theme` / `menu_tip`.
+#[derive(Clone, Copy, Default)]
+pub struct Colors {
+    pub title: Option<u8>,
+    pub tip: Option<u8>,
+}
+
+fn styled(c: Option<u8>) -> Style {
+    c.map_or(Style::Normal, |c| Style::Colored(color(c)))
+}
+
+pub fn draw(menu: &Menu, title: &str, colors: Colors) {
     let (cols, rows) = screen_size();
-    put(0, title, cols, false);
-    let search = if menu.filter().is_empty() {
-        String::from("type to search; arrows / PgUp / PgDn / Home / End, Enter to boot")
-    } else {
-        format!("search: {}_", menu.filter())
-    };
-    put(1, &search, cols, false);
+    put_styled(0, title, cols, styled(colors.title));
+    put(1, &menu.header_line(), cols, false);
     let list_rows = rows.saturating_sub(HEADER_ROWS + FOOTER_ROWS).max(1);
     let visible = menu.visible();
     for i in 0..list_rows {
         let row = HEADER_ROWS + i;
         match visible.get(i) {
             Some(r) => {
-                let label = r.item.label();
+                let label = &r.text;
                 let tag = status_tag(r.item.status());
                 let room = cols.saturating_sub(4 + tag.len() + 1);
                 let mut text: String = format!("  {label}").chars().take(room).collect();
@@ -85,12 +133,9 @@ pub fn draw(menu: &Menu, title: &str) {
     }
     let bottom = HEADER_ROWS + list_rows;
     put(bottom, &"-".repeat(cols.saturating_sub(1)), cols, false);
-    put(bottom + 1, &menu.selected_info_line(), cols, false);
-    let countdown = match menu.countdown() {
-        Some(c) => format!("booting the default in {} s (any key stops)", c.remaining_secs()),
-        None => String::new(),
-    };
-    put(bottom + 2, &countdown, cols, false);
+    put_styled(bottom + 1, menu.tip_line().unwrap_or(""), cols, styled(colors.tip));
+    put(bottom + 2, &menu.selected_info_line(), cols, false);
+    put(bottom + 3, &menu.hint_line(), cols, false);
 }
 
 fn map_key(key: UefiKey) -> Option<Key> {
@@ -102,6 +147,11 @@ fn map_key(key: UefiKey) -> Option<Key> {
         UefiKey::Special(ScanCode::HOME) => Key::Home,
         UefiKey::Special(ScanCode::END) => Key::End,
         UefiKey::Special(ScanCode::ESCAPE) => Key::Escape,
+        UefiKey::Special(code)
+            if (ScanCode::FUNCTION_1.0..=ScanCode::FUNCTION_10.0).contains(&code.0) =>
+        {
+            Key::F((code.0 - ScanCode::FUNCTION_1.0 + 1) as u8)
+        }
         UefiKey::Special(_) => return None,
         UefiKey::Printable(c) => match char::from(c) {
             '\r' | '\n' => Key::Enter,
@@ -113,14 +163,14 @@ fn map_key(key: UefiKey) -> Option<Key> {
 }
 
 /// Run the menu until it yields an action other than a redraw.
-pub fn run(menu: &mut Menu, title: &str) -> Action {
+pub fn run(menu: &mut Menu, title: &str, colors: Colors) -> Action {
     let (_, rows) = screen_size();
     menu.set_height(rows.saturating_sub(HEADER_ROWS + FOOTER_ROWS).max(1));
     system::with_stdout(|out| {
         let _ = out.clear();
         let _ = out.enable_cursor(false);
     });
-    draw(menu, title);
+    draw(menu, title, colors);
     // SAFETY: a plain timer event without a notification function.
     let timer = unsafe { boot::create_event(EventType::TIMER, Tpl::APPLICATION, None, None) }.ok();
     if let Some(t) = &timer {
@@ -166,7 +216,7 @@ pub fn run(menu: &mut Menu, title: &str) -> Action {
         }
         match action {
             Action::None => {}
-            Action::Redraw => draw(menu, title),
+            Action::Redraw => draw(menu, title, colors),
             other => break other,
         }
     };
@@ -178,7 +228,9 @@ pub fn run(menu: &mut Menu, title: &str) -> Action {
 
 /// Show a message under the menu and wait for a key (or `secs` seconds).
 pub fn pause(message: &str, secs: u64) {
-    println!("{message}");
+    if !message.is_empty() {
+        println!("{message}");
+    }
     println!("press any key to return to the menu");
     let mut waited = 0;
     while waited < secs * 1000 {
@@ -226,4 +278,31 @@ pub fn firmware_setup() -> String {
         Ok(()) => reboot(),
         Err(e) => format!("cannot set OsIndications: {:?}", e.status()),
     }
+}
+
+/// Switch to the largest text mode that fits `width` x `height` pixels (theme `gfxmode`; the
+/// firmware's console font is 8 x 19 pixels). Returns the mode chosen, `None` when no mode
+/// fits or the firmware refuses.
+pub fn set_text_mode_for(width: u32, height: u32) -> Option<(usize, usize)> {
+    let (max_cols, max_rows) = (width as usize / 8, height as usize / 19);
+    system::with_stdout(|out| {
+        let best = out
+            .modes()
+            .filter(|m| m.columns() <= max_cols && m.rows() <= max_rows)
+            .max_by_key(|m| m.columns() * m.rows())?;
+        let size = (best.columns(), best.rows());
+        out.set_mode(best).ok()?;
+        Some(size)
+    })
+}
+
+/// Show `lines` (the details screen, a verification result) and wait for a key.
+pub fn show_lines(lines: &[String], secs: u64) {
+    system::with_stdout(|out| {
+        let _ = out.clear();
+    });
+    for line in lines {
+        println!("polyboot: {line}");
+    }
+    pause("", secs);
 }

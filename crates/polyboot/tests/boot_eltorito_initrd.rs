@@ -198,7 +198,7 @@ fn boot_drive(work: &Path, iso: &Path, name: &str) -> Vm {
 /// last boot) and wait until its initrd is wrapped.
 fn choose_iso(vm: &mut Vm, from: usize, search: bool) {
     if search {
-        vm.send_serial(b"eltorito-initrd").unwrap();
+        vm.send_serial(b"/eltorito-initrd").unwrap(); // "/" starts the search
         std::thread::sleep(Duration::from_millis(500));
     }
     vm.send_serial(b"\r").unwrap();

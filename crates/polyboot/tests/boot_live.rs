@@ -105,6 +105,7 @@ fn boot_live_iso_on(
     } else {
         vm.wait_for("polyboot: menu ready:").unwrap();
         vm.wait_for("----------").unwrap();
+        vm.send_serial(b"/").unwrap(); // "/" starts the search
         vm.send_serial(file_name.as_bytes()).unwrap();
         std::thread::sleep(Duration::from_millis(500));
         vm.send_serial(b"\r").unwrap();

@@ -217,6 +217,8 @@ pub fn back_to_menu(vm: &mut polyboot_tests::Vm) {
 
 /// Type a search into the UEFI menu on the serial console and press Enter.
 pub fn choose(vm: &mut polyboot_tests::Vm, search: &str) {
+    // "/" starts the search (letters alone jump to names).
+    vm.send_serial(b"/").unwrap();
     vm.send_serial(search.as_bytes()).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(500));
     vm.send_serial(b"\r").unwrap();
