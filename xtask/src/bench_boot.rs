@@ -4,7 +4,9 @@
 //!   timeout 0: no keystrokes), against OVMF booting the same ISO as a CD-ROM (`-cdrom`);
 //! - read path: the whole ISO read through the virtual BlockIO inside the firmware against raw
 //!   reads of the same sectors (the boot manager measures both: `diagnostics.read_benchmark`);
-//! - scan: milliseconds to the menu and sectors read per image for 1,000 images;
+//! - scan: milliseconds to the menu and sectors read per image for 1,000 images, and the same
+//!   with a ventoy.json of 1,000 aliases, tips and a few classes (ratio against no
+//!   configuration; aim <= 1.2);
 //! - legacy BIOS boot overhead: the same ipxe.iso through polyboot's BIOS boot code against
 //!   `-cdrom`, both under SeaBIOS. iPXE draws only on VGA there, so both sides poll the screen
 //!   (screendump + OCR every ~0.5 s): the figures carry about a second of resolution;
@@ -221,9 +223,37 @@ pub fn run(args: &[String]) -> Result<()> {
     println!("read path (in firmware; aim: virtual/raw >= 0.90)");
     println!("  {}", line.trim_start_matches("polyboot: "));
 
-    // Scan of 1,000 images (100 in smoke).
+    // Scan of 1,000 images (100 in smoke), then the same drive with a ventoy.json that gives
+    // every image an alias (and a tip and a class): the configuration's cost at menu time.
     let scan = many_images(&b, images)?;
-    let mut v = Vm::start(vm("bench-scan").disk(Disk::new(&scan).usb()))?;
+    let plain = scan_figures(&scan, images, "bench-scan")?;
+    println!("scan: {}", plain.line);
+    println!("  {:.0} sectors read per listed image", plain.sectors / images as f64);
+    let configured = b.dir.path().join("scan-aliases.img");
+    std::fs::copy(&scan, &configured)?;
+    let json = b.dir.path().join("ventoy.json");
+    std::fs::write(&json, alias_config(images))?;
+    b.add(configured.to_str().context("path")?, &[json.to_str().context("path")?], Some("/ventoy"))?;
+    let aliased = scan_figures(&configured, images, "bench-scan-aliases")?;
+    println!("scan with {images} aliases, tips and classes in ventoy.json: {}", aliased.line);
+    println!(
+        "  menu-ready time aliases/plain = {:.2}, sectors read aliases/plain = {:.2} (aim: <= 1.2)",
+        aliased.ms / plain.ms.max(1.0),
+        aliased.sectors / plain.sectors.max(1.0)
+    );
+    Ok(())
+}
+
+/// What the UEFI boot manager's "menu ready" line says.
+struct ScanFigures {
+    line: String,
+    ms: f64,
+    sectors: f64,
+}
+
+/// Boot `img` under OVMF and read "menu ready: N images, T ms, S sectors read in R reads".
+fn scan_figures(img: &Path, images: usize, name: &str) -> Result<ScanFigures> {
+    let mut v = Vm::start(vm(name).disk(Disk::new(img).usb()))?;
     v.wait_for("polyboot: menu ready")?;
     v.wait_for(" reads")?;
     let line = v
@@ -232,20 +262,43 @@ pub fn run(args: &[String]) -> Result<()> {
         .find(|l| l.contains("menu ready"))
         .unwrap_or_default()
         .trim()
+        .trim_start_matches("polyboot: ")
         .to_string();
     drop(v);
-    println!("scan: {}", line.trim_start_matches("polyboot: "));
-    let listed = line.split_whitespace().nth(3).and_then(|n| n.parse::<usize>().ok());
-    let sectors = line
-        .split(", ")
-        .find(|p| p.contains("sectors read"))
-        .and_then(|p| p.split_whitespace().next())
-        .and_then(|n| n.parse::<f64>().ok());
-    match (listed, sectors) {
-        (Some(n), Some(sectors)) if n == images => println!("  {:.0} sectors read per listed image", sectors / images as f64),
-        _ => bail!("scan: expected \"menu ready: {images} images, ..., N sectors read ...\" on the serial console, got {line:?}"),
+    let listed = line.split_whitespace().nth(2).and_then(|n| n.parse::<usize>().ok());
+    let field = |unit: &str| {
+        line.split(", ")
+            .find(|p| p.contains(unit))
+            .and_then(|p| p.split_whitespace().next())
+            .and_then(|n| n.parse::<f64>().ok())
+    };
+    match (listed, field(" ms"), field("sectors read")) {
+        (Some(n), Some(ms), Some(sectors)) if n == images => Ok(ScanFigures { line, ms, sectors }),
+        _ => bail!(
+            "scan: expected \"menu ready: {images} images, T ms, N sectors read ...\" on the serial console, got {line:?}"
+        ),
     }
-    Ok(())
+}
+
+/// A ventoy.json with an alias, a tip and a class for each of the `count` images
+/// [`many_images`] makes (exact paths, as users write them), plus a tree-view control entry.
+fn alias_config(count: usize) -> String {
+    let mut aliases = Vec::new();
+    let mut tips = Vec::new();
+    for batch in 0..count.div_ceil(100) {
+        for i in 0..100 {
+            let path = format!("/isos/set-{}/level-{batch}/image-{batch}-{i}.iso", batch % 3);
+            aliases.push(serde_json::json!({ "image": path, "alias": format!("Image {batch}-{i}") }));
+            tips.push(serde_json::json!({ "image": path, "tip": format!("tip {batch}-{i}") }));
+        }
+    }
+    serde_json::json!({
+        "control": [ { "VTOY_MENU_TIMEOUT": "30" } ],
+        "menu_alias": aliases,
+        "menu_tip": { "tips": tips },
+        "menu_class": [ { "key": "image-1", "class": "one" }, { "parent": "/isos/set-0", "class": "zero" } ]
+    })
+    .to_string()
 }
 
 /// `count` (a multiple of 100) sparse ISOs (ipxe.iso's first 128 KiB, full length) in nested

@@ -150,7 +150,7 @@ fn uefi_boots_the_image_picked_with_dash_dash_image() {
         &[img.to_str().unwrap(), "--image", "ipxe.iso", "--expect", artifacts::IPXE_MARKER],
     )
     .expect_ok();
-    assert!(run.stderr.contains("typed \"ipxe.iso\" and Enter into the menu"), "{}", run.stderr);
+    assert!(run.stderr.contains("typed \"/ipxe.iso\" and Enter into the menu"), "{}", run.stderr);
     assert!(run.console.contains("polyboot: booting /ipxe.iso"), "{}", tail(&run.console));
     assert!(run.console.contains(artifacts::IPXE_MARKER));
 }

@@ -116,7 +116,8 @@ pub struct Request {
 pub struct Preselect {
     /// The image on the drive (`/samples/ipxe.iso`).
     pub image: String,
-    /// What is typed into the menu's search (its path without the leading `/`).
+    /// What is typed into the menu: `/` (which starts the search), then the path without its
+    /// leading `/` — that is, the image's path.
     pub typed: String,
     /// Wait for this, then for `drawn` after it, before typing.
     pub ready: &'static str,
@@ -372,7 +373,8 @@ pub fn preselect(wanted: &str, images: &[ImageEntry], firmware: Firmware) -> Res
             many.iter().map(|i| i.path.as_str()).collect::<Vec<_>>().join(", ")
         ),
     };
-    let typed = image.path.trim_start_matches('/').to_string();
+    // "/" starts the menu's search; the rest of the path is the search text.
+    let typed = format!("/{}", image.path.trim_start_matches('/'));
     // Type it into the boot manager's own menu model: Enter must boot this image.
     let mut menu = Menu::new(images.to_vec());
     for c in typed.chars() {
@@ -695,13 +697,13 @@ mod tests {
         let images = ["/a.iso", "/samples/ipxe.iso", "/samples/ipxe.img", "/z/a.iso"].map(entry);
         let p = preselect("ipxe.iso", &images, Firmware::Uefi).unwrap();
         assert_eq!(p.image, "/samples/ipxe.iso");
-        assert_eq!(p.typed, "samples/ipxe.iso");
+        assert_eq!(p.typed, "/samples/ipxe.iso");
         assert_eq!((p.ready, p.drawn), (UEFI_MENU_READY, UEFI_MENU_DRAWN));
         // "/a.iso" is also part of "/z/a.iso": the exact path wins, and typing "a.iso" selects
         // the first match in menu order, which the menu model confirms is /a.iso.
         assert_eq!(preselect("/a.iso", &images, Firmware::Bios).unwrap().image, "/a.iso");
         assert_eq!(preselect("z/a.iso", &images, Firmware::Bios).unwrap().image, "/z/a.iso");
-        assert_eq!(preselect("a.iso", &images, Firmware::Uefi).unwrap().typed, "a.iso");
+        assert_eq!(preselect("a.iso", &images, Firmware::Uefi).unwrap().typed, "/a.iso");
         let err = preselect("ipxe", &images, Firmware::Uefi).unwrap_err().to_string();
         assert!(err.contains("matches several images"), "{err}");
         let err = preselect("nope.iso", &images, Firmware::Uefi).unwrap_err().to_string();
