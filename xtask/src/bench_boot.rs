@@ -233,7 +233,11 @@ pub fn run(args: &[String]) -> Result<()> {
     std::fs::copy(&scan, &configured)?;
     let json = b.dir.path().join("ventoy.json");
     std::fs::write(&json, alias_config(images))?;
-    b.add(configured.to_str().context("path")?, &[json.to_str().context("path")?], Some("/ventoy"))?;
+    b.add(
+        configured.to_str().context("path")?,
+        &[json.to_str().context("path")?],
+        Some("/ventoy"),
+    )?;
     let aliased = scan_figures(&configured, images, "bench-scan-aliases")?;
     println!("scan with {images} aliases, tips and classes in ventoy.json: {}", aliased.line);
     println!(
@@ -288,7 +292,8 @@ fn alias_config(count: usize) -> String {
     for batch in 0..count.div_ceil(100) {
         for i in 0..100 {
             let path = format!("/isos/set-{}/level-{batch}/image-{batch}-{i}.iso", batch % 3);
-            aliases.push(serde_json::json!({ "image": path, "alias": format!("Image {batch}-{i}") }));
+            aliases
+                .push(serde_json::json!({ "image": path, "alias": format!("Image {batch}-{i}") }));
             tips.push(serde_json::json!({ "image": path, "tip": format!("tip {batch}-{i}") }));
         }
     }
