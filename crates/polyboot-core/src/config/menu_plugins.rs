@@ -479,8 +479,19 @@ pub(super) fn parse_theme(key: &str, value: &Value, layer: &mut ConfigLayer) {
                 theme.display_mode = match mode.to_ascii_lowercase().as_str() {
                     "gui" => Some(DisplayMode::Gui),
                     "cli" => Some(DisplayMode::Cli),
-                    "serial" => Some(DisplayMode::Serial),
-                    "serial_console" => Some(DisplayMode::SerialConsole),
+                    "serial" | "serial_console" => {
+                        layer.warn(format!(
+                            "{at} \"{}\": polyboot's text menu is always on the screen and \
+                             mirrored to the serial console (COM1 under BIOS, the firmware's \
+                             console under UEFI); the serial parameters are the firmware's",
+                            excerpt(&mode)
+                        ));
+                        Some(if mode.eq_ignore_ascii_case("serial") {
+                            DisplayMode::Serial
+                        } else {
+                            DisplayMode::SerialConsole
+                        })
+                    }
                     _ => {
                         layer.warn(format!(
                             "{at} \"{}\" is not GUI, CLI, serial or serial_console (ignored)",
@@ -522,7 +533,7 @@ pub(super) fn parse_theme(key: &str, value: &Value, layer: &mut ConfigLayer) {
     }
     if !not_shown.is_empty() {
         layer.warn(format!(
-            "{key}: graphical theme settings are not shown by polyboot's text menu: {}",
+            "{key}: theme settings polyboot's text menu does not use: {}",
             super::name_list(not_shown)
         ));
     }

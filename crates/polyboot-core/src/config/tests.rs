@@ -78,7 +78,7 @@ fn ventoy_fixture_uefi() {
             "control: not supported by polyboot (ignored): VTOY_MENU_LANGUAGE, \
              VTOY_TREE_VIEW_MENU_STYLE",
             "menu_tip: the text menu shows tips on its info line (left / top ignored)",
-            "theme_uefi: graphical theme settings are not shown by polyboot's text menu: file",
+            "theme_uefi: theme settings polyboot's text menu does not use: file",
             "plugins not supported by polyboot (ignored): persistence",
         ]
     );
@@ -136,7 +136,7 @@ fn ventoy_fixture_bios_uses_control_legacy() {
         layer.warnings,
         [
             "menu_tip: the text menu shows tips on its info line (left / top ignored)",
-            "theme: graphical theme settings are not shown by polyboot's text menu: file, \
+            "theme: theme settings polyboot's text menu does not use: file, \
              fonts, ventoy_left, ventoy_top",
             "plugins not supported by polyboot (ignored): persistence",
         ]
