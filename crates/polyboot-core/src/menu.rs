@@ -1,8 +1,5 @@
-//! The boot menu: which files become entries (the scan) and the menu itself as pure state.
-//!
-//! Nothing here draws or reads keys: the firmware turns key presses into [`Key`]s, feeds them to
-//! [`Menu::key`] and timer ticks to [`Menu::tick`], draws [`Menu::visible`] and
-//! [`Menu::selected_info_line`], and carries out the returned [`Action`].
+//! The boot menu: which files become entries (the scan, here) and the menu itself as pure
+//! state ([`model`]).
 //!
 //! # Scan rules (Ventoy-compatible unless noted)
 //!
@@ -36,26 +33,13 @@
 //!   skipped directories (not what they hold), `._*`, too small and non-image files; not the
 //!   ignore markers and `.sha256` checksum files ([`is_bookkeeping_file`]). The boot managers
 //!   ignore the list; `polyboot check` shows it.
-//! - Order: each directory's entries are sorted with [`natural_cmp`] and walked depth-first, so
+//! - Order: each directory's entries are sorted with [`natural_cmp`] (byte order with
+//!   [`ScanOptions::case_sensitive_sort`], `VTOY_SORT_CASE_SENSITIVE`) and walked depth-first, so
 //!   directories and files interleave like a tree view (`/a/x.iso`, `/b.iso`, `/c/y.iso`).
 //!
 //! # Menu behaviour
 //!
-//! - Items: every image, then the fixed entries Reboot, Power off, Firmware setup.
-//! - Up/Down/PageUp/PageDown/Home/End *clamp* at the ends rather than wrap: holding a key never
-//!   spins past the end, and End reaches the fixed entries in one key press. PageUp/PageDown
-//!   move the selection by the visible height.
-//! - Typing a printable character appends it to the filter: the visible list keeps the items
-//!   whose label (the image path, or "Reboot"...) contains the filter case-insensitively.
-//!   Backspace removes the last character, Escape clears the filter. The selected item stays
-//!   selected while it still matches; otherwise the first match is selected. When nothing
-//!   matches the list is empty and Enter does nothing.
-//! - Enter on an image returns [`Action::Boot`] unless its status is [`Status::NotBootable`], in
-//!   which case it returns [`Action::ShowReason`] so the caller can show why.
-//! - Timeout: a [`Countdown`] runs only when a default image is set ([`Menu::set_default`], an
-//!   exact path like Ventoy's `VTOY_DEFAULT_IMAGE`); any key cancels it. On expiry the default
-//!   is booted (or its reason shown if it turned out not bootable). A timeout of 0 boots the
-//!   default on the first tick, like GRUB's `timeout=0`.
+//! See [`model`]: the menu as pure state (list and tree view, keys, passwords, countdown).
 
 use crate::block::ReadAt;
 use crate::exfat::{self, ExFat};
