@@ -751,6 +751,24 @@ mod tests {
         assert!(r.errors.is_empty() && r.limit.is_none());
         let z = &r.images[4];
         assert_eq!((z.name.as_str(), z.kind, z.size), ("z.WIM", ImageKind::Wim, BIG));
+
+        // VTOY_SORT_CASE_SENSITIVE: byte order, upper case first, digits not as numbers.
+        let options = ScanOptions { case_sensitive_sort: true, ..ScanOptions::default() };
+        assert_eq!(
+            paths(&scan(&mut t, &options)),
+            [
+                "/A2.iso",
+                "/a/x10.iso",
+                "/a/x9.iso",
+                "/b.iso",
+                "/c/Y.vhd",
+                "/c/deep/z.WIM",
+                "/c/y.vhdx",
+                "/c.img",
+                "/disk10.iso",
+                "/disk9.iso",
+            ]
+        );
     }
 
     #[test]
