@@ -440,8 +440,12 @@ impl Menu {
         text
     }
 
-    /// The rows to draw, top to bottom: at most `height`.
+    /// The rows to draw, top to bottom: at most `height`; none while the boot password is
+    /// asked (nothing on the drive is shown before it).
     pub fn visible(&self) -> Vec<Row<'_>> {
+        if self.lock.is_some() {
+            return Vec::new();
+        }
         self.visible
             .iter()
             .enumerate()

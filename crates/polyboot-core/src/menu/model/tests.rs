@@ -534,7 +534,8 @@ fn boot_password_locks_the_menu() {
     m.set_default("/a.iso");
     assert!(!m.start_countdown(3)); // no timeout while locked
     assert!(m.is_locked());
-    assert!(m.visible().is_empty() || m.selected_info_line().is_empty());
+    assert!(m.visible().is_empty());
+    assert_eq!(m.selected_info_line(), "");
     assert_eq!(m.tip_line(), None);
     assert_eq!(m.header_line(), "boot password: _");
     assert_eq!(m.key(Key::F(4)), Action::None); // keys go to the prompt
@@ -544,6 +545,7 @@ fn boot_password_locks_the_menu() {
     typed(&mut m, "123");
     assert_eq!(m.key(Key::Enter), Action::Redraw);
     assert!(!m.is_locked());
+    assert_eq!(texts(&m)[0], "/a.iso");
     assert_eq!(m.key(Key::Enter), Action::Boot(0));
 
     let mut n = configured(&["/a.iso"], r#"{"password": { "bootpwd": "txt#123" }}"#, "");
