@@ -1,6 +1,6 @@
-//! The streaming part SHA-1 and SHA-256 share (FIPS 180-4 §5.1.1, §6): 64-byte blocks, the
+//! The streaming part SHA-1, SHA-256 and MD5 share (FIPS 180-4 §5.1.1, §6): 64-byte blocks, the
 //! message padded with 0x80, zeros and its bit length big-endian, the state read out as
-//! big-endian words. Each algorithm brings its initial state and compression function.
+//! big-endian words (little-endian for MD5). Each algorithm brings its initial state and compression function.
 
 /// A hash of 64-byte blocks over a state of `W` 32-bit words, in progress.
 #[derive(Clone)]
@@ -50,16 +50,29 @@ impl<const W: usize> BlockHash<W> {
     }
 
     /// Pad, and the digest: the state's words big-endian (`B` = 4 × `W`).
-    pub(crate) fn finalize<const B: usize>(mut self) -> [u8; B] {
+    pub(crate) fn finalize<const B: usize>(self) -> [u8; B] {
+        self.finish(u64::to_be_bytes, u32::to_be_bytes)
+    }
+
+    /// The same with the length and the state little-endian: MD5 (RFC 1321 §3.4, §3.5).
+    pub(crate) fn finalize_le<const B: usize>(self) -> [u8; B] {
+        self.finish(u64::to_le_bytes, u32::to_le_bytes)
+    }
+
+    fn finish<const B: usize>(
+        mut self,
+        length: fn(u64) -> [u8; 8],
+        word: fn(u32) -> [u8; 4],
+    ) -> [u8; B] {
         let bits = self.total.wrapping_mul(8);
         self.update(&[0x80]);
         while self.used != 56 {
             self.update(&[0]);
         }
-        self.update(&bits.to_be_bytes());
+        self.update(&length(bits));
         let mut out = [0u8; B];
         for (o, s) in out.chunks_exact_mut(4).zip(self.state) {
-            o.copy_from_slice(&s.to_be_bytes());
+            o.copy_from_slice(&word(s));
         }
         out
     }

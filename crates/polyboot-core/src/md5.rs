@@ -1,6 +1,8 @@
 //! MD5 (RFC 1321), only for Ventoy's `md5#` password form: ventoy.json files in the wild hash
 //! their menu passwords with it. Not for anything new (polyboot's own form is PBKDF2-SHA-256).
 
+use crate::block_hash::BlockHash;
+
 const S: [u32; 64] = [
     7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9,
     14, 20, 5, 9, 14, 20, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 6, 10, 15,
@@ -43,30 +45,9 @@ fn compress(state: &mut [u32; 4], block: &[u8; 64]) {
 
 /// The MD5 digest of `data`.
 pub fn digest(data: &[u8]) -> [u8; 16] {
-    let mut state: [u32; 4] = [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476];
-    let mut chunks = data.chunks_exact(64);
-    for chunk in &mut chunks {
-        let mut block = [0u8; 64];
-        block.copy_from_slice(chunk);
-        compress(&mut state, &block);
-    }
-    let rest = chunks.remainder();
-    let mut tail = [0u8; 128];
-    tail[..rest.len()].copy_from_slice(rest);
-    tail[rest.len()] = 0x80;
-    let blocks = if rest.len() < 56 { 1 } else { 2 };
-    let bits = (data.len() as u64).wrapping_mul(8);
-    tail[blocks * 64 - 8..blocks * 64].copy_from_slice(&bits.to_le_bytes());
-    for block in tail[..blocks * 64].chunks_exact(64) {
-        let mut b = [0u8; 64];
-        b.copy_from_slice(block);
-        compress(&mut state, &b);
-    }
-    let mut out = [0u8; 16];
-    for (bytes, word) in out.chunks_exact_mut(4).zip(state) {
-        bytes.copy_from_slice(&word.to_le_bytes());
-    }
-    out
+    let mut h = BlockHash::new([0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476], compress);
+    h.update(data);
+    h.finalize_le()
 }
 
 #[cfg(test)]
