@@ -92,6 +92,15 @@ impl PathTexts {
         &self.duplicates
     }
 
+    /// Record `text` for a directory or an image pattern; the first entry for a path wins.
+    fn add(&mut self, is_dir: bool, path: String, text: String) {
+        if is_dir {
+            add_once(&mut self.dirs, &mut self.duplicates, true, path, text);
+        } else {
+            self.add_image(path, text);
+        }
+    }
+
     fn add_image(&mut self, pattern: String, text: String) {
         if has_wildcard(&pattern) {
             if self.wildcard.iter().any(|(p, _)| p.eq_ignore_ascii_case(&pattern)) {
@@ -102,10 +111,6 @@ impl PathTexts {
         } else {
             add_once(&mut self.exact, &mut self.duplicates, false, pattern, text);
         }
-    }
-
-    fn add_dir(&mut self, dir: String, text: String) {
-        add_once(&mut self.dirs, &mut self.duplicates, true, dir, text);
     }
 }
 
@@ -347,11 +352,7 @@ pub(super) fn parse_alias(key: &str, value: &Value, layer: &mut ConfigLayer) {
             layer.warn(format!("{at} has no \"alias\" (ignored)"));
             continue;
         };
-        if is_dir {
-            aliases.add_dir(path, alias);
-        } else {
-            aliases.add_image(path, alias);
-        }
+        aliases.add(is_dir, path, alias);
     }
     layer.aliases = Some(aliases);
 }
@@ -393,11 +394,7 @@ pub(super) fn parse_tip(key: &str, value: &Value, layer: &mut ConfigLayer) {
             layer.warn(format!("{at} has no \"tip\" (ignored)"));
             continue;
         };
-        if is_dir {
-            tips.add_dir(path, text);
-        } else {
-            tips.add_image(path, text);
-        }
+        tips.add(is_dir, path, text);
     }
     layer.tips = Some(tips);
 }
