@@ -166,6 +166,33 @@ fn main() {
         check_config_seed(name, &bytes);
         put("config", name, &bytes);
     }
+    // The menu target: each ventoy.json seed with the fixtures' image paths and a key walk
+    // (down, enter, a letter, '/', a search, escape, F3 tree view, F5, a tick).
+    let menu_paths = b"/ISO/debian-12.5.0-amd64-netinst.iso\n/ISO/ubuntu-24.04-desktop-amd64.iso\n\
+/ISO/Office/office2019.iso\n/ISO/Win11_23H2_English_x64.iso\n/ISO/Windows/Server/2022.iso\n\
+/ISO/Linux/arch.iso\n/ISO/Legacy/freedos.img\n/tools/shell.efi\n/a.iso\n/secret/b.iso\n";
+    let menu_keys =
+        [1u8, 1, 6, b'u', 9, b'i', b's', b'o', 7, 12, 6, 6, 1, 8, 14, 20, 6, b'1', b'2', b'3', 6];
+    for (name, bytes) in config_seeds::seeds() {
+        let mut seed = bytes.clone();
+        seed.push(0);
+        seed.extend_from_slice(menu_paths);
+        seed.push(0);
+        seed.extend_from_slice(&menu_keys);
+        put("menu", name, &seed);
+    }
+    put(
+        "menu",
+        "passwords-and-tree",
+        &[
+            &br#"{"control": [{"VTOY_DEFAULT_MENU_MODE": "1"}], "password": {"bootpwd": "txt#123", "isopwd": "md5#e10adc3949ba59abbe56e057f20f883e", "menupwd": [{"parent": "/secret", "pwd": "pbkdf2-sha256#2#00#0000000000000000000000000000000000000000000000000000000000000000"}]}, "menu_alias": [{"dir": "/ISO", "alias": "Images"}]}"#[..],
+            b"\0",
+            menu_paths,
+            b"\0",
+            &[b'1', b'2', b'3', 6, 6, 6, b'1', b'2', b'3', 6, 6, b'x', 6, 7, 12, 6, 6, b'1', b'2', b'3', b'4', b'5', b'6', 6],
+        ]
+        .concat(),
+    );
 
     for (name, desc) in vdisk_seeds::seeds() {
         let bytes = vdisk_desc::encode(&desc);

@@ -581,14 +581,17 @@ impl Menu {
                     return Action::Redraw;
                 }
                 self.failures = self.failures.saturating_add(1);
+                // The menu stays locked whatever happens next (a reboot that fails included).
+                self.prompt = Some(Prompt { image: None, typed: String::new() });
                 if self.failures >= BOOT_PASSWORD_TRIES {
                     return Action::Reboot;
                 }
-                self.message = Some(format!(
-                    "wrong password ({} of {BOOT_PASSWORD_TRIES} tries)",
-                    self.failures
-                ));
-                self.prompt = Some(Prompt { image: None, typed: String::new() });
+                self.message = Some(match self.lock.as_ref().and_then(Password::problem) {
+                    Some(why) => format!("the configured boot password cannot be checked: {why}"),
+                    None => {
+                        format!("wrong password ({} of {BOOT_PASSWORD_TRIES} tries)", self.failures)
+                    }
+                });
                 Action::Redraw
             }
             Some(index) => {

@@ -552,6 +552,17 @@ fn boot_password_locks_the_menu() {
     n.key(Key::Enter);
     n.key(Key::Enter);
     assert_eq!(n.key(Key::Enter), Action::Reboot);
+    // Still locked should the reboot not happen.
+    assert!(n.is_locked() && n.visible().is_empty());
+    assert_eq!(n.key(Key::Down), Action::None);
+    assert_eq!(n.header_line(), "boot password: _");
+
+    // A malformed boot password locks for good, and says why.
+    let mut bad = configured(&["/a.iso"], r#"{"password": { "bootpwd": "123456" }}"#, "");
+    typed(&mut bad, "123456");
+    bad.key(Key::Enter);
+    assert!(bad.is_locked());
+    assert!(bad.selected_info_line().starts_with("the configured boot password cannot be checked"));
 }
 
 #[test]
