@@ -43,6 +43,13 @@ pub fn bios_code() -> PathBuf {
     built_file("POLYBOOT_BIOS", "target/firmware/polyboot-bios.bin")
 }
 
+/// The BIOS boot code's test build whose stage 1 is padded past 2 MiB
+/// (`polyboot-bios-padded.bin`, feature `test-padding` of crates/polyboot-bios).
+/// `POLYBOOT_BIOS_PADDED` overrides the location; the test fails when the file is missing.
+pub fn bios_code_padded() -> PathBuf {
+    built_file("POLYBOOT_BIOS_PADDED", "target/firmware/polyboot-bios-padded.bin")
+}
+
 /// The Windows To Go BIOS loader (`polyboot-wtg-bios.bin`). `POLYBOOT_WTG_BIOS` overrides
 /// the location; the test fails when the file is missing.
 pub fn wtg_bios_code() -> PathBuf {

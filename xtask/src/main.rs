@@ -443,16 +443,37 @@ pub fn wtg_bios_artifact(root: &Path) -> PathBuf {
     root.join("target/firmware/polyboot-wtg-bios.bin")
 }
 
+/// The test build of the BIOS boot code: stage 1 padded past 2 MiB (feature `test-padding`,
+/// crates/polyboot-bios/Cargo.toml), so that the VM tests boot a stage 1 whose tail stage 0
+/// does not load.
+pub fn bios_padded_artifact(root: &Path) -> PathBuf {
+    root.join("target/firmware/polyboot-bios-padded.bin")
+}
+
 /// The legacy BIOS boot code (crates/polyboot-bios): a custom 32-bit bare target (JSON) with
 /// 16-bit entry code in global_asm!, linked at its load addresses, then made a flat binary.
+/// Also its padded test build, first (the ELF left in the target directory is then the real
+/// one; both builds stay cached side by side, the features being part of cargo's unit hash).
 fn build_bios(root: &Path) -> Result<PathBuf> {
     let target_dir = root.join("target/firmware");
+    let elf = |name: &str| target_dir.join("i686-polyboot-bios/release").join(name);
+    run(firmware_cargo(root, Firmware::Bios, "build").args([
+        "--bin",
+        "polyboot-bios",
+        "--features",
+        "test-padding",
+    ]))?;
+    let padded = bios_padded_artifact(root);
+    run(Command::new("objcopy").args(["-O", "binary"]).arg(elf("polyboot-bios")).arg(&padded))?;
+    eprintln!(
+        "xtask: polyboot-bios (test padding): stage 1 {} KiB",
+        (std::fs::metadata(&padded)?.len() - 512).div_ceil(1024)
+    );
     run(&mut firmware_cargo(root, Firmware::Bios, "build"))?;
     for (name, out) in
         [("polyboot-bios", bios_artifact(root)), ("polyboot-wtg-bios", wtg_bios_artifact(root))]
     {
-        let elf = target_dir.join("i686-polyboot-bios/release").join(name);
-        run(Command::new("objcopy").args(["-O", "binary"]).arg(&elf).arg(&out))?;
+        run(Command::new("objcopy").args(["-O", "binary"]).arg(elf(name)).arg(&out))?;
         let bin = std::fs::read(&out)?;
         if bin.len() <= 512 || &bin[416..420] != b"PBS0" || &bin[514..518] != b"PBS1" {
             bail!(
@@ -582,6 +603,7 @@ fn test(extra: &[String]) -> Result<()> {
         .args(extra)
         .env("POLYBOOT_EFI", efi_artifact(&root))
         .env("POLYBOOT_BIOS", bios_artifact(&root))
+        .env("POLYBOOT_BIOS_PADDED", bios_padded_artifact(&root))
         .env("POLYBOOT_WTG_BIOS", wtg_bios_artifact(&root));
     run(&mut cmd)
 }

@@ -1,7 +1,9 @@
 //! polyboot's legacy BIOS boot code.
 //!
 //! - **Stage 0** (`stage0.s`): the 440 bytes of MBR boot code. Loads stage 1 from the loader
-//!   gap before partition 1 with INT 13h AH=42h and jumps to it.
+//!   gap before partition 1 with INT 13h AH=42h and jumps to it: all of it, or its first
+//!   480 KiB when it is larger (the loader in its 16-bit page then reads the rest from the boot
+//!   partition, `stage1.s`).
 //! - **Stage 1**: `stage1.s` enters 32-bit protected mode and provides a thunk back to real
 //!   mode for BIOS calls; the rest is Rust: a bump heap over E820 memory, the boot drive as a
 //!   `ReadAt` over INT 13h, and the same core logic as the UEFI boot manager (drive location,
@@ -41,6 +43,10 @@ mod resident;
 #[cfg(not(test))]
 mod ui;
 
+/// Test builds only (feature `test-padding`): stage 1 padded past its load area.
+#[cfg(all(not(test), feature = "test-padding"))]
+mod test_padding;
+
 #[cfg(not(test))]
 mod stage1 {
     use crate::disk::BiosDisk;
@@ -60,6 +66,8 @@ mod stage1 {
             polyboot_core::VERSION,
             drive
         );
+        #[cfg(feature = "test-padding")]
+        crate::test_padding::report();
         let mut map = [(0u64, 0u64, 0u32); 32];
         let n = bios::e820(&mut map);
         match heap::choose_above_stage1(&map[..n], MAX_HEAP) {

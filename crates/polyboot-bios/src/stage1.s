@@ -1,10 +1,21 @@
-# polyboot stage 1: entry, BIOS-call thunk, and the resident INT 13h / INT 15h hooks
-# (GNU as, AT&T syntax).
+# polyboot stage 1: entry, BIOS-call thunk, the loader of its own tail, and the resident
+# INT 13h / INT 15h hooks (GNU as, AT&T syntax).
 #
 # Stage 0 loads stage 1 to 0800:0000 (linear 0x8000, the load area of link.ld) and jumps here
 # with DL = boot drive. The first instructions copy this page (the 16-bit code and data) to
 # where it is linked, 8000:0000 (STAGE1_LOW), and continue there; once in protected mode, the
-# 32-bit part is copied from the load area to where it is linked, above 1 MiB. This file holds only what the CPU mode requires in assembly:
+# 32-bit part is copied from the load area to where it is linked, above 1 MiB.
+#
+# Stage 1 may be larger than the load area (0x8000..0x80000, 480 KiB). Then stage 0 loads only
+# its head (this page and the beginning of the 32-bit part; `head_bytes` in the header below)
+# and `s1_load_tail` reads the rest, the tail, from wherever the host put it (`tail_lba`: a
+# contiguous file on the boot partition, see crates/polyboot/src/drive/bootcode.rs) with INT 13h
+# AH=42h through a bounce buffer in the spent load area, copies it to its link addresses and
+# checks its CRC-32 before anything of the 32-bit part runs and before .bss is zeroed. The
+# loader is all in this page, which stage 0 always loads: it uses nothing of the 32-bit part.
+# A read error or a wrong checksum prints a message (VGA and COM1) and waits there.
+#
+# This file holds only what the CPU mode requires in assembly:
 # - the switch to 32-bit protected mode (flat segments, no paging, interrupts off), then
 #   `stage1_main` in Rust;
 # - `bios_call`: drop back to real mode to run one BIOS routine, return to protected mode;
@@ -91,7 +102,18 @@
     .global stage1_start
 stage1_start:
     jmp     s1_copy_page
+    .org    stage1_start + 2            # (the short jump is 2 bytes: the offsets below hold)
     .ascii  "PBS1"                      # at offset 2: lets the host check the artifact
+# The header, at offsets the host pins (crates/polyboot/src/drive/bootcode.rs). As built,
+# head_bytes is 0: stage 0 loads all of stage 1. When stage 1 is larger than the load area,
+# `polyboot install` / `update` patch in where its tail is.
+    .word   0                           # 6: reserved
+s1_high_bytes:  .long __high_bytes      # 8: bytes of the 32-bit part (as linked)
+s1_head_bytes:  .long 0                 # 12: bytes of stage 1 that stage 0 loads (0: all)
+s1_tail_lba:    .quad 0                 # 16: first sector of the tail on the boot drive
+s1_tail_crc:    .long 0                 # 24: CRC-32 (IEEE) of the tail's bytes
+s1_sector_size: .word 0                 # 28: the boot drive's sector size (512 or 4096)
+                .word 0                 # 30: reserved
 
 # Runs at LOAD_SEG:0000, where stage 0 put it: this page to SEG1:0000, then on from there.
 s1_copy_page:
@@ -138,13 +160,23 @@ s1_real_entry:
     .code32
 s1_pm_entry:
     load_data_segments 0x10
-    movl    $__stack_top, %esp
+    movl    $__stack_top, %esp          # in .bss: neither the copy nor the tail touch it
     cld
-    movl    $__high_load, %esi          # the 32-bit part, from the load area to 1 MiB up
+    movl    $__high_bytes, %ecx         # the 32-bit part stage 0 loaded, from the load area
+    movl    s1_head_bytes, %eax         # to 1 MiB up: all of it, or head_bytes - this page
+    testl   %eax, %eax
+    jz      1f
+    subl    $4096, %eax
+    cmpl    %ecx, %eax
+    jae     1f
+    movl    %eax, %ecx
+1:  movl    $__high_load, %esi
     movl    $__high_start, %edi
-    movl    $__high_bytes, %ecx
     rep movsb
-    movl    $__bss_start, %edi          # zero .bss (the stack is in it, still unused)
+    cmpl    $__stage1_end, %edi         # EDI: where the tail goes, if there is one
+    jae     1f
+    call    s1_load_tail
+1:  movl    $__bss_start, %edi          # zero .bss (the stack is in it, still unused)
     movl    $__bss_end, %ecx
     subl    %edi, %ecx
     xorl    %eax, %eax
@@ -153,6 +185,129 @@ s1_pm_entry:
     pushl   %eax
     call    stage1_main
 2:  hlt
+    jmp     2b
+
+# The tail: [EDI, __stage1_end) from sector tail_lba on, read through TAIL_BOUNCE (32 KiB at a
+# time: under the 127-sector limit of some BIOSes, never across a 64 KiB boundary), copied up
+# and checksummed. Returns only when all of it is in place and its CRC-32 is tail_crc; what
+# fails ends in s1_fail. Registers: EDI destination, EBP bytes left, EBX the running CRC
+# (bios_call keeps all three); the LBA advances in the disk packet.
+    .set    TAIL_BOUNCE, 0x10000        # in the load area, spent by now (link.ld checks)
+s1_load_tail:
+    movl    $__stage1_end, %ebp
+    subl    %edi, %ebp
+    movl    $0xFFFFFFFF, %ebx
+    movl    s1_tail_lba, %eax
+    movl    %eax, low_dap + 8
+    movl    s1_tail_lba + 4, %eax
+    movl    %eax, low_dap + 12
+    movzwl  s1_sector_size, %ecx        # 512 or 4096, else the header is not ours
+    cmpl    $512, %ecx
+    je      s1_tail_chunk
+    cmpl    $4096, %ecx
+    jne     s1_read_error
+s1_tail_chunk:
+    movb    $3, s1_tries
+s1_tail_try:
+    movzwl  s1_sector_size, %ecx
+    leal    -1(%ebp, %ecx), %eax        # sectors left, rounded up
+    xorl    %edx, %edx
+    divl    %ecx
+    movl    %eax, %esi
+    movl    $0x8000, %eax               # sectors per chunk
+    xorl    %edx, %edx
+    divl    %ecx
+    cmpl    %eax, %esi
+    jae     2f
+    movl    %esi, %eax
+2:  movl    %eax, s1_count
+    movw    $16, low_dap                # packet size, reserved byte
+    movw    %ax, low_dap + 2
+    movl    $(TAIL_BOUNCE << 12), low_dap + 4   # segment TAIL_BOUNCE >> 4, offset 0
+    movl    $0x4200, thunk_regs
+    movzbl  bios_drive, %eax
+    movl    %eax, thunk_regs + 12
+    movl    $(low_dap - stage1_start), thunk_regs + 16
+    movw    $SEG1, thunk_regs + 28
+    pushl   0x13 * 4                    # INT 13h from the IVT
+    call    bios_call
+    addl    $4, %esp
+    testb   $1, thunk_regs + 32         # CF: reset the drive (AH=00h) and try again
+    jz      3f
+    decb    s1_tries
+    jz      s1_read_error
+    movl    $0, thunk_regs
+    movzbl  bios_drive, %eax
+    movl    %eax, thunk_regs + 12
+    pushl   0x13 * 4
+    call    bios_call
+    addl    $4, %esp
+    jmp     s1_tail_try
+3:  movzwl  s1_sector_size, %eax        # bytes of this chunk that are tail
+    mull    s1_count
+    cmpl    %ebp, %eax
+    jbe     4f
+    movl    %ebp, %eax
+4:  movl    %eax, s1_bytes
+    subl    %eax, %ebp
+    movl    %eax, %ecx
+    movl    $TAIL_BOUNCE, %esi
+5:  movzbl  (%esi), %eax                # CRC-32, reflected, four bits at a time
+    xorl    %eax, %ebx
+    movl    %ebx, %eax
+    andl    $15, %eax
+    shrl    $4, %ebx
+    xorl    crc_nibbles(, %eax, 4), %ebx
+    movl    %ebx, %eax
+    andl    $15, %eax
+    shrl    $4, %ebx
+    xorl    crc_nibbles(, %eax, 4), %ebx
+    incl    %esi
+    decl    %ecx
+    jnz     5b
+    movl    $TAIL_BOUNCE, %esi          # then the copy up (EDI advances)
+    movl    s1_bytes, %ecx
+    rep movsb
+    movl    s1_count, %eax              # next sectors
+    addl    %eax, low_dap + 8
+    adcl    $0, low_dap + 12
+    testl   %ebp, %ebp
+    jnz     s1_tail_chunk
+    notl    %ebx
+    cmpl    s1_tail_crc, %ebx
+    jne     s1_bad_tail
+    ret
+
+s1_read_error:
+    movl    $s1_msg_read, %esi
+    jmp     s1_fail
+s1_bad_tail:
+    movl    $s1_msg_crc, %esi
+# Print the NUL-terminated message at ESI on COM1 and the screen (INT 10h AH=0Eh), then wait
+# in real mode with interrupts on, forever (Ctrl-Alt-Del still restarts).
+s1_fail:
+    movzbl  (%esi), %ebx
+    testl   %ebx, %ebx
+    jz      2f
+    incl    %esi
+    movl    $100000, %ecx               # COM1: wait (a while) for room, then send
+    movw    $0x3FD, %dx
+1:  inb     %dx, %al
+    testb   $0x20, %al
+    loopz   1b
+    movw    $0x3F8, %dx
+    movl    %ebx, %eax
+    outb    %al, %dx
+    orl     $0x0E00, %ebx
+    movl    %ebx, thunk_regs
+    movl    $7, thunk_regs + 4
+    pushl   0x10 * 4
+    call    bios_call
+    addl    $4, %esp
+    jmp     s1_fail
+2:  pushl   $((SEG1 << 16) + (rm_idle - stage1_start))
+    call    bios_call
+    addl    $4, %esp
     jmp     2b
 
 # void bios_call(uint32_t vector): run the real-mode routine at vector (segment:offset as in
@@ -415,7 +570,21 @@ pm_cr0:             .long 1
     .global low_dap
     .p2align 4
 low_dap:                                # the disk packet for our own reads of the drive
-    .space  16
+    .space  16                          # (and for s1_load_tail's, before Rust runs)
+# s1_load_tail's state and messages.
+    .p2align 2
+crc_nibbles:                            # CRC-32 of each 4-bit value (polynomial 0xEDB88320)
+    .long   0x00000000, 0x1DB71064, 0x3B6E20C8, 0x26D930AC
+    .long   0x76DC4190, 0x6B6B51F4, 0x4DB26158, 0x5005713C
+    .long   0xEDB88320, 0xF00F9344, 0xD6D6A3E8, 0xCB61B38C
+    .long   0x9B64C2B0, 0x86D3D2D4, 0xA00AE278, 0xBDBDF21C
+s1_count:   .long 0                     # sectors of the current chunk
+s1_bytes:   .long 0                     # bytes of it that are tail
+s1_tries:   .byte 0
+s1_msg_read:
+    .asciz  "polyboot: cannot read the rest of stage 1 from the boot drive\r\n"
+s1_msg_crc:
+    .asciz  "polyboot: the rest of stage 1 (on the boot partition) is damaged: run polyboot update\r\n"
     .p2align 4
 rm_stack:
     .space  2048                        # real-mode stack of the thunk (and stage 1's start)

@@ -4,7 +4,7 @@
 //! by INT 13h CD emulation served from the file's extents.
 
 mod common;
-use common::polyboot;
+use common::{polyboot, Cli};
 use polyboot_tests::artifacts::{self, GRUB_RESCUE_ISO, MEMTEST_ISO};
 use polyboot_tests::{fixtures, Disk, Firmware, Vm, VmConfig};
 use std::path::{Path, PathBuf};
@@ -105,6 +105,84 @@ fn update_rewrites_the_bios_boot_code_and_the_drive_still_boots() {
 
     let mut vm = boot("bios-after-update", &img);
     vm.wait_for(&format!("{MENU_READY} 1 images")).unwrap();
+}
+
+/// A stage 1 larger than stage 0's load area: the padded test build (past 2 MiB, padding first
+/// in its 32-bit part, so that all of its code and data lie in the tail on the boot partition)
+/// boots, and the padding's CRC-32 as stage 1 reads it from memory is the artefact's. A tail
+/// changed behind polyboot's back is refused with a message before any of it runs; `update`
+/// repairs the drive (a new tail under the other name, the other slot), and moves it to the
+/// normal build.
+#[test]
+fn seabios_loads_a_stage1_tail_past_2_mib_and_refuses_a_damaged_one() {
+    use polyboot::drive::bootcode::{self, BiosCode, LOAD_AREA};
+    let padded = artifacts::bios_code_padded();
+    let code = BiosCode::parse(&std::fs::read(&padded).unwrap()).unwrap();
+    let stage1 = code.stage1();
+    assert!(stage1.len() > 2 << 20, "the padded stage 1 is {} bytes", stage1.len());
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("drive.img");
+    let s = img.to_str().unwrap();
+    let with_padded = |args: &[&str]| Cli::booting().env("POLYBOOT_BIOS", &padded).args(args).ok();
+    with_padded(&["install", s, "--size", "256M", "--yes"]);
+    polyboot(&["add", s, artifacts::IPXE_ISO]);
+
+    // What stage 1 prints about its padding, checked against the artefact's bytes.
+    let boots_padded = |name: &str| {
+        let mut vm = boot(name, &img);
+        vm.wait_for(&format!("{MENU_READY} 1 images")).unwrap();
+        let console = vm.serial_text();
+        let line = console
+            .lines()
+            .find_map(|l| l.trim_end().strip_prefix("polyboot-bios: test padding: "))
+            .unwrap_or_else(|| panic!("no padding line:\n{console}"));
+        let [len, "bytes", "at", at, "crc32", crc] = line.split(' ').collect::<Vec<_>>()[..] else {
+            panic!("{line}")
+        };
+        let len: usize = len.parse().unwrap();
+        assert_eq!(at.trim_end_matches(','), "0x100000", "the padding opens the 32-bit part");
+        assert!(4096 + len > LOAD_AREA + (1 << 20), "most of the padding is in the tail: {len}");
+        let want = polyboot_core::crc32::crc32(&stage1[4096..4096 + len]);
+        assert_eq!(crc, format!("{want:08x}"), "the padding as loaded");
+    };
+    boots_padded("bios-tail");
+
+    // One byte of the tail changed, where stage 0's head says the tail is.
+    let f = std::fs::OpenOptions::new().read(true).write(true).open(&img).unwrap();
+    use std::os::unix::fs::FileExt;
+    let mut sector0 = [0u8; 512];
+    f.read_exact_at(&mut sector0, 0).unwrap();
+    let loc = bootcode::stage1_location(&sector0).unwrap();
+    let mut head = vec![0u8; 512];
+    f.read_exact_at(&mut head, loc.lba * 512).unwrap();
+    let tail = bootcode::tail_ref(&head).expect("the head loads a tail");
+    let at = tail.lba * 512 + 1_000_000;
+    let mut b = [0u8; 1];
+    f.read_exact_at(&mut b, at).unwrap();
+    f.write_all_at(&[b[0] ^ 0x40], at).unwrap();
+    drop(f);
+    let mut vm = boot("bios-tail-damaged", &img);
+    vm.wait_for(
+        "polyboot: the rest of stage 1 (on the boot partition) is damaged: run polyboot update",
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let console = vm.serial_text();
+    assert!(
+        !console.contains("polyboot-bios: stage 1 running"),
+        "ran a damaged stage 1:\n{console}"
+    );
+    drop(vm);
+
+    let out = with_padded(&["update", s]);
+    assert!(out.contains("rewrote the boot code") && out.contains("stage1-b.bin"), "{out}");
+    boots_padded("bios-tail-updated");
+
+    let out = polyboot(&["update", s]);
+    assert!(out.contains("rewrote the boot code"), "{out}");
+    let mut vm = boot("bios-tail-normal-build", &img);
+    vm.wait_for(&format!("{MENU_READY} 1 images")).unwrap();
+    assert!(!vm.serial_text().contains("test padding"));
 }
 
 /// An ISO mastered by xorriso whose El Torito boot image uses floppy emulation boots as
@@ -305,6 +383,7 @@ fn boot_iso_under_ovmf(vm_name: &str, iso: &Path) -> (Vm, tempfile::TempDir) {
     vm.wait_for("polyboot: menu ready: 1 images").unwrap();
     vm.wait_for("----------").unwrap();
     let name = iso.file_name().unwrap().to_str().unwrap();
+    vm.send_serial(b"/").unwrap(); // "/" starts the search
     vm.send_serial(name.as_bytes()).unwrap();
     std::thread::sleep(Duration::from_millis(500));
     vm.send_serial(b"\r").unwrap();

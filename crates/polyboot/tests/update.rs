@@ -4,7 +4,10 @@
 
 mod common;
 use common::Cli;
-use polyboot::drive::update::{FAILPOINT_EXIT_CODE, STEP_FAILPOINTS, TORN_FAILPOINTS};
+use polyboot::drive::bootcode::{self, BiosCode};
+use polyboot::drive::update::{
+    BIOS_TAIL_TORN_FAILPOINTS, FAILPOINT_EXIT_CODE, STEP_FAILPOINTS, TORN_FAILPOINTS,
+};
 use polyboot_tests::{artifacts, pattern, run_tool, Disk, Firmware, Vm, VmConfig};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -366,6 +369,72 @@ fn every_interruption_leaves_a_clean_bootable_drive_and_a_rerun_finishes() {
 
         p.update(&img);
         assert_updated(&p, &img);
+    }
+}
+
+/// A BIOS stage 1 larger than stage 0's load area (the padded test build) has its tail in a
+/// file on partition 2. An update that changes the tail, stopped at every step and between the
+/// writes of the tail's own steps, leaves boot code that loads (as the BIOS would, CRC checked:
+/// `bootcode::load_stage1`) the old stage 1 before the switch and the new one after it, whole;
+/// fsck.fat accepts partition 2; a rerun finishes with one tail file, then has nothing to do.
+#[test]
+fn an_update_that_changes_the_bios_stage1_tail_is_crash_safe() {
+    let p = Payloads::new(false);
+    let old_bin = std::fs::read(artifacts::bios_code_padded()).unwrap();
+    // The new build: one byte of the tail changed (the artefact is still well-formed).
+    let mut new_bin = old_bin.clone();
+    let at = new_bin.len() - 1000;
+    new_bin[at] ^= 0x55;
+    let (old, new) = (BiosCode::parse(&old_bin).unwrap(), BiosCode::parse(&new_bin).unwrap());
+    assert!(old.tail().is_some() && old.tail() != new.tail());
+    let old_path = p.dir.path().join("old-bios.bin");
+    let new_path = p.dir.path().join("new-bios.bin");
+    std::fs::write(&old_path, &old_bin).unwrap();
+    std::fs::write(&new_path, &new_bin).unwrap();
+    let loaded = |img: &Path| bootcode::load_stage1(&std::fs::File::open(img).unwrap()).unwrap();
+    let update = |img: &Path| {
+        let s = img.to_str().unwrap();
+        p.cli(&["update", s, "--efi", p.new.to_str().unwrap()]).env("POLYBOOT_BIOS", &new_path)
+    };
+    let switch = STEP_FAILPOINTS.iter().position(|f| *f == "boot-code-written").unwrap();
+    for (failpoint, step) in STEP_FAILPOINTS
+        .iter()
+        .map(|f| (*f, true))
+        .chain(BIOS_TAIL_TORN_FAILPOINTS.iter().map(|f| (*f, false)))
+    {
+        let img = p.dir.path().join("tail.img");
+        let _ = std::fs::remove_file(&img);
+        let s = img.to_str().unwrap();
+        p.cli(&["install", s, "--size", "128M"]).env("POLYBOOT_BIOS", &old_path).ok();
+        assert!(old.is_loaded(&loaded(&img)), "install");
+        let out = update(&img).failpoint(failpoint).output();
+        assert_eq!(out.status.code(), Some(FAILPOINT_EXIT_CODE), "{failpoint} not reached");
+        let (clean, fsck) = BootPart::extract(&p, &img).fsck();
+        if step {
+            assert!(clean, "fsck.fat -n after an update stopped at {failpoint}:\n{fsck}");
+        } else {
+            assert!(
+                !fsck.contains("Duplicate")
+                    && !fsck.contains("Orphan")
+                    && !fsck.contains("truncat"),
+                "{failpoint}:\n{fsck}"
+            );
+        }
+        let switched = match STEP_FAILPOINTS.iter().position(|f| *f == failpoint) {
+            Some(i) => i >= switch,
+            None => failpoint.starts_with("bios-tail-old-"),
+        };
+        let want = if switched { &new } else { &old };
+        assert!(want.is_loaded(&loaded(&img)), "{failpoint}: the boot code loads neither build");
+
+        let out = update(&img).ok();
+        assert!(new.is_loaded(&loaded(&img)), "{failpoint}, then a rerun:\n{out}");
+        let part = BootPart::extract(&p, &img);
+        part.assert_clean(&format!("after {failpoint} and a rerun"));
+        let listing = part.dir("/polyboot").to_lowercase();
+        assert_eq!(listing.matches("stage1-").count(), 1, "one tail file:\n{listing}");
+        let again = update(&img).ok();
+        assert!(again.contains("already up to date"), "{failpoint}:\n{again}");
     }
 }
 

@@ -1,4 +1,5 @@
-//! The boot partition (partition 2, FAT16): the UEFI boot manager and the version stamp,
+//! The boot partition (partition 2, FAT16): the UEFI boot manager and the version stamp (and
+//! the tail of a BIOS stage 1 larger than stage 0's load area, see [`super::bootcode`]),
 //! written with the `fatfs` crate at install time. The legacy BIOS boot code that goes with
 //! them is in [`super::bootcode`].
 
@@ -150,6 +151,7 @@ impl BootFiles {
     /// Bytes the files take on partition 2.
     pub fn total_bytes(&self) -> u64 {
         let mut n = self.bootx64.len();
+        n += self.bios.as_ref().and_then(BiosCode::tail).map_or(0, |t| t.len());
         n += self.winpe_jump.as_ref().map_or(0, |v| v.len());
         n += self.winpe_jump_x86.as_ref().map_or(0, |v| v.len());
         if let Some(sb) = &self.secure_boot {
@@ -232,6 +234,11 @@ fn default_efi_path() -> Result<PathBuf> {
     Ok(candidates.iter().find(|p| p.is_file()).unwrap_or(&candidates[0]).clone())
 }
 
+/// The path of tail file `k` ([`super::bootcode::TAIL_NAMES`]) on the boot partition.
+pub fn tail_path(k: usize) -> String {
+    [super::bootcode::TAIL_DIR, &[super::bootcode::TAIL_NAMES[k].long]].concat().join("/")
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -261,6 +268,12 @@ pub fn write_boot_partition(
         root.create_dir("EFI")?;
         root.create_dir("EFI/BOOT")?;
         root.create_dir("polyboot")?;
+        // The BIOS stage 1's tail (a stage 1 larger than stage 0's load area, see bootcode.rs)
+        // before the other files: on the fresh volume its clusters are one run, which the BIOS
+        // reads by sector. `install` checks that, and patches the head with where it is.
+        if let Some(tail) = files.bios.as_ref().and_then(BiosCode::tail) {
+            write_fat_file(&root, &tail_path(0), tail)?;
+        }
         write_fat_file(&root, EFI_BOOT_PATH, &files.bootx64)?;
         if let Some(sb) = &files.secure_boot {
             if let Some(mm) = &sb.mok_manager {

@@ -3,6 +3,7 @@
 //! Order of writes: data partition (exFAT), boot partition (FAT + boot files), partition
 //! table last — an install interrupted early leaves nothing that claims to be a polyboot drive.
 
+use super::bootcode;
 use super::bootpart::{self, BootFiles};
 use super::io::FileDevice;
 use super::sector_size_of;
@@ -11,6 +12,7 @@ use crate::device::{self, Policy, SystemView, Target};
 use anyhow::{bail, Context, Result};
 use polyboot_core::block::{Slice, WriteAt};
 use polyboot_core::exfat;
+use polyboot_core::fat::write::Fat16Writer;
 use polyboot_core::layout::{self, BootCode, Identity, LayoutRequest, Plan, Scheme};
 use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
@@ -236,11 +238,16 @@ pub fn write_drive(
         ss as u32,
         boot_files,
     )?;
-    // BIOS boot code: stage 1 into the loader gap's first slot, stage 0 with the table.
+    // BIOS boot code: stage 1 (its head, which loads its tail from the boot partition when it
+    // has one) into the loader gap's first slot, stage 0 with the table.
     let stage0 = match &boot_files.bios {
         Some(bios) => {
+            let tail_lba = match bios.tail() {
+                None => None,
+                Some(tail) => Some(tail_lba_on_boot_partition(dev, plan, tail)?),
+            };
             let [slot, _] = bios.slots(&plan.boot_code.loader_gap, ss)?;
-            dev.write_at(slot, &bios.stage1_sectors(ss))
+            dev.write_at(slot, &bios.head(ss, tail_lba)?)
                 .context("writing the BIOS loader into the loader gap")?;
             Some(bios.stage0_for(ss, slot)?)
         }
@@ -254,5 +261,26 @@ pub fn write_drive(
     layout::write_partition_table(plan, dev, boot_code)
         .map_err(|e| anyhow::anyhow!("writing the partition table: {e}"))?;
     dev.sync()?;
+    if let Some(bios) = &boot_files.bios {
+        let loaded = bootcode::load_stage1(dev.file())
+            .context("the BIOS boot code does not read back as the BIOS loads it")?;
+        anyhow::ensure!(bios.is_loaded(&loaded), "the BIOS stage 1 reads back wrong");
+    }
     Ok(())
+}
+
+/// Where the BIOS stage 1's tail (written to the boot partition by
+/// [`bootpart::write_boot_partition`]) starts: its first sector on the drive. It must be there
+/// whole, in one run of clusters (the BIOS reads it by sector).
+fn tail_lba_on_boot_partition(dev: &mut FileDevice, plan: &Plan, tail: &[u8]) -> Result<u64> {
+    let ss = plan.sector_size.bytes();
+    let part = Slice::new(&mut *dev, plan.boot.offset_bytes, plan.boot.size_bytes)
+        .map_err(|e| anyhow::anyhow!("boot partition outside the disk: {e}"))?;
+    let mut fat = Fat16Writer::open(part)
+        .map_err(|e| anyhow::anyhow!("reading the new boot partition: {e}"))?;
+    let [first, _] = bootcode::find_tails(&mut fat, plan.boot.offset_bytes, ss)?;
+    let first = first
+        .filter(|t| t.data == tail)
+        .context("the BIOS stage 1's tail is not on the new boot partition as written")?;
+    first.lba.context("the BIOS stage 1's tail is not in one run of clusters on the boot partition")
 }

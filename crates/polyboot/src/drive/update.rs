@@ -2,9 +2,10 @@
 //! it unbootable.
 //!
 //! What it writes: `\EFI\BOOT\BOOTX64.EFI` and `\polyboot\stamp.json` on partition 2 (FAT16)
-//! and the boot-code areas (MBR bytes 0..440, the gap before partition 1). What it never
-//! writes: partition 1 (the user's exFAT data), the partition table entries, the disk GUID or
-//! MBR signature, the partition GUIDs.
+//! (and the other files a build has there: the WinPE jump programs, a signed drive's chain, the
+//! BIOS stage 1's tail) and the boot-code areas (MBR bytes 0..440, the gap before partition 1).
+//! What it never writes: partition 1 (the user's exFAT data), the partition table entries, the
+//! disk GUID or MBR signature, the partition GUIDs.
 //!
 //! # Crash safety
 //!
@@ -51,6 +52,15 @@
 //! A build without the BIOS artefact has no boot code: both areas become zeros, as its
 //! `install` leaves them.
 //!
+//! A stage 1 larger than stage 0's load area has its tail in a file on partition 2
+//! (`\polyboot\stage1-a.bin` or `stage1-b.bin`, one contiguous run of clusters, read by
+//! sector), which the head in the slot points at. The two names work like the two slots: the
+//! new tail is written under the name the current head does not load, first thing after the
+//! clean-up (while partition 2 has its largest free runs): data, FATs, sync, then its entries
+//! in one directory-sector write, sync. It belongs to no head until stage 0 switches; after the
+//! switch the old tail is removed like an old file (unlinked, sync, clusters freed, sync). A
+//! tail file the current boot code does not load is a leftover, removed by the clean-up.
+//!
 //! The stamp goes last: a stamp naming the new build means everything before it is done.
 //!
 //! What `fsck.fat -n` sees: at every step boundary (the failpoints below) the file system is
@@ -67,7 +77,7 @@
 //! [`STEP_FAILPOINTS`] at step boundaries, [`TORN_FAILPOINTS`] between the writes of a step.
 //! Unset, they do nothing.
 
-use super::bootcode::BootCodeAreas;
+use super::bootcode::{self, BootCodeAreas, TailFile, TAIL_DIR, TAIL_NAMES};
 use super::bootpart::{self, BootFiles, Stamp, LAYOUT_VERSION, LAYOUT_VERSION_SIGNED};
 use super::io::FileDevice;
 use super::signing::{Chain, KeySource, Signer};
@@ -77,7 +87,7 @@ use anyhow::{bail, ensure, Context, Result};
 use polyboot_core::block::Slice;
 use polyboot_core::fat::dirent::{self, DosTimestamp};
 use polyboot_core::fat::listing::{EntrySet, Listing};
-use polyboot_core::fat::write::{Dir, Fat16Writer, SlotEdit};
+use polyboot_core::fat::write::{Dir, Fat16Writer, SlotEdit, FAT16_FREE};
 use polyboot_core::fat::FatError;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -90,10 +100,12 @@ pub const FAILPOINT_EXIT_CODE: i32 = 86;
 /// Step boundaries, in the order a full update reaches them. `fsck.fat -n` passes at each.
 pub const STEP_FAILPOINTS: &[&str] = &[
     "cleaned",
+    "bios-tail-written",
     "efi-new-written",
     "efi-switched",
     "efi-old-removed",
     "boot-code-written",
+    "bios-tail-old-removed",
     "stamp-new-written",
     "stamp-switched",
     "stamp-old-removed",
@@ -110,6 +122,15 @@ pub const SIGNED_STEP_FAILPOINTS: &[&str] = &[
     "loader-new-written",
     "loader-switched",
     "loader-old-removed",
+];
+/// Between two writes of the BIOS tail's steps (reached only when the update writes a tail, or
+/// removes one after the switch): the drive boots, fsck may report unowned clusters.
+pub const BIOS_TAIL_TORN_FAILPOINTS: &[&str] = &[
+    "bios-tail-new-data",
+    "bios-tail-new-fat1",
+    "bios-tail-new-fat",
+    "bios-tail-old-unlinked",
+    "bios-tail-old-fat1",
 ];
 /// Between two writes inside a step: the drive boots, fsck may report unowned clusters.
 pub const TORN_FAILPOINTS: &[&str] = &[
@@ -258,6 +279,7 @@ impl Failpoints {
             if !STEP_FAILPOINTS.contains(&name)
                 && !TORN_FAILPOINTS.contains(&name)
                 && !SIGNED_STEP_FAILPOINTS.contains(&name)
+                && !BIOS_TAIL_TORN_FAILPOINTS.contains(&name)
             {
                 bail!(
                     "{FAILPOINT_ENV}={value}: no such failpoint (known: {})",
@@ -448,6 +470,10 @@ struct UpdatePlan {
     efi_stale: bool,
     stamp_stale: bool,
     boot_code: BootCodeAreas,
+    /// `\polyboot`, where the BIOS stage 1's tail files are.
+    tail_dir: Dir,
+    /// The tail files the current boot code does not load ([`TAIL_NAMES`] indices).
+    leftover_tails: Vec<usize>,
     /// A signed drive's other files (empty for an unsigned drive).
     extra: Vec<ExtraFile>,
 }
@@ -482,6 +508,8 @@ impl UpdatePlan {
         let untidy = fat.untidy().context("checking partition 2 before writing")?;
         let efi_stale = old_efi.as_deref() != Some(files.bootx64.as_slice());
         let stamp_stale = old_stamp_bytes.as_deref() != Some(new_stamp_json.as_slice());
+        let tail_dir = fat.lookup_dir(TAIL_DIR)?;
+        let tails = fat.tails()?;
         let boot_code = BootCodeAreas::read(
             drive.device(),
             file,
@@ -489,7 +517,15 @@ impl UpdatePlan {
             layout.sector_size,
             layout.data.offset,
             files.bios.as_ref(),
+            &tails,
         )?;
+        let leftover_tails: Vec<usize> = (0..TAIL_NAMES.len())
+            .filter(|&k| tails[k].is_some() && boot_code.live_tail != Some(k))
+            .collect();
+        leftovers |= !leftover_tails.is_empty();
+        if let Some(tail) = boot_code.new_tail() {
+            fat.check_tail_room(tail_dir, boot_code.new_tail_name(), tail.len(), &leftover_tails)?;
+        }
         if efi_stale {
             fat.check_switchable(efi_dir, &EFI_FILE)?;
         }
@@ -507,6 +543,8 @@ impl UpdatePlan {
             efi_stale,
             stamp_stale,
             boot_code,
+            tail_dir,
+            leftover_tails,
             extra,
         })
     }
@@ -527,7 +565,12 @@ impl UpdatePlan {
             actions.push(format!("replace {}", EFI_FILE.display));
         }
         if self.boot_code.stale {
-            actions.push("rewrite the boot code (MBR bytes 0..440, loader gap)".to_string());
+            let mut what = "rewrite the boot code (MBR bytes 0..440, loader gap".to_string();
+            if self.boot_code.new_tail().is_some() {
+                what +=
+                    &format!(", \\polyboot\\{}", TAIL_NAMES[self.boot_code.new_tail_name()].long);
+            }
+            actions.push(what + ")");
         }
         if self.stamp_stale {
             actions.push(format!("replace {}", STAMP_FILE.display));
@@ -550,8 +593,23 @@ impl UpdatePlan {
         for x in &self.extra {
             fat.remove_leftovers(x.dir, x.m, failpoints)?;
         }
+        for &k in &self.leftover_tails {
+            fat.remove_tail(self.tail_dir, k, failpoints, None)?;
+        }
         fat.tidy()?;
         failpoints.hit("cleaned");
+
+        // The new BIOS stage 1's tail, which no boot code loads yet.
+        let tail_lba = match self.boot_code.new_tail() {
+            Some(tail) => {
+                let k = self.boot_code.new_tail_name();
+                let lba = fat.create_tail(self.tail_dir, k, tail, failpoints)?;
+                writeln!(out, "  wrote \\polyboot\\{}", TAIL_NAMES[k].long)?;
+                Some(lba)
+            }
+            None => None,
+        };
+        failpoints.hit("bios-tail-written");
 
         for (x, (_, data)) in self.extra.iter().zip(signed_files(files)) {
             fat.replace_if_stale(x.stale, x.dir, x.m, data, failpoints, out)?;
@@ -560,10 +618,15 @@ impl UpdatePlan {
         let (efi, stamp) = (&files.bootx64, &self.new_stamp_json);
         fat.replace_if_stale(self.efi_stale, self.efi_dir, &EFI_FILE, efi, failpoints, out)?;
         if self.boot_code.stale {
-            self.boot_code.write(file)?;
+            self.boot_code.write(file, tail_lba)?;
             writeln!(out, "  rewrote the boot code")?;
         }
         failpoints.hit("boot-code-written");
+        // The old tail: no boot code loads it any more.
+        if let Some(k) = self.boot_code.live_tail.filter(|_| self.boot_code.stale) {
+            fat.remove_tail(self.tail_dir, k, failpoints, Some("bios-tail-old"))?;
+        }
+        failpoints.hit("bios-tail-old-removed");
         let stale = self.stamp_stale;
         fat.replace_if_stale(stale, self.stamp_dir, &STAMP_FILE, stamp, failpoints, out)?;
         fat.tidy()
@@ -590,6 +653,17 @@ impl UpdatePlan {
             "stamp.json reads back wrong after the update"
         );
         ensure!(fat.untidy()?.is_none(), "partition 2 is not tidy after the update");
+        if let Some(bios) = files.bios.as_ref().filter(|_| self.boot_code.manages_code()) {
+            let loaded = bootcode::load_stage1(file).context(
+                "after the update, the BIOS boot code does not load as the BIOS loads it",
+            )?;
+            ensure!(bios.is_loaded(&loaded), "the BIOS stage 1 reads back wrong after the update");
+            let tails = fat.tails()?;
+            ensure!(
+                tails.iter().filter(|t| t.is_some()).count() == usize::from(bios.tail().is_some()),
+                "partition 2 holds a BIOS stage 1 tail no boot code loads after the update"
+            );
+        }
         let stamp = bootpart::read_stamp(file, layout.boot.offset, layout.boot.size)?;
         ensure!(
             stamp.as_ref() == Some(&self.new_stamp),
@@ -689,6 +763,9 @@ struct BootFat<'f> {
     fat: Fat16Writer<Slice<FileDevice>>,
     /// The drive, for syncs.
     file: &'f File,
+    /// Where partition 2 starts on the drive, and the drive's sector size.
+    offset: u64,
+    sector_size: u64,
 }
 
 impl<'f> BootFat<'f> {
@@ -701,7 +778,148 @@ impl<'f> BootFat<'f> {
             fat.geometry().bytes_per_sector == layout.sector_size,
             "partition 2 does not hold the FAT16 file system polyboot writes (reinstall the drive): its sectors are not the drive's"
         );
-        Ok(BootFat { fat, file })
+        Ok(BootFat {
+            fat,
+            file,
+            offset: layout.boot.offset,
+            sector_size: u64::from(layout.sector_size),
+        })
+    }
+
+    /// The BIOS stage 1's tail files ([`bootcode::find_tails`]).
+    fn tails(&mut self) -> Result<[Option<TailFile>; 2]> {
+        bootcode::find_tails(&mut self.fat, self.offset, self.sector_size)
+    }
+
+    /// The first of a run of `n` clusters that are free, or in `also_free`.
+    fn contiguous_run(&self, n: usize, also_free: &[u32]) -> Option<u32> {
+        let mut run = 0;
+        for c in 2..=self.fat.geometry().max_cluster() {
+            if self.fat.entry(c) == FAT16_FREE || also_free.contains(&c) {
+                run += 1;
+                if run == n {
+                    return Some(c + 1 - n as u32);
+                }
+            } else {
+                run = 0;
+            }
+        }
+        None
+    }
+
+    /// The directory slots for a new file `long` / `short` in `dir`: the first run of free
+    /// slots (or `also_free` ones) in one sector.
+    fn new_entry_slots(
+        &self,
+        listing: &Listing,
+        long: &str,
+        short: &[u8; 11],
+        also_free: &[usize],
+    ) -> Result<usize> {
+        ensure!(
+            listing.sets.iter().all(|s| {
+                also_free.contains(&s.sfn)
+                    || (listing.short_name(s) != *short
+                        && !s.long.as_deref().is_some_and(|l| l.eq_ignore_ascii_case(long)))
+            }),
+            "partition 2 holds another file named {long}: remove it"
+        );
+        let n = dirent::lfn_count(long) + 1;
+        let mut sectors: Vec<u64> =
+            listing.slots.iter().map(|(p, _)| self.fat.sector_of(*p)).collect();
+        sectors.dedup();
+        sectors
+            .into_iter()
+            .find_map(|s| listing.free_run_in_sector(s, self.sector_bytes(), n, also_free))
+            .with_context(|| format!("the directory of {long} on partition 2 is full"))
+    }
+
+    /// Refuse (before anything is written) when tail file `k` (`len` bytes) would not fit in
+    /// one run of clusters of `dir`'s volume once the `leftovers` are removed.
+    fn check_tail_room(
+        &mut self,
+        dir: Dir,
+        k: usize,
+        len: usize,
+        leftovers: &[usize],
+    ) -> Result<()> {
+        let listing = self.list(dir)?;
+        let (mut clusters, mut slots) = (Vec::new(), Vec::new());
+        for &j in leftovers {
+            if let Some(set) = find(&listing, TAIL_NAMES[j].long)? {
+                slots.extend(set.slot_indices());
+                let first = listing.first_cluster(set);
+                if first >= 2 {
+                    clusters.extend(self.fat.chain(first).unwrap_or_default());
+                }
+            }
+        }
+        let name = &TAIL_NAMES[k];
+        self.new_entry_slots(&listing, name.long, &name.short, &slots)?;
+        let n = (len as u64).div_ceil(self.fat.geometry().cluster_bytes()) as usize;
+        ensure!(
+            self.contiguous_run(n, &clusters).is_some(),
+            "partition 2 has no {len} contiguous free bytes for the BIOS stage 1's tail \\polyboot\\{} (refusing to update, nothing written): move other files off partition 2, or reinstall",
+            name.long
+        );
+        Ok(())
+    }
+
+    /// Write tail file `k` of the BIOS stage 1 into one run of clusters of `dir` (data, FATs,
+    /// sync, then its entries in one sector write, sync; see the module comment). Returns its
+    /// first sector on the drive, which the new head is patched with.
+    fn create_tail(
+        &mut self,
+        dir: Dir,
+        k: usize,
+        data: &[u8],
+        failpoints: &Failpoints,
+    ) -> Result<u64> {
+        let name = &TAIL_NAMES[k];
+        let listing = self.list(dir)?;
+        let first_slot = self.new_entry_slots(&listing, name.long, &name.short, &[])?;
+        let geometry = *self.fat.geometry();
+        let n = (data.len() as u64).div_ceil(geometry.cluster_bytes()) as usize;
+        let first = self.contiguous_run(n, &[]).with_context(|| {
+            format!("partition 2 has no {} contiguous free bytes for {}", data.len(), name.long)
+        })?;
+        let clusters: Vec<u32> = (first..first + n as u32).collect();
+        self.fat
+            .write_clusters(&clusters, data)
+            .map_err(part2)
+            .with_context(|| format!("writing \\polyboot\\{}", name.long))?;
+        failpoints.hit("bios-tail-new-data");
+        self.fat.link_chain(&clusters);
+        self.commit_fat(failpoints, Some("bios-tail-new-fat1"))?;
+        self.sync()?;
+        failpoints.hit("bios-tail-new-fat");
+        let mut entries = dirent::lfn_entries(name.long, &name.short);
+        entries.push(dirent::file_entry(&name.short, first, data.len() as u32, dos_now()));
+        let edits: Vec<SlotEdit> = entries
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| (listing.slots[first_slot + i].0, e))
+            .collect();
+        self.write_sector(&edits)?;
+        self.sync()?;
+        let at = self.offset + geometry.cluster_offset(first);
+        ensure!(at % self.sector_size == 0, "internal: a cluster off the sector grid");
+        Ok(at / self.sector_size)
+    }
+
+    /// Remove tail file `k` of `dir`, if it is there (see [`BootFat::remove`]).
+    fn remove_tail(
+        &mut self,
+        dir: Dir,
+        k: usize,
+        failpoints: &Failpoints,
+        torn: Option<&str>,
+    ) -> Result<()> {
+        let listing = self.list(dir)?;
+        if let Some(set) = find(&listing, TAIL_NAMES[k].long)? {
+            self.remove(&listing, set, failpoints, torn)?;
+        }
+        Ok(())
     }
 
     fn sync(&self) -> Result<()> {
@@ -1186,13 +1404,17 @@ mod tests {
             .iter()
             .chain(TORN_FAILPOINTS)
             .chain(SIGNED_STEP_FAILPOINTS)
+            .chain(BIOS_TAIL_TORN_FAILPOINTS)
             .copied()
             .collect();
         all.sort();
         all.dedup();
         assert_eq!(
             all.len(),
-            STEP_FAILPOINTS.len() + TORN_FAILPOINTS.len() + SIGNED_STEP_FAILPOINTS.len()
+            STEP_FAILPOINTS.len()
+                + TORN_FAILPOINTS.len()
+                + SIGNED_STEP_FAILPOINTS.len()
+                + BIOS_TAIL_TORN_FAILPOINTS.len()
         );
     }
 }

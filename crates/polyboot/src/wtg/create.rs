@@ -25,7 +25,7 @@ use super::source::{self, ImageSource};
 use crate::device::{self, format_size, Policy, SystemView, Target};
 use crate::drive::bootcode::BiosCode;
 use crate::drive::io::FileDevice;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use polyboot_core::bcd::{self, BcdFirmware, StoreConfig};
 use polyboot_core::gpt::SectorSize;
 use polyboot_core::guid::Guid;
@@ -555,9 +555,17 @@ fn install_bios_loader(plan: &WtgPlan, dev: &FileDevice, report: &mut CreateRepo
     let code = BiosCode::parse(&bytes)
         .with_context(|| format!("{} is not polyboot's BIOS boot code", path.display()))?;
     let ss = plan.sector_size.bytes();
-    // Stage 1 right after sector 0, in the gap before the first partition.
+    // Stage 1 right after sector 0, in the gap before the first partition; a stage 1 larger
+    // than stage 0's load area with its tail right after its head (there is no second slot
+    // here: this is no update).
     let at = ss;
-    let stage1 = code.stage1_sectors(ss);
+    let tail = code.tail().map(|t| {
+        let mut t = t.to_vec();
+        t.resize((t.len() as u64).div_ceil(ss) as usize * ss as usize, 0);
+        t
+    });
+    let tail_lba = tail.as_ref().map(|_| (at + code.head_len(ss)) / ss);
+    let stage1 = [code.head(ss, tail_lba)?, tail.unwrap_or_default()].concat();
     let first = plan.partitions.iter().map(|p| p.offset_bytes).min().unwrap_or(0);
     if at + stage1.len() as u64 > first {
         bail!(
@@ -569,6 +577,9 @@ fn install_bios_loader(plan: &WtgPlan, dev: &FileDevice, report: &mut CreateRepo
     let stage0 = code.stage0_for(ss, at)?;
     dev.file().write_all_at_ctx(&stage1, at).context("writing the BIOS loader's stage 1")?;
     dev.file().write_all_at_ctx(&stage0, 0).context("writing the MBR boot code")?;
+    let loaded = crate::drive::bootcode::load_stage1(dev.file())
+        .context("the BIOS loader does not read back as the BIOS loads it")?;
+    ensure!(code.is_loaded(&loaded), "the BIOS loader reads back wrong");
     report.notes.push(format!(
         "BIOS boot: polyboot's own loader (no Microsoft code) is in the MBR and the {} bytes after it; \
          it starts \\bootmgr from the active NTFS partition in place of Windows' NT6 boot record",
