@@ -37,6 +37,8 @@ mod disk;
 #[cfg(not(test))]
 mod emu;
 #[cfg(not(test))]
+mod localboot;
+#[cfg(not(test))]
 mod prepare;
 #[cfg(not(test))]
 mod resident;
@@ -50,10 +52,10 @@ mod test_padding;
 #[cfg(not(test))]
 mod stage1 {
     use crate::disk::BiosDisk;
-    use crate::{bios, console, emu, heap, ui};
+    use crate::{bios, console, emu, heap, localboot, ui};
     use alloc::string::String;
     use polyboot_core::menu::{Action, ImageKind, MenuItem, Status};
-    use polyboot_core::session::{BootSession, Firmware};
+    use polyboot_core::session::{self, BootSession, Firmware};
 
     /// At most this much heap (the rest of memory is the booted system's).
     const MAX_HEAP: u64 = 32 << 20;
@@ -110,30 +112,70 @@ mod stage1 {
             cap / 1024
         );
         let title = session.title();
+        let colors = ui::Colors::from_config(&session.config);
+        if let Some((w, h)) = session.config.theme.resolution {
+            println!("polyboot-bios: theme: gfxmode {w}x{h} not used: BIOS text mode is 80x25");
+        }
         loop {
-            let action = ui::run(&mut session.menu, &title);
-            if let Action::Boot(index) = action {
-                if let Some(MenuItem::Image { image, status }) =
-                    session.menu.items().get(index).cloned()
-                {
-                    if matches!(image.kind, ImageKind::Iso | ImageKind::Img | ImageKind::Wim)
-                        && !matches!(status, Status::NotBootable(_))
-                    {
-                        let windows = session.windows_options(&image.path, &mut log);
-                        let why = emu::boot_image(
-                            &mut session.fs,
-                            &session.location,
-                            &image,
-                            drive,
-                            windows,
-                        );
-                        ui::pause(&alloc::format!("{} cannot boot: {why}", image.path));
+            match ui::run(&mut session.menu, &title, colors) {
+                Action::Boot(index) => boot_index(&mut session, index, drive),
+                Action::Verify { index, then_boot } => {
+                    let Some(image) =
+                        session.menu.items().get(index).and_then(MenuItem::image).cloned()
+                    else {
                         continue;
+                    };
+                    console::vga_clear();
+                    let mut last = u64::MAX;
+                    let outcome = session.verify(
+                        index,
+                        &mut |done, total| {
+                            let line = session::progress_line(&image, done, total);
+                            console::vga_line(0, &line, console::NORMAL);
+                            // A line per tenth on the serial console.
+                            let tenth = (done * 10).checked_div(total).unwrap_or(10);
+                            if tenth != last {
+                                last = tenth;
+                                println!("polyboot-bios: {line}");
+                            }
+                        },
+                        &mut log,
+                    );
+                    if then_boot && outcome.is_match() {
+                        boot_index(&mut session, index, drive);
+                    } else {
+                        let refused =
+                            if then_boot { "; not booting it (verify_before_boot)" } else { "" };
+                        ui::pause(&alloc::format!("{}{refused}", outcome.describe(&image.path)));
                     }
                 }
+                Action::Details(index) => {
+                    let lines = session.details(index);
+                    ui::show_lines(&lines);
+                }
+                Action::LocalBoot => {
+                    let why = localboot::boot_next_drive(drive);
+                    ui::pause(&alloc::format!("cannot boot the local disk: {why}"));
+                }
+                other => ui::act(&mut session.menu, other),
             }
-            ui::act(&mut session.menu, action);
         }
+    }
+
+    /// Boot menu image `index` (coming back only when it cannot).
+    fn boot_index(session: &mut BootSession<BiosDisk>, index: usize, drive: u8) {
+        if let Some(MenuItem::Image { image, status }) = session.menu.items().get(index).cloned() {
+            if matches!(image.kind, ImageKind::Iso | ImageKind::Img | ImageKind::Wim)
+                && !matches!(status, Status::NotBootable(_))
+            {
+                let windows = session.windows_options(&image.path, &mut log);
+                let why =
+                    emu::boot_image(&mut session.fs, &session.location, &image, drive, windows);
+                ui::pause(&alloc::format!("{} cannot boot: {why}", image.path));
+                return;
+            }
+        }
+        ui::act(&mut session.menu, Action::Boot(index));
     }
 
     #[panic_handler]

@@ -146,7 +146,7 @@ impl Session {
                         index,
                         &mut |done, total| {
                             // A line per tenth: readable on a serial console too.
-                            let tenth = if total == 0 { 10 } else { done * 10 / total };
+                            let tenth = (done * 10).checked_div(total).unwrap_or(10);
                             if tenth != last {
                                 last = tenth;
                                 println!(
