@@ -265,8 +265,10 @@ fn vector_in(seg: u16, addr: usize) -> u32 {
     u32::from(seg) << 16 | (addr - crate::resident::page_link()) as u32
 }
 
-/// Jump to the boot image in real mode with DL = the emulated drive.
-fn start(load: u32, number: u8) -> String {
+/// Jump to the boot image at `load` (a multiple of 16, below stage 1's 16-bit page) in real
+/// mode with DL = `number`: the emulated drive, or for local boot (`localboot.rs`, no hooks
+/// installed) a real one.
+pub(crate) fn start(load: u32, number: u8) -> String {
     let mut r = Regs { edx: u32::from(number), ..Regs::default() };
     // SAFETY: rm_boot's far pointer; single-threaded.
     unsafe { addr_of_mut!(boot_target).write_volatile((load >> 4) << 16) };

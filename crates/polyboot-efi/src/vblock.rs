@@ -111,10 +111,10 @@ fn vendor_node(serial: u8) -> [u8; 20] {
     n
 }
 
-const END_NODE: [u8; 4] = [0x7F, 0xFF, 4, 0];
+pub(crate) const END_NODE: [u8; 4] = [0x7F, 0xFF, 4, 0];
 
 /// A media file-path node for `path` (backslashes, NUL-terminated UTF-16).
-fn file_path_node(path: &str) -> Vec<u8> {
+pub(crate) fn file_path_node(path: &str) -> Vec<u8> {
     let mut units: Vec<u16> = path.encode_utf16().collect();
     units.push(0);
     let len = 4 + units.len() * 2;
@@ -168,7 +168,7 @@ fn loader_candidates(fs_handle: Handle) -> Vec<String> {
 }
 
 /// A file on a file system the firmware found (at most 64 MiB), or None.
-fn read_file(fs_handle: Handle, path: &str) -> Option<Vec<u8>> {
+pub(crate) fn read_file(fs_handle: Handle, path: &str) -> Option<Vec<u8>> {
     const MAX: u64 = 64 << 20;
     // SAFETY: GetProtocol on a handle the firmware's FAT driver owns; used only here.
     let mut fs = unsafe {
@@ -203,7 +203,7 @@ fn read_file(fs_handle: Handle, path: &str) -> Option<Vec<u8>> {
 }
 
 /// Device path bytes without the end node.
-fn path_body(path: &DevicePath) -> Vec<u8> {
+pub(crate) fn path_body(path: &DevicePath) -> Vec<u8> {
     let bytes = path.as_bytes();
     bytes[..bytes.len().saturating_sub(4)].to_vec()
 }
