@@ -6,6 +6,7 @@ use crate::bios::{self, Regs};
 use crate::console::{self, vga_line, Input, COLS, INVERSE, NORMAL, ROWS, TITLE};
 use alloc::format;
 use alloc::string::String;
+use alloc::vec::Vec;
 use polyboot_core::menu::{Action, Menu, MenuItem, Status};
 
 /// Rows above the list (title, prompt / search line) and below it (separator, tip line, info
@@ -169,11 +170,47 @@ pub fn show_lines(lines: &[String]) {
 
 pub fn pause(message: &str) {
     println!("polyboot-bios: {message}");
-    vga_line(ROWS - 2, message, TITLE);
+    // Wrapped at spaces, its last line just above the key hint: a verification result or a
+    // refusal is longer than one 80-column row, and its end says what happened.
+    let lines = wrap(message, COLS - 1);
+    let shown = lines.len().min(ROWS / 2);
+    for (i, line) in lines[lines.len() - shown..].iter().enumerate() {
+        vga_line(ROWS - 1 - shown + i, line, TITLE);
+    }
     vga_line(ROWS - 1, "press any key to return to the menu", NORMAL);
     let mut input = Input::default();
     let start = bios::ticks();
     while input.poll().is_none() && bios::ticks().wrapping_sub(start) < 18 * 30 {
         bios::idle();
     }
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces (a longer word is cut).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for mut word in text.split(' ') {
+        loop {
+            let used = line.chars().count();
+            let gap = usize::from(used > 0);
+            if used + gap + word.chars().count() <= width {
+                if gap == 1 {
+                    line.push(' ');
+                }
+                line.push_str(word);
+                break;
+            }
+            if used > 0 {
+                lines.push(core::mem::take(&mut line));
+                continue;
+            }
+            let cut = word.char_indices().nth(width).map_or(word.len(), |(at, _)| at);
+            lines.push(String::from(&word[..cut]));
+            word = &word[cut..];
+        }
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
 }
