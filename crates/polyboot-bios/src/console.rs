@@ -111,17 +111,28 @@ pub fn vga_clear() {
     bios::int(0x10, &mut r);
 }
 
-/// Serial escape-sequence state: ESC [ A/B/5~/6~/H/F.
+/// Serial escape-sequence state: ESC [ A/B/5~/6~/H/F, ESC O P..S.
 #[derive(Default)]
 pub struct Input {
     esc: u8,
     csi: [u8; 4],
     csi_len: usize,
+    /// BIOS tick of the last lone ESC: with nothing after it for a few ticks it is Escape.
+    esc_at: u32,
+    /// A key decoded from the byte that followed a lone ESC, returned after the Escape.
+    pending: Option<Key>,
 }
+
+/// Ticks (about 55 ms each) after which an ESC with nothing behind it is the Escape key;
+/// a terminal sends a whole escape sequence at once.
+const LONE_ESC_TICKS: u32 = 3;
 
 impl Input {
     /// A key from the keyboard (INT 16h) or the serial port, if one is waiting.
     pub fn poll(&mut self) -> Option<Key> {
+        if let Some(key) = self.pending.take() {
+            return Some(key);
+        }
         let mut r = Regs { eax: 0x0100, ..Regs::default() };
         bios::int(0x16, &mut r);
         if r.eflags & 0x40 == 0 {
@@ -152,6 +163,10 @@ impl Input {
                 return Some(k);
             }
         }
+        if self.esc == 1 && bios::ticks().wrapping_sub(self.esc_at) >= LONE_ESC_TICKS {
+            self.esc = 0;
+            return Some(Key::Escape);
+        }
         None
     }
 
@@ -159,6 +174,7 @@ impl Input {
         match (self.esc, b) {
             (0, 0x1B) => {
                 self.esc = 1;
+                self.esc_at = bios::ticks();
                 None
             }
             (0, b'\r') | (0, b'\n') => Some(Key::Enter),
@@ -171,7 +187,10 @@ impl Input {
                 None
             }
             (1, _) => {
+                // A lone ESC, then an ordinary key: both count (the byte is read afresh, so a
+                // second ESC starts a new sequence).
                 self.esc = 0;
+                self.pending = self.serial_byte(b);
                 Some(Key::Escape)
             }
             (_, c) => {
