@@ -190,6 +190,20 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
+/// GRUB for x86_64 EFI (`grub-mkstandalone`) with `script` embedded as its grub.cfg, written
+/// to `out`.
+pub fn grub_standalone_efi(script: &str, out: &Path) -> Result<()> {
+    let cfg = out.with_extension("cfg");
+    std::fs::write(&cfg, script)?;
+    run_tool(
+        Command::new(crate::find_tool("grub-mkstandalone"))
+            .args(["-O", "x86_64-efi", "-o"])
+            .arg(out)
+            .arg(format!("boot/grub/grub.cfg={}", cfg.display())),
+    )?;
+    Ok(())
+}
+
 /// A small grub-mkrescue ISO (GRUB's `eltorito.img`, no-emulation; GRUB then reads its
 /// modules, well over 64 KiB, through the CD itself) in `dir`, whose grub.cfg prints `marker`
 /// on the serial console and waits.

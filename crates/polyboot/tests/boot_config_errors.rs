@@ -79,8 +79,7 @@ fn seabios_reports_broken_configuration_files_and_still_boots() {
     let text = vm.serial_text();
     let last_header = text[mark.min(text.len())..]
         .lines()
-        .filter(|l| l.contains("menu: search:") || l.contains("menu: letters jump"))
-        .last()
+        .rfind(|l| l.contains("menu: search:") || l.contains("menu: letters jump"))
         .unwrap_or_default()
         .to_string();
     assert!(last_header.contains("menu: search: _"), "{last_header}");

@@ -39,22 +39,11 @@ fn polyboot_drive(dir: &Path) -> PathBuf {
 
 /// GRUB for x86_64 EFI whose embedded grub.cfg prints `marker` on the serial console and waits.
 fn grub_printing(dir: &Path, marker: &str) -> PathBuf {
-    let cfg = dir.join(format!("{marker}.cfg"));
-    std::fs::write(
-        &cfg,
-        format!(
-            "serial --unit=0 --speed=115200\nterminal_output serial\necho {marker}\nsleep 600\n"
-        ),
-    )
-    .unwrap();
     let efi = dir.join(format!("{marker}.efi"));
-    run_tool(
-        Command::new(find_tool("grub-mkstandalone"))
-            .args(["-O", "x86_64-efi", "-o"])
-            .arg(&efi)
-            .arg(format!("boot/grub/grub.cfg={}", cfg.display())),
-    )
-    .unwrap();
+    let script = format!(
+        "serial --unit=0 --speed=115200\nterminal_output serial\necho {marker}\nsleep 600\n"
+    );
+    fixtures::grub_standalone_efi(&script, &efi).unwrap();
     efi
 }
 

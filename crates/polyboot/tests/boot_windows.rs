@@ -17,7 +17,9 @@ use polyboot_core::bcd::winpe::{build_winpe_store, WinPeStoreConfig};
 use polyboot_core::bcd::BcdFirmware;
 use polyboot_core::guid::Guid;
 use polyboot_core::winpe_jump::split_carrier;
-use polyboot_tests::{artifacts, find_tool, pattern, run_tool, Disk, Firmware, Vm, VmConfig};
+use polyboot_tests::{
+    artifacts, find_tool, fixtures, pattern, run_tool, Disk, Firmware, Vm, VmConfig,
+};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -40,16 +42,8 @@ fn hasher_script(preamble: &str, wim: &str) -> String {
 
 /// GRUB for x86_64 EFI that hashes `/{wim}` from the CD it was started from.
 fn grub_hasher(dir: &Path, wim: &str) -> PathBuf {
-    let cfg = dir.join("grub.cfg");
-    std::fs::write(&cfg, hasher_script("insmod iso9660\n", wim)).unwrap();
     let efi = dir.join("grubx64-hasher.efi");
-    run_tool(
-        Command::new(find_tool("grub-mkstandalone"))
-            .args(["-O", "x86_64-efi", "-o"])
-            .arg(&efi)
-            .arg(format!("boot/grub/grub.cfg={}", cfg.display())),
-    )
-    .unwrap();
+    fixtures::grub_standalone_efi(&hasher_script("insmod iso9660\n", wim), &efi).unwrap();
     efi
 }
 

@@ -341,17 +341,7 @@ fn every_interruption_leaves_a_clean_bootable_drive_and_a_rerun_finishes() {
         p.interrupted_update(&img, failpoint);
         let part = BootPart::extract(&p, &img);
         let (clean, fsck) = part.fsck();
-        if step {
-            assert!(clean, "fsck.fat -n after an update stopped at {failpoint}:\n{fsck}");
-        } else {
-            // Inside a step, at worst clusters no file owns (and FAT 2 lagging in them).
-            assert!(
-                !fsck.contains("Duplicate")
-                    && !fsck.contains("Orphan")
-                    && !fsck.contains("truncat"),
-                "{failpoint}:\n{fsck}"
-            );
-        }
+        assert_fsck_after_interruption(step, failpoint, clean, &fsck);
         let efi = part.file("/EFI/BOOT/BOOTX64.EFI");
         let want = if expect_new_efi(failpoint) { &new } else { &old };
         assert!(
@@ -410,16 +400,7 @@ fn an_update_that_changes_the_bios_stage1_tail_is_crash_safe() {
         let out = update(&img).failpoint(failpoint).output();
         assert_eq!(out.status.code(), Some(FAILPOINT_EXIT_CODE), "{failpoint} not reached");
         let (clean, fsck) = BootPart::extract(&p, &img).fsck();
-        if step {
-            assert!(clean, "fsck.fat -n after an update stopped at {failpoint}:\n{fsck}");
-        } else {
-            assert!(
-                !fsck.contains("Duplicate")
-                    && !fsck.contains("Orphan")
-                    && !fsck.contains("truncat"),
-                "{failpoint}:\n{fsck}"
-            );
-        }
+        assert_fsck_after_interruption(step, failpoint, clean, &fsck);
         let switched = match STEP_FAILPOINTS.iter().position(|f| *f == failpoint) {
             Some(i) => i >= switch,
             None => failpoint.starts_with("bios-tail-old-"),
@@ -545,4 +526,18 @@ fn update_adds_the_x86_jump_program_to_a_drive_without_it() {
         "\\polyboot\\winpe-x86.exe is not the built 32-bit jump program"
     );
     assert!(after.file("/polyboot/winpe-x64.exe") == x64, "winpe-x64.exe changed");
+}
+
+/// What fsck.fat may say about a boot partition after an update stopped at `failpoint`: clean
+/// between steps (`step`); inside a step, at worst clusters no file owns (and FAT 2 lagging in
+/// them), never duplicates, orphans or truncated files.
+fn assert_fsck_after_interruption(step: bool, failpoint: &str, clean: bool, fsck: &str) {
+    if step {
+        assert!(clean, "fsck.fat -n after an update stopped at {failpoint}:\n{fsck}");
+    } else {
+        assert!(
+            !fsck.contains("Duplicate") && !fsck.contains("Orphan") && !fsck.contains("truncat"),
+            "{failpoint}:\n{fsck}"
+        );
+    }
 }
