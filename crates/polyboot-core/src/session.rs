@@ -231,9 +231,11 @@ pub fn build_menu<D: ReadAt>(
             "config: {left_out} image(s) left out by image_list / image_blacklist / VTOY_FILE_FLT_*"
         ));
     }
-    let mut menu = Menu::with_config(images.clone(), config);
-    for (index, image) in images.iter().enumerate() {
-        if let Some(status) = boot_plan::status(fs, image, firmware) {
+    let statuses: Vec<_> =
+        images.iter().map(|image| boot_plan::status(fs, image, firmware)).collect();
+    let mut menu = Menu::with_config(images, config);
+    for (index, status) in statuses.into_iter().enumerate() {
+        if let Some(status) = status {
             menu.set_status(index, status);
         }
     }
