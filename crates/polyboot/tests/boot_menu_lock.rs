@@ -2,7 +2,8 @@
 //! `polyboot config password`) and the F2 details screen, under OVMF and SeaBIOS (issue 17):
 //! nothing is listed until the password is typed, a wrong one is refused with the count of
 //! tries, the right one opens the menu; F2 then shows ipxe.iso's size, fragments, boot method
-//! per firmware, El Torito entries and init family. Markers are what the guest printed.
+//! per firmware, El Torito entries and init family; ventoy.json's theme picks the UEFI text
+//! mode and the title's colour. Markers are what the guest printed.
 
 mod common;
 use common::polyboot;
@@ -37,7 +38,10 @@ fn locked_drive(dir: &Path) -> PathBuf {
     polyboot(&["install", img, "--size", "256M"]);
     polyboot(&["add", "-q", img, "--to", "/", artifacts::IPXE_ISO]);
     let config = dir.join("ventoy.json");
-    let json = serde_json::json!({ "password": { "bootpwd": pbkdf2_string(PASSWORD) } });
+    let json = serde_json::json!({
+        "password": { "bootpwd": pbkdf2_string(PASSWORD) },
+        "theme": { "gfxmode": "1024x768", "ventoy_color": "#00ff00" }
+    });
     std::fs::write(&config, json.to_string()).unwrap();
     polyboot(&["add", "-q", img, "--to", "/ventoy", config.to_str().unwrap()]);
     image
@@ -57,6 +61,19 @@ fn unlock_then_details(firmware: Firmware, name: &str) {
         Firmware::Bios => ("polyboot-bios: ", "polyboot-bios: menu: > /ipxe.iso"),
     };
     vm.wait_for(&format!("{prefix}menu ready: 1 images")).unwrap();
+    // The theme: UEFI switches to the largest text mode that fits gfxmode and draws the title
+    // in ventoy_color (#00ff00: green, OVMF's terminal writes ESC [32m); BIOS text mode is
+    // 80x25, which the log says.
+    match firmware {
+        Firmware::Uefi => {
+            vm.wait_for("polyboot: theme: 1024x768: text mode ").unwrap();
+            vm.wait_for("\x1b[32m\x1b[40mpolyboot ").unwrap();
+        }
+        Firmware::Bios => {
+            vm.wait_for("polyboot-bios: theme: gfxmode 1024x768 not used: BIOS text mode is 80x25")
+                .unwrap();
+        }
+    }
     vm.wait_for("boot password: _").unwrap();
     std::thread::sleep(Duration::from_millis(500));
     // Locked: no row of the menu was drawn.
