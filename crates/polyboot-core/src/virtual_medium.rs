@@ -40,6 +40,12 @@ pub enum RegionSource {
     Memory(Arc<[u8]>),
     /// Image bytes starting at this image offset (mapped through the extents).
     Image { offset: u64 },
+    /// Another file on the same partition as the image (a replacement served from the data
+    /// partition, say), from its start: region byte `i` is file byte `i`, found through these
+    /// extents (device offsets relative to the partition, like the image's). Bytes no extent
+    /// covers read as zeros. Checked like the image's extents when the region is added; that
+    /// they stay inside the partition is the caller's to check, as for the image.
+    DriveFile(Arc<[Extent]>),
 }
 
 /// A range of the virtual medium served from a [`RegionSource`].
@@ -87,6 +93,12 @@ pub enum VirtualMediumError {
         offset: u64,
         len: u64,
     },
+    /// Extent `index` of a drive-file region is out of order, overlaps the previous one,
+    /// reaches past the region or has offsets that overflow.
+    RegionExtent {
+        index: usize,
+        why: &'static str,
+    },
     /// A memory region's buffer is longer than the region.
     MemoryTooLong {
         len: u64,
@@ -117,6 +129,9 @@ impl fmt::Display for VirtualMediumError {
                 f,
                 "virtual region source ({len} bytes at image offset {offset}) reaches past the image"
             ),
+            VirtualMediumError::RegionExtent { index, why } => {
+                write!(f, "extent {index} of a drive file region {why}")
+            }
             VirtualMediumError::MemoryTooLong { len, data } => {
                 write!(f, "virtual region of {len} bytes given {data} bytes of data")
             }
@@ -227,7 +242,7 @@ impl VirtualMedium {
         &mut self,
         at: u64,
         len: u64,
-        source: RegionSource,
+        mut source: RegionSource,
     ) -> Result<(), VirtualMediumError> {
         if len == 0 {
             return Err(VirtualMediumError::EmptyRegion);
@@ -245,6 +260,14 @@ impl VirtualMedium {
                         offset: *offset,
                         len,
                     });
+                }
+            }
+            RegionSource::DriveFile(extents) => {
+                check_region_extents(extents, len, self.partition_offset)?;
+                if extents.iter().any(|e| e.len == 0) {
+                    // Dropped, as the image's are: lookups rely on non-empty extents.
+                    let kept: Vec<Extent> = extents.iter().filter(|e| e.len > 0).cloned().collect();
+                    source = RegionSource::DriveFile(kept.into());
                 }
             }
         }
@@ -408,6 +431,9 @@ impl VirtualMedium {
                         }
                     }
                     RegionSource::Image { offset } => self.map_image(offset + within, limit),
+                    RegionSource::DriveFile(extents) => {
+                        map_extents(extents, self.partition_offset, within, limit)
+                    }
                 };
             }
         }
@@ -421,18 +447,61 @@ impl VirtualMedium {
 
     /// Image bytes from image offset `q`, at most `n` (> 0) of them.
     fn map_image(&self, q: u64, n: u64) -> (u64, PieceSource) {
-        let i = self.extents.partition_point(|e| e.file_offset <= q);
-        if i > 0 {
-            let e = &self.extents[i - 1];
-            let e_end = e.file_offset + e.len;
-            if q < e_end {
-                let offset = self.partition_offset + e.device_offset + (q - e.file_offset);
-                return ((e_end - q).min(n), PieceSource::Device { offset });
-            }
-        }
-        let next = self.extents.get(i).map_or(u64::MAX, |e| e.file_offset);
-        ((next - q).min(n), PieceSource::Zero)
+        map_extents(&self.extents, self.partition_offset, q, n)
     }
+}
+
+/// Bytes of a file from file offset `q`, at most `n` (> 0) of them, through its `extents`
+/// (sorted, non-overlapping, offsets checked not to overflow) on the partition at
+/// `partition_offset`.
+fn map_extents(extents: &[Extent], partition_offset: u64, q: u64, n: u64) -> (u64, PieceSource) {
+    let i = extents.partition_point(|e| e.file_offset <= q);
+    if i > 0 {
+        let e = &extents[i - 1];
+        let e_end = e.file_offset + e.len;
+        if q < e_end {
+            let offset = partition_offset + e.device_offset + (q - e.file_offset);
+            return ((e_end - q).min(n), PieceSource::Device { offset });
+        }
+    }
+    let next = extents.get(i).map_or(u64::MAX, |e| e.file_offset);
+    ((next - q).min(n), PieceSource::Zero)
+}
+
+/// The extents of a drive-file region of `len` bytes: sorted by file offset, not
+/// overlapping, inside the region, device offsets that do not overflow past the partition
+/// start (the same rules as the image's extents; reads rely on them). Empty extents are not
+/// checked (they are dropped).
+fn check_region_extents(
+    extents: &[Extent],
+    len: u64,
+    partition_offset: u64,
+) -> Result<(), VirtualMediumError> {
+    let mut prev_end = 0u64;
+    for (index, e) in extents.iter().enumerate() {
+        let bad = |why| Err(VirtualMediumError::RegionExtent { index, why });
+        let Some(end) = e.file_offset.checked_add(e.len) else {
+            return bad("has offsets that overflow");
+        };
+        if partition_offset
+            .checked_add(e.device_offset)
+            .and_then(|d| d.checked_add(e.len))
+            .is_none()
+        {
+            return bad("has offsets that overflow");
+        }
+        if end > len {
+            return bad("reaches past the region");
+        }
+        if e.len == 0 {
+            continue;
+        }
+        if e.file_offset < prev_end {
+            return bad("is out of order or overlaps the previous one");
+        }
+        prev_end = end;
+    }
+    Ok(())
 }
 
 /// Iterator over the pieces of a read (see [`VirtualMedium::plan_read`]).
@@ -534,8 +603,8 @@ mod tests {
         {
             return o.bytes[(p - o.at) as usize];
         }
-        let image_byte = |q: u64| -> u8 {
-            for e in disk.extents() {
+        let file_byte = |extents: &[Extent], q: u64| -> u8 {
+            for e in extents {
                 if q >= e.file_offset && q < e.file_offset + e.len {
                     return phys
                         [(disk.partition_offset() + e.device_offset + q - e.file_offset) as usize];
@@ -543,11 +612,13 @@ mod tests {
             }
             0
         };
+        let image_byte = |q: u64| file_byte(disk.extents(), q);
         for r in disk.regions() {
             if p >= r.at && p < r.at + r.len {
                 return match &r.source {
                     RegionSource::Memory(d) => d.get((p - r.at) as usize).copied().unwrap_or(0),
                     RegionSource::Image { offset } => image_byte(offset + p - r.at),
+                    RegionSource::DriveFile(extents) => file_byte(extents, p - r.at),
                 };
             }
         }
@@ -591,7 +662,18 @@ mod tests {
             VirtualMedium::new(block_size, image_len, partition_offset, extents).unwrap();
         for _ in 0..rng.below(4) {
             let len = 1 + rng.below(3000);
-            let source = if rng.below(2) == 0 || image_len < len {
+            let source = if rng.below(3) == 0 {
+                // Another file on the partition: fragments with holes, some empty.
+                let mut file = Vec::new();
+                let mut pos = rng.below(100);
+                while pos < len {
+                    let n = rng.below(700).min(len - pos);
+                    let dev_off = rng.below(phys_len as u64 - partition_offset - n);
+                    file.push(ext(pos, dev_off, n));
+                    pos += n + if rng.below(3) == 0 { rng.below(200) } else { 0 };
+                }
+                RegionSource::DriveFile(file.into())
+            } else if rng.below(2) == 0 || image_len < len {
                 let data_len = rng.below(len + 1) as usize;
                 RegionSource::Memory(
                     (0..data_len).map(|_| rng.next() as u8).collect::<Vec<u8>>().into(),
@@ -769,6 +851,36 @@ mod tests {
     }
 
     #[test]
+    fn drive_file_region_reads_another_file_through_its_extents() {
+        let phys: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+        let mut dev = Counting { inner: MemDevice::from_vec(phys.clone()), reads: Vec::new() };
+        // Image: 4096 bytes at partition offset 0 (partition at 1000). The other file: 3000
+        // bytes, [0,1000) at 8000, [1000,1500) at 9000 (continues the first on the device),
+        // hole [1500,2000), [2000,3000) at 500.
+        let mut disk = VirtualMedium::new(2048, 4096, 1000, vec![ext(0, 0, 4096)]).unwrap();
+        let file = vec![
+            ext(0, 8000, 1000),
+            ext(1200, 0, 0), // empty: dropped
+            ext(1000, 9000, 500),
+            ext(2000, 500, 1000),
+        ];
+        let at = disk.append_region(3000, RegionSource::DriveFile(file.into())).unwrap();
+        match &disk.regions()[0].source {
+            RegionSource::DriveFile(e) => assert_eq!(e.len(), 3),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!((at, disk.size()), (4096, 8192));
+        let mut buf = vec![0xEEu8; 4096];
+        dev.reads.clear();
+        disk.read(&mut dev, at, &mut buf).unwrap();
+        assert_eq!(dev.reads, [(9000, 1500), (1500, 1000)], "adjacent extents: one read");
+        assert_eq!(buf[..1500], phys[9000..10_500]);
+        assert!(buf[1500..2000].iter().all(|&b| b == 0));
+        assert_eq!(buf[2000..3000], phys[1500..2500]);
+        assert!(buf[3000..].iter().all(|&b| b == 0), "past the region: zeros");
+    }
+
+    #[test]
     fn construction_is_validated() {
         assert_eq!(
             VirtualMedium::new(1000, 10, 0, vec![]),
@@ -826,6 +938,20 @@ mod tests {
             d.add_region(u64::MAX, 2, RegionSource::Memory(vec![].into())),
             Err(VirtualMediumError::SizeOverflow)
         );
+        let order = "is out of order or overlaps the previous one";
+        for (extents, index, why) in [
+            (vec![ext(0, 0, 10), ext(5, 0, 10)], 1, order),
+            (vec![ext(20, 0, 5), ext(10, 0, 10)], 1, order),
+            (vec![ext(0, 0, 10), ext(95, 0, 10)], 1, "reaches past the region"),
+            (vec![ext(u64::MAX, 0, 2)], 0, "has offsets that overflow"),
+            (vec![ext(0, u64::MAX, 2)], 0, "has offsets that overflow"),
+        ] {
+            assert_eq!(
+                d.add_region(2000, 100, RegionSource::DriveFile(extents.into())),
+                Err(VirtualMediumError::RegionExtent { index, why }),
+            );
+        }
+        assert!(d.regions().is_empty());
         d.add_region(2000, 100, RegionSource::Memory(vec![].into())).unwrap();
         assert!(matches!(
             d.add_region(2099, 10, RegionSource::Memory(vec![].into())),
