@@ -249,6 +249,9 @@ mod tests {
             image_kind: ImageKind::Iso,
             image_size: 4096,
             extents: vec![DiskExtent { file_offset: 0, disk_offset: 2 << 20, len: 4096 }],
+            persistence: None,
+            added_params: String::new(),
+            files: Vec::new(),
         }
     }
 

@@ -231,6 +231,9 @@ mod tests {
                     len,
                 })
                 .collect(),
+            persistence: None,
+            added_params: String::new(),
+            files: Vec::new(),
         }
     }
 

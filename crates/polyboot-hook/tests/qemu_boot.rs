@@ -190,6 +190,9 @@ fn boot(name: &str, wrong_identity: bool, usb: bool, append: &str) -> String {
             DiskExtent { file_offset: 0, disk_offset: EXTENT0_AT, len: HALF },
             DiskExtent { file_offset: HALF, disk_offset: EXTENT1_AT, len: HALF },
         ],
+        persistence: None,
+        added_params: String::new(),
+        files: Vec::new(),
     };
 
     // The wrapped initrd, laid out by the same core code the boot manager uses: the hook

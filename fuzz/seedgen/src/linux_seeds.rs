@@ -318,6 +318,9 @@ pub fn sample_handoff() -> Handoff {
                 len: 65536 + 1000,
             },
         ],
+        persistence: None,
+        added_params: String::new(),
+        files: Vec::new(),
     }
 }
 
