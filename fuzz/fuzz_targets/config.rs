@@ -127,16 +127,16 @@ fn check_layer(layer: &ConfigLayer) {
                 check_path(p, "auto_install target")
             }
         }
-        assert!(!entry.templates.is_empty() && entry.templates.len() <= MAX_TEMPLATES);
-        for t in &entry.templates {
+        assert!(!entry.options.is_empty() && entry.options.len() <= MAX_TEMPLATES);
+        for t in &entry.options {
             check_path(t, "auto_install template");
         }
-        assert!(entry.autosel.is_none_or(|n| n as usize <= entry.templates.len()));
+        assert!(entry.autosel.is_none_or(|n| n as usize <= entry.options.len()));
     }
     if let Some(entries) = &layer.auto_install {
         for image in ["/ISO/win.iso", "/a/b/c/d.iso", &"/x".repeat(100)] {
             if let TemplateChoice::Template(t) = config::auto_install::choose(entries, image) {
-                assert!(entries.iter().any(|e| e.templates.contains(&t)));
+                assert!(entries.iter().any(|e| e.options.contains(&t)));
             }
         }
     }

@@ -37,6 +37,9 @@
 //!   `VTOY_WIN11_BYPASS_CHECK`. Default false.
 //! - `windows.bypass_nro`: Setup lets the first sign-in go without a network (`BypassNRO`);
 //!   like `VTOY_WIN11_BYPASS_NRO`. Default false.
+//! - `auto_install`, `persistence`, `injection`, `conf_replace`, `dud`: Ventoy's plugins of
+//!   the same names, with the same shapes ([`linux_plugins`]). One set here replaces the same
+//!   plugin of ventoy.json as a whole.
 //! - Keys starting with `_` are comments and ignored silently (`"_comment": "..."`); any other
 //!   unknown key is a warning, never an error, so older builds read newer files.
 //!
@@ -44,9 +47,10 @@
 //!
 //! Read unchanged, plugin by plugin: `control` ([`control`]), `menu_alias`, `menu_tip`,
 //! `menu_class`, `image_list`, `image_blacklist`, `theme` ([`menu_plugins`]), `password`
-//! ([`password`]) and `auto_install` ([`auto_install`]). Plugins polyboot does not carry out
-//! (`persistence`, `injection`, `conf_replace`, `dud`, `auto_memdisk`, `custom_boot`) and
-//! unknown keys are each summed up in one warning; nothing is dropped silently.
+//! ([`password`]), `auto_install` ([`auto_install`]), `persistence`, `injection`,
+//! `conf_replace` and `dud` ([`linux_plugins`]). Plugins polyboot does not carry out
+//! (`auto_memdisk`, `custom_boot`) and unknown keys are each summed up in one warning;
+//! nothing is dropped silently.
 //!
 //! # Firmware-specific keys (both files)
 //!
@@ -65,6 +69,7 @@ use crate::menu::{normalize_path, ImageKind, ScanOptions, DEFAULT_MAX_DEPTH, MAX
 
 pub mod auto_install;
 mod control;
+pub mod linux_plugins;
 pub mod menu_plugins;
 pub mod password;
 pub mod pattern;
@@ -75,8 +80,10 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 pub use auto_install::{AutoInstall, AutoInstallTarget, TemplateChoice};
 use core::fmt;
+pub use linux_plugins::{ChoiceEntry, Choices, ConfReplace, ConfReplaceEntry, Dud, Injection};
 pub use menu_plugins::{ClassTarget, Classes, DisplayMode, ImageList, PathTexts, TextColor, Theme};
 pub use password::{Password, PasswordSource, PasswordTarget, Passwords};
+pub use pattern::Target;
 use serde_json::{Map, Value};
 
 // Where the two configuration files live: defined with the scan, which passes over them.
@@ -114,8 +121,7 @@ impl Firmware {
 const SUFFIXES: [&str; 5] = ["_legacy", "_uefi", "_ia32", "_aa64", "_mips"];
 
 /// Ventoy plugins polyboot does not carry out: reported as such (not as "unknown").
-const VENTOY_PLUGINS: &[&str] =
-    &["persistence", "injection", "conf_replace", "auto_memdisk", "dud", "custom_boot"];
+const VENTOY_PLUGINS: &[&str] = &["auto_memdisk", "custom_boot"];
 
 /// How the menu lists images.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -214,6 +220,14 @@ pub struct ConfigLayer {
     pub win11_bypass_nro: Option<bool>,
     /// Ventoy's `auto_install` plugin (answer files per image).
     pub auto_install: Option<Vec<AutoInstall>>,
+    /// `persistence`: backend files per image.
+    pub persistence: Option<Vec<ChoiceEntry>>,
+    /// `injection`: an archive per image.
+    pub injection: Option<Vec<Injection>>,
+    /// `conf_replace`: files of an ISO served from the drive.
+    pub conf_replace: Option<Vec<ConfReplaceEntry>>,
+    /// `dud`: driver update disks per image.
+    pub dud: Option<Vec<Dud>>,
     pub menu_mode: Option<MenuMode>,
     pub sort_case_sensitive: Option<bool>,
     pub show_password_asterisks: Option<bool>,
@@ -259,6 +273,14 @@ pub struct BootConfig {
     pub win11_bypass_nro: bool,
     /// Answer files per image (Ventoy's `auto_install`).
     pub auto_install: Vec<AutoInstall>,
+    /// Persistence backends per image (`persistence`).
+    pub persistence: Vec<ChoiceEntry>,
+    /// Archives extracted into an image's initramfs (`injection`).
+    pub injection: Vec<Injection>,
+    /// Files of an ISO served from the drive instead (`conf_replace`).
+    pub conf_replace: Vec<ConfReplaceEntry>,
+    /// Driver update disks per image (`dud`).
+    pub dud: Vec<Dud>,
     /// List or tree view (`VTOY_DEFAULT_MENU_MODE`, `menu.mode`).
     pub menu_mode: MenuMode,
     /// Sort names by byte order instead of naturally ignoring case (`VTOY_SORT_CASE_SENSITIVE`).
@@ -298,6 +320,10 @@ impl Default for BootConfig {
             win11_bypass_requirements: false,
             win11_bypass_nro: false,
             auto_install: Vec::new(),
+            persistence: Vec::new(),
+            injection: Vec::new(),
+            conf_replace: Vec::new(),
+            dud: Vec::new(),
             menu_mode: MenuMode::List,
             sort_case_sensitive: false,
             show_password_asterisks: true,
@@ -343,7 +369,12 @@ impl BootConfig {
             set(&mut config.read_benchmark, layer.read_benchmark.map(Some));
             set(&mut config.win11_bypass_requirements, layer.win11_bypass_requirements);
             set(&mut config.win11_bypass_nro, layer.win11_bypass_nro);
+            // A plugin polyboot.json sets replaces ventoy.json's as a whole.
             set(&mut config.auto_install, layer.auto_install);
+            set(&mut config.persistence, layer.persistence);
+            set(&mut config.injection, layer.injection);
+            set(&mut config.conf_replace, layer.conf_replace);
+            set(&mut config.dud, layer.dud);
             set(&mut config.menu_mode, layer.menu_mode);
             set(&mut config.sort_case_sensitive, layer.sort_case_sensitive);
             set(&mut config.show_password_asterisks, layer.show_password_asterisks);
@@ -371,9 +402,35 @@ impl BootConfig {
         config
     }
 
-    /// The answer file `image` (an absolute path on the data partition) installs with.
+    /// The answer file Windows Setup gets for `image` (an absolute path on the data
+    /// partition): only the template `autosel` picks, as Windows has no menu of them.
     pub fn unattend_template(&self, image: &str) -> TemplateChoice {
         auto_install::choose(&self.auto_install, image)
+    }
+
+    /// The `persistence` backends offered for `image`; `None` when no entry names it.
+    pub fn persistence_choices(&self, image: &str) -> Option<Choices> {
+        linux_plugins::choices_for(&self.persistence, image)
+    }
+
+    /// The `auto_install` templates offered for `image`; `None` when no entry names it.
+    pub fn auto_install_choices(&self, image: &str) -> Option<Choices> {
+        linux_plugins::choices_for(&self.auto_install, image)
+    }
+
+    /// The archive `injection` extracts into `image`'s initramfs.
+    pub fn injection_archive(&self, image: &str) -> Option<String> {
+        linux_plugins::injection_for(&self.injection, image)
+    }
+
+    /// The files of `image` `conf_replace` serves from the drive, one per path in the ISO.
+    pub fn conf_replacements(&self, image: &str) -> Vec<ConfReplace> {
+        linux_plugins::conf_replacements_for(&self.conf_replace, image)
+    }
+
+    /// The driver update disks `dud` hands to `image`'s installer.
+    pub fn driver_update_disks(&self, image: &str) -> Vec<String> {
+        linux_plugins::duds_for(&self.dud, image)
     }
 
     /// The scanner settings this configuration asks for (other bounds at their defaults).
@@ -690,6 +747,7 @@ pub fn parse_polyboot(bytes: &[u8], firmware: Firmware) -> Result<ConfigLayer, C
             "search" => parse_section(key, value, &mut layer, search_setting),
             "diagnostics" => parse_section(key, value, &mut layer, diagnostics_setting),
             "windows" => parse_section(key, value, &mut layer, windows_setting),
+            _ if linux_plugin(base, key, value, &mut layer) => {}
             _ if base.starts_with('_') => {}
             _ => layer.warn(format!("unknown key \"{}\" (ignored)", excerpt(key))),
         }
@@ -852,7 +910,7 @@ pub fn parse_ventoy(bytes: &[u8], firmware: Firmware) -> Result<ConfigLayer, Con
     for (base, (key, value)) in select_sections(&root, firmware) {
         match base {
             "control" => control::parse_control(key, value, &mut layer),
-            "auto_install" => auto_install::parse(key, value, &mut layer),
+            _ if linux_plugin(base, key, value, &mut layer) => {}
             "menu_alias" => menu_plugins::parse_alias(key, value, &mut layer),
             "menu_tip" => menu_plugins::parse_tip(key, value, &mut layer),
             "menu_class" => menu_plugins::parse_class(key, value, &mut layer),
@@ -871,6 +929,19 @@ pub fn parse_ventoy(bytes: &[u8], firmware: Firmware) -> Result<ConfigLayer, Con
         layer.warn(format!("unknown keys (ignored): {}", name_list(unknown)));
     }
     Ok(layer)
+}
+
+/// The plugins both files take with Ventoy's shapes; false for any other key.
+fn linux_plugin(base: &str, key: &str, value: &Value, layer: &mut ConfigLayer) -> bool {
+    match base {
+        "auto_install" => auto_install::parse(key, value, layer),
+        "persistence" => linux_plugins::parse_persistence(key, value, layer),
+        "injection" => linux_plugins::parse_injection(key, value, layer),
+        "conf_replace" => linux_plugins::parse_conf_replace(key, value, layer),
+        "dud" => linux_plugins::parse_dud(key, value, layer),
+        _ => return false,
+    }
+    true
 }
 
 #[cfg(test)]

@@ -647,7 +647,7 @@ fn config_lines(c: &BootConfig) -> Vec<String> {
             };
             let autosel = e.autosel.map_or(String::from("no autosel"), |n| format!("autosel {n}"));
             let timeout = e.timeout.map(|t| format!(", timeout {t}")).unwrap_or_default();
-            l.push(format!("  {what} {at}: {} ({autosel}{timeout})", e.templates.join(", ")));
+            l.push(format!("  {what} {at}: {} ({autosel}{timeout})", e.options.join(", ")));
         }
     }
     if c.warnings.is_empty() {
@@ -715,7 +715,7 @@ fn config_json(c: &BootConfig) -> Value {
                 AutoInstallTarget::Image(p) => ("image", p),
                 AutoInstallTarget::Parent(p) => ("parent", p),
             };
-            json!({ what: at, "templates": e.templates, "autosel": e.autosel, "timeout": e.timeout })
+            json!({ what: at, "templates": e.options, "autosel": e.autosel, "timeout": e.timeout })
         }).collect::<Vec<_>>(),
         "warnings": c.warnings,
     })

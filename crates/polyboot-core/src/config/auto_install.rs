@@ -10,45 +10,31 @@
 //! An entry names one image (`image`, a path whose last component may hold `*` wildcards) or
 //! every image under a directory (`parent`), and one template or a list. Ventoy then shows a
 //! menu of the templates (and "boot without auto installation") for `timeout` seconds, with
-//! `autosel` preselected (1 = the first template, 0 = none). polyboot has no such menu yet:
-//! a template is used only when `autosel` picks it, because an answer file can partition and
-//! wipe disks unattended and nobody chose it. An `image` entry wins over a `parent` one, a
-//! deeper `parent` over a shallower one, an earlier entry over a later one. polyboot uses the
-//! template for Windows Setup (the jump program hands it to Setup as `autounattend.xml`);
-//! Linux answer files (preseed, kickstart, autoinstall) are not applied.
+//! `autosel` preselected (1 = the first template, 0 = none). An `image` entry wins over a
+//! `parent` one, a deeper `parent` over a shallower one, an earlier entry over a later one
+//! ([`super::pattern::select`]); parsing is shared with `persistence`
+//! ([`super::linux_plugins`]).
+//!
+//! Two readers: [`BootConfig::auto_install_choices`](super::BootConfig::auto_install_choices)
+//! gives the boot session the whole entry (the menu's options, preselection and timeout) for
+//! Linux installers, which get the template in their initramfs; [`choose`]
+//! ([`BootConfig::unattend_template`](super::BootConfig::unattend_template)) picks the answer
+//! file Windows Setup gets (the jump program hands it over as `autounattend.xml`). Windows
+//! has no such menu: there a template is used only when `autosel` picks it, because an answer
+//! file can partition and wipe disks unattended and nobody chose it.
 
 use alloc::format;
 use alloc::string::String;
-use alloc::vec::Vec;
 use serde_json::Value;
 
-use super::pattern::{image_matches, under};
-use super::{excerpt, kind_of, ConfigLayer};
-use crate::menu::normalize_path;
+pub use super::linux_plugins::ChoiceEntry as AutoInstall;
+use super::linux_plugins::{choice_entry, parse_array, MAX_CHOICES};
+use super::pattern::select;
+pub use super::pattern::Target as AutoInstallTarget;
+use super::ConfigLayer;
 
 /// The most templates one entry may list (Ventoy's menu shows a handful).
-pub const MAX_TEMPLATES: usize = 64;
-
-/// Which images an entry is for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AutoInstallTarget {
-    /// One image (`*` in its last component matches any run of characters).
-    Image(String),
-    /// Every image under this directory.
-    Parent(String),
-}
-
-/// One `auto_install` entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AutoInstall {
-    pub target: AutoInstallTarget,
-    /// Absolute paths on the data partition.
-    pub templates: Vec<String>,
-    /// Ventoy's preselection: 0 none, n the n-th template.
-    pub autosel: Option<u32>,
-    /// Seconds Ventoy's template menu waits (kept to report; polyboot shows no such menu).
-    pub timeout: Option<u32>,
-}
+pub const MAX_TEMPLATES: usize = MAX_CHOICES;
 
 /// The template chosen for an image, or why there is none.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,117 +49,19 @@ pub enum TemplateChoice {
 
 /// Parse the plugin's value into the layer (warnings for what is ignored).
 pub(super) fn parse(key: &str, value: &Value, layer: &mut ConfigLayer) {
-    let Some(entries) = value.as_array() else {
-        layer.warn(format!(
-            "\"{key}\" must be an array of objects, not {} (ignored)",
-            kind_of(value)
-        ));
-        return;
-    };
-    let mut parsed = Vec::new();
-    for (i, entry) in entries.iter().enumerate() {
-        match parse_entry(entry) {
-            Ok(e) => parsed.push(e),
-            Err(why) => layer.warn(format!("{key}[{i}]: {why} (ignored)")),
-        }
+    if let Some(entries) = parse_array(key, value, layer, |o| choice_entry(o, "template")) {
+        layer.auto_install = Some(entries);
     }
-    layer.auto_install = Some(parsed);
 }
 
-fn parse_entry(entry: &Value) -> Result<AutoInstall, String> {
-    let Some(object) = entry.as_object() else {
-        return Err(format!("must be an object, not {}", kind_of(entry)));
-    };
-    let path = |name: &str| -> Result<Option<String>, String> {
-        match object.get(name) {
-            None => Ok(None),
-            Some(Value::String(s)) => normalize_path(s)
-                .map(Some)
-                .ok_or_else(|| format!("{name} \"{}\" is not an absolute path", excerpt(s))),
-            Some(other) => Err(format!("{name} must be a path string, not {}", kind_of(other))),
-        }
-    };
-    let target = match (path("image")?, path("parent")?) {
-        (Some(image), None) => AutoInstallTarget::Image(image),
-        (None, Some(parent)) => AutoInstallTarget::Parent(parent),
-        (Some(_), Some(_)) => return Err(String::from("has both \"image\" and \"parent\"")),
-        (None, None) => return Err(String::from("names neither \"image\" nor \"parent\"")),
-    };
-    let templates = match object.get("template") {
-        Some(Value::String(s)) => alloc::vec![s.clone()],
-        Some(Value::Array(list)) if list.len() <= MAX_TEMPLATES => list
-            .iter()
-            .map(|t| t.as_str().map(String::from).ok_or("a template that is not a string"))
-            .collect::<Result<Vec<_>, _>>()?,
-        Some(Value::Array(list)) => {
-            return Err(format!("{} templates (at most {MAX_TEMPLATES})", list.len()))
-        }
-        Some(other) => {
-            return Err(format!(
-                "\"template\" must be a path or a list of paths, not {}",
-                kind_of(other)
-            ))
-        }
-        None => return Err(String::from("has no \"template\"")),
-    };
-    let templates = templates
-        .iter()
-        .map(|t| {
-            normalize_path(t)
-                .ok_or_else(|| format!("template \"{}\" is not an absolute path", excerpt(t)))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    if templates.is_empty() {
-        return Err(String::from("has an empty \"template\" list"));
-    }
-    // Ventoy writes numbers as JSON numbers here; strings of digits are taken too.
-    let number = |name: &str| -> Result<Option<u32>, String> {
-        match object.get(name) {
-            None => Ok(None),
-            Some(Value::Number(n)) => n
-                .as_u64()
-                .and_then(|n| u32::try_from(n).ok())
-                .map(Some)
-                .ok_or_else(|| format!("{name} {n} is not a small whole number")),
-            Some(Value::String(s)) => s
-                .trim()
-                .parse::<u32>()
-                .map(Some)
-                .map_err(|_| format!("{name} \"{}\" is not a whole number", excerpt(s))),
-            Some(other) => Err(format!("{name} must be a number, not {}", kind_of(other))),
-        }
-    };
-    let autosel = number("autosel")?;
-    let timeout = number("timeout")?;
-    if let Some(n) = autosel {
-        if n as usize > templates.len() {
-            return Err(format!("autosel {n} but only {} templates", templates.len()));
-        }
-    }
-    Ok(AutoInstall { target, templates, autosel, timeout })
-}
-
-/// The template for `image` (an absolute path) from `entries`.
+/// The template for `image` (an absolute path) from `entries`, for Windows Setup, which has
+/// no menu of templates: only the one `autosel` picks.
 pub fn choose(entries: &[AutoInstall], image: &str) -> TemplateChoice {
-    let by_image = entries.iter().find(|e| match &e.target {
-        AutoInstallTarget::Image(p) => image_matches(p, image),
-        AutoInstallTarget::Parent(_) => false,
-    });
-    let by_parent = || {
-        entries
-            .iter()
-            .filter_map(|e| match &e.target {
-                AutoInstallTarget::Parent(p) if under(p, image) => Some((p.len(), e)),
-                _ => None,
-            })
-            // Deepest first; among equals the earliest (max_by_key keeps the last maximum).
-            .rev()
-            .max_by_key(|(depth, _)| *depth)
-            .map(|(_, e)| e)
+    let Some(entry) = select(entries, image, |e| &e.target) else {
+        return TemplateChoice::NotConfigured;
     };
-    let Some(entry) = by_image.or_else(by_parent) else { return TemplateChoice::NotConfigured };
     match entry.autosel {
-        Some(n) if n >= 1 => match entry.templates.get(n as usize - 1) {
+        Some(n) if n >= 1 => match entry.options.get(n as usize - 1) {
             Some(t) => TemplateChoice::Template(t.clone()),
             None => TemplateChoice::NotUsed(format!("autosel {n} names no template")),
         },
@@ -183,7 +71,7 @@ pub fn choose(entries: &[AutoInstall], image: &str) -> TemplateChoice {
         None => TemplateChoice::NotUsed(format!(
             "no autosel: Ventoy would ask which of {} template(s) to use, and polyboot has no \
              such menu yet; set \"autosel\" to use one",
-            entry.templates.len()
+            entry.options.len()
         )),
     }
 }
@@ -192,6 +80,7 @@ pub fn choose(entries: &[AutoInstall], image: &str) -> TemplateChoice {
 mod tests {
     use super::*;
     use alloc::vec;
+    use alloc::vec::Vec;
 
     fn entries(json: &str) -> (Vec<AutoInstall>, Vec<String>) {
         let mut layer = ConfigLayer::default();

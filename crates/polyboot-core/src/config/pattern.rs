@@ -4,6 +4,57 @@
 //! ASCII case, as exFAT does. Every match is linear in the lengths involved: a hostile pattern
 //! cannot make the menu slow.
 
+use alloc::string::String;
+
+/// Which images a plugin entry is for (`auto_install`, `persistence`, `injection`, `dud`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// One image (`*` in its last component matches any run of characters).
+    Image(String),
+    /// Every image under this directory, at any depth.
+    Parent(String),
+}
+
+impl Target {
+    /// `("image", path)` or `("parent", path)`, for messages.
+    pub fn describe(&self) -> (&'static str, &str) {
+        match self {
+            Target::Image(p) => ("image", p),
+            Target::Parent(p) => ("parent", p),
+        }
+    }
+
+    pub fn path(&self) -> &str {
+        self.describe().1
+    }
+}
+
+/// The entry of `entries` that applies to `image`, by Ventoy's precedence: an `image` entry
+/// (the first that matches) beats every `parent` one; among `parent` entries the deepest
+/// directory wins, and among equally deep ones the earliest.
+pub fn select<'a, T>(
+    entries: &'a [T],
+    image: &str,
+    target: impl Fn(&T) -> &Target,
+) -> Option<&'a T> {
+    if let Some(e) =
+        entries.iter().find(|e| matches!(target(e), Target::Image(p) if image_matches(p, image)))
+    {
+        return Some(e);
+    }
+    let mut best: Option<(usize, &T)> = None;
+    for e in entries {
+        if let Target::Parent(p) = target(e) {
+            let depth = p.trim_end_matches('/').len();
+            // Strictly deeper only: the earliest of equals stays.
+            if under(p, image) && best.is_none_or(|(d, _)| depth > d) {
+                best = Some((depth, e));
+            }
+        }
+    }
+    best.map(|(_, e)| e)
+}
+
 /// `pattern` (one path component, `*` = any run of characters) matches `name`, ignoring ASCII
 /// case. Greedy with one backtrack point: O(len(pattern) x len(name)) at worst.
 pub fn glob(pattern: &[u8], name: &[u8]) -> bool {
@@ -65,7 +116,6 @@ pub fn parent_of(path: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::string::String;
 
     #[test]
     fn wildcards() {
@@ -92,5 +142,35 @@ mod tests {
         assert!(directly_in("/", "/a.iso"));
         assert_eq!(parent_of("/a.iso"), "/");
         assert_eq!(parent_of("/ISO/x/a.iso"), "/ISO/x");
+    }
+
+    #[test]
+    fn precedence_of_targets() {
+        let t = |image: bool, p: &str| {
+            if image {
+                Target::Image(p.into())
+            } else {
+                Target::Parent(p.into())
+            }
+        };
+        let entries = [
+            (t(false, "/"), 0),
+            (t(false, "/ISO/Linux"), 1),
+            (t(false, "/ISO"), 2),
+            (t(true, "/ISO/Linux/deb*.iso"), 3),
+            (t(true, "/ISO/Linux/debian.iso"), 4),
+            (t(false, "/iso/linux/"), 5),
+        ];
+        let pick = |image: &str| select(&entries, image, |e| &e.0).map(|e| e.1);
+        // An image entry beats any parent, the first matching image entry wins.
+        assert_eq!(pick("/ISO/Linux/debian.iso"), Some(3));
+        // The deepest parent; the earliest of two equally deep ones (case ignored).
+        assert_eq!(pick("/ISO/Linux/arch.iso"), Some(1));
+        assert_eq!(pick("/ISO/Linux/sub/arch.iso"), Some(1));
+        assert_eq!(pick("/ISO/x.iso"), Some(2));
+        assert_eq!(pick("/x.iso"), Some(0));
+        assert_eq!(select(&entries[1..], "/other/x.iso", |e| &e.0).map(|e| e.1), None);
+        assert_eq!(t(true, "/a.iso").describe(), ("image", "/a.iso"));
+        assert_eq!(t(false, "/d").path(), "/d");
     }
 }

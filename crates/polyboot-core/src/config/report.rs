@@ -16,10 +16,11 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use super::auto_install::{AutoInstallTarget, TemplateChoice};
+use super::auto_install::TemplateChoice;
+use super::linux_plugins::{Choices, ConfReplace};
 use super::menu_plugins::{ClassTarget, PathTexts};
 use super::password::{kind_key, Password, PasswordTarget};
-use super::pattern::{directly_in, has_wildcard, image_matches, parent_of};
+use super::pattern::{directly_in, has_wildcard, image_matches, parent_of, Target};
 use super::BootConfig;
 use crate::menu::{ImageEntry, ImageKind};
 
@@ -37,7 +38,8 @@ pub struct Drive<'a> {
 pub struct Finding {
     /// The setting it is about: `menu_alias`, `menu_tip`, `menu_class`, `image_list`,
     /// `image_blacklist`, `password`, `default_image`, `search_root`, `auto_install`,
-    /// `verify_before_boot`, `read_benchmark`, `menu`.
+    /// `persistence`, `injection`, `conf_replace`, `dud`, `verify_before_boot`,
+    /// `read_benchmark`, `menu`.
     pub setting: &'static str,
     /// The path (or pattern, or `menu_class` key) the setting names, when it names one.
     pub path: Option<String>,
@@ -73,6 +75,16 @@ pub struct ImageReport {
     pub default: bool,
     /// The answer file Windows Setup gets ([`BootConfig::unattend_template`]).
     pub template: TemplateChoice,
+    /// The `auto_install` templates offered ([`BootConfig::auto_install_choices`]).
+    pub templates: Option<Choices>,
+    /// The `persistence` backends offered ([`BootConfig::persistence_choices`]).
+    pub persistence: Option<Choices>,
+    /// The `injection` archive ([`BootConfig::injection_archive`]).
+    pub injection: Option<String>,
+    /// The files `conf_replace` serves from the drive ([`BootConfig::conf_replacements`]).
+    pub conf_replace: Vec<ConfReplace>,
+    /// The `dud` driver update disks ([`BootConfig::driver_update_disks`]).
+    pub dud: Vec<String>,
 }
 
 /// Everything [`analyze`] found.
@@ -123,6 +135,11 @@ pub fn image_report(config: &BootConfig, image: &ImageEntry) -> ImageReport {
             .as_deref()
             .is_some_and(|d| d.eq_ignore_ascii_case(&image.path)),
         template: config.unattend_template(&image.path),
+        templates: config.auto_install_choices(&image.path),
+        persistence: config.persistence_choices(&image.path),
+        injection: config.injection_archive(&image.path),
+        conf_replace: config.conf_replacements(&image.path),
+        dud: config.driver_update_disks(&image.path),
     }
 }
 
@@ -399,6 +416,24 @@ impl<'d, 'a> View<'d, 'a> {
         let why = self.dir(dir)?;
         Some(finding(setting, Some(dir), format!("{label} {dir} {why}")))
     }
+
+    /// A plugin entry's `image` or `parent`.
+    fn check_target(&mut self, setting: &'static str, target: &Target) -> Option<Finding> {
+        match target {
+            Target::Image(p) => self.check_image(setting, &format!("{setting}: image"), p),
+            Target::Parent(p) => self.check_dir(setting, &format!("{setting}: parent"), p),
+        }
+    }
+
+    /// A finding when `path` is not a file on the drive (templates, backends, archives...).
+    fn check_file(&mut self, setting: &'static str, label: &str, path: &str) -> Option<Finding> {
+        let why = match (self.drive.lookup)(path) {
+            Some(false) => return None,
+            Some(true) => "is a directory, not a file",
+            None => "is not on the drive",
+        };
+        Some(finding(setting, Some(path), format!("{setting}: {label} {path} {why}")))
+    }
 }
 
 fn missing(config: &BootConfig, view: &mut View<'_, '_>, out: &mut Vec<Finding>) {
@@ -472,26 +507,29 @@ fn missing(config: &BootConfig, view: &mut View<'_, '_>, out: &mut Vec<Finding>)
             PasswordTarget::Parent(p) => view.check_dir("password", "password.menupwd: parent", p),
         });
     }
-    for entry in &config.auto_install {
-        out.extend(match &entry.target {
-            AutoInstallTarget::Image(p) => {
-                view.check_image("auto_install", "auto_install: image", p)
+    for (setting, label, entries) in [
+        ("auto_install", "template", &config.auto_install),
+        ("persistence", "backend", &config.persistence),
+    ] {
+        for entry in entries {
+            out.extend(view.check_target(setting, &entry.target));
+            for file in &entry.options {
+                out.extend(view.check_file(setting, label, file));
             }
-            AutoInstallTarget::Parent(p) => {
-                view.check_dir("auto_install", "auto_install: parent", p)
-            }
-        });
-        for template in &entry.templates {
-            let why = match (view.drive.lookup)(template) {
-                Some(false) => continue,
-                Some(true) => "is a directory, not a file",
-                None => "is not on the drive",
-            };
-            out.push(finding(
-                "auto_install",
-                Some(template),
-                format!("auto_install: template {template} {why}"),
-            ));
+        }
+    }
+    for entry in &config.injection {
+        out.extend(view.check_target("injection", &entry.target));
+        out.extend(view.check_file("injection", "archive", &entry.archive));
+    }
+    for entry in &config.conf_replace {
+        out.extend(view.check_image("conf_replace", "conf_replace: iso", &entry.iso));
+        out.extend(view.check_file("conf_replace", "new", &entry.new));
+    }
+    for entry in &config.dud {
+        out.extend(view.check_target("dud", &entry.target));
+        for file in &entry.files {
+            out.extend(view.check_file("dud", "file", file));
         }
     }
     for path in &config.verify_before_boot.paths {
@@ -509,6 +547,9 @@ fn missing(config: &BootConfig, view: &mut View<'_, '_>, out: &mut Vec<Finding>)
     if let Some(path) = &config.read_benchmark {
         out.extend(view.check_image("read_benchmark", "diagnostics.read_benchmark:", path));
     }
+    // A file several entries name (one backend for many images) is reported once.
+    let mut seen = BTreeSet::new();
+    out.retain(|f| seen.insert(f.message.clone()));
 }
 
 #[cfg(test)]
@@ -710,6 +751,76 @@ mod tests {
             BootConfig { warnings: vec![], ..all },
             BootConfig { warnings: vec![], ..capped }
         );
+    }
+
+    #[test]
+    fn linux_plugins_paths_and_effective_settings() {
+        let cfg = config(
+            r#"{
+            "persistence": [
+                {"image": "/ISO/live.iso", "backend": ["/p/a.dat", "/p/gone.dat"], "autosel": 1},
+                {"parent": "/Nope", "backend": "/p/a.dat"},
+                {"image": "/ISO/x*.iso", "backend": "/p"}
+            ],
+            "persistence_legacy": [{"image": "/ISO/live.iso", "backend": "/p/bios.dat"}],
+            "injection": [{"parent": "/ISO", "archive": "/v/inject.tar.gz"}, {"image": "/ISO/old.iso", "archive": "/v/old.tar"}],
+            "conf_replace_uefi": [
+                {"iso": "/ISO/live.iso", "org": "/boot/grub/grub.cfg", "new": "/v/grub.cfg"},
+                {"iso": "/ISO/gone.iso", "org": "/isolinux/txt.cfg", "new": "/v/gone.cfg"}
+            ],
+            "dud": [{"image": "/ISO/live.iso", "dud": ["/v/dd.iso", "/v/dd2.iso"]}],
+            "auto_install": [{"parent": "/ISO", "template": ["/v/a.cfg", "/v/b.cfg"], "timeout": 5}]
+        }"#,
+        );
+        let report = run(
+            &cfg,
+            &["/ISO/live.iso"],
+            &["/p/a.dat", "/v/inject.tar.gz", "/v/grub.cfg", "/v/dd.iso", "/v/a.cfg", "/v/b.cfg"],
+            &["/p"],
+        );
+        assert_eq!(
+            messages(&report.missing),
+            [
+                "persistence: backend /p/gone.dat is not on the drive",
+                "persistence: parent /Nope is not on the drive",
+                "persistence: image /ISO/x*.iso matches no image on the drive",
+                "persistence: backend /p is a directory, not a file",
+                "injection: image /ISO/old.iso is not on the drive",
+                "injection: archive /v/old.tar is not on the drive",
+                "conf_replace: iso /ISO/gone.iso is not on the drive",
+                "conf_replace: new /v/gone.cfg is not on the drive",
+                "dud: file /v/dd2.iso is not on the drive",
+            ],
+            "{:#?}",
+            report.missing
+        );
+        assert_eq!(report.missing[0].setting, "persistence");
+        assert_eq!(report.missing[0].path.as_deref(), Some("/p/gone.dat"));
+        let live = &report.images[0];
+        let persistence = live.persistence.as_ref().unwrap();
+        assert_eq!((persistence.options.len(), persistence.preselected()), (2, Some(0)));
+        assert_eq!(live.injection.as_deref(), Some("/v/inject.tar.gz"));
+        assert_eq!(
+            live.conf_replace,
+            [ConfReplace { org: "/boot/grub/grub.cfg".into(), new: "/v/grub.cfg".into() }]
+        );
+        assert_eq!(live.dud, ["/v/dd.iso", "/v/dd2.iso"]);
+        assert_eq!(live.templates.as_ref().map(|t| t.timeout), Some(Some(5)));
+        assert!(matches!(live.template, TemplateChoice::NotUsed(_)));
+        // Under BIOS the _legacy persistence and no conf_replace (only conf_replace_uefi).
+        let (bios, _) = load_all(None, Some(br#"{"persistence_legacy": [{"image": "/ISO/live.iso", "backend": "/p/bios.dat"}], "conf_replace_uefi": [{"iso": "/ISO/live.iso", "org": "/a", "new": "/b"}]}"#), Firmware::Bios);
+        let report = run(&bios, &["/ISO/live.iso"], &[], &[]);
+        assert_eq!(
+            messages(&report.missing),
+            ["persistence: backend /p/bios.dat is not on the drive"]
+        );
+        assert!(report.images[0].conf_replace.is_empty());
+        // The same missing file named by several entries is reported once.
+        let twice = config(
+            r#"{"dud": [{"image": "/ISO/live.iso", "dud": "/dd.iso"}, {"parent": "/ISO", "dud": "/dd.iso"}]}"#,
+        );
+        let report = run(&twice, &["/ISO/live.iso"], &[], &[]);
+        assert_eq!(messages(&report.missing), ["dud: file /dd.iso is not on the drive"]);
     }
 
     #[test]

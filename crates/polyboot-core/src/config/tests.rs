@@ -79,8 +79,16 @@ fn ventoy_fixture_uefi() {
              VTOY_TREE_VIEW_MENU_STYLE",
             "menu_tip: the text menu shows tips on its info line (left / top ignored)",
             "theme_uefi: theme settings polyboot's text menu does not use: file",
-            "plugins not supported by polyboot (ignored): persistence",
         ]
+    );
+    // persistence: one backend, no autosel (the menu waits for a key, 10 s is Ventoy's).
+    assert_eq!(
+        config.persistence_choices("/ISO/ubuntu-24.04-desktop-amd64.iso"),
+        Some(Choices {
+            options: vec!["/persistence/ubuntu.dat".into()],
+            autosel: None,
+            timeout: Some(10)
+        })
     );
     assert_eq!(layer.menu_mode, Some(MenuMode::List));
     assert_eq!(layer.hidden_kinds, Some(vec![ImageKind::Efi]));
@@ -109,19 +117,19 @@ fn ventoy_fixture_bios_uses_control_legacy() {
             auto_install: Some(vec![
                 AutoInstall {
                     target: AutoInstallTarget::Image("/ISO/debian-12.5.0-amd64-netinst.iso".into()),
-                    templates: vec!["/ventoy/script/preseed.cfg".into()],
+                    options: vec!["/ventoy/script/preseed.cfg".into()],
                     autosel: None,
                     timeout: None,
                 },
                 AutoInstall {
                     target: AutoInstallTarget::Image("/ISO/Win11_*_x64.iso".into()),
-                    templates: vec!["/ventoy/script/win11.xml".into()],
+                    options: vec!["/ventoy/script/win11.xml".into()],
                     autosel: Some(1),
                     timeout: None,
                 },
                 AutoInstall {
                     target: AutoInstallTarget::Parent("/ISO/Windows".into()),
-                    templates: vec![
+                    options: vec![
                         "/ventoy/script/win_a.xml".into(),
                         "/ventoy/script/win_b.xml".into()
                     ],
@@ -138,7 +146,6 @@ fn ventoy_fixture_bios_uses_control_legacy() {
             "menu_tip: the text menu shows tips on its info line (left / top ignored)",
             "theme: theme settings polyboot's text menu does not use: file, \
              fonts, ventoy_left, ventoy_top",
-            "plugins not supported by polyboot (ignored): persistence",
         ]
     );
     assert!(layer.aliases.is_some() && layer.theme.is_some());
@@ -213,7 +220,7 @@ fn precedence_polyboot_over_ventoy() {
     assert_eq!(config.search_root, "/");
     assert_eq!(config.max_depth, 6);
     assert!(config.filter_dot_underscore);
-    assert_eq!(config.warnings.len(), 4);
+    assert_eq!(config.warnings.len(), 3);
     assert!(config.warnings.iter().all(|w| w.starts_with("/ventoy/ventoy.json: ")));
     assert!(config.verify_before_boot.applies_to("/samples/secure/a/b.iso"));
     assert!(config.verify_before_boot.applies_to("/samples/memtest86+.efi"));
@@ -502,4 +509,282 @@ fn diagnostics_read_benchmark_path() {
     let (cfg, _) = load(Some(br#"{"diagnostics": {"read_benchmark": 3}}"#), None, Firmware::Uefi);
     assert_eq!(cfg.read_benchmark, None);
     assert_eq!(cfg.warnings.len(), 1);
+}
+
+// ------------------------------------------------------------------------------------------
+// persistence, injection, conf_replace, dud (linux_plugins.rs)
+// ------------------------------------------------------------------------------------------
+
+const LINUX_PLUGINS: &str = r#"{
+    "persistence": [
+        {"image": "/ISO/debian-live.iso", "backend": ["/persistence/a.dat", "/persistence/b.dat"], "autosel": 2, "timeout": 10},
+        {"parent": "/ISO/Live", "backend": "/persistence/live.dat"},
+        {"parent": "/ISO/Live/Fedora", "backend": "/persistence/fedora.dat", "autosel": "0"},
+        {"image": "/ISO/Live/Fedora/*.iso", "backend": "/persistence/f40.dat", "autosel": 1}
+    ],
+    "persistence_uefi": [
+        {"image": "/ISO/debian-live.iso", "backend": "/persistence/uefi.dat", "autosel": 1}
+    ],
+    "auto_install": [
+        {"parent": "/ISO/Debian", "template": ["/ventoy/a.cfg", "/ventoy/b.cfg"], "timeout": 5}
+    ],
+    "injection": [
+        {"parent": "/ISO", "archive": "/ventoy/all.tar.gz"},
+        {"parent": "/ISO/Live", "archive": "/ventoy/live.tar.xz"},
+        {"image": "/ISO/Live/arch*.iso", "archive": "/ventoy/arch.tar"}
+    ],
+    "conf_replace": [
+        {"iso": "/ISO/ubuntu*.iso", "org": "/boot/grub/grub.cfg", "new": "/ventoy/grub.cfg"},
+        {"iso": "/ISO/ubuntu-24.04.iso", "org": "/BOOT/GRUB/GRUB.CFG", "new": "/ventoy/other.cfg"},
+        {"iso": "/ISO/ubuntu-24.04.iso", "org": "\\isolinux\\txt.cfg", "new": "/ventoy/txt.cfg", "img": 1}
+    ],
+    "dud": [
+        {"image": "/ISO/rhel-9.iso", "dud": ["/ventoy/dd.iso", "/ventoy/raid.rpm"]},
+        {"parent": "/ISO", "dud": "/ventoy/generic.iso"}
+    ]
+}"#;
+
+#[test]
+fn linux_plugins_by_image_parent_and_firmware() {
+    let (bios, errors) = load(None, Some(LINUX_PLUGINS.as_bytes()), Firmware::Bios);
+    assert!(errors.is_empty() && bios.warnings.is_empty(), "{errors:?} {:?}", bios.warnings);
+    let choices = |options: &[&str], autosel, timeout| Choices {
+        options: options.iter().map(|o| o.to_string()).collect(),
+        autosel,
+        timeout,
+    };
+    // Under BIOS the plain key; under UEFI persistence_uefi replaces it as a whole.
+    let debian = bios.persistence_choices("/ISO/debian-live.iso").unwrap();
+    assert_eq!(debian, choices(&["/persistence/a.dat", "/persistence/b.dat"], Some(2), Some(10)));
+    assert_eq!(debian.preselected(), Some(1));
+    let (uefi, _) = load(None, Some(LINUX_PLUGINS.as_bytes()), Firmware::Uefi);
+    assert_eq!(
+        uefi.persistence_choices("/iso/DEBIAN-live.ISO"),
+        Some(choices(&["/persistence/uefi.dat"], Some(1), None))
+    );
+    assert_eq!(uefi.persistence_choices("/ISO/Live/x.iso"), None);
+    // An image entry beats the parents; the deeper parent beats the shallower one.
+    let pick = |image: &str| bios.persistence_choices(image).map(|c| c.options[0].clone());
+    assert_eq!(pick("/ISO/Live/Fedora/f40.iso").as_deref(), Some("/persistence/f40.dat"));
+    assert_eq!(pick("/ISO/Live/Fedora/sub/f39.img").as_deref(), Some("/persistence/fedora.dat"));
+    assert_eq!(pick("/ISO/Live/mint.iso").as_deref(), Some("/persistence/live.dat"));
+    assert_eq!(pick("/ISO/other.iso"), None);
+    // autosel "0": boot without; no autosel: the menu waits; neither preselects a backend.
+    assert_eq!(bios.persistence_choices("/ISO/Live/Fedora/sub/f39.img").unwrap().autosel, Some(0));
+    assert_eq!(
+        bios.persistence_choices("/ISO/Live/Fedora/sub/f39.img").unwrap().preselected(),
+        None
+    );
+    assert_eq!(bios.persistence_choices("/ISO/Live/mint.iso").unwrap().preselected(), None);
+
+    // auto_install: the menu's data for Linux; Windows' answer file only with an autosel.
+    let debian_install = bios.auto_install_choices("/ISO/Debian/netinst.iso").unwrap();
+    assert_eq!(debian_install, choices(&["/ventoy/a.cfg", "/ventoy/b.cfg"], None, Some(5)));
+    assert!(matches!(
+        bios.unattend_template("/ISO/Debian/netinst.iso"),
+        TemplateChoice::NotUsed(_)
+    ));
+    assert_eq!(bios.auto_install_choices("/ISO/x.iso"), None);
+
+    // injection: the same precedence.
+    assert_eq!(
+        bios.injection_archive("/ISO/Live/arch-2024.iso").as_deref(),
+        Some("/ventoy/arch.tar")
+    );
+    assert_eq!(bios.injection_archive("/ISO/Live/a/b.iso").as_deref(), Some("/ventoy/live.tar.xz"));
+    assert_eq!(bios.injection_archive("/ISO/b.iso").as_deref(), Some("/ventoy/all.tar.gz"));
+    assert_eq!(bios.injection_archive("/b.iso"), None);
+
+    // conf_replace: every matching entry, the first for one file (case ignored), paths
+    // normalised; nothing for other images.
+    let replaced = bios.conf_replacements("/ISO/ubuntu-24.04.iso");
+    let pairs: Vec<(&str, &str)> =
+        replaced.iter().map(|r| (r.org.as_str(), r.new.as_str())).collect();
+    assert_eq!(
+        pairs,
+        [("/boot/grub/grub.cfg", "/ventoy/grub.cfg"), ("/isolinux/txt.cfg", "/ventoy/txt.cfg")]
+    );
+    assert_eq!(bios.conf_replacements("/ISO/ubuntu-22.04.iso").len(), 1);
+    assert!(bios.conf_replacements("/ISO/debian.iso").is_empty());
+
+    // dud: the image's list, else the parent's.
+    assert_eq!(bios.driver_update_disks("/ISO/rhel-9.iso"), ["/ventoy/dd.iso", "/ventoy/raid.rpm"]);
+    assert_eq!(bios.driver_update_disks("/ISO/alma.iso"), ["/ventoy/generic.iso"]);
+    assert!(bios.driver_update_disks("/alma.iso").is_empty());
+}
+
+#[test]
+fn choices_preselect_only_an_existing_option() {
+    let c = |autosel| Choices { options: vec!["/a".into(), "/b".into()], autosel, timeout: None };
+    assert_eq!(c(None).preselected(), None);
+    assert_eq!(c(Some(0)).preselected(), None);
+    assert_eq!(c(Some(1)).preselected(), Some(0));
+    assert_eq!(c(Some(2)).preselected(), Some(1));
+    assert_eq!(c(Some(3)).preselected(), None);
+    assert_eq!(c(Some(u32::MAX)).preselected(), None);
+}
+
+#[test]
+fn polyboot_json_carries_the_same_plugins_and_wins() {
+    let ours = br#"{
+        "persistence": [{"image": "/ISO/debian-live.iso", "backend": "/ours.dat", "autosel": 1}],
+        "dud_legacy": [{"image": "/ISO/rhel-9.iso", "dud": "/bios-dd.iso"}],
+        "dud": [{"image": "/ISO/rhel-9.iso", "dud": "/dd.iso"}],
+        "auto_install": [{"image": "/ISO/Debian/netinst.iso", "template": "/ours.cfg", "autosel": 1}]
+    }"#;
+    let (cfg, errors) = load(Some(ours), Some(LINUX_PLUGINS.as_bytes()), Firmware::Uefi);
+    assert!(errors.is_empty() && cfg.warnings.is_empty(), "{errors:?} {:?}", cfg.warnings);
+    // polyboot.json's plugin replaces ventoy.json's as a whole...
+    assert_eq!(cfg.persistence.len(), 1);
+    assert_eq!(cfg.persistence_choices("/ISO/debian-live.iso").unwrap().options, ["/ours.dat"]);
+    assert_eq!(cfg.persistence_choices("/ISO/Live/mint.iso"), None);
+    assert_eq!(
+        cfg.unattend_template("/ISO/Debian/netinst.iso"),
+        TemplateChoice::Template("/ours.cfg".into())
+    );
+    assert_eq!(cfg.driver_update_disks("/ISO/rhel-9.iso"), ["/dd.iso"]);
+    // ...and the plugins it does not set come from ventoy.json.
+    assert_eq!(cfg.injection_archive("/ISO/b.iso").as_deref(), Some("/ventoy/all.tar.gz"));
+    assert_eq!(cfg.conf_replacements("/ISO/ubuntu-24.04.iso").len(), 2);
+    // Firmware suffixes work in polyboot.json too.
+    let (bios, _) = load(Some(ours), None, Firmware::Bios);
+    assert_eq!(bios.driver_update_disks("/ISO/rhel-9.iso"), ["/bios-dd.iso"]);
+    // An empty list in polyboot.json turns ventoy.json's plugin off.
+    let (off, _) =
+        load(Some(br#"{"injection": []}"#), Some(LINUX_PLUGINS.as_bytes()), Firmware::Uefi);
+    assert_eq!(off.injection_archive("/ISO/b.iso"), None);
+}
+
+#[test]
+fn malformed_linux_plugin_entries_are_warnings() {
+    let long = format!("/{}", "a".repeat(linux_plugins::MAX_PATH_BYTES));
+    let many_duds: Vec<String> =
+        (0..=linux_plugins::MAX_DUDS).map(|i| format!("\"/d{i}.iso\"")).collect();
+    let text = format!(
+        r#"{{
+        "persistence": [
+            {{"image": "/a.iso"}},
+            {{"image": "/a.iso", "backend": "rel.dat"}},
+            {{"image": "/a.iso", "backend": ["/a.dat"], "autosel": 2}},
+            {{"image": "/a.iso", "backend": "/a.dat", "timeout": "soon"}},
+            {{"image": "{long}", "backend": "/a.dat"}},
+            {{"image": "/a.iso", "parent": "/", "backend": "/a.dat"}},
+            {{"image": "/ok.iso", "backend": "/ok.dat"}}
+        ],
+        "injection": [
+            {{"image": "/a.iso"}},
+            {{"parent": "/ISO", "archive": 7}},
+            {{"archive": "/x.tar"}},
+            {{"image": "/a.iso", "archive": "/../x.tar"}}
+        ],
+        "conf_replace": [
+            {{"iso": "/a.iso", "org": "/grub.cfg"}},
+            {{"iso": "/a.iso", "org": "/", "new": "/n.cfg"}},
+            {{"iso": "/a.iso", "org": "grub.cfg", "new": "/n.cfg"}},
+            {{"iso": "/a.iso", "org": "/x.cfg", "new": "/n.cfg", "img": "yes"}},
+            {{"iso": "/a.iso", "org": "/grub.cfg", "new": "/n.cfg"}},
+            {{"iso": "/A.ISO", "org": "/GRUB.cfg", "new": "/m.cfg"}}
+        ],
+        "dud": [
+            {{"image": "/a.iso", "dud": []}},
+            {{"image": "/a.iso", "dud": [{}]}},
+            {{"image": "/a.iso", "dud": [1]}},
+            ["/a.iso"]
+        ],
+        "injection_uefi": 5
+    }}"#,
+        many_duds.join(", ")
+    );
+    let layer = parse_ventoy(text.as_bytes(), Firmware::Bios).unwrap();
+    let long_excerpt = format!("/{}...", "a".repeat(59));
+    assert_eq!(
+        layer.warnings,
+        [
+            "conf_replace[0]: has no \"new\" (ignored)".to_string(),
+            "conf_replace[1]: org must name a file inside the ISO, not its root (ignored)".into(),
+            "conf_replace[2]: org \"grub.cfg\" is not an absolute path (ignored)".into(),
+            "conf_replace[3]: img \"yes\" is not a whole number (ignored)".into(),
+            "conf_replace: /GRUB.cfg in /A.ISO is replaced twice: the first entry is used, a later one ignored".into(),
+            "dud[0]: has an empty \"dud\" list (ignored)".into(),
+            format!("dud[1]: {} duds (at most {}) (ignored)", linux_plugins::MAX_DUDS + 1, linux_plugins::MAX_DUDS),
+            "dud[2]: a dud that is not a string (ignored)".into(),
+            "dud[3]: must be an object, not an array (ignored)".into(),
+            "injection[0]: has no \"archive\" (ignored)".into(),
+            "injection[1]: archive must be a path string, not a number (ignored)".into(),
+            "injection[2]: names neither \"image\" nor \"parent\" (ignored)".into(),
+            "injection[3]: archive \"/../x.tar\" is not an absolute path (ignored)".into(),
+            "persistence[0]: has no \"backend\" (ignored)".into(),
+            "persistence[1]: backend \"rel.dat\" is not an absolute path (ignored)".into(),
+            "persistence[2]: autosel 2 but only 1 backends (ignored)".into(),
+            "persistence[3]: timeout \"soon\" is not a whole number (ignored)".into(),
+            format!("persistence[4]: image \"{long_excerpt}\" is longer than {} bytes (ignored)", linux_plugins::MAX_PATH_BYTES),
+            "persistence[5]: has both \"image\" and \"parent\" (ignored)".into(),
+        ]
+    );
+    assert_eq!(layer.persistence.as_ref().unwrap().len(), 1);
+    assert_eq!(layer.injection.as_ref().map(Vec::len), Some(0));
+    assert_eq!(layer.conf_replace.as_ref().map(Vec::len), Some(1));
+    assert_eq!(layer.dud.as_ref().map(Vec::len), Some(0));
+    // Not an array: a warning and the plugin unset (under UEFI injection_uefi replaces it).
+    let uefi = parse_ventoy(text.as_bytes(), Firmware::Uefi).unwrap();
+    assert!(uefi.warnings.contains(
+        &"\"injection_uefi\" must be an array of objects, not a number (ignored)".to_string()
+    ));
+    assert_eq!(uefi.injection, None);
+    // No longer reported as plugins polyboot does not carry out; auto_memdisk still is.
+    let other = ventoy(r#"{"persistence": [], "auto_memdisk": ["/a.iso"], "custom_boot": []}"#);
+    assert_eq!(
+        other.warnings,
+        ["plugins not supported by polyboot (ignored): auto_memdisk, custom_boot"]
+    );
+}
+
+#[test]
+fn linux_plugin_bounds() {
+    // More entries than are read: one warning, the first MAX_ENTRIES kept.
+    let n = linux_plugins::MAX_ENTRIES + 3;
+    let entries: Vec<String> =
+        (0..n).map(|i| format!(r#"{{"image": "/{i}.iso", "archive": "/a.tar"}}"#)).collect();
+    let layer = ventoy(&format!(r#"{{"injection": [{}]}}"#, entries.join(",")));
+    assert_eq!(
+        layer.warnings,
+        [format!(
+            "\"injection\" has {n} entries; only the first {} are read",
+            linux_plugins::MAX_ENTRIES
+        )]
+    );
+    assert_eq!(layer.injection.unwrap().len(), linux_plugins::MAX_ENTRIES);
+    // conf_replace: at most MAX_CONF_REPLACE files per image, through wildcards too.
+    let max = linux_plugins::MAX_CONF_REPLACE;
+    let mut entries: Vec<String> =
+        (0..=max).map(|i| format!(r#"{{"iso": "/a.iso", "org": "/f{i}", "new": "/n"}}"#)).collect();
+    entries.push(r#"{"iso": "/*.iso", "org": "/g", "new": "/n"}"#.into());
+    let (cfg, _) = load(
+        None,
+        Some(format!(r#"{{"conf_replace": [{}]}}"#, entries.join(",")).as_bytes()),
+        Firmware::Uefi,
+    );
+    assert_eq!(
+        cfg.warnings,
+        [format!("{VENTOY_JSON}: conf_replace: more than {max} files replaced in /a.iso: /f{max} ignored")]
+    );
+    let replaced = cfg.conf_replacements("/a.iso");
+    assert_eq!(replaced.len(), max);
+    assert_eq!(replaced[max - 1].org, format!("/f{}", max - 1));
+    assert_eq!(cfg.conf_replacements("/b.iso").len(), 1);
+    // Choices: at most MAX_CHOICES backends.
+    let backends: Vec<String> =
+        (0..=linux_plugins::MAX_CHOICES).map(|i| format!("\"/{i}.dat\"")).collect();
+    let layer = ventoy(&format!(
+        r#"{{"persistence": [{{"image": "/a.iso", "backend": [{}]}}]}}"#,
+        backends.join(",")
+    ));
+    assert_eq!(
+        layer.warnings,
+        [format!(
+            "persistence[0]: {} backends (at most {}) (ignored)",
+            linux_plugins::MAX_CHOICES + 1,
+            linux_plugins::MAX_CHOICES
+        )]
+    );
 }
