@@ -33,6 +33,7 @@ pub mod embedded_hook;
 pub mod esp_wrap;
 pub mod exfat;
 pub mod fat;
+pub mod file_replace;
 pub mod gpt;
 pub mod guid;
 pub mod handoff;

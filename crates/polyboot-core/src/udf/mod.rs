@@ -1678,6 +1678,36 @@ mod tests {
     }
 
     #[test]
+    fn redirect_embedded_data_becomes_short_descriptors() {
+        let bs = 2048u64;
+        let mut img = Img::new(2048, &[type1_map(0)], 0x0102, (0, 0));
+        img.fsd(0, |i, l, d| i.put_lbn(l, d), (2, 0));
+        let dir = [fid("", FID_PARENT | 2, 2, 0), fid("grub.cfg", 0, 5, 0)].concat();
+        img.put_lbn(2, &fe(2, FT_DIRECTORY, dir.len() as u64, 3, &dir, false));
+        img.put_lbn(5, &fe(5, FT_FILE, 19, 3, b"embedded in the ICB", true));
+        let new = pat(9, 3000);
+        img.put_lbn(100, &new);
+        let mut dev = MemDevice::from_vec(img.data);
+        let vol = probe(&mut dev).unwrap();
+        let e = vol.lookup(&mut dev, "grub.cfg").unwrap();
+        assert!(matches!(e.data, UdfData::Inline(_)));
+        let at = (u64::from(PART) + 100) * bs;
+        let patches = redirect::redirect(&vol, &mut dev, &e, at, new.len() as u64).unwrap();
+        assert_eq!(patches.len(), 1, "inside the partition: only the file entry");
+        for (at, bytes) in patches {
+            dev.data[at as usize..at as usize + bytes.len()].copy_from_slice(&bytes);
+        }
+        // Read again from the patched bytes: checksums and CRC hold, the data is the new one.
+        let vol = probe(&mut dev).unwrap();
+        let e = vol.lookup(&mut dev, "grub.cfg").unwrap();
+        assert_eq!(e.size, 3000);
+        assert_eq!(e.contiguous_range(), Some((at, 3000)));
+        let mut buf = vec![0u8; 3000];
+        vol.read_file(&mut dev, &e, 0, &mut buf).unwrap();
+        assert_eq!(buf, new);
+    }
+
+    #[test]
     fn hostile_extents_and_lengths() {
         let bs = 2048u32;
         let build = |ads: Vec<u8>, size: u64, ad_type: u16| {

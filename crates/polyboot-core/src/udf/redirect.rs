@@ -8,8 +8,9 @@
 //! `\boot\bootfix.bin`, hidden so that no "Press any key" prompt is shown).
 //!
 //! Only files on a physical partition (type 1 map: every Windows ISO, UDF 1.02) whose entry
-//! holds short or long allocation descriptors: a metadata partition (UDF 2.50+) or embedded
-//! data gives [`UdfError::Unsupported`].
+//! holds short or long allocation descriptors or embedded data (which becomes short
+//! descriptors): a metadata partition (UDF 2.50+) or extended descriptors give
+//! [`UdfError::Unsupported`].
 
 use alloc::format;
 use alloc::string::String;
@@ -61,10 +62,17 @@ pub fn redirect<R: ReadAt>(
     let fe_at = start + u64::from(lbn) * bs;
     let mut d = read_block(dev, vol.block_size, fe_at / bs)?;
     let id = check_tag(&d, &[TAG_FE, TAG_EFE], Some(lbn), "file entry")?;
-    let ad_type = le16(&d, 34)? & 7;
+    let icb_flags = le16(&d, 34)?;
+    let ad_type = icb_flags & 7;
     let ad_len = match ad_type {
         0 => 8usize,
         1 => 16,
+        // Data embedded in the entry (small files such as boot configurations): the
+        // embedded bytes give way to short descriptors of the new extents.
+        3 => {
+            d[34..36].copy_from_slice(&(icb_flags & !7).to_le_bytes());
+            8
+        }
         _ => return Err(UdfError::Unsupported(format!("redirecting allocation type {ad_type}"))),
     };
     let (l_ea_at, l_ad_at, base) = if id == TAG_FE { (168, 172, 176) } else { (208, 212, 216) };
