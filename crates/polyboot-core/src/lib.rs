@@ -43,6 +43,9 @@ pub mod int13;
 pub mod iso9660;
 pub mod iso9660_write;
 pub mod layout;
+/// LUKS2 unlocking (host CLI and polyboot-hook; feature `luks2`, always in unit tests).
+#[cfg(any(test, feature = "luks2"))]
+pub mod luks2;
 pub mod mbr;
 pub mod md5;
 pub mod menu;
