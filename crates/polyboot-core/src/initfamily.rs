@@ -31,6 +31,25 @@ impl InitFamily {
             InitFamily::NoneNeeded => "none needed (no Linux initrd)",
         }
     }
+
+    /// Whether polyboot can make this family keep its changes in a persistence backend: the
+    /// hook maps the backend and writes the hints live-boot, casper, dracut and archiso read.
+    pub fn supports_persistence(self) -> bool {
+        matches!(
+            self,
+            InitFamily::LiveBoot
+                | InitFamily::Casper
+                | InitFamily::DracutLive
+                | InitFamily::Archiso
+        )
+    }
+
+    /// Whether files can be put into the booted initramfs (`injection`, auto-install
+    /// templates, driver update disks): the hook does it in every Linux initrd polyboot
+    /// wraps, whatever init runs after it.
+    pub fn supports_injection(self) -> bool {
+        self != InitFamily::NoneNeeded
+    }
 }
 
 impl fmt::Display for InitFamily {
@@ -76,6 +95,16 @@ pub fn family_of_cmdline(cmdline: &str) -> Option<InitFamily> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_each_family_supports() {
+        use InitFamily::*;
+        for f in [LiveBoot, Casper, DracutLive, Archiso] {
+            assert!(f.supports_persistence() && f.supports_injection(), "{f}");
+        }
+        assert!(!Other.supports_persistence() && Other.supports_injection());
+        assert!(!NoneNeeded.supports_persistence() && !NoneNeeded.supports_injection());
+    }
 
     #[test]
     fn command_lines_of_real_distributions() {
