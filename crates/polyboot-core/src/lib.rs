@@ -34,6 +34,7 @@ pub mod esp_wrap;
 pub mod exfat;
 pub mod fat;
 pub mod file_replace;
+pub mod fsprobe;
 pub mod gpt;
 pub mod guid;
 pub mod handoff;

@@ -17,6 +17,8 @@
 //! - bootcfg, handoff, initrd_wrap, initramfs: see linux_seeds.rs (real boot configurations,
 //!   a small live ISO, encoded hand-off records, wrap descriptions, newc archives plain and
 //!   compressed in every format polyboot-hook reads).
+//! - fsprobe: the first 4 KiB of mkfs.ext2/3/4, mkfs.xfs and cryptsetup (LUKS1, LUKS2)
+//!   images (fsprobe_seeds.rs; each tool that is missing leaves its seeds out).
 //! - ntfs: mkntfs volumes with files copied in by ntfscp (ntfs_seeds.rs; needs ntfs-3g).
 //! - udf: hand-built UDF 1.02 and 2.50 (metadata partition) images, and genisoimage / mkudffs
 //!   images when those are installed (udf_seeds.rs).
@@ -48,6 +50,7 @@ mod vdisk_desc;
 mod authenticode_seeds;
 mod config_seeds;
 mod fat_seeds;
+mod fsprobe_seeds;
 mod iso;
 mod linux_seeds;
 mod ntfs_seeds;
@@ -227,6 +230,12 @@ fn main() {
         Err(why) => println!(
             "seedgen: no genisoimage / mkudffs seeds for udf ({why}); the hand-built ones only"
         ),
+    }
+
+    let (fsprobe, missing) = fsprobe_seeds::seeds();
+    fsprobe.iter().for_each(|(name, bytes)| put("fsprobe", name, bytes));
+    for why in missing {
+        println!("seedgen: an fsprobe seed left out ({why})");
     }
 
     match ntfs_seeds::seeds() {

@@ -792,3 +792,114 @@ fn file_reader_reads_a_file_as_a_device() {
     assert!(file.read_at(19_000, &mut buf).is_err());
     assert!(fs.open_file("/").is_err());
 }
+
+/// The file's extents (up to its valid data length) and entry, read back from a freshly
+/// opened volume.
+fn reopened_extents(fs: &ExFat<MemDevice>, path: &str) -> (Vec<Extent>, DirEntry) {
+    let mut again = ExFat::open(fs.device().clone()).unwrap();
+    let meta = again.metadata(path).unwrap();
+    (again.extents(path).unwrap(), meta)
+}
+
+#[test]
+fn extend_file_in_place_keeps_a_contiguous_file_contiguous() {
+    let mut fs = new_volume(8 << 20, 4096);
+    let data = pattern(7, 10_000);
+    fs.write_file("/p.dat", &data, T0).unwrap();
+    let free = fs.free_clusters().unwrap();
+    let w = fs.extend_file("/p.dat", 40_000).unwrap();
+    assert_eq!(w.size(), 40_000);
+    assert_eq!(w.extents().len(), 1);
+    let (extents, meta) = reopened_extents(&fs, "/p.dat");
+    assert_eq!(extents.len(), 1, "grown in place");
+    assert!(meta.contiguous);
+    assert_eq!((meta.size, meta.valid_data_length), (40_000, 10_000));
+    // 3 clusters before, 10 after.
+    assert_eq!(fs.free_clusters().unwrap(), free - 7);
+    let mut expected = data.clone();
+    expected.resize(40_000, 0);
+    assert_eq!(read_all(&mut fs, "/p.dat"), expected, "new bytes read as zeros");
+    // Written through the returned writer after the valid data length is moved.
+    let mut w = fs.open_file_writer("/p.dat").unwrap();
+    w.write_at(39_990, b"0123456789").unwrap();
+    w.set_valid_data_length(40_000).unwrap();
+    assert_eq!(&read_all(&mut fs, "/p.dat")[39_990..], b"0123456789");
+    // Same size: nothing to allocate; smaller: refused.
+    fs.extend_file("/p.dat", 40_000).unwrap();
+    assert_eq!(fs.free_clusters().unwrap(), free - 7);
+    assert_eq!(
+        fs.extend_file("/p.dat", 100).err(),
+        Some(Error::InvalidArgument("extend_file cannot shrink a file"))
+    );
+    fs.create_dir("/d", T0).unwrap();
+    assert_eq!(fs.extend_file("/d", 100_000).err(), Some(Error::IsADirectory));
+    assert_eq!(fs.extend_file("/absent", 1).err(), Some(Error::NotFound));
+    assert!(!fs.is_dirty());
+}
+
+#[test]
+fn extend_file_blocked_by_a_neighbour_chains_elsewhere() {
+    let mut fs = new_volume(8 << 20, 4096);
+    let first = pattern(1, 3 * 4096);
+    fs.write_file("/a.dat", &first, T0).unwrap();
+    fs.write_file("/b", &pattern(2, 4096), T0).unwrap();
+    let free = fs.free_clusters().unwrap();
+    let mut w = fs.extend_file("/a.dat", 8 * 4096).unwrap();
+    assert_eq!(w.extents().len(), 2);
+    w.set_valid_data_length(8 * 4096).unwrap();
+    let (extents, meta) = reopened_extents(&fs, "/a.dat");
+    assert!(!meta.contiguous, "the FAT now describes it");
+    assert_eq!(extents.len(), 2, "old run + one new run: {extents:?}");
+    assert_eq!(extents[1].len, 5 * 4096);
+    assert_eq!(fs.free_clusters().unwrap(), free - 5);
+    let mut expected = first.clone();
+    expected.resize(8 * 4096, 0);
+    assert_eq!(read_all(&mut fs, "/a.dat"), expected);
+    assert_eq!(read_all(&mut fs, "/b"), pattern(2, 4096));
+    // A chained file grows again (in place after its last run here), and shrinks back to
+    // the free count it started from when removed.
+    let mut w = fs.extend_file("/a.dat", 9 * 4096 + 1).unwrap();
+    w.write_at(9 * 4096, b"z").unwrap();
+    w.set_valid_data_length(9 * 4096 + 1).unwrap();
+    let (extents, meta) = reopened_extents(&fs, "/a.dat");
+    assert_eq!(extents.len(), 2, "{extents:?}");
+    assert_eq!(meta.size, 9 * 4096 + 1);
+    let all = read_all(&mut fs, "/a.dat");
+    assert_eq!((&all[..3 * 4096], all[9 * 4096]), (&first[..], b'z'));
+    fs.remove("/a.dat").unwrap();
+    assert_eq!(fs.free_clusters().unwrap(), free + 3);
+}
+
+#[test]
+fn extend_file_fragments_when_no_run_is_long_enough() {
+    let mut fs = new_volume(4 << 20, 4096);
+    let chunk = pattern(3, 4 * 4096);
+    let mut created = 0;
+    while fs.write_file(&alloc::format!("/fill{created:03}"), &chunk, T0).is_ok() {
+        created += 1;
+    }
+    // Holes of 4 clusters; the empty file starts without clusters.
+    for i in (0..created).step_by(2) {
+        fs.remove(&alloc::format!("/fill{i:03}")).unwrap();
+    }
+    fs.write_file("/empty.dat", &[], T0).unwrap();
+    let free = fs.free_clusters().unwrap();
+    let w = fs.extend_file("/empty.dat", 10 * 4096).unwrap();
+    let extents = w.extents().to_vec();
+    assert!(extents.len() >= 3, "{extents:?}");
+    assert_eq!(extents.iter().map(|e| e.len).sum::<u64>(), 10 * 4096);
+    let (_, meta) = reopened_extents(&fs, "/empty.dat");
+    assert!(!meta.contiguous && meta.size == 10 * 4096 && meta.valid_data_length == 0);
+    // The freed clusters still hold the old files' bytes; past the valid data length they
+    // read as zeros.
+    assert!(read_all(&mut fs, "/empty.dat") == vec![0u8; 10 * 4096]);
+    assert_eq!(fs.free_clusters().unwrap(), free - 10);
+    // More than is free: refused with nothing written.
+    let before = fs.device().data.clone();
+    let too_much = u64::from(fs.free_clusters().unwrap() + 11) * 4096;
+    assert_eq!(fs.extend_file("/empty.dat", too_much).err(), Some(Error::NoSpace));
+    assert!(fs.device().data == before);
+    for i in (1..created).step_by(2) {
+        assert_eq!(read_all(&mut fs, &alloc::format!("/fill{i:03}")), chunk);
+    }
+}

@@ -229,6 +229,74 @@ impl<D: WriteAt> ExFat<D> {
         self.writer_for(set)
     }
 
+    /// Grow a file to `new_size` bytes by appending clusters: right after its last cluster
+    /// when those are free (a contiguous file stays contiguous), otherwise one free run if the
+    /// volume has one, otherwise several, linked by the FAT. The valid data length does not
+    /// change, so the new bytes read as zeros until written. Free space is checked before
+    /// anything is written. Returns a writer over the whole file.
+    pub fn extend_file(&mut self, path: &str, new_size: u64) -> Result<FileWriter<'_, D>, Error> {
+        let set = match self.resolve(path)? {
+            Node::Entry(set) if !set.is_dir() => set,
+            _ => return Err(Error::IsADirectory),
+        };
+        let old_size = set.stream.data_length;
+        if new_size < old_size {
+            return Err(Error::InvalidArgument("extend_file cannot shrink a file"));
+        }
+        self.ensure_writable()?;
+        let shift = self.boot.cluster_shift();
+        let runs =
+            self.cluster_runs(set.stream.first_cluster, set.stream.no_fat_chain, Some(old_size))?;
+        let have = old_size.div_ceil(1 << shift);
+        let add = new_size.div_ceil(1 << shift) - have;
+        if add > u64::from(self.free_count()?) {
+            return Err(Error::NoSpace);
+        }
+        let add = add as u32; // at most the free count
+        let set = self.update(|fs| {
+            let mut stream = set.stream;
+            if add > 0 {
+                let last = runs.last().map(|&(start, n)| start + n - 1);
+                let in_place = match last {
+                    Some(last) => fs.alloc_mut()?.range_free(last + 1, add),
+                    None => false,
+                };
+                let new_runs = match (in_place, last) {
+                    (true, Some(last)) => vec![(last + 1, add)],
+                    _ => fs.alloc_mut()?.plan(add).ok_or(Error::NoSpace)?,
+                };
+                // Bitmap first, then the FAT, then the entry that makes them part of the file.
+                fs.mark_runs(&new_runs, true)?;
+                match last {
+                    None => {
+                        stream.first_cluster = new_runs[0].0;
+                        stream.no_fat_chain = new_runs.len() == 1;
+                        if !stream.no_fat_chain {
+                            fs.write_fat_chain(&new_runs, FAT_END_OF_CHAIN)?;
+                        }
+                    }
+                    Some(_) if in_place && stream.no_fat_chain => {}
+                    Some(last) => {
+                        if stream.no_fat_chain {
+                            // The FAT never described this file; chain its clusters first.
+                            fs.write_fat_chain(&runs, new_runs[0].0)?;
+                        } else {
+                            fs.write_fat_chain(&[(last, 1)], new_runs[0].0)?;
+                        }
+                        fs.write_fat_chain(&new_runs, FAT_END_OF_CHAIN)?;
+                        stream.no_fat_chain = false;
+                    }
+                }
+            }
+            stream.data_length = new_size;
+            let mut set = set.clone();
+            set.set_stream(stream);
+            fs.write_entries(&set.offsets[..2], &set.entries[..2])?;
+            Ok(set)
+        })?;
+        self.writer_for(set)
+    }
+
     /// Remove a file or an empty directory.
     pub fn remove(&mut self, path: &str) -> Result<(), Error> {
         let set = match self.resolve(path)? {
