@@ -214,7 +214,7 @@ fn grub_read<L: FnMut(&str) -> Option<Vec<u8>>>(
     reader.stack.pop();
 }
 
-fn strip_keywords(words: &[Word]) -> &[Word] {
+pub(super) fn strip_keywords(words: &[Word]) -> &[Word] {
     let mut w = words;
     while let Some(first) = w.first() {
         if !first.has_vars() && first.brace.is_none() && GRUB_KEYWORDS.contains(&first.raw.as_str())

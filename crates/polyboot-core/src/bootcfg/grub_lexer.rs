@@ -19,6 +19,11 @@ pub(super) struct Word {
     pub(super) quoted: bool,
     /// Fully literal (no variables).
     pub(super) raw: String,
+    /// Byte range of the word in the text (quotes included), for editing it in place.
+    pub(super) start: usize,
+    pub(super) end: usize,
+    /// A quote opened in the word is never closed (the text ends inside it).
+    pub(super) unterminated: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -129,58 +134,68 @@ pub(super) fn grub_commands(text: &str) -> Vec<Command> {
     let mut cmd_line = 1usize;
     let mut chars = Cursor { rest: text };
 
-    while let Some(c) = chars.next() {
+    loop {
+        // Where `c` starts: a word starting here starts at `pos`, one ending here ends there.
+        let pos = text.len() - chars.rest.len();
+        let Some(c) = chars.next() else { break };
         match c {
             '\n' => {
-                end_word(&mut words, &mut cur);
+                end_word(&mut words, &mut cur, pos);
                 end_command(&mut cmds, &mut words, cmd_line);
                 line += 1;
                 cmd_line = line;
             }
             ';' => {
-                end_word(&mut words, &mut cur);
+                end_word(&mut words, &mut cur, pos);
                 end_command(&mut cmds, &mut words, cmd_line);
                 cmd_line = line;
             }
-            ' ' | '\t' | '\r' => end_word(&mut words, &mut cur),
+            ' ' | '\t' | '\r' => end_word(&mut words, &mut cur, pos),
             '#' if cur.is_none() => {
                 // Comment to the end of the line.
                 let _ = chars.take_run(&COMMENT_STOPS);
             }
             '\\' => match chars.next() {
                 Some('\n') => line += 1, // line continuation
-                Some(n) => cur.get_or_insert_with(Word::default).push_char(n),
+                Some(n) => word_at(&mut cur, pos).push_char(n),
                 None => {}
             },
             '\'' => {
-                let w = cur.get_or_insert_with(Word::default);
+                let w = word_at(&mut cur, pos);
                 line += read_single_quoted(&mut chars, w);
             }
             '"' => {
-                let w = cur.get_or_insert_with(Word::default);
+                let w = word_at(&mut cur, pos);
                 line += read_double_quoted(&mut chars, w);
             }
             '$' => {
-                let w = cur.get_or_insert_with(Word::default);
+                let w = word_at(&mut cur, pos);
                 read_var(&mut chars, w);
             }
             c => {
                 // `c` and the plain characters after it (`#` is plain inside a word).
-                let w = cur.get_or_insert_with(Word::default);
+                let w = word_at(&mut cur, pos);
                 let mut buf = [0u8; 4];
                 w.push_lit(c.encode_utf8(&mut buf));
                 w.push_lit(chars.take_run(&WORD_STOPS));
             }
         }
     }
-    end_word(&mut words, &mut cur);
+    end_word(&mut words, &mut cur, text.len());
     end_command(&mut cmds, &mut words, cmd_line);
     cmds
 }
 
-/// Finish the word being read, if any; an unquoted lone `{` / `}` becomes a brace word.
-fn end_word(words: &mut Vec<Word>, cur: &mut Option<Word>) {
+/// The word being read, or a new one starting at byte `pos`.
+fn word_at(cur: &mut Option<Word>, pos: usize) -> &mut Word {
+    cur.get_or_insert_with(|| Word { start: pos, end: pos, ..Word::default() })
+}
+
+/// Finish the word being read (ending at byte `end`), if any; an unquoted lone `{` / `}`
+/// becomes a brace word.
+fn end_word(words: &mut Vec<Word>, cur: &mut Option<Word>, end: usize) {
     if let Some(mut w) = cur.take() {
+        w.end = end;
         if !w.quoted && w.pieces.len() == 1 && (w.raw == "{" || w.raw == "}") {
             w.brace = w.raw.chars().next();
         }
@@ -219,8 +234,11 @@ fn read_single_quoted(chars: &mut Cursor<'_>, w: &mut Word) -> usize {
                 newlines += 1;
                 w.push_lit("\n");
             }
-            // The closing quote, or the end of the text.
-            _ => return newlines,
+            Some(_) => return newlines,
+            None => {
+                w.unterminated = true;
+                return newlines;
+            }
         }
     }
 }
@@ -234,7 +252,11 @@ fn read_double_quoted(chars: &mut Cursor<'_>, w: &mut Word) -> usize {
     loop {
         w.push_lit(chars.take_run(&DOUBLE_QUOTED_STOPS));
         match chars.next() {
-            None | Some('"') => return newlines,
+            None => {
+                w.unterminated = true;
+                return newlines;
+            }
+            Some('"') => return newlines,
             Some('\\') => match chars.peek() {
                 Some(e @ ('"' | '\\' | '$')) => {
                     chars.next();

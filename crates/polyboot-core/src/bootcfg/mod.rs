@@ -26,6 +26,7 @@ use core::fmt;
 
 use crate::path;
 
+pub mod edit;
 mod grub;
 mod grub_lexer;
 mod iso;
