@@ -40,6 +40,7 @@ pub mod guid;
 pub mod handoff;
 pub mod initfamily;
 pub mod initrd_wrap;
+pub mod installer;
 pub mod int13;
 pub mod iso9660;
 pub mod iso9660_write;
