@@ -35,6 +35,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("mtools", "/usr/bin/mcopy"),
     ("dosfstools", "/usr/sbin/fsck.fat"),
     ("exfatprogs", "/usr/sbin/fsck.exfat"),
+    // `polyboot persistence` makes ext4 (mkfs.ext4, resize2fs; e2fsck / debugfs check it) and
+    // XFS persistence files (mkfs.xfs; xfs_repair checks it): crates/polyboot/tests/persistence.rs.
+    ("e2fsprogs", "/usr/sbin/mkfs.ext4"),
+    ("xfsprogs", "/usr/sbin/mkfs.xfs"),
     ("xorriso", "/usr/bin/xorriso"),
     ("ipxe", "/usr/lib/ipxe/ipxe.iso"),
     ("fdisk", "/usr/sbin/sfdisk"),

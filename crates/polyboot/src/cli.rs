@@ -16,6 +16,7 @@ Examples:
   polyboot info disk.img --json
   polyboot update /dev/sdb                     new boot files, the images stay
   polyboot config check disk.img               what the drive's ventoy.json does
+  polyboot persistence create /dev/sdb ubuntu --size 4G --image /ISO/ubuntu.iso
   polyboot wtg editions Win11.iso              list a Windows image's editions
   polyboot wtg create Win11.iso /dev/sdb --index 1   a Windows To Go drive
   polyboot completions bash > ~/.local/share/bash-completion/completions/polyboot";
@@ -35,6 +36,7 @@ pub enum Command {
     Ls(LsArgs),
     Rm(RmArgs),
     Verify(VerifyArgs),
+    Persistence(PersistenceArgs),
     Check(CheckArgs),
     Config(ConfigArgs),
     Update(UpdateArgs),
@@ -476,6 +478,170 @@ pub struct ConfigPasswordArgs {
     #[arg(long, default_value_t = polyboot_core::config::password::DEFAULT_ITERATIONS,
           value_parser = clap::value_parser!(u32).range(1..=i64::from(polyboot_core::config::password::MAX_ITERATIONS)))]
     pub iterations: u32,
+}
+
+/// Persistence files for live Linux images: a file system in a file on the data partition
+/// that the booted live system keeps its changes in. Make one, grow one, list them.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  polyboot persistence create /dev/sdb ubuntu --size 4G --image /ISO/ubuntu-24.04.iso
+  polyboot persistence create disk.img debian --size 2G --label persistence
+  polyboot persistence extend disk.img ubuntu --size +2G
+  polyboot persistence ls disk.img --json")]
+pub struct PersistenceArgs {
+    #[command(subcommand)]
+    pub command: PersistenceCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PersistenceCommand {
+    Create(PersistenceCreateArgs),
+    Extend(PersistenceExtendArgs),
+    Ls(PersistenceLsArgs),
+}
+
+/// The safety switches of the persistence commands that write to a drive.
+#[derive(Debug, Args)]
+pub struct PersistenceWriteArgs {
+    /// Print what would be done and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation before writing to a disk (image files are never asked for).
+    #[arg(long, short)]
+    pub yes: bool,
+    /// Allow a non-removable disk; for `create`, also replace an existing file of that name.
+    /// A mounted disk or the system's disk is refused even so.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the result (or with --dry-run the plan) as JSON; messages go to stderr.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Make a persistence file: an ext4 (or XFS) file system of --size made by mkfs in a
+/// temporary file and copied into a new file on the data partition, in one contiguous run of
+/// clusters when the drive has one. With --image, its label is the one the image's init
+/// system looks for and polyboot.json gets a `persistence` entry for the image.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  polyboot persistence create /dev/sdb ubuntu --size 4G --image /ISO/ubuntu-24.04.iso
+      /persistence/ubuntu.dat, label casper-rw (casper), registered for that image
+  polyboot persistence create disk.img debian.dat --size 2G --label persistence
+      live-boot's label; persistence.conf (\"/ union\") is written inside
+  polyboot persistence create disk.img fedora --size 1G --label vtoycow --dir /casper
+  polyboot persistence create disk.img big --size 8G --fs xfs --dry-run --json
+  polyboot persistence create /dev/sdb ubuntu --size 4G --force --yes
+      replace an existing /persistence/ubuntu.dat without asking
+
+Labels: casper-rw (Ubuntu's casper), persistence (Debian's live-boot; persistence.conf is
+added), vtoycow (Ventoy's label for dracut and archiso), or any other of up to 16 characters
+(12 for XFS).")]
+pub struct PersistenceCreateArgs {
+    /// The polyboot drive: a whole disk (/dev/sdb, /dev/nvme0n1; not a partition) or a drive
+    /// image file made by `polyboot install`.
+    pub target: PathBuf,
+    /// File name of the persistence file, e.g. ubuntu or ubuntu.dat (".dat" is added when the
+    /// name does not end in it). Written in --dir.
+    pub name: String,
+    /// Size of the file and of the file system in it, e.g. 4G, 512M (at least 16 MiB, 300 MiB
+    /// for XFS; rounded down to whole MiB).
+    #[arg(long, value_parser = parse_size)]
+    pub size: u64,
+    /// File system label, which is how the live system finds it, e.g. casper-rw,
+    /// persistence, vtoycow. Default: the label the init system of --image looks for, else
+    /// casper-rw (Ventoy's default).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// File system inside the file.
+    #[arg(long, value_enum, default_value = "ext4")]
+    pub fs: PersistenceFsArg,
+    /// Encrypt the file system (LUKS2; the passphrase is asked at boot).
+    #[arg(long)]
+    pub encrypt: bool,
+    /// Directory on the data partition for the file (created if needed), e.g. /persistence.
+    #[arg(long, default_value = "/persistence")]
+    pub dir: String,
+    /// The image on the drive this file is for, e.g. /ISO/ubuntu.iso: picks the label and
+    /// adds the file to the image's `persistence` entry in /polyboot/polyboot.json.
+    #[arg(long)]
+    pub image: Option<String>,
+    #[command(flatten)]
+    pub write: PersistenceWriteArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PersistenceFsArg {
+    Ext4,
+    Xfs,
+}
+
+/// Grow a persistence file and the ext2/3/4 file system in it (resize2fs): the file gets
+/// more clusters (after its last one when they are free), the file system the new space.
+/// The file system is checked with e2fsck before and after; nothing on the drive is written
+/// unless both pass. XFS can only grow while mounted (xfs_growfs): grow it on the live system.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  polyboot persistence extend disk.img ubuntu --size +2G      2 GiB more
+  polyboot persistence extend /dev/sdb ubuntu.dat --size 8G   to 8 GiB in all
+  polyboot persistence extend disk.img /casper/fedora.dat --size +512M --dry-run")]
+pub struct PersistenceExtendArgs {
+    /// The polyboot drive: a whole disk (/dev/sdb, /dev/nvme0n1; not a partition) or a drive
+    /// image file made by `polyboot install`.
+    pub target: PathBuf,
+    /// The persistence file: a name in --dir (".dat" may be left out) or a path on the data
+    /// partition starting with /.
+    pub name: String,
+    /// The new size (e.g. 8G) or, with a leading +, how much to add (e.g. +2G); rounded down
+    /// to whole MiB.
+    #[arg(long, value_parser = parse_size_change, allow_hyphen_values = true)]
+    pub size: SizeChange,
+    /// Directory on the data partition the name is looked up in.
+    #[arg(long, default_value = "/persistence")]
+    pub dir: String,
+    #[command(flatten)]
+    pub write: PersistenceWriteArgs,
+}
+
+/// `--size 8G` (the new size) or `--size +2G` (that much more).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SizeChange {
+    To(u64),
+    Grow(u64),
+}
+
+fn parse_size_change(s: &str) -> Result<SizeChange, crate::device::ParseSizeError> {
+    match s.trim().strip_prefix('+') {
+        Some(more) => parse_size(more).map(SizeChange::Grow),
+        None => parse_size(s).map(SizeChange::To),
+    }
+}
+
+/// List persistence files: every file in --dir and every backend named by ventoy.json or
+/// polyboot.json, with its size, fragments, file system type, label and UUID (read from its
+/// superblock), whether it is encrypted, and which images use it.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  polyboot persistence ls disk.img
+  polyboot persistence ls /dev/sdb --json
+  polyboot persistence ls disk.img --dir /casper")]
+pub struct PersistenceLsArgs {
+    /// The polyboot drive: a whole disk (/dev/sdb, /dev/nvme0n1; not a partition) or a drive
+    /// image file made by `polyboot install` (read only).
+    pub target: PathBuf,
+    /// Directory on the data partition holding persistence files (searched with its
+    /// subdirectories).
+    #[arg(long, default_value = "/persistence")]
+    pub dir: String,
+    /// Print the list as JSON (for scripts) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Windows To Go: list the editions of a Windows image (ISO, WIM, ESD or split SWM), write a

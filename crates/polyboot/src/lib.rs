@@ -8,5 +8,6 @@ pub mod docs;
 pub mod drive;
 pub mod isofiles;
 pub mod ops;
+pub mod persistence;
 pub mod vm;
 pub mod wtg;

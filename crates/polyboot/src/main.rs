@@ -54,6 +54,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Rm(args) => run_rm(args)?,
         Command::Verify(args) => return run_verify(args),
         Command::Update(args) => run_update(args)?,
+        Command::Persistence(args) => polyboot::persistence::run(args)?,
         Command::Wtg(args) => polyboot::wtg::run(args)?,
         Command::Vm(args) => return polyboot::vm::run(args),
         Command::Debug(args) => polyboot::debug::run(args)?,
