@@ -669,13 +669,19 @@ impl Handoff {
             .chain(disk_ranges(&self.extents).map(|(s, e)| (s, e, false)))
             .collect();
         ranges.sort_unstable();
-        for w in ranges.windows(2) {
-            if let [a, b] = w {
-                if (a.2 || b.2) && b.0 < a.1 {
-                    return Err(HandoffError::BadPersistence(
-                        "its extents overlap each other or the image",
-                    ));
-                }
+        // Sorted by start, a range overlaps an earlier one exactly when it starts before the
+        // furthest end so far. The image may overlap itself (read-only), so ends are kept
+        // apart: the backend's against everything, the image's against the backend's.
+        let (mut any_end, mut backend_end) = (0u64, 0u64);
+        for &(start, end, backend) in &ranges {
+            if start < backend_end || (backend && start < any_end) {
+                return Err(HandoffError::BadPersistence(
+                    "its extents overlap each other or the image",
+                ));
+            }
+            any_end = any_end.max(end);
+            if backend {
+                backend_end = backend_end.max(end);
             }
         }
         Ok(())
@@ -1448,6 +1454,12 @@ mod tests {
                 why: "starts before the data partition"
             })
         ));
+        // Inside a long image extent that an image extent starting later does not reach.
+        let mut h = sample_v2();
+        h.extents = vec![ext(0, 1 << 20, 64 << 20), ext(64 << 20, (1 << 20) + 4096, 4096)];
+        h.persistence.as_mut().unwrap().extents[0].disk_offset = 2 << 20;
+        h.files.clear();
+        assert!(matches!(h.validate(), Err(HandoffError::BadPersistence(_))));
         // Extents longer than the size are fine (the cluster tail is not mapped).
         assert_eq!(with(|p| p.size -= 4096), Ok(()));
     }

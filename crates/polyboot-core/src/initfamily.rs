@@ -2,6 +2,7 @@
 //! configuration passes: that decides how the booted system searches for its medium.
 
 use crate::bootcfg::BootConfigReport;
+use alloc::string::String;
 use core::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +59,37 @@ impl fmt::Display for InitFamily {
     }
 }
 
+/// Where polyboot-hook maps the persistence backend (plain, or decrypted when it is LUKS2).
+pub const PERSISTENCE_DEVICE: &str = "/dev/mapper/polyboot-persist";
+
+/// The kernel parameters the boot manager must add to the image's boot configuration for the
+/// family to use the persistence backend: `None` when polyboot has no persistence for the
+/// family, `Some("")` when the hook's hints are enough.
+///
+/// They are enough for all four families, so nothing is added to any boot configuration.
+/// Each family reads a file of the initramfs after (or instead of) its command line, and the
+/// hook writes there (polyboot-hook's `hints.rs` documents the scripts and lines):
+/// live-boot `/conf/param.conf` (`PERSISTENCE=true`), casper `/etc/casper.conf`
+/// (`PERSISTENT=Yes`), dracut `/etc/cmdline.d/*.conf` (`rd.live.overlay=`), archiso `/config`
+/// (`cow_device=`). Each still gives way to what the user typed (`nopersistence`, another
+/// `rd.live.overlay=` / `cow_label=`, ...), which a parameter added to the boot configuration
+/// would not always do.
+pub fn persistence_params(family: InitFamily) -> Option<String> {
+    family.supports_persistence().then(String::new)
+}
+
+/// The file system label `polyboot persistence create` gives a backend meant for `family`.
+/// casper finds its backend only by label (`/dev/disk/by-label/writable`, else `casper-rw`:
+/// casper-rw works with every casper release, and is Ventoy's default); live-boot looks for the
+/// label `persistence` (the hook tells it another label if the backend has one); dracut and
+/// archiso are given the device itself, so any label does.
+pub fn persistence_label(family: InitFamily) -> &'static str {
+    match family {
+        InitFamily::Casper => "casper-rw",
+        _ => "persistence",
+    }
+}
+
 /// The family of the first recognisable entry that loads an initrd.
 pub fn detect(report: &BootConfigReport) -> InitFamily {
     let mut any_initrd = false;
@@ -95,6 +127,20 @@ pub fn family_of_cmdline(cmdline: &str) -> Option<InitFamily> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn persistence_needs_no_kernel_parameter_and_casper_its_own_label() {
+        use InitFamily::*;
+        for f in [LiveBoot, Casper, DracutLive, Archiso] {
+            assert_eq!(persistence_params(f).as_deref(), Some(""), "{f}");
+        }
+        assert_eq!(persistence_params(Other), None);
+        assert_eq!(persistence_params(NoneNeeded), None);
+        assert_eq!(persistence_label(Casper), "casper-rw");
+        assert_eq!(persistence_label(LiveBoot), "persistence");
+        assert_eq!(persistence_label(DracutLive), "persistence");
+        assert_eq!(persistence_label(Archiso), "persistence");
+    }
 
     #[test]
     fn what_each_family_supports() {

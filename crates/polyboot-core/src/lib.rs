@@ -58,6 +58,7 @@ pub mod regf;
 pub mod session;
 pub mod sha1;
 pub mod sha256;
+pub mod tar;
 pub mod udf;
 pub mod vhd;
 pub mod vhdx;
