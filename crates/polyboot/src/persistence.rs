@@ -200,14 +200,38 @@ fn fs_name(fs: PersistenceFsArg) -> &'static str {
     }
 }
 
+/// An image file's path as the drive spells it (exFAT names match without regard to case;
+/// the configuration's image paths are compared as written).
+fn on_drive_spelling(drive: &mut Drive, path: &str) -> Result<String> {
+    let mut fs = drive.data()?;
+    let mut spelled = String::from("/");
+    let clean = ops::normalize(path);
+    let parts: Vec<&str> = clean.split('/').filter(|p| !p.is_empty()).collect();
+    if parts.is_empty() {
+        bail!("give the image file");
+    }
+    for (i, part) in parts.iter().enumerate() {
+        let entries = fs.read_dir(&spelled).map_err(from_exfat)?;
+        let found = entries
+            .iter()
+            .find(|e| e.name == *part)
+            .or_else(|| entries.iter().find(|e| e.name.to_lowercase() == part.to_lowercase()))
+            .with_context(|| format!("no {} on the drive", join(&spelled, part)))?;
+        let last = i + 1 == parts.len();
+        if last && found.is_dir() {
+            bail!("{} is a directory; give the image file", join(&spelled, &found.name));
+        }
+        if !last && !found.is_dir() {
+            bail!("{} is a file, not a directory", join(&spelled, &found.name));
+        }
+        spelled = join(&spelled, &found.name);
+    }
+    Ok(spelled)
+}
+
 /// The init family of an image on the drive, from its boot configuration.
 fn image_family(drive: &mut Drive, image: &str) -> Result<InitFamily> {
     let mut fs = drive.data()?;
-    let meta =
-        fs.metadata(image).map_err(from_exfat).with_context(|| format!("--image {image}"))?;
-    if meta.is_dir() {
-        bail!("--image {image} is a directory; give the image file");
-    }
     let mut file = fs.open_file(image).map_err(from_exfat).with_context(|| image.to_string())?;
     let report = polyboot_core::bootcfg::find_boot_entries(&mut file)
         .map_err(|e| anyhow::anyhow!("{image}: cannot read its boot configuration: {e}"))?;
@@ -535,7 +559,10 @@ pub fn create(
     }
     let target = check_target(view, &args.target, w.force)?;
     let mut drive = Drive::open(&args.target, false)?;
-    let image = args.image.as_deref().map(ops::normalize);
+    let image = match args.image.as_deref() {
+        Some(i) => Some(on_drive_spelling(&mut drive, i).with_context(|| format!("--image {i}"))?),
+        None => None,
+    };
 
     // The label: given, else the image's family's, else the default.
     let (label, label_source) = match (&args.label, &image) {
@@ -603,8 +630,20 @@ pub fn create(
         }
         None => None,
     };
-    if image.is_some() && read_config(&mut drive, VENTOY_JSON)?.is_some_and(|v| has_persistence(&v))
-    {
+    if image.is_some() {
+        let current = read_config(&mut drive, POLYBOOT_JSON)?.unwrap_or_default();
+        for key in plugin_keys(&current).iter().filter(|k| k.as_str() != "persistence") {
+            notes.push(format!(
+                "{POLYBOOT_JSON} has {key}, which replaces persistence under that firmware: \
+                 add {path} there too"
+            ));
+        }
+    }
+    let ventoy_has_plugin = match read_config(&mut drive, VENTOY_JSON)? {
+        Some(v) => !plugin_keys(&v).is_empty(),
+        None => false,
+    };
+    if image.is_some() && ventoy_has_plugin {
         notes.push(format!(
             "{VENTOY_JSON} has a persistence plugin too: polyboot.json's replaces it as a whole"
         ));
@@ -741,12 +780,13 @@ fn fragments_text(n: usize) -> String {
     }
 }
 
-/// Whether a ventoy.json (or polyboot.json) names a persistence plugin (any firmware suffix).
-fn has_persistence(bytes: &[u8]) -> bool {
-    serde_json::from_slice::<Value>(bytes)
-        .ok()
-        .and_then(|v| v.as_object().map(|o| o.keys().any(|k| k.starts_with("persistence"))))
-        .unwrap_or(false)
+/// The persistence plugin's keys in a ventoy.json or polyboot.json (`persistence`,
+/// `persistence_uefi`, ...).
+fn plugin_keys(bytes: &[u8]) -> Vec<String> {
+    let Ok(Value::Object(top)) = serde_json::from_slice::<Value>(bytes) else {
+        return Vec::new();
+    };
+    top.keys().filter(|k| *k == "persistence" || k.starts_with("persistence_")).cloned().collect()
 }
 
 /// What the boot manager's parser says about the polyboot.json just written.
@@ -1066,12 +1106,17 @@ pub fn ls(drive: &mut Drive, args: &PersistenceLsArgs) -> Result<Vec<Backend>> {
     // Which images each backend serves, as the boot manager reads the configuration.
     let polyboot = read_config(drive, POLYBOOT_JSON).ok().flatten();
     let ventoy = read_config(drive, VENTOY_JSON).ok().flatten();
-    let (config, _) = config::load_all(polyboot.as_deref(), ventoy.as_deref(), Firmware::Uefi);
+    // Both boot managers' views: a `persistence_legacy` key may name other files.
     let mut users: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for image in &images {
-        if let Some(choices) = config.persistence_choices(image) {
-            for backend in choices.options {
-                users.entry(backend).or_default().push(image.clone());
+    for firmware in [Firmware::Uefi, Firmware::Bios] {
+        let (config, _) = config::load_all(polyboot.as_deref(), ventoy.as_deref(), firmware);
+        for image in &images {
+            let backends = config.persistence_choices(image).map(|c| c.options);
+            for backend in backends.unwrap_or_default() {
+                let list = users.entry(backend).or_default();
+                if !list.contains(image) {
+                    list.push(image.clone());
+                }
             }
         }
     }

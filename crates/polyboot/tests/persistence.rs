@@ -259,7 +259,9 @@ fn create_for_an_image_picks_its_label_and_registers_it_in_polyboot_json() {
         "--json",
     ]);
     assert_eq!(r["label"], "persistence", "{r}");
-    // A second backend for the same image makes the entry a list of two.
+    // A second backend for the same image, named in another case (exFAT matches names
+    // without regard to case; polyboot.json gets the drive's spelling), with the label given:
+    // the entry becomes a list of two.
     let out = ok(&[
         "persistence",
         "create",
@@ -268,7 +270,9 @@ fn create_for_an_image_picks_its_label_and_registers_it_in_polyboot_json() {
         "--size",
         "20M",
         "--image",
-        "/ISO/ubuntu.iso",
+        "iso/Ubuntu.ISO",
+        "--label",
+        "casper-rw",
     ]);
     assert!(out.contains("created /persistence/ubuntu-2.dat"), "{out}");
     fsck_exfat(&img);
