@@ -5,19 +5,21 @@
 //!
 //! Kernel lines, as the parsers of this module read them:
 //! - GRUB: `linux` / `linuxefi` / `linux16` commands naming a kernel (one command may span
-//!   lines or share one with others). Parameters go before a `--` / `---` separator (the
-//!   kernel passes what follows `--` to init, and Debian's installer copies what follows
-//!   `---` to the installed system's boot loader), else after the last word. A parameter
-//!   with characters GRUB's shell reads specially (`;` in `ds=nocloud;s=...`, `$`, ...) is
-//!   single-quoted; GRUB passes it to the kernel unquoted.
+//!   lines or share one with others). A parameter with characters GRUB's shell reads
+//!   specially (`;` in `ds=nocloud;s=...`, `$`, ...) is single-quoted; GRUB passes it to the
+//!   kernel unquoted. A command ending inside an unclosed quote is left alone.
 //! - syslinux / isolinux: per `LABEL` that boots a Linux kernel (`KERNEL` / `LINUX` not naming
-//!   a COM32 module, boot sector or PXE image): its last `APPEND` line; else the arguments of
-//!   its `KERNEL` line when it has some; else the last global `APPEND` (which such a label
-//!   inherits); else its `KERNEL` line. An `APPEND -` (no options at all) becomes the
+//!   a COM32 module, boot sector or PXE image): its last `APPEND` line; else its `KERNEL`
+//!   line with arguments; else the last global `APPEND` (which such a label inherits); else
+//!   its `KERNEL` line. An `APPEND -` (no options at all) becomes the
 //!   parameters. An old-style `DEFAULT kernel args` line (its first word no label of the file,
 //!   arguments present) is a kernel line too.
-//! - systemd-boot entries: an entry with a `linux` line: its last `options` line, or a new
-//!   `options` line after `linux`.
+//! - systemd-boot entries: an entry with a `linux` line: its last `options` line (the first
+//!   one with a separator, if any), or a new `options` line after `linux`.
+//!
+//! In every format the parameters go before the first `--` / `---` word after the kernel
+//! (the kernel hands what follows `--` to init; the Debian installer copies what follows
+//! `---` into the installed system's boot loader), else after the line's last word.
 //!
 //! A parameter already on the line (as a word) is not added again, so editing an edited file
 //! changes nothing. Everything else stays byte for byte: comments, line endings, invalid
@@ -30,7 +32,7 @@ use core::fmt;
 
 use super::grub::strip_keywords;
 use super::grub_lexer::grub_commands;
-use super::{split_kw, BootConfigReport, Loader, MAX_FILE_SIZE};
+use super::{split_kw, BootConfigReport, Loader, MAX_ENTRIES, MAX_FILE_SIZE};
 
 /// Longest parameter taken.
 pub const MAX_PARAM_LEN: usize = 1024;
@@ -285,7 +287,13 @@ fn grub_splices(text: &[u8], params: &[&str], counts: &mut Counts) -> Vec<Splice
         }
         let added: Vec<String> = add.iter().map(|p| grub_word(p)).collect();
         let added = added.join(" ");
-        let separator = args[k + 1..].iter().find(|w| w.raw == "--" || w.raw == "---");
+        // A kernel word with variables may expand to an option, making a later word the
+        // kernel: then only the end is surely after it.
+        let separator = if args[k].has_vars() {
+            None
+        } else {
+            args[k + 1..].iter().find(|w| w.raw == "--" || w.raw == "---")
+        };
         let splice = match separator {
             Some(sep) => Splice { start: sep.start, end: sep.start, with: format!("{added} ") },
             None => {
@@ -371,8 +379,11 @@ fn add_to_line(text: &[u8], l: &Line, skip: usize, add: &[&str]) -> Splice {
 #[derive(Default)]
 struct SysLabel {
     name: String,
-    /// Line of its (last) KERNEL / LINUX, the kernel and its arguments.
-    kernel: Option<(usize, String, String)>,
+    /// Line of its (last) KERNEL / LINUX and the kernel.
+    kernel: Option<(usize, String)>,
+    /// Its first KERNEL / LINUX line with arguments: the command line when it has no
+    /// APPEND (the parser's rule).
+    kernel_args: Option<usize>,
     /// Line of its last APPEND.
     append: Option<usize>,
 }
@@ -415,14 +426,21 @@ fn syslinux_splices(text: &[u8], params: &[&str], counts: &mut Counts) -> Vec<Sp
         let (kw, rest) = split_kw(line);
         match kw.to_ascii_lowercase().as_str() {
             "label" => {
-                labels.push(SysLabel { name: String::from(rest), ..SysLabel::default() });
-                current = Some(labels.len() - 1);
+                // The parser's bound: past it, lines belong to no label.
+                if labels.len() < MAX_ENTRIES {
+                    labels.push(SysLabel { name: String::from(rest), ..SysLabel::default() });
+                    current = Some(labels.len() - 1);
+                } else {
+                    current = None;
+                }
             }
             "kernel" | "linux" => {
                 if let Some(lb) = current.and_then(|c| labels.get_mut(c)) {
                     let k = first_word(rest);
-                    let args = rest[k.len()..].trim();
-                    lb.kernel = Some((i, String::from(k), String::from(args)));
+                    lb.kernel = Some((i, String::from(k)));
+                    if lb.kernel_args.is_none() && !rest[k.len()..].trim().is_empty() {
+                        lb.kernel_args = Some(i);
+                    }
                 }
             }
             "append" => match current.and_then(|c| labels.get_mut(c)) {
@@ -473,15 +491,16 @@ fn syslinux_splices(text: &[u8], params: &[&str], counts: &mut Counts) -> Vec<Sp
         v[first_word(v).len()..].split_whitespace().map(String::from).collect()
     };
     for lb in &labels {
-        let Some((kline, kernel, args)) = &lb.kernel else { continue };
+        let Some((kline, kernel)) = &lb.kernel else { continue };
         if !boots_linux(kernel) {
             continue;
         }
         counts.kernel_lines += 1;
-        match (lb.append, args.is_empty(), global_append) {
+        match (lb.append, lb.kernel_args, global_append) {
             (Some(a), _, _) => edit(a, &value_words, 1),
-            (None, false, _) | (None, true, None) => edit(*kline, &kernel_args, 2),
-            (None, true, Some(g)) => edit(g, &value_words, 1),
+            (None, Some(k), _) => edit(k, &kernel_args, 2),
+            (None, None, Some(g)) => edit(g, &value_words, 1),
+            (None, None, None) => edit(*kline, &kernel_args, 2),
         }
     }
     // Old-style `DEFAULT kernel args`.
@@ -534,9 +553,13 @@ fn systemd_boot_splices(text: &[u8], params: &[&str], counts: &mut Counts) -> Ve
     if add.is_empty() {
         return Vec::new();
     }
-    counts.changed += 1;
     let splice = match separated.or(options) {
         Some(o) => add_to_line(text, &lines[o], 1, &add),
+        // A new line after the parser's last one would not be read.
+        None if linux + 1 >= SD_MAX_LINES => {
+            counts.skipped += 1;
+            return Vec::new();
+        }
         None => {
             // A new `options` line after `linux`, with the file's line ending.
             let l = &lines[linux];
@@ -550,6 +573,7 @@ fn systemd_boot_splices(text: &[u8], params: &[&str], counts: &mut Counts) -> Ve
             }
         }
     };
+    counts.changed += 1;
     alloc::vec![splice]
 }
 

@@ -138,39 +138,54 @@ pub(super) fn grub_commands(text: &str) -> Vec<Command> {
         // Where `c` starts: a word starting here starts at `pos`, one ending here ends there.
         let pos = text.len() - chars.rest.len();
         let Some(c) = chars.next() else { break };
-        match c {
+        let in_word = match c {
             '\n' => {
-                end_word(&mut words, &mut cur, pos);
+                end_word(&mut words, &mut cur);
                 end_command(&mut cmds, &mut words, cmd_line);
                 line += 1;
                 cmd_line = line;
+                false
             }
             ';' => {
-                end_word(&mut words, &mut cur, pos);
+                end_word(&mut words, &mut cur);
                 end_command(&mut cmds, &mut words, cmd_line);
                 cmd_line = line;
+                false
             }
-            ' ' | '\t' | '\r' => end_word(&mut words, &mut cur, pos),
+            ' ' | '\t' | '\r' => {
+                end_word(&mut words, &mut cur);
+                false
+            }
             '#' if cur.is_none() => {
                 // Comment to the end of the line.
                 let _ = chars.take_run(&COMMENT_STOPS);
+                false
             }
             '\\' => match chars.next() {
-                Some('\n') => line += 1, // line continuation
-                Some(n) => word_at(&mut cur, pos).push_char(n),
-                None => {}
+                Some('\n') => {
+                    line += 1; // line continuation
+                    false
+                }
+                Some(n) => {
+                    word_at(&mut cur, pos).push_char(n);
+                    true
+                }
+                None => false,
             },
             '\'' => {
                 let w = word_at(&mut cur, pos);
                 line += read_single_quoted(&mut chars, w);
+                true
             }
             '"' => {
                 let w = word_at(&mut cur, pos);
                 line += read_double_quoted(&mut chars, w);
+                true
             }
             '$' => {
                 let w = word_at(&mut cur, pos);
                 read_var(&mut chars, w);
+                true
             }
             c => {
                 // `c` and the plain characters after it (`#` is plain inside a word).
@@ -178,10 +193,18 @@ pub(super) fn grub_commands(text: &str) -> Vec<Command> {
                 let mut buf = [0u8; 4];
                 w.push_lit(c.encode_utf8(&mut buf));
                 w.push_lit(chars.take_run(&WORD_STOPS));
+                true
+            }
+        };
+        // A word's bytes end after the last character read into it (not at a dangling `\`
+        // or a continuation), so that text inserted there stays a word of its own.
+        if in_word {
+            if let Some(w) = cur.as_mut() {
+                w.end = text.len() - chars.rest.len();
             }
         }
     }
-    end_word(&mut words, &mut cur, text.len());
+    end_word(&mut words, &mut cur);
     end_command(&mut cmds, &mut words, cmd_line);
     cmds
 }
@@ -191,11 +214,9 @@ fn word_at(cur: &mut Option<Word>, pos: usize) -> &mut Word {
     cur.get_or_insert_with(|| Word { start: pos, end: pos, ..Word::default() })
 }
 
-/// Finish the word being read (ending at byte `end`), if any; an unquoted lone `{` / `}`
-/// becomes a brace word.
-fn end_word(words: &mut Vec<Word>, cur: &mut Option<Word>, end: usize) {
+/// Finish the word being read, if any; an unquoted lone `{` / `}` becomes a brace word.
+fn end_word(words: &mut Vec<Word>, cur: &mut Option<Word>) {
     if let Some(mut w) = cur.take() {
-        w.end = end;
         if !w.quoted && w.pieces.len() == 1 && (w.raw == "{" || w.raw == "}") {
             w.brace = w.raw.chars().next();
         }

@@ -371,3 +371,26 @@ fn the_configurations_of_a_report() {
     );
     assert!(edit_boot_configs(&report, &mut read, &["a b"]).is_err());
 }
+
+#[test]
+fn words_end_where_their_characters_do() {
+    // A dangling backslash at the very end is no part of the last word: inserting after the
+    // word keeps the parameter a word of its own.
+    let e = edit(Loader::Grub, "linux /k a\\", &["p"]);
+    assert_eq!(text(&e), "linux /k a p\\");
+    assert_eq!(edit(Loader::Grub, text(&e), &["p"]).changed, 0);
+    // A kernel word with a variable may expand to an option (then the next word is the
+    // kernel): the parameters go to the end, surely after the kernel.
+    let before = "set o=--opt\nlinux $o /k --- quiet\n";
+    let e = edit(Loader::Grub, before, &["p"]);
+    assert_eq!(text(&e), "set o=--opt\nlinux $o /k --- quiet p\n");
+    let entries = parse(Loader::Grub, "/g.cfg", &e.bytes);
+    assert_eq!(entries[0].kernel.as_deref(), Some("/k"));
+    assert_eq!(entries[0].cmdline, "--- quiet p");
+    // syslinux: a label's command line is its first KERNEL line with arguments unless it
+    // has an APPEND (what the parser reads).
+    let before = "label a\n kernel /k one\n kernel /k\n";
+    let e = edit(Loader::Syslinux, before, &["p"]);
+    assert_eq!(text(&e), "label a\n kernel /k one p\n kernel /k\n");
+    assert_eq!(parse(Loader::Syslinux, "/s.cfg", &e.bytes)[0].cmdline, "one p");
+}
