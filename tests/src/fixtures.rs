@@ -45,24 +45,78 @@ pub fn sfdisk(path: &Path, script: &str) -> Result<()> {
 /// the script and the files it includes. Builds it when absent (as root, about 5–10 minutes;
 /// the build's progress goes to stderr) through `cached.sh`, which locks so that parallel tests
 /// build once. `POLYBOOT_FIXTURE_NO_BUILD=1` makes a missing ISO an error instead.
+///
+/// Both live fixtures print one marker line on ttyS0 once systemd is up (see
+/// `tests/fixtures/live/README.md`; read it with [`marker_field`] and [`marker_cmdline`]):
+/// `MARKER medium=.. source=.. device=.. dm=.. fstype=.. state=.. persist=.. persistdm=..
+/// probe=found|new boots=N cmdline="..."`, then obey `poweroff` typed on the serial console
+/// ([`POWEROFF_COMMAND`], answered by [`POWEROFF_MARKER`]).
 pub fn live_iso(script: &str) -> Result<std::path::PathBuf> {
-    let dir = crate::workspace_root().join("tests/fixtures/live");
+    fixture_iso(&format!("live/{script}"))
+}
+
+/// The Debian-installer ISO (`tests/fixtures/installer/build-debian-installer.sh`): Debian's
+/// `debian-installer-12-netboot-amd64` text kernel and initrd at `/install.amd/vmlinuz` and
+/// `/install.amd/initrd.gz`, GRUB (BIOS + UEFI) booting `vga=788 --- quiet
+/// console=ttyS0,115200n8` after 1 s. Built in about a minute (no root needed), cached like
+/// [`live_iso`].
+pub fn debian_installer_iso() -> Result<std::path::PathBuf> {
+    fixture_iso("installer/build-debian-installer.sh")
+}
+
+/// The ISO built by the fixture script `tests/fixtures/<script>` (e.g.
+/// `installer/build-debian-installer.sh`), cached by `tests/fixtures/live/cached.sh`.
+pub fn fixture_iso(script: &str) -> Result<std::path::PathBuf> {
+    let dir = crate::workspace_root().join("tests/fixtures");
     let out = Command::new("bash")
-        .arg(dir.join("cached.sh"))
+        .arg(dir.join("live/cached.sh"))
         .arg(dir.join(script))
         .stderr(Stdio::inherit())
         .output()
         .map_err(|e| anyhow::anyhow!("cannot run tests/fixtures/live/cached.sh: {e}"))?;
     ensure!(
         out.status.success(),
-        "building the live fixture {script} failed ({}); it needs root and the Debian packages \
-         live-build, debootstrap, squashfs-tools, xorriso, grub-common, grub-pc-bin, \
-         grub-efi-amd64-bin, mtools",
+        "building the fixture {script} failed ({}); the live ones need root, and all need the \
+         Debian packages live-build, debootstrap, squashfs-tools, xorriso, grub-common, \
+         grub-pc-bin, grub-efi-amd64-bin, mtools",
         out.status
     );
     let path = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
     ensure!(path.is_file(), "cached.sh printed {}, which is not a file", path.display());
     Ok(path)
+}
+
+/// What a test types on the serial console once a live fixture printed its marker line: the
+/// fixture syncs, freezes the persistence file system (ext4 then has its journal flushed and
+/// is clean on disk, for `e2fsck -fn`), prints [`POWEROFF_MARKER`] and powers off at once, so
+/// QEMU exits.
+pub const POWEROFF_COMMAND: &[u8] = b"poweroff\r";
+
+/// The line a live fixture prints before powering off:
+/// `POLYBOOT-POWEROFF persist=<device or none> frozen=yes|no`.
+pub const POWEROFF_MARKER: &str = "POLYBOOT-POWEROFF persist=";
+
+/// A `key=value` field of a fixture's marker line (fields are separated by spaces; the quoted
+/// `cmdline` is read with [`marker_cmdline`]).
+pub fn marker_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let before_cmdline = line.split(" cmdline=\"").next().unwrap_or(line);
+    before_cmdline.split_whitespace().find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// The kernel command line a live fixture's marker line reports (`cmdline="..."`, the last
+/// field, with `\\` and `\"` escaped), unescaped.
+pub fn marker_cmdline(line: &str) -> Option<String> {
+    let (_, rest) = line.split_once(" cmdline=\"")?;
+    let mut out = String::new();
+    let mut chars = rest.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push(chars.next()?),
+            '"' => return Some(out),
+            c => out.push(c),
+        }
+    }
+    None
 }
 
 /// The newest `/boot/vmlinuz-*` whose modules are installed (Debian's `linux-image-amd64`),
@@ -385,4 +439,237 @@ pub fn sbsign(key: &Path, cert: &Path, unsigned: &Path, out: &Path) -> Result<()
             .arg(unsigned),
     )?;
     Ok(())
+}
+
+/// The bytes of the file `path` (e.g. `/install.amd/initrd.gz`) in `iso`, read by xorriso.
+pub fn iso_file(iso: &Path, path: &str) -> Result<Vec<u8>> {
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("file");
+    run_tool(
+        Command::new(crate::find_tool("xorriso"))
+            .args(["-osirrox", "on", "-indev"])
+            .arg(iso)
+            .args(["-extract", path])
+            .arg(&out),
+    )?;
+    Ok(std::fs::read(&out)?)
+}
+
+/// A copy of `iso` at `out` with `files` (`(path in the ISO, bytes)`) added or replaced,
+/// written by xorriso with the boot records replayed (El Torito BIOS and EFI entries, the
+/// hybrid MBR / GPT of grub-mkrescue ISOs), e.g. an installer ISO whose initrd carries a
+/// preseed. Without grub-mkrescue's HFS+ tree for Macs: replaying its Apple partition map
+/// over grown files makes libisofs fail ("GPT partitions 1 and 2 overlap").
+pub fn iso_with_files(iso: &Path, out: &Path, files: &[(&str, &[u8])]) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut cmd = Command::new(crate::find_tool("xorriso"));
+    cmd.arg("-indev").arg(iso).arg("-outdev").arg(out).args(["-boot_image", "any", "replay"]);
+    cmd.args(["-hfsplus", "off"]);
+    for (i, (path, bytes)) in files.iter().enumerate() {
+        let host = dir.path().join(format!("file{i}"));
+        std::fs::write(&host, bytes)?;
+        cmd.args(["-map"]).arg(&host).arg(path);
+    }
+    let _ = std::fs::remove_file(out);
+    run_tool(cmd.arg("-commit"))?;
+    Ok(())
+}
+
+/// A gzip-compressed newc cpio holding `files` (`(path, bytes)`, paths relative to the
+/// initramfs root), to append to an initrd: the kernel unpacks concatenated archives in
+/// order, later files over earlier ones (`cat initrd.gz extra.cpio.gz`).
+pub fn initrd_overlay(files: &[(&str, &[u8])]) -> Vec<u8> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    // The archive's "." entry: the kernel applies its mode to the initramfs root.
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for (path, bytes) in files {
+        let to = root.join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::write(to, bytes).unwrap();
+    }
+    pipe("gzip", &["-n", "-9"], &cpio_newc(&root))
+}
+
+/// What a Debian-installer preseed from [`preseed_with_marker`] prints on ttyS0:
+/// `POLYBOOT-PRESEED-MARKER-<name>`.
+pub fn preseed_marker(name: &str) -> String {
+    format!("POLYBOOT-PRESEED-MARKER-{name}")
+}
+
+/// A Debian-installer preseed whose `preseed/early_command` prints [`preseed_marker`]`(name)`
+/// on the serial console. d-i runs it at startup (S33preseed_early_command, right after
+/// S30initrd-preseed loaded `/preseed.cfg` from the initrd), before its first question: no
+/// `file=`, `auto=true` or `priority=critical` is needed, and no key.
+pub fn preseed_with_marker(name: &str) -> String {
+    format!(
+        "# polyboot test preseed ({name})\n\
+         d-i preseed/early_command string echo {} > /dev/ttyS0\n",
+        preseed_marker(name)
+    )
+}
+
+/// How the line [`injection_archive`]'s scripts print on ttyS0 from inside the original init
+/// starts: `POLYBOOT-INJECTED-MARKER content=<the marker> init=initramfs-tools|dracut`.
+pub const INJECTED_MARKER: &str = "POLYBOOT-INJECTED-MARKER content=";
+
+/// The start of that line for `marker`, up to `init=`.
+pub fn injection_marker_line(marker: &str) -> String {
+    format!("{INJECTED_MARKER}{marker} init=")
+}
+
+/// An `auto_install` / `injection` style archive for the `injection` plugin: a `.tar.gz`
+/// (ustar, GNU tar, gzip) whose files, extracted over the initramfs root, are
+/// - `/polyboot-injected`: `marker` and a newline;
+/// - `/conf/conf.d/zz-polyboot-injected`: sourced by initramfs-tools' `/init` (PID 1) right
+///   after it mounted /dev, /proc and /sys (every file in /conf/conf.d is; a script added to
+///   /scripts/*/ would not run, since those directories' ORDER files list their scripts);
+/// - `/usr/lib/dracut/hooks/cmdline/00-polyboot-injected.sh`: sourced by dracut's first hook
+///   stage (dracut-cmdline.service with systemd, or dracut's own /init), every `*.sh` there is
+///   (the real path: `/lib` is a symlink to `usr/lib` in merged-/usr initrds).
+///
+/// Both print [`injection_marker_line`]`(marker)` followed by `initramfs-tools` or `dracut`
+/// to /dev/ttyS0, reading the content from `/polyboot-injected`: the file is at `/` when the
+/// original init starts.
+pub fn injection_archive(marker: &str) -> Vec<u8> {
+    pipe("gzip", &["-n", "-9"], &injection_tar(marker))
+}
+
+/// [`injection_archive`] as `.tar.xz` (xz, CRC32 check as the kernel's xz decoder wants).
+pub fn injection_archive_xz(marker: &str) -> Vec<u8> {
+    pipe("xz", &["--check=crc32", "-6"], &injection_tar(marker))
+}
+
+/// The uncompressed tar of [`injection_archive`].
+pub fn injection_tar(marker: &str) -> Vec<u8> {
+    assert!(
+        !marker.is_empty() && marker.bytes().all(|b| b.is_ascii_graphic() && b != b'\''),
+        "the marker goes on one shell line: printable ASCII, no spaces or quotes"
+    );
+    let script = |init: &str| {
+        format!(
+            "# polyboot test fixture (injection archive): sourced by the original init, so\n\
+             # only plain commands (no exit, no set -e).\n\
+             if [ -r /polyboot-injected ]; then\n\
+             \x20   echo \"{INJECTED_MARKER}$(cat /polyboot-injected) init={init}\" > /dev/ttyS0\n\
+             else\n\
+             \x20   echo \"POLYBOOT-INJECTED-MARKER missing /polyboot-injected init={init}\" > /dev/ttyS0\n\
+             fi\n"
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let files = [
+        ("polyboot-injected", format!("{marker}\n"), 0o644),
+        ("conf/conf.d/zz-polyboot-injected", script("initramfs-tools"), 0o755),
+        ("usr/lib/dracut/hooks/cmdline/00-polyboot-injected.sh", script("dracut"), 0o755),
+    ];
+    for (path, text, mode) in &files {
+        let to = root.join(path);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::write(&to, text).unwrap();
+        let mode = std::os::unix::fs::PermissionsExt::from_mode(*mode);
+        std::fs::set_permissions(&to, mode).unwrap();
+    }
+    let out = Command::new("tar")
+        .args(["--format=ustar", "--sort=name", "--owner=0", "--group=0", "--numeric-owner"])
+        .args(["--mtime=@0", "--mode=go-w", "-cf", "-", "conf", "polyboot-injected", "usr"])
+        .current_dir(root)
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "tar failed");
+    out.stdout
+}
+
+/// `cfg` (a GRUB or SYSLINUX/ISOLINUX configuration) with `param` appended to every kernel
+/// command line: GRUB's `linux` / `linuxefi` / `linux16` lines, or, in a SYSLINUX file (one
+/// with a `label` line and no `menuentry`), its `append` lines (where `linux` names only the
+/// kernel). Comments are untouched. For `conf_replace` tests: the booted system prints its
+/// /proc/cmdline (the live fixtures' `cmdline=` field).
+pub fn add_kernel_param(cfg: &str, param: &str) -> String {
+    let first_words = || cfg.lines().filter_map(|l| l.split_whitespace().next());
+    let syslinux = first_words().any(|w| w.eq_ignore_ascii_case("label"))
+        && !first_words().any(|w| w == "menuentry");
+    let mut out = String::with_capacity(cfg.len() + 64);
+    for line in cfg.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\n', '\r']);
+        let word = body.split_whitespace().next().unwrap_or("");
+        let kernel_line = if syslinux {
+            word.eq_ignore_ascii_case("append")
+        } else {
+            matches!(word, "linux" | "linuxefi" | "linux16")
+        };
+        if kernel_line {
+            out.push_str(body);
+            out.push(' ');
+            out.push_str(param);
+            out.push_str(&line[body.len()..]);
+        } else {
+            out.push_str(line);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marker_fields_and_quoted_cmdline() {
+        let line = r#"POLYBOOT-LIVE-MARKER medium=/run/live/medium source=/dev/sr0 device=/dev/sr0 dm=none fstype=iso9660 state=running persist=/dev/mapper/polyboot-persist persistdm=polyboot-persist probe=found boots=2 cmdline="boot=live a=\"b c\" d=\\e probe=x""#;
+        assert_eq!(marker_field(line, "persist"), Some("/dev/mapper/polyboot-persist"));
+        assert_eq!(marker_field(line, "persistdm"), Some("polyboot-persist"));
+        assert_eq!(marker_field(line, "probe"), Some("found"));
+        assert_eq!(marker_field(line, "boots"), Some("2"));
+        assert_eq!(marker_field(line, "cmdline"), None);
+        assert_eq!(marker_cmdline(line).as_deref(), Some(r#"boot=live a="b c" d=\e probe=x"#));
+        assert_eq!(marker_cmdline("X cmdline=\"unterminated"), None);
+    }
+
+    #[test]
+    fn kernel_params_added_to_grub_and_syslinux_lines() {
+        let grub = "menuentry \"x\" {\n\tlinux\t/live/vmlinuz boot=live findiso=${iso_path}\n\tinitrd /i\n}\n# linux /commented\n";
+        assert_eq!(
+            add_kernel_param(grub, "polyboot.test=1"),
+            "menuentry \"x\" {\n\tlinux\t/live/vmlinuz boot=live findiso=${iso_path} polyboot.test=1\n\tinitrd /i\n}\n# linux /commented\n"
+        );
+        let sys = "label live\r\n\tlinux /live/vmlinuz\r\n\tAPPEND boot=live\r\n";
+        assert_eq!(
+            add_kernel_param(sys, "p"),
+            "label live\r\n\tlinux /live/vmlinuz\r\n\tAPPEND boot=live p\r\n"
+        );
+    }
+
+    #[test]
+    fn injection_archive_lists_the_file_and_both_inits_scripts() {
+        let list = |archive: &[u8], flag: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("a");
+            std::fs::write(&path, archive).unwrap();
+            crate::run_tool(Command::new("tar").arg(flag).arg(&path)).unwrap()
+        };
+        for (archive, flag) in
+            [(injection_archive("M-1"), "-tzvf"), (injection_archive_xz("M-1"), "-tJvf")]
+        {
+            let listing = list(&archive, flag);
+            for path in [
+                "polyboot-injected",
+                "conf/conf.d/zz-polyboot-injected",
+                "usr/lib/dracut/hooks/cmdline/00-polyboot-injected.sh",
+            ] {
+                assert!(listing.lines().any(|l| l.ends_with(&format!(" {path}"))), "{listing}");
+            }
+            assert!(listing.lines().all(|l| l.contains(" 0/0 ")), "{listing}");
+        }
+        let tar = injection_tar("M-1");
+        let text = String::from_utf8_lossy(&tar);
+        assert!(text.contains("M-1\n"));
+        assert!(text.contains(
+            "echo \"POLYBOOT-INJECTED-MARKER content=$(cat /polyboot-injected) init=dracut\""
+        ));
+    }
 }

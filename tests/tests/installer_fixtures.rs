@@ -1,0 +1,59 @@
+//! Baseline for issue 18: the Debian-installer fixture (`tests/fixtures/installer/`, Debian's
+//! own `debian-installer-12-netboot-amd64` kernel and initrd on a netinst-shaped ISO) boots
+//! straight from QEMU's CD-ROM — no polyboot involved — under OVMF and under SeaBIOS, and d-i
+//! runs the `preseed/early_command` of a `/preseed.cfg` found in its initrd, with the ISO's
+//! own kernel command line (`vga=788 --- quiet console=ttyS0,115200n8`: no `file=`, no
+//! `auto=true`, no `priority=critical`) and no key pressed. The preseed travels as a second
+//! gzip'd cpio appended to the ISO's `initrd.gz`, the way polyboot hands templates to the
+//! initramfs.
+//!
+//! Ignored by default like `live_fixtures` (the first run builds the ISO, about a minute, and
+//! each boot takes a minute or two under TCG). Run them with
+//! `cargo test -p polyboot-tests --test installer_fixtures -- --ignored --test-threads 1`.
+
+use polyboot_tests::{fixtures, Firmware, Vm, VmConfig};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// One TCG guest at a time (two cores).
+static ONE_VM: Mutex<()> = Mutex::new(());
+
+fn preseed_runs_without_keys(name: &str, firmware: Firmware) -> anyhow::Result<()> {
+    let iso = fixtures::debian_installer_iso()?;
+    let dir = tempfile::tempdir()?;
+
+    // The ISO's kernel command line asks for nothing preseed-related.
+    let cfg = String::from_utf8(fixtures::iso_file(&iso, "/boot/grub/grub.cfg")?)?;
+    let linux = cfg.lines().find(|l| l.trim_start().starts_with("linux ")).unwrap_or_default();
+    assert_eq!(linux.trim(), "linux /install.amd/vmlinuz vga=788 --- quiet console=ttyS0,115200n8");
+
+    let mut initrd = fixtures::iso_file(&iso, "/install.amd/initrd.gz")?;
+    let preseed = fixtures::preseed_with_marker(name);
+    initrd.extend(fixtures::initrd_overlay(&[("preseed.cfg", preseed.as_bytes())]));
+    let copy = dir.path().join("d-i-preseeded.iso");
+    fixtures::iso_with_files(&iso, &copy, &[("/install.amd/initrd.gz", &initrd)])?;
+    assert_eq!(fixtures::iso_file(&copy, "/install.amd/initrd.gz")?, initrd);
+
+    let _one = ONE_VM.lock().unwrap_or_else(|e| e.into_inner());
+    let mut vm = Vm::start(
+        VmConfig::new(name, firmware)
+            .cdrom(&copy)
+            .memory_mib(1024)
+            .timeout(Duration::from_secs(360)),
+    )?;
+    let t = vm.wait_for(&fixtures::preseed_marker(name))?;
+    eprintln!("{name}: d-i ran the preseed's early_command after {t:?}");
+    Ok(())
+}
+
+#[test]
+#[ignore = "downloads debian-installer-12-netboot-amd64 on first use and boots d-i under TCG (~1 min)"]
+fn debian_installer_runs_an_initrd_preseed_under_ovmf() -> anyhow::Result<()> {
+    preseed_runs_without_keys("d-i-preseed-uefi", Firmware::Uefi)
+}
+
+#[test]
+#[ignore = "downloads debian-installer-12-netboot-amd64 on first use and boots d-i under TCG (~1 min)"]
+fn debian_installer_runs_an_initrd_preseed_under_seabios() -> anyhow::Result<()> {
+    preseed_runs_without_keys("d-i-preseed-bios", Firmware::Bios)
+}
