@@ -1050,17 +1050,36 @@ pub fn decrypt_sectors(
     segment_crypt(key, segment, first_sector, buf, false)
 }
 
-/// The dm-crypt table line of the data segment over device `major:minor` of `device_size`
-/// bytes: `0 <sectors> crypt aes-xts-plain64 <hex key> <iv_tweak> <major:minor> <offset>`
-/// plus `1 sector_size:N` when the segment's sectors are larger than 512 bytes. Holds the key:
+/// The dm-crypt target of the data segment: `sectors` (512-byte units) from 0, type `crypt`,
+/// parameters `aes-xts-plain64 <hex key> <iv_tweak> <major:minor> <offset sectors>` plus
+/// `1 sector_size:N` when the segment's sectors are larger than 512 bytes. Holds the key:
 /// wiped when dropped.
+pub struct DmCrypt {
+    pub sectors: u64,
+    pub params: Zeroizing<String>,
+}
+
+impl DmCrypt {
+    /// The `dmsetup` table line, `0 <sectors> crypt <params>`.
+    pub fn line(&self) -> Zeroizing<String> {
+        Zeroizing::new(format!("0 {} crypt {}", self.sectors, self.params.as_str()))
+    }
+}
+
+impl fmt::Debug for DmCrypt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DmCrypt({} sectors)", self.sectors)
+    }
+}
+
+/// [`DmCrypt`] over device `major:minor` of `device_size` bytes (the whole LUKS2 volume).
 pub fn dm_crypt_table(
     h: &Header,
     key: &VolumeKey,
     major: u32,
     minor: u32,
     device_size: u64,
-) -> Result<Zeroizing<String>, LuksError> {
+) -> Result<DmCrypt, LuksError> {
     let s = &h.segment;
     let len = s.len_on(device_size).filter(|&n| n > 0).ok_or_else(|| {
         LuksError::Request(format!(
@@ -1069,17 +1088,16 @@ pub fn dm_crypt_table(
         ))
     })?;
     Xts::new(key.as_bytes()).map_err(LuksError::Request)?;
-    let mut t = Zeroizing::new(format!(
-        "0 {} crypt aes-xts-plain64 {} {} {major}:{minor} {}",
-        len / SECTOR,
+    let mut params = Zeroizing::new(format!(
+        "aes-xts-plain64 {} {} {major}:{minor} {}",
         key.to_hex().as_str(),
         s.iv_tweak,
         s.offset / SECTOR
     ));
     if s.sector_size != 512 {
-        t.push_str(&format!(" 1 sector_size:{}", s.sector_size));
+        params.push_str(&format!(" 1 sector_size:{}", s.sector_size));
     }
-    Ok(t)
+    Ok(DmCrypt { sectors: len / SECTOR, params })
 }
 
 #[cfg(test)]

@@ -423,15 +423,17 @@ fn dm_crypt_table_line() {
     let hex = key.to_hex();
     assert_eq!(hex.len(), 64);
     let t = dm_crypt_table(&h, &key, 254, 3, (1 << 20) + 64 * 1024 + 1000).unwrap();
+    assert_eq!(t.sectors, 128);
+    assert_eq!(format!("{t:?}"), "DmCrypt(128 sectors)");
     assert_eq!(
-        t.as_str(),
+        t.line().as_str(),
         format!("0 128 crypt aes-xts-plain64 {} 0 254:3 2048 1 sector_size:4096", hex.as_str())
     );
     assert!(dm_crypt_table(&h, &key, 254, 3, 1 << 20).is_err());
     let mut b = build(&[slot(b"p", pbkdf2(1000))], 512, 64);
     let h = read_header(&mut b.dev).unwrap();
     let key = unlock(&h, &mut b.dev, b"p", &Limits::DEFAULT).unwrap();
-    let t = dm_crypt_table(&h, &key, 8, 1, (1 << 20) + 1536).unwrap();
+    let t = dm_crypt_table(&h, &key, 8, 1, (1 << 20) + 1536).unwrap().line();
     assert!(
         t.ends_with(" 0 8:1 2048") && t.starts_with("0 3 crypt aes-xts-plain64 "),
         "{}",
