@@ -110,6 +110,7 @@ const DM_SPEC_SIZE: usize = 40;
 const DM_READONLY_FLAG: u32 = 1 << 0;
 const DM_VERSION: [u32; 3] = [4, 0, 0];
 const DM_DEV_CREATE_CMD: u64 = 3;
+const DM_DEV_REMOVE_CMD: u64 = 4;
 const DM_DEV_SUSPEND_CMD: u64 = 6;
 const DM_TABLE_LOAD_CMD: u64 = 9;
 
@@ -146,18 +147,45 @@ pub fn ioctl_buffer(
 /// The DM_TABLE_LOAD payload: for each target a `struct dm_target_spec` then its NUL-terminated
 /// parameters padded to 8 bytes; `next` is the distance to the following spec.
 pub fn table_payload(t: &Table) -> Vec<u8> {
+    let params: Vec<String> = t.targets.iter().map(|tg| t.params(tg)).collect();
+    let specs: Vec<TargetSpec> = t
+        .targets
+        .iter()
+        .zip(&params)
+        .map(|(tg, p)| TargetSpec {
+            start: tg.start,
+            length: tg.length,
+            kind: tg.kind(),
+            params: p,
+        })
+        .collect();
+    specs_payload(&specs)
+}
+
+/// One target of any type (`linear`, `zero`, `crypt`, ...) with its parameter string, as in a
+/// `dmsetup` table line `start length kind params`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TargetSpec<'a> {
+    pub start: u64,
+    pub length: u64,
+    pub kind: &'a str,
+    pub params: &'a str,
+}
+
+/// [`table_payload`] for any targets. The target type field holds 15 bytes and a NUL.
+pub fn specs_payload(specs: &[TargetSpec]) -> Vec<u8> {
     let mut out = Vec::new();
-    for tg in &t.targets {
-        let params = t.params(tg);
-        let len = (DM_SPEC_SIZE + params.len() + 1).next_multiple_of(8);
+    for tg in specs {
+        let len = (DM_SPEC_SIZE + tg.params.len() + 1).next_multiple_of(8);
+        let kind = &tg.kind.as_bytes()[..tg.kind.len().min(15)];
         let at = out.len();
         out.resize(at + len, 0);
         let s = &mut out[at..];
         s[0..8].copy_from_slice(&tg.start.to_ne_bytes());
         s[8..16].copy_from_slice(&tg.length.to_ne_bytes());
         s[20..24].copy_from_slice(&(len as u32).to_ne_bytes());
-        s[24..24 + tg.kind().len()].copy_from_slice(tg.kind().as_bytes());
-        s[DM_SPEC_SIZE..DM_SPEC_SIZE + params.len()].copy_from_slice(params.as_bytes());
+        s[24..24 + kind.len()].copy_from_slice(kind);
+        s[DM_SPEC_SIZE..DM_SPEC_SIZE + tg.params.len()].copy_from_slice(tg.params.as_bytes());
     }
     out
 }
@@ -178,11 +206,13 @@ fn dm_ioctl(ctl: &std::fs::File, cmd: u64, buf: &mut [u8]) -> io::Result<()> {
         unsafe { std::slice::from_raw_parts_mut(aligned.as_mut_ptr() as *mut u8, buf.len()) };
     bytes.copy_from_slice(buf);
     let r = unsafe { libc::ioctl(ctl.as_raw_fd(), cmd as _, aligned.as_mut_ptr()) };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
+    let result = if r != 0 { Err(io::Error::last_os_error()) } else { Ok(()) };
+    if result.is_ok() {
+        buf.copy_from_slice(bytes);
     }
-    buf.copy_from_slice(bytes);
-    Ok(())
+    // A crypt table carries its key: leave no copy behind.
+    zeroize::Zeroize::zeroize(&mut aligned);
+    result
 }
 
 /// Create `/dev/mapper/<name>`'s device read-only with `table` and activate it; returns the
@@ -193,15 +223,48 @@ pub fn create_linear(
     uuid: &str,
     table: &Table,
 ) -> io::Result<(u32, u32)> {
+    let payload = table_payload(table);
+    create_device(control, name, uuid, true, table.targets.len() as u32, payload)
+}
+
+/// Create `/dev/mapper/<name>`'s device with `specs` (read-only or read-write) and activate
+/// it; returns its (major, minor). The ioctl buffers are wiped afterwards (a `crypt` target's
+/// parameters hold its key); the caller wipes its own copies of `specs`. A device whose table
+/// does not load is removed again.
+pub fn create_device_with(
+    control: &std::path::Path,
+    name: &str,
+    uuid: &str,
+    read_only: bool,
+    specs: &[TargetSpec],
+) -> io::Result<(u32, u32)> {
+    create_device(control, name, uuid, read_only, specs.len() as u32, specs_payload(specs))
+}
+
+fn create_device(
+    control: &std::path::Path,
+    name: &str,
+    uuid: &str,
+    read_only: bool,
+    count: u32,
+    mut payload: Vec<u8>,
+) -> io::Result<(u32, u32)> {
     let ctl = std::fs::OpenOptions::new().read(true).write(true).open(control)?;
     let ctx =
         |what: &'static str| move |e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
-    let mut b = ioctl_buffer(name, uuid, DM_READONLY_FLAG, 0, &[]);
+    let flags = if read_only { DM_READONLY_FLAG } else { 0 };
+    let mut b = ioctl_buffer(name, uuid, flags, 0, &[]);
     dm_ioctl(&ctl, dm_ioctl_nr(DM_DEV_CREATE_CMD), &mut b).map_err(ctx("DM_DEV_CREATE"))?;
     let dev = u64::from_ne_bytes(b[40..48].try_into().unwrap());
-    let payload = table_payload(table);
-    let mut b = ioctl_buffer(name, "", DM_READONLY_FLAG, table.targets.len() as u32, &payload);
-    dm_ioctl(&ctl, dm_ioctl_nr(DM_TABLE_LOAD_CMD), &mut b).map_err(ctx("DM_TABLE_LOAD"))?;
+    let mut b = ioctl_buffer(name, "", flags, count, &payload);
+    zeroize::Zeroize::zeroize(&mut payload);
+    let loaded = dm_ioctl(&ctl, dm_ioctl_nr(DM_TABLE_LOAD_CMD), &mut b);
+    zeroize::Zeroize::zeroize(&mut b);
+    if let Err(e) = loaded {
+        let mut b = ioctl_buffer(name, "", 0, 0, &[]);
+        let _ = dm_ioctl(&ctl, dm_ioctl_nr(DM_DEV_REMOVE_CMD), &mut b);
+        return Err(ctx("DM_TABLE_LOAD")(e));
+    }
     // DM_DEV_SUSPEND without DM_SUSPEND_FLAG resumes: the loaded table goes live.
     let mut b = ioctl_buffer(name, "", 0, 0, &[]);
     dm_ioctl(&ctl, dm_ioctl_nr(DM_DEV_SUSPEND_CMD), &mut b)
@@ -286,6 +349,7 @@ mod tests {
         assert_eq!(dm_ioctl_nr(DM_DEV_CREATE_CMD), 0xC138_FD03);
         assert_eq!(dm_ioctl_nr(DM_TABLE_LOAD_CMD), 0xC138_FD09);
         assert_eq!(dm_ioctl_nr(DM_DEV_SUSPEND_CMD), 0xC138_FD06);
+        assert_eq!(dm_ioctl_nr(DM_DEV_REMOVE_CMD), 0xC138_FD04);
         let t = Table::for_image(
             &h(&[(0, 0x20_0000, 0x1_0000), (0x1_0000, 0x40_0000, 0x1_0000)], 0x2_0000),
             8,
@@ -306,5 +370,32 @@ mod tests {
         assert_eq!(&b[176..186], b"POLYBOOT-x");
         assert_eq!(decode_dev((254 << 8) | 3), (254, 3));
         assert_eq!(decode_dev((8 << 8) | 0x10 | (1 << 20)), (8, 0x110));
+    }
+
+    #[test]
+    fn a_crypt_target_spec_carries_its_parameters() {
+        let params = "aes-xts-plain64 00ff 0 254:3 32768 1 sector_size:4096";
+        let p = specs_payload(&[TargetSpec { start: 0, length: 2048, kind: "crypt", params }]);
+        // 40 + 53 + NUL = 94 -> 96
+        assert_eq!(p.len(), 96);
+        assert_eq!(u64::from_ne_bytes(p[8..16].try_into().unwrap()), 2048);
+        assert_eq!(u32::from_ne_bytes(p[20..24].try_into().unwrap()), 96);
+        assert_eq!(&p[24..30], b"crypt\0");
+        assert_eq!(&p[40..40 + params.len()], params.as_bytes());
+        assert_eq!(p[40 + params.len()], 0);
+        // table_payload is specs_payload of the table's lines.
+        let t = Table {
+            major: 8,
+            minor: 1,
+            targets: vec![
+                LinearTarget { start: 0, length: 8, disk_sector: Some(2048) },
+                LinearTarget { start: 8, length: 8, disk_sector: None },
+            ],
+        };
+        let specs = [
+            TargetSpec { start: 0, length: 8, kind: "linear", params: "8:1 2048" },
+            TargetSpec { start: 8, length: 8, kind: "zero", params: "" },
+        ];
+        assert_eq!(table_payload(&t), specs_payload(&specs));
     }
 }

@@ -22,6 +22,7 @@
 //! brought no `/init` (we can tell: `/init` is still the inode we were started from), we try
 //! `/sbin/init`, `/etc/init`, `/bin/init`, `/bin/sh` like the kernel.
 pub mod cpio;
+pub mod crypt;
 pub mod decompress;
 pub mod discover;
 pub mod dm;
