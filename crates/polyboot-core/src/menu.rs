@@ -546,6 +546,7 @@ pub fn scan<S: DirSource + ?Sized>(source: &mut S, options: &ScanOptions) -> Sca
     report
 }
 
+pub mod choice;
 mod model;
 pub use model::*;
 
