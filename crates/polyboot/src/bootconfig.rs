@@ -777,7 +777,7 @@ fn check_password(p: &str) -> Result<()> {
 }
 
 /// Read one line from the terminal on standard input with echo off (restored after).
-fn prompt_hidden(prompt: &str) -> Result<String> {
+pub(crate) fn prompt_hidden(prompt: &str) -> Result<String> {
     eprint!("{prompt}");
     std::io::stderr().flush().ok();
     let fd = libc::STDIN_FILENO;
