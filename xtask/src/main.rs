@@ -76,6 +76,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("libhivex-bin", "/usr/bin/hivexsh"),
     // `wtg create --vhd/--vhdx` is checked with qemu-img.
     ("qemu-utils", "/usr/bin/qemu-img"),
+    // Encrypted persistence (issue 18): `persistence create --encrypt` runs cryptsetup
+    // luksFormat, and the LUKS2 tests check core's reader against it (on plain files; no
+    // device-mapper needed). cryptsetup-bin is the program alone (cryptsetup adds boot scripts).
+    ("cryptsetup-bin", "/usr/sbin/cryptsetup"),
     // Secure Boot tests (issue 15): sbsign signs boot managers and images with OVMF's snakeoil key.
     ("sbsigntool", "/usr/bin/sbsign"),
     // The snakeoil key is passphrase-protected: openssl writes a plain copy for sbsign.
