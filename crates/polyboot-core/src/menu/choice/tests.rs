@@ -156,10 +156,10 @@ fn choose_runs_the_menu_only_when_needed_and_logs() {
             }
         }
     };
-    let mut go = |c: Option<Choices>, keys: Vec<Key>| {
+    let go = |c: Option<Choices>, keys: Vec<Key>| {
         let mut lines = Vec::new();
         let mut shown = 0;
-        let mut run = run_keys(keys);
+        let run = run_keys(keys);
         let got = choose(
             ChoiceKind::AutoInstall,
             "/d.iso",
