@@ -20,7 +20,7 @@ use polyboot_core::eltorito::{self, BootEntry, Emulation};
 use polyboot_core::exfat::ExFat;
 use polyboot_core::int13::{DriveKind, DriveMap, EmulatedDrive, Route};
 use polyboot_core::menu::{ImageEntry, ImageKind};
-use polyboot_core::session::WindowsOptions;
+use polyboot_core::session::{LinuxExtras, WindowsOptions};
 use polyboot_core::virtual_medium::VirtualMedium;
 
 struct Emulator {
@@ -42,7 +42,8 @@ extern "C" {
     static mut boot_target: u32;
 }
 
-/// Boot `image` (an ISO, a WIM or an IMG) from the data volume, Windows Setup with `windows`;
+/// Boot `image` (an ISO, a WIM or an IMG) from the data volume, Windows Setup with `windows`,
+/// a Linux ISO with `linux`;
 /// returns only with the reason it cannot.
 pub fn boot_image(
     fs: &mut ExFat<Slice<BiosDisk>>,
@@ -50,8 +51,9 @@ pub fn boot_image(
     image: &ImageEntry,
     boot_drive: u8,
     windows: WindowsOptions,
+    linux: &LinuxExtras,
 ) -> String {
-    match prepare(fs, location, image, boot_drive, windows) {
+    match prepare(fs, location, image, boot_drive, windows, linux) {
         Ok((load, number)) => start(load, number),
         Err(e) => e,
     }
@@ -71,6 +73,7 @@ fn prepare(
     image: &ImageEntry,
     boot_drive: u8,
     windows: WindowsOptions,
+    linux: &LinuxExtras,
 ) -> Result<(u32, u8), String> {
     let mut medium = polyboot_core::session::virtual_medium(fs, &location.data, image)?;
     let is_img = image.kind == ImageKind::Img;
@@ -78,9 +81,14 @@ fn prepare(
     // Before the drive's size is taken: wrapped initrds and a virtual boot.wim lie past the
     // ISO's end, and a WIM's synthetic CD is larger than the WIM.
     match image.kind {
-        ImageKind::Iso => {
-            crate::prepare::prepare_iso(&mut medium, &mut disk, location, &image.path, windows)
-        }
+        ImageKind::Iso => crate::prepare::prepare_iso(
+            &mut medium,
+            &mut disk,
+            location,
+            &image.path,
+            windows,
+            linux,
+        ),
         ImageKind::Wim => crate::prepare::prepare_wim(&mut medium, &mut disk)?,
         _ => {}
     }

@@ -22,7 +22,7 @@
 use crate::disk::BiosDisk;
 use alloc::string::String;
 use polyboot_core::drive_location::DriveLocation;
-use polyboot_core::session::{self, HookSource, WindowsOptions};
+use polyboot_core::session::{self, HookSource, LinuxExtras, WindowsOptions};
 use polyboot_core::virtual_medium::VirtualMedium;
 
 /// Prepare the virtual medium of the ISO at `iso_path` served by `layout`, Windows Setup
@@ -34,18 +34,22 @@ pub fn prepare_iso(
     location: &DriveLocation,
     iso_path: &str,
     windows: WindowsOptions,
+    linux: &LinuxExtras,
 ) {
     let (used, cap) = crate::heap::stats();
     // The metadata twice, its compressed form and the decompressor's state: a quarter of what
     // is left.
     let options = WindowsOptions { max_metadata: (cap.saturating_sub(used) / 4) as u64, ..windows };
-    session::prepare_iso(
+    // BIOS boots the ISO's own El Torito image, whose loader reads the initrds through the
+    // ISO 9660 tree wrapped here: the hand-off record needs no second use.
+    let _handoff = session::prepare_iso(
         layout,
         disk,
         location,
         HookSource::BootManager,
         iso_path,
         Some(options),
+        linux,
         &mut crate::stage1::log,
     );
     report_heap();

@@ -14,7 +14,6 @@
 
 use crate::block::{ReadAt, Slice};
 use crate::boot_plan;
-use crate::bootcfg;
 use crate::config::{self, BootConfig};
 use crate::drive_location::{self, DriveLocation, PartitionSpan};
 use crate::embedded_hook;
@@ -315,19 +314,14 @@ fn handoff(
     .map_err(|e| format!("hand-off record: {e}"))
 }
 
-/// polyboot-hook's archive (core `initrd_wrap::hook_archive`) with the hand-off record of the
-/// ISO served by `layout`: the front of every wrapped initrd, also of those the UEFI boot
+/// polyboot-hook's archive (core `initrd_wrap::hook_archive`) with `handoff` (what
+/// [`prepare_iso`] returned): the front of every wrapped initrd, also of those the UEFI boot
 /// manager wraps inside the El Torito image.
-pub fn hook_archive(
-    hook: &[u8],
-    location: &DriveLocation,
-    disk_size: u64,
-    layout: &VirtualMedium,
-) -> Result<Arc<[u8]>, String> {
+pub fn hook_archive(hook: &[u8], handoff: &Result<Handoff, String>) -> Result<Arc<[u8]>, String> {
     if hook.is_empty() {
         return Err(String::from("this build has no polyboot-hook"));
     }
-    let h = handoff(location, disk_size, layout)?;
+    let h = handoff.as_ref().map_err(Clone::clone)?;
     initrd_wrap::hook_archive(hook, &h.encode()).map(Into::into).map_err(|e| format!("{e}"))
 }
 
@@ -381,36 +375,40 @@ fn boot_manager_hook_archive<D: ReadAt>(
 }
 
 /// Wrap the initrds of the Linux ISO served by `layout` (read through `disk`, the boot drive
-/// of `location`) so that polyboot-hook runs first and maps the ISO in the booted system.
-/// Returns the applied plan; problems are logged and leave the image as it is (`None`): an
-/// unwrapped live ISO still boots its kernel, and says itself what it misses.
+/// of `location`) so that polyboot-hook runs first and maps the ISO in the booted system,
+/// after applying `extras` ([`linux::apply_linux_extras`]: replaced files, added kernel
+/// parameters, what the hand-off record tells the hook). Returns the applied plan and the
+/// hand-off record; problems are logged and leave the image as it is (no plan): an unwrapped
+/// live ISO still boots its kernel, and says itself what it misses.
 pub fn wrap_initrds<D: ReadAt>(
     layout: &mut VirtualMedium,
     disk: &mut D,
     location: &DriveLocation,
     hook: HookSource<'_>,
+    extras: &LinuxExtras,
     log: Log<'_>,
-) -> Option<WrapPlan> {
+) -> (Option<WrapPlan>, Result<Handoff, String>) {
     let disk_size = disk.size();
-    let report = match bootcfg::find_boot_entries(&mut layout.reader(&mut *disk)) {
-        Ok(r) => r,
-        Err(e) => {
-            log(format_args!("linux: cannot read the ISO's boot configuration: {e}"));
-            return None;
-        }
+    let (report, applied) = linux::apply_linux_extras(layout, disk, location, extras, log);
+    let handoff = handoff(location, disk_size, layout).and_then(|mut h| {
+        applied.fill(&mut h);
+        h.validate().map(|()| h).map_err(|e| format!("hand-off record: {e}"))
+    });
+    let Some(report) = report else {
+        return (None, handoff);
     };
     if report.initrds.is_empty() {
         log(format_args!(
             "linux: no initrd in the boot configuration ({} files read)",
             report.files.len()
         ));
-        return None;
+        return (None, handoff);
     }
     if matches!(hook, HookSource::Embedded(h) if h.is_empty()) {
         log(format_args!("linux: this build has no polyboot-hook; initrds are not wrapped"));
-        return None;
+        return (None, handoff);
     }
-    let archive = handoff(location, disk_size, layout).and_then(|h| match hook {
+    let archive = handoff.as_ref().map_err(Clone::clone).and_then(|h| match hook {
         HookSource::Embedded(bytes) => {
             initrd_wrap::hook_archive(bytes, &h.encode()).map_err(|e| format!("{e}"))
         }
@@ -420,14 +418,14 @@ pub fn wrap_initrds<D: ReadAt>(
         Ok(a) => a.into(),
         Err(e) => {
             log(format_args!("linux: initrds not wrapped: {e}"));
-            return None;
+            return (None, handoff);
         }
     };
     let plan = initrd_wrap::plan(&report.initrds, layout.image_len(), layout.size(), archive);
     if let Err(e) = initrd_wrap::apply(&plan, layout) {
         // `plan` places everything past the image, where nothing else is: a bug, not input.
         log(format_args!("linux: initrds not wrapped: {e}"));
-        return None;
+        return (None, handoff);
     }
     for w in &plan.wrapped {
         log(format_args!(
@@ -441,13 +439,16 @@ pub fn wrap_initrds<D: ReadAt>(
     for s in &plan.skipped {
         log(format_args!("linux: initrd {} not wrapped: {}", s.path, s.reason));
     }
-    Some(plan)
+    (Some(plan), handoff)
 }
 
 /// Prepare the virtual medium of the ISO at `iso_path` for booting: with `windows`, a Windows
 /// ISO gets its virtual `boot.wim` ([`serve_windows`]); any other ISO gets its initrds wrapped
 /// ([`wrap_initrds`]). Both boot managers and `polyboot debug virtual` call this, so what the
 /// debug command writes is what the firmware serves (`windows` = `None` wraps initrds only).
+/// A Linux ISO gets `linux` too. Returns the hand-off record the wrapped initrds carry (or
+/// why there is none), for initrds the UEFI boot manager wraps itself ([`hook_archive`]).
+#[allow(clippy::too_many_arguments)]
 pub fn prepare_iso<D: ReadAt>(
     layout: &mut VirtualMedium,
     disk: &mut D,
@@ -455,15 +456,15 @@ pub fn prepare_iso<D: ReadAt>(
     hook: HookSource<'_>,
     iso_path: &str,
     windows: Option<WindowsOptions>,
+    linux: &LinuxExtras,
     log: Log<'_>,
-) {
+) -> Result<Handoff, String> {
     match windows {
         Some(options) if is_windows_iso(layout, disk) => {
             serve_windows(layout, disk, location, iso_path, options, log);
+            Err(String::from("a Windows ISO has no Linux initrds"))
         }
-        _ => {
-            wrap_initrds(layout, disk, location, hook, log);
-        }
+        _ => wrap_initrds(layout, disk, location, hook, linux, log).1,
     }
 }
 
@@ -502,6 +503,8 @@ pub use image_tools::{
     expected_digest, image_details, progress_line, select_images, sidecar_path, verify_image,
     VerifyOutcome,
 };
+mod linux;
+pub use linux::{apply_linux_extras, DriveFile, LinuxApplied, LinuxChoices, LinuxExtras};
 mod windows;
 pub use windows::{
     is_windows_iso, jump_params, jump_program_file, read_boot_file, serve_windows, Unattend,

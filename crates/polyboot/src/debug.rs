@@ -74,6 +74,10 @@ fn run_virtual(args: DebugVirtualArgs) -> Result<()> {
     }
     if image.kind == ImageKind::Iso {
         let windows = session.windows_options(&image.path, &mut log);
+        // What boots without a keystroke: the configuration's preselections.
+        let (templates, backends) = session.linux_choices(&image.path);
+        let choices = session::LinuxChoices::preselected(templates.as_ref(), backends.as_ref());
+        let extras = session.linux_extras(&image.path, &choices, &mut log);
         // The UEFI boot manager carries polyboot-hook itself (the one on this drive); the BIOS
         // boot code reads it from there too, later (HookSource::BootManager).
         let efi_hook;
@@ -86,13 +90,15 @@ fn run_virtual(args: DebugVirtualArgs) -> Result<()> {
             }
             Firmware::Bios => HookSource::BootManager,
         };
-        session::prepare_iso(
+        // The hand-off record is inside the wrapped initrds written below.
+        let _handoff = session::prepare_iso(
             &mut layout,
             &mut disk,
             &location,
             hook,
             &image.path,
             Some(windows),
+            &extras,
             &mut log,
         );
     }

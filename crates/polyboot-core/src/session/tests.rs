@@ -203,11 +203,14 @@ fn a_linux_isos_initrds_are_wrapped_behind_the_hook() {
     let wrap = |session: &mut BootSession<MemDevice>, disk: &mut MemDevice, hook| {
         let mut vd = session.virtual_medium(&iso).unwrap();
         let mut lines = Vec::new();
-        let plan = wrap_initrds(&mut vd, disk, &location, hook, &mut |a| lines.push(a.to_string()));
-        (plan, vd, lines)
+        let extras = LinuxExtras::default();
+        let (plan, handoff) = wrap_initrds(&mut vd, disk, &location, hook, &extras, &mut |a| {
+            lines.push(a.to_string())
+        });
+        (plan, vd, lines, handoff)
     };
 
-    let (plan, vd, lines) = wrap(&mut session, &mut disk, HookSource::Embedded(b"HOOK"));
+    let (plan, vd, lines, handoff) = wrap(&mut session, &mut disk, HookSource::Embedded(b"HOOK"));
     let plan = plan.unwrap();
     assert_eq!(plan.wrapped.len(), 1);
     let w = &plan.wrapped[0];
@@ -222,21 +225,18 @@ fn a_linux_isos_initrds_are_wrapped_behind_the_hook() {
         )]
     );
     // The archive in front of the wrapped file carries the hook and this ISO's hand-off record.
-    let archive = hook_archive(b"HOOK", &location, disk.size(), &vd).unwrap();
+    let archive = hook_archive(b"HOOK", &handoff).unwrap();
     let mut front = vec![0u8; archive.len()];
     vd.read(&mut disk, w.at, &mut front).unwrap();
     assert!(front[..] == archive[..]);
-    assert_eq!(
-        hook_archive(b"", &location, disk.size(), &vd).unwrap_err(),
-        "this build has no polyboot-hook"
-    );
+    assert_eq!(hook_archive(b"", &handoff).unwrap_err(), "this build has no polyboot-hook");
 
-    let (plan, vd, lines) = wrap(&mut session, &mut disk, HookSource::Embedded(b""));
+    let (plan, vd, lines, _) = wrap(&mut session, &mut disk, HookSource::Embedded(b""));
     assert!(plan.is_none() && vd.regions().is_empty());
     assert_eq!(lines, ["linux: this build has no polyboot-hook; initrds are not wrapped"]);
 
     // BIOS reads the hook from the boot manager on the boot partition: not formatted here.
-    let (plan, _, lines) = wrap(&mut session, &mut disk, HookSource::BootManager);
+    let (plan, _, lines, _) = wrap(&mut session, &mut disk, HookSource::BootManager);
     assert!(plan.is_none());
     assert_eq!(lines.len(), 1);
     assert!(
@@ -249,9 +249,12 @@ fn a_linux_isos_initrds_are_wrapped_behind_the_hook() {
     let img = image(&session, "/iso/disk.img");
     let mut vd = session.virtual_medium(&img).unwrap();
     let mut lines = Vec::new();
-    assert!(wrap_initrds(&mut vd, &mut disk, &location, HookSource::Embedded(b"HOOK"), &mut |a| {
+    let extras = LinuxExtras::default();
+    let hook = HookSource::Embedded(b"HOOK");
+    assert!(wrap_initrds(&mut vd, &mut disk, &location, hook, &extras, &mut |a| {
         lines.push(a.to_string())
     })
+    .0
     .is_none());
     assert!(lines[0].starts_with("linux: cannot read the ISO's boot configuration: "), "{lines:?}");
 }
