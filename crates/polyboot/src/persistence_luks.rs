@@ -2,8 +2,8 @@
 //! system, made on this machine before anything is written to the drive.
 //!
 //! 1. `cryptsetup luksFormat --type luks2` on a temporary file of the backend's final size:
-//!    aes-xts-plain64 with a 512-bit key, Argon2id at [`ARGON2_MEMORY_KIB`] (64 MiB) and one
-//!    lane, its passes benchmarked by cryptsetup for [`ITER_TIME_MS`], so that polyboot-hook
+//!    aes-xts-plain64 with a 512-bit key, Argon2id at 64 MiB and one lane, its passes
+//!    benchmarked by cryptsetup for 1 s ([`KdfCost::DEFAULT`]), so that polyboot-hook
 //!    (single-threaded Argon2, in a booted system that may have 512 MiB of RAM) unlocks it in
 //!    a second or two; data at [`DATA_OFFSET`] (16 MiB, cryptsetup's default for LUKS2).
 //! 2. The volume key unlocked with core's [`luks2::unlock`] (which proves polyboot-hook will
@@ -33,10 +33,19 @@ use zeroize::Zeroizing;
 
 /// Where the data segment starts: the two 16 KiB header copies and the keyslots area.
 pub const DATA_OFFSET: u64 = 16 << 20;
-/// Argon2id memory: what a 512 MiB machine can spare in its initramfs.
-pub const ARGON2_MEMORY_KIB: u32 = 65536;
-/// cryptsetup benchmarks Argon2's passes to take this long here (one lane).
-pub const ITER_TIME_MS: u32 = 1000;
+/// The Argon2id cost of the keyslot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KdfCost {
+    /// Memory in KiB.
+    pub memory_kib: u32,
+    /// cryptsetup benchmarks the passes to take this long on this machine (one lane).
+    pub iter_time_ms: u32,
+}
+
+impl KdfCost {
+    /// 64 MiB (what a 512 MiB machine can spare in its initramfs), 1 s.
+    pub const DEFAULT: KdfCost = KdfCost { memory_kib: 65536, iter_time_ms: 1000 };
+}
 /// Longest passphrase (cryptsetup's limit for a typed one).
 pub const MAX_PASSPHRASE: usize = 512;
 const CHUNK: usize = 4 << 20;
@@ -157,11 +166,12 @@ fn cryptsetup() -> Result<PathBuf> {
 
 /// `--encrypt`: the LUKS2 backend of `total` bytes holding the file system image `plain`
 /// ([`plain_size`]`(total)` bytes), as a new file in `work`; returns its path. The caller
-/// copies it to the drive in place of `plain`.
+/// copies it to the drive in place of `plain`. `cost`: normally [`KdfCost::DEFAULT`].
 pub fn encrypt_backend(
     plain: &Path,
     total: u64,
     passphrase: &[u8],
+    cost: KdfCost,
     work: &Path,
 ) -> Result<PathBuf> {
     let data_len = plain_size(total)
@@ -184,7 +194,7 @@ pub fn encrypt_backend(
         .open(&backend)
         .with_context(|| format!("creating {}", backend.display()))?;
     out.set_len(total)?;
-    luks_format(&backend, passphrase, sector)?;
+    luks_format(&backend, passphrase, sector, cost)?;
 
     let mut dev = FileDev::open(&backend)?;
     let header = luks2::read_header(&mut dev).context("reading back the LUKS2 header")?;
@@ -216,13 +226,13 @@ pub fn encrypt_backend(
 }
 
 /// `cryptsetup luksFormat` with the passphrase on standard input.
-fn luks_format(file: &Path, passphrase: &[u8], sector: u32) -> Result<()> {
+fn luks_format(file: &Path, passphrase: &[u8], sector: u32, cost: KdfCost) -> Result<()> {
     let mut child = Command::new(cryptsetup()?)
         .args(["luksFormat", "--type", "luks2", "--batch-mode"])
         .args(["--cipher", "aes-xts-plain64", "--key-size", "512", "--hash", "sha256"])
         .args(["--pbkdf", "argon2id", "--pbkdf-parallel", "1"])
-        .arg(format!("--pbkdf-memory={ARGON2_MEMORY_KIB}"))
-        .arg(format!("--iter-time={ITER_TIME_MS}"))
+        .arg(format!("--pbkdf-memory={}", cost.memory_kib))
+        .arg(format!("--iter-time={}", cost.iter_time_ms))
         .arg(format!("--offset={}", DATA_OFFSET / 512))
         .arg(format!("--sector-size={sector}"))
         .args(["--key-file", "-"])
@@ -356,7 +366,9 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let total = DATA_OFFSET + (32 << 20);
             let plain = ext4(dir.path(), plain_size(total).unwrap(), block);
-            let backend = encrypt_backend(&plain, total, b"boot secret", dir.path()).unwrap();
+            let backend =
+                encrypt_backend(&plain, total, b"boot secret", KdfCost::DEFAULT, dir.path())
+                    .unwrap();
             assert_eq!(std::fs::metadata(&backend).unwrap().len(), total);
 
             let mut dev = FileDev::open(&backend).unwrap();
@@ -365,7 +377,7 @@ mod tests {
             assert_eq!(h.keyslots.len(), 1);
             match &h.keyslots[0].kdf {
                 luks2::Kdf::Argon2 { id: true, memory_kib, lanes: 1, .. } => {
-                    assert_eq!(*memory_kib, ARGON2_MEMORY_KIB)
+                    assert_eq!(*memory_kib, KdfCost::DEFAULT.memory_kib)
                 }
                 k => panic!("{k:?}"),
             }
@@ -411,9 +423,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let img = dir.path().join("fs.img");
         File::create(&img).unwrap().set_len(8 << 20).unwrap();
-        let e = encrypt_backend(&img, DATA_OFFSET + (16 << 20), b"x", dir.path()).unwrap_err();
+        let c = KdfCost::DEFAULT;
+        let e = encrypt_backend(&img, DATA_OFFSET + (16 << 20), b"x", c, dir.path()).unwrap_err();
         assert!(e.to_string().contains("holds 16777216"), "{e}");
-        assert!(encrypt_backend(&img, DATA_OFFSET, b"x", dir.path()).is_err());
+        assert!(encrypt_backend(&img, DATA_OFFSET, b"x", c, dir.path()).is_err());
         assert!(!dir.path().join("luks2.img").exists());
     }
 }
