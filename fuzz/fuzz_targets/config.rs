@@ -10,6 +10,15 @@
 //! - polyboot.json's settings win over ventoy.json's, which win over the defaults;
 //! - a file over `MAX_CONFIG_BYTES` is refused as `TooLarge`.
 //!
+//! Ventoy's Linux plugins (`persistence`, `injection`, `conf_replace`, `dud`, and
+//! `auto_install` as choices), in both files: every entry's paths absolute and normalised and
+//! at most `MAX_PATH_BYTES`, counts within `MAX_ENTRIES` / `MAX_CHOICES` / `MAX_DUDS`,
+//! `autosel` within its options, a plugin set in polyboot.json replacing ventoy.json's; the
+//! look-ups (`persistence_choices`, `auto_install_choices`, `injection_archive`,
+//! `conf_replacements`, `driver_update_disks`) return one of the entries' values, agree with
+//! the precedence rule (an image entry first), preselect only an existing option, replace at
+//! most `MAX_CONF_REPLACE` files once each; the report's images agree with them.
+//!
 //! Ventoy's menu plugins, on a few paths taken from the input (strings starting with `/`) and
 //! fixed ones: `image_settings` agrees with the parts it is made of (aliases, tips, classes,
 //! `Passwords::for_image`, `verify_before_boot`), `menu_rank` fails exactly for hidden kinds and
@@ -24,10 +33,14 @@
 
 use libfuzzer_sys::fuzz_target;
 use polyboot_core::config::auto_install::MAX_TEMPLATES;
+use polyboot_core::config::linux_plugins::{
+    MAX_CHOICES, MAX_CONF_REPLACE, MAX_DUDS, MAX_ENTRIES, MAX_PATH_BYTES,
+};
+use polyboot_core::config::pattern::image_matches;
 use polyboot_core::config::report::{self, Drive};
 use polyboot_core::config::{
-    self, AutoInstallTarget, BootConfig, ConfigError, ConfigLayer, Firmware, Password,
-    TemplateChoice, MAX_CONFIG_BYTES, MAX_WARNINGS, POLYBOOT_JSON, VENTOY_JSON,
+    self, AutoInstallTarget, BootConfig, ChoiceEntry, Choices, ConfigError, ConfigLayer, Firmware,
+    Password, Target, TemplateChoice, MAX_CONFIG_BYTES, MAX_WARNINGS, POLYBOOT_JSON, VENTOY_JSON,
 };
 use polyboot_core::menu::{normalize_path, ImageEntry, ImageKind, MAX_DEPTH_LIMIT};
 
@@ -106,7 +119,131 @@ fn check_path(path: &str, what: &str) {
     );
 }
 
+/// A plugin path: normalised and within the length bound.
+fn check_plugin_path(path: &str, what: &str) {
+    check_path(path, what);
+    assert!(path.len() <= MAX_PATH_BYTES, "{what}: {} bytes", path.len());
+}
+
+fn check_target(target: &Target, what: &str) {
+    match target {
+        Target::Image(p) | Target::Parent(p) => check_plugin_path(p, what),
+    }
+}
+
+fn check_choice_entries(entries: &[ChoiceEntry], what: &str) {
+    assert!(entries.len() <= MAX_ENTRIES, "{what}: {} entries", entries.len());
+    for e in entries {
+        check_target(&e.target, what);
+        assert!(!e.options.is_empty() && e.options.len() <= MAX_CHOICES, "{what}: {e:?}");
+        for o in &e.options {
+            check_plugin_path(o, what);
+        }
+        assert!(e.autosel.is_none_or(|n| n as usize <= e.options.len()), "{what}: {e:?}");
+    }
+}
+
+/// The layer's Linux plugins within their bounds.
+fn check_linux_layer(layer: &ConfigLayer) {
+    check_choice_entries(layer.persistence.as_deref().unwrap_or_default(), "persistence");
+    check_choice_entries(layer.auto_install.as_deref().unwrap_or_default(), "auto_install");
+    let injection = layer.injection.as_deref().unwrap_or_default();
+    assert!(injection.len() <= MAX_ENTRIES);
+    for e in injection {
+        check_target(&e.target, "injection");
+        check_plugin_path(&e.archive, "injection archive");
+    }
+    let dud = layer.dud.as_deref().unwrap_or_default();
+    assert!(dud.len() <= MAX_ENTRIES);
+    for e in dud {
+        check_target(&e.target, "dud");
+        assert!(!e.files.is_empty() && e.files.len() <= MAX_DUDS, "{e:?}");
+        for f in &e.files {
+            check_plugin_path(f, "dud file");
+        }
+    }
+    let replace = layer.conf_replace.as_deref().unwrap_or_default();
+    assert!(replace.len() <= MAX_ENTRIES);
+    for (i, e) in replace.iter().enumerate() {
+        check_plugin_path(&e.iso, "conf_replace iso");
+        check_plugin_path(&e.org, "conf_replace org");
+        check_plugin_path(&e.new, "conf_replace new");
+        assert_ne!(e.org, "/");
+        // The parser keeps one entry per (iso, org) and at most MAX_CONF_REPLACE per iso.
+        let same_iso = |k: &&config::ConfReplaceEntry| k.iso.eq_ignore_ascii_case(&e.iso);
+        assert!(!replace[..i].iter().filter(same_iso).any(|k| k.org.eq_ignore_ascii_case(&e.org)));
+        assert!(replace[..i].iter().filter(same_iso).count() < MAX_CONF_REPLACE);
+    }
+}
+
+/// The entry precedence rule, restated: the first matching image entry, else the deepest
+/// matching parent (the earliest of equals).
+fn expected_entry<'a, T>(
+    entries: &'a [T],
+    image: &str,
+    target: impl Fn(&T) -> &Target,
+) -> Option<&'a T> {
+    if let Some(e) =
+        entries.iter().find(|e| matches!(target(e), Target::Image(p) if image_matches(p, image)))
+    {
+        return Some(e);
+    }
+    let mut best: Option<(usize, &T)> = None;
+    for e in entries {
+        if let Target::Parent(p) = target(e) {
+            let dir = p.trim_end_matches('/');
+            let under = image.len() > dir.len()
+                && image.as_bytes()[dir.len()] == b'/'
+                && image[..dir.len()].eq_ignore_ascii_case(dir);
+            if under && best.is_none_or(|(d, _)| dir.len() > d) {
+                best = Some((dir.len(), e));
+            }
+        }
+    }
+    best.map(|(_, e)| e)
+}
+
+fn check_choices(got: Option<Choices>, entries: &[ChoiceEntry], image: &str) {
+    let want = expected_entry(entries, image, |e| &e.target);
+    assert_eq!(got.as_ref().map(|c| &c.options), want.map(|e| &e.options), "{image}");
+    if let (Some(c), Some(e)) = (&got, want) {
+        assert_eq!((c.autosel, c.timeout), (e.autosel, e.timeout));
+        match c.preselected() {
+            Some(i) => assert_eq!(Some(i as u32 + 1), c.autosel),
+            None => assert!(c.autosel.is_none_or(|n| n == 0 || n as usize > c.options.len())),
+        }
+        let _ = c.describe("without it");
+    }
+}
+
+/// The Linux plugins' look-ups for `image` against the configuration's entries.
+fn check_linux_lookups(config: &BootConfig, image: &str) {
+    check_choices(config.persistence_choices(image), &config.persistence, image);
+    check_choices(config.auto_install_choices(image), &config.auto_install, image);
+    assert_eq!(
+        config.injection_archive(image).as_ref(),
+        expected_entry(&config.injection, image, |e| &e.target).map(|e| &e.archive)
+    );
+    assert_eq!(
+        config.driver_update_disks(image),
+        expected_entry(&config.dud, image, |e| &e.target).map_or(Vec::new(), |e| e.files.clone())
+    );
+    let replaced = config.conf_replacements(image);
+    assert!(replaced.len() <= MAX_CONF_REPLACE);
+    for (i, r) in replaced.iter().enumerate() {
+        assert!(!replaced[..i].iter().any(|o| o.org.eq_ignore_ascii_case(&r.org)), "{replaced:?}");
+        // The first entry for that file that names the image.
+        let first = config
+            .conf_replace
+            .iter()
+            .find(|e| image_matches(&e.iso, image) && e.org.eq_ignore_ascii_case(&r.org))
+            .unwrap();
+        assert_eq!((&first.org, &first.new), (&r.org, &r.new));
+    }
+}
+
 fn check_layer(layer: &ConfigLayer) {
+    check_linux_layer(layer);
     if let Some(depth) = layer.max_depth {
         assert!(depth <= MAX_DEPTH_LIMIT, "layer max_depth {depth}");
     }
@@ -208,6 +345,21 @@ fn check_load(
     let benchmark =
         pick(&|l| l.read_benchmark.is_some()).map(|l| l.read_benchmark.clone().unwrap());
     assert_eq!(config.read_benchmark, benchmark);
+    // The Linux plugins: a plugin polyboot.json sets replaces ventoy.json's as a whole.
+    let persistence =
+        pick(&|l| l.persistence.is_some()).map_or(Vec::new(), |l| l.persistence.clone().unwrap());
+    assert_eq!(config.persistence, persistence);
+    let auto_install =
+        pick(&|l| l.auto_install.is_some()).map_or(Vec::new(), |l| l.auto_install.clone().unwrap());
+    assert_eq!(config.auto_install, auto_install);
+    let injection =
+        pick(&|l| l.injection.is_some()).map_or(Vec::new(), |l| l.injection.clone().unwrap());
+    assert_eq!(config.injection, injection);
+    let conf_replace =
+        pick(&|l| l.conf_replace.is_some()).map_or(Vec::new(), |l| l.conf_replace.clone().unwrap());
+    assert_eq!(config.conf_replace, conf_replace);
+    let dud = pick(&|l| l.dud.is_some()).map_or(Vec::new(), |l| l.dud.clone().unwrap());
+    assert_eq!(config.dud, dud);
 
     // Every warning says which file it is about, except the merge's own and the overflow line.
     let layer_warnings =
@@ -226,8 +378,8 @@ fn check_load(
     }
 }
 
-/// Up to 6 absolute paths from the input (strings starting with `/`, normalised) and fixed
-/// ones with every image kind.
+/// Up to 6 absolute paths from the input (strings starting with `/`, normalised), each with
+/// an image below it, and fixed ones with every image kind.
 fn input_paths(data: &[u8]) -> Vec<String> {
     let mut paths: Vec<String> =
         ["/ISO/a.iso", "/ISO/Windows/win11.iso", "/x.img", "/tools/t.efi", "/w.wim", "/v.vhdx"]
@@ -238,6 +390,8 @@ fn input_paths(data: &[u8]) -> Vec<String> {
     for piece in text.split(['"', '\0', '\n']).filter(|p| p.starts_with('/')).take(6) {
         let piece: String = piece.chars().take(200).collect();
         if let Some(p) = normalize_path(&piece) {
+            // An image below it too, for the plugins' `parent` entries.
+            paths.push(format!("{}/x.iso", p.trim_end_matches('/')));
             paths.push(p);
         }
     }
@@ -318,6 +472,7 @@ fn check_plugins(config: &BootConfig, paths: &[String]) {
         let dir = config.dir_settings(path);
         assert!(dir.password.is_none() && !dir.verify_before_boot);
         assert_eq!(dir.alias.as_deref(), config.aliases.dir(path));
+        check_linux_lookups(config, path);
     }
 
     // The report, without a drive and on a drive holding the paths as images.
@@ -345,6 +500,11 @@ fn check_plugins(config: &BootConfig, paths: &[String]) {
         assert_eq!(r.alias, settings.alias);
         assert_eq!(r.password.is_some(), settings.password.is_some());
         assert_eq!(r.template, config.unattend_template(&image.path));
+        assert_eq!(r.templates, config.auto_install_choices(&image.path));
+        assert_eq!(r.persistence, config.persistence_choices(&image.path));
+        assert_eq!(r.injection, config.injection_archive(&image.path));
+        assert_eq!(r.conf_replace, config.conf_replacements(&image.path));
+        assert_eq!(r.dud, config.driver_update_disks(&image.path));
     }
     for f in report.missing.iter().chain(&alone.conflicts).chain(&report.conflicts) {
         assert!(!f.message.is_empty());

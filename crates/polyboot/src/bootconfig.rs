@@ -6,13 +6,13 @@
 use crate::cli::{ConfigFirmwareArg, ConfigPasswordArgs, ConfigSourceArgs};
 use crate::drive::Drive;
 use anyhow::{bail, Context, Result};
-use polyboot_core::config::auto_install::{AutoInstallTarget, TemplateChoice};
+use polyboot_core::config::auto_install::TemplateChoice;
 use polyboot_core::config::menu_plugins::DisplayMode;
 use polyboot_core::config::password::kind_key;
 use polyboot_core::config::report::{self, Finding, ImageReport};
 use polyboot_core::config::{
-    self, BootConfig, ClassTarget, ConfigError, FileError, Firmware, MenuMode, Password,
-    PasswordTarget, POLYBOOT_JSON, VENTOY_JSON,
+    self, BootConfig, ChoiceEntry, Choices, ClassTarget, ConfigError, FileError, Firmware,
+    MenuMode, Password, PasswordTarget, POLYBOOT_JSON, VENTOY_JSON,
 };
 use polyboot_core::menu::{self, ImageKind};
 use serde::Serialize;
@@ -326,6 +326,20 @@ fn image_out(i: &ImageReport) -> Value {
         "verify_before_boot": i.verify_before_boot,
         "auto_install_template": template,
         "auto_install_note": template_note,
+        "auto_install": i.templates.as_ref().map(choices_json),
+        "persistence": i.persistence.as_ref().map(choices_json),
+        "injection": i.injection,
+        "conf_replace": i.conf_replace.iter().map(|r| json!({ "org": r.org, "new": r.new })).collect::<Vec<_>>(),
+        "dud": i.dud,
+    })
+}
+
+fn choices_json(c: &Choices) -> Value {
+    json!({
+        "options": c.options,
+        "autosel": c.autosel,
+        "timeout": c.timeout,
+        "preselected": c.preselected().map(|i| &c.options[i]),
     })
 }
 
@@ -357,10 +371,25 @@ fn image_lines(i: &ImageReport) -> Vec<String> {
     if i.verify_before_boot {
         lines.push(String::from("verify before boot: its .sha256 must match"));
     }
-    match &i.template {
-        TemplateChoice::NotConfigured => {}
-        TemplateChoice::Template(t) => lines.push(format!("auto_install: {t}")),
-        TemplateChoice::NotUsed(why) => lines.push(format!("auto_install: none used ({why})")),
+    if let Some(c) = &i.templates {
+        let mut line = format!("auto_install: {}", c.describe("without a template"));
+        // Windows Setup has no menu of templates (BootConfig::unattend_template).
+        if c.autosel.is_none() {
+            line.push_str("; Windows Setup, which has no such menu, gets none");
+        }
+        lines.push(line);
+    }
+    if let Some(c) = &i.persistence {
+        lines.push(format!("persistence: {}", c.describe("without persistence")));
+    }
+    if let Some(a) = &i.injection {
+        lines.push(format!("injection: {a}"));
+    }
+    for r in &i.conf_replace {
+        lines.push(format!("conf_replace: {} served from {}", r.org, r.new));
+    }
+    if !i.dud.is_empty() {
+        lines.push(format!("dud: {}", i.dud.join(", ")));
     }
     lines
 }
@@ -636,18 +665,32 @@ fn config_lines(c: &BootConfig) -> Vec<String> {
         yes_no(c.win11_bypass_requirements),
         yes_no(c.win11_bypass_nro)
     ));
-    if c.auto_install.is_empty() {
-        l.push(String::from("auto_install: none"));
+    choice_entries_lines(&mut l, "auto_install", &c.auto_install);
+    choice_entries_lines(&mut l, "persistence", &c.persistence);
+    if c.injection.is_empty() {
+        l.push(String::from("injection: none"));
     } else {
-        l.push(String::from("auto_install:"));
-        for e in &c.auto_install {
-            let (what, at) = match &e.target {
-                AutoInstallTarget::Image(p) => ("image", p),
-                AutoInstallTarget::Parent(p) => ("parent", p),
-            };
-            let autosel = e.autosel.map_or(String::from("no autosel"), |n| format!("autosel {n}"));
-            let timeout = e.timeout.map(|t| format!(", timeout {t}")).unwrap_or_default();
-            l.push(format!("  {what} {at}: {} ({autosel}{timeout})", e.options.join(", ")));
+        l.push(String::from("injection:"));
+        for e in &c.injection {
+            let (what, at) = e.target.describe();
+            l.push(format!("  {what} {at}: {}", e.archive));
+        }
+    }
+    if c.conf_replace.is_empty() {
+        l.push(String::from("conf_replace: none"));
+    } else {
+        l.push(String::from("conf_replace:"));
+        for e in &c.conf_replace {
+            l.push(format!("  iso {}: {} served from {}", e.iso, e.org, e.new));
+        }
+    }
+    if c.dud.is_empty() {
+        l.push(String::from("dud: none"));
+    } else {
+        l.push(String::from("dud:"));
+        for e in &c.dud {
+            let (what, at) = e.target.describe();
+            l.push(format!("  {what} {at}: {}", e.files.join(", ")));
         }
     }
     if c.warnings.is_empty() {
@@ -657,6 +700,31 @@ fn config_lines(c: &BootConfig) -> Vec<String> {
         l.extend(c.warnings.iter().map(|w| format!("  {w}")));
     }
     l
+}
+
+/// `auto_install` / `persistence` entries for `config show`.
+fn choice_entries_lines(l: &mut Vec<String>, name: &str, entries: &[ChoiceEntry]) {
+    if entries.is_empty() {
+        l.push(format!("{name}: none"));
+        return;
+    }
+    l.push(format!("{name}:"));
+    for e in entries {
+        let (what, at) = e.target.describe();
+        let autosel = e.autosel.map_or(String::from("no autosel"), |n| format!("autosel {n}"));
+        let timeout = e.timeout.map(|t| format!(", timeout {t}")).unwrap_or_default();
+        l.push(format!("  {what} {at}: {} ({autosel}{timeout})", e.options.join(", ")));
+    }
+}
+
+fn choice_entries_json(entries: &[ChoiceEntry], options: &str) -> Vec<Value> {
+    entries
+        .iter()
+        .map(|e| {
+            let (what, at) = e.target.describe();
+            json!({ what: at, options: e.options, "autosel": e.autosel, "timeout": e.timeout })
+        })
+        .collect()
 }
 
 fn config_json(c: &BootConfig) -> Value {
@@ -710,12 +778,18 @@ fn config_json(c: &BootConfig) -> Value {
         "read_benchmark": c.read_benchmark,
         "win11_bypass_requirements": c.win11_bypass_requirements,
         "win11_bypass_nro": c.win11_bypass_nro,
-        "auto_install": c.auto_install.iter().map(|e| {
-            let (what, at) = match &e.target {
-                AutoInstallTarget::Image(p) => ("image", p),
-                AutoInstallTarget::Parent(p) => ("parent", p),
-            };
-            json!({ what: at, "templates": e.options, "autosel": e.autosel, "timeout": e.timeout })
+        "auto_install": choice_entries_json(&c.auto_install, "templates"),
+        "persistence": choice_entries_json(&c.persistence, "backends"),
+        "injection": c.injection.iter().map(|e| {
+            let (what, at) = e.target.describe();
+            json!({ what: at, "archive": e.archive })
+        }).collect::<Vec<_>>(),
+        "conf_replace": c.conf_replace.iter().map(|e| {
+            json!({ "iso": e.iso, "org": e.org, "new": e.new })
+        }).collect::<Vec<_>>(),
+        "dud": c.dud.iter().map(|e| {
+            let (what, at) = e.target.describe();
+            json!({ what: at, "files": e.files })
         }).collect::<Vec<_>>(),
         "warnings": c.warnings,
     })

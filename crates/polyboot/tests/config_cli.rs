@@ -116,6 +116,10 @@ fn the_corpus_covers_every_plugin_and_suffixed_variants() {
         "theme_legacy",
         "password_uefi",
         "auto_install_uefi",
+        "persistence_uefi",
+        "injection_uefi",
+        "conf_replace_uefi",
+        "dud_uefi",
         "truncated",
         "wrong_types",
         "utf16",
@@ -393,6 +397,8 @@ fn a_drive_is_checked_against_its_own_images() {
             "path": "/ISO/debian.iso", "kind": "ISO", "in_menu": true, "not_in_menu": null,
             "default": true, "alias": "Debian 12", "tip": null, "class": null, "password": null,
             "verify_before_boot": false, "auto_install_template": null, "auto_install_note": null,
+            "auto_install": null, "persistence": null, "injection": null, "conf_replace": [],
+            "dud": [],
         })
     );
     assert_eq!(
@@ -403,6 +409,11 @@ fn a_drive_is_checked_against_its_own_images() {
             "password": {"form": "md5", "source": "menupwd parent /ISO/Windows", "problem": null},
             "verify_before_boot": false,
             "auto_install_template": "/ventoy/script/unattend.xml", "auto_install_note": null,
+            "auto_install": {
+                "options": ["/ventoy/script/unattend.xml"], "autosel": 1, "timeout": null,
+                "preselected": "/ventoy/script/unattend.xml",
+            },
+            "persistence": null, "injection": null, "conf_replace": [], "dud": [],
         })
     );
     assert_eq!(
@@ -426,7 +437,7 @@ image /ISO/Windows/win11.iso (ISO)
   in the menu
   class: windows
   password: md5 (menupwd parent /ISO/Windows)
-  auto_install: /ventoy/script/unattend.xml
+  auto_install: /ventoy/script/unattend.xml (no menu)
 image /tool.img (IMG)
   not in the menu: in image_blacklist
 summary: 0 errors, 0 warnings, 0 conflicts, 1 missing path, 3 images
@@ -437,4 +448,125 @@ summary: 0 errors, 0 warnings, 0 conflicts, 1 missing path, 3 images
     let (code, out, err) = run(&["config", "check", drive, "--ventoy", local.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("file: /polyboot/polyboot.json on the drive: none\nfile: /ventoy/ventoy.json from new-ventoy.json\nmissing: menu_tip: directory /ISO/Linux is not on the drive\nimage /ISO/Windows/win11.iso (ISO)\n  in the menu\nsummary:"), "{out}");
+}
+
+/// Ventoy's Linux plugins on a drive: `config check` names every path that matches nothing
+/// (images, directories, backends, archives, replacement files, driver disks), shows what
+/// each image gets under each firmware, and `config show` lists the entries.
+#[test]
+fn linux_plugins_are_checked_against_the_drive() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("drive.img");
+    let drive = img.to_str().unwrap();
+    let (ok, _, err) = common::run(&["install", drive, "--size", "128M"]);
+    assert!(ok, "{err}");
+    let image = vec![0u8; 64 << 10];
+    add(drive, dir.path(), "debian-live.iso", &image, "/ISO");
+    add(drive, dir.path(), "fedora.iso", &image, "/ISO/Linux");
+    add(drive, dir.path(), "a.dat", b"backend", "/persistence");
+    add(drive, dir.path(), "inject.tar.gz", b"archive", "/ventoy");
+    add(drive, dir.path(), "grub.cfg", b"menuentry", "/ventoy");
+    add(drive, dir.path(), "dd.iso", b"driver disk", "/ventoy");
+    add(drive, dir.path(), "ks.cfg", b"kickstart", "/ventoy");
+    let ventoy = br#"{
+        "persistence": [
+            { "image": "/ISO/debian-live.iso", "backend": ["/persistence/a.dat", "/persistence/b.dat"], "autosel": 1, "timeout": 10 },
+            { "parent": "/ISO/Gone", "backend": "/persistence/a.dat" }
+        ],
+        "persistence_uefi": [
+            { "image": "/ISO/debian-live.iso", "backend": "/persistence/a.dat", "autosel": 1 }
+        ],
+        "auto_install": [ { "parent": "/ISO/Linux", "template": ["/ventoy/ks.cfg", "/ventoy/ks2.cfg"] } ],
+        "injection": [ { "parent": "/ISO", "archive": "/ventoy/inject.tar.gz" } ],
+        "conf_replace": [
+            { "iso": "/ISO/debian-live.iso", "org": "/boot/grub/grub.cfg", "new": "/ventoy/grub.cfg" },
+            { "iso": "/ISO/ubuntu*.iso", "org": "/boot/grub/grub.cfg", "new": "/ventoy/ubuntu.cfg" }
+        ],
+        "dud": [ { "image": "/ISO/Linux/fedora.iso", "dud": ["/ventoy/dd.iso", "/ventoy/dd2.iso"] } ]
+    }"#;
+    add(drive, dir.path(), "ventoy.json", ventoy, "/ventoy");
+
+    let (code, out, err) = run(&["config", "check", drive]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "file: /polyboot/polyboot.json on the drive: none
+file: /ventoy/ventoy.json on the drive
+missing: auto_install: template /ventoy/ks2.cfg is not on the drive
+missing: conf_replace: iso /ISO/ubuntu*.iso matches no image on the drive
+missing: conf_replace: new /ventoy/ubuntu.cfg is not on the drive
+missing: dud: file /ventoy/dd2.iso is not on the drive
+missing [BIOS only]: persistence: backend /persistence/b.dat is not on the drive
+missing [BIOS only]: persistence: parent /ISO/Gone is not on the drive
+image /ISO/debian-live.iso (ISO) [UEFI]
+  in the menu
+  persistence: /persistence/a.dat (no menu)
+  injection: /ventoy/inject.tar.gz
+  conf_replace: /boot/grub/grub.cfg served from /ventoy/grub.cfg
+image /ISO/debian-live.iso (ISO) [BIOS]
+  in the menu
+  persistence: /persistence/a.dat, /persistence/b.dat: a menu for 10 s, then /persistence/a.dat
+  injection: /ventoy/inject.tar.gz
+  conf_replace: /boot/grub/grub.cfg served from /ventoy/grub.cfg
+image /ISO/Linux/fedora.iso (ISO)
+  in the menu
+  auto_install: /ventoy/ks.cfg, /ventoy/ks2.cfg: a menu waits for a choice; Windows Setup, which has no such menu, gets none
+  injection: /ventoy/inject.tar.gz
+  dud: /ventoy/dd.iso, /ventoy/dd2.iso
+summary: 0 errors, 0 warnings, 0 conflicts, 6 missing paths, 2 images
+"
+    );
+    let (code, out, err) = run(&["config", "check", drive, "--json", "--firmware", "bios"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let debian = &v["bios"]["images"][0];
+    assert_eq!(
+        debian["persistence"],
+        serde_json::json!({
+            "options": ["/persistence/a.dat", "/persistence/b.dat"], "autosel": 1, "timeout": 10,
+            "preselected": "/persistence/a.dat",
+        })
+    );
+    assert_eq!(
+        debian["conf_replace"],
+        serde_json::json!([{"org": "/boot/grub/grub.cfg", "new": "/ventoy/grub.cfg"}])
+    );
+    let fedora = &v["bios"]["images"][1];
+    assert_eq!(fedora["dud"], serde_json::json!(["/ventoy/dd.iso", "/ventoy/dd2.iso"]));
+    assert_eq!(fedora["auto_install"]["preselected"], Value::Null);
+    assert_eq!(fedora["injection"], "/ventoy/inject.tar.gz");
+    let missing = v["bios"]["missing"].as_array().unwrap();
+    assert_eq!(missing[1]["setting"], "persistence");
+    assert_eq!(missing[1]["path"], "/persistence/b.dat");
+
+    // config show lists the entries, under each firmware.
+    let (code, out, err) = run(&["config", "show", drive, "--firmware", "bios"]);
+    assert_eq!(code, 0, "{err}");
+    for line in [
+        "  auto_install:",
+        "    parent /ISO/Linux: /ventoy/ks.cfg, /ventoy/ks2.cfg (no autosel)",
+        "  persistence:",
+        "    image /ISO/debian-live.iso: /persistence/a.dat, /persistence/b.dat (autosel 1, timeout 10)",
+        "    parent /ISO/Gone: /persistence/a.dat (no autosel)",
+        "  injection:",
+        "    parent /ISO: /ventoy/inject.tar.gz",
+        "  conf_replace:",
+        "    iso /ISO/debian-live.iso: /boot/grub/grub.cfg served from /ventoy/grub.cfg",
+        "  dud:",
+        "    image /ISO/Linux/fedora.iso: /ventoy/dd.iso, /ventoy/dd2.iso",
+    ] {
+        assert!(out.lines().any(|l| l == line), "no {line:?} in\n{out}");
+    }
+    let (code, out, _) = run(&["config", "show", drive, "--json", "--firmware", "uefi"]);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["uefi"]["persistence"],
+        serde_json::json!([{"image": "/ISO/debian-live.iso", "backends": ["/persistence/a.dat"], "autosel": 1, "timeout": null}])
+    );
+    assert_eq!(
+        v["uefi"]["dud"][0]["files"],
+        serde_json::json!(["/ventoy/dd.iso", "/ventoy/dd2.iso"])
+    );
+    assert_eq!(v["uefi"]["conf_replace"][1]["iso"], "/ISO/ubuntu*.iso");
 }

@@ -1,6 +1,6 @@
 //! Seeds of the `config` target: the test fixtures (a realistic polyboot.json and a
-//! ventoy.json with many plugins), ten files of the `polyboot config check` fixture corpus
-//! (Ventoy's menu plugins) and small files for each rule of config.rs. The target
+//! ventoy.json with many plugins), eighteen files of the `polyboot config check` fixture
+//! corpus (Ventoy's menu and Linux plugins) and small files for each rule of config.rs. The target
 //! also splits an input at its first NUL byte into polyboot.json and ventoy.json; the `pair`
 //! seeds use that.
 
@@ -25,7 +25,15 @@ macro_rules! corpus {
     };
 }
 
-const CORPUS: [(&str, &[u8]); 10] = corpus!(
+const CORPUS: [(&str, &[u8]); 18] = corpus!(
+    "persistence",
+    "persistence_uefi",
+    "injection",
+    "injection_uefi",
+    "conf_replace",
+    "conf_replace_uefi",
+    "dud",
+    "dud_uefi",
     "control",
     "menu_alias_uefi",
     "menu_tip",
@@ -121,6 +129,23 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     }
     many.push_str("\"menu\": {\"timeout\": 1}}");
     out.push(("many-warnings", many.into_bytes()));
+    // The Linux plugins in polyboot.json, and a pair where it replaces ventoy.json's.
+    let linux_polyboot: &[u8] = include_bytes!(
+        "../../../crates/polyboot/tests/fixtures/ventoy-config/linux_plugins.polyboot.json"
+    );
+    out.push(("linux-plugins-polyboot", linux_polyboot.to_vec()));
+    out.push((
+        "pair-linux-plugins",
+        [
+            linux_polyboot,
+            b"\0",
+            br#"{"persistence": [{"parent": "/ISO", "backend": ["/p/a.dat", "/p/b.dat"], "autosel": 0, "timeout": 3}],
+"injection_legacy": [{"image": "/ISO/*.iso", "archive": "/i.tar.xz"}],
+"dud": [{"parent": "/", "dud": ["/d1.iso", "/d2.rpm"]}, {"image": "/ISO/debian-live.iso", "dud": "/d3.img"}],
+"conf_replace": [{"iso": "/ISO/*", "org": "/boot/grub/grub.cfg", "new": "/g.cfg"}, {"iso": "/ISO/debian-live.iso", "org": "\\BOOT\\GRUB\\GRUB.CFG", "new": "/h.cfg", "img": 1}]}"#,
+        ]
+        .concat(),
+    ));
     // polyboot.json NUL ventoy.json.
     out.push(("pair-fixtures", [POLYBOOT_FIXTURE, b"\0", VENTOY_FIXTURE].concat()));
     out.push((

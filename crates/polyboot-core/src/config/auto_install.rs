@@ -69,8 +69,8 @@ pub fn choose(entries: &[AutoInstall], image: &str) -> TemplateChoice {
             TemplateChoice::NotUsed(String::from("autosel 0 boots without auto installation"))
         }
         None => TemplateChoice::NotUsed(format!(
-            "no autosel: Ventoy would ask which of {} template(s) to use, and polyboot has no \
-             such menu yet; set \"autosel\" to use one",
+            "no autosel: Windows Setup gets a template only when \"autosel\" picks one of the \
+             {} (it has no menu of them)",
             entry.options.len()
         )),
     }
@@ -146,7 +146,7 @@ mod tests {
                 "auto_install[2]: has both \"image\" and \"parent\" (ignored)",
                 "auto_install[3]: image \"a.iso\" is not an absolute path (ignored)",
                 "auto_install[4]: \"template\" must be a path or a list of paths, not a number (ignored)",
-                "auto_install[5]: autosel 2 but only 1 templates (ignored)",
+                "auto_install[5]: autosel 2 but only 1 template (ignored)",
                 "auto_install[6]: has an empty \"template\" list (ignored)",
                 "auto_install[7]: autosel -1 is not a small whole number (ignored)",
                 "auto_install[8]: must be an object, not a string (ignored)",

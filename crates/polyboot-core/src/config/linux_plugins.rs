@@ -84,6 +84,28 @@ impl Choices {
     }
 }
 
+impl Choices {
+    /// What the boot manager does with them, Ventoy's way, for people: `autosel` alone takes
+    /// its option at once, with `timeout` after a menu shown that long; without `autosel` the
+    /// menu waits. `without` names the "boot without" choice (`without persistence`).
+    pub fn describe(&self, without: &str) -> String {
+        let list = self.options.join(", ");
+        let pick = match (self.autosel, self.preselected()) {
+            (None, _) => return format!("{list}: a menu waits for a choice"),
+            (Some(0), _) => format!("boot {without}"),
+            (Some(_), Some(i)) => self.options[i].clone(),
+            (Some(n), None) => format!("nothing (autosel {n} is past the list)"),
+        };
+        match self.timeout {
+            Some(t) => format!("{list}: a menu for {t} s, then {pick}"),
+            None if self.options.len() == 1 && self.preselected().is_some() => {
+                format!("{pick} (no menu)")
+            }
+            None => format!("{list}: {pick} at once (no menu)"),
+        }
+    }
+}
+
 impl ChoiceEntry {
     pub fn choices(&self) -> Choices {
         Choices { options: self.options.clone(), autosel: self.autosel, timeout: self.timeout }
@@ -287,7 +309,8 @@ pub(super) fn choice_entry(object: &Map<String, Value>, name: &str) -> Result<Ch
     let timeout = number(object, "timeout")?;
     if let Some(n) = autosel {
         if n as usize > options.len() {
-            return Err(format!("autosel {n} but only {} {name}s", options.len()));
+            let (count, s) = (options.len(), if options.len() == 1 { "" } else { "s" });
+            return Err(format!("autosel {n} but only {count} {name}{s}"));
         }
     }
     Ok(ChoiceEntry { target, options, autosel, timeout })

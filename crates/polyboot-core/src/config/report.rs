@@ -178,6 +178,7 @@ fn conflicts(config: &BootConfig, images: Option<&[ImageEntry]>, out: &mut Vec<F
         }
     }
     default_image_conflicts(config, out);
+    injection_conflicts(config, out);
     for (setting, texts) in [("menu_alias", &config.aliases), ("menu_tip", &config.tips)] {
         duplicates(setting, texts, out);
     }
@@ -242,6 +243,34 @@ fn default_image_conflicts(config: &BootConfig, out: &mut Vec<Finding>) {
                 ),
             ));
         }
+    }
+}
+
+/// Archives the hook cannot extract: it reads tar (plain, gzip or xz, sniffed), while
+/// Ventoy's Windows injection takes 7z archives.
+fn injection_conflicts(config: &BootConfig, out: &mut Vec<Finding>) {
+    const NOT_TAR: [(&str, &str); 5] =
+        [(".7z", "7z"), (".zip", "zip"), (".rar", "RAR"), (".cab", "CAB"), (".wim", "WIM")];
+    let mut seen: Vec<&str> = Vec::new();
+    for entry in &config.injection {
+        let archive = entry.archive.as_str();
+        let lower = archive.to_ascii_lowercase();
+        let Some((_, kind)) = NOT_TAR.iter().find(|(ext, _)| lower.ends_with(ext)) else {
+            continue;
+        };
+        if seen.contains(&archive) {
+            continue;
+        }
+        seen.push(archive);
+        out.push(finding(
+            "injection",
+            Some(archive),
+            format!(
+                "injection: archive {archive} is a {kind} archive: polyboot extracts tar \
+                 archives (.tar, .tar.gz, .tar.xz) into a Linux image's initramfs; Ventoy's \
+                 injection of archives into Windows is not carried out"
+            ),
+        ));
     }
 }
 
@@ -815,6 +844,14 @@ mod tests {
             ["persistence: backend /p/bios.dat is not on the drive"]
         );
         assert!(report.images[0].conf_replace.is_empty());
+        assert!(report.conflicts.is_empty(), "{:?}", report.conflicts);
+        let windows = config(
+            r#"{"injection": [{"image": "/a.iso", "archive": "/v/drivers.7Z"}, {"parent": "/", "archive": "/v/drivers.7Z"}, {"parent": "/b", "archive": "/v/x.tar.xz"}]}"#,
+        );
+        assert_eq!(
+            messages(&analyze(&windows, None).conflicts),
+            ["injection: archive /v/drivers.7Z is a 7z archive: polyboot extracts tar archives (.tar, .tar.gz, .tar.xz) into a Linux image's initramfs; Ventoy's injection of archives into Windows is not carried out"]
+        );
         // The same missing file named by several entries is reported once.
         let twice = config(
             r#"{"dud": [{"image": "/ISO/live.iso", "dud": "/dd.iso"}, {"parent": "/ISO", "dud": "/dd.iso"}]}"#,

@@ -622,6 +622,14 @@ fn choices_preselect_only_an_existing_option() {
     assert_eq!(c(Some(2)).preselected(), Some(1));
     assert_eq!(c(Some(3)).preselected(), None);
     assert_eq!(c(Some(u32::MAX)).preselected(), None);
+    // For people (config check, check).
+    assert_eq!(c(None).describe("without x"), "/a, /b: a menu waits for a choice");
+    assert_eq!(c(Some(0)).describe("without x"), "/a, /b: boot without x at once (no menu)");
+    assert_eq!(c(Some(2)).describe("without x"), "/a, /b: /b at once (no menu)");
+    let timed = Choices { timeout: Some(10), ..c(Some(1)) };
+    assert_eq!(timed.describe("without x"), "/a, /b: a menu for 10 s, then /a");
+    let one = Choices { options: vec!["/a".into()], autosel: Some(1), timeout: None };
+    assert_eq!(one.describe("without x"), "/a (no menu)");
 }
 
 #[test]
@@ -715,7 +723,7 @@ fn malformed_linux_plugin_entries_are_warnings() {
             "injection[3]: archive \"/../x.tar\" is not an absolute path (ignored)".into(),
             "persistence[0]: has no \"backend\" (ignored)".into(),
             "persistence[1]: backend \"rel.dat\" is not an absolute path (ignored)".into(),
-            "persistence[2]: autosel 2 but only 1 backends (ignored)".into(),
+            "persistence[2]: autosel 2 but only 1 backend (ignored)".into(),
             "persistence[3]: timeout \"soon\" is not a whole number (ignored)".into(),
             format!("persistence[4]: image \"{long_excerpt}\" is longer than {} bytes (ignored)", linux_plugins::MAX_PATH_BYTES),
             "persistence[5]: has both \"image\" and \"parent\" (ignored)".into(),
