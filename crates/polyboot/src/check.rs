@@ -22,7 +22,9 @@ use polyboot_core::{windows_iso, winpe_medium};
 use serde::Serialize;
 use std::path::Path;
 
+pub mod linux_extras;
 mod secure_boot;
+pub use linux_extras::ExtraCheck;
 pub use secure_boot::{SecureBootCheck, Signer as SecureBootSigner};
 
 #[derive(Debug, Serialize)]
@@ -53,6 +55,9 @@ pub struct ImageCheck {
     /// an ISO's El Torito EFI image's or a disk image's ESP's `/EFI/BOOT/BOOTX64.EFI`), when
     /// it has one: signed or not, by whom, and whether it boots with Secure Boot on.
     pub secure_boot: Option<SecureBootCheck>,
+    /// Persistence, auto-install, injection, conf_replace, driver update disks: what the
+    /// drive's configuration names for the image and whether polyboot can do it (issue 18).
+    pub extras: Vec<ExtraCheck>,
 }
 
 /// What polyboot does with an image under one firmware ([`boot_plan::plan`]).
@@ -178,8 +183,14 @@ fn describe_shell(shell: &windows_iso::Shell) -> String {
     }
 }
 
-/// Check one image read from `file`.
-pub fn check_image<R: ReadAt>(path: &str, kind: ImageKind, file: &mut R) -> ImageCheck {
+/// Check one image read from `file`, with the drive's configuration under each firmware
+/// (none for a file on this machine).
+pub fn check_image<R: ReadAt>(
+    path: &str,
+    kind: ImageKind,
+    file: &mut R,
+    configs: &[(config::Firmware, &config::BootConfig)],
+) -> ImageCheck {
     let size = file.size();
     // Each firmware's own answer, as its menu computes it.
     let mut mode = |firmware| {
@@ -243,9 +254,11 @@ pub fn check_image<R: ReadAt>(path: &str, kind: ImageKind, file: &mut R) -> Imag
         warnings: Vec::new(),
         windows: None,
         secure_boot: None,
+        extras: Vec::new(),
     };
     check.secure_boot = secure_boot::outlook(kind, file);
     let mut family = InitFamily::NoneNeeded;
+    let mut boot_report = None;
     let boots_somewhere =
         check.uefi_verdict.boots == Some(true) || check.bios_verdict.boots == Some(true);
     if kind == ImageKind::Iso && boots_somewhere {
@@ -304,6 +317,7 @@ pub fn check_image<R: ReadAt>(path: &str, kind: ImageKind, file: &mut R) -> Imag
                     }
                 }
                 check.init_family = Some(family.to_string());
+                boot_report = Some(report);
             }
             Err(e) => check.warnings.push(format!("boot configuration unreadable: {e}")),
         }
@@ -316,6 +330,15 @@ pub fn check_image<R: ReadAt>(path: &str, kind: ImageKind, file: &mut R) -> Imag
             (check.expected_to_work, check.verdict) = windows_verdict(w);
         }
     }
+    let facts = linux_extras::ImageFacts {
+        path,
+        kind,
+        family: check.init_family.is_some().then_some(family),
+        report: boot_report.as_ref(),
+        windows: check.windows.is_some(),
+        unwrapped_initrds: check.unwrapped_initrds.len(),
+    };
+    check.extras = linux_extras::check(&facts, file, configs);
     check
 }
 
@@ -529,6 +552,10 @@ fn drive_config<D: ReadAt>(
 pub fn check_drive(drive: &mut Drive, image: Option<&str>) -> Result<CheckReport> {
     let mut fs = drive.data()?;
     let mut report = CheckReport::default();
+    // The configuration as each boot manager reads it (problems said once, for UEFI).
+    let cfg = drive_config(&mut fs, &mut report.notes);
+    let bios_cfg = session::read_config(&mut fs, config::Firmware::Bios).0;
+    let configs = [(config::Firmware::Uefi, &cfg), (config::Firmware::Bios, &bios_cfg)];
     let images: Vec<(String, ImageKind)> = match image {
         Some(p) => {
             let path = polyboot_core::path::clean(p);
@@ -538,7 +565,6 @@ pub fn check_drive(drive: &mut Drive, image: Option<&str>) -> Result<CheckReport
         }
         None => {
             // The boot manager's own scan, with the drive's configuration.
-            let cfg = drive_config(&mut fs, &mut report.notes);
             let scan = menu::scan(&mut fs, &cfg.scan_options());
             report.skipped = scan
                 .skipped
@@ -576,7 +602,7 @@ pub fn check_drive(drive: &mut Drive, image: Option<&str>) -> Result<CheckReport
     };
     for (path, kind) in images {
         let mut file = fs.open_file(&path).map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
-        report.images.push(check_image(&path, kind, &mut file));
+        report.images.push(check_image(&path, kind, &mut file, &configs));
     }
     Ok(report)
 }
@@ -590,5 +616,5 @@ pub fn check_host_file(path: &Path) -> Result<ImageCheck> {
         )
     })?;
     let mut dev = FileDevice::open(path)?;
-    Ok(check_image(&name, kind, &mut dev))
+    Ok(check_image(&name, kind, &mut dev, &[]))
 }

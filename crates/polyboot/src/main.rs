@@ -220,6 +220,9 @@ fn print_image_check(r: &ImageCheck) {
             println!("  windows (BIOS): {p}");
         }
     }
+    for l in check::linux_extras::lines(&r.extras) {
+        println!("  {l}");
+    }
     for w in &r.warnings {
         println!("  note: {w}");
     }

@@ -832,3 +832,177 @@ fn secure_boot_verdict_follows_the_issuer_name() {
         assert_eq!(r["signers"][0]["serial"], "07", "{r}");
     }
 }
+
+/// Persistence, auto-install, injection, conf_replace and driver update disks (issue 18):
+/// `check DRIVE` says per image what the drive's ventoy.json names for it (per firmware when
+/// `_uefi` / `_legacy` keys differ) and whether polyboot can do it there: a live-boot ISO
+/// takes persistence and injection, an Anaconda installer ISO auto-install templates and
+/// driver update disks but no persistence, a conf_replace file the ISO does not hold is
+/// named, iPXE gets no lines. `check FILE` (no configuration) says what an image could use.
+#[test]
+fn check_says_which_linux_extras_apply_and_are_supported() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = new_drive(dir.path());
+    let live = live_like_iso(dir.path(), "debian-live", "boot=live components quiet");
+    let fedora_iso = live_like_iso(
+        dir.path(),
+        "fedora-netinst",
+        "inst.stage2=hd:LABEL=Fedora-E-dvd-x86_64-40 quiet",
+    );
+    let (ok, _, err) = polyboot(&[
+        "add",
+        "-q",
+        &s,
+        artifacts::IPXE_ISO,
+        live.to_str().unwrap(),
+        fedora_iso.to_str().unwrap(),
+        "--to",
+        "isos",
+    ]);
+    assert!(ok, "{err}");
+    for (name, to) in [
+        ("live.dat", "/persistence"),
+        ("uefi.dat", "/persistence"),
+        ("inject.tar.gz", "/ventoy"),
+        ("grub.cfg", "/ventoy"),
+        ("ks.cfg", "/ventoy"),
+        ("dd.rpm", "/ventoy"),
+    ] {
+        let (ok, _, err) = add_file(&s, dir.path(), name, b"some bytes", to);
+        assert!(ok, "{name}: {err}");
+    }
+    let ventoy = br#"{
+        "persistence": [
+            { "image": "/isos/debian-live.iso", "backend": "/persistence/live.dat", "autosel": 1 },
+            { "image": "/isos/fedora-netinst.iso", "backend": "/persistence/live.dat" }
+        ],
+        "persistence_uefi": [
+            { "image": "/isos/debian-live.iso", "backend": ["/persistence/live.dat", "/persistence/uefi.dat"], "autosel": 2, "timeout": 5 }
+        ],
+        "auto_install": [ { "image": "/isos/fedora-netinst.iso", "template": "/ventoy/ks.cfg", "autosel": 1 } ],
+        "injection": [ { "parent": "/isos", "archive": "/ventoy/inject.tar.gz" } ],
+        "conf_replace": [
+            { "iso": "/isos/debian-live.iso", "org": "/boot/grub/grub.cfg", "new": "/ventoy/grub.cfg" },
+            { "iso": "/isos/debian-live.iso", "org": "/isolinux/txt.cfg", "new": "/ventoy/grub.cfg" }
+        ],
+        "dud": [ { "image": "/isos/fedora-netinst.iso", "dud": "/ventoy/dd.rpm" } ]
+    }"#;
+    let (ok, _, err) = add_file(&s, dir.path(), "ventoy.json", ventoy, "/ventoy");
+    assert!(ok, "{err}");
+
+    let (ok, out, err) = polyboot(&["check", &s]);
+    assert!(!ok, "the installer-like ISO's init is not one polyboot knows: {out}{err}");
+    let block = |path: &str| -> Vec<String> {
+        let start = out.find(&format!("{path} (ISO")).unwrap_or_else(|| panic!("{out}"));
+        out[start..]
+            .lines()
+            .skip(1)
+            .take_while(|l| l.starts_with("  "))
+            .filter(|l| {
+                ["persistence", "auto_install", "injection", "conf_replace", "dud", "also ", "not "]
+                    .iter()
+                    .any(|p| l[2..].starts_with(p))
+            })
+            .map(String::from)
+            .collect()
+    };
+    // live-boot: persistence (the UEFI and BIOS entries differ), injection, conf_replace.
+    assert_eq!(
+        block("/isos/debian-live.iso"),
+        [
+            "  persistence [UEFI]: /persistence/live.dat, /persistence/uefi.dat: a menu for 5 s, then /persistence/uefi.dat -> supported: polyboot's hook maps the backend and tells live-boot (initramfs-tools) to use it",
+            "  persistence [BIOS]: /persistence/live.dat (no menu) -> supported: polyboot's hook maps the backend and tells live-boot (initramfs-tools) to use it",
+            "  injection: /ventoy/inject.tar.gz -> supported: polyboot's hook extracts it over / before the image's own /init starts",
+            "  conf_replace: /boot/grub/grub.cfg <- /ventoy/grub.cfg, /isolinux/txt.cfg <- /ventoy/grub.cfg -> supported: served from the drive in the ISO's ISO 9660 / Joliet / UDF trees; not in the ISO, so not replaced: /isolinux/txt.cfg",
+            "  not possible: auto_install (installer not detected); dud (only Anaconda takes driver update disks; installer not detected)",
+        ],
+        "{out}"
+    );
+    // Anaconda: the template and the driver disk with their parameters; no persistence.
+    assert_eq!(
+        block("/isos/fedora-netinst.iso"),
+        [
+            "  persistence [BIOS]: /persistence/live.dat: a menu waits for a choice -> NOT SUPPORTED: other / custom init (e.g. an installer): polyboot sets persistence up for live-boot, casper, dracut and archiso only",
+            "  auto_install: /ventoy/ks.cfg (no menu) -> supported: Anaconda: the template goes to /ks.cfg in the initramfs, with inst.ks=file:/ks.cfg",
+            "  injection: /ventoy/inject.tar.gz -> supported: polyboot's hook extracts it over / before the image's own /init starts",
+            "  dud: /ventoy/dd.rpm -> supported: Anaconda: each disk is copied to /polyboot-dud/N.<ext> in the initramfs, with inst.dd=",
+            "  also possible: conf_replace",
+        ],
+        "{out}"
+    );
+    // iPXE has no initrd: the injection its directory's entry names cannot apply.
+    assert_eq!(
+        block("/isos/ipxe.iso")[0],
+        "  injection: /ventoy/inject.tar.gz -> NOT SUPPORTED: no Linux initrd to put it in",
+        "{out}"
+    );
+
+    // --json: every feature of every ISO, with what is configured and whether it works.
+    let all = check_json_ignoring_status(&[&s]);
+    let feature = |r: &Value, name: &str, firmware: Value| -> Value {
+        r["extras"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["feature"] == name && e["firmware"] == firmware)
+            .unwrap_or_else(|| panic!("no {name} in {r}"))
+            .clone()
+    };
+    let live = all.iter().find(|r| r["path"] == "/isos/debian-live.iso").unwrap();
+    let fedora = all.iter().find(|r| r["path"] == "/isos/fedora-netinst.iso").unwrap();
+    let ipxe = all.iter().find(|r| r["path"] == "/isos/ipxe.iso").unwrap();
+    assert_eq!(live["extras"].as_array().unwrap().len(), 6, "{live}");
+    assert_eq!(
+        feature(live, "persistence", "UEFI".into()),
+        serde_json::json!({
+            "feature": "persistence", "firmware": "UEFI",
+            "configured": ["/persistence/live.dat", "/persistence/uefi.dat"],
+            "menu": "/persistence/live.dat, /persistence/uefi.dat: a menu for 5 s, then /persistence/uefi.dat",
+            "supported": true,
+            "detail": "polyboot's hook maps the backend and tells live-boot (initramfs-tools) to use it",
+        })
+    );
+    assert_eq!(feature(live, "auto_install", Value::Null)["supported"], false);
+    assert_eq!(
+        feature(fedora, "dud", Value::Null)["configured"],
+        serde_json::json!(["/ventoy/dd.rpm"])
+    );
+    assert_eq!(feature(fedora, "persistence", "UEFI".into())["configured"], serde_json::json!([]));
+    assert_eq!(feature(ipxe, "conf_replace", Value::Null)["supported"], true);
+    assert_eq!(feature(ipxe, "persistence", Value::Null)["detail"], "no Linux initrd");
+
+    // One image on the drive: the same, from the drive's configuration.
+    let one = check_json_ignoring_status(&[&s, "isos/fedora-netinst.iso"]);
+    assert_eq!(
+        feature(&one[0], "auto_install", Value::Null),
+        feature(fedora, "auto_install", Value::Null)
+    );
+
+    // A file on this machine: no configuration, what it could use.
+    let (_, out, err) = polyboot(&["check", fedora_iso.to_str().unwrap()]);
+    let lines: Vec<&str> =
+        out.lines().filter(|l| l.starts_with("  also ") || l.starts_with("  not ")).collect();
+    assert_eq!(
+        lines,
+        [
+            "  also possible: auto_install, injection, conf_replace, dud",
+            "  not possible: persistence (other / custom init (e.g. an installer): polyboot sets persistence up for live-boot, casper, dracut and archiso only)",
+        ],
+        "{out}{err}"
+    );
+    let (_, out, _) = polyboot(&["check", artifacts::IPXE_ISO]);
+    assert!(!out.contains("possible"), "nothing to say about iPXE: {out}");
+}
+
+/// `check ... --json` whatever the exit status says.
+fn check_json_ignoring_status(args: &[&str]) -> Vec<Value> {
+    let mut a = vec!["check"];
+    a.extend_from_slice(args);
+    a.push("--json");
+    let (_, out, err) = polyboot(&a);
+    serde_json::from_str::<Value>(&out)
+        .unwrap_or_else(|e| panic!("{e}: {out} {err}"))
+        .as_array()
+        .unwrap()
+        .clone()
+}
