@@ -18,6 +18,7 @@ use crate::device::{self, format_size, Policy, SystemView, Target};
 use crate::drive::io::FileDevice;
 use crate::drive::Drive;
 use crate::ops::{self, progress};
+use crate::persistence_luks::{self as luks, KdfCost};
 use anyhow::{bail, Context, Result};
 use indicatif::ProgressBar;
 use polyboot_core::config::{self, Firmware, POLYBOOT_JSON, VENTOY_JSON};
@@ -43,8 +44,6 @@ pub const DEFAULT_LABEL: &str = "casper-rw";
 /// change to the whole system.
 const PERSISTENCE_CONF: &str = "/ union\n";
 const CHUNK: usize = 4 << 20;
-const ENCRYPT_NOT_YET: &str = "--encrypt is not in this build yet: encrypted (LUKS2) persistence \
-     files come with polyboot's LUKS support; make an unencrypted one for now";
 
 fn from_exfat(e: exfat::Error) -> anyhow::Error {
     anyhow::anyhow!("{e}")
@@ -61,20 +60,19 @@ fn now() -> Timestamp {
 pub fn run(args: PersistenceArgs) -> Result<()> {
     let view = SystemView::host();
     let interactive = std::io::stdin().is_terminal();
-    let stdin = std::io::stdin();
+    // Not a StdinLock held for the whole command: the passphrase prompt reads stdin too.
+    let mut stdin = std::io::BufReader::new(std::io::stdin());
     match args.command {
         PersistenceCommand::Create(a) => {
             let json = a.write.json;
-            let report =
-                with_output(json, |out| create(&view, &a, interactive, &mut stdin.lock(), out))?;
+            let report = with_output(json, |out| create(&view, &a, interactive, &mut stdin, out))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             }
         }
         PersistenceCommand::Extend(a) => {
             let json = a.write.json;
-            let report =
-                with_output(json, |out| extend(&view, &a, interactive, &mut stdin.lock(), out))?;
+            let report = with_output(json, |out| extend(&view, &a, interactive, &mut stdin, out))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             }
@@ -299,13 +297,6 @@ fn set_mode(path: &Path, mode: u32) -> Result<()> {
         .with_context(|| format!("chmod {}", path.display()))
 }
 
-/// `--encrypt`: the LUKS2 container of the file system made in `plain`, `size` bytes in all,
-/// as a new file in `work`: what is copied to the drive in place of `plain`.
-fn encrypt_backend(plain: &Path, size: u64, work: &Path) -> Result<PathBuf> {
-    let _ = (plain, size, work);
-    bail!(ENCRYPT_NOT_YET)
-}
-
 fn temp_dir() -> Result<tempfile::TempDir> {
     tempfile::Builder::new()
         .prefix("polyboot-persistence.")
@@ -423,7 +414,7 @@ fn placement(drive: &Drive, extents: &[Extent]) -> Placement {
 
 /// Add `backend` to the `persistence` entry of `image` in polyboot.json's text (`None`: no
 /// file yet). Other keys and entries are kept. Returns the new text, or `None` when the
-/// backend is already listed for the image.
+/// backend is already listed for the image. A new entry preselects its backend (`autosel`).
 pub fn register_backend(
     current: Option<&[u8]>,
     image: &str,
@@ -444,7 +435,9 @@ pub fn register_backend(
     };
     let existing = list.iter_mut().find(|e| e.get("image").and_then(Value::as_str) == Some(image));
     match existing {
-        None => list.push(json!({ "image": image, "backend": backend })),
+        // Registered for the image: used when it boots, with no menu (Ventoy's autosel 1; a
+        // second backend added later keeps the entry's own choice rules).
+        None => list.push(json!({ "image": image, "backend": backend, "autosel": 1 })),
         Some(entry) => match entry.get_mut("backend") {
             Some(Value::String(s)) if s == backend => return Ok(None),
             Some(Value::String(s)) => {
@@ -534,9 +527,6 @@ pub fn create(
     out: &mut dyn Write,
 ) -> Result<Created> {
     let w = &args.write;
-    if args.encrypt {
-        bail!(ENCRYPT_NOT_YET);
-    }
     let (file_name, dat_added) = backend_file_name(&args.name)?;
     let dir = ops::normalize(&args.dir);
     let path = join(&dir, &file_name);
@@ -545,10 +535,16 @@ pub fn create(
         PersistenceFsArg::Ext4 => MIN_SIZE,
         PersistenceFsArg::Xfs => MIN_SIZE_XFS,
     };
+    // With --encrypt the LUKS2 header and keyslots come first; the file system gets the rest.
+    let (min, fs_size) = match args.encrypt {
+        true => (min + luks::DATA_OFFSET, luks::plain_size(size).unwrap_or(0)),
+        false => (min, size),
+    };
     if size < min {
         bail!(
-            "--size {}: a {} persistence file needs at least {}",
+            "--size {}: a{} {} persistence file needs at least {}",
             format_size(args.size),
+            if args.encrypt { "n encrypted" } else { "" },
             fs_name(args.fs),
             format_size(min)
         );
@@ -665,6 +661,18 @@ pub fn create(
         format_size(free_before),
         format_size(available.saturating_sub(size.div_ceil(cluster) * cluster))
     )?;
+    if args.encrypt {
+        writeln!(
+            out,
+            "  encrypted: LUKS2 (passphrase {}), the {} file system in its last {}",
+            match &args.passphrase_file {
+                Some(f) => format!("from {}", f.display()),
+                None => "asked twice".into(),
+            },
+            fs_name(args.fs),
+            format_size(fs_size)
+        )?;
+    }
     if existing.is_some() {
         writeln!(out, "  replaces the existing {path} (--force)")?;
     }
@@ -700,12 +708,23 @@ pub fn create(
         return Ok(report);
     }
 
-    // The file system, in a temporary file.
+    let passphrase = match args.encrypt {
+        true => Some(luks::read_passphrase(args.passphrase_file.as_deref())?),
+        false => None,
+    };
+    // The file system, in a temporary file (then its LUKS2 container, written in full).
     let work = temp_dir()?;
     let plain = work.path().join("fs.img");
-    sparse_file(&plain, size)?;
+    sparse_file(&plain, fs_size)?;
     mkfs(&plain, args.fs, &label, work.path())?;
-    let backend = if args.encrypt { encrypt_backend(&plain, size, work.path())? } else { plain };
+    let backend = match &passphrase {
+        Some(p) => {
+            let sealed = luks::encrypt_backend(&plain, size, p, KdfCost::DEFAULT, work.path())?;
+            std::fs::remove_file(&plain)?;
+            sealed
+        }
+        None => plain,
+    };
     let head = read_head(&backend)?;
     report.uuid = fsprobe::probe(&head).map(|i| i.uuid);
 
@@ -1259,7 +1278,7 @@ mod tests {
         assert_eq!(v["persistence"][0]["autosel"], 1);
         assert_eq!(
             v["persistence"][1],
-            json!({"image": "/b.iso", "backend": "/persistence/b.dat"})
+            json!({"image": "/b.iso", "backend": "/persistence/b.dat", "autosel": 1})
         );
         // A second backend for /a.iso makes its backend a list; a third is appended.
         let new = register_backend(Some(&new), "/a.iso", "/persistence/a2.dat").unwrap().unwrap();
