@@ -537,6 +537,11 @@ Examples:
   polyboot persistence create disk.img big --size 8G --fs xfs --dry-run --json
   polyboot persistence create /dev/sdb ubuntu --size 4G --force --yes
       replace an existing /persistence/ubuntu.dat without asking
+  polyboot persistence create /dev/sdb secret --size 8G --encrypt --image /ISO/debian-live.iso
+      LUKS2, passphrase asked twice here and at every boot
+  polyboot persistence create disk.img vm --size 1G --encrypt --passphrase-file pass.txt -q
+  polyboot persistence create disk.img old-pc --size 1G --encrypt --kdf-memory 32M --kdf-time 500
+      cheaper to unlock on a PC with little memory
 
 Labels: casper-rw (Ubuntu's casper), persistence (Debian's live-boot; persistence.conf is
 added), vtoycow (Ventoy's label for dracut and archiso), or any other of up to 16 characters
@@ -560,9 +565,24 @@ pub struct PersistenceCreateArgs {
     /// File system inside the file.
     #[arg(long, value_enum, default_value = "ext4")]
     pub fs: PersistenceFsArg,
-    /// Encrypt the file system (LUKS2; the passphrase is asked at boot).
+    /// Encrypt: the file system inside a LUKS2 container (its 16 MiB header comes out of
+    /// --size), unlocked at boot with the passphrase typed at polyboot's prompt. The passphrase
+    /// is asked twice here unless --passphrase-file gives it. $TMPDIR needs room for the whole
+    /// --size while it is made.
     #[arg(long)]
     pub encrypt: bool,
+    /// With --encrypt: read the passphrase from this file (one trailing newline is dropped).
+    #[arg(long, value_name = "FILE", requires = "encrypt")]
+    pub passphrase_file: Option<PathBuf>,
+    /// With --encrypt: Argon2id memory of the key slot, 8M to 1G. The booted live system needs
+    /// this much free memory to unlock the file; more costs an attacker more.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64M", requires = "encrypt")]
+    pub kdf_memory: u64,
+    /// With --encrypt: milliseconds Argon2id takes here to unlock (cryptsetup measures its
+    /// passes on this machine), 100 to 10000; slower PCs take longer at boot.
+    #[arg(long, value_name = "MS", default_value_t = 1000, requires = "encrypt",
+          value_parser = clap::value_parser!(u32).range(100..=10000))]
+    pub kdf_time: u32,
     /// Directory on the data partition for the file (created if needed), e.g. /persistence.
     #[arg(long, default_value = "/persistence")]
     pub dir: String,
@@ -589,7 +609,9 @@ pub enum PersistenceFsArg {
 Examples:
   polyboot persistence extend disk.img ubuntu --size +2G      2 GiB more
   polyboot persistence extend /dev/sdb ubuntu.dat --size 8G   to 8 GiB in all
-  polyboot persistence extend disk.img /casper/fedora.dat --size +512M --dry-run")]
+  polyboot persistence extend disk.img /casper/fedora.dat --size +512M --dry-run
+  polyboot persistence extend disk.img fedora --dir /casper --size 2G --json -q
+  polyboot persistence extend /dev/sda ubuntu --size +1G --force --yes   a fixed disk, no prompt")]
 pub struct PersistenceExtendArgs {
     /// The polyboot drive: a whole disk (/dev/sdb, /dev/nvme0n1; not a partition) or a drive
     /// image file made by `polyboot install`.

@@ -540,6 +540,9 @@ pub fn create(
         true => (min + luks::DATA_OFFSET, luks::plain_size(size).unwrap_or(0)),
         false => (min, size),
     };
+    if args.encrypt && !(8 * MIB..=1024 * MIB).contains(&args.kdf_memory) {
+        bail!("--kdf-memory {}: 8 MiB to 1 GiB", format_size(args.kdf_memory));
+    }
     if size < min {
         bail!(
             "--size {}: a{} {} persistence file needs at least {}",
@@ -664,11 +667,14 @@ pub fn create(
     if args.encrypt {
         writeln!(
             out,
-            "  encrypted: LUKS2 (passphrase {}), the {} file system in its last {}",
+            "  encrypted: LUKS2 (passphrase {}; Argon2id {}, {} ms), the {} file system in its \
+             last {}",
             match &args.passphrase_file {
                 Some(f) => format!("from {}", f.display()),
                 None => "asked twice".into(),
             },
+            format_size(args.kdf_memory),
+            args.kdf_time,
             fs_name(args.fs),
             format_size(fs_size)
         )?;
@@ -719,7 +725,11 @@ pub fn create(
     mkfs(&plain, args.fs, &label, work.path())?;
     let backend = match &passphrase {
         Some(p) => {
-            let sealed = luks::encrypt_backend(&plain, size, p, KdfCost::DEFAULT, work.path())?;
+            let cost = KdfCost {
+                memory_kib: (args.kdf_memory / 1024) as u32,
+                iter_time_ms: args.kdf_time,
+            };
+            let sealed = luks::encrypt_backend(&plain, size, p, cost, work.path())?;
             std::fs::remove_file(&plain)?;
             sealed
         }
@@ -1297,7 +1307,10 @@ mod tests {
         let fresh = register_backend(None, "/c.iso", "/p/c.dat").unwrap().unwrap();
         let v: Value = serde_json::from_slice(&fresh).unwrap();
         assert_eq!(v["version"], 1);
-        assert_eq!(v["persistence"], json!([{"image": "/c.iso", "backend": "/p/c.dat"}]));
+        assert_eq!(
+            v["persistence"],
+            json!([{"image": "/c.iso", "backend": "/p/c.dat", "autosel": 1}])
+        );
         // Broken files are refused, not overwritten.
         assert!(register_backend(Some(b"{"), "/c.iso", "/p/c.dat").is_err());
         assert!(register_backend(Some(b"[1]"), "/c.iso", "/p/c.dat").is_err());

@@ -494,6 +494,18 @@ fn refusals_change_nothing() {
         "persistence",
         "create",
         s(&img),
+        "enc",
+        "--size",
+        "40M",
+        "--encrypt",
+        "--kdf-memory",
+        "2M",
+    ]);
+    assert!(err.contains("--kdf-memory 2.0 MiB: 8 MiB to 1 GiB"), "{err}");
+    let err = fails(&[
+        "persistence",
+        "create",
+        s(&img),
         "img",
         "--size",
         "16M",
@@ -626,6 +638,11 @@ fn create_encrypted() {
         "--encrypt",
         "--passphrase-file",
         s(&typed),
+        // Cheap to unlock in a debug build on a busy machine.
+        "--kdf-memory",
+        "8M",
+        "--kdf-time",
+        "100",
         "--label",
         "persistence",
         "--json",
@@ -670,6 +687,10 @@ fn create_encrypted() {
     let header = luks2::read_header(&mut dev).unwrap();
     let key = luks2::unlock(&header, &mut dev, b"correct horse battery", &luks2::Limits::DEFAULT)
         .unwrap();
+    match &header.keyslots[0].kdf {
+        luks2::Kdf::Argon2 { id: true, memory_kib, .. } => assert_eq!(*memory_kib, 8192),
+        k => panic!("{k:?}"),
+    }
     let offset = header.segment.offset as usize;
     assert_eq!(offset, 16 << 20);
     let mut plain = bytes[offset..].to_vec();
