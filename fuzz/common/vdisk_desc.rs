@@ -62,6 +62,10 @@ pub enum SourceDesc {
     Image {
         offset: u64,
     },
+    /// Another file on the partition, through these extents (`RegionSource::DriveFile`).
+    DriveFile {
+        extents: Vec<ExtentDesc>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,6 +183,16 @@ impl<'a> Reader<'a> {
     }
 }
 
+fn extent(r: &mut Reader) -> ExtentDesc {
+    let absolute = r.u8() & 1 != 0;
+    ExtentDesc {
+        absolute,
+        offset: r.num(MAX_IMAGE),
+        len: r.num(MAX_EXTENT),
+        device_offset: r.num(MAX_DEVICE),
+    }
+}
+
 pub fn decode(data: &[u8]) -> Desc {
     let mut r = Reader::new(data);
     let b = r.u8();
@@ -186,23 +200,16 @@ pub fn decode(data: &[u8]) -> Desc {
     let image_len = r.num(MAX_IMAGE);
     let partition_offset = r.num(MAX_PARTITION_OFFSET);
     let device_len = r.num(MAX_DEVICE).min(MAX_DEVICE);
-    let extents = (0..r.u8() % 9)
-        .map(|_| {
-            let absolute = r.u8() & 1 != 0;
-            ExtentDesc {
-                absolute,
-                offset: r.num(MAX_IMAGE),
-                len: r.num(MAX_EXTENT),
-                device_offset: r.num(MAX_DEVICE),
-            }
-        })
-        .collect();
+    let extents = (0..r.u8() % 9).map(|_| extent(&mut r)).collect();
     let regions = (0..r.u8() % 5)
         .map(|_| {
             let flags = r.u8();
             let at = (flags & 1 == 0).then(|| r.num(MAX_REGION_AT));
             let len = r.num(MAX_REGION_LEN);
-            let source = if flags & 2 != 0 {
+            let source = if flags & 4 != 0 {
+                let extents = (0..r.u8() % 5).map(|_| extent(&mut r)).collect();
+                SourceDesc::DriveFile { extents }
+            } else if flags & 2 != 0 {
                 SourceDesc::Image { offset: r.num(MAX_IMAGE) }
             } else {
                 SourceDesc::Memory { len: r.u16(), fill: r.u8() }
@@ -234,17 +241,27 @@ pub fn decode(data: &[u8]) -> Desc {
 }
 
 /// The inverse of [`decode`] for descriptions whose values are in range (seeds).
+/// A number as `Reader::num` reads it.
+fn put_num(out: &mut Vec<u8>, v: u64, limit: u64) {
+    if v <= limit && v < 1 << 24 {
+        out.push(0);
+        out.extend_from_slice(&v.to_le_bytes()[..3]);
+    } else {
+        out.push(0xFF);
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+fn put_extent(out: &mut Vec<u8>, e: &ExtentDesc) {
+    out.push(u8::from(e.absolute));
+    put_num(out, e.offset, MAX_IMAGE);
+    put_num(out, e.len, MAX_EXTENT);
+    put_num(out, e.device_offset, MAX_DEVICE);
+}
+
 pub fn encode(d: &Desc) -> Vec<u8> {
     let mut out = Vec::new();
-    let num = |out: &mut Vec<u8>, v: u64, limit: u64| {
-        if v <= limit && v < 1 << 24 {
-            out.push(0);
-            out.extend_from_slice(&v.to_le_bytes()[..3]);
-        } else {
-            out.push(0xFF);
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-    };
+    let num = put_num;
     let offset = |out: &mut Vec<u8>, o: OffsetDesc| match o {
         OffsetDesc::Value(v) => {
             out.push(0);
@@ -272,24 +289,29 @@ pub fn encode(d: &Desc) -> Vec<u8> {
     assert!(d.extents.len() < 9 && d.regions.len() < 5 && d.overrides.len() < 6);
     out.push(d.extents.len() as u8);
     for e in &d.extents {
-        out.push(u8::from(e.absolute));
-        num(&mut out, e.offset, MAX_IMAGE);
-        num(&mut out, e.len, MAX_EXTENT);
-        num(&mut out, e.device_offset, MAX_DEVICE);
+        put_extent(&mut out, e);
     }
     out.push(d.regions.len() as u8);
     for region in &d.regions {
         let image = matches!(region.source, SourceDesc::Image { .. });
-        out.push(u8::from(region.at.is_none()) | u8::from(image) << 1);
+        let file = matches!(region.source, SourceDesc::DriveFile { .. });
+        out.push(u8::from(region.at.is_none()) | u8::from(image) << 1 | u8::from(file) << 2);
         if let Some(at) = region.at {
             num(&mut out, at, MAX_REGION_AT);
         }
         num(&mut out, region.len, MAX_REGION_LEN);
-        match region.source {
-            SourceDesc::Image { offset } => num(&mut out, offset, MAX_IMAGE),
+        match &region.source {
+            SourceDesc::DriveFile { extents } => {
+                assert!(extents.len() < 5);
+                out.push(extents.len() as u8);
+                for e in extents {
+                    put_extent(&mut out, e);
+                }
+            }
+            SourceDesc::Image { offset } => num(&mut out, *offset, MAX_IMAGE),
             SourceDesc::Memory { len, fill } => {
                 out.extend_from_slice(&len.to_le_bytes());
-                out.push(fill);
+                out.push(*fill);
             }
         }
     }

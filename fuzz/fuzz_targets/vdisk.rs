@@ -5,7 +5,8 @@
 //!
 //! Construction may refuse the layout, but exactly when the reference says it is invalid.
 //! Every read is compared with the reference written here from the module's documentation
-//! (image bytes through the extents, holes and the tail as zeros, regions over that,
+//! (image bytes through the extents, holes and the tail as zeros, regions over that (memory,
+//! image ranges, other files through their own extents),
 //! overrides last with later ones winning; an error exactly when the range leaves the disk or
 //! some byte needs a physical read past the device), and its plan must cover the buffer with
 //! maximally merged pieces, one device read per device piece.
@@ -58,6 +59,8 @@ impl ReadAt for Counting<'_> {
 enum Src {
     Memory(Vec<u8>),
     Image(u64),
+    /// Another file on the partition: its extents.
+    DriveFile(Vec<Extent>),
 }
 
 /// What the disk should be, kept independently of `VirtualMedium`.
@@ -119,6 +122,7 @@ impl Model {
         let source_ok = match &src {
             Src::Memory(data) => data.len() as u64 <= len,
             Src::Image(offset) => offset.checked_add(len).is_some_and(|e| e <= self.image_len),
+            Src::DriveFile(extents) => self.file_extents_ok(extents, len),
         };
         let overlaps = self.regions.iter().any(|&(a, l, _)| a < end && at < a + l);
         let Some(new_size) = round_up(end, self.bs) else {
@@ -142,9 +146,37 @@ impl Model {
         true
     }
 
+    /// A drive file's extents for a region of `len` bytes: no offset overflows, every
+    /// extent inside the region, the non-empty ones in order and disjoint.
+    fn file_extents_ok(&self, extents: &[Extent], len: u64) -> bool {
+        let mut prev_end = 0u64;
+        for e in extents {
+            let Some(end) = e.file_offset.checked_add(e.len) else { return false };
+            let device_end = self
+                .partition_offset
+                .checked_add(e.device_offset)
+                .and_then(|d| d.checked_add(e.len));
+            if device_end.is_none() || end > len {
+                return false;
+            }
+            if e.len > 0 {
+                if e.file_offset < prev_end {
+                    return false;
+                }
+                prev_end = end;
+            }
+        }
+        true
+    }
+
     /// Image byte `q`: `Err` when it needs a physical read past the device.
     fn image_byte(&self, dev: &[u8], q: u64) -> Result<u8, ()> {
-        for e in &self.extents {
+        self.file_byte(&self.extents, dev, q)
+    }
+
+    /// Byte `q` of a file with these extents (zero where none covers it).
+    fn file_byte(&self, extents: &[Extent], dev: &[u8], q: u64) -> Result<u8, ()> {
+        for e in extents {
             if e.file_offset <= q && q < e.file_offset + e.len {
                 let at = self.partition_offset + e.device_offset + (q - e.file_offset);
                 return dev.get(at as usize).copied().filter(|_| at < dev.len() as u64).ok_or(());
@@ -161,6 +193,7 @@ impl Model {
                 return match src {
                     Src::Memory(data) => Ok(data.get(within as usize).copied().unwrap_or(0)),
                     Src::Image(offset) => self.image_byte(dev, offset + within),
+                    Src::DriveFile(extents) => self.file_byte(extents, dev, within),
                 };
             }
         }
@@ -191,14 +224,20 @@ impl Model {
     }
 }
 
-fn run(desc: &Desc, dev: &mut MemDevice) {
+/// Extents from their descriptions (relative ones start after the previous one's end).
+fn file_extents(descs: &[vdisk_desc::ExtentDesc]) -> Vec<Extent> {
     let mut extents = Vec::new();
     let mut prev_end = 0u64;
-    for e in &desc.extents {
+    for e in descs {
         let file_offset = if e.absolute { e.offset } else { prev_end.saturating_add(e.offset) };
         prev_end = file_offset.saturating_add(e.len);
         extents.push(Extent { file_offset, device_offset: e.device_offset, len: e.len });
     }
+    extents
+}
+
+fn run(desc: &Desc, dev: &mut MemDevice) {
+    let extents = file_extents(&desc.extents);
     let model = Model::new(desc.block_size, desc.image_len, desc.partition_offset, &extents);
     let disk = VirtualMedium::new(desc.block_size, desc.image_len, desc.partition_offset, extents);
     let (mut disk, mut model) = match (disk, model) {
@@ -224,6 +263,10 @@ fn run(desc: &Desc, dev: &mut MemDevice) {
                 (RegionSource::Memory(data.as_slice().into()), Src::Memory(data))
             }
             SourceDesc::Image { offset } => (RegionSource::Image { offset }, Src::Image(offset)),
+            SourceDesc::DriveFile { ref extents } => {
+                let extents = file_extents(extents);
+                (RegionSource::DriveFile(extents.clone().into()), Src::DriveFile(extents))
+            }
         };
         let at = r.at.unwrap_or(model.size);
         let expect = model.add_region(at, r.len, src);

@@ -240,7 +240,7 @@ pub fn plan<D: ReadAt>(
         let mut udf = false;
         let mut patches = Vec::new();
         if let Some(vol) = &udf_volume {
-            match vol.lookup(&mut *dev, &file.path) {
+            match vol.lookup(&mut *dev, &file.path.replace('\\', "/")) {
                 Ok(e) if !e.is_dir() => match redirect(vol, &mut *dev, &e, here, size) {
                     Ok(p) => {
                         patches = p;

@@ -14,6 +14,7 @@
 //!   volume when that file is installed (skipped, with a note, when it is not).
 //! - config: the polyboot.json / ventoy.json test fixtures and small files for each rule.
 //! - vdisk: virtual disk descriptions (see common/vdisk_desc.rs and vdisk_seeds.rs).
+//! - bootcfg_edit: see bootcfg_edit_seeds.rs (real boot configurations with parameters).
 //! - bootcfg, handoff, initrd_wrap, initramfs: see linux_seeds.rs (real boot configurations,
 //!   a small live ISO, encoded hand-off records, wrap descriptions, newc archives plain and
 //!   compressed in every format polyboot-hook reads).
@@ -48,6 +49,7 @@ mod pe_skeleton;
 mod vdisk_desc;
 
 mod authenticode_seeds;
+mod bootcfg_edit_seeds;
 mod config_seeds;
 mod fat_seeds;
 mod fsprobe_seeds;
@@ -208,6 +210,9 @@ fn main() {
         check_bootcfg_seed(name, &bytes);
         let is_iso = bytes.len() >= 0x8006 && &bytes[0x8001..0x8006] == b"CD001";
         put(if is_iso { "bootcfg_iso" } else { "bootcfg" }, name, &bytes);
+    }
+    for (name, bytes) in bootcfg_edit_seeds::seeds() {
+        put("bootcfg_edit", name, &bytes);
     }
     for (name, bytes) in linux_seeds::handoff_seeds() {
         polyboot_core::handoff::Handoff::decode(&bytes)

@@ -121,6 +121,36 @@ pub fn seeds() -> Vec<(&'static str, Desc)> {
         overrides: vec![OverrideDesc { at: OffsetDesc::FromEnd(10), len: 11, fill: 0 }],
         ..contiguous.clone()
     };
+    // A replacement file on the drive served past the image (conf_replace): two fragments
+    // stored in the other order, a hole, an empty extent; and a refused one whose extents
+    // overlap.
+    let drive_file = Desc {
+        regions: vec![
+            RegionDesc {
+                at: None,
+                len: 9000,
+                source: SourceDesc::DriveFile {
+                    extents: vec![
+                        extent(0, 3000, 400_000),
+                        extent(500, 0, 0),
+                        extent(0, 4000, 320_000),
+                    ],
+                },
+            },
+            RegionDesc {
+                at: None,
+                len: 100,
+                source: SourceDesc::DriveFile {
+                    extents: vec![
+                        extent(0, 60, 0),
+                        ExtentDesc { absolute: true, offset: 50, len: 10, device_offset: 0 },
+                    ],
+                },
+            },
+        ],
+        reads: vec![read(299_000, 8192), read(301_000, 8192), read(307_000, 4096)],
+        ..contiguous.clone()
+    };
     // 64-bit edges: an image length whose rounding overflows.
     let overflow =
         Desc { image_len: u64::MAX - 100, extents: vec![], reads: vec![], ..contiguous.clone() };
@@ -130,6 +160,7 @@ pub fn seeds() -> Vec<(&'static str, Desc)> {
         ("sparse-img", sparse),
         ("unsorted-extents", unsorted),
         ("refused-regions", refused_parts),
+        ("drive-file-region", drive_file),
         ("size-overflow", overflow),
     ]
 }

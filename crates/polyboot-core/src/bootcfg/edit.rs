@@ -496,6 +496,11 @@ fn syslinux_splices(text: &[u8], params: &[&str], counts: &mut Counts) -> Vec<Sp
             continue;
         }
         counts.kernel_lines += 1;
+        if kernel.is_empty() {
+            // `KERNEL` alone: words added to it would become the kernel.
+            counts.skipped += 1;
+            continue;
+        }
         match (lb.append, lb.kernel_args, global_append) {
             (Some(a), _, _) => edit(a, &value_words, 1),
             (None, Some(k), _) => edit(k, &kernel_args, 2),

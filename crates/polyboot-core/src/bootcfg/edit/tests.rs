@@ -393,4 +393,7 @@ fn words_end_where_their_characters_do() {
     let e = edit(Loader::Syslinux, before, &["p"]);
     assert_eq!(text(&e), "label a\n kernel /k one p\n kernel /k\n");
     assert_eq!(parse(Loader::Syslinux, "/s.cfg", &e.bytes)[0].cmdline, "one p");
+    // A KERNEL line naming no kernel is left alone (a word added would become the kernel).
+    let e = edit(Loader::Syslinux, "label a\n kernel\n", &["p"]);
+    assert_eq!((e.kernel_lines, e.changed, e.skipped), (1, 0, 1));
 }
