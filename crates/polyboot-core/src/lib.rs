@@ -12,6 +12,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod authenticode;
+pub mod autoinstall_vars;
 pub mod bcd;
 pub mod block;
 mod block_hash;

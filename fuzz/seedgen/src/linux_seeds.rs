@@ -8,7 +8,9 @@
 //!   ISO 9660 image (primary + Joliet trees, built by `live_iso`) holding a GRUB, an
 //!   isolinux and a systemd-boot configuration with their kernels and initrds.
 //! - handoff: records from `Handoff::encode` (GPT and MBR identities, several extents,
-//!   padded), and a non-canonical one (longer header, re-signed).
+//!   padded; version 2 with every section), and non-canonical ones (a version 1 record with a
+//!   longer header and bytes after its extents, a version 2 record with an unknown section;
+//!   re-signed).
 //! - initrd_wrap: descriptions in the target's byte format (see `fuzz_targets/initrd_wrap.rs`:
 //!   mode, image length, start, hook archive, initrds with records).
 //! - initramfs: newc archives from polyboot-core's `CpioWriter` and from a hand writer (hard
@@ -345,12 +347,61 @@ pub fn handoff_seeds() -> Vec<(&'static str, Vec<u8>)> {
     padded.resize(512, 0);
     // Version 1 readers skip a longer header and bytes after the extents.
     let mut long = gpt.encode();
+    long[9] = 1;
     long.splice(72..72, [0xAB; 8]);
     long.extend_from_slice(&[0xCD; 12]);
     long[10..12].copy_from_slice(&80u16.to_le_bytes());
     let total = long.len() as u32;
     long[12..16].copy_from_slice(&total.to_le_bytes());
-    vec![("gpt", gpt.encode()), ("mbr-padded", padded), ("long-header", resign(long))]
+    // Version 2: every section, and an unknown one a reader skips.
+    let v2 = sample_handoff_v2();
+    let mut unknown = v2.encode();
+    unknown.extend_from_slice(&0x99u32.to_le_bytes());
+    unknown.extend_from_slice(&3u32.to_le_bytes());
+    unknown.extend_from_slice(b"abc");
+    let total = unknown.len() as u32;
+    unknown[12..16].copy_from_slice(&total.to_le_bytes());
+    vec![
+        ("gpt", gpt.encode()),
+        ("mbr-padded", padded),
+        ("long-header-v1", resign(long)),
+        ("v2-sections", v2.encode()),
+        ("v2-unknown-section", resign(unknown)),
+    ]
+}
+
+/// `sample_handoff` with a persistence backend, added parameters and three files.
+pub fn sample_handoff_v2() -> Handoff {
+    use polyboot_core::handoff::{FileAction, HandoffFile, PersistenceBackend};
+    let e = |file_offset, disk_offset, len| DiskExtent { file_offset, disk_offset, len };
+    let file = |action, target: &str, source: &str, size, extents| HandoffFile {
+        action,
+        size,
+        extents,
+        target: target.into(),
+        source: source.into(),
+    };
+    Handoff {
+        persistence: Some(PersistenceBackend {
+            encrypted: false,
+            size: 4 << 20,
+            extents: vec![e(0, 32 << 20, 2 << 20), e(2 << 20, 40 << 20, 2 << 20)],
+            path: "/persistence/live.dat".into(),
+        }),
+        added_params: "persistence persistence-label=persistence".into(),
+        files: vec![
+            file(
+                FileAction::Template,
+                "/preseed.cfg",
+                "/t/preseed.cfg",
+                900,
+                vec![e(0, 48 << 20, 1024)],
+            ),
+            file(FileAction::Copy, "/etc/x", "/x", 0, vec![]),
+            file(FileAction::Inject, "", "/inject.tar.gz", 5000, vec![e(0, 50 << 20, 5000)]),
+        ],
+        ..sample_handoff()
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -18,6 +18,8 @@
 //! - bootcfg, handoff, initrd_wrap, initramfs: see linux_seeds.rs (real boot configurations,
 //!   a small live ISO, encoded hand-off records, wrap descriptions, newc archives plain and
 //!   compressed in every format polyboot-hook reads).
+//! - tar, template: GNU tar archives in every format, and auto-install templates with
+//!   Ventoy's variables (inject_seeds.rs).
 //! - fsprobe: the first 4 KiB of mkfs.ext2/3/4, mkfs.xfs and cryptsetup (LUKS1, LUKS2)
 //!   images (fsprobe_seeds.rs; each tool that is missing leaves its seeds out).
 //! - ntfs: mkntfs volumes with files copied in by ntfscp (ntfs_seeds.rs; needs ntfs-3g).
@@ -53,6 +55,7 @@ mod bootcfg_edit_seeds;
 mod config_seeds;
 mod fat_seeds;
 mod fsprobe_seeds;
+mod inject_seeds;
 mod iso;
 mod linux_seeds;
 mod ntfs_seeds;
@@ -225,6 +228,17 @@ fn main() {
     for (name, bytes) in linux_seeds::initramfs_seeds() {
         check_initramfs_seed(&name, &bytes);
         put("initramfs", &name, &bytes);
+    }
+    match inject_seeds::tar_seeds() {
+        Ok(seeds) => seeds.iter().for_each(|(name, bytes)| {
+            polyboot_core::tar::parse(bytes, &Default::default())
+                .unwrap_or_else(|e| panic!("tar seed {name}: {e}"));
+            put("tar", name, bytes)
+        }),
+        Err(why) => println!("seedgen: no tar seeds ({why})"),
+    }
+    for (name, bytes) in inject_seeds::template_seeds() {
+        put("template", name, &bytes);
     }
 
     for (name, bytes) in udf_seeds::hand_built() {
