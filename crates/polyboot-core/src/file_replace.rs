@@ -284,15 +284,14 @@ pub fn plan<D: ReadAt>(
             .extend(udf_patches.into_iter().map(|(at, bytes)| ByteOverride { at, bytes }));
         // The medium's last block is an anchor again, after the new bytes.
         if let (Some(vol), Some(end)) = (&udf_volume, at) {
-            match u32::try_from(end / SECTOR_SIZE).ok().map(|b| relocated_anchor(vol, &mut *dev, b))
-            {
-                Some(Ok(anchor)) => plan.regions.push(VirtualRegion {
+            // Without it, block 256's anchor still stands; only the strictest readers miss it.
+            let block = u32::try_from(end / SECTOR_SIZE).ok();
+            if let Some(Ok(anchor)) = block.map(|b| relocated_anchor(vol, &mut *dev, b)) {
+                plan.regions.push(VirtualRegion {
                     at: end,
                     len: anchor.len() as u64,
                     source: RegionSource::Memory(Arc::from(anchor.as_slice())),
-                }),
-                // Block 256's anchor still stands; only the strictest readers miss this one.
-                Some(Err(_)) | None => {}
+                });
             }
         }
     }
