@@ -543,9 +543,10 @@ Examples:
   polyboot persistence create disk.img old-pc --size 1G --encrypt --kdf-memory 32M --kdf-time 500
       cheaper to unlock on a PC with little memory
 
-Labels: casper-rw (Ubuntu's casper), persistence (Debian's live-boot; persistence.conf is
-added), vtoycow (Ventoy's label for dracut and archiso), or any other of up to 16 characters
-(12 for XFS).")]
+Labels: casper-rw (Ubuntu's casper), persistence (Debian's live-boot, which also needs
+persistence.conf: it is added; polyboot also gives dracut and archiso images this label, the
+boot side hands them the device itself), vtoycow (Ventoy's for dracut and archiso), or any
+other of up to 16 characters (12 for XFS).")]
 pub struct PersistenceCreateArgs {
     /// The polyboot drive: a whole disk (/dev/sdb, /dev/nvme0n1; not a partition) or a drive
     /// image file made by `polyboot install`.

@@ -165,18 +165,6 @@ fn whole_mib(size: u64) -> u64 {
     size / MIB * MIB
 }
 
-/// The label the init system of `family` looks for.
-pub fn label_for_family(family: InitFamily) -> &'static str {
-    match family {
-        InitFamily::LiveBoot => "persistence",
-        InitFamily::Casper => "casper-rw",
-        // Ventoy's label for the others; the hook points dracut (rd.live.overlay) and
-        // archiso (cow_label) at the mapped device by it.
-        InitFamily::DracutLive | InitFamily::Archiso => "vtoycow",
-        InitFamily::Other | InitFamily::NoneNeeded => "persistence",
-    }
-}
-
 fn check_label(label: &str, fs: PersistenceFsArg) -> Result<()> {
     let max = match fs {
         PersistenceFsArg::Ext4 => 16,
@@ -263,15 +251,16 @@ fn run_tool(cmd: &mut Command, what: &str) -> Result<String> {
 }
 
 /// Make the file system in `file` (already `size` bytes long).
-fn mkfs(file: &Path, fs: PersistenceFsArg, label: &str, work: &Path) -> Result<()> {
+/// `conf`: write live-boot's persistence.conf at the root (ext4 only).
+fn mkfs(file: &Path, fs: PersistenceFsArg, label: &str, conf: bool, work: &Path) -> Result<()> {
     match fs {
         PersistenceFsArg::Ext4 => {
             let mut cmd = Command::new(tool("mkfs.ext4", "e2fsprogs")?);
             // Inode tables and journal zeroed now: the live system's kernel would otherwise
             // zero them in the background through the mapped device on first boot.
             cmd.args(["-F", "-q", "-L", label, "-E", "lazy_itable_init=0,lazy_journal_init=0"]);
-            if label == "persistence" {
-                // live-boot needs persistence.conf at the root; -d copies a directory in.
+            if conf {
+                // -d copies a directory in.
                 let root = work.join("root");
                 std::fs::create_dir(&root)?;
                 std::fs::write(root.join("persistence.conf"), PERSISTENCE_CONF)?;
@@ -563,26 +552,39 @@ pub fn create(
         None => None,
     };
 
-    // The label: given, else the image's family's, else the default.
-    let (label, label_source) = match (&args.label, &image) {
-        (Some(l), _) => (l.clone(), "--label".to_string()),
-        (None, Some(image)) => {
+    let family = match &image {
+        Some(image) => {
             let family = image_family(&mut drive, image)?;
             if !family.supports_persistence() {
                 notes.push(format!(
                     "{image}: init family {family}: polyboot knows no persistence for it"
                 ));
             }
-            (label_for_family(family).to_string(), format!("what {family} in {image} looks for"))
+            Some(family)
         }
-        (None, None) => (DEFAULT_LABEL.to_string(), "the default, as Ventoy's".to_string()),
+        None => None,
+    };
+    // The label: given, else the one core chooses for the image's family, else the default.
+    let (label, label_source) = match (&args.label, &image, family) {
+        (Some(l), _, _) => (l.clone(), "--label".to_string()),
+        (None, Some(image), Some(family)) => (
+            initfamily::persistence_label(family).to_string(),
+            format!("the label for {family} in {image}"),
+        ),
+        _ => (DEFAULT_LABEL.to_string(), "the default, as Ventoy's".to_string()),
     };
     check_label(&label, args.fs)?;
-    if args.fs == PersistenceFsArg::Xfs && label == "persistence" {
+    // live-boot reads persistence.conf from a volume labelled persistence; with no image
+    // given, the label alone says it is for live-boot.
+    let conf = label == "persistence" && family.is_none_or(|f| f == InitFamily::LiveBoot);
+    if args.fs == PersistenceFsArg::Xfs && conf {
         bail!(
             "label persistence (live-boot) needs persistence.conf inside the file system, which \
              polyboot writes into ext4 only; use --fs ext4"
         );
+    }
+    if conf {
+        notes.push("persistence.conf (\"/ union\") is written at the file system's root".into());
     }
 
     // The data partition: the name is free (or --force), the space is there.
@@ -722,7 +724,7 @@ pub fn create(
     let work = temp_dir()?;
     let plain = work.path().join("fs.img");
     sparse_file(&plain, fs_size)?;
-    mkfs(&plain, args.fs, &label, work.path())?;
+    mkfs(&plain, args.fs, &label, conf, work.path())?;
     let backend = match &passphrase {
         Some(p) => {
             let cost = KdfCost {
@@ -1268,9 +1270,7 @@ mod tests {
     }
 
     #[test]
-    fn labels_per_family() {
-        assert_eq!(label_for_family(InitFamily::Casper), "casper-rw");
-        assert_eq!(label_for_family(InitFamily::LiveBoot), "persistence");
+    fn labels_are_checked() {
         assert!(check_label("casper-rw", PersistenceFsArg::Ext4).is_ok());
         assert!(check_label("0123456789abcdef", PersistenceFsArg::Ext4).is_ok());
         assert!(check_label("0123456789abc", PersistenceFsArg::Xfs).is_err());

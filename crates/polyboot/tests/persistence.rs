@@ -554,6 +554,10 @@ fn create_xfs() {
     let dir = tempfile::tempdir().unwrap();
     let img = drive(dir.path(), "512M");
     find_tool("mkfs.xfs");
+    let fedora = live_iso(dir.path(), "fedora", "root=live:CDLABEL=Fedora rd.live.image quiet");
+    ok(&["add", "-q", s(&img), s(&fedora), "--to", "ISO"]);
+    // For a dracut image: core's label for dracut (the hook hands it the device), and no
+    // persistence.conf, so XFS is fine with label persistence.
     let r = json(&[
         "persistence",
         "create",
@@ -563,25 +567,42 @@ fn create_xfs() {
         "300M",
         "--fs",
         "xfs",
-        "--label",
-        "vtoycow",
+        "--image",
+        "/ISO/fedora.iso",
         "--json",
     ]);
     assert_eq!(
         (r["filesystem"].as_str(), r["label"].as_str()),
-        (Some("xfs"), Some("vtoycow")),
+        (Some("xfs"), Some("persistence")),
         "{r}"
     );
+    assert!(r["label_source"].as_str().unwrap().contains("dracut"), "{r}");
     fsck_exfat(&img);
     let file = dir.path().join("fedora.dat");
     assert_eq!(extract(&img, "/persistence/fedora.dat", &file), 1);
     run_tool(Command::new(find_tool("xfs_repair")).args(["-n", "-f"]).arg(&file)).unwrap();
     let (ty, label, uuid) = blkid(&file);
-    assert_eq!((ty.as_str(), label.as_str()), ("xfs", "vtoycow"));
+    assert_eq!((ty.as_str(), label.as_str()), ("xfs", "persistence"));
+    // ext4 for the same image: no persistence.conf either; another label given.
+    ok(&["persistence", "create", s(&img), "f2", "--size", "16M", "--image", "/ISO/fedora.iso"]);
+    fsck_exfat(&img);
+    let f2 = dir.path().join("f2.dat");
+    extract(&img, "/persistence/f2.dat", &f2);
+    e2fsck_clean(&f2);
+    assert_eq!(blkid(&f2).1, "persistence");
+    let out = Command::new(find_tool("debugfs"))
+        .args(["-R", "stat /persistence.conf"])
+        .arg(&f2)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not found"), "{out:?}");
+
     let list = json(&["persistence", "ls", s(&img), "--json"]);
-    assert_eq!(list[0]["filesystem"], "xfs");
-    assert_eq!(list[0]["uuid"], uuid.as_str());
-    assert_eq!(list[0]["filesystem_size"], 300 << 20);
+    let x =
+        list.as_array().unwrap().iter().find(|b| b["path"] == "/persistence/fedora.dat").unwrap();
+    assert_eq!((x["filesystem"].as_str(), x["uuid"].as_str()), (Some("xfs"), Some(uuid.as_str())));
+    assert_eq!(x["filesystem_size"], 300 << 20);
+    assert_eq!(x["images"], serde_json::json!(["/ISO/fedora.iso"]));
     // XFS grows only mounted: refused, with nothing written.
     let before = sha256(&img);
     let err = fails(&["persistence", "extend", s(&img), "fedora", "--size", "+16M"]);
