@@ -31,6 +31,7 @@
 //! [`MAX_PATH_BYTES`] long; a malformed entry is dropped with a warning naming its index,
 //! the others are kept. At most [`MAX_ENTRIES`] entries per plugin are read.
 
+use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -353,13 +354,14 @@ pub(super) fn parse_conf_replace(key: &str, value: &Value, layer: &mut ConfigLay
         Ok(ConfReplaceEntry { iso, org, new })
     });
     let Some(mut entries) = entries else { return };
-    // The same file of the same image replaced twice: say which entry is used.
+    // The same file of the same image replaced twice: say which entry is used. Files per
+    // `iso` by their lower-cased names, so a long list costs a map look-up per entry.
+    let mut by_iso: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut kept: Vec<ConfReplaceEntry> = Vec::with_capacity(entries.len());
     for e in entries.drain(..) {
-        let same = |k: &ConfReplaceEntry| {
-            k.iso.eq_ignore_ascii_case(&e.iso) && k.org.eq_ignore_ascii_case(&e.org)
-        };
-        if kept.iter().any(same) {
+        let files = by_iso.entry(e.iso.to_ascii_lowercase()).or_default();
+        let org = e.org.to_ascii_lowercase();
+        if files.contains(&org) {
             layer.warn(format!(
                 "{key}: {} in {} is replaced twice: the first entry is used, a later one ignored",
                 excerpt(&e.org),
@@ -367,8 +369,7 @@ pub(super) fn parse_conf_replace(key: &str, value: &Value, layer: &mut ConfigLay
             ));
             continue;
         }
-        let count = kept.iter().filter(|k| k.iso.eq_ignore_ascii_case(&e.iso)).count();
-        if count == MAX_CONF_REPLACE {
+        if files.len() == MAX_CONF_REPLACE {
             layer.warn(format!(
                 "{key}: more than {MAX_CONF_REPLACE} files replaced in {}: {} ignored",
                 excerpt(&e.iso),
@@ -376,6 +377,7 @@ pub(super) fn parse_conf_replace(key: &str, value: &Value, layer: &mut ConfigLay
             ));
             continue;
         }
+        files.push(org);
         kept.push(e);
     }
     layer.conf_replace = Some(kept);
