@@ -123,7 +123,8 @@ fn open_for_writing(
     }
     device::check_policy(&target, &Policy { force, min_size: 0 })?;
     if let (Target::BlockDevice(disk), Some((what, yes, interactive, input))) = (&target, ask) {
-        let prompt = format!("{disk}\n{what}");
+        // The disk was described with the plan above.
+        let prompt = format!("{what} {}?", disk.label());
         let (mut input, mut out) = (input, out);
         if !device::confirm(&prompt, &[&disk.sysfs_name], yes, interactive, &mut input, &mut out)? {
             bail!("not confirmed: nothing written");
@@ -742,7 +743,7 @@ pub fn create(
 
     // Then the drive.
     drop(drive);
-    let what = format!("Write {path} ({}) to its data partition?", format_size(size));
+    let what = format!("Write {path} ({}) to the data partition of", format_size(size));
     let mut drive = open_for_writing(
         view,
         &args.target,
@@ -1021,7 +1022,7 @@ pub fn extend(
     )?;
 
     drop(drive);
-    let what = format!("Grow {path} on its data partition to {}?", format_size(new_size));
+    let what = format!("Grow {path} to {} on the data partition of", format_size(new_size));
     let mut drive = open_for_writing(
         view,
         &args.target,
