@@ -73,11 +73,7 @@ fn gib(digits: &str) -> Option<u64> {
 }
 
 /// The disk of `disks` (size > 0, passing `keep`) whose size is closest to `target` bytes.
-fn closest<'a>(
-    disks: &'a [DiskFact],
-    target: u64,
-    keep: impl Fn(&DiskFact) -> bool,
-) -> Option<&'a DiskFact> {
+fn closest(disks: &[DiskFact], target: u64, keep: impl Fn(&DiskFact) -> bool) -> Option<&DiskFact> {
     let mut best: Option<(&DiskFact, u64)> = None;
     for d in disks.iter().filter(|d| d.size > 0 && keep(d)) {
         let delta = d.size.abs_diff(target);

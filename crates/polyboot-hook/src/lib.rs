@@ -13,9 +13,13 @@
 //! 4. wait for the drive ([`discover`]: size + GPT disk GUID / MBR signature), loading
 //!    usb-storage, uas, sd_mod and dm-mod from the unpacked module tree if it does not appear
 //!    ([`modules`]);
-//! 5. map the image read-only as `/dev/mapper/polyboot` ([`dm`]), and tell init families that
-//!    do not probe device-mapper devices where it is ([`hints`]);
-//! 6. unmount what we mounted and exec `/init` (now the original) with our arguments and
+//! 5. map the image read-only as `/dev/mapper/polyboot` ([`dm`]);
+//! 6. place the files the record lists (hand-off version 2): copies, auto-install templates
+//!    with Ventoy's variables expanded, tar archives extracted over `/` ([`files`]);
+//! 7. map the persistence backend read-write as `/dev/mapper/polyboot-persist` ([`persist`];
+//!    dm-crypt after a passphrase when it is LUKS2, [`crypt`]);
+//! 8. tell the init family where the image and the backend are ([`hints`]);
+//! 9. unmount what we mounted and exec `/init` (now the original) with our arguments and
 //!    environment, as PID 1.
 //!
 //! Any failure is logged and skipped: the original init always runs. If the original initrd
@@ -26,6 +30,8 @@ pub mod crypt;
 pub mod decompress;
 pub mod discover;
 pub mod dm;
+pub mod files;
 pub mod hints;
 pub mod modules;
+pub mod persist;
 pub mod run;

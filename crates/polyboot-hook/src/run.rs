@@ -1,10 +1,12 @@
 //! The hook's steps as PID 1 (guest only; the pieces they call are unit-tested).
 
 use crate::cpio::{self, RootedFs};
-use crate::discover::{self, BlockDisk};
-use crate::dm::{self, Table};
-use crate::modules;
-use polyboot_core::handoff::{DriveIdentity, Handoff, HANDOFF_PATH, ORIGINAL_INITRDS_DIR};
+use crate::discover::{self, BlockDisk, BlockPartition};
+use crate::dm::{self, Table, TargetSpec};
+use crate::{crypt, files, hints, modules, persist};
+use polyboot_core::handoff::{
+    DriveIdentity, Handoff, PersistenceBackend, HANDOFF_PATH, MAX_FILE_SIZE, ORIGINAL_INITRDS_DIR,
+};
 use std::ffi::CString;
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
@@ -152,41 +154,16 @@ fn describe(id: &DriveIdentity) -> String {
     }
 }
 
-fn map_image(h: &Handoff, log: &mut Log) -> Result<(), String> {
-    let disk = wait_for_disk(h, log)?;
-    log.say(5, &format!("drive is /dev/{} ({}:{})", disk.name, disk.major, disk.minor));
-    // Map through the data partition when the kernel lists it and it holds every extent, so
-    // the drive's boot partition stays mountable; else through the whole disk.
-    let image_end =
-        h.extents.iter().map(|e| e.disk_offset + e.len.next_multiple_of(512)).max().unwrap_or(0);
-    let table =
-        match discover::find_partition(&Path::new(SYS).join("block"), &disk, h.partition_offset) {
-            Some(p) if image_end <= p.start + p.size => {
-                log.say(
-                    6,
-                    &format!(
-                        "mapping through the data partition /dev/{} ({}:{})",
-                        p.name, p.major, p.minor
-                    ),
-                );
-                Table::for_image_on(h, p.major, p.minor, p.start)
-            }
-            _ => Table::for_image(h, disk.major, disk.minor),
-        };
-    let text = table.to_string();
-    let first: Vec<&str> = text.lines().take(4).collect();
-    log.say(
-        6,
-        &format!(
-            "table: {} targets, {} sectors: {}{}",
-            table.targets.len(),
-            table.sectors(),
-            first.join(", "),
-            if table.targets.len() > 4 { ", ..." } else { "" }
-        ),
-    );
-    let control = format!("{DEV}/mapper/control");
-    let control = Path::new(&control);
+/// The drive the image was found on, and the partition the image is mapped through (the data
+/// partition, when the kernel lists it and it holds every extent).
+pub struct Mapped {
+    pub disk: BlockDisk,
+    pub partition: Option<BlockPartition>,
+}
+
+/// `/dev/mapper/control`, loading dm-mod or making the node when missing.
+fn dm_control(log: &mut Log) -> std::path::PathBuf {
+    let control = std::path::PathBuf::from(format!("{DEV}/mapper/control"));
     if !control.exists() {
         // dm-mod is a module on most distributions: load it even when the disk was there.
         if let Some(dir) = modules::module_dir(Path::new("/"), &kernel_release()) {
@@ -201,28 +178,211 @@ fn map_image(h: &Handoff, log: &mut Log) -> Result<(), String> {
             unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o600, libc::makedev(10, 236)) };
         }
     }
-    let uuid = format!(
-        "POLYBOOT-{}",
-        match h.identity {
-            DriveIdentity::Gpt(g) => g.to_string(),
-            DriveIdentity::Mbr(s) => format!("{s:08x}"),
-        }
-    );
-    let (major, minor) = dm::create_linear(control, DM_NAME, &uuid, &table)
-        .map_err(|e| format!("device-mapper: {e}"))?;
-    // What udev would do: /dev/mapper/NAME -> ../dm-N (devtmpfs made /dev/dm-N).
-    let link = format!("{DEV}/mapper/{DM_NAME}");
+    control
+}
+
+/// What udev would do: `/dev/mapper/NAME -> ../dm-N` (devtmpfs made `/dev/dm-N`).
+fn mapper_link(name: &str, minor: u32, log: &mut Log) {
+    let link = format!("{DEV}/mapper/{name}");
     let _ = std::fs::remove_file(&link);
     if let Err(e) = std::os::unix::fs::symlink(format!("../dm-{minor}"), &link) {
         log.say(3, &format!("{link}: {e}"));
     }
+}
+
+fn identity_text(id: &DriveIdentity) -> String {
+    match id {
+        DriveIdentity::Gpt(g) => g.to_string(),
+        DriveIdentity::Mbr(s) => format!("{s:08x}"),
+    }
+}
+
+fn map_image(h: &Handoff, log: &mut Log) -> Result<Mapped, String> {
+    let disk = wait_for_disk(h, log)?;
+    log.say(5, &format!("drive is /dev/{} ({}:{})", disk.name, disk.major, disk.minor));
+    // Map through the data partition when the kernel lists it and it holds every extent, so
+    // the drive's boot partition stays mountable; else through the whole disk.
+    let image_end =
+        h.extents.iter().map(|e| e.disk_offset + e.len.next_multiple_of(512)).max().unwrap_or(0);
+    let partition =
+        discover::find_partition(&Path::new(SYS).join("block"), &disk, h.partition_offset);
+    let table = match &partition {
+        Some(p) if image_end <= p.start + p.size => {
+            log.say(
+                6,
+                &format!(
+                    "mapping through the data partition /dev/{} ({}:{})",
+                    p.name, p.major, p.minor
+                ),
+            );
+            Table::for_image_on(h, p.major, p.minor, p.start)
+        }
+        _ => Table::for_image(h, disk.major, disk.minor),
+    };
+    let text = table.to_string();
+    let first: Vec<&str> = text.lines().take(4).collect();
+    log.say(
+        6,
+        &format!(
+            "table: {} targets, {} sectors: {}{}",
+            table.targets.len(),
+            table.sectors(),
+            first.join(", "),
+            if table.targets.len() > 4 { ", ..." } else { "" }
+        ),
+    );
+    let control = dm_control(log);
+    let uuid = format!("POLYBOOT-{}", identity_text(&h.identity));
+    let (major, minor) = dm::create_linear(&control, DM_NAME, &uuid, &table)
+        .map_err(|e| format!("device-mapper: {e}"))?;
+    mapper_link(DM_NAME, minor, log);
     log.say(
         5,
         &format!(
             "mapped the image read-only as /dev/mapper/{DM_NAME} (dm-{minor}, {major}:{minor})"
         ),
     );
-    Ok(())
+    Ok(Mapped { disk, partition })
+}
+
+/// Read each file the boot manager handed over from the drive and place it (files.rs); one
+/// log line each.
+fn place_files(h: &Handoff, m: &Mapped, log: &mut Log) {
+    if h.files.is_empty() {
+        return;
+    }
+    let mut disk = match discover::node_path(Path::new(DEV), &m.disk)
+        .and_then(|p| discover::FileDev::open(&p, m.disk.size_bytes))
+    {
+        Ok(d) => d,
+        Err(e) => {
+            log.say(3, &format!("files: cannot open /dev/{}: {e}", m.disk.name));
+            return;
+        }
+    };
+    let facts = files::disk_facts(&Path::new(SYS).join("block"), &m.disk.name);
+    let budget = unpack_budget();
+    let limit = MAX_FILE_SIZE.min(budget as u64);
+    for f in &h.files {
+        let r = files::read_file(&mut disk, f, limit)
+            .and_then(|data| files::place(Path::new("/"), f, &data, &facts, budget, true));
+        match r {
+            Ok(line) => log.say(5, &line),
+            Err(e) => log.say(3, &format!("{} {}: {e}", f.action, f.source)),
+        }
+    }
+}
+
+/// Map the persistence backend read-write as `/dev/mapper/polyboot-persist` (through
+/// crypt.rs when it is LUKS2); returns that device's minor number.
+fn map_persistence(
+    h: &Handoff,
+    p: &PersistenceBackend,
+    m: &Mapped,
+    log: &mut Log,
+) -> Result<u32, String> {
+    let (major, minor, base) = match &m.partition {
+        Some(part) if persist::within(p, part.start, part.size) => {
+            (part.major, part.minor, part.start)
+        }
+        _ => (m.disk.major, m.disk.minor, 0),
+    };
+    let table = persist::backend_table(p, major, minor, base);
+    let params: Vec<String> = table.targets.iter().map(|t| table.params(t)).collect();
+    let specs: Vec<TargetSpec> = table
+        .targets
+        .iter()
+        .zip(&params)
+        .map(|(t, params)| TargetSpec { start: t.start, length: t.length, kind: "linear", params })
+        .collect();
+    let control = dm_control(log);
+    let id = identity_text(&h.identity);
+    let name = if p.encrypted { crypt::RAW_NAME } else { persist::PERSIST_NAME };
+    let (dm_major, dm_minor) =
+        dm::create_device_with(&control, name, &format!("POLYBOOT-{name}-{id}"), false, &specs)
+            .map_err(|e| format!("device-mapper: {e}"))?;
+    mapper_link(name, dm_minor, log);
+    log.say(
+        5,
+        &format!(
+            "mapped the persistence backend {} ({} bytes, {} targets) read-write as /dev/mapper/{name} (dm-{dm_minor}, {dm_major}:{dm_minor})",
+            p.path,
+            p.size,
+            table.targets.len()
+        ),
+    );
+    if !p.encrypted {
+        return Ok(dm_minor);
+    }
+    let release = kernel_release();
+    let target = crypt::LuksTarget {
+        dev_dir: Path::new(DEV),
+        proc_dir: Path::new(PROC),
+        sys_dir: Path::new(SYS),
+        control: &control,
+        raw: (dm_major, dm_minor),
+        raw_size: table.sectors() * 512,
+        backend: &p.path,
+        kernel_release: &release,
+    };
+    crypt::open_luks(&target, log).map(|(_, minor)| minor)
+}
+
+/// The file system on `dm-<minor>` (its first 4 KiB, through core fsprobe).
+fn probe_fs(minor: u32) -> Option<polyboot_core::fsprobe::FsInfo> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(polyboot_core::fsprobe::PROBE_BYTES);
+    std::fs::File::open(format!("{DEV}/dm-{minor}"))
+        .ok()?
+        .take(polyboot_core::fsprobe::PROBE_BYTES as u64)
+        .read_to_end(&mut head)
+        .ok()?;
+    polyboot_core::fsprobe::probe(&head)
+}
+
+/// Persistence: map the backend, look at its file system, make dracut's directories when
+/// dracut is to use it. The minor number and label for the hints, or why there is none.
+fn set_up_persistence(
+    h: &Handoff,
+    p: &PersistenceBackend,
+    m: &Mapped,
+    cmdline: &str,
+    log: &mut Log,
+) -> Result<(Option<String>, Result<(), String>), String> {
+    let minor = map_persistence(h, p, m, log)?;
+    let fs = probe_fs(minor);
+    match &fs {
+        Some(f) => log.say(
+            5,
+            &format!(
+                "persistence: {} file system labelled {:?}{}",
+                f.kind.name(),
+                f.label,
+                f.size.map(|s| format!(", {s} bytes")).unwrap_or_default()
+            ),
+        ),
+        None => log.say(4, "persistence: no ext2/3/4 or XFS file system on the backend"),
+    }
+    let dracut_dirs = if hints::dracut_wants_overlay(Path::new("/"), cmdline) {
+        let fstype = match fs.as_ref().map(|f| f.kind) {
+            Some(k) if k.is_ext() => Ok("ext4"),
+            Some(polyboot_core::fsprobe::FsKind::Xfs) => Ok("xfs"),
+            _ => Err(String::from("no file system dracut's overlay can use")),
+        };
+        fstype.and_then(|t| {
+            persist::ensure_overlay_dirs(
+                Path::new(&format!("{DEV}/dm-{minor}")),
+                t,
+                Path::new("/polyboot/persist"),
+                Path::new(PROC),
+                &kernel_release(),
+            )
+            .map(|did| log.say(5, &format!("persistence for dracut: {did}")))
+        })
+    } else {
+        Err(String::from("not needed"))
+    };
+    Ok((fs.map(|f| f.label), dracut_dirs))
 }
 
 /// The original initrds the wrapped files carried, in name (= load) order.
@@ -318,16 +478,34 @@ pub fn main() -> ! {
         .map_err(|e| format!("/{HANDOFF_PATH}: {e}"))
         .and_then(|b| Handoff::decode(&b).map_err(|e| format!("/{HANDOFF_PATH}: {e}")));
     match &handoff {
-        Ok(h) => log.say(
-            5,
-            &format!(
-                "hand-off: {}, disk {} bytes, image {} bytes in {} extents",
-                describe(&h.identity),
-                h.disk_size,
-                h.image_size,
-                h.extents.len()
-            ),
-        ),
+        Ok(h) => {
+            log.say(
+                5,
+                &format!(
+                    "hand-off: {}, disk {} bytes, image {} bytes in {} extents{}{}",
+                    describe(&h.identity),
+                    h.disk_size,
+                    h.image_size,
+                    h.extents.len(),
+                    h.persistence.as_ref().map_or(String::new(), |p| format!(
+                        ", persistence backend {}{}",
+                        p.path,
+                        if p.encrypted { " (LUKS2)" } else { "" }
+                    )),
+                    if h.files.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {} files", h.files.len())
+                    }
+                ),
+            );
+            if !h.added_params.is_empty() {
+                log.say(
+                    5,
+                    &format!("the boot manager added kernel parameters: {}", h.added_params),
+                );
+            }
+        }
         Err(e) => log.say(3, e),
     }
 
@@ -344,13 +522,28 @@ pub fn main() -> ! {
 
     if let Ok(h) = &handoff {
         match map_image(h, &mut log) {
-            Ok(()) => {
+            Ok(m) => {
                 let cmdline =
                     std::fs::read_to_string(format!("{PROC}/cmdline")).unwrap_or_default();
-                match crate::hints::apply(
+                // Files first: an injected file may be one the hints below append to.
+                place_files(h, &m, &mut log);
+                let persistence = h.persistence.as_ref().and_then(|p| {
+                    set_up_persistence(h, p, &m, &cmdline, &mut log)
+                        .map_err(|e| log.say(3, &format!("persistence {}: not used: {e}", p.path)))
+                        .ok()
+                });
+                let device = format!("/dev/mapper/{}", persist::PERSIST_NAME);
+                let backend = persistence.map(|(label, dracut_dirs)| (device, label, dracut_dirs));
+                let backend = backend.as_ref().map(|(device, label, dracut_dirs)| hints::Backend {
+                    device,
+                    label: label.as_deref(),
+                    dracut_dirs: dracut_dirs.clone(),
+                });
+                match hints::apply(
                     Path::new("/"),
                     &cmdline,
                     &format!("/dev/mapper/{DM_NAME}"),
+                    backend.as_ref(),
                 ) {
                     Ok(done) => done.iter().for_each(|d| log.say(5, d)),
                     Err(e) => log.say(3, &format!("writing the init family's hints: {e}")),
