@@ -276,7 +276,8 @@ fn grub_splices(text: &[u8], params: &[&str], counts: &mut Counts) -> Vec<Splice
         // The kernel: the first word that is not an option (the parser's rule).
         let Some(k) = args.iter().position(|w| !w.raw.starts_with("--")) else { continue };
         counts.kernel_lines += 1;
-        let raws: Vec<&str> = args.iter().map(|w| w.raw.as_str()).collect();
+        // The command line: the words after the kernel.
+        let raws: Vec<&str> = args[k + 1..].iter().map(|w| w.raw.as_str()).collect();
         let add = missing(params, &raws);
         if add.is_empty() {
             continue;

@@ -376,6 +376,9 @@ fn the_configurations_of_a_report() {
 fn words_end_where_their_characters_do() {
     // A dangling backslash at the very end is no part of the last word: inserting after the
     // word keeps the parameter a word of its own.
+    // The kernel is no parameter: a parameter equal to it is still added.
+    let e = edit(Loader::Grub, "linux /k a\n", &["/k"]);
+    assert_eq!(text(&e), "linux /k a /k\n");
     let e = edit(Loader::Grub, "linux /k a\\", &["p"]);
     assert_eq!(text(&e), "linux /k a p\\");
     assert_eq!(edit(Loader::Grub, text(&e), &["p"]).changed, 0);
