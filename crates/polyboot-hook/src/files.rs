@@ -176,6 +176,13 @@ pub fn inject(
                 continue;
             }
         }
+        // An existing symlink to a directory stays, owner and all (GNU tar's
+        // --keep-directory-symlink): an archive of `bin/...` must not replace a merged-usr
+        // `/bin -> usr/bin` with a directory holding only its own files.
+        if e.kind == tar::EntryKind::Dir && is_dir_symlink(&root.join(rel)) {
+            done.extracted += 1;
+            continue;
+        }
         let r = match &e.kind {
             tar::EntryKind::File(bytes) => fs.write_file(rel, e.mode, bytes),
             tar::EntryKind::Dir => fs.mkdir(rel, e.mode),
@@ -196,6 +203,10 @@ pub fn inject(
         }
     }
     Ok((what, done))
+}
+
+fn is_dir_symlink(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink()) && p.is_dir()
 }
 
 #[cfg(test)]
@@ -376,6 +387,26 @@ mod tests {
             let line = place(root.path(), &f, &bytes, &[], 1 << 26, false).unwrap();
             assert_eq!(line, format!("inject /ventoy/src ({want}): 3 entries extracted over /"));
         }
+    }
+
+    #[test]
+    fn merged_usr_symlinks_are_kept() {
+        let src = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(src.path().join("bin")).unwrap();
+        std::fs::write(src.path().join("bin/tool"), b"t").unwrap();
+        let bytes = gnu_tar(src.path(), &["-czf", "-", "bin"]);
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("usr/bin")).unwrap();
+        std::fs::write(root.path().join("usr/bin/sh"), b"sh").unwrap();
+        std::os::unix::fs::symlink("usr/bin", root.path().join("bin")).unwrap();
+        let (_, done) = inject(root.path(), &bytes, 1 << 20, false).unwrap();
+        assert_eq!((done.extracted, done.warnings.len()), (2, 0), "{:?}", done.warnings);
+        assert!(std::fs::symlink_metadata(root.path().join("bin"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read(root.path().join("usr/bin/tool")).unwrap(), b"t");
+        assert_eq!(std::fs::read(root.path().join("bin/sh")).unwrap(), b"sh");
     }
 
     #[test]
