@@ -23,6 +23,8 @@
 //! - fsprobe: the first 4 KiB of mkfs.ext2/3/4, mkfs.xfs and cryptsetup (LUKS1, LUKS2)
 //!   images (fsprobe_seeds.rs; each tool that is missing leaves its seeds out).
 //! - ntfs: mkntfs volumes with files copied in by ntfscp (ntfs_seeds.rs; needs ntfs-3g).
+//! - luks2: cryptsetup LUKS2 volumes with the smallest KDF costs, cut after their first data
+//!   sector (luks2_seeds.rs; needs cryptsetup).
 //! - udf: hand-built UDF 1.02 and 2.50 (metadata partition) images, and genisoimage / mkudffs
 //!   images when those are installed (udf_seeds.rs).
 //! - fat: ipxe.iso's EFI image and small mkfs.fat + mtools FAT12 volumes (fat_seeds.rs).
@@ -45,6 +47,8 @@ mod exfat_image;
 mod exfat_walk;
 #[path = "../../common/gpt_fixup.rs"]
 mod gpt_fixup;
+#[path = "../../common/luks2_fixup.rs"]
+mod luks2_fixup;
 #[path = "../../common/pe_skeleton.rs"]
 mod pe_skeleton;
 #[path = "../../common/vdisk_desc.rs"]
@@ -58,6 +62,7 @@ mod fsprobe_seeds;
 mod inject_seeds;
 mod iso;
 mod linux_seeds;
+mod luks2_seeds;
 mod ntfs_seeds;
 mod regf_seeds;
 mod udf_seeds;
@@ -264,6 +269,13 @@ fn main() {
         }
     }
 
+    match luks2_seeds::seeds() {
+        Ok(seeds) => seeds.iter().for_each(|(name, bytes)| put("luks2", name, bytes)),
+        Err(why) => {
+            println!("seedgen: no luks2 seeds ({why}); polyboot makes no LUKS2 headers itself")
+        }
+    }
+
     let (regf, note) = regf_seeds::seeds();
     regf.iter().for_each(|(name, bytes)| put("regf", name, bytes));
     if let Some(why) = note {
@@ -348,6 +360,7 @@ fn check_fixups_keep_valid_input(target: &str, name: &str, bytes: &[u8]) {
         }
         ("exfat_dir", _) => exfat_fixup::fix_entry_sets(&mut fixed, &exfat_upcase()),
         ("eltorito", _) => eltorito_fixup::fix_validation_checksum(&mut fixed),
+        ("luks2", _) => luks2_fixup::fix_checksums(&mut fixed),
         _ => {}
     }
     assert!(fixed == bytes, "checksum repair changed the valid {target} seed {name}");
