@@ -270,8 +270,11 @@ impl Drop for EchoOff {
 }
 
 /// The modules to load for dm-crypt with aes-xts-plain64, from what the kernel shows:
-/// `dm_crypt` unless `/sys/module/dm_crypt` exists, `xts` unless `/proc/crypto` lists an
-/// `xts(aes)` or an `xts` template instance, an AES driver unless it lists `aes`.
+/// `dm_crypt` unless `/sys/module/dm_crypt` exists; `xts` unless `/proc/crypto` lists an
+/// `xts(...)` instance, and `ecb` (which the xts template asks for at run time, through a
+/// modprobe that may not work this early) unless it lists an `ecb(...)` one; the AES drivers
+/// unless it lists `aes`. Modules that are built in, or that the CPU cannot use (aesni_intel
+/// without AES-NI), cost a log line.
 pub fn crypto_modules_needed(proc_crypto: &str, dm_crypt_loaded: bool) -> Vec<&'static str> {
     let names: Vec<&str> = proc_crypto
         .lines()
@@ -286,6 +289,9 @@ pub fn crypto_modules_needed(proc_crypto: &str, dm_crypt_loaded: bool) -> Vec<&'
     }
     if !names.iter().any(|n| n.starts_with("xts(")) {
         out.push("xts");
+    }
+    if !names.iter().any(|n| n.starts_with("ecb(")) {
+        out.push("ecb");
     }
     if !names.contains(&"aes") {
         out.extend(["aesni_intel", "aes_generic"]);
@@ -427,12 +433,12 @@ mod tests {
 
     #[test]
     fn modules_from_proc_crypto() {
-        let crypto = "name         : aes\ndriver       : aes-generic\nmodule       : kernel\n\nname         : xts(aes)\ndriver       : xts-aes-aesni\n";
+        let crypto = "name         : aes\ndriver       : aes-generic\nmodule       : kernel\n\nname         : xts(aes)\ndriver       : xts-aes-aesni\n\nname         : ecb(aes)\ndriver       : ecb-aes-aesni\n";
         assert!(crypto_modules_needed(crypto, true).is_empty());
         assert_eq!(crypto_modules_needed(crypto, false), ["dm_crypt"]);
         assert_eq!(
             crypto_modules_needed("name : sha256\n", true),
-            ["xts", "aesni_intel", "aes_generic"]
+            ["xts", "ecb", "aesni_intel", "aes_generic"]
         );
     }
 
