@@ -54,6 +54,8 @@ mod stage1 {
     use crate::disk::BiosDisk;
     use crate::{bios, console, emu, heap, localboot, ui};
     use alloc::string::String;
+    use polyboot_core::config::Choices;
+    use polyboot_core::menu::choice::{self, ChoiceKind, ChoiceMenu};
     use polyboot_core::menu::{Action, ImageKind, MenuItem, Status};
     use polyboot_core::session::{self, BootSession, Firmware};
 
@@ -169,8 +171,25 @@ mod stage1 {
                 && !matches!(status, Status::NotBootable(_))
             {
                 let windows = session.windows_options(&image.path, &mut log);
-                let why =
-                    emu::boot_image(&mut session.fs, &session.location, &image, drive, windows);
+                // Ventoy's template / backend menus (templates first); Esc goes back.
+                let (templates, backends) = session.linux_choices(&image.path);
+                let colors = ui::Colors::from_config(&session.config);
+                let ask = |kind, choices: Option<Choices>| {
+                    let run = &mut |m: &mut ChoiceMenu| ui::run_choice(m, colors);
+                    choice::choose(kind, &image.path, choices.as_ref(), run, &mut log)
+                };
+                let Some(template) = ask(ChoiceKind::AutoInstall, templates) else { return };
+                let Some(persistence) = ask(ChoiceKind::Persistence, backends) else { return };
+                let choices = session::LinuxChoices { template, persistence };
+                let extras = session.linux_extras(&image.path, &choices, &mut log);
+                let why = emu::boot_image(
+                    &mut session.fs,
+                    &session.location,
+                    &image,
+                    drive,
+                    windows,
+                    &extras,
+                );
                 ui::pause(&alloc::format!("{} cannot boot: {why}", image.path));
                 return;
             }

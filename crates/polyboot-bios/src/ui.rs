@@ -7,6 +7,7 @@ use crate::console::{self, vga_line, Input, COLS, INVERSE, NORMAL, ROWS, TITLE};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
+use polyboot_core::menu::choice::{ChoiceAction, ChoiceMenu};
 use polyboot_core::menu::{Action, Menu, MenuItem, Status};
 
 /// Rows above the list (title, prompt / search line) and below it (separator, tip line, info
@@ -121,6 +122,82 @@ pub fn run(menu: &mut Menu, title: &str, colors: Colors) -> Action {
             Action::None => bios::idle(),
             Action::Redraw => draw(menu, title, colors, true),
             other => return other,
+        }
+    }
+}
+
+/// Draw a template / backend menu in the main menu's places; on the serial console its
+/// header, rows (`>` on the selected one) and keys line as `polyboot-bios: choice: ...`.
+fn draw_choice(menu: &ChoiceMenu, colors: Colors) {
+    vga_line(0, &menu.title_line(), colors.title);
+    let header = menu.header_line();
+    vga_line(1, &header, NORMAL);
+    println!("polyboot-bios: choice: {header}");
+    let list_rows = ROWS - HEADER_ROWS - FOOTER_ROWS;
+    let visible = menu.visible();
+    for i in 0..list_rows {
+        match visible.get(i) {
+            Some(r) => {
+                let text = format!("  {}", r.text);
+                vga_line(HEADER_ROWS + i, &text, if r.selected { INVERSE } else { NORMAL });
+                let mark = if r.selected { '>' } else { ' ' };
+                println!("polyboot-bios: choice: {mark} {}", r.text);
+            }
+            None => vga_line(HEADER_ROWS + i, "", NORMAL),
+        }
+    }
+    let bottom = HEADER_ROWS + list_rows;
+    vga_line(bottom, &"-".repeat(COLS - 1), NORMAL);
+    vga_line(bottom + 1, "", NORMAL);
+    vga_line(bottom + 2, "", NORMAL);
+    let hint = menu.hint_line();
+    vga_line(bottom + 3, &hint, NORMAL);
+    println!("polyboot-bios: choice: {hint}");
+}
+
+/// Run a template / backend menu (core's `choice::choose` calls this when one is needed)
+/// until a choice is made: `Some(option)` (`Some(None)`: boot without) or `None` (Esc: back
+/// to the main menu).
+pub fn run_choice(menu: &mut ChoiceMenu, colors: Colors) -> Option<Option<usize>> {
+    menu.set_height(ROWS - HEADER_ROWS - FOOTER_ROWS);
+    let mut input = Input::default();
+    // Keys typed before the menu was drawn (a terminal's LF after the CR that chose the
+    // image) are not answers to it.
+    while input.poll().is_some() {}
+    console::vga_clear();
+    draw_choice(menu, colors);
+    let mut last_tick = bios::ticks();
+    loop {
+        let mut action = ChoiceAction::Pending;
+        while let Some(key) = input.poll() {
+            match menu.key(key) {
+                ChoiceAction::Pending => {}
+                ChoiceAction::Redraw => action = ChoiceAction::Redraw,
+                other => {
+                    action = other;
+                    break;
+                }
+            }
+        }
+        if action == ChoiceAction::Pending || action == ChoiceAction::Redraw {
+            let now = bios::ticks();
+            let elapsed = now.wrapping_sub(last_tick);
+            if elapsed > 0 {
+                last_tick = now;
+                match menu.tick(u64::from(elapsed.min(1_000)) * TICK_MS) {
+                    ChoiceAction::Pending => {}
+                    other => action = other,
+                }
+            }
+        }
+        match action {
+            ChoiceAction::Pending => bios::idle(),
+            ChoiceAction::Redraw => draw_choice(menu, colors),
+            ChoiceAction::Chosen(choice) => {
+                console::vga_clear();
+                return Some(choice);
+            }
+            ChoiceAction::Back => return None,
         }
     }
 }

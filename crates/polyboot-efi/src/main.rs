@@ -36,7 +36,8 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt::Write;
 use disk::FirmwareDisk;
-use polyboot_core::block::ReadAt;
+use polyboot_core::config::Choices;
+use polyboot_core::menu::choice::{self, ChoiceKind, ChoiceMenu};
 use polyboot_core::menu::{self, Action, ImageEntry, ImageKind};
 use polyboot_core::session::{self, BootSession, Firmware, HookSource};
 use uefi::boot;
@@ -47,6 +48,9 @@ use uefi::proto::loaded_image::LoadedImage;
 
 /// polyboot-hook's archive for wrapping an ISO's initrds, or why there is none.
 type HookArchive = Result<Arc<[u8]>, String>;
+
+/// What `boot` returns when Esc in a template / backend menu went back to the main menu.
+const CHOICE_BACK: &str = "back to the menu from a choice menu";
 
 /// polyboot never exits boot services itself, so the console is always there to try.
 pub(crate) fn console_line(args: core::fmt::Arguments) {
@@ -207,6 +211,11 @@ impl Session {
         println!("polyboot: booting {}", image.path);
         let message = match self.boot(&image) {
             Ok(status) => format!("polyboot: {} returned {status:?}", image.path),
+            // Esc in a template / backend menu: nothing was booted, nothing to say.
+            Err(msg) if msg == CHOICE_BACK => {
+                println!("polyboot: back to the menu");
+                return;
+            }
             Err(msg) => format!("polyboot: cannot boot {}: {msg}", image.path),
         };
         ui::pause(&message, 10);
@@ -266,19 +275,31 @@ impl Session {
         }
         if image.kind == ImageKind::Iso {
             let windows = self.boot.windows_options(&image.path, &mut log);
+            // Ventoy's template / backend menus (templates first); Esc goes back.
+            let (templates, backends) = self.boot.linux_choices(&image.path);
+            let colors = self.colors;
+            let ask = |kind, choices: Option<Choices>| {
+                let run = &mut |m: &mut ChoiceMenu| ui::run_choice(m, colors);
+                choice::choose(kind, &image.path, choices.as_ref(), run, &mut log)
+                    .ok_or_else(|| String::from(CHOICE_BACK))
+            };
+            let template = ask(ChoiceKind::AutoInstall, templates)?;
+            let persistence = ask(ChoiceKind::Persistence, backends)?;
+            let choices = session::LinuxChoices { template, persistence };
+            let extras = self.boot.linux_extras(&image.path, &choices, &mut log);
             let mut disk = FirmwareDisk::open(self.disk_handle)?;
             let location = &self.boot.location;
-            hook_archive =
-                Some(session::hook_archive(linux::hook(), location, disk.size(), &layout));
-            session::prepare_iso(
+            let handoff = session::prepare_iso(
                 &mut layout,
                 &mut disk,
                 location,
                 HookSource::Embedded(linux::hook()),
                 &image.path,
                 Some(windows),
+                &extras,
                 &mut log,
             );
+            hook_archive = Some(session::hook_archive(linux::hook(), &handoff));
         }
         Ok((
             Box::new(image::DiskImage { disk: FirmwareDisk::open(self.disk_handle)?, layout }),

@@ -4,6 +4,7 @@
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
+use polyboot_core::menu::choice::{ChoiceAction, ChoiceMenu};
 use polyboot_core::menu::{Action, Key, Menu, Status};
 use uefi::boot::{self, EventType, TimerTrigger, Tpl};
 use uefi::proto::console::text::{Color, Key as UefiKey, ScanCode};
@@ -224,6 +225,99 @@ pub fn run(menu: &mut Menu, title: &str, colors: Colors) -> Action {
         let _ = boot::close_event(t);
     }
     action
+}
+
+/// Draw a template / backend menu: title, header, the rows, separator and keys line, in
+/// the main menu's places.
+fn draw_choice(menu: &ChoiceMenu, colors: Colors) {
+    let (cols, rows) = screen_size();
+    put_styled(0, &menu.title_line(), cols, styled(colors.title));
+    put(1, &menu.header_line(), cols, false);
+    let list_rows = rows.saturating_sub(HEADER_ROWS + FOOTER_ROWS).max(1);
+    let visible = menu.visible();
+    for i in 0..list_rows {
+        match visible.get(i) {
+            Some(r) => put(HEADER_ROWS + i, &format!("  {}", r.text), cols, r.selected),
+            None => put(HEADER_ROWS + i, "", cols, false),
+        }
+    }
+    let bottom = HEADER_ROWS + list_rows;
+    put(bottom, &"-".repeat(cols.saturating_sub(1)), cols, false);
+    put(bottom + 1, "", cols, false);
+    put(bottom + 2, "", cols, false);
+    put(bottom + 3, &menu.hint_line(), cols, false);
+}
+
+/// Run a template / backend menu (core's `choice::choose` calls this when one is needed)
+/// until a choice is made: `Some(option)` (`Some(None)`: boot without) or `None` (Esc: back
+/// to the main menu).
+pub fn run_choice(menu: &mut ChoiceMenu, colors: Colors) -> Option<Option<usize>> {
+    let (_, rows) = screen_size();
+    menu.set_height(rows.saturating_sub(HEADER_ROWS + FOOTER_ROWS).max(1));
+    // Keys typed before the menu was drawn (a terminal's LF after the CR that chose the
+    // image) are not answers to it.
+    while system::with_stdin(|input| input.read_key().ok().flatten()).is_some() {}
+    system::with_stdout(|out| {
+        let _ = out.clear();
+        let _ = out.enable_cursor(false);
+    });
+    draw_choice(menu, colors);
+    // SAFETY: a plain timer event without a notification function.
+    let timer = unsafe { boot::create_event(EventType::TIMER, Tpl::APPLICATION, None, None) }.ok();
+    if let Some(t) = &timer {
+        let _ =
+            boot::set_timer(t, TimerTrigger::Periodic(core::time::Duration::from_millis(TICK_MS)));
+    }
+    let outcome = loop {
+        let key_event = system::with_stdin(|input| input.wait_for_key_event().ok());
+        let mut events: Vec<uefi::Event> = Vec::new();
+        if let Some(k) = key_event {
+            events.push(k);
+        }
+        let timer_index = match (&timer, menu.countdown().is_some()) {
+            (Some(t), true) => {
+                // SAFETY: the event stays alive for the duration of the wait.
+                events.push(unsafe { t.unsafe_clone() });
+                Some(events.len() - 1)
+            }
+            _ => None,
+        };
+        let fired = if events.is_empty() {
+            boot::stall(core::time::Duration::from_millis(TICK_MS));
+            None
+        } else {
+            boot::wait_for_event(&events).ok()
+        };
+        let mut action = ChoiceAction::Pending;
+        if fired.is_some() && fired == timer_index {
+            action = menu.tick(TICK_MS);
+        }
+        while let Some(key) = system::with_stdin(|input| input.read_key().ok().flatten()) {
+            if let Some(k) = map_key(key) {
+                match menu.key(k) {
+                    ChoiceAction::Pending => {}
+                    ChoiceAction::Redraw => action = ChoiceAction::Redraw,
+                    other => {
+                        action = other;
+                        break;
+                    }
+                }
+            }
+        }
+        match action {
+            ChoiceAction::Pending => {}
+            ChoiceAction::Redraw => draw_choice(menu, colors),
+            ChoiceAction::Chosen(choice) => break Some(choice),
+            ChoiceAction::Back => break None,
+        }
+    };
+    if let Some(t) = timer {
+        let _ = boot::close_event(t);
+    }
+    system::with_stdout(|out| {
+        let _ = out.clear();
+    });
+    outcome
 }
 
 /// Show a message under the menu and wait for a key (or `secs` seconds).
