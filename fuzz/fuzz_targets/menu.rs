@@ -8,10 +8,15 @@
 //! among the items, the text lines composable; a locked menu lists nothing; `Boot` /
 //! `Verify` / `Details` name an image, and an image with a password boots only after the
 //! prompt took a password it verifies (PBKDF2 iterations capped so inputs stay fast).
+//! Then the same keys drive the `auto_install` / `persistence` choice menus
+//! (`menu::choice`) of the configuration's first images, and one made of the image paths
+//! with `autosel` / `timeout` from the first key bytes: a chosen option is in the list, the
+//! selection stays in view, `choose` returns what the menu chose.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use polyboot_core::config::{self, Firmware, Password};
+use polyboot_core::config::{self, Choices, Firmware, Password};
+use polyboot_core::menu::choice::{self, ChoiceAction, ChoiceKind, ChoiceMenu, Decision};
 use polyboot_core::menu::{Action, ImageEntry, ImageKind, Key, Menu, MenuItem};
 use polyboot_core::session::select_images;
 
@@ -61,6 +66,23 @@ fuzz_target!(|data: &[u8]| {
         .take(MAX_IMAGES)
         .collect();
     let (images, _) = select_images(&config, &images);
+    let mut choice_sets: Vec<(ChoiceKind, String, Choices)> = Vec::new();
+    for image in images.iter().take(4) {
+        for (kind, c) in [
+            (ChoiceKind::AutoInstall, config.auto_install_choices(&image.path)),
+            (ChoiceKind::Persistence, config.persistence_choices(&image.path)),
+        ] {
+            if let Some(c) = c {
+                choice_sets.push((kind, image.path.clone(), c));
+            }
+        }
+    }
+    let synthetic = Choices {
+        options: images.iter().map(|i| i.path.clone()).collect(),
+        autosel: keys.get(1).filter(|&&b| b < 128).map(|&b| u32::from(b)),
+        timeout: keys.get(2).filter(|&&b| b < 128).map(|&b| u32::from(b % 4)),
+    };
+    choice_sets.push((ChoiceKind::AutoInstall, String::from("/synthetic.iso"), synthetic));
     let mut menu = Menu::with_config(images, &config);
     menu.set_height(usize::from(keys.first().copied().unwrap_or(5) % 12));
     if let Some(default) = &config.default_image {
@@ -93,7 +115,80 @@ fuzz_target!(|data: &[u8]| {
             assert!(!menu.is_locked());
         }
     }
+    for (kind, image, choices) in &choice_sets {
+        choice_menu(*kind, image, choices, keys);
+    }
 });
+
+/// Drive one choice menu with `keys` (as above; 20 is a second of the countdown).
+fn choice_menu(kind: ChoiceKind, image: &str, choices: &Choices, keys: &[u8]) {
+    let n = choices.options.len();
+    let direct = match choice::decide(kind, image, choices) {
+        Decision::Use(pick) => {
+            assert!(pick.is_none_or(|i| i < n));
+            Some(pick)
+        }
+        Decision::Ask(_) => None,
+    };
+    let mut seen = None;
+    let got = choice::choose(
+        kind,
+        image,
+        Some(choices),
+        &mut |menu: &mut ChoiceMenu| {
+            menu.set_height(usize::from(keys.first().copied().unwrap_or(5) % 12));
+            let outcome = walk(menu, keys, n);
+            seen = Some(outcome);
+            outcome
+        },
+        &mut |line| {
+            let _ = line.to_string();
+        },
+    );
+    match (direct, seen) {
+        (Some(pick), None) => assert_eq!(got, Some(pick)),
+        (None, Some(outcome)) => assert_eq!(got, outcome),
+        other => panic!("decide and choose disagree: {other:?}"),
+    }
+}
+
+/// The keys, then the countdown (at most 300 s of it): `Some` when a choice was made,
+/// `None` for Back or no choice.
+fn walk(menu: &mut ChoiceMenu, keys: &[u8], n: usize) -> Option<Option<usize>> {
+    let mut budget = 300;
+    let mut bytes = keys.iter().copied();
+    loop {
+        let action = match bytes.next() {
+            Some(byte) => match key(byte) {
+                Some(k) => menu.key(k),
+                None => menu.tick(1000),
+            },
+            None if menu.countdown().is_some() && budget > 0 => {
+                budget -= 1;
+                menu.tick(1000)
+            }
+            // Waiting for a key that never comes.
+            None => return None,
+        };
+        assert!(menu.selected() < menu.rows());
+        assert!(menu.top() <= menu.selected() && menu.selected() < menu.top() + menu.height());
+        let rows = menu.visible();
+        assert!(!rows.is_empty() && rows.len() <= menu.height());
+        assert_eq!(rows.iter().filter(|r| r.selected).count(), 1);
+        let _ = (menu.title_line(), menu.header_line(), menu.hint_line(), menu.shown_line());
+        match action {
+            ChoiceAction::Chosen(pick) => {
+                assert!(pick.is_none_or(|i| i < n));
+                if menu.timed_out() {
+                    assert_eq!(menu.selected(), menu.default_row());
+                }
+                return Some(pick);
+            }
+            ChoiceAction::Back => return None,
+            ChoiceAction::Pending | ChoiceAction::Redraw => {}
+        }
+    }
+}
 
 fn check(menu: &Menu) {
     let len = menu.visible_len();
