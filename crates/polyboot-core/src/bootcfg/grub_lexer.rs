@@ -22,7 +22,7 @@ pub(super) struct Word {
     /// Byte range of the word in the text (quotes included), for editing it in place.
     pub(super) start: usize,
     pub(super) end: usize,
-    /// A quote opened in the word is never closed (the text ends inside it).
+    /// A quote or `${` opened in the word is never closed (the text ends inside it).
     pub(super) unterminated: bool,
 }
 
@@ -304,14 +304,18 @@ fn read_var(chars: &mut Cursor<'_>, w: &mut Word) {
         Some('{') => {
             chars.next();
             let mut name = String::new();
+            let mut closed = false;
             while let Some(n) = chars.next() {
                 if n == '}' {
+                    closed = true;
                     break;
                 }
                 if name.len() < 256 {
                     name.push(n);
                 }
             }
+            // `${` never closed takes the rest of the text, as an open quote does.
+            w.unterminated |= !closed;
             w.push_var(name);
         }
         Some(c) if is_var_start(c) => {
