@@ -170,17 +170,23 @@ mod stage1 {
             if matches!(image.kind, ImageKind::Iso | ImageKind::Img | ImageKind::Wim)
                 && !matches!(status, Status::NotBootable(_))
             {
-                let windows = session.windows_options(&image.path, &mut log);
-                // Ventoy's template / backend menus (templates first); Esc goes back.
-                let (templates, backends) = session.linux_choices(&image.path);
-                let colors = ui::Colors::from_config(&session.config);
-                let ask = |kind, choices: Option<Choices>| {
-                    let run = &mut |m: &mut ChoiceMenu| ui::run_choice(m, colors);
-                    choice::choose(kind, &image.path, choices.as_ref(), run, &mut log)
-                };
-                let Some(template) = ask(ChoiceKind::AutoInstall, templates) else { return };
-                let Some(persistence) = ask(ChoiceKind::Persistence, backends) else { return };
-                let choices = session::LinuxChoices { template, persistence };
+                // Ventoy's template / backend menus (templates first; ISOs only, as under
+                // UEFI); Esc goes back.
+                let mut choices = session::LinuxChoices::default();
+                if image.kind == ImageKind::Iso {
+                    let (templates, backends) = session.linux_choices(&image.path);
+                    let colors = ui::Colors::from_config(&session.config);
+                    let ask = |kind, choices: Option<Choices>| {
+                        let run = &mut |m: &mut ChoiceMenu| ui::run_choice(m, colors);
+                        choice::choose(kind, &image.path, choices.as_ref(), run, &mut log)
+                    };
+                    let Some(template) = ask(ChoiceKind::AutoInstall, templates) else { return };
+                    let Some(persistence) = ask(ChoiceKind::Persistence, backends) else {
+                        return;
+                    };
+                    choices = session::LinuxChoices { template, persistence };
+                }
+                let windows = session.windows_options(&image.path, &choices, &mut log);
                 let extras = session.linux_extras(&image.path, &choices, &mut log);
                 let why = emu::boot_image(
                     &mut session.fs,

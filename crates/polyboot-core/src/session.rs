@@ -84,29 +84,33 @@ impl<D: ReadAt> BootSession<D> {
     }
 
     /// What Windows Setup gets when `image` boots: the configured options
-    /// ([`WindowsOptions::from_config`]) and the answer file Ventoy's `auto_install` picks for
-    /// it, read from the data partition (at most [`MAX_UNATTEND_BYTES`]). Why a configured one
-    /// is not used is logged.
-    pub fn windows_options(&mut self, image: &str, log: Log<'_>) -> WindowsOptions {
+    /// ([`WindowsOptions::from_config`]) and the answer file chosen among Ventoy's
+    /// `auto_install` templates (`choices.template`, from the menu or `autosel`: the same
+    /// choice a Linux installer gets), read from the data partition (at most
+    /// [`MAX_UNATTEND_BYTES`]). Why a chosen one is not used is logged.
+    pub fn windows_options(
+        &mut self,
+        image: &str,
+        choices: &LinuxChoices,
+        log: Log<'_>,
+    ) -> WindowsOptions {
         let mut options = WindowsOptions::from_config(&self.config);
-        match self.config.unattend_template(image) {
-            config::TemplateChoice::NotConfigured => {}
-            config::TemplateChoice::NotUsed(why) => {
-                log(format_args!("auto_install: {image}: no answer file: {why}"))
-            }
-            config::TemplateChoice::Template(path) => {
-                let read = match self.fs.metadata(&path) {
-                    Ok(m) if m.size > MAX_UNATTEND_BYTES => {
-                        Err(format!("{} bytes, more than {MAX_UNATTEND_BYTES}", m.size))
-                    }
-                    Ok(_) => self.fs.read_to_vec(&path).map_err(|e| format!("{e}")),
-                    Err(e) => Err(format!("{e}")),
-                };
-                match read {
-                    Ok(bytes) => options.unattend = Some(Unattend { path, bytes }),
-                    Err(e) => {
-                        log(format_args!("auto_install: {image}: answer file {path} not used: {e}"))
-                    }
+        let chosen = self
+            .config
+            .auto_install_choices(image)
+            .and_then(|c| choices.template.and_then(|i| c.options.get(i).cloned()));
+        if let Some(path) = chosen {
+            let read = match self.fs.metadata(&path) {
+                Ok(m) if m.size > MAX_UNATTEND_BYTES => {
+                    Err(format!("{} bytes, more than {MAX_UNATTEND_BYTES}", m.size))
+                }
+                Ok(_) => self.fs.read_to_vec(&path).map_err(|e| format!("{e}")),
+                Err(e) => Err(format!("{e}")),
+            };
+            match read {
+                Ok(bytes) => options.unattend = Some(Unattend { path, bytes }),
+                Err(e) => {
+                    log(format_args!("auto_install: {image}: answer file {path} not used: {e}"))
                 }
             }
         }

@@ -274,7 +274,6 @@ impl Session {
             session::prepare_wim(&mut layout, &mut disk, &mut log)?;
         }
         if image.kind == ImageKind::Iso {
-            let windows = self.boot.windows_options(&image.path, &mut log);
             // Ventoy's template / backend menus (templates first); Esc goes back.
             let (templates, backends) = self.boot.linux_choices(&image.path);
             let colors = self.colors;
@@ -286,6 +285,7 @@ impl Session {
             let template = ask(ChoiceKind::AutoInstall, templates)?;
             let persistence = ask(ChoiceKind::Persistence, backends)?;
             let choices = session::LinuxChoices { template, persistence };
+            let windows = self.boot.windows_options(&image.path, &choices, &mut log);
             let extras = self.boot.linux_extras(&image.path, &choices, &mut log);
             let mut disk = FirmwareDisk::open(self.disk_handle)?;
             let location = &self.boot.location;

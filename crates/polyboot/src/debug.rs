@@ -73,10 +73,10 @@ fn run_virtual(args: DebugVirtualArgs) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("{}: {e}", image.path))?;
     }
     if image.kind == ImageKind::Iso {
-        let windows = session.windows_options(&image.path, &mut log);
         // What boots without a keystroke: the configuration's preselections.
         let (templates, backends) = session.linux_choices(&image.path);
         let choices = session::LinuxChoices::preselected(templates.as_ref(), backends.as_ref());
+        let windows = session.windows_options(&image.path, &choices, &mut log);
         let extras = session.linux_extras(&image.path, &choices, &mut log);
         // The UEFI boot manager carries polyboot-hook itself (the one on this drive); the BIOS
         // boot code reads it from there too, later (HookSource::BootManager).
