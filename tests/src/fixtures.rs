@@ -584,6 +584,60 @@ pub fn injection_tar(marker: &str) -> Vec<u8> {
     out.stdout
 }
 
+/// How the line of [`kickstart_check_iso`]'s check starts.
+pub const KICKSTART_CHECK_MARKER: &str = "POLYBOOT-KS-CHECK ";
+
+/// The kickstart check (issue 18's "tiny dracut-based fixture"): a copy of the dracut live
+/// fixture in `dir` that installer detection takes for Anaconda — its GRUB entry also carries
+/// `inst.stage2=hd:LABEL=POLYBOOT_DRACUT`, which this dracut (no Anaconda module) ignores —
+/// and whose initrd has a dracut cmdline hook that prints, from the booted initramfs, one line
+/// on ttyS0:
+///
+/// `POLYBOOT-KS-CHECK inst.ks=<the parameter's value or none> found=yes|no|none first=<first
+/// line of the file it names, or nothing>`
+///
+/// (`file:` stripped to find the file.) Booted through polyboot with an `auto_install`
+/// kickstart template, the line shows polyboot's `inst.ks=file:/ks.cfg` and that the hook put
+/// the file there before dracut started; the live system then boots on to its marker as
+/// usual. `params` and `files` add kernel parameters and initrd files to the copy itself (a
+/// baseline without polyboot; empty for a polyboot test).
+pub fn kickstart_check_iso(
+    dir: &Path,
+    params: &str,
+    files: &[(&str, &[u8])],
+) -> Result<std::path::PathBuf> {
+    let iso = live_iso("build-dracut.sh")?;
+    let cfg = String::from_utf8(iso_file(&iso, "/boot/grub/grub.cfg")?)?;
+    let mut param = String::from("inst.stage2=hd:LABEL=POLYBOOT_DRACUT");
+    if !params.is_empty() {
+        param = format!("{param} {params}");
+    }
+    let cfg = add_kernel_param(&cfg, &param);
+    // Shell builtins and cat only: dracut's image has no head or tr.
+    let hook = "# polyboot test fixture (kickstart check): sourced by dracut's cmdline hook stage.\n\
+        ks=none\n\
+        for w in $(cat /proc/cmdline); do case \"$w\" in inst.ks=*) ks=${w#inst.ks=} ;; esac; done\n\
+        found=none\n\
+        first=\n\
+        if [ \"$ks\" != none ]; then\n\
+        \x20   f=${ks#file:}\n\
+        \x20   if [ -f \"$f\" ]; then found=yes; IFS= read -r first < \"$f\"; else found=no; fi\n\
+        fi\n\
+        echo \"POLYBOOT-KS-CHECK inst.ks=$ks found=$found first=$first\" > /dev/ttyS0\n";
+    let mut overlay: Vec<(&str, &[u8])> =
+        vec![("usr/lib/dracut/hooks/cmdline/00-polyboot-ks-check.sh", hook.as_bytes())];
+    overlay.extend_from_slice(files);
+    let mut initrd = iso_file(&iso, "/boot/initrd.img")?;
+    initrd.extend(initrd_overlay(&overlay));
+    let out = dir.join("dracut-kickstart-check.iso");
+    iso_with_files(
+        &iso,
+        &out,
+        &[("/boot/grub/grub.cfg", cfg.as_bytes()), ("/boot/initrd.img", &initrd)],
+    )?;
+    Ok(out)
+}
+
 /// `cfg` (a GRUB or SYSLINUX/ISOLINUX configuration) with `param` appended to every kernel
 /// command line: GRUB's `linux` / `linuxefi` / `linux16` lines, or, in a SYSLINUX file (one
 /// with a `label` line and no `menuentry`), its `append` lines (where `linux` names only the

@@ -57,3 +57,36 @@ fn debian_installer_runs_an_initrd_preseed_under_ovmf() -> anyhow::Result<()> {
 fn debian_installer_runs_an_initrd_preseed_under_seabios() -> anyhow::Result<()> {
     preseed_runs_without_keys("d-i-preseed-bios", Firmware::Bios)
 }
+
+/// The kickstart check fixture (`fixtures::kickstart_check_iso`), here given the parameter
+/// and the file itself (what polyboot adds when booting it with a kickstart template): its
+/// cmdline hook in the booted initramfs reports `inst.ks=file:/ks.cfg` and the file's first
+/// line; the copy's GRUB entry carries the `inst.stage2=` that makes it an Anaconda ISO.
+#[test]
+#[ignore = "builds the dracut ISO on first use (~8 min as root) and boots it under TCG (~1 min)"]
+fn kickstart_check_reports_parameter_and_file() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let ks = "# POLYBOOT-KS-baseline\ntext\n";
+    let iso = fixtures::kickstart_check_iso(
+        dir.path(),
+        "inst.ks=file:/ks.cfg",
+        &[("ks.cfg", ks.as_bytes())],
+    )?;
+    let cfg = String::from_utf8(fixtures::iso_file(&iso, "/boot/grub/grub.cfg")?)?;
+    assert!(cfg.contains(" inst.stage2=hd:LABEL=POLYBOOT_DRACUT inst.ks=file:/ks.cfg\n"), "{cfg}");
+
+    let _one = ONE_VM.lock().unwrap_or_else(|e| e.into_inner());
+    let mut vm = Vm::start(
+        VmConfig::new("kickstart-check-bios", Firmware::Bios)
+            .cdrom(&iso)
+            .memory_mib(1024)
+            .timeout(Duration::from_secs(360)),
+    )?;
+    vm.wait_for(fixtures::KICKSTART_CHECK_MARKER)?;
+    let want = "POLYBOOT-KS-CHECK inst.ks=file:/ks.cfg found=yes first=# POLYBOOT-KS-baseline";
+    let t = vm.wait_for(want)?;
+    eprintln!("kickstart check after {t:?}: {want}");
+    // The live system boots on as usual (the medium found by its label).
+    vm.wait_for("POLYBOOT-DRACUT-MARKER medium=/run/initramfs/live")?;
+    Ok(())
+}
