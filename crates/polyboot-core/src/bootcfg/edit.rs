@@ -249,10 +249,11 @@ fn grub_word(p: &str) -> String {
     }
 }
 
-/// The text with every byte at the same offset: non-ASCII bytes (never GRUB syntax) as `_`,
-/// a leading byte order mark as spaces.
+/// The text with every byte at the same offset: non-ASCII bytes (never GRUB syntax) as
+/// 0x01 (a plain word character that no parameter has, so a word with one never equals a
+/// parameter, as with the parser's text), a leading byte order mark as spaces.
 fn ascii_copy(text: &[u8]) -> String {
-    let mut bytes: Vec<u8> = text.iter().map(|&b| if b.is_ascii() { b } else { b'_' }).collect();
+    let mut bytes: Vec<u8> = text.iter().map(|&b| if b.is_ascii() { b } else { 1 }).collect();
     if text.starts_with(&[0xEF, 0xBB, 0xBF]) {
         bytes[..3].fill(b' ');
     }

@@ -379,6 +379,9 @@ fn words_end_where_their_characters_do() {
     // The kernel is no parameter: a parameter equal to it is still added.
     let e = edit(Loader::Grub, "linux /k a\n", &["/k"]);
     assert_eq!(text(&e), "linux /k a /k\n");
+    // A word with a non-ASCII byte is no parameter, whatever the byte.
+    let e = add_kernel_params(Loader::Grub, b"linux /k x\xa3y\n", &["x_y"]).unwrap().unwrap();
+    assert_eq!(e.bytes, b"linux /k x\xa3y x_y\n");
     // `${` never closed swallows the rest of the text: left alone like an open quote.
     let e = edit(Loader::Grub, "linux /k a ${x\nlinux /k\n", &["p"]);
     assert_eq!((e.kernel_lines, e.changed, e.skipped), (1, 0, 1));
