@@ -47,7 +47,8 @@
 //!   image's boot configuration, for the hook's log.
 //! - type 3, **File** (at most [`MAX_FILES`]): `u8 action` (1 Copy, 2 Template, 3 Inject), 3
 //!   reserved bytes, `u64 size`, `u32 n`, n × 24-byte extents (as the image's: they may stop
-//!   before the size, the rest reads as zeros), the target path inside the initramfs (absolute
+//!   before the size, the rest reads as zeros; none at all with a size above 0: the bytes are in
+//!   the wrapped initrd as `polyboot/files/NNNN`, NNNN the file's index), the target path inside the initramfs (absolute
 //!   and normalised; empty for Inject, whose archive is extracted over `/`), the source path on
 //!   the drive (for messages).
 //!
@@ -69,6 +70,16 @@ pub const HANDOFF_PATH: &str = "polyboot/handoff.bin";
 /// loads several initrds (early microcode first) gets each wrapped, and the hook unpacks them
 /// in name order.
 pub const ORIGINAL_INITRDS_DIR: &str = "polyboot/initrds";
+/// Directory of the bytes of [`HandoffFile`]s that have no extents but a size: the boot
+/// manager put them into the wrapped initrd itself ([`embedded_file_name`]), because the
+/// booted initrd may have no driver for the drive (Debian's netboot installer has none for
+/// USB storage) and an answer file must be there all the same.
+pub const EMBEDDED_FILES_DIR: &str = "polyboot/files";
+
+/// Where the bytes of the `index`-th file of the record are when it has no extents.
+pub fn embedded_file_name(index: usize) -> String {
+    alloc::format!("{EMBEDDED_FILES_DIR}/{index:04}")
+}
 
 pub const MAGIC: [u8; 9] = *b"PBHANDOFF";
 /// The version this build writes.

@@ -27,7 +27,7 @@ use core::fmt;
 
 use crate::bootcfg::InitrdFile;
 use crate::cpio::{self, CpioError, CpioLayout, CpioWriter};
-use crate::handoff::{HANDOFF_PATH, ORIGINAL_INITRDS_DIR};
+use crate::handoff::{embedded_file_name, EMBEDDED_FILES_DIR, HANDOFF_PATH, ORIGINAL_INITRDS_DIR};
 use crate::iso9660::{self, RECORD_EXTENT_FIELD, SECTOR_SIZE};
 use crate::virtual_medium::{
     ByteOverride, RegionSource, VirtualMedium, VirtualMediumError, VirtualRegion,
@@ -41,11 +41,28 @@ pub const MAX_WRAPPED: usize = 64;
 /// The archive every wrapped initrd starts with: `/init` is polyboot-hook and
 /// [`HANDOFF_PATH`] the hand-off record. Padded to 4 bytes, so the next archive is aligned.
 pub fn hook_archive(hook: &[u8], handoff: &[u8]) -> Result<Vec<u8>, CpioError> {
+    hook_archive_with(hook, handoff, &[])
+}
+
+/// [`hook_archive`] also carrying the bytes of hand-off files the boot manager embeds (an
+/// answer file for an installer whose initrd cannot read the drive): `(index in the record's
+/// files, bytes)`, each as [`embedded_file_name`]`(index)`.
+pub fn hook_archive_with(
+    hook: &[u8],
+    handoff: &[u8],
+    embedded: &[(usize, &[u8])],
+) -> Result<Vec<u8>, CpioError> {
     let mut w = CpioWriter::new();
     w.dir("polyboot", 0o755)?;
     w.dir(ORIGINAL_INITRDS_DIR, 0o755)?;
     w.file("init", 0o755, hook)?;
     w.file(HANDOFF_PATH, 0o444, handoff)?;
+    if !embedded.is_empty() {
+        w.dir(EMBEDDED_FILES_DIR, 0o755)?;
+        for (index, bytes) in embedded {
+            w.file(&embedded_file_name(*index), 0o444, bytes)?;
+        }
+    }
     Ok(w.finish_bytes(4))
 }
 

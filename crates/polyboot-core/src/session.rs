@@ -318,15 +318,34 @@ fn handoff(
     .map_err(|e| format!("hand-off record: {e}"))
 }
 
-/// polyboot-hook's archive (core `initrd_wrap::hook_archive`) with `handoff` (what
-/// [`prepare_iso`] returned): the front of every wrapped initrd, also of those the UEFI boot
-/// manager wraps inside the El Torito image.
-pub fn hook_archive(hook: &[u8], handoff: &Result<Handoff, String>) -> Result<Arc<[u8]>, String> {
+/// What the wrapped initrds carry besides polyboot-hook: the hand-off record and the bytes of
+/// the files it embeds (`(index in its files, bytes)`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookPayload {
+    pub handoff: Handoff,
+    pub embedded: Vec<(usize, Arc<[u8]>)>,
+}
+
+impl HookPayload {
+    /// polyboot-hook's archive with this payload (core `initrd_wrap::hook_archive_with`).
+    pub fn archive(&self, hook: &[u8]) -> Result<Vec<u8>, String> {
+        let embedded: Vec<(usize, &[u8])> =
+            self.embedded.iter().map(|(i, b)| (*i, &b[..])).collect();
+        initrd_wrap::hook_archive_with(hook, &self.handoff.encode(), &embedded)
+            .map_err(|e| format!("{e}"))
+    }
+}
+
+/// polyboot-hook's archive with `payload` (what [`prepare_iso`] returned): the front of every
+/// wrapped initrd, also of those the UEFI boot manager wraps inside the El Torito image.
+pub fn hook_archive(
+    hook: &[u8],
+    payload: &Result<HookPayload, String>,
+) -> Result<Arc<[u8]>, String> {
     if hook.is_empty() {
         return Err(String::from("this build has no polyboot-hook"));
     }
-    let h = handoff.as_ref().map_err(Clone::clone)?;
-    initrd_wrap::hook_archive(hook, &h.encode()).map(Into::into).map_err(|e| format!("{e}"))
+    payload.as_ref().map_err(Clone::clone)?.archive(hook).map(Into::into)
 }
 
 /// The boot manager on the boot partition of `location` that carries polyboot-hook:
@@ -362,7 +381,7 @@ pub fn boot_manager_with_hook<D: ReadAt>(
 fn boot_manager_hook_archive<D: ReadAt>(
     disk: &mut D,
     location: &DriveLocation,
-    handoff: &[u8],
+    payload: &HookPayload,
     log: Log<'_>,
 ) -> Result<Vec<u8>, String> {
     let (efi, name) = boot_manager_with_hook(disk, location)?;
@@ -372,7 +391,7 @@ fn boot_manager_hook_archive<D: ReadAt>(
         hook.len(),
         efi.len()
     ));
-    let archive = initrd_wrap::hook_archive(hook, handoff).map_err(|e| format!("{e}"));
+    let archive = payload.archive(hook);
     // Freed only now: a bump heap reclaims a block only when it is its most recent one.
     drop(efi);
     archive
@@ -391,12 +410,13 @@ pub fn wrap_initrds<D: ReadAt>(
     hook: HookSource<'_>,
     extras: &LinuxExtras,
     log: Log<'_>,
-) -> (Option<WrapPlan>, Result<Handoff, String>) {
+) -> (Option<WrapPlan>, Result<HookPayload, String>) {
     let disk_size = disk.size();
     let (report, applied) = linux::apply_linux_extras(layout, disk, location, extras, log);
     let handoff = handoff(location, disk_size, layout).and_then(|mut h| {
         applied.fill(&mut h);
-        h.validate().map(|()| h).map_err(|e| format!("hand-off record: {e}"))
+        h.validate().map_err(|e| format!("hand-off record: {e}"))?;
+        Ok(HookPayload { handoff: h, embedded: applied.embedded.clone() })
     });
     let Some(report) = report else {
         return (None, handoff);
@@ -412,11 +432,9 @@ pub fn wrap_initrds<D: ReadAt>(
         log(format_args!("linux: this build has no polyboot-hook; initrds are not wrapped"));
         return (None, handoff);
     }
-    let archive = handoff.as_ref().map_err(Clone::clone).and_then(|h| match hook {
-        HookSource::Embedded(bytes) => {
-            initrd_wrap::hook_archive(bytes, &h.encode()).map_err(|e| format!("{e}"))
-        }
-        HookSource::BootManager => boot_manager_hook_archive(disk, location, &h.encode(), log),
+    let archive = handoff.as_ref().map_err(Clone::clone).and_then(|p| match hook {
+        HookSource::Embedded(bytes) => p.archive(bytes),
+        HookSource::BootManager => boot_manager_hook_archive(disk, location, p, log),
     });
     let archive: Arc<[u8]> = match archive {
         Ok(a) => a.into(),
@@ -462,7 +480,7 @@ pub fn prepare_iso<D: ReadAt>(
     windows: Option<WindowsOptions>,
     linux: &LinuxExtras,
     log: Log<'_>,
-) -> Result<Handoff, String> {
+) -> Result<HookPayload, String> {
     match windows {
         Some(options) if is_windows_iso(layout, disk) => {
             serve_windows(layout, disk, location, iso_path, options, log);

@@ -5,7 +5,8 @@ use crate::discover::{self, BlockDisk, BlockPartition};
 use crate::dm::{self, Table, TargetSpec};
 use crate::{crypt, files, hints, modules, persist};
 use polyboot_core::handoff::{
-    DriveIdentity, Handoff, PersistenceBackend, HANDOFF_PATH, MAX_FILE_SIZE, ORIGINAL_INITRDS_DIR,
+    embedded_file_name, DriveIdentity, Handoff, HandoffFile, PersistenceBackend, HANDOFF_PATH,
+    MAX_FILE_SIZE, ORIGINAL_INITRDS_DIR,
 };
 use std::ffi::CString;
 use std::io::Write;
@@ -245,32 +246,63 @@ fn map_image(h: &Handoff, log: &mut Log) -> Result<Mapped, String> {
     Ok(Mapped { disk, partition })
 }
 
-/// Read each file the boot manager handed over from the drive and place it (files.rs); one
-/// log line each.
-fn place_files(h: &Handoff, m: &Mapped, log: &mut Log) {
-    if h.files.is_empty() {
+/// Place each file the boot manager handed over (files.rs), one log line each: those it
+/// embedded in the wrapped initrd (no extents: `polyboot/files/NNNN`) whether or not the drive
+/// was found, the others read from the drive when `mapped` says where it is.
+fn place_files(h: &Handoff, mapped: Option<&Mapped>, embedded_pass: bool, log: &mut Log) {
+    let is_embedded = |f: &HandoffFile| f.extents.is_empty();
+    if !h.files.iter().any(|f| is_embedded(f) == embedded_pass) {
         return;
     }
-    let mut disk = match discover::node_path(Path::new(DEV), &m.disk)
-        .and_then(|p| discover::FileDev::open(&p, m.disk.size_bytes))
-    {
-        Ok(d) => d,
-        Err(e) => {
-            log.say(3, &format!("files: cannot open /dev/{}: {e}", m.disk.name));
-            return;
-        }
+    let mut disk = match mapped {
+        Some(m) if !embedded_pass => match discover::node_path(Path::new(DEV), &m.disk)
+            .and_then(|p| discover::FileDev::open(&p, m.disk.size_bytes))
+        {
+            Ok(d) => Some(d),
+            Err(e) => {
+                log.say(3, &format!("files: cannot open /dev/{}: {e}", m.disk.name));
+                return;
+            }
+        },
+        _ => None,
     };
-    let facts = files::disk_facts(&Path::new(SYS).join("block"), &m.disk.name);
+    let boot_drive = mapped.map_or("", |m| m.disk.name.as_str());
+    let facts = files::disk_facts(&Path::new(SYS).join("block"), boot_drive);
     let budget = unpack_budget();
     let limit = MAX_FILE_SIZE.min(budget as u64);
-    for f in &h.files {
-        let r = files::read_file(&mut disk, f, limit)
-            .and_then(|data| files::place(Path::new("/"), f, &data, &facts, budget, true));
+    for (i, f) in h.files.iter().enumerate().filter(|(_, f)| is_embedded(f) == embedded_pass) {
+        let data = if embedded_pass {
+            read_embedded(i, f)
+        } else if let Some(d) = disk.as_mut() {
+            files::read_file(d, f, limit)
+        } else {
+            Err(String::from("the drive was not found"))
+        };
+        let r = data.and_then(|data| files::place(Path::new("/"), f, &data, &facts, budget, true));
         match r {
             Ok(line) => log.say(5, &line),
             Err(e) => log.say(3, &format!("{} {}: {e}", f.action, f.source)),
         }
     }
+}
+
+/// The bytes of the `index`-th file, embedded in the wrapped initrd (none for an empty file).
+fn read_embedded(index: usize, f: &HandoffFile) -> Result<Vec<u8>, String> {
+    if f.size == 0 {
+        return Ok(Vec::new());
+    }
+    let path = Path::new("/").join(embedded_file_name(index));
+    let data = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let _ = std::fs::remove_file(&path);
+    if data.len() as u64 != f.size {
+        return Err(format!(
+            "{}: {} bytes, the record says {}",
+            path.display(),
+            data.len(),
+            f.size
+        ));
+    }
+    Ok(data)
 }
 
 /// Map the persistence backend read-write as `/dev/mapper/polyboot-persist` (through
@@ -521,12 +553,14 @@ pub fn main() -> ! {
     }
 
     if let Ok(h) = &handoff {
+        // Files the boot manager embedded need no drive: placed even when it is not found.
+        place_files(h, None, true, &mut log);
         match map_image(h, &mut log) {
             Ok(m) => {
                 let cmdline =
                     std::fs::read_to_string(format!("{PROC}/cmdline")).unwrap_or_default();
                 // Files first: an injected file may be one the hints below append to.
-                place_files(h, &m, &mut log);
+                place_files(h, Some(&m), false, &mut log);
                 let persistence = h.persistence.as_ref().and_then(|p| {
                     set_up_persistence(h, p, &m, &cmdline, &mut log)
                         .map_err(|e| log.say(3, &format!("persistence {}: not used: {e}", p.path)))

@@ -25,6 +25,7 @@ use crate::iso9660::{self, Tree};
 use crate::virtual_medium::VirtualMedium;
 use alloc::format;
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 /// What the menu chose where the configuration offers several (Ventoy's template and
@@ -75,6 +76,10 @@ impl LinuxExtras {
 /// Larger files are not handed to the hook: an answer file or a driver disk is small, and
 /// the hook copies these into RAM.
 pub const MAX_HOOK_FILE: u64 = crate::handoff::MAX_FILE_SIZE;
+/// Files up to this size travel inside the wrapped initrd (in the boot manager's memory until
+/// the kernel loads them), at most [`MAX_EMBEDDED_TOTAL`] bytes of them per boot.
+pub const MAX_EMBEDDED: u64 = 8 << 20;
+pub const MAX_EMBEDDED_TOTAL: u64 = 16 << 20;
 /// A replaced boot configuration or small file, read into memory by nobody but served from
 /// the drive; bounded anyway so a directory record's 32-bit size holds it.
 pub const MAX_REPLACEMENT: u64 = u32::MAX as u64;
@@ -166,6 +171,9 @@ pub struct LinuxApplied {
     pub params: Vec<String>,
     pub persistence: Option<PersistenceBackend>,
     pub files: Vec<HandoffFile>,
+    /// Bytes of the files without extents, carried in the wrapped initrd: `(index in files,
+    /// bytes)` (see [`crate::handoff::EMBEDDED_FILES_DIR`]).
+    pub embedded: Vec<(usize, Arc<[u8]>)>,
 }
 
 impl LinuxApplied {
@@ -236,9 +244,7 @@ pub fn apply_linux_extras<D: ReadAt>(
     };
     let family = initfamily::detect(&report);
     let installer = installer::detect(&report);
-    let hand = |f: &DriveFile, action: FileAction, target: &str| {
-        HandoffFile::on_drive(location, action, target, &f.path, f.size, &f.extents)
-    };
+    let mut embedded_bytes = 0u64;
     if let Some(backend) = &extras.persistence {
         match initfamily::persistence_params(family) {
             Some(params) if family.supports_persistence() => {
@@ -266,7 +272,8 @@ pub fn apply_linux_extras<D: ReadAt>(
     if let Some(template) = &extras.template {
         match installer.auto_install() {
             Some(plan) => {
-                applied.files.push(hand(template, FileAction::Template, &plan.target));
+                let to = (FileAction::Template, plan.target.as_str());
+                hand_over(disk, location, template, to, &mut applied, &mut embedded_bytes, log);
                 for empty in &plan.empty_files {
                     applied.files.push(HandoffFile {
                         action: FileAction::Copy,
@@ -289,13 +296,22 @@ pub fn apply_linux_extras<D: ReadAt>(
         }
     }
     if let Some(archive) = &extras.injection {
-        applied.files.push(hand(archive, FileAction::Inject, ""));
+        hand_over(
+            disk,
+            location,
+            archive,
+            (FileAction::Inject, ""),
+            &mut applied,
+            &mut embedded_bytes,
+            log,
+        );
         log(format_args!("injection: {} extracted over / before init", archive.path));
     }
     for (i, dud) in extras.driver_updates.iter().enumerate() {
         match installer.driver_update(i, &dud.path) {
             Some(plan) => {
-                applied.files.push(hand(dud, FileAction::Copy, &plan.target));
+                let to = (FileAction::Copy, plan.target.as_str());
+                hand_over(disk, location, dud, to, &mut applied, &mut embedded_bytes, log);
                 applied.params.extend(plan.params);
                 log(format_args!("dud: {} as {}", dud.path, plan.target));
             }
@@ -394,4 +410,49 @@ fn add_params<D: ReadAt>(
     for (path, why) in &plan.failed {
         log(format_args!("linux: {path}: kernel parameters not added: {why}"));
     }
+}
+
+/// The bytes of `f` read from the drive through its extents (zeros past them).
+fn read_drive_file<D: ReadAt>(
+    disk: &mut D,
+    location: &DriveLocation,
+    f: &DriveFile,
+) -> Result<Vec<u8>, String> {
+    let mut out = alloc::vec![0u8; f.size as usize];
+    for e in &f.extents {
+        if e.file_offset >= f.size {
+            break;
+        }
+        let start = e.file_offset as usize;
+        let end = e.file_offset.saturating_add(e.len).min(f.size) as usize;
+        let at = location.data.offset.saturating_add(e.device_offset);
+        disk.read_at(at, &mut out[start..end]).map_err(|err| format!("{err}"))?;
+    }
+    Ok(out)
+}
+
+/// Hand `f` to the hook as `to` (action, target). Small files travel in the wrapped initrd:
+/// the booted initrd may not be able to read the drive (Debian's netboot installer has no USB
+/// storage driver). Larger ones (a driver disk image) are read from the drive by the hook.
+fn hand_over<D: ReadAt>(
+    disk: &mut D,
+    location: &DriveLocation,
+    f: &DriveFile,
+    to: (FileAction, &str),
+    applied: &mut LinuxApplied,
+    embedded_bytes: &mut u64,
+    log: Log<'_>,
+) {
+    let mut file = HandoffFile::on_drive(location, to.0, to.1, &f.path, f.size, &f.extents);
+    if f.size <= MAX_EMBEDDED && *embedded_bytes + f.size <= MAX_EMBEDDED_TOTAL {
+        match read_drive_file(disk, location, f) {
+            Ok(bytes) => {
+                *embedded_bytes += f.size;
+                file.extents.clear();
+                applied.embedded.push((applied.files.len(), bytes.into()));
+            }
+            Err(e) => log(format_args!("{}: left for the hook to read: {e}", f.path)),
+        }
+    }
+    applied.files.push(file);
 }
