@@ -402,8 +402,8 @@ impl BootConfig {
         config
     }
 
-    /// The answer file Windows Setup gets for `image` (an absolute path on the data
-    /// partition): only the template `autosel` picks, as Windows has no menu of them.
+    /// The answer file `image` boots with when nobody presses a key (an absolute path on the
+    /// data partition): the template `autosel` picks; without it the boot menu asks.
     pub fn unattend_template(&self, image: &str) -> TemplateChoice {
         auto_install::choose(&self.auto_install, image)
     }

@@ -372,12 +372,8 @@ fn image_lines(i: &ImageReport) -> Vec<String> {
         lines.push(String::from("verify before boot: its .sha256 must match"));
     }
     if let Some(c) = &i.templates {
-        let mut line = format!("auto_install: {}", c.describe("without a template"));
-        // Windows Setup has no menu of templates (BootConfig::unattend_template).
-        if c.autosel.is_none() {
-            line.push_str("; Windows Setup, which has no such menu, gets none");
-        }
-        lines.push(line);
+        // Windows Setup gets the template chosen in the same menu as a Linux installer.
+        lines.push(format!("auto_install: {}", c.describe("without a template")));
     }
     if let Some(c) = &i.persistence {
         lines.push(format!("persistence: {}", c.describe("without persistence")));

@@ -510,7 +510,7 @@ image /ISO/debian-live.iso (ISO) [BIOS]
   conf_replace: /boot/grub/grub.cfg served from /ventoy/grub.cfg
 image /ISO/Linux/fedora.iso (ISO)
   in the menu
-  auto_install: /ventoy/ks.cfg, /ventoy/ks2.cfg: a menu waits for a choice; Windows Setup, which has no such menu, gets none
+  auto_install: /ventoy/ks.cfg, /ventoy/ks2.cfg: a menu waits for a choice
   injection: /ventoy/inject.tar.gz
   dud: /ventoy/dd.iso, /ventoy/dd2.iso
 summary: 0 errors, 0 warnings, 0 conflicts, 6 missing paths, 2 images

@@ -18,10 +18,10 @@
 //! Two readers: [`BootConfig::auto_install_choices`](super::BootConfig::auto_install_choices)
 //! gives the boot session the whole entry (the menu's options, preselection and timeout) for
 //! Linux installers, which get the template in their initramfs; [`choose`]
-//! ([`BootConfig::unattend_template`](super::BootConfig::unattend_template)) picks the answer
-//! file Windows Setup gets (the jump program hands it over as `autounattend.xml`). Windows
-//! has no such menu: there a template is used only when `autosel` picks it, because an answer
-//! file can partition and wipe disks unattended and nobody chose it.
+//! ([`BootConfig::unattend_template`](super::BootConfig::unattend_template)) says which
+//! template boots without a keystroke (`autosel`), for reports. At boot, Linux installers and
+//! Windows Setup (which gets it as `autounattend.xml`) get the template chosen in the menu
+//! (`menu::choice`), or the preselected one.
 
 use alloc::format;
 use alloc::string::String;
@@ -69,8 +69,7 @@ pub fn choose(entries: &[AutoInstall], image: &str) -> TemplateChoice {
             TemplateChoice::NotUsed(String::from("autosel 0 boots without auto installation"))
         }
         None => TemplateChoice::NotUsed(format!(
-            "no autosel: Windows Setup gets a template only when \"autosel\" picks one of the \
-             {} (it has no menu of them)",
+            "no autosel: the boot menu asks which of the {} templates (or none) to use",
             entry.options.len()
         )),
     }

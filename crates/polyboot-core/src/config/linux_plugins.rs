@@ -91,18 +91,20 @@ impl Choices {
     /// menu waits. `without` names the "boot without" choice (`without persistence`).
     pub fn describe(&self, without: &str) -> String {
         let list = self.options.join(", ");
-        let pick = match (self.autosel, self.preselected()) {
-            (None, _) => return format!("{list}: a menu waits for a choice"),
-            (Some(0), _) => format!("boot {without}"),
-            (Some(_), Some(i)) => self.options[i].clone(),
-            (Some(n), None) => format!("nothing (autosel {n} is past the list)"),
+        // As the boot managers decide (menu::choice::decide): an autosel past the list counts
+        // as none, a timeout of 0 sets no timer, and a menu without autosel starts on the
+        // first option.
+        let row = self.autosel.filter(|n| (*n as usize) <= self.options.len());
+        let pick = match row {
+            Some(0) => format!("boot {without}"),
+            Some(n) => self.options[n as usize - 1].clone(),
+            None => self.options.first().cloned().unwrap_or_default(),
         };
-        match self.timeout {
-            Some(t) => format!("{list}: a menu for {t} s, then {pick}"),
-            None if self.options.len() == 1 && self.preselected().is_some() => {
-                format!("{pick} (no menu)")
-            }
-            None => format!("{list}: {pick} at once (no menu)"),
+        match (row, self.timeout) {
+            (_, Some(t)) if t > 0 => format!("{list}: a menu for {t} s, then {pick}"),
+            (Some(_), None) if self.options.len() == 1 => format!("{pick} (no menu)"),
+            (Some(_), None) => format!("{list}: {pick} at once (no menu)"),
+            _ => format!("{list}: a menu waits for a choice"),
         }
     }
 }

@@ -10,7 +10,7 @@
 use crate::isofiles::IsoTrees;
 use polyboot_core::block::ReadAt;
 use polyboot_core::bootcfg::BootConfigReport;
-use polyboot_core::config::{BootConfig, Firmware, TemplateChoice};
+use polyboot_core::config::{BootConfig, Firmware};
 use polyboot_core::initfamily::InitFamily;
 use polyboot_core::installer::{self, Installer};
 use polyboot_core::menu::ImageKind;
@@ -118,11 +118,9 @@ fn configured<R: ReadAt>(
                 c.menu = Some(choices.describe("without a template"));
                 c.files = choices.options;
                 if image.windows {
-                    c.note = Some(match config.unattend_template(path) {
-                        TemplateChoice::Template(t) => format!("Windows Setup gets {t}"),
-                        TemplateChoice::NotUsed(why) => format!("Windows Setup gets none: {why}"),
-                        TemplateChoice::NotConfigured => String::new(),
-                    });
+                    c.note = Some(String::from(
+                        "Windows Setup gets the chosen template as autounattend.xml",
+                    ));
                 }
             }
         }
