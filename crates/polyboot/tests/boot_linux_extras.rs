@@ -19,7 +19,7 @@ mod common;
 use common::Cli;
 use polyboot::drive::Drive;
 use polyboot_tests::fixtures::{self, marker_cmdline, marker_field};
-use polyboot_tests::{find_tool, run_tool, Disk, Firmware, Vm, VmConfig};
+use polyboot_tests::{find_tool, Disk, Firmware, Vm, VmConfig};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -115,26 +115,6 @@ fn marker_then_poweroff(vm: &mut Vm, marker: &str) -> String {
     line
 }
 
-fn fsck_exfat(img: &Path) {
-    let mut drive = Drive::open(img, false).unwrap();
-    let (off, size) = (drive.layout.data.offset, drive.layout.data.size);
-    drop(drive.data().unwrap());
-    let p1 = img.with_extension("p1");
-    run_tool(Command::new("dd").args([
-        &format!("if={}", img.display()),
-        &format!("of={}", p1.display()),
-        "bs=1M",
-        &format!("skip={}", off >> 20),
-        &format!("count={}", size >> 20),
-        "conv=sparse",
-        "status=none",
-    ]))
-    .unwrap();
-    let out = run_tool(Command::new(find_tool("fsck.exfat")).arg("-n").arg(&p1)).unwrap();
-    assert!(out.contains("clean") && !out.contains("ERROR"), "fsck.exfat:\n{out}");
-    std::fs::remove_file(p1).unwrap();
-}
-
 /// `e2fsck -fn` on the backend's bytes (decrypted with `passphrase` when given).
 fn e2fsck_backend(img: &Path, path: &str, passphrase: Option<&str>, out: &Path) {
     let mut drive = Drive::open(img, false).unwrap();
@@ -196,14 +176,17 @@ fn persistence_across_two_boots(script: &str, marker: &str, firmware: Firmware, 
             }
             lines.push(marker_then_poweroff(vm, marker));
         });
-        let backend_line = if encrypt { "dm-crypt" } else { "read-write" };
+        // The hook's kmsg line for the backend (on the console: the kernel logs to ttyS0).
+        let mapped = if encrypt {
+            "decrypted as /dev/mapper/polyboot-persist"
+        } else {
+            "read-write as /dev/mapper/polyboot-persist"
+        };
         assert!(
-            console.lines().any(|l| l.contains("polyboot")
-                && l.contains("polyboot-persist")
-                && l.contains(backend_line)),
-            "{name}: the hook did not map the backend ({backend_line})"
+            console.lines().any(|l| l.contains("polyboot: ") && l.contains(mapped)),
+            "{name}: the hook did not say the backend is {mapped}"
         );
-        fsck_exfat(&drive);
+        common::fsck_exfat_data(&drive);
         e2fsck_backend(
             &drive,
             "/persistence/live.dat",
@@ -326,4 +309,33 @@ fn conf_replace_injection_and_kickstart_in_the_dracut_fixture_under_ovmf() {
         console.lines().any(|l| l.contains("polyboot: ") && l.contains("/ks.cfg")),
         "no hook line for /ks.cfg"
     );
+}
+
+/// Two preseed templates and no autosel: the boot manager's menu offers both (and "boot
+/// without"); the test picks the second with Down + Enter and the installer runs that one.
+#[test]
+fn debian_installer_runs_the_template_chosen_in_the_menu_under_seabios() {
+    let iso = fixtures::debian_installer_iso().unwrap();
+    let iso_name = iso.file_name().unwrap().to_str().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let drive = drive_with(dir.path(), &iso);
+    for name in ["one", "two"] {
+        let preseed = fixtures::preseed_with_marker(name);
+        put(dir.path(), &drive, "/ventoy", &format!("{name}.cfg"), preseed.as_bytes());
+    }
+    let json = format!(
+        r#"{{"auto_install": [{{"image": "/live/{iso_name}", "template": ["/ventoy/one.cfg", "/ventoy/two.cfg"]}}]}}"#
+    );
+    put(dir.path(), &drive, "/ventoy", "ventoy.json", json.as_bytes());
+    let console = boot(&drive, &iso_name, Firmware::Bios, "preseed-menu-bios", |vm| {
+        vm.wait_for("polyboot-bios: auto_install menu: 3 rows").unwrap();
+        vm.wait_for("polyboot-bios: choice: > Boot with /ventoy/one.cfg").unwrap();
+        let from = vm.serial_len();
+        vm.send_key("down").unwrap();
+        vm.wait_for_after("polyboot-bios: choice: > Boot with /ventoy/two.cfg", from).unwrap();
+        vm.send_key("ret").unwrap();
+        vm.wait_for(&fixtures::preseed_marker("two")).unwrap();
+    });
+    assert!(console.contains("auto_install: chosen /ventoy/two.cfg (menu)"));
+    assert!(!console.contains(&fixtures::preseed_marker("one")));
 }

@@ -47,28 +47,6 @@ fn sha256(path: &Path) -> String {
     format!("{:x}", h.finalize())
 }
 
-/// fsck.exfat -n on partition 1, copied out (sparse) at the offset `info` reports.
-#[track_caller]
-fn fsck_exfat(img: &Path) {
-    let info = json(&["info", s(img), "--json"]);
-    let data = &info["layout"]["data"];
-    let (off, size) = (data["offset"].as_u64().unwrap(), data["size"].as_u64().unwrap());
-    let p1 = img.with_extension("p1");
-    run_tool(Command::new("dd").args([
-        &format!("if={}", img.display()),
-        &format!("of={}", p1.display()),
-        "bs=1M",
-        &format!("skip={}", off >> 20),
-        &format!("count={}", size >> 20),
-        "conv=sparse",
-        "status=none",
-    ]))
-    .unwrap();
-    let out = run_tool(Command::new(find_tool("fsck.exfat")).arg("-n").arg(&p1)).unwrap();
-    assert!(out.contains("clean") && !out.contains("ERROR"), "fsck.exfat:\n{out}");
-    std::fs::remove_file(p1).unwrap();
-}
-
 /// The backend's bytes as the boot side maps them: its extents on the data partition, which
 /// cover the whole file (valid data length = size). Returns the file and its fragment count.
 fn extract(img: &Path, path: &str, out: &Path) -> usize {
@@ -181,7 +159,7 @@ fn create_ext4_with_label_persistence_writes_persistence_conf() {
     );
     assert_eq!((r["fragments"].as_u64(), r["dry_run"].as_bool()), (Some(1), Some(false)));
     assert_eq!(r["label_source"], "--label");
-    fsck_exfat(&img);
+    common::fsck_exfat_data(&img);
     let file = dir.path().join("debian.dat");
     assert_eq!(extract(&img, "/persistence/debian.dat", &file), 1, "contiguous");
     e2fsck_clean(&file);
@@ -204,7 +182,7 @@ fn create_ext4_with_label_persistence_writes_persistence_conf() {
         "{out}"
     );
     assert!(!out.contains(".dat\" added"), "{out}");
-    fsck_exfat(&img);
+    common::fsck_exfat_data(&img);
     let file = dir.path().join("ubuntu.dat");
     extract(&img, "/casper/Ubuntu.DAT", &file);
     e2fsck_clean(&file);
@@ -275,7 +253,7 @@ fn create_for_an_image_picks_its_label_and_registers_it_in_polyboot_json() {
         "casper-rw",
     ]);
     assert!(out.contains("created /persistence/ubuntu-2.dat"), "{out}");
-    fsck_exfat(&img);
+    common::fsck_exfat_data(&img);
 
     let got = dir.path().join("got.json");
     let mut drive = Drive::open(&img, false).unwrap();
@@ -372,7 +350,7 @@ fn ls_shows_backends_the_configuration_names_elsewhere_or_not_at_all() {
     ok(&["install", s(&img2), "--size", "128M"]);
     assert_eq!(json(&["persistence", "ls", s(&img2), "--json"]), serde_json::json!([]));
     assert!(ok(&["persistence", "ls", s(&img2)]).contains("no persistence files"));
-    fsck_exfat(&img);
+    common::fsck_exfat_data(&img);
 }
 
 #[test]
@@ -396,7 +374,7 @@ fn extend_grows_file_and_file_system_in_place_and_elsewhere() {
         (Some("/persistence/grow.dat"), Some(2))
     );
     assert!(r["repaired"].is_null(), "{r}");
-    fsck_exfat(&img);
+    common::fsck_exfat_data(&img);
     let file = dir.path().join("grow.dat");
     assert_eq!(extract(&img, "/persistence/grow.dat", &file), 2);
     e2fsck_clean(&file);
@@ -410,7 +388,7 @@ fn extend_grows_file_and_file_system_in_place_and_elsewhere() {
         out.contains("grew /persistence/grow.dat to 64.0 MiB") && out.contains("2 fragments"),
         "{out}"
     );
-    fsck_exfat(&img);
+    common::fsck_exfat_data(&img);
     assert_eq!(extract(&img, "/persistence/grow.dat", &file), 2);
     e2fsck_clean(&file);
     assert_eq!(ext_size(&file), 64 << 20);
@@ -537,7 +515,7 @@ fn refusals_change_nothing() {
     // --force replaces the file; the drive stays clean.
     let r = json(&["persistence", "create", s(&img), "one", "--size", "20M", "--force", "--json"]);
     assert_eq!((r["replaced"].as_bool(), r["size"].as_u64()), (Some(true), Some(20 << 20)), "{r}");
-    fsck_exfat(&img);
+    common::fsck_exfat_data(&img);
     let file = dir.path().join("one.dat");
     extract(&img, "/persistence/one.dat", &file);
     e2fsck_clean(&file);
@@ -577,7 +555,7 @@ fn create_xfs() {
         "{r}"
     );
     assert!(r["label_source"].as_str().unwrap().contains("dracut"), "{r}");
-    fsck_exfat(&img);
+    common::fsck_exfat_data(&img);
     let file = dir.path().join("fedora.dat");
     assert_eq!(extract(&img, "/persistence/fedora.dat", &file), 1);
     run_tool(Command::new(find_tool("xfs_repair")).args(["-n", "-f"]).arg(&file)).unwrap();
@@ -585,7 +563,7 @@ fn create_xfs() {
     assert_eq!((ty.as_str(), label.as_str()), ("xfs", "persistence"));
     // ext4 for the same image: no persistence.conf either; another label given.
     ok(&["persistence", "create", s(&img), "f2", "--size", "16M", "--image", "/ISO/fedora.iso"]);
-    fsck_exfat(&img);
+    common::fsck_exfat_data(&img);
     let f2 = dir.path().join("f2.dat");
     extract(&img, "/persistence/f2.dat", &f2);
     e2fsck_clean(&f2);
@@ -674,7 +652,7 @@ fn create_encrypted() {
         "{r}"
     );
     assert_eq!((r["size"].as_u64(), r["fragments"].as_u64()), (Some(48 << 20), Some(1)));
-    fsck_exfat(&img);
+    common::fsck_exfat_data(&img);
     let file = dir.path().join("secret.dat");
     extract(&img, "/persistence/secret.dat", &file);
     let (ty, _, uuid) = blkid(&file);

@@ -223,3 +223,29 @@ pub fn choose(vm: &mut polyboot_tests::Vm, search: &str) {
     std::thread::sleep(std::time::Duration::from_millis(500));
     vm.send_serial(b"\r").unwrap();
 }
+
+/// `fsck.exfat -n` on the data partition of the drive image `img`, copied out (sparse) at the
+/// offset the drive's layout gives; the test fails unless it is clean.
+#[track_caller]
+pub fn fsck_exfat_data(img: &Path) {
+    let drive = polyboot::drive::Drive::open(img, false).unwrap();
+    let (off, size) = (drive.layout.data.offset, drive.layout.data.size);
+    drop(drive);
+    let p1 = img.with_extension("p1");
+    polyboot_tests::run_tool(Command::new("dd").args([
+        &format!("if={}", img.display()),
+        &format!("of={}", p1.display()),
+        "bs=1M",
+        &format!("skip={}", off >> 20),
+        &format!("count={}", size >> 20),
+        "conv=sparse",
+        "status=none",
+    ]))
+    .unwrap();
+    let out = polyboot_tests::run_tool(
+        Command::new(polyboot_tests::find_tool("fsck.exfat")).arg("-n").arg(&p1),
+    )
+    .unwrap();
+    assert!(out.contains("clean") && !out.contains("ERROR"), "fsck.exfat:\n{out}");
+    std::fs::remove_file(p1).unwrap();
+}
