@@ -8,7 +8,7 @@ pub mod docs;
 pub mod drive;
 pub mod isofiles;
 pub mod ops;
-pub mod persistence_luks;
 pub mod persistence;
+pub mod persistence_luks;
 pub mod vm;
 pub mod wtg;
