@@ -261,3 +261,78 @@ fn a_live_iso_gets_its_persistence_backend_and_injection_archive_under_both_firm
         assert_eq!(cpio_file(&wrapped, &embedded_file_name(0)), Some(&archive[..]));
     }
 }
+
+const FEDORA_GRUB: &str = "set timeout=1\nmenuentry 'Install Fedora' {\n    linuxefi /images/pxeboot/vmlinuz inst.stage2=hd:LABEL=Fedora-E-dvd quiet\n    initrdefi /images/pxeboot/initrd.img\n}\n";
+
+#[test]
+fn an_anaconda_iso_gets_its_kickstart_and_driver_disks_small_ones_embedded_large_ones_from_the_drive(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let kernel = vec![0x4du8; 8192];
+    let initrd = vec![0x1fu8; 4096];
+    let iso = iso(
+        dir.path(),
+        "fedora",
+        "Fedora-E-dvd",
+        &[
+            ("/boot/grub2/grub.cfg", FEDORA_GRUB.as_bytes()),
+            ("/EFI/BOOT/grub.cfg", FEDORA_GRUB.as_bytes()),
+            ("/images/pxeboot/vmlinuz", &kernel),
+            ("/images/pxeboot/initrd.img", &initrd),
+        ],
+    );
+    let drive = dir.path().join("drive.img");
+    Cli::booting().args(["install", s(&drive), "--size", "256M", "--yes"]).ok();
+    Cli::new().args(["add", "-q", s(&drive), "--to", "/ISO"]).arg(&iso).ok();
+    let cfg = dir.path().join("cfg");
+    std::fs::create_dir_all(&cfg).unwrap();
+    let ks = b"text\nreboot\n".to_vec();
+    std::fs::write(cfg.join("ks.cfg"), &ks).unwrap();
+    std::fs::write(cfg.join("small.rpm"), vec![0xedu8; 3000]).unwrap();
+    // Over the embedding limit (8 MiB): the hook reads it from the drive.
+    let large: Vec<u8> =
+        (0..9u32 << 20).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+    std::fs::write(cfg.join("large.iso"), &large).unwrap();
+    std::fs::write(
+        cfg.join("ventoy.json"),
+        r#"{"auto_install": [{"image": "/ISO/fedora.iso", "template": "/ventoy/ks.cfg", "autosel": 1}],
+            "dud": [{"image": "/ISO/fedora.iso", "dud": ["/ventoy/small.rpm", "/ventoy/large.iso"]}]}"#,
+    )
+    .unwrap();
+    for f in ["ks.cfg", "small.rpm", "large.iso", "ventoy.json"] {
+        Cli::new().args(["add", "-q", s(&drive), "--to", "/ventoy"]).arg(cfg.join(f)).ok();
+    }
+
+    let out = dir.path().join("served.iso");
+    let log = served(&drive, "ISO/fedora.iso", "uefi", &out);
+    let has = |line: &str| log.iter().any(|l| l == line);
+    assert!(has("auto_install: /ventoy/ks.cfg as /ks.cfg for Anaconda"), "{log:#?}");
+    assert!(has("dud: /ventoy/small.rpm as /polyboot-dud/0.rpm"), "{log:#?}");
+    assert!(has("dud: /ventoy/large.iso as /polyboot-dud/1.iso"), "{log:#?}");
+    let grub = extract(&out, "/EFI/BOOT/grub.cfg", &dir.path().join("g.cfg"));
+    let grub = String::from_utf8(grub).unwrap();
+    let linux = grub.lines().find(|l| l.trim_start().starts_with("linuxefi ")).unwrap();
+    for want in
+        ["inst.ks=file:/ks.cfg", "inst.dd=/polyboot-dud/0.rpm", "inst.dd=/polyboot-dud/1.iso"]
+    {
+        assert!(linux.split_whitespace().any(|w| w == want), "{want} not in {linux}");
+    }
+
+    let wrapped = extract(&out, "/images/pxeboot/initrd.img", &dir.path().join("initrd"));
+    let h = Handoff::decode(cpio_file(&wrapped, HANDOFF_PATH).unwrap()).unwrap();
+    let targets: Vec<(FileAction, &str, bool)> =
+        h.files.iter().map(|f| (f.action, f.target.as_str(), f.extents.is_empty())).collect();
+    assert_eq!(
+        targets,
+        [
+            (FileAction::Template, "/ks.cfg", true),
+            (FileAction::Copy, "/polyboot-dud/0.rpm", true),
+            (FileAction::Copy, "/polyboot-dud/1.iso", false),
+        ]
+    );
+    assert_eq!(cpio_file(&wrapped, &embedded_file_name(0)), Some(&ks[..]));
+    assert_eq!(cpio_file(&wrapped, &embedded_file_name(1)).map(|b| b.len()), Some(3000));
+    assert_eq!(cpio_file(&wrapped, &embedded_file_name(2)), None);
+    let disk = std::fs::read(&drive).unwrap();
+    assert!(bytes_on_drive(&disk, h.files[2].size, &h.files[2].extents) == large);
+}
