@@ -58,6 +58,31 @@ pub trait ReadAt {
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), IoError>;
 }
 
+/// Read a file of `size` bytes stored on `dev` in `pieces` (file offset, device offset,
+/// length), as an exFAT file's extents or a hand-off record's: bytes the pieces do not reach
+/// (past a valid data length) are zeros, and pieces past `size` are cut. A failed read is
+/// returned with its device offset and length, for the caller's message.
+pub fn read_pieces<D, I>(
+    dev: &mut D,
+    size: u64,
+    pieces: I,
+) -> Result<Vec<u8>, (u64, usize, IoError)>
+where
+    D: ReadAt + ?Sized,
+    I: IntoIterator<Item = (u64, u64, u64)>,
+{
+    let mut out = alloc::vec![0u8; size as usize];
+    for (file_offset, at, len) in pieces {
+        if file_offset >= size {
+            break;
+        }
+        let start = file_offset as usize;
+        let end = file_offset.saturating_add(len).min(size) as usize;
+        dev.read_at(at, &mut out[start..end]).map_err(|e| (at, end - start, e))?;
+    }
+    Ok(out)
+}
+
 /// Random-access writes.
 pub trait WriteAt: ReadAt {
     fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<(), IoError>;

@@ -32,7 +32,8 @@ const EXT_INCOMPAT_64BIT: u32 = 0x80;
 const EXT_INCOMPAT_JOURNAL_DEV: u32 = 0x8;
 
 const XFS_MAGIC: &[u8; 4] = b"XFSB";
-const LUKS_MAGIC: &[u8; 6] = b"LUKS\xba\xbe";
+/// The magic a LUKS (1 or 2) header starts with; `luks2` reads the rest.
+pub const LUKS_MAGIC: &[u8; 6] = b"LUKS\xba\xbe";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FsKind {

@@ -38,7 +38,7 @@ use crate::block::{IoError, ReadAt};
 use crate::bytes::{self, Fields};
 
 /// The primary header's magic; the secondary copy's is [`MAGIC_SECONDARY`].
-pub const MAGIC: [u8; 6] = *b"LUKS\xba\xbe";
+pub const MAGIC: [u8; 6] = *crate::fsprobe::LUKS_MAGIC;
 pub const MAGIC_SECONDARY: [u8; 6] = *b"SKUL\xba\xbe";
 /// The binary part of each header copy; the JSON area follows it.
 pub const BINARY_HEADER_LEN: usize = 4096;

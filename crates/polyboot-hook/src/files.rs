@@ -13,7 +13,7 @@
 use crate::cpio::{Fs, RootedFs};
 use crate::decompress::{self, Format};
 use polyboot_core::autoinstall_vars::{self, DiskFact, VarUse};
-use polyboot_core::block::ReadAt;
+use polyboot_core::block::{self, ReadAt};
 use polyboot_core::handoff::{FileAction, HandoffFile};
 use polyboot_core::tar;
 use std::path::Path;
@@ -28,17 +28,9 @@ pub fn read_file<D: ReadAt + ?Sized>(
     if f.size > limit {
         return Err(format!("{} bytes is more than the {limit} bytes allowed here", f.size));
     }
-    let mut out = vec![0u8; f.size as usize];
-    for e in &f.extents {
-        if e.file_offset >= f.size {
-            break;
-        }
-        let start = e.file_offset as usize;
-        let end = e.file_offset.saturating_add(e.len).min(f.size) as usize;
-        disk.read_at(e.disk_offset, &mut out[start..end])
-            .map_err(|err| format!("reading {} bytes at {}: {err}", end - start, e.disk_offset))?;
-    }
-    Ok(out)
+    let pieces = f.extents.iter().map(|e| (e.file_offset, e.disk_offset, e.len));
+    block::read_pieces(disk, f.size, pieces)
+        .map_err(|(at, n, err)| format!("reading {n} bytes at {at}: {err}"))
 }
 
 /// Disks as Ventoy's variables see them: every `/sys/block` entry but loop, RAM,

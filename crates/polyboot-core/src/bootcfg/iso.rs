@@ -144,21 +144,32 @@ struct IsoFiles<'d, D: ReadAt + ?Sized> {
     read_errors: Vec<Warning>,
 }
 
+/// A configuration file `p` of the ISO as the boot configuration reader reads it: from
+/// `tree` (the preferred one), else from `primary` when the name is not there; `Ok(None)` when
+/// it is in neither, or a directory. At most [`MAX_FILE_SIZE`] bytes.
+pub fn read_config_file<D: ReadAt + ?Sized>(
+    iso: &mut D,
+    tree: &Tree,
+    primary: &Tree,
+    p: &str,
+) -> Result<Option<Vec<u8>>, IsoError> {
+    let found = match iso9660::lookup(&mut *iso, tree, p) {
+        Err(IsoError::NotFound) | Err(IsoError::NotADirectory) if tree != primary => {
+            iso9660::lookup(&mut *iso, primary, p)
+        }
+        r => r,
+    };
+    match found {
+        Ok(e) if !e.is_dir() => iso9660::read_to_vec(&mut *iso, &e, MAX_FILE_SIZE).map(Some),
+        Ok(_) | Err(IsoError::NotFound) | Err(IsoError::NotADirectory) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
 impl<D: ReadAt + ?Sized> IsoFiles<'_, D> {
     fn load(&mut self, p: &str) -> Option<Vec<u8>> {
-        let found = match iso9660::lookup(&mut *self.iso, &self.tree, p) {
-            Err(IsoError::NotFound) | Err(IsoError::NotADirectory) if self.tree != self.primary => {
-                iso9660::lookup(&mut *self.iso, &self.primary, p)
-            }
-            r => r,
-        };
-        let read = match found {
-            Ok(e) if !e.is_dir() => iso9660::read_to_vec(&mut *self.iso, &e, MAX_FILE_SIZE),
-            Ok(_) | Err(IsoError::NotFound) | Err(IsoError::NotADirectory) => return None,
-            Err(err) => Err(err),
-        };
-        match read {
-            Ok(d) => Some(d),
+        match read_config_file(&mut *self.iso, &self.tree, &self.primary, p) {
+            Ok(d) => d,
             Err(err) => {
                 self.read_errors.push(Warning {
                     kind: WarningKind::ReadError,

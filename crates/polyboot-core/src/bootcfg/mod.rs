@@ -35,8 +35,8 @@ mod systemd_boot;
 
 pub use grub::parse_grub;
 pub use iso::{
-    find_boot_entries, BootConfigReport, FileRecord, InitrdFile, TreeKind, GRUB_CONFIGS,
-    LOADER_ENTRIES_DIR, SYSLINUX_CONFIGS,
+    find_boot_entries, read_config_file, BootConfigReport, FileRecord, InitrdFile, TreeKind,
+    GRUB_CONFIGS, LOADER_ENTRIES_DIR, SYSLINUX_CONFIGS,
 };
 pub use syslinux::parse_syslinux;
 pub use systemd_boot::parse_systemd_boot_entry;

@@ -12,7 +12,7 @@
 //! hand-off record polyboot-hook acts on. Nothing is written to the drive.
 
 use super::{check_inside_partition, BootSession, Log};
-use crate::block::ReadAt;
+use crate::block::{self, ReadAt};
 use crate::bootcfg::{self, edit, BootConfigReport};
 use crate::config::Choices;
 use crate::drive_location::DriveLocation;
@@ -21,7 +21,7 @@ use crate::file_replace;
 use crate::handoff::{FileAction, Handoff, HandoffFile, PersistenceBackend};
 use crate::initfamily;
 use crate::installer;
-use crate::iso9660::{self, Tree};
+use crate::iso9660;
 use crate::virtual_medium::VirtualMedium;
 use alloc::format;
 use alloc::string::String;
@@ -102,11 +102,11 @@ fn drive_file<D: ReadAt>(
     Ok(DriveFile { path: String::from(path), size: meta.size, extents })
 }
 
-/// The LUKS magic (`LUKS\xba\xbe`) at the start of a backend.
+/// Whether a backend starts with a LUKS header ([`crate::fsprobe::LUKS_MAGIC`]).
 fn starts_luks<D: ReadAt>(fs: &mut ExFat<D>, path: &str) -> bool {
     let mut head = [0u8; 6];
     fs.metadata(path).is_ok_and(|m| fs.read_at(&m, 0, &mut head).is_ok_and(|n| n == 6))
-        && head == *b"LUKS\xba\xbe"
+        && head == *crate::fsprobe::LUKS_MAGIC
 }
 
 impl<D: ReadAt> BootSession<D> {
@@ -339,15 +339,6 @@ fn dedup_keep_order(v: &mut Vec<String>) {
     });
 }
 
-/// A configuration file of the ISO as the boot configuration reader finds it: the preferred
-/// tree first, then the primary one.
-fn read_iso_file<D: ReadAt>(iso: &mut D, trees: &[Tree], path: &str) -> Option<Vec<u8>> {
-    trees.iter().find_map(|t| match iso9660::lookup(&mut *iso, t, path) {
-        Ok(e) if !e.is_dir() => iso9660::read_to_vec(&mut *iso, &e, bootcfg::MAX_FILE_SIZE).ok(),
-        _ => None,
-    })
-}
-
 /// Serve every boot configuration file with a kernel line with `params` added to its kernel
 /// lines (a virtual file past the image; nothing written).
 fn add_params<D: ReadAt>(
@@ -362,9 +353,11 @@ fn add_params<D: ReadAt>(
     let edits = {
         let mut iso = layout.reader(&mut *disk);
         iso9660::probe(&mut iso).map_err(|e| format!("{e}")).and_then(|info| {
-            let trees = [info.preferred_tree().clone(), info.primary.clone()];
-            edit::edit_boot_configs(report, |p| read_iso_file(&mut iso, &trees, p), &refs)
-                .map_err(|e| format!("{e}"))
+            let (tree, primary) = (info.preferred_tree().clone(), info.primary.clone());
+            // Read as the boot configuration reader read them.
+            let read =
+                |p: &str| bootcfg::read_config_file(&mut iso, &tree, &primary, p).ok().flatten();
+            edit::edit_boot_configs(report, read, &refs).map_err(|e| format!("{e}"))
         })
     };
     let edits = match edits {
@@ -418,17 +411,10 @@ fn read_drive_file<D: ReadAt>(
     location: &DriveLocation,
     f: &DriveFile,
 ) -> Result<Vec<u8>, String> {
-    let mut out = alloc::vec![0u8; f.size as usize];
-    for e in &f.extents {
-        if e.file_offset >= f.size {
-            break;
-        }
-        let start = e.file_offset as usize;
-        let end = e.file_offset.saturating_add(e.len).min(f.size) as usize;
-        let at = location.data.offset.saturating_add(e.device_offset);
-        disk.read_at(at, &mut out[start..end]).map_err(|err| format!("{err}"))?;
-    }
-    Ok(out)
+    let base = location.data.offset;
+    let pieces =
+        f.extents.iter().map(|e| (e.file_offset, base.saturating_add(e.device_offset), e.len));
+    block::read_pieces(disk, f.size, pieces).map_err(|(_, _, err)| format!("{err}"))
 }
 
 /// Hand `f` to the hook as `to` (action, target). Small files travel in the wrapped initrd:
