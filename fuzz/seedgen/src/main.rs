@@ -63,6 +63,7 @@ mod inject_seeds;
 mod iso;
 mod linux_seeds;
 mod luks2_seeds;
+mod net_seeds;
 mod ntfs_seeds;
 mod regf_seeds;
 mod udf_seeds;
@@ -306,6 +307,13 @@ fn main() {
     seeds.iter().for_each(|(name, bytes)| put("authenticode", name, bytes));
     if let Some(why) = note {
         println!("seedgen: fewer authenticode seeds ({why})");
+    }
+
+    for (name, bytes) in net_seeds::dhcp() {
+        put("dhcp", &name, &bytes);
+    }
+    for (name, bytes) in net_seeds::tftp() {
+        put("tftp", &name, &bytes);
     }
 
     println!("seedgen: wrote {count} seeds under {}", dir.display());
