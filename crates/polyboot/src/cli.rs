@@ -19,6 +19,7 @@ Examples:
   polyboot persistence create /dev/sdb ubuntu --size 4G --image /ISO/ubuntu.iso
   polyboot wtg editions Win11.iso              list a Windows image's editions
   polyboot wtg create Win11.iso /dev/sdb --index 1   a Windows To Go drive
+  polyboot serve /srv/images --listen 192.0.2.1   network boot (PXE) of a directory of images
   polyboot completions bash > ~/.local/share/bash-completion/completions/polyboot";
 
 #[derive(Debug, Parser)]
@@ -42,6 +43,7 @@ pub enum Command {
     Update(UpdateArgs),
     Wtg(WtgArgs),
     Vm(VmArgs),
+    Serve(ServeArgs),
     Debug(DebugArgs),
     Completions(CompletionsArgs),
     #[command(hide = true)]
@@ -902,4 +904,73 @@ pub enum VmAccelArg {
     Kvm,
     /// QEMU's software emulation (slow, works everywhere).
     Tcg,
+}
+
+/// Network boot (PXE, then iPXE over HTTP) of a directory of images, BIOS and UEFI x64 clients.
+///
+/// Answers DHCP (proxy-DHCP by default: only PXE clients, next to the site's DHCP server;
+/// --dhcp-range runs a full DHCP server for an isolated lab network), serves the first stage
+/// over TFTP (Debian's iPXE builds: undionly.kpxe for BIOS, snponly.efi or ipxe.efi for UEFI)
+/// and then, over HTTP, an iPXE menu generated from the same scan and ventoy.json /
+/// polyboot.json as the boot manager's menu, and the images with range requests. ISO and IMG
+/// entries boot with iPXE's sanboot, EFI files with chain.
+///
+/// Not yet: SOURCE as a polyboot drive or drive image (only a plain directory); Linux live
+/// ISOs finding their medium over the network (the hook's network hand-off, NBD); Windows
+/// images (WIM, VHD); per-MAC rules; password-protected entries (shown greyed out).
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  polyboot serve /srv/images --listen 192.0.2.1
+                        proxy-DHCP next to the site's DHCP server (answers PXE clients only)
+  polyboot serve /srv/images --interface eth1 --dhcp-range 192.0.2.100-192.0.2.199
+                        full DHCP server on an isolated lab network
+  polyboot serve /srv/images --listen 192.0.2.1 --http-port 8000 --json
+                        one JSON event per line on stdout (clients, files, bytes)")]
+pub struct ServeArgs {
+    /// A directory of images, laid out as on a drive's data partition (with its own
+    /// ventoy/ventoy.json and polyboot/polyboot.json). A polyboot drive or drive image as
+    /// SOURCE is not supported yet.
+    pub source: PathBuf,
+    /// The IPv4 address to serve on; it must be an address of this machine. Default: the
+    /// first IPv4 address of --interface.
+    #[arg(long)]
+    pub listen: Option<std::net::Ipv4Addr>,
+    /// The network interface DHCP listens on (broadcasts are received only there). Default:
+    /// the interface that holds --listen.
+    #[arg(long)]
+    pub interface: Option<String>,
+    /// TCP port of the HTTP server (menu and images).
+    #[arg(long, default_value_t = 8080)]
+    pub http_port: u16,
+    /// Run a full DHCP server leasing addresses FIRST-LAST (same subnet as --listen) instead
+    /// of proxy-DHCP. Only on a network with no other DHCP server.
+    #[arg(long, value_name = "FIRST-LAST")]
+    pub dhcp_range: Option<String>,
+    /// Lease time in seconds for --dhcp-range.
+    #[arg(long, default_value_t = 3600)]
+    pub lease_secs: u32,
+    /// Directory holding Debian's iPXE builds (package ipxe): undionly.kpxe, ipxe.efi,
+    /// snponly.efi.
+    #[arg(long, default_value = "/usr/lib/ipxe")]
+    pub ipxe_dir: PathBuf,
+    /// The first stage UEFI PXE clients get: snponly.efi drives the NIC through the firmware's
+    /// own driver (any NIC the firmware knows); ipxe.efi brings iPXE's drivers.
+    #[arg(long, value_enum, default_value = "snponly")]
+    pub uefi_first_stage: UefiFirstStage,
+    /// Most TFTP transfers at a time; further requests get a TFTP error.
+    #[arg(long, default_value_t = 64)]
+    pub max_tftp_sessions: usize,
+    /// Print one JSON event per line on stdout instead of log lines on stderr.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The iPXE build handed to UEFI PXE clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UefiFirstStage {
+    /// snponly.efi: uses the firmware's network driver (SNP).
+    Snponly,
+    /// ipxe.efi: iPXE's own drivers.
+    Ipxe,
 }

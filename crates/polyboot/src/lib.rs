@@ -10,5 +10,6 @@ pub mod isofiles;
 pub mod ops;
 pub mod persistence;
 pub mod persistence_luks;
+pub mod serve;
 pub mod vm;
 pub mod wtg;

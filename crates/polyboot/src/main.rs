@@ -57,6 +57,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Persistence(args) => polyboot::persistence::run(args)?,
         Command::Wtg(args) => polyboot::wtg::run(args)?,
         Command::Vm(args) => return polyboot::vm::run(args),
+        Command::Serve(args) => polyboot::serve::run(args)?,
         Command::Debug(args) => polyboot::debug::run(args)?,
         Command::Completions(args) => {
             polyboot::docs::completions(args.shell, &mut std::io::stdout())
