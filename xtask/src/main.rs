@@ -41,6 +41,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("xfsprogs", "/usr/sbin/mkfs.xfs"),
     ("xorriso", "/usr/bin/xorriso"),
     ("ipxe", "/usr/lib/ipxe/ipxe.iso"),
+    // polyboot serve's network boot tests (crates/polyboot/tests/serve_netboot.rs): QEMU's
+    // iPXE NIC ROMs, and dnsmasq as the site's plain DHCP server next to proxy-DHCP.
+    ("ipxe-qemu", "/usr/lib/ipxe/qemu/efi-e1000.rom"),
+    ("dnsmasq-base", "/usr/sbin/dnsmasq"),
     ("fdisk", "/usr/sbin/sfdisk"),
     ("gdisk", "/usr/sbin/sgdisk"),
     ("tesseract-ocr", "/usr/bin/tesseract"),

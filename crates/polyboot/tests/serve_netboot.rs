@@ -353,3 +353,103 @@ fn http_ranges_and_tftp_transfers_in_a_namespace() {
         .iter()
         .any(|e| e["complete"] == true && e["bytes"] == want.len()));
 }
+
+/// dnsmasq as the site's plain DHCP server (no PXE options), on its own veth in the same
+/// bridge; killed on drop.
+struct Dnsmasq {
+    child: Child,
+}
+
+impl Dnsmasq {
+    fn start(ns: &str, log_dir: &Path, run_dir: &Path) -> Dnsmasq {
+        ip(&["-n", ns, "link", "add", "veth2", "type", "veth", "peer", "name", "veth3"]);
+        ip(&["-n", ns, "link", "set", "veth3", "master", "br0"]);
+        ip(&["-n", ns, "addr", "add", "192.0.2.2/24", "dev", "veth2"]);
+        ip(&["-n", ns, "link", "set", "veth2", "up"]);
+        ip(&["-n", ns, "link", "set", "veth3", "up"]);
+        let child = Command::new("dnsmasq")
+            .args([
+                "--no-daemon",
+                "--conf-file=/dev/null",
+                "--port=0",
+                "--user=root",
+                "--interface=veth2",
+                "--bind-interfaces",
+                "--dhcp-range=192.0.2.100,192.0.2.150,255.255.255.0,10m",
+                "--log-dhcp",
+                "--log-facility=-",
+            ])
+            .arg(format!("--dhcp-leasefile={}", run_dir.join("leases").display()))
+            .arg(format!("--pid-file={}", run_dir.join("dnsmasq.pid").display()))
+            .stdout(File::create(log_dir.join("dnsmasq.log")).unwrap())
+            .stderr(File::create(log_dir.join("dnsmasq.stderr")).unwrap())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("dnsmasq (Debian package dnsmasq-base)");
+        std::thread::sleep(Duration::from_millis(500));
+        Dnsmasq { child }
+    }
+}
+
+impl Drop for Dnsmasq {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn uefi_client_boots_through_proxy_dhcp_next_to_dnsmasq() {
+    require_root("network namespaces and tap devices");
+    let marker = "POLYBOOT-NETBOOT-PROXY-OK";
+    let dir = tempfile::tempdir().unwrap();
+    let src = source_dir(dir.path(), "/tools/marker.efi");
+    std::fs::create_dir_all(src.join("tools")).unwrap();
+    fixtures::grub_standalone_efi(
+        &format!(
+            "serial --unit=0 --speed=115200\nterminal_output serial console\necho {marker}\nsleep 600\n"
+        ),
+        &src.join("tools/marker.efi"),
+    )
+    .unwrap();
+
+    let ns = Netns::new("pb-serve-proxy");
+    let _in = ns.enter();
+    let logs = log_dir("serve-netboot-proxy");
+    std::fs::create_dir_all(&logs).unwrap();
+    let _dnsmasq = Dnsmasq::start("pb-serve-proxy", &logs, dir.path());
+    let serve = Serve::start(&src, &logs, &[]);
+    let mut vm = Vm::start(
+        VmConfig::new("serve-netboot-proxy", Firmware::Uefi)
+            .arg("-netdev")
+            .arg("tap,id=n0,ifname=tap0,script=no,downscript=no")
+            .arg("-device")
+            .arg(&firmware_pxe_nic())
+            .timeout(Duration::from_secs(150)),
+    )
+    .unwrap();
+    let waited = vm.wait_for(marker);
+    eprintln!("serve events:\n{}", serve.events());
+    eprintln!(
+        "dnsmasq:\n{}",
+        std::fs::read_to_string(logs.join("dnsmasq.log")).unwrap_or_default()
+    );
+    let t = waited.unwrap();
+    eprintln!("marker after {t:?}");
+    // The address came from dnsmasq, the boot information from polyboot serve.
+    let dhcp = serve.event_lines("dhcp");
+    assert!(dhcp.iter().all(|e| e["proxy"] == true && e["address"].is_null()), "{dhcp:?}");
+    assert!(dhcp.iter().any(|e| e["boot_file"] == "snponly.efi"), "{dhcp:?}");
+    let leases = std::fs::read_to_string(dir.path().join("leases")).unwrap_or_default();
+    assert!(leases.contains("52:54:00:c0:ff:ee"), "dnsmasq leases: {leases}");
+    let tftp = serve.event_lines("tftp");
+    // The client's MAC is known from its REQUEST to dnsmasq.
+    assert!(
+        tftp.iter().any(|e| e["file"] == "snponly.efi"
+            && e["complete"] == true
+            && e["mac"] == "52:54:00:c0:ff:ee"),
+        "{tftp:?}"
+    );
+    let image = serve.event_lines("image");
+    assert!(image.iter().any(|e| e["image"] == "/tools/marker.efi"), "{image:?}");
+}

@@ -182,6 +182,26 @@ impl Responder {
     }
 }
 
+/// Remember which MAC asked for which address (also from requests meant for another server,
+/// so proxy-DHCP log lines name the client's MAC too).
+fn learn_client(server: &Server, req: &DhcpMessage) {
+    if req.op != OP_REQUEST || req.message_type() != Some(MessageType::Request) {
+        return;
+    }
+    let (Some(mac), Some(ip)) = (req.mac(), req.requested_ip().or(Some(req.ciaddr))) else {
+        return;
+    };
+    let ip = Ipv4Addr::from(ip);
+    if ip.is_unspecified() {
+        return;
+    }
+    if let Ok(mut c) = server.clients.lock() {
+        if c.len() < MAX_LEASES || c.contains_key(&ip) {
+            c.insert(ip, format_mac(&mac));
+        }
+    }
+}
+
 /// Where a reply to `req` goes (RFC 2131 4.1): the relay, the client's address, or broadcast.
 fn destination(req: &DhcpMessage) -> SocketAddrV4 {
     if req.giaddr != [0; 4] {
@@ -251,6 +271,7 @@ async fn serve(
     loop {
         let (n, from) = sock.recv_from(&mut buf).await?;
         let Ok(req) = DhcpMessage::decode(&buf[..n]) else { continue };
+        learn_client(&server, &req);
         let reply = responder.lock().await.answer(&req, pxe_port);
         let Some(mut r) = reply else { continue };
         if pxe_port {
