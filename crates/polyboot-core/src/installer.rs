@@ -18,13 +18,15 @@
 //! - AutoYaST (linuxrc): `autoyast=file:///autoinst.xml`, a file of the initrd's root, where
 //!   linuxrc runs.
 //! - Ubuntu's subiquity: cloud-init's NoCloud data source with a local seed,
-//!   `ds=nocloud;s=/nocloud/` (NoCloud accepts seeds starting with `/` or `file://`), needing
-//!   `user-data` and a `meta-data` (empty is fine), and `autoinstall` so that subiquity does not
-//!   ask for confirmation. GRUB must not see the `;` as a command separator: the edit quotes
-//!   that word for GRUB (`'ds=nocloud;s=/nocloud/'`); syslinux and systemd-boot pass it as it
-//!   is. cloud-init runs in the live system after casper's `switch_root`, where the initramfs
-//!   is gone: the hook must carry `/nocloud/` into the live root (e.g. from an `init-bottom`
-//!   script, as Ventoy does with its CIDATA image) — that is the hook's part.
+//!   `ds=nocloud;s=/run/polyboot-nocloud/` (NoCloud accepts seeds starting with `/` or
+//!   `file://`), needing `user-data` and a `meta-data` (empty is fine), and `autoinstall` so
+//!   that subiquity does not ask for confirmation. GRUB must not see the `;` as a command
+//!   separator: the edit quotes that word for GRUB (`'ds=nocloud;s=/run/polyboot-nocloud/'`);
+//!   syslinux and systemd-boot pass it as it is. cloud-init runs in the live system after
+//!   casper's `switch_root`, where the initramfs is gone but its `/run` is not (initramfs-tools
+//!   moves it onto the new root): the seed's targets are under [`RUN_DIR`], which polyboot-hook
+//!   carries into the initramfs' `/run` once the init has mounted it (Ventoy builds a CIDATA
+//!   disk image instead).
 
 use alloc::format;
 use alloc::string::String;
@@ -74,6 +76,11 @@ pub struct InstallerFile {
 /// Where the driver update disks go (`N.<ext>` inside).
 pub const DUD_DIR: &str = "/polyboot-dud";
 
+/// Targets under this directory are for the booted system's `/run`, not the initramfs root:
+/// the init mounts a fresh tmpfs there, so polyboot-hook keeps them aside and copies them in
+/// once it is mounted (before the switch to the real root, which keeps it).
+pub const RUN_DIR: &str = "/run/";
+
 impl Installer {
     /// Where an `auto_install` template goes and how the installer is pointed at it; `None`
     /// for [`Installer::Unknown`].
@@ -85,9 +92,9 @@ impl Installer {
             Installer::Anaconda => ("/ks.cfg", &["inst.ks=file:/ks.cfg"], &[]),
             Installer::AutoYast => ("/autoinst.xml", &["autoyast=file:///autoinst.xml"], &[]),
             Installer::Subiquity => (
-                "/nocloud/user-data",
-                &["autoinstall", "ds=nocloud;s=/nocloud/"],
-                &["/nocloud/meta-data"],
+                "/run/polyboot-nocloud/user-data",
+                &["autoinstall", "ds=nocloud;s=/run/polyboot-nocloud/"],
+                &["/run/polyboot-nocloud/meta-data"],
             ),
             Installer::Unknown => return None,
         };

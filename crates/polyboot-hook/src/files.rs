@@ -9,12 +9,18 @@
 //!   `..` paths and writing through the archive's own symlinks) and extracted over `/`.
 //!
 //! Sizes are bounded by the record (256 MiB a file) and by the memory the kernel reports.
+//!
+//! Targets under `/run/` (core `installer::RUN_DIR`: cloud-init's NoCloud seed for Ubuntu's
+//! installer) are for the booted system: every init mounts a fresh tmpfs on `/run` and moves
+//! it onto the real root at the switch, so they wait in [`RUN_STAGING`] and [`carry_run`] has
+//! the init copy them in once its `/run` is mounted.
 
 use crate::cpio::{Fs, RootedFs};
 use crate::decompress::{self, Format};
 use polyboot_core::autoinstall_vars::{self, DiskFact, VarUse};
 use polyboot_core::block::{self, ReadAt};
 use polyboot_core::handoff::{FileAction, HandoffFile};
+use polyboot_core::installer;
 use polyboot_core::tar;
 use std::path::Path;
 
@@ -65,7 +71,16 @@ fn under(root: &Path, target: &str) -> std::path::PathBuf {
     root.join(target.trim_start_matches('/'))
 }
 
+/// Where a target is written in the initramfs: `/run/...` ones wait under [`RUN_STAGING`].
+fn staged(target: &str) -> String {
+    match target.strip_prefix(installer::RUN_DIR) {
+        Some(rest) => format!("{RUN_STAGING}/{rest}"),
+        None => target.to_string(),
+    }
+}
+
 fn write_target(root: &Path, target: &str, data: &[u8]) -> Result<(), String> {
+    let target = &staged(target);
     let path = under(root, target);
     if let Some(parent) = path.parent() {
         mkdirs(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
@@ -199,6 +214,101 @@ pub fn inject(
 
 fn is_dir_symlink(p: &Path) -> bool {
     std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink()) && p.is_dir()
+}
+
+/// Files for the booted system's `/run`, kept in the initramfs until its init mounts `/run`.
+pub const RUN_STAGING: &str = "/.polyboot-run";
+/// The copy each init runs once its `/run` is mounted (busybox / coreutils `cp`).
+const RUN_COPY: &str = "cp -a /.polyboot-run/. /run/";
+/// initramfs-tools: a script in `init-bottom`, the last stage before `/run` is moved onto the
+/// real root; `run_scripts` only runs what the stage's `ORDER` file lists (and sources it).
+const ITOOLS_SCRIPT: &str = "scripts/init-bottom/polyboot-run";
+const ITOOLS_ORDER: &str = "scripts/init-bottom/ORDER";
+/// dracut: a `pre-pivot` hook (sourced; `/lib` is a link to `usr/lib` on merged systems).
+const DRACUT_HOOK_DIRS: [&str; 2] = ["usr/lib/dracut/hooks", "lib/dracut/hooks"];
+const DRACUT_RUN_HOOK: &str = "pre-pivot/99-polyboot-run.sh";
+/// mkinitcpio mounts `/run` before it sources `/config`, which runs before its hooks.
+const MKINITCPIO_INIT_FUNCTIONS: &str = "init_functions";
+const MKINITCPIO_CONFIG: &str = "config";
+
+/// Have the init copy [`RUN_STAGING`] into its `/run` (initramfs-tools, dracut, mkinitcpio);
+/// an init of no known family gets the files in the initramfs' own `/run` now. Returns the
+/// log line, or `None` when no file waits.
+pub fn carry_run(root: &Path) -> Result<Option<String>, String> {
+    let staging = under(root, RUN_STAGING);
+    if !staging.is_dir() {
+        return Ok(None);
+    }
+    let io = |what: &str, e: std::io::Error| format!("{what}: {e}");
+    let how = if root.join("scripts/functions").is_file() {
+        let script = root.join(ITOOLS_SCRIPT);
+        mkdirs(script.parent().unwrap_or(root)).map_err(|e| io(ITOOLS_SCRIPT, e))?;
+        let body = format!(
+            "#!/bin/sh\n# polyboot-hook: files for the booted system's /run.\n\
+             case \"$1\" in prereqs) exit 0 ;; esac\n{RUN_COPY}\n"
+        );
+        write_mode(&script, body.as_bytes(), 0o755).map_err(|e| io(ITOOLS_SCRIPT, e))?;
+        let line =
+            format!("/{ITOOLS_SCRIPT} \"$@\"\n[ -e /conf/param.conf ] && . /conf/param.conf\n");
+        append(&root.join(ITOOLS_ORDER), &line).map_err(|e| io(ITOOLS_ORDER, e))?;
+        format!("initramfs-tools' init-bottom (/{ITOOLS_SCRIPT})")
+    } else if let Some(hooks) = DRACUT_HOOK_DIRS.iter().map(|d| root.join(d)).find(|d| d.is_dir()) {
+        let hook = hooks.join(DRACUT_RUN_HOOK);
+        mkdirs(hook.parent().unwrap_or(root)).map_err(|e| io(DRACUT_RUN_HOOK, e))?;
+        let body = format!("# polyboot-hook: files for the booted system's /run.\n{RUN_COPY}\n");
+        write_mode(&hook, body.as_bytes(), 0o644).map_err(|e| io(DRACUT_RUN_HOOK, e))?;
+        format!("dracut's pre-pivot hook ({DRACUT_RUN_HOOK})")
+    } else if root.join(MKINITCPIO_INIT_FUNCTIONS).is_file() {
+        let line = format!("# polyboot-hook: files for the booted system's /run.\n{RUN_COPY}\n");
+        append(&root.join(MKINITCPIO_CONFIG), &line).map_err(|e| io(MKINITCPIO_CONFIG, e))?;
+        String::from("mkinitcpio's /config")
+    } else {
+        copy_tree(&staging, &root.join("run")).map_err(|e| io("/run", e))?;
+        String::from("copied now into the initramfs' /run (init of no known family)")
+    };
+    let mut names = Vec::new();
+    list_files(&staging, "/run", &mut names);
+    names.sort();
+    Ok(Some(format!("for /run: {} by {how}", names.join(", "))))
+}
+
+fn write_mode(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, data)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+fn append(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    f.write_all(text.as_bytes())
+}
+
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    mkdirs(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let dest = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            copy_tree(&e.path(), &dest)?;
+        } else {
+            std::fs::copy(e.path(), dest)?;
+        }
+    }
+    Ok(())
+}
+
+/// The files under `dir`, named as `prefix/...`.
+fn list_files(dir: &Path, prefix: &str, out: &mut Vec<String>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let name = format!("{prefix}/{}", e.file_name().to_string_lossy());
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            list_files(&e.path(), &name, out);
+        } else {
+            out.push(name);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -421,5 +531,97 @@ mod tests {
         let gz = gz.finish().unwrap();
         assert!(inject(root.path(), &gz, 1 << 20, false).unwrap_err().contains("limit"));
         assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 0);
+    }
+
+    fn staged_run_file(root: &Path) {
+        let f = file(FileAction::Copy, "/run/polyboot-nocloud/user-data", 0, &[]);
+        let line = place(root, &f, b"#cloud-config\n", &[], 1 << 20, false).unwrap();
+        assert!(line.ends_with("-> /run/polyboot-nocloud/user-data (14 bytes)"), "{line}");
+        let f = file(FileAction::Copy, "/run/polyboot-nocloud/meta-data", 0, &[]);
+        place(root, &f, b"", &[], 1 << 20, false).unwrap();
+        assert_eq!(
+            std::fs::read(root.join(".polyboot-run/polyboot-nocloud/user-data")).unwrap(),
+            b"#cloud-config\n"
+        );
+        assert!(!root.join("run").exists(), "nothing in the initramfs' /run yet");
+    }
+
+    #[test]
+    fn run_files_wait_for_the_init_to_mount_run() {
+        use std::os::unix::fs::PermissionsExt;
+        // Nothing staged: nothing done.
+        let t = tempfile::tempdir().unwrap();
+        assert_eq!(carry_run(t.path()).unwrap(), None);
+
+        // initramfs-tools: a script listed at the end of init-bottom's ORDER.
+        let root = t.path().join("itools");
+        std::fs::create_dir_all(root.join("scripts/init-bottom")).unwrap();
+        std::fs::write(root.join("scripts/functions"), b"").unwrap();
+        let order =
+            "/scripts/init-bottom/udev \"$@\"\n[ -e /conf/param.conf ] && . /conf/param.conf\n";
+        std::fs::write(root.join("scripts/init-bottom/ORDER"), order).unwrap();
+        staged_run_file(&root);
+        let line = carry_run(&root).unwrap().unwrap();
+        assert_eq!(
+            line,
+            "for /run: /run/polyboot-nocloud/meta-data, /run/polyboot-nocloud/user-data by \
+             initramfs-tools' init-bottom (/scripts/init-bottom/polyboot-run)"
+        );
+        let got = std::fs::read_to_string(root.join("scripts/init-bottom/ORDER")).unwrap();
+        assert_eq!(
+            got,
+            format!("{order}/scripts/init-bottom/polyboot-run \"$@\"\n[ -e /conf/param.conf ] && . /conf/param.conf\n")
+        );
+        let script = root.join("scripts/init-bottom/polyboot-run");
+        assert!(std::fs::read_to_string(&script).unwrap().contains("cp -a /.polyboot-run/. /run/"));
+        assert_eq!(std::fs::metadata(&script).unwrap().permissions().mode() & 0o777, 0o755);
+        // The script and ORDER line do what they say under a real shell: run with the paths
+        // moved under the test's directory.
+        let sh_root = root.to_str().unwrap();
+        let script_text =
+            std::fs::read_to_string(&script).unwrap().replace(" /", &format!(" {sh_root}/"));
+        std::fs::write(&script, script_text).unwrap();
+        std::fs::create_dir_all(root.join("run")).unwrap();
+        let out = Command::new("sh").arg(&script).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            std::fs::read(root.join("run/polyboot-nocloud/user-data")).unwrap(),
+            b"#cloud-config\n"
+        );
+        assert!(root.join("run/polyboot-nocloud/meta-data").is_file());
+
+        // dracut: a pre-pivot hook (merged /usr).
+        let root = t.path().join("dracut");
+        std::fs::create_dir_all(root.join("usr/lib/dracut/hooks/cmdline")).unwrap();
+        staged_run_file(&root);
+        let line = carry_run(&root).unwrap().unwrap();
+        assert!(
+            line.ends_with("by dracut's pre-pivot hook (pre-pivot/99-polyboot-run.sh)"),
+            "{line}"
+        );
+        let hook =
+            std::fs::read_to_string(root.join("usr/lib/dracut/hooks/pre-pivot/99-polyboot-run.sh"))
+                .unwrap();
+        assert!(hook.contains("cp -a /.polyboot-run/. /run/"), "{hook}");
+
+        // mkinitcpio: appended to /config.
+        let root = t.path().join("mkinitcpio");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("init_functions"), b"").unwrap();
+        std::fs::write(root.join("config"), b"HOOKS=\"base archiso\"\n").unwrap();
+        staged_run_file(&root);
+        assert!(carry_run(&root).unwrap().unwrap().ends_with("by mkinitcpio's /config"));
+        let config = std::fs::read_to_string(root.join("config")).unwrap();
+        assert!(config.starts_with("HOOKS=") && config.ends_with("cp -a /.polyboot-run/. /run/\n"));
+
+        // Anything else: copied into the initramfs' /run at once.
+        let root = t.path().join("other");
+        std::fs::create_dir_all(&root).unwrap();
+        staged_run_file(&root);
+        assert!(carry_run(&root).unwrap().unwrap().ends_with("(init of no known family)"));
+        assert_eq!(
+            std::fs::read(root.join("run/polyboot-nocloud/user-data")).unwrap(),
+            b"#cloud-config\n"
+        );
     }
 }

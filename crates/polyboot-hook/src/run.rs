@@ -585,6 +585,11 @@ pub fn main() -> ! {
             }
             Err(e) => log.say(3, &format!("the image is not mapped: {e}")),
         }
+        match files::carry_run(Path::new("/")) {
+            Ok(Some(line)) => log.say(5, &line),
+            Ok(None) => {}
+            Err(e) => log.say(3, &format!("files for /run: {e}")),
+        }
     }
 
     if let Some(before) = devkmsg_before {

@@ -14,6 +14,12 @@
 //!   kickstart template lands at /ks.cfg with `inst.ks=file:/ks.cfg` added; an injected
 //!   archive's dracut hook prints the injected file and checks /ks.cfg from inside the
 //!   initramfs.
+//! - Ubuntu's subiquity seed, in the live-build fixture (initramfs-tools, like casper): an
+//!   isolinux configuration replaced by conf_replace (under SeaBIOS) makes it look like an
+//!   Ubuntu Server entry (`boot=casper autoinstall`, then `boot=live` so that live-boot still
+//!   boots it); polyboot adds `ds=nocloud;s=/run/polyboot-nocloud/` and the hook carries the
+//!   user-data template and an empty meta-data into the initramfs' `/run`, which the init
+//!   moves onto the live root: the booted system finds the seed where the parameter says.
 
 mod common;
 use common::Cli;
@@ -338,4 +344,52 @@ fn debian_installer_runs_the_template_chosen_in_the_menu_under_seabios() {
     });
     assert!(console.contains("auto_install: chosen /ventoy/two.cfg (menu)"));
     assert!(!console.contains(&fixtures::preseed_marker("one")));
+}
+
+/// The NoCloud seed for Ubuntu's installer reaches the booted system's /run (where cloud-init
+/// reads it after switch_root), through an isolinux configuration served by conf_replace.
+#[test]
+fn nocloud_seed_reaches_the_live_system_through_a_replaced_isolinux_config_under_seabios() {
+    let iso = fixtures::live_iso("build-live-build.sh").unwrap();
+    let iso_name = iso.file_name().unwrap().to_str().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let drive = drive_with(dir.path(), &iso);
+    let cfg = String::from_utf8(fixtures::iso_file(&iso, "/isolinux/live.cfg").unwrap()).unwrap();
+    assert!(cfg.contains("boot=live"), "{cfg}");
+    // Ubuntu Server's words first; live-boot's `boot=live` last, the one initramfs-tools keeps.
+    let cfg =
+        fixtures::add_kernel_param(&cfg, "polyboot.replaced=yes boot=casper autoinstall boot=live");
+    put(dir.path(), &drive, "/ventoy", "live.cfg", cfg.as_bytes());
+    let user_data =
+        b"#cloud-config\nautoinstall:\n  version: 1\n  identity: {hostname: polyboot}\n";
+    put(dir.path(), &drive, "/ventoy", "user-data", user_data);
+    let json = format!(
+        r#"{{"conf_replace": [{{"iso": "/live/{iso_name}", "org": "/isolinux/live.cfg", "new": "/ventoy/live.cfg"}}],
+            "auto_install": [{{"image": "/live/{iso_name}", "template": "/ventoy/user-data", "autosel": 1}}]}}"#
+    );
+    put(dir.path(), &drive, "/ventoy", "ventoy.json", json.as_bytes());
+    let mut line = String::new();
+    let console = boot(&drive, &iso_name, Firmware::Bios, "nocloud-live-bios", |vm| {
+        line = marker_then_poweroff(vm, "POLYBOOT-LIVE-MARKER");
+    });
+    let digest = {
+        use sha2::Digest;
+        let d = sha2::Sha256::digest(user_data);
+        d.iter().take(8).map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    assert_eq!(marker_field(&line, "nocloud"), Some("/run/polyboot-nocloud/"), "{line}");
+    assert_eq!(marker_field(&line, "seed"), Some(digest.as_str()), "{line}");
+    assert_eq!(marker_field(&line, "meta"), Some("present"), "{line}");
+    let cmdline = marker_cmdline(&line).unwrap();
+    for want in ["polyboot.replaced=yes", "autoinstall", "ds=nocloud;s=/run/polyboot-nocloud/"] {
+        assert!(cmdline.split_whitespace().any(|w| w == want), "{want} not in {cmdline}");
+    }
+    assert!(console.contains("conf_replace: /isolinux/live.cfg"), "no conf_replace line");
+    assert!(
+        console.lines().any(|l| l.contains(
+            "for /run: /run/polyboot-nocloud/meta-data, \
+            /run/polyboot-nocloud/user-data by initramfs-tools' init-bottom"
+        )),
+        "no hook line for the seed"
+    );
 }

@@ -209,9 +209,9 @@ fn subiquity() {
     );
 
     let f = Installer::Subiquity.auto_install().unwrap();
-    assert_eq!(f.target, "/nocloud/user-data");
-    assert_eq!(f.empty_files, ["/nocloud/meta-data"]);
-    assert_eq!(f.params, ["autoinstall", "ds=nocloud;s=/nocloud/"]);
+    assert_eq!(f.target, "/run/polyboot-nocloud/user-data");
+    assert_eq!(f.empty_files, ["/run/polyboot-nocloud/meta-data"]);
+    assert_eq!(f.params, ["autoinstall", "ds=nocloud;s=/run/polyboot-nocloud/"]);
     // The parameters go through the boot configuration edit: GRUB gets the `;` quoted and
     // hands the kernel the word unquoted.
     let refs: Vec<&str> = f.params.iter().map(String::as_str).collect();
@@ -223,7 +223,7 @@ fn subiquity() {
     .unwrap()
     .unwrap();
     let again = entries(&[("/g.cfg", core::str::from_utf8(&edited.bytes).unwrap())], &[], &[]);
-    assert_eq!(again[0].cmdline, "autoinstall ds=nocloud;s=/nocloud/ ---");
+    assert_eq!(again[0].cmdline, "autoinstall ds=nocloud;s=/run/polyboot-nocloud/ ---");
 }
 
 #[test]
