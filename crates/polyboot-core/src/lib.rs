@@ -53,6 +53,7 @@ pub mod mbr;
 pub mod md5;
 pub mod menu;
 pub mod natsort;
+pub mod nbd;
 pub mod net;
 pub mod ntfs;
 pub mod path;

@@ -33,5 +33,6 @@ pub mod dm;
 pub mod files;
 pub mod hints;
 pub mod modules;
+pub mod nbd;
 pub mod persist;
 pub mod run;
