@@ -6,4 +6,5 @@
 
 pub mod dhcp;
 pub mod ipxe;
+pub mod rules;
 pub mod tftp;

@@ -917,7 +917,7 @@ pub enum VmAccelArg {
 ///
 /// Not yet: SOURCE as a polyboot drive or drive image (only a plain directory); Linux live
 /// ISOs finding their medium over the network (the hook's network hand-off, NBD); Windows
-/// images (WIM, VHD); per-MAC rules; password-protected entries (shown greyed out).
+/// images (WIM, VHD); password-protected entries (shown greyed out).
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Examples:
@@ -926,7 +926,11 @@ Examples:
   polyboot serve /srv/images --interface eth1 --dhcp-range 192.0.2.100-192.0.2.199
                         full DHCP server on an isolated lab network
   polyboot serve /srv/images --listen 192.0.2.1 --http-port 8000 --json
-                        one JSON event per line on stdout (clients, files, bytes)")]
+                        one JSON event per line on stdout (clients, files, bytes)
+  polyboot serve /srv/images --listen 192.0.2.1 --rules rules.txt
+                        rules.txt:  group lab 52:54:00:00:00:01 52:54:00:00:00:02
+                                    @lab /ISO/debian.iso once
+                                    *    menu")]
 pub struct ServeArgs {
     /// A directory of images, laid out as on a drive's data partition (with its own
     /// ventoy/ventoy.json and polyboot/polyboot.json). A polyboot drive or drive image as
@@ -958,6 +962,12 @@ pub struct ServeArgs {
     /// own driver (any NIC the firmware knows); ipxe.efi brings iPXE's drivers.
     #[arg(long, value_enum, default_value = "snponly")]
     pub uefi_first_stage: UefiFirstStage,
+    /// Per-MAC rules: which machine (MAC or group) boots which image without the menu, once or
+    /// always. One rule a line, `MAC|@GROUP|* IMAGE|menu|local [once|always]`, plus
+    /// `group NAME MAC...` lines; the first rule that applies wins. `once` is remembered until
+    /// the server restarts.
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
     /// Most TFTP transfers at a time; further requests get a TFTP error.
     #[arg(long, default_value_t = 64)]
     pub max_tftp_sessions: usize,

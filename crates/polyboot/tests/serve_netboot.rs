@@ -257,8 +257,7 @@ fn bios_client_pxe_boots_an_iso_with_sanboot_over_full_dhcp() {
 #[test]
 fn http_ranges_and_tftp_transfers_in_a_namespace() {
     use polyboot_core::net::tftp::{Packet, Request};
-    use std::io::{Read, Write};
-    use std::net::{TcpStream, UdpSocket};
+    use std::net::UdpSocket;
     require_root("network namespaces");
     let dir = tempfile::tempdir().unwrap();
     let src = source_dir(dir.path(), "/a.img");
@@ -269,17 +268,7 @@ fn http_ranges_and_tftp_transfers_in_a_namespace() {
     let logs = log_dir("serve-protocols");
     let serve = Serve::start(&src, &logs, &[]);
 
-    let get = |path: &str, range: Option<&str>| -> (String, Vec<u8>) {
-        let mut s = TcpStream::connect((SERVER, 8080)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let range = range.map(|r| format!("Range: bytes={r}\r\n")).unwrap_or_default();
-        write!(s, "GET {path} HTTP/1.1\r\nHost: {SERVER}\r\n{range}Connection: close\r\n\r\n")
-            .unwrap();
-        let mut out = Vec::new();
-        s.read_to_end(&mut out).unwrap();
-        let split = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-        (String::from_utf8_lossy(&out[..split]).into_owned(), out[split + 4..].to_vec())
-    };
+    let get = http_get;
     let (head, body) = get("/images/a.img", Some("1000-1999"));
     assert!(head.starts_with("HTTP/1.1 206"), "{head}");
     assert_eq!(body, &image[1000..2000]);
@@ -452,4 +441,75 @@ fn uefi_client_boots_through_proxy_dhcp_next_to_dnsmasq() {
     );
     let image = serve.event_lines("image");
     assert!(image.iter().any(|e| e["image"] == "/tools/marker.efi"), "{image:?}");
+}
+
+/// `GET path` from the server: (status line and headers, body).
+fn http_get(path: &str, range: Option<&str>) -> (String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect((SERVER, 8080)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let range = range.map(|r| format!("Range: bytes={r}\r\n")).unwrap_or_default();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {SERVER}\r\n{range}Connection: close\r\n\r\n").unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let split = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    (String::from_utf8_lossy(&out[..split]).into_owned(), out[split + 4..].to_vec())
+}
+
+/// `--rules`: iPXE is asked for its MAC, a `once` rule sends that machine straight to its
+/// image the first time and to the menu afterwards, a group member is sent to its next boot
+/// device, and a broken rules file stops the server with the line.
+#[test]
+fn per_mac_rules_pick_the_image_once_or_always() {
+    require_root("network namespaces");
+    let dir = tempfile::tempdir().unwrap();
+    let src = source_dir(dir.path(), "/a.img");
+    std::fs::write(src.join("a.img"), vec![7u8; 64 * 1024]).unwrap();
+    std::fs::write(src.join("b c.iso"), vec![1u8; 64 * 1024]).unwrap();
+    let rules = dir.path().join("rules.txt");
+    std::fs::write(
+        &rules,
+        "group lab 52:54:00:00:00:01 52:54:00:00:00:02\n\
+         52:54:00:C0:FF:EE /b c.iso once\n\
+         @lab local\n\
+         * menu\n",
+    )
+    .unwrap();
+    let ns = Netns::new("pb-serve-rules");
+    let _in = ns.enter();
+    let logs = log_dir("serve-rules");
+    let serve = Serve::start(&src, &logs, &["--rules", rules.to_str().unwrap()]);
+    let text = |path: &str| {
+        let (head, body) = http_get(path, None);
+        assert!(head.starts_with("HTTP/1.1 200"), "{path}: {head}");
+        String::from_utf8(body).unwrap()
+    };
+    let stub = text("/boot.ipxe?fw=bios");
+    assert_eq!(stub, "#!ipxe\nchain http://192.0.2.1:8080/boot.ipxe?fw=bios&mac=${netX/mac}\n");
+    let first = text("/boot.ipxe?fw=bios&mac=52:54:00:c0:ff:ee");
+    assert!(
+        first.contains("sanboot --no-describe http://192.0.2.1:8080/images/b%20c.iso"),
+        "{first}"
+    );
+    assert!(!first.contains("menu "), "{first}");
+    let second = text("/boot.ipxe?fw=bios&mac=52:54:00:c0:ff:ee");
+    assert!(second.contains("choose --default img0"), "{second}");
+    let lab = text("/boot.ipxe?fw=uefi&mac=52:54:00:00:00:02");
+    assert!(lab.contains("exit 0") && !lab.contains("choose"), "{lab}");
+    let rule_events = serve.event_lines("rule");
+    assert_eq!(rule_events.len(), 3, "{rule_events:?}");
+    assert_eq!(rule_events[0]["target"], "/b c.iso");
+    assert_eq!(rule_events[0]["once"], true);
+    drop(serve);
+
+    std::fs::write(&rules, "* menu\n52:54:00:zz:00:01 /a.img\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_polyboot"))
+        .arg("serve")
+        .arg(&src)
+        .args(["--interface", "veth0", "--rules", rules.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 2: a rule starts with a MAC address"), "{err}");
 }

@@ -315,6 +315,9 @@ fn main() {
     for (name, bytes) in net_seeds::tftp() {
         put("tftp", &name, &bytes);
     }
+    for (name, bytes) in net_seeds::rules() {
+        put("serve_rules", &name, &bytes);
+    }
 
     println!("seedgen: wrote {count} seeds under {}", dir.display());
 }

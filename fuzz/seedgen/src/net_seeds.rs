@@ -70,3 +70,11 @@ pub fn tftp() -> Vec<(String, Vec<u8>)> {
     ];
     packets.into_iter().map(|(n, p)| (n.to_string(), p.encode())).collect()
 }
+
+/// A rules file with every line form.
+pub fn rules() -> Vec<(String, Vec<u8>)> {
+    let text = "# lab\ngroup lab 52:54:00:00:00:01 52-54-00-00-00-02\n\
+                52:54:00:C0:FF:EE  /ISO/debian live.iso  once\n@lab /tools/memtest.efi always\n\
+                * local\n* menu\n";
+    vec![("all-forms".to_string(), text.as_bytes().to_vec())]
+}

@@ -177,6 +177,33 @@ pub fn menu_script(
     s
 }
 
+/// The script for a machine a rule sends straight to `image` (no menu); `None` when the
+/// image does not boot over the network under `firmware`.
+pub fn direct_script(image: &ImageEntry, firmware: Firmware, base_url: &str) -> Option<String> {
+    let url = format!("{base_url}/images{}", url_path(&image.path));
+    let cmd = match net_boot(image.kind, firmware) {
+        NetBoot::Chain => "chain",
+        NetBoot::Sanboot => "sanboot --no-describe",
+        NetBoot::Unavailable(_) => return None,
+    };
+    Some(format!(
+        "#!ipxe\necho polyboot: rule: booting {}\n{cmd} {url} ||\necho polyboot: the image did not boot\nprompt --timeout 5000 ||\nexit 1\n",
+        script_text(&image.path, 200)
+    ))
+}
+
+/// The script for a machine a rule sends to its next boot device.
+pub fn local_script() -> String {
+    String::from("#!ipxe\necho polyboot: rule: boot from the next device\nexit 0\n")
+}
+
+/// A script that fetches `path_and_query` again with the machine's MAC appended
+/// (`&mac=52:54:...`), so per-MAC rules do not depend on the server's DHCP state.
+pub fn with_mac_script(base_url: &str, path_and_query: &str) -> String {
+    let sep = if path_and_query.contains('?') { '&' } else { '?' };
+    format!("#!ipxe\nchain {base_url}{path_and_query}{sep}mac=${{netX/mac}}\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,6 +272,24 @@ mod tests {
             menu_script(&[image("/a.iso", ImageKind::Iso)], &cfg, Firmware::Uefi, "http://x", "t");
         assert!(s.contains("item --gap -- /a.iso (password-protected"), "{s}");
         assert!(!s.contains("sanboot"));
+    }
+
+    #[test]
+    fn rule_scripts() {
+        let s = direct_script(&image("/ISO/a b.iso", ImageKind::Iso), Firmware::Bios, "http://x")
+            .unwrap();
+        assert!(s.contains("sanboot --no-describe http://x/images/ISO/a%20b.iso ||\n"), "{s}");
+        assert!(
+            direct_script(&image("/a.efi", ImageKind::Efi), Firmware::Bios, "http://x").is_none()
+        );
+        let s =
+            direct_script(&image("/a.efi", ImageKind::Efi), Firmware::Uefi, "http://x").unwrap();
+        assert!(s.contains("chain http://x/images/a.efi ||\n"));
+        assert!(local_script().contains("exit 0"));
+        assert_eq!(
+            with_mac_script("http://x", "/boot.ipxe?fw=uefi"),
+            "#!ipxe\nchain http://x/boot.ipxe?fw=uefi&mac=${netX/mac}\n"
+        );
     }
 
     #[test]

@@ -14,7 +14,9 @@ use axum::routing::get;
 use axum::Router;
 use polyboot_core::config::Firmware;
 use polyboot_core::menu::ImageEntry;
+use polyboot_core::net::dhcp::format_mac;
 use polyboot_core::net::ipxe;
+use polyboot_core::net::rules::{parse_mac, Target, When};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex};
@@ -95,6 +97,73 @@ pub async fn bind(server: &Arc<Server>) -> Result<impl std::future::Future<Outpu
 #[derive(serde::Deserialize)]
 struct MenuQuery {
     fw: Option<String>,
+    /// The machine's MAC, as iPXE expands `${netX/mac}` (asked for when rules are in use).
+    mac: Option<String>,
+}
+
+/// What `--rules` says for this request: a script to send instead of the menu, or `None`
+/// for the menu.
+fn rule_script(http: &Http, ip: Ipv4Addr, firmware: Firmware, q: &MenuQuery) -> Option<String> {
+    let server = &http.server;
+    let rules = server.rules.as_ref()?;
+    let base = server.base_url();
+    let Some(mac_text) = q.mac.as_deref() else {
+        // Ask iPXE for its MAC first: authoritative, and independent of our DHCP state.
+        return Some(ipxe::with_mac_script(&base, &format!("/boot.ipxe?fw={}", fw_name(firmware))));
+    };
+    let mac = parse_mac(mac_text)?;
+    if let Ok(mut c) = server.clients.lock() {
+        if c.len() < MAX_COUNTERS || c.contains_key(&ip) {
+            c.insert(ip, format_mac(&mac));
+        }
+    }
+    let (index, rule) = {
+        let spent = server.spent.lock().ok()?;
+        rules.decide(mac, |i| spent.contains(&(i, mac)))?
+    };
+    let script = match &rule.target {
+        Target::Menu => None,
+        Target::Local => Some(ipxe::local_script()),
+        Target::Image(path) => {
+            let images = http.images(firmware);
+            let found = images.iter().find(|i| i.path.eq_ignore_ascii_case(path));
+            let script = found.and_then(|i| ipxe::direct_script(i, firmware, &base));
+            if script.is_none() {
+                server.events.emit(
+                    "rule-error",
+                    serde_json::json!({ "mac": format_mac(&mac), "line": rule.line, "image": path }),
+                    format_args!(
+                        "{} rule line {}: {path} is not an image this server boots for {} clients; menu instead",
+                        format_mac(&mac),
+                        rule.line,
+                        fw_name(firmware)
+                    ),
+                );
+            }
+            script
+        }
+    };
+    if rule.when == When::Once {
+        if let Ok(mut spent) = server.spent.lock() {
+            if spent.len() < MAX_COUNTERS {
+                spent.insert((index, mac));
+            }
+        }
+    }
+    let target = match &rule.target {
+        Target::Menu => "menu".to_string(),
+        Target::Local => "local".to_string(),
+        Target::Image(p) => p.clone(),
+    };
+    server.events.emit(
+        "rule",
+        serde_json::json!({
+            "client": ip.to_string(), "mac": format_mac(&mac), "line": rule.line,
+            "target": target, "once": rule.when == When::Once,
+        }),
+        format_args!("{ip} ({}) rule line {}: {target}", format_mac(&mac), rule.line),
+    );
+    script
 }
 
 async fn menu(
@@ -106,6 +175,12 @@ async fn menu(
         Some("bios") => Firmware::Bios,
         _ => Firmware::Uefi,
     };
+    let ip = client_ip(peer);
+    let h = http.clone();
+    let ruled = tokio::task::spawn_blocking(move || rule_script(&h, ip, firmware, &q)).await;
+    if let Ok(Some(script)) = ruled {
+        return ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], script).into_response();
+    }
     let h = http.clone();
     let script = tokio::task::spawn_blocking(move || {
         let (cfg, problems) = source::load_config(&h.server.source, firmware);
@@ -120,7 +195,6 @@ async fn menu(
     let Ok((script, count)) = script else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    let ip = client_ip(peer);
     http.server.events.emit(
         "menu",
         serde_json::json!({

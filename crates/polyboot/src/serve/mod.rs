@@ -18,7 +18,8 @@ pub mod tftp;
 
 use crate::cli::{ServeArgs, UefiFirstStage};
 use anyhow::{bail, Context, Result};
-use std::collections::HashMap;
+use polyboot_core::net::rules::Rules;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -37,6 +38,10 @@ pub struct Server {
     pub events: Events,
     /// Client address → MAC, from the DHCP exchanges (for the HTTP log lines).
     pub clients: Mutex<HashMap<Ipv4Addr, String>>,
+    /// `--rules`.
+    pub rules: Option<Rules>,
+    /// (rule index, MAC) of the `once` rules already used.
+    pub spent: Mutex<HashSet<(usize, [u8; 6])>>,
 }
 
 impl Server {
@@ -116,6 +121,14 @@ pub fn run(args: ServeArgs) -> Result<()> {
             );
         }
     }
+    let rules = match &args.rules {
+        None => None,
+        Some(path) => {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("cannot read the rules file {}", path.display()))?;
+            Some(Rules::parse(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?)
+        }
+    };
     let server = Arc::new(Server {
         listen,
         netmask,
@@ -127,6 +140,8 @@ pub fn run(args: ServeArgs) -> Result<()> {
         max_tftp_sessions: args.max_tftp_sessions.max(1),
         events: Events { json: args.json },
         clients: Mutex::new(HashMap::new()),
+        rules,
+        spent: Mutex::new(HashSet::new()),
     });
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
