@@ -513,3 +513,34 @@ fn per_mac_rules_pick_the_image_once_or_always() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 2: a rule starts with a MAC address"), "{err}");
 }
+
+#[test]
+fn uefi_client_sanboots_an_iso_over_full_dhcp() {
+    require_root("network namespaces and tap devices");
+    let marker = "POLYBOOT-NETBOOT-UEFI-ISO-OK";
+    let dir = tempfile::tempdir().unwrap();
+    let src = source_dir(dir.path(), "/iso/marker.iso");
+    std::fs::create_dir_all(src.join("iso")).unwrap();
+    let iso = fixtures::grub_mkrescue_iso(dir.path(), marker).unwrap();
+    std::fs::rename(iso, src.join("iso/marker.iso")).unwrap();
+
+    let ns = Netns::new("pb-serve-uefi-iso");
+    let _in = ns.enter();
+    let logs = log_dir("serve-netboot-uefi-iso");
+    let serve = Serve::start(&src, &logs, &["--dhcp-range", "192.0.2.100-192.0.2.150"]);
+    let mut vm = Vm::start(
+        VmConfig::new("serve-netboot-uefi-iso", Firmware::Uefi)
+            .arg("-netdev")
+            .arg("tap,id=n0,ifname=tap0,script=no,downscript=no")
+            .arg("-device")
+            .arg(&firmware_pxe_nic())
+            .timeout(Duration::from_secs(150)),
+    )
+    .unwrap();
+    let waited = vm.wait_for(marker);
+    eprintln!("serve events:\n{}", serve.events());
+    let t = waited.unwrap();
+    eprintln!("marker after {t:?}");
+    let image = serve.event_lines("image");
+    assert!(image.iter().any(|e| e["image"] == "/iso/marker.iso"), "{image:?}");
+}
