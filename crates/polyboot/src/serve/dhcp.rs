@@ -272,7 +272,10 @@ async fn serve(
         let (n, from) = sock.recv_from(&mut buf).await?;
         let Ok(req) = DhcpMessage::decode(&buf[..n]) else { continue };
         learn_client(&server, &req);
-        let reply = responder.lock().await.answer(&req, pxe_port);
+        let (reply, full) = {
+            let mut r = responder.lock().await;
+            (r.answer(&req, pxe_port), r.range.is_some())
+        };
         let Some(mut r) = reply else { continue };
         if pxe_port {
             // The client unicast to 4011 from its own address: answer there.
@@ -303,7 +306,7 @@ async fn serve(
             serde_json::json!({
                 "mac": r.mac, "firmware": r.arch, "reply": kind,
                 "address": (!ip.is_unspecified()).then(|| ip.to_string()),
-                "boot_file": r.boot_file, "proxy": ip.is_unspecified(),
+                "boot_file": r.boot_file, "proxy": !full,
             }),
             format_args!(
                 "{} {} {kind}{}{}",
