@@ -389,6 +389,11 @@ impl DhcpMessage {
         self.vendor_class().is_some_and(|v| v.starts_with(b"PXEClient"))
     }
 
+    /// Whether the vendor class says UEFI HTTP Boot ("HTTPClient:Arch:00016:...").
+    pub fn is_http_client(&self) -> bool {
+        self.vendor_class().is_some_and(|v| v.starts_with(b"HTTPClient"))
+    }
+
     /// Option 93: the first architecture the client lists.
     pub fn client_arch(&self) -> Option<ClientArch> {
         let v = self.option(opt::CLIENT_ARCH)?;
@@ -538,6 +543,7 @@ mod tests {
         assert_eq!(m.client_arch(), Some(ClientArch::UefiX64));
         assert_eq!(m.client_uuid(), Some([0xab; 16]));
         assert!(!m.has_user_class(b"iPXE"));
+        assert!(!m.is_http_client());
         assert_eq!(m.bootfile(), None);
         assert_eq!(m.xid, 0x1234_5678);
         assert_eq!(m.flags, FLAG_BROADCAST);

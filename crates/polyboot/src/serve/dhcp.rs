@@ -108,10 +108,14 @@ impl Responder {
         let mac = req.mac()?;
         let kind = req.message_type()?;
         let pxe = req.is_pxe_client();
+        let http = req.is_http_client();
         let is_ipxe = req.has_user_class(b"iPXE");
         let arch = req.client_arch();
-        let boot =
-            if pxe || is_ipxe { boot_file(arch, is_ipxe, self.uefi, &self.base_url) } else { None };
+        let boot = if pxe || http || is_ipxe {
+            boot_file(arch, is_ipxe, self.uefi, &self.base_url)
+        } else {
+            None
+        };
         let full = self.range.is_some() && !pxe_port;
         let (reply_kind, yiaddr) = match (kind, full) {
             (MessageType::Discover, true) => (MessageType::Offer, self.lease(mac)?),
@@ -140,7 +144,7 @@ impl Responder {
                 (MessageType::Ack, ip)
             }
             // Proxy-DHCP: offer boot information only, to PXE clients, no address.
-            (MessageType::Discover, false) if pxe && !pxe_port => {
+            (MessageType::Discover, false) if (pxe || http) && !pxe_port => {
                 (MessageType::Offer, Ipv4Addr::UNSPECIFIED)
             }
             (MessageType::Request | MessageType::Inform, false) if pxe && pxe_port => {
@@ -369,6 +373,16 @@ mod tests {
             Some("http://192.0.2.1:8080/ipxe/snponly.efi")
         );
         assert_eq!(http.message.option(opt::VENDOR_CLASS), Some(&b"HTTPClient"[..]));
+        // A UEFI HTTP Boot client says HTTPClient, not PXEClient.
+        let mut hc = discover(16, false, false);
+        hc.set_option(opt::VENDOR_CLASS, b"HTTPClient:Arch:00016:UNDI:003001");
+        let hr = r.answer(&hc, false).unwrap();
+        assert_eq!(
+            hr.message.bootfile().as_deref(),
+            Some("http://192.0.2.1:8080/ipxe/snponly.efi")
+        );
+        assert_eq!(hr.message.option(opt::VENDOR_CLASS), Some(&b"HTTPClient"[..]));
+        assert!(hr.message.option(opt::VENDOR_SPECIFIC).is_none());
         // iPXE gets the menu's URL.
         let ipxe = r.answer(&discover(7, true, true), false).unwrap();
         assert_eq!(
