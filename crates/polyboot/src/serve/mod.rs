@@ -13,6 +13,7 @@
 pub mod dhcp;
 pub mod http;
 pub mod ifaddr;
+pub mod nbd;
 pub mod source;
 pub mod tftp;
 
