@@ -947,6 +947,10 @@ pub struct ServeArgs {
     /// TCP port of the HTTP server (menu and images).
     #[arg(long, default_value_t = 8080)]
     pub http_port: u16,
+    /// TCP port of the NBD server (the scanned images as read-only block devices, named by
+    /// their path, e.g. `live/debian.iso`); 0 turns it off.
+    #[arg(long, default_value_t = 10809)]
+    pub nbd_port: u16,
     /// Run a full DHCP server leasing addresses FIRST-LAST (same subnet as --listen) instead
     /// of proxy-DHCP. Only on a network with no other DHCP server.
     #[arg(long, value_name = "FIRST-LAST")]

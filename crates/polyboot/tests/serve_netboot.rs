@@ -291,6 +291,28 @@ fn http_ranges_and_tftp_transfers_in_a_namespace() {
     );
     assert!(script.contains("choose --default img0 --timeout 1000"), "{script}");
 
+    // NBD: the scanned image as a read-only block device, copied by qemu-img (an independent
+    // client); anything but a scanned image is refused.
+    let copy = dir.path().join("nbd-copy.raw");
+    let r = std::process::Command::new("qemu-img")
+        .args(["convert", "-f", "raw", "-O", "raw", "nbd://192.0.2.1:10809/a.img"])
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    // Padded with zeros to whole 512-byte sectors (100000 -> 100352), as qemu-nbd does.
+    let copy = std::fs::read(&copy).unwrap();
+    assert_eq!(copy.len(), 100_352);
+    assert!(copy[..image.len()] == image[..], "the NBD copy differs");
+    assert!(copy[image.len()..].iter().all(|&b| b == 0));
+    for name in ["ventoy/ventoy.json", "b.img"] {
+        let r = std::process::Command::new("qemu-img")
+            .args(["info", &format!("nbd://192.0.2.1:10809/{name}")])
+            .output()
+            .unwrap();
+        assert!(!r.status.success(), "{name} served over NBD");
+    }
+
     // A client that vanishes after the first block.
     let quitter = UdpSocket::bind((SERVER, 0)).unwrap();
     let rrq = |options: Vec<(String, String)>| {

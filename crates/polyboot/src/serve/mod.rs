@@ -19,6 +19,7 @@ pub mod tftp;
 
 use crate::cli::{ServeArgs, UefiFirstStage};
 use anyhow::{bail, Context, Result};
+use polyboot_core::config::Firmware;
 use polyboot_core::net::rules::Rules;
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -149,12 +150,14 @@ pub fn run(args: ServeArgs) -> Result<()> {
         let http = http::bind(&server).await?;
         let tftp = tftp::bind(&server).await?;
         let dhcp = dhcp::bind(&server, range, args.lease_secs).await?;
+        let nbd = bind_nbd(&server, args.nbd_port).await?;
         server.events.emit(
             "listening",
             serde_json::json!({
                 "address": listen.to_string(),
                 "interface": server.interface,
                 "http": SocketAddr::from((listen, server.http_port)).to_string(),
+                "nbd": (args.nbd_port != 0).then(|| SocketAddr::from((listen, args.nbd_port)).to_string()),
                 "dhcp": if range.is_some() { "full" } else { "proxy" },
                 "source": server.source.display().to_string(),
             }),
@@ -170,7 +173,46 @@ pub fn run(args: ServeArgs) -> Result<()> {
             r = http => r.context("HTTP server")?,
             r = tftp => r.context("TFTP server")?,
             r = dhcp => r.context("DHCP server")?,
+            r = nbd => r.context("NBD server")?,
             _ = tokio::signal::ctrl_c() => {}
+        }
+        anyhow::Ok(())
+    })
+}
+
+/// The NBD server on `port` (never ending when `port` is 0): exports are the scanned images
+/// (either firmware's menu), named by their path without the leading `/`.
+async fn bind_nbd(
+    server: &Arc<Server>,
+    port: u16,
+) -> Result<impl std::future::Future<Output = Result<()>>> {
+    let listener = if port == 0 {
+        None
+    } else {
+        let addr = SocketAddr::from((server.listen, port));
+        Some(tokio::net::TcpListener::bind(addr).await.with_context(|| format!("NBD on {addr}"))?)
+    };
+    let s = server.clone();
+    let lookup: nbd::Lookup = Arc::new(move |name: &str| {
+        let want = format!("/{}", name.trim_start_matches('/'));
+        let known = [Firmware::Uefi, Firmware::Bios].into_iter().any(|f| {
+            let (cfg, _) = source::load_config(&s.source, f);
+            source::images(&s.source, &cfg).iter().any(|i| i.path == want)
+        });
+        known.then(|| source::DirTree { root: &s.source }.host_path(&want)).flatten()
+    });
+    let s = server.clone();
+    let report: nbd::Report = Arc::new(move |event: &str, peer: &str, text: String| {
+        s.events.emit(
+            event,
+            serde_json::json!({ "client": peer, "detail": text }),
+            format_args!("{peer} {text}"),
+        )
+    });
+    Ok(async move {
+        match listener {
+            Some(l) => nbd::serve(l, lookup, nbd::Limits::default(), report).await?,
+            None => std::future::pending::<()>().await,
         }
         anyhow::Ok(())
     })

@@ -75,6 +75,8 @@ pub async fn serve(
 struct Export {
     name: String,
     file: std::fs::File,
+    /// The file's length, and the export's size (rounded up to 512).
+    len: u64,
     size: u64,
 }
 
@@ -93,6 +95,7 @@ async fn connection(
     };
     report("nbd-export", peer, format!("{} ({} bytes)", export.name, export.size));
     let file = Arc::new(export.file);
+    let len = export.len;
     let mut served = 0u64;
     loop {
         let mut r = [0u8; nbd::REQUEST_LEN];
@@ -121,7 +124,7 @@ async fn connection(
                     .map_err(|e| e.to_string())?;
             }
             Ok(()) if req.command == nbd::CMD_READ => {
-                let data = read_at(&file, &req).await;
+                let data = read_at(&file, len, &req).await;
                 match data {
                     Ok(buf) => {
                         let mut out = nbd::encode_simple_reply(0, req.cookie).to_vec();
@@ -145,13 +148,19 @@ async fn connection(
     }
 }
 
-async fn read_at(file: &Arc<std::fs::File>, req: &Request) -> std::io::Result<Vec<u8>> {
+/// The request's bytes: the file's, then zeros past its length `file_len`.
+async fn read_at(
+    file: &Arc<std::fs::File>,
+    file_len: u64,
+    req: &Request,
+) -> std::io::Result<Vec<u8>> {
     let file = file.clone();
     let (offset, len) = (req.offset, req.len as usize);
     tokio::task::spawn_blocking(move || {
         use std::os::unix::fs::FileExt;
         let mut buf = vec![0u8; len];
-        file.read_exact_at(&mut buf, offset)?;
+        let in_file = file_len.saturating_sub(offset).min(len as u64) as usize;
+        file.read_exact_at(&mut buf[..in_file], offset)?;
         Ok(buf)
     })
     .await
@@ -245,11 +254,15 @@ fn export_info(size: u64) -> Info {
     }
 }
 
+/// The export is the file padded with zeros to a whole number of 512-byte sectors, as
+/// qemu-nbd does: block clients (the kernel, qemu) see whole sectors, and qemu rounds an
+/// unaligned size up and then reads the tail.
 fn open(lookup: &Lookup, name: &str) -> Option<Export> {
     let path = lookup(name)?;
     let file = std::fs::File::open(path).ok()?;
-    let size = file.metadata().ok()?.len();
-    Some(Export { name: name.to_string(), file, size })
+    let len = file.metadata().ok()?.len();
+    let size = len.checked_next_multiple_of(512)?;
+    Some(Export { name: name.to_string(), file, len, size })
 }
 
 #[cfg(test)]
@@ -286,14 +299,16 @@ mod tests {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let t = tempfile::tempdir().unwrap();
         let file = t.path().join("live.iso");
-        let data = pattern((5 << 20) + 2048);
+        let data = pattern((5 << 20) + 1000);
         std::fs::write(&file, &data).unwrap();
         let (addr, events) = start(&rt, file, "live/live.iso", Limits::default());
         let url = format!("nbd://{addr}/live/live.iso");
         let info = Command::new("qemu-img").args(["info", "--output=json", &url]).output().unwrap();
         assert!(info.status.success(), "{}", String::from_utf8_lossy(&info.stderr));
         let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
-        assert_eq!(info["virtual-size"], data.len() as u64);
+        // Padded to whole sectors with zeros, as qemu-nbd does.
+        let padded = data.len().next_multiple_of(512);
+        assert_eq!(info["virtual-size"], padded as u64);
         let out = t.path().join("copy.raw");
         let r = Command::new("qemu-img")
             .args(["convert", "-f", "raw", "-O", "raw", &url])
@@ -301,7 +316,10 @@ mod tests {
             .output()
             .unwrap();
         assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-        assert!(std::fs::read(&out).unwrap() == data, "the copy differs");
+        let copy = std::fs::read(&out).unwrap();
+        assert_eq!(copy.len(), padded);
+        assert!(copy[..data.len()] == data[..], "the copy differs");
+        assert!(copy[data.len()..].iter().all(|&b| b == 0), "the padding is not zeros");
         // An unknown export: refused in words.
         let bad = format!("nbd://{addr}/other.iso");
         let r = Command::new("qemu-img").args(["info", &bad]).output().unwrap();
@@ -309,7 +327,7 @@ mod tests {
         let text = String::from_utf8_lossy(&r.stderr);
         assert!(text.contains("no export"), "{text}");
         let events = events.lock().unwrap().join("\n");
-        assert!(events.contains("nbd-export: live/live.iso (5244928 bytes)"), "{events}");
+        assert!(events.contains("nbd-export: live/live.iso (5243904 bytes)"), "{events}");
     }
 
     /// Hostile or stuck clients: garbage, an oversized option, silence, too many
