@@ -217,38 +217,48 @@ fn uefi_client_pxe_boots_the_menu_default_over_full_dhcp() {
     );
 }
 
-#[test]
-fn bios_client_pxe_boots_an_iso_with_sanboot_over_full_dhcp() {
+/// A client under `firmware` with `nic` PXE-boots from `polyboot serve` in full-DHCP mode,
+/// gets the menu and sanboots its default, a grub-mkrescue ISO printing `marker`.
+fn sanboot_iso_over_full_dhcp(name: &str, firmware: Firmware, nic: &str, marker: &str) {
     require_root("network namespaces and tap devices");
-    let marker = "POLYBOOT-NETBOOT-BIOS-OK";
     let dir = tempfile::tempdir().unwrap();
     let src = source_dir(dir.path(), "/iso/marker.iso");
     std::fs::create_dir_all(src.join("iso")).unwrap();
     let iso = fixtures::grub_mkrescue_iso(dir.path(), marker).unwrap();
     std::fs::rename(iso, src.join("iso/marker.iso")).unwrap();
 
-    let ns = Netns::new("pb-serve-bios");
+    let ns = Netns::new(&format!("pb-{name}"));
     let _in = ns.enter();
-    let logs = log_dir("serve-netboot-bios");
+    let logs = log_dir(name);
     let serve = Serve::start(&src, &logs, &["--dhcp-range", "192.0.2.100-192.0.2.150"]);
     let mut vm = Vm::start(
-        VmConfig::new("serve-netboot-bios", Firmware::Bios)
+        VmConfig::new(name, firmware)
             .arg("-netdev")
             .arg("tap,id=n0,ifname=tap0,script=no,downscript=no")
             .arg("-device")
-            .arg(&ipxe_nic("pxe-e1000.rom"))
+            .arg(nic)
             .timeout(Duration::from_secs(150)),
     )
     .unwrap();
     let waited = vm.wait_for(marker);
-    let events = serve.events();
-    eprintln!("serve events:\n{events}");
+    eprintln!("serve events:\n{}", serve.events());
     let t = waited.unwrap();
     eprintln!("marker after {t:?}");
+    let fw = if firmware == Firmware::Bios { "bios" } else { "uefi" };
     let menu = serve.event_lines("menu");
-    assert!(menu.iter().any(|e| e["firmware"] == "bios"), "{menu:?}");
+    assert!(menu.iter().any(|e| e["firmware"] == fw), "{menu:?}");
     let image = serve.event_lines("image");
     assert!(image.iter().any(|e| e["image"] == "/iso/marker.iso"), "{image:?}");
+}
+
+#[test]
+fn bios_client_pxe_boots_an_iso_with_sanboot_over_full_dhcp() {
+    sanboot_iso_over_full_dhcp(
+        "serve-netboot-bios",
+        Firmware::Bios,
+        &ipxe_nic("pxe-e1000.rom"),
+        "POLYBOOT-NETBOOT-BIOS-OK",
+    );
 }
 
 /// Without a VM: HTTP range requests on an image, nothing but images under /images/, the
@@ -538,31 +548,10 @@ fn per_mac_rules_pick_the_image_once_or_always() {
 
 #[test]
 fn uefi_client_sanboots_an_iso_over_full_dhcp() {
-    require_root("network namespaces and tap devices");
-    let marker = "POLYBOOT-NETBOOT-UEFI-ISO-OK";
-    let dir = tempfile::tempdir().unwrap();
-    let src = source_dir(dir.path(), "/iso/marker.iso");
-    std::fs::create_dir_all(src.join("iso")).unwrap();
-    let iso = fixtures::grub_mkrescue_iso(dir.path(), marker).unwrap();
-    std::fs::rename(iso, src.join("iso/marker.iso")).unwrap();
-
-    let ns = Netns::new("pb-serve-uefi-iso");
-    let _in = ns.enter();
-    let logs = log_dir("serve-netboot-uefi-iso");
-    let serve = Serve::start(&src, &logs, &["--dhcp-range", "192.0.2.100-192.0.2.150"]);
-    let mut vm = Vm::start(
-        VmConfig::new("serve-netboot-uefi-iso", Firmware::Uefi)
-            .arg("-netdev")
-            .arg("tap,id=n0,ifname=tap0,script=no,downscript=no")
-            .arg("-device")
-            .arg(&firmware_pxe_nic())
-            .timeout(Duration::from_secs(150)),
-    )
-    .unwrap();
-    let waited = vm.wait_for(marker);
-    eprintln!("serve events:\n{}", serve.events());
-    let t = waited.unwrap();
-    eprintln!("marker after {t:?}");
-    let image = serve.event_lines("image");
-    assert!(image.iter().any(|e| e["image"] == "/iso/marker.iso"), "{image:?}");
+    sanboot_iso_over_full_dhcp(
+        "serve-netboot-uefi-iso",
+        Firmware::Uefi,
+        &firmware_pxe_nic(),
+        "POLYBOOT-NETBOOT-UEFI-ISO-OK",
+    );
 }
