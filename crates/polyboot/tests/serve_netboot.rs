@@ -152,6 +152,19 @@ fn source_dir(dir: &Path, default: &str) -> PathBuf {
     src
 }
 
+/// A QEMU guest under `firmware` whose NIC (`-device` `nic`) is on the namespace's tap0.
+fn vm_on_tap(name: &str, firmware: Firmware, nic: &str) -> Vm {
+    Vm::start(
+        VmConfig::new(name, firmware)
+            .arg("-netdev")
+            .arg("tap,id=n0,ifname=tap0,script=no,downscript=no")
+            .arg("-device")
+            .arg(nic)
+            .timeout(Duration::from_secs(150)),
+    )
+    .unwrap()
+}
+
 /// An e1000 with one of QEMU's iPXE ROMs (Debian ipxe-qemu): iPXE itself is the PXE client.
 fn ipxe_nic(rom: &str) -> String {
     format!("e1000,netdev=n0,mac=52:54:00:c0:ff:ee,romfile=/usr/lib/ipxe/qemu/{rom},bootindex=0")
@@ -180,15 +193,7 @@ fn uefi_client_pxe_boots_the_menu_default_over_full_dhcp() {
     let _in = ns.enter();
     let logs = log_dir("serve-netboot-uefi");
     let serve = Serve::start(&src, &logs, &["--dhcp-range", "192.0.2.100-192.0.2.150"]);
-    let mut vm = Vm::start(
-        VmConfig::new("serve-netboot-uefi", Firmware::Uefi)
-            .arg("-netdev")
-            .arg("tap,id=n0,ifname=tap0,script=no,downscript=no")
-            .arg("-device")
-            .arg(&firmware_pxe_nic())
-            .timeout(Duration::from_secs(150)),
-    )
-    .unwrap();
+    let mut vm = vm_on_tap("serve-netboot-uefi", Firmware::Uefi, &firmware_pxe_nic());
     let waited = vm.wait_for(marker);
     let events = serve.events();
     eprintln!("serve events:\n{events}");
@@ -231,15 +236,7 @@ fn sanboot_iso_over_full_dhcp(name: &str, firmware: Firmware, nic: &str, marker:
     let _in = ns.enter();
     let logs = log_dir(name);
     let serve = Serve::start(&src, &logs, &["--dhcp-range", "192.0.2.100-192.0.2.150"]);
-    let mut vm = Vm::start(
-        VmConfig::new(name, firmware)
-            .arg("-netdev")
-            .arg("tap,id=n0,ifname=tap0,script=no,downscript=no")
-            .arg("-device")
-            .arg(nic)
-            .timeout(Duration::from_secs(150)),
-    )
-    .unwrap();
+    let mut vm = vm_on_tap(name, firmware, nic);
     let waited = vm.wait_for(marker);
     eprintln!("serve events:\n{}", serve.events());
     let t = waited.unwrap();
@@ -440,15 +437,7 @@ fn uefi_client_boots_through_proxy_dhcp_next_to_dnsmasq() {
     std::fs::create_dir_all(&logs).unwrap();
     let _dnsmasq = Dnsmasq::start("pb-serve-proxy", &logs, dir.path());
     let serve = Serve::start(&src, &logs, &[]);
-    let mut vm = Vm::start(
-        VmConfig::new("serve-netboot-proxy", Firmware::Uefi)
-            .arg("-netdev")
-            .arg("tap,id=n0,ifname=tap0,script=no,downscript=no")
-            .arg("-device")
-            .arg(&firmware_pxe_nic())
-            .timeout(Duration::from_secs(150)),
-    )
-    .unwrap();
+    let mut vm = vm_on_tap("serve-netboot-proxy", Firmware::Uefi, &firmware_pxe_nic());
     let waited = vm.wait_for(marker);
     eprintln!("serve events:\n{}", serve.events());
     eprintln!(
